@@ -1,0 +1,39 @@
+/* error.c - text and names for the error codes, generated from the one
+ * X-macro list in include/cask/error.h. Also the message formatter. */
+#include <stdio.h>
+
+#include "internal.h"
+
+const char *cask_strerror(int err) {
+  switch (err) {
+  case CASK_OK:
+    return "success";
+#define CASK__ERR_TEXT(name, val, text) \
+  case CASK_##name:                     \
+    return text;
+    CASK_ERRNO_MAP(CASK__ERR_TEXT)
+#undef CASK__ERR_TEXT
+  }
+  return "unknown error";
+}
+
+const char *cask_err_name(int err) {
+  switch (err) {
+  case CASK_OK:
+    return "CASK_OK";
+#define CASK__ERR_NAME(name, val, text) \
+  case CASK_##name:                     \
+    return "CASK_" #name;
+    CASK_ERRNO_MAP(CASK__ERR_NAME)
+#undef CASK__ERR_NAME
+  }
+  return "CASK_UNKNOWN";
+}
+
+void cask__fmt(char *buf, size_t cap, const char *fmt, ...) {
+  if (!buf || cap == 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, cap, fmt, ap);
+  va_end(ap);
+}

@@ -1,0 +1,50 @@
+/* internal.h - helpers shared by every module of libcask: allocation through
+ * the hook, hashing, growable arrays, error-message formatting.
+ * Nothing here is public; names are cask__ (non-static) or inline. */
+#ifndef CASK_CORE_INTERNAL_H
+#define CASK_CORE_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cask/cask.h"
+
+void *cask__malloc(size_t n);
+void *cask__calloc(size_t count, size_t n);
+void *cask__realloc(void *p, size_t n);
+void cask__free(void *p);
+/* align must be a power of two >= sizeof(void *). */
+void *cask__aligned_alloc(size_t align, size_t n);
+void cask__aligned_free(void *p);
+char *cask__strdup(const char *s);
+
+/* 64-bit hash of bytes, seeded: fast for short keys, well mixed. */
+uint64_t cask__hash(const void *data, size_t len, uint64_t seed);
+static inline uint64_t cask__mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+/* snprintf into a fixed buffer; never overflows, always terminated. */
+void cask__fmt(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Grow *p (elements of elt bytes, capacity *cap) to hold at least need.
+ * Returns CASK_OK, CASK_ENOMEM or CASK_ETOOBIG. */
+int cask__grow(void **p, size_t *cap, size_t need, size_t elt);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t cask__now_ns(void);
+
+/* Write a file atomically: data goes to "<path>.tmp-<pid>-<n>", fsync-free
+ * rename on success, the temporary removed on failure. */
+int cask__write_file_atomic(const char *path, const void *data, size_t len,
+                            char *err, size_t errcap);
+
+#endif

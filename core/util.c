@@ -1,0 +1,80 @@
+/* util.c - hashing, the monotonic clock and atomic file writes. */
+#include <errno.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "internal.h"
+
+static inline uint64_t load64(const unsigned char *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+/* Eight bytes per step, each word multiplied into the state and the state
+ * remixed; the tail is zero-padded and the length folded in, so "a" and
+ * "a\0" differ. Quality matters more than speed here: keys are short. */
+uint64_t cask__hash(const void *data, size_t len, uint64_t seed) {
+  const unsigned char *p = data;
+  uint64_t h = seed ^ (0x9e3779b97f4a7c15ULL * (len + 1));
+  while (len >= 8) {
+    h = cask__mix64(h ^ (load64(p) * 0xff51afd7ed558ccdULL));
+    p += 8;
+    len -= 8;
+  }
+  if (len) {
+    uint64_t tail = 0;
+    memcpy(&tail, p, len);
+    h = cask__mix64(h ^ (tail * 0xc4ceb9fe1a85ec53ULL) ^ len);
+  }
+  return cask__mix64(h);
+}
+
+uint64_t cask__now_ns(void) { return uv_hrtime(); }
+
+int cask__write_file_atomic(const char *path, const void *data, size_t len,
+                            char *err, size_t errcap) {
+  static const char suffix[] = ".tmp-XXXXXX";
+  size_t n = strlen(path);
+  char *tmp = cask__malloc(n + sizeof suffix);
+  if (!tmp) return CASK_ENOMEM;
+  memcpy(tmp, path, n);
+  memcpy(tmp + n, suffix, sizeof suffix);
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    cask__fmt(err, errcap, "%s: cannot create a temporary file: %s", path, strerror(errno));
+    cask__free(tmp);
+    return CASK_EIO;
+  }
+  const char *p = data;
+  size_t left = len;
+  while (left > 0) {
+    ssize_t w = write(fd, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      cask__fmt(err, errcap, "%s: write failed: %s", path, w < 0 ? strerror(errno) : "no progress");
+      goto fail_close;
+    }
+    p += w;
+    left -= (size_t)w;
+  }
+  if (fchmod(fd, 0644) != 0 || close(fd) != 0) {
+    cask__fmt(err, errcap, "%s: cannot finish the file: %s", path, strerror(errno));
+    goto fail_unlink;
+  }
+  if (rename(tmp, path) != 0) {
+    cask__fmt(err, errcap, "%s: cannot rename into place: %s", path, strerror(errno));
+    goto fail_unlink;
+  }
+  cask__free(tmp);
+  return CASK_OK;
+fail_close:
+  close(fd);
+fail_unlink:
+  unlink(tmp);
+  cask__free(tmp);
+  return CASK_EIO;
+}

@@ -1,0 +1,80 @@
+/* registry.c - the process-wide op registry: name -> op definition.
+ * Ops are never removed, so a registered cask_op pointer stays valid for the
+ * life of the process and graphs may store it. Registration takes a write
+ * lock; lookups a read lock. The built-in ops are registered once, on first
+ * use of the registry (uv_once). */
+#include <uv.h>
+
+#include "graph-int.h"
+
+#define MAX_OPS 4096
+
+static uv_once_t init_once = UV_ONCE_INIT;
+static uv_rwlock_t lock;
+static cask_op *ops[MAX_OPS];
+static size_t nops;
+
+const cask_op *cask__op_fused;
+const cask_op *cask__op_noop;
+
+int cask__fused_run(cask_task_io *io);
+int cask__fused_to_json(const void *args, size_t len, struct cJSON *obj);
+int cask__fused_from_json(const struct cJSON *obj, void **args, size_t *len,
+                          char *err, size_t errcap);
+
+static int noop_run(cask_task_io *io) {
+  (void)io;
+  return CASK_OK;
+}
+
+static const cask_op *find_locked(const char *name) {
+  for (size_t i = 0; i < nops; i++)
+    if (strcmp(ops[i]->name, name) == 0) return ops[i];
+  return NULL;
+}
+
+static int register_locked(const cask_op *def, const cask_op **out) {
+  if (find_locked(def->name)) return CASK_EOPEXISTS;
+  if (nops == MAX_OPS) return CASK_ETOOBIG;
+  cask_op *op = cask__malloc(sizeof *op);
+  char *name = cask__strdup(def->name);
+  if (!op || !name) {
+    cask__free(op);
+    cask__free(name);
+    return CASK_ENOMEM;
+  }
+  *op = *def;
+  op->name = name;
+  ops[nops++] = op;
+  if (out) *out = op;
+  return CASK_OK;
+}
+
+static void init_registry(void) {
+  if (uv_rwlock_init(&lock) != 0) return; /* cannot fail on Linux */
+  static const cask_op noop = {"cask.noop", noop_run, NULL, NULL, NULL};
+  static const cask_op fused = {"cask.fused", cask__fused_run, cask__fused_to_json,
+                                cask__fused_from_json, NULL};
+  register_locked(&noop, &cask__op_noop);
+  register_locked(&fused, &cask__op_fused);
+}
+
+void cask__registry_init(void) { uv_once(&init_once, init_registry); }
+
+int cask_op_register(const cask_op *def, const cask_op **out) {
+  if (!def || !def->name || !def->name[0] || !def->run) return CASK_EINVAL;
+  cask__registry_init();
+  uv_rwlock_wrlock(&lock);
+  int rc = register_locked(def, out);
+  uv_rwlock_wrunlock(&lock);
+  return rc;
+}
+
+const cask_op *cask_op_find(const char *name) {
+  if (!name) return NULL;
+  cask__registry_init();
+  uv_rwlock_rdlock(&lock);
+  const cask_op *op = find_locked(name);
+  uv_rwlock_rdunlock(&lock);
+  return op;
+}

@@ -1,0 +1,177 @@
+/* graph.h - task graphs: tasks, keys, the op registry, validation,
+ * optimizations (cull, fuse, order) and JSON / DOT output.
+ *
+ * A task is a key (a readable name, hashed to 64 bits), an op, the op's
+ * arguments (a byte blob copied into the graph) and the keys it depends on.
+ * Ops are registered by name once per process; a graph stores the op, never a
+ * function pointer of its own, so every graph can be written as JSON and read
+ * back to run. A graph is not thread-safe: build and optimize it from one
+ * thread, and do not change it while a run uses it. */
+#ifndef CASK_GRAPH_H
+#define CASK_GRAPH_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cask/alloc.h"
+#include "cask/block.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct cJSON;
+typedef struct cask_graph cask_graph;
+typedef struct cask_op cask_op;
+/* Index of a task in its graph, 0..cask_graph_size()-1. Cull and fuse
+ * renumber tasks: look ids up again by key after them. */
+typedef uint32_t cask_task_id;
+
+/* ---- ops --------------------------------------------------------------- */
+
+/* What an op's run function sees. Inputs are borrowed, in dependency order
+ * (an entry is NULL when that dependency produced no value). The op sets
+ * `output` to a block whose one reference it hands over, or leaves it NULL.
+ * On failure it returns a negative cask_err and may write its own message to
+ * errmsg (cap bytes, always NUL-terminated by the scheduler). */
+typedef struct cask_task_io {
+  const void *args;
+  size_t args_len;
+  cask_block *const *inputs;
+  size_t ninputs;
+  cask_block *output;
+  char *errmsg;
+  size_t errmsg_cap;
+  void *op_data; /* the op's registered op_data */
+  int worker;    /* index of the worker running the task */
+} cask_task_io;
+
+/* An op definition. `name` and `run` are required. args_to_json adds the
+ * op's arguments as fields of `obj`; args_from_json reads them back into a
+ * blob allocated with malloc-compatible cask allocation (the reader frees it
+ * with cask_free()). Without them, arguments are written as hex bytes. */
+struct cask_op {
+  const char *name;
+  int (*run)(cask_task_io *io);
+  int (*args_to_json)(const void *args, size_t len, struct cJSON *obj);
+  int (*args_from_json)(const struct cJSON *obj, void **args, size_t *len,
+                        char *err, size_t errcap);
+  void *op_data;
+};
+
+/* Register an op; the definition (and its name) is copied. *out (may be
+ * NULL) receives the registered op, valid for the life of the process.
+ * Errors: CASK_EINVAL (no name or run), CASK_EOPEXISTS. Thread-safe. */
+int cask_op_register(const cask_op *def, const cask_op **out);
+/* The registered op of that name, or NULL. Built-in ops ("cask.noop",
+ * "cask.fused") are always there. Thread-safe. */
+const cask_op *cask_op_find(const char *name);
+
+/* ---- building ---------------------------------------------------------- */
+
+/* New empty graph. Free with cask_graph_free (NULL is a no-op). */
+int cask_graph_new(cask_graph **out);
+void cask_graph_free(cask_graph *g);
+/* Remove every task but keep the memory, to build the next graph in it
+ * without faulting in fresh pages (what a service running many graphs
+ * wants). */
+int cask_graph_clear(cask_graph *g);
+
+/* Add a task whose dependencies are tasks already in the graph.
+ * key: the task's name; NULL derives one from the op, the arguments and the
+ * dependency keys ("opname-<16 hex digits>"), and then an identical task
+ * added before is returned instead of a new one (common-subexpression
+ * elimination). args are copied. Errors: CASK_EINVAL (bad id, NULL op),
+ * CASK_EDUPKEY (the key exists), CASK_ETOOBIG, CASK_ENOMEM; the graph's
+ * message names the key. */
+int cask_graph_add(cask_graph *g, const char *key, const cask_op *op,
+                   const void *args, size_t args_len, const cask_task_id *deps,
+                   size_t ndeps, cask_task_id *out);
+/* The same with dependencies named by key; they may be added later (a key
+ * still missing at validation is CASK_EMISSINGDEP). key must not be NULL. */
+int cask_graph_add_keyed(cask_graph *g, const char *key, const cask_op *op,
+                         const void *args, size_t args_len,
+                         const char *const *dep_keys, size_t ndeps,
+                         cask_task_id *out);
+
+/* Make room for ntasks tasks and ndeps dependency edges in all, so that
+ * building a large graph does not reallocate. Optional. */
+int cask_graph_reserve(cask_graph *g, size_t ntasks, size_t ndeps);
+
+/* Mark a task as a requested output (its block is kept for the caller). */
+int cask_graph_set_output(cask_graph *g, cask_task_id id, int is_output);
+/* Declare the bytes a task's result will hold (for order and peak memory). */
+int cask_graph_set_size(cask_graph *g, cask_task_id id, int64_t nbytes);
+
+/* ---- inspecting -------------------------------------------------------- */
+
+size_t cask_graph_size(const cask_graph *g);
+int cask_graph_find(const cask_graph *g, const char *key, cask_task_id *out);
+const char *cask_graph_key(const cask_graph *g, cask_task_id id);
+const cask_op *cask_graph_op(const cask_graph *g, cask_task_id id);
+const void *cask_graph_args(const cask_graph *g, cask_task_id id, size_t *len);
+int cask_graph_is_output(const cask_graph *g, cask_task_id id);
+int64_t cask_graph_size_estimate(const cask_graph *g, cask_task_id id);
+/* Dependencies as ids; the graph must be validated (else NULL, *n = 0). */
+const cask_task_id *cask_graph_deps(const cask_graph *g, cask_task_id id,
+                                    size_t *n);
+/* Dependents (consumers) as ids; the graph must be validated. */
+const cask_task_id *cask_graph_dependents(const cask_graph *g, cask_task_id id,
+                                          size_t *n);
+/* The last error's message (names keys, fields, files); "" if none. */
+const char *cask_graph_errmsg(const cask_graph *g);
+
+/* ---- validating and optimizing ----------------------------------------- */
+
+/* Resolve dependency keys and check the graph: CASK_EMISSINGDEP (names both
+ * keys), CASK_ECYCLE (names tasks on the cycle). Idempotent and cheap once
+ * done; adding a task undoes it. */
+int cask_graph_validate(cask_graph *g);
+/* Drop every task that no output needs. With no output marked, every sink
+ * (task without dependents) counts as an output. Renumbers tasks. */
+int cask_graph_cull(cask_graph *g);
+/* Fuse linear chains: a task whose only consumer has it as its only input
+ * runs inside that consumer (op "cask.fused"), which keeps its key. Outputs
+ * are never fused away. Renumbers tasks. */
+int cask_graph_fuse(cask_graph *g);
+/* Compute the static order: a priority per task (0 runs first) that finishes
+ * the work which frees memory before starting new roots. */
+int cask_graph_order(cask_graph *g);
+/* Priority of a task (ordered graph), or UINT32_MAX when not ordered. */
+uint32_t cask_graph_priority(const cask_graph *g, cask_task_id id);
+/* Peak bytes held when the tasks run one at a time in priority order, from
+ * the declared sizes (unknown sizes count 0). Needs an ordered graph. */
+int cask_graph_predicted_peak(const cask_graph *g, int64_t *bytes);
+
+enum {
+  CASK_OPT_CULL = 1,
+  CASK_OPT_FUSE = 2,
+  CASK_OPT_ORDER = 4,
+  CASK_OPT_ALL = 7
+};
+/* validate, then the chosen passes in the order cull, fuse, order. */
+int cask_graph_optimize(cask_graph *g, unsigned passes);
+
+/* ---- JSON and DOT ------------------------------------------------------ */
+
+/* Write the graph as JSON: {"cask_graph":1,"tasks":[{"key","op","args",
+ * "deps","output","size","priority"}...]}. The file is written to a temporary
+ * name and renamed when complete. Needs a validated graph. */
+int cask_graph_write_json(cask_graph *g, const char *path);
+/* The same JSON as a string from cask_malloc; free with cask_free. */
+int cask_graph_to_json(cask_graph *g, char **out, size_t *len);
+/* Read a graph written by cask_graph_write_json (or by hand). Bad input gets
+ * CASK_EJSON / CASK_EUNKNOWNOP / CASK_EDUPKEY / CASK_EMISSINGDEP / CASK_ECYCLE
+ * with a message naming the task index, key and field in *errmsg (a string
+ * from cask_malloc, or NULL; free with cask_free). */
+int cask_graph_from_json(const char *text, size_t len, cask_graph **out,
+                         char **errmsg);
+int cask_graph_read_json(const char *path, cask_graph **out, char **errmsg);
+/* Write Graphviz DOT (nodes labelled by key and op). Temporary name, then
+ * rename. Needs a validated graph. */
+int cask_graph_write_dot(cask_graph *g, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

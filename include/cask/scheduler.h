@@ -1,0 +1,88 @@
+/* scheduler.h - the runtime: worker threads that run task graphs.
+ *
+ * A runtime owns N worker threads, each with a work-stealing deque; it runs
+ * one graph at a time. Results are blocks; a task's block is freed as soon as
+ * its last consumer ran, unless the task is an output. The first failing task
+ * stops the run: no new task starts, running ones finish, every block is
+ * freed, and the run's message names the task key, the op and the op's own
+ * message. */
+#ifndef CASK_SCHEDULER_H
+#define CASK_SCHEDULER_H
+
+#include <stdint.h>
+
+#include "cask/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cask_runtime cask_runtime;
+typedef struct cask_results cask_results;
+
+typedef struct cask_runtime_options {
+  int threads; /* 0: CASK_NUM_THREADS, else the available parallelism */
+} cask_runtime_options;
+#define CASK_RUNTIME_OPTIONS_DEFAULTS {0}
+
+/* Start a runtime and its threads. opts may be NULL (defaults). Errors:
+ * CASK_EINVAL (threads < 0 or > 1024, or a bad CASK_NUM_THREADS),
+ * CASK_ETHREAD, CASK_ENOMEM. Free with cask_runtime_free (joins the threads;
+ * NULL is a no-op). */
+int cask_runtime_new(const cask_runtime_options *opts, cask_runtime **out);
+void cask_runtime_free(cask_runtime *rt);
+int cask_runtime_threads(const cask_runtime *rt);
+
+/* Called on the worker thread that runs the task; must be thread-safe and
+ * quick. status is 0 or the task's error. */
+typedef void (*cask_task_start_fn)(void *user, const cask_graph *g,
+                                   cask_task_id id, int worker);
+typedef void (*cask_task_finish_fn)(void *user, const cask_graph *g,
+                                    cask_task_id id, int worker, int status);
+
+typedef struct cask_run_options {
+  cask_task_start_fn on_task_start;   /* optional */
+  cask_task_finish_fn on_task_finish; /* optional */
+  void *user;
+  const char *trace_path; /* optional: write a Chrome trace-event JSON */
+} cask_run_options;
+#define CASK_RUN_OPTIONS_DEFAULTS {NULL, NULL, NULL, NULL}
+
+typedef struct cask_run_stats {
+  uint64_t wall_ns;       /* from the first task start to the last finish */
+  uint64_t tasks_run;     /* tasks whose op ran (fused chains count once) */
+  uint64_t steals;        /* tasks taken from another worker's deque */
+  uint64_t peak_blocks;   /* most blocks held at once */
+  uint64_t peak_bytes;    /* most block bytes held at once */
+} cask_run_stats;
+
+/* Run a graph: validate it (and order it, if it was not ordered), run every
+ * task, and hand back the output blocks in *out (free with
+ * cask_results_free). With no output marked, the results hold the sinks.
+ * Blocks until done. Errors: anything cask_graph_validate returns, CASK_ETASK
+ * (a task failed), CASK_ECANCELED, CASK_EBUSY (a run is already going on this
+ * runtime), CASK_EIO (the trace could not be written). On error *out is NULL
+ * and cask_runtime_errmsg() says what happened. Thread-safe with respect to
+ * cask_runtime_cancel; one run at a time per runtime. */
+int cask_run(cask_runtime *rt, cask_graph *g, const cask_run_options *opts,
+             cask_results **out);
+/* Cancel the run going on (from any thread, or a callback): no new task
+ * starts and cask_run returns CASK_ECANCELED. No-op when idle. */
+void cask_runtime_cancel(cask_runtime *rt);
+/* The message of the last failed run ("" if none). Not thread-safe with a
+ * run in progress. */
+const char *cask_runtime_errmsg(const cask_runtime *rt);
+/* Statistics of the last run (also a failed one). */
+void cask_runtime_last_stats(const cask_runtime *rt, cask_run_stats *out);
+
+/* An output's block (borrowed: valid until cask_results_free; retain it to
+ * keep it), or NULL if the task is not an output or produced no value. */
+cask_block *cask_results_get(const cask_results *r, cask_task_id id);
+/* The same by key. */
+cask_block *cask_results_get_key(const cask_results *r, const char *key);
+void cask_results_free(cask_results *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

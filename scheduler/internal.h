@@ -1,0 +1,103 @@
+/* internal.h - the runtime, its workers and the state of one run.
+ *
+ * Lock order: rt->mu (joining and leaving runs) is never held while a task
+ * runs or while parked; park.mu is a leaf. Everything a task touches is
+ * reached through per-task atomics (pending, uses) whose acq_rel updates
+ * carry the happens-before from a producer to its consumers. */
+#ifndef CASK_SCHED_INTERNAL_H
+#define CASK_SCHED_INTERNAL_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "../graph/graph-int.h"
+#include "deque.h"
+#include "park.h"
+
+#define CASK__RUN_ERRMSG_CAP 2048
+
+typedef struct cask__slot {
+  atomic_uint pending; /* dependencies not yet finished */
+  atomic_uint uses;    /* consumers that have not yet run */
+  cask_block *out;     /* the task's result; NULL once released */
+} cask__slot;
+
+typedef struct cask__trace_event {
+  uint64_t start_ns, end_ns;
+  uint32_t task;
+} cask__trace_event;
+
+typedef struct cask__run cask__run;
+
+typedef struct cask__worker {
+  alignas(64) cask__deque deque;
+  struct cask_runtime *rt;
+  int index;
+  uv_thread_t thread;
+  uint64_t rng;
+  /* per run */
+  uint64_t done_local;
+  uint64_t tasks_run, steals;
+  uint32_t *ready;   /* scratch: dependents made ready by one task */
+  size_t ready_cap;
+  cask__trace_event *trace;
+  size_t ntrace, trace_cap;
+  char errmsg[1024];
+} cask__worker;
+
+struct cask__run {
+  struct cask_runtime *rt;
+  uint64_t seq; /* 1, 2, ...: which run of the runtime this is */
+  cask_graph *g;
+  const cask_run_options *opts;
+  cask__slot *slots;
+  uint32_t *roots; /* tasks without dependencies, by priority */
+  size_t nroots;
+  alignas(64) atomic_size_t next_root;
+  alignas(64) atomic_uint_fast64_t done; /* tasks finished (flushed) */
+  atomic_int finished;                   /* done reached the task count */
+  atomic_int stop;                       /* failure or cancel: start nothing */
+  alignas(64) atomic_int_fast64_t held_bytes, held_blocks;
+  atomic_int_fast64_t peak_bytes, peak_blocks;
+  int active;  /* workers inside the run; rt->mu */
+  int closing; /* no worker may join any more; rt->mu */
+  uint64_t t0;
+  /* the first failure; written once by the thread that wins fail_claim */
+  atomic_int fail_claim;
+  int fail_rc;
+  uint32_t fail_task;
+  char fail_msg[CASK__RUN_ERRMSG_CAP];
+};
+
+struct cask_runtime {
+  int nworkers; /* including the calling thread, worker 0 */
+  cask__worker *workers;
+  cask__park park;
+  uv_mutex_t mu;
+  uv_cond_t left_cv; /* signalled when the last worker leaves a run */
+  cask__run *run;    /* the run to join, or NULL; rt->mu */
+  atomic_uint_fast64_t run_seq; /* seq of the newest run, readable without the lock */
+  atomic_int shutdown;
+  atomic_int running; /* a cask_run is in progress */
+  /* per-run arrays, kept between runs so a runtime that runs many graphs
+   * reuses warm memory */
+  cask__slot *slots;
+  uint32_t *roots, *by_prio;
+  size_t slots_cap, roots_cap, by_prio_cap;
+  cask_run_stats last_stats;
+  char errmsg[CASK__RUN_ERRMSG_CAP];
+};
+
+/* run.c */
+void cask__worker_serve(cask__worker *w);
+/* Work on run r until it is finished or stopped (worker 0 is the caller). */
+void cask__worker_work(cask__worker *w, cask__run *r);
+/* Record the first failure and stop the run (later failures are dropped). */
+void cask__run_fail(cask__run *r, int rc, uint32_t task, const char *msg);
+/* trace.c */
+int cask__trace_record(cask__worker *w, uint32_t task, uint64_t start, uint64_t end);
+int cask__trace_write(struct cask_runtime *rt, const cask_graph *g, const char *path,
+                      uint64_t t0, char *err, size_t errcap);
+
+#endif

@@ -1,0 +1,186 @@
+/* launch.c - cask_run: prepare a graph, hand it to the workers, wait, and
+ * collect the outputs (or free everything after a failure).
+ * The calling thread works as worker 0; the others join through rt->run
+ * (under rt->mu) and the run is torn down only after every worker left. */
+#include <stdio.h>
+
+#include "internal.h"
+
+struct cask_results {
+  const cask_graph *g;
+  size_t n;
+  uint32_t *ids; /* ascending */
+  cask_block **blocks;
+};
+
+static int prepare_graph(cask_runtime *rt, cask_graph *g) {
+  int rc = cask_graph_validate(g);
+  if (!rc && !g->prio) rc = cask_graph_order(g);
+  if (rc) cask__fmt(rt->errmsg, sizeof rt->errmsg, "%s", g->errmsg);
+  return rc;
+}
+
+/* Roots (tasks with no dependencies) sorted by priority. */
+static int collect_roots(cask_runtime *rt, cask__run *r) {
+  const cask_graph *g = r->g;
+  size_t n = g->ntasks;
+  if (cask__grow((void **)&rt->by_prio, &rt->by_prio_cap, n + 1, sizeof *rt->by_prio) ||
+      cask__grow((void **)&rt->roots, &rt->roots_cap, n + 1, sizeof *rt->roots))
+    return CASK_ENOMEM;
+  uint32_t *by_prio = rt->by_prio;
+  r->roots = rt->roots;
+  for (size_t i = 0; i < n; i++) by_prio[g->prio[i]] = (uint32_t)i;
+  for (size_t k = 0; k < n; k++)
+    if (g->tasks[by_prio[k]].ndeps == 0) r->roots[r->nroots++] = by_prio[k];
+  return CASK_OK;
+}
+
+static int setup_run(cask_runtime *rt, cask_graph *g, const cask_run_options *opts,
+                     cask__run *r) {
+  r->rt = rt;
+  r->g = g;
+  r->opts = opts;
+  if (cask__grow((void **)&rt->slots, &rt->slots_cap, g->ntasks + 1, sizeof *rt->slots) ||
+      collect_roots(rt, r))
+    return CASK_ENOMEM;
+  r->slots = rt->slots;
+  for (size_t i = 0; i < g->ntasks; i++) {
+    atomic_init(&r->slots[i].pending, g->tasks[i].ndeps);
+    atomic_init(&r->slots[i].uses, g->succ_off[i + 1] - g->succ_off[i]);
+    r->slots[i].out = NULL;
+  }
+  /* No worker is inside a run now, so the deques have no thieves. */
+  for (int i = 0; i < rt->nworkers; i++) {
+    cask__worker *w = &rt->workers[i];
+    cask__deque_reset(&w->deque);
+    w->done_local = w->tasks_run = w->steals = 0;
+    w->ntrace = 0;
+  }
+  return CASK_OK;
+}
+
+/* Publish r, work on it as worker 0, and wait for every worker to leave. */
+static void drive(cask_runtime *rt, cask__run *r) {
+  r->t0 = cask__now_ns();
+  uv_mutex_lock(&rt->mu);
+  r->seq = atomic_load(&rt->run_seq) + 1;
+  rt->run = r;
+  r->active = 1;
+  uv_mutex_unlock(&rt->mu);
+  atomic_store_explicit(&rt->run_seq, r->seq, memory_order_release);
+  /* Several roots: wake everyone. One root: its dependents' pushes wake
+   * helpers one by one, so a chain never pays for a wake-up. */
+  if (r->nroots > 1) cask__park_notify(&rt->park, 1);
+  cask__worker_work(&rt->workers[0], r);
+  uv_mutex_lock(&rt->mu);
+  r->closing = 1;
+  r->active--;
+  while (r->active > 0) uv_cond_wait(&rt->left_cv, &rt->mu);
+  rt->run = NULL;
+  uv_mutex_unlock(&rt->mu);
+}
+
+static void gather_stats(cask_runtime *rt, cask__run *r, uint64_t t1) {
+  cask_run_stats *s = &rt->last_stats;
+  memset(s, 0, sizeof *s);
+  s->wall_ns = t1 - r->t0;
+  for (int i = 0; i < rt->nworkers; i++) {
+    s->tasks_run += rt->workers[i].tasks_run;
+    s->steals += rt->workers[i].steals;
+  }
+  s->peak_bytes = (uint64_t)atomic_load(&r->peak_bytes);
+  s->peak_blocks = (uint64_t)atomic_load(&r->peak_blocks);
+}
+
+static int collect_results(cask__run *r, cask_results **out) {
+  const cask_graph *g = r->g;
+  cask_results *res = cask__calloc(1, sizeof *res);
+  if (!res) return CASK_ENOMEM;
+  res->g = g;
+  size_t n = 0;
+  for (size_t i = 0; i < g->ntasks; i++)
+    n += g->noutputs ? (g->tasks[i].flags & TASK_OUTPUT) != 0 : g->succ_off[i] == g->succ_off[i + 1];
+  res->ids = cask__malloc((n ? n : 1) * sizeof *res->ids);
+  res->blocks = cask__malloc((n ? n : 1) * sizeof *res->blocks);
+  if (!res->ids || !res->blocks) {
+    cask_results_free(res);
+    return CASK_ENOMEM;
+  }
+  for (size_t i = 0; i < g->ntasks; i++) {
+    int kept = g->noutputs ? (g->tasks[i].flags & TASK_OUTPUT) != 0
+                           : g->succ_off[i] == g->succ_off[i + 1];
+    if (!kept) continue;
+    res->ids[res->n] = (uint32_t)i;
+    res->blocks[res->n++] = r->slots[i].out;
+    r->slots[i].out = NULL;
+  }
+  *out = res;
+  return CASK_OK;
+}
+
+/* After a failure some results are still held; after success none are. */
+static void free_run(cask__run *r, int failed) {
+  if (r->slots && failed)
+    for (size_t i = 0; i < r->g->ntasks; i++) cask_block_release(r->slots[i].out);
+  cask__free(r);
+}
+
+int cask_run(cask_runtime *rt, cask_graph *g, const cask_run_options *opts,
+             cask_results **out) {
+  if (!rt || !g || !out) return CASK_EINVAL;
+  *out = NULL;
+  int idle = 0;
+  if (!atomic_compare_exchange_strong(&rt->running, &idle, 1)) return CASK_EBUSY;
+  rt->errmsg[0] = '\0';
+  memset(&rt->last_stats, 0, sizeof rt->last_stats);
+  int rc = prepare_graph(rt, g);
+  cask__run *r = NULL;
+  if (rc) goto done;
+  rc = CASK_ENOMEM;
+  if (!(r = cask__calloc(1, sizeof *r)) || setup_run(rt, g, opts, r)) {
+    cask__fmt(rt->errmsg, sizeof rt->errmsg, "out of memory setting up a run of %zu tasks", g->ntasks);
+    goto done;
+  }
+  if (g->ntasks) drive(rt, r);
+  gather_stats(rt, r, cask__now_ns());
+  if (atomic_load_explicit(&r->fail_claim, memory_order_acquire)) {
+    rc = r->fail_rc;
+    cask__fmt(rt->errmsg, sizeof rt->errmsg, "%s", r->fail_msg);
+    goto done;
+  }
+  if (opts && opts->trace_path &&
+      (rc = cask__trace_write(rt, g, opts->trace_path, r->t0, rt->errmsg, sizeof rt->errmsg)))
+    goto done;
+  rc = collect_results(r, out);
+  if (rc) cask__fmt(rt->errmsg, sizeof rt->errmsg, "out of memory collecting results");
+done:
+  if (r) free_run(r, rc != CASK_OK);
+  atomic_store(&rt->running, 0);
+  return rc;
+}
+
+cask_block *cask_results_get(const cask_results *res, cask_task_id id) {
+  if (!res) return NULL;
+  size_t lo = 0, hi = res->n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (res->ids[mid] < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < res->n && res->ids[lo] == id ? res->blocks[lo] : NULL;
+}
+
+cask_block *cask_results_get_key(const cask_results *res, const char *key) {
+  cask_task_id id;
+  if (!res || cask_graph_find(res->g, key, &id)) return NULL;
+  return cask_results_get(res, id);
+}
+
+void cask_results_free(cask_results *res) {
+  if (!res) return;
+  if (res->blocks)
+    for (size_t i = 0; i < res->n; i++) cask_block_release(res->blocks[i]);
+  cask__free(res->ids);
+  cask__free(res->blocks);
+  cask__free(res);
+}

@@ -1,0 +1,8 @@
+/* suite-list.h - the one list of test suites, one per module.
+ * X(name): tests/test_<name>.c defines `Suite *name##_suite(void)`. */
+#define CASK_TEST_SUITES(X) \
+  X(core)                   \
+  X(graph)                  \
+  X(graph_json)             \
+  X(scheduler)              \
+  X(scheduler_property)
