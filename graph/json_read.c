@@ -162,11 +162,8 @@ static int check_marks(reader *r, size_t idx, const char *key, const cJSON **f) 
 
 static int add_task(reader *r, size_t idx, const char *key, const cask_op *op,
                     const void *args, size_t len, size_t ndeps, const cJSON **f) {
-  cask_task_id id, first;
+  cask_task_id id;
   int rc = cask_graph_add_keyed(r->g, key, op, args, len, r->deps, ndeps, &id);
-  if (rc == CASK_EDUPKEY && cask_graph_find(r->g, key, &first) == CASK_OK)
-    return task_fail(r, rc, idx, key, "key", "duplicate: task %u has the same key",
-                     (unsigned)first);
   if (rc) return task_fail(r, rc, idx, key, NULL, "%s", cask_graph_errmsg(r->g));
   if (cJSON_IsTrue(f[T_OUTPUT])) cask_graph_set_output(r->g, id, 1);
   if (f[T_SIZE]) cask_graph_set_size(r->g, id, (int64_t)f[T_SIZE]->valuedouble);
@@ -196,6 +193,17 @@ static int read_task(reader *r, size_t idx, const cJSON *item) {
 
 /* ---- the document ------------------------------------------------------ */
 
+/* Keys are unique. The graph finds a duplicate when it first indexes its
+ * keys (see cask_graph_add); name both tasks, which it does not. */
+static int check_keys(reader *r) {
+  int rc = cask__index_update(r->g);
+  if (rc != CASK_EDUPKEY) return rc ? fail(r, rc, "%s", cask_graph_errmsg(r->g)) : CASK_OK;
+  uint32_t dup = r->g->dup_task - 1, first = 0;
+  const char *key = cask__key(r->g, dup);
+  while (first < dup && strcmp(cask__key(r->g, first), key) != 0) first++;
+  return task_fail(r, rc, dup, key, "key", "duplicate: task %u has the same key", (unsigned)first);
+}
+
 /* Every dependency names a task; done after all tasks are in because
  * dependencies may point forward. */
 static int check_deps(reader *r, const cJSON *tasks) {
@@ -205,15 +213,17 @@ static int check_deps(reader *r, const cJSON *tasks) {
     size_t k = 0;
     for (const cJSON *d = deps ? deps->child : NULL; d; d = d->next, k++) {
       cask_task_id id;
-      if (cask_graph_find(r->g, d->valuestring, &id) != CASK_OK)
+      int rc = cask_graph_find(r->g, d->valuestring, &id);
+      if (rc == CASK_ENOTFOUND)
         return task_fail(r, CASK_EMISSINGDEP, idx, cask_graph_key(r->g, (cask_task_id)idx), "deps",
                          "entry %zu, '%.200s', is not the key of any task", k, d->valuestring);
+      if (rc) return fail(r, rc, "%s", cask_graph_errmsg(r->g));
     }
   }
   return CASK_OK;
 }
 
-static int read_header(reader *r, const cJSON *root, const cJSON **f) {
+static int read_header(reader *r, const cJSON *root, const cJSON **f, size_t *ntasks) {
   int64_t v;
   if (!cJSON_IsObject(root))
     return fail(r, CASK_EJSON,
@@ -231,18 +241,21 @@ static int read_header(reader *r, const cJSON *root, const cJSON **f) {
   for (const cJSON *t = f[D_TASKS]->child; t; t = t->next) n++;
   if (f[D_NTASKS] && !(whole(f[D_NTASKS], EXACT_MAX, &v) && (uint64_t)v == n))
     return fail(r, CASK_EJSON, "field \"ntasks\": does not match the %zu entries of \"tasks\" (a truncated file?)", n);
+  *ntasks = n;
   return CASK_OK;
 }
 
 static int read_doc(reader *r, const cJSON *root) {
   const cJSON *f[D_NFIELDS];
-  int rc = read_header(r, root, f);
+  size_t n = 0;
+  int rc = read_header(r, root, f, &n);
   if (rc) return rc;
-  if ((rc = cask_graph_new(&r->g))) return fail(r, rc, "%s", cask_strerror(rc));
+  if ((rc = cask_graph_new(&r->g)) || (rc = cask_graph_reserve(r->g, n, 0)))
+    return fail(r, rc, "cannot make a graph of %zu tasks: %s", n, cask_strerror(rc));
   size_t idx = 0;
   for (const cJSON *t = f[D_TASKS]->child; t; t = t->next)
     if ((rc = read_task(r, idx++, t))) return rc;
-  if ((rc = check_deps(r, f[D_TASKS]))) return rc;
+  if ((rc = check_keys(r)) || (rc = check_deps(r, f[D_TASKS]))) return rc;
   if ((rc = cask_graph_validate(r->g)) || (r->ordered && (rc = cask_graph_order(r->g))))
     return fail(r, rc, "%s", cask_graph_errmsg(r->g));
   return CASK_OK;

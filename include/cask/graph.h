@@ -82,8 +82,12 @@ int cask_graph_clear(cask_graph *g);
  * dependency keys ("opname-<16 hex digits>"), and then an identical task
  * added before is returned instead of a new one (common-subexpression
  * elimination). args are copied. Errors: CASK_EINVAL (bad id, NULL op),
- * CASK_EDUPKEY (the key exists), CASK_ETOOBIG, CASK_ENOMEM; the graph's
- * message names the key. */
+ * CASK_ETOOBIG, CASK_ENOMEM; the graph's message says which task.
+ * Keys are indexed lazily, in batches (a lookup per add would cost a cache
+ * miss per task on large graphs): a duplicate key is reported, as
+ * CASK_EDUPKEY naming the key, by the first call that needs the index
+ * (cask_graph_find, an add with key NULL, cask_graph_validate and everything
+ * that validates), and the graph is refused until cask_graph_clear. */
 int cask_graph_add(cask_graph *g, const char *key, const cask_op *op,
                    const void *args, size_t args_len, const cask_task_id *deps,
                    size_t ndeps, cask_task_id *out);
