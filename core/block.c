@@ -38,14 +38,22 @@ static int shape_bytes(cask_dtype dt, int ndim, const int64_t *shape,
   if ((unsigned)dt >= CASK_DTYPE_COUNT || ndim < 0 || ndim > CASK_MAX_NDIM ||
       (ndim > 0 && !shape))
     return CASK_EINVAL;
-  int64_t n = 1;
+  /* Like NumPy, a shape is too big when the product of its non-zero
+   * extents overflows, whatever the order of the axes and even if another
+   * extent is zero. */
+  int64_t n = 1, nonzero = 1;
   for (int i = 0; i < ndim; i++) {
     if (shape[i] < 0) return CASK_EINVAL;
-    if (shape[i] != 0 && n > INT64_MAX / shape[i]) return CASK_ETOOBIG;
-    n *= shape[i];
+    if (shape[i] == 0) {
+      n = 0;
+      continue;
+    }
+    if (nonzero > INT64_MAX / shape[i]) return CASK_ETOOBIG;
+    nonzero *= shape[i];
   }
-  if ((uint64_t)n > (SIZE_MAX - BLOCK_HEADER - 64) / dtype_sizes[dt])
+  if ((uint64_t)nonzero > (SIZE_MAX - BLOCK_HEADER - 64) / dtype_sizes[dt])
     return CASK_ETOOBIG;
+  if (n) n = nonzero;
   *size = n;
   *nbytes = (size_t)n * dtype_sizes[dt];
   return CASK_OK;

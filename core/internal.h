@@ -42,8 +42,8 @@ int cask__grow(void **p, size_t *cap, size_t need, size_t elt);
 /* Monotonic clock in nanoseconds. */
 uint64_t cask__now_ns(void);
 
-/* Write a file atomically: data goes to "<path>.tmp-<pid>-<n>", fsync-free
- * rename on success, the temporary removed on failure. */
+/* Write a file atomically: data goes to "<path>.tmp-XXXXXX" (mkstemp),
+ * renamed over path when complete, the temporary removed on failure. */
 int cask__write_file_atomic(const char *path, const void *data, size_t len,
                             char *err, size_t errcap);
 

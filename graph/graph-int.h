@@ -36,6 +36,10 @@ struct cask_graph {
   size_t args_len, args_cap;
   uint64_t *dep_hash;
   uint32_t *dep_idx; /* CASK__NO_TASK until resolved */
+  /* The text of dependency keys given by name (cask_graph_add_keyed), so a
+   * missing one can be named: (edge index, offset in keys), ascending. */
+  uint64_t *dep_names;
+  size_t ndep_names, dep_names_cap;
   size_t ndeps, deps_cap, dep_idx_cap;
   /* open addressing, linear probing: (task index + 1) | hash high bits
    * << 32, 0 = empty. The hash bits let a probe skip non-matching tasks
@@ -81,7 +85,8 @@ uint32_t cask__index_find_hash(const cask_graph *g, uint64_t hash);
 int cask__index_reserve(cask_graph *g, size_t ntasks);
 void cask__index_clear(cask_graph *g);
 /* Append a task; deps given as hashes with optional known indices (NULL:
- * all unresolved). Checks duplicates. The core of both public add calls. */
+ * all unresolved). The core of both public add calls; duplicate keys are
+ * found later, by the key index. */
 int cask__add(cask_graph *g, const char *key, size_t key_len, uint64_t hash,
               const cask_op *op, const void *args, size_t args_len,
               const uint64_t *dep_hash, const uint32_t *dep_idx, size_t ndeps,
@@ -92,6 +97,8 @@ int cask__copy_task(cask_graph *dst, const cask_graph *src, uint32_t i,
                     const uint32_t *map);
 /* Scratch memory of at least n bytes (valid until the next call). */
 void *cask__scratch(cask_graph *g, size_t n);
+/* The key text of dependency edge `edge` if it was given by name, or NULL. */
+const char *cask__dep_name(const cask_graph *g, size_t edge);
 /* Drop the derived state after a change. */
 void cask__invalidate(cask_graph *g);
 /* Swap the contents of two graphs (used by passes that rebuild). */

@@ -32,7 +32,7 @@ void *cask__scratch(cask_graph *g, size_t n) {
 int cask_graph_clear(cask_graph *g) {
   if (!g) return CASK_EINVAL;
   cask__invalidate(g);
-  g->ntasks = g->keys_len = g->args_len = g->ndeps = g->noutputs = 0;
+  g->ntasks = g->keys_len = g->args_len = g->ndeps = g->noutputs = g->ndep_names = 0;
   cask__index_clear(g);
   g->errmsg[0] = '\0';
   return CASK_OK;
@@ -48,6 +48,7 @@ void cask__graph_clear(cask_graph *g) {
   cask__free(g->args);
   cask__free(g->dep_hash);
   cask__free(g->dep_idx);
+  cask__free(g->dep_names);
   cask__free(g->table);
   memset(g, 0, sizeof *g);
 }
@@ -86,6 +87,9 @@ static int reserve(cask_graph *g, size_t key_len, size_t args_len, size_t ndeps)
       (rc = cask__grow((void **)&g->keys, &g->keys_cap, g->keys_len + key_len + 1, 1)) ||
       (rc = cask__grow((void **)&g->args, &g->args_cap, g->args_len + args_len + 8, 1)))
     return rc;
+  /* + 1: the dependency arrays exist even while no task has a dependency,
+   * so pointers into them are never NULL + offset. */
+  ndeps++;
   if ((rc = cask__grow((void **)&g->dep_hash, &g->deps_cap, g->ndeps + ndeps, sizeof *g->dep_hash)))
     return rc;
   if ((rc = cask__grow((void **)&g->dep_idx, &g->dep_idx_cap, g->ndeps + ndeps, sizeof *g->dep_idx)))
@@ -185,6 +189,38 @@ done:
   return rc;
 }
 
+/* Keep the text of the dependency keys of the task just added (its edges
+ * are the last ndeps), to name a missing one at validation. */
+static int keep_dep_names(cask_graph *g, const char *const *dep_keys, size_t ndeps) {
+  size_t bytes = 0;
+  for (size_t i = 0; i < ndeps; i++) bytes += strlen(dep_keys[i]) + 1;
+  if (g->keys_len + bytes > UINT32_MAX) return CASK_ETOOBIG;
+  int rc;
+  if ((rc = cask__grow((void **)&g->keys, &g->keys_cap, g->keys_len + bytes, 1)) ||
+      (rc = cask__grow((void **)&g->dep_names, &g->dep_names_cap, g->ndep_names + ndeps,
+                       sizeof *g->dep_names)))
+    return rc;
+  for (size_t i = 0; i < ndeps; i++) {
+    size_t n = strlen(dep_keys[i]) + 1;
+    g->dep_names[g->ndep_names++] = (uint64_t)(g->ndeps - ndeps + i) << 32 | g->keys_len;
+    memcpy(g->keys + g->keys_len, dep_keys[i], n);
+    g->keys_len += n;
+  }
+  return CASK_OK;
+}
+
+const char *cask__dep_name(const cask_graph *g, size_t edge) {
+  size_t lo = 0, hi = g->ndep_names;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if ((g->dep_names[mid] >> 32) < edge) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < g->ndep_names && (g->dep_names[lo] >> 32) == edge)
+    return g->keys + (uint32_t)g->dep_names[lo];
+  return NULL;
+}
+
 int cask_graph_add_keyed(cask_graph *g, const char *key, const cask_op *op,
                          const void *args, size_t args_len,
                          const char *const *dep_keys, size_t ndeps,
@@ -200,12 +236,18 @@ int cask_graph_add_keyed(cask_graph *g, const char *key, const cask_op *op,
       rc = CASK_EINVAL;
       goto done;
     }
-    size_t n = strlen(dep_keys[i]);
-    dh[i] = cask__key_hash(dep_keys[i], n);
+    dh[i] = cask__key_hash(dep_keys[i], strlen(dep_keys[i]));
   }
   size_t n = strlen(key);
   /* Dependencies stay unresolved until validation: they may be added later. */
   rc = cask__add(g, key, n, cask__key_hash(key, n), op, args, args_len, dh, NULL, ndeps, out);
+  if (!rc && ndeps && (rc = keep_dep_names(g, dep_keys, ndeps))) {
+    /* Undo the add so a failure leaves the graph as it was. */
+    g->ntasks--;
+    g->ndeps -= ndeps;
+    g->keys_len = g->tasks[g->ntasks].key_off;
+    g->args_len = g->tasks[g->ntasks].args_off;
+  }
 done:
   if (dh && dh != stackbuf) cask__free(dh);
   return rc;

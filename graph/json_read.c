@@ -1,21 +1,32 @@
 /* json_read.c - a graph from JSON text: json_write.c's format, or one written
  * by hand or by another program, so treated as hostile input.
  *
- * cJSON parses the whole text (its nesting limit, 1000 levels, stops deep
- * input before it can exhaust the stack), then every task is checked field
- * by field so a rejection names the task index, its key and the field.
- * Unknown and repeated fields are errors: a typo such as "dep" would
- * otherwise drop dependencies without a word. Dependencies may name later
- * tasks; they are checked once every task is in, which lets a missing one be
- * reported with both keys (the graph keeps only a hash of a dependency's
- * key). Priorities are checked but not trusted: a graph that had them is
+ * The text is read one task at a time: a small scanner walks the top-level
+ * object and the "tasks" array, finding where each value starts and ends,
+ * and cJSON parses each task on its own. A cJSON tree of a whole
+ * million-task graph is tens of millions of small allocations and ten times
+ * slower than the rest of reading together. The scanner only finds extents
+ * (strings and brackets matched); cJSON checks every byte it is given, and
+ * its nesting limit (1000 levels) stops deep input before it can exhaust the
+ * stack. Every task is checked field by field so a rejection names the task
+ * index, its key and the field; unknown and repeated fields are errors,
+ * since a typo such as "dep" would otherwise drop dependencies without a
+ * word. Dependencies may name later tasks; a missing one is found by
+ * validation, which knows only its hash, so the tasks are walked again to
+ * name it. Priorities are checked but not trusted: a graph that had them is
  * ordered again after reading.
- * The one thing to know: every failure frees everything and leaves *out
- * NULL; this runs under LSan in the tests and under a fuzzer (fuzz/). */
+ * The one thing to know: the input is never copied whole (at a million
+ * tasks the copy, page faults and all, cost more than the parse); each value
+ * handed to cJSON is copied into a small buffer that ends in NULs. The
+ * scanner reads a byte past the end as NUL, which is sound because a NUL
+ * inside the text is rejected first. Every failure frees everything and
+ * leaves *out NULL; this runs under LSan in the tests and under a fuzzer
+ * (fuzz/). */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "graph-int.h"
 
@@ -24,12 +35,21 @@
 #define EXACT_MAX 9007199254740991.0 /* 2^53 - 1 */
 
 typedef struct reader {
+  const char *text; /* the caller's, not NUL-terminated */
+  size_t len;
+  char *buf; /* one value at a time for cJSON, NUL-terminated */
+  size_t buf_cap;
+  size_t tasks_at, tasks_end; /* the "tasks" array: '[' to just past ']' */
+  int64_t ntasks;             /* the "ntasks" field, -1 when absent */
+  size_t ntasks_read;
   cask_graph *g;
   const char **deps; /* scratch: one task's dependency keys */
   size_t deps_cap;
   int ordered; /* some task had a "priority" */
   char msg[CASK__ERRMSG_CAP];
 } reader;
+
+typedef int (*task_fn)(reader *r, size_t idx, const cJSON *task);
 
 enum { T_KEY, T_OP, T_ARGS, T_DEPS, T_OUTPUT, T_SIZE, T_PRIORITY, T_NFIELDS };
 static const char *const task_fields[T_NFIELDS] = {"key",    "op",   "args",    "deps",
@@ -191,7 +211,202 @@ static int read_task(reader *r, size_t idx, const cJSON *item) {
   return rc;
 }
 
-/* ---- the document ------------------------------------------------------ */
+/* ---- scanning ---------------------------------------------------------- */
+
+/* The byte at i; the end of the text reads as NUL. */
+static char at(const reader *r, size_t i) { return i < r->len ? r->text[i] : '\0'; }
+
+static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static size_t skip_ws(const reader *r, size_t i) {
+  while (is_ws(at(r, i))) i++;
+  return i;
+}
+
+/* Just past the string that opens at i, or 0 if the text ends first. */
+static size_t string_end(const reader *r, size_t i) {
+  for (i++; i < r->len && r->text[i] != '"'; i++)
+    if (r->text[i] == '\\') i++;
+  return i < r->len ? i + 1 : 0;
+}
+
+/* Just past the value that starts at i, or 0: a string or a bracketed
+ * value runs to its match, anything else to the next delimiter. */
+static size_t value_end(const reader *r, size_t i) {
+  char c = at(r, i);
+  if (c == '"') return string_end(r, i);
+  if (c != '{' && c != '[') {
+    size_t start = i;
+    for (; (c = at(r, i)) && !is_ws(c) && c != ',' && c != ']' && c != '}'; i++) continue;
+    return i > start ? i : 0;
+  }
+  size_t depth = 0;
+  while (i < r->len) {
+    c = r->text[i];
+    if (c == '"') {
+      if (!(i = string_end(r, i))) return 0;
+      continue;
+    }
+    i++;
+    if (c == '{' || c == '[')
+      depth++;
+    else if ((c == '}' || c == ']') && --depth == 0)
+      return i;
+  }
+  return 0;
+}
+
+/* Whether the text nests deeper than cJSON accepts (it reports that as a
+ * plain parse failure). */
+static int too_deep(const reader *r) {
+  size_t depth = 0;
+  for (size_t i = 0; i < r->len; i++) {
+    char c = r->text[i];
+    if (c == '"') {
+      if (!(i = string_end(r, i))) return 0;
+      i--;
+    } else if (c == '[' || c == '{') {
+      if (++depth > CJSON_NESTING_LIMIT) return 1;
+    } else if ((c == ']' || c == '}') && depth) {
+      depth--;
+    }
+  }
+  return 0;
+}
+
+static int syntax_error(reader *r, size_t off) {
+  size_t line = 1, col = 1;
+  for (size_t i = 0; i < off && i < r->len; i++) {
+    col = r->text[i] == '\n' ? 1 : col + 1;
+    line += r->text[i] == '\n';
+  }
+  if (too_deep(r))
+    return fail(r, CASK_EJSON, "malformed JSON: nested deeper than %d levels", CJSON_NESTING_LIMIT);
+  if (off >= r->len)
+    return fail(r, CASK_EJSON, "malformed JSON: the text ends early (line %zu, column %zu)", line, col);
+  return fail(r, CASK_EJSON, "malformed JSON at line %zu, column %zu (byte %zu)", line, col, off);
+}
+
+/* Where a value that value_end could not close went wrong: an unclosed
+ * string or bracket runs to the end of the text. */
+static int unclosed(reader *r, size_t i) {
+  char c = at(r, i);
+  return syntax_error(r, c == '"' || c == '[' || c == '{' ? r->len : i);
+}
+
+/* cJSON on text[start, end), copied out with two NULs after it: cJSON must
+ * use exactly the range (require_null_terminated), and cJSON 1.7.15 may read
+ * a byte past the length it is given (cJSON issue #800), the second NUL. */
+static int parse_range(reader *r, size_t start, size_t end, cJSON **out) {
+  size_t n = end - start;
+  *out = NULL;
+  if (cask__grow((void **)&r->buf, &r->buf_cap, n + 2, 1))
+    return fail(r, CASK_ENOMEM, "out of memory reading JSON");
+  memcpy(r->buf, r->text + start, n);
+  r->buf[n] = r->buf[n + 1] = '\0';
+  const char *stop = NULL;
+  *out = cJSON_ParseWithLengthOpts(r->buf, n + 1, &stop, 1);
+  if (*out) return CASK_OK;
+  return syntax_error(r, start + (stop && stop >= r->buf ? (size_t)(stop - r->buf) : 0));
+}
+
+/* ---- the top level ------------------------------------------------------- */
+
+static int read_header_value(reader *r, int field, size_t v, size_t v_end) {
+  int64_t n;
+  cJSON *item;
+  int rc = parse_range(r, v, v_end, &item);
+  if (rc) return rc;
+  if (field == D_VERSION && !(whole(item, 1e9, &n) && n == 1))
+    rc = fail(r, CASK_EJSON, "field \"cask_graph\": unsupported format version (this reader reads 1)");
+  else if (field == D_NTASKS && !whole(item, EXACT_MAX, &r->ntasks))
+    rc = fail(r, CASK_EJSON, "field \"ntasks\": must be a whole number");
+  cJSON_Delete(item);
+  return rc;
+}
+
+/* One "name": value of the top-level object. */
+static int read_header_field(reader *r, size_t name, size_t name_end, size_t v, size_t v_end,
+                             int *seen) {
+  cJSON *item;
+  int rc = parse_range(r, name, name_end, &item);
+  if (rc) return rc;
+  int f = 0;
+  while (f < D_NFIELDS && strcmp(item->valuestring, doc_fields[f]) != 0) f++;
+  if (f == D_NFIELDS || seen[f])
+    rc = fail(r, CASK_EJSON, "top-level field \"%.200s\" %s", item->valuestring,
+              bad_field_why(item->valuestring, doc_fields, D_NFIELDS));
+  cJSON_Delete(item);
+  if (rc) return rc;
+  seen[f] = 1;
+  if (f != D_TASKS) return read_header_value(r, f, v, v_end);
+  if (at(r, v) != '[') return fail(r, CASK_EJSON, "field \"tasks\": must be an array of task objects");
+  r->tasks_at = v;
+  r->tasks_end = v_end;
+  return CASK_OK;
+}
+
+/* Anything but an object: say so if it is JSON at all. */
+static int not_an_object(reader *r, size_t i) {
+  cJSON *item;
+  int rc = i < r->len ? parse_range(r, 0, r->len, &item) : syntax_error(r, i);
+  if (rc) return rc;
+  cJSON_Delete(item);
+  return fail(r, CASK_EJSON,
+              "the document must be a JSON object {\"cask_graph\": 1, \"tasks\": [...]}");
+}
+
+/* The top-level object; the tasks are only located, not read. */
+static int read_top(reader *r) {
+  int seen[D_NFIELDS] = {0}, rc;
+  /* A UTF-8 byte order mark, as some editors write, is not text. */
+  size_t i = skip_ws(r, r->len >= 3 && memcmp(r->text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0);
+  if (at(r, i) != '{') return not_an_object(r, i);
+  i = skip_ws(r, i + 1);
+  while (at(r, i) != '}') {
+    size_t name_end = at(r, i) == '"' ? string_end(r, i) : 0;
+    if (!name_end) return at(r, i) == '"' ? unclosed(r, i) : syntax_error(r, i);
+    size_t colon = skip_ws(r, name_end);
+    if (at(r, colon) != ':') return syntax_error(r, colon);
+    size_t v = skip_ws(r, colon + 1), v_end = value_end(r, v);
+    if (!v_end) return unclosed(r, v);
+    if ((rc = read_header_field(r, i, name_end, v, v_end, seen))) return rc;
+    i = skip_ws(r, v_end);
+    if (at(r, i) == '}') break;
+    if (at(r, i) != ',') return syntax_error(r, i);
+    i = skip_ws(r, i + 1); /* a field must follow: "}" after "," is an error */
+    if (at(r, i) == '}') return syntax_error(r, i);
+  }
+  i = skip_ws(r, i + 1);
+  if (i < r->len) return syntax_error(r, i);
+  if (!seen[D_TASKS]) return fail(r, CASK_EJSON, "field \"tasks\": missing");
+  return CASK_OK;
+}
+
+/* Parse each entry of "tasks" in turn and hand it to fn. */
+static int each_task(reader *r, task_fn fn) {
+  size_t i = skip_ws(r, r->tasks_at + 1), idx = 0;
+  while (at(r, i) != ']') {
+    size_t end = value_end(r, i);
+    if (!end || end > r->tasks_end) return unclosed(r, i);
+    cJSON *task;
+    int rc = parse_range(r, i, end, &task);
+    if (rc) return rc;
+    rc = fn(r, idx++, task);
+    cJSON_Delete(task);
+    if (rc) return rc;
+    i = skip_ws(r, end);
+    if (at(r, i) == ']') break;
+    if (at(r, i) != ',') return syntax_error(r, i);
+    i = skip_ws(r, i + 1); /* a task must follow: "]" after "," is an error */
+    if (at(r, i) == ']') return syntax_error(r, i);
+  }
+  if (i + 1 != r->tasks_end) return syntax_error(r, i);
+  r->ntasks_read = idx;
+  return CASK_OK;
+}
+
+/* ---- the graph ----------------------------------------------------------- */
 
 /* Keys are unique. The graph finds a duplicate when it first indexes its
  * keys (see cask_graph_add); name both tasks, which it does not. */
@@ -204,133 +419,67 @@ static int check_keys(reader *r) {
   return task_fail(r, rc, dup, key, "key", "duplicate: task %u has the same key", (unsigned)first);
 }
 
-/* Every dependency names a task; done after all tasks are in because
- * dependencies may point forward. */
-static int check_deps(reader *r, const cJSON *tasks) {
-  size_t idx = 0;
-  for (const cJSON *t = tasks->child; t; t = t->next, idx++) {
-    const cJSON *deps = cJSON_GetObjectItemCaseSensitive(t, "deps");
-    size_t k = 0;
-    for (const cJSON *d = deps ? deps->child : NULL; d; d = d->next, k++) {
-      cask_task_id id;
-      int rc = cask_graph_find(r->g, d->valuestring, &id);
-      if (rc == CASK_ENOTFOUND)
-        return task_fail(r, CASK_EMISSINGDEP, idx, cask_graph_key(r->g, (cask_task_id)idx), "deps",
-                         "entry %zu, '%.200s', is not the key of any task", k, d->valuestring);
-      if (rc) return fail(r, rc, "%s", cask_graph_errmsg(r->g));
-    }
+/* A task_fn for the second walk, after validation found a missing
+ * dependency: name it. The first walk checked that "deps" holds strings. */
+static int name_missing_dep(reader *r, size_t idx, const cJSON *task) {
+  const cJSON *deps = cJSON_GetObjectItemCaseSensitive(task, "deps");
+  size_t k = 0;
+  for (const cJSON *d = deps ? deps->child : NULL; d; d = d->next, k++) {
+    cask_task_id id;
+    if (cask_graph_find(r->g, d->valuestring, &id) == CASK_ENOTFOUND)
+      return task_fail(r, CASK_EMISSINGDEP, idx, cask_graph_key(r->g, (cask_task_id)idx), "deps",
+                       "entry %zu, '%.200s', is not the key of any task", k, d->valuestring);
   }
   return CASK_OK;
 }
 
-static int read_header(reader *r, const cJSON *root, const cJSON **f, size_t *ntasks) {
-  int64_t v;
-  if (!cJSON_IsObject(root))
-    return fail(r, CASK_EJSON,
-                "the document must be a JSON object {\"cask_graph\": 1, \"tasks\": [...]}");
-  const char *bad = sort_fields(root, doc_fields, D_NFIELDS, f);
-  if (bad)
-    return fail(r, CASK_EJSON, "top-level field \"%.200s\" %s", bad,
-                bad_field_why(bad, doc_fields, D_NFIELDS));
-  if (f[D_VERSION] && !(whole(f[D_VERSION], 1e9, &v) && v == 1))
-    return fail(r, CASK_EJSON, "field \"cask_graph\": unsupported format version (this reader reads 1)");
-  if (!f[D_TASKS]) return fail(r, CASK_EJSON, "field \"tasks\": missing");
-  if (!cJSON_IsArray(f[D_TASKS]))
-    return fail(r, CASK_EJSON, "field \"tasks\": must be an array of task objects");
-  size_t n = 0;
-  for (const cJSON *t = f[D_TASKS]->child; t; t = t->next) n++;
-  if (f[D_NTASKS] && !(whole(f[D_NTASKS], EXACT_MAX, &v) && (uint64_t)v == n))
-    return fail(r, CASK_EJSON, "field \"ntasks\": does not match the %zu entries of \"tasks\" (a truncated file?)", n);
-  *ntasks = n;
-  return CASK_OK;
+static int new_graph(reader *r) {
+  /* Room for the tasks "ntasks" announces, but no more than the text could
+   * hold (the smallest task, {"key":"k","op":"o"}, is 20 bytes): the
+   * field is not trusted. */
+  size_t hint = r->ntasks > 0 ? (size_t)r->ntasks : 0;
+  if (hint > r->len / 20) hint = r->len / 20;
+  int rc = cask_graph_new(&r->g);
+  if (!rc) rc = cask_graph_reserve(r->g, hint, 0);
+  return rc ? fail(r, rc, "cannot make a graph of %zu tasks: %s", hint, cask_strerror(rc)) : CASK_OK;
 }
 
-static int read_doc(reader *r, const cJSON *root) {
-  const cJSON *f[D_NFIELDS];
-  size_t n = 0;
-  int rc = read_header(r, root, f, &n);
-  if (rc) return rc;
-  if ((rc = cask_graph_new(&r->g)) || (rc = cask_graph_reserve(r->g, n, 0)))
-    return fail(r, rc, "cannot make a graph of %zu tasks: %s", n, cask_strerror(rc));
-  size_t idx = 0;
-  for (const cJSON *t = f[D_TASKS]->child; t; t = t->next)
-    if ((rc = read_task(r, idx++, t))) return rc;
-  if ((rc = check_keys(r)) || (rc = check_deps(r, f[D_TASKS]))) return rc;
-  if ((rc = cask_graph_validate(r->g)) || (r->ordered && (rc = cask_graph_order(r->g))))
-    return fail(r, rc, "%s", cask_graph_errmsg(r->g));
-  return CASK_OK;
+static int read_doc(reader *r) {
+  int rc;
+  if ((rc = read_top(r)) || (rc = new_graph(r)) || (rc = each_task(r, read_task))) return rc;
+  if (r->ntasks >= 0 && (uint64_t)r->ntasks != r->ntasks_read)
+    return fail(r, CASK_EJSON, "field \"ntasks\": is %lld but \"tasks\" has %zu entries (a truncated file?)",
+                (long long)r->ntasks, r->ntasks_read);
+  if ((rc = check_keys(r))) return rc;
+  rc = cask_graph_validate(r->g);
+  if (rc == CASK_EMISSINGDEP) {
+    int named = each_task(r, name_missing_dep);
+    if (named) return named;
+  }
+  if (!rc && r->ordered) rc = cask_graph_order(r->g);
+  return rc ? fail(r, rc, "%s", cask_graph_errmsg(r->g)) : CASK_OK;
 }
 
-/* ---- text -------------------------------------------------------------- */
+/* ---- text ---------------------------------------------------------------- */
 
 /* Bytes cJSON would accept but that would silently change a key: a NUL
- * byte (never valid JSON) and the escape \u0000 (keys are C strings, so the
- * key would be cut short there). */
-static int check_bytes(reader *r, const char *text, size_t len) {
-  const char *nul = memchr(text, '\0', len);
-  if (nul) return fail(r, CASK_EJSON, "malformed JSON: NUL byte at offset %zu", (size_t)(nul - text));
-  for (size_t i = 0; i < len; i++) {
-    if (text[i] != '\\') continue;
-    if (len - i >= 6 && memcmp(text + i, "\\u0000", 6) == 0)
-      return fail(r, CASK_EJSON, "\\u0000 at offset %zu: keys and strings cannot contain NUL", i);
-    i++; /* skip the escaped character: "\\\\u0000" is a backslash, then text */
+ * byte (never valid JSON; the scanner also takes NUL as the end) and the
+ * escape \u0000 (keys are C strings, so the key would be cut short). */
+static int check_bytes(reader *r) {
+  const char *t = r->text, *nul = memchr(t, '\0', r->len);
+  if (nul) return fail(r, CASK_EJSON, "malformed JSON: NUL byte at offset %zu", (size_t)(nul - t));
+  for (const char *p = t; p < t + r->len && (p = memchr(p, '\\', r->len - (size_t)(p - t)));) {
+    if (r->len - (size_t)(p - t) >= 6 && memcmp(p, "\\u0000", 6) == 0)
+      return fail(r, CASK_EJSON, "\\u0000 at offset %zu: keys and strings cannot contain NUL",
+                  (size_t)(p - t));
+    p += 2; /* past the escaped character: "\\\\u0000" is a backslash, then text */
   }
   return CASK_OK;
-}
-
-/* Whether the text nests deeper than cJSON accepts (it reports that as a
- * plain parse failure). */
-static int too_deep(const char *text, size_t len) {
-  size_t depth = 0;
-  int in_str = 0;
-  for (size_t i = 0; i < len; i++) {
-    char c = text[i];
-    if (in_str) {
-      if (c == '\\') i++;
-      else if (c == '"') in_str = 0;
-    } else if (c == '"') {
-      in_str = 1;
-    } else if (c == '[' || c == '{') {
-      if (++depth > CJSON_NESTING_LIMIT) return 1;
-    } else if ((c == ']' || c == '}') && depth) {
-      depth--;
-    }
-  }
-  return 0;
-}
-
-static int syntax_error(reader *r, const char *text, size_t len, const char *at) {
-  size_t off = at && at >= text && at <= text + len ? (size_t)(at - text) : 0, line = 1, col = 1;
-  for (size_t i = 0; i < off; i++) {
-    col = text[i] == '\n' ? 1 : col + 1;
-    line += text[i] == '\n';
-  }
-  if (too_deep(text, len))
-    return fail(r, CASK_EJSON, "malformed JSON: nested deeper than %d levels", CJSON_NESTING_LIMIT);
-  return fail(r, CASK_EJSON, "malformed JSON at line %zu, column %zu (byte %zu)", line, col, off);
-}
-
-/* cJSON 1.7.15 may read a byte past the length it is given (cJSON issue
- * #800), so the copy ends in two NULs and the length given counts one: the
- * parse must end exactly at that terminator, which also rejects trailing
- * text. */
-static int parse(reader *r, const char *text, size_t len, cJSON **root) {
-  int rc = check_bytes(r, text, len);
-  if (rc) return rc;
-  if (len > SIZE_MAX - 2) return fail(r, CASK_ETOOBIG, "JSON text too large");
-  char *copy = cask__malloc(len + 2);
-  if (!copy) return fail(r, CASK_ENOMEM, "out of memory copying %zu bytes of JSON", len);
-  memcpy(copy, text, len);
-  copy[len] = copy[len + 1] = '\0';
-  const char *end = NULL;
-  *root = cJSON_ParseWithLengthOpts(copy, len + 1, &end, 1);
-  rc = *root ? CASK_OK : syntax_error(r, copy, len, end);
-  cask__free(copy);
-  return rc;
 }
 
 static int finish(reader *r, int rc, cask_graph **out, char **errmsg) {
   cask__free(r->deps);
+  cask__free(r->buf);
   if (rc) {
     cask_graph_free(r->g);
     r->g = NULL;
@@ -346,35 +495,36 @@ int cask_graph_from_json(const char *text, size_t len, cask_graph **out, char **
   if (!out) return CASK_EINVAL;
   *out = NULL;
   if (!text && len) return CASK_EINVAL;
-  reader r = {0};
-  cJSON *root = NULL;
-  int rc = parse(&r, text ? text : "", len, &root);
-  if (!rc) rc = read_doc(&r, root);
-  cJSON_Delete(root);
+  reader r = {.text = text ? text : "", .len = len, .ntasks = -1};
+  int rc = check_bytes(&r);
+  if (!rc) rc = read_doc(&r);
   return finish(&r, rc, out, errmsg);
 }
 
 /* ---- files ------------------------------------------------------------- */
 
+/* The whole file, in one allocation when its size is known up front. */
 static int slurp(reader *r, const char *path, char **text, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return fail(r, CASK_EIO, "%s: cannot open: %s", path, strerror(errno));
-  size_t cap = 0;
+  struct stat st;
+  size_t cap = 0, step = fstat(fileno(f), &st) == 0 && st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
   int rc = CASK_OK;
   *text = NULL;
   *len = 0;
   for (;;) {
-    if ((rc = cask__grow((void **)text, &cap, *len + 65536, 1))) break;
+    if (*len == cap && (rc = cask__grow((void **)text, &cap, *len + step, 1))) break;
     size_t got = fread(*text + *len, 1, cap - *len, f);
     *len += got;
     if (got == 0) break;
   }
   if (!rc && ferror(f)) rc = CASK_EIO;
+  int err = errno;
   fclose(f);
   if (rc) {
     cask__free(*text);
     *text = NULL;
-    return fail(r, rc, "%s: cannot read: %s", path, rc == CASK_EIO ? strerror(errno) : cask_strerror(rc));
+    return fail(r, rc, "%s: cannot read: %s", path, rc == CASK_EIO ? strerror(err) : cask_strerror(rc));
   }
   return CASK_OK;
 }
@@ -384,7 +534,7 @@ int cask_graph_read_json(const char *path, cask_graph **out, char **errmsg) {
   if (!out) return CASK_EINVAL;
   *out = NULL;
   if (!path) return CASK_EINVAL;
-  reader r = {0};
+  reader r = {.ntasks = -1};
   char *text = NULL;
   size_t len = 0;
   int rc = slurp(&r, path, &text, &len);

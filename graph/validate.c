@@ -13,15 +13,17 @@ static int resolve(cask_graph *g) {
     for (uint32_t k = 0; k < t->ndeps; k++) {
       size_t d = t->deps_off + k;
       if (g->dep_idx[d] != CASK__NO_TASK) continue;
-      /* The key text of an unresolved dependency is not stored: only its
-       * hash. Find it by hash alone (same hash and a stored key = same key
-       * up to a 2^-64 collision, which cask__add's key compare excludes for
-       * the tasks themselves). */
       uint32_t found = cask__index_find_hash(g, g->dep_hash[d]);
       if (found == CASK__NO_TASK) {
-        cask__fmt(g->errmsg, sizeof g->errmsg,
-                  "task '%s' depends on a key that is not in the graph (dependency %u, key hash %016llx)",
-                  cask__key(g, (uint32_t)i), k, (unsigned long long)g->dep_hash[d]);
+        const char *name = cask__dep_name(g, d);
+        if (name)
+          cask__fmt(g->errmsg, sizeof g->errmsg,
+                    "task '%s' depends on '%s', which is not in the graph",
+                    cask__key(g, (uint32_t)i), name);
+        else
+          cask__fmt(g->errmsg, sizeof g->errmsg,
+                    "task '%s' depends on a key that is not in the graph (dependency %u, key hash %016llx)",
+                    cask__key(g, (uint32_t)i), k, (unsigned long long)g->dep_hash[d]);
         return CASK_EMISSINGDEP;
       }
       g->dep_idx[d] = found;

@@ -448,6 +448,11 @@ START_TEST(json_reads_hand_written_document) {
   ck_assert_double_eq(run_task(g, key, one), 2.5);
   cask_block_release(one);
   cask_graph_free(g);
+  /* With a UTF-8 byte order mark in front, as some editors save it. */
+  static const char bom[] = "\xef\xbb\xbf{\"tasks\": [{\"key\": \"k\", \"op\": \"cask.noop\"}]}";
+  ck_assert_int_eq(cask_graph_from_json(bom, sizeof bom - 1, &g, NULL), 0);
+  ck_assert_str_eq(cask_graph_key(g, 0), "k");
+  cask_graph_free(g);
 }
 END_TEST
 
@@ -577,10 +582,20 @@ static const bad_doc bad_docs[] = {
     {"{\"tasks\":[],\"tasks\":[]}", CASK_EJSON, {"\"tasks\"", "twice"}},
     {"{\"cask_graph\":2,\"tasks\":[]}", CASK_EJSON, {"\"cask_graph\"", "version"}},
     {"{\"cask_graph\":\"1\",\"tasks\":[]}", CASK_EJSON, {"\"cask_graph\"", "version"}},
-    {"{\"ntasks\":3,\"tasks\":[]}", CASK_EJSON, {"\"ntasks\"", "0 entries"}},
+    {"{\"ntasks\":3,\"tasks\":[]}", CASK_EJSON, {"\"ntasks\"", "is 3", "0 entries"}},
     {"{\"ntasks\":-1,\"tasks\":[]}", CASK_EJSON, {"\"ntasks\""}},
     {"{\"tasks\":[\n{\"key\":\"a\",\"op\":\"cask.noop\"},\n", CASK_EJSON, {"malformed JSON", "line 3"}},
     {"{\"tasks\":[]} trailing", CASK_EJSON, {"malformed JSON", "column 14"}},
+    {"{\"tasks\":[],}", CASK_EJSON, {"malformed JSON", "column 13"}},
+    {"{\"tasks\":[{\"key\":\"a\",\"op\":\"cask.noop\"},]}", CASK_EJSON, {"malformed JSON", "column 40"}},
+    {"{\"tasks\":[}", CASK_EJSON, {"malformed JSON"}},
+    {"{\"tasks\":[]]}", CASK_EJSON, {"malformed JSON", "column 12"}},
+    {"{\"tasks\" []}", CASK_EJSON, {"malformed JSON", "column 10"}},
+    {"{\"tasks\":[{\"key\":\"a\" \"op\":\"x\"}]}", CASK_EJSON, {"malformed JSON"}},
+    {"{\"tasks\":[\"unterminated]}", CASK_EJSON, {"malformed JSON", "ends early"}},
+    {"{\"tasks\":[],\"ntasks\":}", CASK_EJSON, {"malformed JSON"}},
+    {"  \n ", CASK_EJSON, {"malformed JSON", "ends early"}},
+    {"{\"tasks\":[],\"ntasks\":1.5}", CASK_EJSON, {"\"ntasks\"", "whole number"}},
     {"{\"tasks\":[{\"key\":\"a\\u0000b\",\"op\":\"cask.noop\"}]}", CASK_EJSON, {"\\u0000", "offset 19"}},
     /* a task and its key */
     {"{\"tasks\":[7]}", CASK_EJSON, {"task 0", "object"}},

@@ -1,0 +1,390 @@
+/* main.c - cask-bench: per-task overhead of cask against OpenMP tasks, the
+ * cost of preparing a 1.5-million-task graph, and the CPU an idle runtime
+ * uses. A human table goes to stderr, one JSON object per figure to stdout.
+ *
+ * The one thing to know: "cold" figures come from fresh copies of this
+ * program (--cold-child, --optimize-child), because only a new process has
+ * faulted in none of the memory a graph needs; "warm" figures reuse one
+ * graph (cask_graph_clear keeps its memory) and one runtime in this process.
+ * Usage: cask-bench [--threads N] [--quick] [--shape NAME] [--reps N]
+ *                   [--only overhead,optimize,idle,dask] [--measure cold,warm,omp] */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define OPT_TASKS 1500000
+#define DASK_TASKS 150000
+#define MAX_REPS 64
+
+enum { DO_OVERHEAD = 1, DO_OPTIMIZE = 2, DO_IDLE = 4, DO_DASK = 8, DO_ALL = 15 };
+enum { M_COLD = 1, M_WARM = 2, M_OMP = 4, M_ALL = 7 };
+
+typedef struct config {
+  int threads, reps, quick, only_shape;
+  bench_shape shape;
+  unsigned what;    /* DO_* */
+  unsigned measure; /* M_*: which overhead figures (leave some out to profile one) */
+} config;
+
+static const double target_ns[SHAPE_COUNT] = {100, 150, 150, 0}; /* 0: none */
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: cask-bench [--threads N] [--quick] [--shape independent|chain|tree|wavefront]\n"
+          "                  [--reps N] [--only overhead,optimize,idle,dask]\n"
+          "                  [--measure cold,warm,omp]\n");
+  exit(2);
+}
+
+static int default_threads(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}
+
+static cask_runtime *runtime(int threads) {
+  cask_runtime_options opts = CASK_RUNTIME_OPTIONS_DEFAULTS;
+  opts.threads = threads;
+  cask_runtime *rt;
+  if (cask_runtime_new(&opts, &rt)) bench_die("cask_runtime_new", "failed");
+  return rt;
+}
+
+static cask_graph *graph(void) {
+  cask_graph *g;
+  if (cask_graph_new(&g)) bench_die("cask_graph_new", "failed");
+  return g;
+}
+
+/* Let libgomp's spinning threads and cask's workers settle before the next
+ * phase, so one system's idle threads do not eat the other's cores. */
+static void settle(void) {
+  struct timespec ts = {0, 100 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+}
+
+/* ---- children: one cold measurement each ------------------------------- */
+
+static int cold_child(int argc, char **argv) {
+  bench_shape s;
+  if (argc != 5 || bench_shape_parse(argv[2], &s)) usage();
+  size_t n = strtoull(argv[3], NULL, 10);
+  cask_runtime *rt = runtime(atoi(argv[4]));
+  cask_graph *g = graph();
+  bench_scratch scratch;
+  bench_scratch_init(&scratch, n);
+  uint64_t faults = bench_page_faults();
+  uint64_t ns = bench_cask_shape(rt, g, s, n, &scratch);
+  printf("%" PRIu64 " %" PRIu64 "\n", ns, bench_page_faults() - faults);
+  return 0;
+}
+
+static int optimize_child(int argc, char **argv) {
+  if (argc != 3) usage();
+  bench_opt_times t;
+  bench_optimize(graph(), strtoull(argv[2], NULL, 10), &t);
+  printf("%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %zu %zu %zu\n", t.build,
+         t.validate, t.cull, t.fuse, t.order, t.tasks, t.after_cull, t.after_fuse);
+  return 0;
+}
+
+static void spawn_self(char **argv, char *out, size_t cap) {
+  if (bench_spawn_read(argv, out, cap) != 0) bench_die("child", argv[1]);
+}
+
+/* ---- overhead ------------------------------------------------------------ */
+
+typedef struct overhead {
+  bench_shape shape;
+  size_t n, tasks;
+  int reps;
+  double cold_ns, warm_ns, omp_ns;  /* per task, medians */
+  double cold_faults, warm_faults; /* page faults per repetition, medians */
+} overhead;
+
+static void cold_figures(const config *c, overhead *o) {
+  double v[MAX_REPS], f[MAX_REPS];
+  char ns[32], th[16], out[64];
+  snprintf(ns, sizeof ns, "%zu", o->n);
+  snprintf(th, sizeof th, "%d", c->threads);
+  char *argv[] = {"/proc/self/exe", "--cold-child", (char *)bench_shape_name(o->shape), ns, th,
+                  NULL};
+  for (int r = 0; r < o->reps; r++) {
+    spawn_self(argv, out, sizeof out);
+    if (sscanf(out, "%lf %lf", &v[r], &f[r]) != 2) bench_die("cold child", out);
+    v[r] /= (double)o->tasks;
+  }
+  o->cold_ns = bench_median(v, (size_t)o->reps);
+  o->cold_faults = bench_median(f, (size_t)o->reps);
+}
+
+static void warm_figures(cask_runtime *rt, cask_graph *g, overhead *o, bench_scratch *scratch) {
+  double v[MAX_REPS], f[MAX_REPS];
+  for (int r = -1; r < o->reps; r++) { /* r = -1: warm-up, not kept */
+    if (cask_graph_clear(g)) bench_die("cask_graph_clear", "failed");
+    uint64_t faults = bench_page_faults();
+    uint64_t ns = bench_cask_shape(rt, g, o->shape, o->n, scratch);
+    if (r < 0) continue;
+    f[r] = (double)(bench_page_faults() - faults);
+    v[r] = (double)ns / (double)o->tasks;
+  }
+  o->warm_ns = bench_median(v, (size_t)o->reps);
+  o->warm_faults = bench_median(f, (size_t)o->reps);
+}
+
+static double omp_per_task(int threads, bench_shape s, size_t n, int reps,
+                           bench_scratch *scratch) {
+  double v[MAX_REPS];
+  for (int r = -1; r < reps; r++) {
+    uint64_t ns = bench_omp_shape(s, n, threads, scratch);
+    if (r >= 0) v[r] = (double)ns / (double)bench_shape_tasks(s, n);
+  }
+  return bench_median(v, (size_t)reps);
+}
+
+static const char *verdict(double ns, double target) {
+  return target == 0 || isnan(ns) ? "-" : ns <= target ? "pass" : "FAIL";
+}
+
+static void print_overhead_header(void) {
+  fprintf(stderr,
+          "\nPer-task overhead, ns/task (median; build + run + free; fusion off)\n"
+          "%-12s %8s %8s %10s %10s %10s %9s %9s %7s %5s %5s %8s %8s\n",
+          "shape", "N", "tasks", "cask cold", "cask warm", "OpenMP", "cold/omp", "warm/omp",
+          "target", "warm", "cold", "pf cold", "pf warm");
+}
+
+/* A figure for the JSON line: a number, or null when not measured. */
+static void json_num(const char *name, const char *fmt, double v) {
+  printf(",\"%s\":", name);
+  if (isnan(v)) printf("null");
+  else printf(fmt, v);
+}
+
+static void report_overhead(const config *c, const overhead *o) {
+  double t = target_ns[o->shape];
+  char tgt[16];
+  snprintf(tgt, sizeof tgt, t ? "<=%.0f" : "-", t);
+  fprintf(stderr, "%-12s %8zu %8zu %10.1f %10.1f %10.1f %9.2f %9.2f %7s %5s %5s %8.0f %8.0f\n",
+          bench_shape_name(o->shape), o->n, o->tasks, o->cold_ns, o->warm_ns, o->omp_ns,
+          o->cold_ns / o->omp_ns, o->warm_ns / o->omp_ns, tgt, verdict(o->warm_ns, t),
+          verdict(o->cold_ns, t), o->cold_faults, o->warm_faults);
+  printf("{\"bench\":\"overhead\",\"shape\":\"%s\",\"n\":%zu,\"tasks\":%zu,\"threads\":%d,"
+         "\"reps\":%d",
+         bench_shape_name(o->shape), o->n, o->tasks, c->threads, o->reps);
+  json_num("cask_cold_ns", "%.1f", o->cold_ns);
+  json_num("cask_warm_ns", "%.1f", o->warm_ns);
+  json_num("omp_ns", "%.1f", o->omp_ns);
+  json_num("ratio_cold", "%.3f", o->cold_ns / o->omp_ns);
+  json_num("ratio_warm", "%.3f", o->warm_ns / o->omp_ns);
+  json_num("cold_page_faults", "%.0f", o->cold_faults);
+  json_num("warm_page_faults", "%.0f", o->warm_faults);
+  if (t) {
+    json_num("target_ns", "%.0f", t);
+    if (!isnan(o->warm_ns)) printf(",\"pass_warm\":%s", o->warm_ns <= t ? "true" : "false");
+    if (!isnan(o->cold_ns)) printf(",\"pass_cold\":%s", o->cold_ns <= t ? "true" : "false");
+  }
+  printf(",\"fused\":false}\n");
+  fflush(stdout);
+}
+
+static void run_overhead(const config *c) {
+  size_t sizes[] = {(size_t)1 << 17, (size_t)1 << 20};
+  int nsizes = c->quick ? 1 : 2;
+  cask_runtime *rt = runtime(c->threads);
+  cask_graph *g = graph();
+  print_overhead_header();
+  for (int k = 0; k < nsizes; k++) {
+    bench_scratch scratch;
+    bench_scratch_init(&scratch, sizes[k]);
+    for (int s = 0; s < SHAPE_COUNT; s++) {
+      if (c->only_shape && (bench_shape)s != c->shape) continue;
+      overhead o = {(bench_shape)s, sizes[k], bench_shape_tasks((bench_shape)s, sizes[k]),
+                    c->reps, NAN, NAN, NAN, NAN, NAN};
+      settle();
+      if (c->measure & M_WARM) warm_figures(rt, g, &o, &scratch);
+      settle();
+      if (c->measure & M_OMP) o.omp_ns = omp_per_task(c->threads, o.shape, o.n, c->reps, &scratch);
+      settle();
+      if (c->measure & M_COLD) cold_figures(c, &o);
+      report_overhead(c, &o);
+    }
+    bench_scratch_destroy(&scratch);
+  }
+  cask_graph_free(g);
+  cask_runtime_free(rt);
+}
+
+/* ---- optimize -------------------------------------------------------------- */
+
+typedef struct opt_ms {
+  double build, validate, cull, fuse, order, total;
+} opt_ms;
+
+static void opt_median(const bench_opt_times *t, int reps, opt_ms *out) {
+  double v[5][MAX_REPS];
+  for (int r = 0; r < reps; r++) {
+    v[0][r] = (double)t[r].build / 1e6;
+    v[1][r] = (double)t[r].validate / 1e6;
+    v[2][r] = (double)t[r].cull / 1e6;
+    v[3][r] = (double)t[r].fuse / 1e6;
+    v[4][r] = (double)t[r].order / 1e6;
+  }
+  out->build = bench_median(v[0], (size_t)reps);
+  out->validate = bench_median(v[1], (size_t)reps);
+  out->cull = bench_median(v[2], (size_t)reps);
+  out->fuse = bench_median(v[3], (size_t)reps);
+  out->order = bench_median(v[4], (size_t)reps);
+  double tot[MAX_REPS];
+  for (int r = 0; r < reps; r++) tot[r] = (double)t[r].total / 1e6;
+  out->total = bench_median(tot, (size_t)reps);
+}
+
+static void report_optimize(const char *mode, int reps, const bench_opt_times *t,
+                            const opt_ms *m) {
+  fprintf(stderr, "%-5s %9zu %9zu %9zu %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %5s\n", mode,
+          t->tasks, t->after_cull, t->after_fuse, m->build, m->validate, m->cull, m->fuse,
+          m->order, m->total, m->total < 1000 ? "pass" : "FAIL");
+  printf("{\"bench\":\"optimize\",\"mode\":\"%s\",\"reps\":%d,\"tasks\":%zu,"
+         "\"after_cull\":%zu,\"after_fuse\":%zu,\"build_ms\":%.1f,\"validate_ms\":%.1f,"
+         "\"cull_ms\":%.1f,\"fuse_ms\":%.1f,\"order_ms\":%.1f,\"total_ms\":%.1f,"
+         "\"target_ms\":1000,\"pass\":%s}\n",
+         mode, reps, t->tasks, t->after_cull, t->after_fuse, m->build, m->validate, m->cull,
+         m->fuse, m->order, m->total, m->total < 1000 ? "true" : "false");
+  fflush(stdout);
+}
+
+static void run_optimize(const config *c) {
+  int reps = c->quick ? 1 : 3;
+  bench_opt_times t[MAX_REPS];
+  opt_ms m;
+  fprintf(stderr,
+          "\nGraph preparation, %d tasks, ms (median; cold = fresh process, warm = reused graph)\n"
+          "%-5s %9s %9s %9s %8s %8s %8s %8s %8s %8s %5s\n",
+          OPT_TASKS, "mode", "tasks", "culled", "fused", "build", "validate", "cull", "fuse",
+          "order", "total", "<1s");
+  char arg[32], out[256];
+  snprintf(arg, sizeof arg, "%d", OPT_TASKS);
+  char *argv[] = {"/proc/self/exe", "--optimize-child", arg, NULL};
+  for (int r = 0; r < reps; r++) {
+    spawn_self(argv, out, sizeof out);
+    bench_opt_times *x = &t[r];
+    if (sscanf(out, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %zu %zu %zu",
+               &x->build, &x->validate, &x->cull, &x->fuse, &x->order, &x->tasks, &x->after_cull,
+               &x->after_fuse) != 8)
+      bench_die("optimize child", out);
+    x->total = x->build + x->validate + x->cull + x->fuse + x->order;
+  }
+  opt_median(t, reps, &m);
+  report_optimize("cold", reps, &t[0], &m);
+  cask_graph *g = graph();
+  bench_opt_times w[MAX_REPS];
+  bench_optimize(g, OPT_TASKS, &w[0]); /* warm-up, not kept */
+  for (int r = 0; r < reps; r++) bench_optimize(g, OPT_TASKS, &w[r]);
+  opt_median(w, reps, &m);
+  report_optimize("warm", reps, &w[0], &m);
+  cask_graph_free(g);
+}
+
+static void run_dask(void) {
+  bench_dask d;
+  fprintf(stderr, "\nDask (same graph shape, %d tasks, measured at that size only)\n", DASK_TASKS);
+  bench_dask_optimize(DASK_TASKS, &d);
+  if (!d.available) {
+    fprintf(stderr, "skipped: /usr/bin/python3 cannot import dask\n");
+    return;
+  }
+  fprintf(stderr,
+          "dask %s: %zu tasks -> %zu culled -> %zu fused; build %.1f ms, cull %.1f ms, "
+          "fuse %.1f ms, order %.1f ms, total %.1f ms\n",
+          d.version, d.tasks, d.after_cull, d.after_fuse, d.build_ms, d.cull_ms, d.fuse_ms,
+          d.order_ms, d.total_ms);
+  printf("{\"bench\":\"dask_optimize\",\"dask\":\"%s\",\"tasks\":%zu,\"after_cull\":%zu,"
+         "\"after_fuse\":%zu,\"build_ms\":%.1f,\"cull_ms\":%.1f,\"fuse_ms\":%.1f,"
+         "\"order_ms\":%.1f,\"total_ms\":%.1f}\n",
+         d.version, d.tasks, d.after_cull, d.after_fuse, d.build_ms, d.cull_ms, d.fuse_ms,
+         d.order_ms, d.total_ms);
+  fflush(stdout);
+}
+
+/* ---- idle ------------------------------------------------------------------ */
+
+static void idle_line(const config *c, const char *state, double pct, double seconds) {
+  fprintf(stderr, "%-26s %8.3f %% of a core over %.2f s  %s\n", state, pct, seconds,
+          pct < 1.0 ? "pass" : "FAIL");
+  printf("{\"bench\":\"idle\",\"state\":\"%s\",\"threads\":%d,\"seconds\":%.2f,"
+         "\"cpu_pct\":%.3f,\"target_pct\":1,\"pass\":%s}\n",
+         state, c->threads, seconds, pct, pct < 1.0 ? "true" : "false");
+  fflush(stdout);
+}
+
+static void run_idle(const config *c) {
+  bench_idle r;
+  bench_idle_measure(c->threads, c->quick ? 0.25 : 1.0, &r);
+  fprintf(stderr, "\nIdle runtime, process CPU time / wall time (target < 1%% of a core)\n");
+  idle_line(c, "fresh_runtime", r.fresh_pct, r.seconds);
+  idle_line(c, "after_run", r.after_run_pct, r.seconds);
+  if (c->threads > 1) idle_line(c, "in_run_no_work", r.in_run_pct, r.seconds);
+}
+
+/* ---- options --------------------------------------------------------------- */
+
+/* A comma list of names -> bit i for names[i]. */
+static unsigned parse_list(const char *list, const char *const *names, unsigned nnames) {
+  unsigned what = 0;
+  char buf[128];
+  snprintf(buf, sizeof buf, "%s", list);
+  for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    unsigned bit = 0;
+    for (unsigned i = 0; i < nnames; i++)
+      if (strcmp(tok, names[i]) == 0) bit = 1u << i;
+    if (!bit) usage();
+    what |= bit;
+  }
+  return what;
+}
+
+static void parse(int argc, char **argv, config *c) {
+  static const char *const what[] = {"overhead", "optimize", "idle", "dask"};
+  static const char *const measure[] = {"cold", "warm", "omp"};
+  *c = (config){default_threads(), 5, 0, 0, SHAPE_INDEPENDENT, DO_ALL, M_ALL};
+  int reps = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "--quick") == 0) c->quick = 1;
+    else if (strcmp(a, "--threads") == 0 && v) c->threads = atoi(argv[++i]);
+    else if (strcmp(a, "--reps") == 0 && v) reps = atoi(argv[++i]);
+    else if (strcmp(a, "--only") == 0 && v) c->what = parse_list(argv[++i], what, 4);
+    else if (strcmp(a, "--measure") == 0 && v) c->measure = parse_list(argv[++i], measure, 3);
+    else if (strcmp(a, "--shape") == 0 && v && bench_shape_parse(v, &c->shape) == 0) {
+      c->only_shape = 1;
+      i++;
+    } else usage();
+  }
+  if (c->threads < 1 || c->threads > 1024) usage();
+  c->reps = reps ? reps : c->quick ? 3 : 5;
+  if (c->reps < 1 || c->reps > MAX_REPS) usage();
+  if (c->quick) c->what &= ~(unsigned)DO_DASK;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--cold-child") == 0) return cold_child(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "--optimize-child") == 0) return optimize_child(argc, argv);
+  config c;
+  parse(argc, argv, &c);
+  fprintf(stderr, "cask-bench: cask %s, %d threads (%d cores online), OpenMP %d (gcc %s)%s\n",
+          cask_version_string(), c.threads, default_threads(), _OPENMP, __VERSION__,
+          c.quick ? ", quick" : "");
+  /* Idle first: no OpenMP thread may be spinning while it is measured. */
+  if (c.what & DO_IDLE) run_idle(&c);
+  if (c.what & DO_OVERHEAD) run_overhead(&c);
+  if (c.what & DO_OPTIMIZE) run_optimize(&c);
+  if (c.what & DO_DASK) run_dask();
+  return 0;
+}

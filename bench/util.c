@@ -1,0 +1,91 @@
+/* util.c - the shapes' names and sizes, the clock, medians, and exiting
+ * with a message: the small things every file of cask-bench uses. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "bench.h"
+
+static const char *const shape_names[SHAPE_COUNT] = {"independent", "chain", "tree",
+                                                     "wavefront"};
+
+const char *bench_shape_name(bench_shape s) {
+  return s < SHAPE_COUNT ? shape_names[s] : "?";
+}
+
+int bench_shape_parse(const char *name, bench_shape *out) {
+  for (int s = 0; s < SHAPE_COUNT; s++)
+    if (strcmp(name, shape_names[s]) == 0) {
+      *out = (bench_shape)s;
+      return 0;
+    }
+  return -1;
+}
+
+size_t bench_isqrt(size_t n) {
+  size_t r = 0;
+  while ((r + 1) * (r + 1) <= n) r++;
+  return r;
+}
+
+size_t bench_shape_tasks(bench_shape s, size_t n) {
+  switch (s) {
+  case SHAPE_TREE:
+    return 2 * (n / 2) - 1;
+  case SHAPE_WAVEFRONT:
+    return bench_isqrt(n) * bench_isqrt(n);
+  default:
+    return n;
+  }
+}
+
+size_t bench_shape_edges(bench_shape s, size_t n) {
+  size_t side = bench_isqrt(n);
+  switch (s) {
+  case SHAPE_CHAIN:
+    return n - 1;
+  case SHAPE_TREE:
+    return 2 * (n / 2 - 1);
+  case SHAPE_WAVEFRONT:
+    return 2 * side * (side - 1);
+  default:
+    return 0;
+  }
+}
+
+uint64_t bench_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t bench_page_faults(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (uint64_t)(ru.ru_minflt + ru.ru_majflt);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+double bench_median(double *v, size_t n) {
+  if (n == 0) return 0;
+  qsort(v, n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+void bench_die(const char *what, const char *msg) {
+  fprintf(stderr, "cask-bench: %s: %s\n", what, msg);
+  exit(1);
+}
+
+void *bench_xmalloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) bench_die("malloc", "out of memory");
+  return p;
+}
