@@ -33,6 +33,9 @@ size_t bench_isqrt(size_t n);
 uint64_t bench_now_ns(void);
 /* Page faults the process took so far (every thread). */
 uint64_t bench_page_faults(void);
+/* Microseconds one page fault costs: first touch of fresh anonymous memory
+ * (what growing a graph into new memory pays per 4 KiB). */
+double bench_fault_us(void);
 /* Median of n values (sorts v). */
 double bench_median(double *v, size_t n);
 /* Print "cask-bench: what: message" to stderr and exit(1). */
@@ -72,9 +75,10 @@ void bench_scratch_destroy(bench_scratch *s);
 
 /* One timed repetition: build shape s (nominal size n) into g, which must be
  * empty, run it on rt, free the results. Returns the nanoseconds of build +
- * run + results free; exits if a call fails or a task did not run. */
+ * run + results free, and in *build_ns the part spent building; exits if a
+ * call fails or a task did not run. */
 uint64_t bench_cask_shape(cask_runtime *rt, cask_graph *g, bench_shape s, size_t n,
-                          bench_scratch *scratch);
+                          bench_scratch *scratch, uint64_t *build_ns);
 
 /* ---- omp_shapes.c: the same shapes as OpenMP tasks -------------------- */
 
@@ -86,6 +90,7 @@ uint64_t bench_omp_shape(bench_shape s, size_t n, int threads, bench_scratch *sc
 typedef struct bench_opt_times {
   uint64_t build, validate, cull, fuse, order, total; /* ns */
   size_t tasks, after_cull, after_fuse;
+  uint64_t faults; /* page faults taken during the timed phases */
 } bench_opt_times;
 /* The array-like graph of about `tasks` tasks (see optimize.c), built into g
  * (emptied first) and optimized pass by pass. */

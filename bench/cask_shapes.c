@@ -101,10 +101,11 @@ static void build(cask_graph *g, bench_shape s, size_t n, bench_scratch *scratch
 }
 
 uint64_t bench_cask_shape(cask_runtime *rt, cask_graph *g, bench_shape s, size_t n,
-                          bench_scratch *scratch) {
+                          bench_scratch *scratch, uint64_t *build_ns) {
   cask_results *res;
   uint64_t t0 = bench_now_ns();
   build(g, s, n, scratch);
+  *build_ns = bench_now_ns() - t0;
   int rc = cask_run(rt, g, NULL, &res);
   if (rc) bench_die("cask_run", cask_runtime_errmsg(rt));
   cask_results_free(res);

@@ -87,7 +87,8 @@ void bench_idle_measure(int threads, double seconds, bench_idle *out) {
   bench_scratch scratch;
   bench_scratch_init(&scratch, n);
   if (cask_graph_new(&g)) bench_die("cask_graph_new", "failed");
-  bench_cask_shape(rt, g, SHAPE_INDEPENDENT, n, &scratch);
+  uint64_t build_ns;
+  bench_cask_shape(rt, g, SHAPE_INDEPENDENT, n, &scratch, &build_ns);
   out->after_run_pct = idle_window(seconds);
   cask_graph_free(g);
   bench_scratch_destroy(&scratch);

@@ -62,10 +62,11 @@ static cask_graph *graph(void) {
   return g;
 }
 
-/* Let libgomp's spinning threads and cask's workers settle before the next
- * phase, so one system's idle threads do not eat the other's cores. */
+/* Let libgomp's spinning threads (about 2 ms after a parallel region here)
+ * and cask's workers go to sleep before the next measurement, so one
+ * system's idle threads do not eat the other's cores. */
 static void settle(void) {
-  struct timespec ts = {0, 100 * 1000 * 1000};
+  struct timespec ts = {0, 20 * 1000 * 1000};
   nanosleep(&ts, NULL);
 }
 
@@ -79,18 +80,21 @@ static int cold_child(int argc, char **argv) {
   cask_graph *g = graph();
   bench_scratch scratch;
   bench_scratch_init(&scratch, n);
-  uint64_t faults = bench_page_faults();
-  uint64_t ns = bench_cask_shape(rt, g, s, n, &scratch);
-  printf("%" PRIu64 " %" PRIu64 "\n", ns, bench_page_faults() - faults);
+  uint64_t faults = bench_page_faults(), build;
+  uint64_t ns = bench_cask_shape(rt, g, s, n, &scratch, &build);
+  printf("%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", ns, build, bench_page_faults() - faults);
   return 0;
 }
 
 static int optimize_child(int argc, char **argv) {
   if (argc != 3) usage();
   bench_opt_times t;
-  bench_optimize(graph(), strtoull(argv[2], NULL, 10), &t);
-  printf("%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %zu %zu %zu\n", t.build,
-         t.validate, t.cull, t.fuse, t.order, t.tasks, t.after_cull, t.after_fuse);
+  cask_graph *g = graph();
+  bench_optimize(g, strtoull(argv[2], NULL, 10), &t);
+  cask_graph_free(g);
+  printf("%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %zu %zu %zu %" PRIu64 "\n",
+         t.build, t.validate, t.cull, t.fuse, t.order, t.tasks, t.after_cull, t.after_fuse,
+         t.faults);
   return 0;
 }
 
@@ -105,47 +109,80 @@ typedef struct overhead {
   size_t n, tasks;
   int reps;
   double cold_ns, warm_ns, omp_ns;  /* per task, medians */
+  double cold_build, warm_build;   /* the graph-building part of cold_ns, warm_ns */
   double cold_faults, warm_faults; /* page faults per repetition, medians */
+  double cold_min, warm_min, omp_min; /* fastest repetition, per task */
 } overhead;
 
-static void cold_figures(const config *c, overhead *o) {
-  double v[MAX_REPS], f[MAX_REPS];
-  char ns[32], th[16], out[64];
+/* Per-repetition samples of one shape; medians go into an overhead row. */
+typedef struct samples {
+  double cold[MAX_REPS], cold_build[MAX_REPS], cold_faults[MAX_REPS];
+  double warm[MAX_REPS], warm_build[MAX_REPS], warm_faults[MAX_REPS];
+  double omp[MAX_REPS];
+} samples;
+
+static void cold_rep(const config *c, const overhead *o, samples *sm, int r) {
+  char ns[32], th[16], out[96];
   snprintf(ns, sizeof ns, "%zu", o->n);
   snprintf(th, sizeof th, "%d", c->threads);
   char *argv[] = {"/proc/self/exe", "--cold-child", (char *)bench_shape_name(o->shape), ns, th,
                   NULL};
-  for (int r = 0; r < o->reps; r++) {
-    spawn_self(argv, out, sizeof out);
-    if (sscanf(out, "%lf %lf", &v[r], &f[r]) != 2) bench_die("cold child", out);
-    v[r] /= (double)o->tasks;
-  }
-  o->cold_ns = bench_median(v, (size_t)o->reps);
-  o->cold_faults = bench_median(f, (size_t)o->reps);
+  spawn_self(argv, out, sizeof out);
+  if (sscanf(out, "%lf %lf %lf", &sm->cold[r], &sm->cold_build[r], &sm->cold_faults[r]) != 3)
+    bench_die("cold child", out);
+  sm->cold[r] /= (double)o->tasks;
+  sm->cold_build[r] /= (double)o->tasks;
 }
 
-static void warm_figures(cask_runtime *rt, cask_graph *g, overhead *o, bench_scratch *scratch) {
-  double v[MAX_REPS], f[MAX_REPS];
-  for (int r = -1; r < o->reps; r++) { /* r = -1: warm-up, not kept */
-    if (cask_graph_clear(g)) bench_die("cask_graph_clear", "failed");
-    uint64_t faults = bench_page_faults();
-    uint64_t ns = bench_cask_shape(rt, g, o->shape, o->n, scratch);
-    if (r < 0) continue;
-    f[r] = (double)(bench_page_faults() - faults);
-    v[r] = (double)ns / (double)o->tasks;
-  }
-  o->warm_ns = bench_median(v, (size_t)o->reps);
-  o->warm_faults = bench_median(f, (size_t)o->reps);
+static void warm_rep(cask_runtime *rt, cask_graph *g, const overhead *o, bench_scratch *scratch,
+                     samples *sm, int r) {
+  if (cask_graph_clear(g)) bench_die("cask_graph_clear", "failed");
+  uint64_t faults = bench_page_faults(), build;
+  uint64_t ns = bench_cask_shape(rt, g, o->shape, o->n, scratch, &build);
+  if (r < 0) return;
+  sm->warm_faults[r] = (double)(bench_page_faults() - faults);
+  sm->warm[r] = (double)ns / (double)o->tasks;
+  sm->warm_build[r] = (double)build / (double)o->tasks;
 }
 
-static double omp_per_task(int threads, bench_shape s, size_t n, int reps,
-                           bench_scratch *scratch) {
-  double v[MAX_REPS];
-  for (int r = -1; r < reps; r++) {
-    uint64_t ns = bench_omp_shape(s, n, threads, scratch);
-    if (r >= 0) v[r] = (double)ns / (double)bench_shape_tasks(s, n);
+static void omp_rep(int threads, const overhead *o, bench_scratch *scratch, samples *sm, int r) {
+  uint64_t ns = bench_omp_shape(o->shape, o->n, threads, scratch);
+  if (r >= 0) sm->omp[r] = (double)ns / (double)o->tasks;
+}
+
+/* Median (and, after the sort, the minimum) of the first n samples. */
+static double median_min(double *v, int n, double *min) {
+  double m = bench_median(v, (size_t)n);
+  if (min) *min = v[0];
+  return m;
+}
+
+/* The three systems take turns, repetition by repetition, so a burst of
+ * load from elsewhere on the machine hits all of them alike; r = -1 is a
+ * warm-up (it also starts libgomp's threads) and is not kept. */
+static void measure_shape(const config *c, cask_runtime *rt, cask_graph *g, overhead *o,
+                          bench_scratch *scratch) {
+  static samples sm;
+  int n = o->reps;
+  for (int r = -1; r < n; r++) {
+    if (r >= 0 && (c->measure & M_COLD)) cold_rep(c, o, &sm, r);
+    settle();
+    if (c->measure & M_WARM) warm_rep(rt, g, o, scratch, &sm, r);
+    settle();
+    if (c->measure & M_OMP) omp_rep(c->threads, o, scratch, &sm, r);
+    settle();
   }
-  return bench_median(v, (size_t)reps);
+  if (c->measure & M_COLD) {
+    o->cold_ns = median_min(sm.cold, n, &o->cold_min);
+    o->cold_build = median_min(sm.cold_build, n, NULL);
+    o->cold_faults = median_min(sm.cold_faults, n, NULL);
+  }
+  if (c->measure & M_WARM) {
+    o->warm_ns = median_min(sm.warm, n, &o->warm_min);
+    o->warm_build = median_min(sm.warm_build, n, NULL);
+    o->warm_faults = median_min(sm.warm_faults, n, NULL);
+  }
+  if (c->measure & M_OMP) o->omp_ns = median_min(sm.omp, n, &o->omp_min);
 }
 
 static const char *verdict(double ns, double target) {
@@ -183,6 +220,11 @@ static void report_overhead(const config *c, const overhead *o) {
   json_num("omp_ns", "%.1f", o->omp_ns);
   json_num("ratio_cold", "%.3f", o->cold_ns / o->omp_ns);
   json_num("ratio_warm", "%.3f", o->warm_ns / o->omp_ns);
+  json_num("cask_cold_min_ns", "%.1f", o->cold_min);
+  json_num("cask_warm_min_ns", "%.1f", o->warm_min);
+  json_num("omp_min_ns", "%.1f", o->omp_min);
+  json_num("cask_cold_build_ns", "%.1f", o->cold_build);
+  json_num("cask_warm_build_ns", "%.1f", o->warm_build);
   json_num("cold_page_faults", "%.0f", o->cold_faults);
   json_num("warm_page_faults", "%.0f", o->warm_faults);
   if (t) {
@@ -206,13 +248,8 @@ static void run_overhead(const config *c) {
     for (int s = 0; s < SHAPE_COUNT; s++) {
       if (c->only_shape && (bench_shape)s != c->shape) continue;
       overhead o = {(bench_shape)s, sizes[k], bench_shape_tasks((bench_shape)s, sizes[k]),
-                    c->reps, NAN, NAN, NAN, NAN, NAN};
-      settle();
-      if (c->measure & M_WARM) warm_figures(rt, g, &o, &scratch);
-      settle();
-      if (c->measure & M_OMP) o.omp_ns = omp_per_task(c->threads, o.shape, o.n, c->reps, &scratch);
-      settle();
-      if (c->measure & M_COLD) cold_figures(c, &o);
+                    c->reps, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+      measure_shape(c, rt, g, &o, &scratch);
       report_overhead(c, &o);
     }
     bench_scratch_destroy(&scratch);
@@ -224,7 +261,7 @@ static void run_overhead(const config *c) {
 /* ---- optimize -------------------------------------------------------------- */
 
 typedef struct opt_ms {
-  double build, validate, cull, fuse, order, total;
+  double build, validate, cull, fuse, order, total, faults;
 } opt_ms;
 
 static void opt_median(const bench_opt_times *t, int reps, opt_ms *out) {
@@ -241,23 +278,49 @@ static void opt_median(const bench_opt_times *t, int reps, opt_ms *out) {
   out->cull = bench_median(v[2], (size_t)reps);
   out->fuse = bench_median(v[3], (size_t)reps);
   out->order = bench_median(v[4], (size_t)reps);
-  double tot[MAX_REPS];
-  for (int r = 0; r < reps; r++) tot[r] = (double)t[r].total / 1e6;
+  double tot[MAX_REPS], pf[MAX_REPS];
+  for (int r = 0; r < reps; r++) {
+    tot[r] = (double)t[r].total / 1e6;
+    pf[r] = (double)t[r].faults;
+  }
   out->total = bench_median(tot, (size_t)reps);
+  out->faults = bench_median(pf, (size_t)reps);
 }
 
 static void report_optimize(const char *mode, int reps, const bench_opt_times *t,
                             const opt_ms *m) {
-  fprintf(stderr, "%-5s %9zu %9zu %9zu %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %5s\n", mode,
+  fprintf(stderr, "%-5s %9zu %9zu %9zu %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %5s %8.0f\n", mode,
           t->tasks, t->after_cull, t->after_fuse, m->build, m->validate, m->cull, m->fuse,
-          m->order, m->total, m->total < 1000 ? "pass" : "FAIL");
+          m->order, m->total, m->total < 1000 ? "pass" : "FAIL", m->faults);
   printf("{\"bench\":\"optimize\",\"mode\":\"%s\",\"reps\":%d,\"tasks\":%zu,"
          "\"after_cull\":%zu,\"after_fuse\":%zu,\"build_ms\":%.1f,\"validate_ms\":%.1f,"
          "\"cull_ms\":%.1f,\"fuse_ms\":%.1f,\"order_ms\":%.1f,\"total_ms\":%.1f,"
-         "\"target_ms\":1000,\"pass\":%s}\n",
+         "\"page_faults\":%.0f,\"target_ms\":1000,\"pass\":%s}\n",
          mode, reps, t->tasks, t->after_cull, t->after_fuse, m->build, m->validate, m->cull,
-         m->fuse, m->order, m->total, m->total < 1000 ? "true" : "false");
+         m->fuse, m->order, m->total, m->faults, m->total < 1000 ? "true" : "false");
   fflush(stdout);
+}
+
+static void optimize_cold(int reps, bench_opt_times *t) {
+  char arg[32], out[256];
+  snprintf(arg, sizeof arg, "%d", OPT_TASKS);
+  char *argv[] = {"/proc/self/exe", "--optimize-child", arg, NULL};
+  for (int r = 0; r < reps; r++) {
+    spawn_self(argv, out, sizeof out);
+    bench_opt_times *x = &t[r];
+    if (sscanf(out, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %zu %zu %zu %" SCNu64,
+               &x->build, &x->validate, &x->cull, &x->fuse, &x->order, &x->tasks, &x->after_cull,
+               &x->after_fuse, &x->faults) != 9)
+      bench_die("optimize child", out);
+    x->total = x->build + x->validate + x->cull + x->fuse + x->order;
+  }
+}
+
+static void optimize_warm(int reps, bench_opt_times *t) {
+  cask_graph *g = graph();
+  bench_optimize(g, OPT_TASKS, &t[0]); /* warm-up, not kept */
+  for (int r = 0; r < reps; r++) bench_optimize(g, OPT_TASKS, &t[r]);
+  cask_graph_free(g);
 }
 
 static void run_optimize(const config *c) {
@@ -266,30 +329,19 @@ static void run_optimize(const config *c) {
   opt_ms m;
   fprintf(stderr,
           "\nGraph preparation, %d tasks, ms (median; cold = fresh process, warm = reused graph)\n"
-          "%-5s %9s %9s %9s %8s %8s %8s %8s %8s %8s %5s\n",
+          "%-5s %9s %9s %9s %8s %8s %8s %8s %8s %8s %5s %8s\n",
           OPT_TASKS, "mode", "tasks", "culled", "fused", "build", "validate", "cull", "fuse",
-          "order", "total", "<1s");
-  char arg[32], out[256];
-  snprintf(arg, sizeof arg, "%d", OPT_TASKS);
-  char *argv[] = {"/proc/self/exe", "--optimize-child", arg, NULL};
-  for (int r = 0; r < reps; r++) {
-    spawn_self(argv, out, sizeof out);
-    bench_opt_times *x = &t[r];
-    if (sscanf(out, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %zu %zu %zu",
-               &x->build, &x->validate, &x->cull, &x->fuse, &x->order, &x->tasks, &x->after_cull,
-               &x->after_fuse) != 8)
-      bench_die("optimize child", out);
-    x->total = x->build + x->validate + x->cull + x->fuse + x->order;
+          "order", "total", "<1s", "faults");
+  if (c->measure & M_COLD) {
+    optimize_cold(reps, t);
+    opt_median(t, reps, &m);
+    report_optimize("cold", reps, &t[0], &m);
   }
-  opt_median(t, reps, &m);
-  report_optimize("cold", reps, &t[0], &m);
-  cask_graph *g = graph();
-  bench_opt_times w[MAX_REPS];
-  bench_optimize(g, OPT_TASKS, &w[0]); /* warm-up, not kept */
-  for (int r = 0; r < reps; r++) bench_optimize(g, OPT_TASKS, &w[r]);
-  opt_median(w, reps, &m);
-  report_optimize("warm", reps, &w[0], &m);
-  cask_graph_free(g);
+  if (c->measure & M_WARM) {
+    optimize_warm(reps, t);
+    opt_median(t, reps, &m);
+    report_optimize("warm", reps, &t[0], &m);
+  }
 }
 
 static void run_dask(void) {
@@ -331,6 +383,49 @@ static void run_idle(const config *c) {
   idle_line(c, "fresh_runtime", r.fresh_pct, r.seconds);
   idle_line(c, "after_run", r.after_run_pct, r.seconds);
   if (c->threads > 1) idle_line(c, "in_run_no_work", r.in_run_pct, r.seconds);
+}
+
+/* ---- context ------------------------------------------------------------- */
+
+/* The value of the first "name : value" line of /proc/cpuinfo that starts
+ * with `field`, or "?". */
+static void cpuinfo(const char *field, char *out, size_t cap) {
+  snprintf(out, cap, "?");
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f) return;
+  char line[256], *v;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, field, strlen(field)) == 0 && (v = strchr(line, ':'))) {
+      v[1 + strcspn(v + 1, "\n")] = '\0';
+      snprintf(out, cap, "%s", v[1] == ' ' ? v + 2 : v + 1);
+      break;
+    }
+  fclose(f);
+}
+
+/* The 1-minute load average, or -1. */
+static double loadavg(void) {
+  double l = -1;
+  FILE *f = fopen("/proc/loadavg", "r");
+  if (f) {
+    if (fscanf(f, "%lf", &l) != 1) l = -1;
+    fclose(f);
+  }
+  return l;
+}
+
+/* What the figures depend on: machine, threads, and how busy it was (the
+ * load average is the number of runnable processes, ours included). */
+static void report_context(const config *c, const char *when) {
+  char cpu[128];
+  cpuinfo("model name", cpu, sizeof cpu);
+  fprintf(stderr, "%s: %s, %d cores online, 1-min load average %.2f\n", when, cpu,
+          default_threads(), loadavg());
+  printf("{\"bench\":\"context\",\"when\":\"%s\",\"cpu\":\"%s\",\"cores\":%d,\"threads\":%d,"
+         "\"loadavg_1min\":%.2f,\"cask\":\"%s\",\"openmp\":%d,\"cc\":\"gcc %s\"}\n",
+         when, cpu, default_threads(), c->threads, loadavg(), cask_version_string(), _OPENMP,
+         __VERSION__);
+  fflush(stdout);
 }
 
 /* ---- options --------------------------------------------------------------- */
@@ -378,13 +473,17 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--optimize-child") == 0) return optimize_child(argc, argv);
   config c;
   parse(argc, argv, &c);
-  fprintf(stderr, "cask-bench: cask %s, %d threads (%d cores online), OpenMP %d (gcc %s)%s\n",
-          cask_version_string(), c.threads, default_threads(), _OPENMP, __VERSION__,
-          c.quick ? ", quick" : "");
+  fprintf(stderr, "cask-bench: cask %s, %d threads, OpenMP %d (gcc %s)%s\n",
+          cask_version_string(), c.threads, _OPENMP, __VERSION__, c.quick ? ", quick" : "");
+  report_context(&c, "start");
+  double fault_us = bench_fault_us();
+  fprintf(stderr, "a page fault (first touch of 4 KiB) costs %.2f us here\n", fault_us);
+  printf("{\"bench\":\"page_fault\",\"us_per_fault\":%.2f}\n", fault_us);
   /* Idle first: no OpenMP thread may be spinning while it is measured. */
   if (c.what & DO_IDLE) run_idle(&c);
   if (c.what & DO_OVERHEAD) run_overhead(&c);
   if (c.what & DO_OPTIMIZE) run_optimize(&c);
   if (c.what & DO_DASK) run_dask();
+  report_context(&c, "end");
   return 0;
 }

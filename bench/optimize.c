@@ -106,6 +106,7 @@ void bench_optimize(cask_graph *g, size_t tasks, bench_opt_times *t) {
   bench_scratch_init(&cur, 2 * c);
   if (cask_graph_clear(g)) bench_die("cask_graph_clear", "failed");
   memset(t, 0, sizeof *t);
+  uint64_t faults = bench_page_faults();
   uint64_t t0 = bench_now_ns();
   build(g, &o, tasks, cur.ids);
   t->build = bench_now_ns() - t0;
@@ -122,5 +123,6 @@ void bench_optimize(cask_graph *g, size_t tasks, bench_opt_times *t) {
   for (size_t i = 0; i < t->after_fuse; i++)
     if (cask_graph_priority(g, (cask_task_id)i) >= t->after_fuse) bench_die("order", "a task has no priority");
   t->total = t->build + t->validate + t->cull + t->fuse + t->order;
+  t->faults = bench_page_faults() - faults;
   bench_scratch_destroy(&cur);
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -66,6 +67,17 @@ uint64_t bench_page_faults(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return (uint64_t)(ru.ru_minflt + ru.ru_majflt);
+}
+
+double bench_fault_us(void) {
+  size_t len = (size_t)32 << 20, page = 4096;
+  volatile char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return -1;
+  uint64_t f0 = bench_page_faults(), t0 = bench_now_ns();
+  for (size_t i = 0; i < len; i += page) p[i] = 1;
+  uint64_t t1 = bench_now_ns(), faults = bench_page_faults() - f0;
+  munmap((void *)p, len);
+  return faults ? (double)(t1 - t0) / 1e3 / (double)faults : -1;
 }
 
 static int cmp_double(const void *a, const void *b) {

@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include <cjson/cJSON.h>
+
 #include "internal.h"
 
 static cask_malloc_fn hook_malloc = malloc;
@@ -18,6 +20,8 @@ int cask_set_allocator(cask_malloc_fn m, cask_realloc_fn r, cask_calloc_fn c,
   hook_realloc = r;
   hook_calloc = c;
   hook_free = f;
+  /* cJSON allocates the trees cask parses and prints: same allocator. */
+  cJSON_InitHooks(&(cJSON_Hooks){.malloc_fn = m, .free_fn = f});
   return CASK_OK;
 }
 

@@ -61,8 +61,15 @@ int cask__write_file_atomic(const char *path, const void *data, size_t len,
     p += w;
     left -= (size_t)w;
   }
-  if (fchmod(fd, 0644) != 0 || close(fd) != 0) {
+  /* mkstemp makes the file 0600; outputs are meant to be shared like any
+   * file the user writes. fsync before the rename: after a crash the name
+   * holds either the old file or the whole new one. */
+  if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
     cask__fmt(err, errcap, "%s: cannot finish the file: %s", path, strerror(errno));
+    goto fail_close;
+  }
+  if (close(fd) != 0) {
+    cask__fmt(err, errcap, "%s: cannot close the file: %s", path, strerror(errno));
     goto fail_unlink;
   }
   if (rename(tmp, path) != 0) {

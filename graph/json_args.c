@@ -105,6 +105,7 @@ static int op_from_json(const cask_op *op, const cJSON *obj, void **args,
   cJSON *empty = NULL;
   if (!obj && !(obj = empty = cJSON_CreateObject())) return CASK_ENOMEM;
   int rc = op->args_from_json(obj, args, len, err, errcap);
+  if (err && errcap) err[errcap - 1] = '\0'; /* the op's message may run to the end */
   cJSON_Delete(empty);
   if (rc > 0) rc = CASK_EJSON;
   if (!rc && *len && !*args) {

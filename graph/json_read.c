@@ -1,27 +1,21 @@
 /* json_read.c - a graph from JSON text: json_write.c's format, or one written
- * by hand or by another program, so treated as hostile input.
+ * by hand or by another program, so hostile input.
  *
- * The text is read one task at a time: a small scanner walks the top-level
- * object and the "tasks" array, finding where each value starts and ends,
- * and cJSON parses each task on its own. A cJSON tree of a whole
- * million-task graph is tens of millions of small allocations and ten times
- * slower than the rest of reading together. The scanner only finds extents
- * (strings and brackets matched); cJSON checks every byte it is given, and
- * its nesting limit (1000 levels) stops deep input before it can exhaust the
- * stack. Every task is checked field by field so a rejection names the task
- * index, its key and the field; unknown and repeated fields are errors,
- * since a typo such as "dep" would otherwise drop dependencies without a
- * word. Dependencies may name later tasks; a missing one is found by
- * validation, which knows only its hash, so the tasks are walked again to
- * name it. Priorities are checked but not trusted: a graph that had them is
- * ordered again after reading.
- * The one thing to know: the input is never copied whole (at a million
- * tasks the copy, page faults and all, cost more than the parse); each value
- * handed to cJSON is copied into a small buffer that ends in NULs. The
- * scanner reads a byte past the end as NUL, which is sound because a NUL
- * inside the text is rejected first. Every failure frees everything and
- * leaves *out NULL; this runs under LSan in the tests and under a fuzzer
- * (fuzz/). */
+ * A small scanner walks the top-level object and the "tasks" array, finding
+ * where each value ends (strings and brackets matched, nothing more), and
+ * cJSON parses one task at a time: a cJSON tree of a million-task graph is
+ * tens of millions of allocations and was ten times slower than everything
+ * else. cJSON checks every byte, and its nesting limit (1000) stops deep
+ * input before it exhausts the stack. Each field is checked so a rejection
+ * names the task index, key and field; unknown and repeated fields are
+ * errors (a typo such as "dep" would otherwise drop dependencies quietly).
+ * A missing dependency is found by validation; the tasks are then walked
+ * again to name its entry. Priorities are not trusted: a graph that had them
+ * is ordered again.
+ * The one thing to know: the input is never copied whole and never NUL-
+ * terminated; the scanner reads past the end as NUL, sound only because a
+ * NUL inside the text is refused first. Every failure frees everything and
+ * leaves *out NULL (LSan in the tests, and fuzz/). */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -223,16 +217,26 @@ static size_t skip_ws(const reader *r, size_t i) {
   return i;
 }
 
-/* Just past the string that opens at i, or 0 if the text ends first. */
+/* Just past the string that opens at i, or 0 if the text ends first. A
+ * quote ends the string unless an odd run of backslashes precedes it;
+ * memchr finds the candidates, since most of the text is inside strings. */
 static size_t string_end(const reader *r, size_t i) {
-  for (i++; i < r->len && r->text[i] != '"'; i++)
-    if (r->text[i] == '\\') i++;
-  return i < r->len ? i + 1 : 0;
+  const char *t = r->text;
+  for (size_t from = i + 1; from < r->len;) {
+    const char *q = memchr(t + from, '"', r->len - from);
+    if (!q) return 0;
+    size_t j = (size_t)(q - t), bs = 0;
+    while (j - bs > i + 1 && t[j - bs - 1] == '\\') bs++;
+    if (bs % 2 == 0) return j + 1;
+    from = j + 1;
+  }
+  return 0;
 }
 
 /* Just past the value that starts at i, or 0: a string or a bracketed
  * value runs to its match, anything else to the next delimiter. */
 static size_t value_end(const reader *r, size_t i) {
+  static const char bracket_or_quote[256] = {['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1};
   char c = at(r, i);
   if (c == '"') return string_end(r, i);
   if (c != '{' && c != '[') {
@@ -243,15 +247,17 @@ static size_t value_end(const reader *r, size_t i) {
   size_t depth = 0;
   while (i < r->len) {
     c = r->text[i];
-    if (c == '"') {
+    if (!bracket_or_quote[(unsigned char)c]) {
+      i++;
+    } else if (c == '"') {
       if (!(i = string_end(r, i))) return 0;
-      continue;
+    } else {
+      i++;
+      if (c == '{' || c == '[')
+        depth++;
+      else if (--depth == 0)
+        return i;
     }
-    i++;
-    if (c == '{' || c == '[')
-      depth++;
-    else if ((c == '}' || c == ']') && --depth == 0)
-      return i;
   }
   return 0;
 }

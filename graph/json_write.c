@@ -2,13 +2,13 @@
  *   {"cask_graph":1,"ntasks":N,"tasks":[
  *   {"key":..,"op":..,"args":{..},"deps":[..],"output":true,"size":B,"priority":P},
  *   ...]}
- * "output", "size" and "priority" appear only when set (output, a known
+ * "output", "size" and "priority" appear only when set (an output, a known
  * size, an ordered graph). json_read.c reads it back.
- * The one thing to know: the text is built by hand in a growable buffer, not
- * as one cJSON tree, so a million tasks cost a few hundred milliseconds, not
- * tens of millions of small allocations; only each task's "args" goes
- * through cJSON, because ops write their arguments as cJSON fields. String
- * escaping follows cJSON's, so text from either reads the same. */
+ * The one thing to know: the text is built by hand in one growable buffer,
+ * not as a cJSON tree of the whole graph (tens of millions of small
+ * allocations at a million tasks); only each task's "args" goes through
+ * cJSON, because ops write their arguments as cJSON fields. Strings are
+ * escaped as cJSON escapes them, so the two kinds of text read the same. */
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <stdio.h>

@@ -13,9 +13,16 @@ static int resolve(cask_graph *g) {
     for (uint32_t k = 0; k < t->ndeps; k++) {
       size_t d = t->deps_off + k;
       if (g->dep_idx[d] != CASK__NO_TASK) continue;
-      uint32_t found = cask__index_find_hash(g, g->dep_hash[d]);
+      /* With the key text at hand compare it too, so a 64-bit hash
+       * collision cannot connect the wrong task. */
+      const char *name = cask__dep_name(g, d);
+      uint32_t found;
+      if (name) {
+        if ((rc = cask__index_lookup(g, g->dep_hash[d], name, strlen(name), &found))) return rc;
+      } else {
+        found = cask__index_find_hash(g, g->dep_hash[d]);
+      }
       if (found == CASK__NO_TASK) {
-        const char *name = cask__dep_name(g, d);
         if (name)
           cask__fmt(g->errmsg, sizeof g->errmsg,
                     "task '%s' depends on '%s', which is not in the graph",

@@ -110,6 +110,8 @@ int cask_graph_set_size(cask_graph *g, cask_task_id id, int64_t nbytes);
 /* ---- inspecting -------------------------------------------------------- */
 
 size_t cask_graph_size(const cask_graph *g);
+/* Look a key up. May bring the key index up to date (a write inside a
+ * const graph): after cask_graph_validate it only reads. */
 int cask_graph_find(const cask_graph *g, const char *key, cask_task_id *out);
 const char *cask_graph_key(const cask_graph *g, cask_task_id id);
 const cask_op *cask_graph_op(const cask_graph *g, cask_task_id id);
@@ -158,16 +160,26 @@ int cask_graph_optimize(cask_graph *g, unsigned passes);
 
 /* ---- JSON and DOT ------------------------------------------------------ */
 
-/* Write the graph as JSON: {"cask_graph":1,"tasks":[{"key","op","args",
- * "deps","output","size","priority"}...]}. The file is written to a temporary
- * name and renamed when complete. Needs a validated graph. */
+/* Write the graph as JSON, one task per line (docs/graphs.md):
+ *   {"cask_graph":1,"ntasks":N,"tasks":[
+ *   {"key":..,"op":..,"args":{..},"deps":[keys],"output":true,"size":B,
+ *    "priority":P}, ...]}
+ * "output", "size" and "priority" appear only when set. The file is written
+ * to a temporary name and renamed when complete. Validates the graph first
+ * and returns its error. */
 int cask_graph_write_json(cask_graph *g, const char *path);
 /* The same JSON as a string from cask_malloc; free with cask_free. */
 int cask_graph_to_json(cask_graph *g, char **out, size_t *len);
-/* Read a graph written by cask_graph_write_json (or by hand). Bad input gets
- * CASK_EJSON / CASK_EUNKNOWNOP / CASK_EDUPKEY / CASK_EMISSINGDEP / CASK_ECYCLE
- * with a message naming the task index, key and field in *errmsg (a string
- * from cask_malloc, or NULL; free with cask_free). */
+/* Read a graph written by cask_graph_write_json, by hand or by another
+ * program. The reader is strict: unknown or repeated fields, trailing text,
+ * NUL bytes, a "size" that is not a whole number in [0, 2^53), an "ntasks"
+ * that does not match, and nesting deeper than 1000 are refused. Priorities
+ * in the file are not trusted: an ordered graph is ordered again. Bad input
+ * gets CASK_EJSON / CASK_EUNKNOWNOP / CASK_EDUPKEY / CASK_EMISSINGDEP /
+ * CASK_ECYCLE with a message naming the task index, key and field (line and
+ * column for syntax) in *errmsg (from cask_malloc, or NULL; free with
+ * cask_free). cJSON keeps its last parse error in a process-wide variable:
+ * do not parse graph JSON on two threads at once. */
 int cask_graph_from_json(const char *text, size_t len, cask_graph **out,
                          char **errmsg);
 int cask_graph_read_json(const char *path, cask_graph **out, char **errmsg);
