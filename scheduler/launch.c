@@ -67,7 +67,8 @@ static void drive(cask_runtime *rt, cask__run *r) {
   rt->run = r;
   r->active = 1;
   uv_mutex_unlock(&rt->mu);
-  atomic_store_explicit(&rt->run_seq, r->seq, memory_order_release);
+  /* seq_cst: ordered before the waiter-count read in the notify (park.h). */
+  atomic_store_explicit(&rt->run_seq, r->seq, memory_order_seq_cst);
   /* Several roots: wake everyone. One root: its dependents' pushes wake
    * helpers one by one, so a chain never pays for a wake-up. */
   if (r->nroots > 1) cask__park_notify(&rt->park, 1);
@@ -83,7 +84,7 @@ static void drive(cask_runtime *rt, cask__run *r) {
 static void gather_stats(cask_runtime *rt, cask__run *r, uint64_t t1) {
   cask_run_stats *s = &rt->last_stats;
   memset(s, 0, sizeof *s);
-  s->wall_ns = t1 - r->t0;
+  s->wall_ns = r->t0 ? t1 - r->t0 : 0; /* an empty graph never starts */
   for (int i = 0; i < rt->nworkers; i++) {
     s->tasks_run += rt->workers[i].tasks_run;
     s->steals += rt->workers[i].steals;

@@ -29,9 +29,10 @@ void cask__run_fail(cask__run *r, int rc, uint32_t task, const char *msg) {
     r->fail_task = task;
     cask__fmt(r->fail_msg, sizeof r->fail_msg, "%s", msg);
   }
-  /* release: pairs with the acquire in the caller that reads fail_* after
-   * every worker left (rt->mu also orders it; this keeps TSan quiet). */
-  atomic_store_explicit(&r->stop, 1, memory_order_release);
+  /* seq_cst: a store that makes a parked worker's wait end must be ordered
+   * before the notifier's read of the waiter count (park.h), or a worker
+   * going to sleep and this notify can miss each other and the run hangs. */
+  atomic_store_explicit(&r->stop, 1, memory_order_seq_cst);
   cask__park_notify(&r->rt->park, 1);
 }
 
@@ -199,15 +200,16 @@ static void flush_done(cask__worker *w, cask__run *r) {
   if (!w->done_local) return;
   uint64_t before = atomic_fetch_add_explicit(&r->done, w->done_local, memory_order_acq_rel);
   if (before + w->done_local == r->g->ntasks) {
-    atomic_store_explicit(&r->finished, 1, memory_order_release);
+    atomic_store_explicit(&r->finished, 1, memory_order_seq_cst); /* see cask__run_fail */
     cask__park_notify(&w->rt->park, 1);
   }
   w->done_local = 0;
 }
 
+/* seq_cst: the waiter's half of the pairing with the stores above. */
 static int run_over(cask__run *r) {
-  return atomic_load_explicit(&r->finished, memory_order_acquire) ||
-         atomic_load_explicit(&r->stop, memory_order_acquire);
+  return atomic_load_explicit(&r->finished, memory_order_seq_cst) ||
+         atomic_load_explicit(&r->stop, memory_order_seq_cst);
 }
 
 /* Work on run r until it is finished or stopped. */

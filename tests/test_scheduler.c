@@ -28,9 +28,9 @@
 
 /* ---- helpers ----------------------------------------------------------- */
 
-/* ck_assert records every passing check through a write to Check's log;
- * in loops of a million that costs more than what is tested. Check, and
- * only on failure tell Check. */
+/* ck_assert logs every passing check with a write to Check's log; in
+ * loops of a million that costs more than what is tested. require tests
+ * the condition itself and calls Check only on failure. */
 #define require(cond, ...)                  \
   do {                                      \
     if (!(cond)) ck_abort_msg(__VA_ARGS__); \
@@ -116,6 +116,13 @@ static int make_counted(int64_t v, cask_block **out) {
 
 static int64_t value_of(const cask_block *b) { return *(const int64_t *)cask_block_data(b); }
 
+/* The value of an output; the test fails if it has none. */
+static int64_t result_of(const cask_results *res, cask_task_id id) {
+  const cask_block *b = cask_results_get(res, id);
+  require(b != NULL, "task %u has no result", id);
+  return value_of(b);
+}
+
 /* Read the arguments, sleep and probe: the prelude of every test op. */
 static int begin(cask_task_io *io, targs *a) {
   if (io->args_len != sizeof *a) {
@@ -163,6 +170,20 @@ static int fail_run(cask_task_io *io) {
   return (int)a.value;
 }
 
+/* test.fail_messy: makes a block, fills the whole message buffer, then
+ * fails with CASK_EIO: the scheduler must release the block and cut the
+ * message to size. */
+static int fail_messy_run(cask_task_io *io) {
+  targs a;
+  int rc = begin(io, &a);
+  if (rc) return rc;
+  rc = make_counted(1, &io->output);
+  if (rc) return rc;
+  memset(io->errmsg, 'm', io->errmsg_cap - 1);
+  io->errmsg[io->errmsg_cap - 1] = '\0';
+  return CASK_EIO;
+}
+
 static const cask_op *op_get(const char *name, int (*run)(cask_task_io *)) {
   const cask_op *op = cask_op_find(name);
   if (op) return op;
@@ -175,6 +196,7 @@ static const cask_op *op_get(const char *name, int (*run)(cask_task_io *)) {
 static const cask_op *op_sum(void) { return op_get("test.sum", sum_run); }
 static const cask_op *op_none(void) { return op_get("test.none", none_run); }
 static const cask_op *op_fail(void) { return op_get("test.fail", fail_run); }
+static const cask_op *op_fail_messy(void) { return op_get("test.fail_messy", fail_messy_run); }
 
 static cask_task_id add(cask_graph *g, const char *key, const cask_op *op, targs a,
                         const cask_task_id *deps, size_t ndeps) {
@@ -231,7 +253,7 @@ typedef struct recorder {
   /* test hooks */
   cask_runtime *rt;
   unsigned cancel_at; /* cancel when this many tasks started (0: never) */
-  cask_graph *nested;  /* run it from the first start callback */
+  cask_graph *nested; /* run it from the first start callback */
   atomic_int nested_rc;
   atomic_int nested_out_null;
 } recorder;
@@ -413,8 +435,10 @@ typedef struct stress {
 } stress;
 
 static void stress_take(stress *s, uint32_t v) {
-  if (v >= s->nitems) atomic_fetch_add(&s->bogus, 1);
-  else atomic_fetch_add(&s->seen[v], 1);
+  if (v >= s->nitems)
+    atomic_fetch_add(&s->bogus, 1);
+  else
+    atomic_fetch_add(&s->seen[v], 1);
 }
 
 static void *stress_thief(void *arg) {
@@ -445,7 +469,8 @@ static void deque_stress(uint64_t seed, int64_t cap, uint32_t nitems) {
   ck_assert_ptr_nonnull(s.seen);
   ck_assert_int_eq(cask__deque_init(&s.d, cap), CASK_OK);
   pthread_t thieves[3];
-  for (int i = 0; i < 3; i++) ck_assert_int_eq(pthread_create(&thieves[i], NULL, stress_thief, &s), 0);
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(pthread_create(&thieves[i], NULL, stress_thief, &s), 0);
   uint64_t rng = seed;
   uint32_t pushed = 0;
   while (pushed < s.nitems) {
@@ -552,8 +577,9 @@ static void park_round_trip(int nconsumers, long total) {
     double deadline = now_s() + 10;
     for (unsigned spins = 1; atomic_load(&p.consumed) < produced; spins++) {
       if (spins % 1024) continue;
-      require(now_s() < deadline, "lost wake-up: item %ld of %ld not consumed after 10 s (%d consumers)",
-              produced, total, nconsumers);
+      require(now_s() < deadline,
+              "lost wake-up: item %ld of %ld not consumed after 10 s (%d consumers)", produced,
+              total, nconsumers);
       sched_yield();
     }
   }
@@ -602,7 +628,7 @@ START_TEST(run_returns_outputs_and_frees_intermediate_blocks) {
   cask_task_id bc = add_sum(g, "bc", 20, (cask_task_id[]){b, c}, 2);
   cask_task_id out1 = add_sum(g, "out1", 0, (cask_task_id[]){ab, bc}, 2);
   cask_task_id out2 = add_sum(g, "out2", 100, &c, 1);
-  cask_task_id x = add_sum(g, "x", 1000, &out1, 1); /* a sink, not an output */
+  add_sum(g, "x", 1000, &out1, 1); /* a sink, not an output: freed after it ran */
   ck_assert_int_eq(cask_graph_set_output(g, out1, 1), CASK_OK);
   ck_assert_int_eq(cask_graph_set_output(g, out2, 1), CASK_OK);
   cask_runtime *rt = new_runtime(4);
@@ -611,12 +637,11 @@ START_TEST(run_returns_outputs_and_frees_intermediate_blocks) {
   ck_assert_ptr_nonnull(res);
   /* Only the two outputs are alive. */
   ck_assert_int_eq(load_l(&live_blocks), 2);
-  ck_assert_int_eq(value_of(cask_results_get(res, out1)), 13 + 25);
-  ck_assert_int_eq(value_of(cask_results_get(res, out2)), 103);
+  ck_assert_int_eq(result_of(res, out1), 13 + 25);
+  ck_assert_int_eq(result_of(res, out2), 103);
   ck_assert_ptr_eq(cask_results_get_key(res, "out1"), cask_results_get(res, out1));
   for (cask_task_id t = 0; t < cask_graph_size(g); t++)
     if (t != out1 && t != out2) ck_assert_ptr_null(cask_results_get(res, t));
-  (void)x;
   cask_run_stats st;
   cask_runtime_last_stats(rt, &st);
   ck_assert_uint_eq(st.tasks_run, 8);
@@ -646,9 +671,9 @@ START_TEST(run_without_outputs_returns_the_sinks) {
   assert_run_ok(cask_run(rt, g, NULL, &res), rt);
   ck_assert_int_eq(load_l(&live_blocks), 3);
   ck_assert_ptr_null(cask_results_get(res, a));
-  ck_assert_int_eq(value_of(cask_results_get(res, s1)), 11);
-  ck_assert_int_eq(value_of(cask_results_get(res, s2)), 21);
-  ck_assert_int_eq(value_of(cask_results_get(res, lone)), 5);
+  ck_assert_int_eq(result_of(res, s1), 11);
+  ck_assert_int_eq(result_of(res, s2), 21);
+  ck_assert_int_eq(result_of(res, lone), 5);
   cask_results_free(res);
   ck_assert_int_eq(load_l(&live_blocks), 0);
   cask_runtime_free(rt);
@@ -677,8 +702,8 @@ START_TEST(blocks_are_freed_after_last_consumer) {
     cask_results *res = NULL;
     assert_run_ok(cask_run(rt, g, NULL, &res), rt);
     require(load_l(&probe_max) == 0,
-                  "%d threads: %ld blocks alive when the task after p's last consumer started",
-                  threads, atomic_load(&probe_max));
+            "%d threads: %ld blocks alive when the task after p's last consumer started", threads,
+            atomic_load(&probe_max));
     ck_assert_ptr_null(cask_results_get(res, later)); /* it made no value */
     cask_run_stats st;
     cask_runtime_last_stats(rt, &st);
@@ -707,7 +732,7 @@ START_TEST(chain_holds_one_block_between_tasks) {
   cask_results *res = NULL;
   assert_run_ok(cask_run(rt, g, NULL, &res), rt);
   ck_assert_int_eq(load_l(&probe_max), 1);
-  ck_assert_int_eq(value_of(cask_results_get(res, prev)), 200);
+  ck_assert_int_eq(result_of(res, prev), 200);
   cask_run_stats st;
   cask_runtime_last_stats(rt, &st);
   ck_assert_uint_eq(st.peak_blocks, 2);
@@ -727,8 +752,8 @@ START_TEST(results_get_for_non_outputs_returns_null) {
   cask_runtime *rt = new_runtime(2);
   cask_results *res = NULL;
   assert_run_ok(cask_run(rt, g, NULL, &res), rt);
-  ck_assert_int_eq(value_of(cask_results_get(res, b)), 3);
-  ck_assert_int_eq(value_of(cask_results_get_key(res, "b")), 3);
+  ck_assert_int_eq(result_of(res, b), 3);
+  ck_assert_ptr_eq(cask_results_get_key(res, "b"), cask_results_get(res, b));
   ck_assert_ptr_null(cask_results_get(res, a));
   ck_assert_ptr_null(cask_results_get(res, c)); /* a sink, but outputs are marked */
   ck_assert_ptr_null(cask_results_get(res, 3));
@@ -777,7 +802,7 @@ START_TEST(first_failure_stops_the_run_and_names_task_key_op_and_message) {
     cask_results *res = (cask_results *)&res;
     int rc = cask_run(rt, g, &o, &res);
     require(rc == CASK_EIO, "%d threads: cask_run gave %s, want the op's CASK_EIO", threads,
-                  cask_err_name(rc));
+            cask_err_name(rc));
     ck_assert_ptr_null(res);
     const char *msg = cask_runtime_errmsg(rt);
     assert_contains(msg, "bad-task");
@@ -793,10 +818,13 @@ START_TEST(first_failure_stops_the_run_and_names_task_key_op_and_message) {
     /* One worker runs r, then its best ready dependent (the failing task)
      * before any other root; several workers may start a few. */
     if (threads == 1) ck_assert_uint_eq(indep_started, 0);
-    require(indep_started < NINDEP / 2, "%d threads: %u of %d independent tasks started; the failure should stop them",
-                  threads, indep_started, NINDEP);
+    require(indep_started < NINDEP / 2,
+            "%d threads: %u of %d independent tasks started; the failure should stop them", threads,
+            indep_started, NINDEP);
     for (size_t t = 0; t < rec.n; t++)
-      ck_assert_uint_eq(load_u(&rec.starts[t]), load_u(&rec.finishes[t]));
+      require(load_u(&rec.starts[t]) == load_u(&rec.finishes[t]),
+              "'%s' started %u times, finished %u", cask_graph_key(g, (cask_task_id)t),
+              load_u(&rec.starts[t]), load_u(&rec.finishes[t]));
     cask_run_stats st;
     cask_runtime_last_stats(rt, &st);
     ck_assert_uint_lt(st.tasks_run, cask_graph_size(g));
@@ -831,7 +859,7 @@ START_TEST(failure_with_a_positive_code_is_etask_and_without_message_uses_the_co
   cask_task_id a = add_sum(g, "fine", 5, NULL, 0);
   assert_run_ok(cask_run(rt, g, NULL, &res), rt);
   ck_assert_str_eq(cask_runtime_errmsg(rt), "");
-  ck_assert_int_eq(value_of(cask_results_get(res, a)), 5);
+  ck_assert_int_eq(result_of(res, a), 5);
   cask_results_free(res);
   ck_assert_int_eq(load_l(&live_blocks), 0);
   cask_graph_free(g);
@@ -889,6 +917,34 @@ START_TEST(failure_inside_fused_chain_names_the_sub_task) {
 }
 END_TEST
 
+START_TEST(failed_task_output_is_released_and_long_messages_are_cut) {
+  /* A 3000-character key and an op message that fills its buffer: the
+   * run's message is cut to size (ASan sees any overflow), still names the
+   * key, and the block the op made before failing is released. */
+  char *key = malloc(3001);
+  ck_assert_ptr_nonnull(key);
+  for (int i = 0; i < 3000; i++) key[i] = (char)('a' + i % 26);
+  key[3000] = '\0';
+  cask_graph *g = new_graph();
+  cask_task_id r = add_sum(g, "r", 1, NULL, 0);
+  add(g, key, op_fail_messy(), (targs){0, 0, 0, 0}, &r, 1);
+  cask_runtime *rt = new_runtime(2);
+  cask_results *res = NULL;
+  ck_assert_int_eq(cask_run(rt, g, NULL, &res), CASK_EIO);
+  ck_assert_ptr_null(res);
+  const char *msg = cask_runtime_errmsg(rt);
+  char head[65];
+  memcpy(head, key, 64);
+  head[64] = '\0';
+  assert_contains(msg, head);
+  ck_assert_uint_lt(strlen(msg), 3000);
+  ck_assert_int_eq(load_l(&live_blocks), 0);
+  cask_runtime_free(rt);
+  cask_graph_free(g);
+  free(key);
+}
+END_TEST
+
 /* ---- cancel ------------------------------------------------------------ */
 
 typedef struct canceler {
@@ -936,7 +992,7 @@ START_TEST(cancel_from_another_thread_stops_the_run) {
   cask_graph *g2 = new_graph();
   cask_task_id a = add_sum(g2, "after-cancel", 3, NULL, 0);
   assert_run_ok(cask_run(rt, g2, NULL, &res), rt);
-  ck_assert_int_eq(value_of(cask_results_get(res, a)), 3);
+  ck_assert_int_eq(result_of(res, a), 3);
   cask_results_free(res);
   recorder_destroy(&rec);
   cask_runtime_free(rt);
@@ -980,7 +1036,7 @@ START_TEST(cancel_when_idle_is_a_no_op) {
   cask_task_id a = add_sum(g, "a", 4, NULL, 0);
   cask_results *res = NULL;
   assert_run_ok(cask_run(rt, g, NULL, &res), rt);
-  ck_assert_int_eq(value_of(cask_results_get(res, a)), 4);
+  ck_assert_int_eq(result_of(res, a), 4);
   cask_results_free(res);
   cask_runtime_free(rt);
   cask_graph_free(g);
@@ -1007,8 +1063,8 @@ START_TEST(callbacks_see_every_task_start_and_finish_once) {
   ck_assert_uint_eq(load_z(&rec.norder), N);
   for (cask_task_id t = 0; t < N; t++) {
     require(load_u(&rec.starts[t]) == 1 && load_u(&rec.finishes[t]) == 1,
-                  "task r%u: %u starts, %u finishes", t, atomic_load(&rec.starts[t]),
-                  atomic_load(&rec.finishes[t]));
+            "task r%u: %u starts, %u finishes", t, atomic_load(&rec.starts[t]),
+            atomic_load(&rec.finishes[t]));
     ck_assert_int_eq(load_i(&rec.status[t]), 0);
     ck_assert_uint_lt(load_ul(&rec.start_seq[t]), load_ul(&rec.finish_seq[t]));
     /* A task starts only after each of its dependencies finished. */
@@ -1016,10 +1072,11 @@ START_TEST(callbacks_see_every_task_start_and_finish_once) {
     const cask_task_id *deps = cask_graph_deps(g, t, &nd);
     for (size_t k = 0; k < nd; k++)
       require(load_ul(&rec.finish_seq[deps[k]]) < load_ul(&rec.start_seq[t]),
-                    "r%u started before its dependency r%u finished", t, deps[k]);
-    cask_block *b = cask_results_get(res, t);
-    if (cask_graph_is_output(g, t)) ck_assert_int_eq(value_of(b), want[t]);
-    else ck_assert_ptr_null(b);
+              "r%u started before its dependency r%u finished", t, deps[k]);
+    if (cask_graph_is_output(g, t))
+      require(result_of(res, t) == want[t], "r%u has a wrong value", t);
+    else
+      require(cask_results_get(res, t) == NULL, "r%u is not an output but has a result", t);
   }
   cask_run_stats st;
   cask_runtime_last_stats(rt, &st);
@@ -1103,7 +1160,7 @@ START_TEST(trace_file_is_chrome_trace_json) {
     ck_assert(cJSON_IsNumber(jts) && cJSON_IsNumber(dur) && cJSON_IsNumber(tid));
     cask_task_id id;
     require(cask_graph_find(g, name->valuestring, &id) == CASK_OK,
-                  "trace event names no task: \"%s\"", name->valuestring);
+            "trace event names no task: \"%s\"", name->valuestring);
     ck_assert_str_eq(cat->valuestring, cask_graph_op(g, id)->name);
     ck_assert(jts->valuedouble >= 0 && dur->valuedouble >= 0);
     ck_assert(tid->valueint >= 0 && tid->valueint < THREADS);
@@ -1120,7 +1177,7 @@ START_TEST(trace_file_is_chrome_trace_json) {
     const cask_task_id *deps = cask_graph_deps(g, t, &nd);
     for (size_t k = 0; k < nd; k++)
       require(ts[t] + 0.002 >= end[deps[k]], "'%s' starts at %.3f before '%s' ends at %.3f",
-                    cask_graph_key(g, t), ts[t], cask_graph_key(g, deps[k]), end[deps[k]]);
+              cask_graph_key(g, t), ts[t], cask_graph_key(g, deps[k]), end[deps[k]]);
   }
   cJSON_Delete(root);
   free(text);
@@ -1213,18 +1270,18 @@ START_TEST(many_runs_on_one_runtime_do_not_leak) {
     cask_results *res = NULL;
     int rc = cask_run(rt, g, &o, &res);
     int want_rc = kind == 1 ? CASK_EIO : kind == 2 ? CASK_ECANCELED : CASK_OK;
-    require(rc == want_rc, "run %d: %s, want %s: %s", i, cask_err_name(rc),
-                  cask_err_name(want_rc), cask_runtime_errmsg(rt));
+    require(rc == want_rc, "run %d: %s, want %s: %s", i, cask_err_name(rc), cask_err_name(want_rc),
+            cask_runtime_errmsg(rt));
     if (rc == CASK_OK) {
       for (cask_task_id t = 0; t < n; t++)
-        if (cask_graph_is_output(g, t)) ck_assert_int_eq(value_of(cask_results_get(res, t)), want[t]);
+        if (cask_graph_is_output(g, t))
+          require(result_of(res, t) == want[t], "run %d: r%u has a wrong value", i, t);
       ok++;
     }
     failed += kind == 1;
     canceled += kind == 2;
     cask_results_free(res);
-    require(load_l(&live_blocks) == 0, "run %d: %ld blocks alive", i,
-                  atomic_load(&live_blocks));
+    require(load_l(&live_blocks) == 0, "run %d: %ld blocks alive", i, atomic_load(&live_blocks));
     recorder_destroy(&rec);
     free(want);
     cask_graph_free(g);
@@ -1232,8 +1289,8 @@ START_TEST(many_runs_on_one_runtime_do_not_leak) {
   cask_runtime_free(rt);
   long left = atomic_load(&allocations) - base;
   ck_assert_int_eq(cask_set_allocator(malloc, realloc, calloc, free), CASK_OK);
-  require(left == 0, "%ld allocations of cask left after %d ok, %d failed, %d canceled runs",
-                left, ok, failed, canceled);
+  require(left == 0, "%ld allocations of cask left after %d ok, %d failed, %d canceled runs", left,
+          ok, failed, canceled);
   remove(path);
   rmdir(dir);
   free(dir);
@@ -1256,10 +1313,142 @@ START_TEST(run_of_empty_graph_succeeds) {
   cask_results_free(res);
   cask_task_id a = add_sum(g, "a", 9, NULL, 0);
   assert_run_ok(cask_run(rt, g, NULL, &res), rt);
-  ck_assert_int_eq(value_of(cask_results_get(res, a)), 9);
+  ck_assert_int_eq(result_of(res, a), 9);
   cask_results_free(res);
   cask_graph_free(g);
   cask_runtime_free(rt);
+}
+END_TEST
+
+START_TEST(stats_of_an_empty_run_have_no_wall_time) {
+  /* wall_ns runs from the first task start to the last finish: with no
+   * task it is 0, not the clock's reading (the run's start time is only
+   * set when there are tasks). */
+  cask_runtime *rt = new_runtime(2);
+  cask_graph *g = new_graph();
+  cask_results *res = NULL;
+  assert_run_ok(cask_run(rt, g, NULL, &res), rt);
+  cask_results_free(res);
+  cask_run_stats st;
+  cask_runtime_last_stats(rt, &st);
+  require(st.wall_ns < 1000000, "an empty run took %llu ns", (unsigned long long)st.wall_ns);
+  /* A real run's wall time is sane too. */
+  add(g, "nap", op_none(), (targs){0, 2000, 0, 0}, NULL, 0);
+  assert_run_ok(cask_run(rt, g, NULL, &res), rt);
+  cask_results_free(res);
+  cask_runtime_last_stats(rt, &st);
+  require(st.wall_ns >= 2000000 && st.wall_ns < 60000000000ULL, "a 2 ms run took %llu ns",
+          (unsigned long long)st.wall_ns);
+  cask_graph_free(g);
+  cask_runtime_free(rt);
+}
+END_TEST
+
+START_TEST(graph_changed_between_runs_is_run_as_it_is_now) {
+  /* Adding tasks and outputs after a run (which validated and ordered the
+   * graph) must be seen by the next run on the same runtime. */
+  cask_runtime *rt = new_runtime(3);
+  cask_graph *g = new_graph();
+  cask_task_id a = add_sum(g, "a", 1, NULL, 0);
+  cask_task_id b = add_sum(g, "b", 2, &a, 1);
+  cask_results *res = NULL;
+  assert_run_ok(cask_run(rt, g, NULL, &res), rt);
+  ck_assert_int_eq(result_of(res, b), 3);
+  cask_results_free(res);
+  char key[32];
+  cask_task_id prev = b;
+  for (int i = 0; i < 500; i++) {
+    snprintf(key, sizeof key, "more-%d", i);
+    prev = add_sum(g, key, 1, (cask_task_id[]){prev, a}, 2);
+  }
+  ck_assert_int_eq(cask_graph_set_output(g, b, 1), CASK_OK);
+  ck_assert_int_eq(cask_graph_set_output(g, prev, 1), CASK_OK);
+  assert_run_ok(cask_run(rt, g, NULL, &res), rt);
+  ck_assert_int_eq(result_of(res, b), 3);
+  ck_assert_int_eq(result_of(res, prev), 3 + 500 * 2);
+  ck_assert_int_eq(load_l(&live_blocks), 2);
+  cask_results_free(res);
+  /* Cleared and rebuilt smaller. */
+  ck_assert_int_eq(cask_graph_clear(g), CASK_OK);
+  a = add_sum(g, "only", 42, NULL, 0);
+  assert_run_ok(cask_run(rt, g, NULL, &res), rt);
+  ck_assert_int_eq(result_of(res, a), 42);
+  cask_results_free(res);
+  ck_assert_int_eq(load_l(&live_blocks), 0);
+  cask_graph_free(g);
+  cask_runtime_free(rt);
+}
+END_TEST
+
+typedef struct side_run {
+  cask_graph *g;
+  const int64_t *want;
+  size_t n;
+  int threads, runs;
+  int failures; /* written by the thread, read after join */
+  char what[256];
+} side_run;
+
+static void *run_on_own_runtime(void *arg) {
+  side_run *s = arg;
+  cask_runtime_options o = {s->threads};
+  cask_runtime *rt = NULL;
+  if (cask_runtime_new(&o, &rt)) {
+    s->failures++;
+    snprintf(s->what, sizeof s->what, "cask_runtime_new failed");
+    return NULL;
+  }
+  for (int i = 0; i < s->runs; i++) {
+    cask_results *res = NULL;
+    int rc = cask_run(rt, s->g, NULL, &res);
+    if (rc) {
+      s->failures++;
+      snprintf(s->what, sizeof s->what, "run %d: %s: %s", i, cask_err_name(rc),
+               cask_runtime_errmsg(rt));
+      continue;
+    }
+    for (cask_task_id t = 0; t < s->n; t++) {
+      cask_block *b = cask_results_get(res, t);
+      if (cask_graph_is_output(s->g, t) && (!b || value_of(b) != s->want[t])) {
+        s->failures++;
+        snprintf(s->what, sizeof s->what, "run %d: r%u is wrong", i, t);
+      }
+    }
+    cask_results_free(res);
+  }
+  cask_runtime_free(rt);
+  return NULL;
+}
+
+START_TEST(runtimes_on_different_threads_run_independently) {
+  /* Three runtimes, each driven by its own thread, run their own graphs
+   * at the same time (they share only the op registry). */
+  enum { N = 800, SIDES = 3 };
+  side_run sides[SIDES];
+  int64_t *want[SIDES];
+  uint64_t rng = 77;
+  for (int k = 0; k < SIDES; k++) {
+    memset(&sides[k], 0, sizeof sides[k]);
+    sides[k].g = new_graph();
+    want[k] = malloc(N * sizeof *want[k]);
+    ck_assert_ptr_nonnull(want[k]);
+    random_sum_dag(sides[k].g, &rng, N, want[k]);
+    sides[k].want = want[k];
+    sides[k].n = N;
+    sides[k].threads = 1 + k;
+    sides[k].runs = (int)scaled(20, 3);
+  }
+  pthread_t th[SIDES];
+  for (int k = 0; k < SIDES; k++)
+    ck_assert_int_eq(pthread_create(&th[k], NULL, run_on_own_runtime, &sides[k]), 0);
+  for (int k = 0; k < SIDES; k++) pthread_join(th[k], NULL);
+  for (int k = 0; k < SIDES; k++) {
+    require(sides[k].failures == 0, "runtime %d: %d failures, last: %s", k, sides[k].failures,
+            sides[k].what);
+    cask_graph_free(sides[k].g);
+    free(want[k]);
+  }
+  ck_assert_int_eq(load_l(&live_blocks), 0);
 }
 END_TEST
 
@@ -1275,7 +1464,7 @@ START_TEST(run_with_one_thread_runs_everything_on_the_calling_thread) {
   cask_run_options o = recorder_options(&rec);
   cask_results *res = NULL;
   assert_run_ok(cask_run(rt, g, &o, &res), rt);
-  ck_assert_int_eq(value_of(cask_results_get(res, d)), 1000 + 11 + 101);
+  ck_assert_int_eq(result_of(res, d), 1000 + 11 + 101);
   ck_assert_int_eq(load_i(&rec.bad_worker), 0);
   ck_assert_int_eq(load_i(&rec.off_caller), 0);
   ck_assert_uint_eq(load_z(&rec.norder), 4);
@@ -1294,8 +1483,10 @@ START_TEST(run_rejects_cycle_with_graph_message) {
   cask_graph *g = new_graph();
   const char *to_b[] = {"cyc-b"}, *to_a[] = {"cyc-a"};
   targs a = {0, 0, 0, 0};
-  ck_assert_int_eq(cask_graph_add_keyed(g, "cyc-a", op_sum(), &a, sizeof a, to_b, 1, NULL), CASK_OK);
-  ck_assert_int_eq(cask_graph_add_keyed(g, "cyc-b", op_sum(), &a, sizeof a, to_a, 1, NULL), CASK_OK);
+  ck_assert_int_eq(cask_graph_add_keyed(g, "cyc-a", op_sum(), &a, sizeof a, to_b, 1, NULL),
+                   CASK_OK);
+  ck_assert_int_eq(cask_graph_add_keyed(g, "cyc-b", op_sum(), &a, sizeof a, to_a, 1, NULL),
+                   CASK_OK);
   cask_results *res = (cask_results *)&res;
   ck_assert_int_eq(cask_run(rt, g, NULL, &res), CASK_ECYCLE);
   ck_assert_ptr_null(res);
@@ -1306,8 +1497,8 @@ START_TEST(run_rejects_cycle_with_graph_message) {
 
   g = new_graph();
   const char *missing[] = {"not-there"};
-  ck_assert_int_eq(cask_graph_add_keyed(g, "needs-missing", op_sum(), &a, sizeof a, missing, 1, NULL),
-                   CASK_OK);
+  ck_assert_int_eq(
+      cask_graph_add_keyed(g, "needs-missing", op_sum(), &a, sizeof a, missing, 1, NULL), CASK_OK);
   ck_assert_int_eq(cask_run(rt, g, NULL, &res), CASK_EMISSINGDEP);
   assert_contains(cask_runtime_errmsg(rt), "needs-missing");
   ck_assert_int_eq(cask_run(NULL, g, NULL, &res), CASK_EINVAL);
@@ -1333,7 +1524,7 @@ START_TEST(run_from_a_callback_is_busy) {
   assert_run_ok(cask_run(rt, g, &o, &res), rt);
   ck_assert_int_eq(load_i(&rec.nested_rc), CASK_EBUSY);
   ck_assert_int_eq(load_i(&rec.nested_out_null), 1);
-  ck_assert_int_eq(value_of(cask_results_get(res, a)), 1);
+  ck_assert_int_eq(result_of(res, a), 1);
   cask_results_free(res);
   /* Once the run is over, the runtime takes the inner graph. */
   assert_run_ok(cask_run(rt, inner, NULL, &res), rt);
@@ -1473,9 +1664,8 @@ START_TEST(one_worker_runs_reduction_trees_in_priority_order) {
   uint32_t *order = run_one_worker(g);
   size_t in_index_order = 0;
   for (uint32_t k = 0; k < N; k++) {
-    require(cask_graph_priority(g, order[k]) == k,
-                  "task %u to start was '%s' of priority %u", k, cask_graph_key(g, order[k]),
-                  cask_graph_priority(g, order[k]));
+    require(cask_graph_priority(g, order[k]) == k, "task %u to start was '%s' of priority %u", k,
+            cask_graph_key(g, order[k]), cask_graph_priority(g, order[k]));
     in_index_order += k == 0 || order[k] > order[k - 1];
   }
   /* The graph is not one the test would pass by running tasks by id. */
@@ -1526,15 +1716,15 @@ START_TEST(one_worker_continues_depth_first_and_takes_roots_by_priority) {
     for (uint32_t k = 0; k < n; k++) {
       uint32_t v = order[k];
       require(!ran[v] && pending[v] == 0, "seed %llu: '%s' started twice or too early",
-                    (unsigned long long)seed, cask_graph_key(g, v));
+              (unsigned long long)seed, cask_graph_key(g, v));
       ran[v] = 1;
       uint32_t pv = cask_graph_priority(g, v);
       size_t nd;
       cask_graph_deps(g, v, &nd);
       if (nd == 0) {
         require(!any_root || pv > last_root_prio,
-                      "seed %llu: root '%s' (priority %u) started after a root of priority %u",
-                      (unsigned long long)seed, cask_graph_key(g, v), pv, last_root_prio);
+                "seed %llu: root '%s' (priority %u) started after a root of priority %u",
+                (unsigned long long)seed, cask_graph_key(g, v), pv, last_root_prio);
         any_root = 1;
         last_root_prio = pv;
       }
@@ -1547,9 +1737,9 @@ START_TEST(one_worker_continues_depth_first_and_takes_roots_by_priority) {
       for (size_t s = 1; s < nready; s++)
         if (cask_graph_priority(g, ready[s]) < cask_graph_priority(g, best)) best = ready[s];
       require(order[k + 1] == best,
-                    "seed %llu: after '%s' ran '%s', not its best ready dependent '%s'",
-                    (unsigned long long)seed, cask_graph_key(g, v), cask_graph_key(g, order[k + 1]),
-                    cask_graph_key(g, best));
+              "seed %llu: after '%s' ran '%s', not its best ready dependent '%s'",
+              (unsigned long long)seed, cask_graph_key(g, v), cask_graph_key(g, order[k + 1]),
+              cask_graph_key(g, best));
       continuations++;
     }
     ck_assert_uint_gt(continuations, 0);
@@ -1596,6 +1786,7 @@ Suite *scheduler_suite(void) {
   tcase_add_test(tc, failure_with_a_positive_code_is_etask_and_without_message_uses_the_code_text);
   tcase_add_test(tc, only_the_first_failure_is_reported);
   tcase_add_test(tc, failure_inside_fused_chain_names_the_sub_task);
+  tcase_add_test(tc, failed_task_output_is_released_and_long_messages_are_cut);
   tcase_add_test(tc, cancel_from_another_thread_stops_the_run);
   tcase_add_test(tc, cancel_from_a_callback_starts_no_new_task);
   tcase_add_test(tc, cancel_when_idle_is_a_no_op);
@@ -1612,6 +1803,9 @@ Suite *scheduler_suite(void) {
   tc = tcase_create("runtime");
   tcase_add_test(tc, many_runs_on_one_runtime_do_not_leak);
   tcase_add_test(tc, run_of_empty_graph_succeeds);
+  tcase_add_test(tc, stats_of_an_empty_run_have_no_wall_time);
+  tcase_add_test(tc, graph_changed_between_runs_is_run_as_it_is_now);
+  tcase_add_test(tc, runtimes_on_different_threads_run_independently);
   tcase_add_test(tc, run_with_one_thread_runs_everything_on_the_calling_thread);
   tcase_add_test(tc, run_rejects_cycle_with_graph_message);
   tcase_add_test(tc, run_from_a_callback_is_busy);

@@ -78,7 +78,8 @@ void cask_runtime_last_stats(const cask_runtime *rt, cask_run_stats *out);
 /* An output's block (borrowed: valid until cask_results_free; retain it to
  * keep it), or NULL if the task is not an output or produced no value. */
 cask_block *cask_results_get(const cask_results *r, cask_task_id id);
-/* The same by key. */
+/* The same by key. Looks the key up in the graph that was run: the graph
+ * must not be freed or changed before the results are. */
 cask_block *cask_results_get_key(const cask_results *r, const char *key);
 void cask_results_free(cask_results *r);
 

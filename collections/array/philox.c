@@ -1,0 +1,63 @@
+/* philox.c - Philox4x32-10 and the uniform / normal transforms.
+ * The per-element loops are written so gcc vectorizes them (32x32->64-bit
+ * multiplies, no branches); the counter of element i is (i lo, i hi, 0, 0)
+ * and the key is the seed. */
+#include <math.h>
+
+#include "philox.h"
+
+#define M0 0xD2511F53u
+#define M1 0xCD9E8D57u
+#define W0 0x9E3779B9u
+#define W1 0xBB67AE85u
+
+static inline void round10(uint32_t c[4], uint32_t k0, uint32_t k1) {
+  for (int r = 0; r < 10; r++) {
+    uint64_t p0 = (uint64_t)M0 * c[0], p1 = (uint64_t)M1 * c[2];
+    uint32_t n0 = (uint32_t)(p1 >> 32) ^ c[1] ^ k0;
+    uint32_t n2 = (uint32_t)(p0 >> 32) ^ c[3] ^ k1;
+    c[1] = (uint32_t)p1;
+    c[3] = (uint32_t)p0;
+    c[0] = n0;
+    c[2] = n2;
+    k0 += W0;
+    k1 += W1;
+  }
+}
+
+void cask__philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]) {
+  uint32_t c[4] = {ctr[0], ctr[1], ctr[2], ctr[3]};
+  round10(c, key[0], key[1]);
+  for (int i = 0; i < 4; i++) out[i] = c[i];
+}
+
+/* The 53 high bits of hi:lo as a double in [0, 1): (hi >> 11) * 2^32 + lo
+ * over 2^53, from two exact 32-bit conversions, because AVX2 has no
+ * vector conversion from 64-bit integers and the loop would not vectorize. */
+static inline double to_unit(uint32_t lo, uint32_t hi) {
+  double h = (double)(int32_t)(hi >> 11);
+  double l = (double)(int32_t)(lo ^ 0x80000000u) + 2147483648.0;
+  return h * 0x1.0p-21 + l * 0x1.0p-53;
+}
+
+void cask__philox_uniform(uint64_t seed, uint64_t first, int64_t n, double *out) {
+  uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t idx = first + (uint64_t)i;
+    uint32_t c[4] = {(uint32_t)idx, (uint32_t)(idx >> 32), 0, 0};
+    round10(c, k0, k1);
+    out[i] = to_unit(c[0], c[1]);
+  }
+}
+
+void cask__philox_normal(uint64_t seed, uint64_t first, int64_t n, double *out) {
+  uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t idx = first + (uint64_t)i;
+    uint32_t c[4] = {(uint32_t)idx, (uint32_t)(idx >> 32), 0, 0};
+    round10(c, k0, k1);
+    /* u1 in (0, 1] so log(u1) is finite. */
+    double u1 = 1.0 - to_unit(c[0], c[1]), u2 = to_unit(c[2], c[3]);
+    out[i] = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+  }
+}
