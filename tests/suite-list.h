@@ -5,4 +5,5 @@
   X(graph)                  \
   X(graph_json)             \
   X(scheduler)              \
-  X(scheduler_property)
+  X(scheduler_property)    \
+  X(array)
