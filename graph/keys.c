@@ -87,6 +87,7 @@ int cask__index_lookup(cask_graph *g, uint64_t hash, const char *key, size_t len
   *out = CASK__NO_TASK;
   int rc = cask__index_update(g);
   if (rc) return rc;
+  if (!g->table_cap) return CASK_OK; /* an empty graph has no table yet */
   uint64_t e = g->table[probe(g, hash, key, len)];
   if (e) *out = (uint32_t)e - 1;
   return CASK_OK;

@@ -118,6 +118,19 @@ static uint32_t rng_below(rng *r, uint32_t n) { return (uint32_t)(rng_next(r) % 
 
 /* ---- building ---------------------------------------------------------- */
 
+/* Regression: find on a graph with no task probed a table that did not
+ * exist yet (a NULL dereference), found by the array lowering. */
+START_TEST(graph_find_in_an_empty_graph_is_not_found) {
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id id = 7;
+  ck_assert_int_eq(cask_graph_find(g, "anything", &id), CASK_ENOTFOUND);
+  ck_assert_int_eq(cask_graph_clear(g), CASK_OK);
+  ck_assert_int_eq(cask_graph_find(g, "anything", &id), CASK_ENOTFOUND);
+  cask_graph_free(g);
+}
+END_TEST
+
 START_TEST(graph_add_and_find_by_key) {
   cask_graph *g = new_graph();
   const cask_op *op = test_op("test_graph.op");
@@ -1377,6 +1390,7 @@ END_TEST
 Suite *graph_suite(void) {
   Suite *s = suite_create("graph");
   TCase *tc = tcase_create("build");
+  tcase_add_test(tc, graph_find_in_an_empty_graph_is_not_found);
   tcase_add_test(tc, graph_add_and_find_by_key);
   tcase_add_test(tc, graph_finds_thousands_of_keys);
   tcase_add_test(tc, graph_rejects_duplicate_key_and_names_it);
