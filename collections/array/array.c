@@ -1,0 +1,129 @@
+/* array.c - contexts and array nodes: creation of a node, its token, its
+ * reference count, accessors, and the error message of a context.
+ * The one thing to know: a node's token hashes everything that defines its
+ * values (kind, op, parameters, shape, chunks, inputs' tokens); lowering
+ * names block tasks after it, so two equal nodes share their tasks. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "array-int.h"
+
+int cask_ctx_new(const cask_options *opts, cask_ctx **out) {
+  if (!out) return CASK_EINVAL;
+  *out = NULL;
+  cask_options o = opts ? *opts : (cask_options)CASK_OPTIONS_DEFAULTS;
+  if (o.split_every < 0 || o.split_every == 1 || o.split_every > 1024) return CASK_EINVAL;
+  cask_ctx *ctx = cask__calloc(1, sizeof *ctx);
+  if (!ctx) return CASK_ENOMEM;
+  int rc = cask_runtime_new(&(cask_runtime_options){o.threads}, &ctx->rt);
+  if (rc) {
+    cask__free(ctx);
+    return rc;
+  }
+  ctx->split_every = o.split_every ? o.split_every : 8;
+  cask__register_array_ops();
+  *out = ctx;
+  return CASK_OK;
+}
+
+void cask_ctx_free(cask_ctx *ctx) {
+  if (!ctx) return;
+  cask_runtime_free(ctx->rt);
+  cask__free(ctx);
+}
+
+const char *cask_ctx_errmsg(const cask_ctx *ctx) { return ctx ? ctx->errmsg : ""; }
+cask_runtime *cask_ctx_runtime(cask_ctx *ctx) { return ctx ? ctx->rt : NULL; }
+
+int cask__fail(cask_ctx *ctx, int rc, const char *fmt, ...) {
+  if (ctx) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->errmsg, sizeof ctx->errmsg, fmt, ap);
+    va_end(ap);
+  }
+  return rc;
+}
+
+void cask__shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
+  size_t off = (size_t)snprintf(buf, cap, "(");
+  for (int i = 0; i < ndim && off < cap; i++)
+    off += (size_t)snprintf(buf + off, cap - off, "%s%lld", i ? ", " : "", (long long)shape[i]);
+  if (off < cap) snprintf(buf + off, cap - off, ndim == 1 ? ",)" : ")");
+}
+
+int64_t cask__nblocks(const cask_array *a, int axis) {
+  int64_t c = a->chunk[axis];
+  return a->shape[axis] == 0 ? 1 : (a->shape[axis] + c - 1) / c;
+}
+
+void cask__block_box(const cask_array *a, const int64_t *bidx, int64_t *off, int64_t *ext) {
+  for (int i = 0; i < a->ndim; i++) {
+    off[i] = bidx[i] * a->chunk[i];
+    int64_t end = off[i] + a->chunk[i];
+    ext[i] = (end < a->shape[i] ? end : a->shape[i]) - off[i];
+  }
+}
+
+int cask__node_new(cask_ctx *ctx, cask__kind kind, int op, int ndim, const int64_t *shape,
+                   const int64_t *chunk, cask_array *in0, cask_array *in1, cask_array **out) {
+  cask_array *a = cask__calloc(1, sizeof *a);
+  if (!a) return cask__fail(ctx, CASK_ENOMEM, "out of memory creating an array");
+  atomic_init(&a->refs, 1);
+  a->ctx = ctx;
+  a->kind = kind;
+  a->op = op;
+  a->ndim = ndim;
+  for (int i = 0; i < ndim; i++) {
+    a->shape[i] = shape[i];
+    /* 0 (or larger than the axis) means one chunk over the whole axis; an
+     * empty axis keeps chunk 1 so block arithmetic never divides by 0. */
+    int64_t c = chunk && chunk[i] > 0 && chunk[i] < shape[i] ? chunk[i] : shape[i];
+    a->chunk[i] = c > 0 ? c : 1;
+  }
+  a->in[0] = cask_array_retain(in0);
+  a->in[1] = cask_array_retain(in1);
+  *out = a;
+  return CASK_OK;
+}
+
+void cask__node_seal(cask_array *a, const void *params, size_t len) {
+  uint64_t h = cask__hash(&a->kind, sizeof a->kind, 0x617272);
+  h = cask__hash(&a->op, sizeof a->op, h);
+  h = cask__hash(&a->ndim, sizeof a->ndim, h);
+  h = cask__hash(a->shape, sizeof a->shape[0] * (size_t)a->ndim, h);
+  h = cask__hash(a->chunk, sizeof a->chunk[0] * (size_t)a->ndim, h);
+  h = cask__hash(params, len, h);
+  for (int i = 0; i < 2; i++)
+    if (a->in[i]) h = cask__hash(&a->in[i]->token, sizeof a->in[i]->token, h);
+  a->token = h;
+}
+
+cask_array *cask_array_retain(cask_array *a) {
+  if (a) atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
+  return a;
+}
+
+void cask_array_release(cask_array *a) {
+  while (a && atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) == 1) {
+    if (a->kind == NODE_BUFFER && a->p.buffer.release)
+      a->p.buffer.release(a->p.buffer.user, (void *)a->p.buffer.data);
+    cask_array *next = a->in[0];
+    /* Iterate on the first input, recurse on the second: a long chain of
+     * operations never deepens the stack. */
+    cask_array_release(a->in[1]);
+    cask__free(a);
+    a = next;
+  }
+}
+
+int cask_array_ndim(const cask_array *a) { return a ? a->ndim : 0; }
+const int64_t *cask_array_shape(const cask_array *a) { return a ? a->shape : NULL; }
+const int64_t *cask_array_chunks(const cask_array *a) { return a ? a->chunk : NULL; }
+cask_dtype cask_array_dtype(const cask_array *a) { return a ? CASK_F64 : CASK_DTYPE_COUNT; }
+int64_t cask_array_size(const cask_array *a) {
+  if (!a) return 0;
+  int64_t n = 1;
+  for (int i = 0; i < a->ndim; i++) n *= a->shape[i];
+  return n;
+}

@@ -1,0 +1,258 @@
+/* lower.c - lowering array nodes to block tasks, and the fused elementwise
+ * op "array.kernel".
+ * The one thing to know: cask__lower_block is called for exactly the blocks
+ * an output needs, recursively, and returns the existing task when a block
+ * was lowered before (its key is in the graph), so a block is built once
+ * however many consumers it has, and never when nothing needs it. */
+#include <stdio.h>
+
+#include "kernel.h"
+
+int cask__lower_reduce(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
+                       cask_task_id *out);
+const char *cask__unop_name(int op);
+
+static const char *const kind_names[NODE_KIND_COUNT] = {
+    "full", "arange", "random", "buffer", "elementwise", "elementwise", "elementwise", "reduce"};
+
+/* "<kind>-<token>-i,j,..." */
+void cask__block_key(char *buf, size_t cap, const char *kind, uint64_t token, int ndim,
+                     const int64_t *bidx) {
+  size_t off = (size_t)snprintf(buf, cap, "%s-%016llx-", kind, (unsigned long long)token);
+  for (int i = 0; i < ndim && off < cap; i++)
+    off += (size_t)snprintf(buf + off, cap - off, "%s%lld", i ? "," : "", (long long)bidx[i]);
+}
+
+/* The block of leaf l that block bidx of an ndim-d result reads: aligned at
+ * the right, block 0 along axes where the leaf broadcasts. */
+void cask__leaf_block(const cask_array *leaf, int ndim, const int64_t *shape,
+                      const int64_t *bidx, int64_t *lidx) {
+  for (int j = 0; j < leaf->ndim; j++) {
+    int i = j + ndim - leaf->ndim;
+    lidx[j] = leaf->shape[j] == 1 && shape[i] != 1 ? 0 : bidx[i];
+  }
+}
+
+/* Lower the leaves of program p for block bidx of a (ndim, shape: a's). */
+int cask__lower_leaves(cask__lower *L, cask_array *a, const int64_t *bidx, cask_array **leaves,
+                       uint32_t nleaves, cask_task_id *deps) {
+  for (uint32_t l = 0; l < nleaves; l++) {
+    int64_t lidx[CASK_MAX_NDIM];
+    cask__leaf_block(leaves[l], a->ndim, a->shape, bidx, lidx);
+    int rc = cask__lower_block(L, leaves[l], lidx, &deps[l]);
+    if (rc) return rc;
+  }
+  return CASK_OK;
+}
+
+/* ---- the fused elementwise op ---------------------------------------- */
+
+typedef struct kernel_args {
+  int32_t ndim, pad;
+  int64_t shape[CASK_MAX_NDIM];
+  cask__program prog; /* only prog.ninsn instructions are stored */
+} kernel_args;
+
+/* Strides of each leaf block against the evaluated block's axes. */
+int cask__leaf_views(cask_task_io *io, int ndim, const int64_t *shape, cask__leaf_view *v) {
+  for (size_t l = 0; l < io->ninputs; l++) {
+    const cask_block *b = io->inputs[l];
+    if (!b || cask_block_dtype(b) != CASK_F64 || cask_block_ndim(b) > ndim) {
+      cask__fmt(io->errmsg, io->errmsg_cap, "input %zu is not a float64 block of at most %d axes", l, ndim);
+      return CASK_EINVAL;
+    }
+    int bn = cask_block_ndim(b);
+    const int64_t *bs = cask_block_shape(b);
+    int64_t s = 1;
+    v[l].data = cask_block_data(b);
+    for (int i = ndim - 1; i >= 0; i--) {
+      int j = i - (ndim - bn);
+      if (j < 0) {
+        v[l].stride[i] = 0;
+        continue;
+      }
+      if (bs[j] != shape[i] && bs[j] != 1) {
+        cask__fmt(io->errmsg, io->errmsg_cap, "input %zu has extent %lld on axis %d, the block %lld", l,
+                  (long long)bs[j], i, (long long)shape[i]);
+        return CASK_EINVAL;
+      }
+      v[l].stride[i] = bs[j] == 1 && shape[i] != 1 ? 0 : s;
+      s *= bs[j];
+    }
+  }
+  return CASK_OK;
+}
+
+typedef struct store_ctx {
+  const cask__program *p;
+  double *dst;
+  double (*scratch)[CASK__KERNEL_PIECE];
+} store_ctx;
+
+static int store_piece(void *user, const cask__piece *pc, int64_t off, const int64_t *row) {
+  store_ctx *s = user;
+  cask__program_eval(s->p, pc, s->scratch, s->dst + off);
+  return CASK_OK;
+}
+
+static int kernel_run(cask_task_io *io) {
+  kernel_args a;
+  size_t head = offsetof(kernel_args, prog);
+  if (io->args_len < head || io->args_len > sizeof a) return CASK_EINVAL;
+  memcpy(&a, io->args, io->args_len);
+  if (a.ndim < 0 || a.ndim > CASK_MAX_NDIM ||
+      cask__program_check(&a.prog, io->args_len - head, (uint32_t)io->ninputs)) {
+    cask__fmt(io->errmsg, io->errmsg_cap, "malformed kernel arguments");
+    return CASK_EINVAL;
+  }
+  cask__leaf_view views[CASK__MAX_LEAVES];
+  int rc = cask__leaf_views(io, a.ndim, a.shape, views);
+  if (rc) return rc;
+  if ((rc = cask_block_new(CASK_F64, a.ndim, a.shape, &io->output))) return rc;
+  double (*scratch)[CASK__KERNEL_PIECE] = cask__aligned_alloc(64, sizeof(double[CASK__KERNEL_REGS][CASK__KERNEL_PIECE]));
+  if (!scratch) return CASK_ENOMEM;
+  store_ctx s = {&a.prog, cask_block_data(io->output), scratch};
+  rc = cask__for_pieces(a.ndim, a.shape, (uint32_t)io->ninputs, views, 1, store_piece, &s);
+  cask__aligned_free(scratch);
+  return rc;
+}
+
+/* "array.kernel_into": the same kernel writing straight into the caller's
+ * buffer of a cask_compute (no result block: on a machine where first
+ * touching a page costs microseconds, fresh result blocks and a copy cost
+ * more than the arithmetic). Holds a pointer, so it is never serialized. */
+typedef struct into_args {
+  double *dst;
+  int64_t gshape[CASK_MAX_NDIM], off[CASK_MAX_NDIM];
+  kernel_args k; /* variable length: last */
+} into_args;
+
+typedef struct into_ctx {
+  const into_args *a;
+  double (*scratch)[CASK__KERNEL_PIECE];
+  int64_t gstride[CASK_MAX_NDIM];
+  int64_t base; /* flat offset of the block's first element */
+} into_ctx;
+
+static int into_piece(void *user, const cask__piece *pc, int64_t off, const int64_t *row) {
+  into_ctx *c = user;
+  int64_t at = c->base + off;
+  if (row) {
+    at = c->base;
+    for (int i = 0; i < c->a->k.ndim; i++) at += row[i] * c->gstride[i];
+  }
+  cask__program_eval(&c->a->k.prog, pc, c->scratch, c->a->dst + at);
+  return CASK_OK;
+}
+
+static int kernel_into_run(cask_task_io *io) {
+  into_args a;
+  size_t head = offsetof(into_args, k) + offsetof(kernel_args, prog);
+  if (io->args_len < head || io->args_len > sizeof a) return CASK_EINVAL;
+  memcpy(&a, io->args, io->args_len);
+  if (a.k.ndim < 0 || a.k.ndim > CASK_MAX_NDIM ||
+      cask__program_check(&a.k.prog, io->args_len - head, (uint32_t)io->ninputs))
+    return CASK_EINVAL;
+  cask__leaf_view views[CASK__MAX_LEAVES];
+  int rc = cask__leaf_views(io, a.k.ndim, a.k.shape, views);
+  if (rc) return rc;
+  into_ctx c = {&a, NULL, {0}, 0};
+  int64_t s = 1;
+  for (int i = a.k.ndim - 1; i >= 0; i--) {
+    c.gstride[i] = s;
+    c.base += a.off[i] * s;
+    s *= a.gshape[i];
+  }
+  /* Flat pieces only when the block is one run of the destination. */
+  int i = 0, flat = 1;
+  while (i < a.k.ndim && a.k.shape[i] == 1) i++;
+  for (int j = i + 1; j < a.k.ndim; j++) flat &= a.k.shape[j] == a.gshape[j];
+  c.scratch = cask__aligned_alloc(64, sizeof(double[CASK__KERNEL_REGS][CASK__KERNEL_PIECE]));
+  if (!c.scratch) return CASK_ENOMEM;
+  rc = cask__for_pieces(a.k.ndim, a.k.shape, (uint32_t)io->ninputs, views, flat, into_piece, &c);
+  cask__aligned_free(c.scratch);
+  return rc;
+}
+
+static int not_serializable(const void *args, size_t len, struct cJSON *obj) { return CASK_ENOTSERIAL; }
+
+static const cask_op *op_kernel, *op_kernel_into;
+
+int cask__lower_into(cask__lower *L, cask_array *a, const int64_t *bidx, double *dst,
+                     cask_task_id *out) {
+  into_args x;
+  memset(&x, 0, sizeof x);
+  cask_array *leaves[CASK__MAX_LEAVES];
+  int rc = cask__program_compile(a, &x.k.prog, leaves);
+  cask_task_id deps[CASK__MAX_LEAVES];
+  if (!rc) rc = cask__lower_leaves(L, a, bidx, leaves, x.k.prog.nleaves, deps);
+  if (rc) return rc;
+  x.dst = dst;
+  x.k.ndim = a->ndim;
+  cask__block_box(a, bidx, x.off, x.k.shape);
+  for (int i = 0; i < a->ndim; i++) x.gshape[i] = a->shape[i];
+  char key[512];
+  cask__node_block_key(a, bidx, key, sizeof key);
+  size_t len = offsetof(into_args, k) + offsetof(kernel_args, prog) + cask__program_size(&x.k.prog);
+  return cask_graph_add(L->g, key, op_kernel_into, &x, len, deps, x.k.prog.nleaves, out);
+}
+
+static int lower_elementwise(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
+                             cask_task_id *out) {
+  kernel_args k;
+  memset(&k, 0, sizeof k);
+  cask_array *leaves[CASK__MAX_LEAVES];
+  int rc = cask__program_compile(a, &k.prog, leaves);
+  if (rc) return rc;
+  cask_task_id deps[CASK__MAX_LEAVES];
+  if ((rc = cask__lower_leaves(L, a, bidx, leaves, k.prog.nleaves, deps))) return rc;
+  int64_t off[CASK_MAX_NDIM];
+  k.ndim = a->ndim;
+  cask__block_box(a, bidx, off, k.shape);
+  size_t len = offsetof(kernel_args, prog) + cask__program_size(&k.prog);
+  rc = cask_graph_add(L->g, key, op_kernel, &k, len, deps, k.prog.nleaves, out);
+  if (!rc) {
+    int64_t n = 1;
+    for (int i = 0; i < a->ndim; i++) n *= k.shape[i];
+    cask_graph_set_size(L->g, *out, n * 8);
+  }
+  return rc;
+}
+
+void cask__node_block_key(const cask_array *a, const int64_t *bidx, char *buf, size_t cap) {
+  cask__block_key(buf, cap, kind_names[a->kind], a->token, a->ndim, bidx);
+}
+
+int cask__lower_block(cask__lower *L, cask_array *a, const int64_t *bidx, cask_task_id *out) {
+  char key[512];
+  cask__node_block_key(a, bidx, key, sizeof key);
+  if (cask_graph_find(L->g, key, out) == CASK_OK) return CASK_OK;
+  int rc;
+  switch (a->kind) {
+  case NODE_FULL:
+  case NODE_ARANGE:
+  case NODE_RANDOM:
+  case NODE_BUFFER: rc = cask__lower_source(L, a, bidx, key, out); break;
+  case NODE_UNARY:
+  case NODE_BINARY:
+  case NODE_SCALAR_BINARY: rc = lower_elementwise(L, a, bidx, key, out); break;
+  case NODE_REDUCE: rc = cask__lower_reduce(L, a, bidx, key, out); break;
+  default: rc = CASK_EINVAL;
+  }
+  if (rc && !L->ctx->errmsg[0])
+    cask__fail(L->ctx, rc, "building block %s: %s", key, cask_graph_errmsg(L->g));
+  return rc;
+}
+
+void cask__register_reduce_ops(void);
+
+void cask__register_array_ops(void) {
+  cask__register_array_sources();
+  cask__register_reduce_ops();
+  if (cask_op_register(&(cask_op){.name = "array.kernel", .run = kernel_run}, &op_kernel))
+    op_kernel = cask_op_find("array.kernel");
+  if (cask_op_register(&(cask_op){.name = "array.kernel_into", .run = kernel_into_run,
+                                  .args_to_json = not_serializable},
+                       &op_kernel_into))
+    op_kernel_into = cask_op_find("array.kernel_into");
+}
