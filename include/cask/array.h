@@ -109,6 +109,18 @@ typedef enum cask_reduction {
 int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, int ddof,
                 cask_array **out);
 
+/* ---- expression strings -------------------------------------------------
+ * NumExpr-style: "2*a + 3*b*b - sin(a)" over the named arrays, with Python's
+ * operators and precedence (+ - * / **, unary minus, parentheses; ** binds
+ * tighter than a unary minus on its left and groups to the right), numbers,
+ * and the functions sqrt exp expm1 log log1p log2 log10 sin cos tan arcsin
+ * arccos arctan sinh cosh tanh floor ceil abs negative (one argument) and
+ * arctan2 maximum minimum power (two). It builds the same lazy nodes as the
+ * calls above. A syntax error or an unknown name gives CASK_EINVAL with a
+ * message giving the 1-based column, e.g. "column 7: unknown name 'c'". */
+int cask_eval(cask_ctx *ctx, const char *expr, const char *const *names,
+              cask_array *const *values, size_t nvars, cask_array **out);
+
 /* ---- computing ---------------------------------------------------------- */
 /* Compute a into buf (C order, cask_array_size(a) doubles; nbytes checked). */
 int cask_compute(cask_array *a, void *buf, size_t nbytes);

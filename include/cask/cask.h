@@ -4,6 +4,7 @@
 #define CASK_H
 
 #include "cask/alloc.h"
+#include "cask/array.h"
 #include "cask/block.h"
 #include "cask/error.h"
 #include "cask/graph.h"
