@@ -36,6 +36,9 @@ uint64_t bench_page_faults(void);
 /* Microseconds one page fault costs: first touch of fresh anonymous memory
  * (what growing a graph into new memory pays per 4 KiB). */
 double bench_fault_us(void);
+/* Nanoseconds of one trivial system call (getppid): what a futex wake or a
+ * sched_yield costs at least. */
+double bench_syscall_ns(void);
 /* Median of n values (sorts v). */
 double bench_median(double *v, size_t n);
 /* Print "cask-bench: what: message" to stderr and exit(1). */

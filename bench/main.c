@@ -110,7 +110,7 @@ typedef struct overhead {
   int reps;
   double cold_ns, warm_ns, omp_ns;  /* per task, medians */
   double cold_build, warm_build;   /* the graph-building part of cold_ns, warm_ns */
-  double cold_faults, warm_faults; /* page faults per repetition, medians */
+  double cold_faults, warm_faults, omp_faults; /* page faults per repetition, medians */
   double cold_min, warm_min, omp_min; /* fastest repetition, per task */
 } overhead;
 
@@ -118,7 +118,7 @@ typedef struct overhead {
 typedef struct samples {
   double cold[MAX_REPS], cold_build[MAX_REPS], cold_faults[MAX_REPS];
   double warm[MAX_REPS], warm_build[MAX_REPS], warm_faults[MAX_REPS];
-  double omp[MAX_REPS];
+  double omp[MAX_REPS], omp_faults[MAX_REPS];
 } samples;
 
 static void cold_rep(const config *c, const overhead *o, samples *sm, int r) {
@@ -146,8 +146,11 @@ static void warm_rep(cask_runtime *rt, cask_graph *g, const overhead *o, bench_s
 }
 
 static void omp_rep(int threads, const overhead *o, bench_scratch *scratch, samples *sm, int r) {
+  uint64_t faults = bench_page_faults();
   uint64_t ns = bench_omp_shape(o->shape, o->n, threads, scratch);
-  if (r >= 0) sm->omp[r] = (double)ns / (double)o->tasks;
+  if (r < 0) return;
+  sm->omp_faults[r] = (double)(bench_page_faults() - faults);
+  sm->omp[r] = (double)ns / (double)o->tasks;
 }
 
 /* Median (and, after the sort, the minimum) of the first n samples. */
@@ -182,7 +185,10 @@ static void measure_shape(const config *c, cask_runtime *rt, cask_graph *g, over
     o->warm_build = median_min(sm.warm_build, n, NULL);
     o->warm_faults = median_min(sm.warm_faults, n, NULL);
   }
-  if (c->measure & M_OMP) o->omp_ns = median_min(sm.omp, n, &o->omp_min);
+  if (c->measure & M_OMP) {
+    o->omp_ns = median_min(sm.omp, n, &o->omp_min);
+    o->omp_faults = median_min(sm.omp_faults, n, NULL);
+  }
 }
 
 static const char *verdict(double ns, double target) {
@@ -191,10 +197,11 @@ static const char *verdict(double ns, double target) {
 
 static void print_overhead_header(void) {
   fprintf(stderr,
-          "\nPer-task overhead, ns/task (median; build + run + free; fusion off)\n"
-          "%-12s %8s %8s %10s %10s %10s %9s %9s %7s %5s %5s %8s %8s\n",
-          "shape", "N", "tasks", "cask cold", "cask warm", "OpenMP", "cold/omp", "warm/omp",
-          "target", "warm", "cold", "pf cold", "pf warm");
+          "\nPer-task overhead, ns/task (median of the repetitions; \"omp best\": fastest one;\n"
+          "cask: build + run + free of results, fusion off; pf: page faults per repetition)\n"
+          "%-12s %8s %8s %9s %9s %9s %9s %8s %8s %6s %4s %4s %7s %7s\n",
+          "shape", "N", "tasks", "cask cold", "cask warm", "OpenMP", "omp best", "cold/omp",
+          "warm/omp", "target", "warm", "cold", "pf cold", "pf warm");
 }
 
 /* A figure for the JSON line: a number, or null when not measured. */
@@ -208,8 +215,8 @@ static void report_overhead(const config *c, const overhead *o) {
   double t = target_ns[o->shape];
   char tgt[16];
   snprintf(tgt, sizeof tgt, t ? "<=%.0f" : "-", t);
-  fprintf(stderr, "%-12s %8zu %8zu %10.1f %10.1f %10.1f %9.2f %9.2f %7s %5s %5s %8.0f %8.0f\n",
-          bench_shape_name(o->shape), o->n, o->tasks, o->cold_ns, o->warm_ns, o->omp_ns,
+  fprintf(stderr, "%-12s %8zu %8zu %9.1f %9.1f %9.1f %9.1f %8.2f %8.2f %6s %4s %4s %7.0f %7.0f\n",
+          bench_shape_name(o->shape), o->n, o->tasks, o->cold_ns, o->warm_ns, o->omp_ns, o->omp_min,
           o->cold_ns / o->omp_ns, o->warm_ns / o->omp_ns, tgt, verdict(o->warm_ns, t),
           verdict(o->cold_ns, t), o->cold_faults, o->warm_faults);
   printf("{\"bench\":\"overhead\",\"shape\":\"%s\",\"n\":%zu,\"tasks\":%zu,\"threads\":%d,"
@@ -227,6 +234,7 @@ static void report_overhead(const config *c, const overhead *o) {
   json_num("cask_warm_build_ns", "%.1f", o->warm_build);
   json_num("cold_page_faults", "%.0f", o->cold_faults);
   json_num("warm_page_faults", "%.0f", o->warm_faults);
+  json_num("omp_page_faults", "%.0f", o->omp_faults);
   if (t) {
     json_num("target_ns", "%.0f", t);
     if (!isnan(o->warm_ns)) printf(",\"pass_warm\":%s", o->warm_ns <= t ? "true" : "false");
@@ -248,7 +256,7 @@ static void run_overhead(const config *c) {
     for (int s = 0; s < SHAPE_COUNT; s++) {
       if (c->only_shape && (bench_shape)s != c->shape) continue;
       overhead o = {(bench_shape)s, sizes[k], bench_shape_tasks((bench_shape)s, sizes[k]),
-                    c->reps, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
+                    c->reps, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN};
       measure_shape(c, rt, g, &o, &scratch);
       report_overhead(c, &o);
     }
@@ -473,12 +481,14 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--optimize-child") == 0) return optimize_child(argc, argv);
   config c;
   parse(argc, argv, &c);
-  fprintf(stderr, "cask-bench: cask %s, %d threads, OpenMP %d (gcc %s)%s\n",
+  fprintf(stderr, "cask-bench: cask %s, threads %d, OpenMP %d (gcc %s)%s\n",
           cask_version_string(), c.threads, _OPENMP, __VERSION__, c.quick ? ", quick" : "");
   report_context(&c, "start");
-  double fault_us = bench_fault_us();
-  fprintf(stderr, "a page fault (first touch of 4 KiB) costs %.2f us here\n", fault_us);
-  printf("{\"bench\":\"page_fault\",\"us_per_fault\":%.2f}\n", fault_us);
+  double fault_us = bench_fault_us(), syscall_ns = bench_syscall_ns();
+  fprintf(stderr, "here a page fault (first touch of 4 KiB) costs %.2f us, a system call %.0f ns\n",
+          fault_us, syscall_ns);
+  printf("{\"bench\":\"machine_costs\",\"us_per_page_fault\":%.2f,\"ns_per_syscall\":%.0f}\n",
+         fault_us, syscall_ns);
   /* Idle first: no OpenMP thread may be spinning while it is measured. */
   if (c.what & DO_IDLE) run_idle(&c);
   if (c.what & DO_OVERHEAD) run_overhead(&c);

@@ -1,12 +1,16 @@
-/* util.c - the shapes' names and sizes, the clock, medians, and exiting
- * with a message: the small things every file of cask-bench uses. */
+/* util.c - the small things every file of cask-bench uses: the shapes'
+ * names and sizes, the clock, page-fault counts, medians, exiting with a
+ * message, and the two machine costs that explain most figures here (a page
+ * fault and a system call). */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -78,6 +82,13 @@ double bench_fault_us(void) {
   uint64_t t1 = bench_now_ns(), faults = bench_page_faults() - f0;
   munmap((void *)p, len);
   return faults ? (double)(t1 - t0) / 1e3 / (double)faults : -1;
+}
+
+double bench_syscall_ns(void) {
+  enum { N = 20000 };
+  uint64_t t0 = bench_now_ns();
+  for (int i = 0; i < N; i++) syscall(SYS_getppid);
+  return (double)(bench_now_ns() - t0) / N;
 }
 
 static int cmp_double(const void *a, const void *b) {
