@@ -1,6 +1,6 @@
 /* cull.c - drop the tasks no output needs: a backward walk from the
- * outputs (or, with none marked, from every sink), then a rebuild that keeps
- * the surviving tasks in their old relative order. */
+ * outputs (or, with none marked, from every sink), then an in-place
+ * compaction that keeps the surviving tasks in their old relative order. */
 #include "graph-int.h"
 
 int cask_graph_cull(cask_graph *g) {
@@ -8,11 +8,9 @@ int cask_graph_cull(cask_graph *g) {
   int rc = cask_graph_validate(g);
   if (rc) return rc;
   size_t n = g->ntasks;
-  uint32_t *map = cask__malloc((n ? n : 1) * sizeof *map);
-  uint32_t *stack = cask__malloc((n ? n : 1) * sizeof *stack);
-  cask_graph out = {0};
-  rc = CASK_ENOMEM;
-  if (!map || !stack) goto done;
+  uint32_t *map = cask__scratch(g, 2 * (n + 1) * sizeof *map);
+  if (!map) return CASK_ENOMEM;
+  uint32_t *stack = map + n + 1;
   size_t sp = 0, kept = 0;
   for (size_t i = 0; i < n; i++) {
     int root = g->noutputs ? (g->tasks[i].flags & TASK_OUTPUT) != 0
@@ -32,19 +30,10 @@ int cask_graph_cull(cask_graph *g) {
   }
   for (size_t i = 0; i < n; i++)
     if (map[i] != CASK__NO_TASK) map[i] = (uint32_t)kept++;
-  rc = CASK_OK;
-  if (kept == n) goto done; /* nothing to drop: keep the validated graph */
-  for (size_t i = 0; i < n && !rc; i++)
-    if (map[i] != CASK__NO_TASK) rc = cask__copy_task(&out, g, (uint32_t)i, map);
-  if (rc) {
+  if (kept == n) return CASK_OK; /* nothing to drop: keep the validated graph */
+  if ((rc = cask__compact(g, map, NULL))) {
     cask__fmt(g->errmsg, sizeof g->errmsg, "cull: %s", cask_strerror(rc));
-    goto done;
+    return rc;
   }
-  cask__graph_swap(g, &out);
-  rc = cask_graph_validate(g);
-done:
-  cask__graph_clear(&out);
-  cask__free(map);
-  cask__free(stack);
-  return rc;
+  return cask_graph_validate(g);
 }

@@ -2,7 +2,8 @@
  * not an output, c is v's only consumer and v is c's only input; a maximal
  * run of such links becomes one "cask.fused" task that keeps the tail's key
  * (consumers and callers refer to the tail) and takes the head's
- * dependencies. Already fused tasks are flattened into the new chain. */
+ * dependencies. Already fused tasks are flattened into the new chain. The
+ * graph is changed in place (compact.c). */
 #include "graph-int.h"
 
 static int fusable(const cask_graph *g, uint32_t v) {
@@ -29,9 +30,11 @@ static int append_task(const cask_graph *g, uint32_t v, unsigned char **blob,
   return rc;
 }
 
-/* Add the chain ending at tail as one fused task. */
-static int add_chain(cask_graph *out, const cask_graph *g, uint32_t tail,
-                     const uint32_t *map, uint32_t *chain) {
+/* Make the chain ending at tail (if longer than the tail) one fused task in
+ * tail's record: its args become the chain's blob, appended to the args
+ * arena; its dependencies will be the head's (deps_from). */
+static int fuse_chain(cask_graph *g, uint32_t tail, uint32_t *chain, uint32_t *deps_from,
+                      unsigned char **blob, size_t *cap) {
   size_t n = 0;
   chain[n++] = tail;
   for (uint32_t v = tail; g->tasks[v].ndeps == 1;) {
@@ -39,36 +42,23 @@ static int add_chain(cask_graph *out, const cask_graph *g, uint32_t tail,
     if (!fusable(g, d)) break;
     chain[n++] = v = d;
   }
-  if (n == 1) return cask__copy_task(out, g, tail, map);
-  unsigned char *blob = NULL;
-  size_t len = 0, cap = 0;
+  deps_from[tail] = chain[n - 1];
+  if (n == 1) return CASK_OK;
+  size_t len = 0;
   int rc = CASK_OK;
-  for (size_t i = n; i-- > 0 && !rc;) rc = append_task(g, chain[i], &blob, &len, &cap);
-  if (rc) goto done;
-  const cask__task *head = &g->tasks[chain[n - 1]], *t = &g->tasks[tail];
-  if (len > UINT32_MAX) {
-    rc = CASK_ETOOBIG;
-    goto done;
-  }
-  uint32_t stackbuf[16];
-  uint32_t *di = head->ndeps <= 16 ? stackbuf : cask__malloc(head->ndeps * sizeof *di);
-  if (!di) {
-    rc = CASK_ENOMEM;
-    goto done;
-  }
-  for (uint32_t k = 0; k < head->ndeps; k++) di[k] = map[g->dep_idx[head->deps_off + k]];
-  cask_task_id id;
-  rc = cask__add(out, cask__key(g, tail), t->key_len, t->hash, cask__op_fused, blob, len,
-                 g->dep_hash + head->deps_off, di, head->ndeps, &id);
-  if (di != stackbuf) cask__free(di);
-  if (!rc) {
-    out->tasks[id].size = t->size;
-    out->tasks[id].flags = t->flags;
-    if (t->flags & TASK_OUTPUT) out->noutputs++;
-  }
-done:
-  cask__free(blob);
-  return rc;
+  for (size_t i = n; i-- > 0 && !rc;) rc = append_task(g, chain[i], blob, &len, cap);
+  if (rc) return rc;
+  /* The blob is built apart and copied in: growing the arena may move it,
+   * and the chain's own arguments are read from there. */
+  if (len > UINT32_MAX || g->args_len + len + 8 > UINT32_MAX) return CASK_ETOOBIG;
+  if ((rc = cask__grow((void **)&g->args, &g->args_cap, g->args_len + len + 8, 1))) return rc;
+  memcpy(g->args + g->args_len, *blob, len);
+  cask__task *t = &g->tasks[tail];
+  t->op = cask__op_fused;
+  t->args_off = (uint32_t)g->args_len;
+  t->args_len = (uint32_t)len;
+  g->args_len += (len + 7) & ~(size_t)7;
+  return CASK_OK;
 }
 
 int cask_graph_fuse(cask_graph *g) {
@@ -76,26 +66,24 @@ int cask_graph_fuse(cask_graph *g) {
   int rc = cask_graph_validate(g);
   if (rc) return rc;
   size_t n = g->ntasks, kept = 0;
-  uint32_t *map = cask__malloc((n ? n : 1) * sizeof *map);
-  uint32_t *chain = cask__malloc((n ? n : 1) * sizeof *chain);
-  cask_graph out = {0};
-  rc = CASK_ENOMEM;
-  if (!map || !chain) goto done;
+  uint32_t *map = cask__scratch(g, 3 * (n + 1) * sizeof *map);
+  if (!map) return CASK_ENOMEM;
+  uint32_t *deps_from = map + n + 1, *chain = deps_from + n + 1;
   for (size_t i = 0; i < n; i++)
     map[i] = fusable(g, (uint32_t)i) ? CASK__NO_TASK : (uint32_t)kept++;
-  rc = CASK_OK;
-  if (kept == n) goto done;
+  if (kept == n) return CASK_OK;
+  unsigned char *blob = NULL;
+  size_t cap = 0;
   for (size_t i = 0; i < n && !rc; i++)
-    if (map[i] != CASK__NO_TASK) rc = add_chain(&out, g, (uint32_t)i, map, chain);
+    if (map[i] != CASK__NO_TASK) rc = fuse_chain(g, (uint32_t)i, chain, deps_from, &blob, &cap);
+  cask__free(blob);
+  if (!rc) rc = cask__compact(g, map, deps_from);
   if (rc) {
-    cask__fmt(g->errmsg, sizeof g->errmsg, "fuse: %s", cask_strerror(rc));
-    goto done;
+    /* Fused records may already point at new blobs: the graph is no longer
+     * the one that was validated, so make it unusable rather than wrong. */
+    cask_graph_clear(g);
+    cask__fmt(g->errmsg, sizeof g->errmsg, "fuse: %s (the graph was cleared)", cask_strerror(rc));
+    return rc;
   }
-  cask__graph_swap(g, &out);
-  rc = cask_graph_validate(g);
-done:
-  cask__graph_clear(&out);
-  cask__free(map);
-  cask__free(chain);
-  return rc;
+  return cask_graph_validate(g);
 }

@@ -36,6 +36,9 @@ struct cask_graph {
   size_t args_len, args_cap;
   uint64_t *dep_hash;
   uint32_t *dep_idx; /* CASK__NO_TASK until resolved */
+  uint32_t *dep_idx2; /* compaction's second buffer (compact.c) */
+  size_t dep_idx2_cap;
+  int acyclic; /* known without checking: set by compaction, reset by adds */
   /* The text of dependency keys given by name (cask_graph_add_keyed), so a
    * missing one can be named: (edge index, offset in keys), ascending. */
   uint64_t *dep_names;
@@ -91,18 +94,16 @@ int cask__add(cask_graph *g, const char *key, size_t key_len, uint64_t hash,
               const cask_op *op, const void *args, size_t args_len,
               const uint64_t *dep_hash, const uint32_t *dep_idx, size_t ndeps,
               cask_task_id *out);
-/* Append task i of src to dst (same key, op, args, size, flags) with its
- * dependencies mapped through map (old index -> new index). */
-int cask__copy_task(cask_graph *dst, const cask_graph *src, uint32_t i,
-                    const uint32_t *map);
 /* Scratch memory of at least n bytes (valid until the next call). */
 void *cask__scratch(cask_graph *g, size_t n);
 /* The key text of dependency edge `edge` if it was given by name, or NULL. */
 const char *cask__dep_name(const cask_graph *g, size_t edge);
+/* Keep the tasks with map[i] != CASK__NO_TASK (map: old -> new index, in
+ * order), task i taking the dependency list of deps_from[i] (NULL: its
+ * own). The graph must be validated; it is left unvalidated. */
+int cask__compact(cask_graph *g, const uint32_t *map, const uint32_t *deps_from);
 /* Drop the derived state after a change. */
 void cask__invalidate(cask_graph *g);
-/* Swap the contents of two graphs (used by passes that rebuild). */
-void cask__graph_swap(cask_graph *a, cask_graph *b);
 /* Release all storage of a graph struct, leaving it empty. */
 void cask__graph_clear(cask_graph *g);
 

@@ -33,6 +33,7 @@ int cask_graph_clear(cask_graph *g) {
   if (!g) return CASK_EINVAL;
   cask__invalidate(g);
   g->ntasks = g->keys_len = g->args_len = g->ndeps = g->noutputs = g->ndep_names = 0;
+  g->acyclic = 0;
   cask__index_clear(g);
   g->errmsg[0] = '\0';
   return CASK_OK;
@@ -48,15 +49,10 @@ void cask__graph_clear(cask_graph *g) {
   cask__free(g->args);
   cask__free(g->dep_hash);
   cask__free(g->dep_idx);
+  cask__free(g->dep_idx2);
   cask__free(g->dep_names);
   cask__free(g->table);
   memset(g, 0, sizeof *g);
-}
-
-void cask__graph_swap(cask_graph *a, cask_graph *b) {
-  cask_graph t = *a;
-  *a = *b;
-  *b = t;
 }
 
 void cask_graph_free(cask_graph *g) {
@@ -108,6 +104,7 @@ int cask__add(cask_graph *g, const char *key, size_t key_len, uint64_t hash,
     return rc;
   }
   cask__invalidate(g);
+  g->acyclic = 0;
   uint32_t idx = (uint32_t)g->ntasks;
   cask__task *t = &g->tasks[idx];
   t->hash = hash;
@@ -330,22 +327,4 @@ const cask_task_id *cask_graph_dependents(const cask_graph *g, cask_task_id id, 
 const char *cask_graph_errmsg(const cask_graph *g) { return g ? g->errmsg : ""; }
 uint32_t cask_graph_priority(const cask_graph *g, cask_task_id id) {
   return g && g->prio && id < g->ntasks ? g->prio[id] : UINT32_MAX;
-}
-
-int cask__copy_task(cask_graph *dst, const cask_graph *src, uint32_t i,
-                    const uint32_t *map) {
-  const cask__task *t = &src->tasks[i];
-  uint32_t stackbuf[16];
-  uint32_t *di = t->ndeps <= 16 ? stackbuf : cask__malloc(t->ndeps * sizeof *di);
-  if (!di) return CASK_ENOMEM;
-  for (uint32_t k = 0; k < t->ndeps; k++) di[k] = map[src->dep_idx[t->deps_off + k]];
-  cask_task_id id;
-  int rc = cask__add(dst, cask__key(src, i), t->key_len, t->hash, t->op, cask__args(src, i),
-                     t->args_len, src->dep_hash + t->deps_off, di, t->ndeps, &id);
-  if (di != stackbuf) cask__free(di);
-  if (rc) return rc;
-  dst->tasks[id].size = t->size;
-  dst->tasks[id].flags = t->flags;
-  if (t->flags & TASK_OUTPUT) dst->noutputs++;
-  return CASK_OK;
 }

@@ -132,7 +132,7 @@ int cask_graph_validate(cask_graph *g) {
   cask__invalidate(g);
   int rc = resolve(g);
   if (!rc) rc = build_dependents(g);
-  if (!rc) rc = check_acyclic(g);
+  if (!rc && !g->acyclic) rc = check_acyclic(g);
   if (rc) {
     if (rc == CASK_ENOMEM) cask__fmt(g->errmsg, sizeof g->errmsg, "out of memory validating the graph");
     cask__invalidate(g);
