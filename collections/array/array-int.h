@@ -15,8 +15,9 @@
 #include "cask/array.h"
 
 #define CASK__KERNEL_PIECE 1024 /* elements per pass of a fused kernel */
-#define CASK__MAX_LEAVES 32     /* leaf inputs of one fused kernel */
+#define CASK__MAX_LEAVES 64     /* leaf inputs of one fused kernel */
 #define CASK__MAX_PROG 128      /* instructions of one fused kernel */
+#define CASK__MAX_DEPTH 4096    /* operations between an array and its sources */
 
 typedef enum cask__kind {
   NODE_FULL, NODE_ARANGE, NODE_RANDOM, NODE_BUFFER, NODE_UNARY, NODE_BINARY,
@@ -39,6 +40,7 @@ struct cask_array {
   int64_t chunk[CASK_MAX_NDIM];
   cask_array *in[2];
   uint64_t token;
+  int depth; /* operations from this node down to its deepest source */
   union {
     double value;                          /* FULL; SCALAR_BINARY's scalar */
     struct { double start, step; } range;  /* ARANGE */

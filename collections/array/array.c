@@ -83,6 +83,14 @@ int cask__node_new(cask_ctx *ctx, cask__kind kind, int op, int ndim, const int64
   }
   a->in[0] = cask_array_retain(in0);
   a->in[1] = cask_array_retain(in1);
+  /* Bounded depth keeps lowering's recursion far from the stack's end. */
+  int d0 = in0 ? in0->depth : 0, d1 = in1 ? in1->depth : 0;
+  a->depth = 1 + (d0 > d1 ? d0 : d1);
+  if (a->depth > CASK__MAX_DEPTH) {
+    cask_array_release(a);
+    return cask__fail(ctx, CASK_ETOOBIG, "the expression is more than %d operations deep; compute a part first",
+                      CASK__MAX_DEPTH);
+  }
   *out = a;
   return CASK_OK;
 }

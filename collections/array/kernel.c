@@ -43,6 +43,7 @@ typedef struct compiler {
   cask_array **leaves;
   uint32_t live; /* bit r: register r holds a value still needed */
   cask_ctx *ctx;
+  int ops; /* operations inlined so far */
 } compiler;
 
 static int alloc_reg(compiler *c) {
@@ -82,17 +83,20 @@ static int leaf_index(compiler *c, cask_array *a) {
   return (int)c->p->nleaves++;
 }
 
-/* Post-order over the tree; the deeper operand first (fewer registers). */
-static int depth(const cask_array *a) {
-  if (!cask__is_elementwise(a)) return 0;
-  int d0 = depth(a->in[0]), d1 = a->kind == NODE_BINARY ? depth(a->in[1]) : 0;
-  return 1 + (d0 > d1 ? d0 : d1);
-}
+#define MAX_FUSED_OPS 40 /* operations in one kernel: <= 81 instructions */
 
-static int compile_node(compiler *c, cask_array *a, int *reg) {
+/* Post-order over the tree, the deeper operand first (fewer registers).
+ * Operations are taken greedily in that order until MAX_FUSED_OPS; the rest
+ * become leaves, computed by kernels of their own. So a long chain is cut
+ * into kernels of 40 operations, a shared subexpression reached twice costs
+ * the budget twice (never an exponential blow-up), and with at most 40
+ * operations the register need stays far below CASK__KERNEL_REGS. */
+static int compile_node(compiler *c, cask_array *a, int level, int *reg) {
   cask__insn in = {0};
   int ra, rb, rc;
-  if (!cask__is_elementwise(a)) {
+  int inline_it = cask__is_elementwise(a) && (level == 0 || c->ops < MAX_FUSED_OPS);
+  if (inline_it) c->ops++;
+  if (!inline_it) {
     int l = leaf_index(c, a);
     if (l < 0)
       return cask__fail(c->ctx, CASK_ETOOBIG, "elementwise expression has more than %d inputs",
@@ -103,15 +107,15 @@ static int compile_node(compiler *c, cask_array *a, int *reg) {
   }
   in.op = (uint8_t)a->op;
   if (a->kind == NODE_UNARY || a->kind == NODE_SCALAR_BINARY) {
-    if ((rc = compile_node(c, a->in[0], &ra))) return rc;
+    if ((rc = compile_node(c, a->in[0], level + 1, &ra))) return rc;
     in.code = a->kind == NODE_UNARY ? K_UNARY : a->scalar_first ? K_IMM_BINARY : K_BINARY_IMM;
     in.a = (uint8_t)ra;
     in.imm = a->p.value;
     return emit(c, in, reg);
   }
-  int first = depth(a->in[1]) > depth(a->in[0]);
-  if ((rc = compile_node(c, a->in[first], first ? &rb : &ra)) ||
-      (rc = compile_node(c, a->in[!first], first ? &ra : &rb)))
+  int first = a->in[1]->depth > a->in[0]->depth;
+  if ((rc = compile_node(c, a->in[first], level + 1, first ? &rb : &ra)) ||
+      (rc = compile_node(c, a->in[!first], level + 1, first ? &ra : &rb)))
     return rc;
   in.code = K_BINARY;
   in.a = (uint8_t)ra;
@@ -121,8 +125,8 @@ static int compile_node(compiler *c, cask_array *a, int *reg) {
 
 int cask__program_compile(cask_array *a, cask__program *p, cask_array **leaves) {
   memset(p, 0, sizeof *p);
-  compiler c = {p, leaves, 0, a->ctx};
-  int r, rc = compile_node(&c, a, &r);
+  compiler c = {p, leaves, 0, a->ctx, 0};
+  int r, rc = compile_node(&c, a, 0, &r);
   if (!rc) p->result = (uint8_t)r;
   return rc;
 }
@@ -137,7 +141,9 @@ int cask__program_check(const cask__program *p, size_t len, uint32_t nleaves) {
     return CASK_EINVAL;
   for (uint32_t i = 0; i < p->ninsn; i++) {
     const cask__insn *in = &p->insn[i];
-    if (in->dst >= CASK__KERNEL_REGS || in->a >= CASK__KERNEL_REGS || in->b >= CASK__KERNEL_REGS)
+    /* A load's operand is a leaf index, every other operand a register. */
+    if (in->dst >= CASK__KERNEL_REGS || in->b >= CASK__KERNEL_REGS ||
+        in->a >= (in->code == K_LOAD ? nleaves : CASK__KERNEL_REGS))
       return CASK_EINVAL;
     if ((in->code == K_LOAD && in->a >= nleaves) || in->code > K_IMM_BINARY ||
         (in->code == K_UNARY && in->op >= CASK_UNOP_COUNT) ||

@@ -109,12 +109,11 @@ static int kernel_run(cask_task_io *io) {
   int rc = cask__leaf_views(io, a.ndim, a.shape, views);
   if (rc) return rc;
   if ((rc = cask_block_new(CASK_F64, a.ndim, a.shape, &io->output))) return rc;
-  double (*scratch)[CASK__KERNEL_PIECE] = cask__aligned_alloc(64, sizeof(double[CASK__KERNEL_REGS][CASK__KERNEL_PIECE]));
-  if (!scratch) return CASK_ENOMEM;
+  /* The registers live on the worker's stack (128 KiB): allocating them
+   * per task would fault in fresh pages every time. */
+  _Alignas(64) double scratch[CASK__KERNEL_REGS][CASK__KERNEL_PIECE];
   store_ctx s = {&a.prog, cask_block_data(io->output), scratch};
-  rc = cask__for_pieces(a.ndim, a.shape, (uint32_t)io->ninputs, views, 1, store_piece, &s);
-  cask__aligned_free(scratch);
-  return rc;
+  return cask__for_pieces(a.ndim, a.shape, (uint32_t)io->ninputs, views, 1, store_piece, &s);
 }
 
 /* "array.kernel_into": the same kernel writing straight into the caller's
@@ -167,11 +166,9 @@ static int kernel_into_run(cask_task_io *io) {
   int i = 0, flat = 1;
   while (i < a.k.ndim && a.k.shape[i] == 1) i++;
   for (int j = i + 1; j < a.k.ndim; j++) flat &= a.k.shape[j] == a.gshape[j];
-  c.scratch = cask__aligned_alloc(64, sizeof(double[CASK__KERNEL_REGS][CASK__KERNEL_PIECE]));
-  if (!c.scratch) return CASK_ENOMEM;
-  rc = cask__for_pieces(a.k.ndim, a.k.shape, (uint32_t)io->ninputs, views, flat, into_piece, &c);
-  cask__aligned_free(c.scratch);
-  return rc;
+  _Alignas(64) double scratch[CASK__KERNEL_REGS][CASK__KERNEL_PIECE]; /* see kernel_run */
+  c.scratch = scratch;
+  return cask__for_pieces(a.k.ndim, a.k.shape, (uint32_t)io->ninputs, views, flat, into_piece, &c);
 }
 
 static int not_serializable(const void *args, size_t len, struct cJSON *obj) { return CASK_ENOTSERIAL; }

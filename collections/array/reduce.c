@@ -211,11 +211,10 @@ static int partial_run(cask_task_io *io) {
   if ((rc = cask_block_new(CASK_F64, 2, (int64_t[]){nout, c.width}, &io->output))) return rc;
   c.st = cask_block_data(io->output);
   for (int64_t k = 0; k < nout; k++) init_state(a.op, c.st + k * c.width);
-  c.scratch = cask__aligned_alloc(64, sizeof(double[CASK__KERNEL_REGS][CASK__KERNEL_PIECE]));
-  if (!c.scratch) return CASK_ENOMEM;
+  _Alignas(64) double scratch[CASK__KERNEL_REGS][CASK__KERNEL_PIECE]; /* on the stack: see lower.c */
+  c.scratch = scratch;
   uint32_t all = a.ndim ? (uint32_t)((1ull << a.ndim) - 1) : 0;
   rc = cask__for_pieces(a.ndim, a.shape, (uint32_t)io->ninputs, views, a.axes == all, partial_piece, &c);
-  cask__aligned_free(c.scratch);
   if (c.have) { /* the cascade, smallest level first */
     double s = 0;
     for (int i = 0; i < 64; i++)
