@@ -1,29 +1,34 @@
 #!/bin/sh
-# run-fuzz.sh SECONDS - build the fuzz target with clang in build-fuzz/ and
-# run it for SECONDS on a scratch copy of fuzz/corpus (the seeds stay as they
-# are). Exits non-zero when the fuzzer finds a crash, leak, timeout or
-# sanitizer report; the input that caused it is saved in build-fuzz/findings/.
+# run-fuzz.sh SECONDS [TARGET...] - build the fuzz targets with clang in
+# build-fuzz/ and run each for SECONDS on a scratch copy of its corpus
+# (fuzz/corpus/<name>/, where the target is fuzz_<name>; the seeds stay as
+# they are). Targets: graph_json, array_eval (default: both). Exits non-zero
+# when a fuzzer finds a crash, leak, timeout or sanitizer report; the input
+# that caused it is saved in build-fuzz/findings/.
 set -eu
 
-secs=${1:?usage: run-fuzz.sh SECONDS}
+secs=${1:?usage: run-fuzz.sh SECONDS [graph_json|array_eval ...]}
+shift
+targets=${*:-graph_json array_eval}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 build=$root/build-fuzz
 
 CC=clang cmake -S "$root" -B "$build" -DCASK_BUILD_FUZZ=ON -DCASK_BUILD_TESTS=OFF \
   -DCASK_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" --target fuzz_graph_json -j "$(nproc)"
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/cask-fuzz-XXXXXX")
-trap 'rm -rf "$work"' EXIT
-cp "$here"/corpus/* "$work"/
 mkdir -p "$build/findings"
-
 status=0
-"$build/fuzz/fuzz_graph_json" -max_total_time="$secs" -max_len=16384 -timeout=10 \
-  -dict="$here/graph_json.dict" -artifact_prefix="$build/findings/" \
-  -print_final_stats=1 "$work" || status=$?
-if [ "$status" -ne 0 ]; then
-  echo "run-fuzz.sh: the fuzzer failed (status $status); see $build/findings/" >&2
-fi
-exit "$status"
+for name in $targets; do
+  cmake --build "$build" --target "fuzz_$name" -j "$(nproc)"
+  work=$(mktemp -d "${TMPDIR:-/tmp}/cask-fuzz-XXXXXX")
+  cp "$here/corpus/$name"/* "$work"/
+  "$build/fuzz/fuzz_$name" -max_total_time="$secs" -max_len=16384 -timeout=10 \
+    -dict="$here/$name.dict" -artifact_prefix="$build/findings/$name-" \
+    -print_final_stats=1 "$work" || status=$?
+  rm -rf "$work"
+  if [ "$status" -ne 0 ]; then
+    echo "run-fuzz.sh: fuzz_$name failed (status $status); see $build/findings/" >&2
+    exit "$status"
+  fi
+done
+exit 0

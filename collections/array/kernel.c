@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "clones.h"
 #include "kernel.h"
 
 /* glibc declares these only under -ffast-math; declaring them here gives
@@ -30,11 +31,6 @@ SIMD double log10(double);
 SIMD double pow(double, double);
 SIMD double atan2(double, double);
 
-#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define CLONES
-#endif
 
 /* ---- compiling --------------------------------------------------------- */
 
@@ -155,7 +151,7 @@ int cask__program_check(const cask__program *p, size_t len, uint32_t nleaves) {
 
 /* ---- running ----------------------------------------------------------- */
 
-CLONES static void unary_loop(int op, const double *restrict a, double *restrict d, int64_t n) {
+CASK_CLONES static void unary_loop(int op, const double *restrict a, double *restrict d, int64_t n) {
 #define LOOP(expr)                                 \
   for (int64_t i = 0; i < n; i++) d[i] = (expr); \
   break
@@ -219,15 +215,15 @@ CLONES static void unary_loop(int op, const double *restrict a, double *restrict
   }                                     \
   break
 
-CLONES static void binary_vv(int op, const double *restrict a, const double *restrict b,
+CASK_CLONES static void binary_vv(int op, const double *restrict a, const double *restrict b,
                              double *restrict d, int64_t n) {
   BINARY_OPS(LOOP_VV)
 }
-CLONES static void binary_vs(int op, const double *restrict a, double y, double *restrict d,
+CASK_CLONES static void binary_vs(int op, const double *restrict a, double y, double *restrict d,
                              int64_t n) {
   BINARY_OPS(LOOP_VS)
 }
-CLONES static void binary_sv(int op, double x, const double *restrict b, double *restrict d,
+CASK_CLONES static void binary_sv(int op, double x, const double *restrict b, double *restrict d,
                              int64_t n) {
   BINARY_OPS(LOOP_SV)
 }

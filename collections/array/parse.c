@@ -33,8 +33,12 @@ typedef struct parser {
 
 static int col(const parser *ps, const char *at) { return (int)(at - ps->s) + 1; }
 
+/* The column comes first and the expression is shown cut to 160 bytes, so
+ * a long expression cannot push the column out of the message. */
 static int fail_at(parser *ps, const char *at, const char *what) {
-  return cask__fail(ps->ctx, CASK_EINVAL, "expression '%s': column %d: %s", ps->s, col(ps, at), what);
+  size_t len = strlen(ps->s);
+  return cask__fail(ps->ctx, CASK_EINVAL, "column %d: %.600s (in expression '%.160s%s')", col(ps, at), what,
+                    ps->s, len > 160 ? "..." : "");
 }
 
 static void skip(parser *ps) {
@@ -230,7 +234,10 @@ static int parse_term(parser *ps, value *out) {
     skip(ps);
     char c = *ps->p;
     if ((c != '*' && c != '/') || ps->p[1] == '*') return CASK_OK;
-    if (ps->p[1] == '/') return fail_at(ps, ps->p, "there is no floor division '//' for float64 arrays: write floor(a / b)");
+    if (ps->p[1] == '/') {
+      drop(out);
+      return fail_at(ps, ps->p, "there is no floor division '//' for float64 arrays: write floor(a / b)");
+    }
     const char *at = ps->p++;
     value y, x = *out;
     if ((rc = parse_unary(ps, &y))) {

@@ -4,6 +4,7 @@
  * and the key is the seed. */
 #include <math.h>
 
+#include "clones.h"
 #include "philox.h"
 
 #define M0 0xD2511F53u
@@ -40,15 +41,8 @@ static inline double to_unit(uint32_t lo, uint32_t hi) {
   return h * 0x1.0p-21 + l * 0x1.0p-53;
 }
 
-/* Cloned per instruction set and picked when the library loads (an ifunc):
- * the same binary runs on any x86-64 and uses AVX-512 where it exists. */
-#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
-#define CASK_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define CASK_VECTOR_CLONES
-#endif
 
-CASK_VECTOR_CLONES
+CASK_CLONES
 void cask__philox_uniform(uint64_t seed, uint64_t first, int64_t n, double *out) {
   uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
   for (int64_t i = 0; i < n; i++) {
@@ -59,7 +53,7 @@ void cask__philox_uniform(uint64_t seed, uint64_t first, int64_t n, double *out)
   }
 }
 
-CASK_VECTOR_CLONES
+CASK_CLONES
 void cask__philox_normal(uint64_t seed, uint64_t first, int64_t n, double *out) {
   uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
   for (int64_t i = 0; i < n; i++) {

@@ -117,7 +117,7 @@ int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, in
  * arccos arctan sinh cosh tanh floor ceil abs negative (one argument) and
  * arctan2 maximum minimum power (two). It builds the same lazy nodes as the
  * calls above. A syntax error or an unknown name gives CASK_EINVAL with a
- * message giving the 1-based column, e.g. "column 7: unknown name 'c'". */
+ * message giving the 1-based column, e.g. "column 5: unknown name 'c' (in expression 'a + c')". */
 int cask_eval(cask_ctx *ctx, const char *expr, const char *const *names,
               cask_array *const *values, size_t nvars, cask_array **out);
 

@@ -1,0 +1,51 @@
+/* fuzz_array_eval.c - libFuzzer target for the array expression parser
+ * (cask_eval), which reads strings a user or a job file writes.
+ *
+ * Every input must parse or be refused without a crash, leak or sanitizer
+ * report; a refusal must say where ("column N"). An expression that parses
+ * is computed over two small arrays (4 x 3 and a broadcast row of 3), and
+ * must give a result of the broadcast shape. The one thing to know: abort()
+ * is how a broken property is reported. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cask/cask.h"
+
+static cask_ctx *ctx;
+static cask_array *vars[2];
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  if (cask_ctx_new(&(cask_options){.threads = 1}, &ctx)) abort();
+  int64_t s2[2] = {4, 3}, c2[2] = {2, 3}, s1 = 3;
+  if (cask_random_uniform(ctx, 1, 2, s2, c2, &vars[0]) || cask_random_normal(ctx, 2, 1, &s1, NULL, &vars[1]))
+    abort();
+  return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size > 4096) return 0;
+  char *text = malloc(size + 1);
+  if (!text) return 0;
+  memcpy(text, data, size);
+  text[size] = '\0'; /* a NUL inside simply ends the expression */
+  static const char *const names[] = {"a", "b"};
+  cask_array *out = NULL;
+  int rc = cask_eval(ctx, text, names, vars, 2, &out);
+  if (rc) {
+    if (out || (rc != CASK_EINVAL && rc != CASK_ETOOBIG && rc != CASK_ENOMEM)) abort();
+    if (rc == CASK_EINVAL && !strstr(cask_ctx_errmsg(ctx), "column")) abort();
+  } else {
+    int nd = cask_array_ndim(out);
+    int64_t n = cask_array_size(out);
+    if (!out || nd > 2 || (nd >= 1 && n != (nd == 2 ? 12 : 3) && n != 1)) abort();
+    double buf[12];
+    if (cask_compute(out, buf, (size_t)n * sizeof *buf) != CASK_OK) abort();
+    cask_array_release(out);
+  }
+  free(text);
+  return 0;
+}
