@@ -93,24 +93,25 @@ static void gather_stats(cask_runtime *rt, cask__run *r, uint64_t t1) {
   s->peak_blocks = (uint64_t)atomic_load(&r->peak_blocks);
 }
 
+/* The kept tasks' blocks; tasks that produced no value are left out (get
+ * returns NULL for them either way), so a graph of a million no-op sinks
+ * needs no million-entry table. */
 static int collect_results(cask__run *r, cask_results **out) {
   const cask_graph *g = r->g;
   cask_results *res = cask__calloc(1, sizeof *res);
   if (!res) return CASK_ENOMEM;
   res->g = g;
   size_t n = 0;
-  for (size_t i = 0; i < g->ntasks; i++)
-    n += g->noutputs ? (g->tasks[i].flags & TASK_OUTPUT) != 0 : g->succ_off[i] == g->succ_off[i + 1];
+  for (size_t i = 0; i < g->ntasks; i++) n += r->slots[i].out != NULL;
   res->ids = cask__malloc((n ? n : 1) * sizeof *res->ids);
   res->blocks = cask__malloc((n ? n : 1) * sizeof *res->blocks);
   if (!res->ids || !res->blocks) {
     cask_results_free(res);
     return CASK_ENOMEM;
   }
+  /* After a successful run only kept tasks still hold a block. */
   for (size_t i = 0; i < g->ntasks; i++) {
-    int kept = g->noutputs ? (g->tasks[i].flags & TASK_OUTPUT) != 0
-                           : g->succ_off[i] == g->succ_off[i + 1];
-    if (!kept) continue;
+    if (!r->slots[i].out) continue;
     res->ids[res->n] = (uint32_t)i;
     res->blocks[res->n++] = r->slots[i].out;
     r->slots[i].out = NULL;
