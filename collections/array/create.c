@@ -213,8 +213,6 @@ void cask__register_array_sources(void) {
   cask_op_register(&(cask_op){.name = "array.source", .run = source_run}, &op_source);
   cask_op_register(&(cask_op){.name = "array.buffer", .run = source_run, .args_to_json = buffer_to_json},
                    &op_buffer);
-  if (!op_source) op_source = cask_op_find("array.source");
-  if (!op_buffer) op_buffer = cask_op_find("array.buffer");
 }
 
 int cask__lower_source(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,

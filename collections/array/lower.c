@@ -5,6 +5,7 @@
  * was lowered before (its key is in the graph), so a block is built once
  * however many consumers it has, and never when nothing needs it. */
 #include <stdio.h>
+#include <uv.h>
 
 #include "kernel.h"
 
@@ -243,13 +244,18 @@ int cask__lower_block(cask__lower *L, cask_array *a, const int64_t *bidx, cask_t
 
 void cask__register_reduce_ops(void);
 
-void cask__register_array_ops(void) {
+/* Once per process (uv_once): contexts on several threads must not write
+ * the op pointers while another lowers with them. */
+static void register_once(void) {
   cask__register_array_sources();
   cask__register_reduce_ops();
-  if (cask_op_register(&(cask_op){.name = "array.kernel", .run = kernel_run}, &op_kernel))
-    op_kernel = cask_op_find("array.kernel");
-  if (cask_op_register(&(cask_op){.name = "array.kernel_into", .run = kernel_into_run,
-                                  .args_to_json = not_serializable},
-                       &op_kernel_into))
-    op_kernel_into = cask_op_find("array.kernel_into");
+  cask_op_register(&(cask_op){.name = "array.kernel", .run = kernel_run}, &op_kernel);
+  cask_op_register(&(cask_op){.name = "array.kernel_into", .run = kernel_into_run,
+                              .args_to_json = not_serializable},
+                   &op_kernel_into);
+}
+
+void cask__register_array_ops(void) {
+  static uv_once_t once = UV_ONCE_INIT;
+  uv_once(&once, register_once);
 }

@@ -113,9 +113,10 @@ static void fold(int op, double *st, const double *x, int64_t n, int64_t stride)
   }
 }
 
+/* Only the op's own state_width entries: the next state follows. */
 static void init_state(int op, double *st) {
   st[0] = op == CASK_MIN ? INFINITY : op == CASK_MAX ? -INFINITY : 0;
-  st[1] = st[2] = 0;
+  for (int i = 1; i < state_width[op]; i++) st[i] = 0;
 }
 
 /* Merge state b into a (a comes first in the fixed order). */
@@ -289,12 +290,9 @@ static int finalize_run(cask_task_io *io) {
 static const cask_op *op_partial, *op_combine, *op_finalize;
 
 void cask__register_reduce_ops(void) {
-  if (cask_op_register(&(cask_op){.name = "array.partial", .run = partial_run}, &op_partial))
-    op_partial = cask_op_find("array.partial");
-  if (cask_op_register(&(cask_op){.name = "array.combine", .run = combine_run}, &op_combine))
-    op_combine = cask_op_find("array.combine");
-  if (cask_op_register(&(cask_op){.name = "array.finalize", .run = finalize_run}, &op_finalize))
-    op_finalize = cask_op_find("array.finalize");
+  cask_op_register(&(cask_op){.name = "array.partial", .run = partial_run}, &op_partial);
+  cask_op_register(&(cask_op){.name = "array.combine", .run = combine_run}, &op_combine);
+  cask_op_register(&(cask_op){.name = "array.finalize", .run = finalize_run}, &op_finalize);
 }
 
 /* ---- lowering -------------------------------------------------------- */
