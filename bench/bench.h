@@ -11,6 +11,8 @@
 #include <cask/cask.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
 
 typedef enum bench_shape {
   SHAPE_INDEPENDENT = 0, /* n tasks, no dependencies */
@@ -44,6 +46,13 @@ double bench_median(double *v, size_t n);
 /* Print "cask-bench: what: message" to stderr and exit(1). */
 void bench_die(const char *what, const char *msg) __attribute__((noreturn));
 void *bench_xmalloc(size_t n);
+/* Sleep 20 ms: long enough for libgomp's spinning threads (about 2 ms after
+ * a parallel region here) and cask's workers to go to sleep, so one
+ * system's idle threads do not eat the other's cores in the next
+ * measurement. */
+void bench_settle(void);
+/* Print ,"name":v for a JSON line (fmt for v), or ,"name":null if v is NaN. */
+void bench_json_num(const char *name, const char *fmt, double v);
 
 /* prefix + decimal i, NUL-terminated, into buf (room for prefix + 11);
  * returns the length. Hand-written because snprintf costs more than a
@@ -118,6 +127,12 @@ void bench_idle_measure(int threads, double seconds, bench_idle *out);
  * buf (NUL-terminated). Returns the exit status, or -1 if it could not run
  * or was killed. */
 int bench_spawn_read(char *const argv[], char *buf, size_t cap);
+/* Start argv[0] with argv, its stdin fed from *to and its stdout read from
+ * *from. Returns its pid, or -1 if it could not run. */
+pid_t bench_spawn_pipes(char *const argv[], FILE **to, FILE **from);
+/* Close both streams (the child sees end of input), wait for it; returns
+ * its exit status, or -1 if it was killed. */
+int bench_spawn_wait(pid_t pid, FILE *to, FILE *from);
 
 /* ---- dask.c: the same optimize graph in Dask, if Dask is installed ---- */
 
@@ -128,5 +143,50 @@ typedef struct bench_dask {
   char version[32];
 } bench_dask;
 void bench_dask_optimize(size_t tasks, bench_dask *out);
+
+/* ---- anchors.c: NumExpr, NumPy and dask.array in a Python child ------- */
+
+enum { BENCH_NUMPY, BENCH_NUMEXPR, BENCH_DASK, BENCH_MODULES };
+extern const char *const bench_module_names[BENCH_MODULES];
+typedef enum bench_script {
+  BENCH_PY_FLAT,  /* args: n threads expr0 expr1 idx...; commands: numexpr i,
+                     numpy i (expression i), reduce k (a.sum, a.mean, a.std) */
+  BENCH_PY_SMALL, /* args: expr; command: small n calls */
+  BENCH_PY_DASK   /* args: n chunk threads; command: dask */
+} bench_script;
+#define BENCH_MAX_SAMPLES 8
+
+typedef struct bench_py_modules {
+  int have[BENCH_MODULES]; /* the module imported */
+  char version[BENCH_MODULES][32];
+  char missing[BENCH_MODULES][96]; /* if it did not, why */
+} bench_py_modules;
+
+/* What one command measured: the times of its calls in seconds (pointing
+ * into the bench_py, valid until its next call), and what the last call
+ * computed: a checksum (the sum of the result) or the scalar result, and
+ * the result's values at the script's sample indices. */
+typedef struct bench_py_result {
+  double value, sample[BENCH_MAX_SAMPLES];
+  int nsamples, ntimes;
+  const double *times;
+} bench_py_result;
+
+typedef struct bench_py bench_py;
+/* Start a script (args NULL-terminated); it builds its inputs and waits for
+ * commands. NULL if python3 does not run or the script's main module does
+ * not import (mods says which modules did and why not); exits the program
+ * if the script fails otherwise. Free with bench_py_stop. */
+bench_py *bench_py_start(bench_script s, char *const args[], bench_py_modules *mods);
+/* Run one command; exits the program if the script fails. */
+void bench_py_call(bench_py *p, const char *cmd, bench_py_result *res);
+void bench_py_stop(bench_py *p); /* NULL is a no-op */
+
+/* ---- arrays.c: chunked arrays beside NumExpr, NumPy and dask.array ---- */
+
+typedef struct bench_arrays_config {
+  int threads, quick, reps;
+} bench_arrays_config;
+void bench_arrays(const bench_arrays_config *c);
 
 #endif

@@ -1,13 +1,14 @@
 /* main.c - cask-bench: per-task overhead of cask against OpenMP tasks, the
- * cost of preparing a 1.5-million-task graph, and the CPU an idle runtime
- * uses. A human table goes to stderr, one JSON object per figure to stdout.
+ * cost of preparing a 1.5-million-task graph, the CPU an idle runtime uses,
+ * and chunked arrays beside NumExpr, NumPy and dask.array (arrays.c). A
+ * human table goes to stderr, one JSON object per figure to stdout.
  *
  * The one thing to know: "cold" figures come from fresh copies of this
  * program (--cold-child, --optimize-child), because only a new process has
  * faulted in none of the memory a graph needs; "warm" figures reuse one
  * graph (cask_graph_clear keeps its memory) and one runtime in this process.
  * Usage: cask-bench [--threads N] [--quick] [--shape NAME] [--reps N]
- *                   [--only overhead,optimize,idle,dask] [--measure cold,warm,omp] */
+ *                   [--only overhead,optimize,idle,dask,arrays] [--measure cold,warm,omp] */
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <math.h>
@@ -23,7 +24,7 @@
 #define DASK_TASKS 150000
 #define MAX_REPS 64
 
-enum { DO_OVERHEAD = 1, DO_OPTIMIZE = 2, DO_IDLE = 4, DO_DASK = 8, DO_ALL = 15 };
+enum { DO_OVERHEAD = 1, DO_OPTIMIZE = 2, DO_IDLE = 4, DO_DASK = 8, DO_ARRAYS = 16, DO_ALL = 31 };
 enum { M_COLD = 1, M_WARM = 2, M_OMP = 4, M_ALL = 7 };
 
 typedef struct config {
@@ -38,7 +39,7 @@ static const double target_ns[SHAPE_COUNT] = {100, 150, 150, 0}; /* 0: none */
 static void usage(void) {
   fprintf(stderr,
           "usage: cask-bench [--threads N] [--quick] [--shape independent|chain|tree|wavefront]\n"
-          "                  [--reps N] [--only overhead,optimize,idle,dask]\n"
+          "                  [--reps N] [--only overhead,optimize,idle,dask,arrays]\n"
           "                  [--measure cold,warm,omp]\n");
   exit(2);
 }
@@ -60,14 +61,6 @@ static cask_graph *graph(void) {
   cask_graph *g;
   if (cask_graph_new(&g)) bench_die("cask_graph_new", "failed");
   return g;
-}
-
-/* Let libgomp's spinning threads (about 2 ms after a parallel region here)
- * and cask's workers go to sleep before the next measurement, so one
- * system's idle threads do not eat the other's cores. */
-static void settle(void) {
-  struct timespec ts = {0, 20 * 1000 * 1000};
-  nanosleep(&ts, NULL);
 }
 
 /* ---- children: one cold measurement each ------------------------------- */
@@ -169,11 +162,11 @@ static void measure_shape(const config *c, cask_runtime *rt, cask_graph *g, over
   int n = o->reps;
   for (int r = -1; r < n; r++) {
     if (r >= 0 && (c->measure & M_COLD)) cold_rep(c, o, &sm, r);
-    settle();
+    bench_settle();
     if (c->measure & M_WARM) warm_rep(rt, g, o, scratch, &sm, r);
-    settle();
+    bench_settle();
     if (c->measure & M_OMP) omp_rep(c->threads, o, scratch, &sm, r);
-    settle();
+    bench_settle();
   }
   if (c->measure & M_COLD) {
     o->cold_ns = median_min(sm.cold, n, &o->cold_min);
@@ -204,13 +197,6 @@ static void print_overhead_header(void) {
           "warm/omp", "target", "warm", "cold", "pf cold", "pf warm");
 }
 
-/* A figure for the JSON line: a number, or null when not measured. */
-static void json_num(const char *name, const char *fmt, double v) {
-  printf(",\"%s\":", name);
-  if (isnan(v)) printf("null");
-  else printf(fmt, v);
-}
-
 static void report_overhead(const config *c, const overhead *o) {
   double t = target_ns[o->shape];
   char tgt[16];
@@ -222,21 +208,21 @@ static void report_overhead(const config *c, const overhead *o) {
   printf("{\"bench\":\"overhead\",\"shape\":\"%s\",\"n\":%zu,\"tasks\":%zu,\"threads\":%d,"
          "\"reps\":%d",
          bench_shape_name(o->shape), o->n, o->tasks, c->threads, o->reps);
-  json_num("cask_cold_ns", "%.1f", o->cold_ns);
-  json_num("cask_warm_ns", "%.1f", o->warm_ns);
-  json_num("omp_ns", "%.1f", o->omp_ns);
-  json_num("ratio_cold", "%.3f", o->cold_ns / o->omp_ns);
-  json_num("ratio_warm", "%.3f", o->warm_ns / o->omp_ns);
-  json_num("cask_cold_min_ns", "%.1f", o->cold_min);
-  json_num("cask_warm_min_ns", "%.1f", o->warm_min);
-  json_num("omp_min_ns", "%.1f", o->omp_min);
-  json_num("cask_cold_build_ns", "%.1f", o->cold_build);
-  json_num("cask_warm_build_ns", "%.1f", o->warm_build);
-  json_num("cold_page_faults", "%.0f", o->cold_faults);
-  json_num("warm_page_faults", "%.0f", o->warm_faults);
-  json_num("omp_page_faults", "%.0f", o->omp_faults);
+  bench_json_num("cask_cold_ns", "%.1f", o->cold_ns);
+  bench_json_num("cask_warm_ns", "%.1f", o->warm_ns);
+  bench_json_num("omp_ns", "%.1f", o->omp_ns);
+  bench_json_num("ratio_cold", "%.3f", o->cold_ns / o->omp_ns);
+  bench_json_num("ratio_warm", "%.3f", o->warm_ns / o->omp_ns);
+  bench_json_num("cask_cold_min_ns", "%.1f", o->cold_min);
+  bench_json_num("cask_warm_min_ns", "%.1f", o->warm_min);
+  bench_json_num("omp_min_ns", "%.1f", o->omp_min);
+  bench_json_num("cask_cold_build_ns", "%.1f", o->cold_build);
+  bench_json_num("cask_warm_build_ns", "%.1f", o->warm_build);
+  bench_json_num("cold_page_faults", "%.0f", o->cold_faults);
+  bench_json_num("warm_page_faults", "%.0f", o->warm_faults);
+  bench_json_num("omp_page_faults", "%.0f", o->omp_faults);
   if (t) {
-    json_num("target_ns", "%.0f", t);
+    bench_json_num("target_ns", "%.0f", t);
     if (!isnan(o->warm_ns)) printf(",\"pass_warm\":%s", o->warm_ns <= t ? "true" : "false");
     if (!isnan(o->cold_ns)) printf(",\"pass_cold\":%s", o->cold_ns <= t ? "true" : "false");
   }
@@ -454,7 +440,7 @@ static unsigned parse_list(const char *list, const char *const *names, unsigned 
 }
 
 static void parse(int argc, char **argv, config *c) {
-  static const char *const what[] = {"overhead", "optimize", "idle", "dask"};
+  static const char *const what[] = {"overhead", "optimize", "idle", "dask", "arrays"};
   static const char *const measure[] = {"cold", "warm", "omp"};
   *c = (config){default_threads(), 5, 0, 0, SHAPE_INDEPENDENT, DO_ALL, M_ALL};
   int reps = 0;
@@ -463,7 +449,7 @@ static void parse(int argc, char **argv, config *c) {
     if (strcmp(a, "--quick") == 0) c->quick = 1;
     else if (strcmp(a, "--threads") == 0 && v) c->threads = atoi(argv[++i]);
     else if (strcmp(a, "--reps") == 0 && v) reps = atoi(argv[++i]);
-    else if (strcmp(a, "--only") == 0 && v) c->what = parse_list(argv[++i], what, 4);
+    else if (strcmp(a, "--only") == 0 && v) c->what = parse_list(argv[++i], what, 5);
     else if (strcmp(a, "--measure") == 0 && v) c->measure = parse_list(argv[++i], measure, 3);
     else if (strcmp(a, "--shape") == 0 && v && bench_shape_parse(v, &c->shape) == 0) {
       c->only_shape = 1;
@@ -494,6 +480,10 @@ int main(int argc, char **argv) {
   if (c.what & DO_OVERHEAD) run_overhead(&c);
   if (c.what & DO_OPTIMIZE) run_optimize(&c);
   if (c.what & DO_DASK) run_dask();
+  if (c.what & DO_ARRAYS) {
+    bench_arrays_config ac = {c.threads, c.quick, c.reps};
+    bench_arrays(&ac);
+  }
   report_context(&c, "end");
   return 0;
 }

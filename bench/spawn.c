@@ -1,9 +1,11 @@
-/* spawn.c - run a program and read what it prints. cask-bench runs its
- * "cold" repetitions as fresh copies of itself (a new process has faulted
- * in none of its memory yet) and the optional Dask comparison as a Python
- * child, both through here. */
+/* spawn.c - run a program and read what it prints, or keep one running and
+ * talk to it. cask-bench runs its "cold" repetitions as fresh copies of
+ * itself (a new process has faulted in none of its memory yet), the
+ * optional Dask graph comparison as a Python child, and the array anchors
+ * as Python children that take commands on stdin, all through here. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -45,6 +47,42 @@ int bench_spawn_read(char *const argv[], char *buf, size_t cap) {
   }
   read_all(fds[0], buf, cap);
   close(fds[0]);
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+pid_t bench_spawn_pipes(char *const argv[], FILE **to, FILE **from) {
+  int in[2], out[2];
+  if (pipe2(in, O_CLOEXEC)) return -1;
+  if (pipe2(out, O_CLOEXEC)) {
+    close(in[0]);
+    close(in[1]);
+    return -1;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+  pid_t pid;
+  int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(in[0]);
+  close(out[1]);
+  if (rc) {
+    close(in[1]);
+    close(out[0]);
+    return -1;
+  }
+  *to = fdopen(in[1], "w");
+  *from = fdopen(out[0], "r");
+  return pid;
+}
+
+int bench_spawn_wait(pid_t pid, FILE *to, FILE *from) {
+  fclose(to); /* end of input: the child's loop stops */
+  fclose(from);
   int status;
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) return -1;

@@ -1,8 +1,10 @@
 /* util.c - the small things every file of cask-bench uses: the shapes'
  * names and sizes, the clock, page-fault counts, medians, exiting with a
- * message, and the two machine costs that explain most figures here (a page
+ * message, JSON numbers, the pause between measurements, and the two
+ * machine costs that explain most figures here (a page
  * fault and a system call). */
 #define _GNU_SOURCE
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,4 +113,15 @@ void *bench_xmalloc(size_t n) {
   void *p = malloc(n ? n : 1);
   if (!p) bench_die("malloc", "out of memory");
   return p;
+}
+
+void bench_settle(void) {
+  struct timespec ts = {0, 20 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+}
+
+void bench_json_num(const char *name, const char *fmt, double v) {
+  printf(",\"%s\":", name);
+  if (isnan(v)) printf("null");
+  else printf(fmt, v);
 }
