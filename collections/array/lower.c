@@ -132,16 +132,36 @@ typedef struct into_ctx {
   double (*scratch)[CASK__KERNEL_PIECE];
   int64_t gstride[CASK_MAX_NDIM];
   int64_t base; /* flat offset of the block's first element */
+  int contiguous; /* the block is one run of the destination */
 } into_ctx;
 
+/* Pieces are cut exactly as kernel_run cuts them (the block's own layout),
+ * so a result has the same bits whether it lands in a block or in the
+ * caller's buffer: a vector loop's tail runs the scalar math functions, and
+ * where the tail falls must not depend on the destination. */
 static int into_piece(void *user, const cask__piece *pc, int64_t off, const int64_t *row) {
   into_ctx *c = user;
-  int64_t at = c->base + off;
-  if (row) {
-    at = c->base;
-    for (int i = 0; i < c->a->k.ndim; i++) at += row[i] * c->gstride[i];
+  const kernel_args *k = &c->a->k;
+  if (c->contiguous) {
+    cask__program_eval(&k->prog, pc, c->scratch, c->a->dst + c->base + off);
+    return CASK_OK;
   }
-  cask__program_eval(&c->a->k.prog, pc, c->scratch, c->a->dst + at);
+  const double *v = cask__program_eval(&k->prog, pc, c->scratch, NULL);
+  int nd = k->ndim;
+  int64_t last = k->shape[nd - 1];
+  /* Block-local flat offset -> destination, one row segment at a time. */
+  for (int64_t done = 0; done < pc->n;) {
+    int64_t at = off + done, rest = at, dst = c->base;
+    for (int i = nd - 1; i >= 0; i--) {
+      dst += (rest % k->shape[i]) * c->gstride[i];
+      rest /= k->shape[i];
+    }
+    int64_t len = last - at % last;
+    if (len > pc->n - done) len = pc->n - done;
+    memcpy(c->a->dst + dst, v + done, (size_t)len * sizeof *v);
+    done += len;
+  }
+  (void)row;
   return CASK_OK;
 }
 
@@ -156,20 +176,19 @@ static int kernel_into_run(cask_task_io *io) {
   cask__leaf_view views[CASK__MAX_LEAVES];
   int rc = cask__leaf_views(io, a.k.ndim, a.k.shape, views);
   if (rc) return rc;
-  into_ctx c = {&a, NULL, {0}, 0};
+  into_ctx c = {&a, NULL, {0}, 0, 1};
   int64_t s = 1;
   for (int i = a.k.ndim - 1; i >= 0; i--) {
     c.gstride[i] = s;
     c.base += a.off[i] * s;
     s *= a.gshape[i];
   }
-  /* Flat pieces only when the block is one run of the destination. */
-  int i = 0, flat = 1;
+  int i = 0;
   while (i < a.k.ndim && a.k.shape[i] == 1) i++;
-  for (int j = i + 1; j < a.k.ndim; j++) flat &= a.k.shape[j] == a.gshape[j];
+  for (int j = i + 1; j < a.k.ndim; j++) c.contiguous &= a.k.shape[j] == a.gshape[j];
   _Alignas(64) double scratch[CASK__KERNEL_REGS][CASK__KERNEL_PIECE]; /* see kernel_run */
   c.scratch = scratch;
-  return cask__for_pieces(a.k.ndim, a.k.shape, (uint32_t)io->ninputs, views, flat, into_piece, &c);
+  return cask__for_pieces(a.k.ndim, a.k.shape, (uint32_t)io->ninputs, views, 1, into_piece, &c);
 }
 
 static int not_serializable(const void *args, size_t len, struct cJSON *obj) { return CASK_ENOTSERIAL; }
