@@ -59,6 +59,18 @@ static int setup_run(cask_runtime *rt, cask_graph *g, const cask_run_options *op
   return CASK_OK;
 }
 
+/* At most 64 tasks whose declared results total under 1 MiB (every size
+ * declared): the work of, say, an expression over a few thousand values. */
+static int tiny_graph(const cask_graph *g) {
+  if (g->ntasks > 64) return 0;
+  int64_t bytes = 0;
+  for (size_t i = 0; i < g->ntasks; i++) {
+    if (g->tasks[i].size < 0) return 0;
+    bytes += g->tasks[i].size;
+  }
+  return bytes < (1 << 20);
+}
+
 /* Publish r, work on it as worker 0, and wait for every worker to leave. */
 static void drive(cask_runtime *rt, cask__run *r) {
   r->t0 = cask__now_ns();
@@ -70,8 +82,10 @@ static void drive(cask_runtime *rt, cask__run *r) {
   /* seq_cst: ordered before the waiter-count read in the notify (park.h). */
   atomic_store_explicit(&rt->run_seq, r->seq, memory_order_seq_cst);
   /* Several roots: wake everyone. One root: its dependents' pushes wake
-   * helpers one by one, so a chain never pays for a wake-up. */
-  if (r->nroots > 1) cask__park_notify(&rt->park, 1);
+   * helpers one by one, so a chain never pays for a wake-up. A tiny graph
+   * stays on this thread: waking a worker (a futex call, ~1 us here) costs
+   * more than its work. */
+  if (r->nroots > 1 && !tiny_graph(r->g)) cask__park_notify(&rt->park, 1);
   cask__worker_work(&rt->workers[0], r);
   uv_mutex_lock(&rt->mu);
   r->closing = 1;

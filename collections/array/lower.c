@@ -211,7 +211,13 @@ int cask__lower_into(cask__lower *L, cask_array *a, const int64_t *bidx, double 
   char key[512];
   cask__node_block_key(a, bidx, key, sizeof key);
   size_t len = offsetof(into_args, k) + offsetof(kernel_args, prog) + cask__program_size(&x.k.prog);
-  return cask_graph_add(L->g, key, op_kernel_into, &x, len, deps, x.k.prog.nleaves, out);
+  rc = cask_graph_add(L->g, key, op_kernel_into, &x, len, deps, x.k.prog.nleaves, out);
+  if (!rc) { /* what it writes, though it holds no block */
+    int64_t n = 1;
+    for (int i = 0; i < a->ndim; i++) n *= x.k.shape[i];
+    cask_graph_set_size(L->g, *out, n * 8);
+  }
+  return rc;
 }
 
 static int lower_elementwise(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,

@@ -297,6 +297,14 @@ void cask__register_reduce_ops(void) {
 
 /* ---- lowering -------------------------------------------------------- */
 
+/* Bytes of the states of one input block: a state per kept element. */
+static int64_t partial_bytes(const cask_array *r, const int64_t *shape) {
+  int64_t n = 1;
+  for (int i = 0; i < r->in[0]->ndim; i++)
+    if (!(r->p.reduce.axes & (1u << i))) n *= shape[i];
+  return n * state_width[r->op] * 8;
+}
+
 /* The partial of input block ibidx. */
 static int lower_partial(cask__lower *L, cask_array *r, const int64_t *ibidx, cask_task_id *out) {
   cask_array *in = r->in[0];
@@ -316,7 +324,9 @@ static int lower_partial(cask__lower *L, cask_array *r, const int64_t *ibidx, ca
   if (!rc) rc = cask__lower_leaves(L, in, ibidx, leaves, a.prog.nleaves, deps);
   if (rc) return rc;
   size_t len = offsetof(partial_args, prog) + cask__program_size(&a.prog);
-  return cask_graph_add(L->g, key, op_partial, &a, len, deps, a.prog.nleaves, out);
+  rc = cask_graph_add(L->g, key, op_partial, &a, len, deps, a.prog.nleaves, out);
+  if (!rc) cask_graph_set_size(L->g, *out, partial_bytes(r, a.shape));
+  return rc;
 }
 
 int cask__lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, const char *key,
@@ -353,6 +363,7 @@ int cask__lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, const
       int64_t m = count - j < L->ctx->split_every ? count - j : L->ctx->split_every;
       snprintf(ckey, sizeof ckey, "%s-combine-%d-%lld", key, depth, (long long)n);
       rc = cask_graph_add(L->g, ckey, op_combine, &ca, sizeof ca, level + j, (size_t)m, &level[n]);
+      if (!rc) cask_graph_set_size(L->g, level[n], cask_graph_size_estimate(L->g, level[j]));
     }
     count = n;
   }
@@ -365,6 +376,9 @@ int cask__lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, const
     int64_t off[CASK_MAX_NDIM];
     cask__block_box(r, bidx, off, fa.shape);
     rc = cask_graph_add(L->g, key, op_finalize, &fa, sizeof fa, level, 1, out);
+    int64_t n = 8;
+    for (int i = 0; i < r->ndim; i++) n *= fa.shape[i];
+    if (!rc) cask_graph_set_size(L->g, *out, n);
   }
   cask__free(level);
   return rc;
