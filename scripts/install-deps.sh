@@ -9,6 +9,7 @@ packages=(
   check                              # unit tests
   clang libclang-rt-14-dev           # libFuzzer target
   python3 python3-numpy              # interop checks against NumPy
+  python3-numexpr python3-dask       # benchmark anchors (cask-bench)
 )
 missing=()
 for p in "${packages[@]}"; do
