@@ -10,6 +10,7 @@
  *
  * ck_assert records a mark on every call (a write to a pipe), so loops over
  * elements count mismatches and assert once. */
+#include "test-util.h"
 #include <check.h>
 #include <errno.h>
 #include <math.h>
@@ -24,16 +25,6 @@
 #include "cask/cask.h"
 #include "collections/array/philox.h"
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
 
 /* ======================================================================
  * Philox

@@ -11,6 +11,7 @@
  * the registry is process-wide, so an op that exists (CK_FORK=no) is looked
  * up instead. The stress tests (deque, park) are meant for TSan; they scale
  * down under a sanitizer or with CASK_TEST_SCALE (a factor, e.g. 0.1). */
+#include "test-util.h"
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -28,24 +29,7 @@
 
 /* ---- helpers ----------------------------------------------------------- */
 
-/* ck_assert logs every passing check with a write to Check's log; in
- * loops of a million that costs more than what is tested. require tests
- * the condition itself and calls Check only on failure. */
-#define require(cond, ...)                  \
-  do {                                      \
-    if (!(cond)) ck_abort_msg(__VA_ARGS__); \
-  } while (0)
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
 
 /* n scaled by CASK_TEST_SCALE (default 1, or 0.2 under a sanitizer), at
  * least `floor`. */

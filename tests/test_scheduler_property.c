@@ -15,6 +15,7 @@
  *
  * Iterations scale with CASK_TEST_SCALE (a factor; default 1, or 0.2
  * under a sanitizer). */
+#include "test-util.h"
 #include <check.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -24,24 +25,7 @@
 
 #include "cask/cask.h"
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
 
-/* ck_assert records every passing check through a pipe write, which in
- * these loops would cost more than the runs: check, and only on failure
- * tell Check. */
-#define require(cond, ...)                  \
-  do {                                      \
-    if (!(cond)) ck_abort_msg(__VA_ARGS__); \
-  } while (0)
 
 #define MAX_TASKS 3000
 #define BASE_SEED 0x5eedca5cULL

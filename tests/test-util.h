@@ -1,0 +1,26 @@
+/* test-util.h - what several suites share: whether a sanitizer is on (so
+ * stress loops can shrink), and require(), a check that calls Check only on
+ * failure (ck_assert logs every passing check, which in loops of a million
+ * costs more than what is tested). */
+#ifndef CASK_TEST_UTIL_H
+#define CASK_TEST_UTIL_H
+
+#include <check.h>
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
+#define require(cond, ...)                  \
+  do {                                      \
+    if (!(cond)) ck_abort_msg(__VA_ARGS__); \
+  } while (0)
+
+#endif
