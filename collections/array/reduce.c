@@ -82,6 +82,19 @@ static double pairwise(const double *x, int64_t n, int64_t stride) {
   return pairwise(x, h, stride) + pairwise(x + h * stride, n - h, stride);
 }
 
+/* Sum of (x - m)^2 in eight independent accumulators: one accumulator is a
+ * chain of dependent adds, which the add's latency, not memory, bounds. */
+static double sum_sq_dev(const double *x, int64_t n, int64_t stride, double m) {
+  double acc[8] = {0};
+  int64_t i = 0;
+  if (stride == 1)
+    for (; i + 8 <= n; i += 8)
+      for (int k = 0; k < 8; k++) acc[k] += (x[i + k] - m) * (x[i + k] - m);
+  double tail = 0;
+  for (; i < n; i++) tail += (x[i * stride] - m) * (x[i * stride] - m);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
+}
+
 /* Fold n values (stride 0 or 1) into one state. */
 static void fold(int op, double *st, const double *x, int64_t n, int64_t stride) {
   switch (op) {
@@ -103,8 +116,7 @@ static void fold(int op, double *st, const double *x, int64_t n, int64_t stride)
     }
     break;
   default: { /* var, std: the piece's own (n, mean, M2), then Chan */
-    double m = pairwise(x, n, stride) / (double)n, m2 = 0;
-    for (int64_t i = 0; i < n; i++) m2 += (x[i * stride] - m) * (x[i * stride] - m);
+    double m = pairwise(x, n, stride) / (double)n, m2 = sum_sq_dev(x, n, stride, m);
     double na = st[0], nb = (double)n, nn = na + nb, d = m - st[1];
     st[2] += m2 + d * d * na * nb / nn;
     st[1] += d * nb / nn;
