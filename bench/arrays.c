@@ -319,8 +319,8 @@ static void flat_init(flat *f, size_t n, int threads, cask_ctx *ctx) {
     b[i] = 1.0 - a[i];
   }
   int64_t shape = (int64_t)n, chunk = FLAT_CHUNK;
-  if (cask_from_buffer(ctx, f->a, 1, &shape, &chunk, NULL, NULL, &f->xa) ||
-      cask_from_buffer(ctx, f->b, 1, &shape, &chunk, NULL, NULL, &f->xb))
+  if (cask_from_buffer(ctx, f->a, CASK_F64, 1, &shape, &chunk, NULL, NULL, &f->xa) ||
+      cask_from_buffer(ctx, f->b, CASK_F64, 1, &shape, &chunk, NULL, NULL, &f->xb))
     bench_die("cask_from_buffer", cask_ctx_errmsg(ctx));
   flat_ref_stats(f);
 }
@@ -517,7 +517,7 @@ static void grid_rows_ref(cask_ctx *ctx, size_t n, double *ref) {
   int64_t len = (int64_t)(GRID_ROWS_CHECKED * n), chunk = (int64_t)n;
   double *v = bench_xmalloc((size_t)len * sizeof *v);
   cask_array *r;
-  if (cask_random_uniform(ctx, GRID_SEED, 1, &len, &chunk, &r) ||
+  if (cask_random_uniform(ctx, GRID_SEED, CASK_F64, 1, &len, &chunk, &r) ||
       cask_compute(r, v, (size_t)len * sizeof *v))
     bench_die("grid reference", cask_ctx_errmsg(ctx));
   for (int k = 0; k < GRID_ROWS_CHECKED; k++) {
@@ -549,7 +549,7 @@ static cask_array *grid_expr(cask_ctx *ctx, size_t n) {
   int64_t shape[2] = {(int64_t)n, (int64_t)n}, chunks[2] = {GRID_CHUNK, GRID_CHUNK};
   int axis = 1;
   cask_array *x, *s, *m = NULL;
-  if (cask_random_uniform(ctx, GRID_SEED, 2, shape, chunks, &x) || cask_binary(CASK_ADD, x, x, &s) ||
+  if (cask_random_uniform(ctx, GRID_SEED, CASK_F64, 2, shape, chunks, &x) || cask_binary(CASK_ADD, x, x, &s) ||
       cask_reduce(CASK_MEAN, s, &axis, 1, 0, &m))
     bench_die("grid", cask_ctx_errmsg(ctx));
   cask_array_release(s); /* m keeps them alive */
@@ -637,8 +637,8 @@ static void small_init(small *s, size_t n, cask_ctx *ctx) {
   }
   int64_t shape = (int64_t)n;
   cask_array *a, *b;
-  if (cask_from_buffer(ctx, s->a, 1, &shape, NULL, NULL, NULL, &a) ||
-      cask_from_buffer(ctx, s->b, 1, &shape, NULL, NULL, NULL, &b) ||
+  if (cask_from_buffer(ctx, s->a, CASK_F64, 1, &shape, NULL, NULL, NULL, &a) ||
+      cask_from_buffer(ctx, s->b, CASK_F64, 1, &shape, NULL, NULL, NULL, &b) ||
       cask_eval(ctx, exprs[EXPR_MIXED], names, (cask_array *const[]){a, b}, 2, &s->x))
     bench_die("small arrays", cask_ctx_errmsg(ctx));
   cask_array_release(a); /* s->x keeps them alive */

@@ -19,8 +19,8 @@ int main(int argc, char **argv) {
   cask_ctx *ctx;
   if (cask_ctx_new(NULL, &ctx)) return 1;
   cask_array *a, *b, *e, *mean, *std;
-  if (check(ctx, cask_random_uniform(ctx, 1, 1, &n, &chunk, &a), "random a") ||
-      check(ctx, cask_random_normal(ctx, 2, 1, &n, &chunk, &b), "random b"))
+  if (check(ctx, cask_random_uniform(ctx, 1, CASK_F64, 1, &n, &chunk, &a), "random a") ||
+      check(ctx, cask_random_normal(ctx, 2, CASK_F64, 1, &n, &chunk, &b), "random b"))
     return 1;
   const char *names[] = {"a", "b"};
   cask_array *values[] = {a, b};

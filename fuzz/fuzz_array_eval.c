@@ -21,7 +21,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argv;
   if (cask_ctx_new(&(cask_options){.threads = 1}, &ctx)) abort();
   int64_t s2[2] = {4, 3}, c2[2] = {2, 3}, s1 = 3;
-  if (cask_random_uniform(ctx, 1, 2, s2, c2, &vars[0]) || cask_random_normal(ctx, 2, 1, &s1, NULL, &vars[1]))
+  if (cask_random_uniform(ctx, 1, CASK_F64, 2, s2, c2, &vars[0]) || cask_random_normal(ctx, 2, CASK_F64, 1, &s1, NULL, &vars[1]))
     abort();
   return 0;
 }

@@ -20,61 +20,116 @@
 #define CASK__MAX_DEPTH 4096    /* operations between an array and its sources */
 
 typedef enum cask__kind {
-  NODE_FULL, NODE_ARANGE, NODE_RANDOM, NODE_BUFFER, NODE_UNARY, NODE_BINARY,
-  NODE_SCALAR_BINARY, NODE_REDUCE, NODE_KIND_COUNT
+  NODE_SOURCE, NODE_UNARY, NODE_BINARY,
+  NODE_SCALAR_BINARY, NODE_REDUCE, NODE_WHERE, NODE_CAST,
+  NODE_EXT, /* defined by a module of its own through a cask__node_class */
+  NODE_KIND_COUNT
 } cask__kind;
 
 struct cask_ctx {
   cask_runtime *rt;
   int split_every;
+  int64_t chunk_bytes;
   char errmsg[1024];
 };
+
+typedef struct cask__lower cask__lower;
+
+/* What a module that adds a kind of node (slicing, matmul, .npy, ...)
+ * gives: the key prefix of its blocks, how to lower one block, and how to
+ * free its parameters (a->ext). The module keeps the class static. */
+typedef struct cask__node_class {
+  const char *name;
+  /* The task computing block bidx of a under key (or an existing task that
+   * already computes exactly that block, e.g. a block of an input). */
+  int (*lower)(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
+               cask_task_id *out);
+  void (*free_ext)(void *ext); /* NULL: cask__free */
+} cask__node_class;
+
+/* Sources (creation functions, a caller's buffer) compute element values
+ * from a flat index alone; a source node reads them through an affine view:
+ * the element at index (i0, i1, ...) of the node is flat index
+ * base + sum(ik * fstride[k]) of the source. So slicing and transposing a
+ * source make another source (no task reads the untouched elements). */
+typedef enum cask__source_op {
+  SRC_FULL, SRC_EMPTY, SRC_ARANGE, SRC_LINSPACE, SRC_EYE, SRC_UNIFORM, SRC_NORMAL, SRC_BUFFER,
+  SRC_COUNT
+} cask__source_op;
+
+typedef struct cask__source {
+  double a, b, c;     /* FULL: a = value; ARANGE: start a, step b; LINSPACE:
+                         start a, step b, c = the last value (num-1 at stop when
+                         endpoint) ; EYE: a = k, b = m (columns) */
+  int64_t count;      /* LINSPACE: num */
+  uint64_t seed;      /* UNIFORM, NORMAL */
+  const void *data;   /* BUFFER: element 0 of the buffer (in the source dtype) */
+  void (*release)(void *, void *); /* BUFFER, first node only */
+  void *user;
+  int64_t base;
+  int64_t fstride[CASK_MAX_NDIM];
+} cask__source;
 
 struct cask_array {
   atomic_long refs;
   cask_ctx *ctx;
   cask__kind kind;
   int op; /* cask_unop, cask_binop or cask_reduction */
+  cask_dtype dtype;
   int ndim;
   int64_t shape[CASK_MAX_NDIM];
   int64_t chunk[CASK_MAX_NDIM];
-  cask_array *in[2];
+  int nin;          /* inputs in in[0 .. nin-1] */
+  cask_array **in;  /* in_inline, or an allocation for more than two */
+  cask_array *in_inline[2];
+  const cask__node_class *cls; /* NODE_EXT */
+  void *ext;                   /* NODE_EXT's parameters, freed with the node */
   uint64_t token;
   int depth; /* operations from this node down to its deepest source */
   union {
-    double value;                          /* FULL; SCALAR_BINARY's scalar */
-    struct { double start, step; } range;  /* ARANGE */
-    struct { uint64_t seed; int normal; } random;
-    struct {
-      const double *data;
-      void (*release)(void *, void *);
-      void *user;
-    } buffer;
+    double value; /* SCALAR_BINARY's scalar */
+    cask__source source;
     struct {
       uint32_t axes;   /* bit i: input axis i is reduced */
       int ddof;
     } reduce;
   } p;
   int scalar_first; /* SCALAR_BINARY: s op a */
+  int scalar_int;   /* SCALAR_BINARY: the scalar is an integer */
 };
 
 /* array.c */
-int cask__node_new(cask_ctx *ctx, cask__kind kind, int op, int ndim, const int64_t *shape,
-                   const int64_t *chunk, cask_array *in0, cask_array *in1, cask_array **out);
+/* A node with one reference, retaining its inputs (in0, in1 may be NULL).
+ * Call cask__node_seal when its parameters are set. */
+int cask__node_new(cask_ctx *ctx, cask__kind kind, int op, cask_dtype dtype, int ndim,
+                   const int64_t *shape, const int64_t *chunk, cask_array *in0, cask_array *in1,
+                   cask_array **out);
+/* The same with nin inputs (any number). */
+int cask__node_new_n(cask_ctx *ctx, cask__kind kind, int op, cask_dtype dtype, int ndim,
+                     const int64_t *shape, const int64_t *chunk, int nin, cask_array *const *in,
+                     cask_array **out);
+/* A NODE_EXT node of class cls owning ext (freed with the node, also when
+ * this call fails). */
+int cask__node_new_ext(cask_ctx *ctx, const cask__node_class *cls, void *ext, cask_dtype dtype,
+                       int ndim, const int64_t *shape, const int64_t *chunk, int nin,
+                       cask_array *const *in, cask_array **out);
 /* Finish a node: hash its token from everything that defines it. */
 void cask__node_seal(cask_array *a, const void *params, size_t len);
 int64_t cask__nblocks(const cask_array *a, int axis);
 int cask__fail(cask_ctx *ctx, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void cask__shape_str(char *buf, size_t cap, int ndim, const int64_t *shape);
+/* Bytes of one element of a's dtype. */
+static inline size_t cask__itemsize(const cask_array *a) { return cask_dtype_size(a->dtype); }
 static inline int cask__is_elementwise(const cask_array *a) {
-  return a->kind == NODE_UNARY || a->kind == NODE_BINARY || a->kind == NODE_SCALAR_BINARY;
+  return a->kind == NODE_UNARY || a->kind == NODE_BINARY || a->kind == NODE_SCALAR_BINARY ||
+         a->kind == NODE_WHERE || a->kind == NODE_CAST;
 }
 
 /* Lowering (lower.c). */
-typedef struct cask__lower {
+struct cask__lower {
   cask_graph *g;
   cask_ctx *ctx;
-} cask__lower;
+};
 /* The task computing block `bidx` of a; added (with what it needs) unless
  * the graph has it. */
 int cask__lower_block(cask__lower *L, cask_array *a, const int64_t *bidx, cask_task_id *out);
@@ -82,12 +137,21 @@ int cask__lower_block(cask__lower *L, cask_array *a, const int64_t *bidx, cask_t
  * whole shape) by the task, which produces no block. */
 int cask__lower_into(cask__lower *L, cask_array *a, const int64_t *bidx, double *dst,
                      cask_task_id *out);
+/* "<kind>-<token>-i,j,..." for a task of a node (kind: any prefix). */
+void cask__block_key(char *buf, size_t cap, const char *kind, uint64_t token, int ndim,
+                     const int64_t *bidx);
 /* The task key of block bidx of a. */
 void cask__node_block_key(const cask_array *a, const int64_t *bidx, char *buf, size_t cap);
 /* Offset and extent of a block along every axis. */
 void cask__block_box(const cask_array *a, const int64_t *bidx, int64_t *off, int64_t *ext);
 
 /* Source blocks (create.c). */
+static inline int cask__is_source(const cask_array *a) { return a->kind == NODE_SOURCE; }
+/* A source node over the same values as src through another view (shape,
+ * chunk, and the new base and flat strides): slicing and transposing a
+ * source. The new node keeps src alive (a buffer is released once). */
+int cask__source_view(cask_array *src, int ndim, const int64_t *shape, const int64_t *chunk,
+                      int64_t base, const int64_t *fstride, cask_array **out);
 int cask__lower_source(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
                        cask_task_id *out);
 void cask__register_array_ops(void);

@@ -12,7 +12,8 @@ int cask_ctx_new(const cask_options *opts, cask_ctx **out) {
   if (!out) return CASK_EINVAL;
   *out = NULL;
   cask_options o = opts ? *opts : (cask_options)CASK_OPTIONS_DEFAULTS;
-  if (o.split_every < 0 || o.split_every == 1 || o.split_every > 1024) return CASK_EINVAL;
+  if (o.split_every < 0 || o.split_every == 1 || o.split_every > 1024 || o.chunk_bytes < 0)
+    return CASK_EINVAL;
   cask_ctx *ctx = cask__calloc(1, sizeof *ctx);
   if (!ctx) return CASK_ENOMEM;
   int rc = cask_runtime_new(&(cask_runtime_options){o.threads}, &ctx->rt);
@@ -21,6 +22,7 @@ int cask_ctx_new(const cask_options *opts, cask_ctx **out) {
     return rc;
   }
   ctx->split_every = o.split_every ? o.split_every : 8;
+  ctx->chunk_bytes = o.chunk_bytes > 0 ? o.chunk_bytes : (int64_t)128 << 20;
   cask__register_array_ops();
   *out = ctx;
   return CASK_OK;
@@ -65,14 +67,24 @@ void cask__block_box(const cask_array *a, const int64_t *bidx, int64_t *off, int
   }
 }
 
-int cask__node_new(cask_ctx *ctx, cask__kind kind, int op, int ndim, const int64_t *shape,
-                   const int64_t *chunk, cask_array *in0, cask_array *in1, cask_array **out) {
+int cask__node_new_n(cask_ctx *ctx, cask__kind kind, int op, cask_dtype dtype, int ndim,
+                     const int64_t *shape, const int64_t *chunk, int nin, cask_array *const *in,
+                     cask_array **out) {
+  *out = NULL;
+  if ((unsigned)dtype >= CASK_DTYPE_COUNT)
+    return cask__fail(ctx, CASK_EINVAL, "dtype %d is not a cask_dtype", (int)dtype);
   cask_array *a = cask__calloc(1, sizeof *a);
   if (!a) return cask__fail(ctx, CASK_ENOMEM, "out of memory creating an array");
+  a->in = a->in_inline;
+  if (nin > 2 && !(a->in = cask__calloc((size_t)nin, sizeof *a->in))) {
+    cask__free(a);
+    return cask__fail(ctx, CASK_ENOMEM, "out of memory creating an array of %d inputs", nin);
+  }
   atomic_init(&a->refs, 1);
   a->ctx = ctx;
   a->kind = kind;
   a->op = op;
+  a->dtype = dtype;
   a->ndim = ndim;
   for (int i = 0; i < ndim; i++) {
     a->shape[i] = shape[i];
@@ -81,11 +93,14 @@ int cask__node_new(cask_ctx *ctx, cask__kind kind, int op, int ndim, const int64
     int64_t c = chunk && chunk[i] > 0 && chunk[i] < shape[i] ? chunk[i] : shape[i];
     a->chunk[i] = c > 0 ? c : 1;
   }
-  a->in[0] = cask_array_retain(in0);
-  a->in[1] = cask_array_retain(in1);
   /* Bounded depth keeps lowering's recursion far from the stack's end. */
-  int d0 = in0 ? in0->depth : 0, d1 = in1 ? in1->depth : 0;
-  a->depth = 1 + (d0 > d1 ? d0 : d1);
+  int depth = 0;
+  for (int i = 0; i < nin; i++)
+    if (in[i]) {
+      a->in[a->nin++] = cask_array_retain(in[i]);
+      if (in[i]->depth > depth) depth = in[i]->depth;
+    }
+  a->depth = 1 + depth;
   if (a->depth > CASK__MAX_DEPTH) {
     cask_array_release(a);
     return cask__fail(ctx, CASK_ETOOBIG, "the expression is more than %d operations deep; compute a part first",
@@ -95,15 +110,43 @@ int cask__node_new(cask_ctx *ctx, cask__kind kind, int op, int ndim, const int64
   return CASK_OK;
 }
 
+int cask__node_new(cask_ctx *ctx, cask__kind kind, int op, cask_dtype dtype, int ndim,
+                   const int64_t *shape, const int64_t *chunk, cask_array *in0, cask_array *in1,
+                   cask_array **out) {
+  cask_array *in[2] = {in0, in1};
+  return cask__node_new_n(ctx, kind, op, dtype, ndim, shape, chunk, 2, in, out);
+}
+
+static void free_ext(const cask__node_class *cls, void *ext) {
+  if (!ext) return;
+  if (cls && cls->free_ext) cls->free_ext(ext);
+  else cask__free(ext);
+}
+
+int cask__node_new_ext(cask_ctx *ctx, const cask__node_class *cls, void *ext, cask_dtype dtype,
+                       int ndim, const int64_t *shape, const int64_t *chunk, int nin,
+                       cask_array *const *in, cask_array **out) {
+  int rc = cask__node_new_n(ctx, NODE_EXT, 0, dtype, ndim, shape, chunk, nin, in, out);
+  if (rc) {
+    free_ext(cls, ext);
+    return rc;
+  }
+  (*out)->cls = cls;
+  (*out)->ext = ext;
+  return CASK_OK;
+}
+
 void cask__node_seal(cask_array *a, const void *params, size_t len) {
   uint64_t h = cask__hash(&a->kind, sizeof a->kind, 0x617272);
   h = cask__hash(&a->op, sizeof a->op, h);
+  h = cask__hash(&a->dtype, sizeof a->dtype, h);
+  if (a->cls) h = cask__hash(a->cls->name, strlen(a->cls->name), h);
   h = cask__hash(&a->ndim, sizeof a->ndim, h);
   h = cask__hash(a->shape, sizeof a->shape[0] * (size_t)a->ndim, h);
   h = cask__hash(a->chunk, sizeof a->chunk[0] * (size_t)a->ndim, h);
   h = cask__hash(params, len, h);
-  for (int i = 0; i < 2; i++)
-    if (a->in[i]) h = cask__hash(&a->in[i]->token, sizeof a->in[i]->token, h);
+  h = cask__hash(&a->nin, sizeof a->nin, h);
+  for (int i = 0; i < a->nin; i++) h = cask__hash(&a->in[i]->token, sizeof a->in[i]->token, h);
   a->token = h;
 }
 
@@ -114,12 +157,14 @@ cask_array *cask_array_retain(cask_array *a) {
 
 void cask_array_release(cask_array *a) {
   while (a && atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) == 1) {
-    if (a->kind == NODE_BUFFER && a->p.buffer.release)
-      a->p.buffer.release(a->p.buffer.user, (void *)a->p.buffer.data);
-    cask_array *next = a->in[0];
-    /* Iterate on the first input, recurse on the second: a long chain of
+    if (a->kind == NODE_SOURCE && a->p.source.release)
+      a->p.source.release(a->p.source.user, (void *)a->p.source.data);
+    free_ext(a->cls, a->ext);
+    cask_array *next = a->nin ? a->in[0] : NULL;
+    /* Iterate on the first input, recurse on the others: a long chain of
      * operations never deepens the stack. */
-    cask_array_release(a->in[1]);
+    for (int i = 1; i < a->nin; i++) cask_array_release(a->in[i]);
+    if (a->in != a->in_inline) cask__free(a->in);
     cask__free(a);
     a = next;
   }
@@ -128,7 +173,7 @@ void cask_array_release(cask_array *a) {
 int cask_array_ndim(const cask_array *a) { return a ? a->ndim : 0; }
 const int64_t *cask_array_shape(const cask_array *a) { return a ? a->shape : NULL; }
 const int64_t *cask_array_chunks(const cask_array *a) { return a ? a->chunk : NULL; }
-cask_dtype cask_array_dtype(const cask_array *a) { return a ? CASK_F64 : CASK_DTYPE_COUNT; }
+cask_dtype cask_array_dtype(const cask_array *a) { return a ? a->dtype : CASK_DTYPE_COUNT; }
 int64_t cask_array_size(const cask_array *a) {
   if (!a) return 0;
   int64_t n = 1;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "array-int.h"
+#include "dtype.h"
 
 
 /* Calls fn for every block index of a, in C order. */
@@ -69,7 +70,7 @@ int cask_array_graph(cask_array *a, cask_graph **out) {
 typedef struct copy_ctx {
   cask_graph *g;
   cask_results *res;
-  double *dst;
+  char *dst;
 } copy_ctx;
 
 /* Copy one result block into its box of the C-order destination. */
@@ -81,7 +82,8 @@ static int copy_block(void *user, cask_array *a, const int64_t *bidx) {
   if (!b) return cask__fail(a->ctx, CASK_EINVAL, "the result of block %s is missing", key);
   int64_t off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM], idx[CASK_MAX_NDIM] = {0};
   cask__block_box(a, bidx, off, ext);
-  const double *src = cask_block_data(b);
+  const char *src = cask_block_data(b);
+  size_t w = cask__itemsize(a);
   int64_t total = cask_block_size(b);
   if (total == 0) return CASK_OK;
   int nd = a->ndim;
@@ -89,7 +91,7 @@ static int copy_block(void *user, cask_array *a, const int64_t *bidx) {
   for (int64_t o = 0; o < total; o += row) {
     int64_t flat = 0;
     for (int i = 0; i < nd; i++) flat = flat * a->shape[i] + off[i] + idx[i];
-    memcpy(c->dst + flat, src + o, (size_t)row * sizeof *src);
+    memcpy(c->dst + (size_t)flat * w, src + (size_t)o * w, (size_t)row * w);
     for (int i = nd - 2; i >= 0; i--) {
       if (++idx[i] < ext[i]) break;
       idx[i] = 0;
@@ -100,14 +102,14 @@ static int copy_block(void *user, cask_array *a, const int64_t *bidx) {
 
 int cask_compute(cask_array *a, void *buf, size_t nbytes) {
   if (!a || (!buf && nbytes)) return CASK_EINVAL;
-  if (nbytes != (size_t)cask_array_size(a) * sizeof(double)) {
+  if (nbytes != (size_t)cask_array_size(a) * cask__itemsize(a)) {
     char s[256];
     cask__shape_str(s, sizeof s, a->ndim, a->shape);
-    return cask__fail(a->ctx, CASK_EINVAL, "compute: an array of shape %s needs %lld bytes, the buffer has %zu",
-                      s, (long long)cask_array_size(a) * 8, nbytes);
+    return cask__fail(a->ctx, CASK_EINVAL, "compute: an array of shape %s and dtype %s needs %lld bytes, the buffer has %zu",
+                      s, cask_dtype_name(a->dtype), (long long)(cask_array_size(a) * (int64_t)cask__itemsize(a)), nbytes);
   }
   cask_graph *g;
-  int direct = cask__is_elementwise(a);
+  int direct = cask__is_elementwise(a) && a->dtype == CASK_F64;
   int rc = build_graph(a, direct ? buf : NULL, &g);
   if (rc) return rc;
   cask_results *res;
@@ -131,5 +133,8 @@ int cask_compute_scalar(cask_array *a, double *out) {
     cask__shape_str(s, sizeof s, a->ndim, a->shape);
     return cask__fail(a->ctx, CASK_EINVAL, "compute_scalar: the array has shape %s, not one element", s);
   }
-  return cask_compute(a, out, sizeof *out);
+  _Alignas(8) unsigned char v[8];
+  int rc = cask_compute(a, v, cask__itemsize(a));
+  if (!rc) cask__cast(out, CASK_F64, v, a->dtype, 1);
+  return rc;
 }

@@ -1,26 +1,40 @@
-/* create.c - creation of arrays (full, arange, random, a caller's buffer)
- * and the ops that make their blocks.
- * Every block task carries the block's box (offset and extent) and the
- * array's global shape, so a block is computed from its global indices
- * alone: random values depend on the flat index, never on the chunking. */
+/* create.c - creation of arrays (full, empty, arange, linspace, eye,
+ * random, a caller's buffer) and the ops that make their blocks.
+ * The one thing to know: every source computes an element from its flat
+ * index in the source alone, read through the node's affine view (base +
+ * index . fstride), so random values never depend on the chunking, and a
+ * slice or transpose of a source is another source that generates only
+ * the elements it keeps. */
 #include <math.h>
 #include <stdio.h>
 
 #include "array-int.h"
+#include "dtype.h"
 #include "philox.h"
 
+static const char *const src_names[SRC_COUNT] = {"full", "empty", "arange", "linspace",
+                                                 "eye", "random", "random", "buffer"};
+
+const char *cask__source_name(const cask_array *a) { return src_names[a->op]; }
+
+/* What a block task needs: the source's parameters (without its view) and
+ * the block's first flat index and strides. */
 typedef struct source_args {
-  int32_t kind, ndim;
-  int64_t off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM], gshape[CASK_MAX_NDIM];
-  double a, b;   /* FULL: a = value; ARANGE: start, step */
-  uint64_t seed; /* RANDOM */
-  int32_t normal, pad;
-  const double *data; /* BUFFER only (not serializable) */
+  int32_t op, dtype, ndim, pad;
+  int64_t ext[CASK_MAX_NDIM];
+  int64_t first;                  /* flat source index of the block's first element */
+  int64_t fstride[CASK_MAX_NDIM]; /* per block axis */
+  double a, b, c;
+  int64_t count;
+  uint64_t seed;
+  const void *data; /* BUFFER only (not serializable) */
 } source_args;
 
-static int check_shape(cask_ctx *ctx, const char *what, int ndim, const int64_t *shape,
-                       const int64_t *chunks) {
+static int check_shape(cask_ctx *ctx, const char *what, cask_dtype dtype, int ndim,
+                       const int64_t *shape, const int64_t *chunks) {
   if (!ctx) return CASK_EINVAL;
+  if ((unsigned)dtype >= CASK_DTYPE_COUNT)
+    return cask__fail(ctx, CASK_EINVAL, "%s: dtype %d is not a cask_dtype", what, (int)dtype);
   if (ndim < 0 || ndim > CASK_MAX_NDIM || (ndim && !shape))
     return cask__fail(ctx, CASK_EINVAL, "%s: ndim %d is not in [0, %d]", what, ndim, CASK_MAX_NDIM);
   int64_t n = 1;
@@ -35,89 +49,176 @@ static int check_shape(cask_ctx *ctx, const char *what, int ndim, const int64_t 
   return CASK_OK;
 }
 
-static int make_source(cask_ctx *ctx, const char *what, cask__kind kind, int ndim,
-                       const int64_t *shape, const int64_t *chunks, cask_array **out) {
+/* A source node over C-order flat indices of shape (the identity view);
+ * the caller sets the parameters in (*out)->p.source and seals it. */
+static int make_source(cask_ctx *ctx, const char *what, cask__source_op op, cask_dtype dtype,
+                       int ndim, const int64_t *shape, const int64_t *chunks, cask_array **out) {
   if (!out) return CASK_EINVAL;
   *out = NULL;
-  int rc = check_shape(ctx, what, ndim, shape, chunks);
+  int rc = check_shape(ctx, what, dtype, ndim, shape, chunks);
   if (rc) return rc;
-  return cask__node_new(ctx, kind, 0, ndim, shape, chunks, NULL, NULL, out);
-}
-
-int cask_full(cask_ctx *ctx, double value, int ndim, const int64_t *shape,
-              const int64_t *chunks, cask_array **out) {
-  int rc = make_source(ctx, "full", NODE_FULL, ndim, shape, chunks, out);
-  if (rc) return rc;
-  (*out)->p.value = value;
-  cask__node_seal(*out, &value, sizeof value);
+  if ((rc = cask__node_new(ctx, NODE_SOURCE, op, dtype, ndim, shape, chunks, NULL, NULL, out)))
+    return rc;
+  int64_t s = 1;
+  for (int i = ndim - 1; i >= 0; i--) {
+    (*out)->p.source.fstride[i] = s;
+    s *= shape[i];
+  }
   return CASK_OK;
 }
 
-int cask_zeros(cask_ctx *ctx, int ndim, const int64_t *shape, const int64_t *chunks,
-               cask_array **out) {
-  return cask_full(ctx, 0.0, ndim, shape, chunks, out);
+/* Everything that defines the values, hashed into the token (the data
+ * pointer too: arrays over different buffers never share blocks). */
+static void seal_source(cask_array *a) {
+  const cask__source *s = &a->p.source;
+  struct {
+    double a, b, c;
+    int64_t count;
+    uint64_t seed;
+    const void *data;
+    int64_t base;
+    int64_t fstride[CASK_MAX_NDIM];
+  } key;
+  memset(&key, 0, sizeof key);
+  key.a = s->a, key.b = s->b, key.c = s->c, key.count = s->count, key.seed = s->seed;
+  key.data = s->data, key.base = s->base;
+  memcpy(key.fstride, s->fstride, sizeof key.fstride[0] * (size_t)a->ndim);
+  cask__node_seal(a, &key, sizeof key);
 }
 
-int cask_ones(cask_ctx *ctx, int ndim, const int64_t *shape, const int64_t *chunks,
-              cask_array **out) {
-  return cask_full(ctx, 1.0, ndim, shape, chunks, out);
+int cask_full(cask_ctx *ctx, cask_dtype dtype, double value, int ndim, const int64_t *shape,
+              const int64_t *chunks, cask_array **out) {
+  int rc = make_source(ctx, "full", SRC_FULL, dtype, ndim, shape, chunks, out);
+  if (rc) return rc;
+  (*out)->p.source.a = value;
+  seal_source(*out);
+  return CASK_OK;
 }
 
-int cask_arange(cask_ctx *ctx, double start, double stop, double step, int64_t chunk,
-                cask_array **out) {
+int cask_zeros(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
+               const int64_t *chunks, cask_array **out) {
+  return cask_full(ctx, dtype, 0.0, ndim, shape, chunks, out);
+}
+
+int cask_ones(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
+              const int64_t *chunks, cask_array **out) {
+  return cask_full(ctx, dtype, 1.0, ndim, shape, chunks, out);
+}
+
+int cask_empty(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
+               const int64_t *chunks, cask_array **out) {
+  int rc = make_source(ctx, "empty", SRC_EMPTY, dtype, ndim, shape, chunks, out);
+  if (!rc) seal_source(*out);
+  return rc;
+}
+
+int cask_arange(cask_ctx *ctx, cask_dtype dtype, double start, double stop, double step,
+                int64_t chunk, cask_array **out) {
   if (!out) return CASK_EINVAL;
   *out = NULL;
-  if (!(step != 0) || start != start || stop != stop || !(step == step))
-    return cask__fail(ctx, CASK_EINVAL, "arange: step %g must be finite and non-zero", step);
+  if (!(step != 0) || start != start || stop != stop || !(step == step) || isinf(start) || isinf(step))
+    return cask__fail(ctx, CASK_EINVAL, "arange: start %g and step %g must be finite, step non-zero",
+                      start, step);
   /* NumPy: length ceil((stop - start) / step), at least 0. */
   double len = ceil((stop - start) / step);
   if (!(len < 9.2e18)) return cask__fail(ctx, CASK_ETOOBIG, "arange: %g elements", len);
   int64_t n = len > 0 ? (int64_t)len : 0;
-  int rc = make_source(ctx, "arange", NODE_ARANGE, 1, &n, &chunk, out);
+  int rc = make_source(ctx, "arange", SRC_ARANGE, dtype, 1, &n, &chunk, out);
   if (rc) return rc;
-  (*out)->p.range.start = start;
-  (*out)->p.range.step = step;
-  cask__node_seal(*out, &(*out)->p.range, sizeof (*out)->p.range);
+  (*out)->p.source.a = start;
+  (*out)->p.source.b = step;
+  seal_source(*out);
   return CASK_OK;
 }
 
-static int random_node(cask_ctx *ctx, uint64_t seed, int normal, int ndim,
+int cask_linspace(cask_ctx *ctx, cask_dtype dtype, double start, double stop, int64_t num,
+                  int endpoint, int64_t chunk, cask_array **out) {
+  if (!out) return CASK_EINVAL;
+  *out = NULL;
+  if (num < 0) return cask__fail(ctx, CASK_EINVAL, "linspace: num %lld is negative", (long long)num);
+  int rc = make_source(ctx, "linspace", SRC_LINSPACE, dtype, 1, &num, &chunk, out);
+  if (rc) return rc;
+  /* NumPy: step = (stop - start) / div, y = start + i * step, and the last
+   * value set to stop exactly when endpoint. */
+  int64_t div = endpoint ? num - 1 : num;
+  cask__source *s = &(*out)->p.source;
+  s->a = start;
+  s->b = div > 0 ? (stop - start) / (double)div : NAN;
+  s->c = endpoint && num > 1 ? stop : start + (double)(num - 1) * s->b;
+  if (num == 1) s->c = start;
+  s->count = num;
+  seal_source(*out);
+  return CASK_OK;
+}
+
+int cask_eye(cask_ctx *ctx, cask_dtype dtype, int64_t n, int64_t m, int64_t k, int64_t chunk,
+             cask_array **out) {
+  int64_t shape[2] = {n, m}, chunks[2] = {chunk, chunk};
+  int rc = make_source(ctx, "eye", SRC_EYE, dtype, 2, shape, chunks, out);
+  if (rc) return rc;
+  (*out)->p.source.a = (double)k;
+  (*out)->p.source.b = (double)m;
+  seal_source(*out);
+  return CASK_OK;
+}
+
+static int random_node(cask_ctx *ctx, uint64_t seed, cask__source_op op, cask_dtype dtype,
+                       int ndim, const int64_t *shape, const int64_t *chunks, cask_array **out) {
+  const char *what = op == SRC_NORMAL ? "random_normal" : "random_uniform";
+  if (ctx && dtype != CASK_F64 && dtype != CASK_F32) {
+    if (out) *out = NULL;
+    return cask__fail(ctx, CASK_EINVAL, "%s: dtype %s is not float64 or float32", what,
+                      cask_dtype_name(dtype) ? cask_dtype_name(dtype) : "?");
+  }
+  int rc = make_source(ctx, what, op, dtype, ndim, shape, chunks, out);
+  if (rc) return rc;
+  (*out)->p.source.seed = seed;
+  seal_source(*out);
+  return CASK_OK;
+}
+
+int cask_random_uniform(cask_ctx *ctx, uint64_t seed, cask_dtype dtype, int ndim,
+                        const int64_t *shape, const int64_t *chunks, cask_array **out) {
+  return random_node(ctx, seed, SRC_UNIFORM, dtype, ndim, shape, chunks, out);
+}
+
+int cask_random_normal(cask_ctx *ctx, uint64_t seed, cask_dtype dtype, int ndim,
                        const int64_t *shape, const int64_t *chunks, cask_array **out) {
-  int rc = make_source(ctx, normal ? "random_normal" : "random_uniform", NODE_RANDOM, ndim,
-                       shape, chunks, out);
-  if (rc) return rc;
-  (*out)->p.random.seed = seed;
-  (*out)->p.random.normal = normal;
-  cask__node_seal(*out, &(*out)->p.random, sizeof (*out)->p.random);
-  return CASK_OK;
+  return random_node(ctx, seed, SRC_NORMAL, dtype, ndim, shape, chunks, out);
 }
 
-int cask_random_uniform(cask_ctx *ctx, uint64_t seed, int ndim, const int64_t *shape,
-                        const int64_t *chunks, cask_array **out) {
-  return random_node(ctx, seed, 0, ndim, shape, chunks, out);
-}
-
-int cask_random_normal(cask_ctx *ctx, uint64_t seed, int ndim, const int64_t *shape,
-                       const int64_t *chunks, cask_array **out) {
-  return random_node(ctx, seed, 1, ndim, shape, chunks, out);
-}
-
-int cask_from_buffer(cask_ctx *ctx, const double *data, int ndim, const int64_t *shape,
-                     const int64_t *chunks, void (*release)(void *, void *), void *user,
-                     cask_array **out) {
-  int rc = make_source(ctx, "from_buffer", NODE_BUFFER, ndim, shape, chunks, out);
+int cask_from_buffer(cask_ctx *ctx, const void *data, cask_dtype dtype, int ndim,
+                     const int64_t *shape, const int64_t *chunks,
+                     void (*release)(void *, void *), void *user, cask_array **out) {
+  int rc = make_source(ctx, "from_buffer", SRC_BUFFER, dtype, ndim, shape, chunks, out);
   if (rc) return rc;
   if (!data && cask_array_size(*out) > 0) {
     cask_array_release(*out);
     *out = NULL;
     return cask__fail(ctx, CASK_EINVAL, "from_buffer: data is NULL");
   }
-  (*out)->p.buffer.data = data;
-  (*out)->p.buffer.release = release;
-  (*out)->p.buffer.user = user;
-  /* The address identifies the values: two arrays over one buffer share
-   * their blocks, arrays over different buffers never do. */
-  cask__node_seal(*out, &data, sizeof data);
+  cask__source *s = &(*out)->p.source;
+  s->data = data;
+  s->release = release;
+  s->user = user;
+  seal_source(*out);
+  return CASK_OK;
+}
+
+int cask__source_view(cask_array *src, int ndim, const int64_t *shape, const int64_t *chunk,
+                      int64_t base, const int64_t *fstride, cask_array **out) {
+  /* The view keeps src alive through its input (never lowered: a source
+   * has no dependencies), so a buffer is released once, by src. */
+  int rc = cask__node_new(src->ctx, NODE_SOURCE, src->op, src->dtype, ndim, shape, chunk, src,
+                          NULL, out);
+  if (rc) return rc;
+  cask__source *s = &(*out)->p.source;
+  *s = src->p.source;
+  s->release = NULL;
+  s->user = NULL;
+  s->base = base;
+  for (int i = 0; i < ndim; i++) s->fstride[i] = fstride[i];
+  seal_source(*out);
   return CASK_OK;
 }
 
@@ -129,47 +230,90 @@ static int64_t box_size(const source_args *s) {
   return n;
 }
 
-/* Flat global index of the first element of each row of the box, row by
- * row (rows along the last axis), passed to fn with the row's length. */
-static void for_rows(const source_args *s, double *out,
-                     void (*fn)(const source_args *, int64_t first, int64_t n, double *dst)) {
-  int nd = s->ndim;
-  if (nd == 0) {
-    fn(s, 0, 1, out);
+/* n values of the source at flat indices first, first + stride, ... as
+ * doubles (every op but BUFFER). */
+static void gen_f64(const source_args *s, int64_t first, int64_t stride, int64_t n, double *d) {
+  switch (s->op) {
+  case SRC_FULL:
+    for (int64_t i = 0; i < n; i++) d[i] = s->a;
+    break;
+  case SRC_ARANGE:
+    for (int64_t i = 0; i < n; i++) d[i] = s->a + (double)(first + i * stride) * s->b;
+    break;
+  case SRC_LINSPACE:
+    for (int64_t i = 0; i < n; i++) {
+      int64_t f = first + i * stride;
+      d[i] = f == s->count - 1 ? s->c : s->a + (double)f * s->b;
+    }
+    break;
+  case SRC_EYE: {
+    int64_t m = (int64_t)s->b, k = (int64_t)s->a;
+    for (int64_t i = 0; i < n; i++) {
+      int64_t f = first + i * stride;
+      d[i] = m > 0 && f % m - f / m == k;
+    }
+    break;
+  }
+  case SRC_UNIFORM: cask__philox_uniform(s->seed, (uint64_t)first, stride, n, d); break;
+  case SRC_NORMAL: cask__philox_normal(s->seed, (uint64_t)first, stride, n, d); break;
+  default: break;
+  }
+}
+
+/* An integer arange with integral start and step is computed exactly in
+ * int64 (doubles lose integers beyond 2^53). */
+static int exact_int_arange(const source_args *s) {
+  return s->op == SRC_ARANGE && s->dtype != CASK_F64 && s->dtype != CASK_F32 &&
+         s->a == floor(s->a) && s->b == floor(s->b) && fabs(s->a) < 9e18 && fabs(s->b) < 9e18;
+}
+
+/* One row of n elements (flat indices first + i * stride) into d, in the
+ * block's dtype, through a small double buffer when it is not float64. */
+static void gen_row(const source_args *s, int64_t first, int64_t stride, int64_t n, void *dst) {
+  size_t w = cask_dtype_size(s->dtype);
+  if (s->op == SRC_EMPTY) return;
+  if (s->op == SRC_BUFFER) {
+    const char *src = s->data;
+    if (stride == 1) {
+      memcpy(dst, src + (size_t)first * w, (size_t)n * w);
+      return;
+    }
+    for (int64_t i = 0; i < n; i++) memcpy((char *)dst + i * (int64_t)w, src + (first + i * stride) * (int64_t)w, w);
     return;
   }
-  int64_t idx[CASK_MAX_NDIM] = {0}, total = box_size(s), len = s->ext[nd - 1];
-  for (int64_t o = 0; o < total; o += len) {
-    int64_t flat = 0;
-    for (int i = 0; i < nd; i++) flat = flat * s->gshape[i] + s->off[i] + idx[i];
-    fn(s, flat, len, out + o);
-    for (int i = nd - 2; i >= 0; i--) {
-      if (++idx[i] < s->ext[i]) break;
-      idx[i] = 0;
+  if (s->op == SRC_FULL) {
+    cask__fill_f64(dst, s->dtype, s->a, n);
+    return;
+  }
+  if (exact_int_arange(s)) {
+    int64_t v[256], a = (int64_t)s->a, b = (int64_t)s->b;
+    for (int64_t o = 0; o < n; o += 256) {
+      int64_t m = n - o < 256 ? n - o : 256;
+      for (int64_t i = 0; i < m; i++) v[i] = (int64_t)((uint64_t)a + (uint64_t)(first + (o + i) * stride) * (uint64_t)b);
+      cask__cast((char *)dst + o * (int64_t)w, s->dtype, v, CASK_I64, m);
     }
+    return;
+  }
+  if (s->dtype == CASK_F64) {
+    gen_f64(s, first, stride, n, dst);
+    return;
+  }
+  double v[256];
+  for (int64_t o = 0; o < n; o += 256) {
+    int64_t m = n - o < 256 ? n - o : 256;
+    gen_f64(s, first + o * stride, stride, m, v);
+    cask__cast((char *)dst + o * (int64_t)w, s->dtype, v, CASK_F64, m);
   }
 }
 
-static void row_arange(const source_args *s, int64_t first, int64_t n, double *d) {
-  for (int64_t i = 0; i < n; i++) d[i] = s->a + (double)(first + i) * s->b;
-}
-static void row_random(const source_args *s, int64_t first, int64_t n, double *d) {
-  (s->normal ? cask__philox_normal : cask__philox_uniform)(s->seed, (uint64_t)first, n, d);
-}
-static void row_buffer(const source_args *s, int64_t first, int64_t n, double *d) {
-  memcpy(d, s->data + first, (size_t)n * sizeof *d);
-}
-
-/* A box is one contiguous run of a C-order array when every axis after its
- * first non-trivial one is whole. */
-static int box_contiguous(const source_args *s, int64_t *first) {
-  int i = 0;
-  while (i < s->ndim && s->ext[i] == 1) i++;
-  for (int j = i + 1; j < s->ndim; j++)
-    if (s->ext[j] != s->gshape[j]) return 0;
-  int64_t flat = 0;
-  for (int j = 0; j < s->ndim; j++) flat = flat * s->gshape[j] + s->off[j];
-  *first = flat;
+/* The block's elements are one run of the buffer: every axis after the
+ * first non-trivial one is whole and unit-strided in C order. */
+static int box_contiguous(const source_args *s) {
+  int64_t want = 1;
+  for (int i = s->ndim - 1; i >= 0; i--) {
+    if (s->ext[i] != 1 && s->fstride[i] != want) return 0;
+    want *= s->ext[i];
+  }
   return 1;
 }
 
@@ -177,28 +321,37 @@ static int source_run(cask_task_io *io) {
   source_args s;
   if (io->args_len != sizeof s) return CASK_EINVAL;
   memcpy(&s, io->args, sizeof s);
-  if (s.ndim < 0 || s.ndim > CASK_MAX_NDIM) return CASK_EINVAL;
-  int64_t first;
-  if (s.kind == NODE_BUFFER && box_contiguous(&s, &first))
+  if (s.ndim < 0 || s.ndim > CASK_MAX_NDIM || (unsigned)s.op >= SRC_COUNT ||
+      (unsigned)s.dtype >= CASK_DTYPE_COUNT || (s.op == SRC_BUFFER && !s.data && box_size(&s))) {
+    cask__fmt(io->errmsg, io->errmsg_cap, "malformed source arguments");
+    return CASK_EINVAL;
+  }
+  if (s.op == SRC_BUFFER && box_contiguous(&s))
     /* No copy: the block is a view of the caller's buffer, which the array
      * node keeps alive for as long as a computation can run. */
-    return cask_block_wrap((double *)s.data + first, CASK_F64, s.ndim, s.ext, NULL, NULL, &io->output);
-  int rc = cask_block_new(CASK_F64, s.ndim, s.ext, &io->output);
+    return cask_block_wrap((char *)s.data + s.first * (int64_t)cask_dtype_size(s.dtype), s.dtype,
+                           s.ndim, s.ext, NULL, NULL, &io->output);
+  int rc = cask_block_new(s.dtype, s.ndim, s.ext, &io->output);
   if (rc) return rc;
-  double *d = cask_block_data(io->output);
-  int64_t n = box_size(&s);
-  switch (s.kind) {
-  case NODE_FULL:
-    for (int64_t i = 0; i < n; i++) d[i] = s.a;
-    break;
-  case NODE_ARANGE: for_rows(&s, d, row_arange); break;
-  case NODE_RANDOM: for_rows(&s, d, row_random); break;
-  case NODE_BUFFER: for_rows(&s, d, row_buffer); break;
-  default:
-    cask_block_release(io->output);
-    io->output = NULL;
-    cask__fmt(io->errmsg, io->errmsg_cap, "unknown source kind %d", s.kind);
-    return CASK_EINVAL;
+  char *d = cask_block_data(io->output);
+  int64_t total = box_size(&s);
+  if (total == 0) return CASK_OK;
+  int nd = s.ndim;
+  size_t w = cask_dtype_size(s.dtype);
+  if (nd == 0) {
+    gen_row(&s, s.first, 1, 1, d);
+    return CASK_OK;
+  }
+  /* Row by row along the last axis; an odometer over the others. */
+  int64_t idx[CASK_MAX_NDIM] = {0}, len = s.ext[nd - 1];
+  for (int64_t o = 0; o < total; o += len) {
+    int64_t flat = s.first;
+    for (int i = 0; i < nd - 1; i++) flat += idx[i] * s.fstride[i];
+    gen_row(&s, flat, s.fstride[nd - 1], len, d + o * (int64_t)w);
+    for (int i = nd - 2; i >= 0; i--) {
+      if (++idx[i] < s.ext[i]) break;
+      idx[i] = 0;
+    }
   }
   return CASK_OK;
 }
@@ -217,27 +370,22 @@ void cask__register_array_sources(void) {
 
 int cask__lower_source(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
                        cask_task_id *out) {
+  const cask__source *p = &a->p.source;
   source_args s;
   memset(&s, 0, sizeof s);
-  s.kind = a->kind;
+  s.op = a->op;
+  s.dtype = a->dtype;
   s.ndim = a->ndim;
-  cask__block_box(a, bidx, s.off, s.ext);
-  for (int i = 0; i < a->ndim; i++) s.gshape[i] = a->shape[i];
-  switch (a->kind) {
-  case NODE_FULL: s.a = a->p.value; break;
-  case NODE_ARANGE:
-    s.a = a->p.range.start;
-    s.b = a->p.range.step;
-    break;
-  case NODE_RANDOM:
-    s.seed = a->p.random.seed;
-    s.normal = a->p.random.normal;
-    break;
-  case NODE_BUFFER: s.data = a->p.buffer.data; break;
-  default: return CASK_EINVAL;
+  int64_t off[CASK_MAX_NDIM];
+  cask__block_box(a, bidx, off, s.ext);
+  s.first = p->base;
+  for (int i = 0; i < a->ndim; i++) {
+    s.first += off[i] * p->fstride[i];
+    s.fstride[i] = p->fstride[i];
   }
-  int rc = cask_graph_add(L->g, key, a->kind == NODE_BUFFER ? op_buffer : op_source, &s, sizeof s,
-                          NULL, 0, out);
-  if (!rc) cask_graph_set_size(L->g, *out, box_size(&s) * 8);
+  s.a = p->a, s.b = p->b, s.c = p->c, s.count = p->count, s.seed = p->seed, s.data = p->data;
+  int rc = cask_graph_add(L->g, key, a->op == SRC_BUFFER ? op_buffer : op_source, &s, sizeof s, NULL,
+                          0, out);
+  if (!rc) cask_graph_set_size(L->g, *out, box_size(&s) * (int64_t)cask_dtype_size(a->dtype));
   return rc;
 }

@@ -1,15 +1,25 @@
 /* elementwise.c - building elementwise nodes: NumPy broadcasting of shapes,
- * and the chunk grid of the result. Nothing is computed here; lower.c fuses
- * a tree of these nodes into one kernel per block. */
+ * the chunk grid of the result, and NumPy's result dtypes. Nothing is
+ * computed here; kernel.c fuses a tree of these nodes into one program per
+ * block. Operands whose chunks differ on a shared axis are rechunked to the
+ * larger operand's chunks (dask.array's unify_chunks picks a common grid
+ * the same way). */
 #include <stdio.h>
 
 #include "array-int.h"
+#include "dtype.h"
 
 static const char *const binop_names[CASK_BINOP_COUNT] = {
-    "add", "subtract", "multiply", "divide", "power", "maximum", "minimum", "arctan2"};
+    "add", "subtract", "multiply", "divide", "power", "maximum", "minimum", "arctan2",
+    "floor_divide", "mod", "equal", "not_equal", "less", "less_equal", "greater",
+    "greater_equal", "logical_and", "logical_or"};
 static const char *const unop_names[CASK_UNOP_COUNT] = {
     "negative", "abs", "sqrt", "exp", "expm1", "log", "log1p", "log2", "log10", "sin",
-    "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "floor", "ceil"};
+    "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "floor", "ceil",
+    "round", "isnan", "isfinite", "logical_not"};
+
+const char *cask__unop_name(int op) { return (unsigned)op < CASK_UNOP_COUNT ? unop_names[op] : "?"; }
+const char *cask__binop_name(int op) { return (unsigned)op < CASK_BINOP_COUNT ? binop_names[op] : "?"; }
 
 /* Right-aligned extent and chunk of axis i of an ndim-d result. */
 static void axis_of(const cask_array *a, int ndim, int i, int64_t *ext, int64_t *chunk) {
@@ -18,30 +28,116 @@ static void axis_of(const cask_array *a, int ndim, int i, int64_t *ext, int64_t 
   *chunk = j >= 0 ? a->chunk[j] : 1;
 }
 
-static int broadcast(const char *what, cask_array *a, cask_array *b, int *ndim,
-                     int64_t *shape, int64_t *chunk) {
-  *ndim = a->ndim > b->ndim ? a->ndim : b->ndim;
+/* The broadcast shape of n operands, and the chunks of the result: on each
+ * axis the chunk of the largest operand spanning it (the first on a tie). */
+static int broadcast(const char *what, int n, cask_array *const *x, int *ndim, int64_t *shape,
+                     int64_t *chunk) {
+  *ndim = 0;
+  for (int k = 0; k < n; k++)
+    if (x[k]->ndim > *ndim) *ndim = x[k]->ndim;
+  int lead = 0;
+  for (int k = 1; k < n; k++)
+    if (cask_array_size(x[k]) > cask_array_size(x[lead])) lead = k;
   for (int i = 0; i < *ndim; i++) {
-    int64_t ea, ca, eb, cb;
-    axis_of(a, *ndim, i, &ea, &ca);
-    axis_of(b, *ndim, i, &eb, &cb);
-    char sa[256], sb[256];
-    if (ea != eb && ea != 1 && eb != 1) {
-      cask__shape_str(sa, sizeof sa, a->ndim, a->shape);
-      cask__shape_str(sb, sizeof sb, b->ndim, b->shape);
-      return cask__fail(a->ctx, CASK_EINVAL, "%s: shapes %s and %s cannot be broadcast (axis %d: %lld vs %lld)",
-                        what, sa, sb, i, (long long)ea, (long long)eb);
+    shape[i] = 1;
+    chunk[i] = 1;
+    for (int k = 0; k < n; k++) {
+      int64_t e, c;
+      axis_of(x[k], *ndim, i, &e, &c);
+      if (e != shape[i] && e != 1 && shape[i] != 1) {
+        char buf[CASK_MAX_NDIM * 3 * 22 + 64] = "";
+        size_t off = 0;
+        for (int m = 0; m < n && off < sizeof buf; m++) {
+          char s[CASK_MAX_NDIM * 22 + 4];
+          cask__shape_str(s, sizeof s, x[m]->ndim, x[m]->shape);
+          off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%s", m ? " and " : "", s);
+        }
+        return cask__fail(x[0]->ctx, CASK_EINVAL, "%s: shapes %s cannot be broadcast (axis %d: %lld vs %lld)",
+                          what, buf, i, (long long)shape[i], (long long)e);
+      }
+      if (e != 1) shape[i] = e;
     }
-    if (ea == eb && ea > 1 && ca != cb) {
-      cask__shape_str(sa, sizeof sa, a->ndim, a->chunk);
-      cask__shape_str(sb, sizeof sb, b->ndim, b->chunk);
-      return cask__fail(a->ctx, CASK_EINVAL,
-                        "%s: chunks %s and %s differ on axis %d (%lld vs %lld); give both the same chunks",
-                        what, sa, sb, i, (long long)ca, (long long)cb);
-    }
-    shape[i] = ea == 1 ? eb : ea;
-    chunk[i] = ea == 1 ? cb : ca;
+    int64_t e, c;
+    axis_of(x[lead], *ndim, i, &e, &c);
+    if (e == shape[i]) chunk[i] = c;
+    else
+      for (int k = 0; k < n; k++) { /* the lead broadcasts here: first spanning operand */
+        axis_of(x[k], *ndim, i, &e, &c);
+        if (e == shape[i]) {
+          chunk[i] = c;
+          break;
+        }
+      }
   }
+  return CASK_OK;
+}
+
+/* x[k] itself, or x[k] rechunked to the result's chunks where it spans an
+ * axis with other chunks. The caller releases *out. */
+static int align(cask_array *x, int ndim, const int64_t *chunk, cask_array **out) {
+  int64_t want[CASK_MAX_NDIM];
+  int differs = 0;
+  for (int j = 0; j < x->ndim; j++) {
+    int i = j + ndim - x->ndim;
+    want[j] = x->shape[j] == 1 ? 1 : chunk[i];
+    int64_t have = x->chunk[j] < x->shape[j] ? x->chunk[j] : x->shape[j];
+    int64_t need = want[j] < x->shape[j] ? want[j] : x->shape[j];
+    if (x->shape[j] > 1 && have != need) differs = 1;
+  }
+  if (!differs) {
+    *out = cask_array_retain(x);
+    return CASK_OK;
+  }
+  /* Until rechunk lands: refuse mismatched grids. */
+  char sa[CASK_MAX_NDIM * 22 + 4], sb[CASK_MAX_NDIM * 22 + 4];
+  cask__shape_str(sa, sizeof sa, x->ndim, x->chunk);
+  cask__shape_str(sb, sizeof sb, x->ndim, want);
+  return cask__fail(x->ctx, CASK_EINVAL, "chunks %s differ from %s; give both the same chunks", sa, sb);
+}
+
+/* A node of kind over n operands, aligned and broadcast. */
+static int make_node(const char *what, cask__kind kind, int op, cask_dtype dtype, int n,
+                     cask_array *const *x, cask_array **out) {
+  for (int k = 0; k < n; k++)
+    if (!x[k]) return CASK_EINVAL;
+  for (int k = 1; k < n; k++)
+    if (x[k]->ctx != x[0]->ctx)
+      return cask__fail(x[0]->ctx, CASK_EINVAL, "%s: the arrays belong to different contexts", what);
+  int ndim;
+  int64_t shape[CASK_MAX_NDIM], chunk[CASK_MAX_NDIM];
+  int rc = broadcast(what, n, x, &ndim, shape, chunk);
+  if (rc) return rc;
+  cask_array *al[3] = {NULL, NULL, NULL};
+  for (int k = 0; k < n && !rc; k++) rc = align(x[k], ndim, chunk, &al[k]);
+  if (!rc) rc = cask__node_new_n(x[0]->ctx, kind, op, dtype, ndim, shape, chunk, n, al, out);
+  for (int k = 0; k < n; k++) cask_array_release(al[k]);
+  if (!rc) cask__node_seal(*out, NULL, 0);
+  return rc;
+}
+
+static int is_float(cask_dtype d) { return cask__dtype_is_float(d); }
+static int is_compare(int op) { return op >= CASK_EQUAL && op <= CASK_LOGICAL_OR; }
+
+/* NumPy's result dtype of a binary op on operands promoted to t. */
+static int binop_dtype(cask_ctx *ctx, int op, cask_dtype t, cask_dtype *out) {
+  if (is_compare(op)) {
+    *out = CASK_BOOL;
+    return CASK_OK;
+  }
+  if (op == CASK_DIV || op == CASK_ARCTAN2) {
+    *out = is_float(t) ? t : CASK_F64;
+    return CASK_OK;
+  }
+  if (t == CASK_BOOL) {
+    /* NumPy: + and maximum are "or", * and minimum "and" on bools. */
+    if (op == CASK_ADD || op == CASK_MUL || op == CASK_MAXIMUM || op == CASK_MINIMUM) {
+      *out = CASK_BOOL;
+      return CASK_OK;
+    }
+    return cask__fail(ctx, CASK_EINVAL, "%s: not defined for two bool operands; use astype first",
+                      binop_names[op]);
+  }
+  *out = t;
   return CASK_OK;
 }
 
@@ -49,27 +145,35 @@ int cask_binary(cask_binop op, cask_array *a, cask_array *b, cask_array **out) {
   if (!out) return CASK_EINVAL;
   *out = NULL;
   if (!a || !b || (unsigned)op >= CASK_BINOP_COUNT) return CASK_EINVAL;
-  if (a->ctx != b->ctx)
-    return cask__fail(a->ctx, CASK_EINVAL, "%s: the arrays belong to different contexts", binop_names[op]);
-  int ndim;
-  int64_t shape[CASK_MAX_NDIM], chunk[CASK_MAX_NDIM];
-  int rc = broadcast(binop_names[op], a, b, &ndim, shape, chunk);
+  cask_dtype t;
+  int rc = binop_dtype(a->ctx, op, cask_promote(a->dtype, b->dtype), &t);
   if (rc) return rc;
-  if ((rc = cask__node_new(a->ctx, NODE_BINARY, op, ndim, shape, chunk, a, b, out))) return rc;
-  cask__node_seal(*out, NULL, 0);
-  return CASK_OK;
+  return make_node(binop_names[op], NODE_BINARY, op, t, 2, (cask_array *[]){a, b}, out);
 }
 
-int cask_binary_scalar(cask_binop op, cask_array *a, double s, int scalar_first,
-                       cask_array **out) {
+int cask_binary_scalar(cask_binop op, cask_array *a, double s, int flags, cask_array **out) {
   if (!out) return CASK_EINVAL;
   *out = NULL;
-  if (!a || (unsigned)op >= CASK_BINOP_COUNT) return CASK_EINVAL;
-  int rc = cask__node_new(a->ctx, NODE_SCALAR_BINARY, op, a->ndim, a->shape, a->chunk, a, NULL, out);
+  if (!a || (unsigned)op >= CASK_BINOP_COUNT || (flags & ~(CASK_SCALAR_FIRST | CASK_SCALAR_INT)))
+    return CASK_EINVAL;
+  int is_int = !!(flags & CASK_SCALAR_INT);
+  if (is_int && s != (double)(int64_t)s)
+    return cask__fail(a->ctx, CASK_EINVAL, "%s: scalar %g is flagged an integer but is not one",
+                      binop_names[op], s);
+  /* NEP 50: the scalar is weak: an int scalar takes an integer array's
+   * dtype (a bool array's becomes int64), a float scalar a float array's;
+   * a float scalar with an integer array gives float64. */
+  cask_dtype st = is_int ? (a->dtype == CASK_BOOL ? CASK_I64 : a->dtype)
+                         : (is_float(a->dtype) ? a->dtype : CASK_F64);
+  cask_dtype t;
+  int rc = binop_dtype(a->ctx, op, cask_promote(a->dtype, st), &t);
   if (rc) return rc;
+  if ((rc = cask__node_new(a->ctx, NODE_SCALAR_BINARY, op, t, a->ndim, a->shape, a->chunk, a, NULL, out)))
+    return rc;
   (*out)->p.value = s;
-  (*out)->scalar_first = !!scalar_first;
-  double params[2] = {s, (double)!!scalar_first};
+  (*out)->scalar_first = !!(flags & CASK_SCALAR_FIRST);
+  (*out)->scalar_int = is_int;
+  double params[3] = {s, (double)(*out)->scalar_first, (double)is_int};
   cask__node_seal(*out, params, sizeof params);
   return CASK_OK;
 }
@@ -78,11 +182,60 @@ int cask_unary(cask_unop op, cask_array *a, cask_array **out) {
   if (!out) return CASK_EINVAL;
   *out = NULL;
   if (!a || (unsigned)op >= CASK_UNOP_COUNT) return CASK_EINVAL;
-  int rc = cask__node_new(a->ctx, NODE_UNARY, op, a->ndim, a->shape, a->chunk, a, NULL, out);
+  cask_dtype t = a->dtype;
+  switch (op) {
+  case CASK_ISNAN:
+  case CASK_ISFINITE:
+  case CASK_LOGICAL_NOT: t = CASK_BOOL; break;
+  case CASK_NEGATIVE:
+    if (t == CASK_BOOL)
+      return cask__fail(a->ctx, CASK_EINVAL, "negative: not defined for bool; use logical_not");
+    break;
+  case CASK_ABS:
+  case CASK_ROUND: break; /* integers stay integers */
+  default:
+    if (!is_float(t)) t = CASK_F64; /* NumPy's float functions of integers */
+  }
+  int rc = cask__node_new(a->ctx, NODE_UNARY, op, t, a->ndim, a->shape, a->chunk, a, NULL, out);
   if (rc) return rc;
   cask__node_seal(*out, NULL, 0);
   return CASK_OK;
 }
 
-const char *cask__unop_name(int op) { return (unsigned)op < CASK_UNOP_COUNT ? unop_names[op] : "?"; }
-const char *cask__binop_name(int op) { return (unsigned)op < CASK_BINOP_COUNT ? binop_names[op] : "?"; }
+int cask_where(cask_array *cond, cask_array *a, cask_array *b, cask_array **out) {
+  if (!out) return CASK_EINVAL;
+  *out = NULL;
+  if (!cond || !a || !b) return CASK_EINVAL;
+  return make_node("where", NODE_WHERE, 0, cask_promote(a->dtype, b->dtype), 3,
+                   (cask_array *[]){cond, a, b}, out);
+}
+
+int cask_clip(cask_array *a, double lo, double hi, cask_array **out) {
+  if (!out) return CASK_EINVAL;
+  *out = NULL;
+  if (!a) return CASK_EINVAL;
+  if (lo != lo || hi != hi) return cask__fail(a->ctx, CASK_EINVAL, "clip: a bound is NaN");
+  cask_array *t;
+  int fl = is_float(a->dtype) || lo != (double)(int64_t)lo || hi != (double)(int64_t)hi ? 0 : CASK_SCALAR_INT;
+  int rc = cask_binary_scalar(CASK_MAXIMUM, a, lo, fl, &t);
+  if (rc) return rc;
+  rc = cask_binary_scalar(CASK_MINIMUM, t, hi, fl, out);
+  cask_array_release(t);
+  return rc;
+}
+
+int cask_astype(cask_array *a, cask_dtype dtype, cask_array **out) {
+  if (!out) return CASK_EINVAL;
+  *out = NULL;
+  if (!a) return CASK_EINVAL;
+  if ((unsigned)dtype >= CASK_DTYPE_COUNT)
+    return cask__fail(a->ctx, CASK_EINVAL, "astype: dtype %d is not a cask_dtype", (int)dtype);
+  if (dtype == a->dtype) {
+    *out = cask_array_retain(a);
+    return CASK_OK;
+  }
+  int rc = cask__node_new(a->ctx, NODE_CAST, 0, dtype, a->ndim, a->shape, a->chunk, a, NULL, out);
+  if (rc) return rc;
+  cask__node_seal(*out, NULL, 0);
+  return CASK_OK;
+}

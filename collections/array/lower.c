@@ -13,10 +13,18 @@ int cask__lower_reduce(cask__lower *L, cask_array *a, const int64_t *bidx, const
                        cask_task_id *out);
 const char *cask__unop_name(int op);
 
-static const char *const kind_names[NODE_KIND_COUNT] = {
-    "full", "arange", "random", "buffer", "elementwise", "elementwise", "elementwise", "reduce"};
+const char *cask__source_name(const cask_array *a);
 
-/* "<kind>-<token>-i,j,..." */
+/* The key prefix of a node's blocks. */
+static const char *kind_name(const cask_array *a) {
+  switch (a->kind) {
+  case NODE_SOURCE: return cask__source_name(a);
+  case NODE_REDUCE: return "reduce";
+  case NODE_EXT: return a->cls->name;
+  default: return "elementwise";
+  }
+}
+
 void cask__block_key(char *buf, size_t cap, const char *kind, uint64_t token, int ndim,
                      const int64_t *bidx) {
   size_t off = (size_t)snprintf(buf, cap, "%s-%016llx-", kind, (unsigned long long)token);
@@ -243,7 +251,7 @@ static int lower_elementwise(cask__lower *L, cask_array *a, const int64_t *bidx,
 }
 
 void cask__node_block_key(const cask_array *a, const int64_t *bidx, char *buf, size_t cap) {
-  cask__block_key(buf, cap, kind_names[a->kind], a->token, a->ndim, bidx);
+  cask__block_key(buf, cap, kind_name(a), a->token, a->ndim, bidx);
 }
 
 int cask__lower_block(cask__lower *L, cask_array *a, const int64_t *bidx, cask_task_id *out) {
@@ -252,15 +260,10 @@ int cask__lower_block(cask__lower *L, cask_array *a, const int64_t *bidx, cask_t
   if (cask_graph_find(L->g, key, out) == CASK_OK) return CASK_OK;
   int rc;
   switch (a->kind) {
-  case NODE_FULL:
-  case NODE_ARANGE:
-  case NODE_RANDOM:
-  case NODE_BUFFER: rc = cask__lower_source(L, a, bidx, key, out); break;
-  case NODE_UNARY:
-  case NODE_BINARY:
-  case NODE_SCALAR_BINARY: rc = lower_elementwise(L, a, bidx, key, out); break;
+  case NODE_SOURCE: rc = cask__lower_source(L, a, bidx, key, out); break;
   case NODE_REDUCE: rc = cask__lower_reduce(L, a, bidx, key, out); break;
-  default: rc = CASK_EINVAL;
+  case NODE_EXT: rc = a->cls->lower(L, a, bidx, key, out); break;
+  default: rc = cask__is_elementwise(a) ? lower_elementwise(L, a, bidx, key, out) : CASK_EINVAL;
   }
   if (rc && !L->ctx->errmsg[0])
     cask__fail(L->ctx, rc, "building block %s: %s", key, cask_graph_errmsg(L->g));

@@ -75,7 +75,7 @@ static int apply2(parser *ps, const char *at, int op, value *x, value *y, value 
   out->a = NULL;
   if (!x->a && !y->a) out->num = fold_binary(op, x->num, y->num);
   else if (!y->a) rc = cask_binary_scalar(op, x->a, y->num, 0, &out->a);
-  else if (!x->a) rc = cask_binary_scalar(op, y->a, x->num, 1, &out->a);
+  else if (!x->a) rc = cask_binary_scalar(op, y->a, x->num, CASK_SCALAR_FIRST, &out->a);
   else rc = cask_binary(op, x->a, y->a, &out->a);
   drop(x);
   drop(y);
@@ -285,7 +285,7 @@ int cask_eval(cask_ctx *ctx, const char *expr, const char *const *names,
     return fail_at(&ps, ps.p, "unexpected text after the expression");
   }
   if (!v.a) /* a constant expression: a 0-d array */
-    return cask_full(ctx, v.num, 0, NULL, NULL, out);
+    return cask_full(ctx, CASK_F64, v.num, 0, NULL, NULL, out);
   *out = v.a;
   return CASK_OK;
 }

@@ -43,10 +43,10 @@ static inline double to_unit(uint32_t lo, uint32_t hi) {
 
 
 CASK_CLONES
-void cask__philox_uniform(uint64_t seed, uint64_t first, int64_t n, double *out) {
+void cask__philox_uniform(uint64_t seed, uint64_t first, int64_t stride, int64_t n, double *out) {
   uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
   for (int64_t i = 0; i < n; i++) {
-    uint64_t idx = first + (uint64_t)i;
+    uint64_t idx = first + (uint64_t)(i * stride);
     uint32_t c[4] = {(uint32_t)idx, (uint32_t)(idx >> 32), 0, 0};
     round10(c, k0, k1);
     out[i] = to_unit(c[0], c[1]);
@@ -54,10 +54,10 @@ void cask__philox_uniform(uint64_t seed, uint64_t first, int64_t n, double *out)
 }
 
 CASK_CLONES
-void cask__philox_normal(uint64_t seed, uint64_t first, int64_t n, double *out) {
+void cask__philox_normal(uint64_t seed, uint64_t first, int64_t stride, int64_t n, double *out) {
   uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
   for (int64_t i = 0; i < n; i++) {
-    uint64_t idx = first + (uint64_t)i;
+    uint64_t idx = first + (uint64_t)(i * stride);
     uint32_t c[4] = {(uint32_t)idx, (uint32_t)(idx >> 32), 0, 0};
     round10(c, k0, k1);
     /* u1 in (0, 1] so log(u1) is finite. */

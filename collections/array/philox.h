@@ -9,10 +9,10 @@
 #include <stdint.h>
 
 /* Uniform doubles in [0, 1), 53 random bits each, for flat indices
- * first .. first + n - 1 of the stream `seed`. */
-void cask__philox_uniform(uint64_t seed, uint64_t first, int64_t n, double *out);
+ * first, first + stride, ... (n of them) of the stream `seed`. */
+void cask__philox_uniform(uint64_t seed, uint64_t first, int64_t stride, int64_t n, double *out);
 /* Standard normal doubles (Box-Muller on the index's own two uniforms). */
-void cask__philox_normal(uint64_t seed, uint64_t first, int64_t n, double *out);
+void cask__philox_normal(uint64_t seed, uint64_t first, int64_t stride, int64_t n, double *out);
 /* The raw 128 bits of one index, for tests against the published vectors. */
 void cask__philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 

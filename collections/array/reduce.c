@@ -16,8 +16,6 @@
 static const char *const red_names[CASK_REDUCTION_COUNT] = {"sum", "mean", "min", "max", "var", "std"};
 static const int state_width[CASK_REDUCTION_COUNT] = {1, 2, 1, 1, 3, 3};
 
-void cask__block_key(char *buf, size_t cap, const char *kind, uint64_t token, int ndim,
-                     const int64_t *bidx);
 int cask__lower_leaves(cask__lower *L, cask_array *a, const int64_t *bidx, cask_array **leaves,
                        uint32_t nleaves, cask_task_id *deps);
 int cask__leaf_views(cask_task_io *io, int ndim, const int64_t *shape, cask__leaf_view *v);
@@ -50,7 +48,7 @@ int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, in
     shape[nd] = a->shape[i];
     chunk[nd++] = a->chunk[i];
   }
-  int rc = cask__node_new(a->ctx, NODE_REDUCE, op, nd, shape, chunk, a, NULL, out);
+  int rc = cask__node_new(a->ctx, NODE_REDUCE, op, CASK_F64, nd, shape, chunk, a, NULL, out);
   if (rc) return rc;
   (*out)->p.reduce.axes = mask;
   (*out)->p.reduce.ddof = ddof;

@@ -10,10 +10,8 @@
  * reductions: sum(a*b) never materializes a*b), and runs it on the context's
  * runtime.
  *
- * So far: float64 arrays; creation (full, zeros, ones, arange, random
- * uniform/normal, a caller's buffer); elementwise arithmetic and math
- * functions with NumPy broadcasting over aligned chunks; sum, mean, min,
- * max, var, std over any set of axes. Arrays are reference counted; an array
+ * Arrays have a dtype (float64, float32, int64, int32, uint8, bool) and
+ * follow NumPy's promotion rules. Arrays are reference counted; an array
  * keeps its inputs alive. A context and its arrays are used from one thread
  * at a time (the computation itself runs on all the context's threads). */
 #ifndef CASK_ARRAY_H
@@ -32,10 +30,12 @@ typedef struct cask_ctx cask_ctx;
 typedef struct cask_array cask_array;
 
 typedef struct cask_options {
-  int threads;     /* 0: CASK_NUM_THREADS, else all cores */
-  int split_every; /* fan-in of reduction trees; 0: 8 */
+  int threads;           /* 0: CASK_NUM_THREADS, else all cores */
+  int split_every;       /* fan-in of reduction trees; 0: 8 */
+  int64_t chunk_bytes;   /* bytes one intermediate block of a rechunk may hold
+                            (Dask's array.chunk-size); 0: 128 MiB */
 } cask_options;
-#define CASK_OPTIONS_DEFAULTS {0, 0}
+#define CASK_OPTIONS_DEFAULTS {0, 0, 0}
 
 /* A context: a runtime and the options arrays are computed with. Free with
  * cask_ctx_free after every array made in it. */
@@ -48,28 +48,40 @@ cask_runtime *cask_ctx_runtime(cask_ctx *ctx);
 /* ---- creation ---------------------------------------------------------
  * shape: ndim extents (0 <= ndim <= CASK_MAX_NDIM); chunks: ndim chunk
  * extents, the last chunk along an axis may be smaller; a chunk extent of 0
- * (or chunks NULL) means the whole axis. */
-int cask_full(cask_ctx *ctx, double value, int ndim, const int64_t *shape,
+ * (or chunks NULL) means the whole axis. dtype: any cask_dtype; a value is
+ * converted to it as NumPy's astype would. */
+int cask_full(cask_ctx *ctx, cask_dtype dtype, double value, int ndim, const int64_t *shape,
               const int64_t *chunks, cask_array **out);
-int cask_zeros(cask_ctx *ctx, int ndim, const int64_t *shape, const int64_t *chunks,
-               cask_array **out);
-int cask_ones(cask_ctx *ctx, int ndim, const int64_t *shape, const int64_t *chunks,
-              cask_array **out);
-/* start, start + step, ... below stop (NumPy's arange for floats). */
-int cask_arange(cask_ctx *ctx, double start, double stop, double step, int64_t chunk,
-                cask_array **out);
+int cask_zeros(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
+               const int64_t *chunks, cask_array **out);
+int cask_ones(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
+              const int64_t *chunks, cask_array **out);
+/* Values unspecified (each block is whatever its fresh memory holds). */
+int cask_empty(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
+               const int64_t *chunks, cask_array **out);
+/* start, start + step, ... below stop (NumPy's arange): element i is
+ * start + i * step, converted to dtype. */
+int cask_arange(cask_ctx *ctx, cask_dtype dtype, double start, double stop, double step,
+                int64_t chunk, cask_array **out);
+/* num values from start to stop (stop included when endpoint). */
+int cask_linspace(cask_ctx *ctx, cask_dtype dtype, double start, double stop, int64_t num,
+                  int endpoint, int64_t chunk, cask_array **out);
+/* n x m with ones on diagonal k (k > 0 above the main one). */
+int cask_eye(cask_ctx *ctx, cask_dtype dtype, int64_t n, int64_t m, int64_t k, int64_t chunk,
+             cask_array **out);
 /* Counter-based (Philox4x32-10): the value at an index depends only on the
- * seed and the index, for any chunking and thread count. */
-int cask_random_uniform(cask_ctx *ctx, uint64_t seed, int ndim, const int64_t *shape,
-                        const int64_t *chunks, cask_array **out);
-int cask_random_normal(cask_ctx *ctx, uint64_t seed, int ndim, const int64_t *shape,
-                       const int64_t *chunks, cask_array **out);
-/* A C-order float64 buffer the caller keeps alive (no copy) until release
+ * seed and the index, for any chunking and thread count. dtype: CASK_F64
+ * or CASK_F32. */
+int cask_random_uniform(cask_ctx *ctx, uint64_t seed, cask_dtype dtype, int ndim,
+                        const int64_t *shape, const int64_t *chunks, cask_array **out);
+int cask_random_normal(cask_ctx *ctx, uint64_t seed, cask_dtype dtype, int ndim,
+                       const int64_t *shape, const int64_t *chunks, cask_array **out);
+/* A C-order buffer of dtype the caller keeps alive (no copy) until release
  * (may be NULL) is called with (user, data) when the last array using it is
  * freed. */
-int cask_from_buffer(cask_ctx *ctx, const double *data, int ndim, const int64_t *shape,
-                     const int64_t *chunks, void (*release)(void *user, void *data),
-                     void *user, cask_array **out);
+int cask_from_buffer(cask_ctx *ctx, const void *data, cask_dtype dtype, int ndim,
+                     const int64_t *shape, const int64_t *chunks,
+                     void (*release)(void *user, void *data), void *user, cask_array **out);
 
 cask_array *cask_array_retain(cask_array *a);
 void cask_array_release(cask_array *a); /* NULL is a no-op */
@@ -79,52 +91,183 @@ const int64_t *cask_array_chunks(const cask_array *a);
 int64_t cask_array_size(const cask_array *a);
 cask_dtype cask_array_dtype(const cask_array *a);
 
+/* NumPy's result dtype of an arithmetic operation on a and b
+ * (np.result_type): bool < u8 < i32 < i64 < f32 < f64 by kind, with
+ * u8|i32 -> i32, i32|f32 -> f64, i64|f32 -> f64. Thread-safe. */
+cask_dtype cask_promote(cask_dtype a, cask_dtype b);
+
 /* ---- elementwise -------------------------------------------------------
  * NumPy broadcasting: shapes are aligned at the right; an extent of 1
- * stretches. Where both operands span an axis their chunks must match. */
+ * stretches. Where both operands span an axis with different chunks, the
+ * one with fewer elements is rechunked to the other's chunks. Result
+ * dtypes follow NumPy: promotion of the operands; true division and the
+ * float functions give a float (f32 stays f32, integers give f64);
+ * comparisons, logical operations, isnan and isfinite give bool. */
 typedef enum cask_binop {
   CASK_ADD, CASK_SUB, CASK_MUL, CASK_DIV, CASK_POW, CASK_MAXIMUM, CASK_MINIMUM,
-  CASK_ARCTAN2, CASK_BINOP_COUNT
+  CASK_ARCTAN2, CASK_FLOOR_DIVIDE, CASK_MOD, CASK_EQUAL, CASK_NOT_EQUAL, CASK_LESS,
+  CASK_LESS_EQUAL, CASK_GREATER, CASK_GREATER_EQUAL, CASK_LOGICAL_AND, CASK_LOGICAL_OR,
+  CASK_BINOP_COUNT
 } cask_binop;
 typedef enum cask_unop {
   CASK_NEGATIVE, CASK_ABS, CASK_SQRT, CASK_EXP, CASK_EXPM1, CASK_LOG, CASK_LOG1P,
   CASK_LOG2, CASK_LOG10, CASK_SIN, CASK_COS, CASK_TAN, CASK_ARCSIN, CASK_ARCCOS,
-  CASK_ARCTAN, CASK_SINH, CASK_COSH, CASK_TANH, CASK_FLOOR, CASK_CEIL, CASK_UNOP_COUNT
+  CASK_ARCTAN, CASK_SINH, CASK_COSH, CASK_TANH, CASK_FLOOR, CASK_CEIL, CASK_ROUND,
+  CASK_ISNAN, CASK_ISFINITE, CASK_LOGICAL_NOT, CASK_UNOP_COUNT
 } cask_unop;
 int cask_binary(cask_binop op, cask_array *a, cask_array *b, cask_array **out);
-/* a op scalar (scalar_first = 0) or scalar op a (scalar_first = 1). */
-int cask_binary_scalar(cask_binop op, cask_array *a, double s, int scalar_first,
-                       cask_array **out);
+/* a op s, or s op a with CASK_SCALAR_FIRST. A scalar is "weak", as in
+ * NumPy 2 (NEP 50): it takes the array's dtype, except that a float scalar
+ * (one without CASK_SCALAR_INT) with an integer or bool array gives
+ * float64. CASK_SCALAR_INT: s is an integer (Python's int). */
+#define CASK_SCALAR_FIRST 1
+#define CASK_SCALAR_INT 2
+int cask_binary_scalar(cask_binop op, cask_array *a, double s, int flags, cask_array **out);
 int cask_unary(cask_unop op, cask_array *a, cask_array **out);
+/* cond ? a : b elementwise, broadcasting all three; the result dtype is the
+ * promotion of a's and b's. */
+int cask_where(cask_array *cond, cask_array *a, cask_array *b, cask_array **out);
+/* minimum(maximum(a, lo), hi), as NumPy's clip. */
+int cask_clip(cask_array *a, double lo, double hi, cask_array **out);
+/* NumPy's astype (unsafe casting: floats to integers truncate toward zero;
+ * NaN and out-of-range values give INT64_MIN-like values as on x86; to bool
+ * is != 0). */
+int cask_astype(cask_array *a, cask_dtype dtype, cask_array **out);
 
 /* ---- reductions --------------------------------------------------------
  * axes: naxes distinct axes (negative counts from the end); naxes = 0 or
  * axes = NULL reduces every axis. The reduced axes are dropped. Blocks are
  * reduced as a tree with fan-in split_every in a fixed order, so a result
  * is bit-identical for any thread count. Sums are pairwise within blocks;
- * var and std combine (count, mean, M2) with Chan's formula. */
+ * var and std combine (count, mean, M2) with Chan's formula.
+ * Result dtypes (NumPy's): sum/prod of bool and integers give int64, of
+ * floats their dtype; mean/var/std of integers give float64; min/max keep
+ * the dtype; any/all give bool; argmin/argmax give int64, the flat index
+ * within the reduced axes (NumPy allows one axis or all for these; so does
+ * cask). The nan- variants skip NaNs (nanmin/nanmax of an all-NaN slice is
+ * NaN, as NumPy's with its warning). */
 typedef enum cask_reduction {
-  CASK_SUM, CASK_MEAN, CASK_MIN, CASK_MAX, CASK_VAR, CASK_STD, CASK_REDUCTION_COUNT
+  CASK_SUM, CASK_MEAN, CASK_MIN, CASK_MAX, CASK_VAR, CASK_STD, CASK_PROD, CASK_ANY,
+  CASK_ALL, CASK_ARGMIN, CASK_ARGMAX, CASK_NANSUM, CASK_NANMEAN, CASK_NANMIN,
+  CASK_NANMAX, CASK_REDUCTION_COUNT
 } cask_reduction;
 int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, int ddof,
                 cask_array **out);
 
+/* ---- structure ---------------------------------------------------------
+ * Only blocks an output needs are built: slicing a few elements out of a
+ * huge array makes a handful of tasks. */
+#define CASK_NONE INT64_MIN /* an omitted start or stop of a slice */
+typedef struct cask_index {
+  int64_t start, stop, step; /* Python's slice semantics (negative counts from
+                                the end; step != 0, negative walks back) */
+  int is_int;                /* 1: the single index `start`; drops the axis */
+} cask_index;
+#define CASK_SLICE(start, stop, step) ((cask_index){(start), (stop), (step), 0})
+#define CASK_ALL ((cask_index){CASK_NONE, CASK_NONE, 1, 0})
+#define CASK_AT(i) ((cask_index){(i), 0, 1, 1})
+/* a[idx[0], idx[1], ...]: nidx <= ndim entries, the remaining axes whole.
+ * The result's chunks follow the input's (divided by the step). */
+int cask_slice(cask_array *a, int nidx, const cask_index *idx, cask_array **out);
+/* Axes permuted: result axis i is a's axis perm[i]; perm NULL reverses
+ * (a.T). */
+int cask_transpose(cask_array *a, const int *perm, cask_array **out);
+/* C-order reshape; one extent may be -1. Where the chunks do not allow a
+ * block-by-block reshape, the axes involved are rechunked first (as
+ * dask.array.reshape does). */
+int cask_reshape(cask_array *a, int ndim, const int64_t *shape, cask_array **out);
+/* Join n arrays along an existing axis (concatenate) or a new one (stack);
+ * the shapes must agree elsewhere; dtypes are promoted. */
+int cask_concatenate(int n, cask_array *const *arrays, int axis, cask_array **out);
+int cask_stack(int n, cask_array *const *arrays, int axis, cask_array **out);
+/* New chunks (0: the whole axis). Intermediate blocks stay under the
+ * context's chunk_bytes, as Dask's plan_rechunk keeps them. */
+int cask_rechunk(cask_array *a, const int64_t *chunks, cask_array **out);
+
+/* ---- linear algebra -----------------------------------------------------
+ * Blocked: every block product is one CBLAS call (OpenBLAS; its own
+ * threading is off, the scheduler runs blocks in parallel), the sum over
+ * the inner blocks a fixed-order tree. Float32 stays float32; integers and
+ * bool are computed exactly in int64 loops. */
+/* NumPy's matmul for 1-d and 2-d operands. */
+int cask_matmul(cask_array *a, cask_array *b, cask_array **out);
+/* NumPy's dot for 1-d and 2-d operands (the same as matmul there). */
+int cask_dot(cask_array *a, cask_array *b, cask_array **out);
+/* Sum over a's axes axes_a[k] and b's axes_b[k] (NumPy's tensordot). */
+int cask_tensordot(cask_array *a, cask_array *b, int naxes, const int *axes_a,
+                   const int *axes_b, cask_array **out);
+
+/* ---- user kernels -------------------------------------------------------- */
+typedef struct cask_block_info {
+  int ndim;
+  const int64_t *block_index; /* which block of the output */
+  const int64_t *offset;      /* global index of the output block's first element */
+  const int64_t *depth;       /* map_overlap: halo per axis, else NULL */
+  char *errmsg;               /* a message for a failure, errmsg_cap bytes */
+  size_t errmsg_cap;
+} cask_block_info;
+/* Fill out (allocated by cask with the output block's shape and dtype)
+ * from the input blocks; return 0 or a CASK_ error code. Called on any
+ * worker thread, concurrently for different blocks. */
+typedef int (*cask_block_fn)(void *user, const cask_block *const *in, int nin, cask_block *out,
+                             const cask_block_info *info);
+typedef struct cask_map_spec {
+  cask_block_fn fn;
+  void *user;
+  const char *name;  /* part of every task key (and what the trace shows) */
+  uint64_t token;    /* identifies fn's behaviour with user: equal specs and
+                        inputs are computed once */
+  cask_dtype dtype;  /* of the output */
+  const int64_t *chunks; /* output chunk per axis (same number of blocks as
+                            the inputs); NULL: the first input's */
+} cask_map_spec;
+/* One task per block: the inputs (broadcast against each other, rechunked
+ * to the first's chunks) give their blocks at the same block index. */
+int cask_map_blocks(const cask_map_spec *spec, int nin, cask_array *const *in, cask_array **out);
+typedef enum cask_boundary {
+  CASK_BOUNDARY_CONSTANT, CASK_BOUNDARY_NEAREST, CASK_BOUNDARY_REFLECT, CASK_BOUNDARY_PERIODIC,
+  CASK_BOUNDARY_NONE /* no halo beyond the array's edges */
+} cask_boundary;
+/* Each block with depth[i] neighbouring elements on both sides of axis i
+ * (from the neighbouring blocks, or the boundary rule at the array's
+ * edges: constant `value`, nearest, reflect (NumPy's 'symmetric'),
+ * periodic). fn gets the padded block and fills out, which has the block's
+ * own (unpadded) shape: no trim step. */
+int cask_map_overlap(const cask_map_spec *spec, cask_array *in, const int64_t *depth,
+                     cask_boundary boundary, double value, cask_array **out);
+
 /* ---- expression strings -------------------------------------------------
  * NumExpr-style: "2*a + 3*b*b - sin(a)" over the named arrays, with Python's
- * operators and precedence (+ - * / **, unary minus, parentheses; ** binds
- * tighter than a unary minus on its left and groups to the right), numbers,
- * and the functions sqrt exp expm1 log log1p log2 log10 sin cos tan arcsin
- * arccos arctan sinh cosh tanh floor ceil abs negative (one argument) and
- * arctan2 maximum minimum power (two). It builds the same lazy nodes as the
- * calls above. A syntax error or an unknown name gives CASK_EINVAL with a
- * message giving the 1-based column, e.g. "column 5: unknown name 'c' (in expression 'a + c')". */
+ * operators and precedence (+ - * / // % **, comparisons < <= > >= == !=,
+ * & | ~ as logical and/or/not on bools, unary minus, parentheses; **
+ * binds tighter than a unary minus on its left and groups to the right),
+ * numbers (an integer literal is an integer scalar), True/False, and the
+ * functions sqrt exp expm1 log log1p log2 log10 sin cos tan arcsin arccos
+ * arctan sinh cosh tanh floor ceil round abs negative isnan isfinite (one
+ * argument), arctan2 maximum minimum power (two), where clip (three). It
+ * builds the same lazy nodes as the calls above. A syntax error or an
+ * unknown name gives CASK_EINVAL with a message giving the 1-based column,
+ * e.g. "column 5: unknown name 'c' (in expression 'a + c')". */
 int cask_eval(cask_ctx *ctx, const char *expr, const char *const *names,
               cask_array *const *values, size_t nvars, cask_array **out);
 
+/* ---- I/O ----------------------------------------------------------------
+ * .npy files (NumPy's format, versions 1.0, 2.0, 3.0). */
+/* A lazy array over the file: each block task reads its own part (never the
+ * whole file); C or Fortran order, little or big endian, the dtypes above.
+ * chunks NULL: about 64 MiB blocks along the first axis. A bad header
+ * gives CASK_EFORMAT naming the file and the byte offset. */
+int cask_read_npy(cask_ctx *ctx, const char *path, const int64_t *chunks, cask_array **out);
+/* Compute a into a .npy file: each block written in place by its task, in
+ * parallel, into a temporary file renamed to path when every block is
+ * written (nothing half-written is ever at path). */
+int cask_to_npy(cask_array *a, const char *path);
+
 /* ---- computing ---------------------------------------------------------- */
-/* Compute a into buf (C order, cask_array_size(a) doubles; nbytes checked). */
+/* Compute a into buf (C order, cask_array_size(a) elements of a's dtype;
+ * nbytes checked). */
 int cask_compute(cask_array *a, void *buf, size_t nbytes);
-/* Compute a 0-d (or one-element) array. */
+/* Compute a 0-d (or one-element) array, converted to double. */
 int cask_compute_scalar(cask_array *a, double *out);
 /* Build, optimize and order the task graph that computes a, without running
  * it: the caller owns the graph (for dumping it as JSON or DOT). */

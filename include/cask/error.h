@@ -27,7 +27,8 @@ extern "C" {
   X(EBUSY, -13, "resource busy")                                            \
   X(EOPEXISTS, -14, "an op of that name is already registered")             \
   X(ENOTSERIAL, -15, "the op's arguments cannot be written as JSON")        \
-  X(ETHREAD, -16, "could not start a thread")
+  X(ETHREAD, -16, "could not start a thread")                              \
+  X(EFORMAT, -17, "a file is malformed or truncated")
 
 typedef enum cask_err {
   CASK_OK = 0,
