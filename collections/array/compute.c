@@ -31,7 +31,7 @@ static int lower_output(void *user, cask_array *a, const int64_t *bidx) {
 
 typedef struct into_ctx {
   cask__lower L;
-  double *dst;
+  void *dst;
 } into_ctx;
 
 static int lower_into(void *user, cask_array *a, const int64_t *bidx) {
@@ -43,7 +43,7 @@ static int lower_into(void *user, cask_array *a, const int64_t *bidx) {
 
 /* The graph computing a; with dst (and a elementwise) its blocks are
  * written straight into dst. */
-static int build_graph(cask_array *a, double *dst, cask_graph **out) {
+static int build_graph(cask_array *a, void *dst, cask_graph **out) {
   cask_ctx *ctx = a->ctx;
   ctx->errmsg[0] = '\0';
   cask_graph *g;
@@ -109,7 +109,7 @@ int cask_compute(cask_array *a, void *buf, size_t nbytes) {
                       s, cask_dtype_name(a->dtype), (long long)(cask_array_size(a) * (int64_t)cask__itemsize(a)), nbytes);
   }
   cask_graph *g;
-  int direct = cask__is_elementwise(a) && a->dtype == CASK_F64;
+  int direct = cask__is_elementwise(a);
   int rc = build_graph(a, direct ? buf : NULL, &g);
   if (rc) return rc;
   cask_results *res;

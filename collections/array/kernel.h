@@ -10,17 +10,45 @@
 
 #define CASK__KERNEL_REGS 16
 
-enum { K_LOAD, K_CONST, K_UNARY, K_BINARY, K_BINARY_IMM, K_IMM_BINARY };
+/* Registers hold doubles (float dtypes; float32 values rounded to float32
+ * after every operation, so results match NumPy's float32 arithmetic) or
+ * int64s (integer and bool dtypes; int32 and uint8 values wrapped after
+ * every operation, bools 0 or 1). */
+typedef union cask__regbuf {
+  double f[CASK__KERNEL_PIECE];
+  int64_t i[CASK__KERNEL_PIECE];
+} cask__regbuf;
+
+enum {
+  K_LOAD,       /* dst = leaf a (dt: the leaf's dtype) */
+  K_CONST,      /* dst = imm */
+  K_UNARY,      /* dst = op(a) */
+  K_BINARY,     /* dst = a op b */
+  K_BINARY_IMM, /* dst = a op imm */
+  K_IMM_BINARY, /* dst = imm op a */
+  K_WHERE,      /* dst = a ? b : c (a int, b and c one class) */
+  K_TO_FLOAT,   /* dst = (double) a, from an int register */
+  K_TO_INT,     /* dst = a converted to integer dtype dt, from a float register */
+  K_TRUTH,      /* dst = a != 0, from a float register */
+  K_NARROW,     /* dst = a wrapped/rounded to dt (f32, i32, u8, bool) */
+  K_CODE_COUNT
+};
 
 typedef struct cask__insn {
-  uint8_t code, op, dst, a, b, pad[3];
-  double imm; /* K_CONST value, or the scalar of K_*_IMM */
+  uint8_t code, op, dst, a, b, c;
+  uint8_t dt;  /* K_LOAD, K_TO_INT, K_NARROW: a cask_dtype */
+  uint8_t isint; /* the operands' class: 1 int64, 0 double */
+  union {
+    double f;
+    int64_t i;
+  } imm; /* K_CONST's value, or the scalar of K_*_IMM, in the operands' class */
 } cask__insn;
 
 typedef struct cask__program {
   uint32_t ninsn, nleaves;
   uint8_t result; /* register holding the value */
-  uint8_t pad[7];
+  uint8_t dtype;  /* the value's dtype (the root node's) */
+  uint8_t pad[6];
   cask__insn insn[CASK__MAX_PROG];
 } cask__program;
 
@@ -29,29 +57,38 @@ typedef struct cask__program {
 int cask__program_compile(cask_array *a, cask__program *p, cask_array **leaves);
 /* Bytes of p worth storing (instructions beyond ninsn are not). */
 size_t cask__program_size(const cask__program *p);
-/* Check a program read from outside (graph JSON): registers, leaves, ops. */
+/* Check a program read from outside (graph JSON): registers defined before
+ * use and of the right class, leaves, ops, dtypes. */
 int cask__program_check(const cask__program *p, size_t len, uint32_t nleaves);
+/* The dtype leaf l must have (from its load). */
+int cask__program_leaf_dtype(const cask__program *p, uint32_t l);
+/* Whether the program's value is in int64 registers. */
+static inline int cask__program_isint(const cask__program *p) {
+  return p->dtype != CASK_F64 && p->dtype != CASK_F32;
+}
 
 /* One leaf as a kernel sees it: data and per-axis strides in elements
  * (0 on broadcast axes), aligned with the output block's axes. */
 typedef struct cask__leaf_view {
-  const double *data;
+  const char *data;
+  size_t itemsize;
   int64_t stride[CASK_MAX_NDIM];
 } cask__leaf_view;
 
 /* Where to find n consecutive output elements along the last axis: each
- * leaf's element offset of the first one and its last-axis stride. */
+ * leaf's first element and its last-axis stride. */
 typedef struct cask__piece {
   int64_t n;
-  const double *src[CASK__MAX_LEAVES];
+  const void *src[CASK__MAX_LEAVES];
   int64_t src_stride[CASK__MAX_LEAVES]; /* 0 or 1 */
 } cask__piece;
 
-/* Evaluate the program over one piece; returns the result's n values (in
- * scratch, or in a leaf when the program is a plain load). If out is not
- * NULL the last instruction writes there and out is returned. */
-const double *cask__program_eval(const cask__program *p, const cask__piece *pc,
-                                 double (*scratch)[CASK__KERNEL_PIECE], double *out);
+/* Evaluate the program over one piece. Without out: returns the n values
+ * (doubles or int64s as cask__program_isint says; in scratch, or in a
+ * leaf); with out: stores them there in the program's dtype and returns
+ * out. */
+const void *cask__program_eval(const cask__program *p, const cask__piece *pc,
+                               cask__regbuf *scratch, void *out);
 
 /* Iterate a block of the given shape row by row (rows run along the last
  * axis) in pieces, calling fn with each piece, the flat C-order offset of

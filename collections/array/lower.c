@@ -62,18 +62,23 @@ typedef struct kernel_args {
   cask__program prog; /* only prog.ninsn instructions are stored */
 } kernel_args;
 
-/* Strides of each leaf block against the evaluated block's axes. */
-int cask__leaf_views(cask_task_io *io, int ndim, const int64_t *shape, cask__leaf_view *v) {
+/* Strides of each leaf block against the evaluated block's axes; each
+ * leaf must have the dtype its load in p expects. */
+int cask__leaf_views(cask_task_io *io, const cask__program *p, int ndim, const int64_t *shape,
+                     cask__leaf_view *v) {
   for (size_t l = 0; l < io->ninputs; l++) {
     const cask_block *b = io->inputs[l];
-    if (!b || cask_block_dtype(b) != CASK_F64 || cask_block_ndim(b) > ndim) {
-      cask__fmt(io->errmsg, io->errmsg_cap, "input %zu is not a float64 block of at most %d axes", l, ndim);
+    int want = cask__program_leaf_dtype(p, (uint32_t)l);
+    if (!b || (int)cask_block_dtype(b) != want || cask_block_ndim(b) > ndim) {
+      cask__fmt(io->errmsg, io->errmsg_cap, "input %zu is not a %s block of at most %d axes", l,
+                want >= 0 ? cask_dtype_name((cask_dtype)want) : "?", ndim);
       return CASK_EINVAL;
     }
     int bn = cask_block_ndim(b);
     const int64_t *bs = cask_block_shape(b);
     int64_t s = 1;
     v[l].data = cask_block_data(b);
+    v[l].itemsize = cask_dtype_size(cask_block_dtype(b));
     for (int i = ndim - 1; i >= 0; i--) {
       int j = i - (ndim - bn);
       if (j < 0) {
@@ -94,13 +99,14 @@ int cask__leaf_views(cask_task_io *io, int ndim, const int64_t *shape, cask__lea
 
 typedef struct store_ctx {
   const cask__program *p;
-  double *dst;
-  double (*scratch)[CASK__KERNEL_PIECE];
+  char *dst;
+  size_t itemsize;
+  cask__regbuf *scratch;
 } store_ctx;
 
 static int store_piece(void *user, const cask__piece *pc, int64_t off, const int64_t *row) {
   store_ctx *s = user;
-  cask__program_eval(s->p, pc, s->scratch, s->dst + off);
+  cask__program_eval(s->p, pc, s->scratch, s->dst + (size_t)off * s->itemsize);
   return CASK_OK;
 }
 
@@ -115,13 +121,13 @@ static int kernel_run(cask_task_io *io) {
     return CASK_EINVAL;
   }
   cask__leaf_view views[CASK__MAX_LEAVES];
-  int rc = cask__leaf_views(io, a.ndim, a.shape, views);
+  int rc = cask__leaf_views(io, &a.prog, a.ndim, a.shape, views);
   if (rc) return rc;
-  if ((rc = cask_block_new(CASK_F64, a.ndim, a.shape, &io->output))) return rc;
+  if ((rc = cask_block_new((cask_dtype)a.prog.dtype, a.ndim, a.shape, &io->output))) return rc;
   /* The registers live on the worker's stack (128 KiB): allocating them
    * per task would fault in fresh pages every time. */
-  _Alignas(64) double scratch[CASK__KERNEL_REGS][CASK__KERNEL_PIECE];
-  store_ctx s = {&a.prog, cask_block_data(io->output), scratch};
+  _Alignas(64) cask__regbuf scratch[CASK__KERNEL_REGS];
+  store_ctx s = {&a.prog, cask_block_data(io->output), cask_dtype_size((cask_dtype)a.prog.dtype), scratch};
   return cask__for_pieces(a.ndim, a.shape, (uint32_t)io->ninputs, views, 1, store_piece, &s);
 }
 
@@ -130,14 +136,15 @@ static int kernel_run(cask_task_io *io) {
  * touching a page costs microseconds, fresh result blocks and a copy cost
  * more than the arithmetic). Holds a pointer, so it is never serialized. */
 typedef struct into_args {
-  double *dst;
+  char *dst;
   int64_t gshape[CASK_MAX_NDIM], off[CASK_MAX_NDIM];
   kernel_args k; /* variable length: last */
 } into_args;
 
 typedef struct into_ctx {
   const into_args *a;
-  double (*scratch)[CASK__KERNEL_PIECE];
+  cask__regbuf *scratch;
+  size_t w; /* itemsize */
   int64_t gstride[CASK_MAX_NDIM];
   int64_t base; /* flat offset of the block's first element */
   int contiguous; /* the block is one run of the destination */
@@ -151,10 +158,11 @@ static int into_piece(void *user, const cask__piece *pc, int64_t off, const int6
   into_ctx *c = user;
   const kernel_args *k = &c->a->k;
   if (c->contiguous) {
-    cask__program_eval(&k->prog, pc, c->scratch, c->a->dst + c->base + off);
+    cask__program_eval(&k->prog, pc, c->scratch, c->a->dst + (size_t)(c->base + off) * c->w);
     return CASK_OK;
   }
-  const double *v = cask__program_eval(&k->prog, pc, c->scratch, NULL);
+  _Alignas(64) char v[CASK__KERNEL_PIECE * 8];
+  cask__program_eval(&k->prog, pc, c->scratch, v);
   int nd = k->ndim;
   int64_t last = k->shape[nd - 1];
   /* Block-local flat offset -> destination, one row segment at a time. */
@@ -166,7 +174,7 @@ static int into_piece(void *user, const cask__piece *pc, int64_t off, const int6
     }
     int64_t len = last - at % last;
     if (len > pc->n - done) len = pc->n - done;
-    memcpy(c->a->dst + dst, v + done, (size_t)len * sizeof *v);
+    memcpy(c->a->dst + (size_t)dst * c->w, v + (size_t)done * c->w, (size_t)len * c->w);
     done += len;
   }
   (void)row;
@@ -182,9 +190,9 @@ static int kernel_into_run(cask_task_io *io) {
       cask__program_check(&a.k.prog, io->args_len - head, (uint32_t)io->ninputs))
     return CASK_EINVAL;
   cask__leaf_view views[CASK__MAX_LEAVES];
-  int rc = cask__leaf_views(io, a.k.ndim, a.k.shape, views);
+  int rc = cask__leaf_views(io, &a.k.prog, a.k.ndim, a.k.shape, views);
   if (rc) return rc;
-  into_ctx c = {&a, NULL, {0}, 0, 1};
+  into_ctx c = {&a, NULL, cask_dtype_size((cask_dtype)a.k.prog.dtype), {0}, 0, 1};
   int64_t s = 1;
   for (int i = a.k.ndim - 1; i >= 0; i--) {
     c.gstride[i] = s;
@@ -194,7 +202,7 @@ static int kernel_into_run(cask_task_io *io) {
   int i = 0;
   while (i < a.k.ndim && a.k.shape[i] == 1) i++;
   for (int j = i + 1; j < a.k.ndim; j++) c.contiguous &= a.k.shape[j] == a.gshape[j];
-  _Alignas(64) double scratch[CASK__KERNEL_REGS][CASK__KERNEL_PIECE]; /* see kernel_run */
+  _Alignas(64) cask__regbuf scratch[CASK__KERNEL_REGS]; /* see kernel_run */
   c.scratch = scratch;
   return cask__for_pieces(a.k.ndim, a.k.shape, (uint32_t)io->ninputs, views, 1, into_piece, &c);
 }
@@ -203,7 +211,7 @@ static int not_serializable(const void *args, size_t len, struct cJSON *obj) { r
 
 static const cask_op *op_kernel, *op_kernel_into;
 
-int cask__lower_into(cask__lower *L, cask_array *a, const int64_t *bidx, double *dst,
+int cask__lower_into(cask__lower *L, cask_array *a, const int64_t *bidx, void *dst,
                      cask_task_id *out) {
   into_args x;
   memset(&x, 0, sizeof x);
@@ -223,7 +231,7 @@ int cask__lower_into(cask__lower *L, cask_array *a, const int64_t *bidx, double 
   if (!rc) { /* what it writes, though it holds no block */
     int64_t n = 1;
     for (int i = 0; i < a->ndim; i++) n *= x.k.shape[i];
-    cask_graph_set_size(L->g, *out, n * 8);
+    cask_graph_set_size(L->g, *out, n * (int64_t)cask__itemsize(a));
   }
   return rc;
 }
@@ -245,7 +253,7 @@ static int lower_elementwise(cask__lower *L, cask_array *a, const int64_t *bidx,
   if (!rc) {
     int64_t n = 1;
     for (int i = 0; i < a->ndim; i++) n *= k.shape[i];
-    cask_graph_set_size(L->g, *out, n * 8);
+    cask_graph_set_size(L->g, *out, n * (int64_t)cask__itemsize(a));
   }
   return rc;
 }
@@ -271,12 +279,14 @@ int cask__lower_block(cask__lower *L, cask_array *a, const int64_t *bidx, cask_t
 }
 
 void cask__register_reduce_ops(void);
+void cask__register_array_map(void);
 
 /* Once per process (uv_once): contexts on several threads must not write
  * the op pointers while another lowers with them. */
 static void register_once(void) {
   cask__register_array_sources();
   cask__register_reduce_ops();
+  cask__register_array_map();
   cask_op_register(&(cask_op){.name = "array.kernel", .run = kernel_run}, &op_kernel);
   cask_op_register(&(cask_op){.name = "array.kernel_into", .run = kernel_into_run,
                               .args_to_json = not_serializable},

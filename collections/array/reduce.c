@@ -4,21 +4,60 @@
  *                   sum(a*b) never materializes a*b;
  *   array.combine   split_every states -> one, in a fixed order;
  *   array.finalize  state -> value (mean = sum / n, std = sqrt(M2 / (n-ddof))).
- * States: sum (sum), mean (sum, n), min / max (value), var / std (n, mean,
- * M2). Sums are pairwise within a piece and cascaded across pieces; var
- * combines (n, mean, M2) with Chan's formula. Every order is fixed by the
- * graph, so results are bit-identical for any thread count. */
+ * A state is a few 8-byte words, doubles or int64s: integer sums,
+ * products, minima and maxima are exact in int64 (NumPy's); means and
+ * variances of integers are computed in doubles. Sums are pairwise within
+ * a piece and cascaded across pieces; var combines (n, mean, M2) with
+ * Chan's formula; argmin/argmax carry (value, index) and break ties by the
+ * smaller index, so the combine order never changes which one wins. Every
+ * order is fixed by the graph: results are bit-identical for any thread
+ * count. */
 #include <math.h>
 #include <stdio.h>
 
+#include "dtype.h"
 #include "kernel.h"
 
-static const char *const red_names[CASK_REDUCTION_COUNT] = {"sum", "mean", "min", "max", "var", "std"};
-static const int state_width[CASK_REDUCTION_COUNT] = {1, 2, 1, 1, 3, 3};
+static const char *const red_names[CASK_REDUCTION_COUNT] = {
+    "sum", "mean", "min", "max", "var", "std", "prod", "any", "all", "argmin", "argmax",
+    "nansum", "nanmean", "nanmin", "nanmax"};
+static const int state_width[CASK_REDUCTION_COUNT] = {1, 2, 1, 1, 3, 3, 1, 1, 1, 2, 2, 1, 2, 2, 2};
+
+typedef union word {
+  double f;
+  int64_t i;
+} word;
 
 int cask__lower_leaves(cask__lower *L, cask_array *a, const int64_t *bidx, cask_array **leaves,
                        uint32_t nleaves, cask_task_id *deps);
-int cask__leaf_views(cask_task_io *io, int ndim, const int64_t *shape, cask__leaf_view *v);
+int cask__leaf_views(cask_task_io *io, const cask__program *p, int ndim, const int64_t *shape,
+                     cask__leaf_view *v);
+
+static int is_arg(int op) { return op == CASK_ARGMIN || op == CASK_ARGMAX; }
+/* Ops whose integer input is turned into doubles first (NumPy's mean and
+ * var of integers are float64 computations). */
+static int wants_float(int op) {
+  return op == CASK_MEAN || op == CASK_VAR || op == CASK_STD || op == CASK_NANMEAN;
+}
+
+/* The result dtype of op over dtype t (NumPy's). */
+static cask_dtype result_dtype(int op, cask_dtype t) {
+  int fl = cask__dtype_is_float(t);
+  switch (op) {
+  case CASK_SUM:
+  case CASK_PROD:
+  case CASK_NANSUM: return fl ? t : CASK_I64;
+  case CASK_MIN:
+  case CASK_MAX:
+  case CASK_NANMIN:
+  case CASK_NANMAX: return t;
+  case CASK_ANY:
+  case CASK_ALL: return CASK_BOOL;
+  case CASK_ARGMIN:
+  case CASK_ARGMAX: return CASK_I64;
+  default: return fl ? t : CASK_F64;
+  }
+}
 
 int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, int ddof,
                 cask_array **out) {
@@ -38,17 +77,21 @@ int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, in
     mask |= 1u << ax;
   }
   int64_t shape[CASK_MAX_NDIM], chunk[CASK_MAX_NDIM];
-  int nd = 0;
+  int nd = 0, no_identity = op == CASK_MIN || op == CASK_MAX || op == CASK_NANMIN || op == CASK_NANMAX || is_arg(op);
   for (int i = 0; i < a->ndim; i++) {
     if (mask & (1u << i)) {
-      if (a->shape[i] == 0 && (op == CASK_MIN || op == CASK_MAX))
+      if (a->shape[i] == 0 && no_identity)
         return cask__fail(a->ctx, CASK_EINVAL, "%s: axis %d is empty and %s has no identity", what, i, what);
       continue;
     }
     shape[nd] = a->shape[i];
     chunk[nd++] = a->chunk[i];
   }
-  int rc = cask__node_new(a->ctx, NODE_REDUCE, op, CASK_F64, nd, shape, chunk, a, NULL, out);
+  /* The nan- variants of integer data are the plain ones (no NaN there). */
+  int iop = op;
+  if (!cask__dtype_is_float(a->dtype) && op >= CASK_NANSUM)
+    iop = op == CASK_NANSUM ? CASK_SUM : op == CASK_NANMEAN ? CASK_MEAN : op == CASK_NANMIN ? CASK_MIN : CASK_MAX;
+  int rc = cask__node_new(a->ctx, NODE_REDUCE, iop, result_dtype(op, a->dtype), nd, shape, chunk, a, NULL, out);
   if (rc) return rc;
   (*out)->p.reduce.axes = mask;
   (*out)->p.reduce.ddof = ddof;
@@ -59,7 +102,7 @@ int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, in
 /* ---- states ----------------------------------------------------------- */
 
 /* Pairwise sum of up to a few thousand values (NumPy's scheme: eight
- * partial sums below 128 values, halves above). */
+ * partial sums below 128 values, halves above). nan: NaNs count as 0. */
 static double pairwise(const double *x, int64_t n, int64_t stride) {
   if (n < 8) {
     double s = 0;
@@ -93,60 +136,190 @@ static double sum_sq_dev(const double *x, int64_t n, int64_t stride, double m) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
 }
 
-/* Fold n values (stride 0 or 1) into one state. */
-static void fold(int op, double *st, const double *x, int64_t n, int64_t stride) {
+/* Chan et al.: merge (nb, mb, m2b) into the state (n, mean, M2). */
+static void chan(word *st, double nb, double mb, double m2b) {
+  double na = st[0].f, nn = na + nb;
+  if (nb == 0) return;
+  double d = mb - st[1].f;
+  st[2].f += m2b + d * d * na * nb / nn;
+  st[1].f += d * nb / nn;
+  st[0].f = nn;
+}
+
+/* (value, index) candidates: the smaller (larger) value wins, a NaN wins
+ * over any number (NumPy's argmin/argmax), ties go to the smaller index. */
+static int arg_better(int op, double v, int64_t i, double bv, int64_t bi) {
+  if (bi < 0) return 1;
+  if (bv != bv) return v != v && i < bi;
+  if (v != v) return 1;
+  if (v == bv) return i < bi;
+  return op == CASK_ARGMIN ? v < bv : v > bv;
+}
+static int arg_better_i(int op, int64_t v, int64_t i, int64_t bv, int64_t bi) {
+  if (bi < 0 || (v == bv && i < bi)) return 1;
+  return op == CASK_ARGMIN ? v < bv : v > bv;
+}
+
+/* Fold n doubles (stride 0 or 1) into one state; element k has reduced
+ * index idx + k * istep (argmin/argmax only). */
+static void fold_f(int op, word *st, const double *x, int64_t n, int64_t stride, int64_t idx,
+                   int64_t istep) {
   switch (op) {
-  case CASK_SUM: st[0] += pairwise(x, n, stride); break;
+  case CASK_SUM: st[0].f += pairwise(x, n, stride); break;
   case CASK_MEAN:
-    st[0] += pairwise(x, n, stride);
-    st[1] += (double)n;
+    st[0].f += pairwise(x, n, stride);
+    st[1].f += (double)n;
     break;
   case CASK_MIN:
     for (int64_t i = 0; i < n; i++) {
       double v = x[i * stride];
-      if (v < st[0] || v != v) st[0] = st[0] != st[0] ? st[0] : v;
+      if (v < st[0].f || v != v) st[0].f = st[0].f != st[0].f ? st[0].f : v;
     }
     break;
   case CASK_MAX:
     for (int64_t i = 0; i < n; i++) {
       double v = x[i * stride];
-      if (v > st[0] || v != v) st[0] = st[0] != st[0] ? st[0] : v;
+      if (v > st[0].f || v != v) st[0].f = st[0].f != st[0].f ? st[0].f : v;
+    }
+    break;
+  case CASK_PROD:
+    for (int64_t i = 0; i < n; i++) st[0].f *= x[i * stride];
+    break;
+  case CASK_ANY:
+    for (int64_t i = 0; i < n && !st[0].i; i++) st[0].i = x[i * stride] != 0;
+    break;
+  case CASK_ALL:
+    for (int64_t i = 0; i < n && st[0].i; i++) st[0].i = x[i * stride] != 0;
+    break;
+  case CASK_ARGMIN:
+  case CASK_ARGMAX:
+    for (int64_t i = 0; i < n; i++)
+      if (arg_better(op, x[i * stride], idx + i * istep, st[0].f, st[1].i)) {
+        st[0].f = x[i * stride];
+        st[1].i = idx + i * istep;
+      }
+    break;
+  case CASK_NANSUM:
+  case CASK_NANMEAN:
+    for (int64_t i = 0; i < n; i++) {
+      double v = x[i * stride];
+      if (v == v) {
+        st[0].f += v;
+        if (op == CASK_NANMEAN) st[1].f += 1;
+      }
+    }
+    break;
+  case CASK_NANMIN:
+  case CASK_NANMAX:
+    for (int64_t i = 0; i < n; i++) {
+      double v = x[i * stride];
+      if (v != v) continue;
+      if (!st[1].i || (op == CASK_NANMIN ? v < st[0].f : v > st[0].f)) st[0].f = v;
+      st[1].i = 1;
     }
     break;
   default: { /* var, std: the piece's own (n, mean, M2), then Chan */
-    double m = pairwise(x, n, stride) / (double)n, m2 = sum_sq_dev(x, n, stride, m);
-    double na = st[0], nb = (double)n, nn = na + nb, d = m - st[1];
-    st[2] += m2 + d * d * na * nb / nn;
-    st[1] += d * nb / nn;
-    st[0] = nn;
+    double m = pairwise(x, n, stride) / (double)n;
+    chan(st, (double)n, m, sum_sq_dev(x, n, stride, m));
   }
   }
 }
 
-/* Only the op's own state_width entries: the next state follows. */
-static void init_state(int op, double *st) {
-  st[0] = op == CASK_MIN ? INFINITY : op == CASK_MAX ? -INFINITY : 0;
-  for (int i = 1; i < state_width[op]; i++) st[i] = 0;
+/* The same over int64 values (sum, prod, min, max, any, all, argmin,
+ * argmax: the ops integers keep exact). Sums and products wrap. */
+static void fold_i(int op, word *st, const int64_t *x, int64_t n, int64_t stride, int64_t idx,
+                   int64_t istep) {
+  switch (op) {
+  case CASK_SUM: {
+    uint64_t s = (uint64_t)st[0].i;
+    for (int64_t i = 0; i < n; i++) s += (uint64_t)x[i * stride];
+    st[0].i = (int64_t)s;
+    break;
+  }
+  case CASK_PROD: {
+    uint64_t s = (uint64_t)st[0].i;
+    for (int64_t i = 0; i < n; i++) s *= (uint64_t)x[i * stride];
+    st[0].i = (int64_t)s;
+    break;
+  }
+  case CASK_MIN:
+    for (int64_t i = 0; i < n; i++) st[0].i = x[i * stride] < st[0].i ? x[i * stride] : st[0].i;
+    break;
+  case CASK_MAX:
+    for (int64_t i = 0; i < n; i++) st[0].i = x[i * stride] > st[0].i ? x[i * stride] : st[0].i;
+    break;
+  case CASK_ANY:
+    for (int64_t i = 0; i < n && !st[0].i; i++) st[0].i = x[i * stride] != 0;
+    break;
+  case CASK_ALL:
+    for (int64_t i = 0; i < n && st[0].i; i++) st[0].i = x[i * stride] != 0;
+    break;
+  default: /* argmin, argmax */
+    for (int64_t i = 0; i < n; i++)
+      if (arg_better_i(op, x[i * stride], idx + i * istep, st[0].i, st[1].i)) {
+        st[0].i = x[i * stride];
+        st[1].i = idx + i * istep;
+      }
+  }
+}
+
+/* Only the op's own state_width words: the next state follows. */
+static void init_state(int op, int isint, word *st) {
+  for (int i = 0; i < state_width[op]; i++) st[i].i = 0;
+  switch (op) {
+  case CASK_MIN:
+    if (isint) st[0].i = INT64_MAX;
+    else st[0].f = INFINITY;
+    break;
+  case CASK_MAX:
+    if (isint) st[0].i = INT64_MIN;
+    else st[0].f = -INFINITY;
+    break;
+  case CASK_PROD:
+    if (isint) st[0].i = 1;
+    else st[0].f = 1;
+    break;
+  case CASK_ALL: st[0].i = 1; break;
+  case CASK_ARGMIN:
+  case CASK_ARGMAX: st[1].i = -1; break; /* no candidate yet */
+  case CASK_SUM:
+  case CASK_NANSUM:
+  case CASK_MEAN:
+  case CASK_NANMEAN:
+  case CASK_VAR:
+  case CASK_STD: if (!isint) for (int i = 0; i < state_width[op]; i++) st[i].f = 0; break;
+  default: break;
+  }
 }
 
 /* Merge state b into a (a comes first in the fixed order). */
-static void merge(int op, double *a, const double *b) {
-  switch (op) {
-  case CASK_SUM: a[0] += b[0]; break;
-  case CASK_MEAN:
-    a[0] += b[0];
-    a[1] += b[1];
-    break;
-  case CASK_MIN: a[0] = (a[0] != a[0] || a[0] <= b[0]) ? a[0] : b[0]; break;
-  case CASK_MAX: a[0] = (a[0] != a[0] || a[0] >= b[0]) ? a[0] : b[0]; break;
-  default: {
-    double na = a[0], nb = b[0], nn = na + nb;
-    if (nb == 0) break;
-    double d = b[1] - a[1];
-    a[2] += b[2] + d * d * na * nb / nn;
-    a[1] += d * nb / nn;
-    a[0] = nn;
+static void merge(int op, int isint, word *a, const word *b) {
+  if (isint) { /* sum, prod, min, max, any, all, argmin, argmax */
+    if (!is_arg(op) || b[1].i >= 0) fold_i(op, a, &b[0].i, 1, 1, b[1 % state_width[op]].i, 0);
+    return;
   }
+  switch (op) {
+  case CASK_SUM:
+  case CASK_NANSUM: a[0].f += b[0].f; break;
+  case CASK_MEAN:
+  case CASK_NANMEAN:
+    a[0].f += b[0].f;
+    a[1].f += b[1].f;
+    break;
+  case CASK_MIN: a[0].f = (a[0].f != a[0].f || a[0].f <= b[0].f) ? a[0].f : b[0].f; break;
+  case CASK_MAX: a[0].f = (a[0].f != a[0].f || a[0].f >= b[0].f) ? a[0].f : b[0].f; break;
+  case CASK_PROD: a[0].f *= b[0].f; break;
+  case CASK_ANY: a[0].i = a[0].i || b[0].i; break;
+  case CASK_ALL: a[0].i = a[0].i && b[0].i; break;
+  case CASK_ARGMIN:
+  case CASK_ARGMAX:
+    if (b[1].i >= 0) fold_f(op, a, &b[0].f, 1, 1, b[1].i, 0);
+    break;
+  case CASK_NANMIN:
+  case CASK_NANMAX:
+    if (b[1].i) fold_f(op, a, &b[0].f, 1, 1, 0, 0);
+    break;
+  default: chan(a, b[0].f, b[1].f, b[2].f);
   }
 }
 
@@ -155,28 +328,41 @@ static void merge(int op, double *a, const double *b) {
 typedef struct partial_args {
   int32_t op, ndim;
   uint32_t axes, pad;
-  int64_t shape[CASK_MAX_NDIM]; /* the input block's shape */
+  int64_t shape[CASK_MAX_NDIM];  /* the input block's shape */
+  int64_t off[CASK_MAX_NDIM];    /* its offset in the input (argmin/argmax) */
+  int64_t rstride[CASK_MAX_NDIM]; /* reduced-index stride per input axis, 0 if kept */
   cask__program prog;
 } partial_args;
 
 typedef struct partial_ctx {
   const partial_args *a;
-  double *st;      /* [nout][width] */
-  int width;
+  word *st;      /* [nout][width] */
+  int width, isint, tofloat;
   int64_t ostride[CASK_MAX_NDIM]; /* output element stride per input axis; 0 if reduced */
-  double (*scratch)[CASK__KERNEL_PIECE];
+  cask__regbuf *scratch;
+  double conv[CASK__KERNEL_PIECE]; /* integers as doubles for mean/var */
   /* reduce-all: a binary-counter cascade of piece sums, so the rounding
    * error grows with log(pieces), not with their number */
   double cascade[64];
   uint64_t have;
 } partial_ctx;
 
+static void fold(partial_ctx *c, word *st, const void *x, int64_t n, int64_t idx, int64_t istep) {
+  if (c->isint) fold_i(c->a->op, st, x, n, 1, idx, istep);
+  else fold_f(c->a->op, st, x, n, 1, idx, istep);
+}
+
 static int partial_piece(void *user, const cask__piece *pc, int64_t off, const int64_t *row) {
   partial_ctx *c = user;
   const partial_args *a = c->a;
-  const double *x = cask__program_eval(&a->prog, pc, c->scratch, NULL);
+  const void *x = cask__program_eval(&a->prog, pc, c->scratch, NULL);
+  if (c->tofloat) {
+    const int64_t *v = x;
+    for (int64_t k = 0; k < pc->n; k++) c->conv[k] = (double)v[k];
+    x = c->conv;
+  }
   int last = a->ndim - 1;
-  if (!row && a->op == CASK_SUM) { /* flat: everything reduced */
+  if (!row && a->op == CASK_SUM && !c->isint) { /* flat: everything reduced */
     double v = pairwise(x, pc->n, 1);
     int i = 0;
     for (; c->have & (1ull << i); i++) {
@@ -187,16 +373,21 @@ static int partial_piece(void *user, const cask__piece *pc, int64_t off, const i
     c->have |= 1ull << i;
     return CASK_OK;
   }
-  int64_t o = 0;
+  int64_t o = 0, ridx = 0;
   if (row)
-    for (int i = 0; i < last; i++) o += row[i] * c->ostride[i];
+    for (int i = 0; i < last; i++) {
+      o += row[i] * c->ostride[i];
+      ridx += (a->off[i] + row[i]) * a->rstride[i];
+    }
   if (!row || (a->axes & (1u << last))) {
-    fold(a->op, c->st + o * c->width, x, pc->n, 1);
+    if (row) ridx += (a->off[last] + row[last]) * a->rstride[last];
+    fold(c, c->st + o * c->width, x, pc->n, ridx, row ? a->rstride[last] : 0);
     return CASK_OK;
   }
   /* The last axis is kept: each element goes to its own state. */
   o += row[last] * c->ostride[last];
-  for (int64_t k = 0; k < pc->n; k++) fold(a->op, c->st + (o + k) * c->width, x + k, 1, 1);
+  size_t w = 8;
+  for (int64_t k = 0; k < pc->n; k++) fold(c, c->st + (o + k) * c->width, (const char *)x + k * w, 1, ridx, 0);
   return CASK_OK;
 }
 
@@ -211,9 +402,12 @@ static int partial_run(cask_task_io *io) {
     return CASK_EINVAL;
   }
   cask__leaf_view views[CASK__MAX_LEAVES];
-  int rc = cask__leaf_views(io, a.ndim, a.shape, views);
+  int rc = cask__leaf_views(io, &a.prog, a.ndim, a.shape, views);
   if (rc) return rc;
-  partial_ctx c = {.a = &a, .width = state_width[a.op]};
+  int isint = cask__program_isint(&a.prog);
+  partial_ctx c = {.a = &a, .width = state_width[a.op], .isint = isint && !wants_float(a.op),
+                   .tofloat = isint && wants_float(a.op)};
+  if (c.isint && (a.op >= CASK_NANSUM || wants_float(a.op))) return CASK_EINVAL;
   int64_t nout = 1;
   for (int i = a.ndim - 1; i >= 0; i--) {
     c.ostride[i] = (a.axes & (1u << i)) ? 0 : nout;
@@ -221,16 +415,18 @@ static int partial_run(cask_task_io *io) {
   }
   if ((rc = cask_block_new(CASK_F64, 2, (int64_t[]){nout, c.width}, &io->output))) return rc;
   c.st = cask_block_data(io->output);
-  for (int64_t k = 0; k < nout; k++) init_state(a.op, c.st + k * c.width);
-  _Alignas(64) double scratch[CASK__KERNEL_REGS][CASK__KERNEL_PIECE]; /* on the stack: see lower.c */
+  for (int64_t k = 0; k < nout; k++) init_state(a.op, c.isint, c.st + k * c.width);
+  _Alignas(64) cask__regbuf scratch[CASK__KERNEL_REGS]; /* on the stack: see lower.c */
   c.scratch = scratch;
   uint32_t all = a.ndim ? (uint32_t)((1ull << a.ndim) - 1) : 0;
-  rc = cask__for_pieces(a.ndim, a.shape, (uint32_t)io->ninputs, views, a.axes == all, partial_piece, &c);
+  /* argmin/argmax need each element's index: rows, never one flat run. */
+  rc = cask__for_pieces(a.ndim, a.shape, (uint32_t)io->ninputs, views, a.axes == all && !is_arg(a.op),
+                        partial_piece, &c);
   if (c.have) { /* the cascade, smallest level first */
     double s = 0;
     for (int i = 0; i < 64; i++)
       if (c.have & (1ull << i)) s += c.cascade[i];
-    c.st[0] += s;
+    c.st[0].f += s;
   }
   return rc;
 }
@@ -238,7 +434,7 @@ static int partial_run(cask_task_io *io) {
 /* ---- array.combine and array.finalize -------------------------------- */
 
 typedef struct combine_args {
-  int32_t op, ddof;
+  int32_t op, isint; /* isint: the state's values are int64 */
 } combine_args;
 
 static int combine_run(cask_task_io *io) {
@@ -247,52 +443,78 @@ static int combine_run(cask_task_io *io) {
   memcpy(&a, io->args, sizeof a);
   if ((unsigned)a.op >= CASK_REDUCTION_COUNT) return CASK_EINVAL;
   const cask_block *first = io->inputs[0];
+  int w = state_width[a.op];
   for (size_t i = 0; i < io->ninputs; i++)
-    if (!io->inputs[i] || cask_block_size(io->inputs[i]) != cask_block_size(first)) return CASK_EINVAL;
+    if (!io->inputs[i] || cask_block_size(io->inputs[i]) != cask_block_size(first) ||
+        cask_block_dtype(io->inputs[i]) != CASK_F64 || cask_block_size(first) % w)
+      return CASK_EINVAL;
   int rc = cask_block_new(CASK_F64, 2, cask_block_shape(first), &io->output);
   if (rc) return rc;
-  double *st = cask_block_data(io->output);
+  word *st = cask_block_data(io->output);
   memcpy(st, cask_block_data(first), cask_block_nbytes(first));
-  int w = state_width[a.op];
   int64_t nout = cask_block_size(first) / w;
   for (size_t i = 1; i < io->ninputs; i++) {
-    const double *b = cask_block_data(io->inputs[i]);
-    for (int64_t k = 0; k < nout; k++) merge(a.op, st + k * w, b + k * w);
+    const word *b = cask_block_data(io->inputs[i]);
+    for (int64_t k = 0; k < nout; k++) merge(a.op, a.isint, st + k * w, b + k * w);
   }
   return CASK_OK;
 }
 
 typedef struct finalize_args {
-  int32_t op, ddof, ndim, pad;
+  int32_t op, ddof, ndim, isint, dtype, pad;
   int64_t shape[CASK_MAX_NDIM];
 } finalize_args;
+
+/* The value of one state, as a double or an int64 (*isint says which). */
+static word finish(const finalize_args *a, const word *s, int *isint) {
+  word v;
+  *isint = a->isint;
+  switch (a->op) {
+  case CASK_MEAN:
+  case CASK_NANMEAN: v.f = s[0].f / s[1].f; break;
+  case CASK_VAR: v.f = s[2].f / (s[0].f - a->ddof); break;
+  case CASK_STD: v.f = sqrt(s[2].f / (s[0].f - a->ddof)); break;
+  case CASK_ANY:
+  case CASK_ALL:
+    v.i = s[0].i;
+    *isint = 1;
+    break;
+  case CASK_ARGMIN:
+  case CASK_ARGMAX:
+    v.i = s[1].i;
+    *isint = 1;
+    break;
+  case CASK_NANMIN:
+  case CASK_NANMAX: v.f = s[1].i ? s[0].f : NAN; break; /* all-NaN slice: NaN */
+  default: v = s[0];
+  }
+  return v;
+}
 
 static int finalize_run(cask_task_io *io) {
   finalize_args a;
   if (io->args_len != sizeof a || io->ninputs != 1 || !io->inputs[0]) return CASK_EINVAL;
   memcpy(&a, io->args, sizeof a);
-  if ((unsigned)a.op >= CASK_REDUCTION_COUNT || a.ndim < 0 || a.ndim > CASK_MAX_NDIM) return CASK_EINVAL;
-  int rc = cask_block_new(CASK_F64, a.ndim, a.shape, &io->output);
-  if (rc) return rc;
+  if ((unsigned)a.op >= CASK_REDUCTION_COUNT || a.ndim < 0 || a.ndim > CASK_MAX_NDIM ||
+      (unsigned)a.dtype >= CASK_DTYPE_COUNT)
+    return CASK_EINVAL;
   int w = state_width[a.op];
-  const double *st = cask_block_data(io->inputs[0]);
-  double *d = cask_block_data(io->output);
-  int64_t n = cask_block_size(io->output);
-  if (cask_block_size(io->inputs[0]) != n * w) {
-    cask_block_release(io->output);
-    io->output = NULL;
+  int64_t n = 1;
+  for (int i = 0; i < a.ndim; i++) n *= a.shape[i] < 0 ? 0 : a.shape[i];
+  if (cask_block_size(io->inputs[0]) != n * w || cask_block_dtype(io->inputs[0]) != CASK_F64) {
     cask__fmt(io->errmsg, io->errmsg_cap, "state block has %lld values, expected %lld",
               (long long)cask_block_size(io->inputs[0]), (long long)(n * w));
     return CASK_EINVAL;
   }
+  int rc = cask_block_new((cask_dtype)a.dtype, a.ndim, a.shape, &io->output);
+  if (rc) return rc;
+  const word *st = cask_block_data(io->inputs[0]);
+  char *d = cask_block_data(io->output);
+  size_t dw = cask_dtype_size((cask_dtype)a.dtype);
   for (int64_t k = 0; k < n; k++) {
-    const double *s = st + k * w;
-    switch (a.op) {
-    case CASK_MEAN: d[k] = s[0] / s[1]; break;
-    case CASK_VAR: d[k] = s[2] / (s[0] - a.ddof); break;
-    case CASK_STD: d[k] = sqrt(s[2] / (s[0] - a.ddof)); break;
-    default: d[k] = s[0];
-    }
+    int isint;
+    word v = finish(&a, st + k * w, &isint);
+    cask__cast(d + (size_t)k * dw, (cask_dtype)a.dtype, &v, isint ? CASK_I64 : CASK_F64, 1);
   }
   return CASK_OK;
 }
@@ -306,6 +528,11 @@ void cask__register_reduce_ops(void) {
 }
 
 /* ---- lowering -------------------------------------------------------- */
+
+/* Whether r's states hold int64 values (an integer input, kept exact). */
+static int state_isint(const cask_array *r) {
+  return !cask__dtype_is_float(r->in[0]->dtype) && !wants_float(r->op);
+}
 
 /* Bytes of the states of one input block: a state per kept element. */
 static int64_t partial_bytes(const cask_array *r, const int64_t *shape) {
@@ -326,8 +553,13 @@ static int lower_partial(cask__lower *L, cask_array *r, const int64_t *ibidx, ca
   a.op = r->op;
   a.ndim = in->ndim;
   a.axes = r->p.reduce.axes;
-  int64_t off[CASK_MAX_NDIM];
-  cask__block_box(in, ibidx, off, a.shape);
+  cask__block_box(in, ibidx, a.off, a.shape);
+  int64_t rs = 1;
+  for (int i = in->ndim - 1; i >= 0; i--)
+    if (a.axes & (1u << i)) {
+      a.rstride[i] = rs;
+      rs *= in->shape[i];
+    }
   cask_array *leaves[CASK__MAX_LEAVES];
   int rc = cask__program_compile(in, &a.prog, leaves);
   cask_task_id deps[CASK__MAX_LEAVES];
@@ -365,7 +597,7 @@ int cask__lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, const
       ibidx[i] = 0;
     }
   }
-  combine_args ca = {r->op, r->p.reduce.ddof};
+  combine_args ca = {r->op, state_isint(r)};
   char ckey[600];
   for (int depth = 0; !rc && count > 1; depth++) {
     int64_t n = 0;
@@ -383,10 +615,12 @@ int cask__lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, const
     fa.op = r->op;
     fa.ddof = r->p.reduce.ddof;
     fa.ndim = r->ndim;
+    fa.isint = state_isint(r);
+    fa.dtype = r->dtype;
     int64_t off[CASK_MAX_NDIM];
     cask__block_box(r, bidx, off, fa.shape);
     rc = cask_graph_add(L->g, key, op_finalize, &fa, sizeof fa, level, 1, out);
-    int64_t n = 8;
+    int64_t n = (int64_t)cask__itemsize(r);
     for (int i = 0; i < r->ndim; i++) n *= fa.shape[i];
     if (!rc) cask_graph_set_size(L->g, *out, n);
   }

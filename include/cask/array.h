@@ -164,7 +164,7 @@ typedef struct cask_index {
   int is_int;                /* 1: the single index `start`; drops the axis */
 } cask_index;
 #define CASK_SLICE(start, stop, step) ((cask_index){(start), (stop), (step), 0})
-#define CASK_ALL ((cask_index){CASK_NONE, CASK_NONE, 1, 0})
+#define CASK_COLON ((cask_index){CASK_NONE, CASK_NONE, 1, 0}) /* ":" */
 #define CASK_AT(i) ((cask_index){(i), 0, 1, 1})
 /* a[idx[0], idx[1], ...]: nidx <= ndim entries, the remaining axes whole.
  * The result's chunks follow the input's (divided by the step). */
