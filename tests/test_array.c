@@ -2119,7 +2119,9 @@ START_TEST(eval_errors_name_the_column) {
              {"foo(a)", "column 1:", "unknown function 'foo'"},
              {"(a", "column 3:", "expected ')'"},
              {"1a", "column 2:", "runs into a name"},
-             {"a // 2", "column 3:", "floor division"},
+             {"a < ", "column 5:", "ends too early"},
+             {"clip(a, b, 1)", "column 1:", "bounds must be numbers"},
+             {"where(a, b)", "column 11:", "expected ','"},
              {"a b", "column 3:", "unexpected text"},
              {"maximum(a)", "column 10:", "expected ','"},
              {"", "column 1:", "ends too early"}};
