@@ -135,7 +135,7 @@ struct cask__lower {
 int cask__lower_block(cask__lower *L, cask_array *a, const int64_t *bidx, cask_task_id *out);
 /* Block bidx of elementwise a, written into dst (a C-order buffer of a's
  * whole shape) by the task, which produces no block. */
-int cask__lower_into(cask__lower *L, cask_array *a, const int64_t *bidx, double *dst,
+int cask__lower_into(cask__lower *L, cask_array *a, const int64_t *bidx, void *dst,
                      cask_task_id *out);
 /* "<kind>-<token>-i,j,..." for a task of a node (kind: any prefix). */
 void cask__block_key(char *buf, size_t cap, const char *kind, uint64_t token, int ndim,
