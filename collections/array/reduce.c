@@ -136,6 +136,26 @@ static double sum_sq_dev(const double *x, int64_t n, int64_t stride, double m) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
 }
 
+/* Sums of (x - shift) and (x - shift)^2 in eight accumulators each. */
+static void shifted_sums(const double *x, int64_t n, double shift, double *s1, double *s2) {
+  double a[8] = {0}, b[8] = {0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; k++) {
+      double d = x[i + k] - shift;
+      a[k] += d;
+      b[k] += d * d;
+    }
+  double ta = 0, tb = 0;
+  for (; i < n; i++) {
+    double d = x[i] - shift;
+    ta += d;
+    tb += d * d;
+  }
+  *s1 = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])) + ta;
+  *s2 = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7])) + tb;
+}
+
 /* Chan et al.: merge (nb, mb, m2b) into the state (n, mean, M2). */
 static void chan(word *st, double nb, double mb, double m2b) {
   double na = st[0].f, nn = na + nb;
@@ -219,6 +239,17 @@ static void fold_f(int op, word *st, const double *x, int64_t n, int64_t stride,
     }
     break;
   default: { /* var, std: the piece's own (n, mean, M2), then Chan */
+    if (stride == 1 && n >= 64) {
+      /* One pass over the piece, shifted by a value near the mean (the
+       * running mean, or the piece's first element): M2 = S2 - S1^2 / n of
+       * the shifted values loses nothing to cancellation while the shift
+       * is within a few deviations of the mean. */
+      double shift = st[0].f > 0 ? st[1].f : x[0], s1, s2;
+      shifted_sums(x, n, shift, &s1, &s2);
+      double md = s1 / (double)n;
+      chan(st, (double)n, shift + md, s2 - s1 * md);
+      break;
+    }
     double m = pairwise(x, n, stride) / (double)n;
     chan(st, (double)n, m, sum_sq_dev(x, n, stride, m));
   }
