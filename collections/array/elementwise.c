@@ -88,11 +88,7 @@ static int align(cask_array *x, int ndim, const int64_t *chunk, cask_array **out
     *out = cask_array_retain(x);
     return CASK_OK;
   }
-  /* Until rechunk lands: refuse mismatched grids. */
-  char sa[CASK_MAX_NDIM * 22 + 4], sb[CASK_MAX_NDIM * 22 + 4];
-  cask__shape_str(sa, sizeof sa, x->ndim, x->chunk);
-  cask__shape_str(sb, sizeof sb, x->ndim, want);
-  return cask__fail(x->ctx, CASK_EINVAL, "chunks %s differ from %s; give both the same chunks", sa, sb);
+  return cask_rechunk(x, want, out);
 }
 
 /* A node of kind over n operands, aligned and broadcast. */
