@@ -16,7 +16,7 @@
 
 #define CASK__KERNEL_PIECE 1024 /* elements per pass of a fused kernel */
 #define CASK__MAX_LEAVES 64     /* leaf inputs of one fused kernel */
-#define CASK__MAX_PROG 128      /* instructions of one fused kernel */
+#define CASK__MAX_PROG 256      /* instructions of one fused kernel */
 #define CASK__MAX_DEPTH 4096    /* operations between an array and its sources */
 
 typedef enum cask__kind {
@@ -146,6 +146,10 @@ void cask__node_block_key(const cask_array *a, const int64_t *bidx, char *buf, s
 void cask__block_box(const cask_array *a, const int64_t *bidx, int64_t *off, int64_t *ext);
 
 /* Source blocks (create.c). */
+/* n values of source op (dtype, parameters a, b, c, count, seed) at flat
+ * indices first, first + stride, ... into dst, in the source's dtype. */
+void cask__source_fill(int op, cask_dtype dtype, double a, double b, double c, int64_t count,
+                       uint64_t seed, int64_t first, int64_t stride, int64_t n, void *dst);
 static inline int cask__is_source(const cask_array *a) { return a->kind == NODE_SOURCE; }
 /* A source node over the same values as src through another view (shape,
  * chunk, and the new base and flat strides): slicing and transposing a

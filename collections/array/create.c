@@ -299,11 +299,23 @@ static void gen_row(const source_args *s, int64_t first, int64_t stride, int64_t
     return;
   }
   double v[256];
+  /* NumPy floors linspace's values for an integer dtype (not toward 0; bool is
+   * not an integer dtype there). */
+  int floor_it = s->op == SRC_LINSPACE && s->dtype != CASK_F32 && s->dtype != CASK_BOOL;
   for (int64_t o = 0; o < n; o += 256) {
     int64_t m = n - o < 256 ? n - o : 256;
     gen_f64(s, first + o * stride, stride, m, v);
+    for (int64_t i = 0; floor_it && i < m; i++) v[i] = floor(v[i]);
     cask__cast((char *)dst + o * (int64_t)w, s->dtype, v, CASK_F64, m);
   }
+}
+
+void cask__source_fill(int op, cask_dtype dtype, double a, double b, double c, int64_t count,
+                       uint64_t seed, int64_t first, int64_t stride, int64_t n, void *dst) {
+  source_args s;
+  memset(&s, 0, sizeof s);
+  s.op = op, s.dtype = dtype, s.a = a, s.b = b, s.c = c, s.count = count, s.seed = seed;
+  gen_row(&s, first, stride, n, dst);
 }
 
 /* The block's elements are one run of the buffer: every axis after the

@@ -2,7 +2,8 @@
  * The one thing to know: conversions follow NumPy's astype (C casts), with
  * the cases C leaves undefined made defined: a float that an integer type
  * cannot hold (NaN, infinities, out of range) converts to INT64_MIN for
- * int64/int32 as x86's cvttsd2si does, and integers narrow by wrapping. */
+ * int64/int32 as x86's cvttsd2si does (uint8 converts through int32, so
+ * gets 0 there), and integers narrow by wrapping. */
 #include <math.h>
 
 #include "array-int.h"
@@ -41,8 +42,9 @@ static int32_t f64_to_i32(double x) {
 }
 
 static uint8_t f64_to_u8(double x) {
-  /* Through int64 then wrapping, as NumPy on x86 does for in-range values. */
-  return (uint8_t)(uint64_t)cask__f64_to_i64(x);
+  /* x86 NumPy converts through int32 (cvttsd2si): beyond int32 the byte of
+   * INT32_MIN, 0. */
+  return (uint8_t)(uint32_t)f64_to_i32(x);
 }
 
 /* Element i of src as a double or an int64. */
@@ -76,8 +78,11 @@ void cask__cast(void *dst, cask_dtype dt, const void *src, cask_dtype st, int64_
   case CASK_F64:
     for (int64_t i = 0; i < n; i++) ((double *)dst)[i] = load_f(src, st, i);
     break;
-  case CASK_F32:
-    for (int64_t i = 0; i < n; i++) ((float *)dst)[i] = (float)load_f(src, st, i);
+  case CASK_F32: /* integers straight to float: through double would round twice */
+    if (cask__dtype_is_int(st))
+      for (int64_t i = 0; i < n; i++) ((float *)dst)[i] = (float)load_i(src, st, i);
+    else
+      for (int64_t i = 0; i < n; i++) ((float *)dst)[i] = (float)load_f(src, st, i);
     break;
   case CASK_I64:
     for (int64_t i = 0; i < n; i++) ((int64_t *)dst)[i] = load_i(src, st, i);

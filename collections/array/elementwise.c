@@ -188,7 +188,10 @@ int cask_unary(cask_unop op, cask_array *a, cask_array **out) {
       return cask__fail(a->ctx, CASK_EINVAL, "negative: not defined for bool; use logical_not");
     break;
   case CASK_ABS:
-  case CASK_ROUND: break; /* integers stay integers */
+  case CASK_ROUND: /* integers stay integers; bool rounds to a float (NumPy:
+                      float16, which cask lacks: float64) */
+    if (op == CASK_ROUND && t == CASK_BOOL) t = CASK_F64;
+    break;
   default:
     if (!is_float(t)) t = CASK_F64; /* NumPy's float functions of integers */
   }

@@ -39,12 +39,21 @@ SIMD double atan2(double, double);
 
 /* ---- compiling --------------------------------------------------------- */
 
+#define MAX_SOURCES 64
+
 typedef struct compiler {
   cask__program *p;
   cask_array **leaves;
   uint32_t live; /* bit r: register r holds a value still needed */
   cask_ctx *ctx;
   int ops; /* operations inlined so far */
+  cask_array *root;
+  /* Sources reached in the tree and how often: one reached once is
+   * computed inside the kernel; one reached twice is a block read twice
+   * (computing a random number twice costs more than reading it). */
+  cask_array *src[MAX_SOURCES];
+  int uses[MAX_SOURCES], nsrc, visits;
+  int gens; /* sources computed in the kernel so far */
 } compiler;
 
 static int isint_dt(int dt) { return dt != CASK_F64 && dt != CASK_F32; }
@@ -87,14 +96,16 @@ static int emit(compiler *c, cask__insn in, int nops, int *reg) {
 static int emit1(compiler *c, int code, int op, int a, int dt, int isint, int *reg) {
   cask__insn in = {.code = (uint8_t)code, .op = (uint8_t)op, .a = (uint8_t)a, .dt = (uint8_t)dt,
                    .isint = (uint8_t)isint};
-  return emit(c, in, code == K_LOAD ? 0 : 1, reg); /* a load's a is a leaf index */
+  /* A load's a is a leaf index, a generator has no operand. */
+  return emit(c, in, code == K_LOAD || code == K_GEN ? 0 : 1, reg);
 }
 
 /* reg (holding a value of dtype from) in the class of dtype to: int
  * values become doubles; a float becomes an integer only by astype. */
 static int convert(compiler *c, int *reg, int from, int to) {
   if (isint_dt(from) == isint_dt(to)) return CASK_OK;
-  if (isint_dt(from)) return emit1(c, K_TO_FLOAT, 0, *reg, 0, 1, reg);
+  /* to float32 directly: int64 -> double -> float would round twice */
+  if (isint_dt(from)) return emit1(c, K_TO_FLOAT, 0, *reg, to == CASK_F32 ? CASK_F32 : CASK_F64, 1, reg);
   return emit1(c, K_TO_INT, 0, *reg, to, 0, reg);
 }
 
@@ -113,6 +124,61 @@ static int leaf_index(compiler *c, cask_array *a) {
 }
 
 #define MAX_FUSED_OPS 40 /* operations in one kernel */
+
+static void count_sources(compiler *c, cask_array *a) {
+  if (++c->visits > 4 * MAX_FUSED_OPS) return; /* a DAG with much sharing: enough seen */
+  if (cask__is_source(a)) {
+    for (int k = 0; k < c->nsrc; k++)
+      if (c->src[k] == a) {
+        c->uses[k]++;
+        return;
+      }
+    if (c->nsrc < MAX_SOURCES) {
+      c->src[c->nsrc] = a;
+      c->uses[c->nsrc++] = 1;
+    }
+    return;
+  }
+  if (!cask__is_elementwise(a)) return;
+  for (int i = 0; i < a->nin; i++) count_sources(c, a->in[i]);
+}
+
+/* Sources computed inside one kernel: with 40 operations (each with up to
+ * two conversions and a narrowing) they keep a program under
+ * CASK__MAX_PROG instructions. */
+#define MAX_GENS 4
+
+static int inline_source(const compiler *c, const cask_array *a) {
+  if (!cask__is_source(a) || a->op == SRC_BUFFER || a->op == SRC_EMPTY || c->gens >= MAX_GENS)
+    return 0;
+  for (int k = 0; k < c->nsrc; k++)
+    if (c->src[k] == a) return c->uses[k] == 1;
+  return 0;
+}
+
+/* K_GEN and its payload: the source's parameters and its flat-index
+ * strides along the root's axes (0 where it broadcasts). */
+static int emit_gen(compiler *c, cask_array *a, int *reg) {
+  cask__gen g;
+  memset(&g, 0, sizeof g);
+  const cask__source *s = &a->p.source;
+  g.op = a->op, g.dtype = a->dtype, g.a = s->a, g.b = s->b, g.c = s->c, g.count = s->count;
+  g.seed = s->seed, g.base = s->base;
+  int nd = c->root->ndim;
+  for (int i = 0; i < nd; i++) {
+    int j = i - (nd - a->ndim);
+    g.stride[i] = j < 0 || a->shape[j] == 1 ? 0 : s->fstride[j];
+  }
+  int rc = emit1(c, K_GEN, 0, 0, a->dtype, isint_dt(a->dtype), reg);
+  if (rc) return rc;
+  if (c->p->ninsn + K_GEN_SLOTS > CASK__MAX_PROG)
+    return cask__fail(c->ctx, CASK_ETOOBIG, "elementwise expression has more than %d operations",
+                      CASK__MAX_PROG);
+  memcpy(&c->p->insn[c->p->ninsn], &g, sizeof g);
+  c->p->ninsn += (uint32_t)K_GEN_SLOTS;
+  c->gens++;
+  return CASK_OK;
+}
 
 static int compile_node(compiler *c, cask_array *a, int level, int *reg);
 
@@ -159,7 +225,8 @@ static int compile_binary(compiler *c, cask_array *a, int level, int *reg) {
     rc = logic ? truth(c, &r[k], a->in[k]->dtype) : convert(c, &r[k], a->in[k]->dtype, ct);
   if (rc) return rc;
   if (logic) ci = 1;
-  cask__insn in = {.op = (uint8_t)a->op, .a = (uint8_t)r[0], .b = (uint8_t)r[1], .isint = (uint8_t)ci};
+  cask__insn in = {.op = (uint8_t)a->op, .a = (uint8_t)r[0], .b = (uint8_t)r[1], .isint = (uint8_t)ci,
+                   .dt = (uint8_t)ct};
   if (n == 2) {
     in.code = K_BINARY;
   } else {
@@ -176,8 +243,11 @@ static int compile_unary(compiler *c, cask_array *a, int level, int *reg) {
   int r, rc = compile_node(c, a->in[0], level + 1, &r);
   int ti = a->in[0]->dtype, op = a->op;
   if (rc) return rc;
-  if (!unop_on_int(op) && (rc = convert(c, &r, ti, CASK_F64))) return rc;
-  int ci = unop_on_int(op) ? isint_dt(ti) : 0;
+  /* A float result from an integer input (sin of ints, round of bools):
+   * convert first; isnan and friends read either class. */
+  int to_float = !unop_on_int(op) || (!unop_gives_bool(op) && !isint_dt(a->dtype));
+  if (to_float && (rc = convert(c, &r, ti, CASK_F64))) return rc;
+  int ci = to_float ? 0 : isint_dt(ti);
   if ((rc = emit1(c, K_UNARY, op, r, 0, ci, reg))) return rc;
   return unop_gives_bool(op) ? CASK_OK : narrow(c, reg, a->dtype);
 }
@@ -197,8 +267,7 @@ static int compile_cast(compiler *c, cask_array *a, int level, int *reg) {
   int from = a->in[0]->dtype, to = a->dtype;
   if (rc) return rc;
   if (isint_dt(from) != isint_dt(to)) {
-    if ((rc = convert(c, reg, from, to))) return rc; /* K_TO_INT lands in to's range */
-    return isint_dt(to) ? CASK_OK : narrow(c, reg, to);
+    return convert(c, reg, from, to); /* lands in to's range */
   }
   /* Same class: only a dtype that cannot hold every value of from needs
    * work (bool and uint8 fit everywhere wider). */
@@ -213,6 +282,7 @@ static int compile_cast(compiler *c, cask_array *a, int level, int *reg) {
  * blow-up), and the register need stays below CASK__KERNEL_REGS. */
 static int compile_node(compiler *c, cask_array *a, int level, int *reg) {
   int inline_it = cask__is_elementwise(a) && (level == 0 || c->ops < MAX_FUSED_OPS);
+  if (!inline_it && inline_source(c, a)) return emit_gen(c, a, reg);
   if (!inline_it) {
     int l = leaf_index(c, a);
     if (l < 0)
@@ -231,7 +301,8 @@ static int compile_node(compiler *c, cask_array *a, int level, int *reg) {
 
 int cask__program_compile(cask_array *a, cask__program *p, cask_array **leaves) {
   memset(p, 0, sizeof *p);
-  compiler c = {p, leaves, 0, a->ctx, 0};
+  compiler c = {p, leaves, 0, a->ctx, 0, a, {0}, {0}, 0, 0, 0};
+  count_sources(&c, a);
   int r, rc = compile_node(&c, a, 0, &r);
   if (!rc) {
     p->result = (uint8_t)r;
@@ -245,9 +316,28 @@ size_t cask__program_size(const cask__program *p) {
 }
 
 int cask__program_leaf_dtype(const cask__program *p, uint32_t l) {
-  for (uint32_t i = 0; i < p->ninsn; i++)
+  for (uint32_t i = 0; i < p->ninsn; i++) {
     if (p->insn[i].code == K_LOAD && p->insn[i].a == l) return p->insn[i].dt;
+    if (p->insn[i].code == K_GEN) i += (uint32_t)K_GEN_SLOTS;
+  }
   return -1;
+}
+
+int cask__program_has_gen(const cask__program *p) {
+  for (uint32_t i = 0; i < p->ninsn; i++)
+    if (p->insn[i].code == K_GEN) return 1;
+  return 0;
+}
+
+void cask__program_place(cask__program *p, int ndim, const int64_t *off) {
+  for (uint32_t i = 0; i < p->ninsn; i++) {
+    if (p->insn[i].code != K_GEN) continue;
+    cask__gen g;
+    memcpy(&g, &p->insn[i + 1], sizeof g);
+    for (int k = 0; k < ndim; k++) g.base += off[k] * g.stride[k];
+    memcpy(&p->insn[i + 1], &g, sizeof g);
+    i += (uint32_t)K_GEN_SLOTS;
+  }
 }
 
 /* The class (1: int64) the instruction's destination gets, or -1 when the
@@ -273,7 +363,10 @@ static int check_insn(const cask__insn *in, uint32_t defined, uint32_t intreg, u
     if (in->code != K_BINARY) need[1] = -1;
     break;
   case K_WHERE: need[0] = 1, need[1] = need[2] = in->isint, nops = 3; break;
-  case K_TO_FLOAT: need[0] = 1, nops = 1, out = 0; break;
+  case K_TO_FLOAT:
+    if (in->dt != CASK_F64 && in->dt != CASK_F32) return -1;
+    need[0] = 1, nops = 1, out = 0;
+    break;
   case K_TO_INT:
     if (in->dt >= CASK_DTYPE_COUNT || !isint_dt(in->dt)) return -1;
     need[0] = 0, nops = 1, out = 1;
@@ -283,6 +376,7 @@ static int check_insn(const cask__insn *in, uint32_t defined, uint32_t intreg, u
     if (in->dt >= CASK_DTYPE_COUNT || in->dt == CASK_F64 || in->dt == CASK_I64) return -1;
     out = isint_dt(in->dt), need[0] = out, nops = 1;
     break;
+  case K_GEN: return in->dt < CASK_DTYPE_COUNT ? isint_dt(in->dt) : -1;
   default: return -1;
   }
   uint8_t ops[3] = {in->a, in->b, in->c};
@@ -304,6 +398,14 @@ int cask__program_check(const cask__program *p, size_t len, uint32_t nleaves) {
     const cask__insn *in = &p->insn[i];
     int cls = check_insn(in, defined, intreg, nleaves);
     if (cls < 0 || in->dst >= CASK__KERNEL_REGS) return CASK_EINVAL;
+    if (in->code == K_GEN) { /* its payload: a source that can be computed */
+      cask__gen g;
+      if (i + K_GEN_SLOTS >= p->ninsn) return CASK_EINVAL;
+      memcpy(&g, &p->insn[i + 1], sizeof g);
+      if (g.op < 0 || g.op >= SRC_COUNT || g.op == SRC_BUFFER || g.op == SRC_EMPTY || g.dtype != in->dt)
+        return CASK_EINVAL;
+      i += (uint32_t)K_GEN_SLOTS;
+    }
     defined |= 1u << in->dst;
     intreg = cls ? intreg | (1u << in->dst) : intreg & ~(1u << in->dst);
   }
@@ -324,6 +426,30 @@ static inline double fdivf(double a, double b) {
   double fl = floor(div);
   return div - fl > 0.5 ? fl + 1.0 : fl;
 }
+/* The same in float32 arithmetic: float32 floor division and modulo must
+ * round as NumPy's float32 loops do, not as double ones. */
+static inline float fdiv32(float a, float b) {
+  if (b == 0) return a / b;
+  float mod = fmodf(a, b), div = (a - mod) / b;
+  if (mod != 0 && ((b < 0) != (mod < 0))) div -= 1.0f;
+  if (div == 0) return copysignf(0.0f, a / b);
+  float fl = floorf(div);
+  return div - fl > 0.5f ? fl + 1.0f : fl;
+}
+static inline float fmod32(float a, float b) {
+  float mod = fmodf(a, b);
+  if (b == 0) return mod;
+  if (mod != 0) return (b < 0) != (mod < 0) ? mod + b : mod;
+  return copysignf(0.0f, b);
+}
+/* x // y or x % y of float32 values held in doubles (strides 0 or 1). */
+static void divmod32(int op, const double *a, int64_t sa, const double *b, int64_t sb, double *d, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    float x = (float)a[i * sa], y = (float)b[i * sb];
+    d[i] = op == CASK_MOD ? fmod32(x, y) : fdiv32(x, y);
+  }
+}
+
 static inline double fmodf_np(double a, double b) {
   double mod = fmod(a, b);
   if (b == 0) return mod;
@@ -509,8 +635,8 @@ static void to_int(int dt, const double *a, int64_t *d, int64_t n) {
   case CASK_I32:
     for (int64_t i = 0; i < n; i++) d[i] = a[i] > -2147483649.0 && a[i] < 2147483648.0 ? (int64_t)a[i] : INT32_MIN;
     break;
-  case CASK_U8:
-    for (int64_t i = 0; i < n; i++) d[i] = (uint8_t)(uint64_t)cask__f64_to_i64(a[i]);
+  case CASK_U8: /* through int32, as x86 NumPy converts */
+    for (int64_t i = 0; i < n; i++) d[i] = (uint8_t)(a[i] > -2147483649.0 && a[i] < 2147483648.0 ? (int32_t)a[i] : INT32_MIN);
     break;
   default:
     for (int64_t i = 0; i < n; i++) d[i] = cask__f64_to_i64(a[i]);
@@ -568,6 +694,24 @@ const void *cask__program_eval(const cask__program *p, const cask__piece *pc,
     void *d = (direct && i + 1 == p->ninsn) ? out : &scratch[in->dst];
     int64_t sa = stride[in->a], m;
     switch (in->code) {
+    case K_GEN: {
+      cask__gen g;
+      memcpy(&g, &p->insn[i + 1], sizeof g);
+      i += (uint32_t)K_GEN_SLOTS;
+      int64_t first = g.base, es = pc->ndim ? g.stride[pc->ndim - 1] : 0;
+      for (int k = 0; pc->row && k < pc->ndim; k++) first += pc->row[k] * g.stride[k];
+      m = es ? n : 1; /* a source broadcast along the row: one value */
+      if (g.dtype == CASK_F64 || g.dtype == CASK_I64) {
+        cask__source_fill(g.op, (cask_dtype)g.dtype, g.a, g.b, g.c, g.count, g.seed, first, es, m, &scratch[in->dst]);
+        reg[in->dst] = &scratch[in->dst];
+      } else {
+        _Alignas(64) unsigned char tmp[CASK__KERNEL_PIECE * 4];
+        cask__source_fill(g.op, (cask_dtype)g.dtype, g.a, g.b, g.c, g.count, g.seed, first, es, m, tmp);
+        reg[in->dst] = load(in->dt, tmp, es != 0, m, &scratch[in->dst]);
+      }
+      stride[in->dst] = es != 0;
+      continue;
+    }
     case K_LOAD:
       /* No copy for float64 and int64: the register points into the leaf. */
       reg[in->dst] = load(in->dt, pc->src[in->a], pc->src_stride[in->a], n, &scratch[in->dst]);
@@ -595,6 +739,8 @@ const void *cask__program_eval(const cask__program *p, const cask__piece *pc,
       m = sx || sy ? n : 1;
       if (in->isint) binary_i(in->op, x, sx, y, sy, d, m);
       else if (is_logical(in->op)) compare_f(in->op, x, sx, y, sy, d, m);
+      else if (in->dt == CASK_F32 && (in->op == CASK_FLOOR_DIVIDE || in->op == CASK_MOD))
+        divmod32(in->op, x, sx, y, sy, d, m);
       else binary_f(in->op, x, sx, y, sy, d, m);
       stride[in->dst] = sx || sy;
       break;
@@ -613,7 +759,10 @@ const void *cask__program_eval(const cask__program *p, const cask__piece *pc,
       const int64_t *x = reg[in->a];
       double *dd = d;
       m = sa ? n : 1;
-      for (int64_t k = 0; k < m; k++) dd[k] = (double)x[k];
+      if (in->dt == CASK_F32)
+        for (int64_t k = 0; k < m; k++) dd[k] = (float)x[k];
+      else
+        for (int64_t k = 0; k < m; k++) dd[k] = (double)x[k];
       stride[in->dst] = sa;
       break;
     }
@@ -669,6 +818,8 @@ int cask__for_pieces(int ndim, const int64_t *shape, uint32_t nleaves,
   for (int i = 0; i < ndim; i++) size *= shape[i];
   if (size == 0) return CASK_OK;
   cask__piece pc;
+  pc.ndim = ndim;
+  pc.row = NULL;
   int flat = allow_flat || ndim == 0;
   for (uint32_t l = 0; l < nleaves && flat; l++) flat = contiguous(ndim, shape, leaves[l].stride);
   if (flat) {
@@ -684,6 +835,7 @@ int cask__for_pieces(int ndim, const int64_t *shape, uint32_t nleaves,
     return CASK_OK;
   }
   int64_t idx[CASK_MAX_NDIM] = {0}, last = shape[ndim - 1];
+  pc.row = idx;
   for (int64_t row_off = 0; row_off < size; row_off += last) {
     for (int64_t j = 0; j < last; j += CASK__KERNEL_PIECE) {
       pc.n = last - j < CASK__KERNEL_PIECE ? last - j : CASK__KERNEL_PIECE;

@@ -27,10 +27,12 @@ enum {
   K_BINARY_IMM, /* dst = a op imm */
   K_IMM_BINARY, /* dst = imm op a */
   K_WHERE,      /* dst = a ? b : c (a int, b and c one class) */
-  K_TO_FLOAT,   /* dst = (double) a, from an int register */
+  K_TO_FLOAT,   /* dst = (double) a from an int register; dt f32: (float) a */
   K_TO_INT,     /* dst = a converted to integer dtype dt, from a float register */
   K_TRUTH,      /* dst = a != 0, from a float register */
   K_NARROW,     /* dst = a wrapped/rounded to dt (f32, i32, u8, bool) */
+  K_GEN,        /* dst = a source's values (random, arange, ...) computed in place:
+                   the next K_GEN_SLOTS instructions hold its cask__gen */
   K_CODE_COUNT
 };
 
@@ -43,6 +45,19 @@ typedef struct cask__insn {
     int64_t i;
   } imm; /* K_CONST's value, or the scalar of K_*_IMM, in the operands' class */
 } cask__insn;
+
+/* A source inlined into a kernel: its parameters and, per axis of the
+ * evaluated block, the source's flat-index stride (0 where it broadcasts);
+ * base is the flat index of the block's first element. */
+typedef struct cask__gen {
+  int32_t op, dtype; /* cask__source_op, cask_dtype */
+  double a, b, c;
+  int64_t count;
+  uint64_t seed;
+  int64_t base;
+  int64_t stride[CASK_MAX_NDIM];
+} cask__gen;
+#define K_GEN_SLOTS ((sizeof(cask__gen) + sizeof(cask__insn) - 1) / sizeof(cask__insn))
 
 typedef struct cask__program {
   uint32_t ninsn, nleaves;
@@ -60,6 +75,11 @@ size_t cask__program_size(const cask__program *p);
 /* Check a program read from outside (graph JSON): registers defined before
  * use and of the right class, leaves, ops, dtypes. */
 int cask__program_check(const cask__program *p, size_t len, uint32_t nleaves);
+/* Whether the program computes a source in place (its pieces must then
+ * follow rows: cask__for_pieces with allow_flat 0). */
+int cask__program_has_gen(const cask__program *p);
+/* Move every inlined source to the block at offset off (per axis). */
+void cask__program_place(cask__program *p, int ndim, const int64_t *off);
 /* The dtype leaf l must have (from its load). */
 int cask__program_leaf_dtype(const cask__program *p, uint32_t l);
 /* Whether the program's value is in int64 registers. */
@@ -79,6 +99,8 @@ typedef struct cask__leaf_view {
  * leaf's first element and its last-axis stride. */
 typedef struct cask__piece {
   int64_t n;
+  int ndim;
+  const int64_t *row; /* block-local index of the first element (NULL: all 0) */
   const void *src[CASK__MAX_LEAVES];
   int64_t src_stride[CASK__MAX_LEAVES]; /* 0 or 1 */
 } cask__piece;

@@ -128,7 +128,8 @@ static int kernel_run(cask_task_io *io) {
    * per task would fault in fresh pages every time. */
   _Alignas(64) cask__regbuf scratch[CASK__KERNEL_REGS];
   store_ctx s = {&a.prog, cask_block_data(io->output), cask_dtype_size((cask_dtype)a.prog.dtype), scratch};
-  return cask__for_pieces(a.ndim, a.shape, (uint32_t)io->ninputs, views, 1, store_piece, &s);
+  return cask__for_pieces(a.ndim, a.shape, (uint32_t)io->ninputs, views, !cask__program_has_gen(&a.prog),
+                          store_piece, &s);
 }
 
 /* "array.kernel_into": the same kernel writing straight into the caller's
@@ -204,7 +205,8 @@ static int kernel_into_run(cask_task_io *io) {
   for (int j = i + 1; j < a.k.ndim; j++) c.contiguous &= a.k.shape[j] == a.gshape[j];
   _Alignas(64) cask__regbuf scratch[CASK__KERNEL_REGS]; /* see kernel_run */
   c.scratch = scratch;
-  return cask__for_pieces(a.k.ndim, a.k.shape, (uint32_t)io->ninputs, views, 1, into_piece, &c);
+  return cask__for_pieces(a.k.ndim, a.k.shape, (uint32_t)io->ninputs, views,
+                          !cask__program_has_gen(&a.k.prog), into_piece, &c);
 }
 
 static int not_serializable(const void *args, size_t len, struct cJSON *obj) { return CASK_ENOTSERIAL; }
@@ -223,6 +225,7 @@ int cask__lower_into(cask__lower *L, cask_array *a, const int64_t *bidx, void *d
   x.dst = dst;
   x.k.ndim = a->ndim;
   cask__block_box(a, bidx, x.off, x.k.shape);
+  cask__program_place(&x.k.prog, a->ndim, x.off);
   for (int i = 0; i < a->ndim; i++) x.gshape[i] = a->shape[i];
   char key[512];
   cask__node_block_key(a, bidx, key, sizeof key);
@@ -248,6 +251,7 @@ static int lower_elementwise(cask__lower *L, cask_array *a, const int64_t *bidx,
   int64_t off[CASK_MAX_NDIM];
   k.ndim = a->ndim;
   cask__block_box(a, bidx, off, k.shape);
+  cask__program_place(&k.prog, a->ndim, off);
   size_t len = offsetof(kernel_args, prog) + cask__program_size(&k.prog);
   rc = cask_graph_add(L->g, key, op_kernel, &k, len, deps, k.prog.nleaves, out);
   if (!rc) {
@@ -279,7 +283,10 @@ int cask__lower_block(cask__lower *L, cask_array *a, const int64_t *bidx, cask_t
 }
 
 void cask__register_reduce_ops(void);
+void cask__register_npy_ops(void);
 void cask__register_array_map(void);
+void cask__register_linalg_ops(void);
+void cask__register_structure_ops(void);
 
 /* Once per process (uv_once): contexts on several threads must not write
  * the op pointers while another lowers with them. */
@@ -287,6 +294,9 @@ static void register_once(void) {
   cask__register_array_sources();
   cask__register_reduce_ops();
   cask__register_array_map();
+  cask__register_npy_ops();
+  cask__register_linalg_ops();
+  cask__register_structure_ops();
   cask_op_register(&(cask_op){.name = "array.kernel", .run = kernel_run}, &op_kernel);
   cask_op_register(&(cask_op){.name = "array.kernel_into", .run = kernel_into_run,
                               .args_to_json = not_serializable},

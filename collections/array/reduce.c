@@ -451,7 +451,8 @@ static int partial_run(cask_task_io *io) {
   c.scratch = scratch;
   uint32_t all = a.ndim ? (uint32_t)((1ull << a.ndim) - 1) : 0;
   /* argmin/argmax need each element's index: rows, never one flat run. */
-  rc = cask__for_pieces(a.ndim, a.shape, (uint32_t)io->ninputs, views, a.axes == all && !is_arg(a.op),
+  rc = cask__for_pieces(a.ndim, a.shape, (uint32_t)io->ninputs, views,
+                        a.axes == all && !is_arg(a.op) && !cask__program_has_gen(&a.prog),
                         partial_piece, &c);
   if (c.have) { /* the cascade, smallest level first */
     double s = 0;
@@ -593,6 +594,7 @@ static int lower_partial(cask__lower *L, cask_array *r, const int64_t *ibidx, ca
     }
   cask_array *leaves[CASK__MAX_LEAVES];
   int rc = cask__program_compile(in, &a.prog, leaves);
+  cask__program_place(&a.prog, in->ndim, a.off);
   cask_task_id deps[CASK__MAX_LEAVES];
   if (!rc) rc = cask__lower_leaves(L, in, ibidx, leaves, a.prog.nleaves, deps);
   if (rc) return rc;
