@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config   # compiler (with libgomp, ASan, TSan, UBSan), build
   libuv1-dev libcjson-dev            # threads/locks/clock, graph JSON
+  libopenblas-dev libgfortran-12-dev # CBLAS for matmul (openblas.pc's static libs name -lgfortran)
   check                              # unit tests
   clang libclang-rt-14-dev           # libFuzzer target
   python3 python3-numpy              # interop checks against NumPy

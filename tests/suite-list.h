@@ -6,4 +6,9 @@
   X(graph_json)             \
   X(scheduler)              \
   X(scheduler_property)    \
-  X(array)
+  X(array)                  \
+  X(array_map)              \
+  X(array_npy)              \
+  X(array_structure)        \
+  X(array_linalg)           \
+  X(array_dtypes)

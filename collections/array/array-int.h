@@ -95,7 +95,7 @@ struct cask_array {
     } reduce;
   } p;
   int scalar_first; /* SCALAR_BINARY: s op a */
-  int scalar_int;   /* SCALAR_BINARY: the scalar is an integer */
+  int scalar_int;   /* SCALAR_BINARY: the scalar is a float (0), an integer (1), a bool (2) */
 };
 
 /* array.c */

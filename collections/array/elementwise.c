@@ -150,17 +150,23 @@ int cask_binary(cask_binop op, cask_array *a, cask_array *b, cask_array **out) {
 int cask_binary_scalar(cask_binop op, cask_array *a, double s, int flags, cask_array **out) {
   if (!out) return CASK_EINVAL;
   *out = NULL;
-  if (!a || (unsigned)op >= CASK_BINOP_COUNT || (flags & ~(CASK_SCALAR_FIRST | CASK_SCALAR_INT)))
+  if (!a || (unsigned)op >= CASK_BINOP_COUNT ||
+      (flags & ~(CASK_SCALAR_FIRST | CASK_SCALAR_INT | CASK_SCALAR_BOOL)))
     return CASK_EINVAL;
-  int is_int = !!(flags & CASK_SCALAR_INT);
+  int is_bool = !!(flags & CASK_SCALAR_BOOL), is_int = is_bool ? 2 : !!(flags & CASK_SCALAR_INT);
+  if (is_bool && s != 0 && s != 1)
+    return cask__fail(a->ctx, CASK_EINVAL, "%s: scalar %g is flagged a bool but is not 0 or 1",
+                      binop_names[op], s);
   if (is_int && s != (double)(int64_t)s)
     return cask__fail(a->ctx, CASK_EINVAL, "%s: scalar %g is flagged an integer but is not one",
                       binop_names[op], s);
-  /* NEP 50: the scalar is weak: an int scalar takes an integer array's
+  /* NEP 50: the scalar is weak: a bool scalar takes the array's dtype; an
+   * int scalar takes an integer array's
    * dtype (a bool array's becomes int64), a float scalar a float array's;
    * a float scalar with an integer array gives float64. */
-  cask_dtype st = is_int ? (a->dtype == CASK_BOOL ? CASK_I64 : a->dtype)
-                         : (is_float(a->dtype) ? a->dtype : CASK_F64);
+  cask_dtype st = is_bool  ? a->dtype
+                  : is_int ? (a->dtype == CASK_BOOL ? CASK_I64 : a->dtype)
+                           : (is_float(a->dtype) ? a->dtype : CASK_F64);
   cask_dtype t;
   int rc = binop_dtype(a->ctx, op, cask_promote(a->dtype, st), &t);
   if (rc) return rc;

@@ -188,6 +188,7 @@ static int compile_node(compiler *c, cask_array *a, int level, int *reg);
 static int compute_dtype(const cask_array *a) {
   cask_dtype ta = a->in[0]->dtype, tb;
   if (a->kind == NODE_BINARY) tb = a->in[1]->dtype;
+  else if (a->scalar_int == 2) tb = ta; /* a bool scalar */
   else if (a->scalar_int) tb = ta == CASK_BOOL ? CASK_I64 : ta;
   else tb = cask__dtype_is_float(ta) ? ta : CASK_F64;
   cask_dtype t = cask_promote(ta, tb);

@@ -24,7 +24,7 @@
 typedef struct value {
   cask_array *a; /* NULL: a number */
   double num;
-  int is_int; /* the number is an integer (a literal without '.' or 'e') */
+  int is_int; /* the number is an integer (a literal without '.' or 'e'); 2: a bool */
 } value;
 
 typedef struct parser {
@@ -111,6 +111,10 @@ static double fold_unary(int op, double x) {
   }
 }
 
+static int scalar_flags(const value *v) {
+  return v->is_int == 2 ? CASK_SCALAR_BOOL : v->is_int ? CASK_SCALAR_INT : 0;
+}
+
 /* Apply op to two values, consuming them. */
 static int apply2(parser *ps, const char *at, int op, value *x, value *y, value *out) {
   int rc = CASK_OK;
@@ -119,10 +123,12 @@ static int apply2(parser *ps, const char *at, int op, value *x, value *y, value 
   if (!x->a && !y->a) {
     out->num = fold_binary(op, x->num, y->num);
     out->is_int = x->is_int && y->is_int && int_result(op, x->num, y->num);
+    if (out->is_int && (op >= CASK_EQUAL || (x->is_int == 2 && y->is_int == 2 && op != CASK_SUB)))
+      out->is_int = 2; /* comparisons, and bool op bool, stay bools */
   } else if (!y->a) {
-    rc = cask_binary_scalar(op, x->a, y->num, y->is_int ? CASK_SCALAR_INT : 0, &out->a);
+    rc = cask_binary_scalar(op, x->a, y->num, scalar_flags(y), &out->a);
   } else if (!x->a) {
-    rc = cask_binary_scalar(op, y->a, x->num, CASK_SCALAR_FIRST | (x->is_int ? CASK_SCALAR_INT : 0), &out->a);
+    rc = cask_binary_scalar(op, y->a, x->num, CASK_SCALAR_FIRST | scalar_flags(x), &out->a);
   } else {
     rc = cask_binary(op, x->a, y->a, &out->a);
   }
@@ -140,8 +146,8 @@ static int apply1(parser *ps, const char *at, int op, value *x, value *out) {
   out->a = NULL;
   if (!x->a) {
     out->num = fold_unary(op, x->num);
-    out->is_int = (x->is_int && (op == CASK_NEGATIVE || op == CASK_ABS || op == CASK_ROUND)) ||
-                  op == CASK_ISNAN || op == CASK_ISFINITE || op == CASK_LOGICAL_NOT;
+    out->is_int = op == CASK_ISNAN || op == CASK_ISFINITE || op == CASK_LOGICAL_NOT ? 2
+                  : x->is_int && (op == CASK_NEGATIVE || op == CASK_ABS || op == CASK_ROUND);
     return CASK_OK;
   }
   int rc = cask_unary(op, x->a, &out->a);
@@ -173,7 +179,8 @@ static const struct {
  * NumPy makes a Python int. */
 static int as_array(parser *ps, value *v) {
   if (v->a) return CASK_OK;
-  return cask_full(ps->ctx, v->is_int ? CASK_I64 : CASK_F64, v->num, 0, NULL, NULL, &v->a);
+  return cask_full(ps->ctx, v->is_int == 2 ? CASK_BOOL : v->is_int ? CASK_I64 : CASK_F64, v->num, 0, NULL,
+                   NULL, &v->a);
 }
 
 static int apply3(parser *ps, const char *at, int fn, value *args, value *out) {
@@ -266,7 +273,7 @@ static int parse_atom(parser *ps, value *out) {
     if (*ps->p == '(') return parse_call(ps, at, len, at, out);
     if ((len == 4 && !memcmp(at, "True", 4)) || (len == 5 && !memcmp(at, "False", 5))) {
       out->num = len == 4;
-      out->is_int = 1;
+      out->is_int = 2;
       return CASK_OK;
     }
     for (size_t i = 0; i < ps->nvars; i++)
@@ -453,7 +460,7 @@ int cask_eval(cask_ctx *ctx, const char *expr, const char *const *names,
     return fail_at(&ps, ps.p, "unexpected text after the expression");
   }
   if (!v.a) /* a constant expression: a 0-d array */
-    return cask_full(ctx, v.is_int ? CASK_I64 : CASK_F64, v.num, 0, NULL, NULL, out);
+    return cask_full(ctx, v.is_int == 2 ? CASK_BOOL : v.is_int ? CASK_I64 : CASK_F64, v.num, 0, NULL, NULL, out);
   *out = v.a;
   return CASK_OK;
 }

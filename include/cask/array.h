@@ -122,6 +122,7 @@ int cask_binary(cask_binop op, cask_array *a, cask_array *b, cask_array **out);
  * float64. CASK_SCALAR_INT: s is an integer (Python's int). */
 #define CASK_SCALAR_FIRST 1
 #define CASK_SCALAR_INT 2
+#define CASK_SCALAR_BOOL 4 /* s is a bool (0 or 1): it takes the array's dtype */
 int cask_binary_scalar(cask_binop op, cask_array *a, double s, int flags, cask_array **out);
 int cask_unary(cask_unop op, cask_array *a, cask_array **out);
 /* cond ? a : b elementwise, broadcasting all three; the result dtype is the
@@ -187,13 +188,19 @@ int cask_rechunk(cask_array *a, const int64_t *chunks, cask_array **out);
 /* ---- linear algebra -----------------------------------------------------
  * Blocked: every block product is one CBLAS call (OpenBLAS; its own
  * threading is off, the scheduler runs blocks in parallel), the sum over
- * the inner blocks a fixed-order tree. Float32 stays float32; integers and
- * bool are computed exactly in int64 loops. */
+ * the inner blocks in a fixed order (chains accumulated in place, then a
+ * tree of fan-in split_every), so results are bit-identical for any thread
+ * count. Where the summed axes are chunked differently, the operand with
+ * fewer elements is rechunked. Result dtype: cask_promote of the operands';
+ * float32 stays float32; integers and bool are computed exactly in int64
+ * loops (wrapping like NumPy's; bool is "any a and b"). */
 /* NumPy's matmul for 1-d and 2-d operands. */
 int cask_matmul(cask_array *a, cask_array *b, cask_array **out);
-/* NumPy's dot for 1-d and 2-d operands (the same as matmul there). */
+/* NumPy's dot for 1-d and 2-d operands (the same as matmul there; a 0-d
+ * operand multiplies). */
 int cask_dot(cask_array *a, cask_array *b, cask_array **out);
-/* Sum over a's axes axes_a[k] and b's axes_b[k] (NumPy's tensordot). */
+/* Sum over a's axes axes_a[k] and b's axes_b[k] (NumPy's tensordot), for
+ * operands and results of at most 2 axes. */
 int cask_tensordot(cask_array *a, cask_array *b, int naxes, const int *axes_a,
                    const int *axes_b, cask_array **out);
 
@@ -202,7 +209,11 @@ typedef struct cask_block_info {
   int ndim;
   const int64_t *block_index; /* which block of the output */
   const int64_t *offset;      /* global index of the output block's first element */
-  const int64_t *depth;       /* map_overlap: halo per axis, else NULL */
+  const int64_t *depth;       /* map_overlap: the halo before the block per
+                                 axis (out's element 0 is the padded block's
+                                 element depth); the halo after it is as deep,
+                                 except that CASK_BOUNDARY_NONE cuts both at
+                                 the array's edges. Else NULL */
   char *errmsg;               /* a message for a failure, errmsg_cap bytes */
   size_t errmsg_cap;
 } cask_block_info;
@@ -219,10 +230,14 @@ typedef struct cask_map_spec {
                         inputs are computed once */
   cask_dtype dtype;  /* of the output */
   const int64_t *chunks; /* output chunk per axis (same number of blocks as
-                            the inputs); NULL: the first input's */
+                            the inputs): every block has extent chunks[i];
+                            chunks[i] = 0 or chunks NULL: the inputs' block
+                            extents. map_overlap: NULL or the input's */
 } cask_map_spec;
 /* One task per block: the inputs (broadcast against each other, rechunked
- * to the first's chunks) give their blocks at the same block index. */
+ * to the first's chunks) give their blocks at the same block index (block 0
+ * along an axis where an input has extent 1; fn sees it unstretched). The
+ * output has the broadcast number of axes. */
 int cask_map_blocks(const cask_map_spec *spec, int nin, cask_array *const *in, cask_array **out);
 typedef enum cask_boundary {
   CASK_BOUNDARY_CONSTANT, CASK_BOUNDARY_NEAREST, CASK_BOUNDARY_REFLECT, CASK_BOUNDARY_PERIODIC,
@@ -232,7 +247,8 @@ typedef enum cask_boundary {
  * (from the neighbouring blocks, or the boundary rule at the array's
  * edges: constant `value`, nearest, reflect (NumPy's 'symmetric'),
  * periodic). fn gets the padded block and fills out, which has the block's
- * own (unpadded) shape: no trim step. */
+ * own (unpadded) shape: no trim step. 0 <= depth[i] <= in's chunk along
+ * axis i; value is converted to in's dtype. */
 int cask_map_overlap(const cask_map_spec *spec, cask_array *in, const int64_t *depth,
                      cask_boundary boundary, double value, cask_array **out);
 
