@@ -9,10 +9,11 @@ directory, runs the "numpy" TCase of the array_dtypes suite
 (tests/test_array_dtypes.c, numpy_computes_the_same_as_cask) with
 CASK_DTYPES_DIR pointing there, and compares every result cask wrote
 ("out-<case>.<dtype>", or "out-<case>.refused") with NumPy's: the grid of
-every binary op over every pair of dtypes, every op with int and float
-scalars on either side (NEP 50: NumPy 1.24's _set_promotion_state("weak")),
-every unary op, every reduction over all / axis 0 / axis 1, astype and
-where over every pair, clip, linspace, eye, full, arange.
+every binary op over every pair of dtypes, every op with int, float and
+bool scalars on either side (NEP 50: NumPy 1.24's
+_set_promotion_state("weak")), every unary op, every reduction over all /
+axis 0 / axis 1, astype and where over every pair, clip, linspace, eye,
+full, arange.
 
 Result dtypes must be NumPy's, except where cask has no such dtype (array.h
 says so): float16 (float functions of uint8 and bool) is float64, and then
@@ -60,7 +61,7 @@ REDUCTIONS = ["sum", "mean", "min", "max", "var", "std", "prod", "any", "all", "
               "argmax", "nansum", "nanmean", "nanmin", "nanmax"]
 TRANSCENDENTAL = {"power", "arctan2", "exp", "expm1", "log", "log1p", "log2", "log10", "sin",
                   "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh"}
-SCALARS = [3, 200, 0.1, -2.5]  # the C side's order: two Python ints, two floats
+SCALARS = [3, 200, 0.1, -2.5, True]  # the C side's order: two Python ints, two floats, a bool
 
 
 def inputs():

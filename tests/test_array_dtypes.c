@@ -1,10 +1,10 @@
 /* test_array_dtypes.c - arrays of every dtype (float64, float32, int64,
  * int32, uint8, bool): promotion, elementwise operations, scalars, where,
- * clip, astype, reductions and creation, checked against independent
- * references: NumPy's dtype tables (pasted below, with the command that made
- * them) and plain C loops that follow NumPy's semantics (integer wrapping,
- * floor division and modulo sign rules, x // 0 == 0, float32 arithmetic done
- * in C's float). The TCase "numpy" is driven by tests/dtypes_numpy_check.py,
+ * clip, astype, reductions, creation, long fused programs and cask_eval,
+ * checked against independent references: NumPy's dtype tables (pasted
+ * below, with the command that made them) and plain C loops that follow
+ * NumPy's semantics (integer wrapping, floor division and modulo sign
+ * rules, x // 0 == 0, float32 arithmetic done in C's float). The TCase "numpy" is driven by tests/dtypes_numpy_check.py,
  * which compares what cask computes with NumPy itself; run on its own it does
  * nothing.
  *
@@ -952,6 +952,53 @@ START_TEST(scalars_are_weak_as_nep50_for_every_op_dtype_and_side) {
 }
 END_TEST
 
+/* A bool scalar (Python's True/False, CASK_SCALAR_BOOL) is the weakest:
+ * the result is NumPy's for the array's dtype with a bool array, so
+ * refused exactly where NumPy refuses bool - bool or gives int8. */
+START_TEST(bool_scalars_take_the_arrays_dtype_for_every_op_and_side) {
+  cask_ctx *c = ctx_new(2, 0);
+  reset_bad();
+  for (int t = 0; t < NDT; t++) {
+    int64_t n;
+    const void *v = vals((cask_dtype)t, &n);
+    cask_array *x = arr(c, (cask_dtype)t, v, 1, &n, (int64_t[]){3});
+    for (int op = 0; op < CASK_BINOP_COUNT; op++)
+      for (int sv = 0; sv < 2; sv++)
+        for (int first = 0; first < 2; first++) {
+          cask_array *r = NULL;
+          int rc = cask_binary_scalar((cask_binop)op, x, sv, CASK_SCALAR_BOOL | (first ? CASK_SCALAR_FIRST : 0), &r);
+          int want_t = from_code(first ? BINOP_NP[op][CASK_BOOL][t] : BINOP_NP[op][t][CASK_BOOL]);
+          if (want_t < 0) {
+            if (rc != CASK_EINVAL || r) mismatch("%s(%s, bool scalar, first=%d) gave %s, want CASK_EINVAL", binop_names[op], dn(t), first, cask_err_name(rc));
+            cask_array_release(r);
+            continue;
+          }
+          if (rc != CASK_OK) {
+            mismatch("%s(%s, bool scalar %d, first=%d) refused: %s", binop_names[op], dn(t), sv, first, cask_ctx_errmsg(c));
+            continue;
+          }
+          kept(rc, r, "binary_scalar");
+          if (cask_array_dtype(r) != (cask_dtype)want_t) {
+            mismatch("%s(%s, bool scalar, first=%d) is %s, want %s", binop_names[op], dn(t), first, dn(cask_array_dtype(r)), dn(want_t));
+            continue;
+          }
+          uint8_t sb = (uint8_t)sv;
+          void *got = fetch(r), *want = scratch((size_t)n * 8);
+          for (int64_t i = 0; i < n; i++) {
+            operand xa = {v, (cask_dtype)t, i}, sa = {&sb, CASK_BOOL, 0};
+            double tol = ref_binop(op, first ? sa : xa, first ? xa : sa, (cask_dtype)from_code(PROMOTE[t][CASK_BOOL]), want, (cask_dtype)want_t, i);
+            char what[160], sx[40];
+            fmt_elem(sx, sizeof sx, v, (cask_dtype)t, i);
+            snprintf(what, sizeof what, "%s(%s %s, bool %d, first=%d)", binop_names[op], dn(t), sx, sv, first);
+            check_elem(got, want, (cask_dtype)want_t, i, tol, what);
+          }
+        }
+  }
+  ASSERT_NO_MISMATCH("bool scalars");
+  cleanup();
+}
+END_TEST
+
 /* float32 + 0.1 adds float32(0.1), in float32 arithmetic: not the float64
  * sum rounded (the values below include some where the two differ). */
 START_TEST(float32_plus_a_float_scalar_uses_the_scalar_rounded_to_float32) {
@@ -1012,7 +1059,8 @@ START_TEST(out_of_range_integer_scalars_compare_by_value_and_bad_scalars_are_ref
   ck_assert_msg(strstr(cask_ctx_errmsg(c), "add") && strstr(cask_ctx_errmsg(c), "2.5"), "message: %s", cask_ctx_errmsg(c));
   ck_assert_int_eq(cask_binary_scalar(CASK_ADD, x, 1e19, CASK_SCALAR_INT, &r), CASK_EINVAL);
   ck_assert_int_eq(cask_binary_scalar(CASK_ADD, x, NAN, CASK_SCALAR_INT, &r), CASK_EINVAL);
-  ck_assert_int_eq(cask_binary_scalar(CASK_ADD, x, 1, 4, &r), CASK_EINVAL);
+  ck_assert_int_eq(cask_binary_scalar(CASK_ADD, x, 1, 8, &r), CASK_EINVAL);
+  ck_assert_int_eq(cask_binary_scalar(CASK_ADD, x, 2, CASK_SCALAR_BOOL, &r), CASK_EINVAL);
   ck_assert_ptr_null(r);
   cleanup();
 }
@@ -1909,12 +1957,13 @@ START_TEST(arange_of_integer_dtypes_is_exact_beyond_2_to_53) {
   const float *vf = fetch(a);
   for (int i = 0; i < 10; i++)
     if (vf[i] != (float)(0 + i * 0.1)) mismatch("float32 arange(0, 1, 0.1)[%d] = %.9g", i, vf[i]);
-  /* a non-integral start with an integer dtype: start + i * step truncated */
+  /* a non-integral start with an integer dtype: NumPy converts the first
+   * two values and steps by their difference */
   KEEP(cask_arange(c, CASK_I64, 0.5, 5, 1.5, 2, &a), a, "arange");
   ck_assert_int_eq(cask_array_size(a), 3);
   v = fetch(a);
   for (int i = 0; i < 3; i++)
-    if (v[i] != (int64_t)(0.5 + i * 1.5)) mismatch("int64 arange(0.5, 5, 1.5)[%d] = %lld", i, (long long)v[i]);
+    if (v[i] != 2 * i) mismatch("int64 arange(0.5, 5, 1.5)[%d] = %lld (NumPy: 0, 2, 4)", i, (long long)v[i]);
   ASSERT_NO_MISMATCH("arange");
   cleanup();
 }
@@ -2247,13 +2296,13 @@ START_TEST(numpy_computes_the_same_as_cask) {
         r = NULL, rc = cask_binary((cask_binop)op, x[a], y[b], &r);
         np_save(c, name, rc, r);
       }
-  static const double sc[4] = {3, 200, 0.1, -2.5};
+  static const double sc[5] = {3, 200, 0.1, -2.5, 1}; /* ints, floats, True */
   for (int op = 0; op < CASK_BINOP_COUNT; op++)
     for (int t = 0; t < NDT; t++)
-      for (int k = 0; k < 4; k++)
+      for (int k = 0; k < 5; k++)
         for (int first = 0; first < 2; first++) {
           snprintf(name, sizeof name, "sc-%s-%s-%d-%s", binop_names[op], dn(t), k, first ? "first" : "last");
-          int flags = (k < 2 ? CASK_SCALAR_INT : 0) | (first ? CASK_SCALAR_FIRST : 0);
+          int flags = (k < 2 ? CASK_SCALAR_INT : k == 4 ? CASK_SCALAR_BOOL : 0) | (first ? CASK_SCALAR_FIRST : 0);
           r = NULL, rc = cask_binary_scalar((cask_binop)op, x[t], sc[k], flags, &r);
           np_save(c, name, rc, r);
         }
@@ -2333,6 +2382,7 @@ Suite *array_dtypes_suite(void) {
 
   tc = tcase_create("scalar");
   tcase_add_test(tc, scalars_are_weak_as_nep50_for_every_op_dtype_and_side);
+  tcase_add_test(tc, bool_scalars_take_the_arrays_dtype_for_every_op_and_side);
   tcase_add_test(tc, float32_plus_a_float_scalar_uses_the_scalar_rounded_to_float32);
   tcase_add_test(tc, out_of_range_integer_scalars_compare_by_value_and_bad_scalars_are_refused);
   tcase_set_timeout(tc, 60);

@@ -260,11 +260,17 @@ static void gen_f64(const source_args *s, int64_t first, int64_t stride, int64_t
   }
 }
 
-/* An integer arange with integral start and step is computed exactly in
- * int64 (doubles lose integers beyond 2^53). */
-static int exact_int_arange(const source_args *s) {
-  return s->op == SRC_ARANGE && s->dtype != CASK_F64 && s->dtype != CASK_F32 &&
-         s->a == floor(s->a) && s->b == floor(s->b) && fabs(s->a) < 9e18 && fabs(s->b) < 9e18;
+/* An integer arange is NumPy's: the first two values converted to the
+ * dtype, then repeated steps of their difference, in int64 (exact beyond
+ * 2^53, where doubles lose integers). For integral start and step that is
+ * start + i * step; arange(0.5, 5, 1.5) as int64 is 0, 2, 4 as in NumPy. */
+static int int_arange(const source_args *s, int64_t *v0, int64_t *d) {
+  if (s->op != SRC_ARANGE || s->dtype == CASK_F64 || s->dtype == CASK_F32 || s->dtype == CASK_BOOL) return 0;
+  *v0 = cask__f64_to_i64(s->a);
+  *d = (int64_t)((uint64_t)cask__f64_to_i64(s->a + s->b) - (uint64_t)*v0);
+  if (s->a == floor(s->a) && s->b == floor(s->b) && fabs(s->a) < 9e18 && fabs(s->b) < 9e18)
+    *d = (int64_t)s->b; /* exact even where start + step rounds */
+  return 1;
 }
 
 /* One row of n elements (flat indices first + i * stride) into d, in the
@@ -285,8 +291,9 @@ static void gen_row(const source_args *s, int64_t first, int64_t stride, int64_t
     cask__fill_f64(dst, s->dtype, s->a, n);
     return;
   }
-  if (exact_int_arange(s)) {
-    int64_t v[256], a = (int64_t)s->a, b = (int64_t)s->b;
+  int64_t a, b;
+  if (int_arange(s, &a, &b)) {
+    int64_t v[256];
     for (int64_t o = 0; o < n; o += 256) {
       int64_t m = n - o < 256 ? n - o : 256;
       for (int64_t i = 0; i < m; i++) v[i] = (int64_t)((uint64_t)a + (uint64_t)(first + (o + i) * stride) * (uint64_t)b);

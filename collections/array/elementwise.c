@@ -112,6 +112,8 @@ static int make_node(const char *what, cask__kind kind, int op, cask_dtype dtype
 }
 
 static int is_float(cask_dtype d) { return cask__dtype_is_float(d); }
+/* An int64 value (the range test first: converting beyond it is undefined). */
+static int integral(double s) { return s >= -0x1p63 && s < 0x1p63 && s == (double)(int64_t)s; }
 static int is_compare(int op) { return op >= CASK_EQUAL && op <= CASK_LOGICAL_OR; }
 
 /* NumPy's result dtype of a binary op on operands promoted to t. */
@@ -157,7 +159,7 @@ int cask_binary_scalar(cask_binop op, cask_array *a, double s, int flags, cask_a
   if (is_bool && s != 0 && s != 1)
     return cask__fail(a->ctx, CASK_EINVAL, "%s: scalar %g is flagged a bool but is not 0 or 1",
                       binop_names[op], s);
-  if (is_int && s != (double)(int64_t)s)
+  if (is_int && !integral(s))
     return cask__fail(a->ctx, CASK_EINVAL, "%s: scalar %g is flagged an integer but is not one",
                       binop_names[op], s);
   /* NEP 50: the scalar is weak: a bool scalar takes the array's dtype; an
@@ -221,7 +223,7 @@ int cask_clip(cask_array *a, double lo, double hi, cask_array **out) {
   if (!a) return CASK_EINVAL;
   if (lo != lo || hi != hi) return cask__fail(a->ctx, CASK_EINVAL, "clip: a bound is NaN");
   cask_array *t;
-  int fl = is_float(a->dtype) || lo != (double)(int64_t)lo || hi != (double)(int64_t)hi ? 0 : CASK_SCALAR_INT;
+  int fl = is_float(a->dtype) || !integral(lo) || !integral(hi) ? 0 : CASK_SCALAR_INT;
   int rc = cask_binary_scalar(CASK_MAXIMUM, a, lo, fl, &t);
   if (rc) return rc;
   rc = cask_binary_scalar(CASK_MINIMUM, t, hi, fl, out);

@@ -693,7 +693,7 @@ const void *cask__program_eval(const cask__program *p, const cask__piece *pc,
   for (uint32_t i = 0; i < p->ninsn; i++) {
     const cask__insn *in = &p->insn[i];
     void *d = (direct && i + 1 == p->ninsn) ? out : &scratch[in->dst];
-    int64_t sa = stride[in->a], m;
+    int64_t sa = in->a < CASK__KERNEL_REGS ? stride[in->a] : 0, m; /* a load's a is a leaf */
     switch (in->code) {
     case K_GEN: {
       cask__gen g;

@@ -60,7 +60,9 @@ int cask_ones(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
 int cask_empty(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
                const int64_t *chunks, cask_array **out);
 /* start, start + step, ... below stop (NumPy's arange): element i is
- * start + i * step, converted to dtype. */
+ * start + i * step converted to dtype; for integer dtypes, as NumPy, the
+ * first two values converted and then steps of their difference (exact in
+ * int64). */
 int cask_arange(cask_ctx *ctx, cask_dtype dtype, double start, double stop, double step,
                 int64_t chunk, cask_array **out);
 /* num values from start to stop (stop included when endpoint). */
