@@ -8,7 +8,8 @@
  * faulted in none of the memory a graph needs; "warm" figures reuse one
  * graph (cask_graph_clear keeps its memory) and one runtime in this process.
  * Usage: cask-bench [--threads N] [--quick] [--shape NAME] [--reps N]
- *                   [--only overhead,optimize,idle,dask,arrays] [--measure cold,warm,omp] */
+ *                   [--only overhead,optimize,idle,dask,arrays,linalg] [--measure cold,warm,omp]
+ * (linalg: cask_matmul beside NumPy's np.dot and dask.array, linalg.c) */
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <math.h>
@@ -20,11 +21,13 @@
 
 #include "bench.h"
 
+void bench_linalg(const bench_arrays_config *c); /* linalg.c */
+
 #define OPT_TASKS 1500000
 #define DASK_TASKS 150000
 #define MAX_REPS 64
 
-enum { DO_OVERHEAD = 1, DO_OPTIMIZE = 2, DO_IDLE = 4, DO_DASK = 8, DO_ARRAYS = 16, DO_ALL = 31 };
+enum { DO_OVERHEAD = 1, DO_OPTIMIZE = 2, DO_IDLE = 4, DO_DASK = 8, DO_ARRAYS = 16, DO_LINALG = 32, DO_ALL = 63 };
 enum { M_COLD = 1, M_WARM = 2, M_OMP = 4, M_ALL = 7 };
 
 typedef struct config {
@@ -39,7 +42,7 @@ static const double target_ns[SHAPE_COUNT] = {100, 150, 150, 0}; /* 0: none */
 static void usage(void) {
   fprintf(stderr,
           "usage: cask-bench [--threads N] [--quick] [--shape independent|chain|tree|wavefront]\n"
-          "                  [--reps N] [--only overhead,optimize,idle,dask,arrays]\n"
+          "                  [--reps N] [--only overhead,optimize,idle,dask,arrays,linalg]\n"
           "                  [--measure cold,warm,omp]\n");
   exit(2);
 }
@@ -440,7 +443,7 @@ static unsigned parse_list(const char *list, const char *const *names, unsigned 
 }
 
 static void parse(int argc, char **argv, config *c) {
-  static const char *const what[] = {"overhead", "optimize", "idle", "dask", "arrays"};
+  static const char *const what[] = {"overhead", "optimize", "idle", "dask", "arrays", "linalg"};
   static const char *const measure[] = {"cold", "warm", "omp"};
   *c = (config){default_threads(), 5, 0, 0, SHAPE_INDEPENDENT, DO_ALL, M_ALL};
   int reps = 0;
@@ -449,7 +452,7 @@ static void parse(int argc, char **argv, config *c) {
     if (strcmp(a, "--quick") == 0) c->quick = 1;
     else if (strcmp(a, "--threads") == 0 && v) c->threads = atoi(argv[++i]);
     else if (strcmp(a, "--reps") == 0 && v) reps = atoi(argv[++i]);
-    else if (strcmp(a, "--only") == 0 && v) c->what = parse_list(argv[++i], what, 5);
+    else if (strcmp(a, "--only") == 0 && v) c->what = parse_list(argv[++i], what, 6);
     else if (strcmp(a, "--measure") == 0 && v) c->measure = parse_list(argv[++i], measure, 3);
     else if (strcmp(a, "--shape") == 0 && v && bench_shape_parse(v, &c->shape) == 0) {
       c->only_shape = 1;
@@ -483,6 +486,10 @@ int main(int argc, char **argv) {
   if (c.what & DO_ARRAYS) {
     bench_arrays_config ac = {c.threads, c.quick, c.reps};
     bench_arrays(&ac);
+  }
+  if (c.what & DO_LINALG) {
+    bench_arrays_config lc = {c.threads, c.quick, c.reps};
+    bench_linalg(&lc);
   }
   report_context(&c, "end");
   return 0;

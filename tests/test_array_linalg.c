@@ -657,6 +657,16 @@ START_TEST(unsupported_ranks_and_bad_axes_are_refused_with_a_message) {
                (const char *[]){"tensordot", "given twice", NULL});
   expect_error(cask_tensordot(m, v, 0, NULL, NULL, &c), ctx, (const char *[]){"tensordot", "3-d", NULL});
   expect_error(cask_tensordot(m, v, 2, (int[]){0, 1}, (int[]){0, 1}, &c), ctx, (const char *[]){"tensordot", "at most 1", NULL});
+  /* gemm's extents are ints: a block product summing 3e9 terms is refused
+   * (nothing is computed: zeros are lazy). */
+  int64_t wide[2] = {2, 3000000000}, tall[2] = {3000000000, 2};
+  cask_array *w, *h;
+  ck_assert_int_eq(cask_zeros(ctx, CASK_F64, 2, wide, NULL, &w), CASK_OK);
+  ck_assert_int_eq(cask_zeros(ctx, CASK_F64, 2, tall, NULL, &h), CASK_OK);
+  ck_assert_int_eq(cask_matmul(w, h, &c), CASK_ETOOBIG);
+  ck_assert(strstr(cask_ctx_errmsg(ctx), "smaller chunks") && strstr(cask_ctx_errmsg(ctx), "(2, 3000000000)"));
+  cask_array_release(w);
+  cask_array_release(h);
   ck_assert_int_eq(cask_matmul(NULL, m, &c), CASK_EINVAL);
   ck_assert_int_eq(cask_matmul(m, m, NULL), CASK_EINVAL);
   cask_array_release(t);

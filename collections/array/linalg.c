@@ -6,8 +6,9 @@
  *   array.matmul_sum      the first input plus the others, in input order.
  * Every operand is at most 2-d and so is the result: a block is viewed as a
  * matrix (a's free axes x contracted axes, b's contracted x free), with
- * CblasTrans where the contracted axis comes first, so no block is copied
- * unless its dtype differs from the result's.
+ * CblasTrans where the contracted axis comes first, and an operand that is
+ * a caller's buffer is read in place, so a block is copied only to convert
+ * its dtype (or for a full contraction over crossed axes).
  *
  * The one thing to know before editing: the sum over the inner blocks
  * accumulates IN PLACE. A product task with accumulate set writes into its
@@ -128,20 +129,20 @@ static int unify_chunks(const char *what, const contract_params *p, cask_array *
   return CASK_OK;
 }
 
-/* gemm takes int extents: every block must fit. */
+/* gemm takes int extents: the rows, columns and summed length of every
+ * block product must fit. */
 static int check_blas_extents(const char *what, const cask_array *a, const cask_array *b,
-                              cask_dtype dt) {
+                              const contract_params *p, cask_dtype dt) {
   if (!cask__dtype_is_float(dt)) return CASK_OK;
-  const cask_array *x[2] = {a, b};
-  for (int o = 0; o < 2; o++)
-    for (int i = 0; i < x[o]->ndim; i++)
-      if (x[o]->chunk[i] > INT_MAX) {
-        char s[400];
-        shapes_str(s, sizeof s, a, b);
-        return cask__fail(a->ctx, CASK_ETOOBIG, "%s: shapes %s: a chunk of %lld along axis %d of %c is beyond BLAS's int; use smaller chunks",
-                          what, s, (long long)x[o]->chunk[i], i, o ? 'b' : 'a');
-      }
-  return CASK_OK;
+  int64_t m = 1, n = 1, k = 1;
+  for (int t = 0; t < p->nfa; t++) m *= a->chunk[p->fa[t]];
+  for (int t = 0; t < p->nfb; t++) n *= b->chunk[p->fb[t]];
+  for (int t = 0; t < p->nc; t++) k *= a->chunk[p->ca[t]] > b->chunk[p->cb[t]] ? a->chunk[p->ca[t]] : b->chunk[p->cb[t]];
+  if (m <= INT_MAX && n <= INT_MAX && k <= INT_MAX) return CASK_OK;
+  char s[400];
+  shapes_str(s, sizeof s, a, b);
+  return cask__fail(a->ctx, CASK_ETOOBIG, "%s: shapes %s: a block product of %lld x %lld x %lld is beyond BLAS's int extents; use smaller chunks",
+                    what, s, (long long)m, (long long)k, (long long)n);
 }
 
 /* The node summing a's axes ax[k] against b's bx[k] (checked: in range,
@@ -154,7 +155,7 @@ static int contract(const char *what, const cask__node_class *cls, cask_array *a
   cask_dtype dt = cask_promote(a->dtype, b->dtype);
   cask_array *ra, *rb;
   int rc = check_pairs(what, a, b, &p);
-  if (!rc) rc = check_blas_extents(what, a, b, dt);
+  if (!rc) rc = check_blas_extents(what, a, b, &p, dt);
   if (!rc) rc = unify_chunks(what, &p, a, b, &ra, &rb);
   if (rc) return rc;
   int64_t shape[2], chunk[2];
@@ -377,7 +378,9 @@ static int operand_view(operand *o, cask_dtype dt, view *v) {
     o->dtype = dt;
   }
   int64_t rs = flat_stride(o, o->ra, o->nr), cs = flat_stride(o, o->ca, o->nc);
-  if (make_view(o->data, o->rows, o->cols, rs, cs, v)) return CASK_OK;
+  /* A buffer's rows may be longer than gemm's int leading dimension. */
+  if (make_view(o->data, o->rows, o->cols, rs, cs, v) && (!cask__dtype_is_float(dt) || v->ld <= INT_MAX))
+    return CASK_OK;
   char *c = o->tmp[1] = cask__malloc((size_t)(n ? n : 1) * w);
   if (!c) return CASK_ENOMEM;
   for (int64_t r = 0; r < o->rows; r++)
@@ -448,30 +451,33 @@ static void gemm_i64(int64_t m, int64_t n, int64_t k, const view *a, const view 
     }
 }
 
-/* dst += src for n elements of dt: integers wrap, bool is or. */
+/* Element i of an integer or bool array, widened. */
+static uint64_t load_u(const void *p, cask_dtype t, int64_t i) {
+  switch (t) {
+  case CASK_I64: return (uint64_t)((const int64_t *)p)[i];
+  case CASK_I32: return (uint64_t)(int64_t)((const int32_t *)p)[i];
+  default: return ((const uint8_t *)p)[i];
+  }
+}
+
+/* dst += src for n elements of dt (src of dt, or int64 partial sums):
+ * integers wrap in dt's width, bool is or. */
 static void add_into(cask_dtype dt, void *dst, const void *src, cask_dtype st, int64_t n) {
-  switch (dt) {
-  case CASK_F64: {
+  if (dt == CASK_F64) {
     double *d = dst;
     const double *s = src;
     for (int64_t i = 0; i < n; i++) d[i] += s[i];
-    break;
-  }
-  case CASK_F32: {
+  } else if (dt == CASK_F32) {
     float *d = dst;
     const float *s = src;
     for (int64_t i = 0; i < n; i++) d[i] += s[i];
-    break;
-  }
-  default: /* integers and bool: src is dt, or int64 partial sums */
+  } else if (dt == CASK_BOOL) {
+    uint8_t *d = dst;
+    for (int64_t i = 0; i < n; i++) d[i] |= load_u(src, st, i) != 0;
+  } else {
     for (int64_t i = 0; i < n; i++) {
-      uint64_t s = st == CASK_I64 ? (uint64_t)((const int64_t *)src)[i]
-                   : st == CASK_I32 ? (uint64_t)(int64_t)((const int32_t *)src)[i]
-                                    : ((const uint8_t *)src)[i];
-      if (dt == CASK_I64) ((int64_t *)dst)[i] = (int64_t)((uint64_t)((int64_t *)dst)[i] + s);
-      else if (dt == CASK_I32) ((int32_t *)dst)[i] = (int32_t)((uint32_t)((int32_t *)dst)[i] + (uint32_t)s);
-      else if (dt == CASK_U8) ((uint8_t *)dst)[i] = (uint8_t)(((uint8_t *)dst)[i] + s);
-      else ((uint8_t *)dst)[i] = ((uint8_t *)dst)[i] | (s != 0);
+      uint64_t v = load_u(dst, dt, i) + load_u(src, st, i);
+      cask__cast((char *)dst + i * (int64_t)cask_dtype_size(dt), dt, &v, CASK_I64, 1);
     }
   }
 }
