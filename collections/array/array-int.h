@@ -125,6 +125,10 @@ static inline int cask__is_elementwise(const cask_array *a) {
          a->kind == NODE_WHERE || a->kind == NODE_CAST;
 }
 
+/* The elementwise operation of node a over other inputs x[0 .. a->nin-1]
+ * (slices and transposes pushed through it; elementwise.c). */
+int cask__elementwise_like(const cask_array *a, cask_array *const *x, cask_array **out);
+
 /* Lowering (lower.c). */
 struct cask__lower {
   cask_graph *g;

@@ -246,3 +246,16 @@ int cask_astype(cask_array *a, cask_dtype dtype, cask_array **out) {
   cask__node_seal(*out, NULL, 0);
   return CASK_OK;
 }
+
+int cask__elementwise_like(const cask_array *a, cask_array *const *x, cask_array **out) {
+  int flags = (a->scalar_first ? CASK_SCALAR_FIRST : 0) |
+              (a->scalar_int == 2 ? CASK_SCALAR_BOOL : a->scalar_int ? CASK_SCALAR_INT : 0);
+  switch (a->kind) {
+  case NODE_UNARY: return cask_unary(a->op, x[0], out);
+  case NODE_BINARY: return cask_binary(a->op, x[0], x[1], out);
+  case NODE_SCALAR_BINARY: return cask_binary_scalar(a->op, x[0], a->p.value, flags, out);
+  case NODE_WHERE: return cask_where(x[0], x[1], x[2], out);
+  case NODE_CAST: return cask_astype(x[0], a->dtype, out);
+  default: return cask__fail(a->ctx, CASK_EINVAL, "not an elementwise node");
+  }
+}

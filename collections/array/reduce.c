@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "clones.h"
 #include "dtype.h"
 #include "kernel.h"
 
@@ -136,24 +137,34 @@ static double sum_sq_dev(const double *x, int64_t n, int64_t stride, double m) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
 }
 
-/* Sums of (x - shift) and (x - shift)^2 in eight accumulators each. */
-static void shifted_sums(const double *x, int64_t n, double shift, double *s1, double *s2) {
-  double a[8] = {0}, b[8] = {0};
+/* Sums of (x - shift) and (x - shift)^2 in eight lanes each, written with
+ * gcc's vector types (the auto-vectorizer shuffled the eight scalar
+ * accumulators) and compiled per ISA. */
+typedef double v4d __attribute__((vector_size(32)));
+
+CASK_CLONES static void shifted_sums(const double *x, int64_t n, double shift, double *s1, double *s2) {
+  v4d a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0}, sh = {shift, shift, shift, shift};
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; k++) {
-      double d = x[i + k] - shift;
-      a[k] += d;
-      b[k] += d * d;
-    }
+  for (; i + 8 <= n; i += 8) {
+    v4d d0, d1;
+    memcpy(&d0, x + i, sizeof d0);
+    memcpy(&d1, x + i + 4, sizeof d1);
+    d0 -= sh;
+    d1 -= sh;
+    a0 += d0;
+    a1 += d1;
+    b0 += d0 * d0;
+    b1 += d1 * d1;
+  }
   double ta = 0, tb = 0;
   for (; i < n; i++) {
     double d = x[i] - shift;
     ta += d;
     tb += d * d;
   }
-  *s1 = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])) + ta;
-  *s2 = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7])) + tb;
+  v4d a = a0 + a1, b = b0 + b1;
+  *s1 = ((a[0] + a[1]) + (a[2] + a[3])) + ta;
+  *s2 = ((b[0] + b[1]) + (b[2] + b[3])) + tb;
 }
 
 /* Chan et al.: merge (nb, mb, m2b) into the state (n, mean, M2). */

@@ -89,16 +89,7 @@ static int transpose_elementwise(cask__memo *m, cask_array *a, int nd, const int
   cask_array *x[3] = {NULL, NULL, NULL};
   int rc = CASK_OK;
   for (int k = 0; k < a->nin && !rc; k++) rc = transpose_nd(m, a->in[k], nd, perm, &x[k]);
-  if (!rc) {
-    int flags = (a->scalar_first ? CASK_SCALAR_FIRST : 0) | (a->scalar_int ? CASK_SCALAR_INT : 0);
-    switch (a->kind) {
-    case NODE_UNARY: rc = cask_unary(a->op, x[0], out); break;
-    case NODE_BINARY: rc = cask_binary(a->op, x[0], x[1], out); break;
-    case NODE_SCALAR_BINARY: rc = cask_binary_scalar(a->op, x[0], a->p.value, flags, out); break;
-    case NODE_WHERE: rc = cask_where(x[0], x[1], x[2], out); break;
-    default: rc = cask_astype(x[0], a->dtype, out); break;
-    }
-  }
+  if (!rc) rc = cask__elementwise_like(a, x, out);
   for (int k = 0; k < 3; k++) cask_array_release(x[k]);
   if (!rc && (rc = cask__memo_put(m, a, key, sizeof key, *out))) {
     cask_array_release(*out);
