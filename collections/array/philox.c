@@ -42,15 +42,37 @@ static inline double to_unit(uint32_t lo, uint32_t hi) {
 }
 
 
+/* Uniform values take half a Philox output each: index i is words (0, 1)
+ * of counter i >> 1 when i is even, words (2, 3) when odd. A run of
+ * consecutive indices thus costs one Philox call per two values. */
+static inline double uniform_one(uint32_t k0, uint32_t k1, uint64_t idx) {
+  uint64_t ctr = idx >> 1;
+  uint32_t c[4] = {(uint32_t)ctr, (uint32_t)(ctr >> 32), 0, 0};
+  round10(c, k0, k1);
+  return (idx & 1) ? to_unit(c[2], c[3]) : to_unit(c[0], c[1]);
+}
+
 CASK_CLONES
 void cask__philox_uniform(uint64_t seed, uint64_t first, int64_t stride, int64_t n, double *out) {
   uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-  for (int64_t i = 0; i < n; i++) {
-    uint64_t idx = first + (uint64_t)(i * stride);
-    uint32_t c[4] = {(uint32_t)idx, (uint32_t)(idx >> 32), 0, 0};
-    round10(c, k0, k1);
-    out[i] = to_unit(c[0], c[1]);
+  if (stride != 1) {
+    for (int64_t i = 0; i < n; i++) out[i] = uniform_one(k0, k1, first + (uint64_t)(i * stride));
+    return;
   }
+  int64_t i = 0;
+  if (n > 0 && (first & 1)) out[i++] = uniform_one(k0, k1, first);
+  uint64_t pair0 = (first + (uint64_t)i) >> 1;
+  int64_t npairs = (n - i) / 2;
+  double *o = out + i;
+  for (int64_t p = 0; p < npairs; p++) {
+    uint64_t ctr = pair0 + (uint64_t)p;
+    uint32_t c[4] = {(uint32_t)ctr, (uint32_t)(ctr >> 32), 0, 0};
+    round10(c, k0, k1);
+    o[2 * p] = to_unit(c[0], c[1]);
+    o[2 * p + 1] = to_unit(c[2], c[3]);
+  }
+  i += 2 * npairs;
+  if (i < n) out[i] = uniform_one(k0, k1, first + (uint64_t)i);
 }
 
 CASK_CLONES

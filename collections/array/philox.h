@@ -9,7 +9,8 @@
 #include <stdint.h>
 
 /* Uniform doubles in [0, 1), 53 random bits each, for flat indices
- * first, first + stride, ... (n of them) of the stream `seed`. */
+ * first, first + stride, ... (n of them) of the stream `seed`: index i is
+ * half of the output of Philox counter i >> 1. */
 void cask__philox_uniform(uint64_t seed, uint64_t first, int64_t stride, int64_t n, double *out);
 /* Standard normal doubles (Box-Muller on the index's own two uniforms). */
 void cask__philox_normal(uint64_t seed, uint64_t first, int64_t stride, int64_t n, double *out);
