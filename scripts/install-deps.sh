@@ -7,10 +7,13 @@ packages=(
   build-essential cmake pkg-config   # compiler (with libgomp, ASan, TSan, UBSan), build
   libuv1-dev libcjson-dev            # threads/locks/clock, graph JSON
   libopenblas-dev libgfortran-12-dev # CBLAS for matmul (openblas.pc's static libs name -lgfortran)
+  zlib1g-dev libzstd-dev libblosc-dev # Zarr chunk codecs
   check                              # unit tests
   clang libclang-rt-14-dev           # libFuzzer target
   python3 python3-numpy              # interop checks against NumPy
   python3-numexpr python3-dask       # benchmark anchors (cask-bench)
+  python3-zarr                       # Zarr interop checks (tests/zarr_check.py)
+  chromium                           # headless check of `cask viz` pages (tests/viz_check.py)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -11,4 +11,6 @@
   X(array_npy)              \
   X(array_structure)        \
   X(array_linalg)           \
-  X(array_dtypes)
+  X(array_dtypes)           \
+  X(array_zarr)              \
+  X(array_expr)

@@ -262,8 +262,15 @@ int cask_map_overlap(const cask_map_spec *spec, cask_array *in, const int64_t *d
  * numbers (an integer literal is an integer scalar), True/False, and the
  * functions sqrt exp expm1 log log1p log2 log10 sin cos tan arcsin arccos
  * arctan sinh cosh tanh floor ceil round abs negative isnan isfinite (one
- * argument), arctan2 maximum minimum power (two), where clip (three). It
- * builds the same lazy nodes as the calls above. A syntax error or an
+ * argument), arctan2 maximum minimum power (two), where clip (three). Array
+ * functions, with NumPy's arguments by position or keyword: the reductions
+ * sum mean std var min max prod any all argmin argmax nansum nanmean nanmin
+ * nanmax (a, axis=None|int|(ints), and ddof= for var and std),
+ * transpose(a, axes=None), rechunk(a, (chunks)), astype(a, 'float32'),
+ * matmul(a, b), dot(a, b); a @ b; a.T; slicing
+ * a[::2, 5000:] and integer indexes a[0, -1] (integer expressions of
+ * numbers); x.f(args) is f(x, args). It builds the same lazy nodes as the
+ * calls above. A syntax error or an
  * unknown name gives CASK_EINVAL with a message giving the 1-based column,
  * e.g. "column 5: unknown name 'c' (in expression 'a + c')". */
 int cask_eval(cask_ctx *ctx, const char *expr, const char *const *names,
@@ -281,6 +288,45 @@ int cask_read_npy(cask_ctx *ctx, const char *path, const int64_t *chunks, cask_a
  * written (nothing half-written is ever at path). */
 int cask_to_npy(cask_array *a, const char *path);
 
+/* Zarr v2 directory stores: a directory holding .zarray (JSON metadata)
+ * and one file per chunk, named by the chunk's indices joined with '.'
+ * ("0.3") or '/' ("0/3", in subdirectories). C order, little-endian
+ * f8 f4 i8 i4 u1 b1; compressors none, zlib, gzip, zstd and blosc. */
+typedef enum cask_zarr_compressor {
+  CASK_ZARR_NONE,
+  CASK_ZARR_ZLIB,       /* numcodecs Zlib: a zlib stream; level 0..9 */
+  CASK_ZARR_GZIP,       /* numcodecs GZip: one gzip member; level 0..9 */
+  CASK_ZARR_ZSTD,       /* numcodecs Zstd: one frame with its content size; level 1..22 */
+  CASK_ZARR_BLOSC_LZ4,  /* numcodecs Blosc(cname='lz4'); level (clevel) 0..9 */
+  CASK_ZARR_BLOSC_ZSTD  /* numcodecs Blosc(cname='zstd'); level (clevel) 0..9 */
+} cask_zarr_compressor;
+
+typedef struct cask_zarr_options {
+  cask_zarr_compressor compressor;
+  int level;          /* the compressor's level (see above) */
+  int shuffle;        /* blosc only: 0 none, 1 byte shuffle, 2 bit shuffle */
+  char separator;     /* the key separator: '.' or '/' */
+  double fill_value;  /* .zarray's fill_value, converted to the array's dtype;
+                         the padding of edge chunks */
+} cask_zarr_options;
+/* zarr's own defaults: Blosc(lz4, clevel 5, byte shuffle), '.', fill 0. */
+#define CASK_ZARR_OPTIONS_DEFAULTS {CASK_ZARR_BLOSC_LZ4, 5, 1, '.', 0.0}
+
+/* A lazy array over the store at path (a directory): .zarray is parsed
+ * (strictly) now; each block task reads and decodes the chunk files its
+ * block overlaps, a missing chunk file reading as fill_value (null: 0).
+ * chunks NULL: the store's chunks. Bad metadata or a dtype, order, filter
+ * or compressor cask does not read gives CASK_EFORMAT naming the store and
+ * the field; a corrupt or truncated chunk fails the computation with
+ * CASK_EFORMAT naming the chunk file. */
+int cask_read_zarr(cask_ctx *ctx, const char *path, const int64_t *chunks, cask_array **out);
+/* Compute a into a Zarr v2 store at path (created if missing; an existing
+ * store's .zarray and chunk files are replaced): one chunk per block of a
+ * (rechunk first for other chunks), each chunk file written atomically by
+ * its task (temporary name, then rename) in parallel, .zarray written last.
+ * opts NULL: CASK_ZARR_OPTIONS_DEFAULTS. */
+int cask_to_zarr(cask_array *a, const char *path, const cask_zarr_options *opts);
+
 /* ---- computing ---------------------------------------------------------- */
 /* Compute a into buf (C order, cask_array_size(a) elements of a's dtype;
  * nbytes checked). */
@@ -290,6 +336,12 @@ int cask_compute_scalar(cask_array *a, double *out);
 /* Build, optimize and order the task graph that computes a, without running
  * it: the caller owns the graph (for dumping it as JSON or DOT). */
 int cask_array_graph(cask_array *a, cask_graph **out);
+/* The same for n arrays of one context in one graph (a subexpression they
+ * share is computed once); every block of every array is an output. With
+ * block_keys, *block_keys receives the key of the task behind each block
+ * (array 0's blocks in C order, then array 1's, ...) to find it in the
+ * results of cask_run; one allocation, free it with cask_free. */
+int cask_arrays_graph(int n, cask_array *const *arrays, cask_graph **out, char ***block_keys);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,453 @@
+#!/usr/bin/python3
+"""cli_check.py - the `cask` command-line tool against NumPy.
+
+Usage: cli_check.py CASK_BINARY EXAMPLES_JOBS_DIR [TEST ...]
+
+Tests (all by default; name some to run only those; a path to a job file
+checks that one example):
+  examples  every job in examples/jobs/ runs (in a temporary directory, with
+            any .npy input it reads made there first) and each output it
+            prints or writes matches NumPy evaluating the same steps: the job's
+            expressions are Python, so they are evaluated with eval() over
+            NumPy arrays and functions (an independent reference). Random
+            inputs are written out by an added output so NumPy sees the same
+            values.
+  errors    each kind of mistake in a job file (and on the command line) gives
+            exit 2, a message naming the field (and the column inside an
+            expression), and writes nothing.
+  files     --trace, --graph (JSON and DOT), --dry-run, `cask graph` and the
+            environment variables: the files parse and hold the expected fields.
+  sigint    SIGINT in the middle of a long run: exit 130, no output file, no
+            temporary file left.
+  failure   an input file truncated during the run: exit 1, a message naming
+            the failed task and its op, no output file.
+
+Exits 0 when everything passes, 1 otherwise (each failure listed).
+Needs Debian's python3-numpy: run it with /usr/bin/python3.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+CASK = None
+FAILURES = []
+
+
+def fail(what):
+    FAILURES.append(what)
+    print("FAIL:", what)
+
+
+def run(args, cwd, env=None, timeout=300):
+    e = dict(os.environ)
+    for k in list(e):
+        if k.startswith("CASK_"):
+            del e[k]
+    e.update(env or {})
+    return subprocess.run([CASK] + args, cwd=cwd, env=e, capture_output=True, text=True, timeout=timeout)
+
+
+# ---- the NumPy reference ----------------------------------------------------
+
+def _axis(axis):
+    return tuple(axis) if isinstance(axis, (list, tuple)) else axis
+
+
+def _red(f, has_ddof=False):
+    def g(a, axis=None, ddof=0):
+        a = np.asarray(a)
+        if has_ddof:
+            return f(a, axis=_axis(axis), ddof=ddof)
+        return f(a, axis=_axis(axis))
+    return g
+
+
+NS = {  # shadows Python's sum, min, max, abs, round, any, all
+    "True": True, "False": False, "None": None,
+    "sum": _red(np.sum), "mean": _red(np.mean), "min": _red(np.min), "max": _red(np.max),
+    "var": _red(np.var, True), "std": _red(np.std, True), "prod": _red(np.prod),
+    "any": _red(np.any), "all": _red(np.all), "argmin": _red(np.argmin), "argmax": _red(np.argmax),
+    "nansum": _red(np.nansum), "nanmean": _red(np.nanmean), "nanmin": _red(np.nanmin),
+    "nanmax": _red(np.nanmax),
+    "transpose": lambda a, axes=None: np.transpose(a, axes),
+    "rechunk": lambda a, chunks: a,
+    "astype": lambda a, dt: np.asarray(a).astype(dt),
+    "matmul": np.matmul, "dot": np.dot, "where": np.where, "clip": np.clip,
+    "maximum": np.maximum, "minimum": np.minimum, "power": np.power, "arctan2": np.arctan2,
+    "abs": np.abs, "round": np.round,
+}
+for _f in ("negative sqrt exp expm1 log log1p log2 log10 sin cos tan arcsin arccos arctan sinh cosh "
+           "tanh floor ceil isnan isfinite").split():
+    NS[_f] = getattr(np, _f)
+
+NPY_FIXTURES = {  # .npy inputs the example jobs read, made before they run
+    "data.npy": lambda: np.random.default_rng(20261125).standard_normal((400, 300)) * 3 + 1,
+}
+
+
+def reference_input(spec, name, d):
+    src = spec["source"]
+    dt = spec.get("dtype", "float64")
+    if src in ("uniform", "normal"):
+        return np.load(os.path.join(d, "__in_%s.npy" % name))
+    if src == "npy":
+        return np.load(os.path.join(d, spec["path"]))
+    if src == "arange":
+        return np.arange(spec.get("start", 0), spec["stop"], spec.get("step", 1)).astype(dt)
+    value = {"zeros": 0, "ones": 1}.get(src, spec.get("value"))
+    return np.full(spec["shape"], value).astype(dt)
+
+
+def close(got, ref, what):
+    ref = np.asarray(ref)
+    got = np.asarray(got)
+    if got.shape != ref.shape:
+        fail("%s: shape %s, NumPy %s" % (what, got.shape, ref.shape))
+        return
+    if ref.dtype.kind == "b" or ref.dtype.kind in "iu":
+        if not np.array_equal(got, ref):
+            fail("%s: values differ from NumPy's" % what)
+        return
+    tol = 2e-5 if ref.dtype == np.float32 else 1e-9
+    scale = max(1.0, float(np.nanmax(np.abs(np.where(np.isfinite(ref), ref, 0)))) if ref.size else 1.0)
+    if not np.allclose(got, ref, rtol=tol, atol=tol * scale, equal_nan=True):
+        err = np.nanmax(np.abs(got.astype(np.float64) - ref.astype(np.float64)))
+        fail("%s: differs from NumPy's by up to %g" % (what, err))
+
+
+def check_example(path):
+    name = os.path.basename(path)
+    with open(path) as f:
+        job = json.load(f)
+    with tempfile.TemporaryDirectory() as d:
+        for spec in job["inputs"].values():
+            if spec["source"] == "npy":
+                np.save(os.path.join(d, spec["path"]), NPY_FIXTURES[spec["path"]]())
+        # Random inputs are written out too, for NumPy to start from.
+        for n, spec in job["inputs"].items():
+            if spec["source"] in ("uniform", "normal"):
+                job["outputs"]["__in_" + n] = {"npy": "__in_%s.npy" % n}
+                job.setdefault("steps", {})["__in_" + n] = n
+        with open(os.path.join(d, name), "w") as f:
+            json.dump(job, f)
+        r = run(["run", "--quiet", name], d)
+        if r.returncode != 0:
+            fail("%s: exit %d: %s" % (name, r.returncode, r.stderr.strip()))
+            return
+        printed = {}
+        for line in r.stdout.splitlines():
+            k, _, v = line.partition(" = ")
+            printed[k] = json.loads(v)
+        env = {n: reference_input(s, n, d) for n, s in job["inputs"].items()}
+        with np.errstate(all="ignore"):
+            for n, expr in job.get("steps", {}).items():
+                env[n] = np.asarray(eval(expr, NS, env))
+        for n, out in job["outputs"].items():
+            if n.startswith("__in_"):
+                continue
+            ref = env[n]
+            if out == "print" or (isinstance(out, dict) and out.get("print")):
+                if n not in printed:
+                    fail("%s: output %s was not printed" % (name, n))
+                else:
+                    close(np.array(printed[n], dtype=ref.dtype), ref, "%s: printed %s" % (name, n))
+            if isinstance(out, dict) and "npy" in out:
+                got = np.load(os.path.join(d, out["npy"]))
+                if got.dtype != ref.dtype:
+                    fail("%s: %s has dtype %s, NumPy %s" % (name, out["npy"], got.dtype, ref.dtype))
+                close(got, ref, "%s: %s" % (name, out["npy"]))
+        print("ok %s (%d outputs)" % (name, len(job["outputs"])))
+
+
+def test_examples(jobs_dir):
+    for f in sorted(os.listdir(jobs_dir)):
+        if f.endswith(".json"):
+            check_example(os.path.join(jobs_dir, f))
+
+
+# ---- bad job files ------------------------------------------------------------
+
+GOOD_INPUTS = {"x": {"source": "uniform", "seed": 1, "shape": [100, 50], "chunks": [50, 25]}}
+
+
+def job_with(inputs=None, steps=None, outputs=None, **extra):
+    j = {"inputs": GOOD_INPUTS if inputs is None else inputs,
+         "steps": {"y": "x * 2"} if steps is None else steps,
+         "outputs": {"y": {"npy": "y.npy"}} if outputs is None else outputs}
+    j.update(extra)
+    return j
+
+
+BAD_JOBS = [
+    ("syntax", '{"inputs": {\n  "x": {"source": "uniform",,}\n}}', "line 2, column"),
+    ("not an object", "[1, 2]", "the job must be a JSON object"),
+    ("unknown top field", job_with(input={}), "unknown field 'input'"),
+    ("no inputs", {"outputs": {"y": "print"}}, "inputs: missing"),
+    ("no outputs", {"inputs": GOOD_INPUTS}, "outputs: missing"),
+    ("unknown source", job_with(inputs={"x": {"source": "unifrom", "shape": [3]}}),
+     "inputs.x.source: unknown source 'unifrom'"),
+    ("no source", job_with(inputs={"x": {"shape": [3]}}), "inputs.x.source: missing"),
+    ("no shape", job_with(inputs={"x": {"source": "zeros"}}), "inputs.x.shape: missing"),
+    ("negative extent", job_with(inputs={"x": {"source": "ones", "shape": [3, -1]}}),
+     "inputs.x.shape[1]: must be an integer >= 0"),
+    ("fractional extent", job_with(inputs={"x": {"source": "ones", "shape": [2.5]}}),
+     "inputs.x.shape[0]: must be an integer"),
+    ("chunks count", job_with(inputs={"x": {"source": "ones", "shape": [4, 4], "chunks": [2]}}),
+     "inputs.x.chunks: has 1 entries, the shape has 2 axes"),
+    ("zero chunk", job_with(inputs={"x": {"source": "ones", "shape": [4], "chunks": [0]}}),
+     "inputs.x.chunks[0]: must be an integer >= 1"),
+    ("bad dtype", job_with(inputs={"x": {"source": "ones", "shape": [4], "dtype": "float16"}}),
+     "inputs.x.dtype: must be one of"),
+    ("random int", job_with(inputs={"x": {"source": "normal", "shape": [4], "dtype": "int32"}}),
+     "inputs.x: random inputs are float64 or float32"),
+    ("misspelt field", job_with(inputs={"x": {"source": "ones", "shape": [4], "chunk": [2]}}),
+     "inputs.x: unknown field 'chunk'"),
+    ("seed", job_with(inputs={"x": {"source": "uniform", "shape": [4], "seed": -3}}),
+     "inputs.x.seed: must be an integer >= 0"),
+    ("arange step", job_with(inputs={"x": {"source": "arange", "stop": 4, "step": 0}}),
+     "inputs.x: step must not be 0"),
+    ("full value", job_with(inputs={"x": {"source": "full", "shape": [4]}}), "inputs.x.value: missing"),
+    ("npy missing", job_with(inputs={"x": {"source": "npy", "path": "nope.npy"}}),
+     "inputs.x.path: cannot read 'nope.npy'"),
+    ("npy garbage", job_with(inputs={"x": {"source": "npy", "path": "garbage.npy"}}),
+     "inputs.x: "),
+    ("bad name", job_with(inputs={"2x": {"source": "ones", "shape": [4]}}, steps={}, outputs={"2x": "print"}),
+     "inputs.2x: an input's name must be"),
+    ("step syntax", job_with(steps={"y": "x * (2 +"}), "steps.y: column 9: the expression ends too early"),
+    ("step unknown name", job_with(steps={"y": "x + q"}), "steps.y: column 5: unknown name 'q'"),
+    ("step later name", job_with(steps={"y": "w + 1", "w": "x"}), "steps.y: column 1: unknown name 'w'"),
+    ("step shapes", job_with(steps={"y": "x + x.T"}), "steps.y: column 3:"),
+    ("step axis", job_with(steps={"y": "sum(x, axis=2)"}), "steps.y: column 1:"),
+    ("step keyword", job_with(steps={"y": "sum(x, keepdims=True)"}),
+     "steps.y: column 8: sum: unknown keyword 'keepdims'"),
+    ("step dtype", job_with(steps={"y": "astype(x, 'float16')"}), "steps.y: column 11: astype: the dtype must be"),
+    ("step index", job_with(steps={"y": "x[1.5]"}), "steps.y: column 3: an index must be an integer"),
+    ("step rechunk", job_with(steps={"y": "rechunk(x, (10,))"}),
+     "steps.y: column 12: rechunk: 'chunks' has 1 entries, the array has 2 axes"),
+    ("step function", job_with(steps={"y": "frobnicate(x)"}), "steps.y: column 1: unknown function 'frobnicate'"),
+    ("step not a string", job_with(steps={"y": 3}), "steps.y: must be an expression string"),
+    ("name twice", job_with(steps={"x": "x + 1"}), "steps.x: the name is defined twice"),
+    ("output unknown", job_with(outputs={"z": "print"}), "outputs.z: 'z' is not an input or a step"),
+    ("output too big to print", job_with(inputs={"x": {"source": "ones", "shape": [200, 100]}}, steps={},
+                                         outputs={"x": "print"}),
+     "outputs.x: the array has 20000 elements, at most 10000"),
+    ("output nothing", job_with(outputs={"y": {"print": False}}), "outputs.y: says nothing to do"),
+    ("output kind", job_with(outputs={"y": "show"}), "outputs.y: must be \"print\" or an object"),
+    ("output dir", job_with(outputs={"y": {"npy": "no/such/dir/y.npy"}}),
+     "outputs.y.npy: cannot write into the directory 'no/such/dir'"),
+]
+
+BAD_USAGE = [
+    (["run"], "expected a job file"),
+    (["run", "--threads", "0", "job.json"], "--threads '0'"),
+    (["run", "--frobnicate", "job.json"], "unknown option"),
+    (["run", "--graph-format", "svg", "job.json"], "expected json or dot"),
+    (["run", "nosuchjob.json"], "cannot open the job file"),
+    (["graph", "--graph-format", "dot", "job.json"], "needs -o FILE"),
+    (["graph", "--trace", "t.json", "job.json"], "unknown option"),
+    (["launch", "job.json"], "unknown command 'launch'"),
+    (["run", "--trace", "no/dir/t.json", "job.json"], "trace no/dir/t.json: cannot write into the directory 'no/dir'"),
+    (["graph", "-o", "no/dir/g.json", "job.json"], "graph no/dir/g.json: cannot write into the directory"),
+]
+
+
+def test_errors():
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "garbage.npy"), "wb") as f:
+            f.write(b"\x93NUMPY\x01\x00\x10\x00{'descr': 'xx'}\n")
+        for what, job, expect in BAD_JOBS:
+            path = os.path.join(d, "job.json")
+            with open(path, "w") as f:
+                f.write(job if isinstance(job, str) else json.dumps(job))
+            r = run(["run", "job.json"], d)
+            left = sorted(set(os.listdir(d)) - {"job.json", "garbage.npy"})
+            if r.returncode != 2 or expect not in r.stderr or left or r.stdout:
+                fail("bad job '%s': exit %d, stderr %r (wanted %r), files left %s"
+                     % (what, r.returncode, r.stderr.strip(), expect, left))
+        with open(os.path.join(d, "job.json"), "w") as f:
+            json.dump(job_with(), f)
+        for args, expect in BAD_USAGE:
+            r = run(args, d)
+            if r.returncode != 2 or expect not in r.stderr:
+                fail("usage %s: exit %d, stderr %r (wanted %r)" % (args, r.returncode, r.stderr.strip(), expect))
+        r = run(["run", "job.json"], d, env={"CASK_THREADS": "many"})
+        if r.returncode != 2 or "CASK_THREADS='many'" not in r.stderr:
+            fail("CASK_THREADS=many: exit %d, %r" % (r.returncode, r.stderr))
+        for args in (["--help"], ["run", "--help"], ["graph", "--help"]):
+            r = run(args, d)
+            if r.returncode != 0 or "usage: cask" not in r.stdout:
+                fail("%s: exit %d" % (args, r.returncode))
+        r = run(["run", "--help"], d)
+        for opt in ("--threads", "--trace", "--graph", "--graph-format", "--dry-run", "--quiet", "CASK_THREADS"):
+            if opt not in r.stdout:
+                fail("cask run --help does not mention %s" % opt)
+    print("ok errors (%d bad jobs, %d bad command lines)" % (len(BAD_JOBS), len(BAD_USAGE)))
+
+
+# ---- trace, graph, dry run, environment ----------------------------------------
+
+def check_graph_json(path, what):
+    with open(path) as f:
+        g = json.load(f)
+    if g.get("cask_graph") != 1 or g.get("ntasks") != len(g.get("tasks", [])) or not g["tasks"]:
+        fail("%s: not a graph with its tasks" % what)
+        return 0
+    keys = {t["key"] for t in g["tasks"]}
+    for t in g["tasks"]:
+        if not {"key", "op", "deps"} <= set(t) or not set(t["deps"]) <= keys:
+            fail("%s: task %s lacks fields or names a missing dependency" % (what, t.get("key")))
+            break
+    if not any(t.get("output") for t in g["tasks"]):
+        fail("%s: no task is marked as an output" % what)
+    return g["ntasks"]
+
+
+def test_files():
+    with tempfile.TemporaryDirectory() as d:
+        job = job_with(steps={"y": "sum(x * 2, axis=0)", "s": "sum(x)"},
+                       outputs={"y": {"npy": "y.npy"}, "s": "print"})
+        with open(os.path.join(d, "job.json"), "w") as f:
+            json.dump(job, f)
+        r = run(["run", "job.json", "--trace", "t.json", "--graph", "g.json", "--threads", "2"], d)
+        if r.returncode != 0:
+            fail("run with --trace: exit %d: %s" % (r.returncode, r.stderr))
+            return
+        with open(os.path.join(d, "t.json")) as f:
+            t = json.load(f)
+        spans = [e for e in t.get("traceEvents", []) if e.get("ph") == "X"]
+        if not spans or not all({"name", "ts", "dur", "tid"} <= set(e) for e in spans):
+            fail("trace: no complete events with name, ts, dur, tid")
+        n = check_graph_json(os.path.join(d, "g.json"), "--graph")
+        if "cask: done in" not in r.stderr or "time per op kind" not in r.stderr:
+            fail("no summary on stderr: %r" % r.stderr)
+        s = json.loads(r.stdout.split(" = ")[1])
+        # dry run: the same task count, nothing run or written
+        os.remove(os.path.join(d, "y.npy"))
+        r = run(["run", "--dry-run", "job.json", "--graph", "g2.dot", "--graph-format", "dot"], d)
+        if r.returncode != 0 or ("tasks: %d\n" % n) not in r.stdout or "predicted peak memory:" not in r.stdout:
+            fail("dry run: exit %d, %r (wanted tasks: %d)" % (r.returncode, r.stdout, n))
+        if os.path.exists(os.path.join(d, "y.npy")):
+            fail("dry run wrote an output")
+        with open(os.path.join(d, "g2.dot")) as f:
+            if not f.read().startswith("digraph"):
+                fail("--graph-format dot: not a DOT file")
+        # cask graph: JSON on stdout, or a file
+        r = run(["graph", "job.json"], d)
+        if r.returncode != 0 or json.loads(r.stdout).get("ntasks") != n:
+            fail("cask graph on stdout: exit %d" % r.returncode)
+        r = run(["graph", "-o", "g3.json", "job.json"], d)
+        if r.returncode != 0 or check_graph_json(os.path.join(d, "g3.json"), "cask graph -o") != n:
+            fail("cask graph -o: exit %d %s" % (r.returncode, r.stderr))
+        # the environment: CASK_QUIET, CASK_TRACE, CASK_GRAPH; an option wins
+        r = run(["run", "job.json"], d, env={"CASK_QUIET": "1", "CASK_TRACE": "t2.json", "CASK_GRAPH": "g4.json",
+                                             "CASK_THREADS": "1"})
+        if r.returncode != 0 or r.stderr or not os.path.exists(os.path.join(d, "t2.json")):
+            fail("environment: exit %d, stderr %r" % (r.returncode, r.stderr))
+        check_graph_json(os.path.join(d, "g4.json"), "CASK_GRAPH")
+        if json.loads(r.stdout.split(" = ")[1]) != s:
+            fail("one thread and two threads print different sums")
+        r = run(["run", "job.json", "--graph", "g5.json"], d, env={"CASK_GRAPH": "g6.json", "CASK_QUIET": "1"})
+        if not os.path.exists(os.path.join(d, "g5.json")) or os.path.exists(os.path.join(d, "g6.json")):
+            fail("--graph does not win over CASK_GRAPH")
+    print("ok files")
+
+
+# ---- SIGINT --------------------------------------------------------------------
+
+def test_sigint():
+    with tempfile.TemporaryDirectory() as d:
+        job = {"inputs": {"x": {"source": "normal", "seed": 1, "shape": [40000, 20000], "chunks": [1000, 1000]}},
+               "steps": {"a": "sin(x) ** 2.5 + cos(x) ** 3.5",
+                         "y": "sum(arctan2(a, x) ** 1.5 + exp(-a) * tanh(a), axis=0)"},
+               "outputs": {"y": {"npy": "y.npy"}}}
+        with open(os.path.join(d, "long.json"), "w") as f:
+            json.dump(job, f)
+        e = {k: v for k, v in os.environ.items() if not k.startswith("CASK_")}
+        t0 = time.time()
+        p = subprocess.Popen([CASK, "run", "--graph", "g.json", "long.json"], cwd=d, env=e, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        while not os.path.exists(os.path.join(d, "g.json")) and p.poll() is None and time.time() - t0 < 60:
+            time.sleep(0.01)
+        time.sleep(0.5)  # the run is going (the graph is written just before it starts)
+        t0 = time.time()
+        p.send_signal(signal.SIGINT)
+        try:
+            out, err = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            fail("SIGINT: the run did not stop within 60 s")
+            return
+        left = sorted(set(os.listdir(d)) - {"long.json", "g.json"})
+        if p.returncode != 130 or left or "interrupted" not in err:
+            fail("SIGINT: exit %d, files left %s, stderr %r" % (p.returncode, left, err[-300:]))
+        else:
+            print("ok sigint (stopped %.1f s after the signal)" % (time.time() - t0))
+
+
+# ---- a failing task ------------------------------------------------------------
+
+def test_task_failure():
+    """An input file truncated while the run reads it: a read task fails,
+    exit 1, the message names the task and its op, no output is written.
+    The file is truncated as soon as the graph file appears (the job is
+    built, the run starts); one thread runs reads and heavy sums in turn,
+    for seconds (a read fails long before the end)."""
+    with tempfile.TemporaryDirectory() as d:
+        np.save(os.path.join(d, "big.npy"), np.ones((4000, 2000)))
+        job = {"inputs": {"d": {"source": "npy", "path": "big.npy", "chunks": [25, 2000]}},
+               "steps": {"a": "sin(d) ** 2.5 + cos(d) ** 3.5 + arcsin(d / 2) ** 1.5",
+                         "b": "arctan2(a, d) ** 1.5 + exp(-a) * tanh(a) + cosh(a) ** 0.5",
+                         "y": "sum(a * b + log1p(b) / sqrt(a + 1) + log10(a + b) ** 1.5, axis=0)"},
+               "outputs": {"y": {"npy": "y.npy"}}}
+        with open(os.path.join(d, "job.json"), "w") as f:
+            json.dump(job, f)
+        e = {k: v for k, v in os.environ.items() if not k.startswith("CASK_")}
+        p = subprocess.Popen([CASK, "run", "--threads", "1", "--graph", "g.json", "job.json"], cwd=d, env=e,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        t0 = time.time()
+        while not os.path.exists(os.path.join(d, "g.json")) and p.poll() is None and time.time() - t0 < 60:
+            time.sleep(0.001)
+        os.truncate(os.path.join(d, "big.npy"), 1000)
+        out, err = p.communicate(timeout=120)
+        left = sorted(set(os.listdir(d)) - {"job.json", "big.npy", "g.json"})
+        if p.returncode != 1 or "array.npy_read" not in err or left:
+            fail("a failing task: exit %d, files left %s, stderr %r" % (p.returncode, left, err[-400:]))
+        else:
+            print("ok task failure: " + err.strip().splitlines()[-1][:200])
+
+
+def main():
+    global CASK
+    CASK = os.path.abspath(sys.argv[1])
+    jobs_dir = sys.argv[2]
+    tests = sys.argv[3:] or ["examples", "errors", "files", "sigint", "failure"]
+    for t in tests:
+        if t == "examples":
+            test_examples(jobs_dir)
+        elif t == "errors":
+            test_errors()
+        elif t == "files":
+            test_files()
+        elif t == "sigint":
+            test_sigint()
+        elif t == "failure":
+            test_task_failure()
+        elif t.endswith(".json"):
+            check_example(t)
+        else:
+            fail("unknown test %s" % t)
+    if FAILURES:
+        print("%d failure(s)" % len(FAILURES))
+        return 1
+    print("all passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+/* test_array_expr.c - the array functions of cask_eval's expressions
+ * (reductions with axis=, slicing, .T, @, rechunk, astype, methods) against the same nodes built by the C calls or plain loops, the
+ * errors (each names its column; no leak on any error path: run it under
+ * ASan), and cask_arrays_graph: several arrays in one graph, a shared step
+ * computed once, and every block found by the key it reports.
+ * Values are float64 where elementwise kernels run; NumPy checks of the
+ * same functions are in tests/cli_check.py (job files). */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cask/cask.h"
+
+static cask_ctx *new_ctx(void) {
+  cask_options o = CASK_OPTIONS_DEFAULTS;
+  o.threads = 2;
+  cask_ctx *ctx;
+  ck_assert_int_eq(cask_ctx_new(&o, &ctx), CASK_OK);
+  return ctx;
+}
+
+/* x: arange(24) as float64 of shape (4, 6), chunks (3, 4). */
+static cask_array *grid(cask_ctx *ctx) {
+  cask_array *r, *x;
+  ck_assert_int_eq(cask_arange(ctx, CASK_F64, 0, 24, 1, 0, &r), CASK_OK);
+  ck_assert_int_eq(cask_reshape(r, 2, (int64_t[]){4, 6}, &x), CASK_OK);
+  cask_array *c;
+  ck_assert_int_eq(cask_rechunk(x, (int64_t[]){3, 4}, &c), CASK_OK);
+  cask_array_release(r);
+  cask_array_release(x);
+  return c;
+}
+
+static cask_array *eval1(cask_ctx *ctx, const char *expr, cask_array *x) {
+  const char *names[] = {"x"};
+  cask_array *out = NULL;
+  int rc = cask_eval(ctx, expr, names, &x, 1, &out);
+  ck_assert_msg(rc == CASK_OK, "%s: %s", expr, cask_ctx_errmsg(ctx));
+  return out;
+}
+
+static void values(cask_array *a, double *buf, int64_t n) {
+  ck_assert_int_eq(cask_array_size(a), n);
+  ck_assert_int_eq(cask_array_dtype(a), CASK_F64);
+  ck_assert_int_eq(cask_compute(a, buf, (size_t)n * sizeof *buf), CASK_OK);
+}
+
+START_TEST(reductions_take_axis_as_int_tuple_or_none_and_ddof) {
+  cask_ctx *ctx = new_ctx();
+  cask_array *x = grid(ctx);
+  double got[6];
+  cask_array *a = eval1(ctx, "sum(x, axis=0)", x);
+  values(a, got, 6);
+  for (int j = 0; j < 6; j++) ck_assert_double_eq(got[j], 4 * j + 6 * (0 + 1 + 2 + 3));
+  cask_array_release(a);
+  a = eval1(ctx, "x.mean(axis=-1)", x);
+  values(a, got, 4);
+  for (int i = 0; i < 4; i++) ck_assert_double_eq_tol(got[i], 6 * i + 2.5, 1e-12);
+  cask_array_release(a);
+  a = eval1(ctx, "max(x, (0, 1)) + sum(x, None)", x);
+  values(a, got, 1);
+  ck_assert_double_eq(got[0], 23 + 276);
+  cask_array_release(a);
+  a = eval1(ctx, "var(x, axis=1, ddof=1)", x);
+  values(a, got, 4);
+  for (int i = 0; i < 4; i++) ck_assert_double_eq_tol(got[i], 3.5, 1e-12); /* var of 0..5, ddof 1 */
+  cask_array_release(a);
+  a = eval1(ctx, "argmax(x[::-1], axis=0)", x);
+  int64_t idx[6];
+  ck_assert_int_eq(cask_array_dtype(a), CASK_I64);
+  ck_assert_int_eq(cask_compute(a, idx, sizeof idx), CASK_OK);
+  for (int j = 0; j < 6; j++) ck_assert_int_eq(idx[j], 0);
+  cask_array_release(a);
+  cask_array_release(x);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(slices_indexes_transposes_and_rechunk_match_loops) {
+  cask_ctx *ctx = new_ctx();
+  cask_array *x = grid(ctx);
+  double got[24];
+  cask_array *a = eval1(ctx, "x[::2, 3:]", x);
+  values(a, got, 6);
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 3; j++) ck_assert_double_eq(got[i * 3 + j], 12 * i + 3 + j);
+  cask_array_release(a);
+  a = eval1(ctx, "x[-1, ::-2]", x);
+  values(a, got, 3);
+  for (int j = 0; j < 3; j++) ck_assert_double_eq(got[j], 23 - 2 * j);
+  cask_array_release(a);
+  a = eval1(ctx, "x[2 - 1, 6 // 2]", x);
+  values(a, got, 1);
+  ck_assert_int_eq(cask_array_ndim(a), 0);
+  ck_assert_double_eq(got[0], 9);
+  cask_array_release(a);
+  a = eval1(ctx, "x.T[1]", x);
+  values(a, got, 4);
+  for (int i = 0; i < 4; i++) ck_assert_double_eq(got[i], 6 * i + 1);
+  cask_array_release(a);
+  cask_array *x3;
+  ck_assert_int_eq(cask_reshape(x, 3, (int64_t[]){2, 3, 4}, &x3), CASK_OK);
+  a = eval1(ctx, "transpose(x, axes=(2, 0, 1))", x3);
+  ck_assert_int_eq(cask_array_shape(a)[0], 4);
+  values(a, got, 24);
+  for (int k = 0; k < 4; k++)
+    for (int i = 0; i < 2; i++)
+      for (int j = 0; j < 3; j++) ck_assert_double_eq(got[(k * 2 + i) * 3 + j], i * 12 + j * 4 + k);
+  cask_array_release(a);
+  cask_array_release(x3);
+  a = eval1(ctx, "rechunk(x, (1, 6)) * 1", x);
+  ck_assert_int_eq(cask_array_chunks(a)[0], 1);
+  ck_assert_int_eq(cask_array_chunks(a)[1], 6);
+  cask_array_release(a);
+  cask_array_release(x);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(matmul_operator_and_astype_build_the_c_calls_nodes) {
+  cask_ctx *ctx = new_ctx();
+  cask_array *x = grid(ctx);
+  double got[16];
+  cask_array *a = eval1(ctx, "x @ x.T", x);
+  values(a, got, 16);
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++) {
+      double s = 0;
+      for (int k = 0; k < 6; k++) s += (6.0 * i + k) * (6.0 * j + k);
+      ck_assert_double_eq_tol(got[i * 4 + j], s, 1e-9);
+    }
+  cask_array_release(a);
+  a = eval1(ctx, "(x / 4).astype('int32')", x);
+  ck_assert_int_eq(cask_array_dtype(a), CASK_I32);
+  int32_t iv[24];
+  ck_assert_int_eq(cask_compute(a, iv, sizeof iv), CASK_OK);
+  for (int k = 0; k < 24; k++) ck_assert_int_eq(iv[k], k / 4);
+  cask_array_release(a);
+  a = eval1(ctx, "astype(x > 11, dtype='f4')", x);
+  ck_assert_int_eq(cask_array_dtype(a), CASK_F32);
+  cask_array_release(a);
+  cask_array_release(x);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
+/* Each bad expression fails with CASK_EINVAL and a message with the
+ * column; no array is returned, nothing leaks. */
+START_TEST(errors_name_the_column_and_leak_nothing) {
+  static const struct {
+    const char *expr, *want;
+  } cases[] = {
+      {"sum(x, keepdims=True)", "column 8: sum: unknown keyword 'keepdims'"},
+      {"sum(x, axis=0, axis=1)", "column 16: sum: 'axis' is given twice"},
+      {"sum(x, 0, 1, 2)", "sum takes at most 2 arguments"},
+      {"sum()", "column 1: sum: missing argument 'a'"},
+      {"sum(axis=0, x)", "a positional argument after a keyword argument"},
+      {"x[1.5]", "column 3: an index must be an integer"},
+      {"x[x]", "column 3: an index must be an integer"},
+      {"x[1, 2, 3]", "column 2:"},
+      {"x[]", "column 3: expected an index or a slice"},
+      {"x[1", "expected ',' or ']'"},
+      {"3[0]", "only an array can be indexed"},
+      {"x.U", "unknown attribute 'U'"},
+      {"(2).T", ".T needs an array"},
+      {"x @ 2", "@ needs an array on both sides"},
+      {"x @ x", "column 3:"},
+      {"astype(x, 'float16')", "column 11: astype: the dtype must be"},
+      {"astype(x, 'float32", "the string is not closed"},
+      {"rechunk(x, (2,))", "column 12: rechunk: 'chunks' has 1 entries"},
+      {"transpose(x, (0, 0))", "column 1:"},
+      {"sum(x, axis=(0, 0))", "column 1:"},
+      {"sin(x, 2)", "column 6: expected ')' after the arguments (sin takes 1 argument, got 2)"},
+      {"sin(axis=x)", "no keyword arguments"},
+      {"where(x > 1, x)", "column 15: expected ',' between the arguments (where takes 3"},
+      {"sqrt()", "column 6: expected a number"},
+      {"var(x, ddof=-1)", "ddof must be a non-negative integer"},
+      {"std(x, axis='a')", "'axis' must be an integer"},
+      {"frob(x)", "column 1: unknown function 'frob'"},
+      {"x.sum(axis=5) + 1", "column 3:"},
+      {"sum(x[0:2], axis=(0, 1)) + x[", "the expression ends too early"},
+  };
+  cask_ctx *ctx = new_ctx();
+  cask_array *x = grid(ctx);
+  const char *names[] = {"x"};
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    cask_array *out = (cask_array *)1;
+    int rc = cask_eval(ctx, cases[k].expr, names, &x, 1, &out);
+    ck_assert_msg(rc == CASK_EINVAL && out == NULL, "%s: rc %d", cases[k].expr, rc);
+    ck_assert_msg(strstr(cask_ctx_errmsg(ctx), cases[k].want), "%s: message '%s', wanted '%s'", cases[k].expr,
+                  cask_ctx_errmsg(ctx), cases[k].want);
+  }
+  cask_array_release(x);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
+/* Sums the float64 blocks of output k (block keys keys[first ...]). */
+static double sum_blocks(const cask_results *res, char **keys, size_t first, size_t n) {
+  double s = 0;
+  for (size_t k = first; k < first + n; k++) {
+    const cask_block *b = cask_results_get_key(res, keys[k]);
+    ck_assert_msg(b != NULL, "no result for %s", keys[k]);
+    const double *d = cask_block_data(b);
+    for (int64_t i = 0; i < cask_block_size(b); i++) s += d[i];
+  }
+  return s;
+}
+
+START_TEST(arrays_graph_computes_shared_steps_once_and_reports_every_block_key) {
+  cask_ctx *ctx = new_ctx();
+  cask_array *x = grid(ctx);
+  cask_array *y = eval1(ctx, "x * 2", x);
+  const char *names[] = {"x", "y"};
+  cask_array *vals[] = {x, y}, *outs[3];
+  ck_assert_int_eq(cask_eval(ctx, "sum(y, axis=0)", names, vals, 2, &outs[0]), CASK_OK);
+  ck_assert_int_eq(cask_eval(ctx, "y + 1", names, vals, 2, &outs[1]), CASK_OK);
+  outs[2] = cask_array_retain(x); /* an input itself: its blocks are its source's tasks */
+  cask_graph *g;
+  char **keys;
+  ck_assert_int_eq(cask_arrays_graph(3, outs, &g, &keys), CASK_OK);
+  /* x's four blocks are outputs (never fused away) and feed y's four
+   * blocks, which both other outputs use: each is one task */
+  size_t sources = 0;
+  for (cask_task_id id = 0; id < cask_graph_size(g); id++)
+    sources += !strcmp(cask_graph_op(g, id)->name, "array.source");
+  ck_assert_uint_eq(sources, 4);
+  cask_results *res;
+  ck_assert_int_eq(cask_run(cask_ctx_runtime(ctx), g, NULL, &res), CASK_OK);
+  /* blocks: sum(y, axis=0) has 2, y + 1 has 4, x has 4 */
+  ck_assert_double_eq(sum_blocks(res, keys, 0, 2), 2 * 276);
+  ck_assert_double_eq(sum_blocks(res, keys, 2, 4), 2 * 276 + 24);
+  ck_assert_double_eq(sum_blocks(res, keys, 6, 4), 276);
+  cask_results_free(res);
+  cask_free(keys);
+  cask_graph_free(g);
+  ck_assert_int_eq(cask_arrays_graph(0, outs, &g, &keys), CASK_EINVAL);
+  ck_assert_ptr_null(g);
+  for (int k = 0; k < 3; k++) cask_array_release(outs[k]);
+  cask_array_release(y);
+  cask_array_release(x);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
+Suite *array_expr_suite(void) {
+  Suite *s = suite_create("array_expr");
+  TCase *tc = tcase_create("expr");
+  tcase_add_test(tc, reductions_take_axis_as_int_tuple_or_none_and_ddof);
+  tcase_add_test(tc, slices_indexes_transposes_and_rechunk_match_loops);
+  tcase_add_test(tc, matmul_operator_and_astype_build_the_c_calls_nodes);
+  tcase_add_test(tc, errors_name_the_column_and_leak_nothing);
+  tcase_add_test(tc, arrays_graph_computes_shared_steps_once_and_reports_every_block_key);
+  suite_add_tcase(s, tc);
+  return s;
+}

@@ -1,0 +1,220 @@
+/* cask.c - the `cask` command: `cask run JOB.json`, `cask graph JOB.json`,
+ * `cask viz GRAPH.json` (tools/viz.c).
+ * The one thing to know: every setting comes from an option, else from its
+ * environment variable (CASK_THREADS, CASK_TRACE, CASK_GRAPH,
+ * CASK_GRAPH_FORMAT, CASK_QUIET), else a default; exit codes are 0 ok,
+ * 1 a task failed, 2 bad usage or a bad job file, 130 interrupted. */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cask/cask.h"
+#include "run.h"
+#include "viz.h"
+
+static atomic_int interrupted; /* atomic, not just volatile: worker threads read it */
+
+static void on_sigint(int sig) {
+  (void)sig;
+  atomic_store_explicit(&interrupted, 1, memory_order_relaxed);
+}
+
+/* The first SIGINT cancels the run; SA_RESETHAND lets a second one kill
+ * the process at once. */
+static void catch_sigint(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+}
+
+static void usage_main(FILE *f) {
+  fprintf(f,
+          "usage: cask COMMAND [OPTIONS] ...\n"
+          "\n"
+          "Run chunked array jobs on all cores, and look at their task graphs.\n"
+          "\n"
+          "commands:\n"
+          "  run JOB.json      build the job's graph and run it (cask run --help)\n"
+          "  graph JOB.json    write the job's task graph without running it (cask graph --help)\n"
+          "  viz GRAPH.json    draw a task graph as one HTML page (cask viz --help)\n"
+          "\n"
+          "  cask --help       this text;  cask --version   the library's version\n"
+          "\n"
+          "Job files are described in docs/jobs.md. Exit codes: 0 success, 1 a task\n"
+          "failed, 2 bad usage or a bad job file, 130 interrupted.\n");
+}
+
+static void usage_run(FILE *f) {
+  fprintf(f,
+          "usage: cask run [OPTIONS] JOB.json\n"
+          "\n"
+          "Read the job (inputs, steps, outputs; docs/jobs.md), check all of it, build one\n"
+          "task graph for every output, run it, then print or write the outputs.\n"
+          "\n"
+          "options (each also read from the environment variable shown; an option wins):\n"
+          "  -t, --threads N            worker threads (CASK_THREADS; default: all cores)\n"
+          "      --trace FILE           write a Chrome trace-event JSON of the run, for\n"
+          "                             Perfetto or chrome://tracing (CASK_TRACE)\n"
+          "      --graph FILE           write the optimized task graph (CASK_GRAPH)\n"
+          "      --graph-format FMT     json (default) or dot for Graphviz (CASK_GRAPH_FORMAT)\n"
+          "  -n, --dry-run              build and optimize the graph, print the task count\n"
+          "                             and the predicted peak memory, write --graph, run nothing\n"
+          "  -q, --quiet                no progress and no summary (CASK_QUIET=1)\n"
+          "  -h, --help                 this text\n"
+          "\n"
+          "Progress goes to stderr: a live bar on a terminal, else a line every 5 s, and a\n"
+          "summary at the end (wall time, tasks, peak memory, time per op kind). Ctrl-C\n"
+          "cancels the run: running tasks finish, no output file is written, exit 130;\n"
+          "a second Ctrl-C kills at once.\n"
+          "Exit codes: 0 success, 1 a task failed, 2 bad usage or job file, 130 interrupted.\n");
+}
+
+static void usage_graph(FILE *f) {
+  fprintf(f,
+          "usage: cask graph [OPTIONS] JOB.json\n"
+          "\n"
+          "Build and optimize the job's task graph and write it without running it.\n"
+          "\n"
+          "options:\n"
+          "  -o, --output FILE          where to write (default: JSON on stdout) (CASK_GRAPH)\n"
+          "      --graph-format FMT     json (default) or dot (needs -o) (CASK_GRAPH_FORMAT)\n"
+          "  -q, --quiet                no message on stderr\n"
+          "  -h, --help                 this text\n");
+}
+
+static int bad_usage(const char *cmd, const char *fmt, const char *arg) {
+  fprintf(stderr, "cask %s: ", cmd);
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n(try: cask %s --help)\n", cmd);
+  return EXIT_USAGE;
+}
+
+static int parse_threads(const char *s, int *out) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (!*s || *end || v < 1 || v > 1024) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+static int parse_format(const char *s, int *dot) {
+  if (!strcmp(s, "json")) *dot = 0;
+  else if (!strcmp(s, "dot")) *dot = 1;
+  else return -1;
+  return 0;
+}
+
+/* Defaults from the environment, before the options override them. */
+static int from_env(const char *cmd, run_config *cfg) {
+  const char *v;
+  if ((v = getenv("CASK_THREADS")) && *v && parse_threads(v, &cfg->threads))
+    return bad_usage(cmd, "CASK_THREADS='%s' is not a thread count from 1 to 1024", v);
+  if ((v = getenv("CASK_TRACE")) && *v) cfg->trace = v;
+  if ((v = getenv("CASK_GRAPH")) && *v) cfg->graph = v;
+  if ((v = getenv("CASK_GRAPH_FORMAT")) && *v && parse_format(v, &cfg->graph_dot))
+    return bad_usage(cmd, "CASK_GRAPH_FORMAT='%s' is not json or dot", v);
+  if ((v = getenv("CASK_QUIET")) && *v && strcmp(v, "0")) cfg->quiet = 1;
+  return 0;
+}
+
+enum { OPT_TRACE = 256, OPT_GRAPH, OPT_FORMAT };
+
+static int parse_options(const char *cmd, int argc, char **argv, run_config *cfg, int *help) {
+  static const struct option longs[] = {
+      {"threads", required_argument, NULL, 't'}, {"trace", required_argument, NULL, OPT_TRACE},
+      {"graph", required_argument, NULL, OPT_GRAPH}, {"graph-format", required_argument, NULL, OPT_FORMAT},
+      {"output", required_argument, NULL, 'o'},  {"dry-run", no_argument, NULL, 'n'},
+      {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  int is_run = !strcmp(cmd, "run"), c;
+  opterr = 0;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, is_run ? "t:nqh" : "o:qh", longs, NULL)) != -1) {
+    /* run and graph share the table; each refuses the other's options */
+    int run_only = c == 't' || c == OPT_TRACE || c == OPT_GRAPH || c == 'n';
+    if ((run_only && !is_run) || (c == 'o' && is_run)) return bad_usage(cmd, "unknown option '%s'", argv[optind - 1]);
+    switch (c) {
+    case 't':
+      if (parse_threads(optarg, &cfg->threads)) return bad_usage(cmd, "--threads '%s': expected 1 to 1024", optarg);
+      break;
+    case OPT_TRACE: cfg->trace = optarg; break;
+    case OPT_GRAPH:
+    case 'o': cfg->graph = optarg; break;
+    case OPT_FORMAT:
+      if (parse_format(optarg, &cfg->graph_dot)) return bad_usage(cmd, "--graph-format '%s': expected json or dot", optarg);
+      break;
+    case 'n': cfg->dry_run = 1; break;
+    case 'q': cfg->quiet = 1; break;
+    case 'h': *help = 1; return 0;
+    default: return bad_usage(cmd, "unknown option or missing value: '%s'", argv[optind - 1]);
+    }
+  }
+  if (optind != argc - 1)
+    return bad_usage(cmd, "%s", optind >= argc ? "expected a job file" : "expected one job file, got more arguments");
+  cfg->job = argv[optind];
+  return 0;
+}
+
+/* A file we will write must have a writable directory: said now, as bad
+ * usage, rather than after the run. */
+static int check_out_path(const char *cmd, const char *what, const char *path) {
+  if (!path) return 0;
+  char *copy = strdup(path);
+  if (!copy) return EXIT_USAGE;
+  const char *dir = dirname(copy);
+  int bad = access(dir, W_OK | X_OK) != 0;
+  if (bad) fprintf(stderr, "cask %s: %s %s: cannot write into the directory '%s': %s\n", cmd, what, path, dir,
+                   strerror(errno));
+  free(copy);
+  return bad ? EXIT_USAGE : 0;
+}
+
+static int command_job(const char *cmd, int argc, char **argv) {
+  run_config cfg = {0};
+  cfg.interrupted = &interrupted;
+  int help = 0, code = from_env(cmd, &cfg);
+  if (!code) code = parse_options(cmd, argc, argv, &cfg, &help);
+  if (!code && !help) code = check_out_path(cmd, "trace", cfg.trace);
+  if (!code && !help) code = check_out_path(cmd, "graph", cfg.graph);
+  if (code) return code;
+  if (help) {
+    (strcmp(cmd, "run") ? usage_graph : usage_run)(stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "graph")) {
+    if (cfg.graph_dot && !cfg.graph) return bad_usage(cmd, "%s", "--graph-format dot needs -o FILE");
+    return job_command_graph(&cfg);
+  }
+  catch_sigint();
+  return job_command_run(&cfg);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage_main(stderr);
+    return EXIT_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+    usage_main(stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "--version")) {
+    printf("cask %s\n", cask_version_string());
+    return 0;
+  }
+  if (!strcmp(cmd, "run") || !strcmp(cmd, "graph")) return command_job(cmd, argc - 1, argv + 1);
+  if (!strcmp(cmd, "viz")) return cask_tool_viz(argc - 1, argv + 1);
+  fprintf(stderr, "cask: unknown command '%s'\n\n", cmd);
+  usage_main(stderr);
+  return EXIT_USAGE;
+}

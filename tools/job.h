@@ -1,0 +1,35 @@
+/* job.h - job files for `cask run` and `cask graph`: a JSON file naming
+ * inputs, steps (expressions) and outputs (docs/jobs.md), read and checked
+ * completely, and every array built (lazily: nothing computed), before
+ * anything runs. */
+#ifndef CASK_TOOL_JOB_H
+#define CASK_TOOL_JOB_H
+
+#include <stddef.h>
+
+#include "cask/cask.h"
+
+#define JOB_PRINT_MAX 10000 /* elements an output may print */
+
+typedef struct job_output {
+  char *name;    /* the input or step it shows */
+  cask_array *a; /* borrowed from the job's names */
+  int print;     /* print the values on stdout */
+  char *npy;     /* write a .npy file there, or NULL */
+} job_output;
+
+typedef struct job {
+  int nnames; /* inputs then steps, in file order */
+  char **names;
+  cask_array **values;
+  int nout;
+  job_output *out;
+} job;
+
+/* Read the job file at path and build its arrays in ctx. On error, err
+ * receives "PATH: FIELD: what is wrong" and the result is nonzero (the
+ * caller exits with 2); *j is left empty. Free with job_free. */
+int job_load(const char *path, cask_ctx *ctx, job *j, char *err, size_t cap);
+void job_free(job *j);
+
+#endif

@@ -1,0 +1,205 @@
+/* progress.c - progress lines, the summary, and SIGINT to cancel.
+ * The one thing to know: the task callbacks run on worker threads and only
+ * touch atomics and their own worker's slot; everything that prints runs
+ * on the progress thread or after the run. Time per op kind is the time
+ * tasks took, summed over threads, grouped by the kind in their key
+ * (its op, or the first word of its key for a fused chain). */
+#include "progress.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_KINDS 64
+
+struct progress {
+  cask_runtime *rt;
+  const cask_graph *g;
+  atomic_int *interrupted;
+  int show, tty, nworkers, nkinds;
+  uint64_t total, t0, t_end; /* t_end: when the run returned */
+  atomic_uint_fast64_t done;
+  uint8_t *kind_of;   /* per task: its kind */
+  uint64_t *start_ns; /* per worker: when its current task started */
+  char kinds[MAX_KINDS][48];
+  atomic_uint_fast64_t kind_ns[MAX_KINDS], kind_tasks[MAX_KINDS];
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int stopping, started, canceled;
+};
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A task's kind: its op's name, or for a fused chain (op "cask.fused")
+ * the first word of its key: "reduce (fused)". */
+static int kind_index(progress *p, cask_task_id id) {
+  char name[sizeof p->kinds[0]];
+  const cask_op *op = cask_graph_op(p->g, id);
+  if (op && strcmp(op->name, "cask.fused")) {
+    snprintf(name, sizeof name, "%s", op->name);
+  } else {
+    const char *key = cask_graph_key(p->g, id);
+    snprintf(name, sizeof name, "%.*s (fused)", (int)strcspn(key, "-"), key);
+  }
+  for (int k = 0; k < p->nkinds; k++)
+    if (!strcmp(p->kinds[k], name)) return k;
+  if (p->nkinds == MAX_KINDS) return MAX_KINDS - 1; /* the rest is counted with the last */
+  memcpy(p->kinds[p->nkinds], name, sizeof name);
+  return p->nkinds++;
+}
+
+static void on_start(void *user, const cask_graph *g, cask_task_id id, int worker) {
+  progress *p = user;
+  if (worker >= 0 && worker < p->nworkers) p->start_ns[worker] = now_ns();
+}
+
+static void on_finish(void *user, const cask_graph *g, cask_task_id id, int worker, int status) {
+  progress *p = user;
+  if (worker >= 0 && worker < p->nworkers && id < p->total) {
+    int k = p->kind_of[id];
+    atomic_fetch_add_explicit(&p->kind_ns[k], now_ns() - p->start_ns[worker], memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->kind_tasks[k], 1, memory_order_relaxed);
+  }
+  atomic_fetch_add_explicit(&p->done, 1, memory_order_relaxed);
+  if (*p->interrupted) cask_runtime_cancel(p->rt);
+}
+
+static void fmt_duration(char *buf, size_t cap, double s) {
+  if (s < 60) snprintf(buf, cap, "%.1fs", s);
+  else if (s < 3600) snprintf(buf, cap, "%dm%02ds", (int)s / 60, (int)s % 60);
+  else snprintf(buf, cap, "%dh%02dm", (int)s / 3600, (int)s / 60 % 60);
+}
+
+static void draw(progress *p, int final) {
+  uint64_t done = atomic_load_explicit(&p->done, memory_order_relaxed);
+  if (done > p->total) done = p->total;
+  double el = (double)(now_ns() - p->t0) / 1e9, rate = el > 0 ? (double)done / el : 0;
+  char elapsed[32], eta[32] = "?";
+  fmt_duration(elapsed, sizeof elapsed, el);
+  if (rate > 0) fmt_duration(eta, sizeof eta, (double)(p->total - done) / rate);
+  double frac = p->total ? (double)done / (double)p->total : 1;
+  if (p->tty) {
+    char bar[31];
+    int fill = (int)(frac * 30);
+    for (int k = 0; k < 30; k++) bar[k] = k < fill ? '#' : '.';
+    bar[30] = '\0';
+    fprintf(stderr, "\r[%s] %llu/%llu tasks %3.0f%%  %.0f/s  elapsed %s  ETA %s\033[K%s", bar,
+            (unsigned long long)done, (unsigned long long)p->total, frac * 100, rate, elapsed, eta, final ? "\n" : "");
+  } else {
+    fprintf(stderr, "cask: %llu/%llu tasks (%.0f%%), %.0f tasks/s, elapsed %s, ETA %s\n", (unsigned long long)done,
+            (unsigned long long)p->total, frac * 100, rate, elapsed, eta);
+  }
+  fflush(stderr);
+}
+
+/* Draws every 200 ms on a terminal, every 5 s elsewhere; cancels the run
+ * when SIGINT came (polled: a signal handler may not take the runtime's
+ * locks). */
+static void *watch(void *arg) {
+  progress *p = arg;
+  uint64_t every = p->tty ? 200000000u : 5000000000u, last = now_ns();
+  pthread_mutex_lock(&p->mu);
+  while (!p->stopping) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 100000000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    if (*p->interrupted && !p->canceled) {
+      p->canceled = 1;
+      cask_runtime_cancel(p->rt);
+      fprintf(stderr, "%scask: interrupted: canceling the run (running tasks finish)\n", p->tty && p->show ? "\n" : "");
+    }
+    if (p->show && !p->stopping && now_ns() - last >= every) {
+      last = now_ns();
+      draw(p, 0);
+    }
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+progress *progress_start(cask_runtime *rt, const cask_graph *g, int show, atomic_int *interrupted,
+                         cask_run_options *opts) {
+  progress *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  p->rt = rt;
+  p->g = g;
+  p->show = show;
+  p->tty = isatty(2);
+  p->interrupted = interrupted;
+  p->total = cask_graph_size(g);
+  p->nworkers = cask_runtime_threads(rt);
+  p->kind_of = calloc(p->total + 1, 1);
+  p->start_ns = calloc((size_t)p->nworkers + 1, sizeof *p->start_ns);
+  if (!p->kind_of || !p->start_ns) {
+    progress_free(p);
+    return NULL;
+  }
+  for (cask_task_id id = 0; id < p->total; id++) p->kind_of[id] = (uint8_t)kind_index(p, id);
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->cv, NULL);
+  p->t0 = now_ns();
+  p->started = pthread_create(&p->thread, NULL, watch, p) == 0;
+  opts->on_task_start = on_start;
+  opts->on_task_finish = on_finish;
+  opts->user = p;
+  return p;
+}
+
+void progress_stop(progress *p) {
+  if (!p || !p->started) return;
+  p->t_end = now_ns();
+  pthread_mutex_lock(&p->mu);
+  p->stopping = 1;
+  pthread_cond_signal(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  pthread_join(p->thread, NULL);
+  p->started = 0;
+  if (p->show && !*p->interrupted) draw(p, 1);
+}
+
+void progress_summary(const progress *p, const cask_run_stats *st) {
+  char wall[32];
+  fmt_duration(wall, sizeof wall, (double)((p->t_end ? p->t_end : now_ns()) - p->t0) / 1e9);
+  fprintf(stderr, "cask: done in %s: %llu tasks, peak memory %.1f MiB (%llu blocks)\n", wall,
+          (unsigned long long)st->tasks_run, (double)st->peak_bytes / 1048576.0, (unsigned long long)st->peak_blocks);
+  int order[MAX_KINDS];
+  for (int k = 0; k < p->nkinds; k++) order[k] = k;
+  for (int a = 1; a < p->nkinds; a++) /* by time, longest first */
+    for (int b = a; b > 0 && p->kind_ns[order[b]] > p->kind_ns[order[b - 1]]; b--) {
+      int t = order[b];
+      order[b] = order[b - 1];
+      order[b - 1] = t;
+    }
+  fprintf(stderr, "cask: time per op kind (task time summed over threads):\n");
+  for (int k = 0; k < p->nkinds; k++) {
+    int i = order[k];
+    fprintf(stderr, "  %-28s %10.3f s  %8llu tasks\n", p->kinds[i], (double)p->kind_ns[i] / 1e9,
+            (unsigned long long)p->kind_tasks[i]);
+  }
+}
+
+void progress_free(progress *p) {
+  if (!p) return;
+  progress_stop(p);
+  if (p->kind_of && p->start_ns) {
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+  }
+  free(p->kind_of);
+  free(p->start_ns);
+  free(p);
+}

@@ -1,0 +1,26 @@
+/* run.h - `cask run` and `cask graph` once the command line is read. */
+#ifndef CASK_TOOL_RUN_H
+#define CASK_TOOL_RUN_H
+
+#include <stdatomic.h>
+
+enum { EXIT_TASK = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
+
+typedef struct run_config {
+  const char *job;        /* the job file */
+  int threads;            /* 0: the runtime's default */
+  const char *trace;      /* Chrome trace-event JSON, or NULL */
+  const char *graph;      /* the task graph, or NULL */
+  int graph_dot;          /* the graph as DOT instead of JSON */
+  int dry_run;            /* build and optimize, run nothing */
+  int quiet;              /* no progress, no summary */
+  atomic_int *interrupted; /* set by the SIGINT handler */
+} run_config;
+
+/* Returns the process's exit code. */
+int job_command_run(const run_config *cfg);
+/* Writes the job's graph to cfg->graph (JSON on stdout when NULL and not
+ * DOT) without running it. */
+int job_command_graph(const run_config *cfg);
+
+#endif
