@@ -129,6 +129,18 @@ static inline int cask__is_elementwise(const cask_array *a) {
  * (slices and transposes pushed through it; elementwise.c). */
 int cask__elementwise_like(const cask_array *a, cask_array *const *x, cask_array **out);
 
+/* Writers (sink.c): one task per block of a writing it somewhere. place
+ * stamps a block's index and box into the writer's argument bytes. */
+typedef void (*cask__sink_place)(void *args, const int64_t *bidx, const int64_t *off,
+                                 const int64_t *ext);
+/* Build and run the graph of a's blocks and their writers (op, args of len
+ * bytes); errors name what ("to_npy") and path. */
+int cask__run_sinks(cask_array *a, const char *what, const char *path, const cask_op *op, void *args,
+                    size_t len, cask__sink_place place);
+/* A writer's input is one block of extents ext (an error names its place:
+ * "place in the file", "chunk"). */
+int cask__sink_check_block(const cask_task_io *io, int ndim, const int64_t *ext, const char *place);
+
 /* Lowering (lower.c). */
 struct cask__lower {
   cask_graph *g;

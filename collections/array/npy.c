@@ -784,30 +784,12 @@ static int write_run_piece(void *user, int64_t file_elem, int64_t block_elem, in
   return CASK_OK;
 }
 
-static int check_block(const cask_task_io *io, const write_args *a) {
-  const cask_block *b = io->ninputs == 1 ? io->inputs[0] : NULL;
-  if (!b) {
-    cask__fmt(io->errmsg, io->errmsg_cap, "the block to write is missing");
-    return CASK_EINVAL;
-  }
-  int same = cask_block_ndim(b) == a->ndim;
-  for (int i = 0; same && i < a->ndim; i++) same = cask_block_shape(b)[i] == a->ext[i];
-  if (!same) {
-    char got[400], want[400];
-    cask__shape_str(got, sizeof got, cask_block_ndim(b), cask_block_shape(b));
-    cask__shape_str(want, sizeof want, a->ndim, a->ext);
-    cask__fmt(io->errmsg, io->errmsg_cap, "the block has shape %s, its place in the file %s", got, want);
-    return CASK_EINVAL;
-  }
-  return CASK_OK;
-}
-
 static int write_run(cask_task_io *io) {
   write_args a;
   if (io->args_len != sizeof a) return CASK_EINVAL;
   memcpy(&a, io->args, sizeof a);
   if ((unsigned)a.dtype >= CASK_DTYPE_COUNT || a.ndim < 0 || a.ndim > CASK_MAX_NDIM) return CASK_EINVAL;
-  int rc = check_block(io, &a);
+  int rc = cask__sink_check_block(io, a.ndim, a.ext, "place in the file");
   if (rc) return rc;
   const cask_block *b = io->inputs[0];
   size_t w = cask_dtype_size((cask_dtype)a.dtype);
@@ -831,54 +813,21 @@ static int write_run(cask_task_io *io) {
 }
 
 /* One writer task per block of a, each depending on the block's task. */
-static int lower_writers(cask__lower *L, cask_array *a, int fd, int64_t data_off) {
-  write_args w;
-  memset(&w, 0, sizeof w);
-  w.fd = fd, w.dtype = a->dtype, w.ndim = a->ndim, w.data_off = data_off;
-  memcpy(w.shape, a->shape, sizeof w.shape[0] * (size_t)a->ndim);
-  int64_t bidx[CASK_MAX_NDIM] = {0};
-  for (;;) {
-    cask_task_id in, id;
-    char key[512];
-    int rc = cask__lower_block(L, a, bidx, &in);
-    if (rc) return rc;
-    cask__block_box(a, bidx, w.off, w.ext);
-    cask__block_key(key, sizeof key, "to_npy", a->token, a->ndim, bidx);
-    if ((rc = cask_graph_add(L->g, key, op_write, &w, sizeof w, &in, 1, &id)) ||
-        (rc = cask_graph_set_output(L->g, id, 1)))
-      return cask__fail(L->ctx, rc, "to_npy: adding the writer of block %s: %s", key, cask_graph_errmsg(L->g));
-    int i = a->ndim - 1;
-    for (; i >= 0; i--) {
-      if (++bidx[i] < cask__nblocks(a, i)) break;
-      bidx[i] = 0;
-    }
-    if (i < 0) return CASK_OK;
-  }
+static void place_block(void *args, const int64_t *bidx, const int64_t *off, const int64_t *ext) {
+  write_args *w = args;
+  memcpy(w->off, off, sizeof w->off[0] * (size_t)w->ndim);
+  memcpy(w->ext, ext, sizeof w->ext[0] * (size_t)w->ndim);
+  (void)bidx;
 }
 
 /* Compute a into the open file fd: one graph, every block written in
  * place by its writer task. */
 static int write_blocks(cask_array *a, int fd, int64_t data_off, const char *path) {
-  cask_ctx *ctx = a->ctx;
-  cask_graph *g;
-  int rc = cask_graph_new(&g);
-  if (rc) return cask__fail(ctx, rc, "to_npy %s: out of memory", path);
-  cask__lower L = {g, ctx};
-  if ((rc = lower_writers(&L, a, fd, data_off))) {
-    char msg[sizeof ctx->errmsg];
-    cask__fmt(msg, sizeof msg, "%s", ctx->errmsg);
-    cask__fail(ctx, rc, "to_npy %s: %s", path, msg);
-  } else if ((rc = cask_graph_optimize(g, CASK_OPT_ALL))) {
-    cask__fail(ctx, rc, "to_npy %s: optimizing the graph: %s", path, cask_graph_errmsg(g));
-  } else {
-    cask_results *res;
-    if ((rc = cask_run(ctx->rt, g, NULL, &res)))
-      cask__fail(ctx, rc, "to_npy %s: %s", path, cask_runtime_errmsg(ctx->rt));
-    else
-      cask_results_free(res);
-  }
-  cask_graph_free(g);
-  return rc;
+  write_args w;
+  memset(&w, 0, sizeof w);
+  w.fd = fd, w.dtype = a->dtype, w.ndim = a->ndim, w.data_off = data_off;
+  memcpy(w.shape, a->shape, sizeof w.shape[0] * (size_t)a->ndim);
+  return cask__run_sinks(a, "to_npy", path, op_write, &w, sizeof w, place_block);
 }
 
 /* After a crash the path holds the old file or the whole new one: fsync

@@ -576,24 +576,6 @@ static int check_write_args(const write_args *a, size_t len) {
   return CASK_OK;
 }
 
-static int check_block(const cask_task_io *io, const write_args *a) {
-  const cask_block *b = io->ninputs == 1 ? io->inputs[0] : NULL;
-  if (!b) {
-    cask__fmt(io->errmsg, io->errmsg_cap, "the block to write is missing");
-    return CASK_EINVAL;
-  }
-  int same = cask_block_ndim(b) == a->ndim;
-  for (int i = 0; same && i < a->ndim; i++) same = cask_block_shape(b)[i] == a->ext[i];
-  if (!same) {
-    char got[400], want[400];
-    cask__shape_str(got, sizeof got, cask_block_ndim(b), cask_block_shape(b));
-    cask__shape_str(want, sizeof want, a->ndim, a->ext);
-    cask__fmt(io->errmsg, io->errmsg_cap, "the block has shape %s, its chunk %s", got, want);
-    return CASK_EINVAL;
-  }
-  return CASK_OK;
-}
-
 /* The whole chunk (zchunk extents, the array's dtype, little-endian) in a
  * new buffer: the block converted, an edge chunk padded with the fill
  * value as zarr pads it. */
@@ -692,7 +674,7 @@ static int write_run(cask_task_io *io) {
     cask__fmt(io->errmsg, io->errmsg_cap, "malformed zarr_write arguments");
     return CASK_EINVAL;
   }
-  int rc = check_block(io, &a);
+  int rc = cask__sink_check_block(io, a.ndim, a.ext, "chunk");
   if (rc) return rc;
   char store[ZARR_MAX_PATH], key[512], p[ZARR_MAX_PATH + 512];
   memcpy(store, (const char *)io->args + sizeof a, a.path_len);
@@ -724,56 +706,22 @@ static int write_run(cask_task_io *io) {
 
 /* ---- cask_to_zarr ------------------------------------------------------- */
 
-/* One writer task per block of a, each depending on the block's task. */
-static int lower_writers(cask__lower *L, cask_array *a, const write_args *head) {
+static void place_block(void *args, const int64_t *bidx, const int64_t *off, const int64_t *ext) {
+  write_args *w = args;
+  memcpy(w->ext, ext, sizeof w->ext[0] * (size_t)w->ndim);
+  memcpy(w->bidx, bidx, sizeof w->bidx[0] * (size_t)w->ndim);
+  (void)off;
+}
+
+/* One writer task per block of a (the path follows the fixed fields). */
+static int write_blocks(cask_array *a, const write_args *head, const char *path) {
   union {
     write_args w;
     char bytes[sizeof(write_args) + ZARR_MAX_PATH];
   } u;
   size_t len = sizeof u.w + head->path_len;
   memcpy(&u, head, len);
-  int64_t bidx[CASK_MAX_NDIM] = {0}, off[CASK_MAX_NDIM];
-  for (;;) {
-    cask_task_id in, id;
-    char key[512];
-    int rc = cask__lower_block(L, a, bidx, &in);
-    if (rc) return rc;
-    cask__block_box(a, bidx, off, u.w.ext);
-    memcpy(u.w.bidx, bidx, sizeof bidx);
-    cask__block_key(key, sizeof key, "to_zarr", a->token, a->ndim, bidx);
-    if ((rc = cask_graph_add(L->g, key, op_write, &u, len, &in, 1, &id)) ||
-        (rc = cask_graph_set_output(L->g, id, 1)))
-      return cask__fail(L->ctx, rc, "to_zarr: adding the writer of block %s: %s", key, cask_graph_errmsg(L->g));
-    int i = a->ndim - 1;
-    for (; i >= 0; i--) {
-      if (++bidx[i] < cask__nblocks(a, i)) break;
-      bidx[i] = 0;
-    }
-    if (i < 0) return CASK_OK;
-  }
-}
-
-static int write_blocks(cask_array *a, const write_args *head, const char *path) {
-  cask_ctx *ctx = a->ctx;
-  cask_graph *g;
-  int rc = cask_graph_new(&g);
-  if (rc) return cask__fail(ctx, rc, "to_zarr %s: out of memory", path);
-  cask__lower L = {g, ctx};
-  if ((rc = lower_writers(&L, a, head))) {
-    char msg[sizeof ctx->errmsg];
-    cask__fmt(msg, sizeof msg, "%s", ctx->errmsg);
-    cask__fail(ctx, rc, "to_zarr %s: %s", path, msg);
-  } else if ((rc = cask_graph_optimize(g, CASK_OPT_ALL))) {
-    cask__fail(ctx, rc, "to_zarr %s: optimizing the graph: %s", path, cask_graph_errmsg(g));
-  } else {
-    cask_results *res;
-    if ((rc = cask_run(ctx->rt, g, NULL, &res)))
-      cask__fail(ctx, rc, "to_zarr %s: %s", path, cask_runtime_errmsg(ctx->rt));
-    else
-      cask_results_free(res);
-  }
-  cask_graph_free(g);
-  return rc;
+  return cask__run_sinks(a, "to_zarr", path, op_write, &u, len, place_block);
 }
 
 static cJSON *int_list(int n, const int64_t *v) {
