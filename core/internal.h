@@ -44,6 +44,9 @@ uint64_t cask__now_ns(void);
 
 /* Write a file atomically: data goes to "<path>.tmp-XXXXXX" (mkstemp),
  * renamed over path when complete, the temporary removed on failure. */
+/* pread until n bytes, end of file or an error: the bytes read, or -1
+ * (errno set). EINTR is retried. */
+int64_t cask__pread_full(int fd, void *buf, size_t n, int64_t off);
 int cask__write_file_atomic(const char *path, const void *data, size_t len,
                             char *err, size_t errcap);
 

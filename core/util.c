@@ -85,3 +85,15 @@ fail_unlink:
   cask__free(tmp);
   return CASK_EIO;
 }
+
+int64_t cask__pread_full(int fd, void *buf, size_t n, int64_t off) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + (int64_t)got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -1;
+    if (r == 0) break;
+    got += (size_t)r;
+  }
+  return (int64_t)got;
+}

@@ -114,3 +114,13 @@ void cask__fill_f64(void *dst, cask_dtype dt, double v, int64_t n) {
   }
   for (int64_t i = 0; i < n; i++) memcpy((char *)dst + (size_t)i * w, one, w);
 }
+
+void cask__byteswap(void *data, size_t w, int64_t n) {
+  if (w == 4) {
+    uint32_t *d = data;
+    for (int64_t i = 0; i < n; i++) d[i] = __builtin_bswap32(d[i]);
+  } else if (w == 8) {
+    uint64_t *d = data;
+    for (int64_t i = 0; i < n; i++) d[i] = __builtin_bswap64(d[i]);
+  }
+}

@@ -396,18 +396,6 @@ static int for_runs(int ndim, const int64_t *shape, const int64_t *off, const in
 
 /* pread until n bytes or the end of the file; returns the bytes read, or
  * -1 with errno. */
-static int64_t pread_full(int fd, void *buf, size_t n, int64_t off) {
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + (int64_t)got));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return -1;
-    if (r == 0) break;
-    got += (size_t)r;
-  }
-  return (int64_t)got;
-}
-
 static int pwrite_full(int fd, const void *buf, size_t n, int64_t off) {
   size_t done = 0;
   while (done < n) {
@@ -420,16 +408,6 @@ static int pwrite_full(int fd, const void *buf, size_t n, int64_t off) {
     done += (size_t)w;
   }
   return 0;
-}
-
-static void byteswap(void *data, size_t w, int64_t n) {
-  if (w == 4) {
-    uint32_t *d = data;
-    for (int64_t i = 0; i < n; i++) d[i] = __builtin_bswap32(d[i]);
-  } else if (w == 8) {
-    uint64_t *d = data;
-    for (int64_t i = 0; i < n; i++) d[i] = __builtin_bswap64(d[i]);
-  }
 }
 
 /* dst (C order, extents ext) from src, the same block in Fortran order:
@@ -488,7 +466,7 @@ typedef struct read_ctx {
 static int read_run_piece(void *user, int64_t file_elem, int64_t block_elem, int64_t n) {
   read_ctx *c = user;
   int64_t at = c->data_off + file_elem * (int64_t)c->w, want = n * (int64_t)c->w;
-  int64_t got = pread_full(c->fd, c->dst + block_elem * (int64_t)c->w, (size_t)want, at);
+  int64_t got = cask__pread_full(c->fd, c->dst + block_elem * (int64_t)c->w, (size_t)want, at);
   if (got < 0) {
     cask__fmt(c->err, c->cap, "%s: reading %lld bytes at byte %lld: %s", c->path, (long long)want, (long long)at,
               strerror(errno));
@@ -576,7 +554,7 @@ static int read_box(read_ctx *c, const read_args *a, char *dst) {
 }
 
 static void fix_values(const read_args *a, void *data, int64_t n) {
-  if (a->big_endian != cask__host_big_endian()) byteswap(data, cask_dtype_size((cask_dtype)a->dtype), n);
+  if (a->big_endian != cask__host_big_endian()) cask__byteswap(data, cask_dtype_size((cask_dtype)a->dtype), n);
   if (a->dtype == CASK_BOOL) { /* a bool byte that is not 0 or 1 reads as True */
     unsigned char *b = data;
     for (int64_t i = 0; i < n; i++) b[i] = b[i] != 0;
@@ -648,13 +626,13 @@ static int read_header(cask_ctx *ctx, const char *path, int fd, npy_file *f) {
   unsigned char *buf = cask__malloc(want ? want : 1);
   if (!buf) return cask__fail(ctx, CASK_ENOMEM, "read_npy %s: out of memory", path);
   char err[768];
-  int64_t got = pread_full(fd, buf, want, 0), off = 0;
+  int64_t got = cask__pread_full(fd, buf, want, 0), off = 0;
   int rc = got < 0 ? CASK_EIO : cask__npy_data_offset(buf, (size_t)got, &off, err, sizeof err);
   if (!rc && off > got && off <= f->st.st_size) {
     unsigned char *more = cask__realloc(buf, (size_t)off);
     if (!more) rc = CASK_ENOMEM;
     else buf = more;
-    if (!rc && (got = pread_full(fd, buf, (size_t)off, 0)) < 0) rc = CASK_EIO;
+    if (!rc && (got = cask__pread_full(fd, buf, (size_t)off, 0)) < 0) rc = CASK_EIO;
   }
   int read_errno = errno;
   if (!rc) rc = cask__npy_parse(buf, (size_t)got, &f->h, err, sizeof err);
@@ -803,7 +781,7 @@ static int write_run(cask_task_io *io) {
     if (!(tmp = cask__malloc((size_t)n * w))) return CASK_ENOMEM;
     if (cast) cask__cast(tmp, (cask_dtype)a.dtype, src, cask_block_dtype(b), n);
     else memcpy(tmp, src, (size_t)n * w);
-    if (swap) byteswap(tmp, w, n);
+    if (swap) cask__byteswap(tmp, w, n);
     src = tmp;
   }
   write_ctx c = {&a, src, w, io->errmsg, io->errmsg_cap};

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "cask/block.h"
+#include "dtype.h"
 
 /* The longest header cask reads: headers of the arrays it can hold are a
  * few hundred bytes; a longer one is padding or an attack on the reader. */
@@ -42,6 +43,5 @@ int cask__npy_parse(const void *buf, size_t n, cask__npy_header *h, char *err, s
 size_t cask__npy_make_header(cask_dtype dtype, int ndim, const int64_t *shape, char *out,
                              size_t cap);
 
-static inline int cask__host_big_endian(void) { return __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__; }
 
 #endif

@@ -32,19 +32,8 @@
 #define ZARR_MAX_META (1 << 20)          /* bytes of .zarray: larger is not metadata */
 #define ZARR_MAX_CHUNK_BYTES ((int64_t)1 << 40)
 
-static int host_big_endian(void) { return __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__; }
 
 /* Chunk files are little-endian: swap on a big-endian host. */
-static void byteswap(void *data, size_t w, int64_t n) {
-  if (w == 4) {
-    uint32_t *d = data;
-    for (int64_t i = 0; i < n; i++) d[i] = __builtin_bswap32(d[i]);
-  } else if (w == 8) {
-    uint64_t *d = data;
-    for (int64_t i = 0; i < n; i++) d[i] = __builtin_bswap64(d[i]);
-  }
-}
-
 static void fill_pattern(void *dst, const unsigned char *fill, size_t w, int64_t n) {
   char *d = dst;
   for (int64_t i = 0; i < n; i++) memcpy(d + i * (int64_t)w, fill, w);
@@ -255,18 +244,6 @@ int cask__zarr_parse_meta(const char *text, size_t n, cask__zarr_meta *m, char *
  * File helpers
  * ====================================================================== */
 
-static int64_t pread_full(int fd, void *buf, size_t n, int64_t off) {
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + (int64_t)got));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return -1;
-    if (r == 0) break;
-    got += (size_t)r;
-  }
-  return (int64_t)got;
-}
-
 /* The whole small file dir/name into a new NUL-terminated buffer. */
 static int slurp(const char *dir, const char *name, int64_t max, char **out, size_t *n, struct stat *st, char *err,
                  size_t cap) {
@@ -288,7 +265,7 @@ static int slurp(const char *dir, const char *name, int64_t max, char **out, siz
   } else if (!(buf = cask__malloc((size_t)st->st_size + 1))) {
     cask__fmt(err, cap, "%s: out of memory", name);
     rc = CASK_ENOMEM;
-  } else if (pread_full(fd, buf, (size_t)st->st_size, 0) != st->st_size) {
+  } else if (cask__pread_full(fd, buf, (size_t)st->st_size, 0) != st->st_size) {
     cask__fmt(err, cap, "%s: reading: %s", name, strerror(errno));
     rc = CASK_EIO;
   }
@@ -370,7 +347,7 @@ static int read_chunk(const reader *r, const char *key, void *dst, size_t want) 
   } else if (!(buf = cask__malloc((size_t)st.st_size + 1))) {
     cask__fmt(r->err, r->cap, "%s: out of memory", p);
     rc = CASK_ENOMEM;
-  } else if (pread_full(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
+  } else if (cask__pread_full(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
     cask__fmt(r->err, r->cap, "%s: reading: %s", p, strerror(errno));
     rc = CASK_EIO;
   } else {
@@ -444,7 +421,7 @@ static int read_run(cask_task_io *io) {
   reader r = {&a, store, cask_dtype_size((cask_dtype)a.dtype), io->errmsg, io->errmsg_cap};
   char *dst = cask_block_data(io->output);
   if ((rc = read_chunks(&r, dst))) return rc;
-  if (host_big_endian()) byteswap(dst, r.w, n);
+  if (cask__host_big_endian()) cask__byteswap(dst, r.w, n);
   if (a.dtype == CASK_BOOL) /* a bool byte that is not 0 or 1 reads as True */
     for (int64_t i = 0; i < n; i++) dst[i] = dst[i] != 0;
   return CASK_OK;
@@ -509,7 +486,7 @@ static read_args *make_ext(const zarr_meta *m, const char *abs) {
   memcpy(a->zchunk, m->chunks, sizeof m->chunks);
   memcpy(a->fill, m->fill, sizeof a->fill);
   /* As a chunk's bytes: a block is swapped to the host's order whole. */
-  if (host_big_endian()) byteswap(a->fill, cask_dtype_size(m->dtype), 1);
+  if (cask__host_big_endian()) cask__byteswap(a->fill, cask_dtype_size(m->dtype), 1);
   a->path_len = (uint32_t)len;
   memcpy(a + 1, abs, len);
   return a;
@@ -604,7 +581,7 @@ static char *chunk_bytes(const write_args *a, const cask_block *b) {
     cask__box_copy(chunk, a->zchunk, zero, src, a->ext, zero, step, a->ext, a->ndim, w);
   }
   cask__free(conv);
-  if (host_big_endian()) byteswap(chunk, w, n);
+  if (cask__host_big_endian()) cask__byteswap(chunk, w, n);
   return chunk;
 }
 
