@@ -125,6 +125,10 @@ void cask_block_release(cask_block *b) {
   cask__aligned_free(b);
 }
 
+int cask__block_frees_memory(const cask_block *b) {
+  return b && atomic_load_explicit(&b->refs, memory_order_acquire) == 1 && (b->owned || b->release);
+}
+
 void *cask_block_data(const cask_block *b) { return b ? b->data : NULL; }
 size_t cask_block_nbytes(const cask_block *b) { return b ? b->nbytes : 0; }
 int64_t cask_block_size(const cask_block *b) { return b ? b->size : 0; }

@@ -42,12 +42,17 @@ int cask__grow(void **p, size_t *cap, size_t need, size_t elt);
 /* Monotonic clock in nanoseconds. */
 uint64_t cask__now_ns(void);
 
-/* Write a file atomically: data goes to "<path>.tmp-XXXXXX" (mkstemp),
- * renamed over path when complete, the temporary removed on failure. */
 /* pread until n bytes, end of file or an error: the bytes read, or -1
  * (errno set). EINTR is retried. */
 int64_t cask__pread_full(int fd, void *buf, size_t n, int64_t off);
+/* Write a file atomically: data goes to "<path>.tmp-XXXXXX" (mkstemp),
+ * renamed over path when complete, the temporary removed on failure. */
 int cask__write_file_atomic(const char *path, const void *data, size_t len,
                             char *err, size_t errcap);
+
+/* Whether releasing b (held once, by the caller) frees its memory: it is
+ * the only reference and the memory is cask's or has a release callback. */
+struct cask_block;
+int cask__block_frees_memory(const struct cask_block *b);
 
 #endif

@@ -31,7 +31,7 @@ static void remove_dir(void) {
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
-  if (!mkdtemp(dir) || cask_ctx_new(&(cask_options){1, 0, 0}, &ctx) != CASK_OK) abort();
+  if (!mkdtemp(dir) || cask_ctx_new(&(cask_options){.threads = 1, .split_every = 0, .chunk_bytes = 0}, &ctx) != CASK_OK) abort();
   snprintf(path, sizeof path, "%s/in.npy", dir);
   atexit(remove_dir);
   return 0;

@@ -13,6 +13,7 @@
 
 #include "../graph/graph-int.h"
 #include "deque.h"
+#include "memory.h"
 #include "park.h"
 
 #define CASK__RUN_ERRMSG_CAP 2048
@@ -20,6 +21,7 @@
 typedef struct cask__slot {
   atomic_uint pending; /* dependencies not yet finished */
   atomic_uint uses;    /* consumers that have not yet run */
+  atomic_uint mem;     /* memory manager: state, flags, pins (memory.h) */
   cask_block *out;     /* the task's result; NULL once released */
 } cask__slot;
 
@@ -39,6 +41,7 @@ typedef struct cask__worker {
   /* per run */
   uint64_t done_local;
   uint64_t tasks_run, steals;
+  int prepinned; /* the task at hand came from the spill thread, inputs pinned */
   uint32_t *ready;   /* scratch: dependents made ready by one task */
   size_t ready_cap;
   cask__trace_event *trace;
@@ -60,6 +63,11 @@ struct cask__run {
   atomic_int stop;                       /* failure or cancel: start nothing */
   alignas(64) atomic_int_fast64_t held_bytes, held_blocks;
   atomic_int_fast64_t peak_bytes, peak_blocks;
+  /* memory manager; NULL when the run cannot reach the limit */
+  cask__memory *mem;
+  atomic_int_fast64_t reserved; /* declared result bytes of running tasks */
+  atomic_int running;           /* tasks running now */
+  cask__spill_rec **spilled;    /* per task, while on disk; spill thread */
   int active;  /* workers inside the run; rt->mu */
   int closing; /* no worker may join any more; rt->mu */
   uint64_t t0;
@@ -86,10 +94,17 @@ struct cask_runtime {
   uint32_t *roots, *by_prio;
   size_t slots_cap, roots_cap, by_prio_cap;
   cask_run_stats last_stats;
+  cask__memory mem;
   char errmsg[CASK__RUN_ERRMSG_CAP];
 };
 
 /* run.c */
+static inline int cask__is_kept(const cask_graph *g, uint32_t v) {
+  return g->noutputs ? (g->tasks[v].flags & TASK_OUTPUT) != 0
+                     : g->succ_off[v] == g->succ_off[v + 1];
+}
+/* Count a block in (sign +1) or out (-1) of the run's held bytes. */
+void cask__account(cask__run *r, const cask_block *b, int sign);
 void cask__worker_serve(cask__worker *w);
 /* Work on run r until it is finished or stopped (worker 0 is the caller). */
 void cask__worker_work(cask__worker *w, cask__run *r);

@@ -47,6 +47,7 @@ static int setup_run(cask_runtime *rt, cask_graph *g, const cask_run_options *op
   for (size_t i = 0; i < g->ntasks; i++) {
     atomic_init(&r->slots[i].pending, g->tasks[i].ndeps);
     atomic_init(&r->slots[i].uses, g->succ_off[i + 1] - g->succ_off[i]);
+    atomic_init(&r->slots[i].mem, SLOT_EMPTY);
     r->slots[i].out = NULL;
   }
   /* No worker is inside a run now, so the deques have no thieves. */
@@ -55,7 +56,9 @@ static int setup_run(cask_runtime *rt, cask_graph *g, const cask_run_options *op
     cask__deque_reset(&w->deque);
     w->done_local = w->tasks_run = w->steals = 0;
     w->ntrace = 0;
+    w->prepinned = 0;
   }
+  cask__memory_begin(&rt->mem, r);
   return CASK_OK;
 }
 
@@ -105,6 +108,14 @@ static void gather_stats(cask_runtime *rt, cask__run *r, uint64_t t1) {
   }
   s->peak_bytes = (uint64_t)atomic_load(&r->peak_bytes);
   s->peak_blocks = (uint64_t)atomic_load(&r->peak_blocks);
+  const cask__memory *m = &rt->mem;
+  s->memory_limit = m->limit;
+  s->spilled_bytes = atomic_load(&m->spilled_bytes);
+  s->spilled_blocks = atomic_load(&m->spilled_blocks);
+  s->loaded_bytes = atomic_load(&m->loaded_bytes);
+  s->loaded_blocks = atomic_load(&m->loaded_blocks);
+  s->spill_io_ns = atomic_load(&m->io_ns);
+  s->held_back = atomic_load(&m->held_back);
 }
 
 /* The kept tasks' blocks; tasks that produced no value are left out (get
@@ -158,6 +169,8 @@ int cask_run(cask_runtime *rt, cask_graph *g, const cask_run_options *opts,
     goto done;
   }
   if (g->ntasks) drive(rt, r);
+  /* Spilled outputs come back; after a failure spill files go. */
+  cask__memory_end(&rt->mem, r, atomic_load_explicit(&r->fail_claim, memory_order_acquire));
   gather_stats(rt, r, cask__now_ns());
   if (atomic_load_explicit(&r->fail_claim, memory_order_acquire)) {
     rc = r->fail_rc;

@@ -17,11 +17,6 @@
 
 #define SPIN_ROUNDS 64
 
-static inline int is_kept(const cask_graph *g, uint32_t v) {
-  return g->noutputs ? (g->tasks[v].flags & TASK_OUTPUT) != 0
-                     : g->succ_off[v] == g->succ_off[v + 1];
-}
-
 void cask__run_fail(cask__run *r, int rc, uint32_t task, const char *msg) {
   int expected = 0;
   if (atomic_compare_exchange_strong(&r->fail_claim, &expected, 1)) {
@@ -36,7 +31,7 @@ void cask__run_fail(cask__run *r, int rc, uint32_t task, const char *msg) {
   cask__park_notify(&r->rt->park, 1);
 }
 
-static void account(cask__run *r, cask_block *b, int sign) {
+void cask__account(cask__run *r, const cask_block *b, int sign) {
   if (!b) return;
   int64_t bytes = (int64_t)cask_block_nbytes(b) * sign;
   int64_t nb = atomic_fetch_add_explicit(&r->held_blocks, sign, memory_order_relaxed) + sign;
@@ -53,21 +48,50 @@ static void account(cask__run *r, cask_block *b, int sign) {
 }
 
 static void drop_block(cask__run *r, uint32_t v) {
+  if (r->mem) {
+    cask__memory_drop(r, v);
+    return;
+  }
   cask_block *b = r->slots[v].out;
   r->slots[v].out = NULL;
-  account(r, b, -1);
+  cask__account(r, b, -1);
   cask_block_release(b);
 }
 
-/* Run the op of task v. Returns 0 or the op's error (already recorded). */
+enum { EXEC_FAILED = -1, EXEC_DONE = 0, EXEC_DEFERRED = 1 };
+
+/* With a memory manager: pin the inputs (or hand the task to the spill
+ * thread if one is on disk) and reserve the declared size of the result. */
+static int memory_enter(cask__worker *w, cask__run *r, uint32_t v) {
+  int prepinned = w->prepinned;
+  w->prepinned = 0;
+  if (!prepinned && !cask__memory_pin_inputs(r, v)) {
+    if (cask__memory_defer(r, v)) {
+      cask__run_fail(r, CASK_ENOMEM, v, "out of memory deferring a task");
+      return EXEC_FAILED;
+    }
+    return EXEC_DEFERRED;
+  }
+  atomic_fetch_add_explicit(&r->running, 1, memory_order_relaxed);
+  int64_t size = r->g->tasks[v].size;
+  if (size > 0) atomic_fetch_add_explicit(&r->reserved, size, memory_order_relaxed);
+  return EXEC_DONE;
+}
+
+/* Run the op of task v: EXEC_DONE, EXEC_DEFERRED (an input is on disk; the
+ * spill thread hands the task back) or EXEC_FAILED (recorded). */
 static int execute(cask__worker *w, cask__run *r, uint32_t v) {
   cask_graph *g = r->g;
   const cask__task *t = &g->tasks[v];
+  if (r->mem) {
+    int e = memory_enter(w, r, v);
+    if (e != EXEC_DONE) return e;
+  }
   cask_block *stackin[8];
   cask_block **in = stackin;
   if (t->ndeps > 8 && !(in = cask__malloc(t->ndeps * sizeof *in))) {
     cask__run_fail(r, CASK_ENOMEM, v, "out of memory gathering the task's inputs");
-    return CASK_ENOMEM;
+    return EXEC_FAILED;
   }
   for (uint32_t k = 0; k < t->ndeps; k++) in[k] = r->slots[g->dep_idx[t->deps_off + k]].out;
   w->errmsg[0] = '\0';
@@ -81,17 +105,19 @@ static int execute(cask__worker *w, cask__run *r, uint32_t v) {
   if (o && o->on_task_finish) o->on_task_finish(o->user, g, v, w->index, rc);
   if (in != stackin) cask__free(in);
   w->tasks_run++;
+  if (r->mem && t->size > 0) atomic_fetch_sub_explicit(&r->reserved, t->size, memory_order_relaxed);
   if (rc) {
     cask_block_release(io.output);
     char msg[CASK__RUN_ERRMSG_CAP];
     cask__fmt(msg, sizeof msg, "task '%s' (op %s) failed: %s", cask__key(g, v), t->op->name,
               w->errmsg[0] ? w->errmsg : cask_strerror(rc));
     cask__run_fail(r, rc < 0 ? rc : CASK_ETASK, v, msg);
-    return rc;
+    return EXEC_FAILED;
   }
   r->slots[v].out = io.output;
-  account(r, io.output, +1);
-  return CASK_OK;
+  if (r->mem) cask__memory_publish(r, v);
+  else cask__account(r, io.output, +1);
+  return EXEC_DONE;
 }
 
 static int push_ready(cask__worker *w, cask__run *r, uint32_t v) {
@@ -117,13 +143,14 @@ static uint32_t complete(cask__worker *w, cask__run *r, uint32_t v) {
   const cask__task *t = &g->tasks[v];
   for (uint32_t k = 0; k < t->ndeps; k++) {
     uint32_t d = g->dep_idx[t->deps_off + k];
+    if (r->mem) cask__memory_unpin(r, d);
     /* acq_rel: the last consumer frees the block after every other
      * consumer's reads of it. */
-    if (atomic_fetch_sub_explicit(&r->slots[d].uses, 1, memory_order_acq_rel) == 1 && !is_kept(g, d))
+    if (atomic_fetch_sub_explicit(&r->slots[d].uses, 1, memory_order_acq_rel) == 1 && !cask__is_kept(g, d))
       drop_block(r, d);
   }
   uint32_t s0 = g->succ_off[v], s1 = g->succ_off[v + 1];
-  if (s0 == s1 && !is_kept(g, v)) drop_block(r, v);
+  if (s0 == s1 && !cask__is_kept(g, v)) drop_block(r, v);
   size_t nready = 0;
   for (uint32_t s = s0; s < s1; s++) {
     uint32_t c = g->succ[s];
@@ -148,6 +175,18 @@ static uint32_t complete(cask__worker *w, cask__run *r, uint32_t v) {
   return w->ready[nready - 1];
 }
 
+/* Under a memory limit: how many roots (of a batch) may start now. Roots of
+ * declared size come in batches that fit half the room left; roots of
+ * unknown size one at a time once memory is held. */
+static size_t admitted_roots(cask__run *r, uint32_t first, size_t batch) {
+  int64_t size = r->g->tasks[first].size;
+  if (!cask__memory_admit(r, size)) return 0;
+  uint64_t used = cask__memory_used(r), limit = r->mem->limit;
+  uint64_t room = used < limit ? (limit - used) / 2 : 0;
+  size_t fit = size > 0 ? (size_t)(room / (uint64_t)size) : used < r->mem->low / 4 ? batch : 1;
+  return fit < 1 ? 1 : fit < batch ? fit : batch;
+}
+
 /* Take a batch of roots from the shared list (one atomic add for many
  * tasks: the list's cache line would otherwise bounce between cores on
  * every task). The batch goes on this worker's deque, where idle workers
@@ -158,6 +197,8 @@ static uint32_t claim_roots(cask__worker *w, cask__run *r) {
   if (next >= r->nroots) return CASK__NO_TASK;
   size_t batch = (r->nroots - next) / (4 * (size_t)w->rt->nworkers);
   batch = batch < 1 ? 1 : batch > 64 ? 64 : batch;
+  if (r->mem) batch = admitted_roots(r, r->roots[next], batch);
+  if (!batch) return CASK__NO_TASK;
   size_t i = atomic_fetch_add_explicit(&r->next_root, batch, memory_order_relaxed);
   if (i >= r->nroots) return CASK__NO_TASK;
   size_t end = i + batch < r->nroots ? i + batch : r->nroots;
@@ -190,6 +231,11 @@ static uint32_t steal(cask__worker *w) {
 static uint32_t find_work(cask__worker *w, cask__run *r) {
   uint32_t v = cask__deque_pop(&w->deque);
   if (v != CASK__DEQUE_EMPTY) return v;
+  /* Tasks whose inputs the spill thread read back hold memory: first. */
+  if (r->mem && (v = cask__memory_take_ready(r)) != CASK__NO_TASK) {
+    w->prepinned = 1;
+    return v;
+  }
   if ((v = claim_roots(w, r)) != CASK__NO_TASK) return v;
   return steal(w);
 }
@@ -219,9 +265,19 @@ void cask__worker_work(cask__worker *w, cask__run *r) {
     if (v == CASK__NO_TASK) v = find_work(w, r);
     if (v != CASK__NO_TASK) {
       if (atomic_load_explicit(&r->stop, memory_order_relaxed)) return;
-      if (execute(w, r, v)) return;
+      int e = execute(w, r, v);
+      if (e == EXEC_FAILED) return;
+      if (e == EXEC_DEFERRED) {
+        v = CASK__NO_TASK;
+        continue;
+      }
       w->done_local++;
       v = complete(w, r, v);
+      if (r->mem) {
+        atomic_fetch_sub_explicit(&r->running, 1, memory_order_relaxed);
+        /* a task waiting for memory may fit now */
+        if (atomic_load_explicit(&r->mem->waiting_pub, memory_order_relaxed)) cask__memory_wake(r->mem);
+      }
       continue;
     }
     flush_done(w, r);

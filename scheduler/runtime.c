@@ -48,6 +48,9 @@ int cask_runtime_new(const cask_runtime_options *opts, cask_runtime **out) {
   if (cask__park_init(&rt->park)) goto fail_free;
   if (uv_mutex_init(&rt->mu)) goto fail_park;
   if (uv_cond_init(&rt->left_cv)) goto fail_mutex;
+  if ((rc = cask__memory_init(&rt->mem, opts, rt->errmsg, sizeof rt->errmsg))) goto fail_cond;
+  rt->mem.park = &rt->park;
+  rc = CASK_ENOMEM;
   for (; inited < n; inited++) {
     cask__worker *w = &rt->workers[inited];
     w->rt = rt;
@@ -66,6 +69,8 @@ fail_threads:
   stop_threads(rt, started);
 fail_workers:
   for (int i = 0; i < inited; i++) cask__deque_destroy(&rt->workers[i].deque);
+  cask__memory_destroy(&rt->mem);
+fail_cond:
   uv_cond_destroy(&rt->left_cv);
 fail_mutex:
   uv_mutex_destroy(&rt->mu);
@@ -86,6 +91,7 @@ void cask_runtime_free(cask_runtime *rt) {
     cask__free(w->ready);
     cask__free(w->trace);
   }
+  cask__memory_destroy(&rt->mem);
   cask__free(rt->slots);
   cask__free(rt->roots);
   cask__free(rt->by_prio);

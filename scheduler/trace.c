@@ -1,6 +1,7 @@
 /* trace.c - Chrome trace-event JSON of a run (opens in Perfetto and
  * chrome://tracing): one complete event ("ph":"X") per task with its worker
- * as the thread, times in microseconds from the run's start. Events are
+ * as the thread, times in microseconds from the run's start, and one per
+ * block the spill thread wrote or read back, on a thread of its own. Events are
  * kept per worker during the run (no sharing) and written after it. */
 #include <stdio.h>
 
@@ -61,6 +62,23 @@ int cask__trace_write(cask_runtime *rt, const cask_graph *g, const char *path, u
              first ? "" : ",\n", i, i);
     put_str(&b, num);
     first = 0;
+  }
+  if (rt->mem.ntrace) {
+    snprintf(num, sizeof num,
+             ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"args\":{\"name\":\"spill I/O\"}}",
+             rt->nworkers);
+    put_str(&b, num);
+  }
+  for (size_t k = 0; k < rt->mem.ntrace; k++) {
+    const cask__io_event *e = &rt->mem.trace[k];
+    snprintf(num, sizeof num,
+             ",\n{\"name\":\"%s\",\"cat\":\"spill\",\"ph\":\"X\",\"pid\":1,\"tid\":%d,\"ts\":%.3f,"
+             "\"dur\":%.3f,\"args\":{\"task\":",
+             e->loaded ? "read back" : "spill", rt->nworkers, (double)(e->start_ns - t0) / 1e3,
+             (double)(e->end_ns - e->start_ns) / 1e3);
+    put_str(&b, num);
+    put_json_string(&b, cask__key(g, e->task));
+    put_str(&b, "}}");
   }
   for (int i = 0; i < rt->nworkers; i++) {
     const cask__worker *w = &rt->workers[i];

@@ -13,4 +13,5 @@
   X(array_linalg)           \
   X(array_dtypes)           \
   X(array_zarr)              \
-  X(array_expr)
+  X(array_expr)             \
+  X(memory)

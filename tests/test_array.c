@@ -137,7 +137,7 @@ static void expect_ok(int rc, const char *what) {
 
 static cask_ctx *ctx_new(int threads, int split_every) {
   cask_ctx *ctx = NULL;
-  int rc = cask_ctx_new(&(cask_options){threads, split_every, 0}, &ctx);
+  int rc = cask_ctx_new(&(cask_options){.threads = threads, .split_every = split_every, .chunk_bytes = 0}, &ctx);
   ck_assert_msg(rc == CASK_OK, "cask_ctx_new(%d, %d): %s", threads, split_every, cask_err_name(rc));
   ck_assert(pool.nctxs < 32);
   pool.ctxs[pool.nctxs++] = ctx;
@@ -1314,7 +1314,7 @@ START_TEST(reduction_states_stay_inside_their_blocks) {
   ck_assert_int_eq(cask_set_allocator(guard_malloc, guard_realloc, guard_calloc, guard_free), CASK_OK);
   cask_ctx *ctx = NULL;
   cask_array *x = NULL;
-  int rc = cask_ctx_new(&(cask_options){2, 0, 0}, &ctx);
+  int rc = cask_ctx_new(&(cask_options){.threads = 2, .split_every = 0, .chunk_bytes = 0}, &ctx);
   if (!rc) rc = cask_random_normal(ctx, 5, CASK_F64, 2, (int64_t[]){6, 5}, (int64_t[]){3, 5}, &x);
   for (int op = 0; op <= CASK_STD && !rc; op++)
     for (int ax = 0; ax < 3 && !rc; ax++) {
@@ -1772,9 +1772,9 @@ END_TEST
 START_TEST(null_and_invalid_arguments_are_einval) {
   cask_ctx *ctx = ctx_new(1, 0), *bad_ctx = (cask_ctx *)1;
   ck_assert_int_eq(cask_ctx_new(NULL, NULL), CASK_EINVAL);
-  ck_assert_int_eq(cask_ctx_new(&(cask_options){1, 1, 0}, &bad_ctx), CASK_EINVAL);
+  ck_assert_int_eq(cask_ctx_new(&(cask_options){.threads = 1, .split_every = 1, .chunk_bytes = 0}, &bad_ctx), CASK_EINVAL);
   ck_assert_ptr_null(bad_ctx);
-  ck_assert_int_eq(cask_ctx_new(&(cask_options){1, -2, 0}, &bad_ctx), CASK_EINVAL);
+  ck_assert_int_eq(cask_ctx_new(&(cask_options){.threads = 1, .split_every = -2, .chunk_bytes = 0}, &bad_ctx), CASK_EINVAL);
   ck_assert_str_eq(cask_ctx_errmsg(NULL), "");
   const int64_t sh[2] = {3, 4};
   cask_array *x = full(ctx, 1, 2, sh, NULL), *out = x;
@@ -1908,7 +1908,7 @@ static void *run_own_context(void *arg) {
     cask_ctx *ctx = NULL;
     cask_array *x = NULL, *s = NULL;
     double v = NAN;
-    int rc = cask_ctx_new(&(cask_options){2, 0, 0}, &ctx);
+    int rc = cask_ctx_new(&(cask_options){.threads = 2, .split_every = 0, .chunk_bytes = 0}, &ctx);
     if (!rc) rc = cask_random_normal(ctx, w->seed, CASK_F64, 2, (int64_t[]){64, 64}, (int64_t[]){16, 16}, &x);
     if (!rc) rc = cask_reduce(CASK_SUM, x, NULL, 0, 0, &s);
     if (!rc) rc = cask_compute_scalar(s, &v);

@@ -47,7 +47,7 @@ static void expect_ok(int rc, const char *what) {
 
 static cask_ctx *ctx_new(int threads, int split_every) {
   cask_ctx *ctx = NULL;
-  int rc = cask_ctx_new(&(cask_options){threads, split_every, 0}, &ctx);
+  int rc = cask_ctx_new(&(cask_options){.threads = threads, .split_every = split_every, .chunk_bytes = 0}, &ctx);
   ck_assert_msg(rc == CASK_OK, "cask_ctx_new(%d, %d): %s", threads, split_every, cask_err_name(rc));
   ck_assert(pool.nctxs < 32);
   pool.ctxs[pool.nctxs++] = ctx;

@@ -34,7 +34,7 @@ static cask_ctx *ctx;
 static void setup(void) {
   snprintf(dir, sizeof dir, "%s/cask-npy-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
-  ck_assert(cask_ctx_new(&(cask_options){2, 0, 0}, &ctx) == CASK_OK);
+  ck_assert(cask_ctx_new(&(cask_options){.threads = 2, .split_every = 0, .chunk_bytes = 0}, &ctx) == CASK_OK);
 }
 
 static void teardown(void) {
@@ -297,7 +297,7 @@ END_TEST
 
 START_TEST(many_blocks_are_written_in_parallel_by_four_threads) {
   cask_ctx_free(ctx);
-  ck_assert(cask_ctx_new(&(cask_options){4, 0, 0}, &ctx) == CASK_OK);
+  ck_assert(cask_ctx_new(&(cask_options){.threads = 4, .split_every = 0, .chunk_bytes = 0}, &ctx) == CASK_OK);
   static const int64_t s[] = {97, 61}, c[] = {5, 7};
   void *vals;
   cask_array *a = from_values(CASK_I32, 2, s, c, &vals);

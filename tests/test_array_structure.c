@@ -50,7 +50,7 @@ static void expect_ok(int rc, const char *what) {
 
 static cask_ctx *ctx_new(int threads, int64_t chunk_bytes) {
   cask_ctx *ctx = NULL;
-  int rc = cask_ctx_new(&(cask_options){threads, 0, chunk_bytes}, &ctx);
+  int rc = cask_ctx_new(&(cask_options){.threads = threads, .split_every = 0, .chunk_bytes = chunk_bytes}, &ctx);
   ck_assert_msg(rc == CASK_OK, "cask_ctx_new: %s", cask_err_name(rc));
   ck_assert(pool.nctxs < 32);
   pool.ctxs[pool.nctxs++] = ctx;

@@ -37,7 +37,7 @@ static cask_ctx *ctx;
 static void setup(void) {
   snprintf(dir, sizeof dir, "%s/cask-zarr-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
-  ck_assert(cask_ctx_new(&(cask_options){2, 0, 0}, &ctx) == CASK_OK);
+  ck_assert(cask_ctx_new(&(cask_options){.threads = 2, .split_every = 0, .chunk_bytes = 0}, &ctx) == CASK_OK);
 }
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f) { return remove(p); }

@@ -1375,7 +1375,7 @@ typedef struct side_run {
 
 static void *run_on_own_runtime(void *arg) {
   side_run *s = arg;
-  cask_runtime_options o = {s->threads};
+  cask_runtime_options o = {.threads = s->threads};
   cask_runtime *rt = NULL;
   if (cask_runtime_new(&o, &rt)) {
     s->failures++;
@@ -1563,7 +1563,7 @@ START_TEST(runtime_rejects_bad_cask_num_threads_with_einval) {
   ck_assert_int_eq(cask_runtime_threads(rt), 1024);
   cask_runtime_free(rt);
   unsetenv("CASK_NUM_THREADS");
-  cask_runtime_options o = {-1};
+  cask_runtime_options o = {.threads = -1};
   ck_assert_int_eq(cask_runtime_new(&o, &rt), CASK_EINVAL);
   o.threads = 1025;
   ck_assert_int_eq(cask_runtime_new(&o, &rt), CASK_EINVAL);

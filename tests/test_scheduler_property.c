@@ -476,7 +476,7 @@ static uint32_t *count_consumers(const dag *d) {
 
 static void new_runtimes(cask_runtime **rts) {
   for (int t = 0; t < NRT; t++) {
-    cask_runtime_options o = {thread_counts[t]};
+    cask_runtime_options o = {.threads = thread_counts[t]};
     ck_assert_int_eq(cask_runtime_new(&o, &rts[t]), CASK_OK);
   }
 }

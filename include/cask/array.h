@@ -34,8 +34,11 @@ typedef struct cask_options {
   int split_every;       /* fan-in of reduction trees; 0: 8 */
   int64_t chunk_bytes;   /* bytes one intermediate block of a rechunk may hold
                             (Dask's array.chunk-size); 0: 128 MiB */
+  uint64_t memory_limit; /* as cask_runtime_options: 0 is CASK_MEMORY_LIMIT or
+                            3/4 of the machine; CASK_MEMORY_UNLIMITED */
+  const char *spill_dir; /* NULL: CASK_SPILL_DIR, else the temp directory */
 } cask_options;
-#define CASK_OPTIONS_DEFAULTS {0, 0, 0}
+#define CASK_OPTIONS_DEFAULTS {0, 0, 0, 0, NULL}
 
 /* A context: a runtime and the options arrays are computed with. Free with
  * cask_ctx_free after every array made in it. */

@@ -20,13 +20,31 @@ extern "C" {
 typedef struct cask_runtime cask_runtime;
 typedef struct cask_results cask_results;
 
+/* The memory limit: the block bytes a run may hold before it spills blocks
+ * to disk and holds back new root tasks (docs/memory.md). */
+#define CASK_MEMORY_UNLIMITED UINT64_MAX
+
 typedef struct cask_runtime_options {
   int threads; /* 0: CASK_NUM_THREADS, else the available parallelism */
+  /* bytes; 0: CASK_MEMORY_LIMIT, else 3/4 of the machine's memory (its
+   * cgroup limit if lower); CASK_MEMORY_UNLIMITED: never spill */
+  uint64_t memory_limit;
+  /* where spill files go: a private directory is made inside it and removed
+   * by cask_runtime_free. NULL: CASK_SPILL_DIR, else the temp directory */
+  const char *spill_dir;
 } cask_runtime_options;
-#define CASK_RUNTIME_OPTIONS_DEFAULTS {0}
+#define CASK_RUNTIME_OPTIONS_DEFAULTS {0, 0, NULL}
+
+/* Parse a memory limit: bytes with a unit ("1.5GiB", "800MB", "64k", "4096"),
+ * a fraction of the machine's memory ("0.5", "50%"), or "none"
+ * (CASK_MEMORY_UNLIMITED). Units: B, K/KB (1000), KiB (1024), likewise M, G,
+ * T; case-insensitive. Errors: CASK_EINVAL (the text is not a limit, or is
+ * zero). Thread-safe. */
+int cask_parse_memory_limit(const char *text, uint64_t *out);
 
 /* Start a runtime and its threads. opts may be NULL (defaults). Errors:
- * CASK_EINVAL (threads < 0 or > 1024, or a bad CASK_NUM_THREADS),
+ * CASK_EINVAL (threads < 0 or > 1024, or a bad CASK_NUM_THREADS,
+ * CASK_MEMORY_LIMIT or CASK_SPILL_DIR; cask_runtime_errmsg says which),
  * CASK_ETHREAD, CASK_ENOMEM. Free with cask_runtime_free (joins the threads;
  * NULL is a no-op). */
 int cask_runtime_new(const cask_runtime_options *opts, cask_runtime **out);
@@ -40,13 +58,19 @@ typedef void (*cask_task_start_fn)(void *user, const cask_graph *g,
 typedef void (*cask_task_finish_fn)(void *user, const cask_graph *g,
                                     cask_task_id id, int worker, int status);
 
+/* A block written to disk (loaded == 0) or read back (loaded == 1) by the
+ * spill thread, which calls this; must be thread-safe and quick. */
+typedef void (*cask_spill_fn)(void *user, const cask_graph *g, cask_task_id id,
+                              int loaded, uint64_t bytes, uint64_t ns);
+
 typedef struct cask_run_options {
   cask_task_start_fn on_task_start;   /* optional */
   cask_task_finish_fn on_task_finish; /* optional */
   void *user;
   const char *trace_path; /* optional: write a Chrome trace-event JSON */
+  cask_spill_fn on_spill; /* optional */
 } cask_run_options;
-#define CASK_RUN_OPTIONS_DEFAULTS {NULL, NULL, NULL, NULL}
+#define CASK_RUN_OPTIONS_DEFAULTS {NULL, NULL, NULL, NULL, NULL}
 
 typedef struct cask_run_stats {
   uint64_t wall_ns;       /* from the first task start to the last finish */
@@ -54,14 +78,30 @@ typedef struct cask_run_stats {
   uint64_t steals;        /* tasks taken from another worker's deque */
   uint64_t peak_blocks;   /* most blocks held at once */
   uint64_t peak_bytes;    /* most block bytes held at once */
+  uint64_t memory_limit;  /* the limit the run kept (CASK_MEMORY_UNLIMITED: none) */
+  uint64_t spilled_bytes, spilled_blocks; /* written to disk */
+  uint64_t loaded_bytes, loaded_blocks;   /* read back */
+  uint64_t spill_io_ns;   /* time the spill thread spent writing and reading */
+  uint64_t held_back;     /* times a root task was held back by the limit */
 } cask_run_stats;
+
+/* Memory of the run going on (or of the last run), readable from any thread
+ * at any time: for progress displays. */
+typedef struct cask_memory_stats {
+  uint64_t limit;
+  uint64_t held_bytes, peak_bytes;
+  uint64_t spilled_bytes, loaded_bytes;
+} cask_memory_stats;
+void cask_runtime_memory(const cask_runtime *rt, cask_memory_stats *out);
 
 /* Run a graph: validate it (and order it, if it was not ordered), run every
  * task, and hand back the output blocks in *out (free with
  * cask_results_free). With no output marked, the results hold the sinks.
  * Blocks until done. Errors: anything cask_graph_validate returns, CASK_ETASK
  * (a task failed), CASK_ECANCELED, CASK_EBUSY (a run is already going on this
- * runtime), CASK_EIO (the trace could not be written). On error *out is NULL
+ * runtime), CASK_EIO (the trace could not be written, or spilling failed),
+ * CASK_ENOMEM (also: a task needs more input bytes at once than the memory
+ * limit, and the run could not go on within it). On error *out is NULL
  * and cask_runtime_errmsg() says what happened. Thread-safe with respect to
  * cask_runtime_cancel; one run at a time per runtime. */
 int cask_run(cask_runtime *rt, cask_graph *g, const cask_run_options *opts,

@@ -1,0 +1,389 @@
+/* memory.c - the memory limit and the workers' side of the memory manager:
+ * parsing limits, the spill directory, pins, publishing and dropping
+ * blocks, admission of root tasks, and handing tasks whose inputs are on
+ * disk to the spill thread (spill.c). See memory.h for the slot protocol. */
+#define _GNU_SOURCE /* mkdtemp */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---- limits ------------------------------------------------------------ */
+
+/* The machine's memory as libuv sees it: the cgroup limit when it is set
+ * and lower than the physical memory. */
+static uint64_t machine_memory(void) {
+  uint64_t total = uv_get_total_memory(), constrained = uv_get_constrained_memory();
+  return constrained && constrained < total ? constrained : total;
+}
+
+static const struct {
+  const char *name;
+  double mult;
+} units[] = {{"b", 1},      {"k", 1e3},   {"kb", 1e3},           {"kib", 1024.0},
+             {"m", 1e6},    {"mb", 1e6},  {"mib", 1048576.0},    {"g", 1e9},
+             {"gb", 1e9},   {"gib", 1073741824.0},               {"t", 1e12},
+             {"tb", 1e12},  {"tib", 1099511627776.0}};
+
+int cask_parse_memory_limit(const char *text, uint64_t *out) {
+  if (!text || !out) return CASK_EINVAL;
+  while (isspace((unsigned char)*text)) text++;
+  if (!strcasecmp(text, "none") || !strcasecmp(text, "unlimited")) {
+    *out = CASK_MEMORY_UNLIMITED;
+    return CASK_OK;
+  }
+  if (!isdigit((unsigned char)*text) && *text != '.') return CASK_EINVAL;
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (errno || !isfinite(v) || v <= 0) return CASK_EINVAL;
+  while (isspace((unsigned char)*end)) end++;
+  double bytes;
+  if (*end == '%' && !end[1]) {
+    if (v > 100) return CASK_EINVAL;
+    bytes = v / 100 * (double)machine_memory();
+  } else if (!*end) {
+    /* a bare number: a fraction of the machine up to 1, bytes above */
+    bytes = v <= 1 ? v * (double)machine_memory() : v;
+    if (v > 1 && v != floor(v)) return CASK_EINVAL;
+  } else {
+    size_t n = strlen(end);
+    while (n && isspace((unsigned char)end[n - 1])) n--;
+    double mult = 0;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+      if (strlen(units[i].name) == n && !strncasecmp(end, units[i].name, n)) mult = units[i].mult;
+    if (!mult) return CASK_EINVAL;
+    bytes = v * mult;
+  }
+  if (bytes < 1 || bytes >= 9.2e18) return CASK_EINVAL;
+  *out = (uint64_t)bytes;
+  return CASK_OK;
+}
+
+int cask__memory_init(cask__memory *m, const cask_runtime_options *opts, char *err, size_t errcap) {
+  memset(m, 0, sizeof *m);
+  m->limit = opts ? opts->memory_limit : 0;
+  const char *env = getenv("CASK_MEMORY_LIMIT");
+  if (!m->limit && env && *env && cask_parse_memory_limit(env, &m->limit)) {
+    cask__fmt(err, errcap, "CASK_MEMORY_LIMIT='%s' is not a memory limit (e.g. 1.5GiB, 800MB, 0.5, none)", env);
+    return CASK_EINVAL;
+  }
+  if (!m->limit) m->limit = machine_memory() / 4 * 3;
+  /* Spill well before the limit, down to well under it: writing takes time
+   * and tasks go on producing meanwhile. */
+  m->high = m->limit == CASK_MEMORY_UNLIMITED ? m->limit : m->limit / 10 * 8;
+  m->low = m->limit == CASK_MEMORY_UNLIMITED ? m->limit : m->limit / 10 * 6;
+  const char *root = opts && opts->spill_dir ? opts->spill_dir : getenv("CASK_SPILL_DIR");
+  if (!root || !*root) root = getenv("TMPDIR");
+  if (!root || !*root) root = "/tmp";
+  struct stat st;
+  if (stat(root, &st) || !S_ISDIR(st.st_mode)) {
+    cask__fmt(err, errcap, "the spill directory '%s' is not a directory", root);
+    return CASK_EINVAL;
+  }
+  if (!(m->spill_root = cask__strdup(root))) return CASK_ENOMEM;
+  if (m->limit == CASK_MEMORY_UNLIMITED) return CASK_OK;
+  int rc = CASK_ETHREAD;
+  if (uv_mutex_init(&m->mu)) goto fail_root;
+  if (uv_cond_init(&m->idle_cv)) goto fail_mutex;
+  if (uv_loop_init(&m->loop)) goto fail_cond;
+  if (uv_async_init(&m->loop, &m->wake, cask__spill_wake)) goto fail_loop;
+  m->wake.data = m;
+  if (uv_thread_create(&m->thread, cask__spill_thread, m)) goto fail_async;
+  m->started = 1;
+  return CASK_OK;
+fail_async:
+  uv_close((uv_handle_t *)&m->wake, NULL);
+  uv_run(&m->loop, UV_RUN_DEFAULT);
+fail_loop:
+  uv_loop_close(&m->loop);
+fail_cond:
+  uv_cond_destroy(&m->idle_cv);
+fail_mutex:
+  uv_mutex_destroy(&m->mu);
+fail_root:
+  cask__free(m->spill_root);
+  m->spill_root = NULL;
+  return rc;
+}
+
+/* Remove the private directory and whatever a killed run left in it. */
+static void remove_dir(const char *dir) {
+  DIR *d = opendir(dir);
+  if (d) {
+    struct dirent *e;
+    char path[4096];
+    while ((e = readdir(d)))
+      if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+        cask__fmt(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+      }
+    closedir(d);
+  }
+  rmdir(dir);
+}
+
+void cask__memory_destroy(cask__memory *m) {
+  if (m->started) {
+    uv_mutex_lock(&m->mu);
+    m->quit = 1;
+    uv_mutex_unlock(&m->mu);
+    uv_async_send(&m->wake);
+    uv_thread_join(&m->thread);
+    uv_loop_close(&m->loop);
+    uv_cond_destroy(&m->idle_cv);
+    uv_mutex_destroy(&m->mu);
+  }
+  if (m->dir) remove_dir(m->dir);
+  cask__free(m->dir);
+  cask__free(m->spill_root);
+  cask__free(m->waiting);
+  cask__free(m->ready);
+  cask__free(m->deletes);
+  cask__free(m->trace);
+  cask__free(m->cand);
+  memset(m, 0, sizeof *m);
+}
+
+/* Make the private spill directory (on the spill thread, at the first
+ * spill, so runs that never spill never touch the disk). */
+int cask__memory_make_dir(cask__memory *m, char *err, size_t errcap) {
+  if (m->dir) return CASK_OK;
+  size_t n = strlen(m->spill_root) + 32;
+  char *dir = cask__malloc(n);
+  if (!dir) return CASK_ENOMEM;
+  snprintf(dir, n, "%s/cask-spill-XXXXXX", m->spill_root);
+  if (!mkdtemp(dir)) {
+    cask__fmt(err, errcap, "cannot make a spill directory in %s: %s", m->spill_root, strerror(errno));
+    cask__free(dir);
+    return CASK_EIO;
+  }
+  m->dir = dir;
+  return CASK_OK;
+}
+
+/* ---- runs -------------------------------------------------------------- */
+
+/* Whether a run needs the manager: only if its blocks could pass the point
+ * where spilling starts (every size declared and their sum below it: no). */
+static int may_spill(const cask__memory *m, const cask_graph *g) {
+  if (m->limit == CASK_MEMORY_UNLIMITED) return 0;
+  uint64_t sum = 0;
+  for (size_t i = 0; i < g->ntasks; i++) {
+    if (g->tasks[i].size < 0) return 1;
+    sum += (uint64_t)g->tasks[i].size;
+    if (sum > m->low) return 1;
+  }
+  return 0;
+}
+
+void cask__memory_begin(cask__memory *m, cask__run *r) {
+  atomic_store(&m->spilled_bytes, 0);
+  atomic_store(&m->spilled_blocks, 0);
+  atomic_store(&m->loaded_bytes, 0);
+  atomic_store(&m->loaded_blocks, 0);
+  atomic_store(&m->io_ns, 0);
+  atomic_store(&m->held_back, 0);
+  atomic_store(&m->wasted_bytes, 0);
+  atomic_store(&m->ondisk, 0);
+  atomic_store(&m->spill_wanted, 0);
+  m->ntrace = 0;
+  if (!may_spill(m, r->g)) return;
+  r->mem = m;
+  uv_mutex_lock(&m->mu);
+  m->run = r;
+  m->nwaiting = m->nready = m->ndeletes = 0;
+  atomic_store(&m->waiting_pub, 0);
+  atomic_store(&m->ready_pub, 0);
+  uv_mutex_unlock(&m->mu);
+}
+
+int cask__memory_end(cask__memory *m, cask__run *r, int failed) {
+  if (r->mem != m) return CASK_OK;
+  uv_mutex_lock(&m->mu);
+  m->run = NULL;
+  while (m->busy) uv_cond_wait(&m->idle_cv, &m->mu);
+  uv_mutex_unlock(&m->mu);
+  /* Now no thread but this one touches the slots. Outputs on disk come
+   * back after a success; every spill file goes. */
+  int rc = CASK_OK;
+  m->ndeletes = 0;
+  for (size_t i = 0; r->spilled && i < r->g->ntasks; i++) {
+    if (!r->spilled[i]) continue;
+    if (!failed && !rc && (atomic_load(&r->slots[i].mem) & SLOT_STATE) == SLOT_DISK &&
+        cask__spill_load(r, (uint32_t)i, 0, UINT64_MAX) != 1)
+      rc = CASK_EIO;
+    cask__spill_delete(r, (uint32_t)i);
+  }
+  cask__free(r->spilled);
+  r->spilled = NULL;
+  return rc;
+}
+
+/* ---- the workers' side ------------------------------------------------- */
+
+void cask__memory_wake(cask__memory *m) { uv_async_send(&m->wake); }
+
+static uint64_t used_bytes(const cask__run *r) {
+  int64_t held = atomic_load_explicit(&r->held_bytes, memory_order_relaxed);
+  int64_t reserved = atomic_load_explicit(&r->reserved, memory_order_relaxed);
+  return held + reserved > 0 ? (uint64_t)(held + reserved) : 0;
+}
+
+uint64_t cask__memory_used(const cask__run *r) { return used_bytes(r); }
+
+static int pin(cask__run *r, uint32_t d) {
+  atomic_uint *word = &r->slots[d].mem;
+  unsigned cur = atomic_load_explicit(word, memory_order_relaxed);
+  for (;;) {
+    unsigned st = cur & SLOT_STATE;
+    if (st != SLOT_EMPTY && st != SLOT_MEM && st != SLOT_WRITING) return 0;
+    /* acquire: the block's contents and slot pointer, published with
+     * release by whoever made it SLOT_MEM. */
+    if (atomic_compare_exchange_weak_explicit(word, &cur, (cur + SLOT_PIN) & ~SLOT_PREFETCHED,
+                                              memory_order_acquire, memory_order_relaxed))
+      return 1;
+  }
+}
+
+void cask__memory_pin_one(cask__run *r, uint32_t d) {
+  int ok = pin(r, d);
+  (void)ok; /* the caller knows d is not on disk */
+}
+
+void cask__memory_unpin(cask__run *r, uint32_t d) {
+  atomic_fetch_sub_explicit(&r->slots[d].mem, SLOT_PIN, memory_order_release);
+}
+
+int cask__memory_pin_inputs(cask__run *r, uint32_t v) {
+  const cask_graph *g = r->g;
+  const cask__task *t = &g->tasks[v];
+  for (uint32_t k = 0; k < t->ndeps; k++)
+    if (!pin(r, g->dep_idx[t->deps_off + k])) {
+      while (k-- > 0) cask__memory_unpin(r, g->dep_idx[t->deps_off + k]);
+      return 0;
+    }
+  return 1;
+}
+
+void cask__memory_publish(cask__run *r, uint32_t v) {
+  cask__memory *m = r->mem;
+  const cask_graph *g = r->g;
+  cask__account(r, r->slots[v].out, +1);
+  if (!r->slots[v].out) return;
+  /* A sink nobody keeps is freed right after: never a spill candidate. */
+  if (g->succ_off[v] == g->succ_off[v + 1] && !cask__is_kept(g, v)) return;
+  atomic_store_explicit(&r->slots[v].mem, SLOT_MEM, memory_order_release);
+  if (used_bytes(r) > m->high && !atomic_exchange(&m->spill_wanted, 1)) cask__memory_wake(m);
+}
+
+/* A dead block's spill file goes on the spill thread: an unlink is a
+ * system call a compute worker should not wait for. */
+static void delete_later(cask__run *r, uint32_t d) {
+  cask__memory *m = r->mem;
+  uv_mutex_lock(&m->mu);
+  int rc = m->ndeletes == m->deletes_cap
+               ? cask__grow((void **)&m->deletes, &m->deletes_cap, m->ndeletes + 1, sizeof *m->deletes)
+               : CASK_OK;
+  if (!rc) m->deletes[m->ndeletes++] = d;
+  uv_mutex_unlock(&m->mu);
+  /* out of memory: the file stays until the end of the run */
+  if (!rc) cask__memory_wake(m);
+}
+
+void cask__memory_drop(cask__run *r, uint32_t d) {
+  cask__memory *m = r->mem;
+  atomic_uint *word = &r->slots[d].mem;
+  unsigned cur = atomic_load_explicit(word, memory_order_acquire);
+  for (;;) {
+    unsigned st = cur & SLOT_STATE;
+    if (st == SLOT_DEAD) return;
+    /* being written or read: the spill thread finishes and frees it */
+    unsigned next = st == SLOT_WRITING || st == SLOT_LOADING ? cur | SLOT_DROPPED : SLOT_DEAD;
+    if (!atomic_compare_exchange_weak_explicit(word, &cur, next, memory_order_acq_rel,
+                                               memory_order_acquire))
+      continue;
+    if (next != SLOT_DEAD) return;
+    if (st == SLOT_DISK) atomic_fetch_sub(&m->ondisk, 1);
+    if (st == SLOT_DISK || (cur & SLOT_FILE)) delete_later(r, d);
+    if (st == SLOT_DISK) return;
+    cask_block *b = r->slots[d].out;
+    r->slots[d].out = NULL;
+    cask__account(r, b, -1);
+    cask_block_release(b);
+    if (atomic_load_explicit(&m->ondisk, memory_order_relaxed) > 0 && used_bytes(r) < m->low)
+      cask__memory_wake(m); /* room to read spilled blocks back ahead of use */
+    return;
+  }
+}
+
+int cask__memory_defer(cask__run *r, uint32_t v) {
+  cask__memory *m = r->mem;
+  uv_mutex_lock(&m->mu);
+  int rc = m->nwaiting == m->waiting_cap
+               ? cask__grow((void **)&m->waiting, &m->waiting_cap, m->nwaiting + 1, sizeof *m->waiting)
+               : CASK_OK;
+  if (!rc) {
+    m->waiting[m->nwaiting++] = v;
+    atomic_store(&m->waiting_pub, m->nwaiting);
+  }
+  uv_mutex_unlock(&m->mu);
+  if (rc) return rc;
+  cask__memory_wake(m);
+  return CASK_OK;
+}
+
+uint32_t cask__memory_take_ready(cask__run *r) {
+  cask__memory *m = r->mem;
+  if (!atomic_load(&m->ready_pub)) return CASK__NO_TASK;
+  uint32_t v = CASK__NO_TASK;
+  uv_mutex_lock(&m->mu);
+  if (m->nready) {
+    v = m->ready[--m->nready];
+    atomic_store(&m->ready_pub, m->nready);
+  }
+  uv_mutex_unlock(&m->mu);
+  return v;
+}
+
+int cask__memory_admit(cask__run *r, int64_t size) {
+  cask__memory *m = r->mem;
+  uint64_t used = used_bytes(r);
+  if (used == 0 || used + (size > 0 ? (uint64_t)size : 0) <= m->limit) return 1;
+  /* Nothing runs, the spill thread is idle and has nothing to read back:
+   * what is held cannot be spilled (blocks the caller shares), and holding
+   * the root back would wait for ever. Go over the limit instead. */
+  if (atomic_load(&r->running) == 0 && !atomic_load(&m->spill_wanted) &&
+      !atomic_load(&m->waiting_pub) && !atomic_load(&m->ready_pub) && !atomic_load(&m->busy_pub))
+    return 1;
+  atomic_fetch_add_explicit(&m->held_back, 1, memory_order_relaxed);
+  if (!atomic_exchange(&m->spill_wanted, 1)) cask__memory_wake(m);
+  return 0;
+}
+
+void cask_runtime_memory(const cask_runtime *rt, cask_memory_stats *out) {
+  if (!out) return;
+  memset(out, 0, sizeof *out);
+  if (!rt) return;
+  cask_runtime *mrt = (cask_runtime *)rt; /* the lock, not the state, changes */
+  const cask__memory *m = &rt->mem;
+  out->limit = m->limit;
+  out->spilled_bytes = atomic_load(&m->spilled_bytes);
+  out->loaded_bytes = atomic_load(&m->loaded_bytes);
+  uv_mutex_lock(&mrt->mu);
+  if (rt->run) {
+    int64_t held = atomic_load(&rt->run->held_bytes);
+    out->held_bytes = held > 0 ? (uint64_t)held : 0;
+    out->peak_bytes = (uint64_t)atomic_load(&rt->run->peak_bytes);
+  } else {
+    out->peak_bytes = rt->last_stats.peak_bytes;
+  }
+  uv_mutex_unlock(&mrt->mu);
+}

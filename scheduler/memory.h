@@ -1,0 +1,138 @@
+/* memory.h - the memory manager: the limit a run keeps, the state of every
+ * task's block (in memory, being written, on disk), pins, and the spill
+ * thread that writes blocks out and reads them back.
+ *
+ * Each slot has one atomic word: the block's state in the low bits, flags,
+ * and the count of running tasks reading it (pins) above. A task pins its
+ * inputs before it runs; a block is written to disk only while nobody pins
+ * it, and freed only if still nobody pins it when the write is done (one
+ * compare-and-swap decides both), so a running task never sees its input
+ * vanish. A task whose input is on disk is handed to the spill thread, which
+ * reads its inputs back, pins them for it, and hands it back to the workers.
+ *
+ * Lock order: rt->mu, then mem->mu; mem->mu is never held during file I/O
+ * and never while a task runs. */
+#ifndef CASK_SCHED_MEMORY_H
+#define CASK_SCHED_MEMORY_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "cask/scheduler.h"
+
+enum {
+  SLOT_EMPTY = 0, /* no block (not run yet, or produced nothing) */
+  SLOT_MEM,       /* in memory */
+  SLOT_WRITING,   /* in memory, the spill thread is writing it */
+  SLOT_DISK,      /* on disk (run->spilled says what it was) */
+  SLOT_LOADING,   /* the spill thread is reading it back */
+  SLOT_DEAD       /* freed after its last use */
+};
+#define SLOT_STATE 7u
+#define SLOT_PREFETCHED 8u /* read back ahead of use: no victim until pinned */
+#define SLOT_DROPPED 16u   /* its last use passed while it was written or read */
+#define SLOT_FILE 32u      /* its spill file holds it: spilling again is free */
+#define SLOT_PIN 64u       /* one pin */
+
+/* What a block on disk was: enough to make it again. */
+typedef struct cask__spill_rec {
+  cask_dtype dtype;
+  int ndim;
+  int64_t shape[CASK_MAX_NDIM];
+  size_t nbytes;
+  uint64_t checksum;
+} cask__spill_rec;
+
+typedef struct cask__io_event {
+  uint64_t start_ns, end_ns;
+  uint32_t task;
+  int loaded; /* 0: written to disk, 1: read back */
+} cask__io_event;
+
+typedef struct cask__run cask__run;
+
+typedef struct cask__memory {
+  uint64_t limit; /* CASK_MEMORY_UNLIMITED: no manager runs */
+  uint64_t high;  /* spilling starts above this */
+  uint64_t low;   /* and goes on until held bytes are below this */
+  char *spill_root; /* where the private directory is made */
+  char *dir;        /* the private directory; NULL until the first spill */
+  int started;      /* the spill thread runs */
+  uv_thread_t thread;
+  uv_loop_t loop;
+  uv_async_t wake;
+  uv_mutex_t mu;
+  uv_cond_t idle_cv;
+  /* under mu */
+  cask__run *run; /* the run being served, or NULL */
+  int busy;       /* the spill thread is working on run */
+  int quit;
+  uint32_t *waiting; /* tasks whose inputs must be read back */
+  size_t nwaiting, waiting_cap;
+  uint32_t *ready; /* tasks whose inputs were read back and pinned */
+  size_t nready, ready_cap;
+  uint32_t *deletes; /* dead blocks whose spill files are to go */
+  size_t ndeletes, deletes_cap;
+  /* cheap checks without mu */
+  atomic_size_t waiting_pub, ready_pub;
+  atomic_int spill_wanted;
+  atomic_int busy_pub; /* busy, readable without mu */
+  atomic_int_fast64_t ondisk; /* blocks in SLOT_DISK */
+  /* figures of the run going on (reset when one starts) */
+  atomic_uint_fast64_t spilled_bytes, spilled_blocks, loaded_bytes, loaded_blocks, io_ns;
+  atomic_uint_fast64_t held_back, wasted_bytes;
+  /* the spill thread's own: trace events, victim scratch */
+  cask__io_event *trace;
+  size_t ntrace, trace_cap;
+  uint64_t *cand;
+  size_t cand_cap;
+  uint32_t *pins;
+  size_t npins, pins_cap;
+  struct cask__park *park; /* the runtime's, to wake workers */
+} cask__memory;
+
+/* memory.c */
+/* Limit and spill directory from the options and the environment; the
+ * thread starts too when there is a limit. err says what was wrong. */
+int cask__memory_init(cask__memory *m, const cask_runtime_options *opts, char *err, size_t errcap);
+void cask__memory_destroy(cask__memory *m);
+/* A run begins (r->mem set) or ends: after end the spill thread no longer
+ * touches r; blocks left on disk are read back (kept outputs, after a
+ * success) or deleted (after a failure). */
+void cask__memory_begin(cask__memory *m, cask__run *r);
+int cask__memory_end(cask__memory *m, cask__run *r, int failed);
+/* Pin every input of task v; 0 if one is on disk (nothing stays pinned). */
+int cask__memory_pin_inputs(cask__run *r, uint32_t v);
+void cask__memory_unpin(cask__run *r, uint32_t d);
+/* Pin d, which must not be on disk. */
+void cask__memory_pin_one(cask__run *r, uint32_t d);
+/* Free d's block after its last use, wherever it is (memory, being
+ * written, disk). */
+void cask__memory_drop(cask__run *r, uint32_t d);
+/* Publish a task's new block (account it; may start spilling). */
+void cask__memory_publish(cask__run *r, uint32_t v);
+/* Hand task v to the spill thread to read its inputs back. */
+int cask__memory_defer(cask__run *r, uint32_t v);
+/* A task whose inputs are back and pinned, or CASK__NO_TASK. */
+uint32_t cask__memory_take_ready(cask__run *r);
+/* May a root task of declared size `size` (-1: unknown) start now? */
+int cask__memory_admit(cask__run *r, int64_t size);
+void cask__memory_wake(cask__memory *m);
+/* Held plus reserved (the declared sizes of running tasks' results). */
+uint64_t cask__memory_used(const cask__run *r);
+int cask__memory_make_dir(cask__memory *m, char *err, size_t errcap);
+
+/* spill.c: the spill thread's body */
+void cask__spill_thread(void *arg);
+void cask__spill_wake(uv_async_t *h);
+/* Read v's block back (verified; its file deleted) into memory with the
+ * given flags (SLOT_PIN, SLOT_PREFETCHED), unless used bytes would pass
+ * max_used. 1: read, 0: skipped (or dropped meanwhile), <0: failed and the
+ * run stopped. The spill thread's, or any thread's once the run is over. */
+int cask__spill_load(cask__run *r, uint32_t v, unsigned flags, uint64_t max_used);
+/* Delete v's spill file (the spill thread's, or any thread's once the run
+ * is over). */
+void cask__spill_delete(cask__run *r, uint32_t v);
+
+#endif

@@ -1,0 +1,485 @@
+/* spill.c - the spill thread: a libuv loop that workers wake (uv_async) when
+ * held bytes pass the high-water mark, when a task's input is on disk, or
+ * when memory frees up while blocks are on disk. Each wake-up it
+ *   1. reads back the inputs of waiting tasks (best priority first), pins
+ *      them and hands the tasks back to the workers;
+ *   2. spills blocks until held bytes are under the low-water mark, the
+ *      block whose next consumer comes last in the static task order first;
+ *   3. reads spilled blocks back ahead of use while there is room.
+ * Compute workers never wait for a file. One file per spilled block: a
+ * header (magic, run, task, size, checksum) and the bytes; it is deleted
+ * when the block is read back or no longer needed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define SPILL_MAGIC "CASKSPL1"
+#define SPILL_MIN_BYTES 4096
+
+typedef struct spill_header {
+  char magic[8];
+  uint64_t seq; /* the run */
+  uint32_t task, pad;
+  uint64_t nbytes, checksum;
+} spill_header;
+
+/* ---- files --------------------------------------------------------------- */
+
+/* Four independent multiply-xorshift lanes: ~1 byte per cycle per lane, so
+ * checking a block costs a small part of writing it. */
+static uint64_t checksum(const unsigned char *p, size_t n) {
+  uint64_t h[4] = {0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL, 0xa4093822299f31d0ULL,
+                   0x082efa98ec4e6c89ULL};
+  const uint64_t k = 0x9e3779b97f4a7c15ULL;
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int l = 0; l < 4; l++) {
+      uint64_t w;
+      memcpy(&w, p + i + 8 * l, 8);
+      h[l] = (h[l] ^ w) * k;
+      h[l] ^= h[l] >> 29;
+    }
+  uint64_t x = cask__hash(p + i, n - i, n);
+  for (int l = 0; l < 4; l++) x = cask__mix64(x ^ h[l]);
+  return x;
+}
+
+static void spill_path(const cask__run *r, uint32_t v, char *buf, size_t cap) {
+  cask__fmt(buf, cap, "%s/%llu-%u.spill", r->mem->dir, (unsigned long long)r->seq, v);
+}
+
+static int write_all(int fd, const void *p, size_t n) {
+  const char *c = p;
+  while (n) {
+    ssize_t w = write(fd, c, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return -1;
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static void io_fail(cask__run *r, uint32_t v, const char *what, const char *path, int err) {
+  char msg[CASK__RUN_ERRMSG_CAP];
+  cask__fmt(msg, sizeof msg, "%s the block of task '%s' (%s): %s", what, cask__key(r->g, v), path,
+            strerror(err));
+  cask__run_fail(r, CASK_EIO, v, msg);
+}
+
+static int write_block(cask__run *r, uint32_t v, const cask_block *b, const cask__spill_rec *rec) {
+  char path[4096];
+  spill_path(r, v, path, sizeof path);
+  spill_header h = {SPILL_MAGIC, r->seq, v, 0, rec->nbytes, rec->checksum};
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    io_fail(r, v, "spilling", path, errno);
+    return CASK_EIO;
+  }
+  int bad = write_all(fd, &h, sizeof h) || write_all(fd, cask_block_data(b), rec->nbytes);
+  int err = errno;
+  if (close(fd) && !bad) {
+    bad = 1;
+    err = errno;
+  }
+  if (!bad) return CASK_OK;
+  unlink(path);
+  io_fail(r, v, "spilling", path, err);
+  return CASK_EIO;
+}
+
+static void record(cask__memory *m, cask__run *r, uint32_t v, int loaded, uint64_t bytes,
+                   uint64_t t0, uint64_t t1) {
+  atomic_fetch_add(loaded ? &m->loaded_bytes : &m->spilled_bytes, bytes);
+  atomic_fetch_add(loaded ? &m->loaded_blocks : &m->spilled_blocks, 1);
+  atomic_fetch_add(&m->io_ns, t1 - t0);
+  const cask_run_options *o = r->opts;
+  if (o && o->on_spill) o->on_spill(o->user, r->g, v, loaded, bytes, t1 - t0);
+  if (o && o->trace_path &&
+      !cask__grow((void **)&m->trace, &m->trace_cap, m->ntrace + 1, sizeof *m->trace))
+    m->trace[m->ntrace++] = (cask__io_event){t0, t1, v, loaded};
+}
+
+void cask__spill_delete(cask__run *r, uint32_t v) {
+  if (!r->spilled || !r->spilled[v]) return;
+  char path[4096];
+  spill_path(r, v, path, sizeof path);
+  unlink(path);
+  cask__free(r->spilled[v]);
+  r->spilled[v] = NULL;
+}
+
+/* Back from SLOT_WRITING or SLOT_LOADING to `to` (flags and pins kept), or
+ * freed, file and all, if its last use passed meanwhile. */
+static void settle(cask__run *r, uint32_t v, unsigned to) {
+  atomic_uint *word = &r->slots[v].mem;
+  unsigned cur = atomic_load(word);
+  for (;;) {
+    unsigned next = cur & SLOT_DROPPED ? SLOT_DEAD : (cur & ~(SLOT_STATE | SLOT_DROPPED)) | to;
+    if (!atomic_compare_exchange_weak(word, &cur, next)) continue;
+    if (cur & SLOT_DROPPED) {
+      if ((to & SLOT_STATE) == SLOT_DISK) atomic_fetch_sub(&r->mem->ondisk, 1);
+      cask_block *b = r->slots[v].out;
+      r->slots[v].out = NULL;
+      cask__account(r, b, -1);
+      cask_block_release(b);
+      cask__spill_delete(r, v);
+    }
+    return;
+  }
+}
+
+/* Read v's block back: verified, then in memory (pinned for a waiting task,
+ * or marked as read ahead). Its file stays until the block is dead, so
+ * spilling it again costs no write. */
+int cask__spill_load(cask__run *r, uint32_t v, unsigned flags, uint64_t max_used) {
+  cask__memory *m = r->mem;
+  atomic_uint *word = &r->slots[v].mem;
+  unsigned cur = SLOT_DISK | SLOT_FILE;
+  if (!atomic_compare_exchange_strong(word, &cur, SLOT_LOADING | SLOT_FILE)) return 0; /* dropped */
+  cask__spill_rec *rec = r->spilled[v];
+  if (max_used != UINT64_MAX && cask__memory_used(r) + rec->nbytes > max_used) {
+    settle(r, v, SLOT_DISK);
+    return 0;
+  }
+  char path[4096];
+  spill_path(r, v, path, sizeof path);
+  uint64_t t0 = cask__now_ns();
+  cask_block *b = NULL;
+  int rc = cask_block_new(rec->dtype, rec->ndim, rec->shape, &b);
+  if (rc) {
+    char msg[256];
+    cask__fmt(msg, sizeof msg, "out of memory reading back the block of task '%s' (%zu bytes)",
+              cask__key(r->g, v), rec->nbytes);
+    cask__run_fail(r, CASK_ENOMEM, v, msg);
+    settle(r, v, SLOT_DISK);
+    return CASK_ENOMEM;
+  }
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  spill_header h;
+  int err = fd < 0 ? errno : 0;
+  if (!err && cask__pread_full(fd, &h, sizeof h, 0) != (int64_t)sizeof h) err = errno ? errno : EIO;
+  if (!err && cask__pread_full(fd, cask_block_data(b), rec->nbytes, sizeof h) != (int64_t)rec->nbytes)
+    err = errno ? errno : EIO;
+  if (fd >= 0) close(fd);
+  if (err) {
+    io_fail(r, v, "reading back", path, err);
+  } else if (memcmp(h.magic, SPILL_MAGIC, 8) || h.seq != r->seq || h.task != v ||
+             h.nbytes != rec->nbytes || h.checksum != rec->checksum ||
+             checksum(cask_block_data(b), rec->nbytes) != rec->checksum) {
+    char msg[CASK__RUN_ERRMSG_CAP];
+    cask__fmt(msg, sizeof msg, "the spill file %s of task '%s' is corrupt (checksum mismatch)", path,
+              cask__key(r->g, v));
+    cask__run_fail(r, CASK_EIO, v, msg);
+    err = EIO;
+  }
+  if (err) {
+    cask_block_release(b);
+    settle(r, v, SLOT_DISK);
+    return CASK_EIO;
+  }
+  record(m, r, v, 1, rec->nbytes, t0, cask__now_ns());
+  atomic_fetch_sub(&m->ondisk, 1);
+  r->slots[v].out = b;
+  cask__account(r, b, +1);
+  settle(r, v, SLOT_MEM | flags);
+  return 1;
+}
+
+/* Free v's block, writing it to disk first unless its file already holds
+ * it, if nobody pins it. 1: spilled, 0: skipped, <0: failed (the run is
+ * stopped). */
+static int spill_one(cask__memory *m, cask__run *r, uint32_t v) {
+  atomic_uint *word = &r->slots[v].mem;
+  unsigned cur = atomic_load(word);
+  if ((cur & ~SLOT_FILE) != SLOT_MEM) return 0; /* pinned, flagged, not in memory */
+  if (!atomic_compare_exchange_strong(word, &cur, (cur & SLOT_FILE) | SLOT_WRITING)) return 0;
+  cask_block *b = r->slots[v].out;
+  if (!cask__block_frees_memory(b) || !cask_block_nbytes(b)) {
+    settle(r, v, SLOT_MEM);
+    return 0;
+  }
+  if (!(cur & SLOT_FILE)) {
+    if (!r->spilled && !(r->spilled = cask__calloc(r->g->ntasks, sizeof *r->spilled))) {
+      cask__run_fail(r, CASK_ENOMEM, v, "out of memory starting to spill");
+      settle(r, v, SLOT_MEM);
+      return CASK_ENOMEM;
+    }
+    cask__spill_rec *rec = cask__calloc(1, sizeof *rec);
+    if (!rec) {
+      cask__run_fail(r, CASK_ENOMEM, v, "out of memory spilling a block");
+      settle(r, v, SLOT_MEM);
+      return CASK_ENOMEM;
+    }
+    rec->dtype = cask_block_dtype(b);
+    rec->ndim = cask_block_ndim(b);
+    memcpy(rec->shape, cask_block_shape(b), (size_t)rec->ndim * sizeof *rec->shape);
+    rec->nbytes = cask_block_nbytes(b);
+    uint64_t t0 = cask__now_ns();
+    rec->checksum = checksum(cask_block_data(b), rec->nbytes);
+    if (write_block(r, v, b, rec)) {
+      cask__free(rec);
+      settle(r, v, SLOT_MEM);
+      return CASK_EIO;
+    }
+    r->spilled[v] = rec;
+    record(m, r, v, 0, rec->nbytes, t0, cask__now_ns());
+    cur = atomic_fetch_or(word, SLOT_FILE) | SLOT_FILE;
+  }
+  /* Only if nobody pinned it while it was written (the file is kept either
+   * way) is it freed, from this CAS on. */
+  while (cur == (SLOT_WRITING | SLOT_FILE) &&
+         !atomic_compare_exchange_weak(word, &cur, SLOT_DISK | SLOT_FILE)) {
+  }
+  if (cur != (SLOT_WRITING | SLOT_FILE)) {
+    settle(r, v, SLOT_MEM);
+    return 0;
+  }
+  atomic_fetch_add(&m->ondisk, 1);
+  r->slots[v].out = NULL;
+  cask__account(r, b, -1);
+  cask_block_release(b);
+  return 1;
+}
+
+/* Delete the files of blocks that died. */
+static void delete_dead(cask__memory *m, cask__run *r) {
+  for (;;) {
+    uv_mutex_lock(&m->mu);
+    uint32_t v = m->ndeletes ? m->deletes[--m->ndeletes] : CASK__NO_TASK;
+    uv_mutex_unlock(&m->mu);
+    if (v == CASK__NO_TASK) return;
+    cask__spill_delete(r, v);
+  }
+}
+
+/* ---- choosing ------------------------------------------------------------ */
+
+/* The priority of v's next consumer; -1 if a consumer is ready or running
+ * (the block is in use), UINT32_MAX if none is left (a kept output). */
+static int64_t next_use(const cask__run *r, uint32_t v) {
+  const cask_graph *g = r->g;
+  unsigned uses = atomic_load_explicit(&r->slots[v].uses, memory_order_relaxed), waiting = 0;
+  int64_t best = UINT32_MAX;
+  for (uint32_t s = g->succ_off[v]; s < g->succ_off[v + 1]; s++) {
+    uint32_t c = g->succ[s];
+    if (atomic_load_explicit(&r->slots[c].pending, memory_order_relaxed) == 0) continue;
+    waiting++;
+    if (g->prio[c] < best) best = g->prio[c];
+  }
+  return uses > waiting ? -1 : best;
+}
+
+static int by_key_desc(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Candidates in `state` as (key << 32 | task), best first: for spilling the
+ * furthest next use, for reading ahead the nearest (keys inverted). */
+static size_t candidates(cask__memory *m, cask__run *r, unsigned state, int nearest) {
+  size_t n = 0;
+  for (uint32_t v = 0; v < r->g->ntasks; v++) {
+    unsigned w = atomic_load_explicit(&r->slots[v].mem, memory_order_relaxed) & ~SLOT_FILE;
+    if (w != state) continue; /* also skips pinned and flagged blocks */
+    /* A block under a page frees next to nothing and costs a file. */
+    if (r->g->tasks[v].size >= 0 && r->g->tasks[v].size < SPILL_MIN_BYTES) continue;
+    int64_t use = next_use(r, v);
+    if (use < 0 || (nearest && use == UINT32_MAX)) continue;
+    if (n == m->cand_cap && cask__grow((void **)&m->cand, &m->cand_cap, n + 1, sizeof *m->cand)) break;
+    uint64_t key = nearest ? UINT32_MAX - (uint64_t)use : (uint64_t)use;
+    m->cand[n++] = key << 32 | v;
+  }
+  qsort(m->cand, n, sizeof *m->cand, by_key_desc);
+  return n;
+}
+
+static int stopped(const cask__run *r) { return atomic_load(&r->stop); }
+
+/* Spill until used bytes are at most target. Returns <0 on failure. */
+static int spill_down_to(cask__memory *m, cask__run *r, uint64_t target) {
+  if (cask__memory_used(r) <= target) return 0;
+  char err[512];
+  int rc = cask__memory_make_dir(m, err, sizeof err);
+  if (rc) {
+    cask__run_fail(r, rc, CASK__NO_TASK, err);
+    return rc;
+  }
+  size_t n = candidates(m, r, SLOT_MEM, 0);
+  for (size_t i = 0; i < n && cask__memory_used(r) > target && !stopped(r); i++)
+    if ((rc = spill_one(m, r, (uint32_t)m->cand[i])) < 0) return rc;
+  return 0;
+}
+
+static void hand_back(cask__memory *m, cask__run *r, uint32_t v) {
+  uv_mutex_lock(&m->mu);
+  int rc = m->nready == m->ready_cap
+               ? cask__grow((void **)&m->ready, &m->ready_cap, m->nready + 1, sizeof *m->ready)
+               : CASK_OK;
+  if (!rc) {
+    m->ready[m->nready++] = v;
+    atomic_store(&m->ready_pub, m->nready); /* seq_cst: before the notify's read (park.h) */
+  }
+  uv_mutex_unlock(&m->mu);
+  if (rc) cask__run_fail(r, CASK_ENOMEM, v, "out of memory handing a task back");
+}
+
+enum { LOADED, WAIT, FAILED };
+
+static void unpin_scratch(cask__memory *m, cask__run *r) {
+  for (size_t i = 0; i < m->npins; i++) cask__memory_unpin(r, m->pins[i]);
+  m->npins = 0;
+}
+
+/* Read back task v's inputs and pin them all for it. */
+static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
+  const cask_graph *g = r->g;
+  const cask__task *t = &g->tasks[v];
+  const uint32_t *deps = g->dep_idx + t->deps_off;
+  /* Pin what is in memory (in the scratch list) so spilling for the rest
+   * cannot take it. Only this thread moves blocks to and from disk, so
+   * what is on disk now stays there until it is read below. */
+  uint64_t need = 0, total = 0;
+  m->npins = 0;
+  for (uint32_t k = 0; k < t->ndeps; k++) {
+    uint32_t d = deps[k];
+    if (m->npins == m->pins_cap && cask__grow((void **)&m->pins, &m->pins_cap, m->npins + 1, sizeof *m->pins)) {
+      cask__run_fail(r, CASK_ENOMEM, v, "out of memory reading inputs back");
+      unpin_scratch(m, r);
+      return FAILED;
+    }
+    unsigned st = atomic_load(&r->slots[d].mem) & SLOT_STATE;
+    if (st == SLOT_DISK) {
+      need += r->spilled[d]->nbytes;
+      continue;
+    }
+    cask__memory_pin_one(r, d); /* memory or being written: pins */
+    m->pins[m->npins++] = d;
+    total += cask_block_nbytes(r->slots[d].out);
+  }
+  int rc = LOADED;
+  if (need && total + need > m->limit) {
+    char msg[CASK__RUN_ERRMSG_CAP];
+    cask__fmt(msg, sizeof msg,
+              "task '%s' (op %s) needs %llu bytes of inputs in memory at once, more than the memory "
+              "limit of %llu bytes: raise the limit or make the chunks smaller",
+              cask__key(g, v), t->op->name, (unsigned long long)(total + need),
+              (unsigned long long)m->limit);
+    cask__run_fail(r, CASK_ENOMEM, v, msg);
+    rc = FAILED;
+  }
+  if (rc == LOADED && need) {
+    uint64_t target = m->limit - need;
+    if (spill_down_to(m, r, target < m->low ? target : m->low) < 0) rc = FAILED;
+    /* Tasks still running hold the rest; they will finish and wake us. */
+    else if (cask__memory_used(r) > target && atomic_load(&r->running) > 0) rc = WAIT;
+  }
+  for (uint32_t k = 0; rc == LOADED && k < t->ndeps; k++)
+    if ((atomic_load(&r->slots[deps[k]].mem) & SLOT_STATE) == SLOT_DISK &&
+        cask__spill_load(r, deps[k], 0, UINT64_MAX) != 1)
+      rc = FAILED;
+  /* Everything is in memory now: pin every input for the task. */
+  if (rc == LOADED) cask__memory_pin_inputs(r, v);
+  unpin_scratch(m, r);
+  return rc;
+}
+
+/* The waiting task with the best priority, taken off the list. */
+static uint32_t take_waiting(cask__memory *m, const cask__run *r) {
+  uint32_t v = CASK__NO_TASK;
+  uv_mutex_lock(&m->mu);
+  size_t best = 0;
+  for (size_t i = 1; i < m->nwaiting; i++)
+    if (r->g->prio[m->waiting[i]] < r->g->prio[m->waiting[best]]) best = i;
+  if (m->nwaiting) {
+    v = m->waiting[best];
+    m->waiting[best] = m->waiting[--m->nwaiting];
+    atomic_store(&m->waiting_pub, m->nwaiting);
+  }
+  uv_mutex_unlock(&m->mu);
+  return v;
+}
+
+static void put_back(cask__memory *m, uint32_t v) {
+  uv_mutex_lock(&m->mu);
+  m->waiting[m->nwaiting++] = v; /* it came off this list: there is room */
+  atomic_store(&m->waiting_pub, m->nwaiting);
+  uv_mutex_unlock(&m->mu);
+}
+
+/* Read ahead: the spilled blocks needed soonest, while they fit under the
+ * low-water mark. Returns how many were read. */
+static size_t read_ahead(cask__memory *m, cask__run *r) {
+  if (atomic_load(&m->ondisk) == 0 || cask__memory_used(r) >= m->low) return 0;
+  size_t n = candidates(m, r, SLOT_DISK, 1), loaded = 0;
+  for (size_t i = 0; i < n && !stopped(r) && !atomic_load(&m->waiting_pub); i++) {
+    int rc = cask__spill_load(r, (uint32_t)m->cand[i], SLOT_PREFETCHED, m->low);
+    if (rc <= 0) break;
+    loaded++;
+  }
+  return loaded;
+}
+
+static void serve(cask__memory *m, cask__run *r) {
+  cask__park *park = &r->rt->park;
+  for (;;) {
+    if (stopped(r)) return;
+    delete_dead(m, r);
+    int progress = 0;
+    uint32_t v;
+    while ((v = take_waiting(m, r)) != CASK__NO_TASK) {
+      int rc = load_inputs(m, r, v);
+      if (rc == FAILED) return;
+      if (rc == WAIT) {
+        put_back(m, v);
+        break;
+      }
+      hand_back(m, r, v);
+      cask__park_notify(park, 0);
+      progress = 1;
+    }
+    if (atomic_exchange(&m->spill_wanted, 0) || cask__memory_used(r) > m->high) {
+      uint64_t before = cask__memory_used(r);
+      if (spill_down_to(m, r, m->low) < 0) return;
+      if (cask__memory_used(r) < before) progress = 1;
+      cask__park_notify(park, 1); /* held-back roots may start now */
+    }
+    if (read_ahead(m, r)) progress = 1;
+    if (!progress) return;
+  }
+}
+
+void cask__spill_wake(uv_async_t *h) {
+  cask__memory *m = h->data;
+  uv_mutex_lock(&m->mu);
+  if (m->quit) {
+    uv_mutex_unlock(&m->mu);
+    uv_close((uv_handle_t *)h, NULL);
+    return;
+  }
+  cask__run *r = m->run;
+  if (r) {
+    m->busy = 1;
+    atomic_store(&m->busy_pub, 1);
+  }
+  uv_mutex_unlock(&m->mu);
+  if (!r) return;
+  serve(m, r);
+  uv_mutex_lock(&m->mu);
+  m->busy = 0;
+  atomic_store(&m->busy_pub, 0);
+  uv_cond_broadcast(&m->idle_cv);
+  uv_mutex_unlock(&m->mu);
+  /* Roots held back while this thread was busy look again (r may be gone:
+   * the park belongs to the runtime). */
+  cask__park_notify(m->park, 1);
+}
+
+void cask__spill_thread(void *arg) {
+  cask__memory *m = arg;
+  uv_run(&m->loop, UV_RUN_DEFAULT);
+}

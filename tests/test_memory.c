@@ -1,0 +1,467 @@
+/* test_memory.c - the memory limit: parsing, spilling and reading back,
+ * admission, the no-deadlock error, failures of the spill store.
+ *
+ * Every task makes a block of 64-bit values from a salt and its inputs, so
+ * a block that came back from disk wrong changes the outputs; each graph
+ * runs once without a limit (the reference) and then under a limit far
+ * below the bytes it holds, at 1, 2 and 4 threads, and the outputs must be
+ * bit-identical. Spill directories are private temporary directories,
+ * checked empty after every run. */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dirent.h>
+#include <glob.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "cask/cask.h"
+#include "test-util.h"
+
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+typedef struct margs {
+  uint64_t salt;
+  int64_t n; /* values in the result */
+} margs;
+
+/* out[j] = mix(salt, j, every input's value at j modulo its length) */
+static int mix_run(cask_task_io *io) {
+  const margs *a = io->args;
+  int rc = cask_block_new(CASK_I64, 1, &a->n, &io->output);
+  if (rc) return rc;
+  uint64_t *out = cask_block_data(io->output);
+  for (int64_t j = 0; j < a->n; j++) {
+    uint64_t acc = mix64(a->salt + (uint64_t)j);
+    for (size_t k = 0; k < io->ninputs; k++) {
+      const cask_block *b = io->inputs[k];
+      int64_t len = cask_block_size(b);
+      if (len) acc = mix64(acc ^ (((const uint64_t *)cask_block_data(b))[j % len] + k));
+    }
+    out[j] = acc;
+  }
+  return CASK_OK;
+}
+
+static const cask_op *mix_op(void) {
+  static const cask_op *op;
+  if (!op) {
+    static const cask_op def = {"memtest.mix", mix_run, NULL, NULL, NULL};
+    if (cask_op_register(&def, &op) == CASK_EOPEXISTS) op = cask_op_find("memtest.mix");
+  }
+  return op;
+}
+
+static cask_task_id add(cask_graph *g, const char *key, int64_t n, const cask_task_id *deps,
+                        size_t ndeps) {
+  margs a = {mix64((uint64_t)strlen(key) * 131 + (uint64_t)key[0] + (uint64_t)key[strlen(key) - 1] * 7), n};
+  for (const char *c = key; *c; c++) a.salt = mix64(a.salt ^ (uint64_t)*c);
+  cask_task_id id;
+  ck_assert_int_eq(cask_graph_add(g, key, mix_op(), &a, sizeof a, deps, ndeps, &id), CASK_OK);
+  ck_assert_int_eq(cask_graph_set_size(g, id, n * 8), CASK_OK);
+  return id;
+}
+
+/* std(x - x.mean())'s shape: roots r_i, a chain of small partial results
+ * through all of them, then d_i = f(r_i, total): every r_i is held until
+ * the chain ends. Outputs: the d_i (big) or a final chain over them. */
+static cask_graph *two_pass(int nroots, int64_t n, int big_outputs) {
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id *r = malloc((size_t)nroots * sizeof *r), acc = 0, fin = 0;
+  char key[64];
+  for (int i = 0; i < nroots; i++) {
+    snprintf(key, sizeof key, "r-%d", i);
+    r[i] = add(g, key, n, NULL, 0);
+    snprintf(key, sizeof key, "a-%d", i);
+    cask_task_id deps[2] = {r[i], acc};
+    acc = add(g, key, 1, deps, i ? 2 : 1);
+  }
+  for (int i = 0; i < nroots; i++) {
+    snprintf(key, sizeof key, "d-%d", i);
+    cask_task_id deps[2] = {r[i], acc};
+    cask_task_id d = add(g, key, n, deps, 2);
+    if (big_outputs) {
+      cask_graph_set_output(g, d, 1);
+      continue;
+    }
+    snprintf(key, sizeof key, "e-%d", i);
+    cask_task_id deps2[2] = {i ? fin : d, d};
+    fin = add(g, key, 1, deps2, i ? 2 : 1);
+  }
+  if (!big_outputs) cask_graph_set_output(g, fin, 1);
+  free(r);
+  return g;
+}
+
+/* A random DAG: tasks of random size with up to three inputs from earlier
+ * tasks, the sinks its outputs. */
+static cask_graph *random_dag(uint64_t seed, int ntasks, int64_t maxn) {
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  uint64_t s = seed;
+  char key[64];
+  for (int i = 0; i < ntasks; i++) {
+    cask_task_id deps[3];
+    size_t nd = i ? (size_t)(mix64(++s) % 4) : 0;
+    for (size_t k = 0; k < nd; k++) deps[k] = (cask_task_id)(mix64(++s) % (uint64_t)i);
+    snprintf(key, sizeof key, "t-%d", i);
+    add(g, key, 1 + (int64_t)(mix64(++s) % (uint64_t)maxn), deps, nd);
+  }
+  return g;
+}
+
+static char *make_dir(void) {
+  char *dir = strdup("/tmp/cask-memtest-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  return dir;
+}
+
+/* Files under dir (recursively one level: the private spill directory). */
+static int count_files(const char *dir) {
+  char pattern[512];
+  snprintf(pattern, sizeof pattern, "%s/*/*", dir);
+  glob_t gl;
+  int n = glob(pattern, 0, NULL, &gl) == 0 ? (int)gl.gl_pathc : 0;
+  globfree(&gl);
+  return n;
+}
+
+static int count_entries(const char *dir) {
+  DIR *d = opendir(dir);
+  int n = 0;
+  struct dirent *e;
+  while (d && (e = readdir(d)))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+  if (d) closedir(d);
+  return n;
+}
+
+static cask_runtime *runtime(int threads, uint64_t limit, const char *dir) {
+  cask_runtime *rt;
+  cask_runtime_options o = {.threads = threads, .memory_limit = limit, .spill_dir = dir};
+  ck_assert_int_eq(cask_runtime_new(&o, &rt), CASK_OK);
+  return rt;
+}
+
+/* Run g on rt and compare every output with ref's; returns the stats. */
+static cask_run_stats run_and_compare(cask_runtime *rt, cask_graph *g, cask_results *ref,
+                                      const char *what) {
+  cask_results *res;
+  int rc = cask_run(rt, g, NULL, &res);
+  require(rc == CASK_OK, "%s: %s", what, cask_runtime_errmsg(rt));
+  size_t n = cask_graph_size(g), compared = 0;
+  for (cask_task_id i = 0; i < n; i++) {
+    cask_block *a = cask_results_get(ref, i), *b = cask_results_get(res, i);
+    require((a == NULL) == (b == NULL), "%s: output %s missing", what, cask_graph_key(g, i));
+    if (!a) continue;
+    require(cask_block_nbytes(a) == cask_block_nbytes(b) &&
+                !memcmp(cask_block_data(a), cask_block_data(b), cask_block_nbytes(a)),
+            "%s: output %s differs", what, cask_graph_key(g, i));
+    compared++;
+  }
+  require(compared > 0, "%s: nothing compared", what);
+  cask_results_free(res);
+  cask_run_stats st;
+  cask_runtime_last_stats(rt, &st);
+  return st;
+}
+
+static cask_results *reference(cask_graph *g) {
+  cask_runtime *rt = runtime(1, CASK_MEMORY_UNLIMITED, NULL);
+  cask_results *res;
+  ck_assert_int_eq(cask_run(rt, g, NULL, &res), CASK_OK);
+  cask_run_stats st;
+  cask_runtime_last_stats(rt, &st);
+  ck_assert_uint_eq(st.spilled_blocks, 0);
+  cask_runtime_free(rt);
+  return res;
+}
+
+START_TEST(parse_limits) {
+  uint64_t v;
+  ck_assert_int_eq(cask_parse_memory_limit("1.5GiB", &v), CASK_OK);
+  ck_assert_uint_eq(v, 1610612736ULL);
+  ck_assert_int_eq(cask_parse_memory_limit("800MB", &v), CASK_OK);
+  ck_assert_uint_eq(v, 800000000ULL);
+  ck_assert_int_eq(cask_parse_memory_limit(" 64 kib ", &v), CASK_OK);
+  ck_assert_uint_eq(v, 65536);
+  ck_assert_int_eq(cask_parse_memory_limit("4096", &v), CASK_OK);
+  ck_assert_uint_eq(v, 4096);
+  ck_assert_int_eq(cask_parse_memory_limit("2g", &v), CASK_OK);
+  ck_assert_uint_eq(v, 2000000000ULL);
+  ck_assert_int_eq(cask_parse_memory_limit("none", &v), CASK_OK);
+  ck_assert_uint_eq(v, CASK_MEMORY_UNLIMITED);
+  uint64_t half, pct;
+  ck_assert_int_eq(cask_parse_memory_limit("0.5", &half), CASK_OK);
+  ck_assert_int_eq(cask_parse_memory_limit("50%", &pct), CASK_OK);
+  ck_assert_uint_eq(half, pct);
+  ck_assert(half > (1ULL << 20));
+  const char *bad[] = {"", "abc", "-1", "0", "0%", "1.5", "10XB", "200%", "5 GB extra", "nan", "1e400"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    require(cask_parse_memory_limit(bad[i], &v) == CASK_EINVAL, "'%s' was accepted", bad[i]);
+  ck_assert_int_eq(cask_parse_memory_limit(NULL, &v), CASK_EINVAL);
+}
+END_TEST
+
+START_TEST(limit_from_environment) {
+  cask_runtime *rt = NULL;
+  setenv("CASK_MEMORY_LIMIT", "lots", 1);
+  ck_assert_int_eq(cask_runtime_new(NULL, &rt), CASK_EINVAL);
+  ck_assert_ptr_null(rt);
+  setenv("CASK_MEMORY_LIMIT", "2MiB", 1);
+  ck_assert_int_eq(cask_runtime_new(NULL, &rt), CASK_OK);
+  cask_memory_stats ms;
+  cask_runtime_memory(rt, &ms);
+  ck_assert_uint_eq(ms.limit, 2097152);
+  cask_runtime_free(rt);
+  /* the option wins over the environment */
+  rt = runtime(1, 12345678, NULL);
+  cask_runtime_memory(rt, &ms);
+  ck_assert_uint_eq(ms.limit, 12345678);
+  cask_runtime_free(rt);
+  unsetenv("CASK_MEMORY_LIMIT");
+  ck_assert_int_eq(cask_runtime_new(NULL, &rt), CASK_OK);
+  cask_runtime_memory(rt, &ms);
+  ck_assert(ms.limit > (64ULL << 20) && ms.limit != CASK_MEMORY_UNLIMITED);
+  cask_runtime_free(rt);
+  cask_runtime_options o = {.threads = 1, .spill_dir = "/nonexistent/cask"};
+  ck_assert_int_eq(cask_runtime_new(&o, &rt), CASK_EINVAL);
+  setenv("CASK_SPILL_DIR", "/nonexistent/cask", 1);
+  ck_assert_int_eq(cask_runtime_new(NULL, &rt), CASK_EINVAL);
+  unsetenv("CASK_SPILL_DIR");
+}
+END_TEST
+
+/* The shapes under a limit a tenth of what they hold: bit-identical. */
+START_TEST(spilled_runs_are_bit_identical) {
+  char *dir = make_dir();
+  int big = _i; /* 0: small outputs, 1: every d_i kept */
+  cask_graph *g = two_pass(48, 16384, big); /* 48 blocks of 128 KiB: 6 MiB */
+  cask_results *ref = reference(g);
+  for (int threads = 1; threads <= 4; threads *= 2) {
+    cask_runtime *rt = runtime(threads, 640 << 10, dir);
+    char what[64];
+    snprintf(what, sizeof what, "two-pass (big outputs %d), %d threads", big, threads);
+    cask_run_stats st = run_and_compare(rt, g, ref, what);
+    require(st.spilled_blocks > 0 && st.loaded_blocks > 0, "%s: nothing spilled", what);
+    require(st.spilled_bytes >= st.spilled_blocks * 131072, "%s: spilled bytes", what);
+    require(st.memory_limit == 640 << 10, "%s: limit %llu", what, (unsigned long long)st.memory_limit);
+    require(count_files(dir) == 0, "%s: spill files left", what);
+    /* a second run on the same runtime */
+    run_and_compare(rt, g, ref, what);
+    cask_runtime_free(rt);
+    require(count_entries(dir) == 0, "%s: the spill directory is left", what);
+  }
+  cask_results_free(ref);
+  cask_graph_free(g);
+  rmdir(dir);
+  free(dir);
+}
+END_TEST
+
+START_TEST(random_dags_under_a_limit) {
+  char *dir = make_dir();
+  int graphs = SANITIZED ? 6 : 24;
+  for (int k = 0; k < graphs; k++) {
+    uint64_t seed = 0xd15c0 + (uint64_t)k;
+    cask_graph *g = random_dag(seed, 60 + k * 7, 20000);
+    cask_results *ref = reference(g);
+    int threads = 1 + k % 3;
+    cask_runtime *rt = runtime(threads, 640 << 10, dir);
+    char what[96];
+    snprintf(what, sizeof what, "random DAG seed %llx, %d threads", (unsigned long long)seed, threads);
+    run_and_compare(rt, g, ref, what);
+    require(count_files(dir) == 0, "%s: spill files left", what);
+    cask_runtime_free(rt);
+    cask_results_free(ref);
+    cask_graph_free(g);
+  }
+  require(count_entries(dir) == 0, "spill directories left");
+  rmdir(dir);
+  free(dir);
+}
+END_TEST
+
+/* A task whose inputs alone pass the limit cannot run once one of them had
+ * to go to disk: a clear error, no hang. */
+START_TEST(inputs_larger_than_the_limit_fail) {
+  char *dir = make_dir();
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id r[4];
+  char key[16];
+  for (int i = 0; i < 4; i++) {
+    snprintf(key, sizeof key, "big-%d", i);
+    r[i] = add(g, key, 50000, NULL, 0); /* 400 kB each */
+  }
+  cask_graph_set_output(g, add(g, "all", 1, r, 4), 1);
+  cask_runtime *rt = runtime(2, 1000000, dir);
+  cask_results *res = NULL;
+  ck_assert_int_eq(cask_run(rt, g, NULL, &res), CASK_ENOMEM);
+  ck_assert_ptr_null(res);
+  const char *msg = cask_runtime_errmsg(rt);
+  require(strstr(msg, "'all'") && strstr(msg, "1600000 bytes") && strstr(msg, "memory limit of 1000000 bytes"),
+          "message: %s", msg);
+  require(count_files(dir) == 0, "spill files left after the failure");
+  cask_runtime_free(rt);
+  require(count_entries(dir) == 0, "the spill directory is left");
+  cask_graph_free(g);
+  rmdir(dir);
+  free(dir);
+}
+END_TEST
+
+/* Writes that fail (the file-size limit stands in for a full disk): the run
+ * fails naming the file, no file is left, and results of an earlier run
+ * are untouched. */
+START_TEST(a_failing_spill_write_stops_the_run_cleanly) {
+  char *dir = make_dir();
+  cask_graph *g = two_pass(16, 16384, 0);
+  cask_results *ref = reference(g);
+  cask_runtime *rt = runtime(2, 640 << 10, dir);
+  cask_results *earlier = NULL;
+  ck_assert_int_eq(cask_run(rt, g, NULL, &earlier), CASK_OK);
+  struct rlimit old;
+  getrlimit(RLIMIT_FSIZE, &old);
+  struct rlimit small = {100000, old.rlim_max};
+  signal(SIGXFSZ, SIG_IGN);
+  ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+  cask_results *res = NULL;
+  int rc = cask_run(rt, g, NULL, &res);
+  setrlimit(RLIMIT_FSIZE, &old);
+  ck_assert_int_eq(rc, CASK_EIO);
+  ck_assert_ptr_null(res);
+  const char *msg = cask_runtime_errmsg(rt);
+  require(strstr(msg, "spilling the block of task") && strstr(msg, ".spill") && strstr(msg, "large"),
+          "message: %s", msg);
+  require(count_files(dir) == 0, "spill files left after the failure");
+  for (cask_task_id i = 0; i < cask_graph_size(g); i++) {
+    cask_block *a = cask_results_get(ref, i), *b = cask_results_get(earlier, i);
+    if (a) require(b && !memcmp(cask_block_data(a), cask_block_data(b), cask_block_nbytes(a)), "earlier results changed");
+  }
+  /* and the runtime still works */
+  run_and_compare(rt, g, ref, "after a failed spill");
+  cask_results_free(earlier);
+  cask_runtime_free(rt);
+  require(count_entries(dir) == 0, "the spill directory is left");
+  cask_results_free(ref);
+  cask_graph_free(g);
+  rmdir(dir);
+  free(dir);
+}
+END_TEST
+
+/* Flip a byte of every spill file as soon as it is written. */
+static void corrupt_file(void *user, const cask_graph *g, cask_task_id id, int loaded, uint64_t bytes,
+                         uint64_t ns) {
+  (void)g, (void)bytes, (void)ns;
+  if (loaded) return;
+  char pattern[512];
+  snprintf(pattern, sizeof pattern, "%s/*/*-%u.spill", (const char *)user, id);
+  glob_t gl;
+  if (glob(pattern, 0, NULL, &gl) == 0) {
+    FILE *f = fopen(gl.gl_pathv[0], "r+b");
+    if (f) {
+      fseek(f, 100, SEEK_SET);
+      int c = fgetc(f);
+      fseek(f, 100, SEEK_SET);
+      fputc(c ^ 0x5a, f);
+      fclose(f);
+    }
+  }
+  globfree(&gl);
+}
+
+START_TEST(a_corrupt_spill_file_is_caught) {
+  char *dir = make_dir();
+  cask_graph *g = two_pass(16, 16384, 0);
+  cask_runtime *rt = runtime(2, 640 << 10, dir);
+  cask_run_options o = {.on_spill = corrupt_file, .user = dir};
+  cask_results *res = NULL;
+  ck_assert_int_eq(cask_run(rt, g, &o, &res), CASK_EIO);
+  const char *msg = cask_runtime_errmsg(rt);
+  require(strstr(msg, "corrupt") && strstr(msg, ".spill"), "message: %s", msg);
+  require(count_files(dir) == 0, "spill files left after the failure");
+  cask_runtime_free(rt);
+  cask_graph_free(g);
+  rmdir(dir);
+  free(dir);
+}
+END_TEST
+
+static void count_spill(void *user, const cask_graph *g, cask_task_id id, int loaded, uint64_t bytes,
+                        uint64_t ns) {
+  (void)g, (void)id, (void)ns;
+  uint64_t *c = user;
+  __atomic_fetch_add(&c[loaded], bytes, __ATOMIC_RELAXED);
+}
+
+/* The callback, the stats and the trace agree on what was spilled. */
+START_TEST(spilling_is_reported) {
+  char *dir = make_dir();
+  cask_graph *g = two_pass(24, 16384, 0);
+  cask_runtime *rt = runtime(2, 640 << 10, dir);
+  char trace[600];
+  snprintf(trace, sizeof trace, "%s/trace.json", dir);
+  uint64_t seen[2] = {0, 0};
+  cask_run_options o = {.on_spill = count_spill, .user = seen, .trace_path = trace};
+  cask_results *res = NULL;
+  ck_assert_int_eq(cask_run(rt, g, &o, &res), CASK_OK);
+  cask_run_stats st;
+  cask_runtime_last_stats(rt, &st);
+  ck_assert_uint_eq(seen[0], st.spilled_bytes);
+  ck_assert_uint_eq(seen[1], st.loaded_bytes);
+  ck_assert(st.spilled_bytes > 0 && st.loaded_bytes <= st.spilled_bytes && st.spill_io_ns > 0);
+  /* a block is written at most once (its file stays until it is dead):
+   * 48 blocks of 128 KiB (the scalars are too small to spill) */
+  require(st.spilled_blocks <= 48, "%llu blocks spilled, %llu read back",
+          (unsigned long long)st.spilled_blocks, (unsigned long long)st.loaded_blocks);
+  cask_memory_stats ms;
+  cask_runtime_memory(rt, &ms);
+  ck_assert_uint_eq(ms.spilled_bytes, st.spilled_bytes);
+  ck_assert_uint_eq(ms.peak_bytes, st.peak_bytes);
+  FILE *f = fopen(trace, "rb");
+  ck_assert_ptr_nonnull(f);
+  char *text = calloc(1, 1 << 22);
+  size_t len = fread(text, 1, (1 << 22) - 1, f);
+  fclose(f);
+  ck_assert(len > 0);
+  ck_assert_ptr_nonnull(strstr(text, "\"spill I/O\""));
+  ck_assert_ptr_nonnull(strstr(text, "\"name\":\"spill\""));
+  ck_assert_ptr_nonnull(strstr(text, "\"name\":\"read back\""));
+  free(text);
+  unlink(trace);
+  cask_results_free(res);
+  cask_runtime_free(rt);
+  cask_graph_free(g);
+  rmdir(dir);
+  free(dir);
+}
+END_TEST
+
+Suite *memory_suite(void) {
+  Suite *s = suite_create("memory");
+  TCase *tc = tcase_create("memory");
+  tcase_set_timeout(tc, 300);
+  tcase_add_test(tc, parse_limits);
+  tcase_add_test(tc, limit_from_environment);
+  tcase_add_loop_test(tc, spilled_runs_are_bit_identical, 0, 2);
+  tcase_add_test(tc, random_dags_under_a_limit);
+  tcase_add_test(tc, inputs_larger_than_the_limit_fail);
+  tcase_add_test(tc, a_failing_spill_write_stops_the_run_cleanly);
+  tcase_add_test(tc, a_corrupt_spill_file_is_caught);
+  tcase_add_test(tc, spilling_is_reported);
+  suite_add_tcase(s, tc);
+  return s;
+}
