@@ -42,6 +42,7 @@ typedef struct cask__worker {
   uint64_t done_local;
   uint64_t tasks_run, steals;
   int prepinned; /* the task at hand came from the spill thread, inputs pinned */
+  atomic_int busy; /* running a task (with a memory manager): read by others */
   uint32_t *ready;   /* scratch: dependents made ready by one task */
   size_t ready_cap;
   cask__trace_event *trace;
@@ -66,7 +67,6 @@ struct cask__run {
   /* memory manager; NULL when the run cannot reach the limit */
   cask__memory *mem;
   atomic_int_fast64_t reserved; /* declared result bytes of running tasks */
-  atomic_int running;           /* tasks running now */
   cask__spill_rec **spilled;    /* per task, while on disk; spill thread */
   int active;  /* workers inside the run; rt->mu */
   int closing; /* no worker may join any more; rt->mu */
@@ -103,6 +103,9 @@ static inline int cask__is_kept(const cask_graph *g, uint32_t v) {
   return g->noutputs ? (g->tasks[v].flags & TASK_OUTPUT) != 0
                      : g->succ_off[v] == g->succ_off[v + 1];
 }
+/* Whether any worker is running a task (with a memory manager; racy: for
+ * heuristics). */
+int cask__any_running(const cask__run *r);
 /* Count a block in (sign +1) or out (-1) of the run's held bytes. */
 void cask__account(cask__run *r, const cask_block *b, int sign);
 void cask__worker_serve(cask__worker *w);

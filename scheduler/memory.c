@@ -147,6 +147,7 @@ void cask__memory_destroy(cask__memory *m) {
   cask__free(m->waiting);
   cask__free(m->ready);
   cask__free(m->deletes);
+  cask__free(m->pins);
   cask__free(m->trace);
   cask__free(m->cand);
   memset(m, 0, sizeof *m);
@@ -360,7 +361,7 @@ int cask__memory_admit(cask__run *r, int64_t size) {
   /* Nothing runs, the spill thread is idle and has nothing to read back:
    * what is held cannot be spilled (blocks the caller shares), and holding
    * the root back would wait for ever. Go over the limit instead. */
-  if (atomic_load(&r->running) == 0 && !atomic_load(&m->spill_wanted) &&
+  if (!cask__any_running(r) && !atomic_load(&m->spill_wanted) &&
       !atomic_load(&m->waiting_pub) && !atomic_load(&m->ready_pub) && !atomic_load(&m->busy_pub))
     return 1;
   atomic_fetch_add_explicit(&m->held_back, 1, memory_order_relaxed);

@@ -31,6 +31,12 @@ void cask__run_fail(cask__run *r, int rc, uint32_t task, const char *msg) {
   cask__park_notify(&r->rt->park, 1);
 }
 
+int cask__any_running(const cask__run *r) {
+  for (int i = 0; i < r->rt->nworkers; i++)
+    if (atomic_load_explicit(&r->rt->workers[i].busy, memory_order_relaxed)) return 1;
+  return 0;
+}
+
 void cask__account(cask__run *r, const cask_block *b, int sign) {
   if (!b) return;
   int64_t bytes = (int64_t)cask_block_nbytes(b) * sign;
@@ -72,7 +78,9 @@ static int memory_enter(cask__worker *w, cask__run *r, uint32_t v) {
     }
     return EXEC_DEFERRED;
   }
-  atomic_fetch_add_explicit(&r->running, 1, memory_order_relaxed);
+  /* per worker, not one shared counter: a shared line would bounce
+   * between cores twice per task */
+  atomic_store_explicit(&w->busy, 1, memory_order_relaxed);
   int64_t size = r->g->tasks[v].size;
   if (size > 0) atomic_fetch_add_explicit(&r->reserved, size, memory_order_relaxed);
   return EXEC_DONE;
@@ -274,7 +282,7 @@ void cask__worker_work(cask__worker *w, cask__run *r) {
       w->done_local++;
       v = complete(w, r, v);
       if (r->mem) {
-        atomic_fetch_sub_explicit(&r->running, 1, memory_order_relaxed);
+        atomic_store_explicit(&w->busy, 0, memory_order_relaxed);
         /* a task waiting for memory may fit now */
         if (atomic_load_explicit(&r->mem->waiting_pub, memory_order_relaxed)) cask__memory_wake(r->mem);
       }

@@ -376,7 +376,7 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
     uint64_t target = m->limit - need;
     if (spill_down_to(m, r, target < m->low ? target : m->low) < 0) rc = FAILED;
     /* Tasks still running hold the rest; they will finish and wake us. */
-    else if (cask__memory_used(r) > target && atomic_load(&r->running) > 0) rc = WAIT;
+    else if (cask__memory_used(r) > target && cask__any_running(r)) rc = WAIT;
   }
   for (uint32_t k = 0; rc == LOADED && k < t->ndeps; k++)
     if ((atomic_load(&r->slots[deps[k]].mem) & SLOT_STATE) == SLOT_DISK &&
