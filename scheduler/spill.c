@@ -436,7 +436,11 @@ static void serve(cask__memory *m, cask__run *r) {
       if (rc == FAILED) return;
       if (rc == WAIT) {
         put_back(m, v);
-        break;
+        /* The running tasks wake this thread when they finish, unless the
+         * last one finished before the put-back became visible: then look
+         * again now (see the worker's side in run.c). */
+        if (cask__any_running(r)) break;
+        continue;
       }
       hand_back(m, r, v);
       cask__park_notify(park, 0);
