@@ -94,6 +94,7 @@ static void drive(cask_runtime *rt, cask__run *r) {
   r->closing = 1;
   r->active--;
   while (r->active > 0) uv_cond_wait(&rt->left_cv, &rt->mu);
+  atomic_store(&rt->mem.last_peak, (uint64_t)atomic_load(&r->peak_bytes));
   rt->run = NULL;
   uv_mutex_unlock(&rt->mu);
 }

@@ -192,7 +192,6 @@ void cask__memory_begin(cask__memory *m, cask__run *r) {
   atomic_store(&m->loaded_blocks, 0);
   atomic_store(&m->io_ns, 0);
   atomic_store(&m->held_back, 0);
-  atomic_store(&m->wasted_bytes, 0);
   atomic_store(&m->ondisk, 0);
   atomic_store(&m->spill_wanted, 0);
   m->ntrace = 0;
@@ -384,7 +383,7 @@ void cask_runtime_memory(const cask_runtime *rt, cask_memory_stats *out) {
     out->held_bytes = held > 0 ? (uint64_t)held : 0;
     out->peak_bytes = (uint64_t)atomic_load(&rt->run->peak_bytes);
   } else {
-    out->peak_bytes = rt->last_stats.peak_bytes;
+    out->peak_bytes = atomic_load(&m->last_peak);
   }
   uv_mutex_unlock(&mrt->mu);
 }

@@ -81,7 +81,8 @@ typedef struct cask__memory {
   atomic_int_fast64_t ondisk; /* blocks in SLOT_DISK */
   /* figures of the run going on (reset when one starts) */
   atomic_uint_fast64_t spilled_bytes, spilled_blocks, loaded_bytes, loaded_blocks, io_ns;
-  atomic_uint_fast64_t held_back, wasted_bytes;
+  atomic_uint_fast64_t held_back;
+  atomic_uint_fast64_t last_peak; /* peak bytes of the last run, once it ended */
   /* the spill thread's own: trace events, victim scratch */
   cask__io_event *trace;
   size_t ntrace, trace_cap;
