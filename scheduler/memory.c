@@ -144,9 +144,9 @@ void cask__memory_destroy(cask__memory *m) {
   if (m->dir) remove_dir(m->dir);
   cask__free(m->dir);
   cask__free(m->spill_root);
-  cask__free(m->waiting);
-  cask__free(m->ready);
-  cask__free(m->deletes);
+  cask__free(m->waiting.v);
+  cask__free(m->ready.v);
+  cask__free(m->deletes.v);
   cask__free(m->pins);
   cask__free(m->trace);
   cask__free(m->cand);
@@ -199,9 +199,10 @@ void cask__memory_begin(cask__memory *m, cask__run *r) {
   r->mem = m;
   uv_mutex_lock(&m->mu);
   m->run = r;
-  m->nwaiting = m->nready = m->ndeletes = 0;
-  atomic_store(&m->waiting_pub, 0);
-  atomic_store(&m->ready_pub, 0);
+  m->waiting.n = m->ready.n = m->deletes.n = 0;
+  atomic_store(&m->waiting.pub, 0);
+  atomic_store(&m->ready.pub, 0);
+  atomic_store(&m->deletes.pub, 0);
   uv_mutex_unlock(&m->mu);
 }
 
@@ -214,7 +215,6 @@ int cask__memory_end(cask__memory *m, cask__run *r, int failed) {
   /* Now no thread but this one touches the slots. Outputs on disk come
    * back after a success; every spill file goes. */
   int rc = CASK_OK;
-  m->ndeletes = 0;
   for (size_t i = 0; r->spilled && i < r->g->ntasks; i++) {
     if (!r->spilled[i]) continue;
     if (!failed && !rc && (atomic_load(&r->slots[i].mem) & SLOT_STATE) == SLOT_DISK &&
@@ -287,15 +287,8 @@ void cask__memory_publish(cask__run *r, uint32_t v) {
 /* A dead block's spill file goes on the spill thread: an unlink is a
  * system call a compute worker should not wait for. */
 static void delete_later(cask__run *r, uint32_t d) {
-  cask__memory *m = r->mem;
-  uv_mutex_lock(&m->mu);
-  int rc = m->ndeletes == m->deletes_cap
-               ? cask__grow((void **)&m->deletes, &m->deletes_cap, m->ndeletes + 1, sizeof *m->deletes)
-               : CASK_OK;
-  if (!rc) m->deletes[m->ndeletes++] = d;
-  uv_mutex_unlock(&m->mu);
   /* out of memory: the file stays until the end of the run */
-  if (!rc) cask__memory_wake(m);
+  if (!cask__list_push(r->mem, &r->mem->deletes, d)) cask__memory_wake(r->mem);
 }
 
 void cask__memory_drop(cask__run *r, uint32_t d) {
@@ -324,30 +317,32 @@ void cask__memory_drop(cask__run *r, uint32_t d) {
   }
 }
 
-int cask__memory_defer(cask__run *r, uint32_t v) {
-  cask__memory *m = r->mem;
+int cask__list_push(cask__memory *m, cask__task_list *l, uint32_t v) {
   uv_mutex_lock(&m->mu);
-  int rc = m->nwaiting == m->waiting_cap
-               ? cask__grow((void **)&m->waiting, &m->waiting_cap, m->nwaiting + 1, sizeof *m->waiting)
-               : CASK_OK;
+  int rc = l->n == l->cap ? cask__grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v) : CASK_OK;
   if (!rc) {
-    m->waiting[m->nwaiting++] = v;
-    atomic_store(&m->waiting_pub, m->nwaiting);
+    l->v[l->n++] = v;
+    atomic_store(&l->pub, l->n);
   }
   uv_mutex_unlock(&m->mu);
-  if (rc) return rc;
-  cask__memory_wake(m);
-  return CASK_OK;
+  return rc;
+}
+
+int cask__memory_defer(cask__run *r, uint32_t v) {
+  int rc = cask__list_push(r->mem, &r->mem->waiting, v);
+  if (!rc) cask__memory_wake(r->mem);
+  return rc;
 }
 
 uint32_t cask__memory_take_ready(cask__run *r) {
   cask__memory *m = r->mem;
-  if (!atomic_load(&m->ready_pub)) return CASK__NO_TASK;
+  cask__task_list *l = &m->ready;
+  if (!atomic_load(&l->pub)) return CASK__NO_TASK;
   uint32_t v = CASK__NO_TASK;
   uv_mutex_lock(&m->mu);
-  if (m->nready) {
-    v = m->ready[--m->nready];
-    atomic_store(&m->ready_pub, m->nready);
+  if (l->n) {
+    v = l->v[--l->n];
+    atomic_store(&l->pub, l->n);
   }
   uv_mutex_unlock(&m->mu);
   return v;
@@ -361,7 +356,7 @@ int cask__memory_admit(cask__run *r, int64_t size) {
    * what is held cannot be spilled (blocks the caller shares), and holding
    * the root back would wait for ever. Go over the limit instead. */
   if (!cask__any_running(r) && !atomic_load(&m->spill_wanted) &&
-      !atomic_load(&m->waiting_pub) && !atomic_load(&m->ready_pub) && !atomic_load(&m->busy_pub))
+      !atomic_load(&m->waiting.pub) && !atomic_load(&m->ready.pub) && !atomic_load(&m->busy_pub))
     return 1;
   atomic_fetch_add_explicit(&m->held_back, 1, memory_order_relaxed);
   if (!atomic_exchange(&m->spill_wanted, 1)) cask__memory_wake(m);

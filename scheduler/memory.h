@@ -52,6 +52,14 @@ typedef struct cask__io_event {
 
 typedef struct cask__run cask__run;
 
+/* A list of tasks under cask__memory.mu; pub mirrors n for a look without
+ * the lock. */
+typedef struct cask__task_list {
+  uint32_t *v;
+  size_t n, cap;
+  atomic_size_t pub;
+} cask__task_list;
+
 typedef struct cask__memory {
   uint64_t limit; /* CASK_MEMORY_UNLIMITED: no manager runs */
   uint64_t high;  /* spilling starts above this */
@@ -68,14 +76,9 @@ typedef struct cask__memory {
   cask__run *run; /* the run being served, or NULL */
   int busy;       /* the spill thread is working on run */
   int quit;
-  uint32_t *waiting; /* tasks whose inputs must be read back */
-  size_t nwaiting, waiting_cap;
-  uint32_t *ready; /* tasks whose inputs were read back and pinned */
-  size_t nready, ready_cap;
-  uint32_t *deletes; /* dead blocks whose spill files are to go */
-  size_t ndeletes, deletes_cap;
-  /* cheap checks without mu */
-  atomic_size_t waiting_pub, ready_pub;
+  cask__task_list waiting; /* tasks whose inputs must be read back */
+  cask__task_list ready;   /* tasks whose inputs were read back and pinned */
+  cask__task_list deletes; /* dead blocks whose spill files are to go */
   atomic_int spill_wanted;
   atomic_int busy_pub; /* busy, readable without mu */
   atomic_int_fast64_t ondisk; /* blocks in SLOT_DISK */
@@ -113,6 +116,8 @@ void cask__memory_pin_one(cask__run *r, uint32_t d);
 void cask__memory_drop(cask__run *r, uint32_t d);
 /* Publish a task's new block (account it; may start spilling). */
 void cask__memory_publish(cask__run *r, uint32_t v);
+/* Append v to l under m->mu (published in l->pub, seq_cst). */
+int cask__list_push(cask__memory *m, cask__task_list *l, uint32_t v);
 /* Hand task v to the spill thread to read its inputs back. */
 int cask__memory_defer(cask__run *r, uint32_t v);
 /* A task whose inputs are back and pinned, or CASK__NO_TASK. */

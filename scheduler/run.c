@@ -286,7 +286,7 @@ void cask__worker_work(cask__worker *w, cask__run *r) {
          * the spill thread publishes a waiting task and then reads the busy
          * flags, so one of the two sides sees the other (no lost wake-up). */
         atomic_store_explicit(&w->busy, 0, memory_order_seq_cst);
-        if (atomic_load_explicit(&r->mem->waiting_pub, memory_order_seq_cst)) cask__memory_wake(r->mem);
+        if (atomic_load_explicit(&r->mem->waiting.pub, memory_order_seq_cst)) cask__memory_wake(r->mem);
       }
       continue;
     }

@@ -250,7 +250,8 @@ static int spill_one(cask__memory *m, cask__run *r, uint32_t v) {
 static void delete_dead(cask__memory *m, cask__run *r) {
   for (;;) {
     uv_mutex_lock(&m->mu);
-    uint32_t v = m->ndeletes ? m->deletes[--m->ndeletes] : CASK__NO_TASK;
+    uint32_t v = m->deletes.n ? m->deletes.v[--m->deletes.n] : CASK__NO_TASK;
+    atomic_store(&m->deletes.pub, m->deletes.n);
     uv_mutex_unlock(&m->mu);
     if (v == CASK__NO_TASK) return;
     cask__spill_delete(r, v);
@@ -315,17 +316,9 @@ static int spill_down_to(cask__memory *m, cask__run *r, uint64_t target) {
   return 0;
 }
 
+/* Published (seq_cst) before the notify reads the waiter count (park.h). */
 static void hand_back(cask__memory *m, cask__run *r, uint32_t v) {
-  uv_mutex_lock(&m->mu);
-  int rc = m->nready == m->ready_cap
-               ? cask__grow((void **)&m->ready, &m->ready_cap, m->nready + 1, sizeof *m->ready)
-               : CASK_OK;
-  if (!rc) {
-    m->ready[m->nready++] = v;
-    atomic_store(&m->ready_pub, m->nready); /* seq_cst: before the notify's read (park.h) */
-  }
-  uv_mutex_unlock(&m->mu);
-  if (rc) cask__run_fail(r, CASK_ENOMEM, v, "out of memory handing a task back");
+  if (cask__list_push(m, &m->ready, v)) cask__run_fail(r, CASK_ENOMEM, v, "out of memory handing a task back");
 }
 
 enum { LOADED, WAIT, FAILED };
@@ -391,14 +384,15 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
 /* The waiting task with the best priority, taken off the list. */
 static uint32_t take_waiting(cask__memory *m, const cask__run *r) {
   uint32_t v = CASK__NO_TASK;
+  cask__task_list *l = &m->waiting;
   uv_mutex_lock(&m->mu);
   size_t best = 0;
-  for (size_t i = 1; i < m->nwaiting; i++)
-    if (r->g->prio[m->waiting[i]] < r->g->prio[m->waiting[best]]) best = i;
-  if (m->nwaiting) {
-    v = m->waiting[best];
-    m->waiting[best] = m->waiting[--m->nwaiting];
-    atomic_store(&m->waiting_pub, m->nwaiting);
+  for (size_t i = 1; i < l->n; i++)
+    if (r->g->prio[l->v[i]] < r->g->prio[l->v[best]]) best = i;
+  if (l->n) {
+    v = l->v[best];
+    l->v[best] = l->v[--l->n];
+    atomic_store(&l->pub, l->n);
   }
   uv_mutex_unlock(&m->mu);
   return v;
@@ -406,8 +400,8 @@ static uint32_t take_waiting(cask__memory *m, const cask__run *r) {
 
 static void put_back(cask__memory *m, uint32_t v) {
   uv_mutex_lock(&m->mu);
-  m->waiting[m->nwaiting++] = v; /* it came off this list: there is room */
-  atomic_store(&m->waiting_pub, m->nwaiting);
+  m->waiting.v[m->waiting.n++] = v; /* it came off this list: there is room */
+  atomic_store(&m->waiting.pub, m->waiting.n);
   uv_mutex_unlock(&m->mu);
 }
 
@@ -416,7 +410,7 @@ static void put_back(cask__memory *m, uint32_t v) {
 static size_t read_ahead(cask__memory *m, cask__run *r) {
   if (atomic_load(&m->ondisk) == 0 || cask__memory_used(r) >= m->low) return 0;
   size_t n = candidates(m, r, SLOT_DISK, 1), loaded = 0;
-  for (size_t i = 0; i < n && !stopped(r) && !atomic_load(&m->waiting_pub); i++) {
+  for (size_t i = 0; i < n && !stopped(r) && !atomic_load(&m->waiting.pub); i++) {
     int rc = cask__spill_load(r, (uint32_t)m->cand[i], SLOT_PREFETCHED, m->low);
     if (rc <= 0) break;
     loaded++;

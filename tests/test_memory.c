@@ -23,14 +23,6 @@
 #include "cask/cask.h"
 #include "test-util.h"
 
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 typedef struct margs {
   uint64_t salt;
   int64_t n; /* values in the result */

@@ -37,14 +37,6 @@ static long scaled(long n, long floor) {
   return v < floor ? floor : v;
 }
 
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 static uint64_t rng_next(uint64_t *s) { return mix64(*s += 0x9e3779b97f4a7c15ULL); }
 static uint32_t rng_below(uint64_t *s, uint32_t n) { return n ? (uint32_t)(rng_next(s) % n) : 0; }
 
