@@ -166,6 +166,7 @@ int cask_run(cask_runtime *rt, cask_graph *g, const cask_run_options *opts,
   if (rc) goto done;
   rc = CASK_ENOMEM;
   if (!(r = cask__calloc(1, sizeof *r)) || setup_run(rt, g, opts, r)) {
+    rc = CASK_ENOMEM;
     cask__fmt(rt->errmsg, sizeof rt->errmsg, "out of memory setting up a run of %zu tasks", g->ntasks);
     goto done;
   }

@@ -89,29 +89,33 @@ int cask__memory_init(cask__memory *m, const cask_runtime_options *opts, char *e
     return CASK_EINVAL;
   }
   if (!(m->spill_root = cask__strdup(root))) return CASK_ENOMEM;
-  if (m->limit == CASK_MEMORY_UNLIMITED) return CASK_OK;
-  int rc = CASK_ETHREAD;
   if (uv_mutex_init(&m->mu)) goto fail_root;
   if (uv_cond_init(&m->idle_cv)) goto fail_mutex;
-  if (uv_loop_init(&m->loop)) goto fail_cond;
+  return CASK_OK;
+fail_mutex:
+  uv_mutex_destroy(&m->mu);
+fail_root:
+  cask__free(m->spill_root);
+  m->spill_root = NULL;
+  return CASK_ETHREAD;
+}
+
+/* The spill thread and its loop start when a run first needs them (held
+ * bytes pass the high-water mark): a runtime that never comes near its
+ * limit never has them, nor their file descriptors. Under m->mu. */
+static int start_thread(cask__memory *m) {
+  if (uv_loop_init(&m->loop)) return CASK_ETHREAD;
   if (uv_async_init(&m->loop, &m->wake, cask__spill_wake)) goto fail_loop;
   m->wake.data = m;
   if (uv_thread_create(&m->thread, cask__spill_thread, m)) goto fail_async;
-  m->started = 1;
+  atomic_store_explicit(&m->started, 1, memory_order_release);
   return CASK_OK;
 fail_async:
   uv_close((uv_handle_t *)&m->wake, NULL);
   uv_run(&m->loop, UV_RUN_DEFAULT);
 fail_loop:
   uv_loop_close(&m->loop);
-fail_cond:
-  uv_cond_destroy(&m->idle_cv);
-fail_mutex:
-  uv_mutex_destroy(&m->mu);
-fail_root:
-  cask__free(m->spill_root);
-  m->spill_root = NULL;
-  return rc;
+  return CASK_ETHREAD;
 }
 
 /* Remove the private directory and whatever a killed run left in it. */
@@ -131,16 +135,17 @@ static void remove_dir(const char *dir) {
 }
 
 void cask__memory_destroy(cask__memory *m) {
-  if (m->started) {
+  if (!m->spill_root) return; /* never initialized */
+  if (atomic_load(&m->started)) {
     uv_mutex_lock(&m->mu);
     m->quit = 1;
     uv_mutex_unlock(&m->mu);
     uv_async_send(&m->wake);
     uv_thread_join(&m->thread);
     uv_loop_close(&m->loop);
-    uv_cond_destroy(&m->idle_cv);
-    uv_mutex_destroy(&m->mu);
   }
+  uv_cond_destroy(&m->idle_cv);
+  uv_mutex_destroy(&m->mu);
   if (m->dir) remove_dir(m->dir);
   cask__free(m->dir);
   cask__free(m->spill_root);
@@ -229,7 +234,16 @@ int cask__memory_end(cask__memory *m, cask__run *r, int failed) {
 
 /* ---- the workers' side ------------------------------------------------- */
 
-void cask__memory_wake(cask__memory *m) { uv_async_send(&m->wake); }
+void cask__memory_wake(cask__memory *m) {
+  if (!atomic_load_explicit(&m->started, memory_order_acquire)) {
+    uv_mutex_lock(&m->mu);
+    if (!atomic_load(&m->started) && start_thread(m) && m->run)
+      cask__run_fail(m->run, CASK_ETHREAD, CASK__NO_TASK, "could not start the spill thread");
+    uv_mutex_unlock(&m->mu);
+    if (!atomic_load(&m->started)) return;
+  }
+  uv_async_send(&m->wake);
+}
 
 static uint64_t used_bytes(const cask__run *r) {
   int64_t held = atomic_load_explicit(&r->held_bytes, memory_order_relaxed);

@@ -66,7 +66,7 @@ typedef struct cask__memory {
   uint64_t low;   /* and goes on until held bytes are below this */
   char *spill_root; /* where the private directory is made */
   char *dir;        /* the private directory; NULL until the first spill */
-  int started;      /* the spill thread runs */
+  atomic_int started; /* the spill thread runs (from the first spill on) */
   uv_thread_t thread;
   uv_loop_t loop;
   uv_async_t wake;
@@ -97,8 +97,8 @@ typedef struct cask__memory {
 } cask__memory;
 
 /* memory.c */
-/* Limit and spill directory from the options and the environment; the
- * thread starts too when there is a limit. err says what was wrong. */
+/* Limit and spill directory from the options and the environment. err
+ * says what was wrong. */
 int cask__memory_init(cask__memory *m, const cask_runtime_options *opts, char *err, size_t errcap);
 void cask__memory_destroy(cask__memory *m);
 /* A run begins (r->mem set) or ends: after end the spill thread no longer
