@@ -295,7 +295,7 @@ static size_t candidates(cask__memory *m, cask__run *r, unsigned state, int near
     uint64_t key = nearest ? UINT32_MAX - (uint64_t)use : (uint64_t)use;
     m->cand[n++] = key << 32 | v;
   }
-  qsort(m->cand, n, sizeof *m->cand, by_key_desc);
+  if (n > 1) qsort(m->cand, n, sizeof *m->cand, by_key_desc);
   return n;
 }
 

@@ -6,7 +6,8 @@ Usage: cli_check.py CASK_BINARY EXAMPLES_JOBS_DIR [TEST ...]
 Tests (all by default; name some to run only those; a path to a job file
 checks that one example):
   examples  every job in examples/jobs/ runs (in a temporary directory, with
-            any .npy input it reads made there first) and each output it
+            any .npy file or Zarr store it reads made there first; jobs too
+            large for CI smaller, see CI_SIZES) and each output it
             prints or writes matches NumPy evaluating the same steps: the job's
             expressions are Python, so they are evaluated with eval() over
             NumPy arrays and functions (an independent reference). Random
@@ -17,13 +18,22 @@ checks that one example):
             expression), and writes nothing.
   files     --trace, --graph (JSON and DOT), --dry-run, `cask graph` and the
             environment variables: the files parse and hold the expected fields.
-  sigint    SIGINT in the middle of a long run: exit 130, no output file, no
-            temporary file left.
+  memory    --memory-limit, --spill-dir, their environment variables and
+            the job file's "memory_limit" (precedence: option, environment,
+            file): a run that spills prints what an unlimited one prints, the
+            summary and progress show the spilling, the spill directory is
+            used and left empty, --dry-run says whether the run will spill.
+  zarr      Zarr stores in (both separators, other chunks) and out (every
+            compressor and level, read back by zarr), an existing store
+            replaced whole, no temporary directory left.
+  sigint    SIGINT in the middle of a long run (.npy and Zarr outputs) and
+            while a Zarr store is written: exit 130, no output, no temporary
+            file or directory left.
   failure   an input file truncated during the run: exit 1, a message naming
             the failed task and its op, no output file.
 
 Exits 0 when everything passes, 1 otherwise (each failure listed).
-Needs Debian's python3-numpy: run it with /usr/bin/python3.
+Needs Debian's python3-numpy and python3-zarr: run it with /usr/bin/python3.
 """
 import json
 import os
@@ -33,7 +43,9 @@ import sys
 import tempfile
 import time
 
+import numcodecs
 import numpy as np
+import zarr
 
 CASK = None
 FAILURES = []
@@ -86,9 +98,50 @@ for _f in ("negative sqrt exp expm1 log log1p log2 log10 sin cos tan arcsin arcc
            "tanh floor ceil isnan isfinite").split():
     NS[_f] = getattr(np, _f)
 
-NPY_FIXTURES = {  # .npy inputs the example jobs read, made before they run
+FIXTURES = {  # .npy files and Zarr stores the example jobs read, made before they run
     "data.npy": lambda: np.random.default_rng(20261125).standard_normal((400, 300)) * 3 + 1,
+    "data.zarr": lambda: np.random.default_rng(20261126).standard_normal((400, 300)) * 2 - 1,
 }
+
+
+def make_fixture(d, path):
+    values = FIXTURES[path]()
+    if path.endswith(".zarr"):  # zarr's own defaults (Blosc lz4), in chunks other than the job's
+        zarr.array(values, chunks=(64, 100), store=os.path.join(d, path))
+    else:
+        np.save(os.path.join(d, path), values)
+
+
+# Example jobs too large for CI run smaller (same steps, fields replaced),
+# with a memory limit still well under their data, so they still spill.
+CI_SIZES = {
+    "larger-than-memory.json": {
+        "memory_limit": "16MiB",
+        "inputs": {"x": {"shape": [10000, 500], "chunks": [1000, 500]},
+                   "w": {"shape": [500, 500], "chunks": [500, 500]}},
+    },
+}
+
+
+def merged(job, changes):
+    for k, v in changes.items():
+        if isinstance(v, dict):
+            merged(job[k], v)
+        else:
+            job[k] = v
+    return job
+
+
+def spill_summary(stderr):
+    """(bytes, blocks) the summary says were spilled; (0, 0) for 'nothing spilled'; None without a summary."""
+    for line in stderr.splitlines():
+        if line.startswith("cask: done in") and line.endswith("nothing spilled"):
+            return 0, 0
+        if line.startswith("cask: spilled "):
+            amount, unit, blocks = line.split()[2:5]
+            mult = {"B": 1, "KiB": 2 ** 10, "MiB": 2 ** 20, "GiB": 2 ** 30}[unit]
+            return float(amount) * mult, int(blocks.strip("(,"))
+    return None
 
 
 def reference_input(spec, name, d):
@@ -98,6 +151,8 @@ def reference_input(spec, name, d):
         return np.load(os.path.join(d, "__in_%s.npy" % name))
     if src == "npy":
         return np.load(os.path.join(d, spec["path"]))
+    if src == "zarr":
+        return zarr.open(os.path.join(d, spec["path"]), mode="r")[...]
     if src == "arange":
         return np.arange(spec.get("start", 0), spec["stop"], spec.get("step", 1)).astype(dt)
     value = {"zeros": 0, "ones": 1}.get(src, spec.get("value"))
@@ -124,11 +179,11 @@ def close(got, ref, what):
 def check_example(path):
     name = os.path.basename(path)
     with open(path) as f:
-        job = json.load(f)
+        job = merged(json.load(f), CI_SIZES.get(name, {}))
     with tempfile.TemporaryDirectory() as d:
         for spec in job["inputs"].values():
-            if spec["source"] == "npy":
-                np.save(os.path.join(d, spec["path"]), NPY_FIXTURES[spec["path"]]())
+            if spec["source"] in ("npy", "zarr"):
+                make_fixture(d, spec["path"])
         # Random inputs are written out too, for NumPy to start from.
         for n, spec in job["inputs"].items():
             if spec["source"] in ("uniform", "normal"):
@@ -136,10 +191,13 @@ def check_example(path):
                 job.setdefault("steps", {})["__in_" + n] = n
         with open(os.path.join(d, name), "w") as f:
             json.dump(job, f)
-        r = run(["run", "--quiet", name], d)
+        # a job that sets a memory limit must spill under it (the summary says so)
+        r = run(["run", name] if "memory_limit" in job else ["run", "--quiet", name], d)
         if r.returncode != 0:
             fail("%s: exit %d: %s" % (name, r.returncode, r.stderr.strip()))
             return
+        if "memory_limit" in job and not (spill_summary(r.stderr) or (0, 0))[0] > 0:
+            fail("%s: nothing spilled under its memory limit: %r" % (name, r.stderr))
         printed = {}
         for line in r.stdout.splitlines():
             k, _, v = line.partition(" = ")
@@ -157,11 +215,17 @@ def check_example(path):
                     fail("%s: output %s was not printed" % (name, n))
                 else:
                     close(np.array(printed[n], dtype=ref.dtype), ref, "%s: printed %s" % (name, n))
-            if isinstance(out, dict) and "npy" in out:
-                got = np.load(os.path.join(d, out["npy"]))
+            for kind in ("npy", "zarr"):
+                if not isinstance(out, dict) or kind not in out:
+                    continue
+                p = os.path.join(d, out[kind])
+                got = np.load(p) if kind == "npy" else zarr.open(p, mode="r")[...]
                 if got.dtype != ref.dtype:
-                    fail("%s: %s has dtype %s, NumPy %s" % (name, out["npy"], got.dtype, ref.dtype))
-                close(got, ref, "%s: %s" % (name, out["npy"]))
+                    fail("%s: %s has dtype %s, NumPy %s" % (name, out[kind], got.dtype, ref.dtype))
+                close(got, ref, "%s: %s" % (name, out[kind]))
+        left = [f for f in os.listdir(d) if f.startswith(".")]
+        if left:
+            fail("%s: temporary files left: %s" % (name, left))
         print("ok %s (%d outputs)" % (name, len(job["outputs"])))
 
 
@@ -241,6 +305,36 @@ BAD_JOBS = [
     ("output kind", job_with(outputs={"y": "show"}), "outputs.y: must be \"print\" or an object"),
     ("output dir", job_with(outputs={"y": {"npy": "no/such/dir/y.npy"}}),
      "outputs.y.npy: cannot write into the directory 'no/such/dir'"),
+    ("memory_limit type", job_with(memory_limit=5), "memory_limit: must be a string"),
+    ("memory_limit value", job_with(memory_limit="lots"), "memory_limit: 'lots' is not a memory limit"),
+    ("memory_limit zero", job_with(memory_limit="0MB"), "memory_limit: '0MB' is not a memory limit"),
+    ("zarr input missing", job_with(inputs={"x": {"source": "zarr", "path": "nope.zarr"}}),
+     "inputs.x.path: cannot read 'nope.zarr'"),
+    ("zarr input no path", job_with(inputs={"x": {"source": "zarr"}}),
+     "inputs.x.path: missing (the Zarr store to read)"),
+    ("zarr input not a store", job_with(inputs={"x": {"source": "zarr", "path": "empty.zarr"}}),
+     "inputs.x: read_zarr empty.zarr"),
+    ("zarr input field", job_with(inputs={"x": {"source": "zarr", "path": "empty.zarr", "shape": [3]}}),
+     "inputs.x: unknown field 'shape'"),
+    ("zarr output path", job_with(outputs={"y": {"zarr": 3}}), "outputs.y.zarr: must be a directory name"),
+    ("zarr output dir", job_with(outputs={"y": {"zarr": "no/such/dir/y.zarr"}}),
+     "outputs.y.zarr: cannot write into the directory 'no/such/dir'"),
+    ("zarr output over a file", job_with(outputs={"y": {"zarr": "garbage.npy"}}),
+     "outputs.y.zarr: 'garbage.npy' exists and is not a Zarr store"),
+    ("zarr output over a directory", job_with(outputs={"y": {"zarr": "empty.zarr"}}),
+     "outputs.y.zarr: 'empty.zarr' exists and is not a Zarr store"),
+    ("zarr compressor", job_with(outputs={"y": {"zarr": "y.zarr", "compressor": "lz5"}}),
+     "outputs.y.compressor: must be one of \"zstd\""),
+    ("zarr level", job_with(outputs={"y": {"zarr": "y.zarr", "compressor": "zstd", "level": 23}}),
+     "outputs.y.level: must be an integer from 1 to 22 for the compressor \"zstd\""),
+    ("zarr level type", job_with(outputs={"y": {"zarr": "y.zarr", "level": "high"}}),
+     "outputs.y.level: must be an integer from 0 to 9 for the compressor \"blosc-lz4\""),
+    ("zarr level none", job_with(outputs={"y": {"zarr": "y.zarr", "compressor": "none", "level": 1}}),
+     "outputs.y.level: the compressor \"none\" takes no level"),
+    ("zarr level without zarr", job_with(outputs={"y": {"npy": "y.npy", "level": 3}}),
+     "outputs.y.level: only goes with \"zarr\""),
+    ("zarr field", job_with(outputs={"y": {"zarr": "y.zarr", "compresor": "zstd"}}),
+     "outputs.y: unknown field 'compresor'"),
 ]
 
 BAD_USAGE = [
@@ -254,6 +348,13 @@ BAD_USAGE = [
     (["launch", "job.json"], "unknown command 'launch'"),
     (["run", "--trace", "no/dir/t.json", "job.json"], "trace no/dir/t.json: cannot write into the directory 'no/dir'"),
     (["graph", "-o", "no/dir/g.json", "job.json"], "graph no/dir/g.json: cannot write into the directory"),
+    (["run", "--memory-limit", "12XB", "job.json"], "--memory-limit '12XB': expected a size"),
+    (["run", "--memory-limit", "0", "job.json"], "--memory-limit '0'"),
+    (["run", "-m", "150%", "job.json"], "--memory-limit '150%'"),
+    (["run", "--memory-limit", "-1GB", "job.json"], "--memory-limit '-1GB'"),
+    (["run", "--spill-dir", "no/such/dir", "job.json"], "--spill-dir 'no/such/dir': No such file or directory"),
+    (["run", "--spill-dir", "garbage.npy", "job.json"], "--spill-dir 'garbage.npy': not a directory"),
+    (["graph", "--memory-limit", "1GB", "job.json"], "unknown option"),
 ]
 
 
@@ -261,12 +362,13 @@ def test_errors():
     with tempfile.TemporaryDirectory() as d:
         with open(os.path.join(d, "garbage.npy"), "wb") as f:
             f.write(b"\x93NUMPY\x01\x00\x10\x00{'descr': 'xx'}\n")
+        os.mkdir(os.path.join(d, "empty.zarr"))  # a directory, not a store
         for what, job, expect in BAD_JOBS:
             path = os.path.join(d, "job.json")
             with open(path, "w") as f:
                 f.write(job if isinstance(job, str) else json.dumps(job))
             r = run(["run", "job.json"], d)
-            left = sorted(set(os.listdir(d)) - {"job.json", "garbage.npy"})
+            left = sorted(set(os.listdir(d)) - {"job.json", "garbage.npy", "empty.zarr"})
             if r.returncode != 2 or expect not in r.stderr or left or r.stdout:
                 fail("bad job '%s': exit %d, stderr %r (wanted %r), files left %s"
                      % (what, r.returncode, r.stderr.strip(), expect, left))
@@ -276,17 +378,23 @@ def test_errors():
             r = run(args, d)
             if r.returncode != 2 or expect not in r.stderr:
                 fail("usage %s: exit %d, stderr %r (wanted %r)" % (args, r.returncode, r.stderr.strip(), expect))
-        r = run(["run", "job.json"], d, env={"CASK_THREADS": "many"})
-        if r.returncode != 2 or "CASK_THREADS='many'" not in r.stderr:
-            fail("CASK_THREADS=many: exit %d, %r" % (r.returncode, r.stderr))
+        for var, value, expect in (("CASK_THREADS", "many", "CASK_THREADS='many'"),
+                                   ("CASK_MEMORY_LIMIT", "lots", "CASK_MEMORY_LIMIT='lots' is not a memory limit"),
+                                   ("CASK_SPILL_DIR", "no/dir", "CASK_SPILL_DIR 'no/dir': No such file")):
+            r = run(["run", "job.json"], d, env={var: value})
+            if r.returncode != 2 or expect not in r.stderr:
+                fail("%s=%s: exit %d, %r" % (var, value, r.returncode, r.stderr))
         for args in (["--help"], ["run", "--help"], ["graph", "--help"]):
             r = run(args, d)
             if r.returncode != 0 or "usage: cask" not in r.stdout:
                 fail("%s: exit %d" % (args, r.returncode))
         r = run(["run", "--help"], d)
-        for opt in ("--threads", "--trace", "--graph", "--graph-format", "--dry-run", "--quiet", "CASK_THREADS"):
+        for opt in ("--threads", "--trace", "--graph", "--graph-format", "--dry-run", "--quiet", "CASK_THREADS",
+                    "--memory-limit", "--spill-dir", "CASK_MEMORY_LIMIT", "CASK_SPILL_DIR", "memory_limit"):
             if opt not in r.stdout:
                 fail("cask run --help does not mention %s" % opt)
+        if "--memory-limit" not in run(["--help"], d).stdout:
+            fail("cask --help does not mention --memory-limit")
     print("ok errors (%d bad jobs, %d bad command lines)" % (len(BAD_JOBS), len(BAD_USAGE)))
 
 
@@ -358,23 +466,173 @@ def test_files():
     print("ok files")
 
 
+# ---- memory limit and spilling ---------------------------------------------------
+
+# y is used twice (its column means, then its centred values): its blocks are
+# held between the two passes, 32 MB in all, spilled under a few MiB.
+SPILL_JOB = {"inputs": {"x": {"source": "uniform", "seed": 7, "shape": [20000, 200], "chunks": [1000, 200]},
+                        "w": {"source": "normal", "seed": 8, "shape": [200, 200]}},
+             "steps": {"y": "x @ w", "s": "std(y - mean(y, axis=0), axis=0)", "t": "sum(s)"},
+             "outputs": {"t": "print"}}
+
+
+def run_watching(args, d, watch, env=None):
+    """Runs cask, listing the directory watch meanwhile: (result, whether anything appeared in it)."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("CASK_")}
+    e.update(env or {})
+    p = subprocess.Popen([CASK] + args, cwd=d, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = False
+    while p.poll() is None:
+        seen = seen or bool(os.listdir(watch))
+        time.sleep(0.002)
+    out, err = p.communicate()
+    return subprocess.CompletedProcess(args, p.returncode, out, err), seen
+
+
+def test_memory():
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "job.json"), "w") as f:
+            json.dump(SPILL_JOB, f)
+        free = run(["run", "--memory-limit", "none", "job.json"], d)
+        if free.returncode != 0 or spill_summary(free.stderr) != (0, 0) or ", no limit (" not in free.stderr:
+            fail("no limit: exit %d, %r" % (free.returncode, free.stderr))
+            return
+        # a tiny limit: the same bits printed, spilled blocks, read back, in the given directory
+        spill = os.path.join(d, "spill")
+        os.mkdir(spill)
+        r, seen = run_watching(["run", "--memory-limit", "4MiB", "--spill-dir", spill, "job.json"], d, spill)
+        got = spill_summary(r.stderr)
+        if r.returncode != 0 or r.stdout != free.stdout or not got or got[0] <= 0 or got[1] <= 0:
+            fail("--memory-limit 4MiB: exit %d, stdout %r (unlimited: %r), stderr %r"
+                 % (r.returncode, r.stdout, free.stdout, r.stderr))
+        if "of the 4.00 MiB limit" not in r.stderr or "read back" not in r.stderr or "spill I/O" not in r.stderr:
+            fail("the summary lacks the limit or what was read back: %r" % r.stderr)
+        if not any(l.startswith("cask: ") and "of 4.00 MiB, spilled" in l for l in r.stderr.splitlines()):
+            fail("the progress line lacks the memory and the bytes spilled: %r" % r.stderr)
+        if not seen or os.listdir(spill):
+            fail("--spill-dir: used during the run %s, left %s" % (seen, os.listdir(spill)))
+        # the environment, and an option winning over it
+        spill2 = os.path.join(d, "spill2")
+        os.mkdir(spill2)
+        r, seen = run_watching(["run", "-q", "job.json"], d, spill2, env={"CASK_MEMORY_LIMIT": "4MiB",
+                                                                          "CASK_SPILL_DIR": spill2})
+        if r.returncode != 0 or r.stdout != free.stdout or not seen or os.listdir(spill2):
+            fail("CASK_MEMORY_LIMIT, CASK_SPILL_DIR: exit %d, used %s, %r" % (r.returncode, seen, r.stderr))
+        r, seen = run_watching(["run", "-q", "--spill-dir", spill, "job.json"], d, spill2,
+                               env={"CASK_MEMORY_LIMIT": "4MiB", "CASK_SPILL_DIR": spill2})
+        if r.returncode != 0 or seen:
+            fail("--spill-dir does not win over CASK_SPILL_DIR: exit %d, %r" % (r.returncode, r.stderr))
+        # the job file's limit; the environment and options win over it
+        with open(os.path.join(d, "limited.json"), "w") as f:
+            json.dump(dict(SPILL_JOB, memory_limit="4MiB"), f)
+        r = run(["run", "limited.json"], d)
+        if r.returncode != 0 or r.stdout != free.stdout or not (spill_summary(r.stderr) or (0, 0))[0] > 0:
+            fail("a job file's memory_limit: exit %d, %r" % (r.returncode, r.stderr))
+        for args, env, limit in ((["limited.json"], {}, "4194304 bytes"),
+                                 (["limited.json"], {"CASK_MEMORY_LIMIT": "none"}, "none"),
+                                 (["-m", "8MiB", "limited.json"], {"CASK_MEMORY_LIMIT": "none"}, "8388608 bytes"),
+                                 (["-m", "1GB", "job.json"], {}, "1000000000 bytes")):
+            r = run(["run", "--dry-run"] + args, d, env=env)
+            spills = "spilling: expected" if limit.startswith(("4", "8")) else "spilling: n"
+            if r.returncode != 0 or ("memory limit: %s" % limit) not in r.stdout or spills not in r.stdout:
+                fail("dry run %s %s: wanted the limit %s and %r: %r" % (args, env, limit, spills, r.stdout))
+        r = run(["run", "-q", "limited.json"], d, env={"CASK_MEMORY_LIMIT": "none"})
+        if r.returncode != 0 or r.stdout != free.stdout:
+            fail("CASK_MEMORY_LIMIT=none over the job's limit: exit %d, %r" % (r.returncode, r.stderr))
+    print("ok memory")
+
+
+# ---- Zarr stores -----------------------------------------------------------------
+
+COMPRESSORS = {  # the job's name -> what .zarray holds (numcodecs' config)
+    "none": None, "zlib": {"id": "zlib"}, "gzip": {"id": "gzip"}, "zstd": {"id": "zstd"},
+    "blosc-lz4": {"id": "blosc", "cname": "lz4"}, "blosc-zstd": {"id": "blosc", "cname": "zstd"},
+}
+
+
+def test_zarr():
+    with tempfile.TemporaryDirectory() as d:
+        rng = np.random.default_rng(5)
+        a = rng.standard_normal((300, 70))
+        i = rng.integers(-1000, 1000, size=(1000,), dtype=np.int32)
+        zarr.array(a, chunks=(64, 32), store=os.path.join(d, "a.zarr"), compressor=numcodecs.Zstd(3))
+        zarr.array(i, chunks=(128,), store=os.path.join(d, "i.zarr"), dimension_separator="/")
+        # a store already under an output's name, of another shape and chunks: replaced whole
+        zarr.array(np.ones((9, 9, 9)), chunks=(2, 2, 2), store=os.path.join(d, "out_zlib.zarr"))
+        outputs = {"row%d" % k: {"zarr": "out_%s.zarr" % c, "compressor": c} for k, c in enumerate(COMPRESSORS)}
+        outputs["row1"]["level"] = 9  # zlib
+        outputs["row3"]["level"] = 19  # zstd
+        steps = {"row%d" % k: "a * %d + a[:, %d:%d]" % (k, k, k + 1) for k in range(len(COMPRESSORS))}
+        steps.update({"total": "sum(i)", "cols": "sum(b, axis=0)"})
+        job = {"inputs": {"a": {"source": "zarr", "path": "a.zarr"},
+                          "b": {"source": "zarr", "path": "a.zarr", "chunks": [100, 70]},
+                          "i": {"source": "zarr", "path": "i.zarr"}},
+               "steps": steps,
+               "outputs": dict(outputs, total="print", cols={"print": True, "zarr": "cols.zarr"},
+                               i={"zarr": "i2.zarr"})}
+        with open(os.path.join(d, "job.json"), "w") as f:
+            json.dump(job, f)
+        r = run(["run", "-q", "job.json"], d)
+        if r.returncode != 0:
+            fail("zarr job: exit %d: %s" % (r.returncode, r.stderr))
+            return
+        printed = dict(line.split(" = ") for line in r.stdout.splitlines())
+        if json.loads(printed["total"]) != int(i.sum()):
+            fail("zarr input (separator /): sum %s, NumPy %d" % (printed["total"], i.sum()))
+        close(np.array(json.loads(printed["cols"])), a.sum(axis=0), "zarr input in other chunks")
+        for k, (c, codec) in enumerate(COMPRESSORS.items()):
+            path = os.path.join(d, "out_%s.zarr" % c)
+            z = zarr.open(path, mode="r")
+            got = {x: v for x, v in (z.compressor.get_config() if z.compressor else {}).items()
+                   if x in ("id", "cname")} or None
+            if got != codec or z.chunks != (64, 32):  # the output's chunks, from a.zarr
+                fail("zarr output %s: compressor %s, chunks %s" % (c, got, z.chunks))
+            if c in ("zlib", "zstd") and z.compressor.get_config()["level"] != (9 if c == "zlib" else 19):
+                fail("zarr output %s: level %s" % (c, z.compressor.get_config()))
+            close(z[...], a * k + a[:, k:k + 1], "zarr output %s" % c)
+        if len(os.listdir(os.path.join(d, "out_zlib.zarr"))) != 1 + 5 * 3:  # no chunk of the old 9x9x9
+            fail("the replaced store keeps old files: %s" % os.listdir(os.path.join(d, "out_zlib.zarr")))
+        close(zarr.open(os.path.join(d, "cols.zarr"), mode="r")[...], a.sum(axis=0), "cols.zarr")
+        i2 = zarr.open(os.path.join(d, "i2.zarr"), mode="r")
+        if i2.dtype != np.int32 or i2.chunks != (128,) or not np.array_equal(i2[...], i):
+            fail("i2.zarr: dtype %s, chunks %s" % (i2.dtype, i2.chunks))
+        left = [f for f in os.listdir(d) if f.startswith(".")]
+        if left:
+            fail("zarr job: temporary directories left: %s" % left)
+    print("ok zarr (%d compressors)" % len(COMPRESSORS))
+
+
 # ---- SIGINT --------------------------------------------------------------------
 
+# A long run: SIGINT lands in the middle of the computation.
+LONG_JOB = {"inputs": {"x": {"source": "normal", "seed": 1, "shape": [40000, 20000], "chunks": [1000, 1000]}},
+            "steps": {"a": "sin(x) ** 2.5 + cos(x) ** 3.5",
+                      "y": "sum(arctan2(a, x) ** 1.5 + exp(-a) * tanh(a), axis=0)"}}
+# A quick run with a slow output (72 MB of random doubles through zlib level
+# 9, seconds): SIGINT lands while the store is written under its temporary name.
+SLOW_WRITE_JOB = {"inputs": {"x": {"source": "uniform", "seed": 3, "shape": [3000, 3000], "chunks": [500, 500]}},
+                  "steps": {"y": "x"}}
+
+
 def test_sigint():
+    sigint_run(LONG_JOB, {"npy": "y.npy"}, "g.json", "the run")
+    sigint_run(LONG_JOB, {"zarr": "y.zarr"}, "g.json", "the run")
+    sigint_run(SLOW_WRITE_JOB, {"zarr": "y.zarr", "compressor": "zlib", "level": 9}, ".y.zarr.tmp-", "the write")
+
+
+def sigint_run(job, output, wait_for, what):
+    """SIGINT once a file whose name starts with wait_for appears (and 0.3 s more)."""
     with tempfile.TemporaryDirectory() as d:
-        job = {"inputs": {"x": {"source": "normal", "seed": 1, "shape": [40000, 20000], "chunks": [1000, 1000]}},
-               "steps": {"a": "sin(x) ** 2.5 + cos(x) ** 3.5",
-                         "y": "sum(arctan2(a, x) ** 1.5 + exp(-a) * tanh(a), axis=0)"},
-               "outputs": {"y": {"npy": "y.npy"}}}
         with open(os.path.join(d, "long.json"), "w") as f:
-            json.dump(job, f)
+            json.dump(dict(job, outputs={"y": output}), f)
         e = {k: v for k, v in os.environ.items() if not k.startswith("CASK_")}
         t0 = time.time()
         p = subprocess.Popen([CASK, "run", "--graph", "g.json", "long.json"], cwd=d, env=e, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-        while not os.path.exists(os.path.join(d, "g.json")) and p.poll() is None and time.time() - t0 < 60:
+        while (not any(f.startswith(wait_for) for f in os.listdir(d)) and p.poll() is None
+               and time.time() - t0 < 60):
             time.sleep(0.01)
-        time.sleep(0.5)  # the run is going (the graph is written just before it starts)
+        time.sleep(0.3)  # the run (or the write) is going
         t0 = time.time()
         p.send_signal(signal.SIGINT)
         try:
@@ -385,9 +643,11 @@ def test_sigint():
             return
         left = sorted(set(os.listdir(d)) - {"long.json", "g.json"})
         if p.returncode != 130 or left or "interrupted" not in err:
-            fail("SIGINT: exit %d, files left %s, stderr %r" % (p.returncode, left, err[-300:]))
+            fail("SIGINT during %s (%s): exit %d, files left %s, stderr %r"
+                 % (what, output, p.returncode, left, err[-300:]))
         else:
-            print("ok sigint (stopped %.1f s after the signal)" % (time.time() - t0))
+            print("ok sigint during %s, %s output (stopped %.1f s after the signal)"
+                  % (what, list(output)[0], time.time() - t0))
 
 
 # ---- a failing task ------------------------------------------------------------
@@ -426,7 +686,7 @@ def main():
     global CASK
     CASK = os.path.abspath(sys.argv[1])
     jobs_dir = sys.argv[2]
-    tests = sys.argv[3:] or ["examples", "errors", "files", "sigint", "failure"]
+    tests = sys.argv[3:] or ["examples", "errors", "files", "memory", "zarr", "sigint", "failure"]
     for t in tests:
         if t == "examples":
             test_examples(jobs_dir)
@@ -434,6 +694,10 @@ def main():
             test_errors()
         elif t == "files":
             test_files()
+        elif t == "memory":
+            test_memory()
+        elif t == "zarr":
+            test_zarr()
         elif t == "sigint":
             test_sigint()
         elif t == "failure":

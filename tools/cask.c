@@ -2,7 +2,8 @@
  * `cask viz GRAPH.json` (tools/viz.c).
  * The one thing to know: every setting comes from an option, else from its
  * environment variable (CASK_THREADS, CASK_TRACE, CASK_GRAPH,
- * CASK_GRAPH_FORMAT, CASK_QUIET), else a default; exit codes are 0 ok,
+ * CASK_GRAPH_FORMAT, CASK_QUIET, CASK_MEMORY_LIMIT, CASK_SPILL_DIR), else
+ * (the memory limit) the job file, else a default; exit codes are 0 ok,
  * 1 a task failed, 2 bad usage or a bad job file, 130 interrupted. */
 #include <errno.h>
 #include <getopt.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cask/cask.h"
@@ -49,8 +51,11 @@ static void usage_main(FILE *f) {
           "\n"
           "  cask --help       this text;  cask --version   the library's version\n"
           "\n"
-          "Job files are described in docs/jobs.md. Exit codes: 0 success, 1 a task\n"
-          "failed, 2 bad usage or a bad job file, 130 interrupted.\n");
+          "Job files are described in docs/jobs.md. A run keeps the blocks it holds under\n"
+          "a memory limit (cask run --memory-limit 2GiB, CASK_MEMORY_LIMIT, or the job's\n"
+          "\"memory_limit\"; default 3/4 of the machine) by spilling blocks to disk\n"
+          "(--spill-dir DIR, CASK_SPILL_DIR). Exit codes: 0 success, 1 a task failed,\n"
+          "2 bad usage or a bad job file, 130 interrupted.\n");
 }
 
 static void usage_run(FILE *f) {
@@ -62,18 +67,27 @@ static void usage_run(FILE *f) {
           "\n"
           "options (each also read from the environment variable shown; an option wins):\n"
           "  -t, --threads N            worker threads (CASK_THREADS; default: all cores)\n"
+          "  -m, --memory-limit LIMIT   block bytes the run may hold before it spills blocks\n"
+          "                             to disk: 1.5GiB, 800MB, 0.5 or 50%% (of the machine's\n"
+          "                             memory), none (CASK_MEMORY_LIMIT; else the job file's\n"
+          "                             \"memory_limit\"; default: 3/4 of the machine)\n"
+          "      --spill-dir DIR        where spilled blocks go, in a private directory removed\n"
+          "                             at the end (CASK_SPILL_DIR; default: $TMPDIR or /tmp)\n"
           "      --trace FILE           write a Chrome trace-event JSON of the run, for\n"
           "                             Perfetto or chrome://tracing (CASK_TRACE)\n"
           "      --graph FILE           write the optimized task graph (CASK_GRAPH)\n"
           "      --graph-format FMT     json (default) or dot for Graphviz (CASK_GRAPH_FORMAT)\n"
-          "  -n, --dry-run              build and optimize the graph, print the task count\n"
-          "                             and the predicted peak memory, write --graph, run nothing\n"
+          "  -n, --dry-run              build and optimize the graph, print the task count,\n"
+          "                             the predicted peak memory, the memory limit and whether\n"
+          "                             the run will spill; write --graph; run nothing\n"
           "  -q, --quiet                no progress and no summary (CASK_QUIET=1)\n"
           "  -h, --help                 this text\n"
           "\n"
-          "Progress goes to stderr: a live bar on a terminal, else a line every 5 s, and a\n"
-          "summary at the end (wall time, tasks, peak memory, time per op kind). Ctrl-C\n"
-          "cancels the run: running tasks finish, no output file is written, exit 130;\n"
+          "Progress goes to stderr: a live bar on a terminal, else a line every 5 s (tasks,\n"
+          "rate, elapsed, ETA, memory held of the limit, bytes spilled), and a summary at\n"
+          "the end (wall time, tasks, peak memory of the limit, bytes spilled and read back,\n"
+          "spill I/O time, roots held back, time per op kind). Ctrl-C cancels the run:\n"
+          "running tasks finish, no output is written (nor left half-written), exit 130;\n"
           "a second Ctrl-C kills at once.\n"
           "Exit codes: 0 success, 1 a task failed, 2 bad usage or job file, 130 interrupted.\n");
 }
@@ -106,6 +120,23 @@ static int parse_threads(const char *s, int *out) {
   return 0;
 }
 
+static int parse_limit(const char *s, uint64_t *out) { return cask_parse_memory_limit(s, out) ? -1 : 0; }
+
+#define LIMIT_FORMS "a size (1.5GiB, 800MB), a fraction of the machine's memory (0.5, 50%%) or none"
+
+/* The spill directory must be a directory we can write into: said now,
+ * as bad usage, not at the first spill in the middle of the run. */
+static int check_spill_dir(const char *cmd, const char *what, const char *dir) {
+  struct stat st;
+  const char *why = stat(dir, &st) ? strerror(errno)
+                    : !S_ISDIR(st.st_mode) ? "not a directory"
+                    : access(dir, W_OK | X_OK) ? strerror(errno)
+                                                : NULL;
+  if (!why) return 0;
+  fprintf(stderr, "cask %s: %s '%s': %s\n", cmd, what, dir, why);
+  return EXIT_USAGE;
+}
+
 static int parse_format(const char *s, int *dot) {
   if (!strcmp(s, "json")) *dot = 0;
   else if (!strcmp(s, "dot")) *dot = 1;
@@ -118,6 +149,12 @@ static int from_env(const char *cmd, run_config *cfg) {
   const char *v;
   if ((v = getenv("CASK_THREADS")) && *v && parse_threads(v, &cfg->threads))
     return bad_usage(cmd, "CASK_THREADS='%s' is not a thread count from 1 to 1024", v);
+  if (!strcmp(cmd, "run")) { /* only a run uses memory */
+    if ((v = getenv("CASK_MEMORY_LIMIT")) && *v && parse_limit(v, &cfg->memory_limit))
+      return bad_usage(cmd, "CASK_MEMORY_LIMIT='%s' is not a memory limit: expected " LIMIT_FORMS, v);
+    if ((v = getenv("CASK_SPILL_DIR")) && *v && check_spill_dir(cmd, "CASK_SPILL_DIR", v)) return EXIT_USAGE;
+    if (v && *v) cfg->spill_dir = v;
+  }
   if ((v = getenv("CASK_TRACE")) && *v) cfg->trace = v;
   if ((v = getenv("CASK_GRAPH")) && *v) cfg->graph = v;
   if ((v = getenv("CASK_GRAPH_FORMAT")) && *v && parse_format(v, &cfg->graph_dot))
@@ -126,7 +163,7 @@ static int from_env(const char *cmd, run_config *cfg) {
   return 0;
 }
 
-enum { OPT_TRACE = 256, OPT_GRAPH, OPT_FORMAT };
+enum { OPT_TRACE = 256, OPT_GRAPH, OPT_FORMAT, OPT_SPILL };
 
 static int parse_options(const char *cmd, int argc, char **argv, run_config *cfg, int *help) {
   static const struct option longs[] = {
@@ -134,17 +171,26 @@ static int parse_options(const char *cmd, int argc, char **argv, run_config *cfg
       {"graph", required_argument, NULL, OPT_GRAPH}, {"graph-format", required_argument, NULL, OPT_FORMAT},
       {"output", required_argument, NULL, 'o'},  {"dry-run", no_argument, NULL, 'n'},
       {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
+      {"memory-limit", required_argument, NULL, 'm'}, {"spill-dir", required_argument, NULL, OPT_SPILL},
       {NULL, 0, NULL, 0}};
   int is_run = !strcmp(cmd, "run"), c;
   opterr = 0;
   optind = 1;
-  while ((c = getopt_long(argc, argv, is_run ? "t:nqh" : "o:qh", longs, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, is_run ? "t:m:nqh" : "o:qh", longs, NULL)) != -1) {
     /* run and graph share the table; each refuses the other's options */
-    int run_only = c == 't' || c == OPT_TRACE || c == OPT_GRAPH || c == 'n';
+    int run_only = c == 't' || c == OPT_TRACE || c == OPT_GRAPH || c == 'n' || c == 'm' || c == OPT_SPILL;
     if ((run_only && !is_run) || (c == 'o' && is_run)) return bad_usage(cmd, "unknown option '%s'", argv[optind - 1]);
     switch (c) {
     case 't':
       if (parse_threads(optarg, &cfg->threads)) return bad_usage(cmd, "--threads '%s': expected 1 to 1024", optarg);
+      break;
+    case 'm':
+      if (parse_limit(optarg, &cfg->memory_limit))
+        return bad_usage(cmd, "--memory-limit '%s': expected " LIMIT_FORMS, optarg);
+      break;
+    case OPT_SPILL:
+      if (check_spill_dir(cmd, "--spill-dir", optarg)) return EXIT_USAGE;
+      cfg->spill_dir = optarg;
       break;
     case OPT_TRACE: cfg->trace = optarg; break;
     case OPT_GRAPH:

@@ -14,12 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 typedef struct reader {
-  cask_ctx *ctx;
+  cask_ctx *ctx; /* started once the top level is read */
+  const cask_options *opts;
   const char *path;
   char *err;
   size_t cap;
@@ -210,20 +212,27 @@ static int input_arange(reader *r, input_spec *s, cask_array **out) {
   return cask_arange(r->ctx, s->dtype, start, stop, step, s->nchunks ? s->chunks[0] : 0, out);
 }
 
-static int input_npy(reader *r, input_spec *s, cask_array **out) {
+typedef int (*file_reader)(cask_ctx *, const char *, const int64_t *, cask_array **);
+
+/* A .npy file or a Zarr store (cask_read_npy, cask_read_zarr: the same
+ * arguments), read block by block when the job runs; its header or
+ * .zarray is read and checked now. */
+static int input_file(reader *r, input_spec *s, file_reader read, const char *what, cask_array **out) {
   static const char *const allowed[] = {"source", "path", "chunks", NULL};
   int rc = check_fields(r, s->field, s->obj, allowed);
   const cJSON *p = cJSON_GetObjectItemCaseSensitive(s->obj, "path");
   char f[300];
   snprintf(f, sizeof f, "%s.path", s->field);
-  if (!rc && !cJSON_IsString(p)) rc = fail(r, f, p ? "must be a string" : "missing (the .npy file to read)");
+  if (!rc && !cJSON_IsString(p)) rc = fail(r, f, p ? "must be a string" : "missing (the %s to read)", what);
   if (!rc) rc = read_chunks(r, s, -1);
   if (rc) return rc;
   if (access(p->valuestring, R_OK)) return fail(r, f, "cannot read '%.300s': %s", p->valuestring, strerror(errno));
-  if ((rc = cask_read_npy(r->ctx, p->valuestring, s->nchunks ? s->chunks : NULL, out)))
+  if ((rc = read(r->ctx, p->valuestring, s->nchunks ? s->chunks : NULL, out)))
     return fail(r, s->field, "%s", cask_ctx_errmsg(r->ctx));
   return CASK_OK;
 }
+
+#define SOURCES "\"uniform\", \"normal\", \"zeros\", \"ones\", \"full\", \"arange\", \"npy\", \"zarr\""
 
 static int read_input(reader *r, const cJSON *obj) {
   input_spec s = {.obj = obj};
@@ -235,8 +244,7 @@ static int read_input(reader *r, const cJSON *obj) {
   char f[300];
   snprintf(f, sizeof f, "%s.source", s.field);
   if (!cJSON_IsString(src))
-    return fail(r, f, "%s (one of \"uniform\", \"normal\", \"zeros\", \"ones\", \"full\", \"arange\", \"npy\")",
-                src ? "must be a string" : "missing");
+    return fail(r, f, "%s (one of %s)", src ? "must be a string" : "missing", SOURCES);
   char fd[300];
   snprintf(fd, sizeof fd, "%s.dtype", s.field);
   int rc = get_dtype(r, fd, cJSON_GetObjectItemCaseSensitive(obj, "dtype"), &s.dtype);
@@ -246,10 +254,9 @@ static int read_input(reader *r, const cJSON *obj) {
   if (!strcmp(kind, "uniform") || !strcmp(kind, "normal")) rc = input_random(r, &s, kind[0] == 'n', &a);
   else if (!strcmp(kind, "zeros") || !strcmp(kind, "ones") || !strcmp(kind, "full")) rc = input_fill(r, &s, kind, &a);
   else if (!strcmp(kind, "arange")) rc = input_arange(r, &s, &a);
-  else if (!strcmp(kind, "npy")) rc = input_npy(r, &s, &a);
-  else
-    return fail(r, f, "unknown source '%.60s' (one of \"uniform\", \"normal\", \"zeros\", \"ones\", \"full\", "
-                      "\"arange\", \"npy\")", kind);
+  else if (!strcmp(kind, "npy")) rc = input_file(r, &s, cask_read_npy, ".npy file", &a);
+  else if (!strcmp(kind, "zarr")) rc = input_file(r, &s, cask_read_zarr, "Zarr store", &a);
+  else return fail(r, f, "unknown source '%.60s' (one of %s)", kind, SOURCES);
   if (rc && !r->err[0]) fail(r, s.field, "%s", cask_ctx_errmsg(r->ctx));
   return rc ? rc : add_name(r, s.field, obj->string, a);
 }
@@ -279,14 +286,68 @@ static int check_writable(reader *r, const char *field, const char *path) {
   return rc;
 }
 
+/* cask_zarr_compressor's names, in its order. */
+static const char *const compressors[] = {"none", "zlib", "gzip", "zstd", "blosc-lz4", "blosc-zstd", NULL};
+
+static int read_level(reader *r, const char *f, const cJSON *l, job_output *o) {
+  char sub[300];
+  snprintf(sub, sizeof sub, "%s.level", f);
+  int c = (int)o->zarr_opts.compressor, lo = c == CASK_ZARR_ZSTD, hi = c == CASK_ZARR_ZSTD ? 22 : 9;
+  if (c == CASK_ZARR_NONE) return fail(r, sub, "the compressor \"none\" takes no level");
+  if (!cJSON_IsNumber(l) || l->valuedouble != floor(l->valuedouble) || l->valuedouble < lo || l->valuedouble > hi)
+    return fail(r, sub, "must be an integer from %d to %d for the compressor \"%s\"", lo, hi, compressors[c]);
+  o->zarr_opts.level = (int)l->valuedouble;
+  return CASK_OK;
+}
+
+/* "zarr": the store to write, with "compressor" and "level" (numcodecs'
+ * codecs and ranges; default zarr's own: blosc-lz4, level 5). A store
+ * already there is replaced once the job has run; anything else there is
+ * refused now, as it would be lost. */
+static int read_zarr_output(reader *r, const char *f, const cJSON *v, job_output *o) {
+  const cJSON *z = cJSON_GetObjectItemCaseSensitive(v, "zarr"), *c = cJSON_GetObjectItemCaseSensitive(v, "compressor"),
+              *l = cJSON_GetObjectItemCaseSensitive(v, "level");
+  char sub[300];
+  if (!z && (c || l)) {
+    snprintf(sub, sizeof sub, "%s.%s", f, c ? "compressor" : "level");
+    return fail(r, sub, "only goes with \"zarr\" (the Zarr store to write)");
+  }
+  if (!z) return CASK_OK;
+  snprintf(sub, sizeof sub, "%s.zarr", f);
+  if (!cJSON_IsString(z) || !z->valuestring[0]) return fail(r, sub, "must be a directory name (the store)");
+  size_t n = strlen(z->valuestring);
+  while (n > 1 && z->valuestring[n - 1] == '/') n--;
+  if (!(o->zarr = strndup(z->valuestring, n))) return fail(r, sub, "out of memory");
+  int rc = check_writable(r, sub, o->zarr);
+  if (rc) return rc;
+  struct stat st;
+  char meta[4200];
+  snprintf(meta, sizeof meta, "%s/.zarray", o->zarr);
+  if (stat(o->zarr, &st) == 0 && (!S_ISDIR(st.st_mode) || access(meta, F_OK)))
+    return fail(r, sub, "'%.300s' exists and is not a Zarr store (it is not replaced)", o->zarr);
+  o->zarr_opts = (cask_zarr_options)CASK_ZARR_OPTIONS_DEFAULTS;
+  if (c) {
+    snprintf(sub, sizeof sub, "%s.compressor", f);
+    int k = -1;
+    for (int i = 0; cJSON_IsString(c) && compressors[i]; i++)
+      if (!strcmp(c->valuestring, compressors[i])) k = i;
+    if (k < 0)
+      return fail(r, sub, "must be one of \"zstd\", \"zlib\", \"gzip\", \"blosc-lz4\", \"blosc-zstd\", \"none\"");
+    o->zarr_opts.compressor = (cask_zarr_compressor)k;
+  }
+  return l ? read_level(r, f, l, o) : CASK_OK;
+}
+
 static int read_output_fields(reader *r, const char *f, const cJSON *v, job_output *o) {
-  static const char *const allowed[] = {"print", "npy", NULL};
+  static const char *const allowed[] = {"print", "npy", "zarr", "compressor", "level", NULL};
   if (cJSON_IsString(v) && !strcmp(v->valuestring, "print")) {
     o->print = 1;
     return CASK_OK;
   }
-  if (!cJSON_IsObject(v)) return fail(r, f, "must be \"print\" or an object like {\"npy\": \"out.npy\", \"print\": true}");
+  if (!cJSON_IsObject(v))
+    return fail(r, f, "must be \"print\" or an object like {\"npy\": \"out.npy\"}, {\"zarr\": \"out.zarr\"}");
   int rc = check_fields(r, f, v, allowed);
+  if (!rc) rc = read_zarr_output(r, f, v, o);
   if (rc) return rc;
   const cJSON *p = cJSON_GetObjectItemCaseSensitive(v, "print"), *n = cJSON_GetObjectItemCaseSensitive(v, "npy");
   char sub[300];
@@ -297,7 +358,8 @@ static int read_output_fields(reader *r, const char *f, const cJSON *v, job_outp
   if (n && (!cJSON_IsString(n) || !n->valuestring[0])) return fail(r, sub, "must be a file name");
   if (n && (rc = check_writable(r, sub, n->valuestring))) return rc;
   if (n && !(o->npy = strdup(n->valuestring))) return fail(r, sub, "out of memory");
-  if (!o->print && !o->npy) return fail(r, f, "says nothing to do (give \"print\": true or \"npy\": FILE)");
+  if (!o->print && !o->npy && !o->zarr)
+    return fail(r, f, "says nothing to do (give \"print\": true, \"npy\": FILE or \"zarr\": STORE)");
   return CASK_OK;
 }
 
@@ -316,8 +378,8 @@ static int read_output(reader *r, const cJSON *v) {
   if (rc) return rc;
   int64_t n = cask_array_size(o->a);
   if (o->print && n > JOB_PRINT_MAX)
-    return fail(r, f, "the array has %lld elements, at most %d can be printed (write it with \"npy\")", (long long)n,
-                JOB_PRINT_MAX);
+    return fail(r, f, "the array has %lld elements, at most %d can be printed (write it with \"npy\" or \"zarr\")",
+                (long long)n, JOB_PRINT_MAX);
   return CASK_OK;
 }
 
@@ -386,10 +448,26 @@ static char *read_text(reader *r) {
   return text;
 }
 
+#define LIMIT_FORMS "a size (\"1.5GiB\", \"800MB\"), a fraction of the machine's memory (\"0.5\", \"50%%\") or \"none\""
+
+/* The runtime starts here, once the file's memory limit is known. */
+static int start_ctx(reader *r, const cJSON *root) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "memory_limit");
+  if (v && !cJSON_IsString(v)) return fail(r, "memory_limit", "must be a string: " LIMIT_FORMS);
+  if (v && cask_parse_memory_limit(v->valuestring, &r->j->memory_limit))
+    return fail(r, "memory_limit", "'%.60s' is not a memory limit: expected " LIMIT_FORMS, v->valuestring);
+  cask_options o = *r->opts;
+  if (!o.memory_limit) o.memory_limit = r->j->memory_limit;
+  int rc = cask_ctx_new(&o, &r->ctx);
+  if (rc) snprintf(r->err, r->cap, "cannot start the runtime with %d threads: %s", o.threads, cask_strerror(rc));
+  return rc;
+}
+
 static int read_root(reader *r, const cJSON *root) {
-  static const char *const allowed[] = {"description", "inputs", "steps", "outputs", NULL};
+  static const char *const allowed[] = {"description", "memory_limit", "inputs", "steps", "outputs", NULL};
   if (!cJSON_IsObject(root)) return fail(r, "(top level)", "the job must be a JSON object");
   int rc = check_fields(r, "(top level)", root, allowed);
+  if (!rc) rc = start_ctx(r, root);
   const cJSON *outs = cJSON_GetObjectItemCaseSensitive(root, "outputs");
   if (!rc && cJSON_IsObject(outs)) {
     r->j->out = calloc((size_t)cJSON_GetArraySize(outs) + 1, sizeof *r->j->out);
@@ -401,9 +479,10 @@ static int read_root(reader *r, const cJSON *root) {
   return rc;
 }
 
-int job_load(const char *path, cask_ctx *ctx, job *j, char *err, size_t cap) {
-  reader r = {ctx, path, err, cap, j};
+int job_load(const char *path, const cask_options *opts, cask_ctx **ctx, job *j, char *err, size_t cap) {
+  reader r = {NULL, opts, path, err, cap, j};
   memset(j, 0, sizeof *j);
+  *ctx = NULL;
   err[0] = '\0';
   char *text = read_text(&r);
   if (!text) return CASK_EIO;
@@ -420,7 +499,12 @@ int job_load(const char *path, cask_ctx *ctx, job *j, char *err, size_t cap) {
   }
   cJSON_Delete(root);
   free(text);
-  if (rc) job_free(j);
+  if (rc) {
+    job_free(j);
+    cask_ctx_free(r.ctx);
+    r.ctx = NULL;
+  }
+  *ctx = r.ctx;
   return rc;
 }
 
@@ -428,6 +512,7 @@ void job_free(job *j) {
   for (int k = 0; k < j->nout; k++) {
     free(j->out[k].name);
     free(j->out[k].npy);
+    free(j->out[k].zarr);
   }
   free(j->out);
   for (int k = 0; k < j->nnames; k++) {

@@ -6,6 +6,7 @@
 #define CASK_TOOL_JOB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cask/cask.h"
 
@@ -16,6 +17,8 @@ typedef struct job_output {
   cask_array *a; /* borrowed from the job's names */
   int print;     /* print the values on stdout */
   char *npy;     /* write a .npy file there, or NULL */
+  char *zarr;    /* write a Zarr store there (no trailing '/'), or NULL */
+  cask_zarr_options zarr_opts;
 } job_output;
 
 typedef struct job {
@@ -24,12 +27,16 @@ typedef struct job {
   cask_array **values;
   int nout;
   job_output *out;
+  uint64_t memory_limit; /* the file's "memory_limit"; 0: none given */
 } job;
 
-/* Read the job file at path and build its arrays in ctx. On error, err
- * receives "PATH: FIELD: what is wrong" and the result is nonzero (the
- * caller exits with 2); *j is left empty. Free with job_free. */
-int job_load(const char *path, cask_ctx *ctx, job *j, char *err, size_t cap);
+/* Read the job file at path, start the context its arrays live in (opts,
+ * with the file's "memory_limit" when opts->memory_limit is 0: the file is
+ * read before the runtime starts) and build the arrays there. On error, err
+ * receives "PATH: FIELD: what is wrong", the result is nonzero (the caller
+ * exits with 2), *ctx is NULL and *j empty. Free with job_free, then
+ * cask_ctx_free. */
+int job_load(const char *path, const cask_options *opts, cask_ctx **ctx, job *j, char *err, size_t cap);
 void job_free(job *j);
 
 #endif

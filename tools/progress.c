@@ -3,10 +3,12 @@
  * touch atomics and their own worker's slot; everything that prints runs
  * on the progress thread or after the run. Time per op kind is the time
  * tasks took, summed over threads, grouped by the kind in their key
- * (its op, or the first word of its key for a fused chain). */
+ * (its op, or the first word of its key for a fused chain). Memory
+ * figures come from cask_runtime_memory, which any thread may read. */
 #include "progress.h"
 
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +32,7 @@ struct progress {
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  int stopping, started, canceled;
+  int stopping, started, canceled, drawing;
 };
 
 static uint64_t now_ns(void) {
@@ -79,24 +81,69 @@ static void fmt_duration(char *buf, size_t cap, double s) {
   else snprintf(buf, cap, "%dh%02dm", (int)s / 3600, (int)s / 60 % 60);
 }
 
+/* Three significant digits: "812 B", "9.60 MiB", "1.25 GiB". */
+static void fmt_bytes(char *buf, size_t cap, uint64_t b) {
+  static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+  if (b < 1024) {
+    snprintf(buf, cap, "%llu B", (unsigned long long)b);
+    return;
+  }
+  double v = (double)b / 1024;
+  int u = 0;
+  for (; v >= 1024 && u < 4; u++) v /= 1024;
+  snprintf(buf, cap, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+/* Held now (at the end: the run's peak) of the limit, and spilled:
+ * "memory 180 MiB of 256 MiB, spilled 312 MiB", or on the bar, where room
+ * is short, "mem 180/256 MiB  spilled 312 MiB". Without a limit nothing
+ * is ever spilled: only what is held. */
+static void fmt_memory(char *buf, size_t cap, const cask_runtime *rt, int final, int bar) {
+  cask_memory_stats m;
+  char held[32], limit[32], spilled[32];
+  cask_runtime_memory(rt, &m);
+  fmt_bytes(held, sizeof held, final ? m.peak_bytes : m.held_bytes);
+  fmt_bytes(limit, sizeof limit, m.limit);
+  fmt_bytes(spilled, sizeof spilled, m.spilled_bytes);
+  const char *what = final ? "peak" : bar ? "mem" : "memory", *unit = strchr(held, ' ');
+  if (m.limit == CASK_MEMORY_UNLIMITED) snprintf(buf, cap, "%s %s", what, held);
+  else if (!bar) snprintf(buf, cap, "%s %s of %s, spilled %s", what, held, limit, spilled);
+  else if (!strcmp(unit, strchr(limit, ' '))) /* one unit for both */
+    snprintf(buf, cap, "%s %.*s/%s  spilled %s", what, (int)(unit - held), held, limit, spilled);
+  else snprintf(buf, cap, "%s %s/%s  spilled %s", what, held, limit, spilled);
+}
+
+static int term_cols(void) {
+  struct winsize ws;
+  return ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20 ? ws.ws_col : 80;
+}
+
 static void draw(progress *p, int final) {
   uint64_t done = atomic_load_explicit(&p->done, memory_order_relaxed);
   if (done > p->total) done = p->total;
   double el = (double)(now_ns() - p->t0) / 1e9, rate = el > 0 ? (double)done / el : 0;
-  char elapsed[32], eta[32] = "?";
+  char elapsed[32], eta[32] = "?", mem[160];
   fmt_duration(elapsed, sizeof elapsed, el);
   if (rate > 0) fmt_duration(eta, sizeof eta, (double)(p->total - done) / rate);
+  fmt_memory(mem, sizeof mem, p->rt, final, p->tty);
   double frac = p->total ? (double)done / (double)p->total : 1;
   if (p->tty) {
-    char bar[31];
-    int fill = (int)(frac * 30);
-    for (int k = 0; k < 30; k++) bar[k] = k < fill ? '#' : '.';
-    bar[30] = '\0';
-    fprintf(stderr, "\r[%s] %llu/%llu tasks %3.0f%%  %.0f/s  elapsed %s  ETA %s\033[K%s", bar,
-            (unsigned long long)done, (unsigned long long)p->total, frac * 100, rate, elapsed, eta, final ? "\n" : "");
+    /* one line that fits the terminal (a wrapped line defeats the \r): the
+     * bar takes the room the text leaves, up to 30 columns */
+    char text[320], bar[40] = "";
+    int n = snprintf(text, sizeof text, "%llu/%llu tasks %3.0f%%  %.0f/s  %s  ETA %s  %s",
+                     (unsigned long long)done, (unsigned long long)p->total, frac * 100, rate, elapsed, eta, mem);
+    int cols = term_cols(), width = cols - 1 - n - 3;
+    if (width > 30) width = 30;
+    if (width >= 8) {
+      bar[0] = '[';
+      for (int k = 0; k < width; k++) bar[k + 1] = k < (int)(frac * width) ? '#' : '.';
+      memcpy(bar + width + 1, "] ", 3);
+    }
+    fprintf(stderr, "\r%s%.*s\033[K%s", bar, cols - 1 - (int)strlen(bar), text, final ? "\n" : "");
   } else {
-    fprintf(stderr, "cask: %llu/%llu tasks (%.0f%%), %.0f tasks/s, elapsed %s, ETA %s\n", (unsigned long long)done,
-            (unsigned long long)p->total, frac * 100, rate, elapsed, eta);
+    fprintf(stderr, "cask: %llu/%llu tasks (%.0f%%), %.0f tasks/s, elapsed %s, ETA %s, %s\n", (unsigned long long)done,
+            (unsigned long long)p->total, frac * 100, rate, elapsed, eta, mem);
   }
   fflush(stderr);
 }
@@ -122,7 +169,7 @@ static void *watch(void *arg) {
       cask_runtime_cancel(p->rt);
       fprintf(stderr, "%scask: interrupted: canceling the run (running tasks finish)\n", p->tty && p->show ? "\n" : "");
     }
-    if (p->show && !p->stopping && now_ns() - last >= every) {
+    if (p->show && p->drawing && now_ns() - last >= every) {
       last = now_ns();
       draw(p, 0);
     }
@@ -152,6 +199,7 @@ progress *progress_start(cask_runtime *rt, const cask_graph *g, int show, atomic
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
   p->t0 = now_ns();
+  p->drawing = 1;
   p->started = pthread_create(&p->thread, NULL, watch, p) == 0;
   opts->on_task_start = on_start;
   opts->on_task_finish = on_finish;
@@ -160,22 +208,33 @@ progress *progress_start(cask_runtime *rt, const cask_graph *g, int show, atomic
 }
 
 void progress_stop(progress *p) {
-  if (!p || !p->started) return;
+  if (!p || !p->started || !p->drawing) return;
+  pthread_mutex_lock(&p->mu); /* the thread draws holding it */
   p->t_end = now_ns();
-  pthread_mutex_lock(&p->mu);
-  p->stopping = 1;
-  pthread_cond_signal(&p->cv);
+  p->drawing = 0;
   pthread_mutex_unlock(&p->mu);
-  pthread_join(p->thread, NULL);
-  p->started = 0;
   if (p->show && !*p->interrupted) draw(p, 1);
 }
 
 void progress_summary(const progress *p, const cask_run_stats *st) {
-  char wall[32];
+  char wall[32], peak[32], limit[64], spilled[32], loaded[32];
   fmt_duration(wall, sizeof wall, (double)((p->t_end ? p->t_end : now_ns()) - p->t0) / 1e9);
-  fprintf(stderr, "cask: done in %s: %llu tasks, peak memory %.1f MiB (%llu blocks)\n", wall,
-          (unsigned long long)st->tasks_run, (double)st->peak_bytes / 1048576.0, (unsigned long long)st->peak_blocks);
+  fmt_bytes(peak, sizeof peak, st->peak_bytes);
+  fmt_bytes(spilled, sizeof spilled, st->spilled_bytes);
+  fmt_bytes(loaded, sizeof loaded, st->loaded_bytes);
+  fmt_bytes(limit, sizeof limit, st->memory_limit);
+  int calm = !st->spilled_bytes && !st->held_back; /* the limit never acted */
+  char of[80] = ", no limit";
+  if (st->memory_limit != CASK_MEMORY_UNLIMITED) snprintf(of, sizeof of, " of the %s limit", limit);
+  fprintf(stderr, "cask: done in %s: %llu tasks, peak memory %s%s (%llu blocks)%s\n", wall,
+          (unsigned long long)st->tasks_run, peak, of, (unsigned long long)st->peak_blocks,
+          calm ? ", nothing spilled" : "");
+  if (!calm)
+    fprintf(stderr,
+            "cask: spilled %s (%llu blocks), read back %s (%llu blocks), spill I/O %.2f s, roots held back %llu "
+            "time%s\n",
+            spilled, (unsigned long long)st->spilled_blocks, loaded, (unsigned long long)st->loaded_blocks,
+            (double)st->spill_io_ns / 1e9, (unsigned long long)st->held_back, st->held_back == 1 ? "" : "s");
   int order[MAX_KINDS];
   for (int k = 0; k < p->nkinds; k++) order[k] = k;
   for (int a = 1; a < p->nkinds; a++) /* by time, longest first */
@@ -195,6 +254,13 @@ void progress_summary(const progress *p, const cask_run_stats *st) {
 void progress_free(progress *p) {
   if (!p) return;
   progress_stop(p);
+  if (p->started) {
+    pthread_mutex_lock(&p->mu);
+    p->stopping = 1;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+  }
   if (p->kind_of && p->start_ns) {
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);

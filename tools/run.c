@@ -3,15 +3,22 @@
  * The one thing to know: outputs are collected from the results of that
  * one run (every output block is a graph output, found by the key
  * cask_arrays_graph reports), so a step shared by two outputs is computed
- * once; a .npy file is written only after the whole run succeeded, through
- * cask_to_npy (a temporary file renamed into place), so an interrupted or
- * failed run leaves nothing under an output's name. */
+ * once; a .npy file or Zarr store is written only after the whole run
+ * succeeded, under a temporary name renamed into place (cask_to_npy does
+ * it for a file; a store is a directory, renamed here), so an interrupted
+ * or failed run leaves nothing under an output's name. */
+#define _GNU_SOURCE /* nftw */
 #include "run.h"
 
+#include <errno.h>
+#include <ftw.h>
+#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "job.h"
 #include "progress.h"
@@ -131,12 +138,77 @@ static const char *print_axis(FILE *f, const cask_array *a, int axis, const char
 
 /* ---- writing ------------------------------------------------------------- */
 
-static int write_npy(cask_ctx *ctx, const cask_array *a, const char *buf, const char *path, char *err, size_t cap) {
-  cask_array *view;
-  int rc = cask_from_buffer(ctx, buf, cask_array_dtype(a), cask_array_ndim(a), cask_array_shape(a), NULL, NULL, NULL,
-                            &view);
-  if (!rc) rc = cask_to_npy(view, path);
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) { return remove(path); }
+
+static void remove_tree(const char *path) { nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* A new directory "DIR/.BASE.WHAT-PID-N" next to path (so a rename never
+ * crosses file systems); made with mkdir, not mkdtemp, for the umask's
+ * permissions rather than 0700. */
+static int temp_dir(const char *path, const char *what, char *out, size_t cap) {
+  char *d = strdup(path), *b = strdup(path);
+  const char *dir = d ? dirname(d) : NULL, *base = b ? basename(b) : NULL;
+  int made = 0;
+  for (int n = 0; dir && base && n < 1000 && !made; n++) {
+    if (snprintf(out, cap, "%s/.%s.%s-%ld-%d", dir, base, what, (long)getpid(), n) >= (int)cap) break;
+    made = mkdir(out, 0777) == 0;
+    if (!made && errno != EEXIST) break;
+  }
+  free(d);
+  free(b);
+  return made ? 0 : -1;
+}
+
+/* Renames the directory tmp to path. rename() replaces only an empty
+ * directory: a store already at path (job.c lets only a store be there) is
+ * renamed aside first (onto an empty directory), and removed once the new
+ * one is in (or put back if that fails). */
+static int replace_dir(const char *tmp, const char *path) {
+  char old[4200];
+  if (!rename(tmp, path)) return 0;
+  if ((errno != ENOTEMPTY && errno != EEXIST) || temp_dir(path, "old", old, sizeof old)) return -1;
+  int e = 0;
+  if (rename(path, old)) {
+    e = errno;
+    rmdir(old);
+  } else if (rename(tmp, path)) {
+    e = errno;
+    rename(old, path);
+  } else {
+    remove_tree(old);
+  }
+  errno = e;
+  return e ? -1 : 0;
+}
+
+/* A Zarr store is written under a temporary name next to path (removed
+ * if the write fails or is canceled), then renamed to path. */
+static int write_zarr(cask_ctx *ctx, cask_array *view, const char *path, const cask_zarr_options *zo, char *err,
+                      size_t cap) {
+  char tmp[4200];
+  if (temp_dir(path, "tmp", tmp, sizeof tmp)) {
+    snprintf(err, cap, "writing %s: cannot make a temporary directory next to it: %s", path, strerror(errno));
+    return CASK_EIO;
+  }
+  int rc = cask_to_zarr(view, tmp, zo);
   if (rc) snprintf(err, cap, "writing %s: %s", path, cask_ctx_errmsg(ctx));
+  else if ((rc = replace_dir(tmp, path) ? CASK_EIO : 0))
+    snprintf(err, cap, "writing %s: cannot rename the written store into place: %s", path, strerror(errno));
+  if (rc) remove_tree(tmp);
+  return rc;
+}
+
+/* The output's files, from a view of its collected values with its chunks
+ * (a Zarr store gets one chunk per block of the output). */
+static int write_files(cask_ctx *ctx, const job_output *o, const char *buf, char *err, size_t cap) {
+  const cask_array *a = o->a;
+  cask_array *view = NULL;
+  int rc = cask_from_buffer(ctx, buf, cask_array_dtype(a), cask_array_ndim(a), cask_array_shape(a),
+                            cask_array_chunks(a), NULL, NULL, &view);
+  if (rc) snprintf(err, cap, "%s", cask_ctx_errmsg(ctx));
+  if (!rc && o->npy && (rc = cask_to_npy(view, o->npy)))
+    snprintf(err, cap, "writing %s: %s", o->npy, cask_ctx_errmsg(ctx));
+  if (!rc && o->zarr) rc = write_zarr(ctx, view, o->zarr, &o->zarr_opts, err, cap);
   cask_array_release(view);
   return rc;
 }
@@ -161,8 +233,9 @@ static int finish_outputs(cask_ctx *ctx, const job *j, const cask_results *res, 
       putchar('\n');
       fflush(stdout);
     }
-    int rc = o->npy ? write_npy(ctx, o->a, buf, o->npy, err, sizeof err) : 0;
+    int rc = o->npy || o->zarr ? write_files(ctx, o, buf, err, sizeof err) : 0;
     free(buf);
+    if (rc && *interrupted) return EXIT_INTERRUPTED; /* the write was canceled */
     if (rc) {
       fprintf(stderr, "cask: output %s: %s\n", o->name, err);
       return EXIT_TASK;
@@ -176,16 +249,11 @@ static int finish_outputs(cask_ctx *ctx, const job *j, const cask_results *res, 
 static int open_job(const run_config *cfg, cask_ctx **ctx, job *j) {
   cask_options o = CASK_OPTIONS_DEFAULTS;
   o.threads = cfg->threads;
-  int rc = cask_ctx_new(&o, ctx);
-  if (rc) {
-    fprintf(stderr, "cask: cannot start the runtime with %d threads: %s\n", cfg->threads, cask_strerror(rc));
-    return EXIT_USAGE;
-  }
+  o.memory_limit = cfg->memory_limit;
+  o.spill_dir = cfg->spill_dir;
   char err[2048];
-  if (job_load(cfg->job, *ctx, j, err, sizeof err)) {
+  if (job_load(cfg->job, &o, ctx, j, err, sizeof err)) {
     fprintf(stderr, "cask: %s\n", err);
-    cask_ctx_free(*ctx);
-    *ctx = NULL;
     return EXIT_USAGE;
   }
   return 0;
@@ -222,11 +290,22 @@ static int write_graph(cask_graph *g, const run_config *cfg) {
   return 0;
 }
 
-static void print_plan(cask_graph *g) {
+/* The plan of a dry run. The predicted peak is that of running the tasks
+ * one at a time in their order: a run above the limit spills. */
+static void print_plan(cask_ctx *ctx, cask_graph *g) {
   int64_t peak = 0;
+  cask_memory_stats m;
   cask_graph_predicted_peak(g, &peak);
+  cask_runtime_memory(cask_ctx_runtime(ctx), &m);
   printf("tasks: %zu\npredicted peak memory: %lld bytes (%.1f MiB)\n", cask_graph_size(g), (long long)peak,
          (double)peak / 1048576.0);
+  if (m.limit == CASK_MEMORY_UNLIMITED) {
+    printf("memory limit: none\nspilling: never (no memory limit)\n");
+    return;
+  }
+  printf("memory limit: %llu bytes (%.1f MiB)\n", (unsigned long long)m.limit, (double)m.limit / 1048576.0);
+  printf("spilling: %s\n", (uint64_t)peak > m.limit ? "expected (the predicted peak is above the limit)"
+                                                    : "not expected (the predicted peak is within the limit)");
 }
 
 /* Runs the graph; the exit code. */
@@ -269,7 +348,7 @@ int job_command_run(const run_config *cfg) {
   cask_graph *g = NULL;
   char **keys = NULL;
   if (!(code = build_graph(ctx, &j, &g, &keys)) && cfg->graph) code = write_graph(g, cfg);
-  if (!code && cfg->dry_run) print_plan(g);
+  if (!code && cfg->dry_run) print_plan(ctx, g);
   else if (!code) code = run_graph(ctx, &j, g, keys, cfg);
   cask_free(keys);
   cask_graph_free(g);

@@ -3,12 +3,15 @@
 #define CASK_TOOL_RUN_H
 
 #include <stdatomic.h>
+#include <stdint.h>
 
 enum { EXIT_TASK = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
 
 typedef struct run_config {
   const char *job;        /* the job file */
   int threads;            /* 0: the runtime's default */
+  uint64_t memory_limit;  /* 0: the job file's "memory_limit", else the runtime's default */
+  const char *spill_dir;  /* NULL: the runtime's default (the temp directory) */
   const char *trace;      /* Chrome trace-event JSON, or NULL */
   const char *graph;      /* the task graph, or NULL */
   int graph_dot;          /* the graph as DOT instead of JSON */
