@@ -189,4 +189,12 @@ typedef struct bench_arrays_config {
 } bench_arrays_config;
 void bench_arrays(const bench_arrays_config *c);
 
+/* ---- memory.c: a memory limit and spilling beside dask ----------------- */
+
+/* The three cases of issue 4, each system in a fresh child process. */
+void bench_memory(const bench_arrays_config *c);
+/* The child: cask-bench --memory-child expr source rows cols chunk_rows
+ * threads limit (source: "random" or a Zarr store). */
+int bench_memory_child(int argc, char **argv);
+
 #endif

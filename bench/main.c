@@ -8,8 +8,10 @@
  * faulted in none of the memory a graph needs; "warm" figures reuse one
  * graph (cask_graph_clear keeps its memory) and one runtime in this process.
  * Usage: cask-bench [--threads N] [--quick] [--shape NAME] [--reps N]
- *                   [--only overhead,optimize,idle,dask,arrays,linalg] [--measure cold,warm,omp]
- * (linalg: cask_matmul beside NumPy's np.dot and dask.array, linalg.c) */
+ *                   [--only overhead,optimize,idle,dask,arrays,linalg,memory] [--measure cold,warm,omp]
+ * (linalg: cask_matmul beside NumPy's np.dot and dask.array, linalg.c;
+ * memory: cask under a memory limit beside dask, memory.c, only when asked
+ * for: it takes minutes and dask holds 8.5 GB) */
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <math.h>
@@ -27,7 +29,8 @@ void bench_linalg(const bench_arrays_config *c); /* linalg.c */
 #define DASK_TASKS 150000
 #define MAX_REPS 64
 
-enum { DO_OVERHEAD = 1, DO_OPTIMIZE = 2, DO_IDLE = 4, DO_DASK = 8, DO_ARRAYS = 16, DO_LINALG = 32, DO_ALL = 63 };
+enum { DO_OVERHEAD = 1, DO_OPTIMIZE = 2, DO_IDLE = 4, DO_DASK = 8, DO_ARRAYS = 16, DO_LINALG = 32,
+       DO_ALL = 63, DO_MEMORY = 64 /* not in DO_ALL: see usage */ };
 enum { M_COLD = 1, M_WARM = 2, M_OMP = 4, M_ALL = 7 };
 
 typedef struct config {
@@ -42,8 +45,10 @@ static const double target_ns[SHAPE_COUNT] = {100, 150, 150, 0}; /* 0: none */
 static void usage(void) {
   fprintf(stderr,
           "usage: cask-bench [--threads N] [--quick] [--shape independent|chain|tree|wavefront]\n"
-          "                  [--reps N] [--only overhead,optimize,idle,dask,arrays,linalg]\n"
-          "                  [--measure cold,warm,omp]\n");
+          "                  [--reps N] [--only overhead,optimize,idle,dask,arrays,linalg,memory]\n"
+          "                  [--measure cold,warm,omp]\n"
+          "memory (cask with a memory limit beside dask and dask.distributed, minutes, up to\n"
+          "8.5 GB of RAM and a 4 GB Zarr store in $CASK_BENCH_DATA) runs only when named\n");
   exit(2);
 }
 
@@ -443,7 +448,8 @@ static unsigned parse_list(const char *list, const char *const *names, unsigned 
 }
 
 static void parse(int argc, char **argv, config *c) {
-  static const char *const what[] = {"overhead", "optimize", "idle", "dask", "arrays", "linalg"};
+  static const char *const what[] = {"overhead", "optimize", "idle",  "dask",
+                                     "arrays",   "linalg",   "memory"};
   static const char *const measure[] = {"cold", "warm", "omp"};
   *c = (config){default_threads(), 5, 0, 0, SHAPE_INDEPENDENT, DO_ALL, M_ALL};
   int reps = 0;
@@ -452,7 +458,7 @@ static void parse(int argc, char **argv, config *c) {
     if (strcmp(a, "--quick") == 0) c->quick = 1;
     else if (strcmp(a, "--threads") == 0 && v) c->threads = atoi(argv[++i]);
     else if (strcmp(a, "--reps") == 0 && v) reps = atoi(argv[++i]);
-    else if (strcmp(a, "--only") == 0 && v) c->what = parse_list(argv[++i], what, 6);
+    else if (strcmp(a, "--only") == 0 && v) c->what = parse_list(argv[++i], what, 7);
     else if (strcmp(a, "--measure") == 0 && v) c->measure = parse_list(argv[++i], measure, 3);
     else if (strcmp(a, "--shape") == 0 && v && bench_shape_parse(v, &c->shape) == 0) {
       c->only_shape = 1;
@@ -468,6 +474,7 @@ static void parse(int argc, char **argv, config *c) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--cold-child") == 0) return cold_child(argc, argv);
   if (argc > 1 && strcmp(argv[1], "--optimize-child") == 0) return optimize_child(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "--memory-child") == 0) return bench_memory_child(argc, argv);
   config c;
   parse(argc, argv, &c);
   fprintf(stderr, "cask-bench: cask %s, threads %d, OpenMP %d (gcc %s)%s\n",
@@ -490,6 +497,10 @@ int main(int argc, char **argv) {
   if (c.what & DO_LINALG) {
     bench_arrays_config lc = {c.threads, c.quick, c.reps};
     bench_linalg(&lc);
+  }
+  if (c.what & DO_MEMORY) {
+    bench_arrays_config mc = {c.threads, c.quick, c.reps};
+    bench_memory(&mc);
   }
   report_context(&c, "end");
   return 0;

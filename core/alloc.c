@@ -3,6 +3,7 @@
  * pointer just below the aligned one so they can use the same hook. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include <cjson/cJSON.h>
 
@@ -67,4 +68,33 @@ int cask__grow(void **p, size_t *cap, size_t need, size_t elt) {
   *p = np;
   *cap = nc;
   return CASK_OK;
+}
+
+/* Where the kernel leaves transparent huge pages to madvise (Debian's
+ * default), every fresh 4 KiB page costs a fault; on virtual machines that
+ * is 10+ us, so touching a new 40 MB buffer ran at ~160 MB/s here, and at
+ * 1.2-2.5 GB/s with 2 MiB pages. Only the 2 MiB-aligned middle can be huge;
+ * advice that fails changes nothing. */
+#define HUGE_PAGE ((uintptr_t)2 << 20)
+static void advise_huge_pages(void *p, size_t n) {
+#ifdef MADV_HUGEPAGE
+  if (!p || n < 2 * HUGE_PAGE) return;
+  uintptr_t a = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+  uintptr_t e = ((uintptr_t)p + n) & ~(HUGE_PAGE - 1);
+  if (e > a) madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+  (void)p, (void)n;
+#endif
+}
+
+void *cask__malloc_big(size_t n) {
+  void *p = cask__malloc(n);
+  advise_huge_pages(p, n);
+  return p;
+}
+
+void *cask__aligned_alloc_big(size_t align, size_t n) {
+  void *p = cask__aligned_alloc(align, n);
+  advise_huge_pages(p, n);
+  return p;
 }

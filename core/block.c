@@ -3,8 +3,6 @@
  * 64-byte boundary after the header) so a block costs one malloc. Wrapped
  * blocks point at caller memory and call the caller's release. */
 #include <stdatomic.h>
-#include <stdint.h>
-#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -71,24 +69,6 @@ static void fill_header(cask_block *b, cask_dtype dt, int ndim,
   for (int i = 0; i < ndim; i++) b->shape[i] = shape[i];
 }
 
-/* Ask for transparent huge pages under a big block's data. Where the kernel
- * leaves THP to madvise (Debian's default), a fresh 4 KiB page costs a
- * fault each; on virtual machines that is 10+ us, so touching a new 40 MB
- * block ran at ~160 MB/s here, and at 1.2-2.5 GB/s with 2 MiB pages. Only
- * the 2 MiB-aligned middle of the block can be huge; advice that fails
- * changes nothing. */
-#define HUGE_PAGE ((uintptr_t)2 << 20)
-static void advise_huge_pages(void *data, size_t nbytes) {
-#ifdef MADV_HUGEPAGE
-  if (nbytes < 2 * HUGE_PAGE) return;
-  uintptr_t a = ((uintptr_t)data + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-  uintptr_t e = ((uintptr_t)data + nbytes) & ~(HUGE_PAGE - 1);
-  if (e > a) madvise((void *)a, e - a, MADV_HUGEPAGE);
-#else
-  (void)data, (void)nbytes;
-#endif
-}
-
 int cask_block_new(cask_dtype dt, int ndim, const int64_t *shape,
                    cask_block **out) {
   if (!out) return CASK_EINVAL;
@@ -97,11 +77,10 @@ int cask_block_new(cask_dtype dt, int ndim, const int64_t *shape,
   size_t nbytes;
   int rc = shape_bytes(dt, ndim, shape, &size, &nbytes);
   if (rc) return rc;
-  cask_block *b = cask__aligned_alloc(64, BLOCK_HEADER + nbytes);
+  cask_block *b = cask__aligned_alloc_big(64, BLOCK_HEADER + nbytes);
   if (!b) return CASK_ENOMEM;
   fill_header(b, dt, ndim, shape, size, nbytes);
   b->data = (char *)b + BLOCK_HEADER;
-  advise_huge_pages(b->data, nbytes);
   b->release = NULL;
   b->user = NULL;
   b->owned = 1;

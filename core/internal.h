@@ -19,6 +19,11 @@ void cask__free(void *p);
 void *cask__aligned_alloc(size_t align, size_t n);
 void cask__aligned_free(void *p);
 char *cask__strdup(const char *s);
+/* The same for buffers about to be written whole (block data, file and
+ * codec buffers): from 4 MiB on they get transparent huge pages, because
+ * fresh 4 KiB pages fault one by one (see alloc.c). */
+void *cask__malloc_big(size_t n);
+void *cask__aligned_alloc_big(size_t align, size_t n);
 
 /* 64-bit hash of bytes, seeded: fast for short keys, well mixed. */
 uint64_t cask__hash(const void *data, size_t len, uint64_t seed);

@@ -541,7 +541,7 @@ static int read_box(read_ctx *c, const read_args *a, char *dst) {
     rs[i] = a->shape[nd - 1 - i], ro[i] = a->off[nd - 1 - i], re[i] = a->ext[nd - 1 - i];
     n *= a->ext[i];
   }
-  char *tmp = cask__malloc((size_t)n * c->w);
+  char *tmp = cask__malloc_big((size_t)n * c->w);
   if (!tmp) {
     cask__fmt(c->err, c->cap, "%s: out of memory for a block of %lld bytes", c->path, (long long)n * (long long)c->w);
     return CASK_ENOMEM;
@@ -623,7 +623,7 @@ typedef struct npy_file {
  * a header longer than those. */
 static int read_header(cask_ctx *ctx, const char *path, int fd, npy_file *f) {
   size_t want = f->st.st_size < 4096 ? (size_t)f->st.st_size : 4096;
-  unsigned char *buf = cask__malloc(want ? want : 1);
+  unsigned char *buf = cask__malloc_big(want ? want : 1);
   if (!buf) return cask__fail(ctx, CASK_ENOMEM, "read_npy %s: out of memory", path);
   char err[768];
   int64_t got = cask__pread_full(fd, buf, want, 0), off = 0;
@@ -778,7 +778,7 @@ static int write_run(cask_task_io *io) {
    * another dtype, swap on a big-endian host. */
   int cast = cask_block_dtype(b) != (cask_dtype)a.dtype, swap = cask__host_big_endian() && w > 1;
   if ((cast || swap) && n > 0) {
-    if (!(tmp = cask__malloc((size_t)n * w))) return CASK_ENOMEM;
+    if (!(tmp = cask__malloc_big((size_t)n * w))) return CASK_ENOMEM;
     if (cast) cask__cast(tmp, (cask_dtype)a.dtype, src, cask_block_dtype(b), n);
     else memcpy(tmp, src, (size_t)n * w);
     if (swap) cask__byteswap(tmp, w, n);

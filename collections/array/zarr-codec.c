@@ -69,7 +69,7 @@ static int deflate_all(const void *src, size_t n, int level, int window_bits, vo
     return CASK_EINVAL;
   }
   size_t bound = deflateBound(&z, (uLong)n) + 32; /* + the gzip header and trailer */
-  unsigned char *buf = cask__malloc(bound);
+  unsigned char *buf = cask__malloc_big(bound);
   int rc = CASK_OK;
   if (!buf) {
     cask__fmt(err, cap, "%s: out of memory for %zu bytes", name, bound);
@@ -122,7 +122,7 @@ static int zstd_decode(const void *src, size_t n, void *dst, size_t want, char *
 
 static int zstd_encode(const void *src, size_t n, int level, void **out, size_t *outn, char *err, size_t cap) {
   size_t bound = ZSTD_compressBound(n);
-  void *buf = cask__malloc(bound ? bound : 1);
+  void *buf = cask__malloc_big(bound ? bound : 1);
   if (!buf) {
     cask__fmt(err, cap, "zstd: out of memory for %zu bytes", bound);
     return CASK_ENOMEM;
@@ -168,7 +168,7 @@ static int blosc_encode(const void *src, size_t n, int level, const char *cname,
     return CASK_ETOOBIG;
   }
   size_t bound = n + BLOSC_MAX_OVERHEAD;
-  void *buf = cask__malloc(bound);
+  void *buf = cask__malloc_big(bound);
   if (!buf) {
     cask__fmt(err, cap, "blosc: out of memory for %zu bytes", bound);
     return CASK_ENOMEM;
@@ -207,7 +207,7 @@ int cask__zarr_encode(int codec, int level, const char *blosc_cname, int shuffle
                       const void *src, size_t n, void **out, size_t *outn, char *err, size_t cap) {
   switch (codec) {
     case ZARR_CODEC_NONE:
-      if (!(*out = cask__malloc(n ? n : 1))) {
+      if (!(*out = cask__malloc_big(n ? n : 1))) {
         cask__fmt(err, cap, "out of memory for %zu bytes", n);
         return CASK_ENOMEM;
       }

@@ -344,7 +344,7 @@ static int read_chunk(const reader *r, const char *key, void *dst, size_t want) 
   } else if (st.st_size > max) {
     cask__fmt(r->err, r->cap, "%s: %lld bytes, too large for a chunk of %zu bytes", p, (long long)st.st_size, want);
     rc = CASK_EFORMAT;
-  } else if (!(buf = cask__malloc((size_t)st.st_size + 1))) {
+  } else if (!(buf = cask__malloc_big((size_t)st.st_size + 1))) {
     cask__fmt(r->err, r->cap, "%s: out of memory", p);
     rc = CASK_ENOMEM;
   } else if (cask__pread_full(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
@@ -374,7 +374,7 @@ static int read_chunks(const reader *r, char *dst) {
     direct &= a->off[i] % a->zchunk[i] == 0 && a->ext[i] == a->zchunk[i];
   }
   size_t want = (size_t)prod(nd, a->zchunk) * r->w;
-  char *tmp = direct ? NULL : cask__malloc(want);
+  char *tmp = direct ? NULL : cask__malloc_big(want);
   if (!direct && !tmp) {
     cask__fmt(r->err, r->cap, "%s: out of memory for a chunk of %zu bytes", r->store, want);
     return CASK_ENOMEM;
