@@ -107,10 +107,14 @@ static int start_thread(cask__memory *m) {
   if (uv_loop_init(&m->loop)) return CASK_ETHREAD;
   if (uv_async_init(&m->loop, &m->wake, cask__spill_wake)) goto fail_loop;
   m->wake.data = m;
+  if (uv_timer_init(&m->loop, &m->retry)) goto fail_timer;
+  m->retry.data = &m->wake;
   if (uv_thread_create(&m->thread, cask__spill_thread, m)) goto fail_async;
   atomic_store_explicit(&m->started, 1, memory_order_release);
   return CASK_OK;
 fail_async:
+  uv_close((uv_handle_t *)&m->retry, NULL);
+fail_timer:
   uv_close((uv_handle_t *)&m->wake, NULL);
   uv_run(&m->loop, UV_RUN_DEFAULT);
 fail_loop:
@@ -253,9 +257,13 @@ static uint64_t used_bytes(const cask__run *r) {
 
 uint64_t cask__memory_used(const cask__run *r) { return used_bytes(r); }
 
+/* An input in SLOT_EMPTY produced no block (its producer ran, and the
+ * state of a blockless slot never changes before its consumers are done):
+ * nothing to pin, and its unpin is skipped the same way. */
 static int pin(cask__run *r, uint32_t d) {
   atomic_uint *word = &r->slots[d].mem;
   unsigned cur = atomic_load_explicit(word, memory_order_relaxed);
+  if (cur == SLOT_EMPTY) return 1;
   for (;;) {
     unsigned st = cur & SLOT_STATE;
     if (st != SLOT_EMPTY && st != SLOT_MEM && st != SLOT_WRITING) return 0;
@@ -273,7 +281,9 @@ void cask__memory_pin_one(cask__run *r, uint32_t d) {
 }
 
 void cask__memory_unpin(cask__run *r, uint32_t d) {
-  atomic_fetch_sub_explicit(&r->slots[d].mem, SLOT_PIN, memory_order_release);
+  atomic_uint *word = &r->slots[d].mem;
+  if (atomic_load_explicit(word, memory_order_relaxed) == SLOT_EMPTY) return;
+  atomic_fetch_sub_explicit(word, SLOT_PIN, memory_order_release);
 }
 
 int cask__memory_pin_inputs(cask__run *r, uint32_t v) {

@@ -70,6 +70,7 @@ typedef struct cask__memory {
   uv_thread_t thread;
   uv_loop_t loop;
   uv_async_t wake;
+  uv_timer_t retry; /* looks at waiting tasks again (see serve) */
   uv_mutex_t mu;
   uv_cond_t idle_cv;
   /* under mu */

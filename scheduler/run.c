@@ -33,7 +33,7 @@ void cask__run_fail(cask__run *r, int rc, uint32_t task, const char *msg) {
 
 int cask__any_running(const cask__run *r) {
   for (int i = 0; i < r->rt->nworkers; i++)
-    if (atomic_load_explicit(&r->rt->workers[i].busy, memory_order_seq_cst)) return 1;
+    if (atomic_load_explicit(&r->rt->workers[i].busy, memory_order_relaxed)) return 1;
   return 0;
 }
 
@@ -282,11 +282,10 @@ void cask__worker_work(cask__worker *w, cask__run *r) {
       w->done_local++;
       v = complete(w, r, v);
       if (r->mem) {
-        /* A task waiting for memory may fit now. seq_cst store and load:
-         * the spill thread publishes a waiting task and then reads the busy
-         * flags, so one of the two sides sees the other (no lost wake-up). */
-        atomic_store_explicit(&w->busy, 0, memory_order_seq_cst);
-        if (atomic_load_explicit(&r->mem->waiting.pub, memory_order_seq_cst)) cask__memory_wake(r->mem);
+        /* A task waiting for memory may fit now (a wake-up lost to a race
+         * here is made up by the spill thread's retry timer). */
+        atomic_store_explicit(&w->busy, 0, memory_order_relaxed);
+        if (atomic_load_explicit(&r->mem->waiting.pub, memory_order_relaxed)) cask__memory_wake(r->mem);
       }
       continue;
     }

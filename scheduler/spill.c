@@ -418,6 +418,8 @@ static size_t read_ahead(cask__memory *m, cask__run *r) {
   return loaded;
 }
 
+static void on_retry(uv_timer_t *t) { cask__spill_wake((uv_async_t *)t->data); }
+
 static void serve(cask__memory *m, cask__run *r) {
   cask__park *park = &r->rt->park;
   for (;;) {
@@ -430,11 +432,12 @@ static void serve(cask__memory *m, cask__run *r) {
       if (rc == FAILED) return;
       if (rc == WAIT) {
         put_back(m, v);
-        /* The running tasks wake this thread when they finish, unless the
-         * last one finished before the put-back became visible: then look
-         * again now (see the worker's side in run.c). */
-        if (cask__any_running(r)) break;
-        continue;
+        /* Running tasks wake this thread when they finish and see a task
+         * waiting; in case the last one finished before the put-back was
+         * visible to it, look again in a millisecond anyway (cheaper than a
+         * full fence on every task's finish). */
+        uv_timer_start(&m->retry, on_retry, 1, 0);
+        break;
       }
       hand_back(m, r, v);
       cask__park_notify(park, 0);
@@ -457,6 +460,7 @@ void cask__spill_wake(uv_async_t *h) {
   if (m->quit) {
     uv_mutex_unlock(&m->mu);
     uv_close((uv_handle_t *)h, NULL);
+    uv_close((uv_handle_t *)&m->retry, NULL);
     return;
   }
   cask__run *r = m->run;
