@@ -69,6 +69,7 @@ struct cask__run {
   atomic_int_fast64_t reserved; /* declared result bytes of running tasks */
   cask__spill_rec **spilled;    /* per task, while on disk; spill thread */
   int active;  /* workers inside the run; rt->mu */
+  atomic_int helpers; /* workers other than the caller that ever joined */
   int closing; /* no worker may join any more; rt->mu */
   uint64_t t0;
   /* the first failure; written once by the thread that wins fail_claim */

@@ -255,7 +255,12 @@ static void flush_done(cask__worker *w, cask__run *r) {
   uint64_t before = atomic_fetch_add_explicit(&r->done, w->done_local, memory_order_acq_rel);
   if (before + w->done_local == r->g->ntasks) {
     atomic_store_explicit(&r->finished, 1, memory_order_seq_cst); /* see cask__run_fail */
-    cask__park_notify(&w->rt->park, 1);
+    /* Wake workers parked inside the run. If none ever joined (a small
+     * graph the caller ran alone), waking the parked ones would only make
+     * them look at a run that is over: a context switch per run that cost
+     * small computations 3.4 -> 10.7 us here. seq_cst: a helper that joins
+     * after this load sees `finished` before it parks (worker_work). */
+    if (atomic_load_explicit(&r->helpers, memory_order_seq_cst)) cask__park_notify(&w->rt->park, 1);
   }
   w->done_local = 0;
 }
@@ -308,8 +313,12 @@ void cask__worker_work(cask__worker *w, cask__run *r) {
 static cask__run *join(cask_runtime *rt, uint64_t seq) {
   uv_mutex_lock(&rt->mu);
   cask__run *r = rt->run;
-  if (r && r->seq == seq && !r->closing) r->active++;
-  else r = NULL;
+  if (r && r->seq == seq && !r->closing) {
+    r->active++;
+    atomic_fetch_add_explicit(&r->helpers, 1, memory_order_seq_cst);
+  } else {
+    r = NULL;
+  }
   uv_mutex_unlock(&rt->mu);
   return r;
 }
