@@ -1026,6 +1026,33 @@ START_TEST(order_finishes_a_subtree_before_new_roots) {
 }
 END_TEST
 
+/* A fold acc-i = f(x-i, acc-(i-1)) with x-i listed first: the taller
+ * dependency (the chain) is walked first, so each x-i is made just before
+ * the step that uses it, not all of them up front. */
+START_TEST(order_walks_the_tallest_dependency_first) {
+  enum { N = 12 };
+  cask_graph *g = new_graph();
+  char acc[32], prev[32], x[32];
+  for (int i = 0; i < N; i++) {
+    snprintf(x, sizeof x, "x-%d", i);
+    addk(g, x, 0, NULL);
+    snprintf(acc, sizeof acc, "acc-%d", i);
+    if (i) addk(g, acc, DEPS(x, prev));
+    else addk(g, acc, DEPS(x));
+    memcpy(prev, acc, sizeof acc);
+  }
+  ck_assert_int_eq(cask_graph_order(g), CASK_OK);
+  for (int i = 1; i < N; i++) {
+    snprintf(x, sizeof x, "x-%d", i);
+    snprintf(prev, sizeof prev, "acc-%d", i - 1);
+    ck_assert_msg(cask_graph_priority(g, id_of(g, x)) > cask_graph_priority(g, id_of(g, prev)),
+                  "x-%d (priority %u) is made before acc-%d (%u)", i, cask_graph_priority(g, id_of(g, x)),
+                  i - 1, cask_graph_priority(g, id_of(g, prev)));
+  }
+  cask_graph_free(g);
+}
+END_TEST
+
 START_TEST(order_runs_the_output_tree_before_other_roots) {
   /* Two trees; only the second is an output. Its whole subtree runs before
    * any task of the first (added first, so index order would say the
@@ -1426,6 +1453,7 @@ Suite *graph_suite(void) {
   tcase_add_test(tc, fuse_leaves_diamonds_alone);
   tcase_add_test(tc, fuse_twice_flattens_chains);
   tcase_add_test(tc, order_finishes_a_subtree_before_new_roots);
+  tcase_add_test(tc, order_walks_the_tallest_dependency_first);
   tcase_add_test(tc, order_runs_the_output_tree_before_other_roots);
   tcase_add_test(tc, predicted_peak_of_a_chain_and_a_tree);
   tcase_set_timeout(tc, 60);

@@ -89,7 +89,7 @@ static cask_graph *two_pass(int nroots, int64_t n, int big_outputs) {
       continue;
     }
     snprintf(key, sizeof key, "e-%d", i);
-    cask_task_id deps2[2] = {i ? fin : d, d};
+    cask_task_id deps2[2] = {d, fin}; /* the order walks the chain (taller) first */
     fin = add(g, key, 1, deps2, i ? 2 : 1);
   }
   if (!big_outputs) cask_graph_set_output(g, fin, 1);
