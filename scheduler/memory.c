@@ -249,13 +249,11 @@ void cask__memory_wake(cask__memory *m) {
   uv_async_send(&m->wake);
 }
 
-static uint64_t used_bytes(const cask__run *r) {
+uint64_t cask__memory_used(const cask__run *r) {
   int64_t held = atomic_load_explicit(&r->held_bytes, memory_order_relaxed);
   int64_t reserved = atomic_load_explicit(&r->reserved, memory_order_relaxed);
   return held + reserved > 0 ? (uint64_t)(held + reserved) : 0;
 }
-
-uint64_t cask__memory_used(const cask__run *r) { return used_bytes(r); }
 
 /* An input in SLOT_EMPTY produced no block (its producer ran, and the
  * state of a blockless slot never changes before its consumers are done):
@@ -276,8 +274,7 @@ static int pin(cask__run *r, uint32_t d) {
 }
 
 void cask__memory_pin_one(cask__run *r, uint32_t d) {
-  int ok = pin(r, d);
-  (void)ok; /* the caller knows d is not on disk */
+  (void)pin(r, d); /* the caller knows d is not on disk: it cannot fail */
 }
 
 void cask__memory_unpin(cask__run *r, uint32_t d) {
@@ -305,7 +302,7 @@ void cask__memory_publish(cask__run *r, uint32_t v) {
   /* A sink nobody keeps is freed right after: never a spill candidate. */
   if (g->succ_off[v] == g->succ_off[v + 1] && !cask__is_kept(g, v)) return;
   atomic_store_explicit(&r->slots[v].mem, SLOT_MEM, memory_order_release);
-  if (used_bytes(r) > m->high && !atomic_exchange(&m->spill_wanted, 1)) cask__memory_wake(m);
+  if (cask__memory_used(r) > m->high && !atomic_exchange(&m->spill_wanted, 1)) cask__memory_wake(m);
 }
 
 /* A dead block's spill file goes on the spill thread: an unlink is a
@@ -335,7 +332,7 @@ void cask__memory_drop(cask__run *r, uint32_t d) {
     r->slots[d].out = NULL;
     cask__account(r, b, -1);
     cask_block_release(b);
-    if (atomic_load_explicit(&m->ondisk, memory_order_relaxed) > 0 && used_bytes(r) < m->low)
+    if (atomic_load_explicit(&m->ondisk, memory_order_relaxed) > 0 && cask__memory_used(r) < m->low)
       cask__memory_wake(m); /* room to read spilled blocks back ahead of use */
     return;
   }
@@ -374,13 +371,13 @@ uint32_t cask__memory_take_ready(cask__run *r) {
 
 int cask__memory_admit(cask__run *r, int64_t size) {
   cask__memory *m = r->mem;
-  uint64_t used = used_bytes(r);
+  uint64_t used = cask__memory_used(r);
   if (used == 0 || used + (size > 0 ? (uint64_t)size : 0) <= m->limit) return 1;
   /* Nothing runs, the spill thread is idle and has nothing to read back:
    * what is held cannot be spilled (blocks the caller shares), and holding
    * the root back would wait for ever. Go over the limit instead. */
   if (!cask__any_running(r) && !atomic_load(&m->spill_wanted) &&
-      !atomic_load(&m->waiting.pub) && !atomic_load(&m->ready.pub) && !atomic_load(&m->busy_pub))
+      !atomic_load(&m->waiting.pub) && !atomic_load(&m->ready.pub) && !atomic_load(&m->busy))
     return 1;
   atomic_fetch_add_explicit(&m->held_back, 1, memory_order_relaxed);
   if (!atomic_exchange(&m->spill_wanted, 1)) cask__memory_wake(m);

@@ -75,13 +75,12 @@ typedef struct cask__memory {
   uv_cond_t idle_cv;
   /* under mu */
   cask__run *run; /* the run being served, or NULL */
-  int busy;       /* the spill thread is working on run */
+  atomic_int busy; /* the spill thread works on run (set under mu; read anywhere) */
   int quit;
   cask__task_list waiting; /* tasks whose inputs must be read back */
   cask__task_list ready;   /* tasks whose inputs were read back and pinned */
   cask__task_list deletes; /* dead blocks whose spill files are to go */
   atomic_int spill_wanted;
-  atomic_int busy_pub; /* busy, readable without mu */
   atomic_int_fast64_t ondisk; /* blocks in SLOT_DISK */
   /* figures of the run going on (reset when one starts) */
   atomic_uint_fast64_t spilled_bytes, spilled_blocks, loaded_bytes, loaded_blocks, io_ns;

@@ -465,15 +465,13 @@ void cask__spill_wake(uv_async_t *h) {
   }
   cask__run *r = m->run;
   if (r) {
-    m->busy = 1;
-    atomic_store(&m->busy_pub, 1);
+    atomic_store(&m->busy, 1);
   }
   uv_mutex_unlock(&m->mu);
   if (!r) return;
   serve(m, r);
   uv_mutex_lock(&m->mu);
-  m->busy = 0;
-  atomic_store(&m->busy_pub, 0);
+  atomic_store(&m->busy, 0);
   uv_cond_broadcast(&m->idle_cv);
   uv_mutex_unlock(&m->mu);
   /* Roots held back while this thread was busy look again (r may be gone:
