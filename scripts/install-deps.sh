@@ -12,7 +12,7 @@ packages=(
   clang libclang-rt-14-dev           # libFuzzer target
   python3 python3-numpy              # interop checks against NumPy
   python3-numexpr python3-dask       # benchmark anchors (cask-bench)
-  python3-distributed                # the dask.distributed anchor of the memory benchmark
+  python3-distributed python3-psutil # the dask.distributed anchor of the memory benchmark (psutil: its RSS)
   python3-zarr                       # Zarr interop checks (tests/zarr_check.py)
   chromium                           # headless check of `cask viz` pages (tests/viz_check.py)
 )
