@@ -57,6 +57,7 @@ static int setup_run(cask_runtime *rt, cask_graph *g, const cask_run_options *op
     w->done_local = w->tasks_run = w->steals = 0;
     w->ntrace = 0;
     w->prepinned = 0;
+    atomic_store_explicit(&w->busy, 0, memory_order_relaxed);
   }
   cask__memory_begin(&rt->mem, r);
   return CASK_OK;

@@ -86,6 +86,18 @@ static int memory_enter(cask__worker *w, cask__run *r, uint32_t v) {
   return EXEC_DONE;
 }
 
+/* The undo of memory_enter for a task that failed: its reservation goes
+ * and its worker is no longer busy. A failed task left `busy` set once, so
+ * the next run on the runtime saw a task running for ever and held its
+ * roots back for ever (the inputs stay pinned: the run is over, and
+ * cask__memory_end frees what they pin). */
+static void memory_leave(cask__worker *w, cask__run *r, uint32_t v) {
+  if (!r->mem) return;
+  int64_t size = r->g->tasks[v].size;
+  if (size > 0) atomic_fetch_sub_explicit(&r->reserved, size, memory_order_relaxed);
+  atomic_store_explicit(&w->busy, 0, memory_order_relaxed);
+}
+
 /* Run the op of task v: EXEC_DONE, EXEC_DEFERRED (an input is on disk; the
  * spill thread hands the task back) or EXEC_FAILED (recorded). */
 static int execute(cask__worker *w, cask__run *r, uint32_t v) {
@@ -99,6 +111,7 @@ static int execute(cask__worker *w, cask__run *r, uint32_t v) {
   cask_block **in = stackin;
   if (t->ndeps > 8 && !(in = cask__malloc(t->ndeps * sizeof *in))) {
     cask__run_fail(r, CASK_ENOMEM, v, "out of memory gathering the task's inputs");
+    memory_leave(w, r, v);
     return EXEC_FAILED;
   }
   for (uint32_t k = 0; k < t->ndeps; k++) in[k] = r->slots[g->dep_idx[t->deps_off + k]].out;
@@ -113,8 +126,8 @@ static int execute(cask__worker *w, cask__run *r, uint32_t v) {
   if (o && o->on_task_finish) o->on_task_finish(o->user, g, v, w->index, rc);
   if (in != stackin) cask__free(in);
   w->tasks_run++;
-  if (r->mem && t->size > 0) atomic_fetch_sub_explicit(&r->reserved, t->size, memory_order_relaxed);
   if (rc) {
+    memory_leave(w, r, v);
     cask_block_release(io.output);
     char msg[CASK__RUN_ERRMSG_CAP];
     cask__fmt(msg, sizeof msg, "task '%s' (op %s) failed: %s", cask__key(g, v), t->op->name,
@@ -123,8 +136,12 @@ static int execute(cask__worker *w, cask__run *r, uint32_t v) {
     return EXEC_FAILED;
   }
   r->slots[v].out = io.output;
-  if (r->mem) cask__memory_publish(r, v);
-  else cask__account(r, io.output, +1);
+  if (r->mem) {
+    if (t->size > 0) atomic_fetch_sub_explicit(&r->reserved, t->size, memory_order_relaxed);
+    cask__memory_publish(r, v);
+  } else {
+    cask__account(r, io.output, +1);
+  }
   return EXEC_DONE;
 }
 

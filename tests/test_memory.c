@@ -55,14 +55,19 @@ static const cask_op *mix_op(void) {
   return op;
 }
 
-static cask_task_id add(cask_graph *g, const char *key, int64_t n, const cask_task_id *deps,
-                        size_t ndeps) {
+static cask_task_id add_op(cask_graph *g, const cask_op *op, const char *key, int64_t n,
+                           const cask_task_id *deps, size_t ndeps) {
   margs a = {mix64((uint64_t)strlen(key) * 131 + (uint64_t)key[0] + (uint64_t)key[strlen(key) - 1] * 7), n};
   for (const char *c = key; *c; c++) a.salt = mix64(a.salt ^ (uint64_t)*c);
   cask_task_id id;
-  ck_assert_int_eq(cask_graph_add(g, key, mix_op(), &a, sizeof a, deps, ndeps, &id), CASK_OK);
+  ck_assert_int_eq(cask_graph_add(g, key, op, &a, sizeof a, deps, ndeps, &id), CASK_OK);
   ck_assert_int_eq(cask_graph_set_size(g, id, n * 8), CASK_OK);
   return id;
+}
+
+static cask_task_id add(cask_graph *g, const char *key, int64_t n, const cask_task_id *deps,
+                        size_t ndeps) {
+  return add_op(g, mix_op(), key, n, deps, ndeps);
 }
 
 /* std(x - x.mean())'s shape: roots r_i, a chain of small partial results
@@ -99,7 +104,7 @@ static cask_graph *two_pass(int nroots, int64_t n, int big_outputs) {
 
 /* A random DAG: tasks of random size with up to three inputs from earlier
  * tasks, the sinks its outputs. */
-static cask_graph *random_dag(uint64_t seed, int ntasks, int64_t maxn) {
+static cask_graph *random_dag_of(const cask_op *op, uint64_t seed, int ntasks, int64_t maxn) {
   cask_graph *g;
   ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
   uint64_t s = seed;
@@ -109,9 +114,13 @@ static cask_graph *random_dag(uint64_t seed, int ntasks, int64_t maxn) {
     size_t nd = i ? (size_t)(mix64(++s) % 4) : 0;
     for (size_t k = 0; k < nd; k++) deps[k] = (cask_task_id)(mix64(++s) % (uint64_t)i);
     snprintf(key, sizeof key, "t-%d", i);
-    add(g, key, 1 + (int64_t)(mix64(++s) % (uint64_t)maxn), deps, nd);
+    add_op(g, op, key, 1 + (int64_t)(mix64(++s) % (uint64_t)maxn), deps, nd);
   }
   return g;
+}
+
+static cask_graph *random_dag(uint64_t seed, int ntasks, int64_t maxn) {
+  return random_dag_of(mix_op(), seed, ntasks, maxn);
 }
 
 static char *make_dir(void) {
@@ -483,6 +492,128 @@ START_TEST(arrays_spill_and_match) {
 }
 END_TEST
 
+
+/* ---- regression: a failed task left its worker "busy" (issue 16.1) ------ */
+
+/* Sleeps 1 ms; fails on worker 1 (so some run of many roots fails). */
+static int fail_on_worker_one(cask_task_io *io) {
+  usleep(1000);
+  if (io->worker == 1) return CASK_ETASK;
+  return cask_block_new(CASK_I64, 0, NULL, &io->output);
+}
+
+static char wrapped_bytes[15][10000];
+
+/* A block wrapping caller memory: never spillable. */
+static int wrap_caller_memory(cask_task_io *io) {
+  const int *i = io->args;
+  int64_t n = 10000;
+  return cask_block_wrap(wrapped_bytes[*i], CASK_U8, 1, &n, NULL, NULL, &io->output);
+}
+
+static int count_inputs(cask_task_io *io) {
+  int rc = cask_block_new(CASK_I64, 0, NULL, &io->output);
+  if (!rc) *(int64_t *)cask_block_data(io->output) = (int64_t)io->ninputs;
+  return rc;
+}
+
+static const cask_op *op_named(const char *name, int (*run)(cask_task_io *)) {
+  const cask_op *op = cask_op_find(name);
+  if (!op) ck_assert_int_eq(cask_op_register(&(cask_op){.name = name, .run = run}, &op), CASK_OK);
+  return op;
+}
+
+START_TEST(regress_failed_task_under_limit_hangs_next_run) {
+  char *dir = make_dir();
+  cask_runtime *rt = runtime(2, 64 << 10, dir);
+  cask_graph *a, *b;
+  ck_assert_int_eq(cask_graph_new(&a), CASK_OK);
+  const cask_op *fail = op_named("memtest.fail_on_worker_one", fail_on_worker_one);
+  char key[32];
+  for (int i = 0; i < 100; i++) {
+    snprintf(key, sizeof key, "a-%d", i);
+    ck_assert_int_eq(cask_graph_add(a, key, fail, NULL, 0, NULL, 0, NULL), CASK_OK);
+  }
+  /* Worker 1 may never get a task on a loaded machine: then the run
+   * passes, and the hang had no chance; run A again until it fails. */
+  int failed = 0;
+  for (int tries = 0; tries < 20 && !failed; tries++) {
+    cask_results *res = NULL;
+    int rc = cask_run(rt, a, NULL, &res);
+    failed = rc == CASK_ETASK;
+    cask_results_free(res);
+  }
+  ck_assert_msg(failed, "run A never failed on worker 1");
+
+  ck_assert_int_eq(cask_graph_new(&b), CASK_OK);
+  const cask_op *wrap = op_named("memtest.wrap_caller_memory", wrap_caller_memory);
+  cask_task_id roots[15], sink;
+  for (int i = 0; i < 15; i++) {
+    snprintf(key, sizeof key, "b-%d", i);
+    ck_assert_int_eq(cask_graph_add(b, key, wrap, &i, sizeof i, NULL, 0, &roots[i]), CASK_OK);
+  }
+  ck_assert_int_eq(cask_graph_add(b, "sink", op_named("memtest.count_inputs", count_inputs), NULL, 0,
+                                  roots, 15, &sink), CASK_OK);
+  cask_graph_set_output(b, sink, 1);
+  cask_results *res = NULL;
+  ck_assert_int_eq(cask_run(rt, b, NULL, &res), CASK_OK); /* hung here (test timeout) */
+  ck_assert_int_eq(*(int64_t *)cask_block_data(cask_results_get(res, sink)), 15);
+  cask_results_free(res);
+  cask_runtime_free(rt);
+  cask_graph_free(a);
+  cask_graph_free(b);
+  rmdir(dir);
+  free(dir);
+}
+END_TEST
+
+/* Fails when its salt says so (about one task in twenty), else mixes. */
+static int mix_or_fail(cask_task_io *io) {
+  const margs *a = io->args;
+  if (a->salt % 20 == 0) return CASK_ETASK;
+  return mix_run(io);
+}
+
+/* The stress that found the bug: random DAGs, some with failing tasks, run
+ * back to back on one runtime under a small limit; every run ends, the
+ * good ones match their reference, the failing ones fail, and nothing is
+ * left in the spill directory. */
+START_TEST(random_failing_dags_back_to_back_under_a_limit) {
+  char *dir = make_dir();
+  const cask_op *fop = op_named("memtest.mix_or_fail", mix_or_fail);
+  cask_runtime *rt = runtime(1 + _i % 4, 48 << 10, dir);
+  int rounds = SANITIZED ? 12 : 40, failures = 0;
+  for (int k = 0; k < rounds; k++) {
+    uint64_t seed = 1000 * (uint64_t)_i + (uint64_t)k;
+    cask_graph *g = random_dag_of(k % 2 ? fop : mix_op(), seed, 60, 2000);
+    /* Without a limit, on one thread, every task runs unless one fails. */
+    cask_runtime *one = runtime(1, CASK_MEMORY_UNLIMITED, NULL);
+    cask_results *ref = NULL, *res = NULL;
+    int want = cask_run(one, g, NULL, &ref);
+    cask_runtime_free(one);
+    int rc = cask_run(rt, g, NULL, &res);
+    require(rc == want, "round %d: %d, want %d: %s", k, rc, want, cask_runtime_errmsg(rt));
+    if (rc == CASK_OK) {
+      for (cask_task_id t = 0; t < cask_graph_size(g); t++) {
+        cask_block *x = cask_results_get(ref, t), *y = cask_results_get(res, t);
+        require((x == NULL) == (y == NULL), "round %d: output %u", k, t);
+        require(!x || !memcmp(cask_block_data(x), cask_block_data(y), cask_block_nbytes(x)),
+                "round %d: output %u differs", k, t);
+      }
+    }
+    failures += rc != CASK_OK;
+    cask_results_free(res);
+    cask_results_free(ref);
+    require(count_files(dir) == 0, "round %d: spill files left", k);
+    cask_graph_free(g);
+  }
+  require(failures > 0 && failures < rounds, "%d of %d rounds failed", failures, rounds);
+  cask_runtime_free(rt);
+  rmdir(dir);
+  free(dir);
+}
+END_TEST
+
 Suite *memory_suite(void) {
   Suite *s = suite_create("memory");
   TCase *tc = tcase_create("memory");
@@ -496,6 +627,8 @@ Suite *memory_suite(void) {
   tcase_add_test(tc, a_corrupt_spill_file_is_caught);
   tcase_add_test(tc, spilling_is_reported);
   tcase_add_test(tc, arrays_spill_and_match);
+  tcase_add_test(tc, regress_failed_task_under_limit_hangs_next_run);
+  tcase_add_loop_test(tc, random_failing_dags_back_to_back_under_a_limit, 0, 4);
   suite_add_tcase(s, tc);
   return s;
 }
