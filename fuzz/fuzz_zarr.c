@@ -7,8 +7,8 @@
  * wanted (at most 64 KiB), the rest a chunk file. Properties, each an
  * abort() when broken: an answer is CASK_OK or CASK_EFORMAT (CASK_ENOMEM
  * allowed) and a refusal says why; an accepted .zarray has a dtype,
- * 0..CASK_MAX_NDIM axes, positive chunks and a '.' or '/' separator. The
- * decoders may not read or write outside their buffers (ASan checks). */
+ * 0..CASK_MAX_NDIM axes, positive chunks of at most 2^40 bytes and a '.' or
+ * '/' separator. The decoders may not read or write outside their buffers (ASan checks). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +32,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if ((unsigned)m.dtype >= CASK_DTYPE_COUNT || m.ndim < 0 || m.ndim > CASK_MAX_NDIM ||
           (m.sep != '.' && m.sep != '/'))
         abort();
+      /* a chunk's bytes, as a checked product, within the reader's limit */
+      int64_t bytes = (int64_t)cask_dtype_size(m.dtype);
       for (int i = 0; i < m.ndim; i++)
-        if (m.chunks[i] < 1 || m.shape[i] < 0) abort();
+        if (m.chunks[i] < 1 || m.shape[i] < 0 || __builtin_mul_overflow(bytes, m.chunks[i], &bytes) ||
+            bytes > ((int64_t)1 << 40))
+          abort();
     }
     return 0;
   }

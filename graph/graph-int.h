@@ -111,6 +111,19 @@ void cask__graph_clear(cask_graph *g);
 extern const cask_op *cask__op_fused;
 extern const cask_op *cask__op_noop;
 void cask__registry_init(void);
+/* Register one of cask's own ops whose arguments hold addresses: the
+ * public cask_graph_add / cask_graph_add_keyed refuse it (cask adds its
+ * tasks with cask__graph_add), and without args_to_json it is not
+ * serializable (CASK_ENOTSERIAL). */
+int cask__op_register_private(const cask_op *def, const cask_op **out);
+int cask__op_is_private(const cask_op *op);
+/* cask_graph_add and cask_graph_add_keyed without the refusal of private
+ * ops: for cask's own code, which makes their arguments. */
+int cask__graph_add(cask_graph *g, const char *key, const cask_op *op, const void *args,
+                    size_t args_len, const cask_task_id *deps, size_t ndeps, cask_task_id *out);
+int cask__graph_add_keyed(cask_graph *g, const char *key, const cask_op *op, const void *args,
+                          size_t args_len, const char *const *dep_keys, size_t ndeps,
+                          cask_task_id *out);
 
 typedef struct cask__fused_elem {
   const cask_op *op;

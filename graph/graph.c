@@ -149,9 +149,28 @@ static size_t derive_key(char *buf, size_t cap, const cask_op *op,
   return n;
 }
 
+/* A private op's arguments hold addresses that only cask may make: bytes
+ * from a caller (a crafted fused blob whose op pointer is 0x4141...) would
+ * be followed as pointers. */
+static int refuse_private(cask_graph *g, const char *key, const cask_op *op) {
+  if (!g || !op || !cask__op_is_private(op)) return CASK_OK;
+  cask__fmt(g->errmsg, sizeof g->errmsg,
+            "task '%s': op '%s' is made only by cask (its arguments hold addresses); "
+            "add the tasks it came from, or read the graph from JSON",
+            key ? key : op->name, op->name);
+  return CASK_EINVAL;
+}
+
 int cask_graph_add(cask_graph *g, const char *key, const cask_op *op,
                    const void *args, size_t args_len, const cask_task_id *deps,
                    size_t ndeps, cask_task_id *out) {
+  int rc = refuse_private(g, key, op);
+  return rc ? rc : cask__graph_add(g, key, op, args, args_len, deps, ndeps, out);
+}
+
+int cask__graph_add(cask_graph *g, const char *key, const cask_op *op,
+                    const void *args, size_t args_len, const cask_task_id *deps,
+                    size_t ndeps, cask_task_id *out) {
   if (!g || !op || (ndeps && !deps) || (args_len && !args)) return CASK_EINVAL;
   uint64_t stackbuf[16];
   uint64_t *dh = ndeps <= 16 ? stackbuf : cask__malloc(ndeps * sizeof *dh);
@@ -222,6 +241,14 @@ int cask_graph_add_keyed(cask_graph *g, const char *key, const cask_op *op,
                          const void *args, size_t args_len,
                          const char *const *dep_keys, size_t ndeps,
                          cask_task_id *out) {
+  int rc = refuse_private(g, key, op);
+  return rc ? rc : cask__graph_add_keyed(g, key, op, args, args_len, dep_keys, ndeps, out);
+}
+
+int cask__graph_add_keyed(cask_graph *g, const char *key, const cask_op *op,
+                          const void *args, size_t args_len,
+                          const char *const *dep_keys, size_t ndeps,
+                          cask_task_id *out) {
   if (!g || !key || !op || (ndeps && !dep_keys) || (args_len && !args)) return CASK_EINVAL;
   uint64_t stackbuf[16];
   uint64_t *dh = ndeps <= 16 ? stackbuf : cask__malloc(ndeps * sizeof *dh);

@@ -132,6 +132,10 @@ static int read_op(reader *r, size_t idx, const char *key, const cJSON *item,
   if (!*op)
     return task_fail(r, CASK_EUNKNOWNOP, idx, key, "op",
                      "unknown op '%.200s' (no op of that name is registered)", item->valuestring);
+  if (cask__op_is_private(*op) && !(*op)->args_from_json)
+    return task_fail(r, CASK_EJSON, idx, key, "op",
+                     "op '%s' cannot be read from a graph file: its arguments hold addresses in "
+                     "the process that made them", (*op)->name);
   return CASK_OK;
 }
 
@@ -177,7 +181,9 @@ static int check_marks(reader *r, size_t idx, const char *key, const cJSON **f) 
 static int add_task(reader *r, size_t idx, const char *key, const cask_op *op,
                     const void *args, size_t len, size_t ndeps, const cJSON **f) {
   cask_task_id id;
-  int rc = cask_graph_add_keyed(r->g, key, op, args, len, r->deps, ndeps, &id);
+  /* A private op read here has JSON hooks that rebuilt its addresses from
+   * names (read_op refuses the others). */
+  int rc = cask__graph_add_keyed(r->g, key, op, args, len, r->deps, ndeps, &id);
   if (rc) return task_fail(r, rc, idx, key, NULL, "%s", cask_graph_errmsg(r->g));
   if (cJSON_IsTrue(f[T_OUTPUT])) cask_graph_set_output(r->g, id, 1);
   if (f[T_SIZE]) cask_graph_set_size(r->g, id, (int64_t)f[T_SIZE]->valuedouble);
@@ -194,7 +200,7 @@ static int read_task(reader *r, size_t idx, const cJSON *item) {
   if (bad)
     return task_fail(r, CASK_EJSON, idx, key, bad, "%s",
                      bad_field_why(bad, task_fields, T_NFIELDS));
-  const cask_op *op;
+  const cask_op *op = NULL;
   size_t ndeps, len;
   void *args = NULL;
   if ((rc = read_op(r, idx, key, f[T_OP], &op)) || (rc = read_deps(r, idx, key, f[T_DEPS], &ndeps)) ||

@@ -852,10 +852,38 @@ START_TEST(results_are_identical_for_1_2_and_8_threads) {
 }
 END_TEST
 
+/* Ops whose arguments hold addresses (a kernel's function pointer, a
+ * caller's buffer, an fd) are refused by the JSON reader and by the public
+ * add: bytes from outside would be followed as pointers. */
+START_TEST(ops_holding_addresses_cannot_be_added_or_read_from_json) {
+  cask_ctx *ctx = new_ctx(1); /* registers the array ops */
+  static const char *const names[] = {"array.map_blocks", "array.map_overlap", "array.buffer",
+                                      "array.kernel_into", "array.matmul_product_view", "array.npy_write"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    char text[512], *err = NULL;
+    snprintf(text, sizeof text,
+             "{\"cask_graph\": 1, \"ntasks\": 1, \"tasks\": [{\"key\": \"t\", \"op\": \"%s\", "
+             "\"args\": {\"args_hex\": \"4141414141414141\"}}]}",
+             names[i]);
+    cask_graph *g = NULL;
+    ck_assert_int_eq(cask_graph_from_json(text, strlen(text), &g, &err), CASK_EJSON);
+    ck_assert_msg(err && strstr(err, names[i]) && strstr(err, "addresses"), "%s: %s", names[i], err ? err : "");
+    cask_free(err);
+    ck_assert_ptr_null(g);
+    ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+    uint64_t junk = 0x4141414141414141ULL;
+    ck_assert_int_eq(cask_graph_add(g, "t", cask_op_find(names[i]), &junk, sizeof junk, NULL, 0, NULL), CASK_EINVAL);
+    cask_graph_free(g);
+  }
+  cask_ctx_free(ctx);
+}
+END_TEST
+
 Suite *array_map_suite(void) {
   Suite *s = suite_create("array_map");
   TCase *tc = tcase_create("map_blocks");
   tcase_add_test(tc, map_blocks_of_one_input_sees_each_block_and_its_offset);
+  tcase_add_test(tc, ops_holding_addresses_cannot_be_added_or_read_from_json);
   tcase_add_test(tc, map_blocks_broadcasts_and_rechunks_its_inputs_to_the_first_ones_grid);
   tcase_add_test(tc, map_blocks_accepts_the_same_array_twice);
   tcase_add_test(tc, map_blocks_makes_other_dtypes_and_chunks);

@@ -428,6 +428,41 @@ START_TEST(bad_metadata_is_refused_naming_the_store_and_the_field) {
 }
 END_TEST
 
+/* Chunks of 2^31 x 2^31 float64s wrapped the signed chunk-size product to a
+ * small number, passed the limit, and the read crashed in the box copy. */
+START_TEST(regress_zarr_chunk_size_overflow_segfault) {
+  static const struct {
+    const char *shape, *chunks, *field;
+  } cases[] = {
+      {"[10, 10]", "[2147483648, 2147483648]", "'chunks'"},
+      {"[10, 10, 10]", "[4294967296, 4294967296, 4294967296]", "'chunks'"},
+      {"[10]", "[9223372036854775807]", "'chunks'"},
+      {"[9223372036854775807, 2]", "[1, 1]", "'shape'"},
+      {"[4611686018427387904, 4611686018427387904]", "[1, 1]", "'shape'"},
+      {"[10]", "[-2147483648]", "'chunks'"},
+      {"[10]", "[9007199254740993]", "'chunks'"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char name[32], zarray[512];
+    snprintf(name, sizeof name, "overflow%zu.zarr", i);
+    snprintf(zarray, sizeof zarray, ZARRAY("%s", "%s", "<f8", "null", "0.0", ""), cases[i].shape, cases[i].chunks);
+    const char *p = put_store(name, zarray);
+    cask_array *r = NULL, *s = NULL;
+    int rc = cask_read_zarr(ctx, p, NULL, &r);
+    if (rc == CASK_OK) { /* it must then sum without touching memory it lacks */
+      ck_assert_int_eq(cask_reduce(CASK_SUM, r, NULL, 0, 0, &s), CASK_OK);
+      double v;
+      rc = cask_compute_scalar(s, &v);
+    }
+    cask_array_release(s);
+    cask_array_release(r);
+    char what[700];
+    snprintf(what, sizeof what, "%s/.zarray", p);
+    expect_refused(rc, CASK_EFORMAT, what, cases[i].field);
+  }
+}
+END_TEST
+
 START_TEST(corrupt_truncated_and_wrong_size_chunks_fail_naming_the_file) {
   static const cask_zarr_compressor ours[] = {CASK_ZARR_NONE, CASK_ZARR_ZLIB, CASK_ZARR_GZIP, CASK_ZARR_ZSTD,
                                               CASK_ZARR_BLOSC_LZ4};
@@ -639,6 +674,7 @@ Suite *array_zarr_suite(void) {
   tc = tcase_create("errors");
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, bad_metadata_is_refused_naming_the_store_and_the_field);
+  tcase_add_test(tc, regress_zarr_chunk_size_overflow_segfault);
   tcase_add_test(tc, corrupt_truncated_and_wrong_size_chunks_fail_naming_the_file);
   tcase_add_test(tc, missing_stores_groups_and_bad_arguments_are_refused);
   tcase_add_test(tc, a_failed_write_leaves_no_temporary_and_no_zarray);

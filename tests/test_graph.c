@@ -1414,6 +1414,44 @@ START_TEST(op_register_rejects_bad_and_duplicate_ops) {
 }
 END_TEST
 
+/* A crafted fused blob whose op pointer is 0x4141... was followed as a
+ * pointer: the public adds refuse ops whose arguments hold addresses, and
+ * the JSON reader still makes fused tasks from op names. */
+START_TEST(regress_fused_op_trusts_caller_pointers) {
+  const cask_op *fused = cask_op_find("cask.fused");
+  ck_assert_ptr_nonnull(fused);
+  uint64_t blob[8];
+  memset(blob, 0x41, sizeof blob);
+  ((uint32_t *)blob)[2] = 2; /* key_len */
+  ((uint32_t *)blob)[3] = 0; /* args_len */
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id id;
+  ck_assert_int_eq(cask_graph_add(g, "x", fused, blob, sizeof blob, NULL, 0, &id), CASK_EINVAL);
+  const char *msg = cask_graph_errmsg(g);
+  ck_assert_msg(strstr(msg, "'x'") && strstr(msg, "'cask.fused'") && strstr(msg, "made only by cask"), "%s", msg);
+  ck_assert_int_eq(cask_graph_add(g, NULL, fused, blob, sizeof blob, NULL, 0, &id), CASK_EINVAL);
+  ck_assert_int_eq(cask_graph_add_keyed(g, "y", fused, blob, sizeof blob, NULL, 0, &id), CASK_EINVAL);
+  ck_assert_uint_eq(cask_graph_size(g), 0);
+  cask_graph_free(g);
+
+  /* Through JSON, a fused task is rebuilt from op names, and runs. */
+  const char *text =
+      "{\"cask_graph\": 1, \"ntasks\": 1, \"tasks\": [{\"key\": \"f\", \"op\": \"cask.fused\", \"args\": "
+      "{\"chain\": [{\"key\": \"a\", \"op\": \"cask.noop\"}, {\"key\": \"f\", \"op\": \"cask.noop\"}]}}]}";
+  char *err = NULL;
+  int rc = cask_graph_from_json(text, strlen(text), &g, &err);
+  ck_assert_msg(rc == CASK_OK, "%s", err ? err : "");
+  cask_runtime *rt;
+  cask_results *res;
+  ck_assert_int_eq(cask_runtime_new(&(cask_runtime_options){.threads = 1}, &rt), CASK_OK);
+  ck_assert_int_eq(cask_run(rt, g, NULL, &res), CASK_OK);
+  cask_results_free(res);
+  cask_runtime_free(rt);
+  cask_graph_free(g);
+}
+END_TEST
+
 Suite *graph_suite(void) {
   Suite *s = suite_create("graph");
   TCase *tc = tcase_create("build");
@@ -1431,6 +1469,7 @@ Suite *graph_suite(void) {
   tcase_add_test(tc, graph_reserve_then_build);
   tcase_add_test(tc, graph_calls_reject_invalid_arguments_with_einval);
   tcase_add_test(tc, op_register_rejects_bad_and_duplicate_ops);
+  tcase_add_test(tc, regress_fused_op_trusts_caller_pointers);
   tcase_set_timeout(tc, 60);
   suite_add_tcase(s, tc);
 

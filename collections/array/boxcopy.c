@@ -353,7 +353,7 @@ int cask__lower_gather(cask__lower *L, const char *key, cask_dtype dtype, int nd
     memcpy(args + sizeof h + (size_t)j * 16, pr, 16);
   }
   if (total && (rc = lower_pieces(L, ndim, npieces, pieces, inputs, total, deps))) goto fail_free;
-  rc = cask_graph_add(L->g, key, op_gather, args, len, deps, (size_t)total, out);
+  rc = cask__graph_add(L->g, key, op_gather, args, len, deps, (size_t)total, out);
   if (!rc) cask_graph_set_size(L->g, *out, elems * (int64_t)cask_dtype_size(dtype));
 fail_free:
   cask__free(args);
@@ -404,7 +404,7 @@ int cask__lower_transpose_block(cask__lower *L, const char *key, cask_array *a,
   memset(&t, 0, sizeof t);
   t.ndim = a->ndim;
   for (int i = 0; i < a->ndim; i++) t.perm[i] = perm[i];
-  rc = cask_graph_add(L->g, key, op_transpose, &t, sizeof t, &dep, 1, out);
+  rc = cask__graph_add(L->g, key, op_transpose, &t, sizeof t, &dep, 1, out);
   if (!rc) cask_graph_set_size(L->g, *out, cask_graph_size_estimate(L->g, dep));
   return rc;
 }
@@ -447,7 +447,7 @@ int cask__lower_reshape_block(cask__lower *L, const char *key, cask_task_id dep,
   memset(&a, 0, sizeof a);
   a.ndim = ndim;
   for (int i = 0; i < ndim; i++) a.shape[i] = shape[i];
-  return cask_graph_add(L->g, key, op_reshape, &a, sizeof a, &dep, 1, out);
+  return cask__graph_add(L->g, key, op_reshape, &a, sizeof a, &dep, 1, out);
 }
 
 static int alias_run(cask_task_io *io) {
@@ -457,7 +457,7 @@ static int alias_run(cask_task_io *io) {
 }
 
 int cask__lower_alias(cask__lower *L, const char *key, cask_task_id dep, cask_task_id *out) {
-  return cask_graph_add(L->g, key, op_alias, NULL, 0, &dep, 1, out);
+  return cask__graph_add(L->g, key, op_alias, NULL, 0, &dep, 1, out);
 }
 
 /* ---- the pushdown memo ------------------------------------------------- */

@@ -375,16 +375,12 @@ static int source_run(cask_task_io *io) {
   return CASK_OK;
 }
 
-/* A caller's buffer must never be written to or read from a graph file:
- * its address means nothing in another process. */
-static int buffer_to_json(const void *args, size_t len, struct cJSON *obj) { return CASK_ENOTSERIAL; }
-
 static const cask_op *op_source, *op_buffer;
 
 void cask__register_array_sources(void) {
   cask_op_register(&(cask_op){.name = "array.source", .run = source_run}, &op_source);
-  cask_op_register(&(cask_op){.name = "array.buffer", .run = source_run, .args_to_json = buffer_to_json},
-                   &op_buffer);
+  /* a caller's buffer: its address means nothing in another process */
+  cask__op_register_private(&(cask_op){.name = "array.buffer", .run = source_run}, &op_buffer);
 }
 
 int cask__lower_source(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
@@ -403,7 +399,7 @@ int cask__lower_source(cask__lower *L, cask_array *a, const int64_t *bidx, const
     s.fstride[i] = p->fstride[i];
   }
   s.a = p->a, s.b = p->b, s.c = p->c, s.count = p->count, s.seed = p->seed, s.data = p->data;
-  int rc = cask_graph_add(L->g, key, a->op == SRC_BUFFER ? op_buffer : op_source, &s, sizeof s, NULL,
+  int rc = cask__graph_add(L->g, key, a->op == SRC_BUFFER ? op_buffer : op_source, &s, sizeof s, NULL,
                           0, out);
   if (!rc) cask_graph_set_size(L->g, *out, box_size(&s) * (int64_t)cask_dtype_size(a->dtype));
   return rc;

@@ -625,17 +625,13 @@ static int sum_run(cask_task_io *io) {
   return CASK_OK;
 }
 
-/* A product reading a caller's buffer holds its address, which means
- * nothing in another process: such a graph is not written as JSON. */
-static int not_serializable(const void *args, size_t len, struct cJSON *obj) { return CASK_ENOTSERIAL; }
-
 static const cask_op *op_product, *op_product_view, *op_sum;
 
 void cask__register_linalg_ops(void) {
   cask_op_register(&(cask_op){.name = "array.matmul_product", .run = product_run}, &op_product);
-  cask_op_register(&(cask_op){.name = "array.matmul_product_view", .run = product_run,
-                              .args_to_json = not_serializable},
-                   &op_product_view);
+  /* reads a caller's buffer: its address means nothing in another process */
+  cask__op_register_private(&(cask_op){.name = "array.matmul_product_view", .run = product_run},
+                            &op_product_view);
   cask_op_register(&(cask_op){.name = "array.matmul_sum", .run = sum_run}, &op_sum);
 }
 
@@ -698,7 +694,7 @@ static int add_product(lowering *w, int64_t k, const cask_task_id *prev, int las
   char key[600];
   if (!last) snprintf(key, sizeof key, "%s-k%lld", w->key, (long long)k);
   const cask_op *op = pa.x[0].data || pa.x[1].data ? op_product_view : op_product;
-  rc = cask_graph_add(w->L->g, last ? w->key : key, op, &pa, sizeof pa, deps, (size_t)n, out);
+  rc = cask__graph_add(w->L->g, last ? w->key : key, op, &pa, sizeof pa, deps, (size_t)n, out);
   if (!rc) cask_graph_set_size(w->L->g, *out, w->nbytes);
   return rc;
 }
@@ -719,7 +715,7 @@ static int sum_tree(lowering *w, cask_task_id *level, int64_t count, cask_task_i
         continue;
       }
       snprintf(key, sizeof key, "%s-sum-%d-%lld", w->key, depth, (long long)n);
-      rc = cask_graph_add(w->L->g, groups == 1 ? w->key : key, op_sum, &sa, sizeof sa, level + j,
+      rc = cask__graph_add(w->L->g, groups == 1 ? w->key : key, op_sum, &sa, sizeof sa, level + j,
                           (size_t)m, &level[n]);
       if (!rc) cask_graph_set_size(w->L->g, level[n], w->nbytes);
     }

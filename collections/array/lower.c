@@ -209,8 +209,6 @@ static int kernel_into_run(cask_task_io *io) {
                           !cask__program_has_gen(&a.k.prog), into_piece, &c);
 }
 
-static int not_serializable(const void *args, size_t len, struct cJSON *obj) { return CASK_ENOTSERIAL; }
-
 static const cask_op *op_kernel, *op_kernel_into;
 
 int cask__lower_into(cask__lower *L, cask_array *a, const int64_t *bidx, void *dst,
@@ -230,7 +228,7 @@ int cask__lower_into(cask__lower *L, cask_array *a, const int64_t *bidx, void *d
   char key[512];
   cask__node_block_key(a, bidx, key, sizeof key);
   size_t len = offsetof(into_args, k) + offsetof(kernel_args, prog) + cask__program_size(&x.k.prog);
-  rc = cask_graph_add(L->g, key, op_kernel_into, &x, len, deps, x.k.prog.nleaves, out);
+  rc = cask__graph_add(L->g, key, op_kernel_into, &x, len, deps, x.k.prog.nleaves, out);
   if (!rc) { /* what it writes, though it holds no block */
     int64_t n = 1;
     for (int i = 0; i < a->ndim; i++) n *= x.k.shape[i];
@@ -253,7 +251,7 @@ static int lower_elementwise(cask__lower *L, cask_array *a, const int64_t *bidx,
   cask__block_box(a, bidx, off, k.shape);
   cask__program_place(&k.prog, a->ndim, off);
   size_t len = offsetof(kernel_args, prog) + cask__program_size(&k.prog);
-  rc = cask_graph_add(L->g, key, op_kernel, &k, len, deps, k.prog.nleaves, out);
+  rc = cask__graph_add(L->g, key, op_kernel, &k, len, deps, k.prog.nleaves, out);
   if (!rc) {
     int64_t n = 1;
     for (int i = 0; i < a->ndim; i++) n *= k.shape[i];
@@ -300,9 +298,9 @@ static void register_once(void) {
   cask__register_structure_ops();
   cask__register_zarr_ops();
   cask_op_register(&(cask_op){.name = "array.kernel", .run = kernel_run}, &op_kernel);
-  cask_op_register(&(cask_op){.name = "array.kernel_into", .run = kernel_into_run,
-                              .args_to_json = not_serializable},
-                   &op_kernel_into);
+  /* writes into a caller's buffer, whose address its arguments hold */
+  cask__op_register_private(&(cask_op){.name = "array.kernel_into", .run = kernel_into_run},
+                            &op_kernel_into);
 }
 
 void cask__register_array_ops(void) {

@@ -157,7 +157,7 @@ static int lower_blocks(cask__lower *L, cask_array *a, const int64_t *bidx, cons
   int nd = a->ndim;
   for (int i = 0; i < nd; i++) x.v[i] = bidx[i];
   cask__block_box(a, bidx, x.v + nd, x.v + 2 * nd);
-  rc = cask_graph_add(L->g, key, op_blocks, &x, offsetof(blocks_args, v) + 3 * (size_t)nd * 8, deps,
+  rc = cask__graph_add(L->g, key, op_blocks, &x, offsetof(blocks_args, v) + 3 * (size_t)nd * 8, deps,
                       (size_t)a->nin, out);
   if (!rc) {
     int64_t n = (int64_t)cask__itemsize(a);
@@ -415,7 +415,7 @@ static int lower_overlap(cask__lower *L, cask_array *a, const int64_t *bidx, con
   if (!deps) return cask__fail(L->ctx, CASK_ENOMEM, "out of memory lowering %s", key);
   int rc = lower_deps(L, in, p, ndeps, deps);
   if (!rc)
-    rc = cask_graph_add(L->g, key, op_overlap, &x, offsetof(overlap_args, v) + 4 * (size_t)a->ndim * 8,
+    rc = cask__graph_add(L->g, key, op_overlap, &x, offsetof(overlap_args, v) + 4 * (size_t)a->ndim * 8,
                         deps, (size_t)ndeps, out);
   if (!rc) {
     int64_t n = (int64_t)cask__itemsize(a);
@@ -645,13 +645,8 @@ int cask_map_overlap(const cask_map_spec *spec, cask_array *in, const int64_t *d
 
 /* ---- registration ------------------------------------------------------ */
 
-/* fn and user are addresses in this process: a graph file could not hold
- * them. */
-static int not_serializable(const void *args, size_t len, struct cJSON *obj) { return CASK_ENOTSERIAL; }
-
+/* fn and user are addresses in this process: private ops. */
 void cask__register_array_map(void) {
-  cask_op_register(&(cask_op){.name = "array.map_blocks", .run = blocks_run, .args_to_json = not_serializable},
-                   &op_blocks);
-  cask_op_register(&(cask_op){.name = "array.map_overlap", .run = overlap_run, .args_to_json = not_serializable},
-                   &op_overlap);
+  cask__op_register_private(&(cask_op){.name = "array.map_blocks", .run = blocks_run}, &op_blocks);
+  cask__op_register_private(&(cask_op){.name = "array.map_overlap", .run = overlap_run}, &op_overlap);
 }

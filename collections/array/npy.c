@@ -602,7 +602,7 @@ static int lower_read(cask__lower *L, cask_array *a, const int64_t *bidx, const 
   size_t len = sizeof u.a + head->path_len;
   memcpy(&u, head, len);
   cask__block_box(a, bidx, u.a.off, u.a.ext);
-  int rc = cask_graph_add(L->g, key, op_read, &u, len, NULL, 0, out);
+  int rc = cask__graph_add(L->g, key, op_read, &u, len, NULL, 0, out);
   if (!rc) {
     int64_t n = 1;
     for (int i = 0; i < a->ndim; i++) n *= u.a.ext[i];
@@ -870,11 +870,8 @@ fail_free:
   return rc;
 }
 
-/* The fd in the arguments means nothing in another process. */
-static int write_to_json(const void *args, size_t len, struct cJSON *obj) { return CASK_ENOTSERIAL; }
-
 void cask__register_npy_ops(void) {
   cask_op_register(&(cask_op){.name = "array.npy_read", .run = read_run}, &op_read);
-  cask_op_register(&(cask_op){.name = "array.npy_write", .run = write_run, .args_to_json = write_to_json},
-                   &op_write);
+  /* the fd in the arguments means nothing in another process */
+  cask__op_register_private(&(cask_op){.name = "array.npy_write", .run = write_run}, &op_write);
 }

@@ -610,7 +610,7 @@ static int lower_partial(cask__lower *L, cask_array *r, const int64_t *ibidx, ca
   if (!rc) rc = cask__lower_leaves(L, in, ibidx, leaves, a.prog.nleaves, deps);
   if (rc) return rc;
   size_t len = offsetof(partial_args, prog) + cask__program_size(&a.prog);
-  rc = cask_graph_add(L->g, key, op_partial, &a, len, deps, a.prog.nleaves, out);
+  rc = cask__graph_add(L->g, key, op_partial, &a, len, deps, a.prog.nleaves, out);
   if (!rc) cask_graph_set_size(L->g, *out, partial_bytes(r, a.shape));
   return rc;
 }
@@ -648,7 +648,7 @@ int cask__lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, const
     for (int64_t j = 0; j < count && !rc; j += L->ctx->split_every, n++) {
       int64_t m = count - j < L->ctx->split_every ? count - j : L->ctx->split_every;
       snprintf(ckey, sizeof ckey, "%s-combine-%d-%lld", key, depth, (long long)n);
-      rc = cask_graph_add(L->g, ckey, op_combine, &ca, sizeof ca, level + j, (size_t)m, &level[n]);
+      rc = cask__graph_add(L->g, ckey, op_combine, &ca, sizeof ca, level + j, (size_t)m, &level[n]);
       if (!rc) cask_graph_set_size(L->g, level[n], cask_graph_size_estimate(L->g, level[j]));
     }
     count = n;
@@ -663,7 +663,7 @@ int cask__lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, const
     fa.dtype = r->dtype;
     int64_t off[CASK_MAX_NDIM];
     cask__block_box(r, bidx, off, fa.shape);
-    rc = cask_graph_add(L->g, key, op_finalize, &fa, sizeof fa, level, 1, out);
+    rc = cask__graph_add(L->g, key, op_finalize, &fa, sizeof fa, level, 1, out);
     int64_t n = (int64_t)cask__itemsize(r);
     for (int i = 0; i < r->ndim; i++) n *= fa.shape[i];
     if (!rc) cask_graph_set_size(L->g, *out, n);

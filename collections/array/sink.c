@@ -18,7 +18,7 @@ static int lower_writers(cask__lower *L, cask_array *a, const char *what, const 
     cask__block_box(a, bidx, off, ext);
     place(args, bidx, off, ext);
     cask__block_key(key, sizeof key, what, a->token, a->ndim, bidx);
-    if ((rc = cask_graph_add(L->g, key, op, args, len, &in, 1, &id)) || (rc = cask_graph_set_output(L->g, id, 1)))
+    if ((rc = cask__graph_add(L->g, key, op, args, len, &in, 1, &id)) || (rc = cask_graph_set_output(L->g, id, 1)))
       return cask__fail(L->ctx, rc, "%s: adding the writer of block %s: %s", what, key, cask_graph_errmsg(L->g));
     int i = a->ndim - 1;
     for (; i >= 0; i--) {

@@ -229,11 +229,13 @@ int cask__zarr_parse_meta(const char *text, size_t n, cask__zarr_meta *m, char *
     m->ndim = nshape;
     rc = parse_fill(cJSON_GetObjectItemCaseSensitive(root, "fill_value"), m, err, cap);
   }
+  /* Checked products: a crafted .zarray with chunks of 2^31 x 2^31 once
+   * wrapped the signed product and passed the limit. */
   int64_t bytes = (int64_t)cask_dtype_size(m->dtype), total = bytes;
   for (int i = 0; !rc && i < m->ndim; i++) {
-    if ((bytes *= m->chunks[i]) > ZARR_MAX_CHUNK_BYTES)
+    if (__builtin_mul_overflow(bytes, m->chunks[i], &bytes) || bytes > ZARR_MAX_CHUNK_BYTES)
       rc = bad(err, cap, "chunks", "a chunk of more than %lld bytes", (long long)ZARR_MAX_CHUNK_BYTES);
-    else if (m->shape[i] && (total *= m->shape[i]) > ((int64_t)1 << 61))
+    else if (m->shape[i] && (__builtin_mul_overflow(total, m->shape[i], &total) || total > ((int64_t)1 << 61)))
       rc = bad(err, cap, "shape", "more than 2^61 bytes");
   }
   cJSON_Delete(root);
@@ -305,7 +307,7 @@ static int check_read_args(const read_args *a, size_t len) {
     if (a->shape[i] < 0 || a->zchunk[i] < 1 || a->off[i] < 0 || a->ext[i] < 0 || a->off[i] > a->shape[i] ||
         a->ext[i] > a->shape[i] - a->off[i] || a->zchunk[i] > ZARR_MAX_CHUNK_BYTES)
       return CASK_EINVAL;
-    if ((bytes *= a->zchunk[i]) > ZARR_MAX_CHUNK_BYTES) return CASK_EINVAL;
+    if (__builtin_mul_overflow(bytes, a->zchunk[i], &bytes) || bytes > ZARR_MAX_CHUNK_BYTES) return CASK_EINVAL;
   }
   return CASK_OK;
 }
@@ -441,7 +443,7 @@ static int lower_read(cask__lower *L, cask_array *a, const int64_t *bidx, const 
   size_t len = sizeof u.a + head->path_len;
   memcpy(&u, head, len);
   cask__block_box(a, bidx, u.a.off, u.a.ext);
-  int rc = cask_graph_add(L->g, key, op_read, &u, len, NULL, 0, out);
+  int rc = cask__graph_add(L->g, key, op_read, &u, len, NULL, 0, out);
   if (!rc) cask_graph_set_size(L->g, *out, prod(a->ndim, u.a.ext) * (int64_t)cask__itemsize(a));
   return rc;
 }
@@ -548,7 +550,7 @@ static int check_write_args(const write_args *a, size_t len) {
   int64_t bytes = (int64_t)cask_dtype_size((cask_dtype)a->dtype);
   for (int i = 0; i < a->ndim; i++) {
     if (a->zchunk[i] < 1 || a->ext[i] < 0 || a->ext[i] > a->zchunk[i] || a->bidx[i] < 0) return CASK_EINVAL;
-    if ((bytes *= a->zchunk[i]) > ZARR_MAX_CHUNK_BYTES) return CASK_EINVAL;
+    if (__builtin_mul_overflow(bytes, a->zchunk[i], &bytes) || bytes > ZARR_MAX_CHUNK_BYTES) return CASK_EINVAL;
   }
   return CASK_OK;
 }
