@@ -50,10 +50,21 @@ uint64_t cask__now_ns(void);
 /* pread until n bytes, end of file or an error: the bytes read, or -1
  * (errno set). EINTR is retried. */
 int64_t cask__pread_full(int fd, void *buf, size_t n, int64_t off);
-/* Write a file atomically: data goes to "<path>.tmp-XXXXXX" (mkstemp),
- * renamed over path when complete, the temporary removed on failure. */
+/* Write a file atomically: data goes to "<path>.tmp-PID-XXXXXX" (mkstemp),
+ * renamed over path when complete, the temporary removed on failure;
+ * leftovers of killed processes next to path go first. */
 int cask__write_file_atomic(const char *path, const void *data, size_t len,
                             char *err, size_t errcap);
+
+/* leftovers.c: "<path>.tmp-PID-XXXXXX" into buf, for mkstemp or mkdtemp
+ * (CASK_EINVAL if it does not fit). */
+int cask__temp_name(char *buf, size_t cap, const char *path);
+/* Remove (recursively) the entries of dir named "<prefix><PID>-..." (prefix
+ * NULL: any name with ".tmp-<PID>-" in it) whose process is gone. Returns
+ * how many went. */
+int cask__remove_leftovers(const char *dir, const char *prefix);
+/* The same for path's own temporaries, "<path>.tmp-<PID>-..." */
+int cask__remove_leftovers_of(const char *path);
 
 /* Whether releasing b (held once, by the caller) frees its memory: it is
  * the only reference and the memory is cask's or has a release callback. */

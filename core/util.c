@@ -37,12 +37,11 @@ uint64_t cask__now_ns(void) { return uv_hrtime(); }
 
 int cask__write_file_atomic(const char *path, const void *data, size_t len,
                             char *err, size_t errcap) {
-  static const char suffix[] = ".tmp-XXXXXX";
-  size_t n = strlen(path);
-  char *tmp = cask__malloc(n + sizeof suffix);
+  size_t cap = strlen(path) + 48;
+  char *tmp = cask__malloc(cap);
   if (!tmp) return CASK_ENOMEM;
-  memcpy(tmp, path, n);
-  memcpy(tmp + n, suffix, sizeof suffix);
+  cask__temp_name(tmp, cap, path);
+  cask__remove_leftovers_of(path);
   int fd = mkstemp(tmp);
   if (fd < 0) {
     cask__fmt(err, errcap, "%s: cannot create a temporary file: %s", path, strerror(errno));

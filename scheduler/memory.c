@@ -166,10 +166,13 @@ void cask__memory_destroy(cask__memory *m) {
  * spill, so runs that never spill never touch the disk). */
 int cask__memory_make_dir(cask__memory *m, char *err, size_t errcap) {
   if (m->dir) return CASK_OK;
-  size_t n = strlen(m->spill_root) + 32;
+  size_t n = strlen(m->spill_root) + 48;
   char *dir = cask__malloc(n);
   if (!dir) return CASK_ENOMEM;
-  snprintf(dir, n, "%s/cask-spill-XXXXXX", m->spill_root);
+  /* The PID in the name: a killed run's directory is recognised and
+   * removed by the next run that spills here. */
+  cask__remove_leftovers(m->spill_root, "cask-spill-");
+  snprintf(dir, n, "%s/cask-spill-%ld-XXXXXX", m->spill_root, (long)getpid());
   if (!mkdtemp(dir)) {
     cask__fmt(err, errcap, "cannot make a spill directory in %s: %s", m->spill_root, strerror(errno));
     cask__free(dir);

@@ -28,7 +28,11 @@ checks that one example):
             replaced whole, no temporary directory left.
   sigint    SIGINT in the middle of a long run (.npy and Zarr outputs) and
             while a Zarr store is written: exit 130, no output, no temporary
-            file or directory left.
+            file or directory left; SIGTERM (143) and SIGHUP (129) in a run
+            that spills: no spill file left either.
+  sigkill   leftovers of a run killed by SIGKILL carry its PID and are
+            removed by the next run writing the same output or spilling into
+            the same directory (those of live processes are kept).
   failure   an input file truncated during the run: exit 1, a message naming
             the failed task and its op, no output file.
 
@@ -618,36 +622,116 @@ def test_sigint():
     sigint_run(LONG_JOB, {"npy": "y.npy"}, "g.json", "the run")
     sigint_run(LONG_JOB, {"zarr": "y.zarr"}, "g.json", "the run")
     sigint_run(SLOW_WRITE_JOB, {"zarr": "y.zarr", "compressor": "zlib", "level": 9}, ".y.zarr.tmp-", "the write")
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        sigint_run(SPILL_JOB, {"npy": "y.npy"}, "spill/cask-spill-", "a spilling run", sig=sig,
+                   args=["--memory-limit", "12MiB", "--spill-dir", "spill"], setup=make_spill_input)
 
 
-def sigint_run(job, output, wait_for, what):
-    """SIGINT once a file whose name starts with wait_for appears (and 0.3 s more)."""
+# A run that spills: x - mean(x) over a .npy file holds every block of x
+# until the means are known, four times the limit the tests give it.
+SPILL_JOB = {"inputs": {"x": {"source": "npy", "path": "x.npy", "chunks": [250, 2000]}},
+             "steps": {"y": "sin(x - mean(x, axis=0)) ** 2 + cos(x) ** 3"}}
+SPILL_INPUTS = {"x.npy", "spill"}
+
+
+def make_spill_input(d):
+    np.save(os.path.join(d, "x.npy"), np.random.default_rng(5).random((6000, 2000)))
+    os.mkdir(os.path.join(d, "spill"))
+
+
+def entries(d):
+    """Every file and directory under d, relative to it."""
+    out = set()
+    for root, dirs, files in os.walk(d):
+        for n in dirs + files:
+            out.add(os.path.relpath(os.path.join(root, n), d))
+    return out
+
+
+def appeared(d, wait_for):
+    return any(f.startswith(wait_for) for f in entries(d))
+
+
+def sigint_run(job, output, wait_for, what, sig=signal.SIGINT, args=(), setup=None):
+    """sig once a file whose path starts with wait_for appears (and 0.3 s more)."""
     with tempfile.TemporaryDirectory() as d:
+        if setup:
+            setup(d)
+        before = entries(d)
         with open(os.path.join(d, "long.json"), "w") as f:
             json.dump(dict(job, outputs={"y": output}), f)
         e = {k: v for k, v in os.environ.items() if not k.startswith("CASK_")}
         t0 = time.time()
-        p = subprocess.Popen([CASK, "run", "--graph", "g.json", "long.json"], cwd=d, env=e, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-        while (not any(f.startswith(wait_for) for f in os.listdir(d)) and p.poll() is None
-               and time.time() - t0 < 60):
+        p = subprocess.Popen([CASK, "run", "--graph", "g.json"] + list(args) + ["long.json"], cwd=d, env=e,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while not appeared(d, wait_for) and p.poll() is None and time.time() - t0 < 60:
             time.sleep(0.01)
-        time.sleep(0.3)  # the run (or the write) is going
+        time.sleep(0.3 if sig == signal.SIGINT else 0.05)  # the run (or the write) is going
         t0 = time.time()
-        p.send_signal(signal.SIGINT)
+        p.send_signal(sig)
         try:
             out, err = p.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             p.kill()
-            fail("SIGINT: the run did not stop within 60 s")
+            fail("%s: the run did not stop within 60 s" % sig.name)
             return
-        left = sorted(set(os.listdir(d)) - {"long.json", "g.json"})
-        if p.returncode != 130 or left or "interrupted" not in err:
-            fail("SIGINT during %s (%s): exit %d, files left %s, stderr %r"
-                 % (what, output, p.returncode, left, err[-300:]))
+        left = sorted(entries(d) - before - {"long.json", "g.json"})
+        if p.returncode != 128 + sig or left or "interrupted" not in err:
+            fail("%s during %s (%s): exit %d, files left %s, stderr %r"
+                 % (sig.name, what, output, p.returncode, left, err[-300:]))
         else:
-            print("ok sigint during %s, %s output (stopped %.1f s after the signal)"
-                  % (what, list(output)[0], time.time() - t0))
+            print("ok %s during %s, %s output (stopped %.1f s after the signal)"
+                  % (sig.name, what, list(output)[0], time.time() - t0))
+
+
+def dead_pid():
+    """The PID of a process that has ended."""
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_sigkill():
+    """A real SIGKILL while spilling leaves a spill directory named with the
+    PID; planted leftovers of a dead PID (an .npy temporary, a Zarr store's
+    temporary directory, a spill directory) go at the next run, those of a
+    live PID (this script's) stay."""
+    with tempfile.TemporaryDirectory() as d:
+        make_spill_input(d)
+        with open(os.path.join(d, "job.json"), "w") as f:
+            json.dump(dict(SPILL_JOB, outputs={"y": {"npy": "y.npy"}, "z": {"zarr": "z.zarr"}},
+                           steps=dict(SPILL_JOB["steps"], z="y[:10]")), f)
+        e = {k: v for k, v in os.environ.items() if not k.startswith("CASK_")}
+        cmd = [CASK, "run", "--quiet", "--memory-limit", "12MiB", "--spill-dir", "spill", "job.json"]
+        p = subprocess.Popen(cmd, cwd=d, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        t0 = time.time()
+        while not appeared(d, "spill/cask-spill-%d-" % p.pid) and p.poll() is None and time.time() - t0 < 60:
+            time.sleep(0.005)
+        p.kill()
+        p.communicate()
+        killed = [n for n in os.listdir(os.path.join(d, "spill")) if n.startswith("cask-spill-%d-" % p.pid)]
+        if not killed:
+            fail("sigkill: no spill directory named with the killed run's PID %d: %s"
+                 % (p.pid, os.listdir(os.path.join(d, "spill"))))
+        gone, me = dead_pid(), os.getpid()
+        planted_dead = ["y.npy.tmp-%d-abcdef" % gone, ".z.zarr.tmp-%d-0" % gone, "spill/cask-spill-%d-qwerty" % gone]
+        planted_live = ["y.npy.tmp-%d-abcdef" % me, ".z.zarr.tmp-%d-0" % me, "spill/cask-spill-%d-qwerty" % me]
+        for n in planted_dead + planted_live:
+            if ".zarr" in n or "spill/" in n:
+                os.makedirs(os.path.join(d, n, "sub"))
+                open(os.path.join(d, n, "sub", "f"), "w").close()
+            else:
+                open(os.path.join(d, n), "w").close()
+        r = subprocess.run(cmd, cwd=d, env=e, capture_output=True, text=True, timeout=120)
+        now = entries(d)
+        dead_left = [n for n in planted_dead + ["spill/" + k for k in killed] if n in now]
+        live_gone = [n for n in planted_live if n not in now]
+        if r.returncode != 0 or dead_left or live_gone:
+            fail("sigkill: exit %d, leftovers of dead processes kept %s, of live ones removed %s, stderr %r"
+                 % (r.returncode, dead_left, live_gone, r.stderr[-300:]))
+        else:
+            print("ok sigkill: %d leftovers of dead runs removed, %d of a live one kept"
+                  % (len(planted_dead) + len(killed), len(planted_live)))
 
 
 # ---- a failing task ------------------------------------------------------------
@@ -686,7 +770,7 @@ def main():
     global CASK
     CASK = os.path.abspath(sys.argv[1])
     jobs_dir = sys.argv[2]
-    tests = sys.argv[3:] or ["examples", "errors", "files", "memory", "zarr", "sigint", "failure"]
+    tests = sys.argv[3:] or ["examples", "errors", "files", "memory", "zarr", "sigint", "sigkill", "failure"]
     for t in tests:
         if t == "examples":
             test_examples(jobs_dir)
@@ -700,6 +784,8 @@ def main():
             test_zarr()
         elif t == "sigint":
             test_sigint()
+        elif t == "sigkill":
+            test_sigkill()
         elif t == "failure":
             test_task_failure()
         elif t.endswith(".json"):

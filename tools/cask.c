@@ -4,7 +4,8 @@
  * environment variable (CASK_THREADS, CASK_TRACE, CASK_GRAPH,
  * CASK_GRAPH_FORMAT, CASK_QUIET, CASK_MEMORY_LIMIT, CASK_SPILL_DIR), else
  * (the memory limit) the job file, else a default; exit codes are 0 ok,
- * 1 a task failed, 2 bad usage or a bad job file, 130 interrupted. */
+ * 1 a task failed, 2 bad usage or a bad job file, 128 + the signal when
+ * stopped by SIGINT (130), SIGTERM (143) or SIGHUP (129). */
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -20,22 +21,26 @@
 #include "run.h"
 #include "viz.h"
 
-static atomic_int interrupted; /* atomic, not just volatile: worker threads read it */
+/* The signal that stopped the run, or 0 (atomic, not just volatile:
+ * worker threads read it). */
+static atomic_int interrupted;
 
-static void on_sigint(int sig) {
-  (void)sig;
-  atomic_store_explicit(&interrupted, 1, memory_order_relaxed);
+static void on_signal(int sig) {
+  int none = 0;
+  atomic_compare_exchange_strong_explicit(&interrupted, &none, sig, memory_order_relaxed, memory_order_relaxed);
 }
 
-/* The first SIGINT cancels the run; SA_RESETHAND lets a second one kill
- * the process at once. */
-static void catch_sigint(void) {
+/* SIGINT (Ctrl-C), SIGTERM (timeout, docker stop, systemd, Slurm) and
+ * SIGHUP (a closed terminal) all cancel the run and clean up; SA_RESETHAND
+ * lets a second one kill the process at once. */
+static void catch_signals(void) {
+  static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigint;
+  sa.sa_handler = on_signal;
   sa.sa_flags = SA_RESETHAND;
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, NULL);
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
 }
 
 static void usage_main(FILE *f) {
@@ -55,7 +60,8 @@ static void usage_main(FILE *f) {
           "a memory limit (cask run --memory-limit 2GiB, CASK_MEMORY_LIMIT, or the job's\n"
           "\"memory_limit\"; default 3/4 of the machine) by spilling blocks to disk\n"
           "(--spill-dir DIR, CASK_SPILL_DIR). Exit codes: 0 success, 1 a task failed,\n"
-          "2 bad usage or a bad job file, 130 interrupted.\n");
+          "2 bad usage or a bad job file, 128 + the signal when stopped by SIGINT (130),\n"
+          "SIGTERM (143) or SIGHUP (129).\n");
 }
 
 static void usage_run(FILE *f) {
@@ -86,10 +92,12 @@ static void usage_run(FILE *f) {
           "Progress goes to stderr: a live bar on a terminal, else a line every 5 s (tasks,\n"
           "rate, elapsed, ETA, memory held of the limit, bytes spilled), and a summary at\n"
           "the end (wall time, tasks, peak memory of the limit, bytes spilled and read back,\n"
-          "spill I/O time, roots held back, time per op kind). Ctrl-C cancels the run:\n"
-          "running tasks finish, no output is written (nor left half-written), exit 130;\n"
-          "a second Ctrl-C kills at once.\n"
-          "Exit codes: 0 success, 1 a task failed, 2 bad usage or job file, 130 interrupted.\n");
+          "spill I/O time, roots held back, time per op kind). Ctrl-C (SIGINT), SIGTERM\n"
+          "and SIGHUP cancel the run: running tasks finish, no output is written (nor left\n"
+          "half-written), spill files are removed, exit 128 + the signal (130, 143, 129);\n"
+          "a second signal kills at once. Temporaries a killed (SIGKILL) run left carry its\n"
+          "PID and are removed by the next run writing the same output or spilling there.\n"
+          "Exit codes: 0 success, 1 a task failed, 2 bad usage or job file, 128 + signal.\n");
 }
 
 static void usage_graph(FILE *f) {
@@ -240,8 +248,10 @@ static int command_job(const char *cmd, int argc, char **argv) {
     if (cfg.graph_dot && !cfg.graph) return bad_usage(cmd, "%s", "--graph-format dot needs -o FILE");
     return job_command_graph(&cfg);
   }
-  catch_sigint();
-  return job_command_run(&cfg);
+  catch_signals();
+  code = job_command_run(&cfg);
+  int sig = atomic_load(&interrupted);
+  return code == EXIT_INTERRUPTED && sig ? 128 + sig : code;
 }
 
 int main(int argc, char **argv) {

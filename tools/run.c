@@ -10,10 +10,12 @@
 #define _GNU_SOURCE /* nftw */
 #include "run.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <libgen.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +144,32 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 static void remove_tree(const char *path) { nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
+/* Whether the process pid is gone (EPERM: alive, someone else's). */
+static int process_gone(long pid) { return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH; }
+
+/* Removes ".BASE.tmp-PID-N" and ".BASE.old-PID-N" next to path whose PID
+ * is gone: what a run killed by SIGKILL left while writing the store. */
+static void remove_leftovers(const char *path) {
+  char *d = strdup(path), *b = strdup(path);
+  const char *base = b ? basename(b) : NULL, *dn = d ? dirname(d) : NULL;
+  DIR *dir = dn ? opendir(dn) : NULL;
+  struct dirent *e;
+  char prefix[4200], full[8400];
+  size_t n = base ? (size_t)snprintf(prefix, sizeof prefix, ".%s.", base) : sizeof prefix;
+  while (dir && n < sizeof prefix && (e = readdir(dir))) {
+    const char *rest = e->d_name + n;
+    if (strncmp(e->d_name, prefix, n) || (strncmp(rest, "tmp-", 4) && strncmp(rest, "old-", 4))) continue;
+    char *end;
+    long pid = strtol(rest + 4, &end, 10);
+    if (*end != '-' || !process_gone(pid)) continue;
+    snprintf(full, sizeof full, "%s/%s", dn, e->d_name);
+    remove_tree(full);
+  }
+  if (dir) closedir(dir);
+  free(d);
+  free(b);
+}
+
 /* A new directory "DIR/.BASE.WHAT-PID-N" next to path (so a rename never
  * crosses file systems); made with mkdir, not mkdtemp, for the umask's
  * permissions rather than 0700. */
@@ -186,6 +214,7 @@ static int replace_dir(const char *tmp, const char *path) {
 static int write_zarr(cask_ctx *ctx, cask_array *view, const char *path, const cask_zarr_options *zo, char *err,
                       size_t cap) {
   char tmp[4200];
+  remove_leftovers(path);
   if (temp_dir(path, "tmp", tmp, sizeof tmp)) {
     snprintf(err, cap, "writing %s: cannot make a temporary directory next to it: %s", path, strerror(errno));
     return CASK_EIO;

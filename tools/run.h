@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* EXIT_INTERRUPTED becomes 128 + the signal in main */
 enum { EXIT_TASK = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
 
 typedef struct run_config {
@@ -17,7 +18,7 @@ typedef struct run_config {
   int graph_dot;          /* the graph as DOT instead of JSON */
   int dry_run;            /* build and optimize, run nothing */
   int quiet;              /* no progress, no summary */
-  atomic_int *interrupted; /* set by the SIGINT handler */
+  atomic_int *interrupted; /* the signal (SIGINT, SIGTERM, SIGHUP) that stopped the run, or 0 */
 } run_config;
 
 /* Returns the process's exit code. */

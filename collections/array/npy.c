@@ -837,12 +837,11 @@ int cask_to_npy(cask_array *a, const char *path) {
   size_t hlen = cask__npy_make_header(a->dtype, a->ndim, a->shape, header, sizeof header);
   int64_t nbytes = cask_array_size(a) * (int64_t)cask__itemsize(a);
   if (!hlen) return cask__fail(ctx, CASK_EINVAL, "to_npy %s: no header for dtype %d", path, (int)a->dtype);
-  static const char suffix[] = ".tmp-XXXXXX";
-  size_t n = strlen(path);
-  char *tmp = cask__malloc(n + sizeof suffix);
+  size_t cap = strlen(path) + 48;
+  char *tmp = cask__malloc(cap);
   if (!tmp) return cask__fail(ctx, CASK_ENOMEM, "to_npy %s: out of memory", path);
-  memcpy(tmp, path, n);
-  memcpy(tmp + n, suffix, sizeof suffix);
+  cask__temp_name(tmp, cap, path);
+  cask__remove_leftovers_of(path); /* of a killed writer of the same path */
   int rc = CASK_OK, fd = mkstemp(tmp);
   if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC); /* keep it out of child processes */
   if (fd < 0) {

@@ -594,7 +594,7 @@ static char *chunk_bytes(const write_args *a, const cask_block *b) {
  * program writes, and thousands of chunks do not wait for the disk. */
 static int write_chunk_file(const char *path, const void *data, size_t len, char *err, size_t cap) {
   char tmp[ZARR_MAX_PATH + 600];
-  cask__fmt(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
+  cask__temp_name(tmp, sizeof tmp, path);
   int fd = mkstemp(tmp);
   if (fd < 0) {
     cask__fmt(err, cap, "%s: cannot create a temporary file: %s", path, strerror(errno));
@@ -811,6 +811,7 @@ int cask_to_zarr(cask_array *a, const char *path, const cask_zarr_options *opts)
   int rc = check_options(ctx, path, o, a->dtype, fill);
   if (!rc) rc = make_store(ctx, path, abs);
   if (rc) return rc;
+  cask__remove_leftovers(abs, NULL); /* chunk temporaries of a killed writer */
   size_t len = strlen(abs);
   write_args *w = cask__calloc(1, sizeof *w + len);
   if (!w) return cask__fail(ctx, CASK_ENOMEM, "to_zarr %s: out of memory", path);
