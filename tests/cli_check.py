@@ -623,15 +623,14 @@ def test_sigint():
     sigint_run(LONG_JOB, {"zarr": "y.zarr"}, "g.json", "the run")
     sigint_run(SLOW_WRITE_JOB, {"zarr": "y.zarr", "compressor": "zlib", "level": 9}, ".y.zarr.tmp-", "the write")
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        sigint_run(SPILL_JOB, {"npy": "y.npy"}, "spill/cask-spill-", "a spilling run", sig=sig,
+        sigint_run(NPY_SPILL_JOB, {"npy": "y.npy"}, "spill/cask-spill-", "a spilling run", sig=sig,
                    args=["--memory-limit", "12MiB", "--spill-dir", "spill"], setup=make_spill_input)
 
 
 # A run that spills: x - mean(x) over a .npy file holds every block of x
 # until the means are known, four times the limit the tests give it.
-SPILL_JOB = {"inputs": {"x": {"source": "npy", "path": "x.npy", "chunks": [250, 2000]}},
+NPY_SPILL_JOB = {"inputs": {"x": {"source": "npy", "path": "x.npy", "chunks": [250, 2000]}},
              "steps": {"y": "sin(x - mean(x, axis=0)) ** 2 + cos(x) ** 3"}}
-SPILL_INPUTS = {"x.npy", "spill"}
 
 
 def make_spill_input(d):
@@ -699,8 +698,8 @@ def test_sigkill():
     with tempfile.TemporaryDirectory() as d:
         make_spill_input(d)
         with open(os.path.join(d, "job.json"), "w") as f:
-            json.dump(dict(SPILL_JOB, outputs={"y": {"npy": "y.npy"}, "z": {"zarr": "z.zarr"}},
-                           steps=dict(SPILL_JOB["steps"], z="y[:10]")), f)
+            json.dump(dict(NPY_SPILL_JOB, outputs={"y": {"npy": "y.npy"}, "z": {"zarr": "z.zarr"}},
+                           steps=dict(NPY_SPILL_JOB["steps"], z="y[:10]")), f)
         e = {k: v for k, v in os.environ.items() if not k.startswith("CASK_")}
         cmd = [CASK, "run", "--quiet", "--memory-limit", "12MiB", "--spill-dir", "spill", "job.json"]
         p = subprocess.Popen(cmd, cwd=d, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
