@@ -9,6 +9,7 @@
  * mismatches and assert once. */
 #include "test-util.h"
 #include <check.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -462,7 +463,7 @@ START_TEST(a_graph_with_a_user_kernel_cannot_be_written_as_json) {
   int64_t n = 10, c = 4;
   cask_array *a, *m, *o;
   ck_assert_int_eq(cask_random_uniform(ctx, 1, CASK_F64, 1, &n, &c, &a), CASK_OK);
-  cask_map_spec spec = {sum_inputs, NULL, NULL, 0, CASK_F64, NULL};
+  cask_map_spec spec = {sum_inputs, NULL, NULL, 1, CASK_F64, NULL};
   ck_assert_int_eq(cask_map_blocks(&spec, 1, &a, &m), CASK_OK);
   ck_assert_int_eq(cask_map_overlap(&spec, a, &(int64_t){1}, CASK_BOUNDARY_NEAREST, 0, &o), CASK_OK);
   cask_array *both[2] = {m, o};
@@ -490,8 +491,14 @@ START_TEST(map_blocks_refuses_bad_arguments_with_a_message) {
   cask_array *a, *v, *m = (cask_array *)1;
   ck_assert_int_eq(cask_zeros(ctx, CASK_F64, 2, shape, c33, &a), CASK_OK);
   ck_assert_int_eq(cask_zeros(ctx, CASK_F64, 1, s5, NULL, &v), CASK_OK);
-  cask_map_spec spec = {sum_inputs, NULL, "k", 0, CASK_F64, NULL};
+  cask_map_spec spec = {sum_inputs, NULL, "k", 1, CASK_F64, NULL};
   cask_array *av[2] = {a, v}, *an[2] = {a, NULL};
+
+  spec.token = 0; /* unset: could not tell two kernels apart */
+  ck_assert_int_eq(cask_map_blocks(&spec, 1, &a, &m), CASK_EINVAL);
+  ck_assert_ptr_nonnull(strstr(cask_ctx_errmsg(ctx), "spec->token is 0"));
+  ck_assert_int_eq(cask_map_overlap(&spec, a, (int64_t[]){1, 1}, CASK_BOUNDARY_NEAREST, 0, &m), CASK_EINVAL);
+  spec.token = 1;
 
   ck_assert_int_eq(cask_map_blocks(&spec, 0, &a, &m), CASK_EINVAL);
   ck_assert_ptr_null(m);
@@ -740,7 +747,7 @@ START_TEST(overlap_lowers_only_the_neighbours_a_halo_reads) {
   cask_array *a, *m;
   ck_assert_int_eq(cask_random_uniform(ctx, 1, CASK_F64, 2, shape, chunks, &a), CASK_OK);
   stencil st = {2, {9, 9}, {1, 0}, CASK_BOUNDARY_CONSTANT};
-  cask_map_spec spec = {window_sum, &st, "w", 0, CASK_F64, NULL};
+  cask_map_spec spec = {window_sum, &st, "w", 1, CASK_F64, NULL};
   static const struct {
     int64_t depth[2];
     cask_boundary mode;
@@ -781,7 +788,7 @@ START_TEST(map_overlap_refuses_bad_arguments_with_a_message) {
   cask_array *a, *m = (cask_array *)1;
   ck_assert_int_eq(cask_zeros(ctx, CASK_F64, 2, shape, chunks, &a), CASK_OK);
   stencil st = {2, {6, 7}, {1, 1}, CASK_BOUNDARY_CONSTANT};
-  cask_map_spec spec = {window_sum, &st, "w", 0, CASK_F64, NULL};
+  cask_map_spec spec = {window_sum, &st, "w", 1, CASK_F64, NULL};
   const char *msg = cask_ctx_errmsg(ctx);
 
   ck_assert_int_eq(cask_map_overlap(&spec, a, (const int64_t[]){1, 3}, CASK_BOUNDARY_NEAREST, 0, &m), CASK_EINVAL);
@@ -879,11 +886,161 @@ START_TEST(ops_holding_addresses_cannot_be_added_or_read_from_json) {
 }
 END_TEST
 
+/* ---- keys never shared by different computations ------------------------ */
+
+typedef struct affine {
+  double a, b;
+} affine;
+
+/* out = a*x + b (sq = 0) or a*x*x + b (sq = 1), user an affine */
+static int affine_run(const affine *p, int sq, const cask_block *const *in, cask_block *out) {
+  const double *x = cask_block_data(in[0]);
+  double *o = cask_block_data(out);
+  for (int64_t i = 0; i < cask_block_size(out); i++) o[i] = p->a * (sq ? x[i] * x[i] : x[i]) + p->b;
+  return 0;
+}
+static int affine_lin(void *user, const cask_block *const *in, int nin, cask_block *out,
+                      const cask_block_info *info) {
+  return affine_run(user, 0, in, out);
+}
+static int affine_sq(void *user, const cask_block *const *in, int nin, cask_block *out,
+                     const cask_block_info *info) {
+  return affine_run(user, 1, in, out);
+}
+
+/* With x = ones(4) and no names, map_blocks(plus1, x) + map_blocks(times10,
+ * x) was 4: the two kernels had one key and were computed once. */
+START_TEST(regress_map_blocks_merges_different_kernels) {
+  cask_ctx *ctx = new_ctx(2);
+  int64_t n = 4;
+  cask_array *x, *p, *t, *sum;
+  ck_assert_int_eq(cask_ones(ctx, CASK_F64, 1, &n, NULL, &x), CASK_OK);
+  affine plus1 = {1, 1}, times10 = {10, 0};
+  /* different fn */
+  cask_map_spec sp = {affine_lin, &plus1, NULL, 1, CASK_F64, NULL}, st = {affine_sq, &plus1, NULL, 1, CASK_F64, NULL};
+  ck_assert_int_eq(cask_map_blocks(&sp, 1, &x, &p), CASK_OK);
+  ck_assert_int_eq(cask_map_blocks(&st, 1, &x, &t), CASK_OK);
+  ck_assert_int_eq(cask_binary(CASK_ADD, p, t, &sum), CASK_OK);
+  double out[4];
+  ck_assert_int_eq(cask_compute(sum, out, sizeof out), CASK_OK);
+  for (int i = 0; i < 4; i++) ck_assert_double_eq(out[i], 4.0); /* (1+1) + (1*1+1) */
+  cask_array_release(t);
+  cask_array_release(sum);
+  /* same fn, different user */
+  st = (cask_map_spec){affine_lin, &times10, NULL, 1, CASK_F64, NULL};
+  ck_assert_int_eq(cask_map_blocks(&st, 1, &x, &t), CASK_OK);
+  ck_assert_int_eq(cask_binary(CASK_ADD, p, t, &sum), CASK_OK);
+  ck_assert_int_eq(cask_compute(sum, out, sizeof out), CASK_OK);
+  for (int i = 0; i < 4; i++) ck_assert_double_eq(out[i], 12.0);
+  cask_array_release(p);
+  cask_array_release(t);
+  cask_array_release(sum);
+  cask_array_release(x);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
+#define PN 16 /* every tree of the property test is a vector of PN values */
+
+typedef struct ptree {
+  cask_ctx *ctx;
+  uint64_t s;
+  affine pool[6]; /* 0 and 3, 1 and 4, 2 and 5 are equal in content */
+} ptree;
+
+static uint64_t prand(ptree *t, uint64_t n) { return mix64(++t->s) % n; }
+
+/* A random expression tree over map_blocks (named and unnamed, two kernels,
+ * users equal in content at different addresses), sums over a stack,
+ * reversing slices and sources; its value by plain loops in ref. */
+static cask_array *ptree_gen(ptree *t, int depth, double *ref) {
+  cask_array *r = NULL, *a, *b;
+  int64_t n = PN, c = 1 + (int64_t)prand(t, 8);
+  uint64_t kind = depth ? prand(t, 6) : 5;
+  double ra[PN], rb[PN];
+  if (kind == 0 || kind == 1) { /* map_blocks */
+    int sq = (int)prand(t, 2), u = (int)prand(t, 6), named = kind == 1;
+    const affine *p = &t->pool[u];
+    /* a named spec's token says what it computes: kernel and user's content */
+    cask_map_spec spec = {sq ? affine_sq : affine_lin, &t->pool[u], named ? "aff" : NULL,
+                          named ? 1 + (uint64_t)(sq * 10 + u % 3) : 1 + prand(t, 2), CASK_F64, NULL};
+    a = ptree_gen(t, depth - 1, ra);
+    ck_assert_int_eq(cask_map_blocks(&spec, 1, &a, &r), CASK_OK);
+    for (int i = 0; i < PN; i++) ref[i] = p->a * (sq ? ra[i] * ra[i] : ra[i]) + p->b;
+    cask_array_release(a);
+  } else if (kind == 2) { /* binary */
+    cask_binop op = prand(t, 2) ? CASK_ADD : CASK_MUL;
+    a = ptree_gen(t, depth - 1, ra);
+    b = ptree_gen(t, depth - 1, rb);
+    ck_assert_int_eq(cask_binary(op, a, b, &r), CASK_OK);
+    for (int i = 0; i < PN; i++) ref[i] = op == CASK_ADD ? ra[i] + rb[i] : ra[i] * rb[i];
+    cask_array_release(a);
+    cask_array_release(b);
+  } else if (kind == 3) { /* sum(stack([a, b]), axis=0) */
+    cask_array *st;
+    a = ptree_gen(t, depth - 1, ra);
+    b = ptree_gen(t, depth - 1, rb);
+    ck_assert_int_eq(cask_stack(2, (cask_array *[]){a, b}, 0, &st), CASK_OK);
+    ck_assert_int_eq(cask_reduce(CASK_SUM, st, (int[]){0}, 1, 0, &r), CASK_OK);
+    for (int i = 0; i < PN; i++) ref[i] = ra[i] + rb[i];
+    cask_array_release(st);
+    cask_array_release(a);
+    cask_array_release(b);
+  } else if (kind == 4) { /* a[::-1] */
+    a = ptree_gen(t, depth - 1, ra);
+    ck_assert_int_eq(cask_slice(a, 1, &CASK_SLICE(CASK_NONE, CASK_NONE, -1), &r), CASK_OK);
+    for (int i = 0; i < PN; i++) ref[i] = ra[PN - 1 - i];
+    cask_array_release(a);
+  } else { /* a source: arange(k, k + PN) or full(v) */
+    int k = (int)prand(t, 4);
+    if (prand(t, 2)) {
+      ck_assert_int_eq(cask_arange(t->ctx, CASK_F64, k, k + PN, 1, c, &r), CASK_OK);
+      for (int i = 0; i < PN; i++) ref[i] = k + i;
+    } else {
+      ck_assert_int_eq(cask_full(t->ctx, CASK_F64, 0.5 * k, 1, &n, &c, &r), CASK_OK);
+      for (int i = 0; i < PN; i++) ref[i] = 0.5 * k;
+    }
+  }
+  return r;
+}
+
+/* Many random trees summed in one graph: a key shared by two different
+ * computations makes one of them compute the other's value. */
+START_TEST(random_expression_trees_never_share_keys_between_computations) {
+  ptree t = {new_ctx(2), 1000 * (uint64_t)_i, {{0.5, 1}, {1.5, -1}, {1, 0.25}, {0.5, 1}, {1.5, -1}, {1, 0.25}}};
+  for (int round = 0; round < 20; round++) {
+    double total[PN] = {0}, one[PN];
+    cask_array *sum = NULL;
+    for (int k = 0; k < 6; k++) {
+      cask_array *tr = ptree_gen(&t, 4, one), *next;
+      for (int i = 0; i < PN; i++) total[i] += one[i];
+      if (!sum) {
+        sum = tr;
+        continue;
+      }
+      ck_assert_int_eq(cask_binary(CASK_ADD, sum, tr, &next), CASK_OK);
+      cask_array_release(sum);
+      cask_array_release(tr);
+      sum = next;
+    }
+    double out[PN];
+    ck_assert_int_eq(cask_compute(sum, out, sizeof out), CASK_OK);
+    for (int i = 0; i < PN; i++)
+      require(fabs(out[i] - total[i]) <= 1e-9 * (1 + fabs(total[i])), "round %d, element %d: %.17g, want %.17g",
+              round, i, out[i], total[i]);
+    cask_array_release(sum);
+  }
+  cask_ctx_free(t.ctx);
+}
+END_TEST
+
 Suite *array_map_suite(void) {
   Suite *s = suite_create("array_map");
   TCase *tc = tcase_create("map_blocks");
   tcase_add_test(tc, map_blocks_of_one_input_sees_each_block_and_its_offset);
   tcase_add_test(tc, ops_holding_addresses_cannot_be_added_or_read_from_json);
+  tcase_add_test(tc, regress_map_blocks_merges_different_kernels);
+  tcase_add_loop_test(tc, random_expression_trees_never_share_keys_between_computations, 0, 8);
   tcase_add_test(tc, map_blocks_broadcasts_and_rechunks_its_inputs_to_the_first_ones_grid);
   tcase_add_test(tc, map_blocks_accepts_the_same_array_twice);
   tcase_add_test(tc, map_blocks_makes_other_dtypes_and_chunks);

@@ -3,9 +3,11 @@
  * one input whose blocks are first padded with a halo taken from their
  * neighbours, or made by a boundary rule at the array's edges).
  * The one thing to know: a task's arguments hold the caller's fn and user
- * pointers (so these ops refuse to be written as JSON), while task keys and
- * node tokens hold only the spec's name and token, so equal specs on equal
- * inputs share their tasks whatever the pointers. Which input blocks a halo
+ * pointers (so these ops are private: never written as JSON). A named
+ * spec's task keys hold its name and token, not the pointers, so equal
+ * named specs on equal inputs share their tasks (and keys do not depend on
+ * where the program was loaded); an unnamed spec's keys hold fn and user
+ * too, so two different kernels never share a task. Which input blocks a halo
  * reads along an axis is decided by one function (plan_axis), called both
  * when lowering (to choose the dependencies) and in the task (to gather). */
 #include <stdio.h>
@@ -35,6 +37,11 @@ typedef struct map_node {
 static int check_spec(cask_ctx *ctx, const char *what, const cask_map_spec *spec) {
   if (!spec) return cask__fail(ctx, CASK_EINVAL, "%s: spec is NULL", what);
   if (!spec->fn) return cask__fail(ctx, CASK_EINVAL, "%s: spec->fn is NULL", what);
+  if (!spec->token)
+    return cask__fail(ctx, CASK_EINVAL,
+                      "%s: spec->token is 0 (unset): give a nonzero token naming what fn computes "
+                      "with user (specs of equal name and token on equal inputs are computed once)",
+                      what);
   if ((unsigned)spec->dtype >= CASK_DTYPE_COUNT)
     return cask__fail(ctx, CASK_EINVAL, "%s: spec->dtype %d is not a cask_dtype", what, (int)spec->dtype);
   const char *name = spec->name ? spec->name : what;
@@ -61,7 +68,10 @@ static map_node *map_node_new(const cask_map_spec *spec, const char *what,
   return m;
 }
 
-/* Everything but the pointers: the node's token, and so its task keys. */
+/* The node's token, and so its task keys: the spec's token and the halo,
+ * and for an unnamed spec the fn and user pointers too. Without them two
+ * unnamed specs of one token (map_blocks(plus1, x) + map_blocks(times10, x))
+ * were one set of tasks and gave a wrong sum. */
 static void seal_map(cask_array *a, const cask_map_spec *spec, int overlap) {
   const map_node *m = a->ext;
   struct {
@@ -69,9 +79,14 @@ static void seal_map(cask_array *a, const cask_map_spec *spec, int overlap) {
     int32_t overlap, boundary;
     double value;
     int64_t depth[CASK_MAX_NDIM];
+    uintptr_t fn, user;
   } key;
   memset(&key, 0, sizeof key);
   key.token = spec->token;
+  if (!spec->name) {
+    key.fn = (uintptr_t)spec->fn;
+    key.user = (uintptr_t)spec->user;
+  }
   key.overlap = overlap;
   if (overlap) {
     key.boundary = (int32_t)m->boundary;
