@@ -246,6 +246,79 @@ START_TEST(arrays_graph_computes_shared_steps_once_and_reports_every_block_key) 
 }
 END_TEST
 
+/* Integer literals went through double: 9007199254740993 lost its last
+ * bit, 9223372036854775807 made a float64 result, and 2147483648 with an
+ * int32 array silently wrapped (NumPy 1.24: int64; NEP 50: an error). */
+START_TEST(regress_integer_literals_go_through_double) {
+  cask_ctx *ctx = new_ctx();
+  int64_t n = 3;
+  cask_array *x;
+  ck_assert_int_eq(cask_arange(ctx, CASK_F64, 0, 3, 1, 2, &x), CASK_OK);
+  static const struct {
+    const char *expr;
+    cask_dtype dt;
+    int64_t want[3];
+  } ok[] = {
+      {"astype(x, 'int64') - 9007199254740993", CASK_I64,
+       {-9007199254740993LL, -9007199254740992LL, -9007199254740991LL}},
+      {"astype(x, 'int64') * 0 - 9223372036854775807", CASK_I64,
+       {-9223372036854775807LL, -9223372036854775807LL, -9223372036854775807LL}},
+      {"9007199254740993 + astype(x, 'int64')", CASK_I64,
+       {9007199254740993LL, 9007199254740994LL, 9007199254740995LL}},
+      {"astype(x, 'int64') + (9007199254740993 - 1)", CASK_I64,
+       {9007199254740992LL, 9007199254740993LL, 9007199254740994LL}},
+      {"astype(x, 'int32') + 2147483647 - 2147483647", CASK_I32, {0, 1, 2}},
+      {"astype(x, 'uint8') + 255", CASK_U8, {255, 0, 1}}, /* wraps as NumPy's uint8 does */
+      {"astype(astype(x, 'int32') > 2147483648, 'int64')", CASK_I64, {0, 0, 0}}, /* exact comparison */
+      {"astype(x, 'int64') * (2**62 // 2**61)", CASK_I64, {0, 2, 4}},
+  };
+  for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++) {
+    cask_array *r = eval1(ctx, ok[k].expr, x);
+    ck_assert_msg(cask_array_dtype(r) == ok[k].dt, "%s: dtype %s", ok[k].expr, cask_dtype_name(cask_array_dtype(r)));
+    int64_t got[3] = {0};
+    if (ok[k].dt == CASK_I64) {
+      ck_assert_int_eq(cask_compute(r, got, sizeof got), CASK_OK);
+    } else { /* narrower: widen for the comparison */
+      cask_array *w = NULL;
+      ck_assert_int_eq(cask_astype(r, CASK_I64, &w), CASK_OK);
+      ck_assert_int_eq(cask_compute(w, got, sizeof got), CASK_OK);
+      cask_array_release(w);
+    }
+    for (int i = 0; i < 3; i++)
+      ck_assert_msg(got[i] == ok[k].want[i], "%s [%d]: %lld, want %lld", ok[k].expr, i, (long long)got[i],
+                    (long long)ok[k].want[i]);
+    cask_array_release(r);
+  }
+  /* a constant expression keeps its integer exactly */
+  cask_array *c = eval1(ctx, "9007199254740993", x);
+  int64_t v = 0;
+  ck_assert_int_eq(cask_array_dtype(c), CASK_I64);
+  ck_assert_int_eq(cask_compute(c, &v, sizeof v), CASK_OK);
+  ck_assert_int_eq(v, 9007199254740993LL);
+  cask_array_release(c);
+  static const struct {
+    const char *expr, *value, *dtype;
+  } bad[] = {
+      {"astype(x, 'int32') + 2147483648", "2147483648", "int32"},
+      {"astype(x, 'uint8') + 300", "300", "uint8"},
+      {"astype(x, 'uint8') - -1", "-1", "uint8"},
+      {"2147483648 * astype(x, 'int32')", "2147483648", "int32"},
+  };
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    const char *names[] = {"x"};
+    cask_array *r = (cask_array *)1;
+    ck_assert_int_eq(cask_eval(ctx, bad[k].expr, names, &x, 1, &r), CASK_EINVAL);
+    ck_assert_ptr_null(r);
+    const char *msg = cask_ctx_errmsg(ctx);
+    ck_assert_msg(strstr(msg, bad[k].value) && strstr(msg, bad[k].dtype) && strstr(msg, "column"), "%s: %s",
+                  bad[k].expr, msg);
+  }
+  (void)n;
+  cask_array_release(x);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
 Suite *array_expr_suite(void) {
   Suite *s = suite_create("array_expr");
   TCase *tc = tcase_create("expr");
@@ -253,6 +326,7 @@ Suite *array_expr_suite(void) {
   tcase_add_test(tc, slices_indexes_transposes_and_rechunk_match_loops);
   tcase_add_test(tc, matmul_operator_and_astype_build_the_c_calls_nodes);
   tcase_add_test(tc, errors_name_the_column_and_leak_nothing);
+  tcase_add_test(tc, regress_integer_literals_go_through_double);
   tcase_add_test(tc, arrays_graph_computes_shared_steps_once_and_reports_every_block_key);
   suite_add_tcase(s, tc);
   return s;

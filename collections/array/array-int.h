@@ -87,7 +87,10 @@ struct cask_array {
   uint64_t token;
   int depth; /* operations from this node down to its deepest source */
   union {
-    double value; /* SCALAR_BINARY's scalar */
+    struct {
+      double value;  /* SCALAR_BINARY's scalar */
+      int64_t ivalue; /* the same, exact, when it is an integer (scalar_int 1) */
+    } scalar;
     cask__source source;
     struct {
       uint32_t axes;   /* bit i: input axis i is reduced */

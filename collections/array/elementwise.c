@@ -4,6 +4,7 @@
  * block. Operands whose chunks differ on a shared axis are rechunked to the
  * larger operand's chunks (dask.array's unify_chunks picks a common grid
  * the same way). */
+#include <math.h>
 #include <stdio.h>
 
 #include "array-int.h"
@@ -149,23 +150,34 @@ int cask_binary(cask_binop op, cask_array *a, cask_array *b, cask_array **out) {
   return make_node(binop_names[op], NODE_BINARY, op, t, 2, (cask_array *[]){a, b}, out);
 }
 
-int cask_binary_scalar(cask_binop op, cask_array *a, double s, int flags, cask_array **out) {
-  if (!out) return CASK_EINVAL;
-  *out = NULL;
-  if (!a || (unsigned)op >= CASK_BINOP_COUNT ||
-      (flags & ~(CASK_SCALAR_FIRST | CASK_SCALAR_INT | CASK_SCALAR_BOOL)))
-    return CASK_EINVAL;
+/* The range of an integer dtype; int64 (and bool, whose scalar makes
+ * int64) holds every int64. */
+static int int_fits(cask_dtype dt, int64_t v) {
+  switch (dt) {
+  case CASK_I32: return v >= INT32_MIN && v <= INT32_MAX;
+  case CASK_U8: return v >= 0 && v <= 255;
+  default: return 1;
+  }
+}
+
+/* a op s (or s op a): s as a double f and, for an integer scalar, exactly
+ * as i (a double holds integers exactly only up to 2^53). */
+static int scalar_node(cask_binop op, cask_array *a, double f, int64_t i, int flags, cask_array **out) {
   int is_bool = !!(flags & CASK_SCALAR_BOOL), is_int = is_bool ? 2 : !!(flags & CASK_SCALAR_INT);
-  if (is_bool && s != 0 && s != 1)
+  if (is_bool && f != 0 && f != 1)
     return cask__fail(a->ctx, CASK_EINVAL, "%s: scalar %g is flagged a bool but is not 0 or 1",
-                      binop_names[op], s);
-  if (is_int && !integral(s))
-    return cask__fail(a->ctx, CASK_EINVAL, "%s: scalar %g is flagged an integer but is not one",
-                      binop_names[op], s);
+                      binop_names[op], f);
   /* NEP 50: the scalar is weak: a bool scalar takes the array's dtype; an
    * int scalar takes an integer array's
    * dtype (a bool array's becomes int64), a float scalar a float array's;
-   * a float scalar with an integer array gives float64. */
+   * a float scalar with an integer array gives float64. An int scalar the
+   * array's dtype cannot hold is an error (NumPy 2's OverflowError), not a
+   * silent wrap; comparisons are exact, as NumPy 2's. */
+  if (is_int == 1 && !is_float(a->dtype) && !int_fits(a->dtype, i) && !(op >= CASK_EQUAL && op <= CASK_GREATER_EQUAL))
+    return cask__fail(a->ctx, CASK_EINVAL,
+                      "%s: the integer %lld does not fit the array's dtype %s (NEP 50: a Python integer "
+                      "takes the array's dtype); convert the array first, e.g. astype(x, 'int64')",
+                      binop_names[op], (long long)i, cask_dtype_name(a->dtype));
   cask_dtype st = is_bool  ? a->dtype
                   : is_int ? (a->dtype == CASK_BOOL ? CASK_I64 : a->dtype)
                            : (is_float(a->dtype) ? a->dtype : CASK_F64);
@@ -174,12 +186,40 @@ int cask_binary_scalar(cask_binop op, cask_array *a, double s, int flags, cask_a
   if (rc) return rc;
   if ((rc = cask__node_new(a->ctx, NODE_SCALAR_BINARY, op, t, a->ndim, a->shape, a->chunk, a, NULL, out)))
     return rc;
-  (*out)->p.value = s;
+  (*out)->p.scalar.value = f;
+  (*out)->p.scalar.ivalue = is_int == 1 ? i : 0;
   (*out)->scalar_first = !!(flags & CASK_SCALAR_FIRST);
   (*out)->scalar_int = is_int;
-  double params[3] = {s, (double)(*out)->scalar_first, (double)is_int};
-  cask__node_seal(*out, params, sizeof params);
+  struct {
+    double f;
+    int64_t i, first, is_int;
+  } params = {f, (*out)->p.scalar.ivalue, (*out)->scalar_first, is_int};
+  cask__node_seal(*out, &params, sizeof params);
   return CASK_OK;
+}
+
+static int scalar_args_ok(cask_binop op, const cask_array *a, int flags, cask_array **out) {
+  if (!out) return 0;
+  *out = NULL;
+  return a && (unsigned)op < CASK_BINOP_COUNT &&
+         !(flags & ~(CASK_SCALAR_FIRST | CASK_SCALAR_INT | CASK_SCALAR_BOOL));
+}
+
+int cask_binary_scalar(cask_binop op, cask_array *a, double s, int flags, cask_array **out) {
+  if (!scalar_args_ok(op, a, flags, out)) return CASK_EINVAL;
+  int64_t i = 0;
+  if ((flags & CASK_SCALAR_INT) && !(flags & CASK_SCALAR_BOOL)) {
+    if (!integral(s) || !(fabs(s) < 9223372036854775808.0))
+      return cask__fail(a->ctx, CASK_EINVAL, "%s: scalar %g is flagged an integer but is not one of int64",
+                        binop_names[op], s);
+    i = (int64_t)s;
+  }
+  return scalar_node(op, a, s, i, flags, out);
+}
+
+int cask_binary_scalar_int(cask_binop op, cask_array *a, int64_t s, int flags, cask_array **out) {
+  if (!scalar_args_ok(op, a, flags, out) || (flags & CASK_SCALAR_BOOL)) return CASK_EINVAL;
+  return scalar_node(op, a, (double)s, s, flags | CASK_SCALAR_INT, out);
 }
 
 int cask_unary(cask_unop op, cask_array *a, cask_array **out) {
@@ -224,6 +264,13 @@ int cask_clip(cask_array *a, double lo, double hi, cask_array **out) {
   if (lo != lo || hi != hi) return cask__fail(a->ctx, CASK_EINVAL, "clip: a bound is NaN");
   cask_array *t;
   int fl = is_float(a->dtype) || !integral(lo) || !integral(hi) ? 0 : CASK_SCALAR_INT;
+  if (fl && (a->dtype == CASK_U8 || a->dtype == CASK_I32)) {
+    /* bounds past the dtype's range clip nothing there: clamp them into it
+     * (as scalars they would not fit the dtype, NEP 50) */
+    double min = a->dtype == CASK_U8 ? 0 : INT32_MIN, max = a->dtype == CASK_U8 ? 255 : INT32_MAX;
+    lo = lo < min ? min : lo > max ? max : lo;
+    hi = hi < min ? min : hi > max ? max : hi;
+  }
   int rc = cask_binary_scalar(CASK_MAXIMUM, a, lo, fl, &t);
   if (rc) return rc;
   rc = cask_binary_scalar(CASK_MINIMUM, t, hi, fl, out);
@@ -253,7 +300,9 @@ int cask__elementwise_like(const cask_array *a, cask_array *const *x, cask_array
   switch (a->kind) {
   case NODE_UNARY: return cask_unary(a->op, x[0], out);
   case NODE_BINARY: return cask_binary(a->op, x[0], x[1], out);
-  case NODE_SCALAR_BINARY: return cask_binary_scalar(a->op, x[0], a->p.value, flags, out);
+  case NODE_SCALAR_BINARY:
+    return a->scalar_int == 1 ? cask_binary_scalar_int(a->op, x[0], a->p.scalar.ivalue, flags, out)
+                              : cask_binary_scalar(a->op, x[0], a->p.scalar.value, flags, out);
   case NODE_WHERE: return cask_where(x[0], x[1], x[2], out);
   case NODE_CAST: return cask_astype(x[0], a->dtype, out);
   default: return cask__fail(a->ctx, CASK_EINVAL, "not an elementwise node");

@@ -230,7 +230,7 @@ static int compile_binary(compiler *c, cask_array *a, int level, int *reg) {
                    .dt = (uint8_t)ct};
   if (n == 2) {
     in.code = K_BINARY;
-  } else if (!ci && !a->scalar_first && a->op == CASK_POW && a->p.value == 2.0) {
+  } else if (!ci && !a->scalar_first && a->op == CASK_POW && a->p.scalar.value == 2.0) {
     /* x**2 as x*x, as NumPy's power does for this exponent: the same bits
      * and no libm pow call (several times slower) */
     in.code = K_BINARY;
@@ -238,8 +238,8 @@ static int compile_binary(compiler *c, cask_array *a, int level, int *reg) {
     in.b = in.a;
   } else {
     in.code = a->scalar_first ? K_IMM_BINARY : K_BINARY_IMM;
-    double s = a->p.value;
-    if (ci) in.imm.i = logic ? s != 0 : cask__f64_to_i64(s);
+    double s = a->p.scalar.value;
+    if (ci) in.imm.i = logic ? s != 0 : a->scalar_int == 1 ? a->p.scalar.ivalue : cask__f64_to_i64(s);
     else in.imm.f = ct == CASK_F32 ? (double)(float)s : s; /* NumPy: the scalar in float32 */
   }
   if ((rc = emit(c, in, n, reg))) return rc;

@@ -21,6 +21,7 @@
  * by position or keyword as NumPy's do; x.f(...) is f(x, ...). Every error
  * names the 1-based column where it was found. */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,9 @@
 typedef struct value {
   cask_array *a; /* NULL: a number */
   double num;
-  int is_int; /* the number is an integer (a literal without '.' or 'e'); 2: a bool */
+  int64_t i;  /* the number, exactly, when is_int (a double is exact only to 2^53) */
+  int is_int; /* the number is an int64 integer (a literal without '.' or 'e',
+                 or integers folded without overflow); 2: a bool */
 } value;
 
 typedef struct parser {
@@ -90,6 +93,55 @@ static double fold_binary(int op, double x, double y) {
   }
 }
 
+/* Python's floor division and modulo of integers (y != 0). */
+static int64_t floordiv_i64(int64_t x, int64_t y) {
+  int64_t q = x / y;
+  return (x % y != 0 && ((x < 0) != (y < 0))) ? q - 1 : q;
+}
+
+/* op on two int64 integers as Python computes it, into *r; 0 when the
+ * result is not an int64 (an overflow, a negative power: then the double
+ * folding stands, as it did for every integer before). */
+static int fold_int(int op, int64_t x, int64_t y, int64_t *r) {
+  switch (op) {
+  case CASK_ADD: return !__builtin_add_overflow(x, y, r);
+  case CASK_SUB: return !__builtin_sub_overflow(x, y, r);
+  case CASK_MUL: return !__builtin_mul_overflow(x, y, r);
+  case CASK_MAXIMUM: *r = x > y ? x : y; return 1;
+  case CASK_MINIMUM: *r = x < y ? x : y; return 1;
+  case CASK_FLOOR_DIVIDE:
+    if (y == 0 || (x == INT64_MIN && y == -1)) return 0;
+    *r = floordiv_i64(x, y);
+    return 1;
+  case CASK_MOD:
+    if (y == 0 || y == -1) return y == -1 ? (*r = 0, 1) : 0;
+    *r = x - floordiv_i64(x, y) * y;
+    return 1;
+  case CASK_POW: {
+    if (y < 0) return 0;
+    int64_t acc = 1;
+    for (int64_t k = 0; k < y; k++) {
+      if (__builtin_mul_overflow(acc, x, &acc)) return 0;
+      if (acc == 0 || acc == 1 || (acc == -1 && k > 64)) { /* stays put from here */
+        *r = acc == -1 ? ((y - k - 1) % 2 ? 1 : -1) : acc;
+        return 1;
+      }
+    }
+    *r = acc;
+    return 1;
+  }
+  case CASK_EQUAL: *r = x == y; return 1;
+  case CASK_NOT_EQUAL: *r = x != y; return 1;
+  case CASK_LESS: *r = x < y; return 1;
+  case CASK_LESS_EQUAL: *r = x <= y; return 1;
+  case CASK_GREATER: *r = x > y; return 1;
+  case CASK_GREATER_EQUAL: *r = x >= y; return 1;
+  case CASK_LOGICAL_AND: *r = x != 0 && y != 0; return 1;
+  case CASK_LOGICAL_OR: *r = x != 0 || y != 0; return 1;
+  default: return 0;
+  }
+}
+
 /* Whether op on two integers gives an integer (Python's int arithmetic). */
 static int int_result(int op, double x, double y) {
   switch (op) {
@@ -118,8 +170,10 @@ static double fold_unary(int op, double x) {
   }
 }
 
-static int scalar_flags(const value *v) {
-  return v->is_int == 2 ? CASK_SCALAR_BOOL : v->is_int ? CASK_SCALAR_INT : 0;
+/* array op number (or number op array with CASK_SCALAR_FIRST) */
+static int with_scalar(int op, cask_array *a, const value *v, int first, cask_array **out) {
+  if (v->is_int == 1) return cask_binary_scalar_int(op, a, v->i, first, out);
+  return cask_binary_scalar(op, a, v->num, first | (v->is_int == 2 ? CASK_SCALAR_BOOL : 0), out);
 }
 
 /* Apply op to two values, consuming them. */
@@ -130,12 +184,14 @@ static int apply2(parser *ps, const char *at, int op, value *x, value *y, value 
   if (!x->a && !y->a) {
     out->num = fold_binary(op, x->num, y->num);
     out->is_int = x->is_int && y->is_int && int_result(op, x->num, y->num);
+    if (out->is_int && !fold_int(op, x->i, y->i, &out->i)) out->is_int = 0; /* beyond int64 */
+    if (out->is_int) out->num = (double)out->i;
     if (out->is_int && (op >= CASK_EQUAL || (x->is_int == 2 && y->is_int == 2 && op != CASK_SUB)))
       out->is_int = 2; /* comparisons, and bool op bool, stay bools */
   } else if (!y->a) {
-    rc = cask_binary_scalar(op, x->a, y->num, scalar_flags(y), &out->a);
+    rc = with_scalar(op, x->a, y, 0, &out->a);
   } else if (!x->a) {
-    rc = cask_binary_scalar(op, y->a, x->num, CASK_SCALAR_FIRST | scalar_flags(x), &out->a);
+    rc = with_scalar(op, y->a, x, CASK_SCALAR_FIRST, &out->a);
   } else {
     rc = cask_binary(op, x->a, y->a, &out->a);
   }
@@ -155,6 +211,11 @@ static int apply1(parser *ps, const char *at, int op, value *x, value *out) {
     out->num = fold_unary(op, x->num);
     out->is_int = op == CASK_ISNAN || op == CASK_ISFINITE || op == CASK_LOGICAL_NOT ? 2
                   : x->is_int && (op == CASK_NEGATIVE || op == CASK_ABS || op == CASK_ROUND);
+    out->i = out->is_int == 2 ? (int64_t)out->num : x->i;
+    if (out->is_int == 1 && (op == CASK_NEGATIVE || (op == CASK_ABS && x->i < 0))) {
+      if (x->i == INT64_MIN) out->is_int = 0; /* -2^63 has no int64 negation */
+      else out->i = -x->i;
+    }
     return CASK_OK;
   }
   int rc = cask_unary(op, x->a, &out->a);
@@ -185,10 +246,21 @@ static const struct {
 
 /* A number as a 0-d array (where needs arrays): an integer is int64, as
  * NumPy makes a Python int. */
+static int number_array(cask_ctx *ctx, const value *v, cask_array **out) {
+  if (v->is_int != 1)
+    return cask_full(ctx, v->is_int == 2 ? CASK_BOOL : CASK_F64, v->num, 0, NULL, NULL, out);
+  /* zeros + i: cask_full's value is a double, exact only to 2^53 */
+  cask_array *z;
+  int rc = cask_zeros(ctx, CASK_I64, 0, NULL, NULL, &z);
+  if (rc) return rc;
+  rc = cask_binary_scalar_int(CASK_ADD, z, v->i, 0, out);
+  cask_array_release(z);
+  return rc;
+}
+
 static int as_array(parser *ps, value *v) {
   if (v->a) return CASK_OK;
-  return cask_full(ps->ctx, v->is_int == 2 ? CASK_BOOL : v->is_int ? CASK_I64 : CASK_F64, v->num, 0, NULL,
-                   NULL, &v->a);
+  return number_array(ps->ctx, v, &v->a);
 }
 
 /* The context's message at a column (copied first: fail_at writes the
@@ -208,6 +280,12 @@ static int apply3(parser *ps, const char *at, int fn, value *args, value *out) {
       double v = args[0].num, lo = args[1].num, hi = args[2].num;
       out->num = v < lo ? lo : v > hi ? hi : v;
       out->is_int = args[0].is_int && args[1].is_int && args[2].is_int;
+      if (out->is_int) {
+        int64_t iv = args[0].i, ilo = args[1].i, ihi = args[2].i;
+        out->i = iv < ilo ? ilo : iv > ihi ? ihi : iv;
+        out->num = (double)out->i;
+        out->is_int = 1;
+      }
     } else if ((rc = cask_clip(args[0].a, args[1].num, args[2].num, &out->a))) {
       rc = fail_ctx(ps, at);
     }
@@ -222,8 +300,8 @@ static int apply3(parser *ps, const char *at, int fn, value *args, value *out) {
 /* A value that is an integer number within int64's range (folding can
  * make integers too big for it: 10**30). */
 static int int_value(const value *v, int64_t *out) {
-  if (v->a || v->is_int != 1 || !(fabs(v->num) < 9.2e18)) return 0;
-  *out = (int64_t)v->num;
+  if (v->a || v->is_int != 1) return 0;
+  *out = v->i;
   return 1;
 }
 
@@ -602,7 +680,12 @@ static int parse_atom(parser *ps, value *out) {
     out->num = strtod(at, &end);
     if (isalpha((unsigned char)*end) || *end == '_') return fail_at(ps, end, "a number runs into a name");
     out->is_int = !memchr(at, '.', (size_t)(end - at)) && !memchr(at, 'e', (size_t)(end - at)) &&
-                  !memchr(at, 'E', (size_t)(end - at)) && fabs(out->num) < 9.2e18;
+                  !memchr(at, 'E', (size_t)(end - at));
+    if (out->is_int) { /* exactly, as int64; a larger one stays a double */
+      errno = 0;
+      out->i = strtoll(at, NULL, 10);
+      out->is_int = errno != ERANGE;
+    }
     ps->p = end;
     return CASK_OK;
   }
@@ -614,7 +697,7 @@ static int parse_atom(parser *ps, value *out) {
     skip(ps);
     if (*ps->p == '(') return parse_call(ps, at, len, at, NULL, out);
     if ((len == 4 && !memcmp(at, "True", 4)) || (len == 5 && !memcmp(at, "False", 5))) {
-      out->num = len == 4;
+      out->num = out->i = len == 4;
       out->is_int = 2;
       return CASK_OK;
     }
@@ -910,7 +993,7 @@ int cask_eval(cask_ctx *ctx, const char *expr, const char *const *names,
     return fail_at(&ps, ps.p, "unexpected text after the expression");
   }
   if (!v.a) /* a constant expression: a 0-d array */
-    return cask_full(ctx, v.is_int == 2 ? CASK_BOOL : v.is_int ? CASK_I64 : CASK_F64, v.num, 0, NULL, NULL, out);
+    return number_array(ctx, &v, out);
   *out = v.a;
   return CASK_OK;
 }

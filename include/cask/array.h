@@ -129,6 +129,12 @@ int cask_binary(cask_binop op, cask_array *a, cask_array *b, cask_array **out);
 #define CASK_SCALAR_INT 2
 #define CASK_SCALAR_BOOL 4 /* s is a bool (0 or 1): it takes the array's dtype */
 int cask_binary_scalar(cask_binop op, cask_array *a, double s, int flags, cask_array **out);
+/* The same with an exact 64-bit integer scalar (a double holds integers
+ * exactly only up to 2^53): as CASK_SCALAR_INT. An integer the array's
+ * integer dtype cannot hold (300 with uint8, 2^31 with int32) is refused
+ * (CASK_EINVAL, naming the value and the dtype: NEP 50), except in
+ * comparisons, which are exact. */
+int cask_binary_scalar_int(cask_binop op, cask_array *a, int64_t s, int flags, cask_array **out);
 int cask_unary(cask_unop op, cask_array *a, cask_array **out);
 /* cond ? a : b elementwise, broadcasting all three; the result dtype is the
  * promotion of a's and b's. */
