@@ -76,9 +76,16 @@ int cask_graph_reserve(cask_graph *g, size_t ntasks, size_t ndeps) {
  * was. */
 static int reserve(cask_graph *g, size_t key_len, size_t args_len, size_t ndeps) {
   int rc;
-  if (g->ntasks >= UINT32_MAX - 1 || g->keys_len + key_len + 1 > UINT32_MAX ||
-      g->args_len + args_len + 8 > UINT32_MAX || g->ndeps + ndeps > UINT32_MAX)
+  const char *full = g->ntasks >= UINT32_MAX - 1                  ? "2^32-2 tasks"
+                     : g->keys_len + key_len + 1 > UINT32_MAX      ? "4 GiB of key text"
+                     : g->args_len + args_len + 8 > UINT32_MAX     ? "4 GiB of task arguments"
+                     : g->ndeps + ndeps > UINT32_MAX               ? "2^32-1 dependency edges"
+                                                                   : NULL;
+  if (full) {
+    cask__fmt(g->errmsg, sizeof g->errmsg, "the graph is full: it holds at most %s (%zu tasks so far)", full,
+              g->ntasks);
     return CASK_ETOOBIG;
+  }
   if ((rc = cask__grow((void **)&g->tasks, &g->tasks_cap, g->ntasks + 1, sizeof *g->tasks)) ||
       (rc = cask__grow((void **)&g->keys, &g->keys_cap, g->keys_len + key_len + 1, 1)) ||
       (rc = cask__grow((void **)&g->args, &g->args_cap, g->args_len + args_len + 8, 1)))
@@ -99,8 +106,10 @@ int cask__add(cask_graph *g, const char *key, size_t key_len, uint64_t hash,
               cask_task_id *out) {
   int rc = reserve(g, key_len, args_len, ndeps);
   if (rc) {
-    cask__fmt(g->errmsg, sizeof g->errmsg, "cannot add task '%.*s': %s", (int)key_len, key,
-              cask_strerror(rc));
+    char why[200];
+    cask__fmt(why, sizeof why, "%s", rc == CASK_ETOOBIG ? g->errmsg : cask_strerror(rc));
+    cask__fmt(g->errmsg, sizeof g->errmsg, "cannot add task '%.*s': %s", (int)(key_len > 200 ? 200 : key_len),
+              key, why);
     return rc;
   }
   cask__invalidate(g);
@@ -149,10 +158,17 @@ static size_t derive_key(char *buf, size_t cap, const cask_op *op,
   return n;
 }
 
-/* A private op's arguments hold addresses that only cask may make: bytes
- * from a caller (a crafted fused blob whose op pointer is 0x4141...) would
- * be followed as pointers. */
-static int refuse_private(cask_graph *g, const char *key, const cask_op *op) {
+/* Arguments within the per-task bound; and a private op's arguments hold
+ * addresses that only cask may make: bytes from a caller (a crafted fused
+ * blob whose op pointer is 0x4141...) would be followed as pointers. */
+static int refuse_private(cask_graph *g, const char *key, const cask_op *op, size_t args_len) {
+  if (g && op && args_len > CASK__MAX_TASK_ARGS) {
+    cask__fmt(g->errmsg, sizeof g->errmsg,
+              "task '%s': %zu bytes of arguments; one task's arguments may take at most %zu MiB "
+              "(pass data as blocks from other tasks)",
+              key ? key : op->name, args_len, CASK__MAX_TASK_ARGS >> 20);
+    return CASK_ETOOBIG;
+  }
   if (!g || !op || !cask__op_is_private(op)) return CASK_OK;
   cask__fmt(g->errmsg, sizeof g->errmsg,
             "task '%s': op '%s' is made only by cask (its arguments hold addresses); "
@@ -164,7 +180,7 @@ static int refuse_private(cask_graph *g, const char *key, const cask_op *op) {
 int cask_graph_add(cask_graph *g, const char *key, const cask_op *op,
                    const void *args, size_t args_len, const cask_task_id *deps,
                    size_t ndeps, cask_task_id *out) {
-  int rc = refuse_private(g, key, op);
+  int rc = refuse_private(g, key, op, args_len);
   return rc ? rc : cask__graph_add(g, key, op, args, args_len, deps, ndeps, out);
 }
 
@@ -241,7 +257,7 @@ int cask_graph_add_keyed(cask_graph *g, const char *key, const cask_op *op,
                          const void *args, size_t args_len,
                          const char *const *dep_keys, size_t ndeps,
                          cask_task_id *out) {
-  int rc = refuse_private(g, key, op);
+  int rc = refuse_private(g, key, op, args_len);
   return rc ? rc : cask__graph_add_keyed(g, key, op, args, args_len, dep_keys, ndeps, out);
 }
 

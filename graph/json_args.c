@@ -71,6 +71,11 @@ static int hex_from_json(const cJSON *obj, void **args, size_t *len, char *err,
     return CASK_EJSON;
   }
   if (n == 0) return CASK_OK;
+  if (n / 2 > CASK__MAX_TASK_ARGS) {
+    cask__fmt(err, errcap, "field \"args_hex\" holds %zu bytes: one task's arguments may take at most %zu MiB",
+              n / 2, CASK__MAX_TASK_ARGS >> 20);
+    return CASK_EJSON;
+  }
   unsigned char *b = cask__malloc(n / 2);
   if (!b) return CASK_ENOMEM;
   for (size_t i = 0; i < n; i += 2) {

@@ -162,12 +162,21 @@ int cask__spill_load(cask__run *r, uint32_t v, unsigned flags, uint64_t max_used
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   spill_header h;
   int err = fd < 0 ? errno : 0;
-  if (!err && cask__pread_full(fd, &h, sizeof h, 0) != (int64_t)sizeof h) err = errno ? errno : EIO;
-  if (!err && cask__pread_full(fd, cask_block_data(b), rec->nbytes, sizeof h) != (int64_t)rec->nbytes)
-    err = errno ? errno : EIO;
+  int64_t got = 0, want = (int64_t)(sizeof h + rec->nbytes);
+  if (!err && (got = cask__pread_full(fd, &h, sizeof h, 0)) == (int64_t)sizeof h) {
+    int64_t n = cask__pread_full(fd, cask_block_data(b), rec->nbytes, sizeof h);
+    got = n < 0 ? -1 : got + n;
+  }
+  if (!err && got < 0) err = errno ? errno : EIO;
   if (fd >= 0) close(fd);
   if (err) {
     io_fail(r, v, "reading back", path, err);
+  } else if (got < want) { /* someone cut the file short: say so, not "I/O error" */
+    char msg[CASK__RUN_ERRMSG_CAP];
+    cask__fmt(msg, sizeof msg, "the spill file %s of task '%s' is truncated: %lld of its %lld bytes are left", path,
+              cask__key(r->g, v), (long long)got, (long long)want);
+    cask__run_fail(r, CASK_EIO, v, msg);
+    err = EIO;
   } else if (memcmp(h.magic, SPILL_MAGIC, 8) || h.seq != r->seq || h.task != v ||
              h.nbytes != rec->nbytes || h.checksum != rec->checksum ||
              checksum(cask_block_data(b), rec->nbytes) != rec->checksum) {

@@ -2195,10 +2195,46 @@ START_TEST(long_chains_and_doubling_dags_compute_and_depth_is_limited) {
 }
 END_TEST
 
+/* sum(zeros(10^8)) in chunks of 1 ran 18 s and 5 GB before a bare "size
+ * limit exceeded": the task count is checked before anything is built, and
+ * the message names the limit and chunks that fit. */
+START_TEST(regress_graph_too_big_fails_after_seconds_with_a_bare_message) {
+  cask_ctx *ctx = ctx_new(1, 0);
+  int64_t n = 100000000, one = 1, ok = 1000000;
+  cask_array *x, *s, *y;
+  ck_assert_int_eq(cask_zeros(ctx, CASK_F64, 1, &n, &one, &x), CASK_OK);
+  ck_assert_int_eq(cask_reduce(CASK_SUM, x, NULL, 0, 0, &s), CASK_OK);
+  double v;
+  ck_assert_int_eq(cask_compute_scalar(s, &v), CASK_ETOOBIG);
+  const char *msg = cask_ctx_errmsg(ctx);
+  ck_assert_msg(strstr(msg, "(100000000,)") && strstr(msg, "chunks (1,)") && strstr(msg, "8388608") &&
+                    strstr(msg, "use larger chunks"),
+                "%s", msg);
+  cask_graph *g = NULL;
+  ck_assert_int_eq(cask_array_graph(x, &g), CASK_ETOOBIG); /* the array itself */
+  ck_assert_ptr_null(g);
+  /* a slice of it needs few blocks: fine */
+  ck_assert_int_eq(cask_slice(x, 1, &CASK_SLICE(0, 5, 1), &y), CASK_OK);
+  double five[5] = {1};
+  ck_assert_int_eq(cask_compute(y, five, sizeof five), CASK_OK);
+  ck_assert(five[0] == 0 && five[4] == 0);
+  cask_array_release(y);
+  cask_array_release(s);
+  cask_array_release(x);
+  /* the chunks the message suggests are accepted */
+  ck_assert_int_eq(cask_zeros(ctx, CASK_F64, 1, &n, &ok, &x), CASK_OK);
+  ck_assert_int_eq(cask_array_graph(x, &g), CASK_OK);
+  cask_graph_free(g);
+  cask_array_release(x);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
 Suite *array_suite(void) {
   Suite *s = suite_create("array");
   TCase *tc = tcase_create("random");
   tcase_add_test(tc, philox_matches_random123_known_answers);
+  tcase_add_test(tc, regress_graph_too_big_fails_after_seconds_with_a_bare_message);
   tcase_add_test(tc, uniform_value_depends_only_on_seed_and_index);
   tcase_add_test(tc, uniform_is_in_unit_interval_with_uniform_moments);
   tcase_add_test(tc, normal_has_zero_mean_unit_variance_and_is_finite);

@@ -122,7 +122,7 @@ static int opaque_lower(cask__lower *L, cask_array *a, const int64_t *bidx, cons
   int rc = cask__lower_block(L, a->in[0], bidx, &dep);
   return rc ? rc : cask__lower_alias(L, key, dep, out);
 }
-static const cask__node_class opaque_class = {"opaque", opaque_lower, NULL};
+static const cask__node_class opaque_class = {"opaque", opaque_lower, NULL, 0};
 
 static cask_array *opaque(cask_array *x) {
   cask_array *a = NULL;

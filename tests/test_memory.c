@@ -364,26 +364,58 @@ START_TEST(a_failing_spill_write_stops_the_run_cleanly) {
 }
 END_TEST
 
+/* The spill file of task id, just written (NULL when gone). */
+static char *spill_file_of(const char *dir, cask_task_id id) {
+  char pattern[512], *path = NULL;
+  snprintf(pattern, sizeof pattern, "%s/*/*-%u.spill", dir, id);
+  glob_t gl;
+  if (glob(pattern, 0, NULL, &gl) == 0) path = strdup(gl.gl_pathv[0]);
+  globfree(&gl);
+  return path;
+}
+
 /* Flip a byte of every spill file as soon as it is written. */
 static void corrupt_file(void *user, const cask_graph *g, cask_task_id id, int loaded, uint64_t bytes,
                          uint64_t ns) {
   (void)g, (void)bytes, (void)ns;
-  if (loaded) return;
-  char pattern[512];
-  snprintf(pattern, sizeof pattern, "%s/*/*-%u.spill", (const char *)user, id);
-  glob_t gl;
-  if (glob(pattern, 0, NULL, &gl) == 0) {
-    FILE *f = fopen(gl.gl_pathv[0], "r+b");
-    if (f) {
-      fseek(f, 100, SEEK_SET);
-      int c = fgetc(f);
-      fseek(f, 100, SEEK_SET);
-      fputc(c ^ 0x5a, f);
-      fclose(f);
-    }
+  char *path = loaded ? NULL : spill_file_of(user, id);
+  FILE *f = path ? fopen(path, "r+b") : NULL;
+  if (f) {
+    fseek(f, 100, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, 100, SEEK_SET);
+    fputc(c ^ 0x5a, f);
+    fclose(f);
   }
-  globfree(&gl);
+  free(path);
 }
+
+/* Cut every spill file to 1000 bytes as soon as it is written. */
+static void truncate_file(void *user, const cask_graph *g, cask_task_id id, int loaded, uint64_t bytes,
+                          uint64_t ns) {
+  (void)g, (void)bytes, (void)ns;
+  char *path = loaded ? NULL : spill_file_of(user, id);
+  if (path && truncate(path, 1000) != 0) perror(path);
+  free(path);
+}
+
+/* A truncated spill file was reported as "Input/output error". */
+START_TEST(regress_truncated_spill_file_reported_as_io_error) {
+  char *dir = make_dir();
+  cask_graph *g = two_pass(16, 16384, 0);
+  cask_runtime *rt = runtime(2, 640 << 10, dir);
+  cask_run_options o = {.on_spill = truncate_file, .user = dir};
+  cask_results *res = NULL;
+  ck_assert_int_eq(cask_run(rt, g, &o, &res), CASK_EIO);
+  const char *msg = cask_runtime_errmsg(rt);
+  require(strstr(msg, "truncated") && strstr(msg, "1000 of its") && strstr(msg, ".spill"), "message: %s", msg);
+  require(count_files(dir) == 0, "spill files left after the failure");
+  cask_runtime_free(rt);
+  cask_graph_free(g);
+  rmdir(dir);
+  free(dir);
+}
+END_TEST
 
 START_TEST(a_corrupt_spill_file_is_caught) {
   char *dir = make_dir();
@@ -625,6 +657,7 @@ Suite *memory_suite(void) {
   tcase_add_test(tc, inputs_larger_than_the_limit_fail);
   tcase_add_test(tc, a_failing_spill_write_stops_the_run_cleanly);
   tcase_add_test(tc, a_corrupt_spill_file_is_caught);
+  tcase_add_test(tc, regress_truncated_spill_file_reported_as_io_error);
   tcase_add_test(tc, spilling_is_reported);
   tcase_add_test(tc, arrays_spill_and_match);
   tcase_add_test(tc, regress_failed_task_under_limit_hangs_next_run);

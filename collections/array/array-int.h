@@ -45,6 +45,7 @@ typedef struct cask__node_class {
   int (*lower)(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
                cask_task_id *out);
   void (*free_ext)(void *ext); /* NULL: cask__free */
+  int selects; /* lowers only the input blocks its blocks need (a slice) */
 } cask__node_class;
 
 /* Sources (creation functions, a caller's buffer) compute element values
@@ -119,6 +120,15 @@ int cask__node_new_ext(cask_ctx *ctx, const cask__node_class *cls, void *ext, ca
 /* Finish a node: hash its token from everything that defines it. */
 void cask__node_seal(cask_array *a, const void *params, size_t len);
 int64_t cask__nblocks(const cask_array *a, int axis);
+/* The most tasks one array graph is built for: a kernel's or a partial
+ * reduction's arguments take up to ~600 bytes, and a graph keeps them in a
+ * 4 GiB arena (sum(zeros(10^8)) in chunks of 1 ran 18 s and took 5 GB
+ * before it filled the arena at 6.9 million tasks). */
+#define CASK__MAX_ARRAY_TASKS ((int64_t)1 << 23)
+/* CASK_OK, or CASK_ETOOBIG (with the context's message naming the array
+ * with the most blocks and chunks that would fit) when lowering the arrays
+ * would make more tasks than that: checked before anything is built. */
+int cask__check_block_count(int n, cask_array *const *arrays);
 int cask__fail(cask_ctx *ctx, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void cask__shape_str(char *buf, size_t cap, int ndim, const int64_t *shape);
 /* Bytes of one element of a's dtype. */

@@ -59,6 +59,91 @@ int64_t cask__nblocks(const cask_array *a, int axis) {
   return a->shape[axis] == 0 ? 1 : (a->shape[axis] + c - 1) / c;
 }
 
+/* Chunks giving a at most `target` blocks: the leading axes grow first
+ * (whole rows are the cheapest blocks to read). */
+static void chunks_for(const cask_array *a, int64_t target, int64_t *c) {
+  int64_t need = 1, nb = 1;
+  for (int i = 0; i < a->ndim; i++) nb *= cask__nblocks(a, i);
+  need = (nb + target - 1) / target;
+  for (int i = 0; i < a->ndim; i++) {
+    int64_t n = cask__nblocks(a, i);
+    c[i] = a->chunk[i];
+    if (need <= 1) continue;
+    if (n >= need) {
+      int64_t keep = n / need; /* blocks left along this axis */
+      c[i] = (a->shape[i] + keep - 1) / keep;
+      need = 1;
+    } else {
+      c[i] = a->shape[i] ? a->shape[i] : 1;
+      need = (need + n - 1) / n;
+    }
+  }
+}
+
+static int64_t block_count(const cask_array *a) {
+  int64_t nb = 1;
+  for (int i = 0; i < a->ndim && nb <= CASK__MAX_ARRAY_TASKS; i++) nb *= cask__nblocks(a, i);
+  return nb;
+}
+
+typedef struct estimate {
+  int64_t tasks, most;
+  const cask_array *biggest;
+  const cask_array **seen;
+  size_t nseen, cap;
+} estimate;
+
+static void count(estimate *e, const cask_array *a, int64_t nb) {
+  e->tasks += nb < CASK__MAX_ARRAY_TASKS ? nb : CASK__MAX_ARRAY_TASKS + 1;
+  if (nb > e->most) e->most = nb, e->biggest = a;
+}
+
+/* Tasks the nodes below a make when every block of a is wanted: a task per
+ * block of each node that is not fused into a kernel (elementwise nodes and
+ * sources are), a partial per input block of a reduction; below a slice
+ * only some blocks are made, so nothing is counted there. */
+static int walk(estimate *e, const cask_array *a) {
+  for (size_t i = 0; i < e->nseen; i++)
+    if (e->seen[i] == a) return CASK_OK;
+  if (cask__grow((void **)&e->seen, &e->cap, e->nseen + 1, sizeof *e->seen)) return CASK_ENOMEM;
+  e->seen[e->nseen++] = a;
+  if (a->kind == NODE_REDUCE) count(e, a->in[0], block_count(a->in[0]));
+  else if (!cask__is_elementwise(a) && a->kind != NODE_SOURCE) count(e, a, block_count(a));
+  if (a->kind == NODE_EXT && a->cls->selects) return CASK_OK;
+  for (int k = 0; k < a->nin && e->tasks <= CASK__MAX_ARRAY_TASKS; k++) {
+    int rc = walk(e, a->in[k]);
+    if (rc) return rc;
+  }
+  return CASK_OK;
+}
+
+int cask__check_block_count(int n, cask_array *const *arrays) {
+  estimate e = {0};
+  int rc = CASK_OK;
+  for (int k = 0; k < n && !rc; k++) {
+    if (cask__is_elementwise(arrays[k]) || arrays[k]->kind == NODE_SOURCE)
+      count(&e, arrays[k], block_count(arrays[k])); /* its kernels */
+    rc = walk(&e, arrays[k]);
+  }
+  cask__free(e.seen);
+  if (rc) return cask__fail(arrays[0]->ctx, rc, "out of memory estimating the graph's size");
+  if (e.tasks <= CASK__MAX_ARRAY_TASKS) return CASK_OK;
+  const cask_array *a = e.biggest;
+  int64_t c[CASK_MAX_NDIM];
+  chunks_for(a, CASK__MAX_ARRAY_TASKS / 4, c);
+  char shape[256], chunks[256], better[256];
+  cask__shape_str(shape, sizeof shape, a->ndim, a->shape);
+  cask__shape_str(chunks, sizeof chunks, a->ndim, a->chunk);
+  cask__shape_str(better, sizeof better, a->ndim, c);
+  return cask__fail(a->ctx, CASK_ETOOBIG,
+                    "the graph would have more than %lld tasks (an array of shape %s in chunks %s alone has "
+                    "%s%lld blocks): an array graph is built for at most %lld (2^23) tasks, whose keys and "
+                    "arguments fill 4 GiB arenas; use larger chunks, e.g. %s",
+                    (long long)CASK__MAX_ARRAY_TASKS, shape, chunks, e.most > CASK__MAX_ARRAY_TASKS ? "more than " : "",
+                    (long long)(e.most > CASK__MAX_ARRAY_TASKS ? CASK__MAX_ARRAY_TASKS : e.most),
+                    (long long)CASK__MAX_ARRAY_TASKS, better);
+}
+
 void cask__block_box(const cask_array *a, const int64_t *bidx, int64_t *off, int64_t *ext) {
   for (int i = 0; i < a->ndim; i++) {
     off[i] = bidx[i] * a->chunk[i];

@@ -47,10 +47,13 @@ static int build_graph(cask_array *a, void *dst, cask_graph **out) {
   cask_ctx *ctx = a->ctx;
   ctx->errmsg[0] = '\0';
   cask_graph *g;
-  int rc = cask_graph_new(&g);
+  int rc = cask__check_block_count(1, &a);
+  if (rc) return rc;
+  rc = cask_graph_new(&g);
   if (rc) return rc;
   into_ctx c = {{g, ctx}, dst};
   rc = dst ? for_blocks(a, lower_into, &c) : for_blocks(a, lower_output, &c.L);
+  if (rc && !ctx->errmsg[0]) cask__fail(ctx, rc, "%s", cask_graph_errmsg(g)); /* the graph said why */
   if (!rc && (rc = cask_graph_optimize(g, CASK_OPT_ALL)))
     cask__fail(ctx, rc, "optimizing the graph: %s", cask_graph_errmsg(g));
   if (rc) {

@@ -611,7 +611,7 @@ static int lower_read(cask__lower *L, cask_array *a, const int64_t *bidx, const 
   return rc;
 }
 
-static const cask__node_class npy_class = {"npy", lower_read, NULL};
+static const cask__node_class npy_class = {"npy", lower_read, NULL, 0};
 
 typedef struct npy_file {
   cask__npy_header h;

@@ -80,11 +80,13 @@ int cask_arrays_graph(int n, cask_array *const *arrays, cask_graph **out, char *
   cask_ctx *ctx = arrays[0]->ctx;
   ctx->errmsg[0] = '\0';
   cask_graph *g;
+  if ((rc = cask__check_block_count(n, arrays))) return rc;
   if ((rc = cask_graph_new(&g))) return cask__fail(ctx, rc, "arrays_graph: %s", cask_strerror(rc));
   cask__lower L = {g, ctx};
   keybuf keys = {0};
   for (int k = 0; k < n && !rc; k++) rc = lower_all(&L, arrays[k], block_keys ? &keys : NULL);
   if (rc == CASK_ENOMEM && !ctx->errmsg[0]) cask__fail(ctx, rc, "arrays_graph: out of memory");
+  if (rc && !ctx->errmsg[0]) cask__fail(ctx, rc, "arrays_graph: %s", cask_graph_errmsg(g));
   if (!rc && (rc = cask_graph_optimize(g, CASK_OPT_ALL)))
     cask__fail(ctx, rc, "optimizing the graph: %s", cask_graph_errmsg(g));
   if (!rc && block_keys && (rc = keys_out(&keys, block_keys)))

@@ -33,8 +33,13 @@ int cask__run_sinks(cask_array *a, const char *what, const char *path, const cas
                     size_t len, cask__sink_place place) {
   cask_ctx *ctx = a->ctx;
   cask_graph *g;
-  int rc = cask_graph_new(&g);
-  if (rc) return cask__fail(ctx, rc, "%s %s: out of memory", what, path);
+  int rc = cask__check_block_count(1, &a);
+  if (rc) {
+    char msg[sizeof ctx->errmsg];
+    cask__fmt(msg, sizeof msg, "%s", ctx->errmsg);
+    return cask__fail(ctx, rc, "%s %s: %s", what, path, msg);
+  }
+  if ((rc = cask_graph_new(&g))) return cask__fail(ctx, rc, "%s %s: out of memory", what, path);
   cask__lower L = {g, ctx};
   if ((rc = lower_writers(&L, a, what, op, args, len, place))) {
     char msg[sizeof ctx->errmsg];

@@ -448,7 +448,7 @@ static int lower_read(cask__lower *L, cask_array *a, const int64_t *bidx, const 
   return rc;
 }
 
-static const cask__node_class zarr_class = {"zarr", lower_read, NULL};
+static const cask__node_class zarr_class = {"zarr", lower_read, NULL, 0};
 
 /* The store's .zarray into m; also refuses groups and Zarr v3 stores
  * clearly. */
