@@ -65,6 +65,12 @@ int cask__temp_name(char *buf, size_t cap, const char *path);
 int cask__remove_leftovers(const char *dir, const char *prefix);
 /* The same for path's own temporaries, "<path>.tmp-<PID>-..." */
 int cask__remove_leftovers_of(const char *path);
+/* A new directory "DIR/.BASE.WHAT-PID-N" next to path (a rename from it
+ * never crosses file systems), made with the umask's permissions. CASK_OK
+ * or CASK_EIO (errno set). */
+int cask__temp_dir(const char *path, const char *what, char *out, size_t cap);
+/* Remove a file or a directory tree (best effort). */
+void cask__remove_tree(const char *path);
 
 /* Whether releasing b (held once, by the caller) frees its memory: it is
  * the only reference and the memory is cask's or has a release callback. */

@@ -9,6 +9,7 @@
  * another process keeps its leftover a while longer: never a wrong removal. */
 #define _GNU_SOURCE /* nftw's FTW_PHYS */
 #include <dirent.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <ftw.h>
 #include <libgen.h>
@@ -55,6 +56,29 @@ static long leftover_pid(const char *name, const char *prefix) {
   const char *tmp = NULL;
   for (const char *p = name; (p = strstr(p, ".tmp-")); p++) tmp = p;
   return tmp ? pid_at(tmp + 5) : -1;
+}
+
+void cask__remove_tree(const char *path) { nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+int cask__temp_dir(const char *path, const char *what, char *out, size_t cap) {
+  size_t n = strlen(path);
+  char *d = cask__malloc(n + 1), *b = cask__malloc(n + 1);
+  int made = 0;
+  if (d && b) {
+    memcpy(d, path, n + 1);
+    memcpy(b, path, n + 1);
+    const char *dir = dirname(d), *base = basename(b);
+    for (int k = 0; k < 1000 && !made; k++) {
+      if (snprintf(out, cap, "%s/.%s.%s-%ld-%d", dir, base, what, (long)getpid(), k) >= (int)cap) break;
+      made = mkdir(out, 0777) == 0;
+      if (!made && errno != EEXIST) break;
+    }
+  }
+  int err = errno;
+  cask__free(d);
+  cask__free(b);
+  errno = err;
+  return made ? CASK_OK : CASK_EIO;
 }
 
 int cask__remove_leftovers(const char *dir, const char *prefix) {

@@ -171,6 +171,7 @@ int cask_run(cask_runtime *rt, cask_graph *g, const cask_run_options *opts,
     cask__fmt(rt->errmsg, sizeof rt->errmsg, "out of memory setting up a run of %zu tasks", g->ntasks);
     goto done;
   }
+  if (opts && opts->on_run_start) opts->on_run_start(opts->user, g);
   if (g->ntasks) drive(rt, r);
   /* Spilled outputs come back; after a failure spill files go. */
   cask__memory_end(&rt->mem, r, atomic_load_explicit(&r->fail_claim, memory_order_acquire));

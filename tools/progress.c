@@ -119,6 +119,7 @@ static int term_cols(void) {
 }
 
 static void draw(progress *p, int final) {
+  if (!p->g) return; /* the graph is still being built */
   uint64_t done = atomic_load_explicit(&p->done, memory_order_relaxed);
   if (done > p->total) done = p->total;
   double el = (double)(now_ns() - p->t0) / 1e9, rate = el > 0 ? (double)done / el : 0;
@@ -178,24 +179,34 @@ static void *watch(void *arg) {
   return NULL;
 }
 
-progress *progress_start(cask_runtime *rt, const cask_graph *g, int show, atomic_int *interrupted,
-                         cask_run_options *opts) {
+/* The run's graph is known: its size and each task's kind (on the calling
+ * thread, before any task starts). */
+static void on_run_start(void *user, const cask_graph *g) {
+  progress *p = user;
+  size_t n = cask_graph_size(g);
+  uint8_t *kind_of = calloc(n + 1, 1);
+  pthread_mutex_lock(&p->mu);
+  p->g = g;
+  for (cask_task_id id = 0; kind_of && id < n; id++) kind_of[id] = (uint8_t)kind_index(p, id);
+  p->kind_of = kind_of;
+  p->total = kind_of ? n : 0; /* no memory: no kinds and no bar */
+  p->t0 = now_ns();
+  pthread_mutex_unlock(&p->mu);
+}
+
+progress *progress_start(cask_runtime *rt, int show, atomic_int *interrupted, cask_run_options *opts) {
   progress *p = calloc(1, sizeof *p);
   if (!p) return NULL;
   p->rt = rt;
-  p->g = g;
   p->show = show;
   p->tty = isatty(2);
   p->interrupted = interrupted;
-  p->total = cask_graph_size(g);
   p->nworkers = cask_runtime_threads(rt);
-  p->kind_of = calloc(p->total + 1, 1);
   p->start_ns = calloc((size_t)p->nworkers + 1, sizeof *p->start_ns);
-  if (!p->kind_of || !p->start_ns) {
-    progress_free(p);
+  if (!p->start_ns) {
+    free(p);
     return NULL;
   }
-  for (cask_task_id id = 0; id < p->total; id++) p->kind_of[id] = (uint8_t)kind_index(p, id);
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
   p->t0 = now_ns();
@@ -203,6 +214,7 @@ progress *progress_start(cask_runtime *rt, const cask_graph *g, int show, atomic
   p->started = pthread_create(&p->thread, NULL, watch, p) == 0;
   opts->on_task_start = on_start;
   opts->on_task_finish = on_finish;
+  opts->on_run_start = on_run_start;
   opts->user = p;
   return p;
 }
@@ -261,10 +273,8 @@ void progress_free(progress *p) {
     pthread_mutex_unlock(&p->mu);
     pthread_join(p->thread, NULL);
   }
-  if (p->kind_of && p->start_ns) {
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
-  }
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->cv);
   free(p->kind_of);
   free(p->start_ns);
   free(p);

@@ -14,10 +14,10 @@
 
 typedef struct progress progress;
 
-/* Starts watching a run of g on rt; show: 0 nothing (still cancels on
- * interrupt), 1 progress lines. Fills opts' callbacks. NULL on no memory. */
-progress *progress_start(cask_runtime *rt, const cask_graph *g, int show, atomic_int *interrupted,
-                         cask_run_options *opts);
+/* Starts watching the next run on rt (its graph arrives through
+ * opts->on_run_start); show: 0 nothing (still cancels on interrupt), 1
+ * progress lines. Fills opts' callbacks. NULL on no memory. */
+progress *progress_start(cask_runtime *rt, int show, atomic_int *interrupted, cask_run_options *opts);
 /* Stops drawing and draws the last line (call after cask_run returned). A
  * SIGINT still cancels what runs on rt (writing the outputs) until
  * progress_free. */

@@ -1,89 +1,20 @@
-/* run.c - running a job: one graph for all its outputs, run with progress
- * and a trace, then each output printed or written.
- * The one thing to know: outputs are collected from the results of that
- * one run (every output block is a graph output, found by the key
- * cask_arrays_graph reports), so a step shared by two outputs is computed
- * once; a .npy file or Zarr store is written only after the whole run
- * succeeded, under a temporary name renamed into place (cask_to_npy does
- * it for a file; a store is a directory, renamed here), so an interrupted
- * or failed run leaves nothing under an output's name. */
-#define _GNU_SOURCE /* nftw */
+/* run.c - running a job: every output in one cask_store call (one graph,
+ * one run, with progress and a trace), then the printed ones printed.
+ * The one thing to know: .npy files and Zarr stores are written by writer
+ * tasks inside the run, block by block, each block freed once written, so
+ * no output has to fit in memory; they are written under temporary names
+ * renamed into place only when the whole run succeeded, so an interrupted
+ * or failed run leaves nothing under an output's name. Printed outputs are
+ * computed into buffers, and refused before the run when too large. */
 #include "run.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <ftw.h>
-#include <libgen.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "job.h"
 #include "progress.h"
-
-/* ---- collecting an output ------------------------------------------------ */
-
-/* Copies one block into its box of the C-order buffer dst of a's shape. */
-static void place_block(const cask_array *a, const int64_t *bidx, const cask_block *b, char *dst) {
-  int nd = cask_array_ndim(a);
-  const int64_t *shape = cask_array_shape(a), *chunks = cask_array_chunks(a);
-  size_t w = cask_dtype_size(cask_array_dtype(a));
-  int64_t total = cask_block_size(b), idx[CASK_MAX_NDIM] = {0};
-  const int64_t *ext = cask_block_shape(b);
-  const char *src = cask_block_data(b);
-  int64_t row = nd ? ext[nd - 1] : 1;
-  for (int64_t o = 0; o < total; o += row) {
-    int64_t flat = 0;
-    for (int i = 0; i < nd; i++) flat = flat * shape[i] + bidx[i] * chunks[i] + idx[i];
-    memcpy(dst + (size_t)flat * w, src + (size_t)o * w, (size_t)row * w);
-    for (int i = nd - 2; i >= 0; i--) {
-      if (++idx[i] < ext[i]) break;
-      idx[i] = 0;
-    }
-  }
-}
-
-/* Blocks along an axis; an empty axis is one (empty) block. */
-static int64_t axis_blocks(const cask_array *a, int i) {
-  int64_t c = cask_array_chunks(a)[i], s = cask_array_shape(a)[i];
-  return s > 0 && c > 0 ? (s + c - 1) / c : 1;
-}
-
-static int64_t nblocks(const cask_array *a) {
-  int64_t n = 1;
-  for (int i = 0; i < cask_array_ndim(a); i++) n *= axis_blocks(a, i);
-  return n;
-}
-
-/* The output's values from the results; keys: its blocks' keys, C order. */
-static char *collect(const cask_array *a, const cask_results *res, char *const *keys, char *err, size_t cap) {
-  size_t nbytes = (size_t)cask_array_size(a) * cask_dtype_size(cask_array_dtype(a));
-  char *buf = malloc(nbytes ? nbytes : 1);
-  int nd = cask_array_ndim(a);
-  int64_t bidx[CASK_MAX_NDIM] = {0}, n = nblocks(a);
-  if (!buf) {
-    snprintf(err, cap, "out of memory collecting %zu bytes", nbytes);
-    return NULL;
-  }
-  for (int64_t k = 0; k < n && nbytes; k++) {
-    const cask_block *b = cask_results_get_key(res, keys[k]);
-    if (!b) {
-      snprintf(err, cap, "the result of block %s is missing", keys[k]);
-      free(buf);
-      return NULL;
-    }
-    place_block(a, bidx, b, buf);
-    for (int i = nd - 1; i >= 0; i--) {
-      if (++bidx[i] < axis_blocks(a, i)) break;
-      bidx[i] = 0;
-    }
-  }
-  return buf;
-}
 
 /* ---- printing -------------------------------------------------------------
  * JSON values (NaN and Infinity as Python's json reads them), nested as the
@@ -138,139 +69,56 @@ static const char *print_axis(FILE *f, const cask_array *a, int axis, const char
   return p;
 }
 
-/* ---- writing ------------------------------------------------------------- */
+/* ---- targets --------------------------------------------------------------- */
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) { return remove(path); }
+/* Printing more values than this is refused: a file holds them better. */
+#define MAX_PRINTED ((int64_t)1000000)
 
-static void remove_tree(const char *path) { nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
-/* Whether the process pid is gone (EPERM: alive, someone else's). */
-static int process_gone(long pid) { return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH; }
-
-/* Removes ".BASE.tmp-PID-N" and ".BASE.old-PID-N" next to path whose PID
- * is gone: what a run killed by SIGKILL left while writing the store. */
-static void remove_leftovers(const char *path) {
-  char *d = strdup(path), *b = strdup(path);
-  const char *base = b ? basename(b) : NULL, *dn = d ? dirname(d) : NULL;
-  DIR *dir = dn ? opendir(dn) : NULL;
-  struct dirent *e;
-  char prefix[4200], full[8400];
-  size_t n = base ? (size_t)snprintf(prefix, sizeof prefix, ".%s.", base) : sizeof prefix;
-  while (dir && n < sizeof prefix && (e = readdir(dir))) {
-    const char *rest = e->d_name + n;
-    if (strncmp(e->d_name, prefix, n) || (strncmp(rest, "tmp-", 4) && strncmp(rest, "old-", 4))) continue;
-    char *end;
-    long pid = strtol(rest + 4, &end, 10);
-    if (*end != '-' || !process_gone(pid)) continue;
-    snprintf(full, sizeof full, "%s/%s", dn, e->d_name);
-    remove_tree(full);
-  }
-  if (dir) closedir(dir);
-  free(d);
-  free(b);
-}
-
-/* A new directory "DIR/.BASE.WHAT-PID-N" next to path (so a rename never
- * crosses file systems); made with mkdir, not mkdtemp, for the umask's
- * permissions rather than 0700. */
-static int temp_dir(const char *path, const char *what, char *out, size_t cap) {
-  char *d = strdup(path), *b = strdup(path);
-  const char *dir = d ? dirname(d) : NULL, *base = b ? basename(b) : NULL;
-  int made = 0;
-  for (int n = 0; dir && base && n < 1000 && !made; n++) {
-    if (snprintf(out, cap, "%s/.%s.%s-%ld-%d", dir, base, what, (long)getpid(), n) >= (int)cap) break;
-    made = mkdir(out, 0777) == 0;
-    if (!made && errno != EEXIST) break;
-  }
-  free(d);
-  free(b);
-  return made ? 0 : -1;
-}
-
-/* Renames the directory tmp to path. rename() replaces only an empty
- * directory: a store already at path (job.c lets only a store be there) is
- * renamed aside first (onto an empty directory), and removed once the new
- * one is in (or put back if that fails). */
-static int replace_dir(const char *tmp, const char *path) {
-  char old[4200];
-  if (!rename(tmp, path)) return 0;
-  if ((errno != ENOTEMPTY && errno != EEXIST) || temp_dir(path, "old", old, sizeof old)) return -1;
-  int e = 0;
-  if (rename(path, old)) {
-    e = errno;
-    rmdir(old);
-  } else if (rename(tmp, path)) {
-    e = errno;
-    rename(old, path);
-  } else {
-    remove_tree(old);
-  }
-  errno = e;
-  return e ? -1 : 0;
-}
-
-/* A Zarr store is written under a temporary name next to path (removed
- * if the write fails or is canceled), then renamed to path. */
-static int write_zarr(cask_ctx *ctx, cask_array *view, const char *path, const cask_zarr_options *zo, char *err,
-                      size_t cap) {
-  char tmp[4200];
-  remove_leftovers(path);
-  if (temp_dir(path, "tmp", tmp, sizeof tmp)) {
-    snprintf(err, cap, "writing %s: cannot make a temporary directory next to it: %s", path, strerror(errno));
-    return CASK_EIO;
-  }
-  int rc = cask_to_zarr(view, tmp, zo);
-  if (rc) snprintf(err, cap, "writing %s: %s", path, cask_ctx_errmsg(ctx));
-  else if ((rc = replace_dir(tmp, path) ? CASK_EIO : 0))
-    snprintf(err, cap, "writing %s: cannot rename the written store into place: %s", path, strerror(errno));
-  if (rc) remove_tree(tmp);
-  return rc;
-}
-
-/* The output's files, from a view of its collected values with its chunks
- * (a Zarr store gets one chunk per block of the output). */
-static int write_files(cask_ctx *ctx, const job_output *o, const char *buf, char *err, size_t cap) {
-  const cask_array *a = o->a;
-  cask_array *view = NULL;
-  int rc = cask_from_buffer(ctx, buf, cask_array_dtype(a), cask_array_ndim(a), cask_array_shape(a),
-                            cask_array_chunks(a), NULL, NULL, &view);
-  if (rc) snprintf(err, cap, "%s", cask_ctx_errmsg(ctx));
-  if (!rc && o->npy && (rc = cask_to_npy(view, o->npy)))
-    snprintf(err, cap, "writing %s: %s", o->npy, cask_ctx_errmsg(ctx));
-  if (!rc && o->zarr) rc = write_zarr(ctx, view, o->zarr, &o->zarr_opts, err, cap);
-  cask_array_release(view);
-  return rc;
-}
-
-/* Prints or writes every output from the results of the run. */
-static int finish_outputs(cask_ctx *ctx, const job *j, const cask_results *res, char **keys,
-                          atomic_int *interrupted) {
-  char err[1500];
-  size_t first = 0;
-  for (int k = 0; k < j->nout; k++) {
-    const job_output *o = &j->out[k];
-    if (*interrupted) return EXIT_INTERRUPTED;
-    char *buf = collect(o->a, res, keys + first, err, sizeof err);
-    first += (size_t)nblocks(o->a);
-    if (!buf) {
-      fprintf(stderr, "cask: output %s: %s\n", o->name, err);
-      return EXIT_TASK;
-    }
+/* The targets of every output (a buffer for a printed one, a file, a
+ * store), and the buffers; the exit code. */
+static int make_targets(const job *j, cask_target **out, char ***bufs, int *n) {
+  cask_target *t = calloc((size_t)j->nout * 3, sizeof *t);
+  char **b = calloc((size_t)j->nout, sizeof *b);
+  int k = 0;
+  if (!t || !b) goto no_memory;
+  for (int i = 0; i < j->nout; i++) {
+    const job_output *o = &j->out[i];
     if (o->print) {
-      printf("%s = ", o->name);
-      print_axis(stdout, o->a, 0, buf);
-      putchar('\n');
-      fflush(stdout);
+      int64_t size = cask_array_size(o->a);
+      if (size > MAX_PRINTED) {
+        fprintf(stderr,
+                "cask: output %s: printing %lld values is refused (at most %lld): write it to a file with "
+                "\"npy\" or \"zarr\" in the output\n",
+                o->name, (long long)size, (long long)MAX_PRINTED);
+        free(t);
+        free(b);
+        return EXIT_USAGE;
+      }
+      size_t nbytes = (size_t)size * cask_dtype_size(cask_array_dtype(o->a));
+      if (!(b[i] = malloc(nbytes ? nbytes : 1))) goto no_memory;
+      t[k++] = CASK_TO_BUFFER(o->a, b[i], nbytes);
     }
-    int rc = o->npy || o->zarr ? write_files(ctx, o, buf, err, sizeof err) : 0;
-    free(buf);
-    if (rc && *interrupted) return EXIT_INTERRUPTED; /* the write was canceled */
-    if (rc) {
-      fprintf(stderr, "cask: output %s: %s\n", o->name, err);
-      return EXIT_TASK;
-    }
+    if (o->npy) t[k++] = CASK_TO_NPY(o->a, o->npy);
+    if (o->zarr) t[k++] = CASK_TO_ZARR(o->a, o->zarr, &o->zarr_opts);
   }
+  *out = t, *bufs = b, *n = k;
   return 0;
+no_memory:
+  for (int i = 0; b && i < j->nout; i++) free(b[i]);
+  free(t);
+  free(b);
+  fprintf(stderr, "cask: out of memory\n");
+  return EXIT_TASK;
+}
+
+static void print_outputs(const job *j, char **bufs) {
+  for (int i = 0; i < j->nout; i++) {
+    if (!j->out[i].print) continue;
+    printf("%s = ", j->out[i].name);
+    print_axis(stdout, j->out[i].a, 0, bufs[i]);
+    putchar('\n');
+  }
+  fflush(stdout);
 }
 
 /* ---- the commands --------------------------------------------------------- */
@@ -288,11 +136,11 @@ static int open_job(const run_config *cfg, cask_ctx **ctx, job *j) {
   return 0;
 }
 
-static int build_graph(cask_ctx *ctx, const job *j, cask_graph **g, char ***keys) {
+static int build_graph(cask_ctx *ctx, const job *j, cask_graph **g) {
   cask_array **arrays = malloc((size_t)j->nout * sizeof *arrays);
   if (!arrays) return EXIT_TASK;
   for (int k = 0; k < j->nout; k++) arrays[k] = j->out[k].a;
-  int rc = cask_arrays_graph(j->nout, arrays, g, keys);
+  int rc = cask_arrays_graph(j->nout, arrays, g, NULL);
   free(arrays);
   if (rc) fprintf(stderr, "cask: building the graph: %s\n", cask_ctx_errmsg(ctx));
   return rc ? EXIT_TASK : 0;
@@ -337,35 +185,40 @@ static void print_plan(cask_ctx *ctx, cask_graph *g) {
                                                     : "not expected (the predicted peak is within the limit)");
 }
 
-/* Runs the graph; the exit code. */
-static int run_graph(cask_ctx *ctx, const job *j, cask_graph *g, char **keys, const run_config *cfg) {
+/* Computes every output into its targets in one run; the exit code. */
+static int run_job(cask_ctx *ctx, const job *j, const run_config *cfg) {
   cask_runtime *rt = cask_ctx_runtime(ctx);
+  cask_target *t = NULL;
+  char **bufs = NULL;
+  int n = 0, code = make_targets(j, &t, &bufs, &n);
+  if (code) return code;
   cask_run_options opts = CASK_RUN_OPTIONS_DEFAULTS;
   opts.trace_path = cfg->trace;
-  progress *p = progress_start(rt, g, !cfg->quiet, cfg->interrupted, &opts);
+  progress *p = progress_start(rt, !cfg->quiet, cfg->interrupted, &opts);
   if (!p) {
     fprintf(stderr, "cask: out of memory\n");
-    return EXIT_TASK;
+    code = EXIT_TASK;
+    goto done;
   }
-  cask_results *res = NULL;
-  int rc = cask_run(rt, g, &opts, &res);
+  int rc = n ? cask_store(n, t, &opts) : CASK_OK;
   progress_stop(p);
-  cask_run_stats st; /* now: writing the outputs runs small graphs too */
-  cask_runtime_last_stats(rt, &st);
-  int code = 0;
   if (rc == CASK_ECANCELED || (rc && *cfg->interrupted)) {
     fprintf(stderr, "cask: interrupted; no output was written\n");
     code = EXIT_INTERRUPTED;
   } else if (rc) {
-    fprintf(stderr, "cask: the run failed: %s\n", cask_runtime_errmsg(rt));
+    fprintf(stderr, "cask: the run failed: %s\n", cask_ctx_errmsg(ctx));
     code = EXIT_TASK;
   } else {
-    code = finish_outputs(ctx, j, res, keys, cfg->interrupted);
-    if (code == EXIT_INTERRUPTED) fprintf(stderr, "cask: interrupted while writing the outputs\n");
+    print_outputs(j, bufs);
+    cask_run_stats st;
+    cask_runtime_last_stats(rt, &st);
+    if (!cfg->quiet) progress_summary(p, &st);
   }
-  if (!code && !cfg->quiet) progress_summary(p, &st);
-  cask_results_free(res);
   progress_free(p);
+done:
+  for (int i = 0; i < j->nout; i++) free(bufs[i]);
+  free(bufs);
+  free(t);
   return code;
 }
 
@@ -374,12 +227,12 @@ int job_command_run(const run_config *cfg) {
   job j;
   int code = open_job(cfg, &ctx, &j);
   if (code) return code;
+  /* --graph and --dry-run look at the graph of the job's arrays (the run
+   * adds a writer task per output block, which holds an open file) */
   cask_graph *g = NULL;
-  char **keys = NULL;
-  if (!(code = build_graph(ctx, &j, &g, &keys)) && cfg->graph) code = write_graph(g, cfg);
+  if ((cfg->graph || cfg->dry_run) && !(code = build_graph(ctx, &j, &g)) && cfg->graph) code = write_graph(g, cfg);
   if (!code && cfg->dry_run) print_plan(ctx, g);
-  else if (!code) code = run_graph(ctx, &j, g, keys, cfg);
-  cask_free(keys);
+  else if (!code) code = run_job(ctx, &j, cfg);
   cask_graph_free(g);
   job_free(&j);
   cask_ctx_free(ctx);
@@ -392,7 +245,7 @@ int job_command_graph(const run_config *cfg) {
   int code = open_job(cfg, &ctx, &j);
   if (code) return code;
   cask_graph *g = NULL;
-  if (!(code = build_graph(ctx, &j, &g, NULL))) code = write_graph(g, cfg);
+  if (!(code = build_graph(ctx, &j, &g))) code = write_graph(g, cfg);
   if (!code && cfg->graph && !cfg->quiet)
     fprintf(stderr, "cask: wrote %zu tasks to %s\n", cask_graph_size(g), cfg->graph);
   cask_graph_free(g);

@@ -142,14 +142,32 @@ static inline int cask__is_elementwise(const cask_array *a) {
  * (slices and transposes pushed through it; elementwise.c). */
 int cask__elementwise_like(const cask_array *a, cask_array *const *x, cask_array **out);
 
-/* Writers (sink.c): one task per block of a writing it somewhere. place
- * stamps a block's index and box into the writer's argument bytes. */
+/* Writers (sink.c, store.c): where cask_store puts an array. A target kind
+ * (npy.c, zarr.c, store.c's buffers) opens a writer before the run (a
+ * temporary file or store, the writer op's argument bytes), sink.c adds a
+ * writer task per block of the array, and finish runs after the run:
+ * commit (rename into place) when ok, else remove every temporary. */
 typedef void (*cask__sink_place)(void *args, const int64_t *bidx, const int64_t *off,
                                  const int64_t *ext);
-/* Build and run the graph of a's blocks and their writers (op, args of len
- * bytes); errors name what ("to_npy") and path. */
-int cask__run_sinks(cask_array *a, const char *what, const char *path, const cask_op *op, void *args,
-                    size_t len, cask__sink_place place);
+typedef struct cask__writer cask__writer;
+struct cask__writer {
+  const char *what;    /* "to_npy", "to_zarr", "to_buffer": key prefix, messages */
+  const char *path;    /* the caller's path (NULL for a buffer) */
+  const cask_op *op;   /* the writer op; NULL: no writer tasks (an empty
+                          Zarr array has no chunks) */
+  void *args;          /* the op's argument bytes (cask__malloc'd, freed after) */
+  size_t len;
+  cask__sink_place place;
+  /* after the run (ok: it succeeded); returns a code, with the context's
+   * message set when it fails; also frees what open made */
+  int (*finish)(cask__writer *w, cask_ctx *ctx, int ok);
+  void *state;
+};
+int cask__npy_writer_open(cask_array *a, const char *path, cask__writer *w);
+int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_options *opts, cask__writer *w);
+/* The writer tasks of target number k for every block of a (each an
+ * output of the graph, depending on the block's task). */
+int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer *w);
 /* A writer's input is one block of extents ext (an error names its place:
  * "place in the file", "chunk"). */
 int cask__sink_check_block(const cask_task_io *io, int ndim, const int64_t *ext, const char *place);

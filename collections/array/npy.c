@@ -798,16 +798,6 @@ static void place_block(void *args, const int64_t *bidx, const int64_t *off, con
   (void)bidx;
 }
 
-/* Compute a into the open file fd: one graph, every block written in
- * place by its writer task. */
-static int write_blocks(cask_array *a, int fd, int64_t data_off, const char *path) {
-  write_args w;
-  memset(&w, 0, sizeof w);
-  w.fd = fd, w.dtype = a->dtype, w.ndim = a->ndim, w.data_off = data_off;
-  memcpy(w.shape, a->shape, sizeof w.shape[0] * (size_t)a->ndim);
-  return cask__run_sinks(a, "to_npy", path, op_write, &w, sizeof w, place_block);
-}
-
 /* After a crash the path holds the old file or the whole new one: fsync
  * the data before the rename, and the directory after it. */
 static int finish_file(cask_ctx *ctx, int fd, const char *tmp, const char *path) {
@@ -828,45 +818,69 @@ static int finish_file(cask_ctx *ctx, int fd, const char *tmp, const char *path)
   return CASK_OK;
 }
 
-int cask_to_npy(cask_array *a, const char *path) {
-  if (!a) return CASK_EINVAL;
+/* The temporary file a run writes into. */
+typedef struct npy_target {
+  char *tmp;
+  int fd;
+} npy_target;
+
+static int finish_npy(cask__writer *w, cask_ctx *ctx, int ok) {
+  npy_target *t = w->state;
+  int rc = ok ? finish_file(ctx, t->fd, t->tmp, w->path) : CASK_OK;
+  if (!ok || rc) unlink(t->tmp);
+  if (close(t->fd) != 0 && ok && !rc) /* renamed already: the data is fsynced, report only */
+    rc = cask__fail(ctx, CASK_EIO, "to_npy %s: closing the file: %s", w->path, strerror(errno));
+  cask__free(t->tmp);
+  cask__free(t);
+  cask__free(w->args);
+  return rc;
+}
+
+int cask__npy_writer_open(cask_array *a, const char *path, cask__writer *w) {
   cask_ctx *ctx = a->ctx;
-  ctx->errmsg[0] = '\0';
   if (!path || !*path) return cask__fail(ctx, CASK_EINVAL, "to_npy: the path is NULL or empty");
   char header[1024];
   size_t hlen = cask__npy_make_header(a->dtype, a->ndim, a->shape, header, sizeof header);
   int64_t nbytes = cask_array_size(a) * (int64_t)cask__itemsize(a);
   if (!hlen) return cask__fail(ctx, CASK_EINVAL, "to_npy %s: no header for dtype %d", path, (int)a->dtype);
   size_t cap = strlen(path) + 48;
-  char *tmp = cask__malloc(cap);
-  if (!tmp) return cask__fail(ctx, CASK_ENOMEM, "to_npy %s: out of memory", path);
-  cask__temp_name(tmp, cap, path);
+  npy_target *t = cask__calloc(1, sizeof *t);
+  write_args *args = cask__calloc(1, sizeof *args);
+  if (!t || !args || !(t->tmp = cask__malloc(cap))) {
+    cask__free(t ? t->tmp : NULL);
+    cask__free(t);
+    cask__free(args);
+    return cask__fail(ctx, CASK_ENOMEM, "to_npy %s: out of memory", path);
+  }
+  cask__temp_name(t->tmp, cap, path);
   cask__remove_leftovers_of(path); /* of a killed writer of the same path */
-  int rc = CASK_OK, fd = mkstemp(tmp);
-  if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC); /* keep it out of child processes */
-  if (fd < 0) {
+  int rc = CASK_OK;
+  if ((t->fd = mkstemp(t->tmp)) < 0) {
     rc = cask__fail(ctx, CASK_EIO, "to_npy %s: cannot create a temporary file next to it: %s", path, strerror(errno));
-    goto fail_free;
+  } else {
+    fcntl(t->fd, F_SETFD, FD_CLOEXEC); /* keep it out of child processes */
+    if (pwrite_full(t->fd, header, hlen, 0) != 0 || ftruncate(t->fd, (off_t)((int64_t)hlen + nbytes)) != 0) {
+      rc = cask__fail(ctx, CASK_EIO, "to_npy %s: writing the header and sizing the file to %lld bytes: %s", path,
+                      (long long)((int64_t)hlen + nbytes), strerror(errno));
+      close(t->fd);
+      unlink(t->tmp);
+    }
   }
-  if (pwrite_full(fd, header, hlen, 0) != 0 || ftruncate(fd, (off_t)((int64_t)hlen + nbytes)) != 0) {
-    rc = cask__fail(ctx, CASK_EIO, "to_npy %s: writing the header and sizing the file to %lld bytes: %s", path,
-                    (long long)((int64_t)hlen + nbytes), strerror(errno));
-    goto fail_unlink;
+  if (rc) {
+    cask__free(t->tmp);
+    cask__free(t);
+    cask__free(args);
+    return rc;
   }
-  if ((rc = write_blocks(a, fd, (int64_t)hlen, path)) || (rc = finish_file(ctx, fd, tmp, path)))
-    goto fail_unlink;
-  if (close(fd) != 0) { /* renamed already: the data is fsynced, report only */
-    cask__free(tmp);
-    return cask__fail(ctx, CASK_EIO, "to_npy %s: closing the file: %s", path, strerror(errno));
-  }
-  cask__free(tmp);
+  args->fd = t->fd, args->dtype = a->dtype, args->ndim = a->ndim, args->data_off = (int64_t)hlen;
+  memcpy(args->shape, a->shape, sizeof args->shape[0] * (size_t)a->ndim);
+  *w = (cask__writer){"to_npy", path, op_write, args, sizeof *args, place_block, finish_npy, t};
   return CASK_OK;
-fail_unlink:
-  close(fd);
-  unlink(tmp);
-fail_free:
-  cask__free(tmp);
-  return rc;
+}
+
+int cask_to_npy(cask_array *a, const char *path) {
+  if (!a) return CASK_EINVAL;
+  return cask_store(1, &CASK_TO_NPY(a, path), NULL);
 }
 
 void cask__register_npy_ops(void) {

@@ -1,25 +1,26 @@
-/* sink.c - computing an array into writer tasks, as cask_to_npy and
- * cask_to_zarr do: one graph where every block of the array feeds a writer
- * task of its own (which produces no block), run on the context's runtime.
- * The one thing to know: the writer's argument bytes are the caller's; a
+/* sink.c - writer tasks: one per block of an array, each depending on the
+ * block's task, writing it to its target (a file, a store, a buffer) and
+ * producing no block, so the block is freed as soon as it is written.
+ * The one thing to know: the writer's argument bytes are its target's; a
  * place function stamps each block's index and box into a copy of them. */
 #include <stdio.h>
 
 #include "array-int.h"
 
-static int lower_writers(cask__lower *L, cask_array *a, const char *what, const cask_op *op, void *args,
-                         size_t len, cask__sink_place place) {
+int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer *w) {
   int64_t bidx[CASK_MAX_NDIM] = {0}, off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM];
+  char what[64], key[512];
+  snprintf(what, sizeof what, "%s.%d", w->what, k); /* two targets of one array differ */
   for (;;) {
     cask_task_id in, id;
-    char key[512];
     int rc = cask__lower_block(L, a, bidx, &in);
     if (rc) return rc;
     cask__block_box(a, bidx, off, ext);
-    place(args, bidx, off, ext);
+    w->place(w->args, bidx, off, ext);
     cask__block_key(key, sizeof key, what, a->token, a->ndim, bidx);
-    if ((rc = cask__graph_add(L->g, key, op, args, len, &in, 1, &id)) || (rc = cask_graph_set_output(L->g, id, 1)))
-      return cask__fail(L->ctx, rc, "%s: adding the writer of block %s: %s", what, key, cask_graph_errmsg(L->g));
+    if ((rc = cask__graph_add(L->g, key, w->op, w->args, w->len, &in, 1, &id)) ||
+        (rc = cask_graph_set_output(L->g, id, 1)))
+      return cask__fail(L->ctx, rc, "%s: adding the writer of block %s: %s", w->what, key, cask_graph_errmsg(L->g));
     int i = a->ndim - 1;
     for (; i >= 0; i--) {
       if (++bidx[i] < cask__nblocks(a, i)) break;
@@ -27,35 +28,6 @@ static int lower_writers(cask__lower *L, cask_array *a, const char *what, const 
     }
     if (i < 0) return CASK_OK;
   }
-}
-
-int cask__run_sinks(cask_array *a, const char *what, const char *path, const cask_op *op, void *args,
-                    size_t len, cask__sink_place place) {
-  cask_ctx *ctx = a->ctx;
-  cask_graph *g;
-  int rc = cask__check_block_count(1, &a);
-  if (rc) {
-    char msg[sizeof ctx->errmsg];
-    cask__fmt(msg, sizeof msg, "%s", ctx->errmsg);
-    return cask__fail(ctx, rc, "%s %s: %s", what, path, msg);
-  }
-  if ((rc = cask_graph_new(&g))) return cask__fail(ctx, rc, "%s %s: out of memory", what, path);
-  cask__lower L = {g, ctx};
-  if ((rc = lower_writers(&L, a, what, op, args, len, place))) {
-    char msg[sizeof ctx->errmsg];
-    cask__fmt(msg, sizeof msg, "%s", ctx->errmsg);
-    cask__fail(ctx, rc, "%s %s: %s", what, path, msg);
-  } else if ((rc = cask_graph_optimize(g, CASK_OPT_ALL))) {
-    cask__fail(ctx, rc, "%s %s: optimizing the graph: %s", what, path, cask_graph_errmsg(g));
-  } else {
-    cask_results *res;
-    if ((rc = cask_run(ctx->rt, g, NULL, &res)))
-      cask__fail(ctx, rc, "%s %s: %s", what, path, cask_runtime_errmsg(ctx->rt));
-    else
-      cask_results_free(res);
-  }
-  cask_graph_free(g);
-  return rc;
 }
 
 int cask__sink_check_block(const cask_task_io *io, int ndim, const int64_t *ext, const char *place) {

@@ -692,17 +692,6 @@ static void place_block(void *args, const int64_t *bidx, const int64_t *off, con
   (void)off;
 }
 
-/* One writer task per block of a (the path follows the fixed fields). */
-static int write_blocks(cask_array *a, const write_args *head, const char *path) {
-  union {
-    write_args w;
-    char bytes[sizeof(write_args) + ZARR_MAX_PATH];
-  } u;
-  size_t len = sizeof u.w + head->path_len;
-  memcpy(&u, head, len);
-  return cask__run_sinks(a, "to_zarr", path, op_write, &u, len, place_block);
-}
-
 static cJSON *int_list(int n, const int64_t *v) {
   cJSON *l = cJSON_CreateArray();
   for (int i = 0; l && i < n; i++) {
@@ -786,55 +775,121 @@ static int check_options(cask_ctx *ctx, const char *path, const cask_zarr_option
   return CASK_OK;
 }
 
-/* The store's directory (made if missing) and its absolute path. */
-static int make_store(cask_ctx *ctx, const char *path, char *abs) {
+/* Whether path can take a new store: nothing there, an empty directory,
+ * or a Zarr store (replaced whole). Anything else is the user's. */
+static int check_target(cask_ctx *ctx, const char *path) {
   struct stat st;
-  if (mkdir(path, 0755) != 0 && errno != EEXIST)
-    return cask__fail(ctx, CASK_EIO, "to_zarr %s: cannot create the directory: %s", path, strerror(errno));
-  if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-    return cask__fail(ctx, CASK_EIO, "to_zarr %s: exists and is not a directory", path);
-  if (!realpath(path, abs))
-    return cask__fail(ctx, CASK_EIO, "to_zarr %s: cannot resolve the path: %s", path, strerror(errno));
+  if (stat(path, &st) != 0) return CASK_OK;
+  char meta[ZARR_MAX_PATH + 16];
+  cask__fmt(meta, sizeof meta, "%s/.zarray", path);
+  if (S_ISDIR(st.st_mode) && (access(meta, F_OK) == 0 || rmdir(path) == 0)) return CASK_OK;
+  return cask__fail(ctx, CASK_EIO, "to_zarr %s: exists and is %s (it is not replaced)", path,
+                    S_ISDIR(st.st_mode) ? "a directory but not a Zarr store" : "not a directory");
+}
+
+/* Renames the directory tmp to path. rename() replaces only an empty
+ * directory: a store at path is renamed aside first, and removed once the
+ * new one is in (or put back if that fails). */
+static int replace_dir(const char *tmp, const char *path) {
+  char old[ZARR_MAX_PATH + 64];
+  if (!rename(tmp, path)) return 0;
+  if ((errno != ENOTEMPTY && errno != EEXIST) || cask__temp_dir(path, "old", old, sizeof old)) return -1;
+  int e = 0;
+  if (rename(path, old)) {
+    e = errno;
+    rmdir(old);
+  } else if (rename(tmp, path)) {
+    e = errno;
+    rename(old, path);
+  } else {
+    cask__remove_tree(old);
+  }
+  errno = e;
+  return e ? -1 : 0;
+}
+
+/* The temporary store a run writes into, and .zarray's text. */
+typedef struct zarr_target {
+  char tmp[ZARR_MAX_PATH + 64];
+  char *meta;
+} zarr_target;
+
+static int finish_zarr(cask__writer *w, cask_ctx *ctx, int ok) {
+  zarr_target *t = w->state;
+  int rc = CASK_OK;
+  if (ok) {
+    char p[ZARR_MAX_PATH + 80], err[768];
+    cask__fmt(p, sizeof p, "%s/.zarray", t->tmp);
+    if ((rc = cask__write_file_atomic(p, t->meta, strlen(t->meta), err, sizeof err)))
+      cask__fail(ctx, rc, "to_zarr %s: %s", w->path, err);
+    else if (replace_dir(t->tmp, w->path))
+      rc = cask__fail(ctx, CASK_EIO, "to_zarr %s: cannot rename the written store into place: %s", w->path,
+                      strerror(errno));
+  }
+  if (!ok || rc) cask__remove_tree(t->tmp);
+  cJSON_free(t->meta);
+  cask__free(t);
+  cask__free(w->args);
+  return rc;
+}
+
+int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_options *opts, cask__writer *w) {
+  cask_ctx *ctx = a->ctx;
+  static const cask_zarr_options defaults = CASK_ZARR_OPTIONS_DEFAULTS;
+  const cask_zarr_options *o = opts ? opts : &defaults;
+  if (!path || !*path) return cask__fail(ctx, CASK_EINVAL, "to_zarr: the path is NULL or empty");
+  if (strlen(path) >= ZARR_MAX_PATH - 64) return cask__fail(ctx, CASK_EINVAL, "to_zarr: the path is too long");
+  unsigned char fill[8];
+  int rc = check_options(ctx, path, o, a->dtype, fill);
+  if (!rc) rc = check_target(ctx, path);
+  if (rc) return rc;
+  zarr_target *t = cask__calloc(1, sizeof *t);
+  char abs[ZARR_MAX_PATH];
+  write_args *args = NULL;
+  if (!t || !(t->meta = meta_text(a, o, fill))) {
+    rc = cask__fail(ctx, CASK_ENOMEM, "to_zarr %s: out of memory", path);
+    goto fail;
+  }
+  /* ".NAME.tmp-PID-N" and ".NAME.old-PID-N" of a killed writer of the
+   * same path go first */
+  char prefix[ZARR_MAX_PATH + 16];
+  const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path, *slash = strrchr(path, '/');
+  cask__fmt(abs, sizeof abs, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+  cask__fmt(prefix, sizeof prefix, ".%s.tmp-", base);
+  cask__remove_leftovers(abs, prefix);
+  cask__fmt(prefix, sizeof prefix, ".%s.old-", base); /* a store being replaced */
+  cask__remove_leftovers(abs, prefix);
+  if (cask__temp_dir(path, "tmp", t->tmp, sizeof t->tmp) || !realpath(t->tmp, abs)) {
+    rc = cask__fail(ctx, CASK_EIO, "to_zarr %s: cannot make a temporary store next to it: %s", path, strerror(errno));
+    goto fail;
+  }
+  size_t len = strlen(abs);
+  if (!(args = cask__calloc(1, sizeof *args + len))) {
+    rc = cask__fail(ctx, CASK_ENOMEM, "to_zarr %s: out of memory", path);
+    rmdir(t->tmp);
+    goto fail;
+  }
+  static const int codec[] = {ZARR_CODEC_NONE, ZARR_CODEC_ZLIB, ZARR_CODEC_GZIP, ZARR_CODEC_ZSTD, ZARR_CODEC_BLOSC,
+                              ZARR_CODEC_BLOSC};
+  args->dtype = a->dtype, args->ndim = a->ndim, args->codec = codec[o->compressor], args->level = o->level;
+  args->shuffle = o->shuffle, args->blosc_zstd = o->compressor == CASK_ZARR_BLOSC_ZSTD, args->sep = o->separator;
+  memcpy(args->zchunk, a->chunk, sizeof args->zchunk);
+  memcpy(args->fill, fill, sizeof fill);
+  args->path_len = (uint32_t)len;
+  memcpy(args + 1, abs, len);
+  /* an empty array has no chunks: its writer tasks are never made */
+  *w = (cask__writer){"to_zarr", path, cask_array_size(a) > 0 ? op_write : NULL, args, sizeof *args + len,
+                      place_block, finish_zarr, t};
   return CASK_OK;
+fail:
+  if (t) cJSON_free(t->meta);
+  cask__free(t);
+  return rc;
 }
 
 int cask_to_zarr(cask_array *a, const char *path, const cask_zarr_options *opts) {
   if (!a) return CASK_EINVAL;
-  cask_ctx *ctx = a->ctx;
-  ctx->errmsg[0] = '\0';
-  static const cask_zarr_options defaults = CASK_ZARR_OPTIONS_DEFAULTS;
-  const cask_zarr_options *o = opts ? opts : &defaults;
-  if (!path || !*path) return cask__fail(ctx, CASK_EINVAL, "to_zarr: the path is NULL or empty");
-  if (strlen(path) >= ZARR_MAX_PATH) return cask__fail(ctx, CASK_EINVAL, "to_zarr: the path is too long");
-  unsigned char fill[8];
-  char abs[ZARR_MAX_PATH];
-  int rc = check_options(ctx, path, o, a->dtype, fill);
-  if (!rc) rc = make_store(ctx, path, abs);
-  if (rc) return rc;
-  cask__remove_leftovers(abs, NULL); /* chunk temporaries of a killed writer */
-  size_t len = strlen(abs);
-  write_args *w = cask__calloc(1, sizeof *w + len);
-  if (!w) return cask__fail(ctx, CASK_ENOMEM, "to_zarr %s: out of memory", path);
-  static const int codec[] = {ZARR_CODEC_NONE, ZARR_CODEC_ZLIB, ZARR_CODEC_GZIP, ZARR_CODEC_ZSTD, ZARR_CODEC_BLOSC,
-                              ZARR_CODEC_BLOSC};
-  w->dtype = a->dtype, w->ndim = a->ndim, w->codec = codec[o->compressor], w->level = o->level;
-  w->shuffle = o->shuffle, w->blosc_zstd = o->compressor == CASK_ZARR_BLOSC_ZSTD, w->sep = o->separator;
-  memcpy(w->zchunk, a->chunk, sizeof w->zchunk);
-  memcpy(w->fill, fill, sizeof fill);
-  w->path_len = (uint32_t)len;
-  memcpy(w + 1, abs, len);
-  int64_t size = cask_array_size(a);
-  if (size > 0) rc = write_blocks(a, w, path); /* an empty array has no chunks */
-  cask__free(w);
-  if (rc) return rc;
-  char *text = meta_text(a, o, fill), err[768];
-  if (!text) return cask__fail(ctx, CASK_ENOMEM, "to_zarr %s: out of memory for .zarray", path);
-  char p[ZARR_MAX_PATH + 16];
-  cask__fmt(p, sizeof p, "%s/.zarray", abs);
-  rc = cask__write_file_atomic(p, text, strlen(text), err, sizeof err);
-  cJSON_free(text);
-  if (rc) return cask__fail(ctx, rc, "to_zarr %s: %s", path, err);
-  return CASK_OK;
+  return cask_store(1, &CASK_TO_ZARR(a, path, opts), NULL);
 }
 
 void cask__register_zarr_ops(void) {

@@ -294,7 +294,8 @@ int cask_eval(cask_ctx *ctx, const char *expr, const char *const *names,
 int cask_read_npy(cask_ctx *ctx, const char *path, const int64_t *chunks, cask_array **out);
 /* Compute a into a .npy file: each block written in place by its task, in
  * parallel, into a temporary file renamed to path when every block is
- * written (nothing half-written is ever at path). */
+ * written (nothing half-written is ever at path). cask_store of one
+ * target; cask_store writes several outputs in one run. */
 int cask_to_npy(cask_array *a, const char *path);
 
 /* Zarr v2 directory stores: a directory holding .zarray (JSON metadata)
@@ -329,16 +330,46 @@ typedef struct cask_zarr_options {
  * the field; a corrupt or truncated chunk fails the computation with
  * CASK_EFORMAT naming the chunk file. */
 int cask_read_zarr(cask_ctx *ctx, const char *path, const int64_t *chunks, cask_array **out);
-/* Compute a into a Zarr v2 store at path (created if missing; an existing
- * store's .zarray and chunk files are replaced): one chunk per block of a
- * (rechunk first for other chunks), each chunk file written atomically by
- * its task (temporary name, then rename) in parallel, .zarray written last.
- * opts NULL: CASK_ZARR_OPTIONS_DEFAULTS. */
+/* Compute a into a Zarr v2 store at path: one chunk per block of a
+ * (rechunk first for other chunks), written in parallel by their tasks into
+ * a temporary store next to path (".NAME.tmp-PID-N"), .zarray last, then
+ * renamed to path; an existing store at path is replaced whole, an empty
+ * directory is filled, anything else there is refused. opts NULL:
+ * CASK_ZARR_OPTIONS_DEFAULTS. cask_store of one target. */
 int cask_to_zarr(cask_array *a, const char *path, const cask_zarr_options *opts);
 
 /* ---- computing ---------------------------------------------------------- */
-/* Compute a into buf (C order, cask_array_size(a) elements of a's dtype;
- * nbytes checked). */
+/* Where cask_store puts one array: a caller's buffer (C order,
+ * cask_array_size elements of the array's dtype; nbytes checked), a .npy
+ * file, or a Zarr v2 store (zarr: NULL for CASK_ZARR_OPTIONS_DEFAULTS). */
+typedef enum cask_target_kind { CASK_TARGET_BUFFER, CASK_TARGET_NPY, CASK_TARGET_ZARR } cask_target_kind;
+typedef struct cask_target {
+  cask_target_kind kind;
+  cask_array *array;
+  void *buf;      /* BUFFER */
+  size_t nbytes;  /* BUFFER */
+  const char *path;               /* NPY, ZARR */
+  const cask_zarr_options *zarr;  /* ZARR */
+} cask_target;
+#define CASK_TO_BUFFER(a, buf, nbytes) ((cask_target){CASK_TARGET_BUFFER, (a), (buf), (nbytes), NULL, NULL})
+#define CASK_TO_NPY(a, path) ((cask_target){CASK_TARGET_NPY, (a), NULL, 0, (path), NULL})
+#define CASK_TO_ZARR(a, path, opts) ((cask_target){CASK_TARGET_ZARR, (a), NULL, 0, (path), (opts)})
+
+/* Compute n arrays of one context into their targets in one graph and one
+ * run (dask's compute(a, b) and store): a subexpression they share is
+ * computed once, and every block goes to its target as soon as it exists,
+ * by a writer task in the same graph, and is freed once written, so no
+ * output needs to fit in memory and the run keeps the context's memory
+ * limit. Files are written under temporary names next to their paths and
+ * renamed into place only when the whole run succeeded; after a failure, a
+ * cancel (cask_runtime_cancel(cask_ctx_runtime(ctx)) from another thread)
+ * or a full disk nothing new is at any path and an existing file or store
+ * there is untouched. opts (may be NULL): progress callbacks, a Chrome
+ * trace, on_run_start; cask_runtime_last_stats(cask_ctx_runtime(ctx))
+ * gives the run's statistics afterwards. A Zarr store at a path is
+ * replaced whole; a path holding anything else than a store is refused. */
+int cask_store(int n, const cask_target *targets, const cask_run_options *opts);
+/* Compute a into buf: cask_store of one buffer target. */
 int cask_compute(cask_array *a, void *buf, size_t nbytes);
 /* Compute a 0-d (or one-element) array, converted to double. */
 int cask_compute_scalar(cask_array *a, double *out);

@@ -69,8 +69,12 @@ typedef struct cask_run_options {
   void *user;
   const char *trace_path; /* optional: write a Chrome trace-event JSON */
   cask_spill_fn on_spill; /* optional */
+  /* optional: called once on the calling thread with the validated and
+   * ordered graph, before any task starts (to size a progress display for
+   * a graph the caller did not build, as cask_store's) */
+  void (*on_run_start)(void *user, const cask_graph *g);
 } cask_run_options;
-#define CASK_RUN_OPTIONS_DEFAULTS {NULL, NULL, NULL, NULL, NULL}
+#define CASK_RUN_OPTIONS_DEFAULTS {NULL, NULL, NULL, NULL, NULL, NULL}
 
 typedef struct cask_run_stats {
   uint64_t wall_ns;       /* from the first task start to the last finish */
