@@ -253,6 +253,9 @@ def job_with(inputs=None, steps=None, outputs=None, **extra):
 
 
 BAD_JOBS = [
+    ("printing too much", job_with(inputs={"x": {"source": "zeros", "shape": [2000, 1000]}},
+                                   outputs={"y": "print"}),
+     "outputs.y: the array has 2000000 elements, at most 10000 can be printed (write it with \"npy\" or \"zarr\")"),
     ("syntax", '{"inputs": {\n  "x": {"source": "uniform",,}\n}}', "line 2, column"),
     ("not an object", "[1, 2]", "the job must be a JSON object"),
     ("unknown top field", job_with(input={}), "unknown field 'input'"),

@@ -13,5 +13,6 @@
   X(array_linalg)           \
   X(array_dtypes)           \
   X(array_zarr)              \
+  X(array_store)             \
   X(array_expr)             \
   X(memory)

@@ -4,8 +4,8 @@
  * tasks inside the run, block by block, each block freed once written, so
  * no output has to fit in memory; they are written under temporary names
  * renamed into place only when the whole run succeeded, so an interrupted
- * or failed run leaves nothing under an output's name. Printed outputs are
- * computed into buffers, and refused before the run when too large. */
+ * or failed run leaves nothing under an output's name. Printed outputs (small:
+ * job.c refuses large ones) are computed into buffers. */
 #include "run.h"
 
 #include <math.h>
@@ -71,9 +71,6 @@ static const char *print_axis(FILE *f, const cask_array *a, int axis, const char
 
 /* ---- targets --------------------------------------------------------------- */
 
-/* Printing more values than this is refused: a file holds them better. */
-#define MAX_PRINTED ((int64_t)1000000)
-
 /* The targets of every output (a buffer for a printed one, a file, a
  * store), and the buffers; the exit code. */
 static int make_targets(const job *j, cask_target **out, char ***bufs, int *n) {
@@ -83,18 +80,8 @@ static int make_targets(const job *j, cask_target **out, char ***bufs, int *n) {
   if (!t || !b) goto no_memory;
   for (int i = 0; i < j->nout; i++) {
     const job_output *o = &j->out[i];
-    if (o->print) {
-      int64_t size = cask_array_size(o->a);
-      if (size > MAX_PRINTED) {
-        fprintf(stderr,
-                "cask: output %s: printing %lld values is refused (at most %lld): write it to a file with "
-                "\"npy\" or \"zarr\" in the output\n",
-                o->name, (long long)size, (long long)MAX_PRINTED);
-        free(t);
-        free(b);
-        return EXIT_USAGE;
-      }
-      size_t nbytes = (size_t)size * cask_dtype_size(cask_array_dtype(o->a));
+    if (o->print) { /* job.c allows only small arrays to be printed */
+      size_t nbytes = (size_t)cask_array_size(o->a) * cask_dtype_size(cask_array_dtype(o->a));
       if (!(b[i] = malloc(nbytes ? nbytes : 1))) goto no_memory;
       t[k++] = CASK_TO_BUFFER(o->a, b[i], nbytes);
     }

@@ -225,8 +225,8 @@ int cask__lower_into(cask__lower *L, cask_array *a, const int64_t *bidx, void *d
   cask__block_box(a, bidx, x.off, x.k.shape);
   cask__program_place(&x.k.prog, a->ndim, x.off);
   for (int i = 0; i < a->ndim; i++) x.gshape[i] = a->shape[i];
-  char key[512];
-  cask__node_block_key(a, bidx, key, sizeof key);
+  char key[512]; /* not the block's key: the task holds no block another task could use */
+  cask__block_key(key, sizeof key, "to_buffer", a->token, a->ndim, bidx);
   size_t len = offsetof(into_args, k) + offsetof(kernel_args, prog) + cask__program_size(&x.k.prog);
   rc = cask__graph_add(L->g, key, op_kernel_into, &x, len, deps, x.k.prog.nleaves, out);
   if (!rc) { /* what it writes, though it holds no block */

@@ -113,6 +113,15 @@ static int open_writer(const cask_target *t, cask__writer *w) {
   }
 }
 
+/* Whether target k's array goes nowhere else: then an elementwise one is
+ * computed straight into its buffer; else its blocks are made once and
+ * copied (a kernel into the buffer makes no block the others could use). */
+static int only_target(int n, const cask_target *t, int k) {
+  for (int i = 0; i < n; i++)
+    if (i != k && t[i].array == t[k].array) return 0;
+  return 1;
+}
+
 /* The graph of every target's blocks and writers, optimized. */
 static int build(int n, const cask_target *t, const cask__writer *w, cask_graph *g) {
   cask_ctx *ctx = t[0].array->ctx;
@@ -120,8 +129,10 @@ static int build(int n, const cask_target *t, const cask__writer *w, cask_graph 
   int rc = CASK_OK;
   for (int k = 0; k < n && !rc; k++) {
     cask_array *a = t[k].array;
-    if (t[k].kind == CASK_TARGET_BUFFER && cask__is_elementwise(a)) rc = lower_into_buffer(&L, a, t[k].buf);
-    else if (w[k].op) rc = cask__lower_writers(&L, a, k, &w[k]);
+    if (t[k].kind == CASK_TARGET_BUFFER && cask__is_elementwise(a) && only_target(n, t, k))
+      rc = lower_into_buffer(&L, a, t[k].buf);
+    else if (w[k].op)
+      rc = cask__lower_writers(&L, a, k, &w[k]);
   }
   if (rc && !ctx->errmsg[0]) cask__fail(ctx, rc, "%s", cask_graph_errmsg(g)); /* the graph said why */
   if (!rc && (rc = cask_graph_optimize(g, CASK_OPT_ALL)))
