@@ -110,7 +110,7 @@ void cask__graph_clear(cask_graph *g);
 /* The most argument bytes one task may carry when they come from a caller
  * or a graph file: arguments are parameters; data belongs in blocks (a
  * graph file with a 2 GB "args_hex" took 8.4 GB to read). */
-#define CASK__MAX_TASK_ARGS ((size_t)64 << 20)
+#define CASK__MAX_TASK_ARGS ((size_t)16 << 20)
 
 /* Built-in ops (registry.c) and the fused op's blob layout (fused.c). */
 extern const cask_op *cask__op_fused;
