@@ -118,6 +118,11 @@ static void gather_stats(cask_runtime *rt, cask__run *r, uint64_t t1) {
   s->loaded_blocks = atomic_load(&m->loaded_blocks);
   s->spill_io_ns = atomic_load(&m->io_ns);
   s->held_back = atomic_load(&m->held_back);
+  s->dropped_bytes = atomic_load(&m->dropped_bytes);
+  s->dropped_blocks = atomic_load(&m->dropped_blocks);
+  s->remade_bytes = atomic_load(&m->remade_bytes);
+  s->remade_blocks = atomic_load(&m->remade_blocks);
+  s->remake_ns = atomic_load(&m->remake_ns);
 }
 
 /* The kept tasks' blocks; tasks that produced no value are left out (get

@@ -80,6 +80,22 @@ int cask__memory_init(cask__memory *m, const cask_runtime_options *opts, char *e
    * and tasks go on producing meanwhile. */
   m->high = m->limit == CASK_MEMORY_UNLIMITED ? m->limit : m->limit / 10 * 8;
   m->low = m->limit == CASK_MEMORY_UNLIMITED ? m->limit : m->limit / 10 * 6;
+  m->drop = opts ? opts->drop : CASK_DROP_DEFAULT;
+  if ((unsigned)m->drop > CASK_DROP_NEVER) {
+    cask__fmt(err, errcap, "drop policy %d is not a cask_drop_policy", (int)m->drop);
+    return CASK_EINVAL;
+  }
+  const char *drop = getenv("CASK_DROP");
+  if (m->drop == CASK_DROP_DEFAULT && drop && *drop) {
+    static const char *const names[] = {"cost", "always", "never"};
+    for (int i = 0; i < 3; i++)
+      if (!strcasecmp(drop, names[i])) m->drop = (cask_drop_policy)(CASK_DROP_COST + i);
+    if (m->drop == CASK_DROP_DEFAULT) {
+      cask__fmt(err, errcap, "CASK_DROP='%s' is not a drop policy (cost, always or never)", drop);
+      return CASK_EINVAL;
+    }
+  }
+  if (m->drop == CASK_DROP_DEFAULT) m->drop = CASK_DROP_COST;
   const char *root = opts && opts->spill_dir ? opts->spill_dir : getenv("CASK_SPILL_DIR");
   if (!root || !*root) root = getenv("TMPDIR");
   if (!root || !*root) root = "/tmp";
@@ -204,11 +220,17 @@ void cask__memory_begin(cask__memory *m, cask__run *r) {
   atomic_store(&m->loaded_blocks, 0);
   atomic_store(&m->io_ns, 0);
   atomic_store(&m->held_back, 0);
+  atomic_store(&m->dropped_bytes, 0);
+  atomic_store(&m->dropped_blocks, 0);
+  atomic_store(&m->remade_bytes, 0);
+  atomic_store(&m->remade_blocks, 0);
+  atomic_store(&m->remake_ns, 0);
   atomic_store(&m->ondisk, 0);
   atomic_store(&m->spill_wanted, 0);
   m->ntrace = 0;
   if (!may_spill(m, r->g)) return;
   r->mem = m;
+  r->make_ns = cask__calloc(r->g->ntasks + 1, sizeof *r->make_ns); /* NULL: nothing is dropped */
   uv_mutex_lock(&m->mu);
   m->run = r;
   m->waiting.n = m->ready.n = m->deletes.n = 0;
@@ -236,6 +258,8 @@ int cask__memory_end(cask__memory *m, cask__run *r, int failed) {
   }
   cask__free(r->spilled);
   r->spilled = NULL;
+  cask__free(r->make_ns);
+  r->make_ns = NULL;
   return rc;
 }
 

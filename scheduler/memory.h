@@ -32,16 +32,20 @@ enum {
 #define SLOT_STATE 7u
 #define SLOT_PREFETCHED 8u /* read back ahead of use: no victim until pinned */
 #define SLOT_DROPPED 16u   /* its last use passed while it was written or read */
-#define SLOT_FILE 32u      /* its spill file holds it: spilling again is free */
+#define SLOT_FILE 32u      /* its spill file (or its pure op) holds it: spilling
+                              again is free */
 #define SLOT_PIN 64u       /* one pin */
 
-/* What a block on disk was: enough to make it again. */
+/* What a block on disk (or dropped) was: enough to check it when it comes
+ * back. remake: it was dropped, not written, and comes back by running
+ * its task's pure op again. */
 typedef struct cask__spill_rec {
   cask_dtype dtype;
   int ndim;
   int64_t shape[CASK_MAX_NDIM];
   size_t nbytes;
   uint64_t checksum;
+  int remake;
 } cask__spill_rec;
 
 typedef struct cask__io_event {
@@ -62,6 +66,7 @@ typedef struct cask__task_list {
 
 typedef struct cask__memory {
   uint64_t limit; /* CASK_MEMORY_UNLIMITED: no manager runs */
+  cask_drop_policy drop; /* never CASK_DROP_DEFAULT once initialized */
   uint64_t high;  /* spilling starts above this */
   uint64_t low;   /* and goes on until held bytes are below this */
   char *spill_root; /* where the private directory is made */
@@ -85,6 +90,10 @@ typedef struct cask__memory {
   /* figures of the run going on (reset when one starts) */
   atomic_uint_fast64_t spilled_bytes, spilled_blocks, loaded_bytes, loaded_blocks, io_ns;
   atomic_uint_fast64_t held_back;
+  atomic_uint_fast64_t dropped_bytes, dropped_blocks, remade_bytes, remade_blocks, remake_ns;
+  /* what spilling costs on this disk, measured (the spill thread's; kept
+   * across runs): the price a drop is weighed against */
+  uint64_t write_ns, write_bytes, read_ns, read_bytes;
   atomic_uint_fast64_t last_peak; /* peak bytes of the last run, once it ended */
   /* the spill thread's own: trace events, victim scratch */
   cask__io_event *trace;

@@ -120,9 +120,15 @@ static int execute(cask__worker *w, cask__run *r, uint32_t v) {
                      w->errmsg, sizeof w->errmsg, t->op->op_data, w->index};
   const cask_run_options *o = r->opts;
   if (o && o->on_task_start) o->on_task_start(o->user, g, v, w->index);
-  uint64_t start = o && o->trace_path ? cask__now_ns() : 0;
+  /* the time a pure root op takes is the price of dropping its block */
+  int timed = r->make_ns && t->ndeps == 0 && (t->op->flags & CASK_OP_PURE);
+  uint64_t start = (o && o->trace_path) || timed ? cask__now_ns() : 0;
   int rc = t->op->run(&io);
-  if (start && cask__trace_record(w, v, start, cask__now_ns()) && !rc) rc = CASK_ENOMEM;
+  if (start) {
+    uint64_t end = cask__now_ns();
+    if (timed) r->make_ns[v] = end - start;
+    if (o && o->trace_path && cask__trace_record(w, v, start, end) && !rc) rc = CASK_ENOMEM;
+  }
   if (o && o->on_task_finish) o->on_task_finish(o->user, g, v, w->index, rc);
   if (in != stackin) cask__free(in);
   w->tasks_run++;

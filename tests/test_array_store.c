@@ -300,12 +300,52 @@ START_TEST(bad_targets_are_refused_before_anything_is_written) {
 }
 END_TEST
 
+/* Under the limit the blocks of x.npy are dropped and read again from the
+ * file rather than spilled, with the same bits as an unlimited run; with
+ * dropping off they are spilled instead. */
+START_TEST(npy_blocks_are_dropped_and_read_again_instead_of_spilled) {
+  int64_t rows = 1200, cols = 1000;
+  cask_ctx *free_ctx = new_ctx(2, CASK_MEMORY_UNLIMITED);
+  write_input(free_ctx, path_of("x.npy"), rows, cols);
+  size_t nbytes = (size_t)(rows * cols) * sizeof(double);
+  double *want = malloc(nbytes), *got = malloc(nbytes);
+  cask_array *xf, *yf;
+  ck_assert_int_eq(cask_read_npy(free_ctx, path_of("x.npy"), (int64_t[]){40, 1000}, &xf), CASK_OK);
+  yf = eval(free_ctx, "(x - mean(x, axis=0)) / std(x, axis=0)", xf);
+  ck_assert_int_eq(cask_compute(yf, want, nbytes), CASK_OK);
+  static const char *const policy[] = {"always", "never"};
+  for (int p = 0; p < 2; p++) {
+    setenv("CASK_DROP", policy[p], 1);
+    cask_ctx *ctx = new_ctx(2, 960000);
+    unsetenv("CASK_DROP");
+    cask_array *x, *y;
+    ck_assert_int_eq(cask_read_npy(ctx, path_of("x.npy"), (int64_t[]){40, 1000}, &x), CASK_OK);
+    y = eval(ctx, "(x - mean(x, axis=0)) / std(x, axis=0)", x);
+    ck_assert_msg(cask_compute(y, got, nbytes) == CASK_OK, "%s", cask_ctx_errmsg(ctx));
+    require(!memcmp(got, want, nbytes), "%s: other values than the unlimited run", policy[p]);
+    cask_run_stats st;
+    cask_runtime_last_stats(cask_ctx_runtime(ctx), &st);
+    if (p == 0)
+      require(st.dropped_blocks > 0 && st.remade_blocks > 0, "nothing dropped: %llu spilled",
+              (unsigned long long)st.spilled_blocks);
+    else
+      require(st.dropped_blocks == 0 && st.spilled_blocks > 0, "never: %llu dropped", (unsigned long long)st.dropped_blocks);
+    cask_array_release(y), cask_array_release(x);
+    cask_ctx_free(ctx);
+  }
+  free(want), free(got);
+  cask_array_release(yf), cask_array_release(xf);
+  cask_ctx_free(free_ctx);
+}
+END_TEST
+
 Suite *array_store_suite(void) {
   Suite *s = suite_create("array_store");
   TCase *tc = tcase_create("store");
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, one_run_fills_buffers_files_and_stores_reading_the_input_once);
   tcase_add_test(tc, outputs_ten_times_the_limit_stream_to_their_files);
+  tcase_add_test(tc, npy_blocks_are_dropped_and_read_again_instead_of_spilled);
   tcase_add_test(tc, a_full_disk_while_writing_leaves_the_old_outputs_and_no_temporary);
   tcase_add_test(tc, a_cancel_leaves_nothing_and_the_context_works_after);
   tcase_add_test(tc, bad_targets_are_refused_before_anything_is_written);

@@ -77,9 +77,9 @@ static int refuse_to_json(const void *args, size_t len, cJSON *obj) {
 
 static void register_ops(void) {
   static const cask_op defs[] = {
-      {"test_json.const", const_run, NULL, NULL, NULL},
-      {"test_json.scale", scale_run, scale_to_json, scale_from_json, NULL},
-      {"test_json.refuse", const_run, refuse_to_json, NULL, NULL},
+      {"test_json.const", const_run, NULL, NULL, NULL, 0},
+      {"test_json.scale", scale_run, scale_to_json, scale_from_json, NULL, 0},
+      {"test_json.refuse", const_run, refuse_to_json, NULL, NULL, 0},
   };
   for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
     int rc = cask_op_register(&defs[i], NULL);

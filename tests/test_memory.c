@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <glob.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +50,7 @@ static int mix_run(cask_task_io *io) {
 static const cask_op *mix_op(void) {
   static const cask_op *op;
   if (!op) {
-    static const cask_op def = {"memtest.mix", mix_run, NULL, NULL, NULL};
+    static const cask_op def = {"memtest.mix", mix_run, NULL, NULL, NULL, 0};
     if (cask_op_register(&def, &op) == CASK_EOPEXISTS) op = cask_op_find("memtest.mix");
   }
   return op;
@@ -646,6 +647,134 @@ START_TEST(random_failing_dags_back_to_back_under_a_limit) {
 }
 END_TEST
 
+/* ---- dropping blocks of pure root tasks instead of spilling them -------- */
+
+static const cask_op *pure_op(void) {
+  const cask_op *op = cask_op_find("memtest.mix_pure");
+  if (!op)
+    ck_assert_int_eq(cask_op_register(&(cask_op){.name = "memtest.mix_pure", .run = mix_run, .flags = CASK_OP_PURE}, &op),
+                     CASK_OK);
+  return op;
+}
+
+/* two_pass with pure roots: r_i = pure(i) */
+static cask_graph *two_pass_pure(int nroots, int64_t n) {
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id *r = malloc((size_t)nroots * sizeof *r), acc = 0, fin = 0;
+  char key[64];
+  for (int i = 0; i < nroots; i++) {
+    snprintf(key, sizeof key, "r-%d", i);
+    r[i] = add_op(g, pure_op(), key, n, NULL, 0);
+    snprintf(key, sizeof key, "a-%d", i);
+    cask_task_id deps[2] = {r[i], acc};
+    acc = add(g, key, 1, deps, i ? 2 : 1);
+  }
+  for (int i = 0; i < nroots; i++) {
+    snprintf(key, sizeof key, "d-%d", i);
+    cask_task_id deps[2] = {r[i], acc}, d = add(g, key, n, deps, 2);
+    snprintf(key, sizeof key, "e-%d", i);
+    cask_task_id deps2[2] = {d, fin};
+    fin = add(g, key, 1, deps2, i ? 2 : 1);
+  }
+  cask_graph_set_output(g, fin, 1);
+  free(r);
+  return g;
+}
+
+static cask_runtime *runtime_drop(int threads, uint64_t limit, const char *dir, cask_drop_policy drop) {
+  cask_runtime *rt;
+  cask_runtime_options o = {.threads = threads, .memory_limit = limit, .spill_dir = dir, .drop = drop};
+  ck_assert_int_eq(cask_runtime_new(&o, &rt), CASK_OK);
+  return rt;
+}
+
+/* Blocks of pure roots are dropped and made again, not written: the same
+ * bits, no spill file for them; with dropping off they spill instead. */
+START_TEST(pure_root_blocks_are_dropped_and_made_again_with_the_same_bits) {
+  char *dir = make_dir();
+  cask_graph *g = two_pass_pure(16, 16384);
+  cask_results *ref = reference(g);
+  static const cask_drop_policy policies[] = {CASK_DROP_ALWAYS, CASK_DROP_NEVER, CASK_DROP_COST};
+  for (int p = 0; p < 3; p++) {
+    cask_runtime *rt = runtime_drop(1 + _i, 640 << 10, dir, policies[p]);
+    cask_run_stats st = run_and_compare(rt, g, ref, "pure roots");
+    if (policies[p] == CASK_DROP_ALWAYS) {
+      require(st.dropped_blocks > 0 && st.remade_blocks > 0, "always: %llu dropped, %llu made again",
+              (unsigned long long)st.dropped_blocks, (unsigned long long)st.remade_blocks);
+      require(st.remade_bytes == st.remade_blocks * 16384 * 8, "made again: %llu bytes",
+              (unsigned long long)st.remade_bytes);
+    }
+    if (policies[p] == CASK_DROP_NEVER)
+      require(st.dropped_blocks == 0 && st.spilled_blocks > 0, "never: %llu dropped, %llu spilled",
+              (unsigned long long)st.dropped_blocks, (unsigned long long)st.spilled_blocks);
+    require(st.peak_bytes <= (640 << 10) + 2 * 16384 * 8, "peak %llu", (unsigned long long)st.peak_bytes);
+    require(count_files(dir) == 0, "spill files left");
+    cask_runtime_free(rt);
+  }
+  cask_results_free(ref);
+  cask_graph_free(g);
+  rmdir(dir);
+  free(dir);
+}
+END_TEST
+
+/* An op that says it is pure but makes other bits the second time: the
+ * run fails naming the task, never computes with the wrong block. */
+static atomic_int liar_calls;
+
+static int liar_run(cask_task_io *io) {
+  int rc = mix_run(io);
+  if (!rc && atomic_fetch_add(&liar_calls, 1) >= 16) ((uint64_t *)cask_block_data(io->output))[0] ^= 1;
+  return rc;
+}
+
+START_TEST(a_pure_op_that_changes_its_bits_fails_the_run) {
+  char *dir = make_dir();
+  const cask_op *liar = cask_op_find("memtest.liar");
+  if (!liar) ck_assert_int_eq(cask_op_register(&(cask_op){.name = "memtest.liar", .run = liar_run, .flags = CASK_OP_PURE}, &liar), CASK_OK);
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id r[16], acc = 0, fin = 0;
+  char key[32];
+  for (int i = 0; i < 16; i++) {
+    snprintf(key, sizeof key, "r-%d", i);
+    r[i] = add_op(g, liar, key, 16384, NULL, 0);
+    snprintf(key, sizeof key, "a-%d", i);
+    acc = add(g, key, 1, (cask_task_id[]){r[i], acc}, i ? 2 : 1);
+  }
+  for (int i = 0; i < 16; i++) {
+    snprintf(key, sizeof key, "d-%d", i);
+    fin = add(g, key, 1, (cask_task_id[]){r[i], acc, fin}, i ? 3 : 2);
+  }
+  cask_graph_set_output(g, fin, 1);
+  atomic_store(&liar_calls, 0);
+  cask_runtime *rt = runtime_drop(2, 640 << 10, dir, CASK_DROP_ALWAYS);
+  cask_results *res = NULL;
+  ck_assert_int_eq(cask_run(rt, g, NULL, &res), CASK_EIO);
+  const char *msg = cask_runtime_errmsg(rt);
+  require(strstr(msg, "memtest.liar") && strstr(msg, "other bits"), "message: %s", msg);
+  require(count_files(dir) == 0, "spill files left");
+  cask_runtime_free(rt);
+  cask_graph_free(g);
+  rmdir(dir);
+  free(dir);
+}
+END_TEST
+
+START_TEST(the_drop_policy_comes_from_the_environment) {
+  cask_runtime *rt;
+  setenv("CASK_DROP", "sometimes", 1);
+  ck_assert_int_eq(cask_runtime_new(&(cask_runtime_options){.threads = 1, .memory_limit = 1 << 20}, &rt), CASK_EINVAL);
+  setenv("CASK_DROP", "Never", 1);
+  ck_assert_int_eq(cask_runtime_new(&(cask_runtime_options){.threads = 1, .memory_limit = 1 << 20}, &rt), CASK_OK);
+  cask_runtime_free(rt);
+  unsetenv("CASK_DROP");
+  ck_assert_int_eq(cask_runtime_new(&(cask_runtime_options){.threads = 1, .drop = (cask_drop_policy)9}, &rt),
+                   CASK_EINVAL);
+}
+END_TEST
+
 Suite *memory_suite(void) {
   Suite *s = suite_create("memory");
   TCase *tc = tcase_create("memory");
@@ -661,6 +790,9 @@ Suite *memory_suite(void) {
   tcase_add_test(tc, spilling_is_reported);
   tcase_add_test(tc, arrays_spill_and_match);
   tcase_add_test(tc, regress_failed_task_under_limit_hangs_next_run);
+  tcase_add_loop_test(tc, pure_root_blocks_are_dropped_and_made_again_with_the_same_bits, 0, 2);
+  tcase_add_test(tc, a_pure_op_that_changes_its_bits_fails_the_run);
+  tcase_add_test(tc, the_drop_policy_comes_from_the_environment);
   tcase_add_loop_test(tc, random_failing_dags_back_to_back_under_a_limit, 0, 4);
   suite_add_tcase(s, tc);
   return s;

@@ -235,7 +235,7 @@ void progress_summary(const progress *p, const cask_run_stats *st) {
   fmt_bytes(spilled, sizeof spilled, st->spilled_bytes);
   fmt_bytes(loaded, sizeof loaded, st->loaded_bytes);
   fmt_bytes(limit, sizeof limit, st->memory_limit);
-  int calm = !st->spilled_bytes && !st->held_back; /* the limit never acted */
+  int calm = !st->spilled_bytes && !st->held_back && !st->dropped_blocks; /* the limit never acted */
   char of[80] = ", no limit";
   if (st->memory_limit != CASK_MEMORY_UNLIMITED) snprintf(of, sizeof of, " of the %s limit", limit);
   fprintf(stderr, "cask: done in %s: %llu tasks, peak memory %s%s (%llu blocks)%s\n", wall,
@@ -247,6 +247,16 @@ void progress_summary(const progress *p, const cask_run_stats *st) {
             "time%s\n",
             spilled, (unsigned long long)st->spilled_blocks, loaded, (unsigned long long)st->loaded_blocks,
             (double)st->spill_io_ns / 1e9, (unsigned long long)st->held_back, st->held_back == 1 ? "" : "s");
+  if (st->dropped_blocks) {
+    char dropped[32], remade[32];
+    fmt_bytes(dropped, sizeof dropped, st->dropped_bytes);
+    fmt_bytes(remade, sizeof remade, st->remade_bytes);
+    fprintf(stderr,
+            "cask: dropped %s (%llu blocks) instead of spilling, made again from their sources %s (%llu blocks) "
+            "in %.2f s\n",
+            dropped, (unsigned long long)st->dropped_blocks, remade, (unsigned long long)st->remade_blocks,
+            (double)st->remake_ns / 1e9);
+  }
   int order[MAX_KINDS];
   for (int k = 0; k < p->nkinds; k++) order[k] = k;
   for (int a = 1; a < p->nkinds; a++) /* by time, longest first */

@@ -16,7 +16,7 @@ int cask_ctx_new(const cask_options *opts, cask_ctx **out) {
     return CASK_EINVAL;
   cask_ctx *ctx = cask__calloc(1, sizeof *ctx);
   if (!ctx) return CASK_ENOMEM;
-  int rc = cask_runtime_new(&(cask_runtime_options){o.threads, o.memory_limit, o.spill_dir}, &ctx->rt);
+  int rc = cask_runtime_new(&(cask_runtime_options){o.threads, o.memory_limit, o.spill_dir, CASK_DROP_DEFAULT}, &ctx->rt);
   if (rc) {
     cask__free(ctx);
     return rc;

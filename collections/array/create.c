@@ -378,9 +378,9 @@ static int source_run(cask_task_io *io) {
 static const cask_op *op_source, *op_buffer;
 
 void cask__register_array_sources(void) {
-  cask_op_register(&(cask_op){.name = "array.source", .run = source_run}, &op_source);
+  cask_op_register(&(cask_op){.name = "array.source", .run = source_run, .flags = CASK_OP_PURE}, &op_source);
   /* a caller's buffer: its address means nothing in another process */
-  cask__op_register_private(&(cask_op){.name = "array.buffer", .run = source_run}, &op_buffer);
+  cask__op_register_private(&(cask_op){.name = "array.buffer", .run = source_run, .flags = CASK_OP_PURE}, &op_buffer);
 }
 
 int cask__lower_source(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,

@@ -884,7 +884,7 @@ int cask_to_npy(cask_array *a, const char *path) {
 }
 
 void cask__register_npy_ops(void) {
-  cask_op_register(&(cask_op){.name = "array.npy_read", .run = read_run}, &op_read);
+  cask_op_register(&(cask_op){.name = "array.npy_read", .run = read_run, .flags = CASK_OP_PURE}, &op_read);
   /* the fd in the arguments means nothing in another process */
   cask__op_register_private(&(cask_op){.name = "array.npy_write", .run = write_run}, &op_write);
 }

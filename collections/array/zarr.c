@@ -893,6 +893,6 @@ int cask_to_zarr(cask_array *a, const char *path, const cask_zarr_options *opts)
 }
 
 void cask__register_zarr_ops(void) {
-  cask_op_register(&(cask_op){.name = "array.zarr_read", .run = read_run}, &op_read);
+  cask_op_register(&(cask_op){.name = "array.zarr_read", .run = read_run, .flags = CASK_OP_PURE}, &op_read);
   cask_op_register(&(cask_op){.name = "array.zarr_write", .run = write_run}, &op_write);
 }

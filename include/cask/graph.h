@@ -43,13 +43,15 @@ typedef struct cask_task_io {
   char *errmsg;
   size_t errmsg_cap;
   void *op_data; /* the op's registered op_data */
-  int worker;    /* index of the worker running the task */
+  int worker;    /* index of the worker running the task; -1 when the memory
+                    manager re-makes a dropped block of a CASK_OP_PURE op */
 } cask_task_io;
 
 /* An op definition. `name` and `run` are required. args_to_json adds the
  * op's arguments as fields of `obj`; args_from_json reads them back into a
  * blob allocated with malloc-compatible cask allocation (the reader frees it
- * with cask_free()). Without them, arguments are written as hex bytes. */
+ * with cask_free()). Without them, arguments are written as hex bytes.
+ * flags: CASK_OP_PURE or 0. */
 struct cask_op {
   const char *name;
   int (*run)(cask_task_io *io);
@@ -57,7 +59,15 @@ struct cask_op {
   int (*args_from_json)(const struct cJSON *obj, void **args, size_t *len,
                         char *err, size_t errcap);
   void *op_data;
+  unsigned flags;
 };
+/* The op's block depends on its arguments (and inputs) alone and running it
+ * has no side effects: under a memory limit the block of a task without
+ * inputs may be dropped and made again by running the op again, when that
+ * costs less than writing it to a spill file and reading it back (cask's
+ * .npy and Zarr readers and generators are pure). A block made again must
+ * have the same bits (checked), or the run fails. */
+#define CASK_OP_PURE 1u
 
 /* Register an op; the definition (and its name) is copied. *out (may be
  * NULL) receives the registered op, valid for the life of the process.

@@ -24,6 +24,14 @@ typedef struct cask_results cask_results;
  * to disk and holds back new root tasks (docs/memory.md). */
 #define CASK_MEMORY_UNLIMITED UINT64_MAX
 
+typedef enum cask_drop_policy {
+  CASK_DROP_DEFAULT = 0, /* CASK_DROP from the environment, else by cost */
+  CASK_DROP_COST,        /* drop when making the block again costs less than
+                            writing and reading it (both measured) */
+  CASK_DROP_ALWAYS,      /* drop every such block (for tests and measurements) */
+  CASK_DROP_NEVER        /* spill them like any other block */
+} cask_drop_policy;
+
 typedef struct cask_runtime_options {
   int threads; /* 0: CASK_NUM_THREADS, else the available parallelism */
   /* bytes; 0: CASK_MEMORY_LIMIT, else 3/4 of the machine's memory (its
@@ -32,8 +40,12 @@ typedef struct cask_runtime_options {
   /* where spill files go: a private directory is made inside it and removed
    * by cask_runtime_free. NULL: CASK_SPILL_DIR, else the temp directory */
   const char *spill_dir;
+  /* under the limit, whether blocks of CASK_OP_PURE root tasks are dropped
+   * and made again instead of spilled; 0: CASK_DROP ("cost", "always",
+   * "never"), else CASK_DROP_COST */
+  cask_drop_policy drop;
 } cask_runtime_options;
-#define CASK_RUNTIME_OPTIONS_DEFAULTS {0, 0, NULL}
+#define CASK_RUNTIME_OPTIONS_DEFAULTS {0, 0, NULL, 0}
 
 /* Parse a memory limit: bytes with a unit ("1.5GiB", "800MB", "64k", "4096"),
  * a fraction of the machine's memory ("0.5", "50%"), or "none"
@@ -87,6 +99,11 @@ typedef struct cask_run_stats {
   uint64_t loaded_bytes, loaded_blocks;   /* read back */
   uint64_t spill_io_ns;   /* time the spill thread spent writing and reading */
   uint64_t held_back;     /* times a root task was held back by the limit */
+  /* blocks of CASK_OP_PURE root tasks dropped instead of spilled (making
+   * them again cost less than a write and a read), and made again */
+  uint64_t dropped_bytes, dropped_blocks;
+  uint64_t remade_bytes, remade_blocks;
+  uint64_t remake_ns;     /* time the spill thread spent making them again */
 } cask_run_stats;
 
 /* Memory of the run going on (or of the last run), readable from any thread
