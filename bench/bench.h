@@ -197,4 +197,12 @@ void bench_memory(const bench_arrays_config *c);
  * threads limit (source: "random" or a Zarr store). */
 int bench_memory_child(int argc, char **argv);
 
+/* ---- beyond.c: larger than memory, in a memory cgroup ------------------- */
+
+/* Runs bench/beyond.py, which runs every case in a cgroup. */
+void bench_beyond(const bench_arrays_config *c);
+/* The child: cask-bench --beyond-child threads limit chunk_rows expr x w
+ * outputs... (see beyond.c). */
+int bench_beyond_child(int argc, char **argv);
+
 #endif

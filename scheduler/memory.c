@@ -282,6 +282,19 @@ uint64_t cask__memory_used(const cask__run *r) {
   return held + reserved > 0 ? (uint64_t)(held + reserved) : 0;
 }
 
+int cask__memory_claim(cask__run *r, uint64_t bytes, uint64_t max_used) {
+  int64_t res = atomic_load_explicit(&r->reserved, memory_order_relaxed);
+  for (;;) {
+    int64_t held = atomic_load_explicit(&r->held_bytes, memory_order_relaxed);
+    if (held + res > 0 && (uint64_t)(held + res) + bytes > max_used) return 0;
+    /* the CAS on `reserved` makes two claims see each other: no two
+     * workers both take the last room */
+    if (atomic_compare_exchange_weak_explicit(&r->reserved, &res, res + (int64_t)bytes, memory_order_relaxed,
+                                              memory_order_relaxed))
+      return 1;
+  }
+}
+
 /* An input in SLOT_EMPTY produced no block (its producer ran, and the
  * state of a blockless slot never changes before its consumers are done):
  * nothing to pin, and its unpin is skipped the same way. */
@@ -374,6 +387,23 @@ int cask__list_push(cask__memory *m, cask__task_list *l, uint32_t v) {
   }
   uv_mutex_unlock(&m->mu);
   return rc;
+}
+
+/* A dropped input is made again by the worker that needs it, as its read
+ * task ran the first time, in parallel with the other workers, rather than
+ * one at a time on the spill thread. */
+int cask__memory_remake_inputs(cask__run *r, uint32_t v) {
+  const cask_graph *g = r->g;
+  const cask__task *t = &g->tasks[v];
+  for (uint32_t k = 0; k < t->ndeps; k++) {
+    uint32_t d = g->dep_idx[t->deps_off + k];
+    unsigned cur = atomic_load_explicit(&r->slots[d].mem, memory_order_acquire);
+    if ((cur & SLOT_STATE) != SLOT_DISK) continue;
+    if (!(cur & SLOT_REMAKE)) return 0; /* a spill file: the spill thread's */
+    int rc = cask__spill_load(r, d, 0, r->mem->limit);
+    if (rc <= 0) return rc;
+  }
+  return 1;
 }
 
 int cask__memory_defer(cask__run *r, uint32_t v) {

@@ -34,7 +34,10 @@ enum {
 #define SLOT_DROPPED 16u   /* its last use passed while it was written or read */
 #define SLOT_FILE 32u      /* its spill file (or its pure op) holds it: spilling
                               again is free */
-#define SLOT_PIN 64u       /* one pin */
+#define SLOT_REMAKE 64u    /* with SLOT_FILE: dropped, not written; its pure op
+                              makes it again (a worker may, see
+                              cask__memory_remake_inputs) */
+#define SLOT_PIN 128u      /* one pin */
 
 /* What a block on disk (or dropped) was: enough to check it when it comes
  * back. remake: it was dropped, not written, and comes back by running
@@ -127,6 +130,11 @@ void cask__memory_drop(cask__run *r, uint32_t d);
 void cask__memory_publish(cask__run *r, uint32_t v);
 /* Append v to l under m->mu (published in l->pub, seq_cst). */
 int cask__list_push(cask__memory *m, cask__task_list *l, uint32_t v);
+/* Make again, on this worker, the inputs of v that were dropped (not
+ * written), within the limit. 1: none of v's inputs is dropped any more;
+ * 0: one could not be made here (no room, or another thread has it); <0:
+ * the run failed. */
+int cask__memory_remake_inputs(cask__run *r, uint32_t v);
 /* Hand task v to the spill thread to read its inputs back. */
 int cask__memory_defer(cask__run *r, uint32_t v);
 /* A task whose inputs are back and pinned, or CASK__NO_TASK. */
@@ -134,6 +142,10 @@ uint32_t cask__memory_take_ready(cask__run *r);
 /* May a root task of declared size `size` (-1: unknown) start now? */
 int cask__memory_admit(cask__run *r, int64_t size);
 void cask__memory_wake(cask__memory *m);
+/* Reserve bytes (add them to r->reserved) if held plus reserved stays
+ * within max_used; 0 if not (nothing reserved). Give them back with an
+ * atomic subtraction from r->reserved. */
+int cask__memory_claim(cask__run *r, uint64_t bytes, uint64_t max_used);
 /* Held plus reserved (the declared sizes of running tasks' results). */
 uint64_t cask__memory_used(const cask__run *r);
 int cask__memory_make_dir(cask__memory *m, char *err, size_t errcap);
@@ -141,10 +153,12 @@ int cask__memory_make_dir(cask__memory *m, char *err, size_t errcap);
 /* spill.c: the spill thread's body */
 void cask__spill_thread(void *arg);
 void cask__spill_wake(uv_async_t *h);
-/* Read v's block back (verified; its file deleted) into memory with the
- * given flags (SLOT_PIN, SLOT_PREFETCHED), unless used bytes would pass
- * max_used. 1: read, 0: skipped (or dropped meanwhile), <0: failed and the
- * run stopped. The spill thread's, or any thread's once the run is over. */
+/* Read v's block back (verified; its file kept) or make it again (a
+ * dropped block) into memory with the given flags (SLOT_PIN,
+ * SLOT_PREFETCHED), unless used bytes would pass max_used. 1: back, 0:
+ * skipped (or claimed or dropped meanwhile), <0: failed and the run
+ * stopped. The spill thread's; a worker's for a dropped block; any
+ * thread's once the run is over. */
 int cask__spill_load(cask__run *r, uint32_t v, unsigned flags, uint64_t max_used);
 /* Delete v's spill file (the spill thread's, or any thread's once the run
  * is over). */

@@ -66,23 +66,41 @@ static void drop_block(cask__run *r, uint32_t v) {
 
 enum { EXEC_FAILED = -1, EXEC_DONE = 0, EXEC_DEFERRED = 1 };
 
-/* With a memory manager: pin the inputs (or hand the task to the spill
- * thread if one is on disk) and reserve the declared size of the result. */
+static int defer(cask__run *r, uint32_t v) {
+  if (!cask__memory_defer(r, v)) return EXEC_DEFERRED;
+  cask__run_fail(r, CASK_ENOMEM, v, "out of memory deferring a task");
+  return EXEC_FAILED;
+}
+
+/* With a memory manager: pin the inputs (making dropped ones again here,
+ * or handing the task to the spill thread if one is on disk) and claim
+ * the declared size of the result. A task whose result would pass the
+ * limit while other tasks run goes to the spill thread too, which makes
+ * room or waits for them: admission of roots alone let a burst of ready
+ * tasks (every block of x - x.mean() at once) take several times the
+ * limit, and a check before an unclaimed addition let two workers take
+ * the same room. */
 static int memory_enter(cask__worker *w, cask__run *r, uint32_t v) {
   int prepinned = w->prepinned;
   w->prepinned = 0;
+  const cask__task *t = &r->g->tasks[v];
   if (!prepinned && !cask__memory_pin_inputs(r, v)) {
-    if (cask__memory_defer(r, v)) {
-      cask__run_fail(r, CASK_ENOMEM, v, "out of memory deferring a task");
-      return EXEC_FAILED;
+    int made = cask__memory_remake_inputs(r, v);
+    if (made < 0) return EXEC_FAILED;
+    if (!made || !cask__memory_pin_inputs(r, v)) return defer(r, v);
+  }
+  if (t->size > 0 && !cask__memory_claim(r, (uint64_t)t->size, r->mem->limit)) {
+    if (!prepinned && cask__any_running(r)) {
+      for (uint32_t k = 0; k < t->ndeps; k++) cask__memory_unpin(r, r->g->dep_idx[t->deps_off + k]);
+      return defer(r, v);
     }
-    return EXEC_DEFERRED;
+    /* handed back by the spill thread (it made room), or nothing else runs
+     * that could free room: over the limit rather than never */
+    atomic_fetch_add_explicit(&r->reserved, t->size, memory_order_relaxed);
   }
   /* per worker, not one shared counter: a shared line would bounce
    * between cores twice per task */
   atomic_store_explicit(&w->busy, 1, memory_order_relaxed);
-  int64_t size = r->g->tasks[v].size;
-  if (size > 0) atomic_fetch_add_explicit(&r->reserved, size, memory_order_relaxed);
   return EXEC_DONE;
 }
 

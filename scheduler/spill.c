@@ -208,20 +208,33 @@ static int cheaper_to_remake(const cask__memory *m, const cask__run *r, uint32_t
   return (double)r->make_ns[v] < (w + rd) * (double)nbytes;
 }
 
+static int read_back(cask__run *r, uint32_t v, unsigned flags);
+
 /* Read v's block back: verified, then in memory (pinned for a waiting task,
  * or marked as read ahead). Its file stays until the block is dead, so
  * spilling it again costs no write. */
 int cask__spill_load(cask__run *r, uint32_t v, unsigned flags, uint64_t max_used) {
-  cask__memory *m = r->mem;
   atomic_uint *word = &r->slots[v].mem;
-  unsigned cur = SLOT_DISK | SLOT_FILE;
-  if (!atomic_compare_exchange_strong(word, &cur, SLOT_LOADING | SLOT_FILE)) return 0; /* dropped */
-  cask__spill_rec *rec = r->spilled[v];
-  if (max_used != UINT64_MAX && cask__memory_used(r) + rec->nbytes > max_used) {
+  unsigned cur = atomic_load(word);
+  if ((cur & ~SLOT_REMAKE) != (SLOT_DISK | SLOT_FILE) ||
+      !atomic_compare_exchange_strong(word, &cur, (cur & SLOT_REMAKE) | SLOT_LOADING | SLOT_FILE))
+    return 0; /* dead, or another thread has it */
+  const cask__spill_rec *rec = r->spilled[v];
+  int64_t nbytes = (int64_t)rec->nbytes; /* rec goes with the block if it dies meanwhile */
+  /* room for it, claimed (two workers making blocks again see each other) */
+  if (max_used != UINT64_MAX && !cask__memory_claim(r, (uint64_t)nbytes, max_used)) {
     settle(r, v, SLOT_DISK);
     return 0;
   }
-  if (rec->remake) return remake(r, v, flags);
+  int rc = rec->remake ? remake(r, v, flags) : read_back(r, v, flags);
+  if (max_used != UINT64_MAX) atomic_fetch_sub(&r->reserved, nbytes);
+  return rc;
+}
+
+/* Read a spilled block's file back into memory (see cask__spill_load). */
+static int read_back(cask__run *r, uint32_t v, unsigned flags) {
+  cask__memory *m = r->mem;
+  cask__spill_rec *rec = r->spilled[v];
   char path[4096];
   spill_path(r, v, path, sizeof path);
   uint64_t t0 = cask__now_ns();
@@ -283,9 +296,9 @@ int cask__spill_load(cask__run *r, uint32_t v, unsigned flags, uint64_t max_used
  * stopped). */
 static int spill_one(cask__memory *m, cask__run *r, uint32_t v) {
   atomic_uint *word = &r->slots[v].mem;
-  unsigned cur = atomic_load(word);
-  if ((cur & ~SLOT_FILE) != SLOT_MEM) return 0; /* pinned, flagged, not in memory */
-  if (!atomic_compare_exchange_strong(word, &cur, (cur & SLOT_FILE) | SLOT_WRITING)) return 0;
+  unsigned cur = atomic_load(word), kept = SLOT_FILE | SLOT_REMAKE;
+  if ((cur & ~kept) != SLOT_MEM) return 0; /* pinned, flagged, not in memory */
+  if (!atomic_compare_exchange_strong(word, &cur, (cur & kept) | SLOT_WRITING)) return 0;
   cask_block *b = r->slots[v].out;
   if (!cask__block_frees_memory(b) || !cask_block_nbytes(b)) {
     settle(r, v, SLOT_MEM);
@@ -317,14 +330,15 @@ static int spill_one(cask__memory *m, cask__run *r, uint32_t v) {
     }
     r->spilled[v] = rec;
     if (!rec->remake) record(m, r, v, 0, rec->nbytes, t0, cask__now_ns());
-    cur = atomic_fetch_or(word, SLOT_FILE) | SLOT_FILE;
+    unsigned how = SLOT_FILE | (rec->remake ? SLOT_REMAKE : 0);
+    cur = atomic_fetch_or(word, how) | how;
   }
   /* Only if nobody pinned it while it was written (the file is kept either
    * way) is it freed, from this CAS on. */
-  while (cur == (SLOT_WRITING | SLOT_FILE) &&
-         !atomic_compare_exchange_weak(word, &cur, SLOT_DISK | SLOT_FILE)) {
+  unsigned how = cur & kept;
+  while (cur == (SLOT_WRITING | how) && !atomic_compare_exchange_weak(word, &cur, SLOT_DISK | how)) {
   }
-  if (cur != (SLOT_WRITING | SLOT_FILE)) {
+  if (cur != (SLOT_WRITING | how)) {
     settle(r, v, SLOT_MEM);
     return 0;
   }
@@ -378,7 +392,7 @@ static int by_key_desc(const void *a, const void *b) {
 static size_t candidates(cask__memory *m, cask__run *r, unsigned state, int nearest) {
   size_t n = 0;
   for (uint32_t v = 0; v < r->g->ntasks; v++) {
-    unsigned w = atomic_load_explicit(&r->slots[v].mem, memory_order_relaxed) & ~SLOT_FILE;
+    unsigned w = atomic_load_explicit(&r->slots[v].mem, memory_order_relaxed) & ~(SLOT_FILE | SLOT_REMAKE);
     if (w != state) continue; /* also skips pinned and flagged blocks */
     /* A block under a page frees next to nothing and costs a file. */
     if (r->g->tasks[v].size >= 0 && r->g->tasks[v].size < SPILL_MIN_BYTES) continue;
@@ -448,6 +462,7 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
     total += cask_block_nbytes(r->slots[d].out);
   }
   int rc = LOADED;
+  uint64_t own = t->size > 0 ? (uint64_t)t->size : 0; /* the result it will make */
   if (need && total + need > m->limit) {
     char msg[CASK__RUN_ERRMSG_CAP];
     cask__fmt(msg, sizeof msg,
@@ -458,8 +473,8 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
     cask__run_fail(r, CASK_ENOMEM, v, msg);
     rc = FAILED;
   }
-  if (rc == LOADED && need) {
-    uint64_t target = m->limit - need;
+  if (rc == LOADED && (need || own)) {
+    uint64_t target = need + own < m->limit ? m->limit - need - own : 0;
     if (spill_down_to(m, r, target < m->low ? target : m->low) < 0) rc = FAILED;
     /* Tasks still running hold the rest, and so do tasks handed back but
      * not yet taken (their inputs are pinned): they will finish and wake
