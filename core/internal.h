@@ -72,6 +72,11 @@ int cask__temp_dir(const char *path, const char *what, char *out, size_t cap);
 /* Remove a file or a directory tree (best effort). */
 void cask__remove_tree(const char *path);
 
+/* Take bytes [off, off + len) of fd out of the page cache, writing them
+ * out first if written: a container's memory limit counts the cache, so
+ * spill files and large outputs must not stay there. Best effort. */
+void cask__drop_cached(int fd, int64_t off, int64_t len, int written);
+
 /* Whether releasing b (held once, by the caller) frees its memory: it is
  * the only reference and the memory is cask's or has a release callback. */
 struct cask_block;

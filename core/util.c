@@ -1,5 +1,8 @@
-/* util.c - hashing, the monotonic clock and atomic file writes. */
+/* util.c - hashing, the monotonic clock, atomic file writes, and keeping
+ * written files out of the page cache. */
+#define _GNU_SOURCE /* sync_file_range */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -95,4 +98,12 @@ int64_t cask__pread_full(int fd, void *buf, size_t n, int64_t off) {
     got += (size_t)r;
   }
   return (int64_t)got;
+}
+
+void cask__drop_cached(int fd, int64_t off, int64_t len, int written) {
+  if (len <= 0) return;
+  if (written) /* DONTNEED drops only clean pages: write them out first */
+    (void)sync_file_range(fd, off, len, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                            SYNC_FILE_RANGE_WAIT_AFTER);
+  (void)posix_fadvise(fd, off, len, POSIX_FADV_DONTNEED);
 }

@@ -13,7 +13,6 @@
  * written when running its op again costs less than the write and the read
  * (both measured during the run), and made again by that op, checked
  * against the first one's checksum. */
-#define _GNU_SOURCE /* sync_file_range */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -76,17 +75,6 @@ static void io_fail(cask__run *r, uint32_t v, const char *what, const char *path
   cask__run_fail(r, CASK_EIO, v, msg);
 }
 
-/* A spilled block must not stay in the page cache as well: a container's
- * memory limit counts the cache, and a block that left memory would still
- * take its bytes there. After a write, the dirty pages are written out
- * first (DONTNEED drops only clean ones); after a read they are dropped.
- * Best effort: a file system without these calls keeps its cache. */
-static void drop_cached(int fd, int written) {
-  if (written) (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                                                  SYNC_FILE_RANGE_WAIT_AFTER);
-  (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-}
-
 static int write_block(cask__run *r, uint32_t v, const cask_block *b, const cask__spill_rec *rec) {
   char path[4096];
   spill_path(r, v, path, sizeof path);
@@ -98,7 +86,8 @@ static int write_block(cask__run *r, uint32_t v, const cask_block *b, const cask
   }
   int bad = write_all(fd, &h, sizeof h) || write_all(fd, cask_block_data(b), rec->nbytes);
   int err = errno;
-  if (!bad) drop_cached(fd, 1);
+  /* a spilled block must not stay in the page cache as well */
+  if (!bad) cask__drop_cached(fd, 0, (int64_t)(sizeof h + rec->nbytes), 1);
   if (close(fd) && !bad) {
     bad = 1;
     err = errno;
@@ -258,7 +247,7 @@ static int read_back(cask__run *r, uint32_t v, unsigned flags) {
   }
   if (!err && got < 0) err = errno ? errno : EIO;
   if (fd >= 0) {
-    drop_cached(fd, 0);
+    cask__drop_cached(fd, 0, want, 0);
     close(fd);
   }
   if (err) {

@@ -735,6 +735,12 @@ int cask_read_npy(cask_ctx *ctx, const char *path, const int64_t *chunks, cask_a
  * Writing: the "array.npy_write" op and cask_to_npy
  * ====================================================================== */
 
+/* A block written is taken out of the page cache from this size on: a
+ * container's limit counts the cache, and an output larger than memory
+ * would otherwise fill it with dirty pages (small blocks are not worth a
+ * wait for the disk). */
+#define DROP_CACHED_BYTES ((int64_t)1 << 20)
+
 /* A writer task's arguments: the open temporary file (so never written as
  * JSON) and where the block goes. */
 typedef struct write_args {
@@ -787,6 +793,15 @@ static int write_run(cask_task_io *io) {
   write_ctx c = {&a, src, w, io->errmsg, io->errmsg_cap};
   rc = for_runs(a.ndim, a.shape, a.off, a.ext, write_run_piece, &c);
   cask__free(tmp);
+  if (!rc && n * (int64_t)w >= DROP_CACHED_BYTES) { /* out of the page cache: see cask__drop_cached */
+    int64_t first = 0, last = 0, stride = 1;
+    for (int i = a.ndim - 1; i >= 0; i--) {
+      first += a.off[i] * stride;
+      last += (a.off[i] + a.ext[i] - 1) * stride;
+      stride *= a.shape[i];
+    }
+    cask__drop_cached(a.fd, a.data_off + first * (int64_t)w, (last - first + 1) * (int64_t)w, 1);
+  }
   return rc;
 }
 

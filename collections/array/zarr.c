@@ -610,6 +610,8 @@ static int write_chunk_file(const char *path, const void *data, size_t len, char
     }
     done += (size_t)w;
   }
+  /* a large chunk leaves the page cache (see cask__drop_cached) */
+  if (len >= ((size_t)1 << 20)) cask__drop_cached(fd, 0, (int64_t)len, 1);
   /* mkstemp makes the file 0600; a store is shared like any file. */
   if (fchmod(fd, 0644) != 0) {
     cask__fmt(err, cap, "%s: chmod: %s", path, strerror(errno));
