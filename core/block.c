@@ -1,7 +1,8 @@
 /* block.c - reference-counted typed n-d buffers.
  * The header and the data of an owned block are one allocation (data at a
  * 64-byte boundary after the header) so a block costs one malloc. Wrapped
- * blocks point at caller memory and call the caller's release. */
+ * blocks point at caller memory and call the caller's release. Large
+ * owned allocations are kept for reuse when their block dies (pool.c). */
 #include <stdatomic.h>
 
 #include "internal.h"
@@ -17,6 +18,7 @@ struct cask_block {
   void (*release)(void *user, void *data); /* wrapped blocks only */
   void *user;
   int owned;
+  size_t cap; /* owned: bytes of the allocation (header and data) */
 };
 
 #define BLOCK_HEADER ((sizeof(struct cask_block) + 63) & ~(size_t)63)
@@ -77,9 +79,11 @@ int cask_block_new(cask_dtype dt, int ndim, const int64_t *shape,
   size_t nbytes;
   int rc = shape_bytes(dt, ndim, shape, &size, &nbytes);
   if (rc) return rc;
-  cask_block *b = cask__aligned_alloc_big(64, BLOCK_HEADER + nbytes);
-  if (!b) return CASK_ENOMEM;
+  size_t cap = BLOCK_HEADER + nbytes;
+  cask_block *b = cask__pool_take(cap, &cap);
+  if (!b && !(b = cask__aligned_alloc_big(64, cap))) return CASK_ENOMEM;
   fill_header(b, dt, ndim, shape, size, nbytes);
+  b->cap = cap;
   b->data = (char *)b + BLOCK_HEADER;
   b->release = NULL;
   b->user = NULL;
@@ -122,7 +126,7 @@ void cask_block_release(cask_block *b) {
    * before they released. */
   if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1) return;
   if (!b->owned && b->release) b->release(b->user, b->data);
-  cask__aligned_free(b);
+  if (!b->owned || !cask__pool_give(b, b->cap)) cask__aligned_free(b);
 }
 
 int cask__block_frees_memory(const cask_block *b) {

@@ -77,6 +77,17 @@ void cask__remove_tree(const char *path);
  * spill files and large outputs must not stay there. Best effort. */
 void cask__drop_cached(int fd, int64_t off, int64_t len, int written);
 
+/* pool.c: buffers of dead blocks of 1 MiB and more, kept for new blocks
+ * (a fresh page is zeroed by the kernel, which cost more than the work).
+ * take: a kept buffer of at least bytes (and at most a quarter more; its
+ * capacity in *cap), or NULL. give: keep p (from cask__aligned_alloc_big,
+ * capacity cap) if there is room; 0 if not (the caller frees it). */
+void *cask__pool_take(size_t bytes, size_t *cap);
+int cask__pool_give(void *p, size_t cap);
+uint64_t cask__pool_bytes(void);
+/* Free kept buffers until at most keep bytes remain. */
+void cask__pool_trim(uint64_t keep);
+
 /* Whether releasing b (held once, by the caller) frees its memory: it is
  * the only reference and the memory is cask's or has a release callback. */
 struct cask_block;

@@ -11,7 +11,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "clones.h"
+#include "../../core/clones.h"
 #include "dtype.h"
 #include "kernel.h"
 

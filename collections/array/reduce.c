@@ -15,7 +15,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "clones.h"
+#include "../../core/clones.h"
 #include "dtype.h"
 #include "kernel.h"
 
