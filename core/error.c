@@ -1,5 +1,8 @@
 /* error.c - text and names for the error codes, generated from the one
- * X-macro list in include/cask/error.h. Also the message formatter. */
+ * X-macro list in include/cask/error.h; the message formatter; and the
+ * message of a failed creation, kept per thread because there is no object
+ * yet to keep it in. */
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "internal.h"
@@ -37,3 +40,17 @@ void cask__fmt(char *buf, size_t cap, const char *fmt, ...) {
   vsnprintf(buf, cap, fmt, ap);
   va_end(ap);
 }
+
+static _Thread_local char create_msg[1024];
+
+const char *cask_create_errmsg(void) { return create_msg; }
+
+int cask__create_fail(int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(create_msg, sizeof create_msg, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+void cask__create_ok(void) { create_msg[0] = '\0'; }

@@ -88,6 +88,11 @@ uint64_t cask__pool_bytes(void);
 /* Free kept buffers until at most keep bytes remain. */
 void cask__pool_trim(uint64_t keep);
 
+/* error.c: record the message of a failed cask_runtime_new /
+ * cask_ctx_new (and return rc) for cask_create_errmsg; clear it. */
+int cask__create_fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cask__create_ok(void);
+
 /* Whether releasing b (held once, by the caller) frees its memory: it is
  * the only reference and the memory is cask's or has a release callback. */
 struct cask_block;

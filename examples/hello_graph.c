@@ -28,13 +28,17 @@ int main(void) {
 
   cask_runtime *rt;
   cask_results *res;
-  cask_runtime_new(NULL, &rt);                 /* threads: all cores */
-  if (cask_run(rt, g, NULL, &res) != CASK_OK)
+  if (cask_runtime_new(NULL, &rt) != CASK_OK) {  /* threads: all cores */
+    fprintf(stderr, "%s\n", cask_create_errmsg()); /* e.g. a bad CASK_NUM_THREADS */
+    return 1;
+  }
+  int rc = cask_run(rt, g, NULL, &res);
+  if (rc != CASK_OK)
     fprintf(stderr, "%s\n", cask_runtime_errmsg(rt));   /* names task, op, message */
   else
     printf("c = %lld\n", (long long)*(int64_t *)cask_block_data(cask_results_get(res, c)));
   cask_results_free(res);
   cask_runtime_free(rt);
   cask_graph_free(g);
-  return 0;
+  return rc != CASK_OK;
 }

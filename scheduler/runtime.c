@@ -17,7 +17,8 @@ static int env_threads(int *out) {
   }
   char *end;
   long v = strtol(s, &end, 10);
-  if (*end || v < 1 || v > 1024) return CASK_EINVAL;
+  if (*end || v < 1 || v > 1024)
+    return cask__create_fail(CASK_EINVAL, "CASK_NUM_THREADS='%.100s' is not a thread count from 1 to 1024", s);
   *out = (int)v;
   return CASK_OK;
 }
@@ -32,14 +33,15 @@ static void stop_threads(cask_runtime *rt, int started) {
 }
 
 int cask_runtime_new(const cask_runtime_options *opts, cask_runtime **out) {
-  if (!out) return CASK_EINVAL;
+  if (!out) return cask__create_fail(CASK_EINVAL, "cask_runtime_new: out is NULL");
   *out = NULL;
   int n = opts ? opts->threads : 0;
-  if (n < 0 || n > 1024) return CASK_EINVAL;
+  if (n < 0 || n > 1024)
+    return cask__create_fail(CASK_EINVAL, "threads = %d: give 1 to 1024, or 0 for CASK_NUM_THREADS or every core", n);
   if (n == 0 && env_threads(&n)) return CASK_EINVAL;
   cask__registry_init();
   cask_runtime *rt = cask__calloc(1, sizeof *rt);
-  if (!rt) return CASK_ENOMEM;
+  if (!rt) return cask__create_fail(CASK_ENOMEM, "out of memory starting a runtime");
   rt->nworkers = n;
   rt->workers = cask__aligned_alloc(64, (size_t)n * sizeof *rt->workers);
   int rc = CASK_ENOMEM, inited = 0, started = 1;
@@ -64,6 +66,7 @@ int cask_runtime_new(const cask_runtime_options *opts, cask_runtime **out) {
       goto fail_threads;
     }
   *out = rt;
+  cask__create_ok();
   return CASK_OK;
 fail_threads:
   stop_threads(rt, started);
@@ -77,6 +80,9 @@ fail_mutex:
 fail_park:
   cask__park_destroy(&rt->park);
 fail_free:
+  /* the memory manager's own message says which setting was wrong */
+  if (rt->errmsg[0]) cask__create_fail(rc, "%s", rt->errmsg);
+  else cask__create_fail(rc, "cannot start a runtime of %d threads: %s", n, cask_strerror(rc));
   cask__aligned_free(rt->workers);
   cask__free(rt);
   return rc;

@@ -385,7 +385,7 @@ def test_errors():
             r = run(args, d)
             if r.returncode != 2 or expect not in r.stderr:
                 fail("usage %s: exit %d, stderr %r (wanted %r)" % (args, r.returncode, r.stderr.strip(), expect))
-        for var, value, expect in (("CASK_THREADS", "many", "CASK_THREADS='many'"),
+        for var, value, expect in (("CASK_NUM_THREADS", "many", "CASK_NUM_THREADS='many'"),
                                    ("CASK_MEMORY_LIMIT", "lots", "CASK_MEMORY_LIMIT='lots' is not a memory limit"),
                                    ("CASK_SPILL_DIR", "no/dir", "CASK_SPILL_DIR 'no/dir': No such file")):
             r = run(["run", "job.json"], d, env={var: value})
@@ -396,7 +396,7 @@ def test_errors():
             if r.returncode != 0 or "usage: cask" not in r.stdout:
                 fail("%s: exit %d" % (args, r.returncode))
         r = run(["run", "--help"], d)
-        for opt in ("--threads", "--trace", "--graph", "--graph-format", "--dry-run", "--quiet", "CASK_THREADS",
+        for opt in ("--threads", "--trace", "--graph", "--graph-format", "--dry-run", "--quiet", "CASK_NUM_THREADS",
                     "--memory-limit", "--spill-dir", "CASK_MEMORY_LIMIT", "CASK_SPILL_DIR", "memory_limit"):
             if opt not in r.stdout:
                 fail("cask run --help does not mention %s" % opt)
@@ -461,7 +461,7 @@ def test_files():
             fail("cask graph -o: exit %d %s" % (r.returncode, r.stderr))
         # the environment: CASK_QUIET, CASK_TRACE, CASK_GRAPH; an option wins
         r = run(["run", "job.json"], d, env={"CASK_QUIET": "1", "CASK_TRACE": "t2.json", "CASK_GRAPH": "g4.json",
-                                             "CASK_THREADS": "1"})
+                                             "CASK_NUM_THREADS": "1"})
         if r.returncode != 0 or r.stderr or not os.path.exists(os.path.join(d, "t2.json")):
             fail("environment: exit %d, stderr %r" % (r.returncode, r.stderr))
         check_graph_json(os.path.join(d, "g4.json"), "CASK_GRAPH")

@@ -18,4 +18,12 @@ LD_LIBRARY_PATH="$stage/prefix/lib" "$stage/consumer_pc"
 cc $(pkg-config --cflags cask) "$src/tests/consumer/consumer.c" -o "$stage/consumer_pc_static" \
   "$stage/prefix/lib/libcask.a" $(pkg-config --libs-only-l --static cask | sed 's/-lcask//')
 "$stage/consumer_pc_static"
-echo "install test: find_package (shared, static) and pkg-config (shared, static) consumers OK"
+# The installed cask program runs without LD_LIBRARY_PATH (its RPATH), and a
+# graph file of arrays it writes is read and run by a fresh process that
+# makes no array context.
+printf '%s\n' '{"inputs": {"x": {"source": "arange", "start": 0, "stop": 1000, "chunks": [100]}},' \
+  '"steps": {"y": "sum(x * 2)"}, "outputs": {"y": "print"}}' > "$stage/job.json"
+(cd "$stage" && env -u LD_LIBRARY_PATH "$stage/prefix/bin/cask" graph -q -o g.json job.json)
+LD_LIBRARY_PATH="$stage/prefix/lib" "$stage/consumer/consumer_cmake" "$stage/g.json"
+echo "install test: find_package (shared, static) and pkg-config (shared, static) consumers, the installed"
+echo "cask program without LD_LIBRARY_PATH, and an array graph read by a fresh process: OK"

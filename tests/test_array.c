@@ -2230,11 +2230,77 @@ START_TEST(regress_graph_too_big_fails_after_seconds_with_a_bare_message) {
 }
 END_TEST
 
+/* cask_ctx_new's failures have a message although there is no context:
+ * the README's example printed an empty line and exited 0. */
+START_TEST(ctx_creation_errors_have_a_message) {
+  cask_ctx *ctx = (cask_ctx *)1;
+  ck_assert_int_eq(cask_ctx_new(&(cask_options){.split_every = 1}, &ctx), CASK_EINVAL);
+  ck_assert_ptr_null(ctx);
+  ck_assert_msg(strstr(cask_create_errmsg(), "split_every 1"), "%s", cask_create_errmsg());
+  setenv("CASK_NUM_THREADS", "abc", 1);
+  ck_assert_int_eq(cask_ctx_new(NULL, &ctx), CASK_EINVAL);
+  unsetenv("CASK_NUM_THREADS");
+  ck_assert_msg(strstr(cask_create_errmsg(), "CASK_NUM_THREADS='abc'"), "%s", cask_create_errmsg());
+  ck_assert_int_eq(cask_ctx_new(NULL, &ctx), CASK_OK);
+  ck_assert_str_eq(cask_create_errmsg(), "");
+  /* every failing call leaves its own message */
+  cask_array *x, *r = NULL;
+  ck_assert_int_eq(cask_zeros(ctx, CASK_F64, 1, (int64_t[]){-3}, NULL, &x), CASK_EINVAL);
+  ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "zeros: the extent of axis 0 is -3"), "%s", cask_ctx_errmsg(ctx));
+  ck_assert_int_eq(cask_ones(ctx, CASK_F64, 1, (int64_t[]){4}, NULL, &x), CASK_OK);
+  ck_assert_int_eq(cask_reduce(CASK_SUM, x, (int[]){5}, 1, 0, &r), CASK_EINVAL); /* a first message */
+  ck_assert_int_eq(cask_reduce(CASK_VAR, x, NULL, 0, -1, &r), CASK_EINVAL);
+  ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "var: ddof -1 is negative"), "%s", cask_ctx_errmsg(ctx));
+  ck_assert_int_eq(cask_reduce((cask_reduction)99, x, NULL, 0, 0, &r), CASK_EINVAL);
+  ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "99 is not a cask_reduction"), "%s", cask_ctx_errmsg(ctx));
+  /* ddof >= n: NumPy's inf (and nan where nothing varies), never -nan */
+  cask_array *a;
+  double v;
+  ck_assert_int_eq(cask_arange(ctx, CASK_F64, 0, 4, 1, 0, &a), CASK_OK);
+  ck_assert_int_eq(cask_reduce(CASK_VAR, a, NULL, 0, 4, &r), CASK_OK);
+  ck_assert_int_eq(cask_compute_scalar(r, &v), CASK_OK);
+  ck_assert(isinf(v) && v > 0);
+  cask_array_release(r);
+  ck_assert_int_eq(cask_reduce(CASK_STD, a, NULL, 0, 6, &r), CASK_OK);
+  ck_assert_int_eq(cask_compute_scalar(r, &v), CASK_OK);
+  ck_assert(isinf(v) && v > 0);
+  cask_array_release(r);
+  ck_assert_int_eq(cask_reduce(CASK_VAR, x, NULL, 0, 4, &r), CASK_OK);
+  ck_assert_int_eq(cask_compute_scalar(r, &v), CASK_OK);
+  ck_assert(isnan(v));
+  cask_array_release(r);
+  cask_array_release(a);
+  cask_array_release(x);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
+/* An array used after cask_ctx_free crashed in cask_run: arrays hold their
+ * context, which goes with the last of them. */
+START_TEST(arrays_keep_their_context_alive_after_ctx_free) {
+  cask_ctx *ctx;
+  ck_assert_int_eq(cask_ctx_new(&(cask_options){.threads = 2}, &ctx), CASK_OK);
+  cask_array *x, *y;
+  ck_assert_int_eq(cask_arange(ctx, CASK_F64, 0, 1000, 1, 100, &x), CASK_OK);
+  const char *names[] = {"x"};
+  ck_assert_int_eq(cask_eval(ctx, "sum(x * 2)", names, &x, 1, &y), CASK_OK);
+  cask_ctx_free(ctx); /* the arrays still hold it */
+  double v;
+  ck_assert_int_eq(cask_compute_scalar(y, &v), CASK_OK);
+  ck_assert(v == 999000.0);
+  cask_array_release(x);
+  ck_assert_int_eq(cask_compute_scalar(y, &v), CASK_OK); /* y holds x and the context */
+  cask_array_release(y); /* the context goes now (ASan checks nothing leaks) */
+}
+END_TEST
+
 Suite *array_suite(void) {
   Suite *s = suite_create("array");
   TCase *tc = tcase_create("random");
   tcase_add_test(tc, philox_matches_random123_known_answers);
   tcase_add_test(tc, regress_graph_too_big_fails_after_seconds_with_a_bare_message);
+  tcase_add_test(tc, ctx_creation_errors_have_a_message);
+  tcase_add_test(tc, arrays_keep_their_context_alive_after_ctx_free);
   tcase_add_test(tc, uniform_value_depends_only_on_seed_and_index);
   tcase_add_test(tc, uniform_is_in_unit_interval_with_uniform_moments);
   tcase_add_test(tc, normal_has_zero_mean_unit_variance_and_is_finite);

@@ -1556,6 +1556,9 @@ START_TEST(runtime_rejects_bad_cask_num_threads_with_einval) {
     int rc = cask_runtime_new(NULL, &rt);
     require(rc == CASK_EINVAL, "CASK_NUM_THREADS=\"%s\" gave %s", bad[i], cask_err_name(rc));
     ck_assert_ptr_null(rt);
+    /* no runtime to ask: the message is the thread's */
+    require(strstr(cask_create_errmsg(), "CASK_NUM_THREADS='") && strstr(cask_create_errmsg(), "1 to 1024"),
+            "message: %s", cask_create_errmsg());
   }
   ck_assert_int_eq(setenv("CASK_NUM_THREADS", "1024", 1), 0);
   cask_runtime *rt = NULL;
@@ -1563,8 +1566,14 @@ START_TEST(runtime_rejects_bad_cask_num_threads_with_einval) {
   ck_assert_int_eq(cask_runtime_threads(rt), 1024);
   cask_runtime_free(rt);
   unsetenv("CASK_NUM_THREADS");
+  ck_assert_str_eq(cask_create_errmsg(), ""); /* a success clears it */
   cask_runtime_options o = {.threads = -1};
   ck_assert_int_eq(cask_runtime_new(&o, &rt), CASK_EINVAL);
+  ck_assert_msg(strstr(cask_create_errmsg(), "threads = -1"), "%s", cask_create_errmsg());
+  setenv("CASK_MEMORY_LIMIT", "lots", 1);
+  ck_assert_int_eq(cask_runtime_new(NULL, &rt), CASK_EINVAL);
+  ck_assert_msg(strstr(cask_create_errmsg(), "CASK_MEMORY_LIMIT='lots'"), "%s", cask_create_errmsg());
+  unsetenv("CASK_MEMORY_LIMIT");
   o.threads = 1025;
   ck_assert_int_eq(cask_runtime_new(&o, &rt), CASK_EINVAL);
   ck_assert_int_eq(cask_runtime_new(NULL, NULL), CASK_EINVAL);

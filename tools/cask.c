@@ -1,7 +1,7 @@
 /* cask.c - the `cask` command: `cask run JOB.json`, `cask graph JOB.json`,
  * `cask viz GRAPH.json` (tools/viz.c).
  * The one thing to know: every setting comes from an option, else from its
- * environment variable (CASK_THREADS, CASK_TRACE, CASK_GRAPH,
+ * environment variable (CASK_NUM_THREADS, CASK_TRACE, CASK_GRAPH,
  * CASK_GRAPH_FORMAT, CASK_QUIET, CASK_MEMORY_LIMIT, CASK_SPILL_DIR), else
  * (the memory limit) the job file, else a default; exit codes are 0 ok,
  * 1 a task failed, 2 bad usage or a bad job file, 128 + the signal when
@@ -72,7 +72,7 @@ static void usage_run(FILE *f) {
           "task graph for every output, run it, then print or write the outputs.\n"
           "\n"
           "options (each also read from the environment variable shown; an option wins):\n"
-          "  -t, --threads N            worker threads (CASK_THREADS; default: all cores)\n"
+          "  -t, --threads N            worker threads (CASK_NUM_THREADS; default: all cores)\n"
           "  -m, --memory-limit LIMIT   block bytes the run may hold before it spills blocks\n"
           "                             to disk: 1.5GiB, 800MB, 0.5 or 50%% (of the machine's\n"
           "                             memory), none (CASK_MEMORY_LIMIT; else the job file's\n"
@@ -155,8 +155,9 @@ static int parse_format(const char *s, int *dot) {
 /* Defaults from the environment, before the options override them. */
 static int from_env(const char *cmd, run_config *cfg) {
   const char *v;
-  if ((v = getenv("CASK_THREADS")) && *v && parse_threads(v, &cfg->threads))
-    return bad_usage(cmd, "CASK_THREADS='%s' is not a thread count from 1 to 1024", v);
+  /* the library's name, checked as the library checks it */
+  if ((v = getenv("CASK_NUM_THREADS")) && *v && parse_threads(v, &cfg->threads))
+    return bad_usage(cmd, "CASK_NUM_THREADS='%s' is not a thread count from 1 to 1024", v);
   if (!strcmp(cmd, "run")) { /* only a run uses memory */
     if ((v = getenv("CASK_MEMORY_LIMIT")) && *v && parse_limit(v, &cfg->memory_limit))
       return bad_usage(cmd, "CASK_MEMORY_LIMIT='%s' is not a memory limit: expected " LIMIT_FORMS, v);

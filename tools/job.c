@@ -459,7 +459,7 @@ static int start_ctx(reader *r, const cJSON *root) {
   cask_options o = *r->opts;
   if (!o.memory_limit) o.memory_limit = r->j->memory_limit;
   int rc = cask_ctx_new(&o, &r->ctx);
-  if (rc) snprintf(r->err, r->cap, "cannot start the runtime with %d threads: %s", o.threads, cask_strerror(rc));
+  if (rc) snprintf(r->err, r->cap, "cannot start the runtime: %s", cask_create_errmsg());
   return rc;
 }
 

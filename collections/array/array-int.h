@@ -27,6 +27,7 @@ typedef enum cask__kind {
 } cask__kind;
 
 struct cask_ctx {
+  atomic_long refs; /* the caller's (until cask_ctx_free) and one per array */
   cask_runtime *rt;
   int split_every;
   int64_t chunk_bytes;

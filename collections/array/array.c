@@ -9,18 +9,22 @@
 #include "array-int.h"
 
 int cask_ctx_new(const cask_options *opts, cask_ctx **out) {
-  if (!out) return CASK_EINVAL;
+  if (!out) return cask__create_fail(CASK_EINVAL, "cask_ctx_new: out is NULL");
   *out = NULL;
   cask_options o = opts ? *opts : (cask_options)CASK_OPTIONS_DEFAULTS;
-  if (o.split_every < 0 || o.split_every == 1 || o.split_every > 1024 || o.chunk_bytes < 0)
-    return CASK_EINVAL;
+  if (o.split_every < 0 || o.split_every == 1 || o.split_every > 1024)
+    return cask__create_fail(CASK_EINVAL, "cask_ctx_new: split_every %d is not 0 (8) or 2 to 1024", o.split_every);
+  if (o.chunk_bytes < 0)
+    return cask__create_fail(CASK_EINVAL, "cask_ctx_new: chunk_bytes %lld is negative", (long long)o.chunk_bytes);
   cask_ctx *ctx = cask__calloc(1, sizeof *ctx);
-  if (!ctx) return CASK_ENOMEM;
+  if (!ctx) return cask__create_fail(CASK_ENOMEM, "cask_ctx_new: out of memory");
+  /* the runtime's message, if it fails, is the one cask_create_errmsg gives */
   int rc = cask_runtime_new(&(cask_runtime_options){o.threads, o.memory_limit, o.spill_dir, CASK_DROP_DEFAULT}, &ctx->rt);
   if (rc) {
     cask__free(ctx);
     return rc;
   }
+  atomic_init(&ctx->refs, 1);
   ctx->split_every = o.split_every ? o.split_every : 8;
   ctx->chunk_bytes = o.chunk_bytes > 0 ? o.chunk_bytes : (int64_t)128 << 20;
   cask__register_array_ops();
@@ -28,10 +32,17 @@ int cask_ctx_new(const cask_options *opts, cask_ctx **out) {
   return CASK_OK;
 }
 
-void cask_ctx_free(cask_ctx *ctx) {
-  if (!ctx) return;
+/* Arrays hold their context: using one after cask_ctx_free crashed in
+ * cask_run. The context (and its runtime's threads) now lives until its
+ * last array is released. */
+static void ctx_release(cask_ctx *ctx) {
+  if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1) return;
   cask_runtime_free(ctx->rt);
   cask__free(ctx);
+}
+
+void cask_ctx_free(cask_ctx *ctx) {
+  if (ctx) ctx_release(ctx);
 }
 
 const char *cask_ctx_errmsg(const cask_ctx *ctx) { return ctx ? ctx->errmsg : ""; }
@@ -167,6 +178,7 @@ int cask__node_new_n(cask_ctx *ctx, cask__kind kind, int op, cask_dtype dtype, i
   }
   atomic_init(&a->refs, 1);
   a->ctx = ctx;
+  atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
   a->kind = kind;
   a->op = op;
   a->dtype = dtype;
@@ -250,7 +262,9 @@ void cask_array_release(cask_array *a) {
      * operations never deepens the stack. */
     for (int i = 1; i < a->nin; i++) cask_array_release(a->in[i]);
     if (a->in != a->in_inline) cask__free(a->in);
+    cask_ctx *ctx = a->ctx;
     cask__free(a);
+    ctx_release(ctx);
     a = next;
   }
 }

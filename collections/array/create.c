@@ -39,9 +39,10 @@ static int check_shape(cask_ctx *ctx, const char *what, cask_dtype dtype, int nd
     return cask__fail(ctx, CASK_EINVAL, "%s: ndim %d is not in [0, %d]", what, ndim, CASK_MAX_NDIM);
   int64_t n = 1;
   for (int i = 0; i < ndim; i++) {
-    if (shape[i] < 0 || (chunks && chunks[i] < 0))
-      return cask__fail(ctx, CASK_EINVAL, "%s: axis %d has extent %lld and chunk %lld", what, i,
-                        (long long)shape[i], chunks ? (long long)chunks[i] : 0LL);
+    if (shape[i] < 0)
+      return cask__fail(ctx, CASK_EINVAL, "%s: the extent of axis %d is %lld, negative", what, i, (long long)shape[i]);
+    if (chunks && chunks[i] < 0)
+      return cask__fail(ctx, CASK_EINVAL, "%s: the chunk of axis %d is %lld, negative", what, i, (long long)chunks[i]);
     if (shape[i] && n > (INT64_MAX / 8) / shape[i])
       return cask__fail(ctx, CASK_ETOOBIG, "%s: the shape has more than 2^60 elements", what);
     n *= shape[i];
@@ -86,23 +87,29 @@ static void seal_source(cask_array *a) {
   cask__node_seal(a, &key, sizeof key);
 }
 
-int cask_full(cask_ctx *ctx, cask_dtype dtype, double value, int ndim, const int64_t *shape,
-              const int64_t *chunks, cask_array **out) {
-  int rc = make_source(ctx, "full", SRC_FULL, dtype, ndim, shape, chunks, out);
+/* full, zeros and ones: errors name the call the user made */
+static int full_named(cask_ctx *ctx, const char *what, cask_dtype dtype, double value, int ndim,
+                      const int64_t *shape, const int64_t *chunks, cask_array **out) {
+  int rc = make_source(ctx, what, SRC_FULL, dtype, ndim, shape, chunks, out);
   if (rc) return rc;
   (*out)->p.source.a = value;
   seal_source(*out);
   return CASK_OK;
 }
 
+int cask_full(cask_ctx *ctx, cask_dtype dtype, double value, int ndim, const int64_t *shape,
+              const int64_t *chunks, cask_array **out) {
+  return full_named(ctx, "full", dtype, value, ndim, shape, chunks, out);
+}
+
 int cask_zeros(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
                const int64_t *chunks, cask_array **out) {
-  return cask_full(ctx, dtype, 0.0, ndim, shape, chunks, out);
+  return full_named(ctx, "zeros", dtype, 0.0, ndim, shape, chunks, out);
 }
 
 int cask_ones(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
               const int64_t *chunks, cask_array **out) {
-  return cask_full(ctx, dtype, 1.0, ndim, shape, chunks, out);
+  return full_named(ctx, "ones", dtype, 1.0, ndim, shape, chunks, out);
 }
 
 int cask_empty(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,

@@ -309,3 +309,10 @@ void cask__register_array_ops(void) {
   static uv_once_t once = UV_ONCE_INIT;
   uv_once(&once, register_once);
 }
+
+void cask_register_array_ops(void) { cask__register_array_ops(); }
+
+/* When libcask is loaded: a graph file of arrays read by a program that
+ * never made a context found no "array.npy_read" op. (A program linking
+ * the static library and no array call calls cask_register_array_ops.) */
+__attribute__((constructor)) static void register_at_load(void) { cask__register_array_ops(); }

@@ -64,9 +64,13 @@ int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, in
                 cask_array **out) {
   if (!out) return CASK_EINVAL;
   *out = NULL;
-  if (!a || (unsigned)op >= CASK_REDUCTION_COUNT || naxes < 0 || (naxes && !axes) || ddof < 0)
-    return CASK_EINVAL;
+  if (!a) return CASK_EINVAL;
+  if ((unsigned)op >= CASK_REDUCTION_COUNT)
+    return cask__fail(a->ctx, CASK_EINVAL, "reduce: %d is not a cask_reduction", (int)op);
   const char *what = red_names[op];
+  if (naxes < 0 || (naxes && !axes))
+    return cask__fail(a->ctx, CASK_EINVAL, "%s: %d axes given%s", what, naxes, naxes > 0 ? " but axes is NULL" : "");
+  if (ddof < 0) return cask__fail(a->ctx, CASK_EINVAL, "%s: ddof %d is negative", what, ddof);
   uint32_t mask = 0;
   if (naxes == 0) mask = a->ndim ? (uint32_t)((1ull << a->ndim) - 1) : 0;
   for (int k = 0; k < naxes; k++) {
@@ -515,8 +519,10 @@ static word finish(const finalize_args *a, const word *s, int *isint) {
   switch (a->op) {
   case CASK_MEAN:
   case CASK_NANMEAN: v.f = s[0].f / s[1].f; break;
-  case CASK_VAR: v.f = s[2].f / (s[0].f - a->ddof); break;
-  case CASK_STD: v.f = sqrt(s[2].f / (s[0].f - a->ddof)); break;
+  /* NumPy divides by max(n - ddof, 0): inf (nan for no spread) when
+   * ddof >= n, never a negative variance */
+  case CASK_VAR: v.f = s[2].f / fmax(s[0].f - a->ddof, 0.0); break;
+  case CASK_STD: v.f = sqrt(s[2].f / fmax(s[0].f - a->ddof, 0.0)); break;
   case CASK_ANY:
   case CASK_ALL:
     v.i = s[0].i;

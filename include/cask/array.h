@@ -40,10 +40,20 @@ typedef struct cask_options {
 } cask_options;
 #define CASK_OPTIONS_DEFAULTS {0, 0, 0, 0, NULL}
 
-/* A context: a runtime and the options arrays are computed with. Free with
- * cask_ctx_free after every array made in it. */
+/* A context: a runtime and the options arrays are computed with. On
+ * failure (bad options, a bad CASK_NUM_THREADS, CASK_MEMORY_LIMIT or
+ * CASK_SPILL_DIR) *out is NULL and cask_create_errmsg() says why. Every
+ * array holds its context: cask_ctx_free gives up the caller's hold, and
+ * the context (and its runtime's threads) goes when its last array is
+ * released, so an array stays usable after cask_ctx_free. */
 int cask_ctx_new(const cask_options *opts, cask_ctx **out);
 void cask_ctx_free(cask_ctx *ctx);
+/* Register the array ops ("array.npy_read", "array.kernel", ...) so that
+ * cask_graph_read_json can read graphs of arrays. The shared library does
+ * it when it is loaded; a program linking the static library that reads
+ * such a graph before making any context calls it first. Idempotent,
+ * thread-safe. */
+void cask_register_array_ops(void);
 /* What the last failed call on this context's arrays was about. */
 const char *cask_ctx_errmsg(const cask_ctx *ctx);
 cask_runtime *cask_ctx_runtime(cask_ctx *ctx);

@@ -1,7 +1,9 @@
 /* error.h - the one error enum of cask.
  * Every public function returns 0 (CASK_OK) or a negative code from this list.
- * Objects that can fail with context (a graph, a run) also keep a message
- * naming what was wrong; see cask_graph_errmsg() and cask_run_errmsg(). */
+ * Objects that can fail with context (a graph, a runtime, an array context)
+ * also keep a message naming what was wrong: cask_graph_errmsg(),
+ * cask_runtime_errmsg(), cask_ctx_errmsg(); a creation that failed has no
+ * object to ask: cask_create_errmsg(). */
 #ifndef CASK_ERROR_H
 #define CASK_ERROR_H
 
@@ -42,6 +44,11 @@ typedef enum cask_err {
 const char *cask_strerror(int err);
 /* The code's name, e.g. "CASK_ECYCLE"; never NULL. Thread-safe. */
 const char *cask_err_name(int err);
+/* The message of the last cask_runtime_new or cask_ctx_new that failed on
+ * the calling thread ("" after one that succeeded): what was wrong, e.g.
+ * "CASK_NUM_THREADS='abc' is not a thread count from 1 to 1024".
+ * Thread-safe (one message per thread). */
+const char *cask_create_errmsg(void);
 
 #ifdef __cplusplus
 }

@@ -56,8 +56,9 @@ int cask_parse_memory_limit(const char *text, uint64_t *out);
 
 /* Start a runtime and its threads. opts may be NULL (defaults). Errors:
  * CASK_EINVAL (threads < 0 or > 1024, or a bad CASK_NUM_THREADS,
- * CASK_MEMORY_LIMIT or CASK_SPILL_DIR; cask_runtime_errmsg says which),
- * CASK_ETHREAD, CASK_ENOMEM. Free with cask_runtime_free (joins the threads;
+ * CASK_MEMORY_LIMIT, CASK_SPILL_DIR or CASK_DROP), CASK_ETHREAD,
+ * CASK_ENOMEM; cask_create_errmsg() says what was wrong (there is no
+ * runtime to ask). Free with cask_runtime_free (joins the threads;
  * NULL is a no-op). */
 int cask_runtime_new(const cask_runtime_options *opts, cask_runtime **out);
 void cask_runtime_free(cask_runtime *rt);
