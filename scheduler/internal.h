@@ -18,8 +18,12 @@
 
 #define CASK__RUN_ERRMSG_CAP 2048
 
+/* slot.pending of a task that ran (with a memory manager): no producer
+ * decrements it any more, and the spill thread skips it as a next use */
+#define CASK__TASK_DONE UINT32_MAX
+
 typedef struct cask__slot {
-  atomic_uint pending; /* dependencies not yet finished */
+  atomic_uint pending; /* dependencies not yet finished; CASK__TASK_DONE */
   atomic_uint uses;    /* consumers that have not yet run */
   atomic_uint mem;     /* memory manager: state, flags, pins (memory.h) */
   cask_block *out;     /* the task's result; NULL once released */

@@ -75,8 +75,8 @@ static int defer(cask__run *r, uint32_t v) {
 /* With a memory manager: pin the inputs (making dropped ones again here,
  * or handing the task to the spill thread if one is on disk) and claim
  * the declared size of the result. A task whose result would pass the
- * limit while other tasks run goes to the spill thread too, which makes
- * room or waits for them: admission of roots alone let a burst of ready
+ * limit goes to the spill thread too, which makes room or waits for
+ * running tasks: admission of roots alone let a burst of ready
  * tasks (every block of x - x.mean() at once) take several times the
  * limit, and a check before an unclaimed addition let two workers take
  * the same room. */
@@ -89,14 +89,14 @@ static int memory_enter(cask__worker *w, cask__run *r, uint32_t v) {
     if (made < 0) return EXEC_FAILED;
     if (!made || !cask__memory_pin_inputs(r, v)) return defer(r, v);
   }
-  if (t->size > 0 && !cask__memory_claim(r, (uint64_t)t->size, r->mem->limit)) {
-    if (!prepinned && cask__any_running(r)) {
-      for (uint32_t k = 0; k < t->ndeps; k++) cask__memory_unpin(r, r->g->dep_idx[t->deps_off + k]);
-      return defer(r, v);
-    }
-    /* handed back by the spill thread (it made room), or nothing else runs
-     * that could free room: over the limit rather than never */
-    atomic_fetch_add_explicit(&r->reserved, t->size, memory_order_relaxed);
+  /* A task handed back by the spill thread had its result's room
+   * reserved there (so the next task it serves counts it). Others claim
+   * it; if they cannot, the spill thread makes room (spills, drops, waits
+   * for running tasks) or, when nothing can be freed, hands the task back
+   * to run over the limit rather than never. */
+  if (t->size > 0 && !prepinned && !cask__memory_claim(r, (uint64_t)t->size, r->mem->limit)) {
+    for (uint32_t k = 0; k < t->ndeps; k++) cask__memory_unpin(r, r->g->dep_idx[t->deps_off + k]);
+    return defer(r, v);
   }
   /* per worker, not one shared counter: a shared line would bounce
    * between cores twice per task */
@@ -198,6 +198,7 @@ static uint32_t complete(cask__worker *w, cask__run *r, uint32_t v) {
     if (atomic_fetch_sub_explicit(&r->slots[d].uses, 1, memory_order_acq_rel) == 1 && !cask__is_kept(g, d))
       drop_block(r, d);
   }
+  if (r->mem) atomic_store_explicit(&r->slots[v].pending, CASK__TASK_DONE, memory_order_relaxed);
   uint32_t s0 = g->succ_off[v], s1 = g->succ_off[v + 1];
   if (s0 == s1 && !cask__is_kept(g, v)) drop_block(r, v);
   size_t nready = 0;

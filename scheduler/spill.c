@@ -293,8 +293,16 @@ static int read_back(cask__run *r, uint32_t v, unsigned flags) {
 static int spill_one(cask__memory *m, cask__run *r, uint32_t v) {
   atomic_uint *word = &r->slots[v].mem;
   unsigned cur = atomic_load(word), kept = SLOT_FILE | SLOT_REMAKE;
-  if ((cur & ~kept) != SLOT_MEM) return 0; /* pinned, flagged, not in memory */
+  /* a block read ahead may leave again (its file or source still has it):
+   * kept for ever, read-ahead blocks whose consumers ran late filled the
+   * limit and left nothing to spill */
+  if ((cur & ~(kept | SLOT_PREFETCHED)) != SLOT_MEM) return 0; /* pinned, dropped, not in memory */
   if (!atomic_compare_exchange_strong(word, &cur, (cur & kept) | SLOT_WRITING)) return 0;
+  /* what the word holds now: a block that already has its file (or its
+   * source) goes straight to the CAS below. Left as the old value, such a
+   * block was always put back: read back once, it never left memory
+   * again, and a limit of 5 blocks held 30. */
+  cur = (cur & kept) | SLOT_WRITING;
   cask_block *b = r->slots[v].out;
   if (!cask__block_frees_memory(b) || !cask_block_nbytes(b)) {
     settle(r, v, SLOT_MEM);
@@ -363,19 +371,21 @@ static void delete_dead(cask__memory *m, cask__run *r) {
 
 /* ---- choosing ------------------------------------------------------------ */
 
-/* The priority of v's next consumer; -1 if a consumer is ready or running
- * (the block is in use), UINT32_MAX if none is left (a kept output). */
+/* The priority of v's next consumer that has not run (waiting for other
+ * inputs, or ready in a queue), UINT32_MAX if none is left (a kept
+ * output). A running consumer pins the block, which is then no candidate
+ * at all. Ready consumers once made their inputs untouchable: after the
+ * mean of x - x.mean() every block of x had a ready consumer, none could
+ * leave memory, and 30 blocks were held under a limit of 5. */
 static int64_t next_use(const cask__run *r, uint32_t v) {
   const cask_graph *g = r->g;
-  unsigned uses = atomic_load_explicit(&r->slots[v].uses, memory_order_relaxed), waiting = 0;
   int64_t best = UINT32_MAX;
   for (uint32_t s = g->succ_off[v]; s < g->succ_off[v + 1]; s++) {
     uint32_t c = g->succ[s];
-    if (atomic_load_explicit(&r->slots[c].pending, memory_order_relaxed) == 0) continue;
-    waiting++;
+    if (atomic_load_explicit(&r->slots[c].pending, memory_order_relaxed) == CASK__TASK_DONE) continue;
     if (g->prio[c] < best) best = g->prio[c];
   }
-  return uses > waiting ? -1 : best;
+  return best;
 }
 
 static int by_key_desc(const void *a, const void *b) {
@@ -384,12 +394,14 @@ static int by_key_desc(const void *a, const void *b) {
 }
 
 /* Candidates in `state` as (key << 32 | task), best first: for spilling the
- * furthest next use, for reading ahead the nearest (keys inverted). */
+ * furthest next use (blocks read ahead too, after the others of the same
+ * next use), for reading ahead the nearest (keys inverted). */
 static size_t candidates(cask__memory *m, cask__run *r, unsigned state, int nearest) {
   size_t n = 0;
+  unsigned ignore = SLOT_FILE | SLOT_REMAKE | (nearest ? 0 : SLOT_PREFETCHED);
   for (uint32_t v = 0; v < r->g->ntasks; v++) {
-    unsigned w = atomic_load_explicit(&r->slots[v].mem, memory_order_relaxed) & ~(SLOT_FILE | SLOT_REMAKE);
-    if (w != state) continue; /* also skips pinned and flagged blocks */
+    unsigned w = atomic_load_explicit(&r->slots[v].mem, memory_order_relaxed) & ~ignore;
+    if (w != state) continue; /* also skips pinned and dropped blocks */
     /* A block under a page frees next to nothing and costs a file. */
     if (r->g->tasks[v].size >= 0 && r->g->tasks[v].size < SPILL_MIN_BYTES) continue;
     int64_t use = next_use(r, v);
@@ -405,12 +417,16 @@ static size_t candidates(cask__memory *m, cask__run *r, unsigned state, int near
 static int stopped(const cask__run *r) { return atomic_load(&r->stop); }
 
 /* Spill until used bytes are at most target. Returns <0 on failure. */
+/* Free the pool's buffers until used bytes are at most target (or the
+ * pool is empty). */
+static void trim_pool_to(cask__run *r, uint64_t target) {
+  uint64_t used = cask__memory_used(r), pool = cask__pool_bytes();
+  if (used > target && pool) cask__pool_trim(used - target < pool ? pool - (used - target) : 0);
+}
+
 static int spill_down_to(cask__memory *m, cask__run *r, uint64_t target) {
-  uint64_t used = cask__memory_used(r);
-  if (used <= target) return 0;
   /* buffers kept for reuse go first: freeing them costs nothing */
-  uint64_t pool = cask__pool_bytes();
-  cask__pool_trim(used - target < pool ? pool - (used - target) : 0);
+  trim_pool_to(r, target);
   if (cask__memory_used(r) <= target) return 0;
   char err[512];
   int rc = cask__memory_make_dir(m, err, sizeof err);
@@ -419,8 +435,13 @@ static int spill_down_to(cask__memory *m, cask__run *r, uint64_t target) {
     return rc;
   }
   size_t n = candidates(m, r, SLOT_MEM, 0);
-  for (size_t i = 0; i < n && cask__memory_used(r) > target && !stopped(r); i++)
+  for (size_t i = 0; i < n && cask__memory_used(r) > target && !stopped(r); i++) {
     if ((rc = spill_one(m, r, (uint32_t)m->cand[i])) < 0) return rc;
+    /* a block that left memory gave its buffer to the pool, which counts
+     * as used: without this, spilling freed nothing (40 MiB limit, 228
+     * MiB held) */
+    trim_pool_to(r, target);
+  }
   return 0;
 }
 
@@ -487,8 +508,12 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
     if ((atomic_load(&r->slots[deps[k]].mem) & SLOT_STATE) == SLOT_DISK &&
         cask__spill_load(r, deps[k], 0, UINT64_MAX) != 1)
       rc = FAILED;
-  /* Everything is in memory now: pin every input for the task. */
-  if (rc == LOADED) cask__memory_pin_inputs(r, v);
+  /* Everything is in memory now: pin every input for the task, and
+   * reserve the room of its result before the next task is served. */
+  if (rc == LOADED) {
+    cask__memory_pin_inputs(r, v);
+    if (own) atomic_fetch_add(&r->reserved, (int64_t)own);
+  }
   unpin_scratch(m, r);
   return rc;
 }
