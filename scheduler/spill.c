@@ -479,6 +479,10 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
       need += r->spilled[d]->nbytes;
       continue;
     }
+    if (st == SLOT_LOADING) { /* a worker is making it again: wait for it */
+      unpin_scratch(m, r);
+      return WAIT;
+    }
     cask__memory_pin_one(r, d); /* memory or being written: pins */
     m->pins[m->npins++] = d;
     total += cask_block_nbytes(r->slots[d].out);
@@ -504,16 +508,16 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
      * in the list took 21 blocks under a limit of 3. */
     else if (cask__memory_used(r) > target && (cask__any_running(r) || atomic_load(&m->ready.pub))) rc = WAIT;
   }
-  for (uint32_t k = 0; rc == LOADED && k < t->ndeps; k++)
-    if ((atomic_load(&r->slots[deps[k]].mem) & SLOT_STATE) == SLOT_DISK &&
-        cask__spill_load(r, deps[k], 0, UINT64_MAX) != 1)
-      rc = FAILED;
-  /* Everything is in memory now: pin every input for the task, and
-   * reserve the room of its result before the next task is served. */
-  if (rc == LOADED) {
-    cask__memory_pin_inputs(r, v);
-    if (own) atomic_fetch_add(&r->reserved, (int64_t)own);
+  for (uint32_t k = 0; rc == LOADED && k < t->ndeps; k++) {
+    if ((atomic_load(&r->slots[deps[k]].mem) & SLOT_STATE) != SLOT_DISK) continue;
+    int got = cask__spill_load(r, deps[k], 0, UINT64_MAX);
+    rc = got < 0 ? FAILED : got == 0 ? WAIT : LOADED; /* 0: a worker took it meanwhile */
   }
+  /* Everything is in memory now: pin every input for the task (a worker
+   * may still be making one again: then wait), and reserve the room of
+   * its result before the next task is served. */
+  if (rc == LOADED && !cask__memory_pin_inputs(r, v)) rc = WAIT;
+  if (rc == LOADED && own) atomic_fetch_add(&r->reserved, (int64_t)own);
   unpin_scratch(m, r);
   return rc;
 }
@@ -535,11 +539,10 @@ static uint32_t take_waiting(cask__memory *m, const cask__run *r) {
   return v;
 }
 
-static void put_back(cask__memory *m, uint32_t v) {
-  uv_mutex_lock(&m->mu);
-  m->waiting.v[m->waiting.n++] = v; /* it came off this list: there is room */
-  atomic_store(&m->waiting.pub, m->waiting.n);
-  uv_mutex_unlock(&m->mu);
+/* Back on the waiting list (which may have filled up meanwhile: workers
+ * defer tasks while this one is served). */
+static void put_back(cask__memory *m, cask__run *r, uint32_t v) {
+  if (cask__list_push(m, &m->waiting, v)) cask__run_fail(r, CASK_ENOMEM, v, "out of memory putting a task back");
 }
 
 /* Read ahead: the spilled blocks needed soonest, while they fit under the
@@ -568,7 +571,7 @@ static void serve(cask__memory *m, cask__run *r) {
       int rc = load_inputs(m, r, v);
       if (rc == FAILED) return;
       if (rc == WAIT) {
-        put_back(m, v);
+        put_back(m, r, v);
         /* Running tasks wake this thread when they finish and see a task
          * waiting; in case the last one finished before the put-back was
          * visible to it, look again in a millisecond anyway (cheaper than a

@@ -253,6 +253,8 @@ def job_with(inputs=None, steps=None, outputs=None, **extra):
 
 
 BAD_JOBS = [
+    ("a later step", job_with(steps={"y": "z * 2", "z": "x + 1"}),
+     "steps are evaluated in file order, and 'z' is defined after this one"),
     ("printing too much", job_with(inputs={"x": {"source": "zeros", "shape": [2000, 1000]}},
                                    outputs={"y": "print"}),
      "outputs.y: the array has 2000000 elements, at most 10000 can be printed (write it with \"npy\" or \"zarr\")"),

@@ -319,6 +319,38 @@ START_TEST(regress_integer_literals_go_through_double) {
 }
 END_TEST
 
+/* NumPy's constants pi, e, inf and nan, unless a variable has the name. */
+START_TEST(constants_pi_e_inf_nan) {
+  cask_ctx *ctx = new_ctx();
+  cask_array *x;
+  ck_assert_int_eq(cask_ones(ctx, CASK_F64, 1, (int64_t[]){2}, NULL, &x), CASK_OK);
+  static const struct {
+    const char *expr;
+    double want;
+  } cases[] = {{"x * pi", 3.14159265358979323846}, {"x * e", 2.71828182845904523536}, {"-inf * x", -INFINITY}};
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    cask_array *r = eval1(ctx, cases[k].expr, x);
+    double v[2];
+    ck_assert_int_eq(cask_compute(r, v, sizeof v), CASK_OK);
+    ck_assert_msg(v[0] == cases[k].want, "%s: %g", cases[k].expr, v[0]);
+    cask_array_release(r);
+  }
+  cask_array *r = eval1(ctx, "isnan(x * nan)", x);
+  unsigned char b[2];
+  ck_assert_int_eq(cask_compute(r, b, sizeof b), CASK_OK);
+  ck_assert(b[0] == 1);
+  cask_array_release(r);
+  const char *names[] = {"pi"}; /* a variable named pi wins */
+  ck_assert_int_eq(cask_eval(ctx, "pi + 1", names, &x, 1, &r), CASK_OK);
+  double v[2];
+  ck_assert_int_eq(cask_compute(r, v, sizeof v), CASK_OK);
+  ck_assert(v[0] == 2.0);
+  cask_array_release(r);
+  cask_array_release(x);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
 Suite *array_expr_suite(void) {
   Suite *s = suite_create("array_expr");
   TCase *tc = tcase_create("expr");
@@ -327,6 +359,7 @@ Suite *array_expr_suite(void) {
   tcase_add_test(tc, matmul_operator_and_astype_build_the_c_calls_nodes);
   tcase_add_test(tc, errors_name_the_column_and_leak_nothing);
   tcase_add_test(tc, regress_integer_literals_go_through_double);
+  tcase_add_test(tc, constants_pi_e_inf_nan);
   tcase_add_test(tc, arrays_graph_computes_shared_steps_once_and_reports_every_block_key);
   suite_add_tcase(s, tc);
   return s;

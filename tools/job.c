@@ -270,8 +270,18 @@ static int read_step(reader *r, const cJSON *step) {
   if (find_name(r->j, step->string) >= 0) return fail(r, f, "the name is defined twice");
   if (!cJSON_IsString(step)) return fail(r, f, "must be an expression string, e.g. \"sum(x * y, axis=0)\"");
   cask_array *a;
-  if (cask_eval(r->ctx, step->valuestring, (const char *const *)r->j->names, r->j->values, (size_t)r->j->nnames, &a))
-    return fail(r, f, "%s", cask_ctx_errmsg(r->ctx));
+  if (cask_eval(r->ctx, step->valuestring, (const char *const *)r->j->names, r->j->values, (size_t)r->j->nnames, &a)) {
+    /* a later step's name: say why it is unknown here */
+    const char *msg = cask_ctx_errmsg(r->ctx);
+    char unknown[200];
+    for (const cJSON *n = step->next; n; n = n->next) {
+      snprintf(unknown, sizeof unknown, "unknown name '%.64s'", n->string);
+      if (strstr(msg, unknown))
+        return fail(r, f, "%s; steps are evaluated in file order, and '%.64s' is defined after this one", msg,
+                    n->string);
+    }
+    return fail(r, f, "%s", msg);
+  }
   return add_name(r, f, step->string, a);
 }
 

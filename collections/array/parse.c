@@ -707,6 +707,17 @@ static int parse_atom(parser *ps, value *out) {
         out->a = cask_array_retain(ps->values[i]);
         return CASK_OK;
       }
+    /* NumPy's constants, unless a variable has the name */
+    static const struct {
+      const char *name;
+      double value;
+    } constants[] = {{"pi", 3.14159265358979323846}, {"e", 2.71828182845904523536}, {"inf", INFINITY}, {"nan", NAN}};
+    for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++)
+      if (strlen(constants[i].name) == len && !memcmp(constants[i].name, at, len)) {
+        out->num = constants[i].value;
+        out->is_int = 0;
+        return CASK_OK;
+      }
     char msg[200];
     snprintf(msg, sizeof msg, "unknown name '%.*s'", (int)(len > 64 ? 64 : len), at);
     return fail_at(ps, at, msg);
