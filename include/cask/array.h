@@ -278,7 +278,8 @@ int cask_map_overlap(const cask_map_spec *spec, cask_array *in, const int64_t *d
  * operators and precedence (+ - * / // % **, comparisons < <= > >= == !=,
  * & | ~ as logical and/or/not on bools, unary minus, parentheses; **
  * binds tighter than a unary minus on its left and groups to the right),
- * numbers (an integer literal is an integer scalar), True/False, and the
+ * numbers (an integer literal is an exact int64 scalar), True/False, the
+ * constants pi, e, inf and nan (a variable of the same name wins), and the
  * functions sqrt exp expm1 log log1p log2 log10 sin cos tan arcsin arccos
  * arctan sinh cosh tanh floor ceil round abs negative isnan isfinite (one
  * argument), arctan2 maximum minimum power (two), where clip (three). Array
