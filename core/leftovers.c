@@ -60,20 +60,30 @@ static long leftover_pid(const char *name, const char *prefix) {
 
 void cask__remove_tree(const char *path) { nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
+/* Copies of path for dirname and basename, which may write into their
+ * argument; NULL when out of memory (*d and *b freed by the caller). */
+static int split_path(const char *path, char **d, char **b, const char **dir, const char **base) {
+  size_t n = strlen(path) + 1;
+  *d = cask__malloc(n);
+  *b = cask__malloc(n);
+  if (!*d || !*b) return 0;
+  memcpy(*d, path, n);
+  memcpy(*b, path, n);
+  *dir = dirname(*d);
+  *base = basename(*b);
+  return 1;
+}
+
 int cask__temp_dir(const char *path, const char *what, char *out, size_t cap) {
-  size_t n = strlen(path);
-  char *d = cask__malloc(n + 1), *b = cask__malloc(n + 1);
+  char *d, *b;
+  const char *dir, *base;
   int made = 0;
-  if (d && b) {
-    memcpy(d, path, n + 1);
-    memcpy(b, path, n + 1);
-    const char *dir = dirname(d), *base = basename(b);
+  if (split_path(path, &d, &b, &dir, &base))
     for (int k = 0; k < 1000 && !made; k++) {
       if (snprintf(out, cap, "%s/.%s.%s-%ld-%d", dir, base, what, (long)getpid(), k) >= (int)cap) break;
       made = mkdir(out, 0777) == 0;
       if (!made && errno != EEXIST) break;
     }
-  }
   int err = errno;
   cask__free(d);
   cask__free(b);
@@ -99,17 +109,11 @@ int cask__remove_leftovers(const char *dir, const char *prefix) {
 }
 
 int cask__remove_leftovers_of(const char *path) {
-  size_t n = strlen(path);
-  char *d = cask__malloc(n + 1), *b = cask__malloc(n + 8);
+  char *d, *b, prefix[4200];
+  const char *dir, *base;
   int removed = 0;
-  if (d && b) {
-    memcpy(d, path, n + 1);
-    memcpy(b, path, n + 1);
-    const char *base = basename(b);
-    char prefix[4200];
-    if (snprintf(prefix, sizeof prefix, "%s.tmp-", base) < (int)sizeof prefix)
-      removed = cask__remove_leftovers(dirname(d), prefix);
-  }
+  if (split_path(path, &d, &b, &dir, &base) && snprintf(prefix, sizeof prefix, "%s.tmp-", base) < (int)sizeof prefix)
+    removed = cask__remove_leftovers(dir, prefix);
   cask__free(d);
   cask__free(b);
   return removed;
