@@ -338,9 +338,13 @@ static int spill_one(cask__memory *m, cask__run *r, uint32_t v) {
     cur = atomic_fetch_or(word, how) | how;
   }
   /* Only if nobody pinned it while it was written (the file is kept either
-   * way) is it freed, from this CAS on. */
+   * way) is it freed, from this CAS on. The block goes while the word still
+   * says "busy" (LOADING: nobody pins it, no worker makes it again), and
+   * only then does settle say DISK: a worker that makes a dropped block
+   * again may claim it at once, and its new block must not be overwritten
+   * by this thread's NULL (a race ThreadSanitizer found). */
   unsigned how = cur & kept;
-  while (cur == (SLOT_WRITING | how) && !atomic_compare_exchange_weak(word, &cur, SLOT_DISK | how)) {
+  while (cur == (SLOT_WRITING | how) && !atomic_compare_exchange_weak(word, &cur, SLOT_LOADING | how)) {
   }
   if (cur != (SLOT_WRITING | how)) {
     settle(r, v, SLOT_MEM);
@@ -354,6 +358,7 @@ static int spill_one(cask__memory *m, cask__run *r, uint32_t v) {
   r->slots[v].out = NULL;
   cask__account(r, b, -1);
   cask_block_release(b);
+  settle(r, v, SLOT_DISK);
   return 1;
 }
 

@@ -449,7 +449,9 @@ START_TEST(spilling_is_reported) {
   cask_runtime_last_stats(rt, &st);
   ck_assert_uint_eq(seen[0], st.spilled_bytes);
   ck_assert_uint_eq(seen[1], st.loaded_bytes);
-  ck_assert(st.spilled_bytes > 0 && st.loaded_bytes <= st.spilled_bytes && st.spill_io_ns > 0);
+  /* a block read back may leave memory again without a second write (its
+   * file stays) and be read back again: reads may pass writes */
+  ck_assert(st.spilled_bytes > 0 && st.loaded_bytes > 0 && st.spill_io_ns > 0);
   /* a block is written at most once (its file stays until it is dead):
    * 48 blocks of 128 KiB (the scalars are too small to spill) */
   require(st.spilled_blocks <= 48, "%llu blocks spilled, %llu read back",
