@@ -35,6 +35,12 @@ checks that one example):
             the same directory (those of live processes are kept).
   failure   an input file truncated during the run: exit 1, a message naming
             the failed task and its op, no output file.
+  plugin    `cask run GRAPH.json` (a graph written by `cask graph`, and one
+            written by hand with a plugin's op) prints its outputs; a step
+            map_blocks('twice_plus_one', x, dtype='float32') with --plugin
+            equals NumPy; a missing plugin, one without cask_plugin_init, and
+            an unknown kernel are refused with exit 2 (the plugin's path in
+            $CASK_TEST_PLUGIN).
 
 Exits 0 when everything passes, 1 otherwise (each failure listed).
 Needs Debian's python3-numpy and python3-zarr: run it with /usr/bin/python3.
@@ -770,6 +776,65 @@ def test_task_failure():
             print("ok task failure: " + err.strip().splitlines()[-1][:200])
 
 
+# ---- plugins and task graph files ---------------------------------------------
+
+def test_plugin():
+    plugin = os.environ.get("CASK_TEST_PLUGIN")
+    if not plugin or not os.path.exists(plugin):
+        fail("plugin: CASK_TEST_PLUGIN does not name the test plugin")
+        return
+    with tempfile.TemporaryDirectory() as d:
+        x = np.arange(12.0).reshape(3, 4) / 7
+        np.save(os.path.join(d, "x.npy"), x)
+        job = {"inputs": {"x": {"source": "npy", "path": "x.npy", "chunks": [2, 4]}},
+               "steps": {"y": "map_blocks('twice_plus_one', x, dtype='float32') + 1", "s": "sum(x * 2)"},
+               "outputs": {"y": {"npy": "y.npy"}, "s": "print"}}
+        with open(os.path.join(d, "job.json"), "w") as f:
+            json.dump(job, f)
+        r = run(["run", "-q", "--plugin", plugin, "job.json"], d)
+        want = (2 * x + 1).astype(np.float32) + np.float32(1)
+        if r.returncode != 0:
+            fail("plugin: a step with map_blocks: exit %d, %r" % (r.returncode, r.stderr[-300:]))
+        elif not np.array_equal(np.load(os.path.join(d, "y.npy")), want):
+            fail("plugin: map_blocks('twice_plus_one', x) differs from NumPy")
+        r = run(["run", "-q", "job.json"], d)
+        if r.returncode != 2 or "no kernel is registered as 'twice_plus_one'" not in r.stderr or "--plugin" not in r.stderr:
+            fail("plugin: without --plugin: exit %d, %r" % (r.returncode, r.stderr[-300:]))
+        # a graph written by `cask graph`, run by `cask run`
+        r = run(["graph", "-q", "-o", "g.json", "job.json", "--plugin", plugin], d)
+        if r.returncode != 1 or "cannot be written as JSON" not in r.stderr:
+            # map_blocks tasks hold function pointers: such a graph is not written
+            fail("plugin: cask graph of a map_blocks step: exit %d, %r" % (r.returncode, r.stderr[-300:]))
+        job2 = dict(job, steps={"s": "sum(x * 2)"}, outputs={"s": "print"})
+        with open(os.path.join(d, "job2.json"), "w") as f:
+            json.dump(job2, f)
+        r = run(["graph", "-q", "-o", "g.json", "job2.json"], d)
+        r2 = run(["run", "-q", "g.json"], d)
+        got = [l for l in r2.stdout.splitlines() if "=" in l]
+        if r.returncode or r2.returncode or len(got) != 1 or abs(float(got[0].split("=")[1]) - 2 * x.sum()) > 1e-12:
+            fail("plugin: cask run of a graph file: exit %d/%d, %r %r" % (r.returncode, r2.returncode, r2.stdout,
+                                                                       r2.stderr[-300:]))
+        # a graph written by hand with the plugin's op
+        graph = {"cask_graph": 1, "ntasks": 3, "tasks": [
+            {"key": "a", "op": "plugin.const", "args": {"value": 40}},
+            {"key": "b", "op": "plugin.const", "args": {"value": 1}},
+            {"key": "c", "op": "plugin.const", "args": {"value": 1}, "deps": ["a", "b"], "output": True}]}
+        with open(os.path.join(d, "hand.json"), "w") as f:
+            json.dump(graph, f)
+        r = run(["run", "-q", "--plugin", plugin, "hand.json"], d)
+        if r.returncode != 0 or r.stdout.strip() != "c = 42":
+            fail("plugin: a hand-written graph: exit %d, %r %r" % (r.returncode, r.stdout, r.stderr[-300:]))
+        r = run(["run", "-q", "hand.json"], d)
+        if r.returncode != 2 or "unknown op 'plugin.const'" not in r.stderr:
+            fail("plugin: a graph with an unknown op: exit %d, %r" % (r.returncode, r.stderr[-300:]))
+        for bad, says in (("no-such-plugin.so", "no-such-plugin.so"), ("/usr/lib/x86_64-linux-gnu/libz.so.1",
+                                                                        "no cask_plugin_init")):
+            r = run(["run", "-q", "--plugin", bad, "job.json"], d)
+            if r.returncode != 2 or says not in r.stderr:
+                fail("plugin: --plugin %s: exit %d, %r" % (bad, r.returncode, r.stderr[-300:]))
+    print("ok plugin: kernels in steps, ops in graph files, cask run of graph files")
+
+
 def main():
     global CASK
     CASK = os.path.abspath(sys.argv[1])
@@ -790,6 +855,8 @@ def main():
             test_sigint()
         elif t == "sigkill":
             test_sigkill()
+        elif t == "plugin":
+            test_plugin()
         elif t == "failure":
             test_task_failure()
         elif t.endswith(".json"):

@@ -6,6 +6,7 @@
  * (the memory limit) the job file, else a default; exit codes are 0 ok,
  * 1 a task failed, 2 bad usage or a bad job file, 128 + the signal when
  * stopped by SIGINT (130), SIGTERM (143) or SIGHUP (129). */
+#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -66,7 +67,7 @@ static void usage_main(FILE *f) {
 
 static void usage_run(FILE *f) {
   fprintf(f,
-          "usage: cask run [OPTIONS] JOB.json\n"
+          "usage: cask run [OPTIONS] JOB.json|GRAPH.json\n"
           "\n"
           "Read the job (inputs, steps, outputs; docs/jobs.md), check all of it, build one\n"
           "task graph for every output, run it, then print or write the outputs.\n"
@@ -87,6 +88,9 @@ static void usage_run(FILE *f) {
           "                             the predicted peak memory, the memory limit and whether\n"
           "                             the run will spill; write --graph; run nothing\n"
           "  -q, --quiet                no progress and no summary (CASK_QUIET=1)\n"
+          "      --plugin LIB.so        load a shared library first whose cask_plugin_init\n"
+          "                             registers ops (for graph files) and kernels (for\n"
+          "                             map_blocks('name', x) in steps); repeatable\n"
           "  -h, --help                 this text\n"
           "\n"
           "Progress goes to stderr: a live bar on a terminal, else a line every 5 s (tasks,\n"
@@ -110,6 +114,7 @@ static void usage_graph(FILE *f) {
           "  -o, --output FILE          where to write (default: JSON on stdout) (CASK_GRAPH)\n"
           "      --graph-format FMT     json (default) or dot (needs -o) (CASK_GRAPH_FORMAT)\n"
           "  -q, --quiet                no message on stderr\n"
+          "      --plugin LIB.so        load a plugin's ops and kernels first (repeatable)\n"
           "  -h, --help                 this text\n");
 }
 
@@ -118,6 +123,27 @@ static int bad_usage(const char *cmd, const char *fmt, const char *arg) {
   fprintf(stderr, fmt, arg);
   fprintf(stderr, "\n(try: cask %s --help)\n", cmd);
   return EXIT_USAGE;
+}
+
+/* A plugin: a shared library whose cask_plugin_init registers ops (for
+ * graph files) and kernels (for map_blocks in steps). */
+static int load_plugin(const char *cmd, const char *path) {
+  void *lib = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+  if (!lib) {
+    fprintf(stderr, "cask %s: --plugin %s: %s\n", cmd, path, dlerror());
+    return EXIT_USAGE;
+  }
+  int (*init)(void) = (int (*)(void))dlsym(lib, "cask_plugin_init");
+  if (!init) {
+    fprintf(stderr, "cask %s: --plugin %s: it has no cask_plugin_init function (docs/jobs.md)\n", cmd, path);
+    return EXIT_USAGE;
+  }
+  int rc = init();
+  if (rc) {
+    fprintf(stderr, "cask %s: --plugin %s: cask_plugin_init returned %s\n", cmd, path, cask_err_name(rc));
+    return EXIT_USAGE;
+  }
+  return 0; /* never closed: its ops and kernels stay registered */
 }
 
 static int parse_threads(const char *s, int *out) {
@@ -172,7 +198,7 @@ static int from_env(const char *cmd, run_config *cfg) {
   return 0;
 }
 
-enum { OPT_TRACE = 256, OPT_GRAPH, OPT_FORMAT, OPT_SPILL };
+enum { OPT_TRACE = 256, OPT_GRAPH, OPT_FORMAT, OPT_SPILL, OPT_PLUGIN };
 
 static int parse_options(const char *cmd, int argc, char **argv, run_config *cfg, int *help) {
   static const struct option longs[] = {
@@ -181,6 +207,7 @@ static int parse_options(const char *cmd, int argc, char **argv, run_config *cfg
       {"output", required_argument, NULL, 'o'},  {"dry-run", no_argument, NULL, 'n'},
       {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
       {"memory-limit", required_argument, NULL, 'm'}, {"spill-dir", required_argument, NULL, OPT_SPILL},
+      {"plugin", required_argument, NULL, OPT_PLUGIN},
       {NULL, 0, NULL, 0}};
   int is_run = !strcmp(cmd, "run"), c;
   opterr = 0;
@@ -196,6 +223,9 @@ static int parse_options(const char *cmd, int argc, char **argv, run_config *cfg
     case 'm':
       if (parse_limit(optarg, &cfg->memory_limit))
         return bad_usage(cmd, "--memory-limit '%s': expected " LIMIT_FORMS, optarg);
+      break;
+    case OPT_PLUGIN:
+      if (load_plugin(cmd, optarg)) return EXIT_USAGE;
       break;
     case OPT_SPILL:
       if (check_spill_dir(cmd, "--spill-dir", optarg)) return EXIT_USAGE;

@@ -54,16 +54,15 @@ static void print_elem(FILE *f, cask_dtype dt, const char *p) {
   }
 }
 
-static const char *print_axis(FILE *f, const cask_array *a, int axis, const char *p) {
-  cask_dtype dt = cask_array_dtype(a);
-  if (axis == cask_array_ndim(a)) {
+static const char *print_axis(FILE *f, cask_dtype dt, int ndim, const int64_t *shape, int axis, const char *p) {
+  if (axis == ndim) {
     print_elem(f, dt, p);
     return p + cask_dtype_size(dt);
   }
   fputc('[', f);
-  for (int64_t i = 0; i < cask_array_shape(a)[axis]; i++) {
+  for (int64_t i = 0; i < shape[axis]; i++) {
     if (i) fputs(", ", f);
-    p = print_axis(f, a, axis + 1, p);
+    p = print_axis(f, dt, ndim, shape, axis + 1, p);
   }
   fputc(']', f);
   return p;
@@ -102,7 +101,8 @@ static void print_outputs(const job *j, char **bufs) {
   for (int i = 0; i < j->nout; i++) {
     if (!j->out[i].print) continue;
     printf("%s = ", j->out[i].name);
-    print_axis(stdout, j->out[i].a, 0, bufs[i]);
+    const cask_array *a = j->out[i].a;
+    print_axis(stdout, cask_array_dtype(a), cask_array_ndim(a), cask_array_shape(a), 0, bufs[i]);
     putchar('\n');
   }
   fflush(stdout);
@@ -156,11 +156,11 @@ static int write_graph(cask_graph *g, const run_config *cfg) {
 
 /* The plan of a dry run. The predicted peak is that of running the tasks
  * one at a time in their order: a run above the limit spills. */
-static void print_plan(cask_ctx *ctx, cask_graph *g) {
+static void print_plan(cask_runtime *rt, cask_graph *g) {
   int64_t peak = 0;
   cask_memory_stats m;
   cask_graph_predicted_peak(g, &peak);
-  cask_runtime_memory(cask_ctx_runtime(ctx), &m);
+  cask_runtime_memory(rt, &m);
   printf("tasks: %zu\npredicted peak memory: %lld bytes (%.1f MiB)\n", cask_graph_size(g), (long long)peak,
          (double)peak / 1048576.0);
   if (m.limit == CASK_MEMORY_UNLIMITED) {
@@ -209,7 +209,93 @@ done:
   return code;
 }
 
+/* ---- a task graph file ------------------------------------------------------ */
+
+#define MAX_PRINTED 10000
+
+/* Whether path holds a task graph (written by cask graph, --graph or
+ * cask_graph_write_json) rather than a job: its first object field. */
+static int is_graph_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  char head[4096];
+  size_t n = f ? fread(head, 1, sizeof head - 1, f) : 0;
+  if (f) fclose(f);
+  head[n] = '\0';
+  const char *brace = strchr(head, '{');
+  if (!brace) return 0;
+  brace++;
+  while (*brace == ' ' || *brace == '\n' || *brace == '\r' || *brace == '\t') brace++;
+  return !strncmp(brace, "\"cask_graph\"", 12);
+}
+
+/* Each output task's block as KEY = VALUE (small ones), else its shape. */
+static void print_results(const cask_graph *g, const cask_results *res) {
+  for (cask_task_id id = 0; id < cask_graph_size(g); id++) {
+    const cask_block *b = cask_results_get(res, id);
+    if (!b) continue;
+    cask_dtype dt = cask_block_dtype(b);
+    if (cask_block_size(b) > MAX_PRINTED) {
+      printf("%s: a %s block of %lld values (not printed)\n", cask_graph_key(g, id), cask_dtype_name(dt),
+             (long long)cask_block_size(b));
+      continue;
+    }
+    printf("%s = ", cask_graph_key(g, id));
+    print_axis(stdout, dt, cask_block_ndim(b), cask_block_shape(b), 0, cask_block_data(b));
+    putchar('\n');
+  }
+  fflush(stdout);
+}
+
+/* cask run GRAPH.json: the graph as it is, with the run's options,
+ * progress and summary; its output tasks' blocks printed. */
+static int run_graph_file(const run_config *cfg) {
+  cask_graph *g;
+  char *err = NULL;
+  if (cask_graph_read_json(cfg->job, &g, &err)) {
+    fprintf(stderr, "cask: %s\n", err ? err : "cannot read the graph");
+    cask_free(err);
+    return EXIT_USAGE;
+  }
+  cask_runtime *rt;
+  cask_runtime_options ro = {cfg->threads, cfg->memory_limit, cfg->spill_dir, CASK_DROP_DEFAULT};
+  if (cask_runtime_new(&ro, &rt)) {
+    fprintf(stderr, "cask: cannot start the runtime: %s\n", cask_create_errmsg());
+    cask_graph_free(g);
+    return EXIT_USAGE;
+  }
+  int code = cfg->graph ? write_graph(g, cfg) : 0;
+  if (!code && cfg->dry_run) {
+    if (!cask_graph_validate(g) && !cask_graph_order(g)) print_plan(rt, g);
+    else code = EXIT_USAGE, fprintf(stderr, "cask: %s\n", cask_graph_errmsg(g));
+  } else if (!code) {
+    cask_run_options opts = CASK_RUN_OPTIONS_DEFAULTS;
+    opts.trace_path = cfg->trace;
+    progress *p = progress_start(rt, !cfg->quiet, cfg->interrupted, &opts);
+    cask_results *res = NULL;
+    int rc = p ? cask_run(rt, g, &opts, &res) : CASK_ENOMEM;
+    progress_stop(p);
+    if (rc == CASK_ECANCELED || (rc && *cfg->interrupted)) {
+      fprintf(stderr, "cask: interrupted\n");
+      code = EXIT_INTERRUPTED;
+    } else if (rc) {
+      fprintf(stderr, "cask: the run failed: %s\n", p ? cask_runtime_errmsg(rt) : "out of memory");
+      code = rc == CASK_ETASK || rc == CASK_EIO || rc == CASK_ENOMEM ? EXIT_TASK : EXIT_USAGE;
+    } else {
+      print_results(g, res);
+      cask_run_stats st;
+      cask_runtime_last_stats(rt, &st);
+      if (!cfg->quiet) progress_summary(p, &st);
+    }
+    cask_results_free(res);
+    progress_free(p);
+  }
+  cask_runtime_free(rt);
+  cask_graph_free(g);
+  return code;
+}
+
 int job_command_run(const run_config *cfg) {
+  if (is_graph_file(cfg->job)) return run_graph_file(cfg);
   cask_ctx *ctx;
   job j;
   int code = open_job(cfg, &ctx, &j);
@@ -218,7 +304,7 @@ int job_command_run(const run_config *cfg) {
    * adds a writer task per output block, which holds an open file) */
   cask_graph *g = NULL;
   if ((cfg->graph || cfg->dry_run) && !(code = build_graph(ctx, &j, &g)) && cfg->graph) code = write_graph(g, cfg);
-  if (!code && cfg->dry_run) print_plan(ctx, g);
+  if (!code && cfg->dry_run) print_plan(cask_ctx_runtime(ctx), g);
   else if (!code) code = run_job(ctx, &j, cfg);
   cask_graph_free(g);
   job_free(&j);

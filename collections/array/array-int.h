@@ -139,6 +139,10 @@ static inline int cask__is_elementwise(const cask_array *a) {
          a->kind == NODE_WHERE || a->kind == NODE_CAST;
 }
 
+/* map.c: the kernel registered under name (cask_kernel_register) into
+ * spec's fn, user, name and token; 0 if there is none. */
+int cask__kernel_find(const char *name, cask_map_spec *spec);
+
 /* The elementwise operation of node a over other inputs x[0 .. a->nin-1]
  * (slices and transposes pushed through it; elementwise.c). */
 int cask__elementwise_like(const cask_array *a, cask_array *const *x, cask_array **out);

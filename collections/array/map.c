@@ -10,7 +10,9 @@
  * too, so two different kernels never share a task. Which input blocks a halo
  * reads along an axis is decided by one function (plan_axis), called both
  * when lowering (to choose the dependencies) and in the task (to gather). */
+#include <ctype.h>
 #include <stdio.h>
+#include <uv.h>
 
 #include "array-int.h"
 #include "dtype.h"
@@ -664,4 +666,63 @@ int cask_map_overlap(const cask_map_spec *spec, cask_array *in, const int64_t *d
 void cask__register_array_map(void) {
   cask__op_register_private(&(cask_op){.name = "array.map_blocks", .run = blocks_run}, &op_blocks);
   cask__op_register_private(&(cask_op){.name = "array.map_overlap", .run = overlap_run}, &op_overlap);
+}
+
+/* ---- kernels by name (cask_kernel_register) ----------------------------- */
+
+#define MAX_KERNELS 4096
+#define KERNEL_NAME_MAX 23 /* an expression's string argument holds 23 */
+
+typedef struct named_kernel {
+  char name[KERNEL_NAME_MAX + 1];
+  cask_block_fn fn;
+  void *user;
+  uint64_t token;
+} named_kernel;
+
+static uv_once_t kernels_once = UV_ONCE_INIT;
+static uv_rwlock_t kernels_lock;
+static named_kernel *kernels;
+static size_t nkernels;
+
+static void kernels_init(void) { uv_rwlock_init(&kernels_lock); }
+
+static int kernel_name_ok(const char *name) {
+  size_t n = name ? strlen(name) : 0;
+  if (n == 0 || n > KERNEL_NAME_MAX) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '.') return 0;
+  return 1;
+}
+
+int cask_kernel_register(const char *name, cask_block_fn fn, void *user, uint64_t token) {
+  if (!kernel_name_ok(name) || !fn || !token) return CASK_EINVAL;
+  uv_once(&kernels_once, kernels_init);
+  uv_rwlock_wrlock(&kernels_lock);
+  int rc = CASK_OK;
+  for (size_t i = 0; i < nkernels && !rc; i++)
+    if (!strcmp(kernels[i].name, name)) rc = CASK_EOPEXISTS;
+  if (!rc && nkernels == MAX_KERNELS) rc = CASK_ETOOBIG;
+  if (!rc && !kernels && !(kernels = cask__calloc(MAX_KERNELS, sizeof *kernels))) rc = CASK_ENOMEM;
+  if (!rc) {
+    named_kernel *k = &kernels[nkernels++];
+    snprintf(k->name, sizeof k->name, "%s", name);
+    k->fn = fn, k->user = user, k->token = token;
+  }
+  uv_rwlock_wrunlock(&kernels_lock);
+  return rc;
+}
+
+int cask__kernel_find(const char *name, cask_map_spec *spec) {
+  uv_once(&kernels_once, kernels_init);
+  uv_rwlock_rdlock(&kernels_lock);
+  int found = 0;
+  for (size_t i = 0; i < nkernels && !found; i++)
+    if (!strcmp(kernels[i].name, name)) {
+      spec->fn = kernels[i].fn, spec->user = kernels[i].user, spec->token = kernels[i].token;
+      spec->name = kernels[i].name; /* never removed: the pointer stays valid */
+      found = 1;
+    }
+  uv_rwlock_rdunlock(&kernels_lock);
+  return found;
 }

@@ -320,7 +320,7 @@ typedef struct arg {
   int64_t ints[CASK_MAX_NDIM];
   char str[24];
 } arg;
-#define MAX_ARGS 4
+#define MAX_ARGS 6
 
 static void drop_args(arg *args, int n) {
   for (int k = 0; k < n; k++) drop(&args[k].v);
@@ -631,6 +631,38 @@ static int apply_elem(parser *ps, const char *at, size_t f, arg *args, int n, co
   return n == 1 ? apply1(ps, at, functions[f].op, &v[0], out) : apply2(ps, at, functions[f].op, &v[0], &v[1], out);
 }
 
+/* map_blocks('kernel', x[, y...], dtype='float32'): a kernel registered by
+ * name (cask_kernel_register, a plugin of the cask program). */
+static int do_map_blocks(parser *ps, const char *at, arg *args, int n, value *out) {
+  char msg[200];
+  if (n < 2 || args[0].kw || args[0].kind != ARG_STR)
+    return fail_at(ps, n ? args[0].at : at, "map_blocks: expected a kernel's name as a string, then its arrays");
+  cask_map_spec spec = {0};
+  if (!cask__kernel_find(args[0].str, &spec)) {
+    snprintf(msg, sizeof msg, "map_blocks: no kernel is registered as '%s' (load its plugin with --plugin)",
+             args[0].str);
+    return fail_at(ps, args[0].at, msg);
+  }
+  cask_array *in[MAX_ARGS];
+  int nin = 0, dt = -1;
+  for (int k = 1; k < n; k++) {
+    if (args[k].kw && args[k].kwlen == 5 && !memcmp(args[k].kw, "dtype", 5)) {
+      cask_dtype d;
+      if (args[k].kind != ARG_STR || !parse_dtype(args[k].str, &d))
+        return fail_at(ps, args[k].at, "map_blocks: dtype must be a string such as 'float32'");
+      dt = (int)d;
+    } else if (args[k].kw || args[k].kind != ARG_VALUE || !args[k].v.a) {
+      return fail_at(ps, args[k].kw ? args[k].kw : args[k].at,
+                     "map_blocks: expected arrays after the kernel's name, and dtype= (no other keyword)");
+    } else {
+      in[nin++] = args[k].v.a;
+    }
+  }
+  if (!nin) return fail_at(ps, at, "map_blocks: no array to map");
+  spec.dtype = dt >= 0 ? (cask_dtype)dt : cask_array_dtype(in[0]);
+  return cask_map_blocks(&spec, nin, in, &out->a) ? fail_ctx(ps, at) : CASK_OK;
+}
+
 /* name(args) at ps->p == '(' (self: the object of a method call x.name(...),
  * or NULL; consumed). */
 static int parse_call(parser *ps, const char *name, size_t len, const char *at, value *self, value *out) {
@@ -651,6 +683,10 @@ static int parse_call(parser *ps, const char *name, size_t len, const char *at, 
       if (!(rc = bind(ps, at, &array_fns[f], args, n, bound))) rc = apply_fn(ps, at, &array_fns[f], bound, out);
       goto done;
     }
+  if (len == 10 && !memcmp(name, "map_blocks", 10)) {
+    rc = do_map_blocks(ps, at, args, n, out);
+    goto done;
+  }
   char msg[200];
   snprintf(msg, sizeof msg, "unknown function '%.*s'", (int)(len > 64 ? 64 : len), name);
   rc = fail_at(ps, at, msg);

@@ -260,6 +260,15 @@ typedef struct cask_map_spec {
  * along an axis where an input has extent 1; fn sees it unstretched). The
  * output has the broadcast number of axes. */
 int cask_map_blocks(const cask_map_spec *spec, int nin, cask_array *const *in, cask_array **out);
+/* A kernel by name, for expressions and job files:
+ * map_blocks('name', x[, y...], dtype='float32') calls fn block by block as
+ * cask_map_blocks does with spec {fn, user, name, token, dtype (default:
+ * the first input's), NULL}. name: 1 to 23 characters of letters, digits,
+ * '_' and '.'; token nonzero (what fn computes with user). A plugin of the
+ * cask program (cask run --plugin lib.so) registers its kernels here from
+ * its cask_plugin_init. Errors: CASK_EINVAL, CASK_EOPEXISTS (the name is
+ * taken), CASK_ETOOBIG (4096 kernels). Thread-safe; never removed. */
+int cask_kernel_register(const char *name, cask_block_fn fn, void *user, uint64_t token);
 typedef enum cask_boundary {
   CASK_BOUNDARY_CONSTANT, CASK_BOUNDARY_NEAREST, CASK_BOUNDARY_REFLECT, CASK_BOUNDARY_PERIODIC,
   CASK_BOUNDARY_NONE /* no halo beyond the array's edges */
