@@ -50,7 +50,7 @@ static double idle_window(double seconds) {
  * the run (several roots wake them all) before it runs out of work. */
 static double in_run_window(cask_runtime *rt, int threads, double seconds) {
   static const cask_op *sleep_op;
-  cask_op def = {"bench.sleep", sleep_run, NULL, NULL, NULL, 0};
+  cask_op def = {"bench.sleep", sleep_run, NULL, NULL, NULL, 0, 0};
   if (!sleep_op && !(sleep_op = cask_op_find(def.name)) && cask_op_register(&def, &sleep_op))
     bench_die("cask_op_register", def.name);
   cask_graph *g;

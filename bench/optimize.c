@@ -32,7 +32,7 @@ static int noop_run(cask_task_io *io) {
 static const cask_op *op_get(const char *name) {
   const cask_op *op = cask_op_find(name);
   if (op) return op;
-  cask_op def = {name, noop_run, NULL, NULL, NULL, 0};
+  cask_op def = {name, noop_run, NULL, NULL, NULL, 0, 0};
   if (cask_op_register(&def, &op)) bench_die("cask_op_register", name);
   return op;
 }

@@ -50,8 +50,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
   static const cask_op ops[] = {
-      {"fuzz.scale", noop_run, scale_to_json, scale_from_json, NULL, 0},
-      {"fuzz.raw", noop_run, NULL, NULL, NULL, 0},
+      {"fuzz.scale", noop_run, scale_to_json, scale_from_json, NULL, 0, 0},
+      {"fuzz.raw", noop_run, NULL, NULL, NULL, 0, 0},
   };
   for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
     if (cask_op_register(&ops[i], NULL) != CASK_OK) abort();

@@ -104,6 +104,11 @@ int cask__add(cask_graph *g, const char *key, size_t key_len, uint64_t hash,
               const cask_op *op, const void *args, size_t args_len,
               const uint64_t *dep_hash, const uint32_t *dep_idx, size_t ndeps,
               cask_task_id *out) {
+  if (op->args_size && args_len != op->args_size) {
+    cask__fmt(g->errmsg, sizeof g->errmsg, "task '%.*s': op '%s' takes %zu bytes of arguments, not %zu",
+              (int)(key_len > 200 ? 200 : key_len), key, op->name, op->args_size, args_len);
+    return CASK_EINVAL;
+  }
   int rc = reserve(g, key_len, args_len, ndeps);
   if (rc) {
     char why[200];

@@ -72,9 +72,9 @@ static void mark_private_locked(const cask_op *op) {
 
 static void init_registry(void) {
   if (uv_rwlock_init(&lock) != 0) return; /* cannot fail on Linux */
-  static const cask_op noop = {"cask.noop", noop_run, NULL, NULL, NULL, 0};
+  static const cask_op noop = {"cask.noop", noop_run, NULL, NULL, NULL, 0, 0};
   static const cask_op fused = {"cask.fused", cask__fused_run, cask__fused_to_json,
-                                cask__fused_from_json, NULL, 0};
+                                cask__fused_from_json, NULL, 0, 0};
   register_locked(&noop, &cask__op_noop);
   register_locked(&fused, &cask__op_fused);
   mark_private_locked(cask__op_fused); /* its blob holds op pointers */

@@ -21,7 +21,7 @@ static int test_run(cask_task_io *io) {
 }
 
 static const cask_op *test_op(const char *name) {
-  cask_op def = {name, test_run, NULL, NULL, NULL, 0};
+  cask_op def = {name, test_run, NULL, NULL, NULL, 0, 0};
   const cask_op *op = NULL;
   int rc = cask_op_register(&def, &op);
   if (rc == CASK_EOPEXISTS) op = cask_op_find(name);
@@ -1377,7 +1377,7 @@ START_TEST(graph_calls_reject_invalid_arguments_with_einval) {
 END_TEST
 
 START_TEST(op_register_rejects_bad_and_duplicate_ops) {
-  cask_op def = {"test_graph.dup", test_run, NULL, NULL, NULL, 0};
+  cask_op def = {"test_graph.dup", test_run, NULL, NULL, NULL, 0, 0};
   const cask_op *op = NULL;
   int rc = cask_op_register(&def, &op);
   ck_assert(rc == CASK_OK || rc == CASK_EOPEXISTS); /* CK_FORK=no reruns */

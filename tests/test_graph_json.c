@@ -77,9 +77,9 @@ static int refuse_to_json(const void *args, size_t len, cJSON *obj) {
 
 static void register_ops(void) {
   static const cask_op defs[] = {
-      {"test_json.const", const_run, NULL, NULL, NULL, 0},
-      {"test_json.scale", scale_run, scale_to_json, scale_from_json, NULL, 0},
-      {"test_json.refuse", const_run, refuse_to_json, NULL, NULL, 0},
+      {"test_json.const", const_run, NULL, NULL, NULL, 0, 0},
+      {"test_json.scale", scale_run, scale_to_json, scale_from_json, NULL, 0, 0},
+      {"test_json.refuse", const_run, refuse_to_json, NULL, NULL, 0, 0},
   };
   for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
     int rc = cask_op_register(&defs[i], NULL);
@@ -921,6 +921,32 @@ START_TEST(regress_huge_args_hex_reads_gigabytes) {
 }
 END_TEST
 
+/* An op that declares its arguments' length gets only that length, from
+ * cask_graph_add and from args_hex (it would read a fixed struct past the
+ * end of a shorter blob). */
+START_TEST(ops_with_a_fixed_argument_length_get_only_that_length) {
+  const cask_op *fixed = cask_op_find("test_json.fixed");
+  if (!fixed)
+    ck_assert_int_eq(cask_op_register(&(cask_op){.name = "test_json.fixed", .run = const_run, .args_size = 8}, &fixed),
+                     CASK_OK);
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  int64_t v = 5;
+  ck_assert_int_eq(cask_graph_add(g, "ok", fixed, &v, sizeof v, NULL, 0, NULL), CASK_OK);
+  ck_assert_int_eq(cask_graph_add(g, "short", fixed, &v, 4, NULL, 0, NULL), CASK_EINVAL);
+  ck_assert_msg(strstr(cask_graph_errmsg(g), "takes 8 bytes of arguments, not 4"), "%s", cask_graph_errmsg(g));
+  cask_graph_free(g);
+  const char *text = "{\"cask_graph\": 1, \"ntasks\": 1, \"tasks\": [{\"key\": \"t\", \"op\": \"test_json.fixed\", "
+                     "\"args\": {\"args_hex\": \"0102\"}}]}";
+  char *err = NULL;
+  g = NULL;
+  ck_assert_int_ne(cask_graph_from_json(text, strlen(text), &g, &err), CASK_OK);
+  ck_assert_msg(err && strstr(err, "takes 8 bytes of arguments, not 2"), "%s", err ? err : "");
+  cask_free(err);
+  ck_assert_ptr_null(g);
+}
+END_TEST
+
 Suite *graph_json_suite(void) {
   Suite *s = suite_create("graph_json");
   TCase *rt = tcase_create("round_trip");
@@ -945,6 +971,7 @@ Suite *graph_json_suite(void) {
   tcase_add_test(rd, json_reader_rejects_duplicate_key_and_names_both_tasks);
   tcase_add_test(rd, json_reader_rejects_deep_nesting);
   tcase_add_test(rd, json_reader_rejects_huge_size);
+  tcase_add_test(rd, ops_with_a_fixed_argument_length_get_only_that_length);
   tcase_add_test(rd, json_reader_rejects_wrong_types);
   tcase_add_test(rd, json_reader_rejects_nul_bytes);
   tcase_add_test(rd, json_reader_checks_its_arguments);

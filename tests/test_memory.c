@@ -50,7 +50,7 @@ static int mix_run(cask_task_io *io) {
 static const cask_op *mix_op(void) {
   static const cask_op *op;
   if (!op) {
-    static const cask_op def = {"memtest.mix", mix_run, NULL, NULL, NULL, 0};
+    static const cask_op def = {"memtest.mix", mix_run, NULL, NULL, NULL, 0, 0};
     if (cask_op_register(&def, &op) == CASK_EOPEXISTS) op = cask_op_find("memtest.mix");
   }
   return op;

@@ -171,7 +171,7 @@ static int fail_messy_run(cask_task_io *io) {
 static const cask_op *op_get(const char *name, int (*run)(cask_task_io *)) {
   const cask_op *op = cask_op_find(name);
   if (op) return op;
-  cask_op def = {name, run, NULL, NULL, NULL, 0};
+  cask_op def = {name, run, NULL, NULL, NULL, 0, 0};
   int rc = cask_op_register(&def, &op);
   require(rc == CASK_OK, "registering %s: %s", name, cask_err_name(rc));
   return op;

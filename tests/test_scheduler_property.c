@@ -98,7 +98,7 @@ static int mix_run(cask_task_io *io) {
 static const cask_op *mix_op(void) {
   const cask_op *op = cask_op_find("prop.mix");
   if (op) return op;
-  cask_op def = {"prop.mix", mix_run, NULL, NULL, NULL, 0};
+  cask_op def = {"prop.mix", mix_run, NULL, NULL, NULL, 0, 0};
   ck_assert_int_eq(cask_op_register(&def, &op), CASK_OK);
   return op;
 }

@@ -60,6 +60,10 @@ struct cask_op {
                         char *err, size_t errcap);
   void *op_data;
   unsigned flags;
+  /* 0: any length; else the exact byte length of the op's arguments,
+   * checked when a task is added or read from JSON (an op reading a fixed
+   * struct from args_hex of another length would read out of bounds) */
+  size_t args_size;
 };
 /* The op's block depends on its arguments (and inputs) alone and running it
  * has no side effects: under a memory limit the block of a task without
