@@ -1034,12 +1034,112 @@ START_TEST(random_expression_trees_never_share_keys_between_computations) {
 }
 END_TEST
 
+/* ---- arrays and a user's task graph (from_tasks, graph_add_array) ------ */
+
+/* A user's op: a float64 block of rows x 3 whose values are base + index. */
+typedef struct rows_args {
+  int64_t rows;
+  double base;
+} rows_args;
+
+static int make_rows(cask_task_io *io) {
+  rows_args a;
+  memcpy(&a, io->args, sizeof a);
+  int64_t shape[2] = {a.rows, 3};
+  int rc = cask_block_new(CASK_F64, 2, shape, &io->output);
+  if (rc) return rc;
+  double *p = cask_block_data(io->output);
+  for (int64_t i = 0; i < a.rows * 3; i++) p[i] = a.base + (double)i;
+  return CASK_OK;
+}
+
+/* Sums its inputs' values (any number of blocks): the user's task over an
+ * array's blocks. */
+static int sum_all(cask_task_io *io) {
+  double s = 0;
+  for (size_t k = 0; k < io->ninputs; k++) {
+    const double *p = cask_block_data(io->inputs[k]);
+    for (int64_t i = 0; i < cask_block_size(io->inputs[k]); i++) s += p[i];
+  }
+  int rc = cask_block_new(CASK_F64, 0, NULL, &io->output);
+  if (!rc) *(double *)cask_block_data(io->output) = s;
+  return rc;
+}
+
+static const cask_op *user_op(const char *name, int (*run)(cask_task_io *), size_t args_size) {
+  const cask_op *op = cask_op_find(name);
+  if (!op) ck_assert_int_eq(cask_op_register(&(cask_op){.name = name, .run = run, .args_size = args_size}, &op), CASK_OK);
+  return op;
+}
+
+START_TEST(arrays_from_a_users_tasks_and_a_users_tasks_over_arrays) {
+  cask_ctx *ctx = new_ctx(2);
+  const cask_op *rows = user_op("maptest.rows", make_rows, sizeof(rows_args));
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id ids[3];
+  for (int k = 0; k < 3; k++) { /* blocks of 4, 4 and 2 rows */
+    rows_args a = {k < 2 ? 4 : 2, 100.0 * k};
+    char key[16];
+    snprintf(key, sizeof key, "load-%d", k);
+    ck_assert_int_eq(cask_graph_add(g, key, rows, &a, sizeof a, NULL, 0, &ids[k]), CASK_OK);
+  }
+  cask_array *x, *y;
+  ck_assert_int_eq(cask_from_tasks(ctx, g, ids, CASK_F64, 2, (int64_t[]){10, 3}, (int64_t[]){4, 3}, &x), CASK_OK);
+  cask_graph_free(g); /* the array has its own copy */
+  const char *names[] = {"x"};
+  ck_assert_int_eq(cask_eval(ctx, "x * 2 + 1", names, &x, 1, &y), CASK_OK);
+  double got[30], want[30];
+  ck_assert_int_eq(cask_compute(y, got, sizeof got), CASK_OK);
+  for (int r = 0; r < 10; r++)
+    for (int c = 0; c < 3; c++) {
+      int k = r / 4, i = (r % 4) * 3 + c;
+      want[r * 3 + c] = (100.0 * k + i) * 2 + 1;
+    }
+  ck_assert(!memcmp(got, want, sizeof got));
+
+  /* the other way: y's blocks as inputs of a user's task, in one graph */
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id blocks[3], total;
+  ck_assert_int_eq(cask_graph_add_array(g, y, blocks, 3), CASK_OK);
+  ck_assert_int_eq(cask_graph_add(g, "total", user_op("maptest.sum_all", sum_all, 0), NULL, 0, blocks, 3, &total),
+                   CASK_OK);
+  cask_graph_set_output(g, total, 1);
+  cask_results *res;
+  ck_assert_int_eq(cask_run(cask_ctx_runtime(ctx), g, NULL, &res), CASK_OK);
+  double s = 0;
+  for (int i = 0; i < 30; i++) s += want[i];
+  ck_assert(*(const double *)cask_block_data(cask_results_get(res, total)) == s);
+  cask_results_free(res);
+  ck_assert_int_eq(cask_graph_add_array(g, y, blocks, 2), CASK_EINVAL);
+  ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "has 3 blocks"), "%s", cask_ctx_errmsg(ctx));
+  cask_graph_free(g);
+  cask_array_release(y);
+  cask_array_release(x);
+
+  /* a task that makes another shape than declared fails the run, naming it */
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  rows_args a = {5, 0};
+  ck_assert_int_eq(cask_graph_add(g, "wrong", rows, &a, sizeof a, NULL, 0, &ids[0]), CASK_OK);
+  ck_assert_int_eq(cask_from_tasks(ctx, g, ids, CASK_F64, 2, (int64_t[]){4, 3}, (int64_t[]){4, 3}, &x), CASK_OK);
+  ck_assert_int_eq(cask_compute(x, got, 12 * sizeof(double)), CASK_EINVAL);
+  ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "(5, 3)") && strstr(cask_ctx_errmsg(ctx), "(4, 3)"), "%s",
+                cask_ctx_errmsg(ctx));
+  cask_array_release(x);
+  ck_assert_int_eq(cask_from_tasks(ctx, g, (cask_task_id[]){7}, CASK_F64, 1, (int64_t[]){3}, (int64_t[]){3}, &x),
+                   CASK_EINVAL);
+  cask_graph_free(g);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
 Suite *array_map_suite(void) {
   Suite *s = suite_create("array_map");
   TCase *tc = tcase_create("map_blocks");
   tcase_add_test(tc, map_blocks_of_one_input_sees_each_block_and_its_offset);
   tcase_add_test(tc, ops_holding_addresses_cannot_be_added_or_read_from_json);
   tcase_add_test(tc, regress_map_blocks_merges_different_kernels);
+  tcase_add_test(tc, arrays_from_a_users_tasks_and_a_users_tasks_over_arrays);
   tcase_add_loop_test(tc, random_expression_trees_never_share_keys_between_computations, 0, 8);
   tcase_add_test(tc, map_blocks_broadcasts_and_rechunks_its_inputs_to_the_first_ones_grid);
   tcase_add_test(tc, map_blocks_accepts_the_same_array_twice);

@@ -287,6 +287,7 @@ void cask__register_linalg_ops(void);
 void cask__register_structure_ops(void);
 void cask__register_zarr_ops(void);
 void cask__register_store_ops(void);
+void cask__register_tasks_ops(void);
 
 /* Once per process (uv_once): contexts on several threads must not write
  * the op pointers while another lowers with them. */
@@ -299,6 +300,7 @@ static void register_once(void) {
   cask__register_structure_ops();
   cask__register_zarr_ops();
   cask__register_store_ops();
+  cask__register_tasks_ops();
   cask_op_register(&(cask_op){.name = "array.kernel", .run = kernel_run}, &op_kernel);
   /* writes into a caller's buffer, whose address its arguments hold */
   cask__op_register_private(&(cask_op){.name = "array.kernel_into", .run = kernel_into_run},

@@ -393,6 +393,20 @@ int cask_store(int n, const cask_target *targets, const cask_run_options *opts);
 int cask_compute(cask_array *a, void *buf, size_t nbytes);
 /* Compute a 0-d (or one-element) array, converted to double. */
 int cask_compute_scalar(cask_array *a, double *out);
+/* ---- arrays and a task graph in one graph ------------------------------
+ * dask's from_delayed and to_delayed. cask_from_tasks: an array whose block
+ * k (C order of the block grid of shape and chunks) is what task ids[k] of
+ * g makes, a block of dtype and of the block's shape (checked when it runs:
+ * a wrong one fails the run naming the task). The tasks and everything they
+ * depend on are copied now, keys kept: g may change or be freed afterwards
+ * (it is validated here). cask_graph_add_array: the blocks of a lowered
+ * into the user's graph g (added unless g has them), their task ids in
+ * ids (C order, nids = the number of blocks), for the user's tasks to take
+ * as inputs; run g with cask_run on cask_ctx_runtime(ctx) or any runtime. */
+int cask_from_tasks(cask_ctx *ctx, cask_graph *g, const cask_task_id *ids, cask_dtype dtype, int ndim,
+                    const int64_t *shape, const int64_t *chunks, cask_array **out);
+int cask_graph_add_array(cask_graph *g, cask_array *a, cask_task_id *ids, size_t nids);
+
 /* Build, optimize and order the task graph that computes a, without running
  * it: the caller owns the graph (for dumping it as JSON or DOT). */
 int cask_array_graph(cask_array *a, cask_graph **out);
