@@ -351,6 +351,35 @@ START_TEST(constants_pi_e_inf_nan) {
 }
 END_TEST
 
+/* None and newaxis in a subscript add axes of extent 1, as in NumPy. */
+START_TEST(none_and_newaxis_add_axes) {
+  cask_ctx *ctx = new_ctx();
+  cask_array *x = grid(ctx); /* arange(24) as (4, 6) */
+  static const struct {
+    const char *expr;
+    int ndim;
+    int64_t shape[4];
+  } cases[] = {{"x[:, None]", 3, {4, 1, 6}},     {"x[None]", 3, {1, 4, 6}},       {"x[newaxis, 1]", 2, {1, 6}},
+               {"x[2, None, ::2]", 2, {1, 3}},    {"x[:, :, None]", 3, {4, 6, 1}}, {"x[None, :, None, 0]", 3, {1, 4, 1}}};
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    cask_array *r = eval1(ctx, cases[k].expr, x);
+    ck_assert_msg(cask_array_ndim(r) == cases[k].ndim, "%s: %d axes", cases[k].expr, cask_array_ndim(r));
+    for (int i = 0; i < cases[k].ndim; i++)
+      ck_assert_msg(cask_array_shape(r)[i] == cases[k].shape[i], "%s: axis %d", cases[k].expr, i);
+    cask_array_release(r);
+  }
+  /* broadcasting with a new axis: the outer difference of a column and a row */
+  cask_array *d = eval1(ctx, "x[:, 0][:, None] - x[0, :][None, :]", x);
+  double v[24];
+  values(d, v, 24);
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 6; j++) ck_assert(v[i * 6 + j] == 6.0 * i - j);
+  cask_array_release(d);
+  cask_array_release(x);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
 Suite *array_expr_suite(void) {
   Suite *s = suite_create("array_expr");
   TCase *tc = tcase_create("expr");
@@ -360,6 +389,7 @@ Suite *array_expr_suite(void) {
   tcase_add_test(tc, errors_name_the_column_and_leak_nothing);
   tcase_add_test(tc, regress_integer_literals_go_through_double);
   tcase_add_test(tc, constants_pi_e_inf_nan);
+  tcase_add_test(tc, none_and_newaxis_add_axes);
   tcase_add_test(tc, arrays_graph_computes_shared_steps_once_and_reports_every_block_key);
   suite_add_tcase(s, tc);
   return s;

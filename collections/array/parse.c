@@ -794,24 +794,65 @@ static int parse_index_item(parser *ps, cask_index *x) {
   return CASK_OK;
 }
 
-/* x[...] at ps->p == '[': replaces *out by the slice. */
+/* The result's shape with an axis of extent 1 wherever the subscript had
+ * None (or newaxis): kind[k] of item k is 'n' (new axis), 'i' (an index:
+ * no axis) or 's' (a slice); the sliced array r's axes follow. */
+static int insert_new_axes(const char *kind, int nitems, const cask_array *r, int64_t *shape) {
+  int nd = 0, ax = 0;
+  for (int k = 0; k < nitems; k++) {
+    if (nd == CASK_MAX_NDIM) return -1;
+    if (kind[k] == 'n') shape[nd++] = 1;
+    else if (kind[k] == 's') shape[nd++] = cask_array_shape(r)[ax++];
+  }
+  for (; ax < cask_array_ndim(r); ax++) {
+    if (nd == CASK_MAX_NDIM) return -1;
+    shape[nd++] = cask_array_shape(r)[ax];
+  }
+  return nd;
+}
+
+/* x[...] at ps->p == '[': replaces *out by the slice (None or newaxis
+ * items add axes of extent 1, as in NumPy). */
 static int parse_subscript(parser *ps, value *out) {
   const char *at = ps->p++;
   cask_index idx[CASK_MAX_NDIM];
-  int n = 0, rc = CASK_OK;
+  char kind[2 * CASK_MAX_NDIM];
+  int n = 0, nitems = 0, nnew = 0, rc = CASK_OK;
   if (!out->a) return fail_at(ps, at, "only an array can be indexed");
   for (;;) {
     skip(ps);
-    if (*ps->p == ']' && n > 0) break;
-    if (n == CASK_MAX_NDIM) return fail_at(ps, ps->p, "too many indexes");
-    if ((rc = parse_index_item(ps, &idx[n++]))) return rc;
+    if (*ps->p == ']' && nitems > 0) break;
+    if (nitems == 2 * CASK_MAX_NDIM) return fail_at(ps, ps->p, "too many indexes");
+    if (word_at(ps->p, "None") || word_at(ps->p, "newaxis")) {
+      ps->p += *ps->p == 'N' ? 4 : 7;
+      kind[nitems++] = 'n';
+      nnew++;
+      skip(ps);
+    } else {
+      if (n == CASK_MAX_NDIM) return fail_at(ps, ps->p, "too many indexes");
+      if ((rc = parse_index_item(ps, &idx[n]))) return rc;
+      kind[nitems++] = idx[n++].is_int ? 'i' : 's';
+    }
     if (*ps->p == ']') break;
     if (*ps->p != ',') return fail_at(ps, ps->p, "expected ',' or ']' in the subscript");
     ps->p++;
   }
   ps->p++;
   cask_array *r;
-  if (cask_slice(out->a, n, idx, &r)) return fail_ctx(ps, at);
+  if (n ? cask_slice(out->a, n, idx, &r) : !(r = cask_array_retain(out->a))) return fail_ctx(ps, at);
+  if (nnew) {
+    int64_t shape[CASK_MAX_NDIM];
+    int nd = insert_new_axes(kind, nitems, r, shape);
+    cask_array *e = NULL;
+    if (nd < 0) {
+      cask_array_release(r);
+      return fail_at(ps, at, "the new axes make too many axes");
+    }
+    rc = cask_reshape(r, nd, shape, &e);
+    cask_array_release(r);
+    if (rc) return fail_ctx(ps, at);
+    r = e;
+  }
   cask_array_release(out->a);
   out->a = r;
   return CASK_OK;
