@@ -351,6 +351,20 @@ START_TEST(constants_pi_e_inf_nan) {
 }
 END_TEST
 
+/* concatenate((x, x)) said only "expected ')'": the message names the
+ * construct. */
+START_TEST(a_tuple_of_arrays_is_named_in_the_error) {
+  cask_ctx *ctx = new_ctx();
+  cask_array *x = grid(ctx), *r = NULL;
+  const char *names[] = {"x"};
+  ck_assert_int_eq(cask_eval(ctx, "sum((x, x))", names, &x, 1, &r), CASK_EINVAL);
+  ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "column 7") && strstr(cask_ctx_errmsg(ctx), "a tuple of arrays"), "%s",
+                cask_ctx_errmsg(ctx));
+  cask_array_release(x);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
 /* None and newaxis in a subscript add axes of extent 1, as in NumPy. */
 START_TEST(none_and_newaxis_add_axes) {
   cask_ctx *ctx = new_ctx();
@@ -390,6 +404,7 @@ Suite *array_expr_suite(void) {
   tcase_add_test(tc, regress_integer_literals_go_through_double);
   tcase_add_test(tc, constants_pi_e_inf_nan);
   tcase_add_test(tc, none_and_newaxis_add_axes);
+  tcase_add_test(tc, a_tuple_of_arrays_is_named_in_the_error);
   tcase_add_test(tc, arrays_graph_computes_shared_steps_once_and_reports_every_block_key);
   suite_add_tcase(s, tc);
   return s;

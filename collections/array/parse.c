@@ -706,7 +706,9 @@ static int parse_atom(parser *ps, value *out) {
     skip(ps);
     if (*ps->p != ')') {
       drop(out);
-      return fail_at(ps, ps->p, "expected ')'");
+      return fail_at(ps, ps->p, *ps->p == ',' ? "expected ')': a tuple of arrays such as (a, b) is not an argument "
+                                                "here (only tuples of integers, as axis=(0, 1))"
+                                              : "expected ')'");
     }
     ps->p++;
     return CASK_OK;
