@@ -899,7 +899,9 @@ int cask_to_npy(cask_array *a, const char *path) {
 }
 
 void cask__register_npy_ops(void) {
-  cask_op_register(&(cask_op){.name = "array.npy_read", .run = read_run, .flags = CASK_OP_PURE}, &op_read);
+  /* pure, and each read checks the file is the one cask_read_npy saw */
+  cask_op_register(&(cask_op){.name = "array.npy_read", .run = read_run, .flags = CASK_OP_PURE | CASK_OP_CHECKS_SOURCE},
+                   &op_read);
   /* the fd in the arguments means nothing in another process */
   cask__op_register_private(&(cask_op){.name = "array.npy_write", .run = write_run}, &op_write);
 }

@@ -72,6 +72,12 @@ struct cask_op {
  * .npy and Zarr readers and generators are pure). A block made again must
  * have the same bits (checked), or the run fails. */
 #define CASK_OP_PURE 1u
+/* With CASK_OP_PURE: the op itself refuses to make a block from a source
+ * that changed (cask's .npy reader checks the file's size, time and inode
+ * on every read), so a block made again is not also compared with a
+ * checksum of the first one (which cost a sixth of a run that re-reads a
+ * .npy file). */
+#define CASK_OP_CHECKS_SOURCE 2u
 
 /* Register an op; the definition (and its name) is copied. *out (may be
  * NULL) receives the registered op, valid for the life of the process.
