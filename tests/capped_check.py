@@ -3,7 +3,7 @@
 
 Usage: capped_check.py CASK_BINARY
 
-A 240 MB .npy input, three times the cap of a fresh memory cgroup (80 MiB,
+A 320 MB .npy input, about three times the cap of a fresh memory cgroup (112 MiB,
 the page cache counted, the file dropped from the cache first), and a job
 that needs x twice ((x - x.mean(axis=0)) * 2 to .npy and Zarr, and the std
 of the centred x printed) under --memory-limit 40MiB: the run must end
@@ -21,8 +21,8 @@ import time
 
 import numpy as np
 
-CAP = 80 << 20
-ROWS, COLS = 30000, 1000
+CAP = 112 << 20
+ROWS, COLS = 40000, 1000
 
 
 def cgroup(name):
