@@ -14,12 +14,7 @@ static const char *const binop_names[CASK_BINOP_COUNT] = {
     "add", "subtract", "multiply", "divide", "power", "maximum", "minimum", "arctan2",
     "floor_divide", "mod", "equal", "not_equal", "less", "less_equal", "greater",
     "greater_equal", "logical_and", "logical_or"};
-static const char *const unop_names[CASK_UNOP_COUNT] = {
-    "negative", "abs", "sqrt", "exp", "expm1", "log", "log1p", "log2", "log10", "sin",
-    "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "floor", "ceil",
-    "round", "isnan", "isfinite", "logical_not"};
 
-const char *cask__unop_name(int op) { return (unsigned)op < CASK_UNOP_COUNT ? unop_names[op] : "?"; }
 const char *cask__binop_name(int op) { return (unsigned)op < CASK_BINOP_COUNT ? binop_names[op] : "?"; }
 
 /* Right-aligned extent and chunk of axis i of an ndim-d result. */

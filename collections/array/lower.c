@@ -11,7 +11,6 @@
 
 int cask__lower_reduce(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
                        cask_task_id *out);
-const char *cask__unop_name(int op);
 
 const char *cask__source_name(const cask_array *a);
 
