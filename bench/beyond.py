@@ -85,15 +85,16 @@ class Cgroup:
         with open(os.path.join(self.path, f)) as fh:
             return fh.read()
 
-    def stat(self, key):
-        for line in self.read("memory.stat").splitlines():
+    def field(self, name, key):
+        """The number after key in a cgroup file of "key value" lines (0 if none)."""
+        for line in self.read(name).splitlines():
             k, v = line.split()
             if k == key:
                 return int(v)
         return 0
 
     def rss(self):
-        return self.stat("anon" if self.v2 else "total_rss")
+        return self.field("memory.stat", "anon" if self.v2 else "total_rss")
 
     def peak(self):
         try:
@@ -102,19 +103,7 @@ class Cgroup:
             return -1
 
     def ooms(self):
-        if self.v2:
-            return self.stat_events("oom_kill")
-        for line in self.read("memory.oom_control").splitlines():
-            if line.startswith("oom_kill "):
-                return int(line.split()[1])
-        return 0
-
-    def stat_events(self, key):
-        for line in self.read("memory.events").splitlines():
-            k, v = line.split()
-            if k == key:
-                return int(v)
-        return 0
+        return self.field("memory.events" if self.v2 else "memory.oom_control", "oom_kill")
 
     def kill_all(self):
         for _ in range(50):
@@ -270,8 +259,8 @@ def main():
             targets.append(zarr.open(path, mode="w", shape=y.shape, chunks=y.chunksize, dtype=y.dtype,
                                      compressor=numcodecs.Zstd(level=1)))
     stored = da.store(sources, targets, lock=False, compute=False) if sources else None
-    todo = ([y] if "value" in outs else []) + extra + ([stored] if stored is not None else [])
-    got = dask.compute(*todo)
+    work = ([y] if "value" in outs else []) + extra + ([stored] if stored is not None else [])
+    got = dask.compute(*work)
     if "value" in outs:
         value = float(got[0])
     for t in targets:

@@ -71,17 +71,18 @@ static cask_task_id add(cask_graph *g, const char *key, int64_t n, const cask_ta
   return add_op(g, mix_op(), key, n, deps, ndeps);
 }
 
-/* std(x - x.mean())'s shape: roots r_i, a chain of small partial results
- * through all of them, then d_i = f(r_i, total): every r_i is held until
- * the chain ends. Outputs: the d_i (big) or a final chain over them. */
-static cask_graph *two_pass(int nroots, int64_t n, int big_outputs) {
+/* std(x - x.mean())'s shape: roots r_i (of op root), a chain of small
+ * partial results through all of them, then d_i = f(r_i, total): every r_i
+ * is held until the chain ends. Outputs: the d_i (big) or a final chain
+ * over them. */
+static cask_graph *two_pass_of(const cask_op *root, int nroots, int64_t n, int big_outputs) {
   cask_graph *g;
   ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
   cask_task_id *r = malloc((size_t)nroots * sizeof *r), acc = 0, fin = 0;
   char key[64];
   for (int i = 0; i < nroots; i++) {
     snprintf(key, sizeof key, "r-%d", i);
-    r[i] = add(g, key, n, NULL, 0);
+    r[i] = add_op(g, root, key, n, NULL, 0);
     snprintf(key, sizeof key, "a-%d", i);
     cask_task_id deps[2] = {r[i], acc};
     acc = add(g, key, 1, deps, i ? 2 : 1);
@@ -101,6 +102,10 @@ static cask_graph *two_pass(int nroots, int64_t n, int big_outputs) {
   if (!big_outputs) cask_graph_set_output(g, fin, 1);
   free(r);
   return g;
+}
+
+static cask_graph *two_pass(int nroots, int64_t n, int big_outputs) {
+  return two_pass_of(mix_op(), nroots, n, big_outputs);
 }
 
 /* A random DAG: tasks of random size with up to three inputs from earlier
@@ -651,31 +656,6 @@ static const cask_op *pure_op(void) {
   return op;
 }
 
-/* two_pass with pure roots: r_i = pure(i) */
-static cask_graph *two_pass_pure(int nroots, int64_t n) {
-  cask_graph *g;
-  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
-  cask_task_id *r = malloc((size_t)nroots * sizeof *r), acc = 0, fin = 0;
-  char key[64];
-  for (int i = 0; i < nroots; i++) {
-    snprintf(key, sizeof key, "r-%d", i);
-    r[i] = add_op(g, pure_op(), key, n, NULL, 0);
-    snprintf(key, sizeof key, "a-%d", i);
-    cask_task_id deps[2] = {r[i], acc};
-    acc = add(g, key, 1, deps, i ? 2 : 1);
-  }
-  for (int i = 0; i < nroots; i++) {
-    snprintf(key, sizeof key, "d-%d", i);
-    cask_task_id deps[2] = {r[i], acc}, d = add(g, key, n, deps, 2);
-    snprintf(key, sizeof key, "e-%d", i);
-    cask_task_id deps2[2] = {d, fin};
-    fin = add(g, key, 1, deps2, i ? 2 : 1);
-  }
-  cask_graph_set_output(g, fin, 1);
-  free(r);
-  return g;
-}
-
 static cask_runtime *runtime_drop(int threads, uint64_t limit, const char *dir, cask_drop_policy drop) {
   cask_runtime *rt;
   cask_runtime_options o = {.threads = threads, .memory_limit = limit, .spill_dir = dir, .drop = drop};
@@ -687,7 +667,7 @@ static cask_runtime *runtime_drop(int threads, uint64_t limit, const char *dir, 
  * bits, no spill file for them; with dropping off they spill instead. */
 START_TEST(pure_root_blocks_are_dropped_and_made_again_with_the_same_bits) {
   char *dir = make_dir();
-  cask_graph *g = two_pass_pure(16, 16384);
+  cask_graph *g = two_pass_of(pure_op(), 16, 16384, 0);
   cask_results *ref = reference(g);
   static const cask_drop_policy policies[] = {CASK_DROP_ALWAYS, CASK_DROP_NEVER, CASK_DROP_COST};
   for (int p = 0; p < 3; p++) {

@@ -100,9 +100,37 @@ static int64_t block_count(const cask_array *a) {
 typedef struct estimate {
   int64_t tasks, most;
   const cask_array *biggest;
-  const cask_array **seen;
-  size_t nseen, cap;
+  const cask_array **seen; /* an open-addressing set of nodes walked */
+  size_t nseen, cap;       /* cap: a power of two, at least twice nseen */
 } estimate;
+
+/* Adds a to the set: 1 if new, 0 if there, <0 on no memory. A list took
+ * a quadratic number of looks on expressions of thousands of nodes. */
+static int seen_add(estimate *e, const cask_array *a) {
+  if (2 * (e->nseen + 1) > e->cap) {
+    size_t cap = e->cap ? 2 * e->cap : 64;
+    const cask_array **t = cask__calloc(cap, sizeof *t);
+    if (!t) return CASK_ENOMEM;
+    for (size_t i = 0; i < e->cap; i++)
+      if (e->seen[i])
+        for (size_t h = cask__mix64((uintptr_t)e->seen[i]) & (cap - 1);; h = (h + 1) & (cap - 1))
+          if (!t[h]) {
+            t[h] = e->seen[i];
+            break;
+          }
+    cask__free(e->seen);
+    e->seen = t;
+    e->cap = cap;
+  }
+  for (size_t h = cask__mix64((uintptr_t)a) & (e->cap - 1);; h = (h + 1) & (e->cap - 1)) {
+    if (e->seen[h] == a) return 0;
+    if (!e->seen[h]) {
+      e->seen[h] = a;
+      e->nseen++;
+      return 1;
+    }
+  }
+}
 
 static void count(estimate *e, const cask_array *a, int64_t nb) {
   e->tasks += nb < CASK__MAX_ARRAY_TASKS ? nb : CASK__MAX_ARRAY_TASKS + 1;
@@ -114,10 +142,8 @@ static void count(estimate *e, const cask_array *a, int64_t nb) {
  * sources are), a partial per input block of a reduction; below a slice
  * only some blocks are made, so nothing is counted there. */
 static int walk(estimate *e, const cask_array *a) {
-  for (size_t i = 0; i < e->nseen; i++)
-    if (e->seen[i] == a) return CASK_OK;
-  if (cask__grow((void **)&e->seen, &e->cap, e->nseen + 1, sizeof *e->seen)) return CASK_ENOMEM;
-  e->seen[e->nseen++] = a;
+  int fresh = seen_add(e, a);
+  if (fresh <= 0) return fresh;
   if (a->kind == NODE_REDUCE) count(e, a->in[0], block_count(a->in[0]));
   else if (!cask__is_elementwise(a) && a->kind != NODE_SOURCE) count(e, a, block_count(a));
   if (a->kind == NODE_EXT && a->cls->selects) return CASK_OK;
