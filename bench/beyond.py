@@ -160,6 +160,23 @@ def drop_cache(path):
             os.close(fd)
 
 
+def cached_bytes(path):
+    """Bytes of path (a file or a store) in the page cache, by util-linux's
+    fincore (mincore(2)); None where fincore is missing."""
+    paths = [path]
+    if os.path.isdir(path):
+        paths = [os.path.join(r, f) for r, _, fs in os.walk(path) for f in fs]
+    total = 0
+    for i in range(0, len(paths), 256):
+        try:
+            out = subprocess.run(["fincore", "--bytes", "--raw", "--noheadings", "-o", "RES"] + paths[i:i + 256],
+                                 capture_output=True, text=True, check=True).stdout
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        total += sum(int(v) for v in out.split())
+    return total
+
+
 def make_npy(path, rows, cols, seed, block=1000):
     if os.path.exists(path):
         a = np.load(path, mmap_mode="r")
@@ -322,9 +339,15 @@ def run_case(cfg, case, system, paths, threads, args):
     specs = []
     for o in outputs:
         specs.append("value" if o == "value" else "%s:%s/y.%s" % (o, outdir, o))
+    cached = 0
     for p in (xpath, wpath):
         if p != "-":
             drop_cache(p)
+            c = cached_bytes(p)
+            cached = None if c is None or cached is None else cached + c
+    if cached:
+        log("beyond: warning: %.2f GB of the inputs stayed in the page cache before %s's run "
+            "(mapped by some process?)" % (cached / 1e9, system))
     limit = cfg["cap"] * 2 // 3
     if system == "cask":
         argv = [args.cask_bench, "--beyond-child", str(threads), str(limit), str(cfg["crow"]), expr, xpath, wpath] + specs
@@ -335,7 +358,7 @@ def run_case(cfg, case, system, paths, threads, args):
         "cask-bench-%s-%s-%d" % (cid, system, os.getpid()), cfg["cap"], argv, TIMEOUT)
     r = {"bench": "beyond", "case": cid, "expr": expr, "source": src, "outputs": outputs, "system": system,
          "cap_bytes": cfg["cap"], "status": status, "peak_rss_bytes": rss, "peak_charge_bytes": charge,
-         "oom_kills": ooms, "process_wall_s": round(proc_wall, 3), "ok": False}
+         "oom_kills": ooms, "process_wall_s": round(proc_wall, 3), "cached_before_bytes": cached, "ok": False}
     if system == "cask":
         r["memory_limit"] = limit
     for line in lines:
@@ -375,15 +398,22 @@ def col_stats(x, block):
 
 class Reference:
     def __init__(self, paths, crow):
-        self.x = np.load(paths["npy"], mmap_mode="r")
+        self.xpath = paths["npy"]
         self.w = np.load(paths["w"]) if os.path.exists(paths["w"]) else None
         self.crow = crow
         self._stats = None
 
     def stats(self):
         if self._stats is None:
-            self._stats = col_stats(self.x, self.crow)
+            self._stats = col_stats(self.open_x(), self.crow)
         return self._stats
+
+    def open_x(self):
+        """x memory-mapped afresh for one check. A map kept open would keep its
+        pages in the page cache whatever POSIX_FADV_DONTNEED asks (mapped
+        pages are not dropped), and every later run would read x from memory
+        charged to no cgroup."""
+        return np.load(self.xpath, mmap_mode="r")
 
     def value(self):
         """std(x - x.mean(axis=0)): the std of the centred x, over all of it."""
@@ -397,21 +427,22 @@ class Reference:
             rel = abs(r["value"] - ref) / abs(ref)
             return rel <= 1e-12, "value %.17g vs NumPy %.17g: relative %.2e" % (r["value"], ref, rel)
         worst, bitwise = 0.0, True
+        x = self.open_x()
         for kind, path in r["outputs_at"].items():
             y = np.load(path, mmap_mode="r") if kind == "npy" else __import__("zarr").open(path, mode="r")
             if cid == "D2":
-                if y.shape != self.x.T.shape:
+                if y.shape != x.T.shape:
                     return False, "%s has shape %s" % (path, y.shape)
-                for j in range(0, self.x.shape[0], self.crow):
-                    if not np.array_equal(np.asarray(y[:, j:j + self.crow]), self.x[j:j + self.crow].T):
+                for j in range(0, x.shape[0], self.crow):
+                    if not np.array_equal(np.asarray(y[:, j:j + self.crow]), x[j:j + self.crow].T):
                         return False, "%s differs from x.T" % path
                 continue
             bitwise = False
             m, sd = self.stats() if cid == "C2" else (None, None)
-            for i in range(0, self.x.shape[0], self.crow):
-                xb = self.x[i:i + self.crow].astype(np.longdouble)
+            for i in range(0, x.shape[0], self.crow):
+                xb = x[i:i + self.crow].astype(np.longdouble)
                 # x @ w in float64 (a long-double product has no BLAS: hours at full size)
-                ref = (xb - m) / sd if cid == "C2" else np.asarray(self.x[i:i + self.crow]) @ self.w
+                ref = (xb - m) / sd if cid == "C2" else np.asarray(x[i:i + self.crow]) @ self.w
                 got = np.asarray(y[i:i + self.crow])
                 scale = float(np.abs(ref).max()) or 1.0
                 worst = max(worst, float(np.abs(got - ref).max()) / scale)
