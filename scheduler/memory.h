@@ -153,6 +153,10 @@ int cask__memory_make_dir(cask__memory *m, char *err, size_t errcap);
 /* spill.c: the spill thread's body */
 void cask__spill_thread(void *arg);
 void cask__spill_wake(uv_async_t *h);
+/* Whether v's block can be dropped and made again by ops alone: its op is
+ * CASK_OP_PURE and so are its inputs' ops, which have no inputs (a read or
+ * a generator, made again with it). */
+int cask__remakeable(const cask_graph *g, uint32_t v);
 /* Read v's block back (verified; its file kept) or make it again (a
  * dropped block) into memory with the given flags (SLOT_PIN,
  * SLOT_PREFETCHED), unless used bytes would pass max_used. 1: back, 0:

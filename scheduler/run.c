@@ -138,8 +138,9 @@ static int execute(cask__worker *w, cask__run *r, uint32_t v) {
                      w->errmsg, sizeof w->errmsg, t->op->op_data, w->index};
   const cask_run_options *o = r->opts;
   if (o && o->on_task_start) o->on_task_start(o->user, g, v, w->index);
-  /* the time a pure root op takes is the price of dropping its block */
-  int timed = r->make_ns && t->ndeps == 0 && (t->op->flags & CASK_OP_PURE);
+  /* the time a pure op over pure roots takes is part of the price of
+   * dropping its block (spill.c) */
+  int timed = r->make_ns && cask__remakeable(g, v);
   uint64_t start = (o && o->trace_path) || timed ? cask__now_ns() : 0;
   int rc = t->op->run(&io);
   if (start) {

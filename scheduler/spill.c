@@ -148,17 +148,45 @@ static void settle(cask__run *r, uint32_t v, unsigned to) {
   }
 }
 
+/* The blocks of v's inputs, made afresh by their pure ops (v is
+ * remakeable: its inputs are pure roots, whose own blocks may be dead or
+ * dropped by now and are not touched). The caller releases them. */
+static int make_inputs(cask__run *r, uint32_t v, cask_block **in, char *err, size_t cap) {
+  const cask_graph *g = r->g;
+  const cask__task *t = &g->tasks[v];
+  for (uint32_t k = 0; k < t->ndeps; k++) {
+    uint32_t d = g->dep_idx[t->deps_off + k];
+    const cask__task *td = &g->tasks[d];
+    cask_task_io io = {cask__args(g, d), td->args_len, NULL, 0, NULL, err, cap, td->op->op_data, -1};
+    int rc = td->op->run(&io);
+    in[k] = io.output;
+    if (rc || !io.output) {
+      if (!err[0]) cask__fmt(err, cap, "its input '%s' (op %s): %s", cask__key(g, d), td->op->name,
+                             rc ? cask_strerror(rc) : "no block");
+      return rc ? rc : CASK_ETASK;
+    }
+  }
+  return CASK_OK;
+}
+
 /* Make a dropped block again by running its task's pure op (on this
- * thread, worker -1), checked against what the first run made. */
+ * thread, worker -1), on inputs made again too, checked against what the
+ * first run made. */
 static int remake(cask__run *r, uint32_t v, unsigned flags) {
   cask__memory *m = r->mem;
   const cask__task *t = &r->g->tasks[v];
   const cask__spill_rec *rec = r->spilled[v];
   char err[1024] = "";
-  cask_task_io io = {cask__args(r->g, v), t->args_len, NULL, 0, NULL, err, sizeof err, t->op->op_data, -1};
+  cask_block *stackin[8] = {NULL}, **in = stackin;
   uint64_t t0 = cask__now_ns();
-  int rc = t->op->run(&io);
+  int rc = t->ndeps > 8 && !(in = cask__calloc(t->ndeps, sizeof *in)) ? CASK_ENOMEM : CASK_OK;
+  if (!rc) rc = make_inputs(r, v, in, err, sizeof err);
+  cask_task_io io = {cask__args(r->g, v), t->args_len, in, t->ndeps, NULL, err, sizeof err, t->op->op_data, -1};
+  uint64_t top = cask__now_ns();
+  if (!rc) rc = t->op->run(&io);
   uint64_t t1 = cask__now_ns();
+  for (uint32_t k = 0; in && k < t->ndeps; k++) cask_block_release(in[k]);
+  if (in != stackin) cask__free(in);
   cask_block *b = io.output;
   int same = !rc && b && cask_block_dtype(b) == rec->dtype && cask_block_ndim(b) == rec->ndim &&
              cask_block_nbytes(b) == rec->nbytes &&
@@ -182,7 +210,7 @@ static int remake(cask__run *r, uint32_t v, unsigned flags) {
   atomic_fetch_add(&m->remade_bytes, rec->nbytes);
   atomic_fetch_add(&m->remade_blocks, 1);
   atomic_fetch_add(&m->remake_ns, t1 - t0);
-  r->make_ns[v] = t1 - t0; /* the newest price */
+  r->make_ns[v] = t1 - top; /* the newest price (of the op alone: make_cost adds the inputs') */
   atomic_fetch_sub(&m->ondisk, 1);
   r->slots[v].out = b;
   cask__account(r, b, +1);
@@ -190,18 +218,51 @@ static int remake(cask__run *r, uint32_t v, unsigned flags) {
   return 1;
 }
 
+int cask__remakeable(const cask_graph *g, uint32_t v) {
+  const cask__task *t = &g->tasks[v];
+  if (!(t->op->flags & CASK_OP_PURE)) return 0;
+  for (uint32_t k = 0; k < t->ndeps; k++) {
+    const cask__task *d = &g->tasks[g->dep_idx[t->deps_off + k]];
+    if (d->ndeps || !(d->op->flags & CASK_OP_PURE)) return 0;
+  }
+  return 1;
+}
+
+/* What making v's block again costs, in ns: its op's measured time plus
+ * its inputs' (made again with it). 0: not measured yet. */
+static uint64_t make_cost(const cask__run *r, uint32_t v) {
+  const cask__task *t = &r->g->tasks[v];
+  uint64_t cost = r->make_ns[v];
+  for (uint32_t k = 0; cost && k < t->ndeps; k++) {
+    uint64_t c = r->make_ns[r->g->dep_idx[t->deps_off + k]];
+    cost = c ? cost + c : 0;
+  }
+  return cost;
+}
+
+/* The declared bytes of v's inputs. */
+static int64_t inputs_size(const cask_graph *g, uint32_t v) {
+  const cask__task *t = &g->tasks[v];
+  int64_t n = 0;
+  for (uint32_t k = 0; k < t->ndeps; k++) {
+    int64_t s = g->tasks[g->dep_idx[t->deps_off + k]].size;
+    n += s > 0 ? s : 0;
+  }
+  return n;
+}
+
 /* Whether to drop v's block (nbytes) rather than spill it: by the policy,
  * or (CASK_DROP_COST) when making it again costs less than writing it and
  * reading it back: the op's measured time against the spill throughput
  * measured on this disk (before any, 1 GB/s writing and 2 GB/s reading). */
 static int cheaper_to_remake(const cask__memory *m, const cask__run *r, uint32_t v, size_t nbytes) {
-  const cask__task *t = &r->g->tasks[v];
-  if (!r->make_ns || t->ndeps || !(t->op->flags & CASK_OP_PURE) || m->drop == CASK_DROP_NEVER) return 0;
+  if (!r->make_ns || m->drop == CASK_DROP_NEVER || !cask__remakeable(r->g, v)) return 0;
   if (m->drop == CASK_DROP_ALWAYS) return 1;
-  if (!r->make_ns[v]) return 0;
+  uint64_t cost = make_cost(r, v);
+  if (!cost) return 0;
   double w = m->write_bytes ? (double)m->write_ns / (double)m->write_bytes : 1.0;
   double rd = m->read_bytes ? (double)m->read_ns / (double)m->read_bytes : 0.5;
-  return (double)r->make_ns[v] < (w + rd) * (double)nbytes;
+  return (double)cost < (w + rd) * (double)nbytes;
 }
 
 static int read_back(cask__run *r, uint32_t v, unsigned flags);
@@ -216,7 +277,9 @@ int cask__spill_load(cask__run *r, uint32_t v, unsigned flags, uint64_t max_used
       !atomic_compare_exchange_strong(word, &cur, (cur & SLOT_REMAKE) | SLOT_LOADING | SLOT_FILE))
     return 0; /* dead, or another thread has it */
   const cask__spill_rec *rec = r->spilled[v];
-  int64_t nbytes = (int64_t)rec->nbytes; /* rec goes with the block if it dies meanwhile */
+  /* rec goes with the block if it dies meanwhile; the inputs of a block
+   * made again from pure roots are held while it is made */
+  int64_t nbytes = (int64_t)rec->nbytes + (rec->remake ? inputs_size(r->g, v) : 0);
   /* room for it, claimed (two workers making blocks again see each other) */
   if (max_used != UINT64_MAX && !cask__memory_claim(r, (uint64_t)nbytes, max_used)) {
     settle(r, v, SLOT_DISK);

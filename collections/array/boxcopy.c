@@ -527,8 +527,8 @@ void cask__memo_free(cask__memo *m) {
 }
 
 void cask__register_structure_ops(void) {
-  cask_op_register(&(cask_op){.name = "array.gather", .run = gather_run}, &op_gather);
-  cask_op_register(&(cask_op){.name = "array.transpose", .run = transpose_run}, &op_transpose);
-  cask_op_register(&(cask_op){.name = "array.reshape", .run = reshape_run}, &op_reshape);
+  cask_op_register(&(cask_op){.name = "array.gather", .run = gather_run, .flags = CASK_OP_PURE}, &op_gather);
+  cask_op_register(&(cask_op){.name = "array.transpose", .run = transpose_run, .flags = CASK_OP_PURE}, &op_transpose);
+  cask_op_register(&(cask_op){.name = "array.reshape", .run = reshape_run, .flags = CASK_OP_PURE}, &op_reshape);
   cask_op_register(&(cask_op){.name = "array.alias", .run = alias_run}, &op_alias);
 }

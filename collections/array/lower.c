@@ -300,7 +300,7 @@ static void register_once(void) {
   cask__register_zarr_ops();
   cask__register_store_ops();
   cask__register_tasks_ops();
-  cask_op_register(&(cask_op){.name = "array.kernel", .run = kernel_run}, &op_kernel);
+  cask_op_register(&(cask_op){.name = "array.kernel", .run = kernel_run, .flags = CASK_OP_PURE}, &op_kernel);
   /* writes into a caller's buffer, whose address its arguments hold */
   cask__op_register_private(&(cask_op){.name = "array.kernel_into", .run = kernel_into_run},
                             &op_kernel_into);

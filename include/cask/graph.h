@@ -67,10 +67,11 @@ struct cask_op {
 };
 /* The op's block depends on its arguments (and inputs) alone and running it
  * has no side effects: under a memory limit the block of a task without
- * inputs may be dropped and made again by running the op again, when that
- * costs less than writing it to a spill file and reading it back (cask's
- * .npy and Zarr readers and generators are pure). A block made again must
- * have the same bits (checked), or the run fails. */
+ * inputs, or of a task whose inputs are all such tasks, may be dropped and
+ * made again by running the ops again, when that costs less than writing it
+ * to a spill file and reading it back (cask's .npy and Zarr readers,
+ * generators, elementwise kernels, transposes and slices are pure). A block
+ * made again must have the same bits (checked), or the run fails. */
 #define CASK_OP_PURE 1u
 /* With CASK_OP_PURE: the op itself refuses to make a block from a source
  * that changed (cask's .npy reader checks the file's size, time and inode
