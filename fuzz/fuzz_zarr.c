@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../collections/array/zarr.h"
+#include "../collections/array/io/zarr.h"
 #include "cask/cask.h"
 
 static int answer_ok(int rc, const char *err) {

@@ -4,7 +4,7 @@
  * and the key is the seed. */
 #include <math.h>
 
-#include "../../core/clones.h"
+#include "../../../core/clones.h"
 #include "philox.h"
 
 #define M0 0xD2511F53u

@@ -1,5 +1,6 @@
 /* array.c - contexts and array nodes: creation of a node, its token, its
- * reference count, accessors, and the error message of a context.
+ * reference count, accessors, a context's lifetime and error message (a
+ * context is created in ../init.c, after the ops are registered).
  * The one thing to know: a node's token hashes everything that defines its
  * values (kind, op, parameters, shape, chunks, inputs' tokens); lowering
  * names block tasks after it, so two equal nodes share their tasks. */
@@ -8,41 +9,17 @@
 
 #include "array-int.h"
 
-int cask_ctx_new(const cask_options *opts, cask_ctx **out) {
-  if (!out) return cask__create_fail(CASK_EINVAL, "cask_ctx_new: out is NULL");
-  *out = NULL;
-  cask_options o = opts ? *opts : (cask_options)CASK_OPTIONS_DEFAULTS;
-  if (o.split_every < 0 || o.split_every == 1 || o.split_every > 1024)
-    return cask__create_fail(CASK_EINVAL, "cask_ctx_new: split_every %d is not 0 (8) or 2 to 1024", o.split_every);
-  if (o.chunk_bytes < 0)
-    return cask__create_fail(CASK_EINVAL, "cask_ctx_new: chunk_bytes %lld is negative", (long long)o.chunk_bytes);
-  cask_ctx *ctx = cask__calloc(1, sizeof *ctx);
-  if (!ctx) return cask__create_fail(CASK_ENOMEM, "cask_ctx_new: out of memory");
-  /* the runtime's message, if it fails, is the one cask_create_errmsg gives */
-  int rc = cask_runtime_new(&(cask_runtime_options){o.threads, o.memory_limit, o.spill_dir, CASK_DROP_DEFAULT}, &ctx->rt);
-  if (rc) {
-    cask__free(ctx);
-    return rc;
-  }
-  atomic_init(&ctx->refs, 1);
-  ctx->split_every = o.split_every ? o.split_every : 8;
-  ctx->chunk_bytes = o.chunk_bytes > 0 ? o.chunk_bytes : (int64_t)128 << 20;
-  cask__register_array_ops();
-  *out = ctx;
-  return CASK_OK;
-}
-
 /* Arrays hold their context: using one after cask_ctx_free crashed in
  * cask_run. The context (and its runtime's threads) now lives until its
  * last array is released. */
-static void ctx_release(cask_ctx *ctx) {
+void cask__ctx_release(cask_ctx *ctx) {
   if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1) return;
   cask_runtime_free(ctx->rt);
   cask__free(ctx);
 }
 
 void cask_ctx_free(cask_ctx *ctx) {
-  if (ctx) ctx_release(ctx);
+  if (ctx) cask__ctx_release(ctx);
 }
 
 const char *cask_ctx_errmsg(const cask_ctx *ctx) { return ctx ? ctx->errmsg : ""; }
@@ -189,8 +166,8 @@ void cask__block_box(const cask_array *a, const int64_t *bidx, int64_t *off, int
   }
 }
 
-int cask__node_new_n(cask_ctx *ctx, cask__kind kind, int op, cask_dtype dtype, int ndim,
-                     const int64_t *shape, const int64_t *chunk, int nin, cask_array *const *in,
+int cask__node_new_n(cask_ctx *ctx, cask__kind kind, const cask__node_class *cls, int op,
+                     cask_dtype dtype, int ndim, const int64_t *shape, const int64_t *chunk, int nin, cask_array *const *in,
                      cask_array **out) {
   *out = NULL;
   if ((unsigned)dtype >= CASK_DTYPE_COUNT)
@@ -206,6 +183,7 @@ int cask__node_new_n(cask_ctx *ctx, cask__kind kind, int op, cask_dtype dtype, i
   a->ctx = ctx;
   atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
   a->kind = kind;
+  a->cls = cls;
   a->op = op;
   a->dtype = dtype;
   a->ndim = ndim;
@@ -233,11 +211,11 @@ int cask__node_new_n(cask_ctx *ctx, cask__kind kind, int op, cask_dtype dtype, i
   return CASK_OK;
 }
 
-int cask__node_new(cask_ctx *ctx, cask__kind kind, int op, cask_dtype dtype, int ndim,
-                   const int64_t *shape, const int64_t *chunk, cask_array *in0, cask_array *in1,
+int cask__node_new(cask_ctx *ctx, cask__kind kind, const cask__node_class *cls, int op,
+                   cask_dtype dtype, int ndim, const int64_t *shape, const int64_t *chunk, cask_array *in0, cask_array *in1,
                    cask_array **out) {
   cask_array *in[2] = {in0, in1};
-  return cask__node_new_n(ctx, kind, op, dtype, ndim, shape, chunk, 2, in, out);
+  return cask__node_new_n(ctx, kind, cls, op, dtype, ndim, shape, chunk, 2, in, out);
 }
 
 static void free_ext(const cask__node_class *cls, void *ext) {
@@ -249,12 +227,11 @@ static void free_ext(const cask__node_class *cls, void *ext) {
 int cask__node_new_ext(cask_ctx *ctx, const cask__node_class *cls, void *ext, cask_dtype dtype,
                        int ndim, const int64_t *shape, const int64_t *chunk, int nin,
                        cask_array *const *in, cask_array **out) {
-  int rc = cask__node_new_n(ctx, NODE_EXT, 0, dtype, ndim, shape, chunk, nin, in, out);
+  int rc = cask__node_new_n(ctx, NODE_EXT, cls, 0, dtype, ndim, shape, chunk, nin, in, out);
   if (rc) {
     free_ext(cls, ext);
     return rc;
   }
-  (*out)->cls = cls;
   (*out)->ext = ext;
   return CASK_OK;
 }
@@ -263,7 +240,9 @@ void cask__node_seal(cask_array *a, const void *params, size_t len) {
   uint64_t h = cask__hash(&a->kind, sizeof a->kind, 0x617272);
   h = cask__hash(&a->op, sizeof a->op, h);
   h = cask__hash(&a->dtype, sizeof a->dtype, h);
-  if (a->cls) h = cask__hash(a->cls->name, strlen(a->cls->name), h);
+  /* the built-in kinds are told apart by kind alone (tokens, hence task
+   * keys, are as they were before every node had a class) */
+  if (a->kind == NODE_EXT) h = cask__hash(a->cls->name, strlen(a->cls->name), h);
   h = cask__hash(&a->ndim, sizeof a->ndim, h);
   h = cask__hash(a->shape, sizeof a->shape[0] * (size_t)a->ndim, h);
   h = cask__hash(a->chunk, sizeof a->chunk[0] * (size_t)a->ndim, h);
@@ -290,7 +269,7 @@ void cask_array_release(cask_array *a) {
     if (a->in != a->in_inline) cask__free(a->in);
     cask_ctx *ctx = a->ctx;
     cask__free(a);
-    ctx_release(ctx);
+    cask__ctx_release(ctx);
     a = next;
   }
 }

@@ -75,7 +75,7 @@ static int concat_lower(cask__lower *L, cask_array *a, const int64_t *bidx, cons
   return rc;
 }
 
-static const cask__node_class concat_class = {"concatenate", concat_lower, NULL, 0};
+static const cask__node_class concat_class = {.name = "concatenate", .lower = concat_lower};
 
 /* ---- checks ------------------------------------------------------------- */
 

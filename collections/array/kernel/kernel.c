@@ -11,9 +11,10 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "../../core/clones.h"
-#include "dtype.h"
+#include "../../../core/clones.h"
+#include "../core/dtype.h"
 #include "kernel.h"
+#include "gen.h"
 
 /* glibc declares these only under -ffast-math; declaring them here gives
  * the vector variants without fast-math's other effects. */

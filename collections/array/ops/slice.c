@@ -31,7 +31,7 @@ typedef struct slice_ext {
 
 static int slice_lower(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
                        cask_task_id *out);
-static const cask__node_class slice_class = {"slice", slice_lower, NULL, 1};
+static const cask__node_class slice_class = {.name = "slice", .lower = slice_lower, .selects = 1};
 
 static int slice_lower(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
                        cask_task_id *out) {

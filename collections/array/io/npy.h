@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "cask/block.h"
-#include "dtype.h"
+#include "../core/dtype.h"
 
 /* The longest header cask reads: headers of the arrays it can hold are a
  * few hundred bytes; a longer one is padding or an attack on the reader. */

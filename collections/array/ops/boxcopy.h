@@ -12,7 +12,7 @@
 #ifndef CASK_ARRAY_BOXCOPY_H
 #define CASK_ARRAY_BOXCOPY_H
 
-#include "array-int.h"
+#include "ops.h"
 
 /* A run along one axis read from one input block. */
 typedef struct cask__piece {
@@ -83,8 +83,5 @@ cask_array *cask__memo_get(const cask__memo *m, const cask_array *node, const vo
 int cask__memo_put(cask__memo *m, const cask_array *node, const void *params, size_t len,
                    cask_array *result);
 void cask__memo_free(cask__memo *m);
-
-/* Register array.gather, array.transpose, array.reshape, array.alias. */
-void cask__register_structure_ops(void);
 
 #endif

@@ -14,7 +14,7 @@
 
 static int rechunk_lower(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
                          cask_task_id *out);
-static const cask__node_class rechunk_class = {"rechunk", rechunk_lower, NULL, 0};
+static const cask__node_class rechunk_class = {.name = "rechunk", .lower = rechunk_lower};
 
 /* If block bidx of a is exactly one block of its input, that block's index. */
 static int whole_block(const cask_array *a, const int64_t *off, const int64_t *ext, int64_t *ibidx) {

@@ -1,39 +1,17 @@
-/* lower.c - lowering array nodes to block tasks, and the fused elementwise
- * op "array.kernel".
- * The one thing to know: cask__lower_block is called for exactly the blocks
- * an output needs, recursively, and returns the existing task when a block
- * was lowered before (its key is in the graph), so a block is built once
- * however many consumers it has, and never when nothing needs it. */
+/* fused.c - the class of elementwise nodes: a tree of them lowers to one
+ * task per block running a kernel program ("array.kernel"), or writing
+ * straight into a caller's buffer ("array.kernel_into").
+ * The one thing to know: the tree's leaves (every node that is not
+ * elementwise) are lowered as the task's inputs; the sources inside the
+ * tree are computed in place by the program, never lowered. */
 #include <stdio.h>
-#include <uv.h>
 
-#include "kernel.h"
-
-int cask__lower_reduce(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
-                       cask_task_id *out);
-
-const char *cask__source_name(const cask_array *a);
-
-/* The key prefix of a node's blocks. */
-static const char *kind_name(const cask_array *a) {
-  switch (a->kind) {
-  case NODE_SOURCE: return cask__source_name(a);
-  case NODE_REDUCE: return "reduce";
-  case NODE_EXT: return a->cls->name;
-  default: return "elementwise";
-  }
-}
-
-void cask__block_key(char *buf, size_t cap, const char *kind, uint64_t token, int ndim,
-                     const int64_t *bidx) {
-  size_t off = (size_t)snprintf(buf, cap, "%s-%016llx-", kind, (unsigned long long)token);
-  for (int i = 0; i < ndim && off < cap; i++)
-    off += (size_t)snprintf(buf + off, cap - off, "%s%lld", i ? "," : "", (long long)bidx[i]);
-}
+#include "fused.h"
+#include "ops.h"
 
 /* The block of leaf l that block bidx of an ndim-d result reads: aligned at
  * the right, block 0 along axes where the leaf broadcasts. */
-void cask__leaf_block(const cask_array *leaf, int ndim, const int64_t *shape,
+static void leaf_block(const cask_array *leaf, int ndim, const int64_t *shape,
                       const int64_t *bidx, int64_t *lidx) {
   for (int j = 0; j < leaf->ndim; j++) {
     int i = j + ndim - leaf->ndim;
@@ -46,7 +24,7 @@ int cask__lower_leaves(cask__lower *L, cask_array *a, const int64_t *bidx, cask_
                        uint32_t nleaves, cask_task_id *deps) {
   for (uint32_t l = 0; l < nleaves; l++) {
     int64_t lidx[CASK_MAX_NDIM];
-    cask__leaf_block(leaves[l], a->ndim, a->shape, bidx, lidx);
+    leaf_block(leaves[l], a->ndim, a->shape, bidx, lidx);
     int rc = cask__lower_block(L, leaves[l], lidx, &deps[l]);
     if (rc) return rc;
   }
@@ -259,61 +237,11 @@ static int lower_elementwise(cask__lower *L, cask_array *a, const int64_t *bidx,
   return rc;
 }
 
-void cask__node_block_key(const cask_array *a, const int64_t *bidx, char *buf, size_t cap) {
-  cask__block_key(buf, cap, kind_name(a), a->token, a->ndim, bidx);
-}
+const cask__node_class cask__elementwise_class = {.name = "elementwise", .lower = lower_elementwise};
 
-int cask__lower_block(cask__lower *L, cask_array *a, const int64_t *bidx, cask_task_id *out) {
-  char key[512];
-  cask__node_block_key(a, bidx, key, sizeof key);
-  if (cask_graph_find(L->g, key, out) == CASK_OK) return CASK_OK;
-  int rc;
-  switch (a->kind) {
-  case NODE_SOURCE: rc = cask__lower_source(L, a, bidx, key, out); break;
-  case NODE_REDUCE: rc = cask__lower_reduce(L, a, bidx, key, out); break;
-  case NODE_EXT: rc = a->cls->lower(L, a, bidx, key, out); break;
-  default: rc = cask__is_elementwise(a) ? lower_elementwise(L, a, bidx, key, out) : CASK_EINVAL;
-  }
-  if (rc && !L->ctx->errmsg[0])
-    cask__fail(L->ctx, rc, "building block %s: %s", key, cask_graph_errmsg(L->g));
-  return rc;
-}
-
-void cask__register_reduce_ops(void);
-void cask__register_npy_ops(void);
-void cask__register_array_map(void);
-void cask__register_linalg_ops(void);
-void cask__register_structure_ops(void);
-void cask__register_zarr_ops(void);
-void cask__register_store_ops(void);
-void cask__register_tasks_ops(void);
-
-/* Once per process (uv_once): contexts on several threads must not write
- * the op pointers while another lowers with them. */
-static void register_once(void) {
-  cask__register_array_sources();
-  cask__register_reduce_ops();
-  cask__register_array_map();
-  cask__register_npy_ops();
-  cask__register_linalg_ops();
-  cask__register_structure_ops();
-  cask__register_zarr_ops();
-  cask__register_store_ops();
-  cask__register_tasks_ops();
+void cask__register_kernel_ops(void) {
   cask_op_register(&(cask_op){.name = "array.kernel", .run = kernel_run}, &op_kernel);
   /* writes into a caller's buffer, whose address its arguments hold */
   cask__op_register_private(&(cask_op){.name = "array.kernel_into", .run = kernel_into_run},
                             &op_kernel_into);
 }
-
-void cask__register_array_ops(void) {
-  static uv_once_t once = UV_ONCE_INIT;
-  uv_once(&once, register_once);
-}
-
-void cask_register_array_ops(void) { cask__register_array_ops(); }
-
-/* When libcask is loaded: a graph file of arrays read by a program that
- * never made a context found no "array.npy_read" op. (A program linking
- * the static library and no array call calls cask_register_array_ops.) */
-__attribute__((constructor)) static void register_at_load(void) { cask__register_array_ops(); }

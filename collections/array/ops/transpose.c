@@ -26,7 +26,7 @@ static int transpose_lower(cask__lower *L, cask_array *a, const int64_t *bidx, c
   return cask__lower_transpose_block(L, key, a->in[0], ib, perm, out);
 }
 
-static const cask__node_class transpose_class = {"transpose", transpose_lower, NULL, 0};
+static const cask__node_class transpose_class = {.name = "transpose", .lower = transpose_lower};
 
 static int is_identity(int nd, const int *perm) {
   for (int i = 0; i < nd; i++)

@@ -11,7 +11,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "../../core/internal.h"
+#include "../../../core/internal.h"
 #include "zarr.h"
 
 /* ---- zlib and gzip ------------------------------------------------------- */

@@ -21,8 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "array-int.h"
-#include "dtype.h"
+#include "io.h"
+#include "../core/dtype.h"
 #include "npy.h"
 
 /* Default blocks: about this many bytes, cut along one axis. */
@@ -611,7 +611,7 @@ static int lower_read(cask__lower *L, cask_array *a, const int64_t *bidx, const 
   return rc;
 }
 
-static const cask__node_class npy_class = {"npy", lower_read, NULL, 0};
+static const cask__node_class npy_class = {.name = "npy", .lower = lower_read};
 
 typedef struct npy_file {
   cask__npy_header h;

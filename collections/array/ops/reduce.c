@@ -15,9 +15,10 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "../../core/clones.h"
-#include "dtype.h"
-#include "kernel.h"
+#include "../../../core/clones.h"
+#include "../core/dtype.h"
+#include "fused.h"
+#include "ops.h"
 
 static const char *const red_names[CASK_REDUCTION_COUNT] = {
     "sum", "mean", "min", "max", "var", "std", "prod", "any", "all", "argmin", "argmax",
@@ -28,11 +29,6 @@ typedef union word {
   double f;
   int64_t i;
 } word;
-
-int cask__lower_leaves(cask__lower *L, cask_array *a, const int64_t *bidx, cask_array **leaves,
-                       uint32_t nleaves, cask_task_id *deps);
-int cask__leaf_views(cask_task_io *io, const cask__program *p, int ndim, const int64_t *shape,
-                     cask__leaf_view *v);
 
 static int is_arg(int op) { return op == CASK_ARGMIN || op == CASK_ARGMAX; }
 /* Ops whose integer input is turned into doubles first (NumPy's mean and
@@ -96,7 +92,7 @@ int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, in
   int iop = op;
   if (!cask__dtype_is_float(a->dtype) && op >= CASK_NANSUM)
     iop = op == CASK_NANSUM ? CASK_SUM : op == CASK_NANMEAN ? CASK_MEAN : op == CASK_NANMIN ? CASK_MIN : CASK_MAX;
-  int rc = cask__node_new(a->ctx, NODE_REDUCE, iop, result_dtype(op, a->dtype), nd, shape, chunk, a, NULL, out);
+  int rc = cask__node_new(a->ctx, NODE_REDUCE, &cask__reduce_class, iop, result_dtype(op, a->dtype), nd, shape, chunk, a, NULL, out);
   if (rc) return rc;
   (*out)->p.reduce.axes = mask;
   (*out)->p.reduce.ddof = ddof;
@@ -621,7 +617,7 @@ static int lower_partial(cask__lower *L, cask_array *r, const int64_t *ibidx, ca
   return rc;
 }
 
-int cask__lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, const char *key,
+static int lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, const char *key,
                        cask_task_id *out) {
   cask_array *in = r->in[0];
   uint32_t axes = r->p.reduce.axes;
@@ -677,3 +673,5 @@ int cask__lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, const
   cask__free(level);
   return rc;
 }
+
+const cask__node_class cask__reduce_class = {.name = "reduce", .lower = lower_reduce};

@@ -11,7 +11,7 @@
 
 #include <stdatomic.h>
 
-#include "../../graph/graph-int.h"
+#include "../../../graph/graph-int.h"
 #include "cask/array.h"
 
 #define CASK__KERNEL_PIECE 1024 /* elements per pass of a fused kernel */
@@ -36,9 +36,10 @@ struct cask_ctx {
 
 typedef struct cask__lower cask__lower;
 
-/* What a module that adds a kind of node (slicing, matmul, .npy, ...)
- * gives: the key prefix of its blocks, how to lower one block, and how to
- * free its parameters (a->ext). The module keeps the class static. */
+/* What the module of a kind of node (sources, elementwise trees,
+ * reductions, slicing, matmul, .npy, ...) gives: the key prefix of its
+ * blocks, how to lower one block, and how to free its parameters (a->ext).
+ * Every node has one: cask__lower_block only calls its lower. */
 typedef struct cask__node_class {
   const char *name;
   /* The task computing block bidx of a under key (or an existing task that
@@ -47,6 +48,8 @@ typedef struct cask__node_class {
                cask_task_id *out);
   void (*free_ext)(void *ext); /* NULL: cask__free */
   int selects; /* lowers only the input blocks its blocks need (a slice) */
+  /* The key prefix of a's blocks when it is not name (a source's op). */
+  const char *(*prefix)(const cask_array *a);
 } cask__node_class;
 
 /* Sources (creation functions, a caller's buffer) compute element values
@@ -84,7 +87,7 @@ struct cask_array {
   int nin;          /* inputs in in[0 .. nin-1] */
   cask_array **in;  /* in_inline, or an allocation for more than two */
   cask_array *in_inline[2];
-  const cask__node_class *cls; /* NODE_EXT */
+  const cask__node_class *cls; /* how its blocks are lowered */
   void *ext;                   /* NODE_EXT's parameters, freed with the node */
   uint64_t token;
   int depth; /* operations from this node down to its deepest source */
@@ -104,14 +107,14 @@ struct cask_array {
 };
 
 /* array.c */
-/* A node with one reference, retaining its inputs (in0, in1 may be NULL).
- * Call cask__node_seal when its parameters are set. */
-int cask__node_new(cask_ctx *ctx, cask__kind kind, int op, cask_dtype dtype, int ndim,
-                   const int64_t *shape, const int64_t *chunk, cask_array *in0, cask_array *in1,
+/* A node of class cls with one reference, retaining its inputs (in0, in1
+ * may be NULL). Call cask__node_seal when its parameters are set. */
+int cask__node_new(cask_ctx *ctx, cask__kind kind, const cask__node_class *cls, int op,
+                   cask_dtype dtype, int ndim, const int64_t *shape, const int64_t *chunk, cask_array *in0, cask_array *in1,
                    cask_array **out);
 /* The same with nin inputs (any number). */
-int cask__node_new_n(cask_ctx *ctx, cask__kind kind, int op, cask_dtype dtype, int ndim,
-                     const int64_t *shape, const int64_t *chunk, int nin, cask_array *const *in,
+int cask__node_new_n(cask_ctx *ctx, cask__kind kind, const cask__node_class *cls, int op,
+                     cask_dtype dtype, int ndim, const int64_t *shape, const int64_t *chunk, int nin, cask_array *const *in,
                      cask_array **out);
 /* A NODE_EXT node of class cls owning ext (freed with the node, also when
  * this call fails). */
@@ -130,6 +133,9 @@ int64_t cask__nblocks(const cask_array *a, int axis);
  * with the most blocks and chunks that would fit) when lowering the arrays
  * would make more tasks than that: checked before anything is built. */
 int cask__check_block_count(int n, cask_array *const *arrays);
+/* Drop one reference to ctx (an array's, or the caller's): the last frees
+ * it and its runtime. */
+void cask__ctx_release(cask_ctx *ctx);
 int cask__fail(cask_ctx *ctx, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void cask__shape_str(char *buf, size_t cap, int ndim, const int64_t *shape);
 /* Bytes of one element of a's dtype. */
@@ -139,44 +145,6 @@ static inline int cask__is_elementwise(const cask_array *a) {
          a->kind == NODE_WHERE || a->kind == NODE_CAST;
 }
 
-/* map.c: the kernel registered under name (cask_kernel_register) into
- * spec's fn, user, name and token; 0 if there is none. */
-int cask__kernel_find(const char *name, cask_map_spec *spec);
-
-/* The elementwise operation of node a over other inputs x[0 .. a->nin-1]
- * (slices and transposes pushed through it; elementwise.c). */
-int cask__elementwise_like(const cask_array *a, cask_array *const *x, cask_array **out);
-
-/* Writers (sink.c, store.c): where cask_store puts an array. A target kind
- * (npy.c, zarr.c, store.c's buffers) opens a writer before the run (a
- * temporary file or store, the writer op's argument bytes), sink.c adds a
- * writer task per block of the array, and finish runs after the run:
- * commit (rename into place) when ok, else remove every temporary. */
-typedef void (*cask__sink_place)(void *args, const int64_t *bidx, const int64_t *off,
-                                 const int64_t *ext);
-typedef struct cask__writer cask__writer;
-struct cask__writer {
-  const char *what;    /* "to_npy", "to_zarr", "to_buffer": key prefix, messages */
-  const char *path;    /* the caller's path (NULL for a buffer) */
-  const cask_op *op;   /* the writer op; NULL: no writer tasks (an empty
-                          Zarr array has no chunks) */
-  void *args;          /* the op's argument bytes (cask__malloc'd, freed after) */
-  size_t len;
-  cask__sink_place place;
-  /* after the run (ok: it succeeded); returns a code, with the context's
-   * message set when it fails; also frees what open made */
-  int (*finish)(cask__writer *w, cask_ctx *ctx, int ok);
-  void *state;
-};
-int cask__npy_writer_open(cask_array *a, const char *path, cask__writer *w);
-int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_options *opts, cask__writer *w);
-/* The writer tasks of target number k for every block of a (each an
- * output of the graph, depending on the block's task). */
-int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer *w);
-/* A writer's input is one block of extents ext (an error names its place:
- * "place in the file", "chunk"). */
-int cask__sink_check_block(const cask_task_io *io, int ndim, const int64_t *ext, const char *place);
-
 /* Lowering (lower.c). */
 struct cask__lower {
   cask_graph *g;
@@ -185,10 +153,6 @@ struct cask__lower {
 /* The task computing block `bidx` of a; added (with what it needs) unless
  * the graph has it. */
 int cask__lower_block(cask__lower *L, cask_array *a, const int64_t *bidx, cask_task_id *out);
-/* Block bidx of elementwise a, written into dst (a C-order buffer of a's
- * whole shape) by the task, which produces no block. */
-int cask__lower_into(cask__lower *L, cask_array *a, const int64_t *bidx, void *dst,
-                     cask_task_id *out);
 /* "<kind>-<token>-i,j,..." for a task of a node (kind: any prefix). */
 void cask__block_key(char *buf, size_t cap, const char *kind, uint64_t token, int ndim,
                      const int64_t *bidx);
@@ -197,20 +161,6 @@ void cask__node_block_key(const cask_array *a, const int64_t *bidx, char *buf, s
 /* Offset and extent of a block along every axis. */
 void cask__block_box(const cask_array *a, const int64_t *bidx, int64_t *off, int64_t *ext);
 
-/* Source blocks (create.c). */
-/* n values of source op (dtype, parameters a, b, c, count, seed) at flat
- * indices first, first + stride, ... into dst, in the source's dtype. */
-void cask__source_fill(int op, cask_dtype dtype, double a, double b, double c, int64_t count,
-                       uint64_t seed, int64_t first, int64_t stride, int64_t n, void *dst);
 static inline int cask__is_source(const cask_array *a) { return a->kind == NODE_SOURCE; }
-/* A source node over the same values as src through another view (shape,
- * chunk, and the new base and flat strides): slicing and transposing a
- * source. The new node keeps src alive (a buffer is released once). */
-int cask__source_view(cask_array *src, int ndim, const int64_t *shape, const int64_t *chunk,
-                      int64_t base, const int64_t *fstride, cask_array **out);
-int cask__lower_source(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
-                       cask_task_id *out);
-void cask__register_array_ops(void);
-void cask__register_array_sources(void);
 
 #endif

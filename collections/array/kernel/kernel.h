@@ -6,7 +6,7 @@
 #ifndef CASK_ARRAY_KERNEL_H
 #define CASK_ARRAY_KERNEL_H
 
-#include "array-int.h"
+#include "../core/array-int.h"
 
 #define CASK__KERNEL_REGS 16
 

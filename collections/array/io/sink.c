@@ -5,7 +5,7 @@
  * place function stamps each block's index and box into a copy of them. */
 #include <stdio.h>
 
-#include "array-int.h"
+#include "io.h"
 
 int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer *w) {
   int64_t bidx[CASK_MAX_NDIM] = {0}, off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM];

@@ -9,7 +9,7 @@
  * the block's own key, that the block has the declared dtype and shape. */
 #include <stdio.h>
 
-#include "array-int.h"
+#include "ops.h"
 
 typedef struct from_tasks {
   cask_graph *sub;  /* the tasks the blocks need, keys kept */
@@ -104,7 +104,7 @@ static int from_tasks_lower(cask__lower *L, cask_array *a, const int64_t *bidx, 
   return cask_graph_set_size(L->g, *out, bytes);
 }
 
-static const cask__node_class from_tasks_class = {"from_tasks", from_tasks_lower, free_from_tasks, 0};
+static const cask__node_class from_tasks_class = {.name = "from_tasks", .lower = from_tasks_lower, .free_ext = free_from_tasks};
 
 int cask_from_tasks(cask_ctx *ctx, cask_graph *g, const cask_task_id *ids, cask_dtype dtype, int ndim,
                     const int64_t *shape, const int64_t *chunks, cask_array **out) {

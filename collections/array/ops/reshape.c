@@ -35,7 +35,7 @@ static int reshape_lower(cask__lower *L, cask_array *a, const int64_t *bidx, con
   return rc ? rc : cask__lower_reshape_block(L, key, dep, a->ndim, ext, out);
 }
 
-static const cask__node_class reshape_class = {"reshape", reshape_lower, NULL, 0};
+static const cask__node_class reshape_class = {.name = "reshape", .lower = reshape_lower};
 
 /* ---- the grid ------------------------------------------------------------ */
 

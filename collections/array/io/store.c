@@ -8,9 +8,9 @@
  * removed) by their writer's finish after the run. */
 #include <stdio.h>
 
-#include "array-int.h"
-#include "boxcopy.h"
-#include "dtype.h"
+#include "io.h"
+#include "../ops/boxcopy.h"
+#include "../core/dtype.h"
 
 /* ---- buffer targets ------------------------------------------------------ */
 

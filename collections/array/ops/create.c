@@ -8,14 +8,14 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "array-int.h"
-#include "dtype.h"
-#include "philox.h"
+#include "ops.h"
+#include "../core/dtype.h"
+#include "../kernel/gen.h"
 
 static const char *const src_names[SRC_COUNT] = {"full", "empty", "arange", "linspace",
                                                  "eye", "random", "random", "buffer"};
 
-const char *cask__source_name(const cask_array *a) { return src_names[a->op]; }
+static const char *source_name(const cask_array *a) { return src_names[a->op]; }
 
 /* What a block task needs: the source's parameters (without its view) and
  * the block's first flat index and strides. */
@@ -58,7 +58,7 @@ static int make_source(cask_ctx *ctx, const char *what, cask__source_op op, cask
   *out = NULL;
   int rc = check_shape(ctx, what, dtype, ndim, shape, chunks);
   if (rc) return rc;
-  if ((rc = cask__node_new(ctx, NODE_SOURCE, op, dtype, ndim, shape, chunks, NULL, NULL, out)))
+  if ((rc = cask__node_new(ctx, NODE_SOURCE, &cask__source_class, op, dtype, ndim, shape, chunks, NULL, NULL, out)))
     return rc;
   int64_t s = 1;
   for (int i = ndim - 1; i >= 0; i--) {
@@ -216,7 +216,7 @@ int cask__source_view(cask_array *src, int ndim, const int64_t *shape, const int
                       int64_t base, const int64_t *fstride, cask_array **out) {
   /* The view keeps src alive through its input (never lowered: a source
    * has no dependencies), so a buffer is released once, by src. */
-  int rc = cask__node_new(src->ctx, NODE_SOURCE, src->op, src->dtype, ndim, shape, chunk, src,
+  int rc = cask__node_new(src->ctx, NODE_SOURCE, &cask__source_class, src->op, src->dtype, ndim, shape, chunk, src,
                           NULL, out);
   if (rc) return rc;
   cask__source *s = &(*out)->p.source;
@@ -237,54 +237,10 @@ static int64_t box_size(const source_args *s) {
   return n;
 }
 
-/* n values of the source at flat indices first, first + stride, ... as
- * doubles (every op but BUFFER). */
-static void gen_f64(const source_args *s, int64_t first, int64_t stride, int64_t n, double *d) {
-  switch (s->op) {
-  case SRC_FULL:
-    for (int64_t i = 0; i < n; i++) d[i] = s->a;
-    break;
-  case SRC_ARANGE:
-    for (int64_t i = 0; i < n; i++) d[i] = s->a + (double)(first + i * stride) * s->b;
-    break;
-  case SRC_LINSPACE:
-    for (int64_t i = 0; i < n; i++) {
-      int64_t f = first + i * stride;
-      d[i] = f == s->count - 1 ? s->c : s->a + (double)f * s->b;
-    }
-    break;
-  case SRC_EYE: {
-    int64_t m = (int64_t)s->b, k = (int64_t)s->a;
-    for (int64_t i = 0; i < n; i++) {
-      int64_t f = first + i * stride;
-      d[i] = m > 0 && f % m - f / m == k;
-    }
-    break;
-  }
-  case SRC_UNIFORM: cask__philox_uniform(s->seed, (uint64_t)first, stride, n, d); break;
-  case SRC_NORMAL: cask__philox_normal(s->seed, (uint64_t)first, stride, n, d); break;
-  default: break;
-  }
-}
-
-/* An integer arange is NumPy's: the first two values converted to the
- * dtype, then repeated steps of their difference, in int64 (exact beyond
- * 2^53, where doubles lose integers). For integral start and step that is
- * start + i * step; arange(0.5, 5, 1.5) as int64 is 0, 2, 4 as in NumPy. */
-static int int_arange(const source_args *s, int64_t *v0, int64_t *d) {
-  if (s->op != SRC_ARANGE || s->dtype == CASK_F64 || s->dtype == CASK_F32 || s->dtype == CASK_BOOL) return 0;
-  *v0 = cask__f64_to_i64(s->a);
-  *d = (int64_t)((uint64_t)cask__f64_to_i64(s->a + s->b) - (uint64_t)*v0);
-  if (s->a == floor(s->a) && s->b == floor(s->b) && fabs(s->a) < 9e18 && fabs(s->b) < 9e18)
-    *d = (int64_t)s->b; /* exact even where start + step rounds */
-  return 1;
-}
-
-/* One row of n elements (flat indices first + i * stride) into d, in the
- * block's dtype, through a small double buffer when it is not float64. */
+/* One row of n elements (flat indices first + i * stride) into dst, in
+ * the block's dtype: a caller's buffer is copied, the rest generated. */
 static void gen_row(const source_args *s, int64_t first, int64_t stride, int64_t n, void *dst) {
   size_t w = cask_dtype_size(s->dtype);
-  if (s->op == SRC_EMPTY) return;
   if (s->op == SRC_BUFFER) {
     const char *src = s->data;
     if (stride == 1) {
@@ -294,42 +250,7 @@ static void gen_row(const source_args *s, int64_t first, int64_t stride, int64_t
     for (int64_t i = 0; i < n; i++) memcpy((char *)dst + i * (int64_t)w, src + (first + i * stride) * (int64_t)w, w);
     return;
   }
-  if (s->op == SRC_FULL) {
-    cask__fill_f64(dst, s->dtype, s->a, n);
-    return;
-  }
-  int64_t a, b;
-  if (int_arange(s, &a, &b)) {
-    int64_t v[256];
-    for (int64_t o = 0; o < n; o += 256) {
-      int64_t m = n - o < 256 ? n - o : 256;
-      for (int64_t i = 0; i < m; i++) v[i] = (int64_t)((uint64_t)a + (uint64_t)(first + (o + i) * stride) * (uint64_t)b);
-      cask__cast((char *)dst + o * (int64_t)w, s->dtype, v, CASK_I64, m);
-    }
-    return;
-  }
-  if (s->dtype == CASK_F64) {
-    gen_f64(s, first, stride, n, dst);
-    return;
-  }
-  double v[256];
-  /* NumPy floors linspace's values for an integer dtype (not toward 0; bool is
-   * not an integer dtype there). */
-  int floor_it = s->op == SRC_LINSPACE && s->dtype != CASK_F32 && s->dtype != CASK_BOOL;
-  for (int64_t o = 0; o < n; o += 256) {
-    int64_t m = n - o < 256 ? n - o : 256;
-    gen_f64(s, first + o * stride, stride, m, v);
-    for (int64_t i = 0; floor_it && i < m; i++) v[i] = floor(v[i]);
-    cask__cast((char *)dst + o * (int64_t)w, s->dtype, v, CASK_F64, m);
-  }
-}
-
-void cask__source_fill(int op, cask_dtype dtype, double a, double b, double c, int64_t count,
-                       uint64_t seed, int64_t first, int64_t stride, int64_t n, void *dst) {
-  source_args s;
-  memset(&s, 0, sizeof s);
-  s.op = op, s.dtype = dtype, s.a = a, s.b = b, s.c = c, s.count = count, s.seed = seed;
-  gen_row(&s, first, stride, n, dst);
+  cask__source_fill(s->op, s->dtype, s->a, s->b, s->c, s->count, s->seed, first, stride, n, dst);
 }
 
 /* The block's elements are one run of the buffer: every axis after the
@@ -384,13 +305,13 @@ static int source_run(cask_task_io *io) {
 
 static const cask_op *op_source, *op_buffer;
 
-void cask__register_array_sources(void) {
+void cask__register_source_ops(void) {
   cask_op_register(&(cask_op){.name = "array.source", .run = source_run, .flags = CASK_OP_PURE}, &op_source);
   /* a caller's buffer: its address means nothing in another process */
   cask__op_register_private(&(cask_op){.name = "array.buffer", .run = source_run, .flags = CASK_OP_PURE}, &op_buffer);
 }
 
-int cask__lower_source(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
+static int lower_source(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
                        cask_task_id *out) {
   const cask__source *p = &a->p.source;
   source_args s;
@@ -411,3 +332,5 @@ int cask__lower_source(cask__lower *L, cask_array *a, const int64_t *bidx, const
   if (!rc) cask_graph_set_size(L->g, *out, box_size(&s) * (int64_t)cask_dtype_size(a->dtype));
   return rc;
 }
+
+const cask__node_class cask__source_class = {.name = "source", .lower = lower_source, .prefix = source_name};

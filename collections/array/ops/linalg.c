@@ -26,8 +26,8 @@
 #include <sys/mman.h>
 #include <uv.h>
 
-#include "array-int.h"
-#include "dtype.h"
+#include "ops.h"
+#include "../core/dtype.h"
 
 /* ---- the node ------------------------------------------------------------ */
 
@@ -43,9 +43,9 @@ typedef struct contract_params {
 static int lower_contract(cask__lower *L, cask_array *r, const int64_t *bidx, const char *key,
                           cask_task_id *out);
 
-static const cask__node_class matmul_class = {"matmul", lower_contract, NULL, 0};
-static const cask__node_class dot_class = {"dot", lower_contract, NULL, 0};
-static const cask__node_class tensordot_class = {"tensordot", lower_contract, NULL, 0};
+static const cask__node_class matmul_class = {.name = "matmul", .lower = lower_contract};
+static const cask__node_class dot_class = {.name = "dot", .lower = lower_contract};
+static const cask__node_class tensordot_class = {.name = "tensordot", .lower = lower_contract};
 
 /* OpenBLAS's own threads would fight the scheduler's workers for the
  * cores: every block product runs on one thread, the workers run blocks in

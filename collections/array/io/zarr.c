@@ -23,9 +23,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "array-int.h"
-#include "dtype.h"
-#include "boxcopy.h"
+#include "io.h"
+#include "../core/dtype.h"
+#include "../ops/boxcopy.h"
 #include "zarr.h"
 
 #define ZARR_MAX_PATH 4096
@@ -448,7 +448,7 @@ static int lower_read(cask__lower *L, cask_array *a, const int64_t *bidx, const 
   return rc;
 }
 
-static const cask__node_class zarr_class = {"zarr", lower_read, NULL, 0};
+static const cask__node_class zarr_class = {.name = "zarr", .lower = lower_read};
 
 /* The store's .zarray into m; also refuses groups and Zarr v3 stores
  * clearly. */

@@ -14,8 +14,8 @@
 #include <stdio.h>
 #include <uv.h>
 
-#include "array-int.h"
-#include "dtype.h"
+#include "ops.h"
+#include "../core/dtype.h"
 
 #define NAME_MAX_LEN 100        /* keys are built in 512-byte buffers */
 #define MAX_AXIS_BLOCKS 8       /* input blocks a halo touches along one axis
@@ -663,7 +663,7 @@ int cask_map_overlap(const cask_map_spec *spec, cask_array *in, const int64_t *d
 /* ---- registration ------------------------------------------------------ */
 
 /* fn and user are addresses in this process: private ops. */
-void cask__register_array_map(void) {
+void cask__register_map_ops(void) {
   cask__op_register_private(&(cask_op){.name = "array.map_blocks", .run = blocks_run}, &op_blocks);
   cask__op_register_private(&(cask_op){.name = "array.map_overlap", .run = overlap_run}, &op_overlap);
 }

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "array-int.h"
+#include "../ops/ops.h"
 
 typedef struct value {
   cask_array *a; /* NULL: a number */
