@@ -20,10 +20,10 @@
 #define CASK__MAX_DEPTH 4096    /* operations between an array and its sources */
 
 typedef enum cask__kind {
-  NODE_SOURCE, NODE_UNARY, NODE_BINARY,
-  NODE_SCALAR_BINARY, NODE_REDUCE, NODE_WHERE, NODE_CAST,
-  NODE_EXT, /* defined by a module of its own through a cask__node_class */
-  NODE_KIND_COUNT
+  CASK__NODE_SOURCE, CASK__NODE_UNARY, CASK__NODE_BINARY,
+  CASK__NODE_SCALAR_BINARY, CASK__NODE_REDUCE, CASK__NODE_WHERE, CASK__NODE_CAST,
+  CASK__NODE_EXT, /* defined by a module of its own through a cask__node_class */
+  CASK__NODE_KIND_COUNT
 } cask__kind;
 
 struct cask_ctx {
@@ -58,8 +58,8 @@ typedef struct cask__node_class {
  * base + sum(ik * fstride[k]) of the source. So slicing and transposing a
  * source make another source (no task reads the untouched elements). */
 typedef enum cask__source_op {
-  SRC_FULL, SRC_EMPTY, SRC_ARANGE, SRC_LINSPACE, SRC_EYE, SRC_UNIFORM, SRC_NORMAL, SRC_BUFFER,
-  SRC_COUNT
+  CASK__SRC_FULL, CASK__SRC_EMPTY, CASK__SRC_ARANGE, CASK__SRC_LINSPACE, CASK__SRC_EYE, CASK__SRC_UNIFORM, CASK__SRC_NORMAL, CASK__SRC_BUFFER,
+  CASK__SRC_COUNT
 } cask__source_op;
 
 typedef struct cask__source {
@@ -88,7 +88,7 @@ struct cask_array {
   cask_array **in;  /* in_inline, or an allocation for more than two */
   cask_array *in_inline[2];
   const cask__node_class *cls; /* how its blocks are lowered */
-  void *ext;                   /* NODE_EXT's parameters, freed with the node */
+  void *ext;                   /* CASK__NODE_EXT's parameters, freed with the node */
   uint64_t token;
   int depth; /* operations from this node down to its deepest source */
   union {
@@ -116,7 +116,7 @@ int cask__node_new(cask_ctx *ctx, cask__kind kind, const cask__node_class *cls, 
 int cask__node_new_n(cask_ctx *ctx, cask__kind kind, const cask__node_class *cls, int op,
                      cask_dtype dtype, int ndim, const int64_t *shape, const int64_t *chunk, int nin, cask_array *const *in,
                      cask_array **out);
-/* A NODE_EXT node of class cls owning ext (freed with the node, also when
+/* A CASK__NODE_EXT node of class cls owning ext (freed with the node, also when
  * this call fails). */
 int cask__node_new_ext(cask_ctx *ctx, const cask__node_class *cls, void *ext, cask_dtype dtype,
                        int ndim, const int64_t *shape, const int64_t *chunk, int nin,
@@ -141,8 +141,8 @@ void cask__shape_str(char *buf, size_t cap, int ndim, const int64_t *shape);
 /* Bytes of one element of a's dtype. */
 static inline size_t cask__itemsize(const cask_array *a) { return cask_dtype_size(a->dtype); }
 static inline int cask__is_elementwise(const cask_array *a) {
-  return a->kind == NODE_UNARY || a->kind == NODE_BINARY || a->kind == NODE_SCALAR_BINARY ||
-         a->kind == NODE_WHERE || a->kind == NODE_CAST;
+  return a->kind == CASK__NODE_UNARY || a->kind == CASK__NODE_BINARY || a->kind == CASK__NODE_SCALAR_BINARY ||
+         a->kind == CASK__NODE_WHERE || a->kind == CASK__NODE_CAST;
 }
 
 /* Lowering (lower.c). */
@@ -161,6 +161,6 @@ void cask__node_block_key(const cask_array *a, const int64_t *bidx, char *buf, s
 /* Offset and extent of a block along every axis. */
 void cask__block_box(const cask_array *a, const int64_t *bidx, int64_t *off, int64_t *ext);
 
-static inline int cask__is_source(const cask_array *a) { return a->kind == NODE_SOURCE; }
+static inline int cask__is_source(const cask_array *a) { return a->kind == CASK__NODE_SOURCE; }
 
 #endif

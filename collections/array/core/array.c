@@ -121,9 +121,9 @@ static void count(estimate *e, const cask_array *a, int64_t nb) {
 static int walk(estimate *e, const cask_array *a) {
   int fresh = seen_add(e, a);
   if (fresh <= 0) return fresh;
-  if (a->kind == NODE_REDUCE) count(e, a->in[0], block_count(a->in[0]));
-  else if (!cask__is_elementwise(a) && a->kind != NODE_SOURCE) count(e, a, block_count(a));
-  if (a->kind == NODE_EXT && a->cls->selects) return CASK_OK;
+  if (a->kind == CASK__NODE_REDUCE) count(e, a->in[0], block_count(a->in[0]));
+  else if (!cask__is_elementwise(a) && a->kind != CASK__NODE_SOURCE) count(e, a, block_count(a));
+  if (a->kind == CASK__NODE_EXT && a->cls->selects) return CASK_OK;
   for (int k = 0; k < a->nin && e->tasks <= CASK__MAX_ARRAY_TASKS; k++) {
     int rc = walk(e, a->in[k]);
     if (rc) return rc;
@@ -135,7 +135,7 @@ int cask__check_block_count(int n, cask_array *const *arrays) {
   estimate e = {0};
   int rc = CASK_OK;
   for (int k = 0; k < n && !rc; k++) {
-    if (cask__is_elementwise(arrays[k]) || arrays[k]->kind == NODE_SOURCE)
+    if (cask__is_elementwise(arrays[k]) || arrays[k]->kind == CASK__NODE_SOURCE)
       count(&e, arrays[k], block_count(arrays[k])); /* its kernels */
     rc = walk(&e, arrays[k]);
   }
@@ -227,7 +227,7 @@ static void free_ext(const cask__node_class *cls, void *ext) {
 int cask__node_new_ext(cask_ctx *ctx, const cask__node_class *cls, void *ext, cask_dtype dtype,
                        int ndim, const int64_t *shape, const int64_t *chunk, int nin,
                        cask_array *const *in, cask_array **out) {
-  int rc = cask__node_new_n(ctx, NODE_EXT, cls, 0, dtype, ndim, shape, chunk, nin, in, out);
+  int rc = cask__node_new_n(ctx, CASK__NODE_EXT, cls, 0, dtype, ndim, shape, chunk, nin, in, out);
   if (rc) {
     free_ext(cls, ext);
     return rc;
@@ -242,7 +242,7 @@ void cask__node_seal(cask_array *a, const void *params, size_t len) {
   h = cask__hash(&a->dtype, sizeof a->dtype, h);
   /* the built-in kinds are told apart by kind alone (tokens, hence task
    * keys, are as they were before every node had a class) */
-  if (a->kind == NODE_EXT) h = cask__hash(a->cls->name, strlen(a->cls->name), h);
+  if (a->kind == CASK__NODE_EXT) h = cask__hash(a->cls->name, strlen(a->cls->name), h);
   h = cask__hash(&a->ndim, sizeof a->ndim, h);
   h = cask__hash(a->shape, sizeof a->shape[0] * (size_t)a->ndim, h);
   h = cask__hash(a->chunk, sizeof a->chunk[0] * (size_t)a->ndim, h);
@@ -259,7 +259,7 @@ cask_array *cask_array_retain(cask_array *a) {
 
 void cask_array_release(cask_array *a) {
   while (a && atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) == 1) {
-    if (a->kind == NODE_SOURCE && a->p.source.release)
+    if (a->kind == CASK__NODE_SOURCE && a->p.source.release)
       a->p.source.release(a->p.source.user, (void *)a->p.source.data);
     free_ext(a->cls, a->ext);
     cask_array *next = a->nin ? a->in[0] : NULL;

@@ -188,17 +188,17 @@ static int blosc_encode(const void *src, size_t n, int level, const char *cname,
 
 int cask__zarr_decode(int codec, const void *src, size_t n, void *dst, size_t want, char *err, size_t cap) {
   switch (codec) {
-    case ZARR_CODEC_NONE:
+    case CASK__ZARR_CODEC_NONE:
       if (n != want) {
         cask__fmt(err, cap, "the uncompressed chunk has %zu bytes; it should have %zu", n, want);
         return CASK_EFORMAT;
       }
       if (n) memcpy(dst, src, n);
       return CASK_OK;
-    case ZARR_CODEC_ZLIB: return inflate_exact(src, n, dst, want, 15, "zlib", err, cap);
-    case ZARR_CODEC_GZIP: return inflate_exact(src, n, dst, want, 31, "gzip", err, cap);
-    case ZARR_CODEC_ZSTD: return zstd_decode(src, n, dst, want, err, cap);
-    case ZARR_CODEC_BLOSC: return blosc_decode(src, n, dst, want, err, cap);
+    case CASK__ZARR_CODEC_ZLIB: return inflate_exact(src, n, dst, want, 15, "zlib", err, cap);
+    case CASK__ZARR_CODEC_GZIP: return inflate_exact(src, n, dst, want, 31, "gzip", err, cap);
+    case CASK__ZARR_CODEC_ZSTD: return zstd_decode(src, n, dst, want, err, cap);
+    case CASK__ZARR_CODEC_BLOSC: return blosc_decode(src, n, dst, want, err, cap);
     default: cask__fmt(err, cap, "unknown codec %d", codec); return CASK_EINVAL;
   }
 }
@@ -206,7 +206,7 @@ int cask__zarr_decode(int codec, const void *src, size_t n, void *dst, size_t wa
 int cask__zarr_encode(int codec, int level, const char *blosc_cname, int shuffle, size_t typesize,
                       const void *src, size_t n, void **out, size_t *outn, char *err, size_t cap) {
   switch (codec) {
-    case ZARR_CODEC_NONE:
+    case CASK__ZARR_CODEC_NONE:
       if (!(*out = cask__malloc_big(n ? n : 1))) {
         cask__fmt(err, cap, "out of memory for %zu bytes", n);
         return CASK_ENOMEM;
@@ -214,10 +214,10 @@ int cask__zarr_encode(int codec, int level, const char *blosc_cname, int shuffle
       if (n) memcpy(*out, src, n);
       *outn = n;
       return CASK_OK;
-    case ZARR_CODEC_ZLIB: return deflate_all(src, n, level, 15, out, outn, "zlib", err, cap);
-    case ZARR_CODEC_GZIP: return deflate_all(src, n, level, 31, out, outn, "gzip", err, cap);
-    case ZARR_CODEC_ZSTD: return zstd_encode(src, n, level, out, outn, err, cap);
-    case ZARR_CODEC_BLOSC: return blosc_encode(src, n, level, blosc_cname, shuffle, typesize, out, outn, err, cap);
+    case CASK__ZARR_CODEC_ZLIB: return deflate_all(src, n, level, 15, out, outn, "zlib", err, cap);
+    case CASK__ZARR_CODEC_GZIP: return deflate_all(src, n, level, 31, out, outn, "gzip", err, cap);
+    case CASK__ZARR_CODEC_ZSTD: return zstd_encode(src, n, level, out, outn, err, cap);
+    case CASK__ZARR_CODEC_BLOSC: return blosc_encode(src, n, level, blosc_cname, shuffle, typesize, out, outn, err, cap);
     default: cask__fmt(err, cap, "unknown codec %d", codec); return CASK_EINVAL;
   }
 }

@@ -119,15 +119,15 @@ static int parse_dtype(const cJSON *v, zarr_meta *m, char *err, size_t cap) {
 }
 
 static int parse_compressor(const cJSON *v, zarr_meta *m, char *err, size_t cap) {
-  static const char *const ids[ZARR_CODEC_COUNT] = {NULL, "zlib", "gzip", "zstd", "blosc"};
+  static const char *const ids[CASK__ZARR_CODEC_COUNT] = {NULL, "zlib", "gzip", "zstd", "blosc"};
   if (cJSON_IsNull(v)) {
-    m->codec = ZARR_CODEC_NONE;
+    m->codec = CASK__ZARR_CODEC_NONE;
     return CASK_OK;
   }
   if (!cJSON_IsObject(v)) return bad(err, cap, "compressor", "expected null or an object with an \"id\"");
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
   if (!cJSON_IsString(id)) return bad(err, cap, "compressor", "no string \"id\"");
-  for (int c = 1; c < ZARR_CODEC_COUNT; c++)
+  for (int c = 1; c < CASK__ZARR_CODEC_COUNT; c++)
     if (!strcmp(id->valuestring, ids[c])) {
       m->codec = c;
       return CASK_OK;
@@ -300,7 +300,7 @@ typedef struct read_args {
 static int check_read_args(const read_args *a, size_t len) {
   if (len < sizeof *a || len - sizeof *a != a->path_len || a->path_len == 0 || a->path_len >= ZARR_MAX_PATH ||
       (unsigned)a->dtype >= CASK_DTYPE_COUNT || a->ndim < 0 || a->ndim > CASK_MAX_NDIM ||
-      (unsigned)a->codec >= ZARR_CODEC_COUNT || (a->sep != '.' && a->sep != '/'))
+      (unsigned)a->codec >= CASK__ZARR_CODEC_COUNT || (a->sep != '.' && a->sep != '/'))
     return CASK_EINVAL;
   int64_t bytes = (int64_t)cask_dtype_size((cask_dtype)a->dtype);
   for (int i = 0; i < a->ndim; i++) {
@@ -545,7 +545,7 @@ typedef struct write_args {
 static int check_write_args(const write_args *a, size_t len) {
   if (len < sizeof *a || len - sizeof *a != a->path_len || a->path_len == 0 || a->path_len >= ZARR_MAX_PATH ||
       (unsigned)a->dtype >= CASK_DTYPE_COUNT || a->ndim < 0 || a->ndim > CASK_MAX_NDIM ||
-      (unsigned)a->codec >= ZARR_CODEC_COUNT || (a->sep != '.' && a->sep != '/') || (unsigned)a->shuffle > 2)
+      (unsigned)a->codec >= CASK__ZARR_CODEC_COUNT || (a->sep != '.' && a->sep != '/') || (unsigned)a->shuffle > 2)
     return CASK_EINVAL;
   int64_t bytes = (int64_t)cask_dtype_size((cask_dtype)a->dtype);
   for (int i = 0; i < a->ndim; i++) {
@@ -871,8 +871,8 @@ int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_opti
     rmdir(t->tmp);
     goto fail;
   }
-  static const int codec[] = {ZARR_CODEC_NONE, ZARR_CODEC_ZLIB, ZARR_CODEC_GZIP, ZARR_CODEC_ZSTD, ZARR_CODEC_BLOSC,
-                              ZARR_CODEC_BLOSC};
+  static const int codec[] = {CASK__ZARR_CODEC_NONE, CASK__ZARR_CODEC_ZLIB, CASK__ZARR_CODEC_GZIP, CASK__ZARR_CODEC_ZSTD, CASK__ZARR_CODEC_BLOSC,
+                              CASK__ZARR_CODEC_BLOSC};
   args->dtype = a->dtype, args->ndim = a->ndim, args->codec = codec[o->compressor], args->level = o->level;
   args->shuffle = o->shuffle, args->blosc_zstd = o->compressor == CASK_ZARR_BLOSC_ZSTD, args->sep = o->separator;
   memcpy(args->zchunk, a->chunk, sizeof args->zchunk);

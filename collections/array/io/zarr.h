@@ -16,8 +16,8 @@
 /* How chunk files are compressed (the "compressor" of .zarray). Reading
  * blosc needs no cname: the Blosc1 header says how a chunk was made. */
 typedef enum cask__zarr_codec {
-  ZARR_CODEC_NONE, ZARR_CODEC_ZLIB, ZARR_CODEC_GZIP, ZARR_CODEC_ZSTD, ZARR_CODEC_BLOSC,
-  ZARR_CODEC_COUNT
+  CASK__ZARR_CODEC_NONE, CASK__ZARR_CODEC_ZLIB, CASK__ZARR_CODEC_GZIP, CASK__ZARR_CODEC_ZSTD, CASK__ZARR_CODEC_BLOSC,
+  CASK__ZARR_CODEC_COUNT
 } cask__zarr_codec;
 
 /* What .zarray says, as cask__zarr_parse_meta found it. */
@@ -41,7 +41,7 @@ int cask__zarr_decode(int codec, const void *src, size_t n, void *dst, size_t wa
                       size_t cap);
 /* Encode n bytes of src into a new buffer *out (cask__free it) of *outn
  * bytes. level: the codec's; blosc_cname "lz4" or "zstd", shuffle 0, 1 or
- * 2 and typesize for blosc only. ZARR_CODEC_NONE copies. */
+ * 2 and typesize for blosc only. CASK__ZARR_CODEC_NONE copies. */
 int cask__zarr_encode(int codec, int level, const char *blosc_cname, int shuffle, size_t typesize,
                       const void *src, size_t n, void **out, size_t *outn, char *err, size_t cap);
 

@@ -23,19 +23,19 @@ typedef struct gen {
  * doubles (every op but BUFFER). */
 static void gen_f64(const gen *s, int64_t first, int64_t stride, int64_t n, double *d) {
   switch (s->op) {
-  case SRC_FULL:
+  case CASK__SRC_FULL:
     for (int64_t i = 0; i < n; i++) d[i] = s->a;
     break;
-  case SRC_ARANGE:
+  case CASK__SRC_ARANGE:
     for (int64_t i = 0; i < n; i++) d[i] = s->a + (double)(first + i * stride) * s->b;
     break;
-  case SRC_LINSPACE:
+  case CASK__SRC_LINSPACE:
     for (int64_t i = 0; i < n; i++) {
       int64_t f = first + i * stride;
       d[i] = f == s->count - 1 ? s->c : s->a + (double)f * s->b;
     }
     break;
-  case SRC_EYE: {
+  case CASK__SRC_EYE: {
     int64_t m = (int64_t)s->b, k = (int64_t)s->a;
     for (int64_t i = 0; i < n; i++) {
       int64_t f = first + i * stride;
@@ -43,8 +43,8 @@ static void gen_f64(const gen *s, int64_t first, int64_t stride, int64_t n, doub
     }
     break;
   }
-  case SRC_UNIFORM: cask__philox_uniform(s->seed, (uint64_t)first, stride, n, d); break;
-  case SRC_NORMAL: cask__philox_normal(s->seed, (uint64_t)first, stride, n, d); break;
+  case CASK__SRC_UNIFORM: cask__philox_uniform(s->seed, (uint64_t)first, stride, n, d); break;
+  case CASK__SRC_NORMAL: cask__philox_normal(s->seed, (uint64_t)first, stride, n, d); break;
   default: break;
   }
 }
@@ -54,7 +54,7 @@ static void gen_f64(const gen *s, int64_t first, int64_t stride, int64_t n, doub
  * 2^53, where doubles lose integers). For integral start and step that is
  * start + i * step; arange(0.5, 5, 1.5) as int64 is 0, 2, 4 as in NumPy. */
 static int int_arange(const gen *s, int64_t *v0, int64_t *d) {
-  if (s->op != SRC_ARANGE || s->dtype == CASK_F64 || s->dtype == CASK_F32 || s->dtype == CASK_BOOL) return 0;
+  if (s->op != CASK__SRC_ARANGE || s->dtype == CASK_F64 || s->dtype == CASK_F32 || s->dtype == CASK_BOOL) return 0;
   *v0 = cask__f64_to_i64(s->a);
   *d = (int64_t)((uint64_t)cask__f64_to_i64(s->a + s->b) - (uint64_t)*v0);
   if (s->a == floor(s->a) && s->b == floor(s->b) && fabs(s->a) < 9e18 && fabs(s->b) < 9e18)
@@ -66,8 +66,8 @@ static int int_arange(const gen *s, int64_t *v0, int64_t *d) {
  * the source's dtype, through a small double buffer when it is not float64. */
 static void gen_row(const gen *s, int64_t first, int64_t stride, int64_t n, void *dst) {
   size_t w = cask_dtype_size(s->dtype);
-  if (s->op == SRC_EMPTY) return;
-  if (s->op == SRC_FULL) {
+  if (s->op == CASK__SRC_EMPTY) return;
+  if (s->op == CASK__SRC_FULL) {
     cask__fill_f64(dst, s->dtype, s->a, n);
     return;
   }
@@ -88,7 +88,7 @@ static void gen_row(const gen *s, int64_t first, int64_t stride, int64_t n, void
   double v[256];
   /* NumPy floors linspace's values for an integer dtype (not toward 0; bool is
    * not an integer dtype there). */
-  int floor_it = s->op == SRC_LINSPACE && s->dtype != CASK_F32 && s->dtype != CASK_BOOL;
+  int floor_it = s->op == CASK__SRC_LINSPACE && s->dtype != CASK_F32 && s->dtype != CASK_BOOL;
   for (int64_t o = 0; o < n; o += 256) {
     int64_t m = n - o < 256 ? n - o : 256;
     gen_f64(s, first + o * stride, stride, m, v);

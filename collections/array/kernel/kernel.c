@@ -98,7 +98,7 @@ static int emit1(compiler *c, int code, int op, int a, int dt, int isint, int *r
   cask__insn in = {.code = (uint8_t)code, .op = (uint8_t)op, .a = (uint8_t)a, .dt = (uint8_t)dt,
                    .isint = (uint8_t)isint};
   /* A load's a is a leaf index, a generator has no operand. */
-  return emit(c, in, code == K_LOAD || code == K_GEN ? 0 : 1, reg);
+  return emit(c, in, code == CASK__K_LOAD || code == CASK__K_GEN ? 0 : 1, reg);
 }
 
 /* reg (holding a value of dtype from) in the class of dtype to: int
@@ -106,14 +106,14 @@ static int emit1(compiler *c, int code, int op, int a, int dt, int isint, int *r
 static int convert(compiler *c, int *reg, int from, int to) {
   if (isint_dt(from) == isint_dt(to)) return CASK_OK;
   /* to float32 directly: int64 -> double -> float would round twice */
-  if (isint_dt(from)) return emit1(c, K_TO_FLOAT, 0, *reg, to == CASK_F32 ? CASK_F32 : CASK_F64, 1, reg);
-  return emit1(c, K_TO_INT, 0, *reg, to, 0, reg);
+  if (isint_dt(from)) return emit1(c, CASK__K_TO_FLOAT, 0, *reg, to == CASK_F32 ? CASK_F32 : CASK_F64, 1, reg);
+  return emit1(c, CASK__K_TO_INT, 0, *reg, to, 0, reg);
 }
 
 /* Wrap or round reg to dtype dt where dt is narrower than its register. */
 static int narrow(compiler *c, int *reg, int dt) {
   if (dt == CASK_F64 || dt == CASK_I64) return CASK_OK;
-  return emit1(c, K_NARROW, 0, *reg, dt, isint_dt(dt), reg);
+  return emit1(c, CASK__K_NARROW, 0, *reg, dt, isint_dt(dt), reg);
 }
 
 static int leaf_index(compiler *c, cask_array *a) {
@@ -150,14 +150,14 @@ static void count_sources(compiler *c, cask_array *a) {
 #define MAX_GENS 4
 
 static int inline_source(const compiler *c, const cask_array *a) {
-  if (!cask__is_source(a) || a->op == SRC_BUFFER || a->op == SRC_EMPTY || c->gens >= MAX_GENS)
+  if (!cask__is_source(a) || a->op == CASK__SRC_BUFFER || a->op == CASK__SRC_EMPTY || c->gens >= MAX_GENS)
     return 0;
   for (int k = 0; k < c->nsrc; k++)
     if (c->src[k] == a) return c->uses[k] == 1;
   return 0;
 }
 
-/* K_GEN and its payload: the source's parameters and its flat-index
+/* CASK__K_GEN and its payload: the source's parameters and its flat-index
  * strides along the root's axes (0 where it broadcasts). */
 static int emit_gen(compiler *c, cask_array *a, int *reg) {
   cask__gen g;
@@ -170,13 +170,13 @@ static int emit_gen(compiler *c, cask_array *a, int *reg) {
     int j = i - (nd - a->ndim);
     g.stride[i] = j < 0 || a->shape[j] == 1 ? 0 : s->fstride[j];
   }
-  int rc = emit1(c, K_GEN, 0, 0, a->dtype, isint_dt(a->dtype), reg);
+  int rc = emit1(c, CASK__K_GEN, 0, 0, a->dtype, isint_dt(a->dtype), reg);
   if (rc) return rc;
-  if (c->p->ninsn + K_GEN_SLOTS > CASK__MAX_PROG)
+  if (c->p->ninsn + CASK__K_GEN_SLOTS > CASK__MAX_PROG)
     return cask__fail(c->ctx, CASK_ETOOBIG, "elementwise expression has more than %d operations",
                       CASK__MAX_PROG);
   memcpy(&c->p->insn[c->p->ninsn], &g, sizeof g);
-  c->p->ninsn += (uint32_t)K_GEN_SLOTS;
+  c->p->ninsn += (uint32_t)CASK__K_GEN_SLOTS;
   c->gens++;
   return CASK_OK;
 }
@@ -188,7 +188,7 @@ static int compile_node(compiler *c, cask_array *a, int level, int *reg);
  * a float one for true division and arctan2. */
 static int compute_dtype(const cask_array *a) {
   cask_dtype ta = a->in[0]->dtype, tb;
-  if (a->kind == NODE_BINARY) tb = a->in[1]->dtype;
+  if (a->kind == CASK__NODE_BINARY) tb = a->in[1]->dtype;
   else if (a->scalar_int == 2) tb = ta; /* a bool scalar */
   else if (a->scalar_int) tb = ta == CASK_BOOL ? CASK_I64 : ta;
   else tb = cask__dtype_is_float(ta) ? ta : CASK_F64;
@@ -215,11 +215,11 @@ static int compile_operands(compiler *c, cask_array *a, int n, int level, int *r
 
 /* A logical operand: nonzero int registers are true; floats get != 0. */
 static int truth(compiler *c, int *reg, int dt) {
-  return isint_dt(dt) ? CASK_OK : emit1(c, K_TRUTH, 0, *reg, 0, 0, reg);
+  return isint_dt(dt) ? CASK_OK : emit1(c, CASK__K_TRUTH, 0, *reg, 0, 0, reg);
 }
 
 static int compile_binary(compiler *c, cask_array *a, int level, int *reg) {
-  int r[2], rc, n = a->kind == NODE_BINARY ? 2 : 1;
+  int r[2], rc, n = a->kind == CASK__NODE_BINARY ? 2 : 1;
   if ((rc = compile_operands(c, a, n, level, r))) return rc;
   int ct = compute_dtype(a), ci = isint_dt(ct);
   int logic = a->op == CASK_LOGICAL_AND || a->op == CASK_LOGICAL_OR;
@@ -230,15 +230,15 @@ static int compile_binary(compiler *c, cask_array *a, int level, int *reg) {
   cask__insn in = {.op = (uint8_t)a->op, .a = (uint8_t)r[0], .b = (uint8_t)r[1], .isint = (uint8_t)ci,
                    .dt = (uint8_t)ct};
   if (n == 2) {
-    in.code = K_BINARY;
+    in.code = CASK__K_BINARY;
   } else if (!ci && !a->scalar_first && a->op == CASK_POW && a->p.scalar.value == 2.0) {
     /* x**2 as x*x, as NumPy's power does for this exponent: the same bits
      * and no libm pow call (several times slower) */
-    in.code = K_BINARY;
+    in.code = CASK__K_BINARY;
     in.op = CASK_MUL;
     in.b = in.a;
   } else {
-    in.code = a->scalar_first ? K_IMM_BINARY : K_BINARY_IMM;
+    in.code = a->scalar_first ? CASK__K_IMM_BINARY : CASK__K_BINARY_IMM;
     double s = a->p.scalar.value;
     if (ci) in.imm.i = logic ? s != 0 : a->scalar_int == 1 ? a->p.scalar.ivalue : cask__f64_to_i64(s);
     else in.imm.f = ct == CASK_F32 ? (double)(float)s : s; /* NumPy: the scalar in float32 */
@@ -256,7 +256,7 @@ static int compile_unary(compiler *c, cask_array *a, int level, int *reg) {
   int to_float = !unop_on_int(op) || (!unop_gives_bool(op) && !isint_dt(a->dtype));
   if (to_float && (rc = convert(c, &r, ti, CASK_F64))) return rc;
   int ci = to_float ? 0 : isint_dt(ti);
-  if ((rc = emit1(c, K_UNARY, op, r, 0, ci, reg))) return rc;
+  if ((rc = emit1(c, CASK__K_UNARY, op, r, 0, ci, reg))) return rc;
   return unop_gives_bool(op) ? CASK_OK : narrow(c, reg, a->dtype);
 }
 
@@ -265,7 +265,7 @@ static int compile_where(compiler *c, cask_array *a, int level, int *reg) {
   if (!rc) rc = truth(c, &r[0], a->in[0]->dtype);
   for (int k = 1; k < 3 && !rc; k++) rc = convert(c, &r[k], a->in[k]->dtype, a->dtype);
   if (rc) return rc;
-  cask__insn in = {.code = K_WHERE, .a = (uint8_t)r[0], .b = (uint8_t)r[1], .c = (uint8_t)r[2],
+  cask__insn in = {.code = CASK__K_WHERE, .a = (uint8_t)r[0], .b = (uint8_t)r[1], .c = (uint8_t)r[2],
                    .isint = (uint8_t)isint_dt(a->dtype)};
   return emit(c, in, 3, reg);
 }
@@ -296,13 +296,13 @@ static int compile_node(compiler *c, cask_array *a, int level, int *reg) {
     if (l < 0)
       return cask__fail(c->ctx, CASK_ETOOBIG, "elementwise expression has more than %d inputs",
                         CASK__MAX_LEAVES);
-    return emit1(c, K_LOAD, 0, l, a->dtype, isint_dt(a->dtype), reg);
+    return emit1(c, CASK__K_LOAD, 0, l, a->dtype, isint_dt(a->dtype), reg);
   }
   c->ops++;
   switch (a->kind) {
-  case NODE_UNARY: return compile_unary(c, a, level, reg);
-  case NODE_WHERE: return compile_where(c, a, level, reg);
-  case NODE_CAST: return compile_cast(c, a, level, reg);
+  case CASK__NODE_UNARY: return compile_unary(c, a, level, reg);
+  case CASK__NODE_WHERE: return compile_where(c, a, level, reg);
+  case CASK__NODE_CAST: return compile_cast(c, a, level, reg);
   default: return compile_binary(c, a, level, reg);
   }
 }
@@ -325,26 +325,26 @@ size_t cask__program_size(const cask__program *p) {
 
 int cask__program_leaf_dtype(const cask__program *p, uint32_t l) {
   for (uint32_t i = 0; i < p->ninsn; i++) {
-    if (p->insn[i].code == K_LOAD && p->insn[i].a == l) return p->insn[i].dt;
-    if (p->insn[i].code == K_GEN) i += (uint32_t)K_GEN_SLOTS;
+    if (p->insn[i].code == CASK__K_LOAD && p->insn[i].a == l) return p->insn[i].dt;
+    if (p->insn[i].code == CASK__K_GEN) i += (uint32_t)CASK__K_GEN_SLOTS;
   }
   return -1;
 }
 
 int cask__program_has_gen(const cask__program *p) {
   for (uint32_t i = 0; i < p->ninsn; i++)
-    if (p->insn[i].code == K_GEN) return 1;
+    if (p->insn[i].code == CASK__K_GEN) return 1;
   return 0;
 }
 
 void cask__program_place(cask__program *p, int ndim, const int64_t *off) {
   for (uint32_t i = 0; i < p->ninsn; i++) {
-    if (p->insn[i].code != K_GEN) continue;
+    if (p->insn[i].code != CASK__K_GEN) continue;
     cask__gen g;
     memcpy(&g, &p->insn[i + 1], sizeof g);
     for (int k = 0; k < ndim; k++) g.base += off[k] * g.stride[k];
     memcpy(&p->insn[i + 1], &g, sizeof g);
-    i += (uint32_t)K_GEN_SLOTS;
+    i += (uint32_t)CASK__K_GEN_SLOTS;
   }
 }
 
@@ -353,38 +353,38 @@ void cask__program_place(cask__program *p, int ndim, const int64_t *off) {
 static int check_insn(const cask__insn *in, uint32_t defined, uint32_t intreg, uint32_t nleaves) {
   int need[3] = {-1, -1, -1}, nops = 0, out = in->isint;
   switch (in->code) {
-  case K_LOAD:
+  case CASK__K_LOAD:
     if (in->a >= nleaves || in->dt >= CASK_DTYPE_COUNT) return -1;
     return isint_dt(in->dt);
-  case K_CONST: return in->isint;
-  case K_UNARY:
+  case CASK__K_CONST: return in->isint;
+  case CASK__K_UNARY:
     if (in->op >= CASK_UNOP_COUNT || (in->isint && !unop_on_int(in->op))) return -1;
     need[0] = in->isint, nops = 1;
     if (unop_gives_bool(in->op)) out = 1;
     break;
-  case K_BINARY:
-  case K_BINARY_IMM:
-  case K_IMM_BINARY:
+  case CASK__K_BINARY:
+  case CASK__K_BINARY_IMM:
+  case CASK__K_IMM_BINARY:
     if (in->op >= CASK_BINOP_COUNT || (in->isint && (in->op == CASK_DIV || in->op == CASK_ARCTAN2))) return -1;
-    need[0] = need[1] = in->isint, nops = in->code == K_BINARY ? 2 : 1;
+    need[0] = need[1] = in->isint, nops = in->code == CASK__K_BINARY ? 2 : 1;
     if (is_logical(in->op)) out = 1;
-    if (in->code != K_BINARY) need[1] = -1;
+    if (in->code != CASK__K_BINARY) need[1] = -1;
     break;
-  case K_WHERE: need[0] = 1, need[1] = need[2] = in->isint, nops = 3; break;
-  case K_TO_FLOAT:
+  case CASK__K_WHERE: need[0] = 1, need[1] = need[2] = in->isint, nops = 3; break;
+  case CASK__K_TO_FLOAT:
     if (in->dt != CASK_F64 && in->dt != CASK_F32) return -1;
     need[0] = 1, nops = 1, out = 0;
     break;
-  case K_TO_INT:
+  case CASK__K_TO_INT:
     if (in->dt >= CASK_DTYPE_COUNT || !isint_dt(in->dt)) return -1;
     need[0] = 0, nops = 1, out = 1;
     break;
-  case K_TRUTH: need[0] = 0, nops = 1, out = 1; break;
-  case K_NARROW:
+  case CASK__K_TRUTH: need[0] = 0, nops = 1, out = 1; break;
+  case CASK__K_NARROW:
     if (in->dt >= CASK_DTYPE_COUNT || in->dt == CASK_F64 || in->dt == CASK_I64) return -1;
     out = isint_dt(in->dt), need[0] = out, nops = 1;
     break;
-  case K_GEN: return in->dt < CASK_DTYPE_COUNT ? isint_dt(in->dt) : -1;
+  case CASK__K_GEN: return in->dt < CASK_DTYPE_COUNT ? isint_dt(in->dt) : -1;
   default: return -1;
   }
   uint8_t ops[3] = {in->a, in->b, in->c};
@@ -406,13 +406,13 @@ int cask__program_check(const cask__program *p, size_t len, uint32_t nleaves) {
     const cask__insn *in = &p->insn[i];
     int cls = check_insn(in, defined, intreg, nleaves);
     if (cls < 0 || in->dst >= CASK__KERNEL_REGS) return CASK_EINVAL;
-    if (in->code == K_GEN) { /* its payload: a source that can be computed */
+    if (in->code == CASK__K_GEN) { /* its payload: a source that can be computed */
       cask__gen g;
-      if (i + K_GEN_SLOTS >= p->ninsn) return CASK_EINVAL;
+      if (i + CASK__K_GEN_SLOTS >= p->ninsn) return CASK_EINVAL;
       memcpy(&g, &p->insn[i + 1], sizeof g);
-      if (g.op < 0 || g.op >= SRC_COUNT || g.op == SRC_BUFFER || g.op == SRC_EMPTY || g.dtype != in->dt)
+      if (g.op < 0 || g.op >= CASK__SRC_COUNT || g.op == CASK__SRC_BUFFER || g.op == CASK__SRC_EMPTY || g.dtype != in->dt)
         return CASK_EINVAL;
-      i += (uint32_t)K_GEN_SLOTS;
+      i += (uint32_t)CASK__K_GEN_SLOTS;
     }
     defined |= 1u << in->dst;
     intreg = cls ? intreg | (1u << in->dst) : intreg & ~(1u << in->dst);
@@ -702,10 +702,10 @@ const void *cask__program_eval(const cask__program *p, const cask__piece *pc,
     void *d = (direct && i + 1 == p->ninsn) ? out : &scratch[in->dst];
     int64_t sa = in->a < CASK__KERNEL_REGS ? stride[in->a] : 0, m; /* a load's a is a leaf */
     switch (in->code) {
-    case K_GEN: {
+    case CASK__K_GEN: {
       cask__gen g;
       memcpy(&g, &p->insn[i + 1], sizeof g);
-      i += (uint32_t)K_GEN_SLOTS;
+      i += (uint32_t)CASK__K_GEN_SLOTS;
       int64_t first = g.base, es = pc->ndim ? g.stride[pc->ndim - 1] : 0;
       for (int k = 0; pc->row && k < pc->ndim; k++) first += pc->row[k] * g.stride[k];
       m = es ? n : 1; /* a source broadcast along the row: one value */
@@ -720,16 +720,16 @@ const void *cask__program_eval(const cask__program *p, const cask__piece *pc,
       stride[in->dst] = es != 0;
       continue;
     }
-    case K_LOAD:
+    case CASK__K_LOAD:
       /* No copy for float64 and int64: the register points into the leaf. */
       reg[in->dst] = load(in->dt, pc->src[in->a], pc->src_stride[in->a], n, &scratch[in->dst]);
       stride[in->dst] = pc->src_stride[in->a];
       continue;
-    case K_CONST:
+    case CASK__K_CONST:
       memcpy(d, &in->imm, 8);
       stride[in->dst] = 0;
       break;
-    case K_UNARY:
+    case CASK__K_UNARY:
       m = sa ? n : 1; /* a broadcast operand is computed once */
       if (!in->isint && (in->op == CASK_ISNAN || in->op == CASK_ISFINITE || in->op == CASK_LOGICAL_NOT))
         unary_f2i(in->op, reg[in->a], d, m);
@@ -737,13 +737,13 @@ const void *cask__program_eval(const cask__program *p, const cask__piece *pc,
       else unary_f(in->op, reg[in->a], d, m);
       stride[in->dst] = sa;
       break;
-    case K_BINARY:
-    case K_BINARY_IMM:
-    case K_IMM_BINARY: {
-      const void *x = in->code == K_IMM_BINARY ? (const void *)&in->imm : reg[in->a];
-      const void *y = in->code == K_BINARY ? reg[in->b] : in->code == K_BINARY_IMM ? (const void *)&in->imm : reg[in->a];
-      int64_t sx = in->code == K_IMM_BINARY ? 0 : sa;
-      int64_t sy = in->code == K_BINARY ? stride[in->b] : in->code == K_BINARY_IMM ? 0 : sa;
+    case CASK__K_BINARY:
+    case CASK__K_BINARY_IMM:
+    case CASK__K_IMM_BINARY: {
+      const void *x = in->code == CASK__K_IMM_BINARY ? (const void *)&in->imm : reg[in->a];
+      const void *y = in->code == CASK__K_BINARY ? reg[in->b] : in->code == CASK__K_BINARY_IMM ? (const void *)&in->imm : reg[in->a];
+      int64_t sx = in->code == CASK__K_IMM_BINARY ? 0 : sa;
+      int64_t sy = in->code == CASK__K_BINARY ? stride[in->b] : in->code == CASK__K_BINARY_IMM ? 0 : sa;
       m = sx || sy ? n : 1;
       if (in->isint) binary_i(in->op, x, sx, y, sy, d, m);
       else if (is_logical(in->op)) compare_f(in->op, x, sx, y, sy, d, m);
@@ -753,7 +753,7 @@ const void *cask__program_eval(const cask__program *p, const cask__piece *pc,
       stride[in->dst] = sx || sy;
       break;
     }
-    case K_WHERE: {
+    case CASK__K_WHERE: {
       const int64_t *cnd = reg[in->a];
       const int64_t *x = reg[in->b], *y = reg[in->c]; /* 8-byte values of either class */
       int64_t sc = sa, sx = stride[in->b], sy = stride[in->c];
@@ -763,7 +763,7 @@ const void *cask__program_eval(const cask__program *p, const cask__piece *pc,
       stride[in->dst] = sc || sx || sy;
       break;
     }
-    case K_TO_FLOAT: {
+    case CASK__K_TO_FLOAT: {
       const int64_t *x = reg[in->a];
       double *dd = d;
       m = sa ? n : 1;
@@ -774,11 +774,11 @@ const void *cask__program_eval(const cask__program *p, const cask__piece *pc,
       stride[in->dst] = sa;
       break;
     }
-    case K_TO_INT:
+    case CASK__K_TO_INT:
       to_int(in->dt, reg[in->a], d, sa ? n : 1);
       stride[in->dst] = sa;
       break;
-    case K_TRUTH: {
+    case CASK__K_TRUTH: {
       const double *x = reg[in->a];
       int64_t *dd = d;
       m = sa ? n : 1;
@@ -786,7 +786,7 @@ const void *cask__program_eval(const cask__program *p, const cask__piece *pc,
       stride[in->dst] = sa;
       break;
     }
-    case K_NARROW:
+    case CASK__K_NARROW:
       narrow_loop(in->dt, reg[in->a], d, sa ? n : 1);
       stride[in->dst] = sa;
       break;

@@ -20,30 +20,30 @@ typedef union cask__regbuf {
 } cask__regbuf;
 
 enum {
-  K_LOAD,       /* dst = leaf a (dt: the leaf's dtype) */
-  K_CONST,      /* dst = imm */
-  K_UNARY,      /* dst = op(a) */
-  K_BINARY,     /* dst = a op b */
-  K_BINARY_IMM, /* dst = a op imm */
-  K_IMM_BINARY, /* dst = imm op a */
-  K_WHERE,      /* dst = a ? b : c (a int, b and c one class) */
-  K_TO_FLOAT,   /* dst = (double) a from an int register; dt f32: (float) a */
-  K_TO_INT,     /* dst = a converted to integer dtype dt, from a float register */
-  K_TRUTH,      /* dst = a != 0, from a float register */
-  K_NARROW,     /* dst = a wrapped/rounded to dt (f32, i32, u8, bool) */
-  K_GEN,        /* dst = a source's values (random, arange, ...) computed in place:
-                   the next K_GEN_SLOTS instructions hold its cask__gen */
-  K_CODE_COUNT
+  CASK__K_LOAD,       /* dst = leaf a (dt: the leaf's dtype) */
+  CASK__K_CONST,      /* dst = imm */
+  CASK__K_UNARY,      /* dst = op(a) */
+  CASK__K_BINARY,     /* dst = a op b */
+  CASK__K_BINARY_IMM, /* dst = a op imm */
+  CASK__K_IMM_BINARY, /* dst = imm op a */
+  CASK__K_WHERE,      /* dst = a ? b : c (a int, b and c one class) */
+  CASK__K_TO_FLOAT,   /* dst = (double) a from an int register; dt f32: (float) a */
+  CASK__K_TO_INT,     /* dst = a converted to integer dtype dt, from a float register */
+  CASK__K_TRUTH,      /* dst = a != 0, from a float register */
+  CASK__K_NARROW,     /* dst = a wrapped/rounded to dt (f32, i32, u8, bool) */
+  CASK__K_GEN,        /* dst = a source's values (random, arange, ...) computed in place:
+                   the next CASK__K_GEN_SLOTS instructions hold its cask__gen */
+  CASK__K_CODE_COUNT
 };
 
 typedef struct cask__insn {
   uint8_t code, op, dst, a, b, c;
-  uint8_t dt;  /* K_LOAD, K_TO_INT, K_NARROW: a cask_dtype */
+  uint8_t dt;  /* CASK__K_LOAD, CASK__K_TO_INT, CASK__K_NARROW: a cask_dtype */
   uint8_t isint; /* the operands' class: 1 int64, 0 double */
   union {
     double f;
     int64_t i;
-  } imm; /* K_CONST's value, or the scalar of K_*_IMM, in the operands' class */
+  } imm; /* CASK__K_CONST's value, or the scalar of K_*_IMM, in the operands' class */
 } cask__insn;
 
 /* A source inlined into a kernel: its parameters and, per axis of the
@@ -57,7 +57,7 @@ typedef struct cask__gen {
   int64_t base;
   int64_t stride[CASK_MAX_NDIM];
 } cask__gen;
-#define K_GEN_SLOTS ((sizeof(cask__gen) + sizeof(cask__insn) - 1) / sizeof(cask__insn))
+#define CASK__K_GEN_SLOTS ((sizeof(cask__gen) + sizeof(cask__insn) - 1) / sizeof(cask__insn))
 
 typedef struct cask__program {
   uint32_t ninsn, nleaves;

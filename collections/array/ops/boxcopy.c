@@ -167,14 +167,14 @@ void cask__transpose_copy(char *dst, const char *src, int ndim, const int64_t *s
 /* ---- pieces ------------------------------------------------------------ */
 
 int64_t cask__axis_pieces(int64_t first, int64_t step, int64_t ext, int64_t chunk, int32_t input,
-                          cask__piece *out, int64_t max) {
+                          cask__axis_piece *out, int64_t max) {
   int64_t n = 0;
   for (int64_t k = 0; k < ext;) {
     int64_t idx = first + k * step, blk = idx / chunk, run;
     if (step > 0) run = ((blk + 1) * chunk - 1 - idx) / step + 1;
     else run = (idx - blk * chunk) / -step + 1;
     if (run > ext - k) run = ext - k;
-    if (out && n < max) out[n] = (cask__piece){blk, idx - blk * chunk, run, input};
+    if (out && n < max) out[n] = (cask__axis_piece){blk, idx - blk * chunk, run, input};
     n++;
     k += run;
   }
@@ -298,7 +298,7 @@ static int gather_run(cask_task_io *io) {
 static const cask_op *op_gather, *op_transpose, *op_reshape, *op_alias;
 
 /* The input blocks of every combination of pieces, in C order. */
-static int lower_pieces(cask__lower *L, int ndim, const int64_t *npieces, const cask__piece *pieces,
+static int lower_pieces(cask__lower *L, int ndim, const int64_t *npieces, const cask__axis_piece *pieces,
                         cask_array *const *inputs, int64_t total, cask_task_id *deps) {
   int64_t p[CASK_MAX_NDIM] = {0}, first[CASK_MAX_NDIM];
   for (int i = 0, off = 0; i < ndim; off += (int)npieces[i], i++) first[i] = off;
@@ -321,7 +321,7 @@ static int lower_pieces(cask__lower *L, int ndim, const int64_t *npieces, const 
 
 int cask__lower_gather(cask__lower *L, const char *key, cask_dtype dtype, int ndim,
                        const int64_t *ext, const int64_t *step, uint32_t drop,
-                       const int64_t *npieces, const cask__piece *pieces,
+                       const int64_t *npieces, const cask__axis_piece *pieces,
                        cask_array *const *inputs, cask_task_id *out) {
   gather_head h;
   memset(&h, 0, sizeof h);

@@ -15,18 +15,18 @@
 #include "ops.h"
 
 /* A run along one axis read from one input block. */
-typedef struct cask__piece {
+typedef struct cask__axis_piece {
   int64_t block; /* the input block's index along the axis (lowering only) */
   int64_t src;   /* the first element read, within that block */
   int64_t n;     /* elements read; written one after the other to the output */
   int32_t input; /* which input array (concatenate's joined axis), else 0 */
-} cask__piece;
+} cask__axis_piece;
 
 /* The pieces of an axis whose output element k (0 <= k < ext) is global
  * input index first + k * step, the input chunked by chunk. Writes at most
  * max pieces to out (out may be NULL) and returns how many there are. */
 int64_t cask__axis_pieces(int64_t first, int64_t step, int64_t ext, int64_t chunk, int32_t input,
-                          cask__piece *out, int64_t max);
+                          cask__axis_piece *out, int64_t max);
 
 /* The task under key building an output block from pieces: npieces[i]
  * pieces along axis i (pieces holds axis 0's, then axis 1's, ...), ndim axes
@@ -37,7 +37,7 @@ int64_t cask__axis_pieces(int64_t first, int64_t step, int64_t ext, int64_t chun
  * is lowered and the task makes an empty block. */
 int cask__lower_gather(cask__lower *L, const char *key, cask_dtype dtype, int ndim,
                        const int64_t *ext, const int64_t *step, uint32_t drop,
-                       const int64_t *npieces, const cask__piece *pieces,
+                       const int64_t *npieces, const cask__axis_piece *pieces,
                        cask_array *const *inputs, cask_task_id *out);
 
 /* Block bidx of a, transposed by perm (output axis i is a's axis perm[i]). */

@@ -37,7 +37,7 @@ static int lower_aligned(cask__lower *L, cask_array *a, const int64_t *bidx, con
 
 /* Pieces along the axis from every input the block overlaps (pc NULL:
  * count them). */
-static int64_t axis_pieces(const cask_array *a, int64_t lo, int64_t hi, cask__piece *pc) {
+static int64_t axis_pieces(const cask_array *a, int64_t lo, int64_t hi, cask__axis_piece *pc) {
   const concat_ext *e = a->ext;
   int64_t np = 0;
   for (int64_t k = 0; k < e->n; k++) {
@@ -64,11 +64,11 @@ static int concat_lower(cask__lower *L, cask_array *a, const int64_t *bidx, cons
     np[i] = i == ax ? axis_pieces(a, off[ax], off[ax] + ext[ax], NULL) : ext[i] > 0;
     total += np[i];
   }
-  cask__piece *pc = cask__malloc((size_t)(total ? total : 1) * sizeof *pc);
+  cask__axis_piece *pc = cask__malloc((size_t)(total ? total : 1) * sizeof *pc);
   if (!pc) return cask__fail(L->ctx, CASK_ENOMEM, "out of memory lowering %s", key);
   for (int i = 0, k = 0; i < a->ndim; k += (int)np[i], i++) {
     if (i == ax) axis_pieces(a, off[ax], off[ax] + ext[ax], pc + k);
-    else if (np[i]) pc[k] = (cask__piece){bidx[i], 0, ext[i], 0};
+    else if (np[i]) pc[k] = (cask__axis_piece){bidx[i], 0, ext[i], 0};
   }
   int rc = cask__lower_gather(L, key, a->dtype, a->ndim, ext, step, 0, np, pc, a->in, out);
   cask__free(pc);

@@ -12,7 +12,7 @@
 #include "../core/dtype.h"
 #include "../kernel/gen.h"
 
-static const char *const src_names[SRC_COUNT] = {"full", "empty", "arange", "linspace",
+static const char *const src_names[CASK__SRC_COUNT] = {"full", "empty", "arange", "linspace",
                                                  "eye", "random", "random", "buffer"};
 
 static const char *source_name(const cask_array *a) { return src_names[a->op]; }
@@ -58,7 +58,7 @@ static int make_source(cask_ctx *ctx, const char *what, cask__source_op op, cask
   *out = NULL;
   int rc = check_shape(ctx, what, dtype, ndim, shape, chunks);
   if (rc) return rc;
-  if ((rc = cask__node_new(ctx, NODE_SOURCE, &cask__source_class, op, dtype, ndim, shape, chunks, NULL, NULL, out)))
+  if ((rc = cask__node_new(ctx, CASK__NODE_SOURCE, &cask__source_class, op, dtype, ndim, shape, chunks, NULL, NULL, out)))
     return rc;
   int64_t s = 1;
   for (int i = ndim - 1; i >= 0; i--) {
@@ -90,7 +90,7 @@ static void seal_source(cask_array *a) {
 /* full, zeros and ones: errors name the call the user made */
 static int full_named(cask_ctx *ctx, const char *what, cask_dtype dtype, double value, int ndim,
                       const int64_t *shape, const int64_t *chunks, cask_array **out) {
-  int rc = make_source(ctx, what, SRC_FULL, dtype, ndim, shape, chunks, out);
+  int rc = make_source(ctx, what, CASK__SRC_FULL, dtype, ndim, shape, chunks, out);
   if (rc) return rc;
   (*out)->p.source.a = value;
   seal_source(*out);
@@ -114,7 +114,7 @@ int cask_ones(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
 
 int cask_empty(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
                const int64_t *chunks, cask_array **out) {
-  int rc = make_source(ctx, "empty", SRC_EMPTY, dtype, ndim, shape, chunks, out);
+  int rc = make_source(ctx, "empty", CASK__SRC_EMPTY, dtype, ndim, shape, chunks, out);
   if (!rc) seal_source(*out);
   return rc;
 }
@@ -130,7 +130,7 @@ int cask_arange(cask_ctx *ctx, cask_dtype dtype, double start, double stop, doub
   double len = ceil((stop - start) / step);
   if (!(len < 9.2e18)) return cask__fail(ctx, CASK_ETOOBIG, "arange: %g elements", len);
   int64_t n = len > 0 ? (int64_t)len : 0;
-  int rc = make_source(ctx, "arange", SRC_ARANGE, dtype, 1, &n, &chunk, out);
+  int rc = make_source(ctx, "arange", CASK__SRC_ARANGE, dtype, 1, &n, &chunk, out);
   if (rc) return rc;
   (*out)->p.source.a = start;
   (*out)->p.source.b = step;
@@ -143,7 +143,7 @@ int cask_linspace(cask_ctx *ctx, cask_dtype dtype, double start, double stop, in
   if (!out) return CASK_EINVAL;
   *out = NULL;
   if (num < 0) return cask__fail(ctx, CASK_EINVAL, "linspace: num %lld is negative", (long long)num);
-  int rc = make_source(ctx, "linspace", SRC_LINSPACE, dtype, 1, &num, &chunk, out);
+  int rc = make_source(ctx, "linspace", CASK__SRC_LINSPACE, dtype, 1, &num, &chunk, out);
   if (rc) return rc;
   /* NumPy: step = (stop - start) / div, y = start + i * step, and the last
    * value set to stop exactly when endpoint. */
@@ -161,7 +161,7 @@ int cask_linspace(cask_ctx *ctx, cask_dtype dtype, double start, double stop, in
 int cask_eye(cask_ctx *ctx, cask_dtype dtype, int64_t n, int64_t m, int64_t k, int64_t chunk,
              cask_array **out) {
   int64_t shape[2] = {n, m}, chunks[2] = {chunk, chunk};
-  int rc = make_source(ctx, "eye", SRC_EYE, dtype, 2, shape, chunks, out);
+  int rc = make_source(ctx, "eye", CASK__SRC_EYE, dtype, 2, shape, chunks, out);
   if (rc) return rc;
   (*out)->p.source.a = (double)k;
   (*out)->p.source.b = (double)m;
@@ -171,7 +171,7 @@ int cask_eye(cask_ctx *ctx, cask_dtype dtype, int64_t n, int64_t m, int64_t k, i
 
 static int random_node(cask_ctx *ctx, uint64_t seed, cask__source_op op, cask_dtype dtype,
                        int ndim, const int64_t *shape, const int64_t *chunks, cask_array **out) {
-  const char *what = op == SRC_NORMAL ? "random_normal" : "random_uniform";
+  const char *what = op == CASK__SRC_NORMAL ? "random_normal" : "random_uniform";
   if (ctx && dtype != CASK_F64 && dtype != CASK_F32) {
     if (out) *out = NULL;
     return cask__fail(ctx, CASK_EINVAL, "%s: dtype %s is not float64 or float32", what,
@@ -186,18 +186,18 @@ static int random_node(cask_ctx *ctx, uint64_t seed, cask__source_op op, cask_dt
 
 int cask_random_uniform(cask_ctx *ctx, uint64_t seed, cask_dtype dtype, int ndim,
                         const int64_t *shape, const int64_t *chunks, cask_array **out) {
-  return random_node(ctx, seed, SRC_UNIFORM, dtype, ndim, shape, chunks, out);
+  return random_node(ctx, seed, CASK__SRC_UNIFORM, dtype, ndim, shape, chunks, out);
 }
 
 int cask_random_normal(cask_ctx *ctx, uint64_t seed, cask_dtype dtype, int ndim,
                        const int64_t *shape, const int64_t *chunks, cask_array **out) {
-  return random_node(ctx, seed, SRC_NORMAL, dtype, ndim, shape, chunks, out);
+  return random_node(ctx, seed, CASK__SRC_NORMAL, dtype, ndim, shape, chunks, out);
 }
 
 int cask_from_buffer(cask_ctx *ctx, const void *data, cask_dtype dtype, int ndim,
                      const int64_t *shape, const int64_t *chunks,
                      void (*release)(void *, void *), void *user, cask_array **out) {
-  int rc = make_source(ctx, "from_buffer", SRC_BUFFER, dtype, ndim, shape, chunks, out);
+  int rc = make_source(ctx, "from_buffer", CASK__SRC_BUFFER, dtype, ndim, shape, chunks, out);
   if (rc) return rc;
   if (!data && cask_array_size(*out) > 0) {
     cask_array_release(*out);
@@ -216,7 +216,7 @@ int cask__source_view(cask_array *src, int ndim, const int64_t *shape, const int
                       int64_t base, const int64_t *fstride, cask_array **out) {
   /* The view keeps src alive through its input (never lowered: a source
    * has no dependencies), so a buffer is released once, by src. */
-  int rc = cask__node_new(src->ctx, NODE_SOURCE, &cask__source_class, src->op, src->dtype, ndim, shape, chunk, src,
+  int rc = cask__node_new(src->ctx, CASK__NODE_SOURCE, &cask__source_class, src->op, src->dtype, ndim, shape, chunk, src,
                           NULL, out);
   if (rc) return rc;
   cask__source *s = &(*out)->p.source;
@@ -241,7 +241,7 @@ static int64_t box_size(const source_args *s) {
  * the block's dtype: a caller's buffer is copied, the rest generated. */
 static void gen_row(const source_args *s, int64_t first, int64_t stride, int64_t n, void *dst) {
   size_t w = cask_dtype_size(s->dtype);
-  if (s->op == SRC_BUFFER) {
+  if (s->op == CASK__SRC_BUFFER) {
     const char *src = s->data;
     if (stride == 1) {
       memcpy(dst, src + (size_t)first * w, (size_t)n * w);
@@ -268,12 +268,12 @@ static int source_run(cask_task_io *io) {
   source_args s;
   if (io->args_len != sizeof s) return CASK_EINVAL;
   memcpy(&s, io->args, sizeof s);
-  if (s.ndim < 0 || s.ndim > CASK_MAX_NDIM || (unsigned)s.op >= SRC_COUNT ||
-      (unsigned)s.dtype >= CASK_DTYPE_COUNT || (s.op == SRC_BUFFER && !s.data && box_size(&s))) {
+  if (s.ndim < 0 || s.ndim > CASK_MAX_NDIM || (unsigned)s.op >= CASK__SRC_COUNT ||
+      (unsigned)s.dtype >= CASK_DTYPE_COUNT || (s.op == CASK__SRC_BUFFER && !s.data && box_size(&s))) {
     cask__fmt(io->errmsg, io->errmsg_cap, "malformed source arguments");
     return CASK_EINVAL;
   }
-  if (s.op == SRC_BUFFER && box_contiguous(&s))
+  if (s.op == CASK__SRC_BUFFER && box_contiguous(&s))
     /* No copy: the block is a view of the caller's buffer, which the array
      * node keeps alive for as long as a computation can run. */
     return cask_block_wrap((char *)s.data + s.first * (int64_t)cask_dtype_size(s.dtype), s.dtype,
@@ -327,7 +327,7 @@ static int lower_source(cask__lower *L, cask_array *a, const int64_t *bidx, cons
     s.fstride[i] = p->fstride[i];
   }
   s.a = p->a, s.b = p->b, s.c = p->c, s.count = p->count, s.seed = p->seed, s.data = p->data;
-  int rc = cask__graph_add(L->g, key, a->op == SRC_BUFFER ? op_buffer : op_source, &s, sizeof s, NULL,
+  int rc = cask__graph_add(L->g, key, a->op == CASK__SRC_BUFFER ? op_buffer : op_source, &s, sizeof s, NULL,
                           0, out);
   if (!rc) cask_graph_set_size(L->g, *out, box_size(&s) * (int64_t)cask_dtype_size(a->dtype));
   return rc;

@@ -142,7 +142,7 @@ int cask_binary(cask_binop op, cask_array *a, cask_array *b, cask_array **out) {
   cask_dtype t;
   int rc = binop_dtype(a->ctx, op, cask_promote(a->dtype, b->dtype), &t);
   if (rc) return rc;
-  return make_node(binop_names[op], NODE_BINARY, op, t, 2, (cask_array *[]){a, b}, out);
+  return make_node(binop_names[op], CASK__NODE_BINARY, op, t, 2, (cask_array *[]){a, b}, out);
 }
 
 /* The range of an integer dtype; int64 (and bool, whose scalar makes
@@ -179,7 +179,7 @@ static int scalar_node(cask_binop op, cask_array *a, double f, int64_t i, int fl
   cask_dtype t;
   int rc = binop_dtype(a->ctx, op, cask_promote(a->dtype, st), &t);
   if (rc) return rc;
-  if ((rc = cask__node_new(a->ctx, NODE_SCALAR_BINARY, &cask__elementwise_class, op, t, a->ndim, a->shape, a->chunk, a, NULL, out)))
+  if ((rc = cask__node_new(a->ctx, CASK__NODE_SCALAR_BINARY, &cask__elementwise_class, op, t, a->ndim, a->shape, a->chunk, a, NULL, out)))
     return rc;
   (*out)->p.scalar.value = f;
   (*out)->p.scalar.ivalue = is_int == 1 ? i : 0;
@@ -238,7 +238,7 @@ int cask_unary(cask_unop op, cask_array *a, cask_array **out) {
   default:
     if (!is_float(t)) t = CASK_F64; /* NumPy's float functions of integers */
   }
-  int rc = cask__node_new(a->ctx, NODE_UNARY, &cask__elementwise_class, op, t, a->ndim, a->shape, a->chunk, a, NULL, out);
+  int rc = cask__node_new(a->ctx, CASK__NODE_UNARY, &cask__elementwise_class, op, t, a->ndim, a->shape, a->chunk, a, NULL, out);
   if (rc) return rc;
   cask__node_seal(*out, NULL, 0);
   return CASK_OK;
@@ -248,7 +248,7 @@ int cask_where(cask_array *cond, cask_array *a, cask_array *b, cask_array **out)
   if (!out) return CASK_EINVAL;
   *out = NULL;
   if (!cond || !a || !b) return CASK_EINVAL;
-  return make_node("where", NODE_WHERE, 0, cask_promote(a->dtype, b->dtype), 3,
+  return make_node("where", CASK__NODE_WHERE, 0, cask_promote(a->dtype, b->dtype), 3,
                    (cask_array *[]){cond, a, b}, out);
 }
 
@@ -283,7 +283,7 @@ int cask_astype(cask_array *a, cask_dtype dtype, cask_array **out) {
     *out = cask_array_retain(a);
     return CASK_OK;
   }
-  int rc = cask__node_new(a->ctx, NODE_CAST, &cask__elementwise_class, 0, dtype, a->ndim, a->shape, a->chunk, a, NULL, out);
+  int rc = cask__node_new(a->ctx, CASK__NODE_CAST, &cask__elementwise_class, 0, dtype, a->ndim, a->shape, a->chunk, a, NULL, out);
   if (rc) return rc;
   cask__node_seal(*out, NULL, 0);
   return CASK_OK;
@@ -293,13 +293,13 @@ int cask__elementwise_like(const cask_array *a, cask_array *const *x, cask_array
   int flags = (a->scalar_first ? CASK_SCALAR_FIRST : 0) |
               (a->scalar_int == 2 ? CASK_SCALAR_BOOL : a->scalar_int ? CASK_SCALAR_INT : 0);
   switch (a->kind) {
-  case NODE_UNARY: return cask_unary(a->op, x[0], out);
-  case NODE_BINARY: return cask_binary(a->op, x[0], x[1], out);
-  case NODE_SCALAR_BINARY:
+  case CASK__NODE_UNARY: return cask_unary(a->op, x[0], out);
+  case CASK__NODE_BINARY: return cask_binary(a->op, x[0], x[1], out);
+  case CASK__NODE_SCALAR_BINARY:
     return a->scalar_int == 1 ? cask_binary_scalar_int(a->op, x[0], a->p.scalar.ivalue, flags, out)
                               : cask_binary_scalar(a->op, x[0], a->p.scalar.value, flags, out);
-  case NODE_WHERE: return cask_where(x[0], x[1], x[2], out);
-  case NODE_CAST: return cask_astype(x[0], a->dtype, out);
+  case CASK__NODE_WHERE: return cask_where(x[0], x[1], x[2], out);
+  case CASK__NODE_CAST: return cask_astype(x[0], a->dtype, out);
   default: return cask__fail(a->ctx, CASK_EINVAL, "not an elementwise node");
   }
 }

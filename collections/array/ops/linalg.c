@@ -662,7 +662,7 @@ static void set_inner(lowering *w, int64_t k) {
  * slice or transpose of one) in the dtype gemm reads, with positive
  * strides: the product then reads it in place. */
 static int buffer_block(const cask_array *x, const int64_t *bidx, cask_dtype ct, buffer_view *v) {
-  if (!cask__is_source(x) || x->op != SRC_BUFFER || x->dtype != ct) return 0;
+  if (!cask__is_source(x) || x->op != CASK__SRC_BUFFER || x->dtype != ct) return 0;
   const cask__source *s = &x->p.source;
   int64_t off[2], first = s->base;
   cask__block_box(x, bidx, off, v->ext);

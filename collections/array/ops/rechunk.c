@@ -43,7 +43,7 @@ static int rechunk_lower(cask__lower *L, cask_array *a, const int64_t *bidx, con
     np[i] = cask__axis_pieces(off[i], 1, ext[i], in->chunk[i], 0, NULL, 0);
     total += np[i];
   }
-  cask__piece *pc = cask__malloc((size_t)(total ? total : 1) * sizeof *pc);
+  cask__axis_piece *pc = cask__malloc((size_t)(total ? total : 1) * sizeof *pc);
   if (!pc) return cask__fail(L->ctx, CASK_ENOMEM, "out of memory lowering %s", key);
   for (int i = 0, k = 0; i < a->ndim; k += (int)np[i], i++)
     cask__axis_pieces(off[i], 1, ext[i], in->chunk[i], 0, pc + k, np[i]);
@@ -184,7 +184,7 @@ int cask_rechunk(cask_array *a, const int64_t *chunks, cask_array **out) {
     c[i] = cask__norm_chunk(a->shape[i], chunks ? chunks[i] : 0);
   }
   /* A rechunk of a rechunk starts from the original grid. */
-  while (a->kind == NODE_EXT && a->cls == &rechunk_class) a = a->in[0];
+  while (a->kind == CASK__NODE_EXT && a->cls == &rechunk_class) a = a->in[0];
   if (!memcmp(c, a->chunk, sizeof c[0] * (size_t)a->ndim)) {
     *out = cask_array_retain(a);
     return CASK_OK;

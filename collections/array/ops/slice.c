@@ -38,7 +38,7 @@ static int slice_lower(cask__lower *L, cask_array *a, const int64_t *bidx, const
   const slice_ext *e = a->ext;
   cask_array *in = a->in[0];
   int64_t ext[CASK_MAX_NDIM], step[CASK_MAX_NDIM], np[CASK_MAX_NDIM];
-  cask__piece pc[2 * CASK_MAX_NDIM];
+  cask__axis_piece pc[2 * CASK_MAX_NDIM];
   int64_t off[CASK_MAX_NDIM], oext[CASK_MAX_NDIM];
   cask__block_box(a, bidx, off, oext);
   for (int i = 0, j = 0, k = 0; i < in->ndim; i++) {
@@ -202,7 +202,7 @@ static int slice_sel(cask__memo *m, cask_array *a, const axis_sel *sel, cask_arr
     *out = cask_array_retain(a);
     return CASK_OK;
   }
-  if (a->kind == NODE_EXT && a->cls == &slice_class) return slice_compose(m, a, sel, out);
+  if (a->kind == CASK__NODE_EXT && a->cls == &slice_class) return slice_compose(m, a, sel, out);
   if (cask__is_source(a)) return slice_source(a, sel, out);
   if (cask__is_elementwise(a)) return slice_elementwise(m, a, sel, out);
   return slice_node(a, sel, out);

@@ -114,7 +114,7 @@ static int transpose_nd(cask__memo *m, cask_array *a, int nd, const int *perm, c
     *out = cask_array_retain(a);
     return CASK_OK;
   }
-  if (a->kind == NODE_EXT && a->cls == &transpose_class) { /* x.T.T is x */
+  if (a->kind == CASK__NODE_EXT && a->cls == &transpose_class) { /* x.T.T is x */
     const transpose_ext *e = a->ext;
     int q[CASK_MAX_NDIM];
     for (int i = 0; i < nd; i++) q[i] = e->perm[perm[i]];
