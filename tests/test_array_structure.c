@@ -191,11 +191,7 @@ static int64_t flat(int nd, const int64_t *shape, const int64_t *idx) {
 
 /* Advance a C-order odometer; 0 when it wrapped around. */
 static int next_index(int nd, const int64_t *shape, int64_t *idx) {
-  for (int i = nd - 1; i >= 0; i--) {
-    if (++idx[i] < shape[i]) return 1;
-    idx[i] = 0;
-  }
-  return 0;
+  return cask__index_next(nd, idx, shape) >= 0;
 }
 
 /* The graph lowering makes for every block of a, before any optimization

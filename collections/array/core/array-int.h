@@ -11,6 +11,7 @@
 
 #include <stdatomic.h>
 
+#include "../../../core/index.h"
 #include "../../../graph/graph-int.h"
 #include "cask/array.h"
 
@@ -124,6 +125,9 @@ int cask__node_new_ext(cask_ctx *ctx, const cask__node_class *cls, void *ext, ca
 /* Finish a node: hash its token from everything that defines it. */
 void cask__node_seal(cask_array *a, const void *params, size_t len);
 int64_t cask__nblocks(const cask_array *a, int axis);
+/* Move bidx on to a's next block in C order (cask__index_next over its
+ * grid of blocks); 0 when bidx was the last block. */
+int cask__next_block(const cask_array *a, int64_t *bidx);
 /* The most tasks one array graph is built for: a kernel's or a partial
  * reduction's arguments take up to ~600 bytes, and a graph keeps them in a
  * 4 GiB arena (sum(zeros(10^8)) in chunks of 1 ran 18 s and took 5 GB

@@ -47,6 +47,12 @@ int64_t cask__nblocks(const cask_array *a, int axis) {
   return a->shape[axis] == 0 ? 1 : (a->shape[axis] + c - 1) / c;
 }
 
+int cask__next_block(const cask_array *a, int64_t *bidx) {
+  int64_t nb[CASK_MAX_NDIM];
+  for (int i = 0; i < a->ndim; i++) nb[i] = cask__nblocks(a, i);
+  return cask__index_next(a->ndim, bidx, nb) >= 0;
+}
+
 /* Chunks giving a at most `target` blocks: the leading axes grow first
  * (whole rows are the cheapest blocks to read). */
 static void chunks_for(const cask_array *a, int64_t target, int64_t *c) {

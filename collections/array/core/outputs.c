@@ -40,12 +40,7 @@ static int lower_all(cask__lower *L, cask_array *a, keybuf *keys) {
     if (!rc) rc = cask_graph_set_output(L->g, id, 1);
     if (!rc && keys) rc = keybuf_add(keys, cask_graph_key(L->g, id));
     if (rc) return rc;
-    int i = a->ndim - 1;
-    for (; i >= 0; i--) {
-      if (++idx[i] < cask__nblocks(a, i)) break;
-      idx[i] = 0;
-    }
-    if (i < 0) return CASK_OK;
+    if (!cask__next_block(a, idx)) return CASK_OK;
   }
 }
 

@@ -386,10 +386,7 @@ static int for_runs(int ndim, const int64_t *shape, const int64_t *off, const in
     for (int i = 0; i < k; i++) f += (off[i] + idx[i]) * stride[i];
     int rc = fn(user, f, done, run);
     if (rc) return rc;
-    for (int i = k - 1; i >= 0; i--) {
-      if (++idx[i] < ext[i]) break;
-      idx[i] = 0;
-    }
+    cask__index_next(k, idx, ext);
   }
   return CASK_OK;
 }
@@ -432,10 +429,7 @@ static void fortran_to_c(void *dst, const void *src, int ndim, const int64_t *ex
       for (int64_t j = 0; j < len; j++) memcpy(d + 4 * j, sp + 4 * j * step, 4);
     else
       for (int64_t j = 0; j < len; j++) d[j] = sp[j * step];
-    for (int i = ndim - 2; i >= 0; i--) {
-      if (++idx[i] < ext[i]) break;
-      idx[i] = 0;
-    }
+    cask__index_next(ndim - 1, idx, ext);
   }
 }
 

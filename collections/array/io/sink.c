@@ -21,12 +21,7 @@ int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer
     if ((rc = cask__graph_add(L->g, key, w->op, w->args, w->len, &in, 1, &id)) ||
         (rc = cask_graph_set_output(L->g, id, 1)))
       return cask__fail(L->ctx, rc, "%s: adding the writer of block %s: %s", w->what, key, cask_graph_errmsg(L->g));
-    int i = a->ndim - 1;
-    for (; i >= 0; i--) {
-      if (++bidx[i] < cask__nblocks(a, i)) break;
-      bidx[i] = 0;
-    }
-    if (i < 0) return CASK_OK;
+    if (!cask__next_block(a, bidx)) return CASK_OK;
   }
 }
 

@@ -82,12 +82,7 @@ static int lower_into_buffer(cask__lower *L, cask_array *a, void *dst) {
     cask_task_id id;
     int rc = cask__lower_into(L, a, bidx, dst, &id);
     if (rc || (rc = cask_graph_set_output(L->g, id, 1))) return rc;
-    int i = a->ndim - 1;
-    for (; i >= 0; i--) {
-      if (++bidx[i] < cask__nblocks(a, i)) break;
-      bidx[i] = 0;
-    }
-    if (i < 0) return CASK_OK;
+    if (!cask__next_block(a, bidx)) return CASK_OK;
   }
 }
 

@@ -368,11 +368,12 @@ static int read_chunk(const reader *r, const char *key, void *dst, size_t want) 
 static int read_chunks(const reader *r, char *dst) {
   const read_args *a = r->a;
   int nd = a->ndim;
-  int64_t lo[CASK_MAX_NDIM], hi[CASK_MAX_NDIM], c[CASK_MAX_NDIM];
+  /* chunk c = lo + at, at walking over the nch chunks per axis */
+  int64_t lo[CASK_MAX_NDIM], nch[CASK_MAX_NDIM], at[CASK_MAX_NDIM] = {0}, c[CASK_MAX_NDIM];
   int direct = 1;
   for (int i = 0; i < nd; i++) {
     lo[i] = c[i] = a->off[i] / a->zchunk[i];
-    hi[i] = (a->off[i] + a->ext[i] - 1) / a->zchunk[i];
+    nch[i] = (a->off[i] + a->ext[i] - 1) / a->zchunk[i] - lo[i] + 1;
     direct &= a->off[i] % a->zchunk[i] == 0 && a->ext[i] == a->zchunk[i];
   }
   size_t want = (size_t)prod(nd, a->zchunk) * r->w;
@@ -395,12 +396,8 @@ static int read_chunks(const reader *r, char *dst) {
       }
       cask__box_copy(dst, a->ext, ds, tmp, a->zchunk, ss, step, n, nd, r->w);
     }
-    int i = nd - 1;
-    for (; i >= 0; i--) {
-      if (++c[i] <= hi[i]) break;
-      c[i] = lo[i];
-    }
-    if (i < 0) break;
+    if (cask__index_next(nd, at, nch) < 0) break;
+    for (int i = 0; i < nd; i++) c[i] = lo[i] + at[i];
   }
   cask__free(tmp);
   return rc;

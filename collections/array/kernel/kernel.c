@@ -858,10 +858,7 @@ int cask__for_pieces(int ndim, const int64_t *shape, uint32_t nleaves,
       if (rc) return rc;
     }
     /* Next row: odometer over the outer axes. */
-    for (int a = ndim - 2; a >= 0; a--) {
-      if (++idx[a] < shape[a]) break;
-      idx[a] = 0;
-    }
+    cask__index_next(ndim - 1, idx, shape);
   }
   return CASK_OK;
 }

@@ -68,16 +68,15 @@ void cask__box_copy(char *dst, const int64_t *dshape, const int64_t *dstart, con
   int64_t idx[CASK_MAX_NDIM] = {0};
   for (;;) {
     copy_row(dst + d * (int64_t)w, src + s * (int64_t)w, row, rs, w);
-    int i = inner - 1;
-    for (; i >= 0; i--) {
-      d += dstr[i];
-      s += sstr[i];
-      if (++idx[i] < count[i]) break;
-      d -= dstr[i] * count[i];
-      s -= sstr[i] * count[i];
-      idx[i] = 0;
+    /* axis k moved on one; the axes after it went back to their start */
+    int k = cask__index_next(inner, idx, count);
+    if (k < 0) return;
+    d += dstr[k];
+    s += sstr[k];
+    for (int i = k + 1; i < inner; i++) {
+      d -= dstr[i] * (count[i] - 1);
+      s -= sstr[i] * (count[i] - 1);
     }
-    if (i < 0) return;
   }
 }
 
@@ -143,24 +142,22 @@ void cask__transpose_copy(char *dst, const char *src, int ndim, const int64_t *s
   }
   /* The outer axes (all but the source-contiguous axis a and the last),
    * walked with an odometer; each step copies a 2-d tile or a row. */
-  int64_t idx[CASK_MAX_NDIM] = {0}, d = 0, s = 0;
+  int64_t idx[CASK_MAX_NDIM] = {0}, walk[CASK_MAX_NDIM], d = 0, s = 0;
   int last = k - 1;
+  for (int i = 0; i < last; i++) walk[i] = i == a ? 1 : ext[i];
   for (;;) {
     if (a == last || a < 0)
       copy_row(dst + d * (int64_t)w, src + s * (int64_t)w, ext[last], sstr[last], w);
     else
       tile2d(dst + d * (int64_t)w, src + s * (int64_t)w, ext[a], ext[last], dstr[a], sstr[last], w);
-    int i = last - 1;
-    for (; i >= 0; i--) {
-      if (i == a) continue;
-      d += dstr[i];
-      s += sstr[i];
-      if (++idx[i] < ext[i]) break;
-      d -= dstr[i] * ext[i];
-      s -= sstr[i] * ext[i];
-      idx[i] = 0;
+    int j = cask__index_next(last, idx, walk);
+    if (j < 0) return;
+    d += dstr[j];
+    s += sstr[j];
+    for (int i = j + 1; i < last; i++) {
+      d -= dstr[i] * (walk[i] - 1);
+      s -= sstr[i] * (walk[i] - 1);
     }
-    if (i < 0) return;
   }
 }
 
@@ -257,12 +254,10 @@ static int gather_copy(cask_task_io *io, const gather_head *h, const int64_t (*p
     }
     cask__box_copy(cask_block_data(io->output), h->ext, dpos, cask_block_data(b), bs, src, h->step,
                    cnt, h->ndim, w);
-    for (int i = h->ndim - 1; i >= 0; i--) { /* the next combination, C order */
-      dpos[i] += cnt[i];
-      if (++p[i] < h->npieces[i]) break;
-      p[i] = 0;
-      dpos[i] = 0;
-    }
+    /* the next combination, C order: it lands after this one's pieces */
+    int k = cask__index_next(h->ndim, p, h->npieces);
+    if (k >= 0) dpos[k] += cnt[k];
+    for (int i = k + 1; i < h->ndim; i++) dpos[i] = 0;
   }
   return CASK_OK;
 }
@@ -311,10 +306,7 @@ static int lower_pieces(cask__lower *L, int ndim, const int64_t *npieces, const 
     }
     int rc = cask__lower_block(L, inputs[input], bidx, &deps[j]);
     if (rc) return rc;
-    for (int i = ndim - 1; i >= 0; i--) {
-      if (++p[i] < npieces[i]) break;
-      p[i] = 0;
-    }
+    cask__index_next(ndim, p, npieces);
   }
   return CASK_OK;
 }

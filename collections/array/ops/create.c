@@ -295,10 +295,7 @@ static int source_run(cask_task_io *io) {
     int64_t flat = s.first;
     for (int i = 0; i < nd - 1; i++) flat += idx[i] * s.fstride[i];
     gen_row(&s, flat, s.fstride[nd - 1], len, d + o * (int64_t)w);
-    for (int i = nd - 2; i >= 0; i--) {
-      if (++idx[i] < s.ext[i]) break;
-      idx[i] = 0;
-    }
+    cask__index_next(nd - 1, idx, s.ext);
   }
   return CASK_OK;
 }

@@ -396,19 +396,22 @@ static int plan_block(const overlap_args *a, axis_plan *p, int64_t *ndeps) {
   return CASK_OK;
 }
 
+/* The number of blocks each axis of a plan reads. */
+static void plan_counts(int nd, const axis_plan *p, int64_t *nblk) {
+  for (int i = 0; i < nd; i++) nblk[i] = p[i].nblk;
+}
+
 static int lower_deps(cask__lower *L, cask_array *in, const axis_plan *p, int64_t ndeps,
                       cask_task_id *deps) {
   int nd = in->ndim;
-  int slot[CASK_MAX_NDIM] = {0};
+  int64_t slot[CASK_MAX_NDIM] = {0}, nblk[CASK_MAX_NDIM];
+  plan_counts(nd, p, nblk);
   for (int64_t k = 0; k < ndeps; k++) {
     int64_t idx[CASK_MAX_NDIM];
     for (int i = 0; i < nd; i++) idx[i] = p[i].blk[slot[i]];
     int rc = cask__lower_block(L, in, idx, &deps[k]);
     if (rc) return rc;
-    for (int i = nd - 1; i >= 0; i--) { /* C order: the last axis fastest */
-      if (++slot[i] < p[i].nblk) break;
-      slot[i] = 0;
-    }
+    cask__index_next(nd, slot, nblk); /* C order: the last axis fastest */
   }
   return CASK_OK;
 }
@@ -462,7 +465,9 @@ static int parse_overlap(cask_task_io *io, overlap_args *a) {
 
 /* The inputs are the planned blocks, in plan order, with their shapes. */
 static int check_neighbours(cask_task_io *io, const overlap_args *a, const axis_plan *p) {
-  int nd = a->ndim, slot[CASK_MAX_NDIM] = {0};
+  int nd = a->ndim;
+  int64_t slot[CASK_MAX_NDIM] = {0}, nblk[CASK_MAX_NDIM];
+  plan_counts(nd, p, nblk);
   for (size_t k = 0; k < io->ninputs; k++) {
     const cask_block *b = io->inputs[k];
     int ok = b && cask_block_dtype(b) == (cask_dtype)a->in_dtype && cask_block_ndim(b) == nd;
@@ -475,10 +480,7 @@ static int check_neighbours(cask_task_io *io, const overlap_args *a, const axis_
                 cask_dtype_name((cask_dtype)a->in_dtype));
       return CASK_EINVAL;
     }
-    for (int i = nd - 1; i >= 0; i--) {
-      if (++slot[i] < p[i].nblk) break;
-      slot[i] = 0;
-    }
+    cask__index_next(nd, slot, nblk);
   }
   return CASK_OK;
 }
@@ -546,16 +548,13 @@ static void gather_row(const gather_ctx *g, const int64_t *idx, char *dst) {
 
 static void gather(const gather_ctx *g, char *dst) {
   int nd = g->nd;
-  int64_t rows = 1, idx[CASK_MAX_NDIM] = {0}, row = g->m[nd - 1].len;
-  for (int i = 0; i < nd; i++) rows *= g->m[i].len;
+  int64_t rows = 1, idx[CASK_MAX_NDIM] = {0}, len[CASK_MAX_NDIM], row = g->m[nd - 1].len;
+  for (int i = 0; i < nd; i++) rows *= len[i] = g->m[i].len;
   if (rows == 0) return;
   rows /= row;
   for (int64_t r = 0; r < rows; r++, dst += row * (int64_t)g->w) {
     gather_row(g, idx, dst);
-    for (int i = nd - 2; i >= 0; i--) {
-      if (++idx[i] < g->m[i].len) break;
-      idx[i] = 0;
-    }
+    cask__index_next(nd - 1, idx, len);
   }
 }
 

@@ -624,12 +624,14 @@ static int lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, cons
   /* Input blocks: kept axes at this output block, reduced axes over all
    * their blocks in C order (the fixed combine order). */
   int64_t ibidx[CASK_MAX_NDIM], count = 1;
+  int64_t at[CASK_MAX_NDIM] = {0}, span[CASK_MAX_NDIM]; /* the walk over reduced axes */
   for (int i = 0, k = 0; i < in->ndim; i++) {
     if (axes & (1u << i)) {
       ibidx[i] = 0;
-      count *= cask__nblocks(in, i);
+      count *= span[i] = cask__nblocks(in, i);
     } else {
       ibidx[i] = bidx[k++];
+      span[i] = 1;
     }
   }
   cask_task_id *level = cask__malloc((size_t)count * sizeof *level);
@@ -637,11 +639,9 @@ static int lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, cons
   int rc = CASK_OK;
   for (int64_t j = 0; j < count && !rc; j++) {
     rc = lower_partial(L, r, ibidx, &level[j]);
-    for (int i = in->ndim - 1; i >= 0; i--) { /* next reduced block */
-      if (!(axes & (1u << i))) continue;
-      if (++ibidx[i] < cask__nblocks(in, i)) break;
-      ibidx[i] = 0;
-    }
+    cask__index_next(in->ndim, at, span); /* next reduced block */
+    for (int i = 0; i < in->ndim; i++)
+      if (axes & (1u << i)) ibidx[i] = at[i];
   }
   combine_args ca = {r->op, state_isint(r)};
   char ckey[600];

@@ -171,10 +171,7 @@ int cask_graph_add_array(cask_graph *g, cask_array *a, cask_task_id *ids, size_t
       if (!ctx->errmsg[0]) cask__fail(ctx, rc, "graph_add_array: %s", cask_graph_errmsg(g));
       return rc;
     }
-    for (int i = a->ndim - 1; i >= 0; i--) {
-      if (++idx[i] < cask__nblocks(a, i)) break;
-      idx[i] = 0;
-    }
+    cask__next_block(a, idx);
   }
   return CASK_OK;
 }
