@@ -1,5 +1,6 @@
 /* io.h - what io/ (.npy, Zarr, writers, cask_store) shares among its files
- * and gives the registrar: writer targets and each file's op registrar. */
+ * and gives the registrar: writer targets, the block reader of a file
+ * node, and each file's op registrar. */
 #ifndef CASK_ARRAY_IO_H
 #define CASK_ARRAY_IO_H
 
@@ -34,6 +35,14 @@ int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer
 /* A writer's input is one block of extents ext (an error names its place:
  * "place in the file", "chunk"). */
 int cask__sink_check_block(const cask_task_io *io, int ndim, const int64_t *ext, const char *place);
+
+/* The task under key reading block bidx of a (an .npy or Zarr node): op
+ * with a's parameters (the first len bytes of a->ext) as arguments, the
+ * block's offsets and extents written over the int64_t[ndim] at byte
+ * offsets off_at and ext_at (read.c). */
+int cask__lower_read(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
+                     const cask_op *op, size_t len, size_t off_at, size_t ext_at,
+                     cask_task_id *out);
 
 /* The ops of each file, registered once per process by init.c's table. */
 void cask__register_npy_ops(void);   /* npy.c */

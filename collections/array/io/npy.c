@@ -589,20 +589,8 @@ static const cask_op *op_read, *op_write;
 /* a->ext: read_args with an empty box, followed by the path. */
 static int lower_read(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key, cask_task_id *out) {
   const read_args *head = a->ext;
-  union {
-    read_args a;
-    char bytes[sizeof(read_args) + NPY_MAX_PATH];
-  } u;
-  size_t len = sizeof u.a + head->path_len;
-  memcpy(&u, head, len);
-  cask__block_box(a, bidx, u.a.off, u.a.ext);
-  int rc = cask__graph_add(L->g, key, op_read, &u, len, NULL, 0, out);
-  if (!rc) {
-    int64_t n = 1;
-    for (int i = 0; i < a->ndim; i++) n *= u.a.ext[i];
-    cask_graph_set_size(L->g, *out, n * (int64_t)cask__itemsize(a));
-  }
-  return rc;
+  return cask__lower_read(L, a, bidx, key, op_read, sizeof *head + head->path_len,
+                          offsetof(read_args, off), offsetof(read_args, ext), out);
 }
 
 static const cask__node_class npy_class = {.name = "npy", .lower = lower_read};

@@ -433,16 +433,8 @@ static const cask_op *op_read, *op_write;
 /* a->ext: read_args with an empty box, followed by the path. */
 static int lower_read(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key, cask_task_id *out) {
   const read_args *head = a->ext;
-  union {
-    read_args a;
-    char bytes[sizeof(read_args) + ZARR_MAX_PATH];
-  } u;
-  size_t len = sizeof u.a + head->path_len;
-  memcpy(&u, head, len);
-  cask__block_box(a, bidx, u.a.off, u.a.ext);
-  int rc = cask__graph_add(L->g, key, op_read, &u, len, NULL, 0, out);
-  if (!rc) cask_graph_set_size(L->g, *out, prod(a->ndim, u.a.ext) * (int64_t)cask__itemsize(a));
-  return rc;
+  return cask__lower_read(L, a, bidx, key, op_read, sizeof *head + head->path_len,
+                          offsetof(read_args, off), offsetof(read_args, ext), out);
 }
 
 static const cask__node_class zarr_class = {.name = "zarr", .lower = lower_read};
