@@ -36,13 +36,24 @@ int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer
  * "place in the file", "chunk"). */
 int cask__sink_check_block(const cask_task_io *io, int ndim, const int64_t *ext, const char *place);
 
-/* The task under key reading block bidx of a (an .npy or Zarr node): op
- * with a's parameters (the first len bytes of a->ext) as arguments, the
- * block's offsets and extents written over the int64_t[ndim] at byte
- * offsets off_at and ext_at (read.c). */
+/* The class of a node read from a file or store (.npy, Zarr): a->ext
+ * holds its read op's arguments, a fixed head (with the box of a block,
+ * empty, and the path's length) then the path. Every block lowers to that
+ * op with the block's box stamped into a copy of them (read.c). */
+typedef struct cask__reader_class {
+  cask__node_class cls; /* first: a->cls points here */
+  const cask_op **op;   /* where the file's registrar put the read op */
+  size_t head;          /* bytes of the head */
+  size_t off_at, ext_at; /* the box: int64_t[CASK_MAX_NDIM] each */
+  size_t path_len_at;   /* uint32_t */
+} cask__reader_class;
 int cask__lower_read(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
-                     const cask_op *op, size_t len, size_t off_at, size_t ext_at,
                      cask_task_id *out);
+/* The reader class called kind for a head of type head_t with fields off,
+ * ext and path_len, running the op *op_ptr. */
+#define CASK__READER_CLASS(kind, head_t, op_ptr)                                        \
+  {{.name = (kind), .lower = cask__lower_read}, (op_ptr), sizeof(head_t),              \
+   offsetof(head_t, off), offsetof(head_t, ext), offsetof(head_t, path_len)}
 
 /* The ops of each file, registered once per process by init.c's table. */
 void cask__register_npy_ops(void);   /* npy.c */

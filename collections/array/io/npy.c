@@ -587,13 +587,7 @@ static int read_run(cask_task_io *io) {
 static const cask_op *op_read, *op_write;
 
 /* a->ext: read_args with an empty box, followed by the path. */
-static int lower_read(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key, cask_task_id *out) {
-  const read_args *head = a->ext;
-  return cask__lower_read(L, a, bidx, key, op_read, sizeof *head + head->path_len,
-                          offsetof(read_args, off), offsetof(read_args, ext), out);
-}
-
-static const cask__node_class npy_class = {.name = "npy", .lower = lower_read};
+static const cask__reader_class npy_class = CASK__READER_CLASS("npy", read_args, &op_read);
 
 typedef struct npy_file {
   cask__npy_header h;
@@ -697,7 +691,7 @@ int cask_read_npy(cask_ctx *ctx, const char *path, const int64_t *chunks, cask_a
   read_args *ext = rc ? NULL : make_ext(f, strlen(f->path));
   if (!rc && !ext) rc = cask__fail(ctx, CASK_ENOMEM, "read_npy %s: out of memory", path);
   if (!rc)
-    rc = cask__node_new_ext(ctx, &npy_class, ext, f->h.dtype, f->h.ndim, f->h.shape, chunks ? chunks : ch, 0,
+    rc = cask__node_new_ext(ctx, &npy_class.cls, ext, f->h.dtype, f->h.ndim, f->h.shape, chunks ? chunks : ch, 0,
                             NULL, out);
   cask__free(f);
   if (rc) return rc;

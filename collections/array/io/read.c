@@ -6,16 +6,19 @@
 #include "io.h"
 
 int cask__lower_read(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
-                     const cask_op *op, size_t len, size_t off_at, size_t ext_at,
                      cask_task_id *out) {
+  const cask__reader_class *rd = (const cask__reader_class *)a->cls;
+  uint32_t path_len;
+  memcpy(&path_len, (const char *)a->ext + rd->path_len_at, sizeof path_len);
+  size_t len = rd->head + path_len;
   char *args = cask__malloc(len);
   if (!args) return cask__fail(L->ctx, CASK_ENOMEM, "out of memory lowering %s", key);
   int64_t off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM], n = 1;
   cask__block_box(a, bidx, off, ext);
   memcpy(args, a->ext, len);
-  memcpy(args + off_at, off, sizeof off[0] * (size_t)a->ndim);
-  memcpy(args + ext_at, ext, sizeof ext[0] * (size_t)a->ndim);
-  int rc = cask__graph_add(L->g, key, op, args, len, NULL, 0, out);
+  memcpy(args + rd->off_at, off, sizeof off[0] * (size_t)a->ndim);
+  memcpy(args + rd->ext_at, ext, sizeof ext[0] * (size_t)a->ndim);
+  int rc = cask__graph_add(L->g, key, *rd->op, args, len, NULL, 0, out);
   cask__free(args);
   for (int i = 0; i < a->ndim; i++) n *= ext[i];
   if (!rc) cask_graph_set_size(L->g, *out, n * (int64_t)cask__itemsize(a));

@@ -431,13 +431,7 @@ static int read_run(cask_task_io *io) {
 static const cask_op *op_read, *op_write;
 
 /* a->ext: read_args with an empty box, followed by the path. */
-static int lower_read(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key, cask_task_id *out) {
-  const read_args *head = a->ext;
-  return cask__lower_read(L, a, bidx, key, op_read, sizeof *head + head->path_len,
-                          offsetof(read_args, off), offsetof(read_args, ext), out);
-}
-
-static const cask__node_class zarr_class = {.name = "zarr", .lower = lower_read};
+static const cask__reader_class zarr_class = CASK__READER_CLASS("zarr", read_args, &op_read);
 
 /* The store's .zarray into m; also refuses groups and Zarr v3 stores
  * clearly. */
@@ -500,7 +494,7 @@ int cask_read_zarr(cask_ctx *ctx, const char *path, const int64_t *chunks, cask_
                         (long long)chunks[i], i);
   read_args *ext = make_ext(&m, abs);
   if (!ext) return cask__fail(ctx, CASK_ENOMEM, "read_zarr %s: out of memory", path);
-  rc = cask__node_new_ext(ctx, &zarr_class, ext, m.dtype, m.ndim, m.shape, chunks ? chunks : m.chunks, 0, NULL, out);
+  rc = cask__node_new_ext(ctx, &zarr_class.cls, ext, m.dtype, m.ndim, m.shape, chunks ? chunks : m.chunks, 0, NULL, out);
   if (rc) return rc;
   /* The token: the path, the metadata and .zarray's identity (a store
    * rewritten since gets other tasks); the node adds shape and chunks. */

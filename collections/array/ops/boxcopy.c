@@ -39,6 +39,22 @@ static void copy_row(char *d, const char *s, int64_t n, int64_t sstride, size_t 
   }
 }
 
+/* Move idx on to the next row of a box walked over its first n axes
+ * (extents ext), and the element offsets d and s with it (strides dstr,
+ * sstr); 0 when idx was the last row. */
+static inline int next_row(int n, int64_t *idx, const int64_t *ext, const int64_t *dstr,
+                           const int64_t *sstr, int64_t *d, int64_t *s) {
+  int k = cask__index_next(n, idx, ext); /* the axes after k went back to 0 */
+  if (k < 0) return 0;
+  *d += dstr[k];
+  *s += sstr[k];
+  for (int i = k + 1; i < n; i++) {
+    *d -= dstr[i] * (ext[i] - 1);
+    *s -= sstr[i] * (ext[i] - 1);
+  }
+  return 1;
+}
+
 void cask__box_copy(char *dst, const int64_t *dshape, const int64_t *dstart, const char *src,
                     const int64_t *sshape, const int64_t *sstart, const int64_t *sstep,
                     const int64_t *count, int ndim, size_t w) {
@@ -68,15 +84,7 @@ void cask__box_copy(char *dst, const int64_t *dshape, const int64_t *dstart, con
   int64_t idx[CASK_MAX_NDIM] = {0};
   for (;;) {
     copy_row(dst + d * (int64_t)w, src + s * (int64_t)w, row, rs, w);
-    /* axis k moved on one; the axes after it went back to their start */
-    int k = cask__index_next(inner, idx, count);
-    if (k < 0) return;
-    d += dstr[k];
-    s += sstr[k];
-    for (int i = k + 1; i < inner; i++) {
-      d -= dstr[i] * (count[i] - 1);
-      s -= sstr[i] * (count[i] - 1);
-    }
+    if (!next_row(inner, idx, count, dstr, sstr, &d, &s)) return;
   }
 }
 
@@ -150,14 +158,7 @@ void cask__transpose_copy(char *dst, const char *src, int ndim, const int64_t *s
       copy_row(dst + d * (int64_t)w, src + s * (int64_t)w, ext[last], sstr[last], w);
     else
       tile2d(dst + d * (int64_t)w, src + s * (int64_t)w, ext[a], ext[last], dstr[a], sstr[last], w);
-    int j = cask__index_next(last, idx, walk);
-    if (j < 0) return;
-    d += dstr[j];
-    s += sstr[j];
-    for (int i = j + 1; i < last; i++) {
-      d -= dstr[i] * (walk[i] - 1);
-      s -= sstr[i] * (walk[i] - 1);
-    }
+    if (!next_row(last, idx, walk, dstr, sstr, &d, &s)) return;
   }
 }
 
