@@ -15,10 +15,7 @@
 #include "../../../graph/graph-int.h"
 #include "cask/array.h"
 
-#define CASK__KERNEL_PIECE 1024 /* elements per pass of a fused kernel */
-#define CASK__MAX_LEAVES 64     /* leaf inputs of one fused kernel */
-#define CASK__MAX_PROG 256      /* instructions of one fused kernel */
-#define CASK__MAX_DEPTH 4096    /* operations between an array and its sources */
+#define CASK__MAX_DEPTH 4096 /* operations between an array and its sources */
 
 typedef enum cask__kind {
   CASK__NODE_SOURCE, CASK__NODE_UNARY, CASK__NODE_BINARY,

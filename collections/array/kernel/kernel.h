@@ -8,6 +8,9 @@
 
 #include "../core/array-int.h"
 
+#define CASK__KERNEL_PIECE 1024 /* elements per pass of a fused kernel */
+#define CASK__MAX_LEAVES 64     /* leaf inputs of one fused kernel */
+#define CASK__MAX_PROG 256      /* instructions of one fused kernel */
 #define CASK__KERNEL_REGS 16
 
 /* Registers hold doubles (float dtypes; float32 values rounded to float32

@@ -1,5 +1,6 @@
 /* create.c - creation of arrays (full, empty, arange, linspace, eye,
- * random, a caller's buffer) and the ops that make their blocks.
+ * random, a caller's buffer): the source node, its class and the ops that
+ * make its blocks (their values come from ../kernel/gen.c).
  * The one thing to know: every source computes an element from its flat
  * index in the source alone, read through the node's affine view (base +
  * index . fstride), so random values never depend on the chunking, and a

@@ -1,4 +1,4 @@
-/* reduce.c - reductions: the node, and three block ops.
+/* reduce.c - reductions: the node, its class, and three block ops.
  *   array.partial   one input block -> a state per output element, fused
  *                   with the elementwise program that makes the input, so
  *                   sum(a*b) never materializes a*b;
@@ -458,7 +458,7 @@ static int partial_run(cask_task_io *io) {
   if ((rc = cask_block_new(CASK_F64, 2, (int64_t[]){nout, c.width}, &io->output))) return rc;
   c.st = cask_block_data(io->output);
   for (int64_t k = 0; k < nout; k++) init_state(a.op, c.isint, c.st + k * c.width);
-  _Alignas(64) cask__regbuf scratch[CASK__KERNEL_REGS]; /* on the stack: see lower.c */
+  _Alignas(64) cask__regbuf scratch[CASK__KERNEL_REGS]; /* on the stack: see fused.c */
   c.scratch = scratch;
   uint32_t all = a.ndim ? (uint32_t)((1ull << a.ndim) - 1) : 0;
   /* argmin/argmax need each element's index: rows, never one flat run. */
