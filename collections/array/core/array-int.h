@@ -56,7 +56,8 @@ typedef struct cask__node_class {
  * base + sum(ik * fstride[k]) of the source. So slicing and transposing a
  * source make another source (no task reads the untouched elements). */
 typedef enum cask__source_op {
-  CASK__SRC_FULL, CASK__SRC_EMPTY, CASK__SRC_ARANGE, CASK__SRC_LINSPACE, CASK__SRC_EYE, CASK__SRC_UNIFORM, CASK__SRC_NORMAL, CASK__SRC_BUFFER,
+  CASK__SRC_FULL, CASK__SRC_EMPTY, CASK__SRC_ARANGE, CASK__SRC_LINSPACE, CASK__SRC_EYE,
+  CASK__SRC_UNIFORM, CASK__SRC_NORMAL, CASK__SRC_BUFFER,
   CASK__SRC_COUNT
 } cask__source_op;
 
@@ -108,14 +109,14 @@ struct cask_array {
 /* A node of class cls with one reference, retaining its inputs (in0, in1
  * may be NULL). Call cask__node_seal when its parameters are set. */
 int cask__node_new(cask_ctx *ctx, cask__kind kind, const cask__node_class *cls, int op,
-                   cask_dtype dtype, int ndim, const int64_t *shape, const int64_t *chunk, cask_array *in0, cask_array *in1,
-                   cask_array **out);
+                   cask_dtype dtype, int ndim, const int64_t *shape, const int64_t *chunk,
+                   cask_array *in0, cask_array *in1, cask_array **out);
 /* The same with nin inputs (any number). */
 int cask__node_new_n(cask_ctx *ctx, cask__kind kind, const cask__node_class *cls, int op,
-                     cask_dtype dtype, int ndim, const int64_t *shape, const int64_t *chunk, int nin, cask_array *const *in,
-                     cask_array **out);
-/* A CASK__NODE_EXT node of class cls owning ext (freed with the node, also when
- * this call fails). */
+                     cask_dtype dtype, int ndim, const int64_t *shape, const int64_t *chunk,
+                     int nin, cask_array *const *in, cask_array **out);
+/* A CASK__NODE_EXT node of class cls owning ext (freed with the node, also
+ * when this call fails). */
 int cask__node_new_ext(cask_ctx *ctx, const cask__node_class *cls, void *ext, cask_dtype dtype,
                        int ndim, const int64_t *shape, const int64_t *chunk, int nin,
                        cask_array *const *in, cask_array **out);

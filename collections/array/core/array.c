@@ -173,8 +173,8 @@ void cask__block_box(const cask_array *a, const int64_t *bidx, int64_t *off, int
 }
 
 int cask__node_new_n(cask_ctx *ctx, cask__kind kind, const cask__node_class *cls, int op,
-                     cask_dtype dtype, int ndim, const int64_t *shape, const int64_t *chunk, int nin, cask_array *const *in,
-                     cask_array **out) {
+                     cask_dtype dtype, int ndim, const int64_t *shape, const int64_t *chunk,
+                     int nin, cask_array *const *in, cask_array **out) {
   *out = NULL;
   if ((unsigned)dtype >= CASK_DTYPE_COUNT)
     return cask__fail(ctx, CASK_EINVAL, "dtype %d is not a cask_dtype", (int)dtype);
@@ -218,8 +218,8 @@ int cask__node_new_n(cask_ctx *ctx, cask__kind kind, const cask__node_class *cls
 }
 
 int cask__node_new(cask_ctx *ctx, cask__kind kind, const cask__node_class *cls, int op,
-                   cask_dtype dtype, int ndim, const int64_t *shape, const int64_t *chunk, cask_array *in0, cask_array *in1,
-                   cask_array **out) {
+                   cask_dtype dtype, int ndim, const int64_t *shape, const int64_t *chunk,
+                   cask_array *in0, cask_array *in1, cask_array **out) {
   cask_array *in[2] = {in0, in1};
   return cask__node_new_n(ctx, kind, cls, op, dtype, ndim, shape, chunk, 2, in, out);
 }

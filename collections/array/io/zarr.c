@@ -854,8 +854,8 @@ int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_opti
     rmdir(t->tmp);
     goto fail;
   }
-  static const int codec[] = {CASK__ZARR_CODEC_NONE, CASK__ZARR_CODEC_ZLIB, CASK__ZARR_CODEC_GZIP, CASK__ZARR_CODEC_ZSTD, CASK__ZARR_CODEC_BLOSC,
-                              CASK__ZARR_CODEC_BLOSC};
+  static const int codec[] = {CASK__ZARR_CODEC_NONE, CASK__ZARR_CODEC_ZLIB, CASK__ZARR_CODEC_GZIP,
+                              CASK__ZARR_CODEC_ZSTD, CASK__ZARR_CODEC_BLOSC, CASK__ZARR_CODEC_BLOSC};
   args->dtype = a->dtype, args->ndim = a->ndim, args->codec = codec[o->compressor], args->level = o->level;
   args->shuffle = o->shuffle, args->blosc_zstd = o->compressor == CASK_ZARR_BLOSC_ZSTD, args->sep = o->separator;
   memcpy(args->zchunk, a->chunk, sizeof args->zchunk);

@@ -16,7 +16,8 @@
 /* How chunk files are compressed (the "compressor" of .zarray). Reading
  * blosc needs no cname: the Blosc1 header says how a chunk was made. */
 typedef enum cask__zarr_codec {
-  CASK__ZARR_CODEC_NONE, CASK__ZARR_CODEC_ZLIB, CASK__ZARR_CODEC_GZIP, CASK__ZARR_CODEC_ZSTD, CASK__ZARR_CODEC_BLOSC,
+  CASK__ZARR_CODEC_NONE, CASK__ZARR_CODEC_ZLIB, CASK__ZARR_CODEC_GZIP, CASK__ZARR_CODEC_ZSTD,
+  CASK__ZARR_CODEC_BLOSC,
   CASK__ZARR_CODEC_COUNT
 } cask__zarr_codec;
 

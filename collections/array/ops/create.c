@@ -59,7 +59,8 @@ static int make_source(cask_ctx *ctx, const char *what, cask__source_op op, cask
   *out = NULL;
   int rc = check_shape(ctx, what, dtype, ndim, shape, chunks);
   if (rc) return rc;
-  if ((rc = cask__node_new(ctx, CASK__NODE_SOURCE, &cask__source_class, op, dtype, ndim, shape, chunks, NULL, NULL, out)))
+  if ((rc = cask__node_new(ctx, CASK__NODE_SOURCE, &cask__source_class, op, dtype, ndim, shape, chunks, NULL,
+                           NULL, out)))
     return rc;
   int64_t s = 1;
   for (int i = ndim - 1; i >= 0; i--) {
@@ -217,8 +218,8 @@ int cask__source_view(cask_array *src, int ndim, const int64_t *shape, const int
                       int64_t base, const int64_t *fstride, cask_array **out) {
   /* The view keeps src alive through its input (never lowered: a source
    * has no dependencies), so a buffer is released once, by src. */
-  int rc = cask__node_new(src->ctx, CASK__NODE_SOURCE, &cask__source_class, src->op, src->dtype, ndim, shape, chunk, src,
-                          NULL, out);
+  int rc = cask__node_new(src->ctx, CASK__NODE_SOURCE, &cask__source_class, src->op, src->dtype, ndim, shape,
+                          chunk, src, NULL, out);
   if (rc) return rc;
   cask__source *s = &(*out)->p.source;
   *s = src->p.source;

@@ -101,7 +101,8 @@ static int make_node(const char *what, cask__kind kind, int op, cask_dtype dtype
   if (rc) return rc;
   cask_array *al[3] = {NULL, NULL, NULL};
   for (int k = 0; k < n && !rc; k++) rc = align(x[k], ndim, chunk, &al[k]);
-  if (!rc) rc = cask__node_new_n(x[0]->ctx, kind, &cask__elementwise_class, op, dtype, ndim, shape, chunk, n, al, out);
+  if (!rc)
+    rc = cask__node_new_n(x[0]->ctx, kind, &cask__elementwise_class, op, dtype, ndim, shape, chunk, n, al, out);
   for (int k = 0; k < n; k++) cask_array_release(al[k]);
   if (!rc) cask__node_seal(*out, NULL, 0);
   return rc;
@@ -179,7 +180,8 @@ static int scalar_node(cask_binop op, cask_array *a, double f, int64_t i, int fl
   cask_dtype t;
   int rc = binop_dtype(a->ctx, op, cask_promote(a->dtype, st), &t);
   if (rc) return rc;
-  if ((rc = cask__node_new(a->ctx, CASK__NODE_SCALAR_BINARY, &cask__elementwise_class, op, t, a->ndim, a->shape, a->chunk, a, NULL, out)))
+  if ((rc = cask__node_new(a->ctx, CASK__NODE_SCALAR_BINARY, &cask__elementwise_class, op, t, a->ndim,
+                           a->shape, a->chunk, a, NULL, out)))
     return rc;
   (*out)->p.scalar.value = f;
   (*out)->p.scalar.ivalue = is_int == 1 ? i : 0;
@@ -238,7 +240,8 @@ int cask_unary(cask_unop op, cask_array *a, cask_array **out) {
   default:
     if (!is_float(t)) t = CASK_F64; /* NumPy's float functions of integers */
   }
-  int rc = cask__node_new(a->ctx, CASK__NODE_UNARY, &cask__elementwise_class, op, t, a->ndim, a->shape, a->chunk, a, NULL, out);
+  int rc = cask__node_new(a->ctx, CASK__NODE_UNARY, &cask__elementwise_class, op, t, a->ndim, a->shape,
+                          a->chunk, a, NULL, out);
   if (rc) return rc;
   cask__node_seal(*out, NULL, 0);
   return CASK_OK;
@@ -283,7 +286,8 @@ int cask_astype(cask_array *a, cask_dtype dtype, cask_array **out) {
     *out = cask_array_retain(a);
     return CASK_OK;
   }
-  int rc = cask__node_new(a->ctx, CASK__NODE_CAST, &cask__elementwise_class, 0, dtype, a->ndim, a->shape, a->chunk, a, NULL, out);
+  int rc = cask__node_new(a->ctx, CASK__NODE_CAST, &cask__elementwise_class, 0, dtype, a->ndim, a->shape,
+                          a->chunk, a, NULL, out);
   if (rc) return rc;
   cask__node_seal(*out, NULL, 0);
   return CASK_OK;

@@ -92,7 +92,8 @@ int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, in
   int iop = op;
   if (!cask__dtype_is_float(a->dtype) && op >= CASK_NANSUM)
     iop = op == CASK_NANSUM ? CASK_SUM : op == CASK_NANMEAN ? CASK_MEAN : op == CASK_NANMIN ? CASK_MIN : CASK_MAX;
-  int rc = cask__node_new(a->ctx, CASK__NODE_REDUCE, &cask__reduce_class, iop, result_dtype(op, a->dtype), nd, shape, chunk, a, NULL, out);
+  int rc = cask__node_new(a->ctx, CASK__NODE_REDUCE, &cask__reduce_class, iop, result_dtype(op, a->dtype), nd,
+                          shape, chunk, a, NULL, out);
   if (rc) return rc;
   (*out)->p.reduce.axes = mask;
   (*out)->p.reduce.ddof = ddof;

@@ -104,7 +104,8 @@ static int from_tasks_lower(cask__lower *L, cask_array *a, const int64_t *bidx, 
   return cask_graph_set_size(L->g, *out, bytes);
 }
 
-static const cask__node_class from_tasks_class = {.name = "from_tasks", .lower = from_tasks_lower, .free_ext = free_from_tasks};
+static const cask__node_class from_tasks_class = {.name = "from_tasks", .lower = from_tasks_lower,
+                                                  .free_ext = free_from_tasks};
 
 int cask_from_tasks(cask_ctx *ctx, cask_graph *g, const cask_task_id *ids, cask_dtype dtype, int ndim,
                     const int64_t *shape, const int64_t *chunks, cask_array **out) {
