@@ -1,6 +1,6 @@
 /* init.c - what makes the array module ready: the one table of op
- * registrars (every folder's), run once per process, and contexts, which
- * are only created after it has run.
+ * registrars (one per file with ops), run once per process, and contexts,
+ * which are only created after it has run.
  * The one thing to know: this file sits above every folder of arrays (it
  * is the only one that knows them all); adding a file with ops means
  * adding its registrar to the table, nothing else. */

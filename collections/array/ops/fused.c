@@ -12,7 +12,7 @@
 /* The block of leaf l that block bidx of an ndim-d result reads: aligned at
  * the right, block 0 along axes where the leaf broadcasts. */
 static void leaf_block(const cask_array *leaf, int ndim, const int64_t *shape,
-                      const int64_t *bidx, int64_t *lidx) {
+                       const int64_t *bidx, int64_t *lidx) {
   for (int j = 0; j < leaf->ndim; j++) {
     int i = j + ndim - leaf->ndim;
     lidx[j] = leaf->shape[j] == 1 && shape[i] != 1 ? 0 : bidx[i];
