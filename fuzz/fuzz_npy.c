@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../collections/array/npy.h"
+#include "../collections/array/io/npy.h"
 #include "cask/cask.h"
 
 static cask_ctx *ctx;

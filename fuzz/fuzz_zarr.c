@@ -3,7 +3,7 @@
  * (cask__zarr_decode: zlib, gzip, zstd, blosc, none).
  *
  * The first byte picks the target. 0: the rest is .zarray text. Otherwise
- * the codec is byte 0 modulo ZARR_CODEC_COUNT, bytes 1-2 the decoded size
+ * the codec is byte 0 modulo CASK__ZARR_CODEC_COUNT, bytes 1-2 the decoded size
  * wanted (at most 64 KiB), the rest a chunk file. Properties, each an
  * abort() when broken: an answer is CASK_OK or CASK_EFORMAT (CASK_ENOMEM
  * allowed) and a refusal says why; an accepted .zarray has a dtype,
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../collections/array/zarr.h"
+#include "../collections/array/io/zarr.h"
 #include "cask/cask.h"
 
 static int answer_ok(int rc, const char *err) {
@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   }
   if (size < 3) return 0;
-  int codec = data[0] % ZARR_CODEC_COUNT;
+  int codec = data[0] % CASK__ZARR_CODEC_COUNT;
   size_t want = (size_t)data[1] | (size_t)data[2] << 8;
   unsigned char *dst = malloc(want ? want : 1);
   if (!dst) return 0;

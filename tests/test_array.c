@@ -23,7 +23,7 @@
 
 #include "cask/array.h"
 #include "cask/cask.h"
-#include "collections/array/philox.h"
+#include "collections/array/kernel/philox.h"
 
 
 /* ======================================================================

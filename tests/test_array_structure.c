@@ -20,7 +20,7 @@
 
 #include "cask/array.h"
 #include "cask/cask.h"
-#include "collections/array/boxcopy.h"
+#include "collections/array/ops/boxcopy.h"
 
 /* ======================================================================
  * Helpers: what a test makes is kept in a pool and freed by cleanup(), so
@@ -122,7 +122,7 @@ static int opaque_lower(cask__lower *L, cask_array *a, const int64_t *bidx, cons
   int rc = cask__lower_block(L, a->in[0], bidx, &dep);
   return rc ? rc : cask__lower_alias(L, key, dep, out);
 }
-static const cask__node_class opaque_class = {"opaque", opaque_lower, NULL, 0};
+static const cask__node_class opaque_class = {.name = "opaque", .lower = opaque_lower};
 
 static cask_array *opaque(cask_array *x) {
   cask_array *a = NULL;
@@ -191,11 +191,7 @@ static int64_t flat(int nd, const int64_t *shape, const int64_t *idx) {
 
 /* Advance a C-order odometer; 0 when it wrapped around. */
 static int next_index(int nd, const int64_t *shape, int64_t *idx) {
-  for (int i = nd - 1; i >= 0; i--) {
-    if (++idx[i] < shape[i]) return 1;
-    idx[i] = 0;
-  }
-  return 0;
+  return cask__index_next(nd, idx, shape) >= 0;
 }
 
 /* The graph lowering makes for every block of a, before any optimization

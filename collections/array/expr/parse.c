@@ -1,0 +1,1089 @@
+/* parse.c - NumExpr-style expression strings to lazy array nodes.
+ * A recursive-descent parser with Python's precedence:
+ *   compare := bitor (('<' | '<=' | '>' | '>=' | '==' | '!=') bitor)*
+ *              (chained as Python: a < b < c is (a < b) & (b < c))
+ *   bitor   := bitand ('|' bitand)*
+ *   bitand  := sum ('&' sum)*
+ *   sum     := term (('+' | '-') term)*
+ *   term    := unary (('*' | '/' | '//' | '%' | '@') unary)*
+ *   unary   := ('-' | '+' | '~') unary | power
+ *   power   := primary ('**' unary)?       (right-associative, and -a**2 is -(a**2))
+ *   primary := atom ('[' subscript ']' | '.T' | '.' name '(' args ')')*
+ *   atom    := number | True | False | name | name '(' args ')' | '(' compare ')'
+ *   args    := [arg (',' arg)* [',']], arg := [name '='] (compare | int-tuple
+ *              | 'string' | None)
+ * & | ~ are logical and/or/not (NumExpr's meaning on bools). A value is a
+ * number or an array; operations on two numbers are folded while parsing,
+ * so "2*3*a" is one multiplication by 6, and an index like x[n-1] is a
+ * number by the time it is used. An integer literal is an integer scalar
+ * (NumPy's weak Python int). Array functions (reductions with axis=,
+ * transpose, rechunk, astype, matmul, dot) bind their arguments
+ * by position or keyword as NumPy's do; x.f(...) is f(x, ...). Every error
+ * names the 1-based column where it was found. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../ops/ops.h"
+
+typedef struct value {
+  cask_array *a; /* NULL: a number */
+  double num;
+  int64_t i;  /* the number, exactly, when is_int (a double is exact only to 2^53) */
+  int is_int; /* the number is an int64 integer (a literal without '.' or 'e',
+                 or integers folded without overflow); 2: a bool */
+} value;
+
+typedef struct parser {
+  cask_ctx *ctx;
+  const char *s, *p;
+  const char *const *names;
+  cask_array *const *values;
+  size_t nvars;
+  int depth;
+} parser;
+
+#define MAX_DEPTH 200 /* nesting: keeps hostile input off the stack's end */
+
+static int col(const parser *ps, const char *at) { return (int)(at - ps->s) + 1; }
+
+/* The column comes first and the expression is shown cut to 160 bytes, so
+ * a long expression cannot push the column out of the message. */
+static int fail_at(parser *ps, const char *at, const char *what) {
+  size_t len = strlen(ps->s);
+  return cask__fail(ps->ctx, CASK_EINVAL, "column %d: %.600s (in expression '%.160s%s')", col(ps, at), what,
+                    ps->s, len > 160 ? "..." : "");
+}
+
+static void skip(parser *ps) {
+  while (isspace((unsigned char)*ps->p)) ps->p++;
+}
+
+static void drop(value *v) {
+  cask_array_release(v->a);
+  v->a = NULL;
+}
+
+static double fold_binary(int op, double x, double y) {
+  switch (op) {
+  case CASK_ADD: return x + y;
+  case CASK_SUB: return x - y;
+  case CASK_MUL: return x * y;
+  case CASK_DIV: return x / y;
+  case CASK_POW: return pow(x, y);
+  case CASK_MAXIMUM: return (x > y || x != x) ? x : y;
+  case CASK_MINIMUM: return (x < y || x != x) ? x : y;
+  case CASK_FLOOR_DIVIDE: return y == 0 ? x / y : floor(x / y);
+  case CASK_MOD: {
+    double m = fmod(x, y);
+    return m != 0 && ((m < 0) != (y < 0)) ? m + y : m;
+  }
+  case CASK_EQUAL: return x == y;
+  case CASK_NOT_EQUAL: return x != y;
+  case CASK_LESS: return x < y;
+  case CASK_LESS_EQUAL: return x <= y;
+  case CASK_GREATER: return x > y;
+  case CASK_GREATER_EQUAL: return x >= y;
+  case CASK_LOGICAL_AND: return x != 0 && y != 0;
+  case CASK_LOGICAL_OR: return x != 0 || y != 0;
+  default: return atan2(x, y);
+  }
+}
+
+/* Python's floor division and modulo of integers (y != 0). */
+static int64_t floordiv_i64(int64_t x, int64_t y) {
+  int64_t q = x / y;
+  return (x % y != 0 && ((x < 0) != (y < 0))) ? q - 1 : q;
+}
+
+/* op on two int64 integers as Python computes it, into *r; 0 when the
+ * result is not an int64 (an overflow, a negative power: then the double
+ * folding stands, as it did for every integer before). */
+static int fold_int(int op, int64_t x, int64_t y, int64_t *r) {
+  switch (op) {
+  case CASK_ADD: return !__builtin_add_overflow(x, y, r);
+  case CASK_SUB: return !__builtin_sub_overflow(x, y, r);
+  case CASK_MUL: return !__builtin_mul_overflow(x, y, r);
+  case CASK_MAXIMUM: *r = x > y ? x : y; return 1;
+  case CASK_MINIMUM: *r = x < y ? x : y; return 1;
+  case CASK_FLOOR_DIVIDE:
+    if (y == 0 || (x == INT64_MIN && y == -1)) return 0;
+    *r = floordiv_i64(x, y);
+    return 1;
+  case CASK_MOD:
+    if (y == 0 || y == -1) return y == -1 ? (*r = 0, 1) : 0;
+    *r = x - floordiv_i64(x, y) * y;
+    return 1;
+  case CASK_POW: {
+    if (y < 0) return 0;
+    int64_t acc = 1;
+    for (int64_t k = 0; k < y; k++) {
+      if (__builtin_mul_overflow(acc, x, &acc)) return 0;
+      if (acc == 0 || acc == 1 || (acc == -1 && k > 64)) { /* stays put from here */
+        *r = acc == -1 ? ((y - k - 1) % 2 ? 1 : -1) : acc;
+        return 1;
+      }
+    }
+    *r = acc;
+    return 1;
+  }
+  case CASK_EQUAL: *r = x == y; return 1;
+  case CASK_NOT_EQUAL: *r = x != y; return 1;
+  case CASK_LESS: *r = x < y; return 1;
+  case CASK_LESS_EQUAL: *r = x <= y; return 1;
+  case CASK_GREATER: *r = x > y; return 1;
+  case CASK_GREATER_EQUAL: *r = x >= y; return 1;
+  case CASK_LOGICAL_AND: *r = x != 0 && y != 0; return 1;
+  case CASK_LOGICAL_OR: *r = x != 0 || y != 0; return 1;
+  default: return 0;
+  }
+}
+
+/* Whether op on two integers gives an integer (Python's int arithmetic). */
+static int int_result(int op, double x, double y) {
+  switch (op) {
+  case CASK_ADD:
+  case CASK_SUB:
+  case CASK_MUL:
+  case CASK_MAXIMUM:
+  case CASK_MINIMUM: return 1;
+  case CASK_FLOOR_DIVIDE:
+  case CASK_MOD: return y != 0;
+  case CASK_POW: return y >= 0;
+  default: return op >= CASK_EQUAL && op <= CASK_LOGICAL_OR;
+  }
+}
+
+static double fold_unary(int op, double x) {
+  static double (*const f[])(double) = {NULL, fabs, sqrt, exp, expm1, log, log1p, log2, log10, sin,
+                                        cos, tan, asin, acos, atan, sinh, cosh, tanh, floor, ceil,
+                                        nearbyint};
+  switch (op) {
+  case CASK_NEGATIVE: return -x;
+  case CASK_ISNAN: return x != x;
+  case CASK_ISFINITE: return isfinite(x) != 0;
+  case CASK_LOGICAL_NOT: return x == 0;
+  default: return f[op](x);
+  }
+}
+
+/* array op number (or number op array with CASK_SCALAR_FIRST) */
+static int with_scalar(int op, cask_array *a, const value *v, int first, cask_array **out) {
+  if (v->is_int == 1) return cask_binary_scalar_int(op, a, v->i, first, out);
+  return cask_binary_scalar(op, a, v->num, first | (v->is_int == 2 ? CASK_SCALAR_BOOL : 0), out);
+}
+
+/* Apply op to two values, consuming them. */
+static int apply2(parser *ps, const char *at, int op, value *x, value *y, value *out) {
+  int rc = CASK_OK;
+  out->a = NULL;
+  out->is_int = 0;
+  if (!x->a && !y->a) {
+    out->num = fold_binary(op, x->num, y->num);
+    out->is_int = x->is_int && y->is_int && int_result(op, x->num, y->num);
+    if (out->is_int && !fold_int(op, x->i, y->i, &out->i)) out->is_int = 0; /* beyond int64 */
+    if (out->is_int) out->num = (double)out->i;
+    if (out->is_int && (op >= CASK_EQUAL || (x->is_int == 2 && y->is_int == 2 && op != CASK_SUB)))
+      out->is_int = 2; /* comparisons, and bool op bool, stay bools */
+  } else if (!y->a) {
+    rc = with_scalar(op, x->a, y, 0, &out->a);
+  } else if (!x->a) {
+    rc = with_scalar(op, y->a, x, CASK_SCALAR_FIRST, &out->a);
+  } else {
+    rc = cask_binary(op, x->a, y->a, &out->a);
+  }
+  drop(x);
+  drop(y);
+  if (rc) {
+    char msg[900];
+    snprintf(msg, sizeof msg, "%s", cask_ctx_errmsg(ps->ctx));
+    return fail_at(ps, at, msg);
+  }
+  return CASK_OK;
+}
+
+static int apply1(parser *ps, const char *at, int op, value *x, value *out) {
+  out->a = NULL;
+  if (!x->a) {
+    out->num = fold_unary(op, x->num);
+    out->is_int = op == CASK_ISNAN || op == CASK_ISFINITE || op == CASK_LOGICAL_NOT ? 2
+                  : x->is_int && (op == CASK_NEGATIVE || op == CASK_ABS || op == CASK_ROUND);
+    out->i = out->is_int == 2 ? (int64_t)out->num : x->i;
+    if (out->is_int == 1 && (op == CASK_NEGATIVE || (op == CASK_ABS && x->i < 0))) {
+      if (x->i == INT64_MIN) out->is_int = 0; /* -2^63 has no int64 negation */
+      else out->i = -x->i;
+    }
+    return CASK_OK;
+  }
+  int rc = cask_unary(op, x->a, &out->a);
+  drop(x);
+  return rc ? fail_at(ps, at, cask_ctx_errmsg(ps->ctx)) : CASK_OK;
+}
+
+static int parse_sum(parser *ps, value *out);
+static int parse_compare(parser *ps, value *out);
+static int parse_unary(parser *ps, value *out);
+static int parse_call(parser *ps, const char *name, size_t len, const char *at, value *self, value *out);
+
+static const struct {
+  const char *name;
+  int nargs, op;
+} functions[] = {
+    {"negative", 1, CASK_NEGATIVE}, {"abs", 1, CASK_ABS},       {"sqrt", 1, CASK_SQRT},
+    {"exp", 1, CASK_EXP},           {"expm1", 1, CASK_EXPM1},   {"log", 1, CASK_LOG},
+    {"log1p", 1, CASK_LOG1P},       {"log2", 1, CASK_LOG2},     {"log10", 1, CASK_LOG10},
+    {"sin", 1, CASK_SIN},           {"cos", 1, CASK_COS},       {"tan", 1, CASK_TAN},
+    {"arcsin", 1, CASK_ARCSIN},     {"arccos", 1, CASK_ARCCOS}, {"arctan", 1, CASK_ARCTAN},
+    {"sinh", 1, CASK_SINH},         {"cosh", 1, CASK_COSH},     {"tanh", 1, CASK_TANH},
+    {"floor", 1, CASK_FLOOR},       {"ceil", 1, CASK_CEIL},     {"arctan2", 2, CASK_ARCTAN2},
+    {"maximum", 2, CASK_MAXIMUM},   {"minimum", 2, CASK_MINIMUM}, {"power", 2, CASK_POW},
+    {"round", 1, CASK_ROUND},       {"isnan", 1, CASK_ISNAN},   {"isfinite", 1, CASK_ISFINITE},
+    {"where", 3, -1},               {"clip", 3, -2},
+};
+
+/* A number as a 0-d array (where needs arrays): an integer is int64, as
+ * NumPy makes a Python int. */
+static int number_array(cask_ctx *ctx, const value *v, cask_array **out) {
+  if (v->is_int != 1)
+    return cask_full(ctx, v->is_int == 2 ? CASK_BOOL : CASK_F64, v->num, 0, NULL, NULL, out);
+  /* zeros + i: cask_full's value is a double, exact only to 2^53 */
+  cask_array *z;
+  int rc = cask_zeros(ctx, CASK_I64, 0, NULL, NULL, &z);
+  if (rc) return rc;
+  rc = cask_binary_scalar_int(CASK_ADD, z, v->i, 0, out);
+  cask_array_release(z);
+  return rc;
+}
+
+static int as_array(parser *ps, value *v) {
+  if (v->a) return CASK_OK;
+  return number_array(ps->ctx, v, &v->a);
+}
+
+/* The context's message at a column (copied first: fail_at writes the
+ * context's message buffer). */
+static int fail_ctx(parser *ps, const char *at) {
+  char msg[900];
+  snprintf(msg, sizeof msg, "%s", cask_ctx_errmsg(ps->ctx));
+  return fail_at(ps, at, msg);
+}
+
+static int apply3(parser *ps, const char *at, int fn, value *args, value *out) {
+  int rc = CASK_OK;
+  out->a = NULL;
+  if (fn == -2) { /* clip(a, lo, hi): bounds are numbers */
+    if (args[1].a || args[2].a) rc = fail_at(ps, at, "clip: the bounds must be numbers");
+    else if (!args[0].a) {
+      double v = args[0].num, lo = args[1].num, hi = args[2].num;
+      out->num = v < lo ? lo : v > hi ? hi : v;
+      out->is_int = args[0].is_int && args[1].is_int && args[2].is_int;
+      if (out->is_int) {
+        int64_t iv = args[0].i, ilo = args[1].i, ihi = args[2].i;
+        out->i = iv < ilo ? ilo : iv > ihi ? ihi : iv;
+        out->num = (double)out->i;
+        out->is_int = 1;
+      }
+    } else if ((rc = cask_clip(args[0].a, args[1].num, args[2].num, &out->a))) {
+      rc = fail_ctx(ps, at);
+    }
+  } else {
+    for (int k = 0; k < 3 && !rc; k++) rc = as_array(ps, &args[k]);
+    if (!rc && (rc = cask_where(args[0].a, args[1].a, args[2].a, &out->a))) rc = fail_ctx(ps, at);
+  }
+  for (int k = 0; k < 3; k++) drop(&args[k]);
+  return rc;
+}
+
+/* A value that is an integer number within int64's range (folding can
+ * make integers too big for it: 10**30). */
+static int int_value(const value *v, int64_t *out) {
+  if (v->a || v->is_int != 1) return 0;
+  *out = v->i;
+  return 1;
+}
+
+/* ---- calls: arguments -----------------------------------------------------
+ * An argument is an expression, a tuple of integer literals "(0, 1)", a
+ * string 'float32' or None, optionally after a keyword "axis=". */
+typedef enum arg_kind { ARG_VALUE, ARG_INTS, ARG_STR, ARG_NONE } arg_kind;
+typedef struct arg {
+  const char *at; /* where the argument's value starts */
+  const char *kw; /* its keyword, or NULL */
+  const char *sep; /* the ',' before it (NULL for the first) */
+  size_t kwlen;
+  arg_kind kind;
+  value v;
+  int nints;
+  int64_t ints[CASK_MAX_NDIM];
+  char str[24];
+} arg;
+#define MAX_ARGS 6
+
+static void drop_args(arg *args, int n) {
+  for (int k = 0; k < n; k++) drop(&args[k].v);
+}
+
+/* A tuple of integer literals at p ('('): its end, or NULL if p holds
+ * something else (an expression in parentheses). */
+static const char *int_tuple(const char *p, int64_t *ints, int *n) {
+  *n = 0;
+  for (p++;;) {
+    while (isspace((unsigned char)*p)) p++;
+    if (*p == ')') return p + 1;
+    int sign = *p == '-' || *p == '+';
+    if (*n == CASK_MAX_NDIM || !isdigit((unsigned char)p[sign])) return NULL;
+    char *end;
+    ints[(*n)++] = strtoll(p, &end, 10);
+    for (p = end; isspace((unsigned char)*p); p++) {}
+    if (*p == ')') return p + 1;
+    if (*p++ != ',') return NULL;
+  }
+}
+
+static int word_at(const char *p, const char *w) {
+  size_t n = strlen(w);
+  return !strncmp(p, w, n) && !isalnum((unsigned char)p[n]) && p[n] != '_';
+}
+
+static int parse_arg_value(parser *ps, arg *g) {
+  const char *p = ps->p;
+  if (*p == '\'' || *p == '"') {
+    const char *close = strchr(p + 1, *p);
+    if (!close) return fail_at(ps, p, "the string is not closed");
+    if ((size_t)(close - p - 1) >= sizeof g->str) return fail_at(ps, p, "the string is too long");
+    memcpy(g->str, p + 1, (size_t)(close - p - 1));
+    g->kind = ARG_STR;
+    ps->p = close + 1;
+    return CASK_OK;
+  }
+  if (word_at(p, "None")) {
+    g->kind = ARG_NONE;
+    ps->p = p + 4;
+    return CASK_OK;
+  }
+  if (*p == '(') {
+    const char *end = int_tuple(p, g->ints, &g->nints), *q = end;
+    while (q && isspace((unsigned char)*q)) q++;
+    if (q && (*q == ',' || *q == ')')) { /* "(2) * 3" is an expression */
+      g->kind = ARG_INTS;
+      ps->p = end;
+      return CASK_OK;
+    }
+  }
+  g->kind = ARG_VALUE;
+  return parse_compare(ps, &g->v);
+}
+
+static int parse_arg(parser *ps, arg *g) {
+  skip(ps);
+  const char *e = ps->p;
+  if (isalpha((unsigned char)*e) || *e == '_') {
+    while (isalnum((unsigned char)*e) || *e == '_') e++;
+    const char *q = e;
+    while (isspace((unsigned char)*q)) q++;
+    if (*q == '=' && q[1] != '=') {
+      g->kw = ps->p;
+      g->kwlen = (size_t)(e - ps->p);
+      ps->p = q + 1;
+      skip(ps);
+    }
+  }
+  g->at = ps->p;
+  return parse_arg_value(ps, g);
+}
+
+/* The arguments from '(' at ps->p to ')'; self (a method's object) comes
+ * first. args[] must be zeroed; the caller drops them. */
+static int parse_args(parser *ps, value *self, const char *self_at, arg *args, int *n, const char **close) {
+  *n = 0;
+  if (self) {
+    args[0].at = self_at;
+    args[0].v = *self;
+    self->a = NULL;
+    *n = 1;
+  }
+  ps->p++; /* '(' */
+  skip(ps);
+  const char *sep = NULL;
+  if (*ps->p == ')') {
+    *close = ps->p++;
+    return CASK_OK;
+  }
+  for (;;) {
+    if (*n == MAX_ARGS) return fail_at(ps, ps->p, "too many arguments");
+    args[*n].sep = sep;
+    int rc = parse_arg(ps, &args[*n]);
+    if (rc) return rc;
+    (*n)++;
+    skip(ps);
+    if (*ps->p == ')') break;
+    if (*ps->p != ',') return fail_at(ps, ps->p, "expected ',' or ')' after an argument");
+    sep = ps->p++;
+    skip(ps);
+    if (*ps->p == ')') break; /* a trailing comma */
+  }
+  *close = ps->p++;
+  return CASK_OK;
+}
+
+/* ---- calls: array functions ------------------------------------------------ */
+enum { FN_REDUCE, FN_TRANSPOSE, FN_RECHUNK, FN_ASTYPE, FN_MATMUL, FN_DOT };
+typedef struct array_fn {
+  const char *name;
+  int kind, op;
+  const char *params[3]; /* their names, for keywords and messages */
+  int nreq;              /* how many are required */
+} array_fn;
+#define RED(n, op, ddof) {n, FN_REDUCE, op, {"a", "axis", ddof}, 1}
+static const array_fn array_fns[] = {
+    RED("sum", CASK_SUM, NULL),       RED("mean", CASK_MEAN, NULL),     RED("min", CASK_MIN, NULL),
+    RED("max", CASK_MAX, NULL),       RED("var", CASK_VAR, "ddof"),     RED("std", CASK_STD, "ddof"),
+    RED("prod", CASK_PROD, NULL),     RED("any", CASK_ANY, NULL),       RED("all", CASK_ALL, NULL),
+    RED("argmin", CASK_ARGMIN, NULL), RED("argmax", CASK_ARGMAX, NULL), RED("nansum", CASK_NANSUM, NULL),
+    RED("nanmean", CASK_NANMEAN, NULL), RED("nanmin", CASK_NANMIN, NULL), RED("nanmax", CASK_NANMAX, NULL),
+    {"transpose", FN_TRANSPOSE, 0, {"a", "axes", NULL}, 1},
+    {"rechunk", FN_RECHUNK, 0, {"a", "chunks", NULL}, 2},
+    {"astype", FN_ASTYPE, 0, {"a", "dtype", NULL}, 2},
+    {"matmul", FN_MATMUL, 0, {"a", "b", NULL}, 2},
+    {"dot", FN_DOT, 0, {"a", "b", NULL}, 2},
+};
+#undef RED
+
+/* Puts the arguments in parameter order (bound[k] NULL: not given). */
+static int bind(parser *ps, const char *at, const array_fn *fn, arg *args, int n, arg **bound) {
+  char msg[200];
+  int np = 0;
+  while (np < 3 && fn->params[np]) np++;
+  for (int k = 0; k < n; k++) {
+    int slot = k;
+    if (args[k].kw) {
+      for (slot = 0; slot < np; slot++)
+        if (strlen(fn->params[slot]) == args[k].kwlen && !memcmp(fn->params[slot], args[k].kw, args[k].kwlen)) break;
+      if (slot == np) {
+        snprintf(msg, sizeof msg, "%s: unknown keyword '%.*s'", fn->name, (int)(args[k].kwlen > 64 ? 64 : args[k].kwlen),
+                 args[k].kw);
+        return fail_at(ps, args[k].kw, msg);
+      }
+    } else if (k > 0 && args[k - 1].kw) {
+      return fail_at(ps, args[k].at, "a positional argument after a keyword argument");
+    }
+    if (slot >= np) {
+      snprintf(msg, sizeof msg, "%s takes at most %d arguments", fn->name, np);
+      return fail_at(ps, args[k].at, msg);
+    }
+    if (bound[slot]) {
+      snprintf(msg, sizeof msg, "%s: '%s' is given twice", fn->name, fn->params[slot]);
+      return fail_at(ps, args[k].kw ? args[k].kw : args[k].at, msg);
+    }
+    bound[slot] = &args[k];
+  }
+  for (int k = 0; k < fn->nreq; k++)
+    if (!bound[k]) {
+      snprintf(msg, sizeof msg, "%s: missing argument '%s'", fn->name, fn->params[k]);
+      return fail_at(ps, at, msg);
+    }
+  return CASK_OK;
+}
+
+/* An array argument (a number becomes a 0-d array). */
+static int arg_array(parser *ps, const array_fn *fn, arg *g) {
+  if (g->kind != ARG_VALUE) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s: expected an array", fn->name);
+    return fail_at(ps, g->at, msg);
+  }
+  return as_array(ps, &g->v);
+}
+
+/* Integers from an argument: a tuple, or one integer (n = 1); None gives
+ * n = -1 when allowed. */
+static int arg_ints(parser *ps, const array_fn *fn, const char *param, arg *g, int allow_none, int64_t *ints, int *n) {
+  if (g->kind == ARG_NONE && allow_none) {
+    *n = -1;
+    return CASK_OK;
+  }
+  if (g->kind == ARG_INTS) {
+    memcpy(ints, g->ints, sizeof g->ints);
+    *n = g->nints;
+    return CASK_OK;
+  }
+  if (g->kind == ARG_VALUE && int_value(&g->v, &ints[0])) {
+    *n = 1;
+    return CASK_OK;
+  }
+  char msg[200];
+  snprintf(msg, sizeof msg, "%s: '%s' must be an integer or a tuple of integers%s", fn->name, param,
+           allow_none ? " or None" : "");
+  return fail_at(ps, g->at, msg);
+}
+
+static int count_is_ndim(parser *ps, const array_fn *fn, const char *param, const arg *g, int n, const cask_array *a) {
+  if (n == cask_array_ndim(a)) return CASK_OK;
+  char msg[200];
+  snprintf(msg, sizeof msg, "%s: '%s' has %d entries, the array has %d axes", fn->name, param, n, cask_array_ndim(a));
+  return fail_at(ps, g->at, msg);
+}
+
+static int do_reduce(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
+  int64_t ax[CASK_MAX_NDIM];
+  int axes[CASK_MAX_NDIM], n = -1, ddof = 0;
+  int rc = b[1] ? arg_ints(ps, fn, "axis", b[1], 1, ax, &n) : CASK_OK;
+  if (rc) return rc;
+  if (n == 0) return fail_at(ps, b[1]->at, "axis=() (reduce no axis) is not supported");
+  for (int k = 0; k < n; k++) {
+    if (ax[k] < -CASK_MAX_NDIM || ax[k] >= CASK_MAX_NDIM) return fail_at(ps, b[1]->at, "axis out of range");
+    axes[k] = (int)ax[k];
+  }
+  if (b[2]) {
+    if (b[2]->kind != ARG_VALUE || b[2]->v.a || b[2]->v.is_int != 1 || b[2]->v.num < 0 || b[2]->v.num > 1e9)
+      return fail_at(ps, b[2]->at, "ddof must be a non-negative integer");
+    ddof = (int)b[2]->v.num;
+  }
+  if (cask_reduce(fn->op, b[0]->v.a, axes, n < 0 ? 0 : n, ddof, &out->a)) return fail_ctx(ps, at);
+  return CASK_OK;
+}
+
+static int parse_dtype(const char *s, cask_dtype *dt) {
+  static const struct {
+    const char *alias;
+    cask_dtype dt;
+  } aliases[] = {{"f8", CASK_F64}, {"f4", CASK_F32}, {"i8", CASK_I64}, {"i4", CASK_I32},
+                 {"u1", CASK_U8},  {"?", CASK_BOOL}, {"float", CASK_F64}, {"int", CASK_I64}};
+  for (int d = 0; d < CASK_DTYPE_COUNT; d++)
+    if (!strcmp(s, cask_dtype_name((cask_dtype)d))) {
+      *dt = (cask_dtype)d;
+      return 1;
+    }
+  for (size_t k = 0; k < sizeof aliases / sizeof aliases[0]; k++)
+    if (!strcmp(s, aliases[k].alias)) {
+      *dt = aliases[k].dt;
+      return 1;
+    }
+  return 0;
+}
+
+static int do_astype(parser *ps, const char *at, arg **b, value *out) {
+  cask_dtype dt;
+  if (b[1]->kind != ARG_STR || !parse_dtype(b[1]->str, &dt))
+    return fail_at(ps, b[1]->at,
+                   "astype: the dtype must be a string: 'float64', 'float32', 'int64', 'int32', 'uint8' or 'bool'");
+  return cask_astype(b[0]->v.a, dt, &out->a) ? fail_ctx(ps, at) : CASK_OK;
+}
+
+/* The call's work once its arguments are bound. */
+static int apply_fn(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
+  int64_t ints[CASK_MAX_NDIM];
+  int n = 0, perm[CASK_MAX_NDIM], rc = arg_array(ps, fn, b[0]);
+  cask_array *a = b[0]->v.a;
+  if (!rc && (fn->kind == FN_MATMUL || fn->kind == FN_DOT)) rc = arg_array(ps, fn, b[1]);
+  if (rc) return rc;
+  switch (fn->kind) {
+  case FN_REDUCE: return do_reduce(ps, at, fn, b, out);
+  case FN_ASTYPE: return do_astype(ps, at, b, out);
+  case FN_MATMUL: rc = cask_matmul(a, b[1]->v.a, &out->a); break;
+  case FN_DOT: rc = cask_dot(a, b[1]->v.a, &out->a); break;
+  case FN_TRANSPOSE:
+    if (b[1] && b[1]->kind != ARG_NONE) {
+      if ((rc = arg_ints(ps, fn, "axes", b[1], 0, ints, &n)) || (rc = count_is_ndim(ps, fn, "axes", b[1], n, a)))
+        return rc;
+      for (int k = 0; k < n; k++) perm[k] = ints[k] < 0 || ints[k] >= CASK_MAX_NDIM ? -1 : (int)ints[k];
+    }
+    rc = cask_transpose(a, b[1] && b[1]->kind != ARG_NONE ? perm : NULL, &out->a);
+    break;
+  default: /* FN_RECHUNK */
+    if ((rc = arg_ints(ps, fn, "chunks", b[1], 0, ints, &n)) || (rc = count_is_ndim(ps, fn, "chunks", b[1], n, a)))
+      return rc;
+    rc = cask_rechunk(a, ints, &out->a);
+    break;
+  }
+  return rc ? fail_ctx(ps, at) : CASK_OK;
+}
+
+/* An elementwise function of the first table: positional values only. A
+ * wrong count is reported where the text goes wrong: the ',' of the first
+ * argument too many, or the ')' that comes too early. */
+static int apply_elem(parser *ps, const char *at, size_t f, arg *args, int n, const char *close, value *out) {
+  char msg[200];
+  int want = functions[f].nargs;
+  if (n != want) {
+    snprintf(msg, sizeof msg, "%s (%s takes %d argument%s, got %d)",
+             n > want ? "expected ')' after the arguments" : n ? "expected ',' between the arguments"
+                                                                : "expected a number, a name or '('",
+             functions[f].name, want, want > 1 ? "s" : "", n);
+    return fail_at(ps, n > want && args[want].sep ? args[want].sep : close, msg);
+  }
+  value v[3] = {{0}, {0}, {0}};
+  for (int k = 0; k < n; k++) {
+    if (args[k].kw || args[k].kind != ARG_VALUE) {
+      snprintf(msg, sizeof msg, "%s: expected an array or a number%s", functions[f].name,
+               args[k].kw ? " (no keyword arguments)" : "");
+      return fail_at(ps, args[k].kw ? args[k].kw : args[k].at, msg);
+    }
+  }
+  for (int k = 0; k < n; k++) {
+    v[k] = args[k].v;
+    args[k].v.a = NULL; /* the apply functions consume them */
+  }
+  if (n == 3) return apply3(ps, at, functions[f].op, v, out);
+  return n == 1 ? apply1(ps, at, functions[f].op, &v[0], out) : apply2(ps, at, functions[f].op, &v[0], &v[1], out);
+}
+
+/* map_blocks('kernel', x[, y...], dtype='float32'): a kernel registered by
+ * name (cask_kernel_register, a plugin of the cask program). */
+static int do_map_blocks(parser *ps, const char *at, arg *args, int n, value *out) {
+  char msg[200];
+  if (n < 2 || args[0].kw || args[0].kind != ARG_STR)
+    return fail_at(ps, n ? args[0].at : at, "map_blocks: expected a kernel's name as a string, then its arrays");
+  cask_map_spec spec = {0};
+  if (!cask__kernel_find(args[0].str, &spec)) {
+    snprintf(msg, sizeof msg, "map_blocks: no kernel is registered as '%s' (load its plugin with --plugin)",
+             args[0].str);
+    return fail_at(ps, args[0].at, msg);
+  }
+  cask_array *in[MAX_ARGS];
+  int nin = 0, dt = -1;
+  for (int k = 1; k < n; k++) {
+    if (args[k].kw && args[k].kwlen == 5 && !memcmp(args[k].kw, "dtype", 5)) {
+      cask_dtype d;
+      if (args[k].kind != ARG_STR || !parse_dtype(args[k].str, &d))
+        return fail_at(ps, args[k].at, "map_blocks: dtype must be a string such as 'float32'");
+      dt = (int)d;
+    } else if (args[k].kw || args[k].kind != ARG_VALUE || !args[k].v.a) {
+      return fail_at(ps, args[k].kw ? args[k].kw : args[k].at,
+                     "map_blocks: expected arrays after the kernel's name, and dtype= (no other keyword)");
+    } else {
+      in[nin++] = args[k].v.a;
+    }
+  }
+  if (!nin) return fail_at(ps, at, "map_blocks: no array to map");
+  spec.dtype = dt >= 0 ? (cask_dtype)dt : cask_array_dtype(in[0]);
+  return cask_map_blocks(&spec, nin, in, &out->a) ? fail_ctx(ps, at) : CASK_OK;
+}
+
+/* name(args) at ps->p == '(' (self: the object of a method call x.name(...),
+ * or NULL; consumed). */
+static int parse_call(parser *ps, const char *name, size_t len, const char *at, value *self, value *out) {
+  arg args[MAX_ARGS];
+  memset(args, 0, sizeof args);
+  const char *close = NULL;
+  int n, rc = parse_args(ps, self, at, args, &n, &close);
+  out->a = NULL;
+  if (rc) goto done;
+  for (size_t f = 0; f < sizeof functions / sizeof functions[0]; f++)
+    if (strlen(functions[f].name) == len && !memcmp(functions[f].name, name, len)) {
+      rc = apply_elem(ps, at, f, args, n, close, out);
+      goto done;
+    }
+  for (size_t f = 0; f < sizeof array_fns / sizeof array_fns[0]; f++)
+    if (strlen(array_fns[f].name) == len && !memcmp(array_fns[f].name, name, len)) {
+      arg *bound[3] = {NULL, NULL, NULL};
+      if (!(rc = bind(ps, at, &array_fns[f], args, n, bound))) rc = apply_fn(ps, at, &array_fns[f], bound, out);
+      goto done;
+    }
+  if (len == 10 && !memcmp(name, "map_blocks", 10)) {
+    rc = do_map_blocks(ps, at, args, n, out);
+    goto done;
+  }
+  char msg[200];
+  snprintf(msg, sizeof msg, "unknown function '%.*s'", (int)(len > 64 ? 64 : len), name);
+  rc = fail_at(ps, at, msg);
+done:
+  drop_args(args, MAX_ARGS);
+  return rc;
+}
+
+static int parse_atom(parser *ps, value *out) {
+  skip(ps);
+  const char *at = ps->p;
+  out->a = NULL;
+  if (*at == '(') {
+    ps->p++;
+    int rc = parse_compare(ps, out);
+    if (rc) return rc;
+    skip(ps);
+    if (*ps->p != ')') {
+      drop(out);
+      return fail_at(ps, ps->p, *ps->p == ',' ? "expected ')': a tuple of arrays such as (a, b) is not an argument "
+                                                "here (only tuples of integers, as axis=(0, 1))"
+                                              : "expected ')'");
+    }
+    ps->p++;
+    return CASK_OK;
+  }
+  if (isdigit((unsigned char)*at) || (*at == '.' && isdigit((unsigned char)at[1]))) {
+    char *end;
+    out->num = strtod(at, &end);
+    if (isalpha((unsigned char)*end) || *end == '_') return fail_at(ps, end, "a number runs into a name");
+    out->is_int = !memchr(at, '.', (size_t)(end - at)) && !memchr(at, 'e', (size_t)(end - at)) &&
+                  !memchr(at, 'E', (size_t)(end - at));
+    if (out->is_int) { /* exactly, as int64; a larger one stays a double */
+      errno = 0;
+      out->i = strtoll(at, NULL, 10);
+      out->is_int = errno != ERANGE;
+    }
+    ps->p = end;
+    return CASK_OK;
+  }
+  if (isalpha((unsigned char)*at) || *at == '_') {
+    const char *e = at;
+    while (isalnum((unsigned char)*e) || *e == '_') e++;
+    size_t len = (size_t)(e - at);
+    ps->p = e;
+    skip(ps);
+    if (*ps->p == '(') return parse_call(ps, at, len, at, NULL, out);
+    if ((len == 4 && !memcmp(at, "True", 4)) || (len == 5 && !memcmp(at, "False", 5))) {
+      out->num = out->i = len == 4;
+      out->is_int = 2;
+      return CASK_OK;
+    }
+    for (size_t i = 0; i < ps->nvars; i++)
+      if (ps->names[i] && strlen(ps->names[i]) == len && !memcmp(ps->names[i], at, len)) {
+        if (!ps->values[i]) return fail_at(ps, at, "the variable's array is NULL");
+        out->a = cask_array_retain(ps->values[i]);
+        return CASK_OK;
+      }
+    /* NumPy's constants, unless a variable has the name */
+    static const struct {
+      const char *name;
+      double value;
+    } constants[] = {{"pi", 3.14159265358979323846}, {"e", 2.71828182845904523536}, {"inf", INFINITY}, {"nan", NAN}};
+    for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++)
+      if (strlen(constants[i].name) == len && !memcmp(constants[i].name, at, len)) {
+        out->num = constants[i].value;
+        out->is_int = 0;
+        return CASK_OK;
+      }
+    char msg[200];
+    snprintf(msg, sizeof msg, "unknown name '%.*s'", (int)(len > 64 ? 64 : len), at);
+    return fail_at(ps, at, msg);
+  }
+  return fail_at(ps, at, *at ? "expected a number, a name or '('" : "the expression ends too early");
+}
+
+/* One subscript: an integer expression (folded to a number). */
+static int index_int(parser *ps, int64_t *out) {
+  const char *at = ps->p;
+  value v;
+  int rc = parse_sum(ps, &v);
+  if (rc) return rc;
+  if (!int_value(&v, out)) {
+    drop(&v);
+    return fail_at(ps, at, "an index must be an integer (within int64's range)");
+  }
+  return CASK_OK;
+}
+
+/* One item of a subscript: "i", or a slice "start:stop:step" with any part
+ * left out. */
+static int parse_index_item(parser *ps, cask_index *x) {
+  int64_t v[3] = {CASK_NONE, CASK_NONE, 1};
+  int rc, is_slice = 0;
+  const char *at = ps->p;
+  for (int part = 0;; part++) {
+    skip(ps);
+    if (*ps->p != ':' && *ps->p != ',' && *ps->p != ']' && (rc = index_int(ps, &v[part]))) return rc;
+    skip(ps);
+    if (*ps->p != ':' || part == 2) break;
+    ps->p++;
+    is_slice = 1;
+  }
+  if (!is_slice && v[0] == CASK_NONE) return fail_at(ps, at, "expected an index or a slice");
+  if (is_slice && v[2] == CASK_NONE) v[2] = 1;
+  *x = is_slice ? CASK_SLICE(v[0], v[1], v[2]) : CASK_AT(v[0]);
+  return CASK_OK;
+}
+
+/* The result's shape with an axis of extent 1 wherever the subscript had
+ * None (or newaxis): kind[k] of item k is 'n' (new axis), 'i' (an index:
+ * no axis) or 's' (a slice); the sliced array r's axes follow. */
+static int insert_new_axes(const char *kind, int nitems, const cask_array *r, int64_t *shape) {
+  int nd = 0, ax = 0;
+  for (int k = 0; k < nitems; k++) {
+    if (nd == CASK_MAX_NDIM) return -1;
+    if (kind[k] == 'n') shape[nd++] = 1;
+    else if (kind[k] == 's') shape[nd++] = cask_array_shape(r)[ax++];
+  }
+  for (; ax < cask_array_ndim(r); ax++) {
+    if (nd == CASK_MAX_NDIM) return -1;
+    shape[nd++] = cask_array_shape(r)[ax];
+  }
+  return nd;
+}
+
+/* x[...] at ps->p == '[': replaces *out by the slice (None or newaxis
+ * items add axes of extent 1, as in NumPy). */
+static int parse_subscript(parser *ps, value *out) {
+  const char *at = ps->p++;
+  cask_index idx[CASK_MAX_NDIM];
+  char kind[2 * CASK_MAX_NDIM];
+  int n = 0, nitems = 0, nnew = 0, rc = CASK_OK;
+  if (!out->a) return fail_at(ps, at, "only an array can be indexed");
+  for (;;) {
+    skip(ps);
+    if (*ps->p == ']' && nitems > 0) break;
+    if (nitems == 2 * CASK_MAX_NDIM) return fail_at(ps, ps->p, "too many indexes");
+    if (word_at(ps->p, "None") || word_at(ps->p, "newaxis")) {
+      ps->p += *ps->p == 'N' ? 4 : 7;
+      kind[nitems++] = 'n';
+      nnew++;
+      skip(ps);
+    } else {
+      if (n == CASK_MAX_NDIM) return fail_at(ps, ps->p, "too many indexes");
+      if ((rc = parse_index_item(ps, &idx[n]))) return rc;
+      kind[nitems++] = idx[n++].is_int ? 'i' : 's';
+    }
+    if (*ps->p == ']') break;
+    if (*ps->p != ',') return fail_at(ps, ps->p, "expected ',' or ']' in the subscript");
+    ps->p++;
+  }
+  ps->p++;
+  cask_array *r;
+  if (n ? cask_slice(out->a, n, idx, &r) : !(r = cask_array_retain(out->a))) return fail_ctx(ps, at);
+  if (nnew) {
+    int64_t shape[CASK_MAX_NDIM];
+    int nd = insert_new_axes(kind, nitems, r, shape);
+    cask_array *e = NULL;
+    if (nd < 0) {
+      cask_array_release(r);
+      return fail_at(ps, at, "the new axes make too many axes");
+    }
+    rc = cask_reshape(r, nd, shape, &e);
+    cask_array_release(r);
+    if (rc) return fail_ctx(ps, at);
+    r = e;
+  }
+  cask_array_release(out->a);
+  out->a = r;
+  return CASK_OK;
+}
+
+/* x.T or x.method(args) at ps->p == '.'. */
+static int parse_attr(parser *ps, value *out) {
+  const char *at = ps->p + 1, *e = at;
+  while (isalnum((unsigned char)*e) || *e == '_') e++;
+  ps->p = e;
+  skip(ps);
+  if (*ps->p == '(') {
+    value self = *out;
+    return parse_call(ps, at, (size_t)(e - at), at, &self, out);
+  }
+  if (e - at != 1 || *at != 'T') {
+    char msg[200];
+    snprintf(msg, sizeof msg, "unknown attribute '%.*s' (only .T, or a method call)", (int)(e - at > 64 ? 64 : e - at), at);
+    return fail_at(ps, at, msg);
+  }
+  if (!out->a) return fail_at(ps, at, ".T needs an array");
+  cask_array *r;
+  if (cask_transpose(out->a, NULL, &r)) return fail_ctx(ps, at);
+  cask_array_release(out->a);
+  out->a = r;
+  return CASK_OK;
+}
+
+/* primary := atom ('[' subscript ']' | '.T' | '.' name '(' args ')')* */
+static int parse_primary(parser *ps, value *out) {
+  int rc = parse_atom(ps, out);
+  while (!rc) {
+    skip(ps);
+    if (*ps->p == '[') rc = parse_subscript(ps, out);
+    else if (*ps->p == '.' && (isalpha((unsigned char)ps->p[1]) || ps->p[1] == '_')) rc = parse_attr(ps, out);
+    else return CASK_OK;
+  }
+  drop(out);
+  return rc;
+}
+
+/* a @ b: both arrays. */
+static int apply_matmul(parser *ps, const char *at, value *x, value *y, value *out) {
+  int rc = CASK_OK;
+  out->a = NULL;
+  out->is_int = 0;
+  if (!x->a || !y->a) rc = fail_at(ps, at, "@ needs an array on both sides");
+  else if (cask_matmul(x->a, y->a, &out->a)) rc = fail_ctx(ps, at);
+  drop(x);
+  drop(y);
+  return rc;
+}
+
+static int parse_power(parser *ps, value *out) {
+  int rc = parse_primary(ps, out);
+  if (rc) return rc;
+  skip(ps);
+  if (ps->p[0] != '*' || ps->p[1] != '*') return CASK_OK;
+  const char *at = ps->p;
+  ps->p += 2;
+  value e;
+  if ((rc = parse_unary(ps, &e))) {
+    drop(out);
+    return rc;
+  }
+  value base = *out;
+  return apply2(ps, at, CASK_POW, &base, &e, out);
+}
+
+static int parse_unary(parser *ps, value *out) {
+  out->a = NULL; /* on every error path *out holds nothing to release */
+  skip(ps);
+  if (*ps->p != '-' && *ps->p != '+' && *ps->p != '~') return parse_power(ps, out);
+  const char *at = ps->p;
+  char sign = *ps->p++;
+  int neg = sign != '+';
+  if (++ps->depth > MAX_DEPTH) return fail_at(ps, at, "nested too deeply");
+  value x;
+  int rc = parse_unary(ps, &x);
+  ps->depth--;
+  if (rc) return rc;
+  if (!neg) {
+    *out = x;
+    return CASK_OK;
+  }
+  return apply1(ps, at, sign == '~' ? CASK_LOGICAL_NOT : CASK_NEGATIVE, &x, out);
+}
+
+static int parse_term(parser *ps, value *out) {
+  int rc = parse_unary(ps, out);
+  for (;;) {
+    if (rc) return rc;
+    skip(ps);
+    char c = *ps->p;
+    if ((c != '*' && c != '/' && c != '%' && c != '@') || ps->p[1] == '*') return CASK_OK;
+    const char *at = ps->p++;
+    int op = c == '*' ? CASK_MUL : c == '%' ? CASK_MOD : c == '@' ? -1 : CASK_DIV;
+    if (c == '/' && *ps->p == '/') {
+      ps->p++;
+      op = CASK_FLOOR_DIVIDE;
+    }
+    value y, x = *out;
+    if ((rc = parse_unary(ps, &y))) {
+      drop(&x);
+      out->a = NULL; /* released with x */
+      return rc;
+    }
+    rc = op < 0 ? apply_matmul(ps, at, &x, &y, out) : apply2(ps, at, op, &x, &y, out);
+  }
+}
+
+static int parse_sum(parser *ps, value *out) {
+  if (++ps->depth > MAX_DEPTH) return fail_at(ps, ps->p, "nested too deeply");
+  int rc = parse_term(ps, out);
+  for (;;) {
+    if (rc) break;
+    skip(ps);
+    char c = *ps->p;
+    if (c != '+' && c != '-') break;
+    const char *at = ps->p++;
+    value y, x = *out;
+    if ((rc = parse_term(ps, &y))) {
+      drop(&x);
+      out->a = NULL; /* released with x */
+      break;
+    }
+    rc = apply2(ps, at, c == '+' ? CASK_ADD : CASK_SUB, &x, &y, out);
+  }
+  ps->depth--;
+  return rc;
+}
+
+/* Left-associative levels: bitand := sum ('&' sum)*, bitor := bitand
+ * ('|' bitand)*. */
+static int parse_level(parser *ps, value *out, char sym, int op, int (*next)(parser *, value *)) {
+  int rc = next(ps, out);
+  for (;;) {
+    if (rc) return rc;
+    skip(ps);
+    if (*ps->p != sym) return CASK_OK;
+    const char *at = ps->p++;
+    value y, x = *out;
+    if ((rc = next(ps, &y))) {
+      drop(&x);
+      out->a = NULL;
+      return rc;
+    }
+    rc = apply2(ps, at, op, &x, &y, out);
+  }
+}
+static int parse_bitand(parser *ps, value *out) { return parse_level(ps, out, '&', CASK_LOGICAL_AND, parse_sum); }
+static int parse_bitor(parser *ps, value *out) { return parse_level(ps, out, '|', CASK_LOGICAL_OR, parse_bitand); }
+
+/* The comparison operator at p (its length in *len), or -1. */
+static int compare_op(const char *p, int *len) {
+  *len = 2;
+  if (p[0] == '<' && p[1] == '=') return CASK_LESS_EQUAL;
+  if (p[0] == '>' && p[1] == '=') return CASK_GREATER_EQUAL;
+  if (p[0] == '=' && p[1] == '=') return CASK_EQUAL;
+  if (p[0] == '!' && p[1] == '=') return CASK_NOT_EQUAL;
+  *len = 1;
+  if (p[0] == '<') return CASK_LESS;
+  if (p[0] == '>') return CASK_GREATER;
+  return -1;
+}
+
+static value retain(value v) {
+  cask_array_retain(v.a);
+  return v;
+}
+
+/* a < b < c is (a < b) & (b < c), b evaluated once (it is one node). */
+static int parse_compare(parser *ps, value *out) {
+  if (++ps->depth > MAX_DEPTH) return fail_at(ps, ps->p, "nested too deeply");
+  value left = {0}, acc = {0};
+  int have = 0, rc = parse_bitor(ps, &left), len, op;
+  if (rc) { /* left holds nothing to release (the parser's rule on errors) */
+    ps->depth--;
+    return rc;
+  }
+  while (!rc) {
+    skip(ps);
+    if ((op = compare_op(ps->p, &len)) < 0) break;
+    const char *at = ps->p;
+    ps->p += len;
+    value right, cmp;
+    if ((rc = parse_bitor(ps, &right))) break;
+    value l = left;
+    left = retain(right);
+    if ((rc = apply2(ps, at, op, &l, &right, &cmp))) break;
+    if (!have) {
+      acc = cmp;
+      have = 1;
+    } else {
+      value prev = acc;
+      rc = apply2(ps, at, CASK_LOGICAL_AND, &prev, &cmp, &acc);
+    }
+  }
+  ps->depth--;
+  if (rc) {
+    drop(&left);
+    drop(&acc);
+    return rc;
+  }
+  if (have) {
+    drop(&left);
+    *out = acc;
+  } else {
+    *out = left;
+  }
+  return CASK_OK;
+}
+
+int cask_eval(cask_ctx *ctx, const char *expr, const char *const *names,
+              cask_array *const *values, size_t nvars, cask_array **out) {
+  if (!out) return CASK_EINVAL;
+  *out = NULL;
+  if (!ctx || !expr || (nvars && (!names || !values))) return CASK_EINVAL;
+  parser ps = {ctx, expr, expr, names, values, nvars, 0};
+  value v;
+  int rc = parse_compare(&ps, &v);
+  if (rc) return rc;
+  skip(&ps);
+  if (*ps.p) {
+    drop(&v);
+    return fail_at(&ps, ps.p, "unexpected text after the expression");
+  }
+  if (!v.a) /* a constant expression: a 0-d array */
+    return number_array(ctx, &v, out);
+  *out = v.a;
+  return CASK_OK;
+}

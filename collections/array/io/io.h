@@ -1,0 +1,63 @@
+/* io.h - what io/ (.npy, Zarr, writers, cask_store) shares among its files
+ * and gives the registrar: writer targets, the block reader of a file
+ * node, and each file's op registrar. */
+#ifndef CASK_ARRAY_IO_H
+#define CASK_ARRAY_IO_H
+
+#include "../core/array-int.h"
+
+/* Writers (sink.c, store.c): where cask_store puts an array. A target kind
+ * (npy.c, zarr.c, store.c's buffers) opens a writer before the run (a
+ * temporary file or store, the writer op's argument bytes), sink.c adds a
+ * writer task per block of the array, and finish runs after the run:
+ * commit (rename into place) when ok, else remove every temporary. */
+typedef void (*cask__sink_place)(void *args, const int64_t *bidx, const int64_t *off,
+                                 const int64_t *ext);
+typedef struct cask__writer cask__writer;
+struct cask__writer {
+  const char *what;    /* "to_npy", "to_zarr", "to_buffer": key prefix, messages */
+  const char *path;    /* the caller's path (NULL for a buffer) */
+  const cask_op *op;   /* the writer op; NULL: no writer tasks (an empty
+                          Zarr array has no chunks) */
+  void *args;          /* the op's argument bytes (cask__malloc'd, freed after) */
+  size_t len;
+  cask__sink_place place;
+  /* after the run (ok: it succeeded); returns a code, with the context's
+   * message set when it fails; also frees what open made */
+  int (*finish)(cask__writer *w, cask_ctx *ctx, int ok);
+  void *state;
+};
+int cask__npy_writer_open(cask_array *a, const char *path, cask__writer *w);
+int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_options *opts, cask__writer *w);
+/* The writer tasks of target number k for every block of a (each an
+ * output of the graph, depending on the block's task). */
+int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer *w);
+/* A writer's input is one block of extents ext (an error names its place:
+ * "place in the file", "chunk"). */
+int cask__sink_check_block(const cask_task_io *io, int ndim, const int64_t *ext, const char *place);
+
+/* The class of a node read from a file or store (.npy, Zarr): a->ext
+ * holds its read op's arguments, a fixed head (with the box of a block,
+ * empty, and the path's length) then the path. Every block lowers to that
+ * op with the block's box stamped into a copy of them (read.c). */
+typedef struct cask__reader_class {
+  cask__node_class cls; /* first: a->cls points here */
+  const cask_op **op;   /* where the file's registrar put the read op */
+  size_t head;          /* bytes of the head */
+  size_t off_at, ext_at; /* the box: int64_t[CASK_MAX_NDIM] each */
+  size_t path_len_at;   /* uint32_t */
+} cask__reader_class;
+int cask__lower_read(cask__lower *L, cask_array *a, const int64_t *bidx, const char *key,
+                     cask_task_id *out);
+/* The reader class called kind for a head of type head_t with fields off,
+ * ext and path_len, running the op *op_ptr. */
+#define CASK__READER_CLASS(kind, head_t, op_ptr)                                        \
+  {{.name = (kind), .lower = cask__lower_read}, (op_ptr), sizeof(head_t),              \
+   offsetof(head_t, off), offsetof(head_t, ext), offsetof(head_t, path_len)}
+
+/* The ops of each file, registered once per process by init.c's table. */
+void cask__register_npy_ops(void);   /* npy.c */
+void cask__register_zarr_ops(void);  /* zarr.c */
+void cask__register_store_ops(void); /* store.c */
+
+#endif

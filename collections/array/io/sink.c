@@ -1,0 +1,44 @@
+/* sink.c - writer tasks: one per block of an array, each depending on the
+ * block's task, writing it to its target (a file, a store, a buffer) and
+ * producing no block, so the block is freed as soon as it is written.
+ * The one thing to know: the writer's argument bytes are its target's; a
+ * place function stamps each block's index and box into a copy of them. */
+#include <stdio.h>
+
+#include "io.h"
+
+int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer *w) {
+  int64_t bidx[CASK_MAX_NDIM] = {0}, off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM];
+  char what[64], key[512];
+  snprintf(what, sizeof what, "%s.%d", w->what, k); /* two targets of one array differ */
+  for (;;) {
+    cask_task_id in, id;
+    int rc = cask__lower_block(L, a, bidx, &in);
+    if (rc) return rc;
+    cask__block_box(a, bidx, off, ext);
+    w->place(w->args, bidx, off, ext);
+    cask__block_key(key, sizeof key, what, a->token, a->ndim, bidx);
+    if ((rc = cask__graph_add(L->g, key, w->op, w->args, w->len, &in, 1, &id)) ||
+        (rc = cask_graph_set_output(L->g, id, 1)))
+      return cask__fail(L->ctx, rc, "%s: adding the writer of block %s: %s", w->what, key, cask_graph_errmsg(L->g));
+    if (!cask__next_block(a, bidx)) return CASK_OK;
+  }
+}
+
+int cask__sink_check_block(const cask_task_io *io, int ndim, const int64_t *ext, const char *place) {
+  const cask_block *b = io->ninputs == 1 ? io->inputs[0] : NULL;
+  if (!b) {
+    cask__fmt(io->errmsg, io->errmsg_cap, "the block to write is missing");
+    return CASK_EINVAL;
+  }
+  int same = cask_block_ndim(b) == ndim;
+  for (int i = 0; same && i < ndim; i++) same = cask_block_shape(b)[i] == ext[i];
+  if (!same) {
+    char got[400], want[400];
+    cask__shape_str(got, sizeof got, cask_block_ndim(b), cask_block_shape(b));
+    cask__shape_str(want, sizeof want, ndim, ext);
+    cask__fmt(io->errmsg, io->errmsg_cap, "the block has shape %s, its %s %s", got, place, want);
+    return CASK_EINVAL;
+  }
+  return CASK_OK;
+}

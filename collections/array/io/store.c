@@ -1,0 +1,207 @@
+/* store.c - cask_store: several arrays into caller buffers, .npy files and
+ * Zarr stores, in one graph and one run; cask_compute and
+ * cask_compute_scalar on top of it, and cask_array_graph.
+ * The one thing to know: every block goes to its target inside the run,
+ * by a task that produces no block (a kernel writing into the buffer, a
+ * copy, a file or chunk writer), so the block is freed once written and
+ * nothing waits in memory for the end of the run. Files are committed (or
+ * removed) by their writer's finish after the run. */
+#include <stdio.h>
+
+#include "io.h"
+#include "../ops/boxcopy.h"
+#include "../core/dtype.h"
+
+/* ---- buffer targets ------------------------------------------------------ */
+
+/* A copy task's arguments: where a block goes in the caller's buffer. */
+typedef struct copy_args {
+  uintptr_t dst; /* an address: the op is private */
+  int32_t dtype, ndim;
+  int64_t shape[CASK_MAX_NDIM], off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM];
+} copy_args;
+
+static const cask_op *op_copy;
+
+static int copy_run(cask_task_io *io) {
+  copy_args a;
+  if (io->args_len != sizeof a) return CASK_EINVAL;
+  memcpy(&a, io->args, sizeof a);
+  int rc = cask__sink_check_block(io, a.ndim, a.ext, "place in the buffer");
+  if (rc) return rc;
+  const cask_block *b = io->inputs[0];
+  if (cask_block_dtype(b) != (cask_dtype)a.dtype) {
+    cask__fmt(io->errmsg, io->errmsg_cap, "a %s block for a %s buffer", cask_dtype_name(cask_block_dtype(b)),
+              cask_dtype_name((cask_dtype)a.dtype));
+    return CASK_EINVAL;
+  }
+  if (cask_block_size(b) == 0) return CASK_OK;
+  int64_t zero[CASK_MAX_NDIM] = {0}, step[CASK_MAX_NDIM];
+  for (int i = 0; i < a.ndim; i++) step[i] = 1;
+  cask__box_copy((char *)a.dst, a.shape, a.off, cask_block_data(b), a.ext, zero, step, a.ext, a.ndim,
+                 cask_dtype_size((cask_dtype)a.dtype));
+  return CASK_OK;
+}
+
+static void place_copy(void *args, const int64_t *bidx, const int64_t *off, const int64_t *ext) {
+  copy_args *c = args;
+  memcpy(c->off, off, sizeof c->off[0] * (size_t)c->ndim);
+  memcpy(c->ext, ext, sizeof c->ext[0] * (size_t)c->ndim);
+  (void)bidx;
+}
+
+static int finish_buffer(cask__writer *w, cask_ctx *ctx, int ok) {
+  (void)ctx, (void)ok;
+  cask__free(w->args);
+  return CASK_OK;
+}
+
+/* Blocks of an elementwise array are computed straight into the buffer by
+ * their kernels (no block at all); others are copied by a copy task. */
+static int open_buffer(const cask_target *t, cask__writer *w) {
+  cask_array *a = t->array;
+  size_t want = (size_t)cask_array_size(a) * cask__itemsize(a);
+  if (!t->buf && t->nbytes) return cask__fail(a->ctx, CASK_EINVAL, "compute: the buffer is NULL");
+  if (t->nbytes != want) {
+    char s[256];
+    cask__shape_str(s, sizeof s, a->ndim, a->shape);
+    return cask__fail(a->ctx, CASK_EINVAL, "compute: an array of shape %s and dtype %s needs %zu bytes, the buffer has %zu",
+                      s, cask_dtype_name(a->dtype), want, t->nbytes);
+  }
+  copy_args *c = cask__calloc(1, sizeof *c);
+  if (!c) return cask__fail(a->ctx, CASK_ENOMEM, "compute: out of memory");
+  c->dst = (uintptr_t)t->buf, c->dtype = a->dtype, c->ndim = a->ndim;
+  memcpy(c->shape, a->shape, sizeof c->shape[0] * (size_t)a->ndim);
+  *w = (cask__writer){"to_buffer", NULL, op_copy, c, sizeof *c, place_copy, finish_buffer, t->buf};
+  return CASK_OK;
+}
+
+static int lower_into_buffer(cask__lower *L, cask_array *a, void *dst) {
+  int64_t bidx[CASK_MAX_NDIM] = {0};
+  for (;;) {
+    cask_task_id id;
+    int rc = cask__lower_into(L, a, bidx, dst, &id);
+    if (rc || (rc = cask_graph_set_output(L->g, id, 1))) return rc;
+    if (!cask__next_block(a, bidx)) return CASK_OK;
+  }
+}
+
+void cask__register_store_ops(void) {
+  cask__op_register_private(&(cask_op){.name = "array.copy_into", .run = copy_run}, &op_copy);
+}
+
+/* ---- cask_store ---------------------------------------------------------- */
+
+static int check_targets(int n, const cask_target *t) {
+  if (n < 1 || !t) return CASK_EINVAL;
+  for (int k = 0; k < n; k++)
+    if (!t[k].array || t[k].array->ctx != t[0].array->ctx || (unsigned)t[k].kind > CASK_TARGET_ZARR)
+      return CASK_EINVAL;
+  return CASK_OK;
+}
+
+static int open_writer(const cask_target *t, cask__writer *w) {
+  switch (t->kind) {
+  case CASK_TARGET_BUFFER: return open_buffer(t, w);
+  case CASK_TARGET_NPY: return cask__npy_writer_open(t->array, t->path, w);
+  default: return cask__zarr_writer_open(t->array, t->path, t->zarr, w);
+  }
+}
+
+/* Whether target k's array goes nowhere else: then an elementwise one is
+ * computed straight into its buffer; else its blocks are made once and
+ * copied (a kernel into the buffer makes no block the others could use). */
+static int only_target(int n, const cask_target *t, int k) {
+  for (int i = 0; i < n; i++)
+    if (i != k && t[i].array == t[k].array) return 0;
+  return 1;
+}
+
+/* The graph of every target's blocks and writers, optimized. */
+static int build(int n, const cask_target *t, const cask__writer *w, cask_graph *g) {
+  cask_ctx *ctx = t[0].array->ctx;
+  cask__lower L = {g, ctx};
+  int rc = CASK_OK;
+  for (int k = 0; k < n && !rc; k++) {
+    cask_array *a = t[k].array;
+    if (t[k].kind == CASK_TARGET_BUFFER && cask__is_elementwise(a) && only_target(n, t, k))
+      rc = lower_into_buffer(&L, a, t[k].buf);
+    else if (w[k].op)
+      rc = cask__lower_writers(&L, a, k, &w[k]);
+  }
+  if (rc && !ctx->errmsg[0]) cask__fail(ctx, rc, "%s", cask_graph_errmsg(g)); /* the graph said why */
+  if (!rc && (rc = cask_graph_optimize(g, CASK_OPT_ALL)))
+    cask__fail(ctx, rc, "optimizing the graph: %s", cask_graph_errmsg(g));
+  return rc;
+}
+
+/* Finish every opened writer; the first failure is what the caller sees
+ * (a failed run's message stays: finish after a failure only cleans). */
+static int finish_all(int n, cask__writer *w, cask_ctx *ctx, int rc) {
+  for (int k = 0; k < n; k++) {
+    if (!w[k].finish) continue;
+    int frc = w[k].finish(&w[k], ctx, rc == CASK_OK);
+    if (!rc) rc = frc;
+  }
+  return rc;
+}
+
+int cask_store(int n, const cask_target *targets, const cask_run_options *opts) {
+  if (check_targets(n, targets)) return CASK_EINVAL;
+  cask_ctx *ctx = targets[0].array->ctx;
+  ctx->errmsg[0] = '\0';
+  cask_array *stack[8], **arrays = n <= 8 ? stack : cask__malloc((size_t)n * sizeof *arrays);
+  cask__writer *w = cask__calloc((size_t)n, sizeof *w);
+  cask_graph *g = NULL;
+  int rc = CASK_OK;
+  if (!arrays || !w) {
+    rc = cask__fail(ctx, CASK_ENOMEM, "store: out of memory");
+    goto done;
+  }
+  for (int k = 0; k < n; k++) arrays[k] = targets[k].array;
+  if ((rc = cask__check_block_count(n, arrays))) goto done;
+  for (int k = 0; k < n && !rc; k++) rc = open_writer(&targets[k], &w[k]);
+  if (rc) goto done;
+  if ((rc = cask_graph_new(&g))) {
+    cask__fail(ctx, rc, "store: out of memory");
+    goto done;
+  }
+  if ((rc = build(n, targets, w, g))) goto done;
+  cask_results *res = NULL;
+  if ((rc = cask_run(ctx->rt, g, opts, &res))) {
+    if (n == 1 && w[0].path) /* cask_to_npy, cask_to_zarr: name the file */
+      cask__fail(ctx, rc, "%s %s: %s", w[0].what, w[0].path, cask_runtime_errmsg(ctx->rt));
+    else
+      cask__fail(ctx, rc, "%s", cask_runtime_errmsg(ctx->rt));
+  }
+  cask_results_free(res); /* writers and kernels into buffers make no block */
+done:
+  if (w) rc = finish_all(n, w, ctx, rc);
+  cask_graph_free(g);
+  cask__free(w);
+  if (arrays != stack) cask__free(arrays);
+  return rc;
+}
+
+int cask_compute(cask_array *a, void *buf, size_t nbytes) {
+  if (!a || (!buf && nbytes)) return CASK_EINVAL;
+  return cask_store(1, &CASK_TO_BUFFER(a, buf, nbytes), NULL);
+}
+
+int cask_compute_scalar(cask_array *a, double *out) {
+  if (!a || !out) return CASK_EINVAL;
+  if (cask_array_size(a) != 1) {
+    char s[256];
+    cask__shape_str(s, sizeof s, a->ndim, a->shape);
+    return cask__fail(a->ctx, CASK_EINVAL, "compute_scalar: the array has shape %s, not one element", s);
+  }
+  _Alignas(8) unsigned char v[8];
+  int rc = cask_compute(a, v, cask__itemsize(a));
+  if (!rc) cask__cast(out, CASK_F64, v, a->dtype, 1);
+  return rc;
+}
+
+int cask_array_graph(cask_array *a, cask_graph **out) {
+  if (!a || !out) return CASK_EINVAL;
+  return cask_arrays_graph(1, &a, out, NULL);
+}

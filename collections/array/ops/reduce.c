@@ -1,0 +1,678 @@
+/* reduce.c - reductions: the node, its class, and three block ops.
+ *   array.partial   one input block -> a state per output element, fused
+ *                   with the elementwise program that makes the input, so
+ *                   sum(a*b) never materializes a*b;
+ *   array.combine   split_every states -> one, in a fixed order;
+ *   array.finalize  state -> value (mean = sum / n, std = sqrt(M2 / (n-ddof))).
+ * A state is a few 8-byte words, doubles or int64s: integer sums,
+ * products, minima and maxima are exact in int64 (NumPy's); means and
+ * variances of integers are computed in doubles. Sums are pairwise within
+ * a piece and cascaded across pieces; var combines (n, mean, M2) with
+ * Chan's formula; argmin/argmax carry (value, index) and break ties by the
+ * smaller index, so the combine order never changes which one wins. Every
+ * order is fixed by the graph: results are bit-identical for any thread
+ * count. */
+#include <math.h>
+#include <stdio.h>
+
+#include "../../../core/clones.h"
+#include "../core/dtype.h"
+#include "fused.h"
+#include "ops.h"
+
+static const char *const red_names[CASK_REDUCTION_COUNT] = {
+    "sum", "mean", "min", "max", "var", "std", "prod", "any", "all", "argmin", "argmax",
+    "nansum", "nanmean", "nanmin", "nanmax"};
+static const int state_width[CASK_REDUCTION_COUNT] = {1, 2, 1, 1, 3, 3, 1, 1, 1, 2, 2, 1, 2, 2, 2};
+
+typedef union word {
+  double f;
+  int64_t i;
+} word;
+
+static int is_arg(int op) { return op == CASK_ARGMIN || op == CASK_ARGMAX; }
+/* Ops whose integer input is turned into doubles first (NumPy's mean and
+ * var of integers are float64 computations). */
+static int wants_float(int op) {
+  return op == CASK_MEAN || op == CASK_VAR || op == CASK_STD || op == CASK_NANMEAN;
+}
+
+/* The result dtype of op over dtype t (NumPy's). */
+static cask_dtype result_dtype(int op, cask_dtype t) {
+  int fl = cask__dtype_is_float(t);
+  switch (op) {
+  case CASK_SUM:
+  case CASK_PROD:
+  case CASK_NANSUM: return fl ? t : CASK_I64;
+  case CASK_MIN:
+  case CASK_MAX:
+  case CASK_NANMIN:
+  case CASK_NANMAX: return t;
+  case CASK_ANY:
+  case CASK_ALL: return CASK_BOOL;
+  case CASK_ARGMIN:
+  case CASK_ARGMAX: return CASK_I64;
+  default: return fl ? t : CASK_F64;
+  }
+}
+
+int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, int ddof,
+                cask_array **out) {
+  if (!out) return CASK_EINVAL;
+  *out = NULL;
+  if (!a) return CASK_EINVAL;
+  if ((unsigned)op >= CASK_REDUCTION_COUNT)
+    return cask__fail(a->ctx, CASK_EINVAL, "reduce: %d is not a cask_reduction", (int)op);
+  const char *what = red_names[op];
+  if (naxes < 0 || (naxes && !axes))
+    return cask__fail(a->ctx, CASK_EINVAL, "%s: %d axes given%s", what, naxes, naxes > 0 ? " but axes is NULL" : "");
+  if (ddof < 0) return cask__fail(a->ctx, CASK_EINVAL, "%s: ddof %d is negative", what, ddof);
+  uint32_t mask = 0;
+  if (naxes == 0) mask = a->ndim ? (uint32_t)((1ull << a->ndim) - 1) : 0;
+  for (int k = 0; k < naxes; k++) {
+    int ax = axes[k] < 0 ? axes[k] + a->ndim : axes[k];
+    if (ax < 0 || ax >= a->ndim)
+      return cask__fail(a->ctx, CASK_EINVAL, "%s: axis %d is out of range for an array of %d axes", what,
+                        axes[k], a->ndim);
+    if (mask & (1u << ax)) return cask__fail(a->ctx, CASK_EINVAL, "%s: axis %d is given twice", what, axes[k]);
+    mask |= 1u << ax;
+  }
+  int64_t shape[CASK_MAX_NDIM], chunk[CASK_MAX_NDIM];
+  int nd = 0, no_identity = op == CASK_MIN || op == CASK_MAX || op == CASK_NANMIN || op == CASK_NANMAX || is_arg(op);
+  for (int i = 0; i < a->ndim; i++) {
+    if (mask & (1u << i)) {
+      if (a->shape[i] == 0 && no_identity)
+        return cask__fail(a->ctx, CASK_EINVAL, "%s: axis %d is empty and %s has no identity", what, i, what);
+      continue;
+    }
+    shape[nd] = a->shape[i];
+    chunk[nd++] = a->chunk[i];
+  }
+  /* The nan- variants of integer data are the plain ones (no NaN there). */
+  int iop = op;
+  if (!cask__dtype_is_float(a->dtype) && op >= CASK_NANSUM)
+    iop = op == CASK_NANSUM ? CASK_SUM : op == CASK_NANMEAN ? CASK_MEAN : op == CASK_NANMIN ? CASK_MIN : CASK_MAX;
+  int rc = cask__node_new(a->ctx, CASK__NODE_REDUCE, &cask__reduce_class, iop, result_dtype(op, a->dtype), nd,
+                          shape, chunk, a, NULL, out);
+  if (rc) return rc;
+  (*out)->p.reduce.axes = mask;
+  (*out)->p.reduce.ddof = ddof;
+  cask__node_seal(*out, &(*out)->p.reduce, sizeof (*out)->p.reduce);
+  return CASK_OK;
+}
+
+/* ---- states ----------------------------------------------------------- */
+
+/* Pairwise sum of up to a few thousand values (NumPy's scheme: eight
+ * partial sums below 128 values, halves above). nan: NaNs count as 0. */
+static double pairwise(const double *x, int64_t n, int64_t stride) {
+  if (n < 8) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += x[i * stride];
+    return s;
+  }
+  if (n <= 128) {
+    double r[8];
+    for (int k = 0; k < 8; k++) r[k] = x[k * stride];
+    int64_t i = 8;
+    for (; i + 8 <= n; i += 8)
+      for (int k = 0; k < 8; k++) r[k] += x[(i + k) * stride];
+    double s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; i++) s += x[i * stride];
+    return s;
+  }
+  int64_t h = (n / 2) & ~(int64_t)7;
+  return pairwise(x, h, stride) + pairwise(x + h * stride, n - h, stride);
+}
+
+/* Sum of (x - m)^2 in eight independent accumulators: one accumulator is a
+ * chain of dependent adds, which the add's latency, not memory, bounds. */
+static double sum_sq_dev(const double *x, int64_t n, int64_t stride, double m) {
+  double acc[8] = {0};
+  int64_t i = 0;
+  if (stride == 1)
+    for (; i + 8 <= n; i += 8)
+      for (int k = 0; k < 8; k++) acc[k] += (x[i + k] - m) * (x[i + k] - m);
+  double tail = 0;
+  for (; i < n; i++) tail += (x[i * stride] - m) * (x[i * stride] - m);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
+}
+
+/* Sums of (x - shift) and (x - shift)^2 in eight lanes each, written with
+ * gcc's vector types (the auto-vectorizer shuffled the eight scalar
+ * accumulators) and compiled per ISA. */
+typedef double v4d __attribute__((vector_size(32)));
+
+CASK_CLONES static void shifted_sums(const double *x, int64_t n, double shift, double *s1, double *s2) {
+  v4d a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0}, sh = {shift, shift, shift, shift};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    v4d d0, d1;
+    memcpy(&d0, x + i, sizeof d0);
+    memcpy(&d1, x + i + 4, sizeof d1);
+    d0 -= sh;
+    d1 -= sh;
+    a0 += d0;
+    a1 += d1;
+    b0 += d0 * d0;
+    b1 += d1 * d1;
+  }
+  double ta = 0, tb = 0;
+  for (; i < n; i++) {
+    double d = x[i] - shift;
+    ta += d;
+    tb += d * d;
+  }
+  v4d a = a0 + a1, b = b0 + b1;
+  *s1 = ((a[0] + a[1]) + (a[2] + a[3])) + ta;
+  *s2 = ((b[0] + b[1]) + (b[2] + b[3])) + tb;
+}
+
+/* Chan et al.: merge (nb, mb, m2b) into the state (n, mean, M2). */
+static void chan(word *st, double nb, double mb, double m2b) {
+  double na = st[0].f, nn = na + nb;
+  if (nb == 0) return;
+  double d = mb - st[1].f;
+  st[2].f += m2b + d * d * na * nb / nn;
+  st[1].f += d * nb / nn;
+  st[0].f = nn;
+}
+
+/* (value, index) candidates: the smaller (larger) value wins, a NaN wins
+ * over any number (NumPy's argmin/argmax), ties go to the smaller index. */
+static int arg_better(int op, double v, int64_t i, double bv, int64_t bi) {
+  if (bi < 0) return 1;
+  if (bv != bv) return v != v && i < bi;
+  if (v != v) return 1;
+  if (v == bv) return i < bi;
+  return op == CASK_ARGMIN ? v < bv : v > bv;
+}
+static int arg_better_i(int op, int64_t v, int64_t i, int64_t bv, int64_t bi) {
+  if (bi < 0 || (v == bv && i < bi)) return 1;
+  return op == CASK_ARGMIN ? v < bv : v > bv;
+}
+
+/* Fold n doubles (stride 0 or 1) into one state; element k has reduced
+ * index idx + k * istep (argmin/argmax only). */
+static void fold_f(int op, word *st, const double *x, int64_t n, int64_t stride, int64_t idx,
+                   int64_t istep) {
+  switch (op) {
+  case CASK_SUM: st[0].f += pairwise(x, n, stride); break;
+  case CASK_MEAN:
+    st[0].f += pairwise(x, n, stride);
+    st[1].f += (double)n;
+    break;
+  case CASK_MIN:
+    for (int64_t i = 0; i < n; i++) {
+      double v = x[i * stride];
+      if (v < st[0].f || v != v) st[0].f = st[0].f != st[0].f ? st[0].f : v;
+    }
+    break;
+  case CASK_MAX:
+    for (int64_t i = 0; i < n; i++) {
+      double v = x[i * stride];
+      if (v > st[0].f || v != v) st[0].f = st[0].f != st[0].f ? st[0].f : v;
+    }
+    break;
+  case CASK_PROD:
+    for (int64_t i = 0; i < n; i++) st[0].f *= x[i * stride];
+    break;
+  case CASK_ANY:
+    for (int64_t i = 0; i < n && !st[0].i; i++) st[0].i = x[i * stride] != 0;
+    break;
+  case CASK_ALL:
+    for (int64_t i = 0; i < n && st[0].i; i++) st[0].i = x[i * stride] != 0;
+    break;
+  case CASK_ARGMIN:
+  case CASK_ARGMAX:
+    for (int64_t i = 0; i < n; i++)
+      if (arg_better(op, x[i * stride], idx + i * istep, st[0].f, st[1].i)) {
+        st[0].f = x[i * stride];
+        st[1].i = idx + i * istep;
+      }
+    break;
+  case CASK_NANSUM:
+  case CASK_NANMEAN:
+    for (int64_t i = 0; i < n; i++) {
+      double v = x[i * stride];
+      if (v == v) {
+        st[0].f += v;
+        if (op == CASK_NANMEAN) st[1].f += 1;
+      }
+    }
+    break;
+  case CASK_NANMIN:
+  case CASK_NANMAX:
+    for (int64_t i = 0; i < n; i++) {
+      double v = x[i * stride];
+      if (v != v) continue;
+      if (!st[1].i || (op == CASK_NANMIN ? v < st[0].f : v > st[0].f)) st[0].f = v;
+      st[1].i = 1;
+    }
+    break;
+  default: { /* var, std: the piece's own (n, mean, M2), then Chan */
+    if (stride == 1 && n >= 64) {
+      /* One pass over the piece, shifted by a value near the mean (the
+       * running mean, or the piece's first element): M2 = S2 - S1^2 / n of
+       * the shifted values loses nothing to cancellation while the shift
+       * is within a few deviations of the mean. */
+      double shift = st[0].f > 0 ? st[1].f : x[0], s1, s2;
+      shifted_sums(x, n, shift, &s1, &s2);
+      double md = s1 / (double)n;
+      chan(st, (double)n, shift + md, s2 - s1 * md);
+      break;
+    }
+    double m = pairwise(x, n, stride) / (double)n;
+    chan(st, (double)n, m, sum_sq_dev(x, n, stride, m));
+  }
+  }
+}
+
+/* The same over int64 values (sum, prod, min, max, any, all, argmin,
+ * argmax: the ops integers keep exact). Sums and products wrap. */
+static void fold_i(int op, word *st, const int64_t *x, int64_t n, int64_t stride, int64_t idx,
+                   int64_t istep) {
+  switch (op) {
+  case CASK_SUM: {
+    uint64_t s = (uint64_t)st[0].i;
+    for (int64_t i = 0; i < n; i++) s += (uint64_t)x[i * stride];
+    st[0].i = (int64_t)s;
+    break;
+  }
+  case CASK_PROD: {
+    uint64_t s = (uint64_t)st[0].i;
+    for (int64_t i = 0; i < n; i++) s *= (uint64_t)x[i * stride];
+    st[0].i = (int64_t)s;
+    break;
+  }
+  case CASK_MIN:
+    for (int64_t i = 0; i < n; i++) st[0].i = x[i * stride] < st[0].i ? x[i * stride] : st[0].i;
+    break;
+  case CASK_MAX:
+    for (int64_t i = 0; i < n; i++) st[0].i = x[i * stride] > st[0].i ? x[i * stride] : st[0].i;
+    break;
+  case CASK_ANY:
+    for (int64_t i = 0; i < n && !st[0].i; i++) st[0].i = x[i * stride] != 0;
+    break;
+  case CASK_ALL:
+    for (int64_t i = 0; i < n && st[0].i; i++) st[0].i = x[i * stride] != 0;
+    break;
+  default: /* argmin, argmax */
+    for (int64_t i = 0; i < n; i++)
+      if (arg_better_i(op, x[i * stride], idx + i * istep, st[0].i, st[1].i)) {
+        st[0].i = x[i * stride];
+        st[1].i = idx + i * istep;
+      }
+  }
+}
+
+/* Only the op's own state_width words: the next state follows. */
+static void init_state(int op, int isint, word *st) {
+  for (int i = 0; i < state_width[op]; i++) st[i].i = 0;
+  switch (op) {
+  case CASK_MIN:
+    if (isint) st[0].i = INT64_MAX;
+    else st[0].f = INFINITY;
+    break;
+  case CASK_MAX:
+    if (isint) st[0].i = INT64_MIN;
+    else st[0].f = -INFINITY;
+    break;
+  case CASK_PROD:
+    if (isint) st[0].i = 1;
+    else st[0].f = 1;
+    break;
+  case CASK_ALL: st[0].i = 1; break;
+  case CASK_ARGMIN:
+  case CASK_ARGMAX: st[1].i = -1; break; /* no candidate yet */
+  case CASK_SUM:
+  case CASK_NANSUM:
+  case CASK_MEAN:
+  case CASK_NANMEAN:
+  case CASK_VAR:
+  case CASK_STD: if (!isint) for (int i = 0; i < state_width[op]; i++) st[i].f = 0; break;
+  default: break;
+  }
+}
+
+/* Merge state b into a (a comes first in the fixed order). */
+static void merge(int op, int isint, word *a, const word *b) {
+  if (isint) { /* sum, prod, min, max, any, all, argmin, argmax */
+    if (!is_arg(op) || b[1].i >= 0) fold_i(op, a, &b[0].i, 1, 1, b[1 % state_width[op]].i, 0);
+    return;
+  }
+  switch (op) {
+  case CASK_SUM:
+  case CASK_NANSUM: a[0].f += b[0].f; break;
+  case CASK_MEAN:
+  case CASK_NANMEAN:
+    a[0].f += b[0].f;
+    a[1].f += b[1].f;
+    break;
+  case CASK_MIN: a[0].f = (a[0].f != a[0].f || a[0].f <= b[0].f) ? a[0].f : b[0].f; break;
+  case CASK_MAX: a[0].f = (a[0].f != a[0].f || a[0].f >= b[0].f) ? a[0].f : b[0].f; break;
+  case CASK_PROD: a[0].f *= b[0].f; break;
+  case CASK_ANY: a[0].i = a[0].i || b[0].i; break;
+  case CASK_ALL: a[0].i = a[0].i && b[0].i; break;
+  case CASK_ARGMIN:
+  case CASK_ARGMAX:
+    if (b[1].i >= 0) fold_f(op, a, &b[0].f, 1, 1, b[1].i, 0);
+    break;
+  case CASK_NANMIN:
+  case CASK_NANMAX:
+    if (b[1].i) fold_f(op, a, &b[0].f, 1, 1, 0, 0);
+    break;
+  default: chan(a, b[0].f, b[1].f, b[2].f);
+  }
+}
+
+/* ---- array.partial ------------------------------------------------------ */
+
+typedef struct partial_args {
+  int32_t op, ndim;
+  uint32_t axes, pad;
+  int64_t shape[CASK_MAX_NDIM];  /* the input block's shape */
+  int64_t off[CASK_MAX_NDIM];    /* its offset in the input (argmin/argmax) */
+  int64_t rstride[CASK_MAX_NDIM]; /* reduced-index stride per input axis, 0 if kept */
+  cask__program prog;
+} partial_args;
+
+typedef struct partial_ctx {
+  const partial_args *a;
+  word *st;      /* [nout][width] */
+  int width, isint, tofloat;
+  int64_t ostride[CASK_MAX_NDIM]; /* output element stride per input axis; 0 if reduced */
+  cask__regbuf *scratch;
+  double conv[CASK__KERNEL_PIECE]; /* integers as doubles for mean/var */
+  /* reduce-all: a binary-counter cascade of piece sums, so the rounding
+   * error grows with log(pieces), not with their number */
+  double cascade[64];
+  uint64_t have;
+} partial_ctx;
+
+static void fold(partial_ctx *c, word *st, const void *x, int64_t n, int64_t idx, int64_t istep) {
+  if (c->isint) fold_i(c->a->op, st, x, n, 1, idx, istep);
+  else fold_f(c->a->op, st, x, n, 1, idx, istep);
+}
+
+static int partial_piece(void *user, const cask__piece *pc, int64_t off, const int64_t *row) {
+  partial_ctx *c = user;
+  const partial_args *a = c->a;
+  const void *x = cask__program_eval(&a->prog, pc, c->scratch, NULL);
+  if (c->tofloat) {
+    const int64_t *v = x;
+    for (int64_t k = 0; k < pc->n; k++) c->conv[k] = (double)v[k];
+    x = c->conv;
+  }
+  int last = a->ndim - 1;
+  if (!row && a->op == CASK_SUM && !c->isint) { /* flat: everything reduced */
+    double v = pairwise(x, pc->n, 1);
+    int i = 0;
+    for (; c->have & (1ull << i); i++) {
+      v = c->cascade[i] + v;
+      c->have &= ~(1ull << i);
+    }
+    c->cascade[i] = v;
+    c->have |= 1ull << i;
+    return CASK_OK;
+  }
+  int64_t o = 0, ridx = 0;
+  if (row)
+    for (int i = 0; i < last; i++) {
+      o += row[i] * c->ostride[i];
+      ridx += (a->off[i] + row[i]) * a->rstride[i];
+    }
+  if (!row || (a->axes & (1u << last))) {
+    if (row) ridx += (a->off[last] + row[last]) * a->rstride[last];
+    fold(c, c->st + o * c->width, x, pc->n, ridx, row ? a->rstride[last] : 0);
+    return CASK_OK;
+  }
+  /* The last axis is kept: each element goes to its own state. */
+  o += row[last] * c->ostride[last];
+  size_t w = 8;
+  for (int64_t k = 0; k < pc->n; k++) fold(c, c->st + (o + k) * c->width, (const char *)x + k * w, 1, ridx, 0);
+  return CASK_OK;
+}
+
+static int partial_run(cask_task_io *io) {
+  partial_args a;
+  size_t head = offsetof(partial_args, prog);
+  if (io->args_len < head || io->args_len > sizeof a) return CASK_EINVAL;
+  memcpy(&a, io->args, io->args_len);
+  if ((unsigned)a.op >= CASK_REDUCTION_COUNT || a.ndim < 0 || a.ndim > CASK_MAX_NDIM ||
+      cask__program_check(&a.prog, io->args_len - head, (uint32_t)io->ninputs)) {
+    cask__fmt(io->errmsg, io->errmsg_cap, "malformed reduction arguments");
+    return CASK_EINVAL;
+  }
+  cask__leaf_view views[CASK__MAX_LEAVES];
+  int rc = cask__leaf_views(io, &a.prog, a.ndim, a.shape, views);
+  if (rc) return rc;
+  int isint = cask__program_isint(&a.prog);
+  partial_ctx c = {.a = &a, .width = state_width[a.op], .isint = isint && !wants_float(a.op),
+                   .tofloat = isint && wants_float(a.op)};
+  if (c.isint && (a.op >= CASK_NANSUM || wants_float(a.op))) return CASK_EINVAL;
+  int64_t nout = 1;
+  for (int i = a.ndim - 1; i >= 0; i--) {
+    c.ostride[i] = (a.axes & (1u << i)) ? 0 : nout;
+    if (!(a.axes & (1u << i))) nout *= a.shape[i];
+  }
+  if ((rc = cask_block_new(CASK_F64, 2, (int64_t[]){nout, c.width}, &io->output))) return rc;
+  c.st = cask_block_data(io->output);
+  for (int64_t k = 0; k < nout; k++) init_state(a.op, c.isint, c.st + k * c.width);
+  _Alignas(64) cask__regbuf scratch[CASK__KERNEL_REGS]; /* on the stack: see fused.c */
+  c.scratch = scratch;
+  uint32_t all = a.ndim ? (uint32_t)((1ull << a.ndim) - 1) : 0;
+  /* argmin/argmax need each element's index: rows, never one flat run. */
+  rc = cask__for_pieces(a.ndim, a.shape, (uint32_t)io->ninputs, views,
+                        a.axes == all && !is_arg(a.op) && !cask__program_has_gen(&a.prog),
+                        partial_piece, &c);
+  if (c.have) { /* the cascade, smallest level first */
+    double s = 0;
+    for (int i = 0; i < 64; i++)
+      if (c.have & (1ull << i)) s += c.cascade[i];
+    c.st[0].f += s;
+  }
+  return rc;
+}
+
+/* ---- array.combine and array.finalize -------------------------------- */
+
+typedef struct combine_args {
+  int32_t op, isint; /* isint: the state's values are int64 */
+} combine_args;
+
+static int combine_run(cask_task_io *io) {
+  combine_args a;
+  if (io->args_len != sizeof a || io->ninputs == 0) return CASK_EINVAL;
+  memcpy(&a, io->args, sizeof a);
+  if ((unsigned)a.op >= CASK_REDUCTION_COUNT) return CASK_EINVAL;
+  const cask_block *first = io->inputs[0];
+  int w = state_width[a.op];
+  for (size_t i = 0; i < io->ninputs; i++)
+    if (!io->inputs[i] || cask_block_size(io->inputs[i]) != cask_block_size(first) ||
+        cask_block_dtype(io->inputs[i]) != CASK_F64 || cask_block_size(first) % w)
+      return CASK_EINVAL;
+  int rc = cask_block_new(CASK_F64, 2, cask_block_shape(first), &io->output);
+  if (rc) return rc;
+  word *st = cask_block_data(io->output);
+  memcpy(st, cask_block_data(first), cask_block_nbytes(first));
+  int64_t nout = cask_block_size(first) / w;
+  for (size_t i = 1; i < io->ninputs; i++) {
+    const word *b = cask_block_data(io->inputs[i]);
+    for (int64_t k = 0; k < nout; k++) merge(a.op, a.isint, st + k * w, b + k * w);
+  }
+  return CASK_OK;
+}
+
+typedef struct finalize_args {
+  int32_t op, ddof, ndim, isint, dtype, pad;
+  int64_t shape[CASK_MAX_NDIM];
+} finalize_args;
+
+/* The value of one state, as a double or an int64 (*isint says which). */
+static word finish(const finalize_args *a, const word *s, int *isint) {
+  word v;
+  *isint = a->isint;
+  switch (a->op) {
+  case CASK_MEAN:
+  case CASK_NANMEAN: v.f = s[0].f / s[1].f; break;
+  /* NumPy divides by max(n - ddof, 0): inf (nan for no spread) when
+   * ddof >= n, never a negative variance */
+  case CASK_VAR: v.f = s[2].f / fmax(s[0].f - a->ddof, 0.0); break;
+  case CASK_STD: v.f = sqrt(s[2].f / fmax(s[0].f - a->ddof, 0.0)); break;
+  case CASK_ANY:
+  case CASK_ALL:
+    v.i = s[0].i;
+    *isint = 1;
+    break;
+  case CASK_ARGMIN:
+  case CASK_ARGMAX:
+    v.i = s[1].i;
+    *isint = 1;
+    break;
+  case CASK_NANMIN:
+  case CASK_NANMAX: v.f = s[1].i ? s[0].f : NAN; break; /* all-NaN slice: NaN */
+  default: v = s[0];
+  }
+  return v;
+}
+
+static int finalize_run(cask_task_io *io) {
+  finalize_args a;
+  if (io->args_len != sizeof a || io->ninputs != 1 || !io->inputs[0]) return CASK_EINVAL;
+  memcpy(&a, io->args, sizeof a);
+  if ((unsigned)a.op >= CASK_REDUCTION_COUNT || a.ndim < 0 || a.ndim > CASK_MAX_NDIM ||
+      (unsigned)a.dtype >= CASK_DTYPE_COUNT)
+    return CASK_EINVAL;
+  int w = state_width[a.op];
+  int64_t n = 1;
+  for (int i = 0; i < a.ndim; i++) n *= a.shape[i] < 0 ? 0 : a.shape[i];
+  if (cask_block_size(io->inputs[0]) != n * w || cask_block_dtype(io->inputs[0]) != CASK_F64) {
+    cask__fmt(io->errmsg, io->errmsg_cap, "state block has %lld values, expected %lld",
+              (long long)cask_block_size(io->inputs[0]), (long long)(n * w));
+    return CASK_EINVAL;
+  }
+  int rc = cask_block_new((cask_dtype)a.dtype, a.ndim, a.shape, &io->output);
+  if (rc) return rc;
+  const word *st = cask_block_data(io->inputs[0]);
+  char *d = cask_block_data(io->output);
+  size_t dw = cask_dtype_size((cask_dtype)a.dtype);
+  for (int64_t k = 0; k < n; k++) {
+    int isint;
+    word v = finish(&a, st + k * w, &isint);
+    cask__cast(d + (size_t)k * dw, (cask_dtype)a.dtype, &v, isint ? CASK_I64 : CASK_F64, 1);
+  }
+  return CASK_OK;
+}
+
+static const cask_op *op_partial, *op_combine, *op_finalize;
+
+void cask__register_reduce_ops(void) {
+  cask_op_register(&(cask_op){.name = "array.partial", .run = partial_run}, &op_partial);
+  cask_op_register(&(cask_op){.name = "array.combine", .run = combine_run}, &op_combine);
+  cask_op_register(&(cask_op){.name = "array.finalize", .run = finalize_run}, &op_finalize);
+}
+
+/* ---- lowering -------------------------------------------------------- */
+
+/* Whether r's states hold int64 values (an integer input, kept exact). */
+static int state_isint(const cask_array *r) {
+  return !cask__dtype_is_float(r->in[0]->dtype) && !wants_float(r->op);
+}
+
+/* Bytes of the states of one input block: a state per kept element. */
+static int64_t partial_bytes(const cask_array *r, const int64_t *shape) {
+  int64_t n = 1;
+  for (int i = 0; i < r->in[0]->ndim; i++)
+    if (!(r->p.reduce.axes & (1u << i))) n *= shape[i];
+  return n * state_width[r->op] * 8;
+}
+
+/* The partial of input block ibidx. */
+static int lower_partial(cask__lower *L, cask_array *r, const int64_t *ibidx, cask_task_id *out) {
+  cask_array *in = r->in[0];
+  char key[512];
+  cask__block_key(key, sizeof key, "reduce-partial", r->token, in->ndim, ibidx);
+  if (cask_graph_find(L->g, key, out) == CASK_OK) return CASK_OK;
+  partial_args a;
+  memset(&a, 0, sizeof a);
+  a.op = r->op;
+  a.ndim = in->ndim;
+  a.axes = r->p.reduce.axes;
+  cask__block_box(in, ibidx, a.off, a.shape);
+  int64_t rs = 1;
+  for (int i = in->ndim - 1; i >= 0; i--)
+    if (a.axes & (1u << i)) {
+      a.rstride[i] = rs;
+      rs *= in->shape[i];
+    }
+  cask_array *leaves[CASK__MAX_LEAVES];
+  int rc = cask__program_compile(in, &a.prog, leaves);
+  cask__program_place(&a.prog, in->ndim, a.off);
+  cask_task_id deps[CASK__MAX_LEAVES];
+  if (!rc) rc = cask__lower_leaves(L, in, ibidx, leaves, a.prog.nleaves, deps);
+  if (rc) return rc;
+  size_t len = offsetof(partial_args, prog) + cask__program_size(&a.prog);
+  rc = cask__graph_add(L->g, key, op_partial, &a, len, deps, a.prog.nleaves, out);
+  if (!rc) cask_graph_set_size(L->g, *out, partial_bytes(r, a.shape));
+  return rc;
+}
+
+static int lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, const char *key,
+                       cask_task_id *out) {
+  cask_array *in = r->in[0];
+  uint32_t axes = r->p.reduce.axes;
+  /* Input blocks: kept axes at this output block, reduced axes over all
+   * their blocks in C order (the fixed combine order). */
+  int64_t ibidx[CASK_MAX_NDIM], count = 1;
+  int64_t at[CASK_MAX_NDIM] = {0}, span[CASK_MAX_NDIM]; /* the walk over reduced axes */
+  for (int i = 0, k = 0; i < in->ndim; i++) {
+    if (axes & (1u << i)) {
+      ibidx[i] = 0;
+      count *= span[i] = cask__nblocks(in, i);
+    } else {
+      ibidx[i] = bidx[k++];
+      span[i] = 1;
+    }
+  }
+  cask_task_id *level = cask__malloc((size_t)count * sizeof *level);
+  if (!level) return cask__fail(L->ctx, CASK_ENOMEM, "out of memory lowering %s", key);
+  int rc = CASK_OK;
+  for (int64_t j = 0; j < count && !rc; j++) {
+    rc = lower_partial(L, r, ibidx, &level[j]);
+    cask__index_next(in->ndim, at, span); /* next reduced block */
+    for (int i = 0; i < in->ndim; i++)
+      if (axes & (1u << i)) ibidx[i] = at[i];
+  }
+  combine_args ca = {r->op, state_isint(r)};
+  char ckey[600];
+  for (int depth = 0; !rc && count > 1; depth++) {
+    int64_t n = 0;
+    for (int64_t j = 0; j < count && !rc; j += L->ctx->split_every, n++) {
+      int64_t m = count - j < L->ctx->split_every ? count - j : L->ctx->split_every;
+      snprintf(ckey, sizeof ckey, "%s-combine-%d-%lld", key, depth, (long long)n);
+      rc = cask__graph_add(L->g, ckey, op_combine, &ca, sizeof ca, level + j, (size_t)m, &level[n]);
+      if (!rc) cask_graph_set_size(L->g, level[n], cask_graph_size_estimate(L->g, level[j]));
+    }
+    count = n;
+  }
+  if (!rc) {
+    finalize_args fa;
+    memset(&fa, 0, sizeof fa);
+    fa.op = r->op;
+    fa.ddof = r->p.reduce.ddof;
+    fa.ndim = r->ndim;
+    fa.isint = state_isint(r);
+    fa.dtype = r->dtype;
+    int64_t off[CASK_MAX_NDIM];
+    cask__block_box(r, bidx, off, fa.shape);
+    rc = cask__graph_add(L->g, key, op_finalize, &fa, sizeof fa, level, 1, out);
+    int64_t n = (int64_t)cask__itemsize(r);
+    for (int i = 0; i < r->ndim; i++) n *= fa.shape[i];
+    if (!rc) cask_graph_set_size(L->g, *out, n);
+  }
+  cask__free(level);
+  return rc;
+}
+
+const cask__node_class cask__reduce_class = {.name = "reduce", .lower = lower_reduce};
