@@ -72,8 +72,6 @@ struct cask__run {
   cask__memory *mem;
   atomic_int_fast64_t reserved; /* declared result bytes of running tasks */
   cask__spill_rec **spilled;    /* per task, while on disk; spill thread */
-  uint64_t *make_ns;            /* per remakeable task: how long its op took
-                                   (with a memory manager; NULL: unknown) */
   int active;  /* workers inside the run; rt->mu */
   atomic_int helpers; /* workers other than the caller that ever joined */
   int closing; /* no worker may join any more; rt->mu */

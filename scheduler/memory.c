@@ -228,9 +228,13 @@ void cask__memory_begin(cask__memory *m, cask__run *r) {
   atomic_store(&m->ondisk, 0);
   atomic_store(&m->spill_wanted, 0);
   m->ntrace = 0;
+  for (int i = 0; i < CASK__RATE_SLOTS; i++) {
+    atomic_store(&m->rates[i].op, NULL);
+    atomic_store(&m->rates[i].ns, 0);
+    atomic_store(&m->rates[i].bytes, 0);
+  }
   if (!may_spill(m, r->g)) return;
   r->mem = m;
-  r->make_ns = cask__calloc(r->g->ntasks + 1, sizeof *r->make_ns); /* NULL: nothing is dropped */
   uv_mutex_lock(&m->mu);
   m->run = r;
   m->waiting.n = m->ready.n = m->deletes.n = 0;
@@ -258,8 +262,6 @@ int cask__memory_end(cask__memory *m, cask__run *r, int failed) {
   }
   cask__free(r->spilled);
   r->spilled = NULL;
-  cask__free(r->make_ns);
-  r->make_ns = NULL;
   return rc;
 }
 

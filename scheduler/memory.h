@@ -67,6 +67,16 @@ typedef struct cask__task_list {
   atomic_size_t pub;
 } cask__task_list;
 
+/* The time a pure op took per byte of its results, summed over the run's
+ * tasks of that op (their time when they ran, and when made again): the
+ * price of dropping one of its blocks. A few ops per run; a slot is taken
+ * by a CAS on op. */
+#define CASK__RATE_SLOTS 32
+typedef struct cask__op_rate {
+  _Atomic(const cask_op *) op;
+  atomic_uint_fast64_t ns, bytes;
+} cask__op_rate;
+
 typedef struct cask__memory {
   uint64_t limit; /* CASK_MEMORY_UNLIMITED: no manager runs */
   cask_drop_policy drop; /* never CASK_DROP_DEFAULT once initialized */
@@ -94,6 +104,8 @@ typedef struct cask__memory {
   atomic_uint_fast64_t spilled_bytes, spilled_blocks, loaded_bytes, loaded_blocks, io_ns;
   atomic_uint_fast64_t held_back;
   atomic_uint_fast64_t dropped_bytes, dropped_blocks, remade_bytes, remade_blocks, remake_ns;
+  /* what making blocks again costs, per pure op (workers add to it) */
+  cask__op_rate rates[CASK__RATE_SLOTS];
   /* what spilling costs on this disk, measured (the spill thread's; kept
    * across runs): the price a drop is weighed against */
   uint64_t write_ns, write_bytes, read_ns, read_bytes;
@@ -157,6 +169,8 @@ void cask__spill_wake(uv_async_t *h);
  * CASK_OP_PURE and so are its inputs' ops, which have no inputs (a read or
  * a generator, made again with it). */
 int cask__remakeable(const cask_graph *g, uint32_t v);
+/* Add one run of a pure op (ns for bytes of result) to its rate. */
+void cask__memory_time_op(cask__memory *m, const cask_op *op, uint64_t ns, uint64_t bytes);
 /* Read v's block back (verified; its file kept) or make it again (a
  * dropped block) into memory with the given flags (SLOT_PIN,
  * SLOT_PREFETCHED), unless used bytes would pass max_used. 1: back, 0:

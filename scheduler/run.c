@@ -140,12 +140,12 @@ static int execute(cask__worker *w, cask__run *r, uint32_t v) {
   if (o && o->on_task_start) o->on_task_start(o->user, g, v, w->index);
   /* the time a pure op over pure roots takes is part of the price of
    * dropping its block (spill.c) */
-  int timed = r->make_ns && cask__remakeable(g, v);
+  int timed = r->mem && cask__remakeable(g, v);
   uint64_t start = (o && o->trace_path) || timed ? cask__now_ns() : 0;
   int rc = t->op->run(&io);
   if (start) {
     uint64_t end = cask__now_ns();
-    if (timed) r->make_ns[v] = end - start;
+    if (timed && !rc && io.output) cask__memory_time_op(r->mem, t->op, end - start, cask_block_nbytes(io.output));
     if (o && o->trace_path && cask__trace_record(w, v, start, end) && !rc) rc = CASK_ENOMEM;
   }
   if (o && o->on_task_finish) o->on_task_finish(o->user, g, v, w->index, rc);

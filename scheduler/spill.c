@@ -158,7 +158,9 @@ static int make_inputs(cask__run *r, uint32_t v, cask_block **in, char *err, siz
     uint32_t d = g->dep_idx[t->deps_off + k];
     const cask__task *td = &g->tasks[d];
     cask_task_io io = {cask__args(g, d), td->args_len, NULL, 0, NULL, err, cap, td->op->op_data, -1};
+    uint64_t t0 = cask__now_ns();
     int rc = td->op->run(&io);
+    if (!rc && io.output) cask__memory_time_op(r->mem, td->op, cask__now_ns() - t0, cask_block_nbytes(io.output));
     in[k] = io.output;
     if (rc || !io.output) {
       if (!err[0]) cask__fmt(err, cap, "its input '%s' (op %s): %s", cask__key(g, d), td->op->name,
@@ -210,7 +212,7 @@ static int remake(cask__run *r, uint32_t v, unsigned flags) {
   atomic_fetch_add(&m->remade_bytes, rec->nbytes);
   atomic_fetch_add(&m->remade_blocks, 1);
   atomic_fetch_add(&m->remake_ns, t1 - t0);
-  r->make_ns[v] = t1 - top; /* the newest price (of the op alone: make_cost adds the inputs') */
+  cask__memory_time_op(m, t->op, t1 - top, rec->nbytes);
   atomic_fetch_sub(&m->ondisk, 1);
   r->slots[v].out = b;
   cask__account(r, b, +1);
@@ -228,14 +230,43 @@ int cask__remakeable(const cask_graph *g, uint32_t v) {
   return 1;
 }
 
-/* What making v's block again costs, in ns: its op's measured time plus
- * its inputs' (made again with it). 0: not measured yet. */
-static uint64_t make_cost(const cask__run *r, uint32_t v) {
+void cask__memory_time_op(cask__memory *m, const cask_op *op, uint64_t ns, uint64_t bytes) {
+  for (int i = 0; i < CASK__RATE_SLOTS; i++) {
+    cask__op_rate *e = &m->rates[i];
+    const cask_op *cur = atomic_load_explicit(&e->op, memory_order_acquire);
+    if (!cur && atomic_compare_exchange_strong(&e->op, &cur, op)) cur = op;
+    if (cur != op) continue;
+    atomic_fetch_add_explicit(&e->ns, ns, memory_order_relaxed);
+    atomic_fetch_add_explicit(&e->bytes, bytes, memory_order_relaxed);
+    return;
+  }
+}
+
+/* op's measured ns per byte; 0: not measured in this run. */
+static double op_ns_per_byte(cask__memory *m, const cask_op *op) {
+  for (int i = 0; i < CASK__RATE_SLOTS; i++) {
+    cask__op_rate *e = &m->rates[i];
+    const cask_op *cur = atomic_load_explicit(&e->op, memory_order_acquire);
+    if (!cur) return 0;
+    if (cur != op) continue;
+    uint64_t b = atomic_load_explicit(&e->bytes, memory_order_relaxed);
+    return b ? (double)atomic_load_explicit(&e->ns, memory_order_relaxed) / (double)b : 0;
+  }
+  return 0;
+}
+
+/* What making v's block (nbytes) again costs, in ns: its op's measured
+ * rate, plus its inputs' (made again with it: their declared sizes, else
+ * as large as v's). 0: some op not measured yet. Rates, not this block's
+ * own time: one block's read, timed while another thread read too, could
+ * be twice its op's usual price and send it to a spill file. */
+static double make_cost(cask__memory *m, const cask__run *r, uint32_t v, size_t nbytes) {
   const cask__task *t = &r->g->tasks[v];
-  uint64_t cost = r->make_ns[v];
-  for (uint32_t k = 0; cost && k < t->ndeps; k++) {
-    uint64_t c = r->make_ns[r->g->dep_idx[t->deps_off + k]];
-    cost = c ? cost + c : 0;
+  double cost = op_ns_per_byte(m, t->op) * (double)nbytes;
+  for (uint32_t k = 0; cost > 0 && k < t->ndeps; k++) {
+    const cask__task *d = &r->g->tasks[r->g->dep_idx[t->deps_off + k]];
+    double rate = op_ns_per_byte(m, d->op);
+    cost = rate > 0 ? cost + rate * (double)(d->size > 0 ? (size_t)d->size : nbytes) : 0;
   }
   return cost;
 }
@@ -255,14 +286,14 @@ static int64_t inputs_size(const cask_graph *g, uint32_t v) {
  * or (CASK_DROP_COST) when making it again costs less than writing it and
  * reading it back: the op's measured time against the spill throughput
  * measured on this disk (before any, 1 GB/s writing and 2 GB/s reading). */
-static int cheaper_to_remake(const cask__memory *m, const cask__run *r, uint32_t v, size_t nbytes) {
-  if (!r->make_ns || m->drop == CASK_DROP_NEVER || !cask__remakeable(r->g, v)) return 0;
+static int cheaper_to_remake(cask__memory *m, const cask__run *r, uint32_t v, size_t nbytes) {
+  if (m->drop == CASK_DROP_NEVER || !cask__remakeable(r->g, v)) return 0;
   if (m->drop == CASK_DROP_ALWAYS) return 1;
-  uint64_t cost = make_cost(r, v);
-  if (!cost) return 0;
+  double cost = make_cost(m, r, v, nbytes);
+  if (cost <= 0) return 0;
   double w = m->write_bytes ? (double)m->write_ns / (double)m->write_bytes : 1.0;
   double rd = m->read_bytes ? (double)m->read_ns / (double)m->read_bytes : 0.5;
-  return (double)cost < (w + rd) * (double)nbytes;
+  return cost < (w + rd) * (double)nbytes;
 }
 
 static int read_back(cask__run *r, uint32_t v, unsigned flags);
