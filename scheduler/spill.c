@@ -517,7 +517,6 @@ static size_t candidates(cask__memory *m, cask__run *r, unsigned state, int near
 
 static int stopped(const cask__run *r) { return atomic_load(&r->stop); }
 
-/* Spill until used bytes are at most target. Returns <0 on failure. */
 /* Free the pool's buffers until used bytes are at most target (or the
  * pool is empty). */
 static void trim_pool_to(cask__run *r, uint64_t target) {
@@ -525,10 +524,22 @@ static void trim_pool_to(cask__run *r, uint64_t target) {
   if (used > target && pool) cask__pool_trim(used - target < pool ? pool - (used - target) : 0);
 }
 
+/* Bytes held and reserved by blocks, the pool's buffers left out. */
+static uint64_t used_by_blocks(const cask__run *r) {
+  uint64_t used = cask__memory_used(r), pool = cask__pool_bytes();
+  return used > pool ? used - pool : 0;
+}
+
+/* Blocks leave memory until they use at most target. The pool's buffers
+ * are the next blocks' memory: freed, every new block is fresh pages the
+ * kernel zeroes (a quarter of the CPU time of a run re-reading a .npy file
+ * under a limit). So when the target is the low-water mark the pool keeps
+ * what fits under the high one (all counted as used); room made for one
+ * task (a lower target) frees them first, as they cost nothing to free. */
 static int spill_down_to(cask__memory *m, cask__run *r, uint64_t target) {
-  /* buffers kept for reuse go first: freeing them costs nothing */
-  trim_pool_to(r, target);
-  if (cask__memory_used(r) <= target) return 0;
+  uint64_t keep = target >= m->low ? m->high : target;
+  trim_pool_to(r, keep);
+  if (used_by_blocks(r) <= target && cask__memory_used(r) <= keep) return 0;
   char err[512];
   int rc = cask__memory_make_dir(m, err, sizeof err);
   if (rc) {
@@ -536,12 +547,12 @@ static int spill_down_to(cask__memory *m, cask__run *r, uint64_t target) {
     return rc;
   }
   size_t n = candidates(m, r, SLOT_MEM, 0);
-  for (size_t i = 0; i < n && cask__memory_used(r) > target && !stopped(r); i++) {
+  for (size_t i = 0; i < n && (used_by_blocks(r) > target || cask__memory_used(r) > keep) && !stopped(r); i++) {
     if ((rc = spill_one(m, r, (uint32_t)m->cand[i])) < 0) return rc;
     /* a block that left memory gave its buffer to the pool, which counts
      * as used: without this, spilling freed nothing (40 MiB limit, 228
      * MiB held) */
-    trim_pool_to(r, target);
+    trim_pool_to(r, keep);
   }
   return 0;
 }
