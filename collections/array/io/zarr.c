@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,7 +293,9 @@ typedef struct read_args {
 } read_args;
 
 /* The arguments may come from a JSON file: check them before use. */
-static int check_read_args(const read_args *a, size_t len) {
+_Static_assert(offsetof(read_args, path_len) == sizeof(read_args) - 8, "path_len: cask__zarr_take_args");
+static int check_read_args(const void *args, size_t len) {
+  const read_args *a = args;
   if (len < sizeof *a || len - sizeof *a != a->path_len || a->path_len == 0 || a->path_len >= ZARR_MAX_PATH ||
       (unsigned)a->dtype >= CASK_DTYPE_COUNT || a->ndim < 0 || a->ndim > CASK_MAX_NDIM ||
       (unsigned)a->codec >= CASK__ZARR_CODEC_COUNT || (a->sep != '.' && a->sep != '/'))
@@ -409,17 +412,25 @@ static int read_chunks(const reader *r, char *dst) {
   return rc;
 }
 
-static int read_run(cask_task_io *io) {
-  read_args a;
-  if (io->args_len < sizeof a) return CASK_EINVAL;
-  memcpy(&a, io->args, sizeof a);
-  if (check_read_args(&a, io->args_len)) {
-    cask__fmt(io->errmsg, io->errmsg_cap, "malformed zarr_read arguments");
+int cask__zarr_take_args(const cask_task_io *io, void *a, size_t head, int (*check)(const void *a, size_t len),
+                         const char *op, char *store) {
+  if (io->args_len < head) return CASK_EINVAL;
+  memcpy(a, io->args, head);
+  if (check(a, io->args_len)) {
+    cask__fmt(io->errmsg, io->errmsg_cap, "malformed %s arguments", op);
     return CASK_EINVAL;
   }
+  uint32_t n; /* checked: < ZARR_MAX_PATH */
+  memcpy(&n, (const char *)a + head - 8, sizeof n);
+  memcpy(store, (const char *)io->args + head, n);
+  store[n] = '\0';
+  return CASK_OK;
+}
+
+static int read_run(cask_task_io *io) {
+  read_args a;
   char store[ZARR_MAX_PATH];
-  memcpy(store, (const char *)io->args + sizeof a, a.path_len);
-  store[a.path_len] = '\0';
+  if (cask__zarr_take_args(io, &a, sizeof a, check_read_args, "zarr_read", store)) return CASK_EINVAL;
   int rc = cask_block_new((cask_dtype)a.dtype, a.ndim, a.ext, &io->output);
   int64_t n = rc ? 0 : cask_block_size(io->output);
   if (rc || n == 0) return rc;
@@ -529,7 +540,9 @@ typedef struct write_args {
   uint32_t path_len, pad2;
 } write_args;
 
-static int check_write_args(const write_args *a, size_t len) {
+_Static_assert(offsetof(write_args, path_len) == sizeof(write_args) - 8, "path_len: cask__zarr_take_args");
+static int check_write_args(const void *args, size_t len) {
+  const write_args *a = args;
   if (len < sizeof *a || len - sizeof *a != a->path_len || a->path_len == 0 || a->path_len >= ZARR_MAX_PATH ||
       (unsigned)a->dtype >= CASK_DTYPE_COUNT || a->ndim < 0 || a->ndim > CASK_MAX_NDIM ||
       (unsigned)a->codec >= CASK__ZARR_CODEC_COUNT || (a->sep != '.' && a->sep != '/') || (unsigned)a->shuffle > 2)
@@ -636,17 +649,10 @@ int cask__zarr_make_parents(const char *store, const char *key, char *err, size_
 
 static int write_run(cask_task_io *io) {
   write_args a;
-  if (io->args_len < sizeof a) return CASK_EINVAL;
-  memcpy(&a, io->args, sizeof a);
-  if (check_write_args(&a, io->args_len)) {
-    cask__fmt(io->errmsg, io->errmsg_cap, "malformed zarr_write arguments");
-    return CASK_EINVAL;
-  }
+  char store[ZARR_MAX_PATH], key[512], p[ZARR_MAX_PATH + 512];
+  if (cask__zarr_take_args(io, &a, sizeof a, check_write_args, "zarr_write", store)) return CASK_EINVAL;
   int rc = cask__sink_check_block(io, a.ndim, a.ext, "chunk");
   if (rc) return rc;
-  char store[ZARR_MAX_PATH], key[512], p[ZARR_MAX_PATH + 512];
-  memcpy(store, (const char *)io->args + sizeof a, a.path_len);
-  store[a.path_len] = '\0';
   cask__zarr_chunk_key(key, sizeof key, NULL, a.ndim, a.bidx, (char)a.sep);
   cask__fmt(p, sizeof p, "%s/%s", store, key);
   size_t w = cask_dtype_size((cask_dtype)a.dtype), n = (size_t)prod(a.ndim, a.zchunk) * w;

@@ -83,5 +83,11 @@ char *cask__zarr_chunk_bytes(cask_dtype dt, int ndim, const int64_t *zchunk, con
  * directories of key "i/j/k" made under store. */
 int cask__zarr_write_file(const char *path, const void *data, size_t len, char *err, size_t cap);
 int cask__zarr_make_parents(const char *store, const char *key, char *err, size_t cap);
+/* A task's arguments: the fixed head (head bytes, ending in uint32_t
+ * path_len and 4 bytes of padding) into a, checked by check (a message
+ * "malformed OP arguments" when it refuses), then the path into store. */
+struct cask_task_io;
+int cask__zarr_take_args(const struct cask_task_io *io, void *a, size_t head, int (*check)(const void *a, size_t len),
+                         const char *op, char *store);
 
 #endif

@@ -10,6 +10,7 @@
  * index entry (2^64-1) reads as fill_value. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -54,7 +55,9 @@ typedef struct read3_args {
   uint32_t path_len, pad;
 } read3_args;
 
-static int check_read_args(const read3_args *a, size_t len) {
+_Static_assert(offsetof(read3_args, path_len) == sizeof(read3_args) - 8, "path_len: cask__zarr_take_args");
+static int check_read_args(const void *args, size_t len) {
+  const read3_args *a = args;
   if (len < sizeof *a || len - sizeof *a != a->path_len || a->path_len == 0 || a->path_len >= Z3_MAX_PATH ||
       (unsigned)a->dtype >= CASK_DTYPE_COUNT || a->ndim < 0 || a->ndim > CASK_MAX_NDIM ||
       (a->sep != '.' && a->sep != '/') || (unsigned)a->v2_keys > 1 || (unsigned)a->sharded > 1 ||
@@ -229,15 +232,8 @@ static int read_grid_cell(const reader *r, const int64_t *g) {
 
 static int read_run(cask_task_io *io) {
   read3_args a;
-  if (io->args_len < sizeof a) return CASK_EINVAL;
-  memcpy(&a, io->args, sizeof a);
-  if (check_read_args(&a, io->args_len)) {
-    cask__fmt(io->errmsg, io->errmsg_cap, "malformed zarr3_read arguments");
-    return CASK_EINVAL;
-  }
   char store[Z3_MAX_PATH];
-  memcpy(store, (const char *)io->args + sizeof a, a.path_len);
-  store[a.path_len] = '\0';
+  if (cask__zarr_take_args(io, &a, sizeof a, check_read_args, "zarr3_read", store)) return CASK_EINVAL;
   int rc = cask_block_new((cask_dtype)a.dtype, a.ndim, a.ext, &io->output);
   int64_t n = rc ? 0 : cask_block_size(io->output);
   if (rc || n == 0) return rc;
@@ -334,7 +330,9 @@ typedef struct write3_args {
   uint32_t path_len, pad2;
 } write3_args;
 
-static int check_write_args(const write3_args *a, size_t len) {
+_Static_assert(offsetof(write3_args, path_len) == sizeof(write3_args) - 8, "path_len: cask__zarr_take_args");
+static int check_write_args(const void *args, size_t len) {
+  const write3_args *a = args;
   if (len < sizeof *a || len - sizeof *a != a->path_len || a->path_len == 0 || a->path_len >= Z3_MAX_PATH ||
       (unsigned)a->dtype >= CASK_DTYPE_COUNT || a->ndim < 0 || a->ndim > CASK_MAX_NDIM ||
       (a->sep != '.' && a->sep != '/') || (unsigned)a->sharded > 1 || (unsigned)a->index_crc > 1 ||
@@ -422,15 +420,8 @@ static int write_shard(cask_task_io *io, const write3_args *a, const int64_t *nb
 
 static int write_run(cask_task_io *io) {
   write3_args a;
-  if (io->args_len < sizeof a) return CASK_EINVAL;
-  memcpy(&a, io->args, sizeof a);
-  if (check_write_args(&a, io->args_len)) {
-    cask__fmt(io->errmsg, io->errmsg_cap, "malformed zarr3_write arguments");
-    return CASK_EINVAL;
-  }
   char store[Z3_MAX_PATH], key[512], p[Z3_MAX_PATH + 520];
-  memcpy(store, (const char *)io->args + sizeof a, a.path_len);
-  store[a.path_len] = '\0';
+  if (cask__zarr_take_args(io, &a, sizeof a, check_write_args, "zarr3_write", store)) return CASK_EINVAL;
   cask__zarr_chunk_key(key, sizeof key, "c", a.ndim, a.gidx, (char)a.sep);
   cask__fmt(p, sizeof p, "%s/%s", store, key);
   int64_t nb[CASK_MAX_NDIM];

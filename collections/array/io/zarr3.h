@@ -28,8 +28,7 @@ typedef struct cask__zarr3_chain {
   int32_t nbb;
   int32_t bb[CASK__Z3_MAX_BB];
   int32_t level, shuffle, blosc_zstd; /* writing: the compressor's settings */
-  int32_t pad;
-} cask__zarr3_chain;
+} cask__zarr3_chain; /* a multiple of 8 bytes: task arguments stay packed */
 
 /* What zarr.json says. chunks: the chunk grid's (the shards when
  * sharded); inner: sharding's chunk_shape. */
@@ -42,7 +41,7 @@ typedef struct cask__zarr3_meta {
   int sharded;
   int index_crc, index_big_endian, index_at_start;
   cask__zarr3_chain chain; /* of a chunk, or of an inner chunk when sharded */
-  unsigned char fill[8];   /* fill_value in the dtype, host byte order */
+  _Alignas(8) unsigned char fill[8]; /* fill_value in the dtype, host byte order (cast in place) */
 } cask__zarr3_meta;
 
 /* Parse n bytes of zarr.json (outside input, not NUL-terminated) strictly.
