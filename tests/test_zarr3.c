@@ -350,6 +350,46 @@ START_TEST(an_edge_shard_marks_chunks_beyond_the_array_missing) {
 }
 END_TEST
 
+/* A sharded store's read graph: a task per shard (the default blocks),
+ * written as JSON, read back and run elsewhere (the arguments are bytes). */
+START_TEST(the_read_graph_has_a_task_per_shard_and_runs_from_json) {
+  static const int64_t shape[2] = {7, 10}, chunks[2] = {2, 3};
+  double v[70];
+  for (int i = 0; i < 70; i++) v[i] = value_at(i / 10, i % 10);
+  cask_array *x = NULL;
+  ck_assert(cask_from_buffer(ctx, v, CASK_F64, 2, shape, chunks, NULL, NULL, &x) == CASK_OK);
+  cask_zarr_options o = CASK_ZARR_OPTIONS_DEFAULTS;
+  o.zarr_format = 3, o.shards[0] = 4, o.shards[1] = 6;
+  char p[600];
+  snprintf(p, sizeof p, "%s/g", dir);
+  ck_assert(cask_to_zarr(x, p, &o) == CASK_OK);
+  cask_array *r = open_store("g", NULL);
+  cask_graph *g = NULL, *g2 = NULL;
+  ck_assert(cask_array_graph(r, &g) == CASK_OK);
+  ck_assert_int_eq(cask_graph_size(g), 4);
+  char *json = NULL, *err = NULL;
+  size_t len = 0;
+  ck_assert(cask_graph_to_json(g, &json, &len) == CASK_OK);
+  ck_assert_msg(cask_graph_from_json(json, len, &g2, &err) == CASK_OK, "%s", err ? err : "");
+  cask_results *res = NULL;
+  ck_assert(cask_run(cask_ctx_runtime(ctx), g2, NULL, &res) == CASK_OK);
+  char key[128];
+  const char *k0 = cask_graph_key(g, 0);
+  snprintf(key, sizeof key, "%.*s1,1", (int)(strrchr(k0, '-') - k0 + 1), k0);
+  const cask_block *b = cask_results_get_key(res, key); /* rows 4..6, columns 6..9 */
+  ck_assert_msg(b != NULL && cask_block_shape(b)[0] == 3 && cask_block_shape(b)[1] == 4, "block %s", key);
+  const double *bv = cask_block_data(b);
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 4; j++) ck_assert(bv[i * 4 + j] == value_at(4 + i, 6 + j));
+  cask_results_free(res);
+  cask_graph_free(g2);
+  cask_free(json);
+  cask_graph_free(g);
+  cask_array_release(r);
+  cask_array_release(x);
+}
+END_TEST
+
 /* ---- hostile input ------------------------------------------------------------ */
 
 START_TEST(bad_metadata_is_refused_naming_the_store_and_the_field) {
@@ -464,6 +504,7 @@ Suite *zarr3_suite(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, cask_writes_v3_stores_and_whole_shards_that_read_back);
   tcase_add_test(tc, an_edge_shard_marks_chunks_beyond_the_array_missing);
+  tcase_add_test(tc, the_read_graph_has_a_task_per_shard_and_runs_from_json);
   suite_add_tcase(s, tc);
   tc = tcase_create("hostile");
   tcase_add_checked_fixture(tc, setup, teardown);

@@ -73,7 +73,7 @@ def zarrita_read(store, cwd):
     flat = np.fromfile(out, dtype=DTYPES[meta["dtype"]])
     w = flat.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(flat, meta["shape"], [s * w for s in meta["stride"]], writeable=False)
-    return np.ascontiguousarray(view)
+    return np.ascontiguousarray(view).reshape(meta["shape"])  # ascontiguousarray makes a 0-d array 1-d
 
 
 # ---- 1. zarrita writes, cask reads ------------------------------------------
@@ -213,10 +213,11 @@ def from_cask(tmp):
         "x": {"source": "uniform", "seed": 5, "shape": [37, 23], "chunks": [8, 5]},
         "i": {"source": "arange", "start": -40, "stop": 1000, "step": 3, "chunks": 16, "dtype": "int32"},
         "b": {"source": "ones", "shape": [5, 6, 7], "chunks": [2, 3, 4], "dtype": "uint8"},
+        "s": {"source": "full", "shape": [], "value": -2.25},
     }
     specs = [("x", "none", None), ("x", "gzip", None), ("x", "zstd", None), ("x", "blosc-lz4", None),
              ("x", "blosc-zstd", [16, 10]), ("x", "gzip", [8, 25]), ("i", "zstd", [64]), ("i", "none", [16]),
-             ("b", "gzip", [4, 6, 8])]
+             ("b", "gzip", [4, 6, 8]), ("s", "gzip", None)]
     steps, stores = {}, []
     for k, (src, comp, shards) in enumerate(specs):
         name = f"o{k}"

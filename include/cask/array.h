@@ -376,7 +376,7 @@ int cask_to_zarr(cask_array *a, const char *path, const cask_zarr_options *opts)
 /* ---- computing ---------------------------------------------------------- */
 /* Where cask_store puts one array: a caller's buffer (C order,
  * cask_array_size elements of the array's dtype; nbytes checked), a .npy
- * file, or a Zarr v2 store (zarr: NULL for CASK_ZARR_OPTIONS_DEFAULTS). */
+ * file, or a Zarr v2 or v3 store (zarr: NULL for CASK_ZARR_OPTIONS_DEFAULTS). */
 typedef enum cask_target_kind { CASK_TARGET_BUFFER, CASK_TARGET_NPY, CASK_TARGET_ZARR } cask_target_kind;
 typedef struct cask_target {
   cask_target_kind kind;

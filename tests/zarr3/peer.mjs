@@ -85,7 +85,12 @@ async function write(dir) {
 
 async function read(store, out) {
   const arr = await zarr.open(zarr.root(new FileSystemStore(store)), { kind: "array" });
-  const got = await zarr.get(arr);
+  let got = await zarr.get(arr);
+  if (got?.data === undefined) { // a 0-d array comes back as its one value
+    const one = new typed[arr.dtype](1);
+    one[0] = typeof got === "boolean" ? Number(got) : got;
+    got = { data: one, shape: [], stride: [] };
+  }
   const d = got.data;
   const buf = d instanceof zarr.BoolArray ? Buffer.from(d.buffer ?? d._bytes?.buffer)
                                           : Buffer.from(d.buffer, d.byteOffset, d.byteLength);
