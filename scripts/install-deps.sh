@@ -17,13 +17,15 @@ packages=(
   python3-numexpr python3-dask       # benchmark anchors (cask-bench)
   python3-distributed python3-psutil # the dask.distributed anchor of the memory benchmark (psutil: its RSS)
   python3-zarr                       # Zarr interop checks (tests/zarr_check.py)
-  nodejs npm                         # the Zarr v3 peer, zarrita (tests/zarr3_check.py)
+  nodejs                             # the Zarr v3 peer, zarrita (tests/zarr3_check.py)
   chromium                           # headless check of `cask viz` pages (tests/viz_check.py)
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
+# npm: Debian's package, unless a node build that brings its own (NodeSource's) is there
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: every Debian package is installed"
 else
