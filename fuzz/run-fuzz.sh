@@ -2,14 +2,14 @@
 # run-fuzz.sh SECONDS [TARGET...] - build the fuzz targets with clang in
 # build-fuzz/ and run each for SECONDS on a scratch copy of its corpus
 # (fuzz/corpus/<name>/, where the target is fuzz_<name>; the seeds stay as
-# they are). Targets: graph_json, array_eval, npy, zarr (default: all). Exits non-zero
+# they are). Targets: graph_json, array_eval, npy, zarr, zarr3 (default: all). Exits non-zero
 # when a fuzzer finds a crash, leak, timeout or sanitizer report; the input
 # that caused it is saved in build-fuzz/findings/.
 set -eu
 
-secs=${1:?usage: run-fuzz.sh SECONDS [graph_json|array_eval|npy|zarr ...]}
+secs=${1:?usage: run-fuzz.sh SECONDS [graph_json|array_eval|npy|zarr|zarr3 ...]}
 shift
-targets=${*:-graph_json array_eval npy zarr}
+targets=${*:-graph_json array_eval npy zarr zarr3}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 build=$root/build-fuzz

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # install-deps.sh - install, from Debian 12's archive, whatever cask needs
 # to build, test, fuzz and benchmark that is not installed yet. Run as root.
-# Nothing is downloaded from anywhere else.
+# One exception to Debian's archive: the Zarr v3 peer of the interop test,
+# zarrita (JavaScript; Debian has no Zarr v3 implementation), installed from
+# the npm registry into tests/zarr3/node_modules with `npm ci`, at the
+# versions tests/zarr3/package-lock.json pins.
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config   # compiler (with libgomp, ASan, TSan, UBSan), build
@@ -14,17 +17,27 @@ packages=(
   python3-numexpr python3-dask       # benchmark anchors (cask-bench)
   python3-distributed python3-psutil # the dask.distributed anchor of the memory benchmark (psutil: its RSS)
   python3-zarr                       # Zarr interop checks (tests/zarr_check.py)
+  nodejs                             # the Zarr v3 peer, zarrita (tests/zarr3_check.py)
   chromium                           # headless check of `cask viz` pages (tests/viz_check.py)
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
+# npm: Debian's package, unless a node build that brings its own (NodeSource's) is there
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: everything is installed"
-  exit 0
+  echo "install-deps: every Debian package is installed"
+else
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# zarrita, unless the lock file's versions are there already
+zarr3=$(cd "$(dirname "$0")/../tests/zarr3" && pwd)
+if ! cmp -s "$zarr3/package-lock.json" "$zarr3/node_modules/.package-lock.json.ci" 2>/dev/null; then
+  echo "install-deps: npm ci in $zarr3"
+  (cd "$zarr3" && npm ci --no-audit --no-fund --loglevel=error &&
+    cp package-lock.json node_modules/.package-lock.json.ci)
+fi

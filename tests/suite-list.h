@@ -13,6 +13,7 @@
   X(array_linalg)           \
   X(array_dtypes)           \
   X(array_zarr)              \
+  X(zarr3)                  \
   X(array_store)             \
   X(array_expr)             \
   X(memory)

@@ -25,7 +25,7 @@
 #include "test-util.h"
 
 static char dir[256];
-static const cask_zarr_options raw = {CASK_ZARR_NONE, 0, 0, '.', 0}; /* uncompressed */
+static const cask_zarr_options raw = {CASK_ZARR_NONE, 0, 0, '.', 0, 2, {0}}; /* uncompressed */
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f) {
   (void)st, (void)flag, (void)f;

@@ -218,7 +218,7 @@ START_TEST(chunk_files_are_named_by_the_separator_and_zarray_says_what_was_writt
   static const int64_t shape[] = {5, 7}, chunks[] = {2, 3};
   void *vals;
   cask_array *a = from_values(CASK_I32, 2, shape, chunks, &vals);
-  cask_zarr_options o = {CASK_ZARR_GZIP, 6, 0, '/', -7};
+  cask_zarr_options o = {CASK_ZARR_GZIP, 6, 0, '/', -7, 2, {0}};
   const char *p = path_of("named.zarr");
   ck_assert_msg(cask_to_zarr(a, p, &o) == CASK_OK, "%s", cask_ctx_errmsg(ctx));
   ck_assert(exists(p, "0/0") && exists(p, "2/2") && !exists(p, "0.0") && !exists(p, "3/0") && !exists(p, "0/3"));
@@ -472,7 +472,7 @@ START_TEST(corrupt_truncated_and_wrong_size_chunks_fail_naming_the_file) {
     cask_array *a = NULL;
     ck_assert(cask_arange(ctx, CASK_I32, 0, 64, 1, 64, &a) == CASK_OK);
     const char *p = path_of("bad.zarr");
-    cask_zarr_options o = {ours[c], c == 3 ? 1 : 5, 1, '.', 0};
+    cask_zarr_options o = {ours[c], c == 3 ? 1 : 5, 1, '.', 0, 2, {0}};
     ck_assert_msg(cask_to_zarr(a, p, &o) == CASK_OK, "%s", cask_ctx_errmsg(ctx));
     cask_array_release(a);
     char chunk[700];
@@ -530,9 +530,9 @@ START_TEST(missing_stores_groups_and_bad_arguments_are_refused) {
   cask_array *a = NULL;
   ck_assert(cask_arange(ctx, CASK_I32, 0, 10, 1, 3, &a) == CASK_OK);
   expect_refused(cask_to_zarr(a, file, NULL), CASK_EIO, file, "not a directory");
-  static const cask_zarr_options bad[] = {{CASK_ZARR_ZLIB, 10, 0, '.', 0}, {CASK_ZARR_ZSTD, 0, 0, '.', 0},
-                                          {CASK_ZARR_BLOSC_LZ4, 5, 3, '.', 0}, {CASK_ZARR_NONE, 0, 0, '-', 0},
-                                          {CASK_ZARR_NONE, 0, 0, '.', 0.5}, {(cask_zarr_compressor)9, 0, 0, '.', 0}};
+  static const cask_zarr_options bad[] = {{CASK_ZARR_ZLIB, 10, 0, '.', 0, 2, {0}}, {CASK_ZARR_ZSTD, 0, 0, '.', 0, 2, {0}},
+                                          {CASK_ZARR_BLOSC_LZ4, 5, 3, '.', 0, 2, {0}}, {CASK_ZARR_NONE, 0, 0, '-', 0, 2, {0}},
+                                          {CASK_ZARR_NONE, 0, 0, '.', 0.5, 2, {0}}, {(cask_zarr_compressor)9, 0, 0, '.', 0, 2, {0}}};
   const char *out = path_of("out.zarr");
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     expect_refused(cask_to_zarr(a, out, &bad[i]), CASK_EINVAL, out, NULL);
@@ -648,7 +648,7 @@ START_TEST(python_reads_what_cask_writes_and_the_reverse) {
   cask_array_release(x);
   ck_assert(cask_eye(ctx, CASK_F32, 9, 11, 1, 4, &x) == CASK_OK);
   snprintf(p, sizeof p, "%s/cask_eye_f4", pydir);
-  ck_assert(cask_to_zarr(x, p, &(cask_zarr_options){CASK_ZARR_ZSTD, 1, 0, '/', NAN}) == CASK_OK);
+  ck_assert(cask_to_zarr(x, p, &(cask_zarr_options){CASK_ZARR_ZSTD, 1, 0, '/', NAN, 2, {0}}) == CASK_OK);
   cask_array_release(x);
 }
 END_TEST

@@ -310,16 +310,42 @@ static int read_level(reader *r, const char *f, const cJSON *l, job_output *o) {
   return CASK_OK;
 }
 
+/* "zarr_format" (2 or 3) and "shards" (v3: a shard's extents in
+ * elements, multiples of the array's chunks; cask_to_zarr checks them
+ * against the array). */
+static int read_format(reader *r, const char *f, const cJSON *fmt, const cJSON *sh, job_output *o) {
+  char sub[300];
+  snprintf(sub, sizeof sub, "%s.zarr_format", f);
+  if (fmt && !(cJSON_IsNumber(fmt) && (fmt->valuedouble == 2 || fmt->valuedouble == 3)))
+    return fail(r, sub, "must be 2 or 3");
+  if (fmt) o->zarr_opts.zarr_format = (int)fmt->valuedouble;
+  if (!sh) return CASK_OK;
+  snprintf(sub, sizeof sub, "%s.shards", f);
+  if (o->zarr_opts.zarr_format != 3) return fail(r, sub, "needs \"zarr_format\": 3 (Zarr v2 has no sharding)");
+  if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) > CASK_MAX_NDIM)
+    return fail(r, sub, "must be a list of at most %d shard extents (elements)", CASK_MAX_NDIM);
+  int i = 0;
+  const cJSON *e;
+  cJSON_ArrayForEach(e, sh) {
+    if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble) || e->valuedouble < 1 || e->valuedouble > 9e15)
+      return fail(r, sub, "item %d must be a positive integer", i);
+    o->zarr_opts.shards[i++] = (int64_t)e->valuedouble;
+  }
+  return CASK_OK;
+}
+
 /* "zarr": the store to write, with "compressor" and "level" (numcodecs'
- * codecs and ranges; default zarr's own: blosc-lz4, level 5). A store
+ * codecs and ranges; default zarr's own: blosc-lz4, level 5), "zarr_format"
+ * and "shards". A store
  * already there is replaced once the job has run; anything else there is
  * refused now, as it would be lost. */
 static int read_zarr_output(reader *r, const char *f, const cJSON *v, job_output *o) {
   const cJSON *z = cJSON_GetObjectItemCaseSensitive(v, "zarr"), *c = cJSON_GetObjectItemCaseSensitive(v, "compressor"),
-              *l = cJSON_GetObjectItemCaseSensitive(v, "level");
+              *l = cJSON_GetObjectItemCaseSensitive(v, "level"), *fmt = cJSON_GetObjectItemCaseSensitive(v, "zarr_format"),
+              *sh = cJSON_GetObjectItemCaseSensitive(v, "shards");
   char sub[300];
-  if (!z && (c || l)) {
-    snprintf(sub, sizeof sub, "%s.%s", f, c ? "compressor" : "level");
+  if (!z && (c || l || fmt || sh)) {
+    snprintf(sub, sizeof sub, "%s.%s", f, c ? "compressor" : l ? "level" : fmt ? "zarr_format" : "shards");
     return fail(r, sub, "only goes with \"zarr\" (the Zarr store to write)");
   }
   if (!z) return CASK_OK;
@@ -331,9 +357,10 @@ static int read_zarr_output(reader *r, const char *f, const cJSON *v, job_output
   int rc = check_writable(r, sub, o->zarr);
   if (rc) return rc;
   struct stat st;
-  char meta[4200];
+  char meta[4200], meta3[4200];
   snprintf(meta, sizeof meta, "%s/.zarray", o->zarr);
-  if (stat(o->zarr, &st) == 0 && (!S_ISDIR(st.st_mode) || access(meta, F_OK)))
+  snprintf(meta3, sizeof meta3, "%s/zarr.json", o->zarr);
+  if (stat(o->zarr, &st) == 0 && (!S_ISDIR(st.st_mode) || (access(meta, F_OK) && access(meta3, F_OK))))
     return fail(r, sub, "'%.300s' exists and is not a Zarr store (it is not replaced)", o->zarr);
   o->zarr_opts = (cask_zarr_options)CASK_ZARR_OPTIONS_DEFAULTS;
   if (c) {
@@ -345,11 +372,12 @@ static int read_zarr_output(reader *r, const char *f, const cJSON *v, job_output
       return fail(r, sub, "must be one of \"zstd\", \"zlib\", \"gzip\", \"blosc-lz4\", \"blosc-zstd\", \"none\"");
     o->zarr_opts.compressor = (cask_zarr_compressor)k;
   }
-  return l ? read_level(r, f, l, o) : CASK_OK;
+  if (l && (rc = read_level(r, f, l, o))) return rc;
+  return read_format(r, f, fmt, sh, o);
 }
 
 static int read_output_fields(reader *r, const char *f, const cJSON *v, job_output *o) {
-  static const char *const allowed[] = {"print", "npy", "zarr", "compressor", "level", NULL};
+  static const char *const allowed[] = {"print", "npy", "zarr", "compressor", "level", "zarr_format", "shards", NULL};
   if (cJSON_IsString(v) && !strcmp(v->valuestring, "print")) {
     o->print = 1;
     return CASK_OK;

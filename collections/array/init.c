@@ -20,6 +20,7 @@ static void (*const registrars[])(void) = {
   cask__register_linalg_ops,
   cask__register_structure_ops,
   cask__register_zarr_ops,
+  cask__register_zarr3_ops,
   cask__register_store_ops,
   cask__register_tasks_ops,
   cask__register_kernel_ops,

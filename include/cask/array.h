@@ -318,10 +318,13 @@ int cask_read_npy(cask_ctx *ctx, const char *path, const int64_t *chunks, cask_a
  * target; cask_store writes several outputs in one run. */
 int cask_to_npy(cask_array *a, const char *path);
 
-/* Zarr v2 directory stores: a directory holding .zarray (JSON metadata)
+/* Zarr directory stores. v2: a directory holding .zarray (JSON metadata)
  * and one file per chunk, named by the chunk's indices joined with '.'
  * ("0.3") or '/' ("0/3", in subdirectories). C order, little-endian
- * f8 f4 i8 i4 u1 b1; compressors none, zlib, gzip, zstd and blosc. */
+ * f8 f4 i8 i4 u1 b1; compressors none, zlib, gzip, zstd and blosc.
+ * v3: zarr.json and chunk files "c/0/3"; codecs transpose, bytes (either
+ * endianness), gzip, zstd, blosc, crc32c, and sharding_indexed (many inner
+ * chunks in one shard file, with an index of their places). */
 typedef enum cask_zarr_compressor {
   CASK_ZARR_NONE,
   CASK_ZARR_ZLIB,       /* numcodecs Zlib: a zlib stream; level 0..9 */
@@ -338,21 +341,33 @@ typedef struct cask_zarr_options {
   char separator;     /* the key separator: '.' or '/' */
   double fill_value;  /* .zarray's fill_value, converted to the array's dtype;
                          the padding of edge chunks */
+  int zarr_format;    /* 2 (or 0) or 3. v3 writes keys "c/i/j" (the
+                         separator is '/' whatever the field above says),
+                         the bytes codec little-endian, then the compressor
+                         (not zlib, which v3 does not have) */
+  int64_t shards[CASK_MAX_NDIM]; /* v3: all 0, no sharding; else a shard's
+                         extents in elements, each a multiple of the
+                         array's chunk (the inner chunks), as zarr-python's
+                         shards=; index at the end, with a crc32c */
 } cask_zarr_options;
-/* zarr's own defaults: Blosc(lz4, clevel 5, byte shuffle), '.', fill 0. */
-#define CASK_ZARR_OPTIONS_DEFAULTS {CASK_ZARR_BLOSC_LZ4, 5, 1, '.', 0.0}
+/* zarr's own defaults: Blosc(lz4, clevel 5, byte shuffle), '.', fill 0, v2. */
+#define CASK_ZARR_OPTIONS_DEFAULTS {CASK_ZARR_BLOSC_LZ4, 5, 1, '.', 0.0, 2, {0}}
 
-/* A lazy array over the store at path (a directory): .zarray is parsed
- * (strictly) now; each block task reads and decodes the chunk files its
- * block overlaps, a missing chunk file reading as fill_value (null: 0).
- * chunks NULL: the store's chunks. Bad metadata or a dtype, order, filter
+/* A lazy array over the store at path (a directory): .zarray (v2) or
+ * zarr.json (v3) is parsed (strictly) now; each block task reads and
+ * decodes the chunk files (or the inner chunks of the shard files) its
+ * block overlaps, a missing chunk file, shard file or inner chunk reading
+ * as fill_value (null: 0). chunks NULL: the store's chunks (a sharded
+ * store: its shards, or its inner chunks when a shard exceeds 64 MiB). Bad metadata or a dtype, order, filter
  * or compressor cask does not read gives CASK_EFORMAT naming the store and
  * the field; a corrupt or truncated chunk fails the computation with
  * CASK_EFORMAT naming the chunk file. */
 int cask_read_zarr(cask_ctx *ctx, const char *path, const int64_t *chunks, cask_array **out);
-/* Compute a into a Zarr v2 store at path: one chunk per block of a
+/* Compute a into a Zarr store at path (v2, or v3 with opts->zarr_format
+ * 3): one chunk per block of a (v3 with shards: one shard file per
+ * shards-sized group of blocks, written whole by one task)
  * (rechunk first for other chunks), written in parallel by their tasks into
- * a temporary store next to path (".NAME.tmp-PID-N"), .zarray last, then
+ * a temporary store next to path (".NAME.tmp-PID-N"), .zarray or zarr.json last, then
  * renamed to path; an existing store at path is replaced whole, an empty
  * directory is filled, anything else there is refused. opts NULL:
  * CASK_ZARR_OPTIONS_DEFAULTS. cask_store of one target. */
@@ -361,7 +376,7 @@ int cask_to_zarr(cask_array *a, const char *path, const cask_zarr_options *opts)
 /* ---- computing ---------------------------------------------------------- */
 /* Where cask_store puts one array: a caller's buffer (C order,
  * cask_array_size elements of the array's dtype; nbytes checked), a .npy
- * file, or a Zarr v2 store (zarr: NULL for CASK_ZARR_OPTIONS_DEFAULTS). */
+ * file, or a Zarr v2 or v3 store (zarr: NULL for CASK_ZARR_OPTIONS_DEFAULTS). */
 typedef enum cask_target_kind { CASK_TARGET_BUFFER, CASK_TARGET_NPY, CASK_TARGET_ZARR } cask_target_kind;
 typedef struct cask_target {
   cask_target_kind kind;

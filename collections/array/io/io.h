@@ -26,15 +26,20 @@ struct cask__writer {
    * message set when it fails; also frees what open made */
   int (*finish)(cask__writer *w, cask_ctx *ctx, int ok);
   void *state;
+  /* blocks per writer task along each axis (0: 1): a Zarr v3 shard is
+   * written whole by one task taking its blocks, in C order, as inputs;
+   * place then gets the group's index and box */
+  int64_t group[CASK_MAX_NDIM];
 };
 int cask__npy_writer_open(cask_array *a, const char *path, cask__writer *w);
 int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_options *opts, cask__writer *w);
-/* The writer tasks of target number k for every block of a (each an
- * output of the graph, depending on the block's task). */
+/* The writer tasks of target number k for every block (or group of
+ * blocks) of a, each an output of the graph depending on its blocks' tasks. */
 int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer *w);
 /* A writer's input is one block of extents ext (an error names its place:
- * "place in the file", "chunk"). */
+ * "place in the file", "chunk"); cask__sink_check_input: input k of several. */
 int cask__sink_check_block(const cask_task_io *io, int ndim, const int64_t *ext, const char *place);
+int cask__sink_check_input(const cask_task_io *io, int k, int ndim, const int64_t *ext, const char *place);
 
 /* The class of a node read from a file or store (.npy, Zarr): a->ext
  * holds its read op's arguments, a fixed head (with the box of a block,
@@ -58,6 +63,18 @@ int cask__lower_read(cask__lower *L, cask_array *a, const int64_t *bidx, const c
 /* The ops of each file, registered once per process by init.c's table. */
 void cask__register_npy_ops(void);   /* npy.c */
 void cask__register_zarr_ops(void);  /* zarr.c */
+void cask__register_zarr3_ops(void); /* zarr3.c */
+
+/* Zarr v3 (zarr3.c), for zarr.c's cask_read_zarr and cask_to_zarr: the
+ * array over the store at abs (path: for messages), which holds zarr.json;
+ * the checks of the v3 options (shards), zarr.json's text, and the writer
+ * op's arguments (blocks per writer into group). */
+int cask__zarr3_open(cask_ctx *ctx, const char *path, const char *abs, const int64_t *chunks, cask_array **out);
+int cask__zarr3_check_options(cask_ctx *ctx, const char *path, const cask_array *a, const cask_zarr_options *o);
+char *cask__zarr3_writer_meta(const cask_array *a, const cask_zarr_options *o, const unsigned char *fill);
+void *cask__zarr3_writer_args(const cask_array *a, const cask_zarr_options *o, const unsigned char *fill,
+                              const char *abs, size_t *len, const cask_op **op, int64_t *group);
+void cask__zarr3_place(void *args, const int64_t *gidx, const int64_t *off, const int64_t *ext);
 void cask__register_store_ops(void); /* store.c */
 
 #endif

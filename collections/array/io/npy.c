@@ -873,7 +873,8 @@ int cask__npy_writer_open(cask_array *a, const char *path, cask__writer *w) {
   }
   args->fd = t->fd, args->dtype = a->dtype, args->ndim = a->ndim, args->data_off = (int64_t)hlen;
   memcpy(args->shape, a->shape, sizeof args->shape[0] * (size_t)a->ndim);
-  *w = (cask__writer){"to_npy", path, op_write, args, sizeof *args, place_block, finish_npy, t};
+  *w = (cask__writer){.what = "to_npy", .path = path, .op = op_write, .args = args, .len = sizeof *args,
+                      .place = place_block, .finish = finish_npy, .state = t};
   return CASK_OK;
 }
 

@@ -5,28 +5,74 @@
  * place function stamps each block's index and box into a copy of them. */
 #include <stdio.h>
 
+#include "../../../core/index.h"
+
 #include "io.h"
 
-int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer *w) {
-  int64_t bidx[CASK_MAX_NDIM] = {0}, off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM];
-  char what[64], key[512];
-  snprintf(what, sizeof what, "%s.%d", w->what, k); /* two targets of one array differ */
+/* The tasks of the blocks of group gidx (sizes g), C order, into in[];
+ * the group's box into off/ext. */
+static int lower_group(cask__lower *L, cask_array *a, const int64_t *gidx, const int64_t *g, cask_task_id *in,
+                       int *nin, int64_t *off, int64_t *ext) {
+  int nd = a->ndim;
+  int64_t at[CASK_MAX_NDIM] = {0}, n[CASK_MAX_NDIM], bidx[CASK_MAX_NDIM], o[CASK_MAX_NDIM], e[CASK_MAX_NDIM];
+  for (int i = 0; i < nd; i++) {
+    int64_t left = cask__nblocks(a, i) - gidx[i] * g[i];
+    n[i] = left < g[i] ? left : g[i];
+  }
+  *nin = 0;
   for (;;) {
-    cask_task_id in, id;
-    int rc = cask__lower_block(L, a, bidx, &in);
+    for (int i = 0; i < nd; i++) bidx[i] = gidx[i] * g[i] + at[i];
+    int rc = cask__lower_block(L, a, bidx, &in[(*nin)++]);
     if (rc) return rc;
-    cask__block_box(a, bidx, off, ext);
-    w->place(w->args, bidx, off, ext);
-    cask__block_key(key, sizeof key, what, a->token, a->ndim, bidx);
-    if ((rc = cask__graph_add(L->g, key, w->op, w->args, w->len, &in, 1, &id)) ||
-        (rc = cask_graph_set_output(L->g, id, 1)))
-      return cask__fail(L->ctx, rc, "%s: adding the writer of block %s: %s", w->what, key, cask_graph_errmsg(L->g));
-    if (!cask__next_block(a, bidx)) return CASK_OK;
+    cask__block_box(a, bidx, o, e);
+    for (int i = 0; i < nd; i++) {
+      if (!at[i]) off[i] = o[i], ext[i] = 0;
+      if (at[i] == n[i] - 1) ext[i] = o[i] + e[i] - off[i];
+    }
+    if (cask__index_next(nd, at, n) < 0) return CASK_OK;
   }
 }
 
+int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer *w) {
+  int nd = a->ndim, nin;
+  int64_t per = 1;
+  int64_t g[CASK_MAX_NDIM], ng[CASK_MAX_NDIM], gidx[CASK_MAX_NDIM] = {0}, off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM];
+  for (int i = 0; i < nd; i++) {
+    g[i] = w->group[i] > 0 ? w->group[i] : 1;
+    ng[i] = (cask__nblocks(a, i) + g[i] - 1) / g[i];
+    per *= g[i]; /* the writer's opener keeps a group within 2^24 blocks */
+  }
+  cask_task_id *in = cask__malloc(sizeof *in * (size_t)per);
+  if (!in) return cask__fail(L->ctx, CASK_ENOMEM, "%s: out of memory for the writers", w->what);
+  char what[64], key[512];
+  snprintf(what, sizeof what, "%s.%d", w->what, k); /* two targets of one array differ */
+  int rc;
+  for (;;) {
+    cask_task_id id;
+    if ((rc = lower_group(L, a, gidx, g, in, &nin, off, ext))) break;
+    w->place(w->args, gidx, off, ext);
+    cask__block_key(key, sizeof key, what, a->token, nd, gidx);
+    if ((rc = cask__graph_add(L->g, key, w->op, w->args, w->len, in, nin, &id)) ||
+        (rc = cask_graph_set_output(L->g, id, 1))) {
+      rc = cask__fail(L->ctx, rc, "%s: adding the writer of block %s: %s", w->what, key, cask_graph_errmsg(L->g));
+      break;
+    }
+    if (cask__index_next(nd, gidx, ng) < 0) break;
+  }
+  cask__free(in);
+  return rc;
+}
+
 int cask__sink_check_block(const cask_task_io *io, int ndim, const int64_t *ext, const char *place) {
-  const cask_block *b = io->ninputs == 1 ? io->inputs[0] : NULL;
+  if (io->ninputs != 1) {
+    cask__fmt(io->errmsg, io->errmsg_cap, "the block to write is missing");
+    return CASK_EINVAL;
+  }
+  return cask__sink_check_input(io, 0, ndim, ext, place);
+}
+
+int cask__sink_check_input(const cask_task_io *io, int k, int ndim, const int64_t *ext, const char *place) {
+  const cask_block *b = (size_t)k < (size_t)io->ninputs ? io->inputs[k] : NULL;
   if (!b) {
     cask__fmt(io->errmsg, io->errmsg_cap, "the block to write is missing");
     return CASK_EINVAL;

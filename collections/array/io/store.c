@@ -72,7 +72,8 @@ static int open_buffer(const cask_target *t, cask__writer *w) {
   if (!c) return cask__fail(a->ctx, CASK_ENOMEM, "compute: out of memory");
   c->dst = (uintptr_t)t->buf, c->dtype = a->dtype, c->ndim = a->ndim;
   memcpy(c->shape, a->shape, sizeof c->shape[0] * (size_t)a->ndim);
-  *w = (cask__writer){"to_buffer", NULL, op_copy, c, sizeof *c, place_copy, finish_buffer, t->buf};
+  *w = (cask__writer){.what = "to_buffer", .op = op_copy, .args = c, .len = sizeof *c, .place = place_copy,
+                      .finish = finish_buffer, .state = t->buf};
   return CASK_OK;
 }
 

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,8 +34,7 @@
 #define ZARR_MAX_CHUNK_BYTES ((int64_t)1 << 40)
 
 
-/* Chunk files are little-endian: swap on a big-endian host. */
-static void fill_pattern(void *dst, const unsigned char *fill, size_t w, int64_t n) {
+void cask__zarr_fill_pattern(void *dst, const unsigned char *fill, size_t w, int64_t n) {
   char *d = dst;
   for (int64_t i = 0; i < n; i++) memcpy(d + i * (int64_t)w, fill, w);
 }
@@ -45,13 +45,14 @@ static int64_t prod(int ndim, const int64_t *v) {
   return n;
 }
 
-/* "i.j.k" (or with '/'); a 0-d array's one chunk is "0". */
-static void chunk_key(char *buf, size_t cap, int ndim, const int64_t *idx, char sep) {
+void cask__zarr_chunk_key(char *buf, size_t cap, const char *prefix, int ndim, const int64_t *idx, char sep) {
   size_t len = 0;
-  cask__fmt(buf, cap, "0");
+  int w = prefix ? snprintf(buf, cap, "%s", prefix) : ndim ? 0 : snprintf(buf, cap, "0");
+  if (w < 0 || (size_t)w >= cap) return;
+  len = (size_t)w;
   for (int i = 0; i < ndim && len < cap; i++) {
-    int w = i ? snprintf(buf + len, cap - len, "%c%lld", sep, (long long)idx[i])
-              : snprintf(buf + len, cap - len, "%lld", (long long)idx[i]);
+    w = i || prefix ? snprintf(buf + len, cap - len, "%c%lld", sep, (long long)idx[i])
+                    : snprintf(buf + len, cap - len, "%lld", (long long)idx[i]);
     if (w < 0) return;
     len += (size_t)w;
   }
@@ -75,8 +76,7 @@ static const char *dtype_code(cask_dtype dt) {
   return NULL;
 }
 
-static int bad(char *err, size_t cap, const char *field, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int bad(char *err, size_t cap, const char *field, const char *fmt, ...) {
+int cask__zarr_bad(char *err, size_t cap, const char *field, const char *fmt, ...) {
   char what[512];
   va_list ap;
   va_start(ap, fmt);
@@ -86,17 +86,16 @@ static int bad(char *err, size_t cap, const char *field, const char *fmt, ...) {
   return CASK_EFORMAT;
 }
 
-/* A list of at most CASK_MAX_NDIM integers >= min. */
-static int parse_extents(const cJSON *v, const char *field, int64_t min, int64_t *out, int *n, char *err,
+int cask__zarr_parse_extents(const cJSON *v, const char *field, int64_t min, int64_t *out, int *n, char *err,
                          size_t cap) {
-  if (!cJSON_IsArray(v)) return bad(err, cap, field, "expected a list of integers");
+  if (!cJSON_IsArray(v)) return cask__zarr_bad(err, cap, field, "expected a list of integers");
   int k = 0;
   const cJSON *e;
   cJSON_ArrayForEach(e, v) {
-    if (k == CASK_MAX_NDIM) return bad(err, cap, field, "more than %d axes, cask's limit", CASK_MAX_NDIM);
+    if (k == CASK_MAX_NDIM) return cask__zarr_bad(err, cap, field, "more than %d axes, cask's limit", CASK_MAX_NDIM);
     double d = e->valuedouble;
     if (!cJSON_IsNumber(e) || d != floor(d) || d < (double)min || d > 9007199254740992.0)
-      return bad(err, cap, field, "item %d is not an integer >= %lld", k, (long long)min);
+      return cask__zarr_bad(err, cap, field, "item %d is not an integer >= %lld", k, (long long)min);
     out[k++] = (int64_t)d;
   }
   *n = k;
@@ -104,17 +103,17 @@ static int parse_extents(const cJSON *v, const char *field, int64_t min, int64_t
 }
 
 static int parse_dtype(const cJSON *v, zarr_meta *m, char *err, size_t cap) {
-  if (cJSON_IsArray(v)) return bad(err, cap, "dtype", "a structured dtype; cask reads '<f8' '<f4' '<i8' '<i4' '|u1' '|b1'");
-  if (!cJSON_IsString(v)) return bad(err, cap, "dtype", "expected a string such as '<f8'");
+  if (cJSON_IsArray(v)) return cask__zarr_bad(err, cap, "dtype", "a structured dtype; cask reads '<f8' '<f4' '<i8' '<i4' '|u1' '|b1'");
+  if (!cJSON_IsString(v)) return cask__zarr_bad(err, cap, "dtype", "expected a string such as '<f8'");
   for (size_t i = 0; i < sizeof zarr_dtypes / sizeof zarr_dtypes[0]; i++)
     if (!strcmp(v->valuestring, zarr_dtypes[i].code)) {
       m->dtype = zarr_dtypes[i].dtype;
       return CASK_OK;
     }
   if (v->valuestring[0] == '>')
-    return bad(err, cap, "dtype", "'%s' is big-endian; cask reads little-endian '<f8' '<f4' '<i8' '<i4' '|u1' '|b1'",
+    return cask__zarr_bad(err, cap, "dtype", "'%s' is big-endian; cask reads little-endian '<f8' '<f4' '<i8' '<i4' '|u1' '|b1'",
                v->valuestring);
-  return bad(err, cap, "dtype", "'%s' is not a dtype cask reads ('<f8' '<f4' '<i8' '<i4' '|u1' '|b1')",
+  return cask__zarr_bad(err, cap, "dtype", "'%s' is not a dtype cask reads ('<f8' '<f4' '<i8' '<i4' '|u1' '|b1')",
              v->valuestring);
 }
 
@@ -124,47 +123,45 @@ static int parse_compressor(const cJSON *v, zarr_meta *m, char *err, size_t cap)
     m->codec = CASK__ZARR_CODEC_NONE;
     return CASK_OK;
   }
-  if (!cJSON_IsObject(v)) return bad(err, cap, "compressor", "expected null or an object with an \"id\"");
+  if (!cJSON_IsObject(v)) return cask__zarr_bad(err, cap, "compressor", "expected null or an object with an \"id\"");
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
-  if (!cJSON_IsString(id)) return bad(err, cap, "compressor", "no string \"id\"");
+  if (!cJSON_IsString(id)) return cask__zarr_bad(err, cap, "compressor", "no string \"id\"");
   for (int c = 1; c < CASK__ZARR_CODEC_COUNT; c++)
     if (!strcmp(id->valuestring, ids[c])) {
       m->codec = c;
       return CASK_OK;
     }
-  return bad(err, cap, "compressor", "id '%s' is not a compressor cask reads (zlib, gzip, zstd, blosc)",
+  return cask__zarr_bad(err, cap, "compressor", "id '%s' is not a compressor cask reads (zlib, gzip, zstd, blosc)",
              id->valuestring);
 }
 
-/* fill_value as the dtype's bytes: null (read as 0), a number, "NaN",
- * "Infinity" or "-Infinity" (floats), true or false (bool). */
-static int parse_fill(const cJSON *v, zarr_meta *m, char *err, size_t cap) {
-  memset(m->fill, 0, sizeof m->fill);
+int cask__zarr_parse_fill(const cJSON *v, cask_dtype dt, unsigned char *fill, char *err, size_t cap) {
+  memset(fill, 0, 8);
   if (cJSON_IsNull(v)) return CASK_OK;
   double d;
-  int is_float = m->dtype == CASK_F64 || m->dtype == CASK_F32;
+  int is_float = dt == CASK_F64 || dt == CASK_F32;
   if (cJSON_IsBool(v)) {
-    if (m->dtype != CASK_BOOL) return bad(err, cap, "fill_value", "true/false for a dtype that is not bool");
+    if (dt != CASK_BOOL) return cask__zarr_bad(err, cap, "fill_value", "true/false for a dtype that is not bool");
     d = cJSON_IsTrue(v);
   } else if (cJSON_IsString(v) && is_float) {
     const char *s = v->valuestring;
     if (!strcmp(s, "NaN")) d = NAN;
     else if (!strcmp(s, "Infinity")) d = INFINITY;
     else if (!strcmp(s, "-Infinity")) d = -INFINITY;
-    else return bad(err, cap, "fill_value", "the string '%s' (expected a number, \"NaN\", \"Infinity\" or \"-Infinity\")", s);
+    else return cask__zarr_bad(err, cap, "fill_value", "the string '%s' (expected a number, \"NaN\", \"Infinity\" or \"-Infinity\")", s);
   } else if (cJSON_IsNumber(v)) {
     d = v->valuedouble;
   } else {
-    return bad(err, cap, "fill_value", "expected null or a value of the dtype");
+    return cask__zarr_bad(err, cap, "fill_value", "expected null or a value of the dtype");
   }
   if (!is_float) {
-    double lo = m->dtype == CASK_I64 ? -9223372036854775808.0 : m->dtype == CASK_I32 ? -2147483648.0 : 0;
-    double hi = m->dtype == CASK_I64 ? 9223372036854775807.0 : m->dtype == CASK_I32 ? 2147483647.0
-                : m->dtype == CASK_U8 ? 255 : 1;
+    double lo = dt == CASK_I64 ? -9223372036854775808.0 : dt == CASK_I32 ? -2147483648.0 : 0;
+    double hi = dt == CASK_I64 ? 9223372036854775807.0 : dt == CASK_I32 ? 2147483647.0
+                : dt == CASK_U8 ? 255 : 1;
     if (d != floor(d) || d < lo || d >= hi + 1)
-      return bad(err, cap, "fill_value", "%.17g is not a value of dtype %s", d, dtype_code(m->dtype));
+      return cask__zarr_bad(err, cap, "fill_value", "%.17g is not a value of dtype %s", d, dtype_code(dt));
   }
-  cask__cast(m->fill, m->dtype, &d, CASK_F64, 1);
+  cask__cast(fill, dt, &d, CASK_F64, 1);
   return CASK_OK;
 }
 
@@ -172,32 +169,32 @@ static int parse_field(const cJSON *v, zarr_meta *m, char *err, size_t cap, int 
   const char *k = v->string;
   if (!strcmp(k, "zarr_format")) {
     if (!cJSON_IsNumber(v) || v->valuedouble != 2)
-      return bad(err, cap, k, "expected 2 (cask reads Zarr v2 stores)");
+      return cask__zarr_bad(err, cap, k, "expected 2 (cask reads Zarr v2 stores)");
     return CASK_OK;
   }
-  if (!strcmp(k, "shape")) return parse_extents(v, k, 0, m->shape, nshape, err, cap);
-  if (!strcmp(k, "chunks")) return parse_extents(v, k, 1, m->chunks, nchunks, err, cap);
+  if (!strcmp(k, "shape")) return cask__zarr_parse_extents(v, k, 0, m->shape, nshape, err, cap);
+  if (!strcmp(k, "chunks")) return cask__zarr_parse_extents(v, k, 1, m->chunks, nchunks, err, cap);
   if (!strcmp(k, "dtype")) return parse_dtype(v, m, err, cap);
   if (!strcmp(k, "compressor")) return parse_compressor(v, m, err, cap);
   if (!strcmp(k, "fill_value")) return CASK_OK; /* after dtype: see parse_meta */
   if (!strcmp(k, "order")) {
     if (cJSON_IsString(v) && !strcmp(v->valuestring, "C")) return CASK_OK;
     if (cJSON_IsString(v) && !strcmp(v->valuestring, "F"))
-      return bad(err, cap, k, "'F' (Fortran order) is not supported; cask reads C order");
-    return bad(err, cap, k, "expected \"C\"");
+      return cask__zarr_bad(err, cap, k, "'F' (Fortran order) is not supported; cask reads C order");
+    return cask__zarr_bad(err, cap, k, "expected \"C\"");
   }
   if (!strcmp(k, "filters")) {
     if (cJSON_IsNull(v) || (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0)) return CASK_OK;
-    return bad(err, cap, k, "filters are not supported (expected null)");
+    return cask__zarr_bad(err, cap, k, "filters are not supported (expected null)");
   }
   if (!strcmp(k, "dimension_separator")) {
     if (cJSON_IsString(v) && (!strcmp(v->valuestring, ".") || !strcmp(v->valuestring, "/"))) {
       m->sep = v->valuestring[0];
       return CASK_OK;
     }
-    return bad(err, cap, k, "expected \".\" or \"/\"");
+    return cask__zarr_bad(err, cap, k, "expected \".\" or \"/\"");
   }
-  return bad(err, cap, k, "not a field of Zarr v2 array metadata");
+  return cask__zarr_bad(err, cap, k, "not a field of Zarr v2 array metadata");
 }
 
 static const char *const required[] = {"zarr_format", "shape", "chunks", "dtype", "compressor", "fill_value",
@@ -218,25 +215,25 @@ int cask__zarr_parse_meta(const char *text, size_t n, cask__zarr_meta *m, char *
     rc = CASK_EFORMAT;
   }
   for (size_t i = 0; !rc && i < sizeof required / sizeof required[0]; i++)
-    if (!cJSON_GetObjectItemCaseSensitive(root, required[i])) rc = bad(err, cap, required[i], "missing");
+    if (!cJSON_GetObjectItemCaseSensitive(root, required[i])) rc = cask__zarr_bad(err, cap, required[i], "missing");
   const cJSON *v;
   if (!rc) cJSON_ArrayForEach(v, root) {
       if ((rc = parse_field(v, m, err, cap, &nshape, &nchunks))) break;
     }
   if (!rc && nshape != nchunks)
-    rc = bad(err, cap, "chunks", "%d extents for a shape of %d axes", nchunks, nshape);
+    rc = cask__zarr_bad(err, cap, "chunks", "%d extents for a shape of %d axes", nchunks, nshape);
   if (!rc) {
     m->ndim = nshape;
-    rc = parse_fill(cJSON_GetObjectItemCaseSensitive(root, "fill_value"), m, err, cap);
+    rc = cask__zarr_parse_fill(cJSON_GetObjectItemCaseSensitive(root, "fill_value"), m->dtype, m->fill, err, cap);
   }
   /* Checked products: a crafted .zarray with chunks of 2^31 x 2^31 once
    * wrapped the signed product and passed the limit. */
   int64_t bytes = (int64_t)cask_dtype_size(m->dtype), total = bytes;
   for (int i = 0; !rc && i < m->ndim; i++) {
     if (__builtin_mul_overflow(bytes, m->chunks[i], &bytes) || bytes > ZARR_MAX_CHUNK_BYTES)
-      rc = bad(err, cap, "chunks", "a chunk of more than %lld bytes", (long long)ZARR_MAX_CHUNK_BYTES);
+      rc = cask__zarr_bad(err, cap, "chunks", "a chunk of more than %lld bytes", (long long)ZARR_MAX_CHUNK_BYTES);
     else if (m->shape[i] && (__builtin_mul_overflow(total, m->shape[i], &total) || total > ((int64_t)1 << 61)))
-      rc = bad(err, cap, "shape", "more than 2^61 bytes");
+      rc = cask__zarr_bad(err, cap, "shape", "more than 2^61 bytes");
   }
   cJSON_Delete(root);
   return rc;
@@ -246,8 +243,7 @@ int cask__zarr_parse_meta(const char *text, size_t n, cask__zarr_meta *m, char *
  * File helpers
  * ====================================================================== */
 
-/* The whole small file dir/name into a new NUL-terminated buffer. */
-static int slurp(const char *dir, const char *name, int64_t max, char **out, size_t *n, struct stat *st, char *err,
+int cask__zarr_slurp(const char *dir, const char *name, int64_t max, char **out, size_t *n, struct stat *st, char *err,
                  size_t cap) {
   char p[ZARR_MAX_PATH + 64];
   cask__fmt(p, sizeof p, "%s/%s", dir, name);
@@ -297,7 +293,9 @@ typedef struct read_args {
 } read_args;
 
 /* The arguments may come from a JSON file: check them before use. */
-static int check_read_args(const read_args *a, size_t len) {
+_Static_assert(offsetof(read_args, path_len) == sizeof(read_args) - 8, "path_len: cask__zarr_take_args");
+static int check_read_args(const void *args, size_t len) {
+  const read_args *a = args;
   if (len < sizeof *a || len - sizeof *a != a->path_len || a->path_len == 0 || a->path_len >= ZARR_MAX_PATH ||
       (unsigned)a->dtype >= CASK_DTYPE_COUNT || a->ndim < 0 || a->ndim > CASK_MAX_NDIM ||
       (unsigned)a->codec >= CASK__ZARR_CODEC_COUNT || (a->sep != '.' && a->sep != '/'))
@@ -320,45 +318,56 @@ typedef struct reader {
   size_t cap;
 } reader;
 
-/* Chunk key's file into dst (the whole chunk, want bytes): decoded, or
- * the fill value when the file does not exist. */
-static int read_chunk(const reader *r, const char *key, void *dst, size_t want) {
-  char p[ZARR_MAX_PATH + 512];
-  cask__fmt(p, sizeof p, "%s/%s", r->store, key);
+int cask__zarr_read_file(const char *p, int64_t max, char **out, size_t *n, char *err, size_t cap) {
   int fd = open(p, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) {
-    fill_pattern(dst, r->a->fill, r->w, (int64_t)(want / r->w));
-    return CASK_OK;
-  }
+  if (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) return CASK_ENOTFOUND;
   if (fd < 0) {
-    cask__fmt(r->err, r->cap, "%s: cannot open: %s", p, strerror(errno));
+    cask__fmt(err, cap, "%s: cannot open: %s", p, strerror(errno));
     return CASK_EIO;
   }
   struct stat st;
   int rc = CASK_OK;
   char *buf = NULL;
-  /* No compressor makes a chunk much larger than its data: a bigger file
-   * is not a chunk of this array (and must not be read whole). */
-  int64_t max = (int64_t)want + (int64_t)want / 8 + 4096;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    cask__fmt(r->err, r->cap, "%s: not a regular file", p);
+    cask__fmt(err, cap, "%s: not a regular file", p);
     rc = CASK_EIO;
   } else if (st.st_size > max) {
-    cask__fmt(r->err, r->cap, "%s: %lld bytes, too large for a chunk of %zu bytes", p, (long long)st.st_size, want);
+    cask__fmt(err, cap, "%s: %lld bytes, too large for a chunk of this array", p, (long long)st.st_size);
     rc = CASK_EFORMAT;
   } else if (!(buf = cask__malloc_big((size_t)st.st_size + 1))) {
-    cask__fmt(r->err, r->cap, "%s: out of memory", p);
+    cask__fmt(err, cap, "%s: out of memory", p);
     rc = CASK_ENOMEM;
   } else if (cask__pread_full(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
-    cask__fmt(r->err, r->cap, "%s: reading: %s", p, strerror(errno));
+    cask__fmt(err, cap, "%s: reading: %s", p, strerror(errno));
     rc = CASK_EIO;
-  } else {
-    char why[512];
-    rc = cask__zarr_decode(r->a->codec, buf, (size_t)st.st_size, dst, want, why, sizeof why);
-    if (rc) cask__fmt(r->err, r->cap, "%s: %s", p, why);
   }
-  cask__free(buf);
   close(fd);
+  if (rc) {
+    cask__free(buf);
+    return rc;
+  }
+  *out = buf;
+  *n = (size_t)st.st_size;
+  return CASK_OK;
+}
+
+/* Chunk key's file into dst (the whole chunk, want bytes): decoded, or
+ * the fill value when the file does not exist. */
+static int read_chunk(const reader *r, const char *key, void *dst, size_t want) {
+  char p[ZARR_MAX_PATH + 512];
+  cask__fmt(p, sizeof p, "%s/%s", r->store, key);
+  char *buf = NULL;
+  size_t n = 0;
+  int rc = cask__zarr_read_file(p, cask__zarr_max_encoded(want), &buf, &n, r->err, r->cap);
+  if (rc == CASK_ENOTFOUND) {
+    cask__zarr_fill_pattern(dst, r->a->fill, r->w, (int64_t)(want / r->w));
+    return CASK_OK;
+  }
+  if (rc) return rc;
+  char why[512];
+  rc = cask__zarr_decode(r->a->codec, buf, n, dst, want, why, sizeof why);
+  if (rc) cask__fmt(r->err, r->cap, "%s: %s", p, why);
+  cask__free(buf);
   return rc;
 }
 
@@ -385,7 +394,7 @@ static int read_chunks(const reader *r, char *dst) {
   int rc = CASK_OK;
   for (;;) {
     char key[512];
-    chunk_key(key, sizeof key, nd, c, (char)a->sep);
+    cask__zarr_chunk_key(key, sizeof key, NULL, nd, c, (char)a->sep);
     if ((rc = read_chunk(r, key, direct ? dst : tmp, want))) break;
     if (!direct) {
       int64_t ds[CASK_MAX_NDIM], ss[CASK_MAX_NDIM], step[CASK_MAX_NDIM], n[CASK_MAX_NDIM];
@@ -403,17 +412,25 @@ static int read_chunks(const reader *r, char *dst) {
   return rc;
 }
 
-static int read_run(cask_task_io *io) {
-  read_args a;
-  if (io->args_len < sizeof a) return CASK_EINVAL;
-  memcpy(&a, io->args, sizeof a);
-  if (check_read_args(&a, io->args_len)) {
-    cask__fmt(io->errmsg, io->errmsg_cap, "malformed zarr_read arguments");
+int cask__zarr_take_args(const cask_task_io *io, void *a, size_t head, int (*check)(const void *a, size_t len),
+                         const char *op, char *store) {
+  if (io->args_len < head) return CASK_EINVAL;
+  memcpy(a, io->args, head);
+  if (check(a, io->args_len)) {
+    cask__fmt(io->errmsg, io->errmsg_cap, "malformed %s arguments", op);
     return CASK_EINVAL;
   }
+  uint32_t n; /* checked: < ZARR_MAX_PATH */
+  memcpy(&n, (const char *)a + head - 8, sizeof n);
+  memcpy(store, (const char *)io->args + head, n);
+  store[n] = '\0';
+  return CASK_OK;
+}
+
+static int read_run(cask_task_io *io) {
+  read_args a;
   char store[ZARR_MAX_PATH];
-  memcpy(store, (const char *)io->args + sizeof a, a.path_len);
-  store[a.path_len] = '\0';
+  if (cask__zarr_take_args(io, &a, sizeof a, check_read_args, "zarr_read", store)) return CASK_EINVAL;
   int rc = cask_block_new((cask_dtype)a.dtype, a.ndim, a.ext, &io->output);
   int64_t n = rc ? 0 : cask_block_size(io->output);
   if (rc || n == 0) return rc;
@@ -433,27 +450,24 @@ static const cask_op *op_read, *op_write;
 /* a->ext: read_args with an empty box, followed by the path. */
 static const cask__reader_class zarr_class = CASK__READER_CLASS("zarr", read_args, &op_read);
 
-/* The store's .zarray into m; also refuses groups and Zarr v3 stores
- * clearly. */
-static int open_store(cask_ctx *ctx, const char *path, char *abs, zarr_meta *m, struct stat *st) {
+/* The store's .zarray into m; also refuses groups clearly. *v3: the store
+ * holds zarr.json and no .zarray (nothing parsed; zarr3.c reads it). */
+static int open_store(cask_ctx *ctx, const char *path, char *abs, zarr_meta *m, struct stat *st, int *v3) {
   struct stat ds;
   if (stat(path, &ds) != 0) return cask__fail(ctx, CASK_EIO, "read_zarr %s: %s", path, strerror(errno));
   if (!S_ISDIR(ds.st_mode)) return cask__fail(ctx, CASK_EIO, "read_zarr %s: not a directory (a Zarr v2 directory store)", path);
   if (!realpath(path, abs)) return cask__fail(ctx, CASK_EIO, "read_zarr %s: cannot resolve the path: %s", path, strerror(errno));
   char err[768], *text = NULL;
   size_t n = 0;
-  int rc = slurp(abs, ".zarray", ZARR_MAX_META, &text, &n, st, err, sizeof err);
+  int rc = cask__zarr_slurp(abs, ".zarray", ZARR_MAX_META, &text, &n, st, err, sizeof err);
   if (rc == CASK_ENOTFOUND) {
     char p[ZARR_MAX_PATH + 16];
     struct stat s2;
-    cask__fmt(p, sizeof p, "%s/.zgroup", abs);
-    int group = stat(p, &s2) == 0;
     cask__fmt(p, sizeof p, "%s/zarr.json", abs);
-    int v3 = stat(p, &s2) == 0;
-    return cask__fail(ctx, CASK_EFORMAT, "read_zarr %s: no .zarray: %s", path,
-                      group ? "a Zarr group, not an array (open one of its arrays)"
-                      : v3 ? "a Zarr v3 store (zarr.json); cask reads Zarr v2"
-                           : "not a Zarr v2 array");
+    if ((*v3 = stat(p, &s2) == 0)) return CASK_OK;
+    cask__fmt(p, sizeof p, "%s/.zgroup", abs);
+    return cask__fail(ctx, CASK_EFORMAT, "read_zarr %s: no .zarray or zarr.json: %s", path,
+                      stat(p, &s2) == 0 ? "a Zarr group, not an array (open one of its arrays)" : "not a Zarr array");
   }
   if (rc) return cask__fail(ctx, rc, "read_zarr %s: %s", path, err);
   rc = cask__zarr_parse_meta(text, n, m, err, sizeof err);
@@ -486,8 +500,9 @@ int cask_read_zarr(cask_ctx *ctx, const char *path, const int64_t *chunks, cask_
   char abs[ZARR_MAX_PATH];
   zarr_meta m;
   struct stat st;
-  int rc = open_store(ctx, path, abs, &m, &st);
+  int v3 = 0, rc = open_store(ctx, path, abs, &m, &st, &v3);
   if (rc) return rc;
+  if (v3) return cask__zarr3_open(ctx, path, abs, chunks, out);
   for (int i = 0; chunks && i < m.ndim; i++)
     if (chunks[i] < 0)
       return cask__fail(ctx, CASK_EINVAL, "read_zarr %s: chunk %lld on axis %d is negative", path,
@@ -525,7 +540,9 @@ typedef struct write_args {
   uint32_t path_len, pad2;
 } write_args;
 
-static int check_write_args(const write_args *a, size_t len) {
+_Static_assert(offsetof(write_args, path_len) == sizeof(write_args) - 8, "path_len: cask__zarr_take_args");
+static int check_write_args(const void *args, size_t len) {
+  const write_args *a = args;
   if (len < sizeof *a || len - sizeof *a != a->path_len || a->path_len == 0 || a->path_len >= ZARR_MAX_PATH ||
       (unsigned)a->dtype >= CASK_DTYPE_COUNT || a->ndim < 0 || a->ndim > CASK_MAX_NDIM ||
       (unsigned)a->codec >= CASK__ZARR_CODEC_COUNT || (a->sep != '.' && a->sep != '/') || (unsigned)a->shuffle > 2)
@@ -541,19 +558,20 @@ static int check_write_args(const write_args *a, size_t len) {
 /* The whole chunk (zchunk extents, the array's dtype, little-endian) in a
  * new buffer: the block converted, an edge chunk padded with the fill
  * value as zarr pads it. */
-static char *chunk_bytes(const write_args *a, const cask_block *b) {
-  size_t w = cask_dtype_size((cask_dtype)a->dtype);
-  int64_t n = prod(a->ndim, a->zchunk), nb = cask_block_size(b);
+char *cask__zarr_chunk_bytes(cask_dtype dt, int ndim, const int64_t *zchunk, const int64_t *ext,
+                             const unsigned char *fill, const cask_block *b) {
+  size_t w = cask_dtype_size(dt);
+  int64_t n = prod(ndim, zchunk), nb = cask_block_size(b);
   char *chunk = cask__malloc((size_t)n * w + 1), *conv = NULL;
   if (!chunk) return NULL;
   const char *src = cask_block_data(b);
   int whole = nb == n;
-  if (cask_block_dtype(b) != (cask_dtype)a->dtype) {
+  if (cask_block_dtype(b) != dt) {
     if (!whole && !(conv = cask__malloc((size_t)nb * w + 1))) {
       cask__free(chunk);
       return NULL;
     }
-    cask__cast(whole ? chunk : conv, (cask_dtype)a->dtype, src, cask_block_dtype(b), nb);
+    cask__cast(whole ? chunk : conv, dt, src, cask_block_dtype(b), nb);
     src = whole ? NULL : conv;
   } else if (whole && n) {
     memcpy(chunk, src, (size_t)n * w);
@@ -561,9 +579,9 @@ static char *chunk_bytes(const write_args *a, const cask_block *b) {
   }
   if (src) {
     int64_t zero[CASK_MAX_NDIM] = {0}, step[CASK_MAX_NDIM];
-    for (int i = 0; i < a->ndim; i++) step[i] = 1;
-    fill_pattern(chunk, a->fill, w, n);
-    cask__box_copy(chunk, a->zchunk, zero, src, a->ext, zero, step, a->ext, a->ndim, w);
+    for (int i = 0; i < ndim; i++) step[i] = 1;
+    cask__zarr_fill_pattern(chunk, fill, w, n);
+    cask__box_copy(chunk, zchunk, zero, src, ext, zero, step, ext, ndim, w);
   }
   cask__free(conv);
   if (cask__host_big_endian()) cask__byteswap(chunk, w, n);
@@ -575,7 +593,7 @@ static char *chunk_bytes(const write_args *a, const cask_block *b) {
  * temporary. Unlike cask__write_file_atomic there is no fsync (neither
  * zarr nor dask syncs chunks): a store is as durable as any file the
  * program writes, and thousands of chunks do not wait for the disk. */
-static int write_chunk_file(const char *path, const void *data, size_t len, char *err, size_t cap) {
+int cask__zarr_write_file(const char *path, const void *data, size_t len, char *err, size_t cap) {
   char tmp[ZARR_MAX_PATH + 600];
   cask__temp_name(tmp, sizeof tmp, path);
   int fd = mkstemp(tmp);
@@ -617,8 +635,7 @@ fail:
   return CASK_EIO;
 }
 
-/* With '/', key "i/j/k" lives in directories i and i/j. */
-static int make_parents(const char *store, const char *key, char *err, size_t cap) {
+int cask__zarr_make_parents(const char *store, const char *key, char *err, size_t cap) {
   char p[ZARR_MAX_PATH + 512];
   for (const char *s = strchr(key, '/'); s; s = strchr(s + 1, '/')) {
     cask__fmt(p, sizeof p, "%s/%.*s", store, (int)(s - key), key);
@@ -632,21 +649,14 @@ static int make_parents(const char *store, const char *key, char *err, size_t ca
 
 static int write_run(cask_task_io *io) {
   write_args a;
-  if (io->args_len < sizeof a) return CASK_EINVAL;
-  memcpy(&a, io->args, sizeof a);
-  if (check_write_args(&a, io->args_len)) {
-    cask__fmt(io->errmsg, io->errmsg_cap, "malformed zarr_write arguments");
-    return CASK_EINVAL;
-  }
+  char store[ZARR_MAX_PATH], key[512], p[ZARR_MAX_PATH + 512];
+  if (cask__zarr_take_args(io, &a, sizeof a, check_write_args, "zarr_write", store)) return CASK_EINVAL;
   int rc = cask__sink_check_block(io, a.ndim, a.ext, "chunk");
   if (rc) return rc;
-  char store[ZARR_MAX_PATH], key[512], p[ZARR_MAX_PATH + 512];
-  memcpy(store, (const char *)io->args + sizeof a, a.path_len);
-  store[a.path_len] = '\0';
-  chunk_key(key, sizeof key, a.ndim, a.bidx, (char)a.sep);
+  cask__zarr_chunk_key(key, sizeof key, NULL, a.ndim, a.bidx, (char)a.sep);
   cask__fmt(p, sizeof p, "%s/%s", store, key);
   size_t w = cask_dtype_size((cask_dtype)a.dtype), n = (size_t)prod(a.ndim, a.zchunk) * w;
-  char *chunk = chunk_bytes(&a, io->inputs[0]);
+  char *chunk = cask__zarr_chunk_bytes((cask_dtype)a.dtype, a.ndim, a.zchunk, a.ext, a.fill, io->inputs[0]);
   if (!chunk) {
     cask__fmt(io->errmsg, io->errmsg_cap, "%s: out of memory for a chunk of %zu bytes", p, n);
     return CASK_ENOMEM;
@@ -661,8 +671,8 @@ static int write_run(cask_task_io *io) {
     cask__fmt(io->errmsg, io->errmsg_cap, "%s: %s", p, why);
     return rc;
   }
-  if (!(rc = make_parents(store, key, io->errmsg, io->errmsg_cap))) {
-    rc = write_chunk_file(p, enc, encn, io->errmsg, io->errmsg_cap);
+  if (!(rc = cask__zarr_make_parents(store, key, io->errmsg, io->errmsg_cap))) {
+    rc = cask__zarr_write_file(p, enc, encn, io->errmsg, io->errmsg_cap);
   }
   cask__free(enc);
   return rc;
@@ -677,7 +687,7 @@ static void place_block(void *args, const int64_t *bidx, const int64_t *off, con
   (void)off;
 }
 
-static cJSON *int_list(int n, const int64_t *v) {
+cJSON *cask__zarr_int_list(int n, const int64_t *v) {
   cJSON *l = cJSON_CreateArray();
   for (int i = 0; l && i < n; i++) {
     cJSON *e = cJSON_CreateNumber((double)v[i]);
@@ -710,9 +720,7 @@ static cJSON *compressor_json(const cask_zarr_options *o) {
   return c;
 }
 
-/* fill_value as zarr writes it: NaN and the infinities as strings, a bool
- * as true/false. */
-static cJSON *fill_json(cask_dtype dt, const unsigned char *fill) {
+cJSON *cask__zarr_fill_json(cask_dtype dt, const unsigned char *fill) {
   double d;
   cask__cast(&d, CASK_F64, fill, dt, 1);
   if (dt == CASK_BOOL) return cJSON_CreateBool(d != 0);
@@ -724,20 +732,21 @@ static cJSON *fill_json(cask_dtype dt, const unsigned char *fill) {
 static char *meta_text(cask_array *a, const cask_zarr_options *o, const unsigned char *fill) {
   cJSON *m = cJSON_CreateObject();
   char sep[2] = {o->separator, '\0'};
-  int ok = m && cJSON_AddItemToObject(m, "chunks", int_list(a->ndim, a->chunk)) &&
+  int ok = m && cJSON_AddItemToObject(m, "chunks", cask__zarr_int_list(a->ndim, a->chunk)) &&
            cJSON_AddItemToObject(m, "compressor", compressor_json(o)) &&
            cJSON_AddStringToObject(m, "dimension_separator", sep) &&
            cJSON_AddStringToObject(m, "dtype", dtype_code(a->dtype)) &&
-           cJSON_AddItemToObject(m, "fill_value", fill_json(a->dtype, fill)) && cJSON_AddNullToObject(m, "filters") &&
-           cJSON_AddStringToObject(m, "order", "C") && cJSON_AddItemToObject(m, "shape", int_list(a->ndim, a->shape)) &&
+           cJSON_AddItemToObject(m, "fill_value", cask__zarr_fill_json(a->dtype, fill)) && cJSON_AddNullToObject(m, "filters") &&
+           cJSON_AddStringToObject(m, "order", "C") && cJSON_AddItemToObject(m, "shape", cask__zarr_int_list(a->ndim, a->shape)) &&
            cJSON_AddNumberToObject(m, "zarr_format", 2);
   char *text = ok ? cJSON_Print(m) : NULL;
   cJSON_Delete(m);
   return text;
 }
 
-static int check_options(cask_ctx *ctx, const char *path, const cask_zarr_options *o, cask_dtype dt,
+static int check_options(cask_ctx *ctx, const char *path, const cask_zarr_options *o, const cask_array *a,
                          unsigned char *fill) {
+  cask_dtype dt = a->dtype;
   int c = (int)o->compressor, lv = o->level;
   if (c < CASK_ZARR_NONE || c > CASK_ZARR_BLOSC_ZSTD)
     return cask__fail(ctx, CASK_EINVAL, "to_zarr %s: compressor %d is not a cask_zarr_compressor", path, c);
@@ -749,6 +758,11 @@ static int check_options(cask_ctx *ctx, const char *path, const cask_zarr_option
     return cask__fail(ctx, CASK_EINVAL, "to_zarr %s: shuffle %d is not 0, 1 or 2", path, o->shuffle);
   if (o->separator != '.' && o->separator != '/')
     return cask__fail(ctx, CASK_EINVAL, "to_zarr %s: the separator must be '.' or '/'", path);
+  if (o->zarr_format != 0 && o->zarr_format != 2 && o->zarr_format != 3)
+    return cask__fail(ctx, CASK_EINVAL, "to_zarr %s: zarr_format %d is not 2 or 3", path, o->zarr_format);
+  for (int i = 0; o->zarr_format != 3 && i < CASK_MAX_NDIM; i++)
+    if (o->shards[i])
+      return cask__fail(ctx, CASK_EINVAL, "to_zarr %s: shards need zarr_format 3 (Zarr v2 has no sharding)", path);
   double f = o->fill_value;
   int is_int = dt == CASK_I64 || dt == CASK_I32 || dt == CASK_U8;
   double lo = dt == CASK_I64 ? -9223372036854775808.0 : dt == CASK_I32 ? -2147483648.0 : 0;
@@ -757,7 +771,7 @@ static int check_options(cask_ctx *ctx, const char *path, const cask_zarr_option
     return cask__fail(ctx, CASK_EINVAL, "to_zarr %s: fill_value %g is not a value of dtype %s", path, f, dtype_code(dt));
   memset(fill, 0, 8);
   cask__cast(fill, dt, &f, CASK_F64, 1);
-  return CASK_OK;
+  return o->zarr_format == 3 ? cask__zarr3_check_options(ctx, path, a, o) : CASK_OK;
 }
 
 /* Whether path can take a new store: nothing there, an empty directory,
@@ -765,9 +779,11 @@ static int check_options(cask_ctx *ctx, const char *path, const cask_zarr_option
 static int check_target(cask_ctx *ctx, const char *path) {
   struct stat st;
   if (stat(path, &st) != 0) return CASK_OK;
-  char meta[ZARR_MAX_PATH + 16];
+  char meta[ZARR_MAX_PATH + 16], meta3[ZARR_MAX_PATH + 16];
   cask__fmt(meta, sizeof meta, "%s/.zarray", path);
-  if (S_ISDIR(st.st_mode) && (access(meta, F_OK) == 0 || rmdir(path) == 0)) return CASK_OK;
+  cask__fmt(meta3, sizeof meta3, "%s/zarr.json", path);
+  if (S_ISDIR(st.st_mode) && (access(meta, F_OK) == 0 || access(meta3, F_OK) == 0 || rmdir(path) == 0))
+    return CASK_OK;
   return cask__fail(ctx, CASK_EIO, "to_zarr %s: exists and is %s (it is not replaced)", path,
                     S_ISDIR(st.st_mode) ? "a directory but not a Zarr store" : "not a directory");
 }
@@ -793,9 +809,11 @@ static int replace_dir(const char *tmp, const char *path) {
   return e ? -1 : 0;
 }
 
-/* The temporary store a run writes into, and .zarray's text. */
+/* The temporary store a run writes into, and the metadata's name
+ * (.zarray, zarr.json) and text. */
 typedef struct zarr_target {
   char tmp[ZARR_MAX_PATH + 64];
+  const char *meta_name;
   char *meta;
 } zarr_target;
 
@@ -804,7 +822,7 @@ static int finish_zarr(cask__writer *w, cask_ctx *ctx, int ok) {
   int rc = CASK_OK;
   if (ok) {
     char p[ZARR_MAX_PATH + 80], err[768];
-    cask__fmt(p, sizeof p, "%s/.zarray", t->tmp);
+    cask__fmt(p, sizeof p, "%s/%s", t->tmp, t->meta_name);
     if ((rc = cask__write_file_atomic(p, t->meta, strlen(t->meta), err, sizeof err)))
       cask__fail(ctx, rc, "to_zarr %s: %s", w->path, err);
     else if (replace_dir(t->tmp, w->path))
@@ -825,13 +843,15 @@ int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_opti
   if (!path || !*path) return cask__fail(ctx, CASK_EINVAL, "to_zarr: the path is NULL or empty");
   if (strlen(path) >= ZARR_MAX_PATH - 64) return cask__fail(ctx, CASK_EINVAL, "to_zarr: the path is too long");
   unsigned char fill[8];
-  int rc = check_options(ctx, path, o, a->dtype, fill);
+  int rc = check_options(ctx, path, o, a, fill);
   if (!rc) rc = check_target(ctx, path);
   if (rc) return rc;
   zarr_target *t = cask__calloc(1, sizeof *t);
   char abs[ZARR_MAX_PATH];
   write_args *args = NULL;
-  if (!t || !(t->meta = meta_text(a, o, fill))) {
+  int v3 = o->zarr_format == 3;
+  if (t) t->meta_name = v3 ? "zarr.json" : ".zarray";
+  if (!t || !(t->meta = v3 ? cask__zarr3_writer_meta(a, o, fill) : meta_text(a, o, fill))) {
     rc = cask__fail(ctx, CASK_ENOMEM, "to_zarr %s: out of memory", path);
     goto fail;
   }
@@ -849,6 +869,20 @@ int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_opti
     goto fail;
   }
   size_t len = strlen(abs);
+  if (v3) {
+    const cask_op *op3 = NULL;
+    int64_t group[CASK_MAX_NDIM] = {0};
+    void *args3 = cask__zarr3_writer_args(a, o, fill, abs, &len, &op3, group);
+    if (!args3) {
+      rc = cask__fail(ctx, CASK_ENOMEM, "to_zarr %s: out of memory", path);
+      rmdir(t->tmp);
+      goto fail;
+    }
+    *w = (cask__writer){.what = "to_zarr", .path = path, .op = cask_array_size(a) > 0 ? op3 : NULL, .args = args3,
+                        .len = len, .place = cask__zarr3_place, .finish = finish_zarr, .state = t};
+    memcpy(w->group, group, sizeof group);
+    return CASK_OK;
+  }
   if (!(args = cask__calloc(1, sizeof *args + len))) {
     rc = cask__fail(ctx, CASK_ENOMEM, "to_zarr %s: out of memory", path);
     rmdir(t->tmp);
@@ -863,8 +897,8 @@ int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_opti
   args->path_len = (uint32_t)len;
   memcpy(args + 1, abs, len);
   /* an empty array has no chunks: its writer tasks are never made */
-  *w = (cask__writer){"to_zarr", path, cask_array_size(a) > 0 ? op_write : NULL, args, sizeof *args + len,
-                      place_block, finish_zarr, t};
+  *w = (cask__writer){.what = "to_zarr", .path = path, .op = cask_array_size(a) > 0 ? op_write : NULL, .args = args,
+                      .len = sizeof *args + len, .place = place_block, .finish = finish_zarr, .state = t};
   return CASK_OK;
 fail:
   if (t) cJSON_free(t->meta);
