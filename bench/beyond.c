@@ -58,7 +58,7 @@ int bench_beyond_child(int argc, char **argv) {
     bench_die(argv[5], cask_ctx_errmsg(ctx));
   int nout = argc - 8;
   cask_target *t = bench_xmalloc((size_t)nout * sizeof *t);
-  static const cask_zarr_options zstd1 = {CASK_ZARR_ZSTD, 1, 0, '.', 0.0};
+  static const cask_zarr_options zstd1 = {.compressor = CASK_ZARR_ZSTD, .level = 1, .separator = '.'};
   double value = 0;
   for (int k = 0; k < nout; k++) {
     const char *spec = argv[8 + k];
