@@ -29,6 +29,11 @@ struct cask__writer {
 };
 int cask__npy_writer_open(cask_array *a, const char *path, cask__writer *w);
 int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_options *opts, cask__writer *w);
+/* hdf5-write.c, netcdf-write.c: name is the dataset or the variable. */
+int cask__hdf5_writer_open(cask_array *a, const char *path, const char *name,
+                           const struct cask_hdf5_options *opts, cask__writer *w);
+int cask__netcdf_writer_open(cask_array *a, const char *path, const char *name,
+                             const struct cask_hdf5_options *opts, cask__writer *w);
 /* The writer tasks of target number k for every block of a (each an
  * output of the graph, depending on the block's task). */
 int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer *w);
@@ -59,5 +64,9 @@ int cask__lower_read(cask__lower *L, cask_array *a, const int64_t *bidx, const c
 void cask__register_npy_ops(void);   /* npy.c */
 void cask__register_zarr_ops(void);  /* zarr.c */
 void cask__register_store_ops(void); /* store.c */
+void cask__register_hdf5_ops(void);        /* hdf5.c */
+void cask__register_hdf5_write_ops(void);  /* hdf5-write.c */
+void cask__register_netcdf_ops(void);      /* netcdf.c */
+void cask__register_netcdf_write_ops(void); /* netcdf-write.c */
 
 #endif

@@ -1,0 +1,258 @@
+/* hdf5.c - cask_read_hdf5: a lazy array over a dataset of an HDF5 file,
+ * each block task reading its hyperslab through libhdf5.
+ * The one thing to know: everything is checked when the array is made
+ * (the file opens, the dataset exists and has a type cask reads, every
+ * filter it uses is available for decoding), so a run fails only on what
+ * cannot be known before: a file changed since, a corrupt chunk. Tasks
+ * reopen the file by path (their arguments are plain bytes, no HDF5 ids),
+ * so the op is pure and the memory manager may drop a block and read it
+ * again. All of it under the one HDF5/NetCDF lock (h5lib.c). */
+#include <stdio.h>
+
+#include "h5.h"
+#include "cask/hdf5.h"
+
+static const cask_op *op_read;
+
+/* a->ext: cask__h5_args with an empty box, then "path\0dataset". */
+static const cask__reader_class hdf5_class = CASK__READER_CLASS("hdf5", cask__h5_args, &op_read);
+
+hid_t cask__h5_type(cask_dtype dt, int file) {
+  switch (dt) {
+  case CASK_F64: return H5Tcopy(file ? H5T_IEEE_F64LE : H5T_NATIVE_DOUBLE);
+  case CASK_F32: return H5Tcopy(file ? H5T_IEEE_F32LE : H5T_NATIVE_FLOAT);
+  case CASK_I64: return H5Tcopy(file ? H5T_STD_I64LE : H5T_NATIVE_INT64);
+  case CASK_I32: return H5Tcopy(file ? H5T_STD_I32LE : H5T_NATIVE_INT32);
+  case CASK_U8: return H5Tcopy(file ? H5T_STD_U8LE : H5T_NATIVE_UINT8);
+  default: break;
+  }
+  hid_t t = H5Tenum_create(file ? H5T_STD_I8LE : H5T_NATIVE_INT8);
+  signed char no = 0, yes = 1;
+  if (t >= 0 && (H5Tenum_insert(t, "FALSE", &no) < 0 || H5Tenum_insert(t, "TRUE", &yes) < 0)) {
+    H5Tclose(t);
+    return -1;
+  }
+  return t;
+}
+
+/* ---- opening: the file, the dataset, its type, filters and layout ------ */
+
+typedef struct h5_info {
+  cask_dtype dtype;
+  int ndim, chunked;
+  int64_t shape[CASK_MAX_NDIM], chunk[CASK_MAX_NDIM];
+} h5_info;
+
+/* h5py's bool: an enum of one byte with exactly FALSE = 0 and TRUE = 1. */
+static int is_bool_enum(hid_t t) {
+  if (H5Tget_nmembers(t) != 2 || H5Tget_size(t) != 1) return 0;
+  int ok = 1;
+  for (unsigned i = 0; i < 2 && ok; i++) {
+    char *name = H5Tget_member_name(t, i);
+    signed char v = -1;
+    ok = name && H5Tget_member_value(t, i, &v) >= 0 && !strcmp(name, i ? "TRUE" : "FALSE") && v == (signed char)i;
+    H5free_memory(name);
+  }
+  return ok;
+}
+
+/* The dtype cask reads a file type as (widening exact integers), or a
+ * description of a type it does not read in what. */
+static int dtype_of(hid_t t, cask_dtype *dt, char *what, size_t cap) {
+  H5T_class_t cls = H5Tget_class(t);
+  size_t size = H5Tget_size(t);
+  if (cls == H5T_FLOAT && (size == 8 || size == 4)) {
+    *dt = size == 8 ? CASK_F64 : CASK_F32;
+    return CASK_OK;
+  }
+  if (cls == H5T_INTEGER) {
+    int sign = H5Tget_sign(t) == H5T_SGN_2;
+    if (sign && size <= 8) {
+      *dt = size == 8 ? CASK_I64 : CASK_I32;
+      return CASK_OK;
+    }
+    if (!sign && size <= 4) {
+      *dt = size == 1 ? CASK_U8 : size == 2 ? CASK_I32 : CASK_I64;
+      return CASK_OK;
+    }
+    cask__fmt(what, cap, "%s %zu-byte integers", sign ? "signed" : "unsigned", size);
+  } else if (cls == H5T_ENUM && is_bool_enum(t)) {
+    *dt = CASK_BOOL;
+    return CASK_OK;
+  } else {
+    static const char *const names[] = {"integer", "float", "time", "string", "bitfield", "opaque",
+                                        "compound", "reference", "enum", "variable-length", "array"};
+    cask__fmt(what, cap, "%zu-byte %s values", size,
+              cls >= 0 && (size_t)cls < sizeof names / sizeof names[0] ? names[cls] : "unknown");
+  }
+  return CASK_EFORMAT;
+}
+
+/* Every filter of the dataset can decode here: else CASK_EFORMAT naming
+ * the first one that cannot. */
+static int check_filters(cask_ctx *ctx, const char *path, const char *dataset, hid_t dcpl) {
+  int n = H5Pget_nfilters(dcpl);
+  for (int i = 0; i < n; i++) {
+    unsigned flags = 0, config = 0;
+    size_t nelmts = 0;
+    char name[128] = "";
+    H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &nelmts, NULL, sizeof name, name, &config);
+    if (id < 0) return cask__fail(ctx, CASK_EFORMAT, "read_hdf5 %s: dataset %s: cannot read its filter %d", path, dataset, i);
+    unsigned info = 0;
+    if (H5Zfilter_avail(id) <= 0 || H5Zget_filter_info(id, &info) < 0 || !(info & H5Z_FILTER_CONFIG_DECODE_ENABLED)) {
+      H5Eclear2(H5E_DEFAULT);
+      return cask__fail(ctx, CASK_EFORMAT,
+                        "read_hdf5 %s: dataset %s: uses filter %d '%s', which this HDF5 library cannot decode (not built in, no plugin for it in HDF5_PLUGIN_PATH)",
+                        path, dataset, (int)id, name[0] ? name : "(no name)");
+    }
+  }
+  return CASK_OK;
+}
+
+/* The dataset's shape, dtype and chunks (under the lock). */
+static int inspect(cask_ctx *ctx, const char *path, const char *dataset, hid_t d, h5_info *info) {
+  char what[128], err[512];
+  hid_t t = H5Dget_type(d), s = H5Dget_space(d), dcpl = H5Dget_create_plist(d);
+  int rc = CASK_OK;
+  if (t < 0 || s < 0 || dcpl < 0) {
+    cask__h5_errtext(err, sizeof err);
+    rc = cask__fail(ctx, CASK_EFORMAT, "read_hdf5 %s: dataset %s: cannot read its type, shape or layout: %s", path,
+                    dataset, err);
+  } else if (dtype_of(t, &info->dtype, what, sizeof what)) {
+    rc = cask__fail(ctx, CASK_EFORMAT,
+                    "read_hdf5 %s: dataset %s: holds %s; cask reads float64, float32, integers of up to 8 bytes (unsigned: 4) and h5py's bool",
+                    path, dataset, what);
+  } else if (H5Sget_simple_extent_type(s) == H5S_NULL) {
+    rc = cask__fail(ctx, CASK_EFORMAT, "read_hdf5 %s: dataset %s: has a null dataspace (no values)", path, dataset);
+  } else if ((info->ndim = H5Sget_simple_extent_ndims(s)) < 0 || info->ndim > CASK_MAX_NDIM) {
+    rc = cask__fail(ctx, CASK_EFORMAT, "read_hdf5 %s: dataset %s: has %d axes; cask holds at most %d", path, dataset,
+                    info->ndim, CASK_MAX_NDIM);
+  } else {
+    hsize_t dims[CASK_MAX_NDIM], ch[CASK_MAX_NDIM];
+    H5Sget_simple_extent_dims(s, dims, NULL);
+    for (int i = 0; i < info->ndim; i++) info->shape[i] = (int64_t)dims[i];
+    info->chunked = H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, info->ndim, ch) == info->ndim;
+    for (int i = 0; i < info->ndim && info->chunked; i++) info->chunk[i] = (int64_t)ch[i];
+    rc = check_filters(ctx, path, dataset, dcpl);
+  }
+  if (dcpl >= 0) H5Pclose(dcpl);
+  if (s >= 0) H5Sclose(s);
+  if (t >= 0) H5Tclose(t);
+  return rc;
+}
+
+static int open_dataset(cask_ctx *ctx, const char *path, const char *dataset, h5_info *info) {
+  char err[512];
+  int rc = CASK_OK;
+  cask__h5_lock();
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), d = -1;
+  if (f < 0) {
+    cask__h5_errtext(err, sizeof err);
+    rc = cask__fail(ctx, CASK_EFORMAT, "read_hdf5 %s: not an HDF5 file libhdf5 can open (truncated or another format): %s",
+                    path, err);
+  } else if ((d = H5Dopen2(f, dataset, H5P_DEFAULT)) < 0) {
+    cask__h5_errtext(err, sizeof err);
+    rc = cask__fail(ctx, CASK_EFORMAT, "read_hdf5 %s: dataset %s: cannot open it: %s", path, dataset, err);
+  } else {
+    rc = inspect(ctx, path, dataset, d, info);
+  }
+  if (d >= 0) H5Dclose(d);
+  if (f >= 0) H5Fclose(f);
+  H5Eclear2(H5E_DEFAULT);
+  cask__h5_unlock();
+  return rc;
+}
+
+int cask_read_hdf5(cask_ctx *ctx, const char *path, const char *dataset, const int64_t *chunks,
+                   cask_array **out) {
+  if (!out) return CASK_EINVAL;
+  *out = NULL;
+  if (!ctx) return CASK_EINVAL;
+  if (!path || !*path) return cask__fail(ctx, CASK_EINVAL, "read_hdf5: the path is NULL or empty");
+  if (!dataset || !*dataset) return cask__fail(ctx, CASK_EINVAL, "read_hdf5 %s: the dataset name is NULL or empty", path);
+  if (strlen(dataset) >= CASK__H5_MAX_NAME)
+    return cask__fail(ctx, CASK_EINVAL, "read_hdf5 %s: the dataset name is longer than %d bytes", path, CASK__H5_MAX_NAME - 1);
+  char abs[CASK__H5_MAX_PATH];
+  struct stat st;
+  h5_info info;
+  int rc = cask__h5_resolve(ctx, "read_hdf5", path, abs, &st);
+  if (!rc) rc = open_dataset(ctx, path, dataset, &info);
+  for (int i = 0; !rc && chunks && i < info.ndim; i++)
+    if (chunks[i] < 0)
+      rc = cask__fail(ctx, CASK_EINVAL, "read_hdf5 %s: dataset %s: chunk %lld on axis %d is negative", path, dataset,
+                      (long long)chunks[i], i);
+  if (rc) return rc;
+  int64_t ch[CASK_MAX_NDIM];
+  if (!chunks)
+    cask__h5_default_chunks(info.ndim, info.shape, info.chunked ? info.chunk : NULL, cask_dtype_size(info.dtype), ch);
+  cask__h5_args head = {.dtype = info.dtype, .ndim = info.ndim};
+  memcpy(head.shape, info.shape, sizeof head.shape[0] * (size_t)info.ndim);
+  cask__h5_args *ext = cask__h5_args_new(&head, &st, abs, dataset);
+  if (!ext) return cask__fail(ctx, CASK_ENOMEM, "read_hdf5 %s: out of memory", path);
+  rc = cask__node_new_ext(ctx, &hdf5_class.cls, ext, info.dtype, info.ndim, info.shape, chunks ? chunks : ch, 0,
+                          NULL, out);
+  if (rc) return rc;
+  /* The token: the file's identity and the dataset; the node adds shape,
+   * dtype and chunks. */
+  struct {
+    cask__h5_args head;
+    uint64_t tail_hash;
+  } seal;
+  memcpy(&seal.head, ext, sizeof seal.head);
+  seal.tail_hash = cask__hash(ext + 1, ext->path_len, 0x683566);
+  cask__node_seal(*out, &seal, sizeof seal);
+  return CASK_OK;
+}
+
+/* ---- the "array.hdf5_read" op --------------------------------------------- */
+
+/* The box of a block as a hyperslab of the file's dataspace, read into a
+ * C-order buffer of the block's extents. Under the lock. */
+static int read_box(const cask__h5_args *a, const char *path, const char *dataset, void *dst, char *err,
+                    size_t cap) {
+  hsize_t start[CASK_MAX_NDIM], count[CASK_MAX_NDIM];
+  for (int i = 0; i < a->ndim; i++) start[i] = (hsize_t)a->off[i], count[i] = (hsize_t)a->ext[i];
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), d = -1, fs = -1, ms = -1, mt = -1;
+  herr_t ok = -1;
+  const char *step = "opening the file";
+  if (f >= 0 && (step = "opening the dataset", d = H5Dopen2(f, dataset, H5P_DEFAULT)) >= 0 &&
+      (step = "selecting the block", fs = H5Dget_space(d)) >= 0 &&
+      (a->ndim == 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0) &&
+      (ms = a->ndim ? H5Screate_simple(a->ndim, count, NULL) : H5Screate(H5S_SCALAR)) >= 0 &&
+      (mt = cask__h5_type((cask_dtype)a->dtype, 0)) >= 0)
+    ok = (step = "reading (decoding its chunks)", H5Dread(d, mt, ms, fs, H5P_DEFAULT, dst));
+  char h5err[512] = "";
+  if (ok < 0) cask__h5_errtext(h5err, sizeof h5err);
+  if (mt >= 0) H5Tclose(mt);
+  if (ms >= 0) H5Sclose(ms);
+  if (fs >= 0) H5Sclose(fs);
+  if (d >= 0) H5Dclose(d);
+  if (f >= 0) H5Fclose(f);
+  if (ok >= 0) return CASK_OK;
+  char box[400];
+  cask__shape_str(box, sizeof box, a->ndim, a->off);
+  cask__fmt(err, cap, "%s: dataset %s: block at %s: %s: %s", path, dataset, box, step, h5err);
+  return CASK_EIO;
+}
+
+static int read_run(cask_task_io *io) {
+  cask__h5_args a;
+  char path[CASK__H5_MAX_PATH], dataset[CASK__H5_MAX_NAME];
+  if (cask__h5_args_parse(io, &a, path, dataset)) {
+    cask__fmt(io->errmsg, io->errmsg_cap, "malformed hdf5_read arguments");
+    return CASK_EINVAL;
+  }
+  int rc = cask__h5_check_unchanged(&a, path, "cask_read_hdf5", io->errmsg, io->errmsg_cap);
+  if (!rc) rc = cask_block_new((cask_dtype)a.dtype, a.ndim, a.ext, &io->output);
+  if (rc || cask_block_size(io->output) == 0) return rc;
+  cask__h5_lock();
+  rc = read_box(&a, path, dataset, cask_block_data(io->output), io->errmsg, io->errmsg_cap);
+  cask__h5_unlock();
+  return rc;
+}
+
+void cask__register_hdf5_ops(void) {
+  /* pure, and each read checks the file is the one cask_read_hdf5 saw */
+  cask_op_register(&(cask_op){.name = "array.hdf5_read", .run = read_run, .flags = CASK_OP_PURE | CASK_OP_CHECKS_SOURCE},
+                   &op_read);
+}
