@@ -260,6 +260,80 @@ START_TEST(blocks_are_dropped_and_read_again_under_a_memory_limit) {
 }
 END_TEST
 
+/* ---- h5py, netCDF4 and xarray (driven by tests/hdf5_check.py) ----------- */
+
+static void odd_chunks(const cask_array *a, int64_t *odd) {
+  for (int i = 0; i < cask_array_ndim(a); i++) odd[i] = cask_array_shape(a)[i] / 2 + 1;
+}
+
+/* One manifest line: read the file with odd chunks into read_<name>.npy and
+ * write it back; or expect an error (expected: '_' for spaces). */
+static void run_line(const char *pydir, const char *kind, const char *name, const char *file, const char *obj,
+                     char *extra) {
+  char p[900];
+  cask_array *a = NULL, *b = NULL;
+  int nc = !strcmp(kind, "nc") || !strcmp(kind, "ncerr");
+  if (!strcmp(kind, "err") || !strcmp(kind, "ncerr")) {
+    int rc = nc ? cask_read_netcdf(ctx, file, obj, NULL, &a) : cask_read_hdf5(ctx, file, obj, NULL, &a);
+    if (rc == CASK_OK) { /* the metadata read: the data must fail */
+      snprintf(p, sizeof p, "%s/read_%s.npy", pydir, name);
+      rc = cask_to_npy(a, p);
+      cask_array_release(a);
+      ck_assert_msg(access(p, F_OK) != 0, "%s: a failed read left %s", name, p);
+    }
+    const char *m = cask_ctx_errmsg(ctx);
+    for (char *c = extra; *c; c++) *c = *c == '_' ? ' ' : *c;
+    ck_assert_msg(rc != CASK_OK && strstr(m, file) && strstr(m, extra), "%s: rc %s, message '%s' (wanted '%s')", name,
+                  cask_err_name(rc), m, extra);
+    snprintf(p, sizeof p, "%s/err_%s.txt", pydir, name);
+    FILE *f = fopen(p, "w");
+    fputs(m, f);
+    fclose(f);
+    return;
+  }
+  int rc = nc ? cask_read_netcdf(ctx, file, obj, NULL, &a) : cask_read_hdf5(ctx, file, obj, NULL, &a);
+  ck_assert_msg(rc == CASK_OK, "%s: %s", name, cask_ctx_errmsg(ctx));
+  int64_t odd[CASK_MAX_NDIM];
+  odd_chunks(a, odd);
+  rc = nc ? cask_read_netcdf(ctx, file, obj, odd, &b) : cask_read_hdf5(ctx, file, obj, odd, &b);
+  ck_assert_msg(rc == CASK_OK, "%s: %s", name, cask_ctx_errmsg(ctx));
+  same(a, b, name);
+  snprintf(p, sizeof p, "%s/read_%s.npy", pydir, name);
+  ck_assert_msg(cask_to_npy(b, p) == CASK_OK, "%s: %s", name, cask_ctx_errmsg(ctx));
+  if (nc) {
+    const char *dims[CASK_MAX_NDIM];
+    int n = 0;
+    for (char *t = strtok(extra, ","); t && n < CASK_MAX_NDIM; t = strtok(NULL, ",")) dims[n++] = t;
+    ck_assert_int_eq(n, cask_array_ndim(b));
+    snprintf(p, sizeof p, "%s/out_%s.nc", pydir, name);
+    rc = cask_to_netcdf(b, p, obj, &(cask_hdf5_options){.gzip_level = 2, .shuffle = 1, .dims = dims});
+  } else {
+    snprintf(p, sizeof p, "%s/out_%s.h5", pydir, name);
+    rc = cask_to_hdf5(b, p, "/data", &(cask_hdf5_options){.gzip_level = 4, .shuffle = 1});
+  }
+  ck_assert_msg(rc == CASK_OK, "%s: %s", name, cask_ctx_errmsg(ctx));
+  cask_array_release(a), cask_array_release(b);
+}
+
+START_TEST(python_reads_what_cask_writes_and_the_reverse) {
+  const char *pydir = getenv("CASK_HDF5_DIR");
+  if (!pydir) return;
+  char p[900], line[2048];
+  snprintf(p, sizeof p, "%s/manifest.txt", pydir);
+  FILE *f = fopen(p, "r");
+  ck_assert_msg(f != NULL, "%s: %s", p, strerror(errno));
+  int n = 0;
+  while (fgets(line, sizeof line, f)) {
+    char kind[16], name[128], file[900], obj[256], extra[256] = "";
+    if (sscanf(line, "%15s %127s %899s %255s %255s", kind, name, file, obj, extra) < 4) continue;
+    run_line(pydir, kind, name, file, obj, extra);
+    n++;
+  }
+  fclose(f);
+  ck_assert_msg(n > 0, "an empty manifest in %s", pydir);
+}
+END_TEST
+
 Suite *hdf5_suite(void) {
   Suite *s = suite_create("hdf5");
   TCase *tc = tcase_create("files");
@@ -271,6 +345,11 @@ Suite *hdf5_suite(void) {
   tcase_add_test(tc, bad_files_and_names_fail_before_anything_runs_naming_them);
   tcase_add_test(tc, a_changed_file_fails_the_run_and_the_output_is_not_written);
   tcase_add_test(tc, blocks_are_dropped_and_read_again_under_a_memory_limit);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("python");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 300);
+  tcase_add_test(tc, python_reads_what_cask_writes_and_the_reverse);
   suite_add_tcase(s, tc);
   return s;
 }
