@@ -29,11 +29,12 @@ the test binary fails, 77 (skipped) when h5py, netCDF4 or xarray is not
 installed. Run it with /usr/bin/python3 (Debian's packages).
 """
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
+
+from checkutil import run_case, same, values
 
 try:
     import h5py
@@ -46,28 +47,10 @@ except ImportError as e:
 WIDEN = {"i1": "i4", "i2": "i4", "u2": "i4", "u4": "i8"}
 
 
-def values(rng, dt, shape):
-    dt = np.dtype(dt)
-    if dt.kind == "f":
-        x = (rng.standard_normal(shape) * 1e3).astype(dt)
-        flat = x.reshape(-1)
-        for i, v in zip(range(0, flat.size, 5), [np.nan, np.inf, -np.inf, -0.0, 1e-30]):
-            flat[i] = v
-        return x
-    if dt.kind == "b":
-        return rng.random(shape) > 0.5
-    info = np.iinfo(dt)
-    return rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dt)
-
-
 def native(a):
     """The array as cask holds it: widened, little-endian."""
     code = a.dtype.str[1:]
     return a.astype(np.dtype(WIDEN.get(code, code)).newbyteorder("<"))
-
-
-def same(got, want):
-    return got.dtype == want.dtype and got.shape == want.shape and got.tobytes() == want.tobytes()
 
 
 def odd_chunks(shape):
@@ -202,13 +185,7 @@ def main():
     binary = sys.argv[1]
     with tempfile.TemporaryDirectory(prefix="cask-hdf5-") as d:
         h5, nc, errs = write_inputs(d)
-        env = dict(os.environ, CASK_HDF5_DIR=d, CK_RUN_CASE="python")
-        env.pop("CK_RUN_SUITE", None)
-        run = subprocess.run([binary, "hdf5"], env=env, capture_output=True, text=True)
-        sys.stdout.write(run.stdout)
-        sys.stderr.write(run.stderr)
-        if run.returncode != 0 or "Checks: 1, Failures: 0, Errors: 0" not in run.stdout:
-            print(f"{binary} hdf5 (CK_RUN_CASE=python) failed with status {run.returncode}", file=sys.stderr)
+        if not run_case(binary, "hdf5", "python", "CASK_HDF5_DIR", d):
             return 2
         problems = []
         for name, want in h5.items():

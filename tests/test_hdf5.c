@@ -9,8 +9,8 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,25 +25,29 @@ static char dir[256];
 static cask_ctx *ctx;
 
 static void setup(void) {
-  snprintf(dir, sizeof dir, "%s/cask-hdf5-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-  ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+  test_tmpdir(dir, sizeof dir, "hdf5");
   ck_assert(cask_ctx_new(&(cask_options){.threads = 3}, &ctx) == CASK_OK);
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f) { return remove(p); }
-
+/* The fixture's directory holds files only (no test makes a directory). */
 static void teardown(void) {
   cask_ctx_free(ctx);
   ctx = NULL;
-  nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  DIR *h = opendir(dir);
+  for (struct dirent *e; h && (e = readdir(h));)
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) unlinkat(dirfd(h), e->d_name, 0);
+  if (h) closedir(h);
+  rmdir(dir);
 }
 
+/* name in the fixture's directory; a ring of four, so one call can name
+ * several files */
 static const char *path_of(const char *name) {
-  static char p[4][600];
-  static int k;
-  k = (k + 1) % 4;
-  snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-  return p[k];
+  static char ring[4][600];
+  static unsigned next;
+  char *p = ring[next++ % 4];
+  snprintf(p, 600, "%s/%s", dir, name);
+  return p;
 }
 
 static int count_entries(const char *d) {

@@ -48,24 +48,36 @@ typedef struct cask__h5_args {
   uint32_t path_len, pad;
 } cask__h5_args;
 
-/* The file's identity into a (from st) and the tail after the head:
- * "path\0name". Returns the head followed by the tail (cask__malloc'd), or
- * NULL when out of memory or the names are too long. */
-cask__h5_args *cask__h5_args_new(const cask__h5_args *head, const struct stat *st, const char *path,
-                                 const char *name);
-/* A task's arguments checked and split: the head copied to *a, the path
- * and the name into their buffers. CASK_EINVAL when malformed. */
-int cask__h5_args_parse(const cask_task_io *io, cask__h5_args *a, char *path, char *name);
-/* The file at path is the one the array's creation saw (size, mtime,
- * inode): else CASK_EIO with a message naming what changed. */
-int cask__h5_check_unchanged(const cask__h5_args *a, const char *path, const char *what, char *err, size_t cap);
-/* The absolute path of an existing regular file (a graph may run from
- * another working directory) and its stat; messages start with what. */
-int cask__h5_resolve(cask_ctx *ctx, const char *what, const char *path, char *abs, struct stat *st);
-/* Default chunks: the file's own chunk (or a row when contiguous, chunk
- * NULL) repeated along the first axis up to about 64 MiB. */
-void cask__h5_default_chunks(int ndim, const int64_t *shape, const int64_t *chunk, size_t itemsize,
-                             int64_t *out);
+/* What opens a file at array creation (under the lock) and fills head's
+ * dtype, ndim, shape and decoding fields, and the file's chunks (*chunked
+ * 0: contiguous); messages name the file and the dataset or variable. */
+typedef int (*cask__h5_open_fn)(cask_ctx *ctx, const char *path, const char *name, cask__h5_args *head,
+                                int64_t *chunk, int *chunked);
+/* cask_read_hdf5 and cask_read_netcdf (what: "read_hdf5", "read_netcdf"):
+ * the arguments checked, the file found (CASK_EIO) and opened by
+ * open_file, the chunks (NULL: the file's, grown along the first axis to
+ * about 64 MiB) checked; a reader node of class cls whose token is sealed
+ * from the file's absolute path and identity (size, mtime, inode). */
+int cask__h5_node(cask_ctx *ctx, const cask__reader_class *cls, const char *what, const char *path, const char *name,
+                  const int64_t *chunks, cask__h5_open_fn open_file, cask_array **out);
+/* A read task's start: its arguments parsed into a, path and name, the
+ * file checked unchanged (what made the array: "cask_read_hdf5"), the
+ * output block made. A code, with the task's message set. */
+int cask__h5_task_start(cask_task_io *io, const char *op, const char *what, cask__h5_args *a, char *path, char *name);
+
+/* A writer task's arguments: the open file and object (HDF5 dataset id;
+ * NetCDF ncid and varid) and where the block goes. */
+typedef struct cask__h5_write_args {
+  int64_t file, obj;
+  int32_t dtype, ndim;
+  int64_t off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM];
+} cask__h5_write_args;
+void cask__h5_place(void *args, const int64_t *bidx, const int64_t *off, const int64_t *ext);
+/* A writer task's arguments into a, and the block it writes in the
+ * target's dtype (a converted copy in *tmp, for the caller to free); NULL
+ * with *rc an error, or CASK_OK for an empty block (nothing to write). */
+const void *cask__h5_write_src(cask_task_io *io, cask__h5_write_args *a, const char *place, void **tmp, int *rc);
+
 /* Write targets: the temporary file a writer creates next to path
  * (mkstemp; the caller's library then truncates and writes it), and the
  * commit after the run: fsync, chmod 0644, rename, fsync of the directory;

@@ -18,6 +18,7 @@
 
 #include "h5.h"
 #include "cask/hdf5.h"
+#include "../core/dtype.h"
 
 static uv_once_t once = UV_ONCE_INIT;
 static uv_mutex_t mutex;
@@ -84,7 +85,9 @@ void cask__h5_errtext(char *buf, size_t cap) {
 
 /* ---- reader arguments ---------------------------------------------------- */
 
-cask__h5_args *cask__h5_args_new(const cask__h5_args *head, const struct stat *st, const char *path,
+/* The file's identity (from st) into a copy of head, followed by the tail
+ * "path\0name"; NULL when out of memory or the names are too long. */
+static cask__h5_args *cask__h5_args_new(const cask__h5_args *head, const struct stat *st, const char *path,
                                  const char *name) {
   size_t pl = strlen(path), nl = strlen(name);
   if (pl >= CASK__H5_MAX_PATH || nl >= CASK__H5_MAX_NAME) return NULL;
@@ -103,7 +106,9 @@ cask__h5_args *cask__h5_args_new(const cask__h5_args *head, const struct stat *s
   return a;
 }
 
-int cask__h5_args_parse(const cask_task_io *io, cask__h5_args *a, char *path, char *name) {
+/* A task's arguments checked and split: the head copied to *a, the path
+ * and the name into their buffers. CASK_EINVAL when malformed. */
+static int cask__h5_args_parse(const cask_task_io *io, cask__h5_args *a, char *path, char *name) {
   if (io->args_len < sizeof *a) return CASK_EINVAL;
   memcpy(a, io->args, sizeof *a);
   if (io->args_len != sizeof *a + a->path_len || (unsigned)a->dtype >= CASK_DTYPE_COUNT || a->ndim < 0 ||
@@ -122,7 +127,9 @@ int cask__h5_args_parse(const cask_task_io *io, cask__h5_args *a, char *path, ch
   return CASK_OK;
 }
 
-int cask__h5_check_unchanged(const cask__h5_args *a, const char *path, const char *what, char *err, size_t cap) {
+/* The file at path is the one the array's creation saw (size, mtime,
+ * inode): else CASK_EIO with a message naming what changed. */
+static int cask__h5_check_unchanged(const cask__h5_args *a, const char *path, const char *what, char *err, size_t cap) {
   struct stat st;
   if (stat(path, &st) != 0) {
     cask__fmt(err, cap, "%s: stat: %s", path, strerror(errno));
@@ -139,7 +146,9 @@ int cask__h5_check_unchanged(const cask__h5_args *a, const char *path, const cha
   return CASK_OK;
 }
 
-int cask__h5_resolve(cask_ctx *ctx, const char *what, const char *path, char *abs, struct stat *st) {
+/* The absolute path of an existing regular file (a graph may run from
+ * another working directory) and its stat; messages start with what. */
+static int cask__h5_resolve(cask_ctx *ctx, const char *what, const char *path, char *abs, struct stat *st) {
   if (stat(path, st) != 0) return cask__fail(ctx, CASK_EIO, "%s %s: cannot open: %s", what, path, strerror(errno));
   if (!S_ISREG(st->st_mode)) return cask__fail(ctx, CASK_EIO, "%s %s: not a regular file", what, path);
   if (strlen(path) >= CASK__H5_MAX_PATH || !realpath(path, abs))
@@ -150,7 +159,9 @@ int cask__h5_resolve(cask_ctx *ctx, const char *what, const char *path, char *ab
 /* About this many bytes per default block, as .npy files. */
 #define H5_BLOCK_BYTES ((int64_t)64 << 20)
 
-void cask__h5_default_chunks(int ndim, const int64_t *shape, const int64_t *chunk, size_t itemsize,
+/* Default chunks: the file's own chunk (or a row when contiguous, chunk
+ * NULL) repeated along the first axis up to about 64 MiB. */
+static void cask__h5_default_chunks(int ndim, const int64_t *shape, const int64_t *chunk, size_t itemsize,
                              int64_t *out) {
   int64_t slab = (int64_t)itemsize;
   for (int i = 0; i < ndim; i++) {
@@ -181,29 +192,96 @@ int cask__h5_temp_file(cask_ctx *ctx, const char *what, const char *path, char *
   return CASK_OK;
 }
 
-/* After a crash the path holds the old file or the whole new one: fsync
- * the data before the rename, and the directory after it. */
 int cask__h5_commit(cask_ctx *ctx, const char *what, const char *tmp, const char *path, int ok) {
   int rc = CASK_OK;
   if (ok) {
     int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fchmod(fd, 0644) != 0 || fsync(fd) != 0)
-      rc = cask__fail(ctx, CASK_EIO, "%s %s: finishing the file: %s", what, path, strerror(errno));
+    rc = fd < 0 ? cask__fail(ctx, CASK_EIO, "%s %s: reopening the written file: %s", what, path, strerror(errno))
+                : cask__finish_file(ctx, what, fd, tmp, path);
     if (fd >= 0) close(fd);
-    if (!rc && rename(tmp, path) != 0)
-      rc = cask__fail(ctx, CASK_EIO, "%s %s: renaming the temporary file into place: %s", what, path, strerror(errno));
   }
-  if (!ok || rc) {
-    unlink(tmp);
-    return rc;
+  if (!ok || rc) unlink(tmp);
+  return rc;
+}
+
+/* ---- writer tasks -------------------------------------------------------- */
+
+void cask__h5_place(void *args, const int64_t *bidx, const int64_t *off, const int64_t *ext) {
+  cask__h5_write_args *w = args;
+  memcpy(w->off, off, sizeof w->off[0] * (size_t)w->ndim);
+  memcpy(w->ext, ext, sizeof w->ext[0] * (size_t)w->ndim);
+  (void)bidx;
+}
+
+const void *cask__h5_write_src(cask_task_io *io, cask__h5_write_args *a, const char *place, void **tmp, int *rc) {
+  *tmp = NULL;
+  *rc = CASK_EINVAL;
+  if (io->args_len != sizeof *a) return NULL;
+  memcpy(a, io->args, sizeof *a);
+  if ((unsigned)a->dtype >= CASK_DTYPE_COUNT || a->ndim < 0 || a->ndim > CASK_MAX_NDIM) return NULL;
+  if ((*rc = cask__sink_check_block(io, a->ndim, a->ext, place))) return NULL;
+  const cask_block *b = io->inputs[0];
+  int64_t n = cask_block_size(b);
+  if (n == 0) return NULL; /* nothing to write: *rc is CASK_OK */
+  if (cask_block_dtype(b) == (cask_dtype)a->dtype) return cask_block_data(b);
+  /* a block of another dtype than the array's */
+  if (!(*tmp = cask__malloc_big((size_t)n * cask_dtype_size((cask_dtype)a->dtype)))) {
+    *rc = CASK_ENOMEM;
+    return NULL;
   }
-  char dir[CASK__H5_MAX_PATH];
-  const char *slash = strrchr(path, '/');
-  cask__fmt(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) { /* best effort: the file is complete either way */
-    (void)fsync(dfd);
-    close(dfd);
-  }
+  cask__cast(*tmp, (cask_dtype)a->dtype, cask_block_data(b), cask_block_dtype(b), n);
+  return *tmp;
+}
+
+/* ---- reader nodes and tasks ---------------------------------------------- */
+
+int cask__h5_node(cask_ctx *ctx, const cask__reader_class *cls, const char *what, const char *path, const char *name,
+                  const int64_t *chunks, cask__h5_open_fn open_file, cask_array **out) {
+  if (!out) return CASK_EINVAL;
+  *out = NULL;
+  if (!ctx) return CASK_EINVAL;
+  int nc = what[5] == 'n';
+  if (!path || !*path) return cask__fail(ctx, CASK_EINVAL, "%s: the path is NULL or empty", what);
+  if (!name || !*name) return cask__fail(ctx, CASK_EINVAL, "%s %s: the %s name is NULL or empty", what, path, nc ? "variable" : "dataset");
+  if (strlen(name) >= CASK__H5_MAX_NAME)
+    return cask__fail(ctx, CASK_EINVAL, "%s %s: the name is longer than %d bytes", what, path, CASK__H5_MAX_NAME - 1);
+  char abs[CASK__H5_MAX_PATH];
+  struct stat st;
+  cask__h5_args h = {0}, *head = &h;
+  int64_t file_chunk[CASK_MAX_NDIM];
+  int chunked = 0;
+  int rc = cask__h5_resolve(ctx, what, path, abs, &st);
+  if (!rc) rc = open_file(ctx, path, name, head, file_chunk, &chunked);
+  for (int i = 0; !rc && chunks && i < head->ndim; i++)
+    if (chunks[i] < 0)
+      rc = cask__fail(ctx, CASK_EINVAL, "%s %s: %s: chunk %lld on axis %d is negative", what, path, name,
+                      (long long)chunks[i], i);
+  if (rc) return rc;
+  int64_t ch[CASK_MAX_NDIM];
+  if (!chunks)
+    cask__h5_default_chunks(head->ndim, head->shape, chunked ? file_chunk : NULL, cask_dtype_size((cask_dtype)head->dtype), ch);
+  cask__h5_args *ext = cask__h5_args_new(head, &st, abs, name);
+  if (!ext) return cask__fail(ctx, CASK_ENOMEM, "%s %s: out of memory", what, path);
+  rc = cask__node_new_ext(ctx, &cls->cls, ext, (cask_dtype)head->dtype, head->ndim, head->shape, chunks ? chunks : ch,
+                          0, NULL, out);
+  if (rc) return rc;
+  /* The token: the file's identity, the name and how values are decoded;
+   * the node adds shape, dtype and chunks. */
+  struct {
+    cask__h5_args head;
+    uint64_t tail_hash;
+  } seal;
+  memcpy(&seal.head, ext, sizeof seal.head);
+  seal.tail_hash = cask__hash(ext + 1, ext->path_len, cask__hash(what, strlen(what), 0x683566));
+  cask__node_seal(*out, &seal, sizeof seal);
   return CASK_OK;
+}
+
+int cask__h5_task_start(cask_task_io *io, const char *op, const char *what, cask__h5_args *a, char *path, char *name) {
+  if (cask__h5_args_parse(io, a, path, name)) {
+    cask__fmt(io->errmsg, io->errmsg_cap, "malformed %s arguments", op);
+    return CASK_EINVAL;
+  }
+  int rc = cask__h5_check_unchanged(a, path, what, io->errmsg, io->errmsg_cap);
+  return rc ? rc : cask_block_new((cask_dtype)a->dtype, a->ndim, a->ext, &io->output);
 }

@@ -11,38 +11,20 @@
 
 #include "h5.h"
 #include "cask/hdf5.h"
-#include "../core/dtype.h"
 
 static const cask_op *op_write;
 
-/* A writer task's arguments: the open dataset and where the block goes. */
-typedef struct write_args {
-  int64_t dset;
-  int32_t dtype, ndim;
-  int64_t off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM];
-} write_args;
-
+/* A writer task's arguments: cask__h5_write_args, obj the dataset id. */
 static int write_run(cask_task_io *io) {
-  write_args a;
-  if (io->args_len != sizeof a) return CASK_EINVAL;
-  memcpy(&a, io->args, sizeof a);
-  if ((unsigned)a.dtype >= CASK_DTYPE_COUNT || a.ndim < 0 || a.ndim > CASK_MAX_NDIM) return CASK_EINVAL;
-  int rc = cask__sink_check_block(io, a.ndim, a.ext, "place in the dataset");
-  if (rc) return rc;
-  const cask_block *b = io->inputs[0];
-  int64_t n = cask_block_size(b);
-  if (n == 0) return CASK_OK;
-  const void *src = cask_block_data(b);
-  void *tmp = NULL;
-  if (cask_block_dtype(b) != (cask_dtype)a.dtype) { /* a block of another dtype than the array's */
-    if (!(tmp = cask__malloc_big((size_t)n * cask_dtype_size((cask_dtype)a.dtype)))) return CASK_ENOMEM;
-    cask__cast(tmp, (cask_dtype)a.dtype, src, cask_block_dtype(b), n);
-    src = tmp;
-  }
+  cask__h5_write_args a;
+  void *tmp;
+  int rc;
+  const void *src = cask__h5_write_src(io, &a, "place in the dataset", &tmp, &rc);
+  if (!src) return rc;
   hsize_t start[CASK_MAX_NDIM], count[CASK_MAX_NDIM];
   for (int i = 0; i < a.ndim; i++) start[i] = (hsize_t)a.off[i], count[i] = (hsize_t)a.ext[i];
   cask__h5_lock();
-  hid_t d = (hid_t)a.dset, fs = H5Dget_space(d), ms = -1, mt = -1;
+  hid_t d = (hid_t)a.obj, fs = H5Dget_space(d), ms = -1, mt = -1;
   herr_t ok = -1;
   if (fs >= 0 && (a.ndim == 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0) &&
       (ms = a.ndim ? H5Screate_simple(a.ndim, count, NULL) : H5Screate(H5S_SCALAR)) >= 0 &&
@@ -60,13 +42,6 @@ static int write_run(cask_task_io *io) {
   cask__shape_str(box, sizeof box, a.ndim, a.off);
   cask__fmt(io->errmsg, io->errmsg_cap, "writing the block at %s: %s", box, err);
   return CASK_EIO;
-}
-
-static void place_block(void *args, const int64_t *bidx, const int64_t *off, const int64_t *ext) {
-  write_args *w = args;
-  memcpy(w->off, off, sizeof w->off[0] * (size_t)w->ndim);
-  memcpy(w->ext, ext, sizeof w->ext[0] * (size_t)w->ndim);
-  (void)bidx;
 }
 
 /* The open temporary file and its dataset. */
@@ -144,7 +119,7 @@ int cask__hdf5_writer_open(cask_array *a, const char *path, const char *dataset,
   if (o.gzip_level < 0 || o.gzip_level > 9)
     return cask__fail(ctx, CASK_EINVAL, "to_hdf5 %s: gzip level %d is not 0 (none) to 9", path, o.gzip_level);
   h5_target *t = cask__calloc(1, sizeof *t);
-  write_args *args = cask__calloc(1, sizeof *args);
+  cask__h5_write_args *args = cask__calloc(1, sizeof *args);
   int rc = !t || !args ? cask__fail(ctx, CASK_ENOMEM, "to_hdf5 %s: out of memory", path)
                        : cask__h5_temp_file(ctx, "to_hdf5", path, &t->tmp);
   if (!rc) {
@@ -159,8 +134,8 @@ int cask__hdf5_writer_open(cask_array *a, const char *path, const char *dataset,
     cask__free(args);
     return rc;
   }
-  args->dset = (int64_t)t->dset, args->dtype = a->dtype, args->ndim = a->ndim;
-  *w = (cask__writer){"to_hdf5", path, op_write, args, sizeof *args, place_block, finish_hdf5, t};
+  args->file = (int64_t)t->file, args->obj = (int64_t)t->dset, args->dtype = a->dtype, args->ndim = a->ndim;
+  *w = (cask__writer){"to_hdf5", path, op_write, args, sizeof *args, cask__h5_place, finish_hdf5, t};
   return CASK_OK;
 }
 

@@ -37,12 +37,6 @@ hid_t cask__h5_type(cask_dtype dt, int file) {
 
 /* ---- opening: the file, the dataset, its type, filters and layout ------ */
 
-typedef struct h5_info {
-  cask_dtype dtype;
-  int ndim, chunked;
-  int64_t shape[CASK_MAX_NDIM], chunk[CASK_MAX_NDIM];
-} h5_info;
-
 /* h5py's bool: an enum of one byte with exactly FALSE = 0 and TRUE = 1. */
 static int is_bool_enum(hid_t t) {
   if (H5Tget_nmembers(t) != 2 || H5Tget_size(t) != 1) return 0;
@@ -110,7 +104,9 @@ static int check_filters(cask_ctx *ctx, const char *path, const char *dataset, h
 }
 
 /* The dataset's shape, dtype and chunks (under the lock). */
-static int inspect(cask_ctx *ctx, const char *path, const char *dataset, hid_t d, h5_info *info) {
+static int inspect(cask_ctx *ctx, const char *path, const char *dataset, hid_t d, cask__h5_args *info,
+                   int64_t *chunk, int *chunked) {
+  cask_dtype dtype;
   char what[128], err[512];
   hid_t t = H5Dget_type(d), s = H5Dget_space(d), dcpl = H5Dget_create_plist(d);
   int rc = CASK_OK;
@@ -118,7 +114,7 @@ static int inspect(cask_ctx *ctx, const char *path, const char *dataset, hid_t d
     cask__h5_errtext(err, sizeof err);
     rc = cask__fail(ctx, CASK_EFORMAT, "read_hdf5 %s: dataset %s: cannot read its type, shape or layout: %s", path,
                     dataset, err);
-  } else if (dtype_of(t, &info->dtype, what, sizeof what)) {
+  } else if (dtype_of(t, &dtype, what, sizeof what)) {
     rc = cask__fail(ctx, CASK_EFORMAT,
                     "read_hdf5 %s: dataset %s: holds %s; cask reads float64, float32, integers of up to 8 bytes (unsigned: 4) and h5py's bool",
                     path, dataset, what);
@@ -131,8 +127,9 @@ static int inspect(cask_ctx *ctx, const char *path, const char *dataset, hid_t d
     hsize_t dims[CASK_MAX_NDIM], ch[CASK_MAX_NDIM];
     H5Sget_simple_extent_dims(s, dims, NULL);
     for (int i = 0; i < info->ndim; i++) info->shape[i] = (int64_t)dims[i];
-    info->chunked = H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, info->ndim, ch) == info->ndim;
-    for (int i = 0; i < info->ndim && info->chunked; i++) info->chunk[i] = (int64_t)ch[i];
+    info->dtype = dtype;
+    *chunked = H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, info->ndim, ch) == info->ndim;
+    for (int i = 0; i < info->ndim && *chunked; i++) chunk[i] = (int64_t)ch[i];
     rc = check_filters(ctx, path, dataset, dcpl);
   }
   if (dcpl >= 0) H5Pclose(dcpl);
@@ -141,7 +138,8 @@ static int inspect(cask_ctx *ctx, const char *path, const char *dataset, hid_t d
   return rc;
 }
 
-static int open_dataset(cask_ctx *ctx, const char *path, const char *dataset, h5_info *info) {
+static int open_dataset(cask_ctx *ctx, const char *path, const char *dataset, cask__h5_args *info, int64_t *chunk,
+                        int *chunked) {
   char err[512];
   int rc = CASK_OK;
   cask__h5_lock();
@@ -154,7 +152,7 @@ static int open_dataset(cask_ctx *ctx, const char *path, const char *dataset, h5
     cask__h5_errtext(err, sizeof err);
     rc = cask__fail(ctx, CASK_EFORMAT, "read_hdf5 %s: dataset %s: cannot open it: %s", path, dataset, err);
   } else {
-    rc = inspect(ctx, path, dataset, d, info);
+    rc = inspect(ctx, path, dataset, d, info, chunk, chunked);
   }
   if (d >= 0) H5Dclose(d);
   if (f >= 0) H5Fclose(f);
@@ -165,43 +163,7 @@ static int open_dataset(cask_ctx *ctx, const char *path, const char *dataset, h5
 
 int cask_read_hdf5(cask_ctx *ctx, const char *path, const char *dataset, const int64_t *chunks,
                    cask_array **out) {
-  if (!out) return CASK_EINVAL;
-  *out = NULL;
-  if (!ctx) return CASK_EINVAL;
-  if (!path || !*path) return cask__fail(ctx, CASK_EINVAL, "read_hdf5: the path is NULL or empty");
-  if (!dataset || !*dataset) return cask__fail(ctx, CASK_EINVAL, "read_hdf5 %s: the dataset name is NULL or empty", path);
-  if (strlen(dataset) >= CASK__H5_MAX_NAME)
-    return cask__fail(ctx, CASK_EINVAL, "read_hdf5 %s: the dataset name is longer than %d bytes", path, CASK__H5_MAX_NAME - 1);
-  char abs[CASK__H5_MAX_PATH];
-  struct stat st;
-  h5_info info;
-  int rc = cask__h5_resolve(ctx, "read_hdf5", path, abs, &st);
-  if (!rc) rc = open_dataset(ctx, path, dataset, &info);
-  for (int i = 0; !rc && chunks && i < info.ndim; i++)
-    if (chunks[i] < 0)
-      rc = cask__fail(ctx, CASK_EINVAL, "read_hdf5 %s: dataset %s: chunk %lld on axis %d is negative", path, dataset,
-                      (long long)chunks[i], i);
-  if (rc) return rc;
-  int64_t ch[CASK_MAX_NDIM];
-  if (!chunks)
-    cask__h5_default_chunks(info.ndim, info.shape, info.chunked ? info.chunk : NULL, cask_dtype_size(info.dtype), ch);
-  cask__h5_args head = {.dtype = info.dtype, .ndim = info.ndim};
-  memcpy(head.shape, info.shape, sizeof head.shape[0] * (size_t)info.ndim);
-  cask__h5_args *ext = cask__h5_args_new(&head, &st, abs, dataset);
-  if (!ext) return cask__fail(ctx, CASK_ENOMEM, "read_hdf5 %s: out of memory", path);
-  rc = cask__node_new_ext(ctx, &hdf5_class.cls, ext, info.dtype, info.ndim, info.shape, chunks ? chunks : ch, 0,
-                          NULL, out);
-  if (rc) return rc;
-  /* The token: the file's identity and the dataset; the node adds shape,
-   * dtype and chunks. */
-  struct {
-    cask__h5_args head;
-    uint64_t tail_hash;
-  } seal;
-  memcpy(&seal.head, ext, sizeof seal.head);
-  seal.tail_hash = cask__hash(ext + 1, ext->path_len, 0x683566);
-  cask__node_seal(*out, &seal, sizeof seal);
-  return CASK_OK;
+  return cask__h5_node(ctx, &hdf5_class, "read_hdf5", path, dataset, chunks, open_dataset, out);
 }
 
 /* ---- the "array.hdf5_read" op --------------------------------------------- */
@@ -238,12 +200,7 @@ static int read_box(const cask__h5_args *a, const char *path, const char *datase
 static int read_run(cask_task_io *io) {
   cask__h5_args a;
   char path[CASK__H5_MAX_PATH], dataset[CASK__H5_MAX_NAME];
-  if (cask__h5_args_parse(io, &a, path, dataset)) {
-    cask__fmt(io->errmsg, io->errmsg_cap, "malformed hdf5_read arguments");
-    return CASK_EINVAL;
-  }
-  int rc = cask__h5_check_unchanged(&a, path, "cask_read_hdf5", io->errmsg, io->errmsg_cap);
-  if (!rc) rc = cask_block_new((cask_dtype)a.dtype, a.ndim, a.ext, &io->output);
+  int rc = cask__h5_task_start(io, "hdf5_read", "cask_read_hdf5", &a, path, dataset);
   if (rc || cask_block_size(io->output) == 0) return rc;
   cask__h5_lock();
   rc = read_box(&a, path, dataset, cask_block_data(io->output), io->errmsg, io->errmsg_cap);

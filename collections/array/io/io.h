@@ -37,6 +37,10 @@ int cask__netcdf_writer_open(cask_array *a, const char *path, const char *name,
 /* The writer tasks of target number k for every block of a (each an
  * output of the graph, depending on the block's task). */
 int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer *w);
+/* A complete temporary file tmp (open as fd) made the file at path: made
+ * 0644, fsynced, renamed, its directory fsynced. CASK_EIO with the
+ * context's message ("WHAT PATH: ...") when a step fails. */
+int cask__finish_file(cask_ctx *ctx, const char *what, int fd, const char *tmp, const char *path);
 /* A writer's input is one block of extents ext (an error names its place:
  * "place in the file", "chunk"). */
 int cask__sink_check_block(const cask_task_io *io, int ndim, const int64_t *ext, const char *place);

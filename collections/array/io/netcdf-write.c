@@ -13,45 +13,30 @@
 
 #include "h5.h"
 #include "cask/hdf5.h"
-#include "../core/dtype.h"
 
 static const cask_op *op_write;
 
-typedef struct write_args {
-  int32_t nc, var, dtype, ndim;
-  int64_t off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM];
-} write_args;
-
-static int put_box(const write_args *a, const void *src) {
+static int put_box(const cask__h5_write_args *a, const void *src) {
   size_t start[CASK_MAX_NDIM], count[CASK_MAX_NDIM];
   for (int i = 0; i < a->ndim; i++) start[i] = (size_t)a->off[i], count[i] = (size_t)a->ext[i];
   switch ((cask_dtype)a->dtype) {
-  case CASK_F64: return nc_put_vara_double(a->nc, a->var, start, count, src);
-  case CASK_F32: return nc_put_vara_float(a->nc, a->var, start, count, src);
-  case CASK_I64: return nc_put_vara_longlong(a->nc, a->var, start, count, src);
-  case CASK_I32: return nc_put_vara_int(a->nc, a->var, start, count, src);
-  case CASK_U8: return nc_put_vara_uchar(a->nc, a->var, start, count, src);
-  default: return nc_put_vara_schar(a->nc, a->var, start, count, src); /* bool: 0 and 1 */
+  case CASK_F64: return nc_put_vara_double((int)a->file, (int)a->obj, start, count, src);
+  case CASK_F32: return nc_put_vara_float((int)a->file, (int)a->obj, start, count, src);
+  case CASK_I64: return nc_put_vara_longlong((int)a->file, (int)a->obj, start, count, src);
+  case CASK_I32: return nc_put_vara_int((int)a->file, (int)a->obj, start, count, src);
+  case CASK_U8: return nc_put_vara_uchar((int)a->file, (int)a->obj, start, count, src);
+  default: return nc_put_vara_schar((int)a->file, (int)a->obj, start, count, src); /* bool: 0 and 1 */
   }
 }
 
+/* A writer task's arguments: cask__h5_write_args, file the ncid, obj the
+ * varid. */
 static int write_run(cask_task_io *io) {
-  write_args a;
-  if (io->args_len != sizeof a) return CASK_EINVAL;
-  memcpy(&a, io->args, sizeof a);
-  if ((unsigned)a.dtype >= CASK_DTYPE_COUNT || a.ndim < 0 || a.ndim > CASK_MAX_NDIM) return CASK_EINVAL;
-  int rc = cask__sink_check_block(io, a.ndim, a.ext, "place in the variable");
-  if (rc) return rc;
-  const cask_block *b = io->inputs[0];
-  int64_t n = cask_block_size(b);
-  if (n == 0) return CASK_OK;
-  const void *src = cask_block_data(b);
-  void *tmp = NULL;
-  if (cask_block_dtype(b) != (cask_dtype)a.dtype) {
-    if (!(tmp = cask__malloc_big((size_t)n * cask_dtype_size((cask_dtype)a.dtype)))) return CASK_ENOMEM;
-    cask__cast(tmp, (cask_dtype)a.dtype, src, cask_block_dtype(b), n);
-    src = tmp;
-  }
+  cask__h5_write_args a;
+  void *tmp;
+  int rc;
+  const void *src = cask__h5_write_src(io, &a, "place in the variable", &tmp, &rc);
+  if (!src) return rc;
   cask__h5_lock();
   int st = put_box(&a, src);
   H5Eclear2(H5E_DEFAULT);
@@ -62,13 +47,6 @@ static int write_run(cask_task_io *io) {
   cask__shape_str(box, sizeof box, a.ndim, a.off);
   cask__fmt(io->errmsg, io->errmsg_cap, "writing the block at %s: %s", box, nc_strerror(st));
   return CASK_EIO;
-}
-
-static void place_block(void *args, const int64_t *bidx, const int64_t *off, const int64_t *ext) {
-  write_args *w = args;
-  memcpy(w->off, off, sizeof w->off[0] * (size_t)w->ndim);
-  memcpy(w->ext, ext, sizeof w->ext[0] * (size_t)w->ndim);
-  (void)bidx;
 }
 
 typedef struct nc_target {
@@ -147,7 +125,7 @@ int cask__netcdf_writer_open(cask_array *a, const char *path, const char *var, c
   int rc = check_dims(a, path, &o);
   if (rc) return rc;
   nc_target *t = cask__calloc(1, sizeof *t);
-  write_args *args = cask__calloc(1, sizeof *args);
+  cask__h5_write_args *args = cask__calloc(1, sizeof *args);
   rc = !t || !args ? cask__fail(ctx, CASK_ENOMEM, "to_netcdf %s: out of memory", path)
                    : cask__h5_temp_file(ctx, "to_netcdf", path, &t->tmp);
   int varid = -1;
@@ -169,8 +147,8 @@ int cask__netcdf_writer_open(cask_array *a, const char *path, const char *var, c
     cask__free(args);
     return rc;
   }
-  args->nc = t->nc, args->var = varid, args->dtype = a->dtype, args->ndim = a->ndim;
-  *w = (cask__writer){"to_netcdf", path, op_write, args, sizeof *args, place_block, finish_netcdf, t};
+  args->file = t->nc, args->obj = varid, args->dtype = a->dtype, args->ndim = a->ndim;
+  *w = (cask__writer){"to_netcdf", path, op_write, args, sizeof *args, cask__h5_place, finish_netcdf, t};
   return CASK_OK;
 }
 

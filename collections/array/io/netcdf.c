@@ -123,40 +123,7 @@ static int open_variable(cask_ctx *ctx, const char *path, const char *var, cask_
 
 int cask_read_netcdf(cask_ctx *ctx, const char *path, const char *variable, const int64_t *chunks,
                      cask_array **out) {
-  if (!out) return CASK_EINVAL;
-  *out = NULL;
-  if (!ctx) return CASK_EINVAL;
-  if (!path || !*path) return cask__fail(ctx, CASK_EINVAL, "read_netcdf: the path is NULL or empty");
-  if (!variable || !*variable) return cask__fail(ctx, CASK_EINVAL, "read_netcdf %s: the variable name is NULL or empty", path);
-  if (strlen(variable) >= CASK__H5_MAX_NAME)
-    return cask__fail(ctx, CASK_EINVAL, "read_netcdf %s: the variable name is longer than %d bytes", path, CASK__H5_MAX_NAME - 1);
-  char abs[CASK__H5_MAX_PATH];
-  struct stat st;
-  cask__h5_args head = {0};
-  int64_t chunk[CASK_MAX_NDIM], ch[CASK_MAX_NDIM];
-  int chunked = 0;
-  int rc = cask__h5_resolve(ctx, "read_netcdf", path, abs, &st);
-  if (!rc) rc = open_variable(ctx, path, variable, &head, chunk, &chunked);
-  for (int i = 0; !rc && chunks && i < head.ndim; i++)
-    if (chunks[i] < 0)
-      rc = cask__fail(ctx, CASK_EINVAL, "read_netcdf %s: variable %s: chunk %lld on axis %d is negative", path, variable,
-                      (long long)chunks[i], i);
-  if (rc) return rc;
-  if (!chunks)
-    cask__h5_default_chunks(head.ndim, head.shape, chunked ? chunk : NULL, cask_dtype_size((cask_dtype)head.dtype), ch);
-  cask__h5_args *ext = cask__h5_args_new(&head, &st, abs, variable);
-  if (!ext) return cask__fail(ctx, CASK_ENOMEM, "read_netcdf %s: out of memory", path);
-  rc = cask__node_new_ext(ctx, &netcdf_class.cls, ext, (cask_dtype)head.dtype, head.ndim, head.shape,
-                          chunks ? chunks : ch, 0, NULL, out);
-  if (rc) return rc;
-  struct {
-    cask__h5_args head;
-    uint64_t tail_hash;
-  } seal;
-  memcpy(&seal.head, ext, sizeof seal.head);
-  seal.tail_hash = cask__hash(ext + 1, ext->path_len, 0x6e6366);
-  cask__node_seal(*out, &seal, sizeof seal);
-  return CASK_OK;
+  return cask__h5_node(ctx, &netcdf_class, "read_netcdf", path, variable, chunks, open_variable, out);
 }
 
 /* ---- the "array.netcdf_read" op ------------------------------------------- */
@@ -195,12 +162,7 @@ static void decode(const cask__h5_args *a, void *data, int64_t n) {
 static int read_run(cask_task_io *io) {
   cask__h5_args a;
   char path[CASK__H5_MAX_PATH], var[CASK__H5_MAX_NAME];
-  if (cask__h5_args_parse(io, &a, path, var)) {
-    cask__fmt(io->errmsg, io->errmsg_cap, "malformed netcdf_read arguments");
-    return CASK_EINVAL;
-  }
-  int rc = cask__h5_check_unchanged(&a, path, "cask_read_netcdf", io->errmsg, io->errmsg_cap);
-  if (!rc) rc = cask_block_new((cask_dtype)a.dtype, a.ndim, a.ext, &io->output);
+  int rc = cask__h5_task_start(io, "netcdf_read", "cask_read_netcdf", &a, path, var);
   if (rc || cask_block_size(io->output) == 0) return rc;
   int nc, v, st;
   const char *step = "opening the file";
