@@ -240,11 +240,11 @@ int cask__h5_node(cask_ctx *ctx, const cask__reader_class *cls, const char *what
   if (!out) return CASK_EINVAL;
   *out = NULL;
   if (!ctx) return CASK_EINVAL;
-  int nc = what[5] == 'n';
+  const char *noun = strcmp(cls->cls.name, "netcdf") ? "dataset" : "variable";
   if (!path || !*path) return cask__fail(ctx, CASK_EINVAL, "%s: the path is NULL or empty", what);
-  if (!name || !*name) return cask__fail(ctx, CASK_EINVAL, "%s %s: the %s name is NULL or empty", what, path, nc ? "variable" : "dataset");
+  if (!name || !*name) return cask__fail(ctx, CASK_EINVAL, "%s %s: the %s name is NULL or empty", what, path, noun);
   if (strlen(name) >= CASK__H5_MAX_NAME)
-    return cask__fail(ctx, CASK_EINVAL, "%s %s: the name is longer than %d bytes", what, path, CASK__H5_MAX_NAME - 1);
+    return cask__fail(ctx, CASK_EINVAL, "%s %s: the %s name is longer than %d bytes", what, path, noun, CASK__H5_MAX_NAME - 1);
   char abs[CASK__H5_MAX_PATH];
   struct stat st;
   cask__h5_args h = {0}, *head = &h;
