@@ -11,9 +11,12 @@ computes x - mean(x) and t * 2, and writes an HDF5 file (gzip level 4) and
 a NetCDF-4 file with named dimensions. Checked: the exit code, that the
 summary says blocks were dropped and read again from the HDF5 file (and
 gives the HDF5 lock's cost), h5py's and xarray's reading of the outputs
-against NumPy. Then jobs with mistakes (a dataset or variable that does
-not exist, dims of the wrong length, "level" without gzip) exit 2 naming
-the field, before anything runs, and write nothing.
+against NumPy; the graph `cask graph` writes of a job reading both runs
+in another process from another directory and prints the same values.
+Then jobs with mistakes (a dataset or variable that does not exist, dims
+of the wrong length, "level" without gzip, chunks of the wrong length, a
+Zarr store in the same output) exit 2 naming the field, before anything
+runs, and write nothing.
 
 Exits 0 when everything passes, 1 otherwise, 77 (skipped) when h5py,
 netCDF4 or xarray is not installed. Run it with /usr/bin/python3.
@@ -107,6 +110,24 @@ def main():
             got = ds["z"].values
             if got.dtype != np.float64 or got.tobytes() != want.tobytes():
                 fail("out.nc z differs from netCDF4's decoded t2m * 2")
+        # the graph of a job reading HDF5 and NetCDF, written by `cask graph`,
+        # run by another process from another directory (the read tasks'
+        # arguments are plain bytes with the absolute paths)
+        small = {"inputs": job["inputs"], "steps": {"s": "sum(x)", "u": "nansum(t)"},
+                 "outputs": {"s": "print", "u": "print"}}
+        with open(os.path.join(d, "small.json"), "w") as f:
+            json.dump(small, f)
+        direct = subprocess.run([cask, "run", "-q", "small.json"], cwd=d, capture_output=True, text=True)
+        g = subprocess.run([cask, "graph", "-q", "-o", "g.json", "small.json"], cwd=d, capture_output=True, text=True)
+        again = subprocess.run([cask, "run", "-q", os.path.join(d, "g.json")], cwd="/", capture_output=True, text=True)
+        printed = dict(line.split(" = ") for line in direct.stdout.splitlines())
+        again_vals = sorted(float(line.split(" = ")[1]) for line in again.stdout.splitlines())
+        if direct.returncode or g.returncode or again.returncode or \
+                again_vals != sorted(float(v) for v in printed.values()) or len(again_vals) != 2:
+            fail(f"cask graph + cask run GRAPH.json: {direct.stdout!r} vs {again.stdout!r} {g.stderr} {again.stderr}")
+        if not np.isclose(float(printed.get("s", "nan")), x.sum(), rtol=1e-12) or \
+                not np.isclose(float(printed.get("u", "nan")), np.nansum(t), rtol=1e-12):
+            fail(f"printed {printed}, NumPy sum(x) {x.sum()}, nansum(t) {np.nansum(t)}")
         # mistakes: exit 2 naming the field, nothing written
         os.remove(os.path.join(d, "out.h5"))
         os.remove(os.path.join(d, "out.nc"))
@@ -116,6 +137,8 @@ def main():
             (("outputs", "z", "dims"), ["time", "lat"], "outputs.z.dims", "3 dimension names"),
             (("outputs", "y", "compression"), "none", "outputs.y.level", "only goes with"),
             (("outputs", "y", "dataset"), None, "outputs.y.dataset", "missing"),
+            (("inputs", "x", "chunks"), [20], "inputs.x.chunks", "has 1 entries, the dataset has 2 axes"),
+            (("outputs", "z", "zarr"), "z.zarr", "outputs.z.zarr", "cannot go with"),
         ]
         for keys, value, field, text in bad:
             j = json.loads(json.dumps(job))
