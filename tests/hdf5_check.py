@@ -9,7 +9,7 @@ has (and int8, int16, uint16, uint32, which cask widens), chunked with
 gzip + shuffle, contiguous, big-endian, fletcher32, 0-d, 1-d and 3-d.
 netCDF4 writes NetCDF-4 files: int16 packed with scale_factor/add_offset
 and a _FillValue over an unlimited dimension, float32 with a _FillValue,
-plain double and a bool written by xarray. Hostile files: truncated
+plain double, int32 in a nested group, and a bool written by xarray. Hostile files: truncated
 (twice), a dataset name that does not exist, a dataset compressed with
 LZF (h5py's own filter, which libhdf5 does not have), a string dataset, a
 text file. manifest.txt lists them; the "python" TCase of the hdf5 suite
@@ -148,6 +148,15 @@ def write_inputs(d):
         f.createVariable("v", "f8", ("a", "b", "c"), fill_value=False)[:] = x
     nc["plain"] = (x, ("a", "b", "c"), "v")
     lines.append(f"nc plain {path} v a,b,c")
+    path = os.path.join(d, "in_group.nc")
+    x = values(rng, "i4", (8, 3))
+    with netCDF4.Dataset(path, "w") as f:
+        f.createDimension("n", 8)
+        g = f.createGroup("forecast").createGroup("surface")
+        g.createDimension("k", 3)
+        g.createVariable("runs", "i4", ("n", "k"))[:] = x
+    nc["group"] = (x, ("n", "k"), "runs")
+    lines.append(f"nc group {path} /forecast/surface/runs n,k")
     path = os.path.join(d, "in_bool.nc")
     x = values(rng, "b1", (17,))
     xarray.Dataset({"flag": (("n",), x)}).to_netcdf(path, engine="netcdf4")
@@ -155,6 +164,8 @@ def write_inputs(d):
     lines.append(f"nc bool {path} flag n")
     lines.append(f"ncerr no_variable {os.path.join(d, 'in_plain.nc')} nope nope")
     errs["no_variable"] = "nope"
+    lines.append(f"ncerr no_group {os.path.join(d, 'in_group.nc')} /forecast/nope/runs /forecast/nope/runs")
+    errs["no_group"] = "/forecast/nope/runs"
     with open(os.path.join(d, "manifest.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     return h5, nc, errs

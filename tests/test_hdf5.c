@@ -310,7 +310,8 @@ static void run_line(const char *pydir, const char *kind, const char *name, cons
     for (char *t = strtok(extra, ","); t && n < CASK_MAX_NDIM; t = strtok(NULL, ",")) dims[n++] = t;
     ck_assert_int_eq(n, cask_array_ndim(b));
     snprintf(p, sizeof p, "%s/out_%s.nc", pydir, name);
-    rc = cask_to_netcdf(b, p, obj, &(cask_hdf5_options){.gzip_level = 2, .shuffle = 1, .dims = dims});
+    const char *base = strrchr(obj, '/') ? strrchr(obj, '/') + 1 : obj; /* a variable in a group: in the root */
+    rc = cask_to_netcdf(b, p, base, &(cask_hdf5_options){.gzip_level = 2, .shuffle = 1, .dims = dims});
   } else {
     snprintf(p, sizeof p, "%s/out_%s.h5", pydir, name);
     rc = cask_to_hdf5(b, p, "/data", &(cask_hdf5_options){.gzip_level = 4, .shuffle = 1});

@@ -53,7 +53,8 @@ int cask_to_hdf5(cask_array *a, const char *path, const char *dataset, const cas
   ((cask_target){CASK_TARGET_HDF5, (a), NULL, 0, (path), NULL, (dataset), (opts)})
 
 /* The variable of a NetCDF file (NetCDF-4, or a classic file libnetcdf
- * reads), through libnetcdf: the variable is looked up now, each block
+ * reads; "t2m" in the root group, "/forecast/t2m" in a group), through
+ * libnetcdf: the variable is looked up now, each block
  * task reads its box (nc_get_vara). CF conventions: a variable with
  * scale_factor or add_offset reads as float64 (raw * scale_factor +
  * add_offset); values equal to _FillValue read as NaN when the result is

@@ -52,6 +52,23 @@ static int dtype_of(nc_type t, int boolean, cask_dtype *dt) {
   }
 }
 
+/* A variable by name: "t2m" in the root group, "/forecast/t2m" (or
+ * "forecast/t2m") in a group. *grp: the group's ncid. A NetCDF status. */
+static int find_var(int nc, const char *name, int *grp, int *v) {
+  const char *slash = strrchr(name, '/');
+  *grp = nc;
+  if (slash && slash != name) {
+    char g[CASK__H5_MAX_NAME + 1];
+    int lead = name[0] != '/';
+    if (lead) g[0] = '/';
+    memcpy(g + lead, name, (size_t)(slash - name));
+    g[lead + (slash - name)] = '\0';
+    int st = nc_inq_grp_full_ncid(nc, g, grp);
+    if (st != NC_NOERR) return st;
+  }
+  return nc_inq_varid(*grp, slash ? slash + 1 : name, v);
+}
+
 /* Every HDF5 filter of the variable is available to decode it. */
 static int check_filters(cask_ctx *ctx, const char *path, const char *var, int nc, int v) {
   size_t n = 0;
@@ -72,7 +89,7 @@ static int inspect(cask_ctx *ctx, const char *path, const char *var, int nc, cas
                    int *chunked) {
   int v, dimids[NC_MAX_VAR_DIMS], st;
   nc_type t;
-  if ((st = nc_inq_varid(nc, var, &v)) != NC_NOERR)
+  if ((st = find_var(nc, var, &nc, &v)) != NC_NOERR) /* nc: the variable's group from here on */
     return cask__fail(ctx, CASK_EFORMAT, "read_netcdf %s: variable %s: %s", path, var, nc_strerror(st));
   if ((st = nc_inq_var(nc, v, NULL, &t, &a->ndim, NULL, NULL)) != NC_NOERR)
     return cask__fail(ctx, CASK_EFORMAT, "read_netcdf %s: variable %s: %s", path, var, nc_strerror(st));
@@ -164,12 +181,12 @@ static int read_run(cask_task_io *io) {
   char path[CASK__H5_MAX_PATH], var[CASK__H5_MAX_NAME];
   int rc = cask__h5_task_start(io, "netcdf_read", "cask_read_netcdf", &a, path, var);
   if (rc || cask_block_size(io->output) == 0) return rc;
-  int nc, v, st;
+  int nc, grp, v, st;
   const char *step = "opening the file";
   cask__h5_lock();
   if ((st = nc_open(path, NC_NOWRITE, &nc)) == NC_NOERR) {
-    if ((step = "finding the variable", st = nc_inq_varid(nc, var, &v)) == NC_NOERR)
-      step = "reading", st = get_box(&a, nc, v, cask_block_data(io->output));
+    if ((step = "finding the variable", st = find_var(nc, var, &grp, &v)) == NC_NOERR)
+      step = "reading", st = get_box(&a, grp, v, cask_block_data(io->output));
     nc_close(nc);
   }
   H5Eclear2(H5E_DEFAULT);
