@@ -9,10 +9,11 @@ has (and int8, int16, uint16, uint32, which cask widens), chunked with
 gzip + shuffle, contiguous, big-endian, fletcher32, 0-d, 1-d and 3-d.
 netCDF4 writes NetCDF-4 files: int16 packed with scale_factor/add_offset
 and a _FillValue over an unlimited dimension, float32 with a _FillValue,
-plain double, int32 in a nested group, and a bool written by xarray. Hostile files: truncated
-(twice), a dataset name that does not exist, a dataset compressed with
-LZF (h5py's own filter, which libhdf5 does not have), a string dataset, a
-text file. manifest.txt lists them; the "python" TCase of the hdf5 suite
+plain double, int32 in a nested group, and a bool written by xarray.
+Hostile files: truncated (twice), a corrupted chunk (under a fletcher32
+checksum; in a deflate stream), a dataset name that does not exist, a
+dataset compressed with LZF (h5py's own filter, which libhdf5 does not
+have), a string dataset, a text file, a missing NetCDF variable and group. manifest.txt lists them; the "python" TCase of the hdf5 suite
 (tests/test_hdf5.c) reads each with cask (odd chunks: shape // 2 + 1),
 writes what it read to read_<name>.npy and writes it back with
 cask_to_hdf5 (out_<name>.h5, dataset /data, gzip 4 + shuffle) or
@@ -98,6 +99,19 @@ def write_inputs(d):
         f.create_dataset("data", data=values(rng, "f4", (30, 30)), chunks=(10, 10), compression="lzf")
     errs["lzf"] = "lzf"
     lines.append(f"err lzf {path} /data lzf")
+    # a chunk corrupted on disk: the checksum, then the deflate stream
+    for name, kw, text in [("fletcher", dict(fletcher32=True), "Fletcher32"),
+                           ("inflate", dict(compression="gzip"), "inflate()")]:
+        path = os.path.join(d, f"bad_{name}.h5")
+        with h5py.File(path, "w") as f:
+            ds = f.create_dataset("data", data=np.arange(400.0).reshape(20, 20), chunks=(10, 20), **kw)
+            info = ds.id.get_chunk_info(1)
+        raw = bytearray(open(path, "rb").read())
+        mid = info.byte_offset + info.size // 2
+        raw[mid:mid + 8] = bytes(b ^ 0x5A for b in raw[mid:mid + 8])
+        open(path, "wb").write(bytes(raw))
+        errs[name] = text
+        lines.append(f"err {name} {path} /data {text}")
     path = os.path.join(d, "bad_strings.h5")
     with h5py.File(path, "w") as f:
         f.create_dataset("data", data=np.array([b"a", b"bc"]))

@@ -205,6 +205,10 @@ static int read_run(cask_task_io *io) {
   cask__h5_lock();
   rc = read_box(&a, path, dataset, cask_block_data(io->output), io->errmsg, io->errmsg_cap);
   cask__h5_unlock();
+  if (!rc && a.dtype == CASK_BOOL) { /* an enum value HDF5 could not map reads as 0xff: True, as 0/1 */
+    unsigned char *b = cask_block_data(io->output);
+    for (int64_t i = 0; i < cask_block_size(io->output); i++) b[i] = b[i] != 0;
+  }
   return rc;
 }
 
