@@ -156,6 +156,26 @@ START_TEST(scalars_and_empty_arrays_round_trip) {
 }
 END_TEST
 
+/* cask_store: an HDF5 file, a NetCDF file and a buffer of one step in one
+ * run; each file holds what the buffer holds. */
+START_TEST(one_run_writes_hdf5_netcdf_and_a_buffer) {
+  cask_array *x = values(CASK_F32), *y = NULL, *h = NULL, *n = NULL;
+  ck_assert(cask_binary_scalar(CASK_MUL, x, 2, 0, &y) == CASK_OK);
+  size_t nbytes = (size_t)cask_array_size(y) * sizeof(float);
+  float *buf = malloc(nbytes);
+  cask_hdf5_options gz = {.gzip_level = 1, .shuffle = 1};
+  cask_target t[] = {CASK_TO_HDF5(y, path_of("y.h5"), "/a/y", &gz), CASK_TO_NETCDF(y, path_of("y.nc"), "y", NULL),
+                     CASK_TO_BUFFER(y, buf, nbytes)};
+  ck_assert_msg(cask_store(3, t, NULL) == CASK_OK, "%s", cask_ctx_errmsg(ctx));
+  ck_assert(cask_read_hdf5(ctx, path_of("y.h5"), "/a/y", NULL, &h) == CASK_OK);
+  ck_assert(cask_read_netcdf(ctx, path_of("y.nc"), "y", NULL, &n) == CASK_OK);
+  void *hv = compute(h), *nv = compute(n);
+  ck_assert(!memcmp(hv, buf, nbytes) && !memcmp(nv, buf, nbytes));
+  free(hv), free(nv), free(buf);
+  cask_array_release(x), cask_array_release(y), cask_array_release(h), cask_array_release(n);
+}
+END_TEST
+
 /* ---- errors --------------------------------------------------------------- */
 
 static void expect_fail(int rc, int code, const char *a, const char *b) {
@@ -350,6 +370,7 @@ Suite *hdf5_suite(void) {
   tcase_add_test(tc, every_dtype_round_trips_through_hdf5_with_odd_chunks);
   tcase_add_test(tc, every_dtype_round_trips_through_netcdf);
   tcase_add_test(tc, scalars_and_empty_arrays_round_trip);
+  tcase_add_test(tc, one_run_writes_hdf5_netcdf_and_a_buffer);
   tcase_add_test(tc, bad_files_and_names_fail_before_anything_runs_naming_them);
   tcase_add_test(tc, a_changed_file_fails_the_run_and_the_output_is_not_written);
   tcase_add_test(tc, blocks_are_dropped_and_read_again_under_a_memory_limit);
