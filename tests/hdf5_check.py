@@ -8,7 +8,8 @@ h5py writes in_<name>.h5 files to a temporary directory: every dtype cask
 has (and int8, int16, uint16, uint32, which cask widens), chunked with
 gzip + shuffle, contiguous, big-endian, fletcher32, 0-d, 1-d and 3-d.
 netCDF4 writes NetCDF-4 files: int16 packed with scale_factor/add_offset
-and a _FillValue over an unlimited dimension, float32 with a _FillValue,
+and a _FillValue over an unlimited dimension, float32 with a _FillValue
+and a missing_value,
 plain double, int32 in a nested group, and a bool written by xarray.
 Hostile files: truncated (twice), a corrupted chunk (under a fletcher32
 checksum; in a deflate stream), a dataset name that does not exist, a
@@ -146,9 +147,11 @@ def write_inputs(d):
         f.createDimension("y", 20)
         f.createDimension("x", 6)
         v = f.createVariable("sst", "f4", ("y", "x"), fill_value=np.float32(-999.0))
+        v.missing_value = np.float32(-1.0)
         v.set_auto_maskandscale(False)
         x = values(rng, "f4", (20, 6))
         x[::4, 1] = -999.0
+        x[1::5, 2] = -1.0
         v[:] = x
     with netCDF4.Dataset(path) as f:
         want = f["sst"][:]

@@ -57,8 +57,8 @@ int cask_to_hdf5(cask_array *a, const char *path, const char *dataset, const cas
  * libnetcdf: the variable is looked up now, each block
  * task reads its box (nc_get_vara). CF conventions: a variable with
  * scale_factor or add_offset reads as float64 (raw * scale_factor +
- * add_offset); values equal to _FillValue read as NaN when the result is
- * float. Unpacked types as cask_read_hdf5 (NC_BYTE with the attribute
+ * add_offset); values equal to _FillValue or missing_value read as NaN
+ * when the result is float. Unpacked types as cask_read_hdf5 (NC_BYTE with the attribute
  * dtype = "bool", as xarray writes bools: bool). chunks as above. */
 int cask_read_netcdf(cask_ctx *ctx, const char *path, const char *variable, const int64_t *chunks,
                      cask_array **out);

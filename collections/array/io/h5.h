@@ -37,11 +37,11 @@ hid_t cask__h5_type(cask_dtype dt, int file);
  * The identity fields are what the array's creation saw of the file. */
 typedef struct cask__h5_args {
   int32_t dtype, ndim;
-  int32_t file_type;  /* hdf5.c: how the file stores a bool (see there) */
-  int32_t packed;     /* netcdf.c: CF scale_factor/add_offset apply */
-  int32_t has_fill;   /* netcdf.c: _FillValue reads as NaN */
-  int32_t nc_type;    /* netcdf.c: the variable's type */
-  double scale, offset, fill;
+  int32_t packed;      /* netcdf.c: CF scale_factor/add_offset apply */
+  int32_t has_fill;    /* netcdf.c: _FillValue reads as NaN */
+  int32_t has_missing; /* netcdf.c: missing_value reads as NaN */
+  int32_t nc_type;     /* netcdf.c: the variable's type */
+  double scale, offset, fill, missing;
   int64_t file_size, mtime_s, mtime_ns, ino, dev;
   int64_t shape[CASK_MAX_NDIM];
   int64_t off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM]; /* the block's box */

@@ -1,7 +1,7 @@
 /* netcdf.c - cask_read_netcdf: a lazy array over a variable of a NetCDF
  * file, each block task reading its box through libnetcdf (nc_get_vara),
  * with the CF conventions xarray decodes: scale_factor/add_offset unpack
- * to float64, _FillValue reads as NaN in float results.
+ * to float64, _FillValue and missing_value read as NaN in float results.
  * The one thing to know: libnetcdf, not HDF5 directly, so the variable is
  * found by its NetCDF name whatever the group layout libnetcdf keeps in
  * the HDF5 file (dimension scales, _nc4 attributes), classic files read
@@ -114,7 +114,9 @@ static int inspect(cask_ctx *ctx, const char *path, const char *var, int nc, cas
   a->packed = has_scale || has_offset;
   if (a->packed) dt = CASK_F64;
   a->dtype = dt;
-  a->has_fill = (dt == CASK_F64 || dt == CASK_F32) && att_double(nc, v, "_FillValue", &a->fill);
+  int is_float = dt == CASK_F64 || dt == CASK_F32;
+  a->has_fill = is_float && att_double(nc, v, "_FillValue", &a->fill);
+  a->has_missing = is_float && att_double(nc, v, "missing_value", &a->missing);
   int storage = NC_CONTIGUOUS;
   size_t cs[NC_MAX_VAR_DIMS];
   *chunked = a->ndim > 0 && nc_inq_var_chunking(nc, v, &storage, cs) == NC_NOERR && storage == NC_CHUNKED;
@@ -160,19 +162,21 @@ static int get_box(const cask__h5_args *a, int nc, int v, void *dst) {
   }
 }
 
-/* CF decoding, as xarray does it: fill -> NaN, then unpack. */
+/* CF decoding, as xarray does it: _FillValue and missing_value -> NaN
+ * (compared with the raw values), then unpack. */
 static void decode(const cask__h5_args *a, void *data, int64_t n) {
   if (a->dtype == CASK_BOOL) {
     unsigned char *b = data;
     for (int64_t i = 0; i < n; i++) b[i] = b[i] != 0;
-  } else if (a->dtype == CASK_F32 && a->has_fill) {
-    float *f = data, fill = (float)a->fill;
+  } else if (a->dtype == CASK_F32 && (a->has_fill || a->has_missing)) {
+    float *f = data, fill = (float)a->fill, missing = (float)a->missing;
     for (int64_t i = 0; i < n; i++)
-      if (f[i] == fill) f[i] = NAN;
-  } else if (a->dtype == CASK_F64 && (a->has_fill || a->packed)) {
+      if ((a->has_fill && f[i] == fill) || (a->has_missing && f[i] == missing)) f[i] = NAN;
+  } else if (a->dtype == CASK_F64 && (a->has_fill || a->has_missing || a->packed)) {
     double *d = data;
     for (int64_t i = 0; i < n; i++)
-      d[i] = a->has_fill && d[i] == a->fill ? NAN : d[i] * a->scale + a->offset;
+      d[i] = (a->has_fill && d[i] == a->fill) || (a->has_missing && d[i] == a->missing) ? NAN
+                                                                                       : d[i] * a->scale + a->offset;
   }
 }
 
