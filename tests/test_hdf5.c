@@ -188,7 +188,8 @@ START_TEST(bad_files_and_names_fail_before_anything_runs_naming_them) {
   cask_array *a = NULL, *x = values(CASK_F64);
   ck_assert(cask_to_hdf5(x, path_of("x.h5"), "/d", NULL) == CASK_OK);
   expect_fail(cask_read_hdf5(ctx, path_of("none.h5"), "/d", NULL, &a), CASK_EIO, "none.h5", "No such file");
-  expect_fail(cask_read_hdf5(ctx, path_of("x.h5"), "/nope", NULL, &a), CASK_EFORMAT, "x.h5", "/nope");
+  expect_fail(cask_read_hdf5(ctx, path_of("x.h5"), "/nope", NULL, &a), CASK_EFORMAT, "x.h5", "no /nope in the file (/ holds d)");
+  expect_fail(cask_read_hdf5(ctx, path_of("x.h5"), "/d/e", NULL, &a), CASK_EFORMAT, "/d/e", "/d is a dataset, not a group");
   expect_fail(cask_read_hdf5(ctx, path_of("x.h5"), "", NULL, &a), CASK_EINVAL, "x.h5", "dataset");
   expect_fail(cask_read_netcdf(ctx, path_of("x.h5"), "nope", NULL, &a), CASK_EFORMAT, "x.h5", "nope");
   ck_assert(a == NULL);

@@ -138,6 +138,57 @@ static int inspect(cask_ctx *ctx, const char *path, const char *dataset, hid_t d
   return rc;
 }
 
+/* ---- a dataset that is not there: say what the file holds instead ------- */
+
+typedef struct names {
+  char *buf;
+  size_t cap, len;
+  int n;
+} names;
+
+static herr_t add_name(hid_t g, const char *name, const H5L_info_t *info, void *user) {
+  names *l = user;
+  (void)g, (void)info;
+  if (l->n++ < 12) {
+    cask__fmt(l->buf + l->len, l->cap - l->len, "%s%s", l->n > 1 ? ", " : "", name);
+    l->len += strlen(l->buf + l->len);
+  }
+  return 0;
+}
+
+/* Why dataset cannot be opened in f (under the lock), when part of its path
+ * does not exist: that part, and what the group above it holds (else out
+ * stays empty: HDF5's own message says it, e.g. "not a dataset"). */
+static void why_missing(hid_t f, const char *dataset, char *out, size_t cap) {
+  char part[CASK__H5_MAX_NAME + 2];
+  size_t len = 0;
+  for (const char *s = dataset;;) { /* each prefix, so H5Lexists never looks below a missing group */
+    while (*s == '/') s++;
+    if (!*s) break;
+    size_t before = len;
+    part[len++] = '/';
+    while (*s && *s != '/' && len < sizeof part - 1) part[len++] = *s++;
+    part[len] = '\0';
+    if (H5Lexists(f, part, H5P_DEFAULT) <= 0) {
+      char missing[sizeof part], list[600] = "";
+      memcpy(missing, part, len + 1);
+      part[before] = '\0';
+      const char *parent = before ? part : "/";
+      names l = {list, sizeof list, 0, 0};
+      hid_t g = H5Gopen2(f, parent, H5P_DEFAULT);
+      if (g < 0) {
+        cask__fmt(out, cap, "no %s in the file (%s is a dataset, not a group)", missing, parent);
+        return;
+      }
+      H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, add_name, &l);
+      H5Gclose(g);
+      cask__fmt(out, cap, "no %s in the file (%s holds %s%s)", missing, parent, l.n ? list : "nothing",
+                l.n > 12 ? ", ..." : "");
+      return;
+    }
+  }
+}
+
 static int open_dataset(cask_ctx *ctx, const char *path, const char *dataset, cask__h5_args *info, int64_t *chunk,
                         int *chunked) {
   char err[512];
@@ -150,7 +201,9 @@ static int open_dataset(cask_ctx *ctx, const char *path, const char *dataset, ca
                     path, err);
   } else if ((d = H5Dopen2(f, dataset, H5P_DEFAULT)) < 0) {
     cask__h5_errtext(err, sizeof err);
-    rc = cask__fail(ctx, CASK_EFORMAT, "read_hdf5 %s: dataset %s: cannot open it: %s", path, dataset, err);
+    char why[800] = "";
+    why_missing(f, dataset, why, sizeof why);
+    rc = cask__fail(ctx, CASK_EFORMAT, "read_hdf5 %s: dataset %s: cannot open it: %s", path, dataset, why[0] ? why : err);
   } else {
     rc = inspect(ctx, path, dataset, d, info, chunk, chunked);
   }
