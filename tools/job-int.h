@@ -1,6 +1,8 @@
 /* job-int.h - what job.c shares with the readers of its other files
  * (job_hdf5.c): the reader's state, the message of a failed field, and
- * the field checks every input and output uses. */
+ * the field checks every input and output uses. They keep job.c's short
+ * names (this is the cask program, not the library: nothing else links
+ * them), so job.c's many call sites stay as they were. */
 #ifndef CASK_TOOL_JOB_INT_H
 #define CASK_TOOL_JOB_INT_H
 
@@ -26,14 +28,14 @@ typedef struct input_spec {
 } input_spec;
 
 /* "PATH: FIELD: what" into r->err; returns CASK_EINVAL. */
-int job_fail(reader *r, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int fail(reader *r, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Every member of obj is one of the allowed names (NULL-terminated), none
  * repeated. */
-int job_check_fields(reader *r, const char *field, const cJSON *obj, const char *const *allowed);
+int check_fields(reader *r, const char *field, const cJSON *obj, const char *const *allowed);
 /* "chunks": absent (whole axes) or one extent per axis (ndim -1: any). */
-int job_read_chunks(reader *r, input_spec *s, int ndim);
+int read_chunks(reader *r, input_spec *s, int ndim);
 /* The directory of an output file must exist and be writable now. */
-int job_check_writable(reader *r, const char *field, const char *path);
+int check_writable(reader *r, const char *field, const char *path);
 
 /* job_hdf5.c: the "hdf5" and "netcdf" sources, and the outputs' "hdf5"
  * and "netcdf" fields (*used: the output has one of them; an output

@@ -20,7 +20,7 @@
 
 #include <cjson/cJSON.h>
 
-int job_fail(reader *r, const char *field, const char *fmt, ...) {
+int fail(reader *r, const char *field, const char *fmt, ...) {
   char what[1200];
   va_list ap;
   va_start(ap, fmt);
@@ -33,7 +33,7 @@ int job_fail(reader *r, const char *field, const char *fmt, ...) {
 /* ---- small field readers ------------------------------------------------- */
 
 /* Every member of obj is one of the allowed names, none repeated. */
-int job_check_fields(reader *r, const char *field, const cJSON *obj, const char *const *allowed) {
+int check_fields(reader *r, const char *field, const cJSON *obj, const char *const *allowed) {
   for (const cJSON *m = obj->child; m; m = m->next) {
     int ok = 0;
     for (int k = 0; allowed[k] && !ok; k++) ok = !strcmp(m->string, allowed[k]);
@@ -41,10 +41,10 @@ int job_check_fields(reader *r, const char *field, const cJSON *obj, const char 
       char list[300] = "";
       for (int k = 0; allowed[k]; k++)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", k ? ", " : "", allowed[k]);
-      return job_fail(r, field, "unknown field '%.100s' (expected one of: %s)", m->string, list);
+      return fail(r, field, "unknown field '%.100s' (expected one of: %s)", m->string, list);
     }
     for (const cJSON *p = obj->child; p != m; p = p->next)
-      if (!strcmp(p->string, m->string)) return job_fail(r, field, "the field '%.100s' appears twice", m->string);
+      if (!strcmp(p->string, m->string)) return fail(r, field, "the field '%.100s' appears twice", m->string);
   }
   return CASK_OK;
 }
@@ -52,7 +52,7 @@ int job_check_fields(reader *r, const char *field, const cJSON *obj, const char 
 static int get_int(reader *r, const char *field, const cJSON *v, int64_t lo, int64_t *out) {
   if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < (double)lo ||
       v->valuedouble > 9.0e15)
-    return job_fail(r, field, "must be an integer >= %lld", (long long)lo);
+    return fail(r, field, "must be an integer >= %lld", (long long)lo);
   *out = (int64_t)v->valuedouble;
   return CASK_OK;
 }
@@ -63,9 +63,9 @@ static int get_ints(reader *r, const char *field, const cJSON *v, int64_t lo, in
     *n = 1;
     return get_int(r, field, v, lo, out);
   }
-  if (!cJSON_IsArray(v)) return job_fail(r, field, "must be a list of integers, e.g. [1000, 500]");
+  if (!cJSON_IsArray(v)) return fail(r, field, "must be a list of integers, e.g. [1000, 500]");
   int count = cJSON_GetArraySize(v);
-  if (count > CASK_MAX_NDIM) return job_fail(r, field, "has %d entries, at most %d axes are allowed", count, CASK_MAX_NDIM);
+  if (count > CASK_MAX_NDIM) return fail(r, field, "has %d entries, at most %d axes are allowed", count, CASK_MAX_NDIM);
   int k = 0;
   for (const cJSON *e = v->child; e; e = e->next, k++) {
     char sub[300];
@@ -88,7 +88,7 @@ static int get_dtype(reader *r, const char *field, const cJSON *v, cask_dtype *o
         *out = (cask_dtype)d;
         return CASK_OK;
       }
-  return job_fail(r, field, "must be one of \"float64\", \"float32\", \"int64\", \"int32\", \"uint8\", \"bool\"");
+  return fail(r, field, "must be one of \"float64\", \"float32\", \"int64\", \"int32\", \"uint8\", \"bool\"");
 }
 
 static int is_name(const char *s) {
@@ -115,7 +115,7 @@ static int add_name(reader *r, const char *field, const char *name, cask_array *
   if (!names || !values || !copy) {
     free(copy);
     cask_array_release(a);
-    return job_fail(r, field, "out of memory");
+    return fail(r, field, "out of memory");
   }
   j->names[j->nnames] = copy;
   j->values[j->nnames++] = a;
@@ -128,12 +128,12 @@ static int read_shape(reader *r, input_spec *s) {
   char f[300];
   snprintf(f, sizeof f, "%s.shape", s->field);
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(s->obj, "shape");
-  if (!v) return job_fail(r, f, "missing (the array's extents, e.g. [1000, 1000])");
+  if (!v) return fail(r, f, "missing (the array's extents, e.g. [1000, 1000])");
   return get_ints(r, f, v, 0, s->shape, &s->ndim);
 }
 
 /* "chunks": absent (whole axes) or one extent per axis. */
-int job_read_chunks(reader *r, input_spec *s, int ndim) {
+int read_chunks(reader *r, input_spec *s, int ndim) {
   char f[300];
   snprintf(f, sizeof f, "%s.chunks", s->field);
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(s->obj, "chunks");
@@ -141,7 +141,7 @@ int job_read_chunks(reader *r, input_spec *s, int ndim) {
   if (!v) return CASK_OK;
   int rc = get_ints(r, f, v, 1, s->chunks, &s->nchunks);
   if (!rc && ndim >= 0 && s->nchunks != ndim)
-    return job_fail(r, f, "has %d entries, the shape has %d axes", s->nchunks, ndim);
+    return fail(r, f, "has %d entries, the shape has %d axes", s->nchunks, ndim);
   return rc;
 }
 
@@ -150,7 +150,7 @@ static double get_number(reader *r, const input_spec *s, const char *name, doubl
   snprintf(f, sizeof f, "%s.%s", s->field, name);
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(s->obj, name);
   if (!v && !required) return dflt;
-  if (!cJSON_IsNumber(v)) *rc = job_fail(r, f, v ? "must be a number" : "missing");
+  if (!cJSON_IsNumber(v)) *rc = fail(r, f, v ? "must be a number" : "missing");
   return v ? v->valuedouble : 0;
 }
 
@@ -160,13 +160,13 @@ static int input_random(reader *r, input_spec *s, int normal, cask_array **out) 
   char f[300];
   snprintf(f, sizeof f, "%s.seed", s->field);
   const cJSON *sv = cJSON_GetObjectItemCaseSensitive(s->obj, "seed");
-  int rc = job_check_fields(r, s->field, s->obj, allowed);
+  int rc = check_fields(r, s->field, s->obj, allowed);
   if (!rc && sv) rc = get_int(r, f, sv, 0, &seed);
   if (!rc) rc = read_shape(r, s);
-  if (!rc) rc = job_read_chunks(r, s, s->ndim);
+  if (!rc) rc = read_chunks(r, s, s->ndim);
   if (rc) return rc;
   if (s->dtype != CASK_F64 && s->dtype != CASK_F32)
-    return job_fail(r, s->field, "random inputs are float64 or float32, not %s", cask_dtype_name(s->dtype));
+    return fail(r, s->field, "random inputs are float64 or float32, not %s", cask_dtype_name(s->dtype));
   const int64_t *ch = s->nchunks ? s->chunks : NULL;
   return normal ? cask_random_normal(r->ctx, (uint64_t)seed, s->dtype, s->ndim, s->shape, ch, out)
                 : cask_random_uniform(r->ctx, (uint64_t)seed, s->dtype, s->ndim, s->shape, ch, out);
@@ -176,22 +176,22 @@ static int input_fill(reader *r, input_spec *s, const char *source, cask_array *
   static const char *const allowed[] = {"source", "shape", "chunks", "dtype", "value", NULL};
   static const char *const allowed_no_value[] = {"source", "shape", "chunks", "dtype", NULL};
   int full = !strcmp(source, "full");
-  int rc = job_check_fields(r, s->field, s->obj, full ? allowed : allowed_no_value);
+  int rc = check_fields(r, s->field, s->obj, full ? allowed : allowed_no_value);
   double value = full ? get_number(r, s, "value", 0, 1, &rc) : !strcmp(source, "ones");
   if (!rc) rc = read_shape(r, s);
-  if (!rc) rc = job_read_chunks(r, s, s->ndim);
+  if (!rc) rc = read_chunks(r, s, s->ndim);
   if (rc) return rc;
   return cask_full(r->ctx, s->dtype, value, s->ndim, s->shape, s->nchunks ? s->chunks : NULL, out);
 }
 
 static int input_arange(reader *r, input_spec *s, cask_array **out) {
   static const char *const allowed[] = {"source", "start", "stop", "step", "chunks", "dtype", NULL};
-  int rc = job_check_fields(r, s->field, s->obj, allowed);
+  int rc = check_fields(r, s->field, s->obj, allowed);
   double start = get_number(r, s, "start", 0, 0, &rc), stop = get_number(r, s, "stop", 0, 1, &rc),
          step = get_number(r, s, "step", 1, 0, &rc);
-  if (!rc) rc = job_read_chunks(r, s, 1);
+  if (!rc) rc = read_chunks(r, s, 1);
   if (rc) return rc;
-  if (step == 0) return job_fail(r, s->field, "step must not be 0");
+  if (step == 0) return fail(r, s->field, "step must not be 0");
   return cask_arange(r->ctx, s->dtype, start, stop, step, s->nchunks ? s->chunks[0] : 0, out);
 }
 
@@ -202,16 +202,16 @@ typedef int (*file_reader)(cask_ctx *, const char *, const int64_t *, cask_array
  * .zarray is read and checked now. */
 static int input_file(reader *r, input_spec *s, file_reader read, const char *what, cask_array **out) {
   static const char *const allowed[] = {"source", "path", "chunks", NULL};
-  int rc = job_check_fields(r, s->field, s->obj, allowed);
+  int rc = check_fields(r, s->field, s->obj, allowed);
   const cJSON *p = cJSON_GetObjectItemCaseSensitive(s->obj, "path");
   char f[300];
   snprintf(f, sizeof f, "%s.path", s->field);
-  if (!rc && !cJSON_IsString(p)) rc = job_fail(r, f, p ? "must be a string" : "missing (the %s to read)", what);
-  if (!rc) rc = job_read_chunks(r, s, -1);
+  if (!rc && !cJSON_IsString(p)) rc = fail(r, f, p ? "must be a string" : "missing (the %s to read)", what);
+  if (!rc) rc = read_chunks(r, s, -1);
   if (rc) return rc;
-  if (access(p->valuestring, R_OK)) return job_fail(r, f, "cannot read '%.300s': %s", p->valuestring, strerror(errno));
+  if (access(p->valuestring, R_OK)) return fail(r, f, "cannot read '%.300s': %s", p->valuestring, strerror(errno));
   if ((rc = read(r->ctx, p->valuestring, s->nchunks ? s->chunks : NULL, out)))
-    return job_fail(r, s->field, "%s", cask_ctx_errmsg(r->ctx));
+    return fail(r, s->field, "%s", cask_ctx_errmsg(r->ctx));
   return CASK_OK;
 }
 
@@ -220,14 +220,14 @@ static int input_file(reader *r, input_spec *s, file_reader read, const char *wh
 static int read_input(reader *r, const cJSON *obj) {
   input_spec s = {.obj = obj};
   snprintf(s.field, sizeof s.field, "inputs.%.100s", obj->string);
-  if (!is_name(obj->string)) return job_fail(r, s.field, "an input's name must be a Python-style identifier");
-  if (find_name(r->j, obj->string) >= 0) return job_fail(r, s.field, "the name is defined twice");
-  if (!cJSON_IsObject(obj)) return job_fail(r, s.field, "must be an object, e.g. {\"source\": \"uniform\", \"shape\": [100]}");
+  if (!is_name(obj->string)) return fail(r, s.field, "an input's name must be a Python-style identifier");
+  if (find_name(r->j, obj->string) >= 0) return fail(r, s.field, "the name is defined twice");
+  if (!cJSON_IsObject(obj)) return fail(r, s.field, "must be an object, e.g. {\"source\": \"uniform\", \"shape\": [100]}");
   const cJSON *src = cJSON_GetObjectItemCaseSensitive(obj, "source");
   char f[300];
   snprintf(f, sizeof f, "%s.source", s.field);
   if (!cJSON_IsString(src))
-    return job_fail(r, f, "%s (one of %s)", src ? "must be a string" : "missing", SOURCES);
+    return fail(r, f, "%s (one of %s)", src ? "must be a string" : "missing", SOURCES);
   char fd[300];
   snprintf(fd, sizeof fd, "%s.dtype", s.field);
   int rc = get_dtype(r, fd, cJSON_GetObjectItemCaseSensitive(obj, "dtype"), &s.dtype);
@@ -241,8 +241,8 @@ static int read_input(reader *r, const cJSON *obj) {
   else if (!strcmp(kind, "zarr")) rc = input_file(r, &s, cask_read_zarr, "Zarr store", &a);
   else if (!strcmp(kind, "hdf5")) rc = job_input_h5(r, &s, 0, &a);
   else if (!strcmp(kind, "netcdf")) rc = job_input_h5(r, &s, 1, &a);
-  else return job_fail(r, f, "unknown source '%.60s' (one of %s)", kind, SOURCES);
-  if (rc && !r->err[0]) job_fail(r, s.field, "%s", cask_ctx_errmsg(r->ctx));
+  else return fail(r, f, "unknown source '%.60s' (one of %s)", kind, SOURCES);
+  if (rc && !r->err[0]) fail(r, s.field, "%s", cask_ctx_errmsg(r->ctx));
   return rc ? rc : add_name(r, s.field, obj->string, a);
 }
 
@@ -251,9 +251,9 @@ static int read_input(reader *r, const cJSON *obj) {
 static int read_step(reader *r, const cJSON *step) {
   char f[200];
   snprintf(f, sizeof f, "steps.%.100s", step->string);
-  if (!is_name(step->string)) return job_fail(r, f, "a step's name must be a Python-style identifier");
-  if (find_name(r->j, step->string) >= 0) return job_fail(r, f, "the name is defined twice");
-  if (!cJSON_IsString(step)) return job_fail(r, f, "must be an expression string, e.g. \"sum(x * y, axis=0)\"");
+  if (!is_name(step->string)) return fail(r, f, "a step's name must be a Python-style identifier");
+  if (find_name(r->j, step->string) >= 0) return fail(r, f, "the name is defined twice");
+  if (!cJSON_IsString(step)) return fail(r, f, "must be an expression string, e.g. \"sum(x * y, axis=0)\"");
   cask_array *a;
   if (cask_eval(r->ctx, step->valuestring, (const char *const *)r->j->names, r->j->values, (size_t)r->j->nnames, &a)) {
     /* a later step's name: say why it is unknown here */
@@ -262,20 +262,20 @@ static int read_step(reader *r, const cJSON *step) {
     for (const cJSON *n = step->next; n; n = n->next) {
       snprintf(unknown, sizeof unknown, "unknown name '%.64s'", n->string);
       if (strstr(msg, unknown))
-        return job_fail(r, f, "%s; steps are evaluated in file order, and '%.64s' is defined after this one", msg,
+        return fail(r, f, "%s; steps are evaluated in file order, and '%.64s' is defined after this one", msg,
                     n->string);
     }
-    return job_fail(r, f, "%s", msg);
+    return fail(r, f, "%s", msg);
   }
   return add_name(r, f, step->string, a);
 }
 
 /* The directory of an output file must exist and be writable now. */
-int job_check_writable(reader *r, const char *field, const char *path) {
+int check_writable(reader *r, const char *field, const char *path) {
   char *copy = strdup(path);
-  if (!copy) return job_fail(r, field, "out of memory");
+  if (!copy) return fail(r, field, "out of memory");
   const char *dir = dirname(copy);
-  int rc = access(dir, W_OK | X_OK) ? job_fail(r, field, "cannot write into the directory '%.300s': %s", dir, strerror(errno))
+  int rc = access(dir, W_OK | X_OK) ? fail(r, field, "cannot write into the directory '%.300s': %s", dir, strerror(errno))
                                     : CASK_OK;
   free(copy);
   return rc;
@@ -288,9 +288,9 @@ static int read_level(reader *r, const char *f, const cJSON *l, job_output *o) {
   char sub[300];
   snprintf(sub, sizeof sub, "%s.level", f);
   int c = (int)o->zarr_opts.compressor, lo = c == CASK_ZARR_ZSTD, hi = c == CASK_ZARR_ZSTD ? 22 : 9;
-  if (c == CASK_ZARR_NONE) return job_fail(r, sub, "the compressor \"none\" takes no level");
+  if (c == CASK_ZARR_NONE) return fail(r, sub, "the compressor \"none\" takes no level");
   if (!cJSON_IsNumber(l) || l->valuedouble != floor(l->valuedouble) || l->valuedouble < lo || l->valuedouble > hi)
-    return job_fail(r, sub, "must be an integer from %d to %d for the compressor \"%s\"", lo, hi, compressors[c]);
+    return fail(r, sub, "must be an integer from %d to %d for the compressor \"%s\"", lo, hi, compressors[c]);
   o->zarr_opts.level = (int)l->valuedouble;
   return CASK_OK;
 }
@@ -305,21 +305,21 @@ static int read_zarr_output(reader *r, const char *f, const cJSON *v, job_output
   char sub[300];
   if (!z && (c || l)) {
     snprintf(sub, sizeof sub, "%s.%s", f, c ? "compressor" : "level");
-    return job_fail(r, sub, "only goes with \"zarr\" (the Zarr store to write)");
+    return fail(r, sub, "only goes with \"zarr\" (the Zarr store to write)");
   }
   if (!z) return CASK_OK;
   snprintf(sub, sizeof sub, "%s.zarr", f);
-  if (!cJSON_IsString(z) || !z->valuestring[0]) return job_fail(r, sub, "must be a directory name (the store)");
+  if (!cJSON_IsString(z) || !z->valuestring[0]) return fail(r, sub, "must be a directory name (the store)");
   size_t n = strlen(z->valuestring);
   while (n > 1 && z->valuestring[n - 1] == '/') n--;
-  if (!(o->zarr = strndup(z->valuestring, n))) return job_fail(r, sub, "out of memory");
-  int rc = job_check_writable(r, sub, o->zarr);
+  if (!(o->zarr = strndup(z->valuestring, n))) return fail(r, sub, "out of memory");
+  int rc = check_writable(r, sub, o->zarr);
   if (rc) return rc;
   struct stat st;
   char meta[4200];
   snprintf(meta, sizeof meta, "%s/.zarray", o->zarr);
   if (stat(o->zarr, &st) == 0 && (!S_ISDIR(st.st_mode) || access(meta, F_OK)))
-    return job_fail(r, sub, "'%.300s' exists and is not a Zarr store (it is not replaced)", o->zarr);
+    return fail(r, sub, "'%.300s' exists and is not a Zarr store (it is not replaced)", o->zarr);
   o->zarr_opts = (cask_zarr_options)CASK_ZARR_OPTIONS_DEFAULTS;
   if (c) {
     snprintf(sub, sizeof sub, "%s.compressor", f);
@@ -327,7 +327,7 @@ static int read_zarr_output(reader *r, const char *f, const cJSON *v, job_output
     for (int i = 0; cJSON_IsString(c) && compressors[i]; i++)
       if (!strcmp(c->valuestring, compressors[i])) k = i;
     if (k < 0)
-      return job_fail(r, sub, "must be one of \"zstd\", \"zlib\", \"gzip\", \"blosc-lz4\", \"blosc-zstd\", \"none\"");
+      return fail(r, sub, "must be one of \"zstd\", \"zlib\", \"gzip\", \"blosc-lz4\", \"blosc-zstd\", \"none\"");
     o->zarr_opts.compressor = (cask_zarr_compressor)k;
   }
   return l ? read_level(r, f, l, o) : CASK_OK;
@@ -341,8 +341,8 @@ static int read_output_fields(reader *r, const char *f, const cJSON *v, job_outp
     return CASK_OK;
   }
   if (!cJSON_IsObject(v))
-    return job_fail(r, f, "must be \"print\" or an object like {\"npy\": \"out.npy\"}, {\"zarr\": \"out.zarr\"}, {\"hdf5\": \"out.h5\", \"dataset\": \"/y\"}");
-  int rc = job_check_fields(r, f, v, allowed);
+    return fail(r, f, "must be \"print\" or an object like {\"npy\": \"out.npy\"}, {\"zarr\": \"out.zarr\"}, {\"hdf5\": \"out.h5\", \"dataset\": \"/y\"}");
+  int rc = check_fields(r, f, v, allowed);
   int h5 = 0;
   if (!rc) rc = job_h5_output(r, f, v, o, &h5); /* "hdf5", "netcdf" and their fields */
   if (!rc && !h5) rc = read_zarr_output(r, f, v, o);
@@ -350,14 +350,14 @@ static int read_output_fields(reader *r, const char *f, const cJSON *v, job_outp
   const cJSON *p = cJSON_GetObjectItemCaseSensitive(v, "print"), *n = cJSON_GetObjectItemCaseSensitive(v, "npy");
   char sub[300];
   snprintf(sub, sizeof sub, "%s.print", f);
-  if (p && !cJSON_IsBool(p)) return job_fail(r, sub, "must be true or false");
+  if (p && !cJSON_IsBool(p)) return fail(r, sub, "must be true or false");
   o->print = cJSON_IsTrue(p);
   snprintf(sub, sizeof sub, "%s.npy", f);
-  if (n && (!cJSON_IsString(n) || !n->valuestring[0])) return job_fail(r, sub, "must be a file name");
-  if (n && (rc = job_check_writable(r, sub, n->valuestring))) return rc;
-  if (n && !(o->npy = strdup(n->valuestring))) return job_fail(r, sub, "out of memory");
+  if (n && (!cJSON_IsString(n) || !n->valuestring[0])) return fail(r, sub, "must be a file name");
+  if (n && (rc = check_writable(r, sub, n->valuestring))) return rc;
+  if (n && !(o->npy = strdup(n->valuestring))) return fail(r, sub, "out of memory");
   if (!o->print && !o->npy && !o->zarr && !o->hdf5 && !o->netcdf)
-    return job_fail(r, f,
+    return fail(r, f,
                     "says nothing to do (give \"print\": true, \"npy\": FILE, \"zarr\": STORE, \"hdf5\": FILE or \"netcdf\": FILE)");
   return CASK_OK;
 }
@@ -367,17 +367,17 @@ static int read_output(reader *r, const cJSON *v) {
   char f[200];
   snprintf(f, sizeof f, "outputs.%.100s", v->string);
   int k = find_name(j, v->string);
-  if (k < 0) return job_fail(r, f, "'%.100s' is not an input or a step", v->string);
+  if (k < 0) return fail(r, f, "'%.100s' is not an input or a step", v->string);
   job_output *o = &j->out[j->nout];
   memset(o, 0, sizeof *o);
-  if (!(o->name = strdup(v->string))) return job_fail(r, f, "out of memory");
+  if (!(o->name = strdup(v->string))) return fail(r, f, "out of memory");
   o->a = j->values[k];
   j->nout++;
   int rc = read_output_fields(r, f, v, o);
   if (rc) return rc;
   int64_t n = cask_array_size(o->a);
   if (o->print && n > JOB_PRINT_MAX)
-    return job_fail(r, f, "the array has %lld elements, at most %d can be printed (write it with \"npy\" or \"zarr\")",
+    return fail(r, f, "the array has %lld elements, at most %d can be printed (write it with \"npy\" or \"zarr\")",
                 (long long)n, JOB_PRINT_MAX);
   return CASK_OK;
 }
@@ -387,14 +387,14 @@ static int read_output(reader *r, const cJSON *v) {
 static int read_section(reader *r, const cJSON *root, const char *name, int required, int (*each)(reader *, const cJSON *)) {
   const cJSON *sec = cJSON_GetObjectItemCaseSensitive(root, name);
   if (!sec && !required) return CASK_OK;
-  if (!cJSON_IsObject(sec)) return job_fail(r, name, sec ? "must be an object of named entries" : "missing");
-  if (required && !sec->child) return job_fail(r, name, "is empty");
+  if (!cJSON_IsObject(sec)) return fail(r, name, sec ? "must be an object of named entries" : "missing");
+  if (required && !sec->child) return fail(r, name, "is empty");
   for (const cJSON *m = sec->child; m; m = m->next) {
     for (const cJSON *p = sec->child; p != m; p = p->next)
       if (!strcmp(p->string, m->string)) {
         char f[200];
         snprintf(f, sizeof f, "%s.%.100s", name, m->string);
-        return job_fail(r, f, "appears twice");
+        return fail(r, f, "appears twice");
       }
     int rc = each(r, m);
     if (rc) return rc;
@@ -452,9 +452,9 @@ static char *read_text(reader *r) {
 /* The runtime starts here, once the file's memory limit is known. */
 static int start_ctx(reader *r, const cJSON *root) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "memory_limit");
-  if (v && !cJSON_IsString(v)) return job_fail(r, "memory_limit", "must be a string: " LIMIT_FORMS);
+  if (v && !cJSON_IsString(v)) return fail(r, "memory_limit", "must be a string: " LIMIT_FORMS);
   if (v && cask_parse_memory_limit(v->valuestring, &r->j->memory_limit))
-    return job_fail(r, "memory_limit", "'%.60s' is not a memory limit: expected " LIMIT_FORMS, v->valuestring);
+    return fail(r, "memory_limit", "'%.60s' is not a memory limit: expected " LIMIT_FORMS, v->valuestring);
   cask_options o = *r->opts;
   if (!o.memory_limit) o.memory_limit = r->j->memory_limit;
   int rc = cask_ctx_new(&o, &r->ctx);
@@ -464,13 +464,13 @@ static int start_ctx(reader *r, const cJSON *root) {
 
 static int read_root(reader *r, const cJSON *root) {
   static const char *const allowed[] = {"description", "memory_limit", "inputs", "steps", "outputs", NULL};
-  if (!cJSON_IsObject(root)) return job_fail(r, "(top level)", "the job must be a JSON object");
-  int rc = job_check_fields(r, "(top level)", root, allowed);
+  if (!cJSON_IsObject(root)) return fail(r, "(top level)", "the job must be a JSON object");
+  int rc = check_fields(r, "(top level)", root, allowed);
   if (!rc) rc = start_ctx(r, root);
   const cJSON *outs = cJSON_GetObjectItemCaseSensitive(root, "outputs");
   if (!rc && cJSON_IsObject(outs)) {
     r->j->out = calloc((size_t)cJSON_GetArraySize(outs) + 1, sizeof *r->j->out);
-    if (!r->j->out) return job_fail(r, "outputs", "out of memory");
+    if (!r->j->out) return fail(r, "outputs", "out of memory");
   }
   if (!rc) rc = read_section(r, root, "inputs", 1, read_input);
   if (!rc) rc = read_section(r, root, "steps", 0, read_step);
