@@ -27,21 +27,20 @@ holds, what cask wrote with h5py (and its chunks and filters), and opens
 every NetCDF output with xarray.open_dataset checking dims and values.
 
 Exits 0 when everything matches, 1 on a mismatch (each one listed), 2 when
-the test binary fails, 77 (skipped) when h5py, netCDF4 or xarray is not
+the test binary fails, 77 (skipped) when NumPy, h5py, netCDF4 or xarray is not
 installed. Run it with /usr/bin/python3 (Debian's packages).
 """
 import os
 import sys
 import tempfile
 
-import numpy as np
-
-from checkutil import run_case, same, values
-
 try:
+    import numpy as np
     import h5py
     import netCDF4
     import xarray
+
+    from checkutil import run_case, same, values
 except ImportError as e:
     print(f"hdf5_check: skipped: {e}")
     sys.exit(77)

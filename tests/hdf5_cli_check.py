@@ -18,7 +18,7 @@ of the wrong length, "level" without gzip, chunks of the wrong length, a
 Zarr store in the same output) exit 2 naming the field, before anything
 runs, and write nothing.
 
-Exits 0 when everything passes, 1 otherwise, 77 (skipped) when h5py,
+Exits 0 when everything passes, 1 otherwise, 77 (skipped) when NumPy, h5py,
 netCDF4 or xarray is not installed. Run it with /usr/bin/python3.
 """
 import json
@@ -28,9 +28,8 @@ import subprocess
 import sys
 import tempfile
 
-import numpy as np
-
 try:
+    import numpy as np
     import h5py
     import netCDF4
     import xarray
