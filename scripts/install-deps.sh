@@ -18,6 +18,11 @@ packages=(
   python3-distributed python3-psutil # the dask.distributed anchor of the memory benchmark (psutil: its RSS)
   python3-zarr                       # Zarr interop checks (tests/zarr_check.py)
   nodejs                             # the Zarr v3 peer, zarrita (tests/zarr3_check.py)
+  libhdf5-dev                        # HDF5 files (collections/array/io/hdf5*.c), serial flavor
+  libnetcdf-dev                      # NetCDF-4 files (collections/array/io/netcdf*.c)
+  python3-h5py                       # HDF5 interop checks (tests/hdf5_check.py)
+  python3-netcdf4                    # NetCDF-4 files with CF packing for tests/hdf5_check.py
+  python3-xarray                     # opens cask's NetCDF output by dimension name (tests/hdf5_check.py)
   chromium                           # headless check of `cask viz` pages (tests/viz_check.py)
 )
 missing=()

@@ -15,8 +15,9 @@ LD_LIBRARY_PATH="$stage/prefix/lib:${LD_LIBRARY_PATH:-}" "$stage/consumer/consum
 export PKG_CONFIG_PATH="$stage/prefix/lib/pkgconfig"
 cc $(pkg-config --cflags cask) "$src/tests/consumer/consumer.c" -o "$stage/consumer_pc" $(pkg-config --libs cask)
 LD_LIBRARY_PATH="$stage/prefix/lib" "$stage/consumer_pc"
+# --libs, not only -l: Debian keeps libhdf5 in a directory of its own (-L.../hdf5/serial)
 cc $(pkg-config --cflags cask) "$src/tests/consumer/consumer.c" -o "$stage/consumer_pc_static" \
-  "$stage/prefix/lib/libcask.a" $(pkg-config --libs-only-l --static cask | sed 's/-lcask//')
+  "$stage/prefix/lib/libcask.a" $(pkg-config --libs --static cask | sed 's/-lcask\>//')
 "$stage/consumer_pc_static"
 # The installed cask program runs without LD_LIBRARY_PATH (its RPATH), and a
 # graph file of arrays it writes is read and run by a fresh process that

@@ -16,4 +16,5 @@
   X(zarr3)                  \
   X(array_store)             \
   X(array_expr)             \
-  X(memory)
+  X(memory)                 \
+  X(hdf5)

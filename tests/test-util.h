@@ -6,7 +6,11 @@
 #define CASK_TEST_UTIL_H
 
 #include <check.h>
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define SANITIZED 1
@@ -31,6 +35,13 @@ static inline uint64_t mix64(uint64_t x) {
   x ^= x >> 27;
   x *= 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
+}
+
+/* A new directory "$TMPDIR/cask-WHAT-XXXXXX" (TMPDIR unset: /tmp) into dir,
+ * for a fixture. */
+static inline void test_tmpdir(char *dir, size_t cap, const char *what) {
+  snprintf(dir, cap, "%s/cask-%s-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", what);
+  ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
 }
 
 #endif

@@ -5,6 +5,7 @@
  * so a mistake costs a second, not a run. Unknown fields are errors too: a
  * misspelt "chunk" must not be silently ignored. */
 #include "job.h"
+#include "job-int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -19,17 +20,7 @@
 
 #include <cjson/cJSON.h>
 
-typedef struct reader {
-  cask_ctx *ctx; /* started once the top level is read */
-  const cask_options *opts;
-  const char *path;
-  char *err;
-  size_t cap;
-  job *j;
-} reader;
-
-static int fail(reader *r, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(reader *r, const char *field, const char *fmt, ...) {
+int fail(reader *r, const char *field, const char *fmt, ...) {
   char what[1200];
   va_list ap;
   va_start(ap, fmt);
@@ -42,7 +33,7 @@ static int fail(reader *r, const char *field, const char *fmt, ...) {
 /* ---- small field readers ------------------------------------------------- */
 
 /* Every member of obj is one of the allowed names, none repeated. */
-static int check_fields(reader *r, const char *field, const cJSON *obj, const char *const *allowed) {
+int check_fields(reader *r, const char *field, const cJSON *obj, const char *const *allowed) {
   for (const cJSON *m = obj->child; m; m = m->next) {
     int ok = 0;
     for (int k = 0; allowed[k] && !ok; k++) ok = !strcmp(m->string, allowed[k]);
@@ -133,14 +124,6 @@ static int add_name(reader *r, const char *field, const char *name, cask_array *
 
 /* ---- inputs -------------------------------------------------------------- */
 
-typedef struct input_spec {
-  const cJSON *obj;
-  char field[200];
-  cask_dtype dtype;
-  int ndim, nchunks;
-  int64_t shape[CASK_MAX_NDIM], chunks[CASK_MAX_NDIM];
-} input_spec;
-
 static int read_shape(reader *r, input_spec *s) {
   char f[300];
   snprintf(f, sizeof f, "%s.shape", s->field);
@@ -150,7 +133,7 @@ static int read_shape(reader *r, input_spec *s) {
 }
 
 /* "chunks": absent (whole axes) or one extent per axis. */
-static int read_chunks(reader *r, input_spec *s, int ndim) {
+int read_chunks(reader *r, input_spec *s, int ndim) {
   char f[300];
   snprintf(f, sizeof f, "%s.chunks", s->field);
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(s->obj, "chunks");
@@ -232,7 +215,7 @@ static int input_file(reader *r, input_spec *s, file_reader read, const char *wh
   return CASK_OK;
 }
 
-#define SOURCES "\"uniform\", \"normal\", \"zeros\", \"ones\", \"full\", \"arange\", \"npy\", \"zarr\""
+#define SOURCES "\"uniform\", \"normal\", \"zeros\", \"ones\", \"full\", \"arange\", \"npy\", \"zarr\", \"hdf5\", \"netcdf\""
 
 static int read_input(reader *r, const cJSON *obj) {
   input_spec s = {.obj = obj};
@@ -256,6 +239,8 @@ static int read_input(reader *r, const cJSON *obj) {
   else if (!strcmp(kind, "arange")) rc = input_arange(r, &s, &a);
   else if (!strcmp(kind, "npy")) rc = input_file(r, &s, cask_read_npy, ".npy file", &a);
   else if (!strcmp(kind, "zarr")) rc = input_file(r, &s, cask_read_zarr, "Zarr store", &a);
+  else if (!strcmp(kind, "hdf5")) rc = job_input_h5(r, &s, 0, &a);
+  else if (!strcmp(kind, "netcdf")) rc = job_input_h5(r, &s, 1, &a);
   else return fail(r, f, "unknown source '%.60s' (one of %s)", kind, SOURCES);
   if (rc && !r->err[0]) fail(r, s.field, "%s", cask_ctx_errmsg(r->ctx));
   return rc ? rc : add_name(r, s.field, obj->string, a);
@@ -286,7 +271,7 @@ static int read_step(reader *r, const cJSON *step) {
 }
 
 /* The directory of an output file must exist and be writable now. */
-static int check_writable(reader *r, const char *field, const char *path) {
+int check_writable(reader *r, const char *field, const char *path) {
   char *copy = strdup(path);
   if (!copy) return fail(r, field, "out of memory");
   const char *dir = dirname(copy);
@@ -377,15 +362,18 @@ static int read_zarr_output(reader *r, const char *f, const cJSON *v, job_output
 }
 
 static int read_output_fields(reader *r, const char *f, const cJSON *v, job_output *o) {
-  static const char *const allowed[] = {"print", "npy", "zarr", "compressor", "level", "zarr_format", "shards", NULL};
+  static const char *const allowed[] = {"print", "npy", "zarr", "compressor", "level", "zarr_format", "shards", "hdf5",
+                                        "dataset", "netcdf", "variable", "dims", "compression", "shuffle", NULL};
   if (cJSON_IsString(v) && !strcmp(v->valuestring, "print")) {
     o->print = 1;
     return CASK_OK;
   }
   if (!cJSON_IsObject(v))
-    return fail(r, f, "must be \"print\" or an object like {\"npy\": \"out.npy\"}, {\"zarr\": \"out.zarr\"}");
+    return fail(r, f, "must be \"print\" or an object like {\"npy\": \"out.npy\"}, {\"zarr\": \"out.zarr\"}, {\"hdf5\": \"out.h5\", \"dataset\": \"/y\"}");
   int rc = check_fields(r, f, v, allowed);
-  if (!rc) rc = read_zarr_output(r, f, v, o);
+  int h5 = 0;
+  if (!rc) rc = job_h5_output(r, f, v, o, &h5); /* "hdf5", "netcdf" and their fields */
+  if (!rc && !h5) rc = read_zarr_output(r, f, v, o);
   if (rc) return rc;
   const cJSON *p = cJSON_GetObjectItemCaseSensitive(v, "print"), *n = cJSON_GetObjectItemCaseSensitive(v, "npy");
   char sub[300];
@@ -396,8 +384,9 @@ static int read_output_fields(reader *r, const char *f, const cJSON *v, job_outp
   if (n && (!cJSON_IsString(n) || !n->valuestring[0])) return fail(r, sub, "must be a file name");
   if (n && (rc = check_writable(r, sub, n->valuestring))) return rc;
   if (n && !(o->npy = strdup(n->valuestring))) return fail(r, sub, "out of memory");
-  if (!o->print && !o->npy && !o->zarr)
-    return fail(r, f, "says nothing to do (give \"print\": true, \"npy\": FILE or \"zarr\": STORE)");
+  if (!o->print && !o->npy && !o->zarr && !o->hdf5 && !o->netcdf)
+    return fail(r, f,
+                    "says nothing to do (give \"print\": true, \"npy\": FILE, \"zarr\": STORE, \"hdf5\": FILE or \"netcdf\": FILE)");
   return CASK_OK;
 }
 
@@ -551,6 +540,11 @@ void job_free(job *j) {
     free(j->out[k].name);
     free(j->out[k].npy);
     free(j->out[k].zarr);
+    free(j->out[k].hdf5);
+    free(j->out[k].netcdf);
+    free(j->out[k].dataset);
+    free(j->out[k].variable);
+    for (int d = 0; d < CASK_MAX_NDIM; d++) free(j->out[k].dims[d]);
   }
   free(j->out);
   for (int k = 0; k < j->nnames; k++) {

@@ -19,6 +19,10 @@ typedef struct job_output {
   char *npy;     /* write a .npy file there, or NULL */
   char *zarr;    /* write a Zarr store there (no trailing '/'), or NULL */
   cask_zarr_options zarr_opts;
+  char *hdf5, *dataset;   /* write an HDF5 file with that dataset, or NULL */
+  char *netcdf, *variable; /* write a NetCDF-4 file with that variable, or NULL */
+  char *dims[CASK_MAX_NDIM]; /* the NetCDF dimension names (NULL: dim_0, ...) */
+  cask_hdf5_options h5_opts; /* both files' chunks, compression and dims */
 } job_output;
 
 typedef struct job {

@@ -257,6 +257,13 @@ void progress_summary(const progress *p, const cask_run_stats *st) {
             dropped, (unsigned long long)st->dropped_blocks, remade, (unsigned long long)st->remade_blocks,
             (double)st->remake_ns / 1e9);
   }
+  /* what serializing libhdf5 and libnetcdf cost (their one lock) */
+  cask_hdf5_lock_stats lk;
+  cask_hdf5_lock_cost(&lk);
+  if (lk.acquired)
+    fprintf(stderr, "cask: HDF5/NetCDF calls: %llu under the lock, held %.3f s, waited %.3f s (%llu waits)\n",
+            (unsigned long long)lk.acquired, (double)lk.held_ns / 1e9, (double)lk.wait_ns / 1e9,
+            (unsigned long long)lk.contended);
   int order[MAX_KINDS];
   for (int k = 0; k < p->nkinds; k++) order[k] = k;
   for (int a = 1; a < p->nkinds; a++) /* by time, longest first */

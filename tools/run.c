@@ -73,7 +73,7 @@ static const char *print_axis(FILE *f, cask_dtype dt, int ndim, const int64_t *s
 /* The targets of every output (a buffer for a printed one, a file, a
  * store), and the buffers; the exit code. */
 static int make_targets(const job *j, cask_target **out, char ***bufs, int *n) {
-  cask_target *t = calloc((size_t)j->nout * 3, sizeof *t);
+  cask_target *t = calloc((size_t)j->nout * 5, sizeof *t);
   char **b = calloc((size_t)j->nout, sizeof *b);
   int k = 0;
   if (!t || !b) goto no_memory;
@@ -86,6 +86,8 @@ static int make_targets(const job *j, cask_target **out, char ***bufs, int *n) {
     }
     if (o->npy) t[k++] = CASK_TO_NPY(o->a, o->npy);
     if (o->zarr) t[k++] = CASK_TO_ZARR(o->a, o->zarr, &o->zarr_opts);
+    if (o->hdf5) t[k++] = CASK_TO_HDF5(o->a, o->hdf5, o->dataset, &o->h5_opts);
+    if (o->netcdf) t[k++] = CASK_TO_NETCDF(o->a, o->netcdf, o->variable, &o->h5_opts);
   }
   *out = t, *bufs = b, *n = k;
   return 0;

@@ -24,6 +24,10 @@ static void (*const registrars[])(void) = {
   cask__register_store_ops,
   cask__register_tasks_ops,
   cask__register_kernel_ops,
+  cask__register_hdf5_ops,
+  cask__register_hdf5_write_ops,
+  cask__register_netcdf_ops,
+  cask__register_netcdf_write_ops,
 };
 
 /* Once per process (uv_once): contexts on several threads must not write

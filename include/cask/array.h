@@ -377,18 +377,23 @@ int cask_to_zarr(cask_array *a, const char *path, const cask_zarr_options *opts)
 /* Where cask_store puts one array: a caller's buffer (C order,
  * cask_array_size elements of the array's dtype; nbytes checked), a .npy
  * file, or a Zarr v2 or v3 store (zarr: NULL for CASK_ZARR_OPTIONS_DEFAULTS). */
-typedef enum cask_target_kind { CASK_TARGET_BUFFER, CASK_TARGET_NPY, CASK_TARGET_ZARR } cask_target_kind;
+typedef enum cask_target_kind {
+  CASK_TARGET_BUFFER, CASK_TARGET_NPY, CASK_TARGET_ZARR,
+  CASK_TARGET_HDF5, CASK_TARGET_NETCDF /* cask/hdf5.h: CASK_TO_HDF5, CASK_TO_NETCDF */
+} cask_target_kind;
 typedef struct cask_target {
   cask_target_kind kind;
   cask_array *array;
   void *buf;      /* BUFFER */
   size_t nbytes;  /* BUFFER */
-  const char *path;               /* NPY, ZARR */
+  const char *path;               /* NPY, ZARR, HDF5, NETCDF */
   const cask_zarr_options *zarr;  /* ZARR */
+  const char *name;               /* HDF5: the dataset; NETCDF: the variable */
+  const struct cask_hdf5_options *hdf5; /* HDF5, NETCDF (NULL: defaults) */
 } cask_target;
-#define CASK_TO_BUFFER(a, buf, nbytes) ((cask_target){CASK_TARGET_BUFFER, (a), (buf), (nbytes), NULL, NULL})
-#define CASK_TO_NPY(a, path) ((cask_target){CASK_TARGET_NPY, (a), NULL, 0, (path), NULL})
-#define CASK_TO_ZARR(a, path, opts) ((cask_target){CASK_TARGET_ZARR, (a), NULL, 0, (path), (opts)})
+#define CASK_TO_BUFFER(a, buf, nbytes) ((cask_target){CASK_TARGET_BUFFER, (a), (buf), (nbytes), NULL, NULL, NULL, NULL})
+#define CASK_TO_NPY(a, path) ((cask_target){CASK_TARGET_NPY, (a), NULL, 0, (path), NULL, NULL, NULL})
+#define CASK_TO_ZARR(a, path, opts) ((cask_target){CASK_TARGET_ZARR, (a), NULL, 0, (path), (opts), NULL, NULL})
 
 /* Compute n arrays of one context into their targets in one graph and one
  * run (dask's compute(a, b) and store): a subexpression they share is

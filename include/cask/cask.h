@@ -8,6 +8,7 @@
 #include "cask/block.h"
 #include "cask/error.h"
 #include "cask/graph.h"
+#include "cask/hdf5.h"
 #include "cask/scheduler.h"
 #include "cask/version.h"
 

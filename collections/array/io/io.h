@@ -33,9 +33,18 @@ struct cask__writer {
 };
 int cask__npy_writer_open(cask_array *a, const char *path, cask__writer *w);
 int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_options *opts, cask__writer *w);
+/* hdf5-write.c, netcdf-write.c: name is the dataset or the variable. */
+int cask__hdf5_writer_open(cask_array *a, const char *path, const char *name,
+                           const struct cask_hdf5_options *opts, cask__writer *w);
+int cask__netcdf_writer_open(cask_array *a, const char *path, const char *name,
+                             const struct cask_hdf5_options *opts, cask__writer *w);
 /* The writer tasks of target number k for every block (or group of
  * blocks) of a, each an output of the graph depending on its blocks' tasks. */
 int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer *w);
+/* A complete temporary file tmp (open as fd) made the file at path: made
+ * 0644, fsynced, renamed, its directory fsynced. CASK_EIO with the
+ * context's message ("WHAT PATH: ...") when a step fails. */
+int cask__finish_file(cask_ctx *ctx, const char *what, int fd, const char *tmp, const char *path);
 /* A writer's input is one block of extents ext (an error names its place:
  * "place in the file", "chunk"); cask__sink_check_input: input k of several. */
 int cask__sink_check_block(const cask_task_io *io, int ndim, const int64_t *ext, const char *place);
@@ -76,5 +85,9 @@ void *cask__zarr3_writer_args(const cask_array *a, const cask_zarr_options *o, c
                               const char *abs, size_t *len, const cask_op **op, int64_t *group);
 void cask__zarr3_place(void *args, const int64_t *gidx, const int64_t *off, const int64_t *ext);
 void cask__register_store_ops(void); /* store.c */
+void cask__register_hdf5_ops(void);        /* hdf5.c */
+void cask__register_hdf5_write_ops(void);  /* hdf5-write.c */
+void cask__register_netcdf_ops(void);      /* netcdf.c */
+void cask__register_netcdf_write_ops(void); /* netcdf-write.c */
 
 #endif

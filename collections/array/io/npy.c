@@ -797,26 +797,6 @@ static void place_block(void *args, const int64_t *bidx, const int64_t *off, con
   (void)bidx;
 }
 
-/* After a crash the path holds the old file or the whole new one: fsync
- * the data before the rename, and the directory after it. */
-static int finish_file(cask_ctx *ctx, int fd, const char *tmp, const char *path) {
-  /* mkstemp makes the file 0600; a result is meant to be shared like any
-   * file the user writes (as cask__write_file_atomic does). */
-  if (fchmod(fd, 0644) != 0 || fsync(fd) != 0)
-    return cask__fail(ctx, CASK_EIO, "to_npy %s: finishing the file: %s", path, strerror(errno));
-  if (rename(tmp, path) != 0)
-    return cask__fail(ctx, CASK_EIO, "to_npy %s: renaming the temporary file into place: %s", path, strerror(errno));
-  char dir[NPY_MAX_PATH];
-  const char *slash = strrchr(path, '/');
-  cask__fmt(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) { /* best effort: the file is complete either way */
-    (void)fsync(dfd);
-    close(dfd);
-  }
-  return CASK_OK;
-}
-
 /* The temporary file a run writes into. */
 typedef struct npy_target {
   char *tmp;
@@ -825,7 +805,7 @@ typedef struct npy_target {
 
 static int finish_npy(cask__writer *w, cask_ctx *ctx, int ok) {
   npy_target *t = w->state;
-  int rc = ok ? finish_file(ctx, t->fd, t->tmp, w->path) : CASK_OK;
+  int rc = ok ? cask__finish_file(ctx, "to_npy", t->fd, t->tmp, w->path) : CASK_OK;
   if (!ok || rc) unlink(t->tmp);
   if (close(t->fd) != 0 && ok && !rc) /* renamed already: the data is fsynced, report only */
     rc = cask__fail(ctx, CASK_EIO, "to_npy %s: closing the file: %s", w->path, strerror(errno));

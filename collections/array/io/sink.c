@@ -2,8 +2,14 @@
  * block's task, writing it to its target (a file, a store, a buffer) and
  * producing no block, so the block is freed as soon as it is written.
  * The one thing to know: the writer's argument bytes are its target's; a
- * place function stamps each block's index and box into a copy of them. */
+ * place function stamps each block's index and box into a copy of them.
+ * Also the commit of a written file (fsync, rename, fsync of the
+ * directory) that the file targets share. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../../../core/index.h"
 
@@ -85,6 +91,26 @@ int cask__sink_check_input(const cask_task_io *io, int k, int ndim, const int64_
     cask__shape_str(want, sizeof want, ndim, ext);
     cask__fmt(io->errmsg, io->errmsg_cap, "the block has shape %s, its %s %s", got, place, want);
     return CASK_EINVAL;
+  }
+  return CASK_OK;
+}
+
+/* After a crash the path holds the old file or the whole new one: fsync
+ * the data before the rename, and the directory after it. */
+int cask__finish_file(cask_ctx *ctx, const char *what, int fd, const char *tmp, const char *path) {
+  /* mkstemp makes the file 0600; a result is meant to be shared like any
+   * file the user writes (as cask__write_file_atomic does). */
+  if (fchmod(fd, 0644) != 0 || fsync(fd) != 0)
+    return cask__fail(ctx, CASK_EIO, "%s %s: finishing the file: %s", what, path, strerror(errno));
+  if (rename(tmp, path) != 0)
+    return cask__fail(ctx, CASK_EIO, "%s %s: renaming the temporary file into place: %s", what, path, strerror(errno));
+  char dir[4096];
+  const char *slash = strrchr(path, '/');
+  cask__fmt(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) { /* best effort: the file is complete either way */
+    (void)fsync(dfd);
+    close(dfd);
   }
   return CASK_OK;
 }

@@ -1,5 +1,5 @@
-/* store.c - cask_store: several arrays into caller buffers, .npy files and
- * Zarr stores, in one graph and one run; cask_compute and
+/* store.c - cask_store: several arrays into caller buffers, .npy files,
+ * Zarr stores, HDF5 and NetCDF-4 files, in one graph and one run; cask_compute and
  * cask_compute_scalar on top of it, and cask_array_graph.
  * The one thing to know: every block goes to its target inside the run,
  * by a task that produces no block (a kernel writing into the buffer, a
@@ -96,7 +96,7 @@ void cask__register_store_ops(void) {
 static int check_targets(int n, const cask_target *t) {
   if (n < 1 || !t) return CASK_EINVAL;
   for (int k = 0; k < n; k++)
-    if (!t[k].array || t[k].array->ctx != t[0].array->ctx || (unsigned)t[k].kind > CASK_TARGET_ZARR)
+    if (!t[k].array || t[k].array->ctx != t[0].array->ctx || (unsigned)t[k].kind > CASK_TARGET_NETCDF)
       return CASK_EINVAL;
   return CASK_OK;
 }
@@ -105,7 +105,9 @@ static int open_writer(const cask_target *t, cask__writer *w) {
   switch (t->kind) {
   case CASK_TARGET_BUFFER: return open_buffer(t, w);
   case CASK_TARGET_NPY: return cask__npy_writer_open(t->array, t->path, w);
-  default: return cask__zarr_writer_open(t->array, t->path, t->zarr, w);
+  case CASK_TARGET_ZARR: return cask__zarr_writer_open(t->array, t->path, t->zarr, w);
+  case CASK_TARGET_HDF5: return cask__hdf5_writer_open(t->array, t->path, t->name, t->hdf5, w);
+  default: return cask__netcdf_writer_open(t->array, t->path, t->name, t->hdf5, w);
   }
 }
 
