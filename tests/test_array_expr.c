@@ -153,7 +153,8 @@ START_TEST(errors_name_the_column_and_leak_nothing) {
   static const struct {
     const char *expr, *want;
   } cases[] = {
-      {"sum(x, keepdims=True)", "column 8: sum: unknown keyword 'keepdims'"},
+      {"sum(x, dtype=1)", "column 8: sum: unknown keyword 'dtype'"},
+      {"sum(x, keepdims=x)", "column 17: sum: 'keepdims' must be True or False"},
       {"sum(x, axis=0, axis=1)", "column 16: sum: 'axis' is given twice"},
       {"sum(x, 0, 1, 2)", "sum takes at most 2 arguments"},
       {"sum()", "column 1: sum: missing argument 'a'"},
@@ -358,8 +359,11 @@ START_TEST(a_tuple_of_arrays_is_named_in_the_error) {
   cask_array *x = grid(ctx), *r = NULL;
   const char *names[] = {"x"};
   ck_assert_int_eq(cask_eval(ctx, "sum((x, x))", names, &x, 1, &r), CASK_EINVAL);
-  ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "column 7") && strstr(cask_ctx_errmsg(ctx), "a tuple of arrays"), "%s",
-                cask_ctx_errmsg(ctx));
+  ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "column 5") && strstr(cask_ctx_errmsg(ctx), "must be an array, not a tuple"),
+                "%s", cask_ctx_errmsg(ctx));
+  ck_assert_int_eq(cask_eval(ctx, "(x, x) + 1", names, &x, 1, &r), CASK_EINVAL);
+  ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "column 3") && strstr(cask_ctx_errmsg(ctx), "only a function's argument"),
+                "%s", cask_ctx_errmsg(ctx));
   cask_array_release(x);
   cask_ctx_free(ctx);
 }
