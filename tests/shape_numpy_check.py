@@ -8,7 +8,7 @@ Writes .npy inputs of several dtypes and odd chunkings (ragged last blocks,
 one-element chunks, chunks larger than the array, empty and 0-d arrays),
 runs one job per input whose steps apply every function (concatenate, stack,
 flip, flipud, fliplr, roll, squeeze, expand_dims, x[None], moveaxis,
-swapaxes, broadcast_to, tile, repeat, pad in every mode, triu, tril, outer,
+swapaxes, broadcast_to, reshape, ravel, tile, repeat, pad in every mode, triu, tril, outer,
 round, reductions with keepdims) and compares each output's shape, dtype and
 values with NumPy evaluating the same step (the steps are Python). Then bad
 arguments: exit 2, a message naming the step's column and the function, and
@@ -42,7 +42,7 @@ def _red(f):
 
 NS = {"True": True, "False": False, "None": None}
 for f in ("concatenate stack flip flipud fliplr roll squeeze expand_dims moveaxis swapaxes broadcast_to tile "
-          "repeat pad triu tril outer round around").split():
+          "repeat pad triu tril outer round around reshape ravel").split():
     NS[f] = getattr(np, f)
 for f in "sum mean min max prod any all argmin argmax var std".split():
     NS[f] = _red(getattr(np, f))
@@ -65,7 +65,7 @@ ANY_ND = [  # steps for an array x of any number of axes
     "repeat(x, 3)", "repeat(x, 0)", "broadcast_to(x, {two_shape})",
     "sum(x, keepdims=True)", "max(x, keepdims=True)", "round(x, 1)", "round(x, -1)", "around(x)",
     "outer(x, x)", "concatenate([x, x], axis=None)", "stack([x, x, x])", "stack((x, x), axis=-1)",
-    "squeeze(x)", "pad(x, 0)",
+    "squeeze(x)", "pad(x, 0)", "ravel(x)", "reshape(x, -1)", "reshape(ravel(x), {shape})",
 ]
 ND1 = [  # at least one axis
     "flip(x, axis=0)", "flipud(x)", "roll(x, 2, axis=0)", "roll(x, (1, 2), axis=(0, 0))", "repeat(x, 2, axis=0)",

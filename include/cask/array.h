@@ -343,13 +343,17 @@ int cask_map_overlap(const cask_map_spec *spec, cask_array *in, const int64_t *d
  * numbers (an integer literal is an exact int64 scalar), True/False, the
  * constants pi, e, inf and nan (a variable of the same name wins), and the
  * functions sqrt exp expm1 log log1p log2 log10 sin cos tan arcsin arccos
- * arctan sinh cosh tanh floor ceil round abs negative isnan isfinite (one
+ * arctan sinh cosh tanh floor ceil abs negative isnan isfinite (one
  * argument), arctan2 maximum minimum power (two), where clip (three). Array
- * functions, with NumPy's arguments by position or keyword: the reductions
- * sum mean std var min max prod any all argmin argmax nansum nanmean nanmin
- * nanmax (a, axis=None|int|(ints), and ddof= for var and std),
+ * functions, with NumPy's arguments by position or keyword (lists [a, b]
+ * and tuples (a, b) included): the reductions sum mean std var min max
+ * prod any all argmin argmax nansum nanmean nanmin nanmax (a,
+ * axis=None|int|(ints), keepdims=False, and ddof= for var and std),
  * transpose(a, axes=None), rechunk(a, (chunks)), astype(a, 'float32'),
- * matmul(a, b), dot(a, b); a @ b; a.T; slicing
+ * matmul(a, b), dot(a, b), concatenate(arrays, axis=0), stack(arrays,
+ * axis=0), round(a, decimals=0) and the shape functions above (flip
+ * flipud fliplr roll squeeze expand_dims moveaxis swapaxes broadcast_to
+ * reshape ravel tile repeat pad triu tril outer); a @ b; a.T; slicing
  * a[::2, 5000:] and integer indexes a[0, -1] (integer expressions of
  * numbers); x.f(args) is f(x, args). It builds the same lazy nodes as the
  * calls above. A syntax error or an

@@ -1,7 +1,7 @@
 /* call-shape.c - the joining and shape functions of expressions, with
  * NumPy's parameter names: concatenate and stack (a list or tuple of
  * arrays), flip flipud fliplr roll squeeze expand_dims moveaxis swapaxes
- * broadcast_to tile repeat pad triu tril outer round. Each converts its
+ * broadcast_to reshape ravel tile repeat pad triu tril outer round. Each converts its
  * arguments (reporting a bad one at its column) and calls the C function
  * of the same name (include/cask/array.h). */
 #include <stdio.h>
@@ -139,6 +139,13 @@ static int do_broadcast_to(parser *ps, const char *at, const array_fn *fn, arg *
   return rc ? rc : done(ps, at, cask_broadcast_to(b[0]->v.a, n, shape, &out->a));
 }
 
+/* reshape (op 0) and ravel (op 1) */
+static int do_reshape(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
+  int64_t shape[CASK_MAX_NDIM] = {-1};
+  int n = 1, rc = fn->op ? CASK_OK : cask__expr_ints(ps, fn, "newshape", b[1], 0, shape, &n);
+  return rc ? rc : done(ps, at, cask_reshape(b[0]->v.a, n, shape, &out->a));
+}
+
 static int do_tile(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
   int64_t reps[CASK_MAX_NDIM];
   int n, rc = cask__expr_ints(ps, fn, "reps", b[1], 0, reps, &n);
@@ -236,6 +243,8 @@ const array_fn cask__expr_shape_fns[] = {
     {"moveaxis", do_moveaxis, 0, {"a", "source", "destination"}, 3, 0, 0},
     {"swapaxes", do_swapaxes, 0, {"a", "axis1", "axis2"}, 3, 0, 0},
     {"broadcast_to", do_broadcast_to, 0, {"array", "shape"}, 2, 0, 0},
+    {"reshape", do_reshape, 0, {"a", "newshape"}, 2, 0, 0},
+    {"ravel", do_reshape, 1, {"a"}, 1, 0, 0},
     {"tile", do_tile, 0, {"A", "reps"}, 2, 0, 0},
     {"repeat", do_repeat, 0, {"a", "repeats", "axis"}, 2, 0, 0},
     {"pad", do_pad, 0, {"array", "pad_width", "mode", "constant_values"}, 2, 3, 0},

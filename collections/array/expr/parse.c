@@ -10,16 +10,17 @@
  *   power   := primary ('**' unary)?       (right-associative, and -a**2 is -(a**2))
  *   primary := atom ('[' subscript ']' | '.T' | '.' name '(' args ')')*
  *   atom    := number | True | False | name | name '(' args ')' | '(' compare ')'
- *   args    := [arg (',' arg)* [',']], arg := [name '='] (compare | int-tuple
- *              | 'string' | None)
+ *   args    := [arg (',' arg)* [',']], arg := [name '='] value
+ *   value   := compare | '[' [value (',' value)* [',']] ']'
+ *              | '(' [value ',' [value (',' value)* [',']]] ')' | 'string' | None
+ *              (a '(' holding a ',' at its own level, or nothing, is a tuple)
  * & | ~ are logical and/or/not (NumExpr's meaning on bools). A value is a
  * number or an array; operations on two numbers are folded while parsing,
  * so "2*3*a" is one multiplication by 6, and an index like x[n-1] is a
  * number by the time it is used. An integer literal is an integer scalar
- * (NumPy's weak Python int). Array functions (reductions with axis=,
- * transpose, rechunk, astype, matmul, dot) bind their arguments
- * by position or keyword as NumPy's do; x.f(...) is f(x, ...). Every error
- * names the 1-based column where it was found. */
+ * (NumPy's weak Python int). Array functions (call.c, call-shape.c) bind
+ * their arguments by position or keyword as NumPy's do; x.f(...) is
+ * f(x, ...). Every error names the 1-based column where it was found. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
