@@ -9,7 +9,7 @@ one-element chunks, chunks larger than the array, empty and 0-d arrays),
 runs one job per input whose steps apply every function (concatenate, stack,
 flip, flipud, fliplr, roll, squeeze, expand_dims, x[None], moveaxis,
 swapaxes, broadcast_to, reshape, ravel, tile, repeat, pad in every mode, triu, tril, outer,
-round, reductions with keepdims) and compares each output's shape, dtype and
+round, clip by keyword, reductions with keepdims) and compares each output's shape, dtype and
 values with NumPy evaluating the same step (the steps are Python). Then bad
 arguments: exit 2, a message naming the step's column and the function, and
 nothing written.
@@ -42,7 +42,7 @@ def _red(f):
 
 NS = {"True": True, "False": False, "None": None}
 for f in ("concatenate stack flip flipud fliplr roll squeeze expand_dims moveaxis swapaxes broadcast_to tile "
-          "repeat pad triu tril outer round around reshape ravel").split():
+          "repeat pad triu tril outer round around reshape ravel clip").split():
     NS[f] = getattr(np, f)
 for f in "sum mean min max prod any all argmin argmax var std".split():
     NS[f] = _red(getattr(np, f))
@@ -62,13 +62,13 @@ INPUTS = {
 
 ANY_ND = [  # steps for an array x of any number of axes
     "flip(x)", "roll(x, 3)", "roll(x, -101)", "expand_dims(x, 0)", "x[None]", "tile(x, 2)", "tile(x, (2, 1, 3))",
-    "repeat(x, 3)", "repeat(x, 0)", "broadcast_to(x, {two_shape})",
+    "repeat(x, 3)", "repeat(x, 0)", "tile(x, 0)", "broadcast_to(x, {two_shape})",
     "sum(x, keepdims=True)", "max(x, keepdims=True)", "round(x, 1)", "round(x, -1)", "around(x)",
     "outer(x, x)", "concatenate([x, x], axis=None)", "stack([x, x, x])", "stack((x, x), axis=-1)",
-    "squeeze(x)", "pad(x, 0)", "ravel(x)", "reshape(x, -1)", "reshape(ravel(x), {shape})",
+    "squeeze(x)", "pad(x, 0)", "clip(x, a_max=30, a_min=2)", "ravel(x)", "reshape(x, -1)", "reshape(ravel(x), {shape})",
 ]
 ND1 = [  # at least one axis
-    "flip(x, axis=0)", "flipud(x)", "roll(x, 2, axis=0)", "roll(x, (1, 2), axis=(0, 0))", "repeat(x, 2, axis=0)",
+    "tile(x[:0], 100000000000)", "flip(x, axis=0)", "flipud(x)", "roll(x, 2, axis=0)", "roll(x, (1, 2), axis=(0, 0))", "repeat(x, 2, axis=0)",
     "repeat(x, 2, axis=-1)", "concatenate([x[:2], x, x[1:]], axis=0)", "concatenate((x[::2], x[::-3]))",
     "pad(x, 2)", "pad(x, (1, 3), mode='edge')", "pad(x, (0, 5), 'constant', constant_values=7)",
     "pad(x, 3, mode='reflect')", "pad(x, (2, 17), mode='reflect')", "pad(x, (13, 1), mode='symmetric')",
@@ -159,7 +159,8 @@ ERRORS = [  # step, what the message must hold
     ("moveaxis(a, (0, 1), 0)", "moveaxis: 'source' and 'destination' must have the same number"),
     ("swapaxes(a, 0, 2)", "swapaxes: axis 2 is out of bounds"),
     ("broadcast_to(a, (7, 4))", "broadcast_to: cannot broadcast shape (7, 5) to (7, 4)"),
-    ("tile(a, (2, -1))", "tile: repetition -1 along axis 1"),
+    ("tile(a, (2, -1))", "tile: repetition -1 along axis 1 is negative"),
+    ("tile(a, 10000000000)", "tile: 10000000000 copies along axis 1, more than 2^23"),
     ("repeat(a, -1)", "repeat: repeats is -1, negative"),
     ("pad(a, 1, mode='median')", "pad: mode must be 'constant', 'edge', 'reflect', 'symmetric' or 'wrap'"),
     ("pad(a, ((1, 2), (3, 4), (5, 6)))", "pad: 'pad_width' has 3 pairs, the array has 2 axes"),

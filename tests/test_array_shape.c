@@ -145,6 +145,30 @@ static void pad_map(int64_t n, int64_t before, int64_t after, cask_pad_mode mode
   }
 }
 
+/* A large broadcast is not one huge block: stretched axes are chunked to
+ * keep blocks under chunk_bytes. */
+START_TEST(broadcast_to_keeps_blocks_under_chunk_bytes) {
+  cask_options o = CASK_OPTIONS_DEFAULTS;
+  o.threads = 2;
+  o.chunk_bytes = 1024;
+  cask_ctx *ctx;
+  ck_assert_int_eq(cask_ctx_new(&o, &ctx), CASK_OK);
+  cask_array *x = grid(ctx, 2, 4), *row, *r;
+  ck_assert_int_eq(cask_slice(x, 1, (cask_index[]){CASK_AT(3)}, &row), CASK_OK); /* (7,) in chunks 4 */
+  ck_assert_int_eq(cask_broadcast_to(row, 3, (int64_t[]){50, 6, C}, &r), CASK_OK);
+  const int64_t *ch = cask_array_chunks(r);
+  ck_assert_int_eq(ch[2], 4);
+  ck_assert_msg(ch[0] * ch[1] * ch[2] * 8 <= 1024 && ch[0] >= 1 && ch[1] >= 1, "chunks (%lld, %lld, %lld)",
+                (long long)ch[0], (long long)ch[1], (long long)ch[2]);
+  static double got[50 * 6 * C];
+  get(r, 3, (int64_t[]){50, 6, C}, got);
+  for (int k = 0; k < 50 * 6 * C; k++) require(got[k] == X[3][k % C], "broadcast_to at %d", k);
+  cask_array_release(row);
+  cask_array_release(x);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(pad_every_mode_any_width_matches_loops) {
   cask_ctx *ctx = new_ctx();
   static const int64_t widths[][4] = {{0, 0, 1, 2}, {3, 1, 0, 8}, {11, 4, 20, 1}, {1, 13, 6, 6}};
@@ -219,7 +243,7 @@ START_TEST(bad_arguments_name_the_function_and_shape) {
       "swapaxes: axis 5 is out of bounds",
       "broadcast_to: cannot broadcast shape (5, 7) to (5, 6)",
       "broadcast_to: cannot broadcast shape (5, 7) to (7,)",
-      "tile: repetition -2 along axis 1",
+      "tile: repetition -2 along axis 1 is negative",
       "repeat: repeats is -1, negative",
       "pad: the widths of axis 1, (0, -1), must not be negative",
       "pad: axis 0 of shape (0, 3) is empty: mode 'wrap' cannot extend it",
@@ -270,6 +294,7 @@ Suite *array_shape_suite(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, flip_roll_swap_and_move_axes_match_loops);
   tcase_add_test(tc, broadcast_tile_repeat_match_loops);
+  tcase_add_test(tc, broadcast_to_keeps_blocks_under_chunk_bytes);
   tcase_add_test(tc, pad_every_mode_any_width_matches_loops);
   tcase_add_test(tc, triangles_outer_and_round_match_loops);
   tcase_add_test(tc, bad_arguments_name_the_function_and_shape);

@@ -446,6 +446,9 @@ static int parse_args(parser *ps, value *self, const char *self_at, arg *args, i
   return CASK_OK;
 }
 
+/* NumPy's names of clip's arguments (where and the ufuncs take none). */
+static const char *const clip_params[3] = {"a", "a_min", "a_max"};
+
 /* An elementwise function of the first table: positional values only. A
  * wrong count is reported where the text goes wrong: the ',' of the first
  * argument too many, or the ')' that comes too early. */
@@ -460,15 +463,28 @@ static int apply_elem(parser *ps, const char *at, size_t f, arg *args, int n, co
     return cask__expr_fail(ps, n > want && args[want].sep ? args[want].sep : close, msg);
   }
   value v[3] = {{0}, {0}, {0}};
+  int slot[3] = {0, 1, 2}, given = 0;
   for (int k = 0; k < n; k++) {
-    if (args[k].kw || args[k].kind != ARG_VALUE) {
-      snprintf(msg, sizeof msg, "%s: expected an array or a number%s", functions[f].name,
-               args[k].kw ? " (no keyword arguments)" : "");
-      return cask__expr_fail(ps, args[k].kw ? args[k].kw : args[k].at, msg);
+    if (args[k].kw) {
+      const char *const *names = functions[f].op == -2 ? clip_params : NULL;
+      for (slot[k] = 0; names && slot[k] < 3; slot[k]++)
+        if (strlen(names[slot[k]]) == args[k].kwlen && !memcmp(names[slot[k]], args[k].kw, args[k].kwlen)) break;
+      if (!names || slot[k] == 3 || (given >> slot[k]) & 1) {
+        snprintf(msg, sizeof msg, names ? "%s: unknown or repeated keyword '%.*s'" : "%s takes no keyword arguments ('%.*s')",
+                 functions[f].name, (int)(args[k].kwlen > 64 ? 64 : args[k].kwlen), args[k].kw);
+        return cask__expr_fail(ps, args[k].kw, msg);
+      }
+    } else if (k > 0 && args[k - 1].kw) {
+      return cask__expr_fail(ps, args[k].at, "a positional argument after a keyword argument");
+    }
+    given |= 1 << slot[k];
+    if (args[k].kind != ARG_VALUE) {
+      snprintf(msg, sizeof msg, "%s: expected an array or a number", functions[f].name);
+      return cask__expr_fail(ps, args[k].at, msg);
     }
   }
   for (int k = 0; k < n; k++) {
-    v[k] = args[k].v;
+    v[slot[k]] = args[k].v;
     args[k].v.a = NULL; /* the apply functions consume them */
   }
   if (n == 3) return apply3(ps, at, functions[f].op, v, out);

@@ -3,7 +3,8 @@
  * own: flip (a slice with step -1), roll (two slices concatenated),
  * squeeze and expand_dims (reshapes by unit axes), moveaxis and swapaxes
  * (transposes), broadcast_to (a where() over a constant true mask, which
- * the fused kernel computes without reading memory). Each checks its
+ * the fused kernel computes without reading memory; stretched axes are
+ * chunked to keep blocks under the context's chunk_bytes). Each checks its
  * arguments before building anything and names itself and the shape. */
 #include <stdio.h>
 
@@ -175,12 +176,21 @@ int cask_broadcast_to(cask_array *a, int ndim, const int64_t *shape, cask_array 
   *out = NULL;
   if (!a || ndim < 0 || ndim > CASK_MAX_NDIM || (ndim && !shape)) return CASK_EINVAL;
   int lead = ndim - a->ndim, ok = lead >= 0;
-  int64_t chunk[CASK_MAX_NDIM];
+  int64_t chunk[CASK_MAX_NDIM], block = (int64_t)cask__itemsize(a);
   for (int i = 0; i < ndim && ok; i++) {
     int j = i - lead;
     ok = shape[i] >= 0 && (j < 0 || a->shape[j] == shape[i] || a->shape[j] == 1);
-    /* a's chunks where it spans the axis, the whole axis where it is stretched (as Dask) */
-    chunk[i] = j >= 0 && a->shape[j] == shape[i] ? a->chunk[j] : 0;
+    chunk[i] = j >= 0 && a->shape[j] == shape[i] ? a->chunk[j] : -1;
+    if (ok && chunk[i] > 0) block *= chunk[i];
+  }
+  /* a's chunks where it spans the axis; where it is stretched, as much of
+   * the axis as keeps a block under chunk_bytes (Dask takes the whole axis,
+   * which makes one huge block of a large broadcast) */
+  for (int i = 0; i < ndim && ok; i++) {
+    if (chunk[i] >= 0) continue;
+    int64_t room = a->ctx->chunk_bytes / (block ? block : 1);
+    chunk[i] = room < 1 ? 1 : room < shape[i] ? room : shape[i] ? shape[i] : 1;
+    block *= chunk[i];
   }
   if (!ok) {
     char s[CASK_MAX_NDIM * 22 + 4], t[CASK_MAX_NDIM * 22 + 4];

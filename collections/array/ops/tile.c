@@ -5,6 +5,10 @@
  * two, so element i is written repeats times in a row. */
 #include "ops.h"
 
+/* Every copy is at least one block, and an array graph holds at most
+ * 2^23 tasks (core/array-int.h). */
+#define CASK_TILE_MAX_COPIES CASK__MAX_ARRAY_TASKS
+
 /* a joined r times with itself along axis ax. */
 static int tile_axis(cask_array *a, int64_t r, int ax, cask_array **out) {
   if (r == 1) {
@@ -35,10 +39,22 @@ int cask_tile(cask_array *a, int n, const int64_t *reps, cask_array **out) {
     int j = i - (nd - a->ndim), k = i - (nd - n);
     shape[i] = j >= 0 ? a->shape[j] : 1;
     r[i] = k >= 0 ? reps[k] : 1;
-    if (r[i] < 0 || r[i] > INT32_MAX)
-      return cask__fail(a->ctx, CASK_EINVAL, "tile: repetition %lld along axis %d is negative or too large",
-                        (long long)r[i], i);
+    if (r[i] < 0) return cask__fail(a->ctx, CASK_EINVAL, "tile: repetition %lld along axis %d is negative", (long long)r[i], i);
+    if (r[i] && shape[i] > INT64_MAX / 4 / r[i])
+      return cask__fail(a->ctx, CASK_EINVAL, "tile: %lld repetitions of an axis of %lld are too many elements",
+                        (long long)r[i], (long long)shape[i]);
   }
+  int empty = 0;
+  for (int i = 0; i < nd; i++) empty |= shape[i] * r[i] == 0;
+  if (empty) { /* nothing to copy, however many copies */
+    int64_t rs[CASK_MAX_NDIM];
+    for (int i = 0; i < nd; i++) rs[i] = shape[i] * r[i];
+    return cask_zeros(a->ctx, a->dtype, nd, rs, NULL, out);
+  }
+  for (int i = 0; i < nd; i++)
+    if (r[i] > CASK_TILE_MAX_COPIES)
+      return cask__fail(a->ctx, CASK_ETOOBIG, "tile: %lld copies along axis %d, more than 2^23 (each is a block at least)",
+                        (long long)r[i], i);
   cask_array *cur;
   int rc = cask_reshape(a, nd, shape, &cur);
   for (int i = 0; i < nd && !rc; i++) {
