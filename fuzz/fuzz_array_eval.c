@@ -3,9 +3,10 @@
  *
  * Every input must parse or be refused without a crash, leak or sanitizer
  * report; a refusal must say where ("column N"). An expression that parses
- * is computed over two small arrays (4 x 3 and a broadcast row of 3), and
- * must give a result of at most two axes and 16 elements. The one thing to know: abort()
- * is how a broken property is reported. */
+ * is computed over two small arrays (4 x 3 and a broadcast row of 3) when
+ * it has at most 4096 elements (tile, repeat, pad and outer make larger
+ * ones, which are only built), and must compute. The one thing to know:
+ * abort() is how a broken property is reported. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,13 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (out || (rc != CASK_EINVAL && rc != CASK_ETOOBIG && rc != CASK_ENOMEM)) abort();
     if (rc == CASK_EINVAL && !strstr(cask_ctx_errmsg(ctx), "column")) abort();
   } else {
-    int nd = cask_array_ndim(out);
+    if (!out || cask_array_ndim(out) > CASK_MAX_NDIM) abort();
     int64_t n = cask_array_size(out);
-    /* Broadcasting, slicing, reductions and matmul of a (4, 3) and a (3,)
-     * never make more than two axes or more than 4 x 4 elements. */
-    if (!out || nd > 2 || n > 16) abort();
-    _Alignas(8) char buf[16 * 8]; /* any dtype: comparisons give bool, literals int64 */
-    if (cask_compute(out, buf, (size_t)n * cask_dtype_size(cask_array_dtype(out))) != CASK_OK) abort();
+    if (n <= 4096) {
+      _Alignas(8) static char buf[4096 * 8]; /* any dtype: comparisons give bool, literals int64 */
+      if (cask_compute(out, buf, (size_t)n * cask_dtype_size(cask_array_dtype(out))) != CASK_OK) abort();
+    }
     cask_array_release(out);
   }
   free(text);

@@ -186,6 +186,14 @@ START_TEST(errors_name_the_column_and_leak_nothing) {
       {"frob(x)", "column 1: unknown function 'frob'"},
       {"x.sum(axis=5) + 1", "column 3:"},
       {"sum(x[0:2], axis=(0, 1)) + x[", "the expression ends too early"},
+      /* lists and tuples: an error inside one frees what was parsed */
+      {"concatenate([x, q])", "column 17: unknown name 'q'"},
+      {"concatenate([x, x], axis=5)", "column 1: concatenate: axis 5 is out of range"},
+      {"stack([x, [x, x]])", "column 11: stack: 'arrays' must be an array, not a list"},
+      {"concatenate([x,, x])", "column 16: expected a number, a name or '('"},
+      {"pad(x, ((1, 2), (3, x)))", "column 17: pad: 'pad_width' must be an integer or a tuple"},
+      {"concatenate([x, x)", "column 18: expected ',' or ']' in the list"},
+      {"flip(x, axis=(0, 0))", "column 1: flip: axis 0 is repeated"},
   };
   cask_ctx *ctx = new_ctx();
   cask_array *x = grid(ctx);
@@ -372,6 +380,37 @@ START_TEST(a_tuple_of_arrays_is_named_in_the_error) {
 }
 END_TEST
 
+/* Lists and tuples of arrays are arguments; keepdims keeps the reduced
+ * axes; nested tuples reach pad. x is arange(24) as (4, 6). */
+START_TEST(lists_tuples_and_keepdims) {
+  cask_ctx *ctx = new_ctx();
+  cask_array *x = grid(ctx);
+  double got[48];
+  cask_array *a = eval1(ctx, "concatenate([x[:1], x[3:], (x[1:2])], axis=0)", x);
+  values(a, got, 18);
+  for (int k = 0; k < 18; k++) ck_assert_double_eq(got[k], k < 6 ? k : k < 12 ? k + 12 : k - 6);
+  cask_array_release(a);
+  a = eval1(ctx, "stack((x[0], x[1], x[2],), axis=1)", x);
+  ck_assert_int_eq(cask_array_shape(a)[0], 6);
+  values(a, got, 18);
+  for (int k = 0; k < 18; k++) ck_assert_double_eq(got[k], (k % 3) * 6 + k / 3);
+  cask_array_release(a);
+  a = eval1(ctx, "x.sum(axis=1, keepdims=True)", x);
+  ck_assert_int_eq(cask_array_ndim(a), 2);
+  ck_assert_int_eq(cask_array_shape(a)[1], 1);
+  values(a, got, 4);
+  for (int i = 0; i < 4; i++) ck_assert_double_eq(got[i], 36 * i + 15);
+  cask_array_release(a);
+  a = eval1(ctx, "pad(x[:1, :2], ((0, 1), (2, 0)), constant_values=-1)", x);
+  values(a, got, 8);
+  static const double want[8] = {-1, -1, 0, 1, -1, -1, -1, -1};
+  for (int k = 0; k < 8; k++) ck_assert_double_eq(got[k], want[k]);
+  cask_array_release(a);
+  cask_array_release(x);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
 /* None and newaxis in a subscript add axes of extent 1, as in NumPy. */
 START_TEST(none_and_newaxis_add_axes) {
   cask_ctx *ctx = new_ctx();
@@ -411,6 +450,7 @@ Suite *array_expr_suite(void) {
   tcase_add_test(tc, regress_integer_literals_go_through_double);
   tcase_add_test(tc, constants_pi_e_inf_nan);
   tcase_add_test(tc, none_and_newaxis_add_axes);
+  tcase_add_test(tc, lists_tuples_and_keepdims);
   tcase_add_test(tc, a_tuple_of_arrays_is_named_in_the_error);
   tcase_add_test(tc, arrays_graph_computes_shared_steps_once_and_reports_every_block_key);
   suite_add_tcase(s, tc);
