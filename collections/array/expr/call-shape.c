@@ -44,19 +44,19 @@ static int list_arrays(parser *ps, const array_fn *fn, arg *g, cask_array ***xs,
 
 static int do_join(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
   cask_array **xs, **flat = NULL;
-  int n = 0, axis = 0, rc = list_arrays(ps, fn, b[0], &xs, &n);
+  int n = 0, rc = list_arrays(ps, fn, b[0], &xs, &n);
+  int flatten = !fn->op && b[1] && b[1]->kind == ARG_NONE; /* concatenate(axis=None) */
   int64_t ax = 0;
-  if (!rc && b[1] && b[1]->kind == ARG_NONE && !fn->op) ax = INT64_MIN; /* concatenate(axis=None): flattened */
-  else if (!rc) rc = int_arg(ps, fn, "axis", b[1], 0, &ax);
-  if (!rc && ax != INT64_MIN && (ax < -CASK_MAX_NDIM - 1 || ax > CASK_MAX_NDIM))
-    rc = fail_param(ps, fn, b[1], "axis is out of range");
-  axis = (int)ax;
-  if (!rc && ax == INT64_MIN) {
+  if (!rc && !flatten) rc = int_arg(ps, fn, "axis", b[1], 0, &ax);
+  if (!rc && (ax < -CASK_MAX_NDIM - 1 || ax > CASK_MAX_NDIM)) rc = fail_param(ps, fn, b[1], "axis is out of range");
+  if (!rc && flatten) {
     if (!(flat = cask__calloc((size_t)n, sizeof *flat))) rc = cask__fail(ps->ctx, CASK_ENOMEM, "out of memory");
-    for (int k = 0; k < n && !rc; k++) rc = cask_reshape(xs[k], 1, (int64_t[]){-1}, &flat[k]) ? cask__expr_fail_ctx(ps, at) : 0;
-    axis = 0;
+    for (int k = 0; k < n && !rc; k++)
+      if (cask_reshape(xs[k], 1, (int64_t[]){-1}, &flat[k])) rc = cask__expr_fail_ctx(ps, at);
   }
-  if (!rc) rc = done(ps, at, fn->op ? cask_stack(n, xs, axis, &out->a) : cask_concatenate(n, flat ? flat : xs, axis, &out->a));
+  int axis = (int)ax;
+  if (!rc)
+    rc = done(ps, at, fn->op ? cask_stack(n, xs, axis, &out->a) : cask_concatenate(n, flat ? flat : xs, axis, &out->a));
   for (int k = 0; flat && k < n; k++) cask_array_release(flat[k]);
   cask__free(flat);
   cask__free(xs);
@@ -105,7 +105,8 @@ static int do_unit_axes(parser *ps, const char *at, const array_fn *fn, arg **b,
   if (rc) return rc;
   if (fn->op && n < 0) return fail_param(ps, fn, b[1], "axis must be an integer or a tuple of integers");
   n = n < 0 ? 0 : n;
-  return done(ps, at, fn->op ? cask_expand_dims(b[0]->v.a, n, axes, &out->a) : cask_squeeze(b[0]->v.a, n, axes, &out->a));
+  cask_array *a = b[0]->v.a;
+  return done(ps, at, fn->op ? cask_expand_dims(a, n, axes, &out->a) : cask_squeeze(a, n, axes, &out->a));
 }
 
 static int do_moveaxis(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
@@ -129,7 +130,8 @@ static int do_swapaxes(parser *ps, const char *at, const array_fn *fn, arg **b, 
   int rc = int_arg(ps, fn, "axis1", b[1], 0, &i);
   if (!rc) rc = int_arg(ps, fn, "axis2", b[2], 0, &j);
   if (rc) return rc;
-  if (i < INT32_MIN || i > INT32_MAX || j < INT32_MIN || j > INT32_MAX) return fail_param(ps, fn, b[1], "an axis is out of range");
+  if (i < INT32_MIN || i > INT32_MAX || j < INT32_MIN || j > INT32_MAX)
+    return fail_param(ps, fn, b[1], "an axis is out of range");
   return done(ps, at, cask_swapaxes(b[0]->v.a, (int)i, (int)j, &out->a));
 }
 

@@ -153,7 +153,8 @@ static int do_transpose(parser *ps, const char *at, const array_fn *fn, arg **b,
 static int do_rechunk(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
   int64_t ints[CASK_MAX_NDIM];
   int n, rc;
-  if ((rc = cask__expr_ints(ps, fn, "chunks", b[1], 0, ints, &n)) || (rc = count_is_ndim(ps, fn, "chunks", b[1], n, b[0]->v.a)))
+  if ((rc = cask__expr_ints(ps, fn, "chunks", b[1], 0, ints, &n)) ||
+      (rc = count_is_ndim(ps, fn, "chunks", b[1], n, b[0]->v.a)))
     return rc;
   return cask_rechunk(b[0]->v.a, ints, &out->a) ? cask__expr_fail_ctx(ps, at) : CASK_OK;
 }

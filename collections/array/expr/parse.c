@@ -357,7 +357,8 @@ static int parse_seq(parser *ps, arg *g) {
     skip(ps);
     if (*ps->p == close) break;
     if (*ps->p != ',')
-      return cask__expr_fail(ps, ps->p, close == ']' ? "expected ',' or ']' in the list" : "expected ',' or ')' in the tuple");
+      return cask__expr_fail(ps, ps->p,
+                             close == ']' ? "expected ',' or ']' in the list" : "expected ',' or ')' in the tuple");
     ps->p++;
   }
   ps->p++;
@@ -470,7 +471,8 @@ static int apply_elem(parser *ps, const char *at, size_t f, arg *args, int n, co
       for (slot[k] = 0; names && slot[k] < 3; slot[k]++)
         if (strlen(names[slot[k]]) == args[k].kwlen && !memcmp(names[slot[k]], args[k].kw, args[k].kwlen)) break;
       if (!names || slot[k] == 3 || (given >> slot[k]) & 1) {
-        snprintf(msg, sizeof msg, names ? "%s: unknown or repeated keyword '%.*s'" : "%s takes no keyword arguments ('%.*s')",
+        snprintf(msg, sizeof msg,
+                 names ? "%s: unknown or repeated keyword '%.*s'" : "%s takes no keyword arguments ('%.*s')",
                  functions[f].name, (int)(args[k].kwlen > 64 ? 64 : args[k].kwlen), args[k].kw);
         return cask__expr_fail(ps, args[k].kw, msg);
       }

@@ -33,13 +33,15 @@ int cask_tile(cask_array *a, int n, const int64_t *reps, cask_array **out) {
   *out = NULL;
   if (!a || n < 0 || (n && !reps)) return CASK_EINVAL;
   int nd = n > a->ndim ? n : a->ndim;
-  if (nd > CASK_MAX_NDIM) return cask__fail(a->ctx, CASK_ETOOBIG, "tile: %d repetitions for at most %d axes", n, CASK_MAX_NDIM);
+  if (nd > CASK_MAX_NDIM)
+    return cask__fail(a->ctx, CASK_ETOOBIG, "tile: %d repetitions for at most %d axes", n, CASK_MAX_NDIM);
   int64_t shape[CASK_MAX_NDIM] = {0}, r[CASK_MAX_NDIM];
   for (int i = 0; i < nd; i++) { /* both aligned at the right, as NumPy pads them with ones */
     int j = i - (nd - a->ndim), k = i - (nd - n);
     shape[i] = j >= 0 ? a->shape[j] : 1;
     r[i] = k >= 0 ? reps[k] : 1;
-    if (r[i] < 0) return cask__fail(a->ctx, CASK_EINVAL, "tile: repetition %lld along axis %d is negative", (long long)r[i], i);
+    if (r[i] < 0)
+      return cask__fail(a->ctx, CASK_EINVAL, "tile: repetition %lld along axis %d is negative", (long long)r[i], i);
     if (r[i] && shape[i] > INT64_MAX / 4 / r[i])
       return cask__fail(a->ctx, CASK_EINVAL, "tile: %lld repetitions of an axis of %lld are too many elements",
                         (long long)r[i], (long long)shape[i]);
