@@ -73,7 +73,8 @@ ND1 = [  # at least one axis
     "pad(x, 2)", "pad(x, (1, 3), mode='edge')", "pad(x, (0, 5), 'constant', constant_values=7)",
     "pad(x, 3, mode='reflect')", "pad(x, (2, 17), mode='reflect')", "pad(x, (13, 1), mode='symmetric')",
     "pad(x, (4, 23), mode='wrap')", "pad(x, ((30, 2),), mode='symmetric')", "pad(x, (0, 3), mode='symmetric')",
-    "pad(x, (2, 0), mode='reflect')", "pad(x, (0, 9), mode='wrap')", "triu(x)", "tril(x, k=-1)",
+    "pad(x, (2, 0), mode='reflect')", "pad(x, (0, 9), mode='wrap')", "pad(x, (2, 1), constant_values=(7, -3))",
+    "pad(x, 1, constant_values=((4, 5),))", "pad(x, 2, constant_values=(6,))", "triu(x)", "tril(x, k=-1)",
     "sum(x, axis=0, keepdims=True)", "argmax(x, axis=-1, keepdims=True)", "expand_dims(x, (0, -1))",
     "x[None, :]", "x[:, None]", "squeeze(x[:1], axis=0)", "var(x, 0, ddof=1, keepdims=True)",
 ]
@@ -82,7 +83,7 @@ ND2 = [  # at least two axes
     "moveaxis(x, 0, -1)", "moveaxis(x, (0, 1), (1, 0))", "swapaxes(x, 0, 1)", "broadcast_to(x[:1], {three_row})",
     "broadcast_to(x[:, :1], {shape})", "tile(x, (2, 3))", "concatenate([x, x[:, :2]], axis=1)",
     "stack([x, x], axis=1)", "pad(x, {pairs_a}, mode='reflect')", "pad(x, {pairs_b}, mode='wrap')",
-    "pad(x, {pairs_c}, mode='edge')", "triu(x, k=2)", "tril(x, 1)", "triu(x, -100)",
+    "pad(x, {pairs_c}, mode='edge')", "pad(x, {pairs_a}, constant_values={values})", "triu(x, k=2)", "tril(x, 1)", "triu(x, -100)",
     "sum(x, axis=(0, 1), keepdims=True)", "min(x, axis=1, keepdims=True)", "squeeze(x[:1, :1])",
 ]
 # bool: NumPy rounds to float16, which cask lacks; uint8: NumPy sums to
@@ -104,6 +105,7 @@ def steps_for(name, x):
         # expressions have no .shape: the shapes are written out
         pairs = [((1, 2), (3, 0), (2, 1)), ((0, 9), (7, 1), (1, 0)), ((2, 2), (1, 1), (0, 3))]
         out.append(s.format(shape=tuple(x.shape), two_shape=(2,) + x.shape, three_row=(3,) + x.shape[1:],
+                            values=((1, 2), (3, 4), (5, 6))[:x.ndim],
                             **{"pairs_" + c: p[:x.ndim] for c, p in zip("abc", pairs)}))
     return out
 
@@ -168,6 +170,8 @@ ERRORS = [  # step, what the message must hold
     ("pad(a, -1)", "pad: the widths of axis 0, (-1, -1), must not be negative"),
     ("pad(z, 1, mode='edge')", "pad: axis 0 of shape (0, 4) is empty: mode 'edge' cannot extend it"),
     ("pad(a, 1, mode='edge', constant_values=3)", "constant_values is for mode='constant' only"),
+    ("pad(a, 1, constant_values=((1, 2), (3, 4), (5, 6)))", "pad: 'constant_values' has 3 pairs, the array has 2 axes"),
+    ("pad(a, 1, constant_values=(1, a))", "pad: 'constant_values' must be a number, a pair"),
     ("triu(s)", "triu: the array is 0-d"),
     ("concatenate([a, a.T])", "concatenate:"),
     ("concatenate(a)", "concatenate: expected a list or tuple of arrays"),

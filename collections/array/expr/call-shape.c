@@ -163,53 +163,80 @@ static int do_repeat(parser *ps, const char *at, const array_fn *fn, arg **b, va
   return done(ps, at, cask_repeat(b[0]->v.a, r, n < 0 ? NULL : axes, &out->a));
 }
 
-/* One (before, after) pair: an integer, or a tuple of one or two. */
-static int pad_pair(parser *ps, const array_fn *fn, arg *g, int64_t *pair) {
-  int64_t v[CASK_MAX_NDIM];
-  int n, rc = cask__expr_ints(ps, fn, "pad_width", g, 0, v, &n);
-  if (rc) return rc;
-  if (n != 1 && n != 2) return fail_param(ps, fn, g, "'pad_width' must be (before, after) or one width");
-  pair[0] = v[0];
-  pair[1] = v[n - 1];
+/* The (before, after) leaves of pad's argument param for axis i, as
+ * NumPy's _as_pairs reads it: x, (x,), (before, after), or one such per
+ * axis ((b0, a0), (b1, a1), ...), a single one for every axis. Each leaf
+ * must be a number (an integer when ints). */
+static int pad_pair(parser *ps, const array_fn *fn, const char *param, arg *g, int nd, int i, int ints, arg **pair) {
+  char what[200];
+  int per_axis = g->kind == ARG_SEQ && g->nitems > 0 && g->items[0].kind == ARG_SEQ;
+  if (per_axis && g->nitems != 1 && g->nitems != nd) {
+    snprintf(what, sizeof what, "'%s' has %d pairs, the array has %d axes", param, g->nitems, nd);
+    return fail_param(ps, fn, g, what);
+  }
+  arg *p = per_axis ? &g->items[g->nitems == 1 ? 0 : i] : g;
+  if (p->kind == ARG_SEQ && p->nitems != 1 && p->nitems != 2) {
+    snprintf(what, sizeof what, "'%s' must be (before, after) or one %s", param, ints ? "width" : "value");
+    return fail_param(ps, fn, p, what);
+  }
+  pair[0] = p->kind == ARG_SEQ ? &p->items[0] : p;
+  pair[1] = p->kind == ARG_SEQ ? &p->items[p->nitems - 1] : p;
+  int64_t v;
+  for (int k = 0; k < 2; k++)
+    if (pair[k]->kind != ARG_VALUE || pair[k]->v.a || (ints && !cask__expr_int(&pair[k]->v, &v))) {
+      snprintf(what, sizeof what, "'%s' must be %s, a pair (before, after) or one pair per axis", param,
+               ints ? "an integer or a tuple of integers" : "a number");
+      return fail_param(ps, fn, p, what);
+    }
   return CASK_OK;
 }
 
-/* pad_width as NumPy reads it: w, (w,), (before, after), or one such
- * pair per axis ((b0, a0), (b1, a1), ...), a single pair for every axis. */
-static int pad_widths(parser *ps, const array_fn *fn, arg *g, int nd, int64_t *before, int64_t *after) {
-  int64_t pair[2];
-  int per_axis = g->kind == ARG_SEQ && g->nitems > 0 && g->items[0].kind == ARG_SEQ, rc;
-  if (per_axis && g->nitems != 1 && g->nitems != nd) {
-    char what[160];
-    snprintf(what, sizeof what, "'pad_width' has %d pairs, the array has %d axes", g->nitems, nd);
-    return fail_param(ps, fn, g, what);
+/* A constant pad whose constants differ by axis or side: one axis and one
+ * side after the other, in NumPy's order (a later axis fills the corners). */
+static int pad_constants(cask_array *a, const int64_t *before, const int64_t *after, const double *vb, const double *va,
+                         cask_array **out) {
+  int nd = cask_array_ndim(a);
+  int64_t w0[CASK_MAX_NDIM] = {0}, w1[CASK_MAX_NDIM] = {0};
+  cask_array *cur = cask_array_retain(a);
+  for (int i = 0; i < 2 * nd; i++) {
+    cask_array *next;
+    w1[i / 2] = i % 2 ? after[i / 2] : before[i / 2];
+    int rc = cask_pad(cur, i % 2 ? w0 : w1, i % 2 ? w1 : w0, CASK_PAD_CONSTANT, i % 2 ? va[i / 2] : vb[i / 2], &next);
+    w1[i / 2] = 0;
+    cask_array_release(cur);
+    if (rc) return rc;
+    cur = next;
   }
-  for (int i = 0; i < nd; i++) {
-    if ((rc = pad_pair(ps, fn, per_axis ? &g->items[g->nitems == 1 ? 0 : i] : g, pair))) return rc;
-    before[i] = pair[0];
-    after[i] = pair[1];
-  }
-  return nd ? CASK_OK : pad_pair(ps, fn, g, pair);
+  *out = cur;
+  return CASK_OK;
 }
 
 static int do_pad(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
   static const char *const modes[] = {"constant", "edge", "reflect", "symmetric", "wrap"};
   cask_array *a = b[0]->v.a;
   int64_t before[CASK_MAX_NDIM], after[CASK_MAX_NDIM];
-  int mode = 0, rc = pad_widths(ps, fn, b[1], cask_array_ndim(a), before, after);
-  if (rc) return rc;
+  double vb[CASK_MAX_NDIM] = {0}, va[CASK_MAX_NDIM] = {0};
+  int nd = cask_array_ndim(a), mode = 0, same = 1, rc;
+  arg *pair[2];
+  for (int i = 0; i < (nd ? nd : 1); i++) { /* a 0-d array: the argument still checked */
+    if ((rc = pad_pair(ps, fn, "pad_width", b[1], nd, i, 1, pair))) return rc;
+    before[i] = pair[0]->v.i;
+    after[i] = pair[1]->v.i;
+  }
   if (b[2]) {
     for (mode = 0; mode < 5 && (b[2]->kind != ARG_STR || strcmp(b[2]->str, modes[mode])); mode++) {}
     if (mode == 5)
       return fail_param(ps, fn, b[2], "mode must be 'constant', 'edge', 'reflect', 'symmetric' or 'wrap'");
   }
-  double value = 0;
-  if (b[3]) {
-    if (b[3]->kind != ARG_VALUE || b[3]->v.a) return fail_param(ps, fn, b[3], "constant_values must be a number");
-    if (mode) return fail_param(ps, fn, b[3], "constant_values is for mode='constant' only");
-    value = b[3]->v.num;
+  if (b[3] && mode) return fail_param(ps, fn, b[3], "constant_values is for mode='constant' only");
+  for (int i = 0; b[3] && i < (nd ? nd : 1); i++) {
+    if ((rc = pad_pair(ps, fn, "constant_values", b[3], nd, i, 0, pair))) return rc;
+    vb[i] = pair[0]->v.num;
+    va[i] = pair[1]->v.num;
+    same &= vb[i] == vb[0] && va[i] == vb[0];
   }
-  return done(ps, at, cask_pad(a, before, after, (cask_pad_mode)mode, value, &out->a));
+  if (!same) return done(ps, at, pad_constants(a, before, after, vb, va, &out->a));
+  return done(ps, at, cask_pad(a, before, after, (cask_pad_mode)mode, vb[0], &out->a));
 }
 
 /* triu (op 0), tril (op 1) */
