@@ -82,11 +82,11 @@ def _axis(axis):
 
 
 def _red(f, has_ddof=False):
-    def g(a, axis=None, ddof=0):
+    def g(a, axis=None, ddof=0, keepdims=False):
         a = np.asarray(a)
         if has_ddof:
-            return f(a, axis=_axis(axis), ddof=ddof)
-        return f(a, axis=_axis(axis))
+            return f(a, axis=_axis(axis), ddof=ddof, keepdims=keepdims)
+        return f(a, axis=_axis(axis), keepdims=keepdims)
     return g
 
 
@@ -105,7 +105,8 @@ NS = {  # shadows Python's sum, min, max, abs, round, any, all
     "abs": np.abs, "round": np.round,
 }
 for _f in ("negative sqrt exp expm1 log log1p log2 log10 sin cos tan arcsin arccos arctan sinh cosh "
-           "tanh floor ceil isnan isfinite").split():
+           "tanh floor ceil isnan isfinite concatenate stack flip flipud fliplr roll squeeze expand_dims "
+           "moveaxis swapaxes broadcast_to tile repeat pad triu tril outer around reshape ravel").split():
     NS[_f] = getattr(np, _f)
 
 FIXTURES = {  # .npy files and Zarr stores the example jobs read, made before they run
@@ -303,8 +304,8 @@ BAD_JOBS = [
     ("step later name", job_with(steps={"y": "w + 1", "w": "x"}), "steps.y: column 1: unknown name 'w'"),
     ("step shapes", job_with(steps={"y": "x + x.T"}), "steps.y: column 3:"),
     ("step axis", job_with(steps={"y": "sum(x, axis=2)"}), "steps.y: column 1:"),
-    ("step keyword", job_with(steps={"y": "sum(x, keepdims=True)"}),
-     "steps.y: column 8: sum: unknown keyword 'keepdims'"),
+    ("step keyword", job_with(steps={"y": "sum(x, dtype='float32')"}),
+     "steps.y: column 8: sum: unknown keyword 'dtype'"),
     ("step dtype", job_with(steps={"y": "astype(x, 'float16')"}), "steps.y: column 11: astype: the dtype must be"),
     ("step index", job_with(steps={"y": "x[1.5]"}), "steps.y: column 3: an index must be an integer"),
     ("step rechunk", job_with(steps={"y": "rechunk(x, (10,))"}),

@@ -16,5 +16,6 @@
   X(zarr3)                  \
   X(array_store)             \
   X(array_expr)             \
+  X(array_shape)            \
   X(memory)                 \
   X(hdf5)

@@ -153,7 +153,8 @@ START_TEST(errors_name_the_column_and_leak_nothing) {
   static const struct {
     const char *expr, *want;
   } cases[] = {
-      {"sum(x, keepdims=True)", "column 8: sum: unknown keyword 'keepdims'"},
+      {"sum(x, dtype=1)", "column 8: sum: unknown keyword 'dtype'"},
+      {"sum(x, keepdims=x)", "column 17: sum: 'keepdims' must be True or False"},
       {"sum(x, axis=0, axis=1)", "column 16: sum: 'axis' is given twice"},
       {"sum(x, 0, 1, 2)", "sum takes at most 2 arguments"},
       {"sum()", "column 1: sum: missing argument 'a'"},
@@ -174,7 +175,10 @@ START_TEST(errors_name_the_column_and_leak_nothing) {
       {"transpose(x, (0, 0))", "column 1:"},
       {"sum(x, axis=(0, 0))", "column 1:"},
       {"sin(x, 2)", "column 6: expected ')' after the arguments (sin takes 1 argument, got 2)"},
-      {"sin(axis=x)", "no keyword arguments"},
+      {"sin(axis=x)", "column 5: sin takes no keyword arguments ('axis')"},
+      {"where(x > 1, x, y=2)", "column 17: where takes no keyword arguments ('y')"},
+      {"clip(x, 1, a_min=2)", "column 12: clip: unknown or repeated keyword 'a_min'"},
+      {"clip(x, a_max=1, 2)", "column 18: a positional argument after a keyword argument"},
       {"where(x > 1, x)", "column 15: expected ',' between the arguments (where takes 3"},
       {"sqrt()", "column 6: expected a number"},
       {"var(x, ddof=-1)", "ddof must be a non-negative integer"},
@@ -182,6 +186,14 @@ START_TEST(errors_name_the_column_and_leak_nothing) {
       {"frob(x)", "column 1: unknown function 'frob'"},
       {"x.sum(axis=5) + 1", "column 3:"},
       {"sum(x[0:2], axis=(0, 1)) + x[", "the expression ends too early"},
+      /* lists and tuples: an error inside one frees what was parsed */
+      {"concatenate([x, q])", "column 17: unknown name 'q'"},
+      {"concatenate([x, x], axis=5)", "column 1: concatenate: axis 5 is out of range"},
+      {"stack([x, [x, x]])", "column 11: stack: 'arrays' must be an array, not a list"},
+      {"concatenate([x,, x])", "column 16: expected a number, a name or '('"},
+      {"pad(x, ((1, 2), (3, x)))", "column 17: pad: 'pad_width' must be an integer or a tuple"},
+      {"concatenate([x, x)", "column 18: expected ',' or ']' in the list"},
+      {"flip(x, axis=(0, 0))", "column 1: flip: axis 0 is repeated"},
   };
   cask_ctx *ctx = new_ctx();
   cask_array *x = grid(ctx);
@@ -358,8 +370,42 @@ START_TEST(a_tuple_of_arrays_is_named_in_the_error) {
   cask_array *x = grid(ctx), *r = NULL;
   const char *names[] = {"x"};
   ck_assert_int_eq(cask_eval(ctx, "sum((x, x))", names, &x, 1, &r), CASK_EINVAL);
-  ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "column 7") && strstr(cask_ctx_errmsg(ctx), "a tuple of arrays"), "%s",
-                cask_ctx_errmsg(ctx));
+  ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "column 5") && strstr(cask_ctx_errmsg(ctx), "must be an array, not a tuple"),
+                "%s", cask_ctx_errmsg(ctx));
+  ck_assert_int_eq(cask_eval(ctx, "(x, x) + 1", names, &x, 1, &r), CASK_EINVAL);
+  ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "column 3") && strstr(cask_ctx_errmsg(ctx), "only a function's argument"),
+                "%s", cask_ctx_errmsg(ctx));
+  cask_array_release(x);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
+/* Lists and tuples of arrays are arguments; keepdims keeps the reduced
+ * axes; nested tuples reach pad. x is arange(24) as (4, 6). */
+START_TEST(lists_tuples_and_keepdims) {
+  cask_ctx *ctx = new_ctx();
+  cask_array *x = grid(ctx);
+  double got[48];
+  cask_array *a = eval1(ctx, "concatenate([x[:1], x[3:], (x[1:2])], axis=0)", x);
+  values(a, got, 18);
+  for (int k = 0; k < 18; k++) ck_assert_double_eq(got[k], k < 6 ? k : k < 12 ? k + 12 : k - 6);
+  cask_array_release(a);
+  a = eval1(ctx, "stack((x[0], x[1], x[2],), axis=1)", x);
+  ck_assert_int_eq(cask_array_shape(a)[0], 6);
+  values(a, got, 18);
+  for (int k = 0; k < 18; k++) ck_assert_double_eq(got[k], (k % 3) * 6 + k / 3);
+  cask_array_release(a);
+  a = eval1(ctx, "x.sum(axis=1, keepdims=True)", x);
+  ck_assert_int_eq(cask_array_ndim(a), 2);
+  ck_assert_int_eq(cask_array_shape(a)[1], 1);
+  values(a, got, 4);
+  for (int i = 0; i < 4; i++) ck_assert_double_eq(got[i], 36 * i + 15);
+  cask_array_release(a);
+  a = eval1(ctx, "pad(x[:1, :2], ((0, 1), (2, 0)), constant_values=-1)", x);
+  values(a, got, 8);
+  static const double want[8] = {-1, -1, 0, 1, -1, -1, -1, -1};
+  for (int k = 0; k < 8; k++) ck_assert_double_eq(got[k], want[k]);
+  cask_array_release(a);
   cask_array_release(x);
   cask_ctx_free(ctx);
 }
@@ -404,6 +450,7 @@ Suite *array_expr_suite(void) {
   tcase_add_test(tc, regress_integer_literals_go_through_double);
   tcase_add_test(tc, constants_pi_e_inf_nan);
   tcase_add_test(tc, none_and_newaxis_add_axes);
+  tcase_add_test(tc, lists_tuples_and_keepdims);
   tcase_add_test(tc, a_tuple_of_arrays_is_named_in_the_error);
   tcase_add_test(tc, arrays_graph_computes_shared_steps_once_and_reports_every_block_key);
   suite_add_tcase(s, tc);

@@ -206,6 +206,59 @@ int cask_stack(int n, cask_array *const *arrays, int axis, cask_array **out);
  * context's chunk_bytes, as Dask's plan_rechunk keeps them. */
 int cask_rechunk(cask_array *a, const int64_t *chunks, cask_array **out);
 
+/* ---- shape functions (NumPy's) -------------------------------------------
+ * Built on the nodes above (slices, transposes, reshapes, concatenations,
+ * fused elementwise kernels): lazy, block by block, out-of-core. Axes may
+ * be negative (counted from the end); an axis out of range, a repeated
+ * axis or an impossible shape gives CASK_EINVAL naming the function and
+ * the shape, before anything is built. */
+/* a with the order of elements reversed along naxes axes (naxes = 0 or
+ * axes NULL: every axis). flipud is axis 0, fliplr axis 1. */
+int cask_flip(cask_array *a, int naxes, const int *axes, cask_array **out);
+/* Elements shifted by shifts[k] along axes[k] (k < n), wrapping around;
+ * an axis may repeat (its shifts add up). axes NULL: a flattened, rolled
+ * by shifts[0] (n = 1), and given its shape back. */
+int cask_roll(cask_array *a, int n, const int64_t *shifts, const int *axes, cask_array **out);
+/* Axes of extent 1 removed: the naxes given (each must have extent 1), or
+ * every one (naxes = 0). */
+int cask_squeeze(cask_array *a, int naxes, const int *axes, cask_array **out);
+/* Axes of extent 1 inserted at positions axes[k] of the result (which has
+ * a's axes plus naxes). */
+int cask_expand_dims(cask_array *a, int naxes, const int *axes, cask_array **out);
+/* Axis source[k] moved to position destination[k]; the others keep their
+ * order. */
+int cask_moveaxis(cask_array *a, int n, const int *source, const int *destination, cask_array **out);
+int cask_swapaxes(cask_array *a, int axis1, int axis2, cask_array **out);
+/* a stretched to shape by NumPy's broadcasting rules (no copy of a's
+ * data: a fused kernel writes each block). */
+int cask_broadcast_to(cask_array *a, int ndim, const int64_t *shape, cask_array **out);
+/* a repeated reps[k] times along each axis (reps and a's shape aligned at
+ * the right, the shorter padded with ones, as NumPy's tile). */
+int cask_tile(cask_array *a, int n, const int64_t *reps, cask_array **out);
+/* Each element repeated `repeats` times in a row along *axis; axis NULL:
+ * along a flattened. */
+int cask_repeat(cask_array *a, int64_t repeats, const int *axis, cask_array **out);
+typedef enum cask_pad_mode {
+  CASK_PAD_CONSTANT, CASK_PAD_EDGE, CASK_PAD_REFLECT, CASK_PAD_SYMMETRIC, CASK_PAD_WRAP
+} cask_pad_mode;
+/* before[i] and after[i] elements added around axis i, as NumPy's pad:
+ * constant (value, converted to a's dtype), edge, reflect (the edge not
+ * repeated), symmetric (repeated), wrap; widths larger than the axis are
+ * padded in rounds as NumPy does. A non-constant mode on an empty axis is
+ * refused. */
+int cask_pad(cask_array *a, const int64_t *before, const int64_t *after, cask_pad_mode mode, double value,
+             cask_array **out);
+/* Elements below diagonal k (triu) or above it (tril) set to 0 in the
+ * last two axes (a 1-d array is the row of a square matrix, as NumPy). */
+int cask_triu(cask_array *a, int64_t k, cask_array **out);
+int cask_tril(cask_array *a, int64_t k, cask_array **out);
+/* a flattened times b flattened: result[i, j] = a[i] * b[j]. */
+int cask_outer(cask_array *a, cask_array *b, cask_array **out);
+/* NumPy's round (around): floats scaled by 10^decimals, rounded half to
+ * even and scaled back, in their dtype; integers unchanged for decimals
+ * >= 0, rounded to a multiple of 10^-decimals otherwise. */
+int cask_round(cask_array *a, int decimals, cask_array **out);
+
 /* ---- linear algebra -----------------------------------------------------
  * Blocked: every block product is one CBLAS call (OpenBLAS; its own
  * threading is off, the scheduler runs blocks in parallel), the sum over
@@ -290,13 +343,17 @@ int cask_map_overlap(const cask_map_spec *spec, cask_array *in, const int64_t *d
  * numbers (an integer literal is an exact int64 scalar), True/False, the
  * constants pi, e, inf and nan (a variable of the same name wins), and the
  * functions sqrt exp expm1 log log1p log2 log10 sin cos tan arcsin arccos
- * arctan sinh cosh tanh floor ceil round abs negative isnan isfinite (one
+ * arctan sinh cosh tanh floor ceil abs negative isnan isfinite (one
  * argument), arctan2 maximum minimum power (two), where clip (three). Array
- * functions, with NumPy's arguments by position or keyword: the reductions
- * sum mean std var min max prod any all argmin argmax nansum nanmean nanmin
- * nanmax (a, axis=None|int|(ints), and ddof= for var and std),
+ * functions, with NumPy's arguments by position or keyword (lists [a, b]
+ * and tuples (a, b) included): the reductions sum mean std var min max
+ * prod any all argmin argmax nansum nanmean nanmin nanmax (a,
+ * axis=None|int|(ints), keepdims=False, and ddof= for var and std),
  * transpose(a, axes=None), rechunk(a, (chunks)), astype(a, 'float32'),
- * matmul(a, b), dot(a, b); a @ b; a.T; slicing
+ * matmul(a, b), dot(a, b), concatenate(arrays, axis=0), stack(arrays,
+ * axis=0), round(a, decimals=0) and the shape functions above (flip
+ * flipud fliplr roll squeeze expand_dims moveaxis swapaxes broadcast_to
+ * reshape ravel tile repeat pad triu tril outer); a @ b; a.T; slicing
  * a[::2, 5000:] and integer indexes a[0, -1] (integer expressions of
  * numbers); x.f(args) is f(x, args). It builds the same lazy nodes as the
  * calls above. A syntax error or an

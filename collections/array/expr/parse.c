@@ -10,16 +10,17 @@
  *   power   := primary ('**' unary)?       (right-associative, and -a**2 is -(a**2))
  *   primary := atom ('[' subscript ']' | '.T' | '.' name '(' args ')')*
  *   atom    := number | True | False | name | name '(' args ')' | '(' compare ')'
- *   args    := [arg (',' arg)* [',']], arg := [name '='] (compare | int-tuple
- *              | 'string' | None)
+ *   args    := [arg (',' arg)* [',']], arg := [name '='] value
+ *   value   := compare | '[' [value (',' value)* [',']] ']'
+ *              | '(' [value ',' [value (',' value)* [',']]] ')' | 'string' | None
+ *              (a '(' holding a ',' at its own level, or nothing, is a tuple)
  * & | ~ are logical and/or/not (NumExpr's meaning on bools). A value is a
  * number or an array; operations on two numbers are folded while parsing,
  * so "2*3*a" is one multiplication by 6, and an index like x[n-1] is a
  * number by the time it is used. An integer literal is an integer scalar
- * (NumPy's weak Python int). Array functions (reductions with axis=,
- * transpose, rechunk, astype, matmul, dot) bind their arguments
- * by position or keyword as NumPy's do; x.f(...) is f(x, ...). Every error
- * names the 1-based column where it was found. */
+ * (NumPy's weak Python int). Array functions (call.c, call-shape.c) bind
+ * their arguments by position or keyword as NumPy's do; x.f(...) is
+ * f(x, ...). Every error names the 1-based column where it was found. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -27,24 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../ops/ops.h"
-
-typedef struct value {
-  cask_array *a; /* NULL: a number */
-  double num;
-  int64_t i;  /* the number, exactly, when is_int (a double is exact only to 2^53) */
-  int is_int; /* the number is an int64 integer (a literal without '.' or 'e',
-                 or integers folded without overflow); 2: a bool */
-} value;
-
-typedef struct parser {
-  cask_ctx *ctx;
-  const char *s, *p;
-  const char *const *names;
-  cask_array *const *values;
-  size_t nvars;
-  int depth;
-} parser;
+#include "expr-int.h"
 
 #define MAX_DEPTH 200 /* nesting: keeps hostile input off the stack's end */
 
@@ -52,7 +36,7 @@ static int col(const parser *ps, const char *at) { return (int)(at - ps->s) + 1;
 
 /* The column comes first and the expression is shown cut to 160 bytes, so
  * a long expression cannot push the column out of the message. */
-static int fail_at(parser *ps, const char *at, const char *what) {
+int cask__expr_fail(parser *ps, const char *at, const char *what) {
   size_t len = strlen(ps->s);
   return cask__fail(ps->ctx, CASK_EINVAL, "column %d: %.600s (in expression '%.160s%s')", col(ps, at), what,
                     ps->s, len > 160 ? "..." : "");
@@ -62,7 +46,7 @@ static void skip(parser *ps) {
   while (isspace((unsigned char)*ps->p)) ps->p++;
 }
 
-static void drop(value *v) {
+void cask__expr_drop(value *v) {
   cask_array_release(v->a);
   v->a = NULL;
 }
@@ -195,17 +179,17 @@ static int apply2(parser *ps, const char *at, int op, value *x, value *y, value 
   } else {
     rc = cask_binary(op, x->a, y->a, &out->a);
   }
-  drop(x);
-  drop(y);
+  cask__expr_drop(x);
+  cask__expr_drop(y);
   if (rc) {
     char msg[900];
     snprintf(msg, sizeof msg, "%s", cask_ctx_errmsg(ps->ctx));
-    return fail_at(ps, at, msg);
+    return cask__expr_fail(ps, at, msg);
   }
   return CASK_OK;
 }
 
-static int apply1(parser *ps, const char *at, int op, value *x, value *out) {
+int cask__expr_apply1(parser *ps, const char *at, int op, value *x, value *out) {
   out->a = NULL;
   if (!x->a) {
     out->num = fold_unary(op, x->num);
@@ -219,8 +203,8 @@ static int apply1(parser *ps, const char *at, int op, value *x, value *out) {
     return CASK_OK;
   }
   int rc = cask_unary(op, x->a, &out->a);
-  drop(x);
-  return rc ? fail_at(ps, at, cask_ctx_errmsg(ps->ctx)) : CASK_OK;
+  cask__expr_drop(x);
+  return rc ? cask__expr_fail(ps, at, cask_ctx_errmsg(ps->ctx)) : CASK_OK;
 }
 
 static int parse_sum(parser *ps, value *out);
@@ -240,7 +224,7 @@ static const struct {
     {"sinh", 1, CASK_SINH},         {"cosh", 1, CASK_COSH},     {"tanh", 1, CASK_TANH},
     {"floor", 1, CASK_FLOOR},       {"ceil", 1, CASK_CEIL},     {"arctan2", 2, CASK_ARCTAN2},
     {"maximum", 2, CASK_MAXIMUM},   {"minimum", 2, CASK_MINIMUM}, {"power", 2, CASK_POW},
-    {"round", 1, CASK_ROUND},       {"isnan", 1, CASK_ISNAN},   {"isfinite", 1, CASK_ISFINITE},
+    {"isnan", 1, CASK_ISNAN},   {"isfinite", 1, CASK_ISFINITE},
     {"where", 3, -1},               {"clip", 3, -2},
 };
 
@@ -258,24 +242,24 @@ static int number_array(cask_ctx *ctx, const value *v, cask_array **out) {
   return rc;
 }
 
-static int as_array(parser *ps, value *v) {
+int cask__expr_as_array(parser *ps, value *v) {
   if (v->a) return CASK_OK;
   return number_array(ps->ctx, v, &v->a);
 }
 
 /* The context's message at a column (copied first: fail_at writes the
  * context's message buffer). */
-static int fail_ctx(parser *ps, const char *at) {
+int cask__expr_fail_ctx(parser *ps, const char *at) {
   char msg[900];
   snprintf(msg, sizeof msg, "%s", cask_ctx_errmsg(ps->ctx));
-  return fail_at(ps, at, msg);
+  return cask__expr_fail(ps, at, msg);
 }
 
 static int apply3(parser *ps, const char *at, int fn, value *args, value *out) {
   int rc = CASK_OK;
   out->a = NULL;
   if (fn == -2) { /* clip(a, lo, hi): bounds are numbers */
-    if (args[1].a || args[2].a) rc = fail_at(ps, at, "clip: the bounds must be numbers");
+    if (args[1].a || args[2].a) rc = cask__expr_fail(ps, at, "clip: the bounds must be numbers");
     else if (!args[0].a) {
       double v = args[0].num, lo = args[1].num, hi = args[2].num;
       out->num = v < lo ? lo : v > hi ? hi : v;
@@ -287,60 +271,102 @@ static int apply3(parser *ps, const char *at, int fn, value *args, value *out) {
         out->is_int = 1;
       }
     } else if ((rc = cask_clip(args[0].a, args[1].num, args[2].num, &out->a))) {
-      rc = fail_ctx(ps, at);
+      rc = cask__expr_fail_ctx(ps, at);
     }
   } else {
-    for (int k = 0; k < 3 && !rc; k++) rc = as_array(ps, &args[k]);
-    if (!rc && (rc = cask_where(args[0].a, args[1].a, args[2].a, &out->a))) rc = fail_ctx(ps, at);
+    for (int k = 0; k < 3 && !rc; k++) rc = cask__expr_as_array(ps, &args[k]);
+    if (!rc && (rc = cask_where(args[0].a, args[1].a, args[2].a, &out->a))) rc = cask__expr_fail_ctx(ps, at);
   }
-  for (int k = 0; k < 3; k++) drop(&args[k]);
+  for (int k = 0; k < 3; k++) cask__expr_drop(&args[k]);
   return rc;
 }
 
 /* A value that is an integer number within int64's range (folding can
  * make integers too big for it: 10**30). */
-static int int_value(const value *v, int64_t *out) {
+int cask__expr_int(const value *v, int64_t *out) {
   if (v->a || v->is_int != 1) return 0;
   *out = v->i;
   return 1;
 }
 
-/* ---- calls: arguments -----------------------------------------------------
- * An argument is an expression, a tuple of integer literals "(0, 1)", a
- * string 'float32' or None, optionally after a keyword "axis=". */
-typedef enum arg_kind { ARG_VALUE, ARG_INTS, ARG_STR, ARG_NONE } arg_kind;
-typedef struct arg {
-  const char *at; /* where the argument's value starts */
-  const char *kw; /* its keyword, or NULL */
-  const char *sep; /* the ',' before it (NULL for the first) */
-  size_t kwlen;
-  arg_kind kind;
-  value v;
-  int nints;
-  int64_t ints[CASK_MAX_NDIM];
-  char str[24];
-} arg;
-#define MAX_ARGS 6
+/* ---- calls: arguments (struct arg, expr-int.h) ------------------------ */
 
-static void drop_args(arg *args, int n) {
-  for (int k = 0; k < n; k++) drop(&args[k].v);
+static void drop_arg(arg *g) {
+  cask__expr_drop(&g->v);
+  for (int k = 0; k < g->nitems; k++) drop_arg(&g->items[k]);
+  cask__free(g->items);
+  g->items = NULL;
+  g->nitems = 0;
 }
 
-/* A tuple of integer literals at p ('('): its end, or NULL if p holds
- * something else (an expression in parentheses). */
-static const char *int_tuple(const char *p, int64_t *ints, int *n) {
-  *n = 0;
-  for (p++;;) {
-    while (isspace((unsigned char)*p)) p++;
-    if (*p == ')') return p + 1;
-    int sign = *p == '-' || *p == '+';
-    if (*n == CASK_MAX_NDIM || !isdigit((unsigned char)p[sign])) return NULL;
-    char *end;
-    ints[(*n)++] = strtoll(p, &end, 10);
-    for (p = end; isspace((unsigned char)*p); p++) {}
-    if (*p == ')') return p + 1;
-    if (*p++ != ',') return NULL;
+static void drop_args(arg *args, int n) {
+  for (int k = 0; k < n; k++) drop_arg(&args[k]);
+}
+
+#define MAX_ITEMS 4096 /* items of one list or tuple */
+
+/* Whether the parenthesis at p holds a tuple: a ',' at its own level
+ * before its ')', or nothing ("()"); "(2) * 3" is an expression. */
+static int is_tuple(const char *p) {
+  int level = 0;
+  const char *q = p + 1;
+  while (isspace((unsigned char)*q)) q++;
+  if (*q == ')') return 1;
+  for (; *p; p++) {
+    if (*p == '\'' || *p == '"') {
+      const char *close = strchr(p + 1, *p);
+      if (!close) return 0;
+      p = close;
+    } else if (*p == '(' || *p == '[') {
+      level++;
+    } else if (*p == ')' || *p == ']') {
+      if (--level == 0) return 0;
+    } else if (*p == ',' && level == 1) {
+      return 1;
+    }
   }
+  return 0;
+}
+
+static int parse_arg_value(parser *ps, arg *g);
+
+/* A list [..] or tuple (..) at ps->p: its items, and its integers in
+ * g->ints when every item is one. */
+static int parse_seq(parser *ps, arg *g) {
+  char close = *ps->p == '[' ? ']' : ')';
+  int cap = 0;
+  g->kind = ARG_SEQ;
+  g->open = *ps->p++;
+  if (++ps->depth > MAX_DEPTH) return cask__expr_fail(ps, g->at, "nested too deeply");
+  for (;;) {
+    skip(ps);
+    if (*ps->p == close) break;
+    if (g->nitems == MAX_ITEMS) return cask__expr_fail(ps, ps->p, "more than 4096 items in a list or tuple");
+    if (g->nitems == cap) {
+      int ncap = cap ? 2 * cap : 8;
+      arg *items = cask__realloc(g->items, (size_t)ncap * sizeof *items);
+      if (!items) return cask__fail(ps->ctx, CASK_ENOMEM, "out of memory parsing a list");
+      memset(items + cap, 0, (size_t)(ncap - cap) * sizeof *items);
+      g->items = items;
+      cap = ncap;
+    }
+    arg *it = &g->items[g->nitems++];
+    it->at = ps->p;
+    int rc = parse_arg_value(ps, it);
+    if (rc) return rc;
+    skip(ps);
+    if (*ps->p == close) break;
+    if (*ps->p != ',')
+      return cask__expr_fail(ps, ps->p,
+                             close == ']' ? "expected ',' or ']' in the list" : "expected ',' or ')' in the tuple");
+    ps->p++;
+  }
+  ps->p++;
+  ps->depth--;
+  g->nints = g->nitems <= CASK_MAX_NDIM ? g->nitems : -1;
+  for (int k = 0; k < g->nitems && g->nints >= 0; k++)
+    if (g->items[k].kind != ARG_VALUE || !cask__expr_int(&g->items[k].v, &g->ints[k])) g->nints = -1;
+  return CASK_OK;
 }
 
 static int word_at(const char *p, const char *w) {
@@ -352,8 +378,8 @@ static int parse_arg_value(parser *ps, arg *g) {
   const char *p = ps->p;
   if (*p == '\'' || *p == '"') {
     const char *close = strchr(p + 1, *p);
-    if (!close) return fail_at(ps, p, "the string is not closed");
-    if ((size_t)(close - p - 1) >= sizeof g->str) return fail_at(ps, p, "the string is too long");
+    if (!close) return cask__expr_fail(ps, p, "the string is not closed");
+    if ((size_t)(close - p - 1) >= sizeof g->str) return cask__expr_fail(ps, p, "the string is too long");
     memcpy(g->str, p + 1, (size_t)(close - p - 1));
     g->kind = ARG_STR;
     ps->p = close + 1;
@@ -364,15 +390,7 @@ static int parse_arg_value(parser *ps, arg *g) {
     ps->p = p + 4;
     return CASK_OK;
   }
-  if (*p == '(') {
-    const char *end = int_tuple(p, g->ints, &g->nints), *q = end;
-    while (q && isspace((unsigned char)*q)) q++;
-    if (q && (*q == ',' || *q == ')')) { /* "(2) * 3" is an expression */
-      g->kind = ARG_INTS;
-      ps->p = end;
-      return CASK_OK;
-    }
-  }
+  if (*p == '[' || (*p == '(' && is_tuple(p))) return parse_seq(ps, g);
   g->kind = ARG_VALUE;
   return parse_compare(ps, &g->v);
 }
@@ -413,14 +431,14 @@ static int parse_args(parser *ps, value *self, const char *self_at, arg *args, i
     return CASK_OK;
   }
   for (;;) {
-    if (*n == MAX_ARGS) return fail_at(ps, ps->p, "too many arguments");
+    if (*n == MAX_ARGS) return cask__expr_fail(ps, ps->p, "too many arguments");
     args[*n].sep = sep;
     int rc = parse_arg(ps, &args[*n]);
     if (rc) return rc;
     (*n)++;
     skip(ps);
     if (*ps->p == ')') break;
-    if (*ps->p != ',') return fail_at(ps, ps->p, "expected ',' or ')' after an argument");
+    if (*ps->p != ',') return cask__expr_fail(ps, ps->p, "expected ',' or ')' after an argument");
     sep = ps->p++;
     skip(ps);
     if (*ps->p == ')') break; /* a trailing comma */
@@ -429,178 +447,8 @@ static int parse_args(parser *ps, value *self, const char *self_at, arg *args, i
   return CASK_OK;
 }
 
-/* ---- calls: array functions ------------------------------------------------ */
-enum { FN_REDUCE, FN_TRANSPOSE, FN_RECHUNK, FN_ASTYPE, FN_MATMUL, FN_DOT };
-typedef struct array_fn {
-  const char *name;
-  int kind, op;
-  const char *params[3]; /* their names, for keywords and messages */
-  int nreq;              /* how many are required */
-} array_fn;
-#define RED(n, op, ddof) {n, FN_REDUCE, op, {"a", "axis", ddof}, 1}
-static const array_fn array_fns[] = {
-    RED("sum", CASK_SUM, NULL),       RED("mean", CASK_MEAN, NULL),     RED("min", CASK_MIN, NULL),
-    RED("max", CASK_MAX, NULL),       RED("var", CASK_VAR, "ddof"),     RED("std", CASK_STD, "ddof"),
-    RED("prod", CASK_PROD, NULL),     RED("any", CASK_ANY, NULL),       RED("all", CASK_ALL, NULL),
-    RED("argmin", CASK_ARGMIN, NULL), RED("argmax", CASK_ARGMAX, NULL), RED("nansum", CASK_NANSUM, NULL),
-    RED("nanmean", CASK_NANMEAN, NULL), RED("nanmin", CASK_NANMIN, NULL), RED("nanmax", CASK_NANMAX, NULL),
-    {"transpose", FN_TRANSPOSE, 0, {"a", "axes", NULL}, 1},
-    {"rechunk", FN_RECHUNK, 0, {"a", "chunks", NULL}, 2},
-    {"astype", FN_ASTYPE, 0, {"a", "dtype", NULL}, 2},
-    {"matmul", FN_MATMUL, 0, {"a", "b", NULL}, 2},
-    {"dot", FN_DOT, 0, {"a", "b", NULL}, 2},
-};
-#undef RED
-
-/* Puts the arguments in parameter order (bound[k] NULL: not given). */
-static int bind(parser *ps, const char *at, const array_fn *fn, arg *args, int n, arg **bound) {
-  char msg[200];
-  int np = 0;
-  while (np < 3 && fn->params[np]) np++;
-  for (int k = 0; k < n; k++) {
-    int slot = k;
-    if (args[k].kw) {
-      for (slot = 0; slot < np; slot++)
-        if (strlen(fn->params[slot]) == args[k].kwlen && !memcmp(fn->params[slot], args[k].kw, args[k].kwlen)) break;
-      if (slot == np) {
-        snprintf(msg, sizeof msg, "%s: unknown keyword '%.*s'", fn->name, (int)(args[k].kwlen > 64 ? 64 : args[k].kwlen),
-                 args[k].kw);
-        return fail_at(ps, args[k].kw, msg);
-      }
-    } else if (k > 0 && args[k - 1].kw) {
-      return fail_at(ps, args[k].at, "a positional argument after a keyword argument");
-    }
-    if (slot >= np) {
-      snprintf(msg, sizeof msg, "%s takes at most %d arguments", fn->name, np);
-      return fail_at(ps, args[k].at, msg);
-    }
-    if (bound[slot]) {
-      snprintf(msg, sizeof msg, "%s: '%s' is given twice", fn->name, fn->params[slot]);
-      return fail_at(ps, args[k].kw ? args[k].kw : args[k].at, msg);
-    }
-    bound[slot] = &args[k];
-  }
-  for (int k = 0; k < fn->nreq; k++)
-    if (!bound[k]) {
-      snprintf(msg, sizeof msg, "%s: missing argument '%s'", fn->name, fn->params[k]);
-      return fail_at(ps, at, msg);
-    }
-  return CASK_OK;
-}
-
-/* An array argument (a number becomes a 0-d array). */
-static int arg_array(parser *ps, const array_fn *fn, arg *g) {
-  if (g->kind != ARG_VALUE) {
-    char msg[160];
-    snprintf(msg, sizeof msg, "%s: expected an array", fn->name);
-    return fail_at(ps, g->at, msg);
-  }
-  return as_array(ps, &g->v);
-}
-
-/* Integers from an argument: a tuple, or one integer (n = 1); None gives
- * n = -1 when allowed. */
-static int arg_ints(parser *ps, const array_fn *fn, const char *param, arg *g, int allow_none, int64_t *ints, int *n) {
-  if (g->kind == ARG_NONE && allow_none) {
-    *n = -1;
-    return CASK_OK;
-  }
-  if (g->kind == ARG_INTS) {
-    memcpy(ints, g->ints, sizeof g->ints);
-    *n = g->nints;
-    return CASK_OK;
-  }
-  if (g->kind == ARG_VALUE && int_value(&g->v, &ints[0])) {
-    *n = 1;
-    return CASK_OK;
-  }
-  char msg[200];
-  snprintf(msg, sizeof msg, "%s: '%s' must be an integer or a tuple of integers%s", fn->name, param,
-           allow_none ? " or None" : "");
-  return fail_at(ps, g->at, msg);
-}
-
-static int count_is_ndim(parser *ps, const array_fn *fn, const char *param, const arg *g, int n, const cask_array *a) {
-  if (n == cask_array_ndim(a)) return CASK_OK;
-  char msg[200];
-  snprintf(msg, sizeof msg, "%s: '%s' has %d entries, the array has %d axes", fn->name, param, n, cask_array_ndim(a));
-  return fail_at(ps, g->at, msg);
-}
-
-static int do_reduce(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
-  int64_t ax[CASK_MAX_NDIM];
-  int axes[CASK_MAX_NDIM], n = -1, ddof = 0;
-  int rc = b[1] ? arg_ints(ps, fn, "axis", b[1], 1, ax, &n) : CASK_OK;
-  if (rc) return rc;
-  if (n == 0) return fail_at(ps, b[1]->at, "axis=() (reduce no axis) is not supported");
-  for (int k = 0; k < n; k++) {
-    if (ax[k] < -CASK_MAX_NDIM || ax[k] >= CASK_MAX_NDIM) return fail_at(ps, b[1]->at, "axis out of range");
-    axes[k] = (int)ax[k];
-  }
-  if (b[2]) {
-    if (b[2]->kind != ARG_VALUE || b[2]->v.a || b[2]->v.is_int != 1 || b[2]->v.num < 0 || b[2]->v.num > 1e9)
-      return fail_at(ps, b[2]->at, "ddof must be a non-negative integer");
-    ddof = (int)b[2]->v.num;
-  }
-  if (cask_reduce(fn->op, b[0]->v.a, axes, n < 0 ? 0 : n, ddof, &out->a)) return fail_ctx(ps, at);
-  return CASK_OK;
-}
-
-static int parse_dtype(const char *s, cask_dtype *dt) {
-  static const struct {
-    const char *alias;
-    cask_dtype dt;
-  } aliases[] = {{"f8", CASK_F64}, {"f4", CASK_F32}, {"i8", CASK_I64}, {"i4", CASK_I32},
-                 {"u1", CASK_U8},  {"?", CASK_BOOL}, {"float", CASK_F64}, {"int", CASK_I64}};
-  for (int d = 0; d < CASK_DTYPE_COUNT; d++)
-    if (!strcmp(s, cask_dtype_name((cask_dtype)d))) {
-      *dt = (cask_dtype)d;
-      return 1;
-    }
-  for (size_t k = 0; k < sizeof aliases / sizeof aliases[0]; k++)
-    if (!strcmp(s, aliases[k].alias)) {
-      *dt = aliases[k].dt;
-      return 1;
-    }
-  return 0;
-}
-
-static int do_astype(parser *ps, const char *at, arg **b, value *out) {
-  cask_dtype dt;
-  if (b[1]->kind != ARG_STR || !parse_dtype(b[1]->str, &dt))
-    return fail_at(ps, b[1]->at,
-                   "astype: the dtype must be a string: 'float64', 'float32', 'int64', 'int32', 'uint8' or 'bool'");
-  return cask_astype(b[0]->v.a, dt, &out->a) ? fail_ctx(ps, at) : CASK_OK;
-}
-
-/* The call's work once its arguments are bound. */
-static int apply_fn(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
-  int64_t ints[CASK_MAX_NDIM];
-  int n = 0, perm[CASK_MAX_NDIM], rc = arg_array(ps, fn, b[0]);
-  cask_array *a = b[0]->v.a;
-  if (!rc && (fn->kind == FN_MATMUL || fn->kind == FN_DOT)) rc = arg_array(ps, fn, b[1]);
-  if (rc) return rc;
-  switch (fn->kind) {
-  case FN_REDUCE: return do_reduce(ps, at, fn, b, out);
-  case FN_ASTYPE: return do_astype(ps, at, b, out);
-  case FN_MATMUL: rc = cask_matmul(a, b[1]->v.a, &out->a); break;
-  case FN_DOT: rc = cask_dot(a, b[1]->v.a, &out->a); break;
-  case FN_TRANSPOSE:
-    if (b[1] && b[1]->kind != ARG_NONE) {
-      if ((rc = arg_ints(ps, fn, "axes", b[1], 0, ints, &n)) || (rc = count_is_ndim(ps, fn, "axes", b[1], n, a)))
-        return rc;
-      for (int k = 0; k < n; k++) perm[k] = ints[k] < 0 || ints[k] >= CASK_MAX_NDIM ? -1 : (int)ints[k];
-    }
-    rc = cask_transpose(a, b[1] && b[1]->kind != ARG_NONE ? perm : NULL, &out->a);
-    break;
-  default: /* FN_RECHUNK */
-    if ((rc = arg_ints(ps, fn, "chunks", b[1], 0, ints, &n)) || (rc = count_is_ndim(ps, fn, "chunks", b[1], n, a)))
-      return rc;
-    rc = cask_rechunk(a, ints, &out->a);
-    break;
-  }
-  return rc ? fail_ctx(ps, at) : CASK_OK;
-}
+/* NumPy's names of clip's arguments (where and the ufuncs take none). */
+static const char *const clip_params[3] = {"a", "a_min", "a_max"};
 
 /* An elementwise function of the first table: positional values only. A
  * wrong count is reported where the text goes wrong: the ',' of the first
@@ -613,22 +461,36 @@ static int apply_elem(parser *ps, const char *at, size_t f, arg *args, int n, co
              n > want ? "expected ')' after the arguments" : n ? "expected ',' between the arguments"
                                                                 : "expected a number, a name or '('",
              functions[f].name, want, want > 1 ? "s" : "", n);
-    return fail_at(ps, n > want && args[want].sep ? args[want].sep : close, msg);
+    return cask__expr_fail(ps, n > want && args[want].sep ? args[want].sep : close, msg);
   }
   value v[3] = {{0}, {0}, {0}};
+  int slot[3] = {0, 1, 2}, given = 0;
   for (int k = 0; k < n; k++) {
-    if (args[k].kw || args[k].kind != ARG_VALUE) {
-      snprintf(msg, sizeof msg, "%s: expected an array or a number%s", functions[f].name,
-               args[k].kw ? " (no keyword arguments)" : "");
-      return fail_at(ps, args[k].kw ? args[k].kw : args[k].at, msg);
+    if (args[k].kw) {
+      const char *const *names = functions[f].op == -2 ? clip_params : NULL;
+      for (slot[k] = 0; names && slot[k] < 3; slot[k]++)
+        if (strlen(names[slot[k]]) == args[k].kwlen && !memcmp(names[slot[k]], args[k].kw, args[k].kwlen)) break;
+      if (!names || slot[k] == 3 || (given >> slot[k]) & 1) {
+        snprintf(msg, sizeof msg,
+                 names ? "%s: unknown or repeated keyword '%.*s'" : "%s takes no keyword arguments ('%.*s')",
+                 functions[f].name, (int)(args[k].kwlen > 64 ? 64 : args[k].kwlen), args[k].kw);
+        return cask__expr_fail(ps, args[k].kw, msg);
+      }
+    } else if (k > 0 && args[k - 1].kw) {
+      return cask__expr_fail(ps, args[k].at, "a positional argument after a keyword argument");
+    }
+    given |= 1 << slot[k];
+    if (args[k].kind != ARG_VALUE) {
+      snprintf(msg, sizeof msg, "%s: expected an array or a number", functions[f].name);
+      return cask__expr_fail(ps, args[k].at, msg);
     }
   }
   for (int k = 0; k < n; k++) {
-    v[k] = args[k].v;
+    v[slot[k]] = args[k].v;
     args[k].v.a = NULL; /* the apply functions consume them */
   }
   if (n == 3) return apply3(ps, at, functions[f].op, v, out);
-  return n == 1 ? apply1(ps, at, functions[f].op, &v[0], out) : apply2(ps, at, functions[f].op, &v[0], &v[1], out);
+  return n == 1 ? cask__expr_apply1(ps, at, functions[f].op, &v[0], out) : apply2(ps, at, functions[f].op, &v[0], &v[1], out);
 }
 
 /* map_blocks('kernel', x[, y...], dtype='float32'): a kernel registered by
@@ -636,31 +498,31 @@ static int apply_elem(parser *ps, const char *at, size_t f, arg *args, int n, co
 static int do_map_blocks(parser *ps, const char *at, arg *args, int n, value *out) {
   char msg[200];
   if (n < 2 || args[0].kw || args[0].kind != ARG_STR)
-    return fail_at(ps, n ? args[0].at : at, "map_blocks: expected a kernel's name as a string, then its arrays");
+    return cask__expr_fail(ps, n ? args[0].at : at, "map_blocks: expected a kernel's name as a string, then its arrays");
   cask_map_spec spec = {0};
   if (!cask__kernel_find(args[0].str, &spec)) {
     snprintf(msg, sizeof msg, "map_blocks: no kernel is registered as '%s' (load its plugin with --plugin)",
              args[0].str);
-    return fail_at(ps, args[0].at, msg);
+    return cask__expr_fail(ps, args[0].at, msg);
   }
   cask_array *in[MAX_ARGS];
   int nin = 0, dt = -1;
   for (int k = 1; k < n; k++) {
     if (args[k].kw && args[k].kwlen == 5 && !memcmp(args[k].kw, "dtype", 5)) {
       cask_dtype d;
-      if (args[k].kind != ARG_STR || !parse_dtype(args[k].str, &d))
-        return fail_at(ps, args[k].at, "map_blocks: dtype must be a string such as 'float32'");
+      if (args[k].kind != ARG_STR || !cask__expr_dtype(args[k].str, &d))
+        return cask__expr_fail(ps, args[k].at, "map_blocks: dtype must be a string such as 'float32'");
       dt = (int)d;
     } else if (args[k].kw || args[k].kind != ARG_VALUE || !args[k].v.a) {
-      return fail_at(ps, args[k].kw ? args[k].kw : args[k].at,
+      return cask__expr_fail(ps, args[k].kw ? args[k].kw : args[k].at,
                      "map_blocks: expected arrays after the kernel's name, and dtype= (no other keyword)");
     } else {
       in[nin++] = args[k].v.a;
     }
   }
-  if (!nin) return fail_at(ps, at, "map_blocks: no array to map");
+  if (!nin) return cask__expr_fail(ps, at, "map_blocks: no array to map");
   spec.dtype = dt >= 0 ? (cask_dtype)dt : cask_array_dtype(in[0]);
-  return cask_map_blocks(&spec, nin, in, &out->a) ? fail_ctx(ps, at) : CASK_OK;
+  return cask_map_blocks(&spec, nin, in, &out->a) ? cask__expr_fail_ctx(ps, at) : CASK_OK;
 }
 
 /* name(args) at ps->p == '(' (self: the object of a method call x.name(...),
@@ -677,19 +539,16 @@ static int parse_call(parser *ps, const char *name, size_t len, const char *at, 
       rc = apply_elem(ps, at, f, args, n, close, out);
       goto done;
     }
-  for (size_t f = 0; f < sizeof array_fns / sizeof array_fns[0]; f++)
-    if (strlen(array_fns[f].name) == len && !memcmp(array_fns[f].name, name, len)) {
-      arg *bound[3] = {NULL, NULL, NULL};
-      if (!(rc = bind(ps, at, &array_fns[f], args, n, bound))) rc = apply_fn(ps, at, &array_fns[f], bound, out);
-      goto done;
-    }
+  int found;
+  rc = cask__expr_call(ps, name, len, at, args, n, out, &found);
+  if (found) goto done;
   if (len == 10 && !memcmp(name, "map_blocks", 10)) {
     rc = do_map_blocks(ps, at, args, n, out);
     goto done;
   }
   char msg[200];
   snprintf(msg, sizeof msg, "unknown function '%.*s'", (int)(len > 64 ? 64 : len), name);
-  rc = fail_at(ps, at, msg);
+  rc = cask__expr_fail(ps, at, msg);
 done:
   drop_args(args, MAX_ARGS);
   return rc;
@@ -705,9 +564,8 @@ static int parse_atom(parser *ps, value *out) {
     if (rc) return rc;
     skip(ps);
     if (*ps->p != ')') {
-      drop(out);
-      return fail_at(ps, ps->p, *ps->p == ',' ? "expected ')': a tuple of arrays such as (a, b) is not an argument "
-                                                "here (only tuples of integers, as axis=(0, 1))"
+      cask__expr_drop(out);
+      return cask__expr_fail(ps, ps->p, *ps->p == ',' ? "expected ')': a tuple such as (a, b) is only a function's argument"
                                               : "expected ')'");
     }
     ps->p++;
@@ -716,7 +574,7 @@ static int parse_atom(parser *ps, value *out) {
   if (isdigit((unsigned char)*at) || (*at == '.' && isdigit((unsigned char)at[1]))) {
     char *end;
     out->num = strtod(at, &end);
-    if (isalpha((unsigned char)*end) || *end == '_') return fail_at(ps, end, "a number runs into a name");
+    if (isalpha((unsigned char)*end) || *end == '_') return cask__expr_fail(ps, end, "a number runs into a name");
     out->is_int = !memchr(at, '.', (size_t)(end - at)) && !memchr(at, 'e', (size_t)(end - at)) &&
                   !memchr(at, 'E', (size_t)(end - at));
     if (out->is_int) { /* exactly, as int64; a larger one stays a double */
@@ -741,7 +599,7 @@ static int parse_atom(parser *ps, value *out) {
     }
     for (size_t i = 0; i < ps->nvars; i++)
       if (ps->names[i] && strlen(ps->names[i]) == len && !memcmp(ps->names[i], at, len)) {
-        if (!ps->values[i]) return fail_at(ps, at, "the variable's array is NULL");
+        if (!ps->values[i]) return cask__expr_fail(ps, at, "the variable's array is NULL");
         out->a = cask_array_retain(ps->values[i]);
         return CASK_OK;
       }
@@ -758,9 +616,9 @@ static int parse_atom(parser *ps, value *out) {
       }
     char msg[200];
     snprintf(msg, sizeof msg, "unknown name '%.*s'", (int)(len > 64 ? 64 : len), at);
-    return fail_at(ps, at, msg);
+    return cask__expr_fail(ps, at, msg);
   }
-  return fail_at(ps, at, *at ? "expected a number, a name or '('" : "the expression ends too early");
+  return cask__expr_fail(ps, at, *at ? "expected a number, a name or '('" : "the expression ends too early");
 }
 
 /* One subscript: an integer expression (folded to a number). */
@@ -769,9 +627,9 @@ static int index_int(parser *ps, int64_t *out) {
   value v;
   int rc = parse_sum(ps, &v);
   if (rc) return rc;
-  if (!int_value(&v, out)) {
-    drop(&v);
-    return fail_at(ps, at, "an index must be an integer (within int64's range)");
+  if (!cask__expr_int(&v, out)) {
+    cask__expr_drop(&v);
+    return cask__expr_fail(ps, at, "an index must be an integer (within int64's range)");
   }
   return CASK_OK;
 }
@@ -790,7 +648,7 @@ static int parse_index_item(parser *ps, cask_index *x) {
     ps->p++;
     is_slice = 1;
   }
-  if (!is_slice && v[0] == CASK_NONE) return fail_at(ps, at, "expected an index or a slice");
+  if (!is_slice && v[0] == CASK_NONE) return cask__expr_fail(ps, at, "expected an index or a slice");
   if (is_slice && v[2] == CASK_NONE) v[2] = 1;
   *x = is_slice ? CASK_SLICE(v[0], v[1], v[2]) : CASK_AT(v[0]);
   return CASK_OK;
@@ -820,39 +678,39 @@ static int parse_subscript(parser *ps, value *out) {
   cask_index idx[CASK_MAX_NDIM];
   char kind[2 * CASK_MAX_NDIM];
   int n = 0, nitems = 0, nnew = 0, rc = CASK_OK;
-  if (!out->a) return fail_at(ps, at, "only an array can be indexed");
+  if (!out->a) return cask__expr_fail(ps, at, "only an array can be indexed");
   for (;;) {
     skip(ps);
     if (*ps->p == ']' && nitems > 0) break;
-    if (nitems == 2 * CASK_MAX_NDIM) return fail_at(ps, ps->p, "too many indexes");
+    if (nitems == 2 * CASK_MAX_NDIM) return cask__expr_fail(ps, ps->p, "too many indexes");
     if (word_at(ps->p, "None") || word_at(ps->p, "newaxis")) {
       ps->p += *ps->p == 'N' ? 4 : 7;
       kind[nitems++] = 'n';
       nnew++;
       skip(ps);
     } else {
-      if (n == CASK_MAX_NDIM) return fail_at(ps, ps->p, "too many indexes");
+      if (n == CASK_MAX_NDIM) return cask__expr_fail(ps, ps->p, "too many indexes");
       if ((rc = parse_index_item(ps, &idx[n]))) return rc;
       kind[nitems++] = idx[n++].is_int ? 'i' : 's';
     }
     if (*ps->p == ']') break;
-    if (*ps->p != ',') return fail_at(ps, ps->p, "expected ',' or ']' in the subscript");
+    if (*ps->p != ',') return cask__expr_fail(ps, ps->p, "expected ',' or ']' in the subscript");
     ps->p++;
   }
   ps->p++;
   cask_array *r;
-  if (n ? cask_slice(out->a, n, idx, &r) : !(r = cask_array_retain(out->a))) return fail_ctx(ps, at);
+  if (n ? cask_slice(out->a, n, idx, &r) : !(r = cask_array_retain(out->a))) return cask__expr_fail_ctx(ps, at);
   if (nnew) {
     int64_t shape[CASK_MAX_NDIM];
     int nd = insert_new_axes(kind, nitems, r, shape);
     cask_array *e = NULL;
     if (nd < 0) {
       cask_array_release(r);
-      return fail_at(ps, at, "the new axes make too many axes");
+      return cask__expr_fail(ps, at, "the new axes make too many axes");
     }
     rc = cask_reshape(r, nd, shape, &e);
     cask_array_release(r);
-    if (rc) return fail_ctx(ps, at);
+    if (rc) return cask__expr_fail_ctx(ps, at);
     r = e;
   }
   cask_array_release(out->a);
@@ -873,11 +731,11 @@ static int parse_attr(parser *ps, value *out) {
   if (e - at != 1 || *at != 'T') {
     char msg[200];
     snprintf(msg, sizeof msg, "unknown attribute '%.*s' (only .T, or a method call)", (int)(e - at > 64 ? 64 : e - at), at);
-    return fail_at(ps, at, msg);
+    return cask__expr_fail(ps, at, msg);
   }
-  if (!out->a) return fail_at(ps, at, ".T needs an array");
+  if (!out->a) return cask__expr_fail(ps, at, ".T needs an array");
   cask_array *r;
-  if (cask_transpose(out->a, NULL, &r)) return fail_ctx(ps, at);
+  if (cask_transpose(out->a, NULL, &r)) return cask__expr_fail_ctx(ps, at);
   cask_array_release(out->a);
   out->a = r;
   return CASK_OK;
@@ -892,7 +750,7 @@ static int parse_primary(parser *ps, value *out) {
     else if (*ps->p == '.' && (isalpha((unsigned char)ps->p[1]) || ps->p[1] == '_')) rc = parse_attr(ps, out);
     else return CASK_OK;
   }
-  drop(out);
+  cask__expr_drop(out);
   return rc;
 }
 
@@ -901,10 +759,10 @@ static int apply_matmul(parser *ps, const char *at, value *x, value *y, value *o
   int rc = CASK_OK;
   out->a = NULL;
   out->is_int = 0;
-  if (!x->a || !y->a) rc = fail_at(ps, at, "@ needs an array on both sides");
-  else if (cask_matmul(x->a, y->a, &out->a)) rc = fail_ctx(ps, at);
-  drop(x);
-  drop(y);
+  if (!x->a || !y->a) rc = cask__expr_fail(ps, at, "@ needs an array on both sides");
+  else if (cask_matmul(x->a, y->a, &out->a)) rc = cask__expr_fail_ctx(ps, at);
+  cask__expr_drop(x);
+  cask__expr_drop(y);
   return rc;
 }
 
@@ -917,7 +775,7 @@ static int parse_power(parser *ps, value *out) {
   ps->p += 2;
   value e;
   if ((rc = parse_unary(ps, &e))) {
-    drop(out);
+    cask__expr_drop(out);
     return rc;
   }
   value base = *out;
@@ -931,7 +789,7 @@ static int parse_unary(parser *ps, value *out) {
   const char *at = ps->p;
   char sign = *ps->p++;
   int neg = sign != '+';
-  if (++ps->depth > MAX_DEPTH) return fail_at(ps, at, "nested too deeply");
+  if (++ps->depth > MAX_DEPTH) return cask__expr_fail(ps, at, "nested too deeply");
   value x;
   int rc = parse_unary(ps, &x);
   ps->depth--;
@@ -940,7 +798,7 @@ static int parse_unary(parser *ps, value *out) {
     *out = x;
     return CASK_OK;
   }
-  return apply1(ps, at, sign == '~' ? CASK_LOGICAL_NOT : CASK_NEGATIVE, &x, out);
+  return cask__expr_apply1(ps, at, sign == '~' ? CASK_LOGICAL_NOT : CASK_NEGATIVE, &x, out);
 }
 
 static int parse_term(parser *ps, value *out) {
@@ -958,7 +816,7 @@ static int parse_term(parser *ps, value *out) {
     }
     value y, x = *out;
     if ((rc = parse_unary(ps, &y))) {
-      drop(&x);
+      cask__expr_drop(&x);
       out->a = NULL; /* released with x */
       return rc;
     }
@@ -967,7 +825,7 @@ static int parse_term(parser *ps, value *out) {
 }
 
 static int parse_sum(parser *ps, value *out) {
-  if (++ps->depth > MAX_DEPTH) return fail_at(ps, ps->p, "nested too deeply");
+  if (++ps->depth > MAX_DEPTH) return cask__expr_fail(ps, ps->p, "nested too deeply");
   int rc = parse_term(ps, out);
   for (;;) {
     if (rc) break;
@@ -977,7 +835,7 @@ static int parse_sum(parser *ps, value *out) {
     const char *at = ps->p++;
     value y, x = *out;
     if ((rc = parse_term(ps, &y))) {
-      drop(&x);
+      cask__expr_drop(&x);
       out->a = NULL; /* released with x */
       break;
     }
@@ -998,7 +856,7 @@ static int parse_level(parser *ps, value *out, char sym, int op, int (*next)(par
     const char *at = ps->p++;
     value y, x = *out;
     if ((rc = next(ps, &y))) {
-      drop(&x);
+      cask__expr_drop(&x);
       out->a = NULL;
       return rc;
     }
@@ -1028,7 +886,7 @@ static value retain(value v) {
 
 /* a < b < c is (a < b) & (b < c), b evaluated once (it is one node). */
 static int parse_compare(parser *ps, value *out) {
-  if (++ps->depth > MAX_DEPTH) return fail_at(ps, ps->p, "nested too deeply");
+  if (++ps->depth > MAX_DEPTH) return cask__expr_fail(ps, ps->p, "nested too deeply");
   value left = {0}, acc = {0};
   int have = 0, rc = parse_bitor(ps, &left), len, op;
   if (rc) { /* left holds nothing to release (the parser's rule on errors) */
@@ -1055,12 +913,12 @@ static int parse_compare(parser *ps, value *out) {
   }
   ps->depth--;
   if (rc) {
-    drop(&left);
-    drop(&acc);
+    cask__expr_drop(&left);
+    cask__expr_drop(&acc);
     return rc;
   }
   if (have) {
-    drop(&left);
+    cask__expr_drop(&left);
     *out = acc;
   } else {
     *out = left;
@@ -1079,8 +937,8 @@ int cask_eval(cask_ctx *ctx, const char *expr, const char *const *names,
   if (rc) return rc;
   skip(&ps);
   if (*ps.p) {
-    drop(&v);
-    return fail_at(&ps, ps.p, "unexpected text after the expression");
+    cask__expr_drop(&v);
+    return cask__expr_fail(&ps, ps.p, "unexpected text after the expression");
   }
   if (!v.a) /* a constant expression: a 0-d array */
     return number_array(ctx, &v, out);

@@ -32,6 +32,12 @@ int cask__lower_into(cask__lower *L, cask_array *a, const int64_t *bidx, void *d
  * user, name and token; 0 if there is none (map.c). */
 int cask__kernel_find(const char *name, cask_map_spec *spec);
 
+/* axis (negative from the end) of an ndim-axis result as 0..ndim-1, or
+ * CASK_EINVAL naming fn and a's shape (shape.c). */
+int cask__axis(const cask_array *a, const char *fn, int64_t axis, int ndim, int *out);
+/* n distinct such axes into out, and their bits in *mask. */
+int cask__axes(const cask_array *a, const char *fn, int n, const int *axes, int ndim, int *out, uint32_t *mask);
+
 /* The ops of each file, registered once per process by init.c's table. */
 void cask__register_source_ops(void);    /* create.c: array.source, array.buffer */
 void cask__register_kernel_ops(void);    /* fused.c: array.kernel, array.kernel_into */
