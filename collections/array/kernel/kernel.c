@@ -219,7 +219,9 @@ static int truth(compiler *c, int *reg, int dt) {
 }
 
 static int compile_binary(compiler *c, cask_array *a, int level, int *reg) {
-  int r[2], rc, n = a->kind == CASK__NODE_BINARY ? 2 : 1;
+  /* a scalar operand leaves r[1] unset: .b must not be stack bytes, which
+   * went into task arguments (and made digests differ between processes) */
+  int r[2] = {0, 0}, rc, n = a->kind == CASK__NODE_BINARY ? 2 : 1;
   if ((rc = compile_operands(c, a, n, level, r))) return rc;
   int ct = compute_dtype(a), ci = isint_dt(ct);
   int logic = a->op == CASK_LOGICAL_AND || a->op == CASK_LOGICAL_OR;
