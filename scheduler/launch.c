@@ -47,7 +47,7 @@ static int setup_run(cask_runtime *rt, cask_graph *g, const cask_run_options *op
   for (size_t i = 0; i < g->ntasks; i++) {
     atomic_init(&r->slots[i].pending, g->tasks[i].ndeps);
     atomic_init(&r->slots[i].uses, g->succ_off[i + 1] - g->succ_off[i]);
-    atomic_init(&r->slots[i].mem, SLOT_EMPTY);
+    atomic_init(&r->slots[i].mem, CASK__SLOT_EMPTY);
     r->slots[i].out = NULL;
   }
   /* No worker is inside a run now, so the deques have no thieves. */

@@ -28,8 +28,7 @@ typedef struct reader {
   job *j;
 } reader;
 
-static int fail(reader *r, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(reader *r, const char *field, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static int fail(reader *r, const char *field, const char *fmt, ...) {
   char what[1200];
   va_list ap;
   va_start(ap, fmt);
