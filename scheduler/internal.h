@@ -1,9 +1,10 @@
 /* internal.h - the runtime, its workers and the state of one run.
  *
- * Lock order: rt->mu (joining and leaving runs) is never held while a task
- * runs or while parked; park.mu is a leaf. Everything a task touches is
- * reached through per-task atomics (pending, uses) whose acq_rel updates
- * carry the happens-before from a producer to its consumers. */
+ * Locks (rt->mu for joining and leaving runs, the memory manager's, the
+ * park's) are taken in the order locks.h gives and checks. Everything a
+ * task touches is reached through per-task atomics (pending, uses) whose
+ * acq_rel updates carry the happens-before from a producer to its
+ * consumers. */
 #ifndef CASK_SCHED_INTERNAL_H
 #define CASK_SCHED_INTERNAL_H
 
@@ -13,6 +14,7 @@
 
 #include "../graph/graph-int.h"
 #include "deque.h"
+#include "locks.h"
 #include "memory/memory.h"
 #include "park.h"
 #include "run_state.h"

@@ -48,6 +48,7 @@ static int execute(cask__worker *w, cask__run *r, uint32_t v) {
   if (o && o->on_task_start) o->on_task_start(o->user, g, v, w->index);
   int timed = cask__mem_times(r, v);
   uint64_t start = (o && o->trace_path) || timed ? cask__now_ns() : 0;
+  cask__assert_unlocked();
   int rc = t->op->run(&io);
   if (start) {
     uint64_t end = cask__now_ns();
@@ -66,6 +67,7 @@ static int execute(cask__worker *w, cask__run *r, uint32_t v) {
     cask__run_fail(r, rc < 0 ? rc : CASK_ETASK, v, msg);
     return CASK__EXEC_FAILED;
   }
+  CASK__ASSERT(!r->slots[v].out); /* a task's block is made once */
   r->slots[v].out = io.output;
   cask__account(r, io.output, +1);
   cask__mem_publish(r, v);
@@ -98,8 +100,9 @@ static uint32_t complete(cask__worker *w, cask__run *r, uint32_t v) {
     uint32_t d = g->dep_idx[t->deps_off + k];
     /* acq_rel: the last consumer frees the block after every other
      * consumer's reads of it. */
-    if (atomic_fetch_sub_explicit(&r->slots[d].uses, 1, memory_order_acq_rel) == 1 && !cask__is_kept(g, d))
-      drop_block(r, d);
+    unsigned uses = atomic_fetch_sub_explicit(&r->slots[d].uses, 1, memory_order_acq_rel);
+    CASK__ASSERT(uses >= 1); /* each consumer counts once */
+    if (uses == 1 && !cask__is_kept(g, d)) drop_block(r, d);
   }
   uint32_t s0 = g->succ_off[v], s1 = g->succ_off[v + 1];
   if (s0 == s1 && !cask__is_kept(g, v)) drop_block(r, v);
@@ -107,7 +110,9 @@ static uint32_t complete(cask__worker *w, cask__run *r, uint32_t v) {
   for (uint32_t s = s0; s < s1; s++) {
     uint32_t c = g->succ[s];
     /* acq_rel: the one that makes c ready sees every producer's result. */
-    if (atomic_fetch_sub_explicit(&r->slots[c].pending, 1, memory_order_acq_rel) != 1) continue;
+    unsigned pending = atomic_fetch_sub_explicit(&r->slots[c].pending, 1, memory_order_acq_rel);
+    CASK__ASSERT(pending >= 1 && pending != CASK__TASK_DONE); /* c has not run yet */
+    if (pending != 1) continue;
     if (nready == w->ready_cap &&
         cask__grow((void **)&w->ready, &w->ready_cap, nready + 1, sizeof *w->ready)) {
       cask__run_fail(r, CASK_ENOMEM, c, "out of memory collecting ready tasks");
@@ -181,6 +186,7 @@ static uint32_t find_work(cask__worker *w, cask__run *r) {
 static void flush_done(cask__worker *w, cask__run *r) {
   if (!w->done_local) return;
   uint64_t before = atomic_fetch_add_explicit(&r->done, w->done_local, memory_order_acq_rel);
+  CASK__ASSERT(before + w->done_local <= r->g->ntasks); /* no task ran twice */
   if (before + w->done_local == r->g->ntasks) {
     atomic_store_explicit(&r->finished, 1, memory_order_seq_cst); /* see cask__run_fail */
     /* Wake workers parked inside the run. If none ever joined (a small
@@ -234,7 +240,7 @@ void cask__worker_work(cask__worker *w, cask__run *r) {
 }
 
 static cask__run *join(cask_runtime *rt, uint64_t seq) {
-  uv_mutex_lock(&rt->mu);
+  cask__lock(&rt->mu, CASK__LOCK_RT);
   cask__run *r = rt->run;
   if (r && r->seq == seq && !r->closing) {
     r->active++;
@@ -242,14 +248,14 @@ static cask__run *join(cask_runtime *rt, uint64_t seq) {
   } else {
     r = NULL;
   }
-  uv_mutex_unlock(&rt->mu);
+  cask__unlock(&rt->mu, CASK__LOCK_RT);
   return r;
 }
 
 static void leave(cask_runtime *rt, cask__run *r) {
-  uv_mutex_lock(&rt->mu);
+  cask__lock(&rt->mu, CASK__LOCK_RT);
   if (--r->active == 0) uv_cond_signal(&rt->left_cv);
-  uv_mutex_unlock(&rt->mu);
+  cask__unlock(&rt->mu, CASK__LOCK_RT);
 }
 
 void cask__worker_serve(cask__worker *w) {

@@ -28,6 +28,9 @@ void cask__account(cask__run *r, const cask_block *b, int sign) {
   int64_t bytes = (int64_t)cask_block_nbytes(b) * sign;
   int64_t nb = atomic_fetch_add_explicit(&r->held_blocks, sign, memory_order_relaxed) + sign;
   int64_t nbytes = atomic_fetch_add_explicit(&r->held_bytes, bytes, memory_order_relaxed) + bytes;
+  /* a block is counted out only after it was counted in (happens-before,
+   * and so in the counters' modification order) */
+  CASK__ASSERT(nb >= 0 && nbytes >= 0);
   if (sign < 0) return;
   int64_t p = atomic_load_explicit(&r->peak_bytes, memory_order_relaxed);
   while (nbytes > p && !atomic_compare_exchange_weak_explicit(&r->peak_bytes, &p, nbytes,

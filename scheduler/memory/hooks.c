@@ -38,12 +38,12 @@ uint32_t cask__memory_take_ready(cask__worker *w, cask__run *r) {
   cask__task_list *l = &r->mem->ready;
   if (!atomic_load(&l->pub)) return CASK__NO_TASK;
   uint32_t v = CASK__NO_TASK;
-  uv_mutex_lock(&r->mem->mu);
+  cask__lock(&r->mem->mu, CASK__LOCK_MEM);
   if (l->n) {
     v = l->v[--l->n];
     atomic_store(&l->pub, l->n);
   }
-  uv_mutex_unlock(&r->mem->mu);
+  cask__unlock(&r->mem->mu, CASK__LOCK_MEM);
   /* its inputs are pinned and its room reserved: cask__memory_enter
    * must not do either again */
   if (v != CASK__NO_TASK) w->prepinned = 1;

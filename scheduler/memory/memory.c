@@ -158,9 +158,9 @@ static void remove_dir(const char *dir) {
 void cask__memory_destroy(cask__memory *m) {
   if (!m->spill_root) return; /* never initialized */
   if (atomic_load(&m->started)) {
-    uv_mutex_lock(&m->mu);
+    cask__lock(&m->mu, CASK__LOCK_MEM);
     m->quit = 1;
-    uv_mutex_unlock(&m->mu);
+    cask__unlock(&m->mu, CASK__LOCK_MEM);
     uv_async_send(&m->wake);
     uv_thread_join(&m->thread);
     uv_loop_close(&m->loop);
@@ -232,21 +232,21 @@ void cask__memory_begin(cask__memory *m, cask__run *r) {
   if (!may_spill(m, r->g)) return;
   r->mem = m;
   r->make_ns = cask__calloc(r->g->ntasks + 1, sizeof *r->make_ns); /* NULL: nothing is dropped */
-  uv_mutex_lock(&m->mu);
+  cask__lock(&m->mu, CASK__LOCK_MEM);
   m->run = r;
   m->waiting.n = m->ready.n = m->deletes.n = 0;
   atomic_store(&m->waiting.pub, 0);
   atomic_store(&m->ready.pub, 0);
   atomic_store(&m->deletes.pub, 0);
-  uv_mutex_unlock(&m->mu);
+  cask__unlock(&m->mu, CASK__LOCK_MEM);
 }
 
 int cask__memory_end(cask__memory *m, cask__run *r, int failed) {
   if (r->mem != m) return CASK_OK;
-  uv_mutex_lock(&m->mu);
+  cask__lock(&m->mu, CASK__LOCK_MEM);
   m->run = NULL;
   while (m->busy) uv_cond_wait(&m->idle_cv, &m->mu);
-  uv_mutex_unlock(&m->mu);
+  cask__unlock(&m->mu, CASK__LOCK_MEM);
   /* Now no thread but this one touches the slots. Outputs on disk come
    * back after a success; every spill file goes. */
   int rc = CASK_OK;
@@ -268,10 +268,10 @@ int cask__memory_end(cask__memory *m, cask__run *r, int failed) {
 
 void cask__memory_wake(cask__memory *m) {
   if (!atomic_load_explicit(&m->started, memory_order_acquire)) {
-    uv_mutex_lock(&m->mu);
+    cask__lock(&m->mu, CASK__LOCK_MEM);
     if (!atomic_load(&m->started) && start_thread(m) && m->run)
       cask__run_fail(m->run, CASK_ETHREAD, CASK__NO_TASK, "could not start the spill thread");
-    uv_mutex_unlock(&m->mu);
+    cask__unlock(&m->mu, CASK__LOCK_MEM);
     if (!atomic_load(&m->started)) return;
   }
   uv_async_send(&m->wake);
@@ -324,7 +324,8 @@ void cask__memory_pin_one(cask__run *r, uint32_t d) {
 void cask__memory_unpin(cask__run *r, uint32_t d) {
   atomic_uint *word = &r->slots[d].mem;
   if (atomic_load_explicit(word, memory_order_relaxed) == CASK__SLOT_EMPTY) return;
-  atomic_fetch_sub_explicit(word, CASK__SLOT_PIN, memory_order_release);
+  unsigned old = atomic_fetch_sub_explicit(word, CASK__SLOT_PIN, memory_order_release);
+  CASK__ASSERT(old >= CASK__SLOT_PIN); /* every unpin has its pin */
 }
 
 int cask__memory_pin_inputs(cask__run *r, uint32_t v) {
@@ -358,6 +359,8 @@ void cask__memory_drop(cask__run *r, uint32_t d) {
                                                memory_order_acquire))
       continue;
     if (next != CASK__SLOT_DEAD) return;
+    /* past its last use no task reads it: nobody pins it */
+    CASK__ASSERT(cur / CASK__SLOT_PIN == 0);
     if (st == CASK__SLOT_DISK) atomic_fetch_sub(&m->ondisk, 1);
     if (st == CASK__SLOT_DISK || (cur & CASK__SLOT_FILE)) delete_later(r, d);
     if (st == CASK__SLOT_DISK) return;
@@ -372,13 +375,13 @@ void cask__memory_drop(cask__run *r, uint32_t d) {
 }
 
 int cask__list_push(cask__memory *m, cask__task_list *l, uint32_t v) {
-  uv_mutex_lock(&m->mu);
+  cask__lock(&m->mu, CASK__LOCK_MEM);
   int rc = l->n == l->cap ? cask__grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v) : CASK_OK;
   if (!rc) {
     l->v[l->n++] = v;
     atomic_store(&l->pub, l->n);
   }
-  uv_mutex_unlock(&m->mu);
+  cask__unlock(&m->mu, CASK__LOCK_MEM);
   return rc;
 }
 
@@ -391,7 +394,7 @@ void cask_runtime_memory(const cask_runtime *rt, cask_memory_stats *out) {
   out->limit = m->limit;
   out->spilled_bytes = atomic_load(&m->spilled_bytes);
   out->loaded_bytes = atomic_load(&m->loaded_bytes);
-  uv_mutex_lock(&mrt->mu);
+  cask__lock(&mrt->mu, CASK__LOCK_RT);
   if (rt->run) {
     int64_t held = atomic_load(&rt->run->held_bytes);
     out->held_bytes = held > 0 ? (uint64_t)held : 0;
@@ -399,5 +402,5 @@ void cask_runtime_memory(const cask_runtime *rt, cask_memory_stats *out) {
   } else {
     out->peak_bytes = atomic_load(&m->last_peak);
   }
-  uv_mutex_unlock(&mrt->mu);
+  cask__unlock(&mrt->mu, CASK__LOCK_RT);
 }

@@ -12,8 +12,8 @@
  * vanish. A task whose input is on disk is handed to the spill thread, which
  * reads its inputs back, pins them for it, and hands it back to the workers.
  *
- * Lock order: rt->mu, then mem->mu; mem->mu is never held during file I/O
- * and never while a task runs. */
+ * Lock order: rt->mu, then mem->mu (../locks.h, which checks it); mem->mu
+ * is never held during file I/O and never while a task runs. */
 #ifndef CASK_SCHED_MEMORY_H
 #define CASK_SCHED_MEMORY_H
 

@@ -84,6 +84,7 @@ static void io_fail(cask__run *r, uint32_t v, const char *what, const char *path
 }
 
 static int write_block(cask__run *r, uint32_t v, const cask_block *b, const cask__spill_rec *rec) {
+  cask__assert_unlocked(); /* workers take mem->mu: no file I/O under it */
   char path[4096];
   spill_path(r, v, path, sizeof path);
   spill_header h = {SPILL_MAGIC, r->seq, v, 0, rec->nbytes, rec->checksum};
@@ -139,6 +140,7 @@ static void settle(cask__run *r, uint32_t v, unsigned to) {
         cur & CASK__SLOT_DROPPED ? CASK__SLOT_DEAD : (cur & ~(CASK__SLOT_STATE | CASK__SLOT_DROPPED)) | to;
     if (!atomic_compare_exchange_weak(word, &cur, next)) continue;
     if (cur & CASK__SLOT_DROPPED) {
+      CASK__ASSERT(cur / CASK__SLOT_PIN == 0); /* past its last use: nobody pins it */
       if ((to & CASK__SLOT_STATE) == CASK__SLOT_DISK) atomic_fetch_sub(&r->mem->ondisk, 1);
       cask_block *b = r->slots[v].out;
       r->slots[v].out = NULL;
@@ -159,6 +161,7 @@ static int remake(cask__run *r, uint32_t v, unsigned flags) {
   char err[1024] = "";
   cask_task_io io = {cask__args(r->g, v), t->args_len, NULL, 0, NULL, err, sizeof err, t->op->op_data, -1};
   uint64_t t0 = cask__now_ns();
+  cask__assert_unlocked();
   int rc = t->op->run(&io);
   uint64_t t1 = cask__now_ns();
   cask_block *b = io.output;
@@ -208,6 +211,7 @@ static int cheaper_to_remake(const cask__memory *m, const cask__run *r, uint32_t
 
 /* Read a spilled block's file back into memory (see cask__spill_load). */
 static int read_back(cask__run *r, uint32_t v, unsigned flags) {
+  cask__assert_unlocked();
   cask__memory *m = r->mem;
   cask__spill_rec *rec = r->spilled[v];
   char path[4096];
@@ -367,10 +371,10 @@ static int spill_one(cask__memory *m, cask__run *r, uint32_t v) {
 /* Delete the files of blocks that died. */
 static void delete_dead(cask__memory *m, cask__run *r) {
   for (;;) {
-    uv_mutex_lock(&m->mu);
+    cask__lock(&m->mu, CASK__LOCK_MEM);
     uint32_t v = m->deletes.n ? m->deletes.v[--m->deletes.n] : CASK__NO_TASK;
     atomic_store(&m->deletes.pub, m->deletes.n);
-    uv_mutex_unlock(&m->mu);
+    cask__unlock(&m->mu, CASK__LOCK_MEM);
     if (v == CASK__NO_TASK) return;
     cask__spill_delete(r, v);
   }
@@ -533,7 +537,7 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
 static uint32_t take_waiting(cask__memory *m, const cask__run *r) {
   uint32_t v = CASK__NO_TASK;
   cask__task_list *l = &m->waiting;
-  uv_mutex_lock(&m->mu);
+  cask__lock(&m->mu, CASK__LOCK_MEM);
   size_t best = 0;
   for (size_t i = 1; i < l->n; i++)
     if (r->g->prio[l->v[i]] < r->g->prio[l->v[best]]) best = i;
@@ -542,7 +546,7 @@ static uint32_t take_waiting(cask__memory *m, const cask__run *r) {
     l->v[best] = l->v[--l->n];
     atomic_store(&l->pub, l->n);
   }
-  uv_mutex_unlock(&m->mu);
+  cask__unlock(&m->mu, CASK__LOCK_MEM);
   return v;
 }
 
@@ -603,9 +607,9 @@ static void serve(cask__memory *m, cask__run *r) {
 
 void cask__spill_wake(uv_async_t *h) {
   cask__memory *m = h->data;
-  uv_mutex_lock(&m->mu);
+  cask__lock(&m->mu, CASK__LOCK_MEM);
   if (m->quit) {
-    uv_mutex_unlock(&m->mu);
+    cask__unlock(&m->mu, CASK__LOCK_MEM);
     uv_close((uv_handle_t *)h, NULL);
     uv_close((uv_handle_t *)&m->retry, NULL);
     return;
@@ -614,13 +618,13 @@ void cask__spill_wake(uv_async_t *h) {
   if (r) {
     atomic_store(&m->busy, 1);
   }
-  uv_mutex_unlock(&m->mu);
+  cask__unlock(&m->mu, CASK__LOCK_MEM);
   if (!r) return;
   serve(m, r);
-  uv_mutex_lock(&m->mu);
+  cask__lock(&m->mu, CASK__LOCK_MEM);
   atomic_store(&m->busy, 0);
   uv_cond_broadcast(&m->idle_cv);
-  uv_mutex_unlock(&m->mu);
+  cask__unlock(&m->mu, CASK__LOCK_MEM);
   /* Roots held back while this thread was busy look again (r may be gone:
    * the park belongs to the runtime). */
   cask__park_notify(m->park, 1);
