@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <stdlib.h>
 
+#include "internal.h"
 #include "memory/hooks.h"
 
 #define SPIN_ROUNDS 64
