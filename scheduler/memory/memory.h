@@ -2,7 +2,8 @@
  * and the worker loop's side of it (hooks.c, called through hooks.h): the
  * limit a run keeps, the state of every task's block (in memory, being
  * written, on disk), pins, and the thread that writes blocks out and reads
- * them back. Of the run it serves it needs only run_state.h.
+ * them back. It reads the run's state (../internal.h) but calls nothing of
+ * the worker loop: what it does to a run is in ../run_state.h.
  *
  * Each slot has one atomic word: the block's state in the low bits, flags,
  * and the count of running tasks reading it (pins) above. A task pins its
