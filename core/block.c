@@ -116,7 +116,10 @@ int cask_block_wrap(void *data, cask_dtype dt, int ndim, const int64_t *shape,
 cask_block *cask_block_retain(cask_block *b) {
   /* relaxed: taking a new reference needs no ordering, the caller already
    * holds one (the libstdc++ shared_ptr argument). */
-  if (b) atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+  if (b) {
+    long old = atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    CASK__ASSERT(old >= 1); /* the caller holds a reference */
+  }
   return b;
 }
 
@@ -124,7 +127,9 @@ void cask_block_release(cask_block *b) {
   if (!b) return;
   /* acq_rel: the thread that frees must see every write other holders made
    * before they released. */
-  if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1) return;
+  long old = atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel);
+  CASK__ASSERT(old >= 1); /* released no more often than held */
+  if (old != 1) return;
   if (!b->owned && b->release) b->release(b->user, b->data);
   if (!b->owned || !cask__pool_give(b, b->cap)) cask__aligned_free(b);
 }

@@ -11,6 +11,20 @@
 
 #include "cask/cask.h"
 
+/* CASK__ASSERT(x): an invariant of cask's own code, never a check of what
+ * a caller passed (bad input gets an error code, not an abort). Compiled
+ * in with CASK_DEBUG_ASSERTS, which the sanitizer builds set (CASK_ASAN,
+ * CASK_TSAN), and out of release builds, where x is not evaluated. */
+#ifdef CASK_DEBUG_ASSERTS
+#include <stdio.h>
+#include <stdlib.h>
+#define CASK__ASSERT(x)                                                                          \
+  ((x) ? (void)0                                                                                 \
+       : (fprintf(stderr, "%s:%d: cask invariant broken: %s\n", __FILE__, __LINE__, #x), abort()))
+#else
+#define CASK__ASSERT(x) ((void)sizeof(!(x)))
+#endif
+
 void *cask__malloc(size_t n);
 void *cask__calloc(size_t count, size_t n);
 void *cask__realloc(void *p, size_t n);

@@ -30,7 +30,7 @@ int cask__compact(cask_graph *g, const uint32_t *map, const uint32_t *deps_from)
   for (size_t i = 0; i < n; i++) {
     if (map[i] == CASK__NO_TASK) continue;
     g->tasks[kept++] = g->tasks[i];
-    g->noutputs += (g->tasks[i].flags & TASK_OUTPUT) != 0;
+    g->noutputs += (g->tasks[i].flags & CASK__TASK_OUTPUT) != 0;
   }
   uint32_t *t = g->dep_idx;
   size_t tc = g->dep_idx_cap;

@@ -13,7 +13,7 @@ int cask_graph_cull(cask_graph *g) {
   uint32_t *stack = map + n + 1;
   size_t sp = 0, kept = 0;
   for (size_t i = 0; i < n; i++) {
-    int root = g->noutputs ? (g->tasks[i].flags & TASK_OUTPUT) != 0
+    int root = g->noutputs ? (g->tasks[i].flags & CASK__TASK_OUTPUT) != 0
                            : g->succ_off[i] == g->succ_off[i + 1];
     map[i] = root ? 0 : CASK__NO_TASK;
     if (root) stack[sp++] = (uint32_t)i;

@@ -65,7 +65,7 @@ static void put_node(dbuf *b, const cask_graph *g, uint32_t i) {
   put_lit(b, "\\n");
   put_label_text(b, g->tasks[i].op->name);
   put_lit(b, "\"");
-  if (g->tasks[i].flags & TASK_OUTPUT) put_lit(b, ", peripheries=2");
+  if (g->tasks[i].flags & CASK__TASK_OUTPUT) put_lit(b, ", peripheries=2");
   put_lit(b, "];\n");
 }
 

@@ -7,7 +7,7 @@
 #include "graph-int.h"
 
 static int fusable(const cask_graph *g, uint32_t v) {
-  if (g->tasks[v].flags & TASK_OUTPUT) return 0;
+  if (g->tasks[v].flags & CASK__TASK_OUTPUT) return 0;
   if (g->succ_off[v + 1] - g->succ_off[v] != 1) return 0;
   uint32_t c = g->succ[g->succ_off[v]];
   return g->tasks[c].ndeps == 1;

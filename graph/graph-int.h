@@ -14,7 +14,7 @@
 
 #define CASK__NO_TASK UINT32_MAX
 #define CASK__ERRMSG_CAP 1024
-#define TASK_OUTPUT 1u
+#define CASK__TASK_OUTPUT 1u
 
 typedef struct cask__task {
   uint64_t hash;       /* hash of the key string */
@@ -146,6 +146,12 @@ int cask__fused_next(const void *blob, size_t len, size_t *pos,
 int cask__fused_append(unsigned char **blob, size_t *len, size_t *cap,
                        const cask_op *op, const char *key, uint32_t key_len,
                        const void *args, uint32_t args_len);
+/* The fused op's run (fused.c) and its JSON hooks (json_args.c), which
+ * the registry installs. */
+int cask__fused_run(cask_task_io *io);
+int cask__fused_to_json(const void *args, size_t len, struct cJSON *obj);
+int cask__fused_from_json(const struct cJSON *obj, void **args, size_t *len,
+                          char *err, size_t errcap);
 
 /* JSON of op arguments: the op's own functions, or hex bytes without them.
  * (json_args.c) */

@@ -301,13 +301,13 @@ done:
 int cask_graph_set_output(cask_graph *g, cask_task_id id, int is_output) {
   if (!g || id >= g->ntasks) return CASK_EINVAL;
   cask__task *t = &g->tasks[id];
-  int was = (t->flags & TASK_OUTPUT) != 0;
+  int was = (t->flags & CASK__TASK_OUTPUT) != 0;
   if (was == !!is_output) return CASK_OK;
   if (is_output) {
-    t->flags |= TASK_OUTPUT;
+    t->flags |= CASK__TASK_OUTPUT;
     g->noutputs++;
   } else {
-    t->flags &= ~TASK_OUTPUT;
+    t->flags &= ~CASK__TASK_OUTPUT;
     g->noutputs--;
   }
   /* The order depends on outputs; the dependency arrays do not. */
@@ -351,7 +351,7 @@ const void *cask_graph_args(const cask_graph *g, cask_task_id id, size_t *len) {
   return cask__args(g, id);
 }
 int cask_graph_is_output(const cask_graph *g, cask_task_id id) {
-  return g && id < g->ntasks && (g->tasks[id].flags & TASK_OUTPUT);
+  return g && id < g->ntasks && (g->tasks[id].flags & CASK__TASK_OUTPUT);
 }
 int64_t cask_graph_size_estimate(const cask_graph *g, cask_task_id id) {
   return g && id < g->ntasks ? g->tasks[id].size : -1;

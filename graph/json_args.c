@@ -11,10 +11,6 @@
 
 #include "graph-int.h"
 
-int cask__fused_to_json(const void *args, size_t len, struct cJSON *obj);
-int cask__fused_from_json(const struct cJSON *obj, void **args, size_t *len,
-                          char *err, size_t errcap);
-
 /* ---- hex fallback ------------------------------------------------------ */
 
 static int hex_to_json(const void *args, size_t len, cJSON *obj) {

@@ -124,7 +124,7 @@ static int put_task(jbuf *b, cask_graph *g, uint32_t i) {
     return b->rc = rc;
   }
   put_deps(b, g, i);
-  if (t->flags & TASK_OUTPUT) puts_lit(b, ",\"output\":true");
+  if (t->flags & CASK__TASK_OUTPUT) puts_lit(b, ",\"output\":true");
   if (t->size >= 0) {
     puts_lit(b, ",\"size\":");
     put_i64(b, t->size);

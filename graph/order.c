@@ -77,7 +77,7 @@ static void walk_all(const cask_graph *g, uint8_t *seen, frame *stack, uint32_t 
   uint32_t counter = 0;
   memset(seen, 0, n);
   for (size_t i = 0; i < n; i++)
-    if ((g->tasks[i].flags & TASK_OUTPUT) && !seen[i])
+    if ((g->tasks[i].flags & CASK__TASK_OUTPUT) && !seen[i])
       walk_from(g, (uint32_t)i, seen, stack, height, prio, &counter);
   for (size_t i = 0; i < n; i++)
     if (g->succ_off[i] == g->succ_off[i + 1] && !seen[i])
@@ -125,10 +125,10 @@ int cask_graph_predicted_peak(const cask_graph *g, int64_t *bytes) {
     if (held > peak) peak = held;
     for (uint32_t j = 0; j < t->ndeps; j++) {
       uint32_t d = g->dep_idx[t->deps_off + j];
-      if (--left[d] == 0 && !(g->tasks[d].flags & TASK_OUTPUT))
+      if (--left[d] == 0 && !(g->tasks[d].flags & CASK__TASK_OUTPUT))
         held -= g->tasks[d].size > 0 ? g->tasks[d].size : 0;
     }
-    if (left[v] == 0 && !(t->flags & TASK_OUTPUT)) held -= sz;
+    if (left[v] == 0 && !(t->flags & CASK__TASK_OUTPUT)) held -= sz;
   }
   cask__free(by_prio);
   cask__free(left);

@@ -30,11 +30,6 @@ static atomic_size_t nprivate;
 const cask_op *cask__op_fused;
 const cask_op *cask__op_noop;
 
-int cask__fused_run(cask_task_io *io);
-int cask__fused_to_json(const void *args, size_t len, struct cJSON *obj);
-int cask__fused_from_json(const struct cJSON *obj, void **args, size_t *len,
-                          char *err, size_t errcap);
-
 static int noop_run(cask_task_io *io) {
   (void)io;
   return CASK_OK;

@@ -1,9 +1,10 @@
 /* internal.h - the runtime, its workers and the state of one run.
  *
- * Lock order: rt->mu (joining and leaving runs) is never held while a task
- * runs or while parked; park.mu is a leaf. Everything a task touches is
- * reached through per-task atomics (pending, uses) whose acq_rel updates
- * carry the happens-before from a producer to its consumers. */
+ * Locks (rt->mu for joining and leaving runs, the memory manager's, the
+ * park's) are taken in the order locks.h gives and checks. Everything a
+ * task touches is reached through per-task atomics (pending, uses) whose
+ * acq_rel updates carry the happens-before from a producer to its
+ * consumers. */
 #ifndef CASK_SCHED_INTERNAL_H
 #define CASK_SCHED_INTERNAL_H
 
@@ -13,8 +14,10 @@
 
 #include "../graph/graph-int.h"
 #include "deque.h"
-#include "memory.h"
+#include "locks.h"
+#include "memory/memory.h"
 #include "park.h"
+#include "run_state.h"
 
 #define CASK__RUN_ERRMSG_CAP 2048
 
@@ -25,7 +28,7 @@
 typedef struct cask__slot {
   atomic_uint pending; /* dependencies not yet finished; CASK__TASK_DONE */
   atomic_uint uses;    /* consumers that have not yet run */
-  atomic_uint mem;     /* memory manager: state, flags, pins (memory.h) */
+  atomic_uint mem;     /* memory manager: state, flags, pins (memory/memory.h) */
   cask_block *out;     /* the task's result; NULL once released */
 } cask__slot;
 
@@ -104,20 +107,9 @@ struct cask_runtime {
 };
 
 /* run.c */
-static inline int cask__is_kept(const cask_graph *g, uint32_t v) {
-  return g->noutputs ? (g->tasks[v].flags & TASK_OUTPUT) != 0
-                     : g->succ_off[v] == g->succ_off[v + 1];
-}
-/* Whether any worker is running a task (with a memory manager; racy: for
- * heuristics). */
-int cask__any_running(const cask__run *r);
-/* Count a block in (sign +1) or out (-1) of the run's held bytes. */
-void cask__account(cask__run *r, const cask_block *b, int sign);
 void cask__worker_serve(cask__worker *w);
 /* Work on run r until it is finished or stopped (worker 0 is the caller). */
 void cask__worker_work(cask__worker *w, cask__run *r);
-/* Record the first failure and stop the run (later failures are dropped). */
-void cask__run_fail(cask__run *r, int rc, uint32_t task, const char *msg);
 /* trace.c */
 int cask__trace_record(cask__worker *w, uint32_t task, uint64_t start, uint64_t end);
 int cask__trace_write(struct cask_runtime *rt, const cask_graph *g, const char *path,

@@ -47,7 +47,7 @@ static int setup_run(cask_runtime *rt, cask_graph *g, const cask_run_options *op
   for (size_t i = 0; i < g->ntasks; i++) {
     atomic_init(&r->slots[i].pending, g->tasks[i].ndeps);
     atomic_init(&r->slots[i].uses, g->succ_off[i + 1] - g->succ_off[i]);
-    atomic_init(&r->slots[i].mem, SLOT_EMPTY);
+    atomic_init(&r->slots[i].mem, CASK__SLOT_EMPTY);
     r->slots[i].out = NULL;
   }
   /* No worker is inside a run now, so the deques have no thieves. */
@@ -78,11 +78,11 @@ static int tiny_graph(const cask_graph *g) {
 /* Publish r, work on it as worker 0, and wait for every worker to leave. */
 static void drive(cask_runtime *rt, cask__run *r) {
   r->t0 = cask__now_ns();
-  uv_mutex_lock(&rt->mu);
+  cask__lock(&rt->mu, CASK__LOCK_RT);
   r->seq = atomic_load(&rt->run_seq) + 1;
   rt->run = r;
   r->active = 1;
-  uv_mutex_unlock(&rt->mu);
+  cask__unlock(&rt->mu, CASK__LOCK_RT);
   /* seq_cst: ordered before the waiter-count read in the notify (park.h). */
   atomic_store_explicit(&rt->run_seq, r->seq, memory_order_seq_cst);
   /* Several roots: wake everyone. One root: its dependents' pushes wake
@@ -91,13 +91,13 @@ static void drive(cask_runtime *rt, cask__run *r) {
    * more than its work. */
   if (r->nroots > 1 && !tiny_graph(r->g)) cask__park_notify(&rt->park, 1);
   cask__worker_work(&rt->workers[0], r);
-  uv_mutex_lock(&rt->mu);
+  cask__lock(&rt->mu, CASK__LOCK_RT);
   r->closing = 1;
   r->active--;
   while (r->active > 0) uv_cond_wait(&rt->left_cv, &rt->mu);
   atomic_store(&rt->mem.last_peak, (uint64_t)atomic_load(&r->peak_bytes));
   rt->run = NULL;
-  uv_mutex_unlock(&rt->mu);
+  cask__unlock(&rt->mu, CASK__LOCK_RT);
 }
 
 static void gather_stats(cask_runtime *rt, cask__run *r, uint64_t t1) {

@@ -3,7 +3,7 @@
  * sleeper's prepare and its commit is never lost. */
 #include "park.h"
 
-#include "../core/internal.h"
+#include "locks.h"
 
 int cask__park_init(cask__park *p) {
   atomic_init(&p->waiters, 0);
@@ -32,19 +32,20 @@ void cask__park_cancel(cask__park *p) {
 }
 
 void cask__park_commit(cask__park *p, uint64_t epoch) {
-  uv_mutex_lock(&p->mu);
+  cask__assert_unlocked(); /* a sleeper holding a lock would stall its takers */
+  cask__lock(&p->mu, CASK__LOCK_PARK);
   while (atomic_load_explicit(&p->epoch, memory_order_relaxed) == epoch)
     uv_cond_wait(&p->cv, &p->mu);
-  uv_mutex_unlock(&p->mu);
+  cask__unlock(&p->mu, CASK__LOCK_PARK);
   atomic_fetch_sub_explicit(&p->waiters, 1, memory_order_relaxed);
 }
 
 void cask__park_notify(cask__park *p, int all) {
   /* seq_cst: the notifier's half of the pairing (after publishing work). */
   if (atomic_load_explicit(&p->waiters, memory_order_seq_cst) == 0) return;
-  uv_mutex_lock(&p->mu);
+  cask__lock(&p->mu, CASK__LOCK_PARK);
   atomic_fetch_add_explicit(&p->epoch, 1, memory_order_relaxed);
-  uv_mutex_unlock(&p->mu);
+  cask__unlock(&p->mu, CASK__LOCK_PARK);
   if (all)
     uv_cond_broadcast(&p->cv);
   else

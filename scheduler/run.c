@@ -7,130 +7,39 @@
  * parks. Finished-task counts are kept per worker and added to the shared
  * count only when the worker runs dry, so the shared line is touched a few
  * times per run, not once per task: whoever's addition reaches the task
- * count ends the run. */
+ * count ends the run. The memory limit is kept behind the cask__mem_*
+ * hooks (memory/hooks.h), which cost one pointer test when there is none. */
 #define _GNU_SOURCE /* qsort_r */
 #include <stdio.h>
 #include <sched.h>
 #include <stdlib.h>
 
 #include "internal.h"
+#include "memory/hooks.h"
 
 #define SPIN_ROUNDS 64
 
-void cask__run_fail(cask__run *r, int rc, uint32_t task, const char *msg) {
-  int expected = 0;
-  if (atomic_compare_exchange_strong(&r->fail_claim, &expected, 1)) {
-    r->fail_rc = rc;
-    r->fail_task = task;
-    cask__fmt(r->fail_msg, sizeof r->fail_msg, "%s", msg);
-  }
-  /* seq_cst: a store that makes a parked worker's wait end must be ordered
-   * before the notifier's read of the waiter count (park.h), or a worker
-   * going to sleep and this notify can miss each other and the run hangs. */
-  atomic_store_explicit(&r->stop, 1, memory_order_seq_cst);
-  cask__park_notify(&r->rt->park, 1);
-}
-
-int cask__any_running(const cask__run *r) {
-  for (int i = 0; i < r->rt->nworkers; i++)
-    if (atomic_load_explicit(&r->rt->workers[i].busy, memory_order_relaxed)) return 1;
-  return 0;
-}
-
-void cask__account(cask__run *r, const cask_block *b, int sign) {
-  if (!b) return;
-  int64_t bytes = (int64_t)cask_block_nbytes(b) * sign;
-  int64_t nb = atomic_fetch_add_explicit(&r->held_blocks, sign, memory_order_relaxed) + sign;
-  int64_t nbytes = atomic_fetch_add_explicit(&r->held_bytes, bytes, memory_order_relaxed) + bytes;
-  if (sign < 0) return;
-  int64_t p = atomic_load_explicit(&r->peak_bytes, memory_order_relaxed);
-  while (nbytes > p && !atomic_compare_exchange_weak_explicit(&r->peak_bytes, &p, nbytes,
-                                                              memory_order_relaxed, memory_order_relaxed)) {
-  }
-  p = atomic_load_explicit(&r->peak_blocks, memory_order_relaxed);
-  while (nb > p && !atomic_compare_exchange_weak_explicit(&r->peak_blocks, &p, nb,
-                                                          memory_order_relaxed, memory_order_relaxed)) {
-  }
-}
-
 static void drop_block(cask__run *r, uint32_t v) {
-  if (r->mem) {
-    cask__memory_drop(r, v);
-    return;
-  }
+  if (cask__mem_drop(r, v)) return;
   cask_block *b = r->slots[v].out;
   r->slots[v].out = NULL;
   cask__account(r, b, -1);
   cask_block_release(b);
 }
 
-enum { EXEC_FAILED = -1, EXEC_DONE = 0, EXEC_DEFERRED = 1 };
-
-static int defer(cask__run *r, uint32_t v) {
-  if (!cask__memory_defer(r, v)) return EXEC_DEFERRED;
-  cask__run_fail(r, CASK_ENOMEM, v, "out of memory deferring a task");
-  return EXEC_FAILED;
-}
-
-/* With a memory manager: pin the inputs (making dropped ones again here,
- * or handing the task to the spill thread if one is on disk) and claim
- * the declared size of the result. A task whose result would pass the
- * limit goes to the spill thread too, which makes room or waits for
- * running tasks: admission of roots alone let a burst of ready
- * tasks (every block of x - x.mean() at once) take several times the
- * limit, and a check before an unclaimed addition let two workers take
- * the same room. */
-static int memory_enter(cask__worker *w, cask__run *r, uint32_t v) {
-  int prepinned = w->prepinned;
-  w->prepinned = 0;
-  const cask__task *t = &r->g->tasks[v];
-  if (!prepinned && !cask__memory_pin_inputs(r, v)) {
-    int made = cask__memory_remake_inputs(r, v);
-    if (made < 0) return EXEC_FAILED;
-    if (!made || !cask__memory_pin_inputs(r, v)) return defer(r, v);
-  }
-  /* A task handed back by the spill thread had its result's room
-   * reserved there (so the next task it serves counts it). Others claim
-   * it; if they cannot, the spill thread makes room (spills, drops, waits
-   * for running tasks) or, when nothing can be freed, hands the task back
-   * to run over the limit rather than never. */
-  if (t->size > 0 && !prepinned && !cask__memory_claim(r, (uint64_t)t->size, r->mem->limit)) {
-    for (uint32_t k = 0; k < t->ndeps; k++) cask__memory_unpin(r, r->g->dep_idx[t->deps_off + k]);
-    return defer(r, v);
-  }
-  /* per worker, not one shared counter: a shared line would bounce
-   * between cores twice per task */
-  atomic_store_explicit(&w->busy, 1, memory_order_relaxed);
-  return EXEC_DONE;
-}
-
-/* The undo of memory_enter for a task that failed: its reservation goes
- * and its worker is no longer busy. A failed task left `busy` set once, so
- * the next run on the runtime saw a task running for ever and held its
- * roots back for ever (the inputs stay pinned: the run is over, and
- * cask__memory_end frees what they pin). */
-static void memory_leave(cask__worker *w, cask__run *r, uint32_t v) {
-  if (!r->mem) return;
-  int64_t size = r->g->tasks[v].size;
-  if (size > 0) atomic_fetch_sub_explicit(&r->reserved, size, memory_order_relaxed);
-  atomic_store_explicit(&w->busy, 0, memory_order_relaxed);
-}
-
-/* Run the op of task v: EXEC_DONE, EXEC_DEFERRED (an input is on disk; the
- * spill thread hands the task back) or EXEC_FAILED (recorded). */
+/* Run the op of task v: CASK__EXEC_DONE, CASK__EXEC_DEFERRED (the memory
+ * manager hands the task back later) or CASK__EXEC_FAILED (recorded). */
 static int execute(cask__worker *w, cask__run *r, uint32_t v) {
   cask_graph *g = r->g;
   const cask__task *t = &g->tasks[v];
-  if (r->mem) {
-    int e = memory_enter(w, r, v);
-    if (e != EXEC_DONE) return e;
-  }
+  int e = cask__mem_enter(w, r, v);
+  if (e != CASK__EXEC_DONE) return e;
   cask_block *stackin[8];
   cask_block **in = stackin;
   if (t->ndeps > 8 && !(in = cask__malloc(t->ndeps * sizeof *in))) {
     cask__run_fail(r, CASK_ENOMEM, v, "out of memory gathering the task's inputs");
-    memory_leave(w, r, v);
-    return EXEC_FAILED;
+    cask__mem_abort(w, r, v);
+    return CASK__EXEC_FAILED;
   }
   for (uint32_t k = 0; k < t->ndeps; k++) in[k] = r->slots[g->dep_idx[t->deps_off + k]].out;
   w->errmsg[0] = '\0';
@@ -140,8 +49,9 @@ static int execute(cask__worker *w, cask__run *r, uint32_t v) {
   if (o && o->on_task_start) o->on_task_start(o->user, g, v, w->index);
   /* the time a pure op over pure roots takes is part of the price of
    * dropping its block (spill.c) */
-  int timed = r->mem && cask__remakeable(g, v);
+  int timed = cask__mem_times(r, v);
   uint64_t start = (o && o->trace_path) || timed ? cask__now_ns() : 0;
+  cask__assert_unlocked();
   int rc = t->op->run(&io);
   if (start) {
     uint64_t end = cask__now_ns();
@@ -152,22 +62,19 @@ static int execute(cask__worker *w, cask__run *r, uint32_t v) {
   if (in != stackin) cask__free(in);
   w->tasks_run++;
   if (rc) {
-    memory_leave(w, r, v);
+    cask__mem_abort(w, r, v);
     cask_block_release(io.output);
     char msg[CASK__RUN_ERRMSG_CAP];
     cask__fmt(msg, sizeof msg, "task '%s' (op %s) failed: %s", cask__key(g, v), t->op->name,
               w->errmsg[0] ? w->errmsg : cask_strerror(rc));
     cask__run_fail(r, rc < 0 ? rc : CASK_ETASK, v, msg);
-    return EXEC_FAILED;
+    return CASK__EXEC_FAILED;
   }
+  CASK__ASSERT(!r->slots[v].out); /* a task's block is made once */
   r->slots[v].out = io.output;
-  if (r->mem) {
-    if (t->size > 0) atomic_fetch_sub_explicit(&r->reserved, t->size, memory_order_relaxed);
-    cask__memory_publish(r, v);
-  } else {
-    cask__account(r, io.output, +1);
-  }
-  return EXEC_DONE;
+  cask__account(r, io.output, +1);
+  cask__mem_publish(r, v);
+  return CASK__EXEC_DONE;
 }
 
 static int push_ready(cask__worker *w, cask__run *r, uint32_t v) {
@@ -191,22 +98,24 @@ static int by_prio_desc(const void *a, const void *b, void *prio) {
 static uint32_t complete(cask__worker *w, cask__run *r, uint32_t v) {
   cask_graph *g = r->g;
   const cask__task *t = &g->tasks[v];
+  cask__mem_finish(r, v);
   for (uint32_t k = 0; k < t->ndeps; k++) {
     uint32_t d = g->dep_idx[t->deps_off + k];
-    if (r->mem) cask__memory_unpin(r, d);
     /* acq_rel: the last consumer frees the block after every other
      * consumer's reads of it. */
-    if (atomic_fetch_sub_explicit(&r->slots[d].uses, 1, memory_order_acq_rel) == 1 && !cask__is_kept(g, d))
-      drop_block(r, d);
+    unsigned uses = atomic_fetch_sub_explicit(&r->slots[d].uses, 1, memory_order_acq_rel);
+    CASK__ASSERT(uses >= 1); /* each consumer counts once */
+    if (uses == 1 && !cask__is_kept(g, d)) drop_block(r, d);
   }
-  if (r->mem) atomic_store_explicit(&r->slots[v].pending, CASK__TASK_DONE, memory_order_relaxed);
   uint32_t s0 = g->succ_off[v], s1 = g->succ_off[v + 1];
   if (s0 == s1 && !cask__is_kept(g, v)) drop_block(r, v);
   size_t nready = 0;
   for (uint32_t s = s0; s < s1; s++) {
     uint32_t c = g->succ[s];
     /* acq_rel: the one that makes c ready sees every producer's result. */
-    if (atomic_fetch_sub_explicit(&r->slots[c].pending, 1, memory_order_acq_rel) != 1) continue;
+    unsigned pending = atomic_fetch_sub_explicit(&r->slots[c].pending, 1, memory_order_acq_rel);
+    CASK__ASSERT(pending >= 1 && pending != CASK__TASK_DONE); /* c has not run yet */
+    if (pending != 1) continue;
     if (nready == w->ready_cap &&
         cask__grow((void **)&w->ready, &w->ready_cap, nready + 1, sizeof *w->ready)) {
       cask__run_fail(r, CASK_ENOMEM, c, "out of memory collecting ready tasks");
@@ -226,18 +135,6 @@ static uint32_t complete(cask__worker *w, cask__run *r, uint32_t v) {
   return w->ready[nready - 1];
 }
 
-/* Under a memory limit: how many roots (of a batch) may start now. Roots of
- * declared size come in batches that fit half the room left; roots of
- * unknown size one at a time once memory is held. */
-static size_t admitted_roots(cask__run *r, uint32_t first, size_t batch) {
-  int64_t size = r->g->tasks[first].size;
-  if (!cask__memory_admit(r, size)) return 0;
-  uint64_t used = cask__memory_used(r), limit = r->mem->limit;
-  uint64_t room = used < limit ? (limit - used) / 2 : 0;
-  size_t fit = size > 0 ? (size_t)(room / (uint64_t)size) : used < r->mem->low / 4 ? batch : 1;
-  return fit < 1 ? 1 : fit < batch ? fit : batch;
-}
-
 /* Take a batch of roots from the shared list (one atomic add for many
  * tasks: the list's cache line would otherwise bounce between cores on
  * every task). The batch goes on this worker's deque, where idle workers
@@ -248,7 +145,7 @@ static uint32_t claim_roots(cask__worker *w, cask__run *r) {
   if (next >= r->nroots) return CASK__NO_TASK;
   size_t batch = (r->nroots - next) / (4 * (size_t)w->rt->nworkers);
   batch = batch < 1 ? 1 : batch > 64 ? 64 : batch;
-  if (r->mem) batch = admitted_roots(r, r->roots[next], batch);
+  batch = cask__mem_admit_roots(r, r->roots[next], batch);
   if (!batch) return CASK__NO_TASK;
   size_t i = atomic_fetch_add_explicit(&r->next_root, batch, memory_order_relaxed);
   if (i >= r->nroots) return CASK__NO_TASK;
@@ -282,11 +179,7 @@ static uint32_t steal(cask__worker *w) {
 static uint32_t find_work(cask__worker *w, cask__run *r) {
   uint32_t v = cask__deque_pop(&w->deque);
   if (v != CASK__DEQUE_EMPTY) return v;
-  /* Tasks whose inputs the spill thread read back hold memory: first. */
-  if (r->mem && (v = cask__memory_take_ready(r)) != CASK__NO_TASK) {
-    w->prepinned = 1;
-    return v;
-  }
+  if ((v = cask__mem_take_ready(w, r)) != CASK__NO_TASK) return v;
   if ((v = claim_roots(w, r)) != CASK__NO_TASK) return v;
   return steal(w);
 }
@@ -296,6 +189,7 @@ static uint32_t find_work(cask__worker *w, cask__run *r) {
 static void flush_done(cask__worker *w, cask__run *r) {
   if (!w->done_local) return;
   uint64_t before = atomic_fetch_add_explicit(&r->done, w->done_local, memory_order_acq_rel);
+  CASK__ASSERT(before + w->done_local <= r->g->ntasks); /* no task ran twice */
   if (before + w->done_local == r->g->ntasks) {
     atomic_store_explicit(&r->finished, 1, memory_order_seq_cst); /* see cask__run_fail */
     /* Wake workers parked inside the run. If none ever joined (a small
@@ -322,19 +216,14 @@ void cask__worker_work(cask__worker *w, cask__run *r) {
     if (v != CASK__NO_TASK) {
       if (atomic_load_explicit(&r->stop, memory_order_relaxed)) return;
       int e = execute(w, r, v);
-      if (e == EXEC_FAILED) return;
-      if (e == EXEC_DEFERRED) {
+      if (e == CASK__EXEC_FAILED) return;
+      if (e == CASK__EXEC_DEFERRED) {
         v = CASK__NO_TASK;
         continue;
       }
       w->done_local++;
       v = complete(w, r, v);
-      if (r->mem) {
-        /* A task waiting for memory may fit now (a wake-up lost to a race
-         * here is made up by the spill thread's retry timer). */
-        atomic_store_explicit(&w->busy, 0, memory_order_relaxed);
-        if (atomic_load_explicit(&r->mem->waiting.pub, memory_order_relaxed)) cask__memory_wake(r->mem);
-      }
+      cask__mem_after(w, r);
       continue;
     }
     flush_done(w, r);
@@ -354,7 +243,7 @@ void cask__worker_work(cask__worker *w, cask__run *r) {
 }
 
 static cask__run *join(cask_runtime *rt, uint64_t seq) {
-  uv_mutex_lock(&rt->mu);
+  cask__lock(&rt->mu, CASK__LOCK_RT);
   cask__run *r = rt->run;
   if (r && r->seq == seq && !r->closing) {
     r->active++;
@@ -362,14 +251,14 @@ static cask__run *join(cask_runtime *rt, uint64_t seq) {
   } else {
     r = NULL;
   }
-  uv_mutex_unlock(&rt->mu);
+  cask__unlock(&rt->mu, CASK__LOCK_RT);
   return r;
 }
 
 static void leave(cask_runtime *rt, cask__run *r) {
-  uv_mutex_lock(&rt->mu);
+  cask__lock(&rt->mu, CASK__LOCK_RT);
   if (--r->active == 0) uv_cond_signal(&rt->left_cv);
-  uv_mutex_unlock(&rt->mu);
+  cask__unlock(&rt->mu, CASK__LOCK_RT);
 }
 
 void cask__worker_serve(cask__worker *w) {

@@ -25,9 +25,9 @@ static int env_threads(int *out) {
 
 static void stop_threads(cask_runtime *rt, int started) {
   atomic_store(&rt->shutdown, 1);
-  uv_mutex_lock(&rt->park.mu);
+  cask__lock(&rt->park.mu, CASK__LOCK_PARK);
   atomic_fetch_add(&rt->park.epoch, 1);
-  uv_mutex_unlock(&rt->park.mu);
+  cask__unlock(&rt->park.mu, CASK__LOCK_PARK);
   uv_cond_broadcast(&rt->park.cv);
   for (int i = 1; i < started; i++) uv_thread_join(&rt->workers[i].thread);
 }
@@ -113,9 +113,9 @@ int cask_runtime_threads(const cask_runtime *rt) { return rt ? rt->nworkers : 0;
 void cask_runtime_cancel(cask_runtime *rt) {
   if (!rt) return;
   /* rt->mu keeps the run alive while we mark it. */
-  uv_mutex_lock(&rt->mu);
+  cask__lock(&rt->mu, CASK__LOCK_RT);
   if (rt->run) cask__run_fail(rt->run, CASK_ECANCELED, CASK__NO_TASK, "the run was canceled");
-  uv_mutex_unlock(&rt->mu);
+  cask__unlock(&rt->mu, CASK__LOCK_RT);
   cask__park_notify(&rt->park, 1);
 }
 

@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "cask/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -17,14 +19,14 @@ typedef void (*cask_free_fn)(void *ptr);
 
 /* Replace the allocator. All four functions are required; returns CASK_EINVAL
  * if one is NULL. Not thread-safe: call before anything else. */
-int cask_set_allocator(cask_malloc_fn malloc_fn, cask_realloc_fn realloc_fn,
-                       cask_calloc_fn calloc_fn, cask_free_fn free_fn);
+CASK_API int cask_set_allocator(cask_malloc_fn malloc_fn, cask_realloc_fn realloc_fn,
+                                cask_calloc_fn calloc_fn, cask_free_fn free_fn);
 
 /* Allocate and free through the installed allocator. Strings and blobs that
  * cask hands to the caller (error messages, JSON text) are freed with
  * cask_free. Thread-safe. */
-void *cask_malloc(size_t size);
-void cask_free(void *ptr);
+CASK_API void *cask_malloc(size_t size);
+CASK_API void cask_free(void *ptr);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "cask/block.h"
+#include "cask/export.h"
 #include "cask/scheduler.h"
 
 #ifdef __cplusplus
@@ -46,70 +47,70 @@ typedef struct cask_options {
  * array holds its context: cask_ctx_free gives up the caller's hold, and
  * the context (and its runtime's threads) goes when its last array is
  * released, so an array stays usable after cask_ctx_free. */
-int cask_ctx_new(const cask_options *opts, cask_ctx **out);
-void cask_ctx_free(cask_ctx *ctx);
+CASK_API int cask_ctx_new(const cask_options *opts, cask_ctx **out);
+CASK_API void cask_ctx_free(cask_ctx *ctx);
 /* Register the array ops ("array.npy_read", "array.kernel", ...) so that
  * cask_graph_read_json can read graphs of arrays. The shared library does
  * it when it is loaded; a program linking the static library that reads
  * such a graph before making any context calls it first. Idempotent,
  * thread-safe. */
-void cask_register_array_ops(void);
+CASK_API void cask_register_array_ops(void);
 /* What the last failed call on this context's arrays was about. */
-const char *cask_ctx_errmsg(const cask_ctx *ctx);
-cask_runtime *cask_ctx_runtime(cask_ctx *ctx);
+CASK_API const char *cask_ctx_errmsg(const cask_ctx *ctx);
+CASK_API cask_runtime *cask_ctx_runtime(cask_ctx *ctx);
 
 /* ---- creation ---------------------------------------------------------
  * shape: ndim extents (0 <= ndim <= CASK_MAX_NDIM); chunks: ndim chunk
  * extents, the last chunk along an axis may be smaller; a chunk extent of 0
  * (or chunks NULL) means the whole axis. dtype: any cask_dtype; a value is
  * converted to it as NumPy's astype would. */
-int cask_full(cask_ctx *ctx, cask_dtype dtype, double value, int ndim, const int64_t *shape,
-              const int64_t *chunks, cask_array **out);
-int cask_zeros(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
-               const int64_t *chunks, cask_array **out);
-int cask_ones(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
-              const int64_t *chunks, cask_array **out);
+CASK_API int cask_full(cask_ctx *ctx, cask_dtype dtype, double value, int ndim, const int64_t *shape,
+                       const int64_t *chunks, cask_array **out);
+CASK_API int cask_zeros(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
+                        const int64_t *chunks, cask_array **out);
+CASK_API int cask_ones(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
+                       const int64_t *chunks, cask_array **out);
 /* Values unspecified (each block is whatever its fresh memory holds). */
-int cask_empty(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
-               const int64_t *chunks, cask_array **out);
+CASK_API int cask_empty(cask_ctx *ctx, cask_dtype dtype, int ndim, const int64_t *shape,
+                        const int64_t *chunks, cask_array **out);
 /* start, start + step, ... below stop (NumPy's arange): element i is
  * start + i * step converted to dtype; for integer dtypes, as NumPy, the
  * first two values converted and then steps of their difference (exact in
  * int64). */
-int cask_arange(cask_ctx *ctx, cask_dtype dtype, double start, double stop, double step,
-                int64_t chunk, cask_array **out);
+CASK_API int cask_arange(cask_ctx *ctx, cask_dtype dtype, double start, double stop, double step,
+                         int64_t chunk, cask_array **out);
 /* num values from start to stop (stop included when endpoint). */
-int cask_linspace(cask_ctx *ctx, cask_dtype dtype, double start, double stop, int64_t num,
-                  int endpoint, int64_t chunk, cask_array **out);
+CASK_API int cask_linspace(cask_ctx *ctx, cask_dtype dtype, double start, double stop, int64_t num,
+                           int endpoint, int64_t chunk, cask_array **out);
 /* n x m with ones on diagonal k (k > 0 above the main one). */
-int cask_eye(cask_ctx *ctx, cask_dtype dtype, int64_t n, int64_t m, int64_t k, int64_t chunk,
-             cask_array **out);
+CASK_API int cask_eye(cask_ctx *ctx, cask_dtype dtype, int64_t n, int64_t m, int64_t k, int64_t chunk,
+                      cask_array **out);
 /* Counter-based (Philox4x32-10): the value at an index depends only on the
  * seed and the index, for any chunking and thread count. dtype: CASK_F64
  * or CASK_F32. */
-int cask_random_uniform(cask_ctx *ctx, uint64_t seed, cask_dtype dtype, int ndim,
-                        const int64_t *shape, const int64_t *chunks, cask_array **out);
-int cask_random_normal(cask_ctx *ctx, uint64_t seed, cask_dtype dtype, int ndim,
-                       const int64_t *shape, const int64_t *chunks, cask_array **out);
+CASK_API int cask_random_uniform(cask_ctx *ctx, uint64_t seed, cask_dtype dtype, int ndim,
+                                 const int64_t *shape, const int64_t *chunks, cask_array **out);
+CASK_API int cask_random_normal(cask_ctx *ctx, uint64_t seed, cask_dtype dtype, int ndim,
+                                const int64_t *shape, const int64_t *chunks, cask_array **out);
 /* A C-order buffer of dtype the caller keeps alive (no copy) until release
  * (may be NULL) is called with (user, data) when the last array using it is
  * freed. */
-int cask_from_buffer(cask_ctx *ctx, const void *data, cask_dtype dtype, int ndim,
-                     const int64_t *shape, const int64_t *chunks,
-                     void (*release)(void *user, void *data), void *user, cask_array **out);
+CASK_API int cask_from_buffer(cask_ctx *ctx, const void *data, cask_dtype dtype, int ndim,
+                              const int64_t *shape, const int64_t *chunks,
+                              void (*release)(void *user, void *data), void *user, cask_array **out);
 
-cask_array *cask_array_retain(cask_array *a);
-void cask_array_release(cask_array *a); /* NULL is a no-op */
-int cask_array_ndim(const cask_array *a);
-const int64_t *cask_array_shape(const cask_array *a);
-const int64_t *cask_array_chunks(const cask_array *a);
-int64_t cask_array_size(const cask_array *a);
-cask_dtype cask_array_dtype(const cask_array *a);
+CASK_API cask_array *cask_array_retain(cask_array *a);
+CASK_API void cask_array_release(cask_array *a); /* NULL is a no-op */
+CASK_API int cask_array_ndim(const cask_array *a);
+CASK_API const int64_t *cask_array_shape(const cask_array *a);
+CASK_API const int64_t *cask_array_chunks(const cask_array *a);
+CASK_API int64_t cask_array_size(const cask_array *a);
+CASK_API cask_dtype cask_array_dtype(const cask_array *a);
 
 /* NumPy's result dtype of an arithmetic operation on a and b
  * (np.result_type): bool < u8 < i32 < i64 < f32 < f64 by kind, with
  * u8|i32 -> i32, i32|f32 -> f64, i64|f32 -> f64. Thread-safe. */
-cask_dtype cask_promote(cask_dtype a, cask_dtype b);
+CASK_API cask_dtype cask_promote(cask_dtype a, cask_dtype b);
 
 /* ---- elementwise -------------------------------------------------------
  * NumPy broadcasting: shapes are aligned at the right; an extent of 1
@@ -130,7 +131,7 @@ typedef enum cask_unop {
   CASK_ARCTAN, CASK_SINH, CASK_COSH, CASK_TANH, CASK_FLOOR, CASK_CEIL, CASK_ROUND,
   CASK_ISNAN, CASK_ISFINITE, CASK_LOGICAL_NOT, CASK_UNOP_COUNT
 } cask_unop;
-int cask_binary(cask_binop op, cask_array *a, cask_array *b, cask_array **out);
+CASK_API int cask_binary(cask_binop op, cask_array *a, cask_array *b, cask_array **out);
 /* a op s, or s op a with CASK_SCALAR_FIRST. A scalar is "weak", as in
  * NumPy 2 (NEP 50): it takes the array's dtype, except that a float scalar
  * (one without CASK_SCALAR_INT) with an integer or bool array gives
@@ -138,23 +139,23 @@ int cask_binary(cask_binop op, cask_array *a, cask_array *b, cask_array **out);
 #define CASK_SCALAR_FIRST 1
 #define CASK_SCALAR_INT 2
 #define CASK_SCALAR_BOOL 4 /* s is a bool (0 or 1): it takes the array's dtype */
-int cask_binary_scalar(cask_binop op, cask_array *a, double s, int flags, cask_array **out);
+CASK_API int cask_binary_scalar(cask_binop op, cask_array *a, double s, int flags, cask_array **out);
 /* The same with an exact 64-bit integer scalar (a double holds integers
  * exactly only up to 2^53): as CASK_SCALAR_INT. An integer the array's
  * integer dtype cannot hold (300 with uint8, 2^31 with int32) is refused
  * (CASK_EINVAL, naming the value and the dtype: NEP 50), except in
  * comparisons, which are exact. */
-int cask_binary_scalar_int(cask_binop op, cask_array *a, int64_t s, int flags, cask_array **out);
-int cask_unary(cask_unop op, cask_array *a, cask_array **out);
+CASK_API int cask_binary_scalar_int(cask_binop op, cask_array *a, int64_t s, int flags, cask_array **out);
+CASK_API int cask_unary(cask_unop op, cask_array *a, cask_array **out);
 /* cond ? a : b elementwise, broadcasting all three; the result dtype is the
  * promotion of a's and b's. */
-int cask_where(cask_array *cond, cask_array *a, cask_array *b, cask_array **out);
+CASK_API int cask_where(cask_array *cond, cask_array *a, cask_array *b, cask_array **out);
 /* minimum(maximum(a, lo), hi), as NumPy's clip. */
-int cask_clip(cask_array *a, double lo, double hi, cask_array **out);
+CASK_API int cask_clip(cask_array *a, double lo, double hi, cask_array **out);
 /* NumPy's astype (unsafe casting: floats to integers truncate toward zero;
  * NaN and out-of-range values give INT64_MIN-like values as on x86; to bool
  * is != 0). */
-int cask_astype(cask_array *a, cask_dtype dtype, cask_array **out);
+CASK_API int cask_astype(cask_array *a, cask_dtype dtype, cask_array **out);
 
 /* ---- reductions --------------------------------------------------------
  * axes: naxes distinct axes (negative counts from the end); naxes = 0 or
@@ -173,8 +174,8 @@ typedef enum cask_reduction {
   CASK_ALL, CASK_ARGMIN, CASK_ARGMAX, CASK_NANSUM, CASK_NANMEAN, CASK_NANMIN,
   CASK_NANMAX, CASK_REDUCTION_COUNT
 } cask_reduction;
-int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, int ddof,
-                cask_array **out);
+CASK_API int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, int ddof,
+                         cask_array **out);
 
 /* ---- structure ---------------------------------------------------------
  * Only blocks an output needs are built: slicing a few elements out of a
@@ -190,21 +191,21 @@ typedef struct cask_index {
 #define CASK_AT(i) ((cask_index){(i), 0, 1, 1})
 /* a[idx[0], idx[1], ...]: nidx <= ndim entries, the remaining axes whole.
  * The result's chunks follow the input's (divided by the step). */
-int cask_slice(cask_array *a, int nidx, const cask_index *idx, cask_array **out);
+CASK_API int cask_slice(cask_array *a, int nidx, const cask_index *idx, cask_array **out);
 /* Axes permuted: result axis i is a's axis perm[i]; perm NULL reverses
  * (a.T). */
-int cask_transpose(cask_array *a, const int *perm, cask_array **out);
+CASK_API int cask_transpose(cask_array *a, const int *perm, cask_array **out);
 /* C-order reshape; one extent may be -1. Where the chunks do not allow a
  * block-by-block reshape, the axes involved are rechunked first (as
  * dask.array.reshape does). */
-int cask_reshape(cask_array *a, int ndim, const int64_t *shape, cask_array **out);
+CASK_API int cask_reshape(cask_array *a, int ndim, const int64_t *shape, cask_array **out);
 /* Join n arrays along an existing axis (concatenate) or a new one (stack);
  * the shapes must agree elsewhere; dtypes are promoted. */
-int cask_concatenate(int n, cask_array *const *arrays, int axis, cask_array **out);
-int cask_stack(int n, cask_array *const *arrays, int axis, cask_array **out);
+CASK_API int cask_concatenate(int n, cask_array *const *arrays, int axis, cask_array **out);
+CASK_API int cask_stack(int n, cask_array *const *arrays, int axis, cask_array **out);
 /* New chunks (0: the whole axis). Intermediate blocks stay under the
  * context's chunk_bytes, as Dask's plan_rechunk keeps them. */
-int cask_rechunk(cask_array *a, const int64_t *chunks, cask_array **out);
+CASK_API int cask_rechunk(cask_array *a, const int64_t *chunks, cask_array **out);
 
 /* ---- shape functions (NumPy's) -------------------------------------------
  * Built on the nodes above (slices, transposes, reshapes, concatenations,
@@ -214,30 +215,30 @@ int cask_rechunk(cask_array *a, const int64_t *chunks, cask_array **out);
  * the shape, before anything is built. */
 /* a with the order of elements reversed along naxes axes (naxes = 0 or
  * axes NULL: every axis). flipud is axis 0, fliplr axis 1. */
-int cask_flip(cask_array *a, int naxes, const int *axes, cask_array **out);
+CASK_API int cask_flip(cask_array *a, int naxes, const int *axes, cask_array **out);
 /* Elements shifted by shifts[k] along axes[k] (k < n), wrapping around;
  * an axis may repeat (its shifts add up). axes NULL: a flattened, rolled
  * by shifts[0] (n = 1), and given its shape back. */
-int cask_roll(cask_array *a, int n, const int64_t *shifts, const int *axes, cask_array **out);
+CASK_API int cask_roll(cask_array *a, int n, const int64_t *shifts, const int *axes, cask_array **out);
 /* Axes of extent 1 removed: the naxes given (each must have extent 1), or
  * every one (naxes = 0). */
-int cask_squeeze(cask_array *a, int naxes, const int *axes, cask_array **out);
+CASK_API int cask_squeeze(cask_array *a, int naxes, const int *axes, cask_array **out);
 /* Axes of extent 1 inserted at positions axes[k] of the result (which has
  * a's axes plus naxes). */
-int cask_expand_dims(cask_array *a, int naxes, const int *axes, cask_array **out);
+CASK_API int cask_expand_dims(cask_array *a, int naxes, const int *axes, cask_array **out);
 /* Axis source[k] moved to position destination[k]; the others keep their
  * order. */
-int cask_moveaxis(cask_array *a, int n, const int *source, const int *destination, cask_array **out);
-int cask_swapaxes(cask_array *a, int axis1, int axis2, cask_array **out);
+CASK_API int cask_moveaxis(cask_array *a, int n, const int *source, const int *destination, cask_array **out);
+CASK_API int cask_swapaxes(cask_array *a, int axis1, int axis2, cask_array **out);
 /* a stretched to shape by NumPy's broadcasting rules (no copy of a's
  * data: a fused kernel writes each block). */
-int cask_broadcast_to(cask_array *a, int ndim, const int64_t *shape, cask_array **out);
+CASK_API int cask_broadcast_to(cask_array *a, int ndim, const int64_t *shape, cask_array **out);
 /* a repeated reps[k] times along each axis (reps and a's shape aligned at
  * the right, the shorter padded with ones, as NumPy's tile). */
-int cask_tile(cask_array *a, int n, const int64_t *reps, cask_array **out);
+CASK_API int cask_tile(cask_array *a, int n, const int64_t *reps, cask_array **out);
 /* Each element repeated `repeats` times in a row along *axis; axis NULL:
  * along a flattened. */
-int cask_repeat(cask_array *a, int64_t repeats, const int *axis, cask_array **out);
+CASK_API int cask_repeat(cask_array *a, int64_t repeats, const int *axis, cask_array **out);
 typedef enum cask_pad_mode {
   CASK_PAD_CONSTANT, CASK_PAD_EDGE, CASK_PAD_REFLECT, CASK_PAD_SYMMETRIC, CASK_PAD_WRAP
 } cask_pad_mode;
@@ -246,18 +247,18 @@ typedef enum cask_pad_mode {
  * repeated), symmetric (repeated), wrap; widths larger than the axis are
  * padded in rounds as NumPy does. A non-constant mode on an empty axis is
  * refused. */
-int cask_pad(cask_array *a, const int64_t *before, const int64_t *after, cask_pad_mode mode, double value,
+CASK_API int cask_pad(cask_array *a, const int64_t *before, const int64_t *after, cask_pad_mode mode, double value,
              cask_array **out);
 /* Elements below diagonal k (triu) or above it (tril) set to 0 in the
  * last two axes (a 1-d array is the row of a square matrix, as NumPy). */
-int cask_triu(cask_array *a, int64_t k, cask_array **out);
-int cask_tril(cask_array *a, int64_t k, cask_array **out);
+CASK_API int cask_triu(cask_array *a, int64_t k, cask_array **out);
+CASK_API int cask_tril(cask_array *a, int64_t k, cask_array **out);
 /* a flattened times b flattened: result[i, j] = a[i] * b[j]. */
-int cask_outer(cask_array *a, cask_array *b, cask_array **out);
+CASK_API int cask_outer(cask_array *a, cask_array *b, cask_array **out);
 /* NumPy's round (around): floats scaled by 10^decimals, rounded half to
  * even and scaled back, in their dtype; integers unchanged for decimals
  * >= 0, rounded to a multiple of 10^-decimals otherwise. */
-int cask_round(cask_array *a, int decimals, cask_array **out);
+CASK_API int cask_round(cask_array *a, int decimals, cask_array **out);
 
 /* ---- linear algebra -----------------------------------------------------
  * Blocked: every block product is one CBLAS call (OpenBLAS; its own
@@ -269,14 +270,14 @@ int cask_round(cask_array *a, int decimals, cask_array **out);
  * float32 stays float32; integers and bool are computed exactly in int64
  * loops (wrapping like NumPy's; bool is "any a and b"). */
 /* NumPy's matmul for 1-d and 2-d operands. */
-int cask_matmul(cask_array *a, cask_array *b, cask_array **out);
+CASK_API int cask_matmul(cask_array *a, cask_array *b, cask_array **out);
 /* NumPy's dot for 1-d and 2-d operands (the same as matmul there; a 0-d
  * operand multiplies). */
-int cask_dot(cask_array *a, cask_array *b, cask_array **out);
+CASK_API int cask_dot(cask_array *a, cask_array *b, cask_array **out);
 /* Sum over a's axes axes_a[k] and b's axes_b[k] (NumPy's tensordot), for
  * operands and results of at most 2 axes. */
-int cask_tensordot(cask_array *a, cask_array *b, int naxes, const int *axes_a,
-                   const int *axes_b, cask_array **out);
+CASK_API int cask_tensordot(cask_array *a, cask_array *b, int naxes, const int *axes_a,
+                            const int *axes_b, cask_array **out);
 
 /* ---- user kernels -------------------------------------------------------- */
 typedef struct cask_block_info {
@@ -312,7 +313,7 @@ typedef struct cask_map_spec {
  * to the first's chunks) give their blocks at the same block index (block 0
  * along an axis where an input has extent 1; fn sees it unstretched). The
  * output has the broadcast number of axes. */
-int cask_map_blocks(const cask_map_spec *spec, int nin, cask_array *const *in, cask_array **out);
+CASK_API int cask_map_blocks(const cask_map_spec *spec, int nin, cask_array *const *in, cask_array **out);
 /* A kernel by name, for expressions and job files:
  * map_blocks('name', x[, y...], dtype='float32') calls fn block by block as
  * cask_map_blocks does with spec {fn, user, name, token, dtype (default:
@@ -321,7 +322,7 @@ int cask_map_blocks(const cask_map_spec *spec, int nin, cask_array *const *in, c
  * cask program (cask run --plugin lib.so) registers its kernels here from
  * its cask_plugin_init. Errors: CASK_EINVAL, CASK_EOPEXISTS (the name is
  * taken), CASK_ETOOBIG (4096 kernels). Thread-safe; never removed. */
-int cask_kernel_register(const char *name, cask_block_fn fn, void *user, uint64_t token);
+CASK_API int cask_kernel_register(const char *name, cask_block_fn fn, void *user, uint64_t token);
 typedef enum cask_boundary {
   CASK_BOUNDARY_CONSTANT, CASK_BOUNDARY_NEAREST, CASK_BOUNDARY_REFLECT, CASK_BOUNDARY_PERIODIC,
   CASK_BOUNDARY_NONE /* no halo beyond the array's edges */
@@ -332,8 +333,8 @@ typedef enum cask_boundary {
  * periodic). fn gets the padded block and fills out, which has the block's
  * own (unpadded) shape: no trim step. 0 <= depth[i] <= in's chunk along
  * axis i; value is converted to in's dtype. */
-int cask_map_overlap(const cask_map_spec *spec, cask_array *in, const int64_t *depth,
-                     cask_boundary boundary, double value, cask_array **out);
+CASK_API int cask_map_overlap(const cask_map_spec *spec, cask_array *in, const int64_t *depth,
+                              cask_boundary boundary, double value, cask_array **out);
 
 /* ---- expression strings -------------------------------------------------
  * NumExpr-style: "2*a + 3*b*b - sin(a)" over the named arrays, with Python's
@@ -359,8 +360,8 @@ int cask_map_overlap(const cask_map_spec *spec, cask_array *in, const int64_t *d
  * calls above. A syntax error or an
  * unknown name gives CASK_EINVAL with a message giving the 1-based column,
  * e.g. "column 5: unknown name 'c' (in expression 'a + c')". */
-int cask_eval(cask_ctx *ctx, const char *expr, const char *const *names,
-              cask_array *const *values, size_t nvars, cask_array **out);
+CASK_API int cask_eval(cask_ctx *ctx, const char *expr, const char *const *names,
+                       cask_array *const *values, size_t nvars, cask_array **out);
 
 /* ---- I/O ----------------------------------------------------------------
  * .npy files (NumPy's format, versions 1.0, 2.0, 3.0). */
@@ -368,12 +369,12 @@ int cask_eval(cask_ctx *ctx, const char *expr, const char *const *names,
  * whole file); C or Fortran order, little or big endian, the dtypes above.
  * chunks NULL: about 64 MiB blocks along the first axis. A bad header
  * gives CASK_EFORMAT naming the file and the byte offset. */
-int cask_read_npy(cask_ctx *ctx, const char *path, const int64_t *chunks, cask_array **out);
+CASK_API int cask_read_npy(cask_ctx *ctx, const char *path, const int64_t *chunks, cask_array **out);
 /* Compute a into a .npy file: each block written in place by its task, in
  * parallel, into a temporary file renamed to path when every block is
  * written (nothing half-written is ever at path). cask_store of one
  * target; cask_store writes several outputs in one run. */
-int cask_to_npy(cask_array *a, const char *path);
+CASK_API int cask_to_npy(cask_array *a, const char *path);
 
 /* Zarr directory stores. v2: a directory holding .zarray (JSON metadata)
  * and one file per chunk, named by the chunk's indices joined with '.'
@@ -419,7 +420,7 @@ typedef struct cask_zarr_options {
  * or compressor cask does not read gives CASK_EFORMAT naming the store and
  * the field; a corrupt or truncated chunk fails the computation with
  * CASK_EFORMAT naming the chunk file. */
-int cask_read_zarr(cask_ctx *ctx, const char *path, const int64_t *chunks, cask_array **out);
+CASK_API int cask_read_zarr(cask_ctx *ctx, const char *path, const int64_t *chunks, cask_array **out);
 /* Compute a into a Zarr store at path (v2, or v3 with opts->zarr_format
  * 3): one chunk per block of a (v3 with shards: one shard file per
  * shards-sized group of blocks, written whole by one task)
@@ -428,7 +429,7 @@ int cask_read_zarr(cask_ctx *ctx, const char *path, const int64_t *chunks, cask_
  * renamed to path; an existing store at path is replaced whole, an empty
  * directory is filled, anything else there is refused. opts NULL:
  * CASK_ZARR_OPTIONS_DEFAULTS. cask_store of one target. */
-int cask_to_zarr(cask_array *a, const char *path, const cask_zarr_options *opts);
+CASK_API int cask_to_zarr(cask_array *a, const char *path, const cask_zarr_options *opts);
 
 /* ---- computing ---------------------------------------------------------- */
 /* Where cask_store puts one array: a caller's buffer (C order,
@@ -465,11 +466,11 @@ typedef struct cask_target {
  * trace, on_run_start; cask_runtime_last_stats(cask_ctx_runtime(ctx))
  * gives the run's statistics afterwards. A Zarr store at a path is
  * replaced whole; a path holding anything else than a store is refused. */
-int cask_store(int n, const cask_target *targets, const cask_run_options *opts);
+CASK_API int cask_store(int n, const cask_target *targets, const cask_run_options *opts);
 /* Compute a into buf: cask_store of one buffer target. */
-int cask_compute(cask_array *a, void *buf, size_t nbytes);
+CASK_API int cask_compute(cask_array *a, void *buf, size_t nbytes);
 /* Compute a 0-d (or one-element) array, converted to double. */
-int cask_compute_scalar(cask_array *a, double *out);
+CASK_API int cask_compute_scalar(cask_array *a, double *out);
 /* ---- arrays and a task graph in one graph ------------------------------
  * dask's from_delayed and to_delayed. cask_from_tasks: an array whose block
  * k (C order of the block grid of shape and chunks) is what task ids[k] of
@@ -480,19 +481,19 @@ int cask_compute_scalar(cask_array *a, double *out);
  * into the user's graph g (added unless g has them), their task ids in
  * ids (C order, nids = the number of blocks), for the user's tasks to take
  * as inputs; run g with cask_run on cask_ctx_runtime(ctx) or any runtime. */
-int cask_from_tasks(cask_ctx *ctx, cask_graph *g, const cask_task_id *ids, cask_dtype dtype, int ndim,
-                    const int64_t *shape, const int64_t *chunks, cask_array **out);
-int cask_graph_add_array(cask_graph *g, cask_array *a, cask_task_id *ids, size_t nids);
+CASK_API int cask_from_tasks(cask_ctx *ctx, cask_graph *g, const cask_task_id *ids, cask_dtype dtype, int ndim,
+                             const int64_t *shape, const int64_t *chunks, cask_array **out);
+CASK_API int cask_graph_add_array(cask_graph *g, cask_array *a, cask_task_id *ids, size_t nids);
 
 /* Build, optimize and order the task graph that computes a, without running
  * it: the caller owns the graph (for dumping it as JSON or DOT). */
-int cask_array_graph(cask_array *a, cask_graph **out);
+CASK_API int cask_array_graph(cask_array *a, cask_graph **out);
 /* The same for n arrays of one context in one graph (a subexpression they
  * share is computed once); every block of every array is an output. With
  * block_keys, *block_keys receives the key of the task behind each block
  * (array 0's blocks in C order, then array 1's, ...) to find it in the
  * results of cask_run; one allocation, free it with cask_free. */
-int cask_arrays_graph(int n, cask_array *const *arrays, cask_graph **out, char ***block_keys);
+CASK_API int cask_arrays_graph(int n, cask_array *const *arrays, cask_graph **out, char ***block_keys);
 
 #ifdef __cplusplus
 }

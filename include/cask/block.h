@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cask/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -26,35 +28,35 @@ typedef enum cask_dtype {
 typedef struct cask_block cask_block;
 
 /* Bytes per element of a dtype, 0 for an invalid one. Thread-safe. */
-size_t cask_dtype_size(cask_dtype dt);
+CASK_API size_t cask_dtype_size(cask_dtype dt);
 /* NumPy-style name ("float64", "int32", "bool", ...), or NULL. Thread-safe. */
-const char *cask_dtype_name(cask_dtype dt);
+CASK_API const char *cask_dtype_name(cask_dtype dt);
 
 /* Allocate an uninitialized C-order block (data 64-byte aligned) with one
  * reference owned by the caller. ndim 0 is a scalar. Errors: CASK_EINVAL for a
  * bad dtype, ndim or negative extent, CASK_ETOOBIG on overflow, CASK_ENOMEM.
  * Thread-safe. */
-int cask_block_new(cask_dtype dt, int ndim, const int64_t *shape,
-                   cask_block **out);
+CASK_API int cask_block_new(cask_dtype dt, int ndim, const int64_t *shape,
+                            cask_block **out);
 /* Wrap memory the caller owns, without copying. release(user, data) is called
  * when the last reference goes (NULL: the memory is never freed by cask).
  * Thread-safe. */
-int cask_block_wrap(void *data, cask_dtype dt, int ndim, const int64_t *shape,
-                    void (*release)(void *user, void *data), void *user,
-                    cask_block **out);
+CASK_API int cask_block_wrap(void *data, cask_dtype dt, int ndim, const int64_t *shape,
+                             void (*release)(void *user, void *data), void *user,
+                             cask_block **out);
 
 /* Add a reference. Thread-safe. Returns b. */
-cask_block *cask_block_retain(cask_block *b);
+CASK_API cask_block *cask_block_retain(cask_block *b);
 /* Drop a reference; the last one frees the block. NULL is a no-op.
  * Thread-safe. */
-void cask_block_release(cask_block *b);
+CASK_API void cask_block_release(cask_block *b);
 
-void *cask_block_data(const cask_block *b);
-size_t cask_block_nbytes(const cask_block *b);
-int64_t cask_block_size(const cask_block *b); /* element count */
-cask_dtype cask_block_dtype(const cask_block *b);
-int cask_block_ndim(const cask_block *b);
-const int64_t *cask_block_shape(const cask_block *b);
+CASK_API void *cask_block_data(const cask_block *b);
+CASK_API size_t cask_block_nbytes(const cask_block *b);
+CASK_API int64_t cask_block_size(const cask_block *b); /* element count */
+CASK_API cask_dtype cask_block_dtype(const cask_block *b);
+CASK_API int cask_block_ndim(const cask_block *b);
+CASK_API const int64_t *cask_block_shape(const cask_block *b);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,8 @@
 #ifndef CASK_ERROR_H
 #define CASK_ERROR_H
 
+#include "cask/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -41,14 +43,14 @@ typedef enum cask_err {
 
 /* A sentence for the code, e.g. "the graph has a cycle"; never NULL (an
  * unknown code gives "unknown error"). Static storage. Thread-safe. */
-const char *cask_strerror(int err);
+CASK_API const char *cask_strerror(int err);
 /* The code's name, e.g. "CASK_ECYCLE"; never NULL. Thread-safe. */
-const char *cask_err_name(int err);
+CASK_API const char *cask_err_name(int err);
 /* The message of the last cask_runtime_new or cask_ctx_new that failed on
  * the calling thread ("" after one that succeeded): what was wrong, e.g.
  * "CASK_NUM_THREADS='abc' is not a thread count from 1 to 1024".
  * Thread-safe (one message per thread). */
-const char *cask_create_errmsg(void);
+CASK_API const char *cask_create_errmsg(void);
 
 #ifdef __cplusplus
 }

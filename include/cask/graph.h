@@ -15,6 +15,7 @@
 
 #include "cask/alloc.h"
 #include "cask/block.h"
+#include "cask/export.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -83,20 +84,20 @@ struct cask_op {
 /* Register an op; the definition (and its name) is copied. *out (may be
  * NULL) receives the registered op, valid for the life of the process.
  * Errors: CASK_EINVAL (no name or run), CASK_EOPEXISTS. Thread-safe. */
-int cask_op_register(const cask_op *def, const cask_op **out);
+CASK_API int cask_op_register(const cask_op *def, const cask_op **out);
 /* The registered op of that name, or NULL. Built-in ops ("cask.noop",
  * "cask.fused") are always there. Thread-safe. */
-const cask_op *cask_op_find(const char *name);
+CASK_API const cask_op *cask_op_find(const char *name);
 
 /* ---- building ---------------------------------------------------------- */
 
 /* New empty graph. Free with cask_graph_free (NULL is a no-op). */
-int cask_graph_new(cask_graph **out);
-void cask_graph_free(cask_graph *g);
+CASK_API int cask_graph_new(cask_graph **out);
+CASK_API void cask_graph_free(cask_graph *g);
 /* Remove every task but keep the memory, to build the next graph in it
  * without faulting in fresh pages (what a service running many graphs
  * wants). */
-int cask_graph_clear(cask_graph *g);
+CASK_API int cask_graph_clear(cask_graph *g);
 
 /* Add a task whose dependencies are tasks already in the graph.
  * key: the task's name; NULL derives one from the op, the arguments and the
@@ -109,66 +110,66 @@ int cask_graph_clear(cask_graph *g);
  * CASK_EDUPKEY naming the key, by the first call that needs the index
  * (cask_graph_find, an add with key NULL, cask_graph_validate and everything
  * that validates), and the graph is refused until cask_graph_clear. */
-int cask_graph_add(cask_graph *g, const char *key, const cask_op *op,
-                   const void *args, size_t args_len, const cask_task_id *deps,
-                   size_t ndeps, cask_task_id *out);
+CASK_API int cask_graph_add(cask_graph *g, const char *key, const cask_op *op,
+                            const void *args, size_t args_len, const cask_task_id *deps,
+                            size_t ndeps, cask_task_id *out);
 /* The same with dependencies named by key; they may be added later (a key
  * still missing at validation is CASK_EMISSINGDEP). key must not be NULL. */
-int cask_graph_add_keyed(cask_graph *g, const char *key, const cask_op *op,
-                         const void *args, size_t args_len,
-                         const char *const *dep_keys, size_t ndeps,
-                         cask_task_id *out);
+CASK_API int cask_graph_add_keyed(cask_graph *g, const char *key, const cask_op *op,
+                                  const void *args, size_t args_len,
+                                  const char *const *dep_keys, size_t ndeps,
+                                  cask_task_id *out);
 
 /* Make room for ntasks tasks and ndeps dependency edges in all, so that
  * building a large graph does not reallocate. Optional. */
-int cask_graph_reserve(cask_graph *g, size_t ntasks, size_t ndeps);
+CASK_API int cask_graph_reserve(cask_graph *g, size_t ntasks, size_t ndeps);
 
 /* Mark a task as a requested output (its block is kept for the caller). */
-int cask_graph_set_output(cask_graph *g, cask_task_id id, int is_output);
+CASK_API int cask_graph_set_output(cask_graph *g, cask_task_id id, int is_output);
 /* Declare the bytes a task's result will hold (for order and peak memory). */
-int cask_graph_set_size(cask_graph *g, cask_task_id id, int64_t nbytes);
+CASK_API int cask_graph_set_size(cask_graph *g, cask_task_id id, int64_t nbytes);
 
 /* ---- inspecting -------------------------------------------------------- */
 
-size_t cask_graph_size(const cask_graph *g);
+CASK_API size_t cask_graph_size(const cask_graph *g);
 /* Look a key up. May bring the key index up to date (a write inside a
  * const graph): after cask_graph_validate it only reads. */
-int cask_graph_find(const cask_graph *g, const char *key, cask_task_id *out);
-const char *cask_graph_key(const cask_graph *g, cask_task_id id);
-const cask_op *cask_graph_op(const cask_graph *g, cask_task_id id);
-const void *cask_graph_args(const cask_graph *g, cask_task_id id, size_t *len);
-int cask_graph_is_output(const cask_graph *g, cask_task_id id);
-int64_t cask_graph_size_estimate(const cask_graph *g, cask_task_id id);
+CASK_API int cask_graph_find(const cask_graph *g, const char *key, cask_task_id *out);
+CASK_API const char *cask_graph_key(const cask_graph *g, cask_task_id id);
+CASK_API const cask_op *cask_graph_op(const cask_graph *g, cask_task_id id);
+CASK_API const void *cask_graph_args(const cask_graph *g, cask_task_id id, size_t *len);
+CASK_API int cask_graph_is_output(const cask_graph *g, cask_task_id id);
+CASK_API int64_t cask_graph_size_estimate(const cask_graph *g, cask_task_id id);
 /* Dependencies as ids; the graph must be validated (else NULL, *n = 0). */
-const cask_task_id *cask_graph_deps(const cask_graph *g, cask_task_id id,
-                                    size_t *n);
+CASK_API const cask_task_id *cask_graph_deps(const cask_graph *g, cask_task_id id,
+                                             size_t *n);
 /* Dependents (consumers) as ids; the graph must be validated. */
-const cask_task_id *cask_graph_dependents(const cask_graph *g, cask_task_id id,
-                                          size_t *n);
+CASK_API const cask_task_id *cask_graph_dependents(const cask_graph *g, cask_task_id id,
+                                                   size_t *n);
 /* The last error's message (names keys, fields, files); "" if none. */
-const char *cask_graph_errmsg(const cask_graph *g);
+CASK_API const char *cask_graph_errmsg(const cask_graph *g);
 
 /* ---- validating and optimizing ----------------------------------------- */
 
 /* Resolve dependency keys and check the graph: CASK_EMISSINGDEP (names both
  * keys), CASK_ECYCLE (names tasks on the cycle). Idempotent and cheap once
  * done; adding a task undoes it. */
-int cask_graph_validate(cask_graph *g);
+CASK_API int cask_graph_validate(cask_graph *g);
 /* Drop every task that no output needs. With no output marked, every sink
  * (task without dependents) counts as an output. Renumbers tasks. */
-int cask_graph_cull(cask_graph *g);
+CASK_API int cask_graph_cull(cask_graph *g);
 /* Fuse linear chains: a task whose only consumer has it as its only input
  * runs inside that consumer (op "cask.fused"), which keeps its key. Outputs
  * are never fused away. Renumbers tasks. */
-int cask_graph_fuse(cask_graph *g);
+CASK_API int cask_graph_fuse(cask_graph *g);
 /* Compute the static order: a priority per task (0 runs first) that finishes
  * the work which frees memory before starting new roots. */
-int cask_graph_order(cask_graph *g);
+CASK_API int cask_graph_order(cask_graph *g);
 /* Priority of a task (ordered graph), or UINT32_MAX when not ordered. */
-uint32_t cask_graph_priority(const cask_graph *g, cask_task_id id);
+CASK_API uint32_t cask_graph_priority(const cask_graph *g, cask_task_id id);
 /* Peak bytes held when the tasks run one at a time in priority order, from
  * the declared sizes (unknown sizes count 0). Needs an ordered graph. */
-int cask_graph_predicted_peak(const cask_graph *g, int64_t *bytes);
+CASK_API int cask_graph_predicted_peak(const cask_graph *g, int64_t *bytes);
 
 enum {
   CASK_OPT_CULL = 1,
@@ -177,7 +178,7 @@ enum {
   CASK_OPT_ALL = 7
 };
 /* validate, then the chosen passes in the order cull, fuse, order. */
-int cask_graph_optimize(cask_graph *g, unsigned passes);
+CASK_API int cask_graph_optimize(cask_graph *g, unsigned passes);
 
 /* ---- JSON and DOT ------------------------------------------------------ */
 
@@ -188,9 +189,9 @@ int cask_graph_optimize(cask_graph *g, unsigned passes);
  * "output", "size" and "priority" appear only when set. The file is written
  * to a temporary name and renamed when complete. Validates the graph first
  * and returns its error. */
-int cask_graph_write_json(cask_graph *g, const char *path);
+CASK_API int cask_graph_write_json(cask_graph *g, const char *path);
 /* The same JSON as a string from cask_malloc; free with cask_free. */
-int cask_graph_to_json(cask_graph *g, char **out, size_t *len);
+CASK_API int cask_graph_to_json(cask_graph *g, char **out, size_t *len);
 /* Read a graph written by cask_graph_write_json, by hand or by another
  * program. The reader is strict: unknown or repeated fields, trailing text,
  * NUL bytes, a "size" that is not a whole number in [0, 2^53), an "ntasks"
@@ -201,12 +202,12 @@ int cask_graph_to_json(cask_graph *g, char **out, size_t *len);
  * column for syntax) in *errmsg (from cask_malloc, or NULL; free with
  * cask_free). cJSON keeps its last parse error in a process-wide variable:
  * do not parse graph JSON on two threads at once. */
-int cask_graph_from_json(const char *text, size_t len, cask_graph **out,
-                         char **errmsg);
-int cask_graph_read_json(const char *path, cask_graph **out, char **errmsg);
+CASK_API int cask_graph_from_json(const char *text, size_t len, cask_graph **out,
+                                  char **errmsg);
+CASK_API int cask_graph_read_json(const char *path, cask_graph **out, char **errmsg);
 /* Write Graphviz DOT (nodes labelled by key and op). Temporary name, then
  * rename. Needs a validated graph. */
-int cask_graph_write_dot(cask_graph *g, const char *path);
+CASK_API int cask_graph_write_dot(cask_graph *g, const char *path);
 
 #ifdef __cplusplus
 }

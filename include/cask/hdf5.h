@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "cask/export.h"
 #include "cask/array.h"
 
 #ifdef __cplusplus
@@ -28,7 +29,7 @@ extern "C" {
  * CASK_EFORMAT (not HDF5, truncated, no such dataset, a type cask does not
  * read, a filter this HDF5 library does not have, named). A block task
  * fails with CASK_EIO if the file changed since (size, mtime, inode). */
-int cask_read_hdf5(cask_ctx *ctx, const char *path, const char *dataset, const int64_t *chunks,
+CASK_API int cask_read_hdf5(cask_ctx *ctx, const char *path, const char *dataset, const int64_t *chunks,
                    cask_array **out);
 
 /* How an HDF5 dataset or NetCDF variable is written: chunked as the
@@ -48,7 +49,7 @@ typedef struct cask_hdf5_options {
  * written; after a failure nothing is at path (an existing file there is
  * untouched). Little-endian types as h5py writes them (bool: h5py's enum).
  * cask_store of one CASK_TO_HDF5 target. */
-int cask_to_hdf5(cask_array *a, const char *path, const char *dataset, const cask_hdf5_options *opts);
+CASK_API int cask_to_hdf5(cask_array *a, const char *path, const char *dataset, const cask_hdf5_options *opts);
 #define CASK_TO_HDF5(a, path, dataset, opts) \
   ((cask_target){CASK_TARGET_HDF5, (a), NULL, 0, (path), NULL, (dataset), (opts)})
 
@@ -60,13 +61,13 @@ int cask_to_hdf5(cask_array *a, const char *path, const char *dataset, const cas
  * add_offset); values equal to _FillValue or missing_value read as NaN
  * when the result is float. Unpacked types as cask_read_hdf5 (NC_BYTE with the attribute
  * dtype = "bool", as xarray writes bools: bool). chunks as above. */
-int cask_read_netcdf(cask_ctx *ctx, const char *path, const char *variable, const int64_t *chunks,
+CASK_API int cask_read_netcdf(cask_ctx *ctx, const char *path, const char *variable, const int64_t *chunks,
                      cask_array **out);
 /* Compute a into the variable of a new NetCDF-4 file at path with the
  * dimensions opts->dims (xarray.open_dataset shows them); written as
  * cask_to_hdf5 writes (temporary file, rename). bool: NC_BYTE with the
  * attribute dtype = "bool" (xarray's encoding). */
-int cask_to_netcdf(cask_array *a, const char *path, const char *variable, const cask_hdf5_options *opts);
+CASK_API int cask_to_netcdf(cask_array *a, const char *path, const char *variable, const cask_hdf5_options *opts);
 #define CASK_TO_NETCDF(a, path, variable, opts) \
   ((cask_target){CASK_TARGET_NETCDF, (a), NULL, 0, (path), NULL, (variable), (opts)})
 
@@ -77,7 +78,7 @@ typedef struct cask_hdf5_lock_stats {
   uint64_t acquired, contended;
   uint64_t wait_ns, held_ns;
 } cask_hdf5_lock_stats;
-void cask_hdf5_lock_cost(cask_hdf5_lock_stats *out);
+CASK_API void cask_hdf5_lock_cost(cask_hdf5_lock_stats *out);
 
 #ifdef __cplusplus
 }

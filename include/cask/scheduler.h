@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "cask/export.h"
 #include "cask/graph.h"
 
 #ifdef __cplusplus
@@ -52,7 +53,7 @@ typedef struct cask_runtime_options {
  * (CASK_MEMORY_UNLIMITED). Units: B, K/KB (1000), KiB (1024), likewise M, G,
  * T; case-insensitive. Errors: CASK_EINVAL (the text is not a limit, or is
  * zero). Thread-safe. */
-int cask_parse_memory_limit(const char *text, uint64_t *out);
+CASK_API int cask_parse_memory_limit(const char *text, uint64_t *out);
 
 /* Start a runtime and its threads. opts may be NULL (defaults). Errors:
  * CASK_EINVAL (threads < 0 or > 1024, or a bad CASK_NUM_THREADS,
@@ -60,9 +61,9 @@ int cask_parse_memory_limit(const char *text, uint64_t *out);
  * CASK_ENOMEM; cask_create_errmsg() says what was wrong (there is no
  * runtime to ask). Free with cask_runtime_free (joins the threads;
  * NULL is a no-op). */
-int cask_runtime_new(const cask_runtime_options *opts, cask_runtime **out);
-void cask_runtime_free(cask_runtime *rt);
-int cask_runtime_threads(const cask_runtime *rt);
+CASK_API int cask_runtime_new(const cask_runtime_options *opts, cask_runtime **out);
+CASK_API void cask_runtime_free(cask_runtime *rt);
+CASK_API int cask_runtime_threads(const cask_runtime *rt);
 
 /* Called on the worker thread that runs the task; must be thread-safe and
  * quick. status is 0 or the task's error. */
@@ -114,7 +115,7 @@ typedef struct cask_memory_stats {
   uint64_t held_bytes, peak_bytes;
   uint64_t spilled_bytes, loaded_bytes;
 } cask_memory_stats;
-void cask_runtime_memory(const cask_runtime *rt, cask_memory_stats *out);
+CASK_API void cask_runtime_memory(const cask_runtime *rt, cask_memory_stats *out);
 
 /* Run a graph: validate it (and order it, if it was not ordered), run every
  * task, and hand back the output blocks in *out (free with
@@ -126,24 +127,24 @@ void cask_runtime_memory(const cask_runtime *rt, cask_memory_stats *out);
  * limit, and the run could not go on within it). On error *out is NULL
  * and cask_runtime_errmsg() says what happened. Thread-safe with respect to
  * cask_runtime_cancel; one run at a time per runtime. */
-int cask_run(cask_runtime *rt, cask_graph *g, const cask_run_options *opts,
-             cask_results **out);
+CASK_API int cask_run(cask_runtime *rt, cask_graph *g, const cask_run_options *opts,
+                      cask_results **out);
 /* Cancel the run going on (from any thread, or a callback): no new task
  * starts and cask_run returns CASK_ECANCELED. No-op when idle. */
-void cask_runtime_cancel(cask_runtime *rt);
+CASK_API void cask_runtime_cancel(cask_runtime *rt);
 /* The message of the last failed run ("" if none). Not thread-safe with a
  * run in progress. */
-const char *cask_runtime_errmsg(const cask_runtime *rt);
+CASK_API const char *cask_runtime_errmsg(const cask_runtime *rt);
 /* Statistics of the last run (also a failed one). */
-void cask_runtime_last_stats(const cask_runtime *rt, cask_run_stats *out);
+CASK_API void cask_runtime_last_stats(const cask_runtime *rt, cask_run_stats *out);
 
 /* An output's block (borrowed: valid until cask_results_free; retain it to
  * keep it), or NULL if the task is not an output or produced no value. */
-cask_block *cask_results_get(const cask_results *r, cask_task_id id);
+CASK_API cask_block *cask_results_get(const cask_results *r, cask_task_id id);
 /* The same by key. Looks the key up in the graph that was run: the graph
  * must not be freed or changed before the results are. */
-cask_block *cask_results_get_key(const cask_results *r, const char *key);
-void cask_results_free(cask_results *r);
+CASK_API cask_block *cask_results_get_key(const cask_results *r, const char *key);
+CASK_API void cask_results_free(cask_results *r);
 
 #ifdef __cplusplus
 }

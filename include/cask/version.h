@@ -4,6 +4,8 @@
 #ifndef CASK_VERSION_H
 #define CASK_VERSION_H
 
+#include "cask/export.h"
+
 #define CASK_VERSION_MAJOR 0
 #define CASK_VERSION_MINOR 1
 #define CASK_VERSION_PATCH 0
@@ -15,9 +17,9 @@ extern "C" {
 #endif
 
 /* The library's version as CASK_VERSION_HEX would give it. Thread-safe. */
-unsigned cask_version(void);
+CASK_API unsigned cask_version(void);
 /* The same as "MAJOR.MINOR.PATCH"; a static string. Thread-safe. */
-const char *cask_version_string(void);
+CASK_API const char *cask_version_string(void);
 
 #ifdef __cplusplus
 }

@@ -161,7 +161,7 @@ int cask_swapaxes(cask_array *a, int axis1, int axis2, cask_array **out) {
   if (!out) return CASK_EINVAL;
   *out = NULL;
   if (!a) return CASK_EINVAL;
-  int i, j, perm[CASK_MAX_NDIM];
+  int i = 0, j = 0, perm[CASK_MAX_NDIM]; /* set by cask__axis (gcc cannot see it) */
   int rc = cask__axis(a, "swapaxes", axis1, a->ndim, &i);
   if (!rc) rc = cask__axis(a, "swapaxes", axis2, a->ndim, &j);
   if (rc) return rc;

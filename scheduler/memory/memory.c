@@ -1,7 +1,7 @@
-/* memory.c - the memory limit and the workers' side of the memory manager:
- * parsing limits, the spill directory, pins, publishing and dropping
- * blocks, admission of root tasks, and handing tasks whose inputs are on
- * disk to the spill thread (spill.c). See memory.h for the slot protocol. */
+/* memory.c - the memory limit and what workers and the spill thread share:
+ * parsing limits, the spill directory, a run's start and end, pins,
+ * claiming room, dropping blocks and the task lists. See memory.h for the
+ * slot protocol. */
 #define _GNU_SOURCE /* mkdtemp */
 #include <ctype.h>
 #include <dirent.h>
@@ -13,7 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "../internal.h"
+#include "../run_state.h"
 
 /* ---- limits ------------------------------------------------------------ */
 
@@ -157,9 +158,9 @@ static void remove_dir(const char *dir) {
 void cask__memory_destroy(cask__memory *m) {
   if (!m->spill_root) return; /* never initialized */
   if (atomic_load(&m->started)) {
-    uv_mutex_lock(&m->mu);
+    cask__lock(&m->mu, CASK__LOCK_MEM);
     m->quit = 1;
-    uv_mutex_unlock(&m->mu);
+    cask__unlock(&m->mu, CASK__LOCK_MEM);
     uv_async_send(&m->wake);
     uv_thread_join(&m->thread);
     uv_loop_close(&m->loop);
@@ -235,27 +236,27 @@ void cask__memory_begin(cask__memory *m, cask__run *r) {
   }
   if (!may_spill(m, r->g)) return;
   r->mem = m;
-  uv_mutex_lock(&m->mu);
+  cask__lock(&m->mu, CASK__LOCK_MEM);
   m->run = r;
   m->waiting.n = m->ready.n = m->deletes.n = 0;
   atomic_store(&m->waiting.pub, 0);
   atomic_store(&m->ready.pub, 0);
   atomic_store(&m->deletes.pub, 0);
-  uv_mutex_unlock(&m->mu);
+  cask__unlock(&m->mu, CASK__LOCK_MEM);
 }
 
 int cask__memory_end(cask__memory *m, cask__run *r, int failed) {
   if (r->mem != m) return CASK_OK;
-  uv_mutex_lock(&m->mu);
+  cask__lock(&m->mu, CASK__LOCK_MEM);
   m->run = NULL;
   while (m->busy) uv_cond_wait(&m->idle_cv, &m->mu);
-  uv_mutex_unlock(&m->mu);
+  cask__unlock(&m->mu, CASK__LOCK_MEM);
   /* Now no thread but this one touches the slots. Outputs on disk come
    * back after a success; every spill file goes. */
   int rc = CASK_OK;
   for (size_t i = 0; r->spilled && i < r->g->ntasks; i++) {
     if (!r->spilled[i]) continue;
-    if (!failed && !rc && (atomic_load(&r->slots[i].mem) & SLOT_STATE) == SLOT_DISK &&
+    if (!failed && !rc && (atomic_load(&r->slots[i].mem) & CASK__SLOT_STATE) == CASK__SLOT_DISK &&
         cask__spill_load(r, (uint32_t)i, 0, UINT64_MAX) != 1)
       rc = CASK_EIO;
     cask__spill_delete(r, (uint32_t)i);
@@ -269,10 +270,10 @@ int cask__memory_end(cask__memory *m, cask__run *r, int failed) {
 
 void cask__memory_wake(cask__memory *m) {
   if (!atomic_load_explicit(&m->started, memory_order_acquire)) {
-    uv_mutex_lock(&m->mu);
+    cask__lock(&m->mu, CASK__LOCK_MEM);
     if (!atomic_load(&m->started) && start_thread(m) && m->run)
       cask__run_fail(m->run, CASK_ETHREAD, CASK__NO_TASK, "could not start the spill thread");
-    uv_mutex_unlock(&m->mu);
+    cask__unlock(&m->mu, CASK__LOCK_MEM);
     if (!atomic_load(&m->started)) return;
   }
   uv_async_send(&m->wake);
@@ -300,19 +301,19 @@ int cask__memory_claim(cask__run *r, uint64_t bytes, uint64_t max_used) {
   }
 }
 
-/* An input in SLOT_EMPTY produced no block (its producer ran, and the
+/* An input in CASK__SLOT_EMPTY produced no block (its producer ran, and the
  * state of a blockless slot never changes before its consumers are done):
  * nothing to pin, and its unpin is skipped the same way. */
 static int pin(cask__run *r, uint32_t d) {
   atomic_uint *word = &r->slots[d].mem;
   unsigned cur = atomic_load_explicit(word, memory_order_relaxed);
-  if (cur == SLOT_EMPTY) return 1;
+  if (cur == CASK__SLOT_EMPTY) return 1;
   for (;;) {
-    unsigned st = cur & SLOT_STATE;
-    if (st != SLOT_EMPTY && st != SLOT_MEM && st != SLOT_WRITING) return 0;
+    unsigned st = cur & CASK__SLOT_STATE;
+    if (st != CASK__SLOT_EMPTY && st != CASK__SLOT_MEM && st != CASK__SLOT_WRITING) return 0;
     /* acquire: the block's contents and slot pointer, published with
-     * release by whoever made it SLOT_MEM. */
-    if (atomic_compare_exchange_weak_explicit(word, &cur, (cur + SLOT_PIN) & ~SLOT_PREFETCHED,
+     * release by whoever made it CASK__SLOT_MEM. */
+    if (atomic_compare_exchange_weak_explicit(word, &cur, (cur + CASK__SLOT_PIN) & ~CASK__SLOT_PREFETCHED,
                                               memory_order_acquire, memory_order_relaxed))
       return 1;
   }
@@ -324,8 +325,9 @@ void cask__memory_pin_one(cask__run *r, uint32_t d) {
 
 void cask__memory_unpin(cask__run *r, uint32_t d) {
   atomic_uint *word = &r->slots[d].mem;
-  if (atomic_load_explicit(word, memory_order_relaxed) == SLOT_EMPTY) return;
-  atomic_fetch_sub_explicit(word, SLOT_PIN, memory_order_release);
+  if (atomic_load_explicit(word, memory_order_relaxed) == CASK__SLOT_EMPTY) return;
+  unsigned old = atomic_fetch_sub_explicit(word, CASK__SLOT_PIN, memory_order_release);
+  CASK__ASSERT(old >= CASK__SLOT_PIN); /* every unpin has its pin */
 }
 
 int cask__memory_pin_inputs(cask__run *r, uint32_t v) {
@@ -337,17 +339,6 @@ int cask__memory_pin_inputs(cask__run *r, uint32_t v) {
       return 0;
     }
   return 1;
-}
-
-void cask__memory_publish(cask__run *r, uint32_t v) {
-  cask__memory *m = r->mem;
-  const cask_graph *g = r->g;
-  cask__account(r, r->slots[v].out, +1);
-  if (!r->slots[v].out) return;
-  /* A sink nobody keeps is freed right after: never a spill candidate. */
-  if (g->succ_off[v] == g->succ_off[v + 1] && !cask__is_kept(g, v)) return;
-  atomic_store_explicit(&r->slots[v].mem, SLOT_MEM, memory_order_release);
-  if (cask__memory_used(r) > m->high && !atomic_exchange(&m->spill_wanted, 1)) cask__memory_wake(m);
 }
 
 /* A dead block's spill file goes on the spill thread: an unlink is a
@@ -362,17 +353,19 @@ void cask__memory_drop(cask__run *r, uint32_t d) {
   atomic_uint *word = &r->slots[d].mem;
   unsigned cur = atomic_load_explicit(word, memory_order_acquire);
   for (;;) {
-    unsigned st = cur & SLOT_STATE;
-    if (st == SLOT_DEAD) return;
+    unsigned st = cur & CASK__SLOT_STATE;
+    if (st == CASK__SLOT_DEAD) return;
     /* being written or read: the spill thread finishes and frees it */
-    unsigned next = st == SLOT_WRITING || st == SLOT_LOADING ? cur | SLOT_DROPPED : SLOT_DEAD;
+    unsigned next = st == CASK__SLOT_WRITING || st == CASK__SLOT_LOADING ? cur | CASK__SLOT_DROPPED : CASK__SLOT_DEAD;
     if (!atomic_compare_exchange_weak_explicit(word, &cur, next, memory_order_acq_rel,
                                                memory_order_acquire))
       continue;
-    if (next != SLOT_DEAD) return;
-    if (st == SLOT_DISK) atomic_fetch_sub(&m->ondisk, 1);
-    if (st == SLOT_DISK || (cur & SLOT_FILE)) delete_later(r, d);
-    if (st == SLOT_DISK) return;
+    if (next != CASK__SLOT_DEAD) return;
+    /* past its last use no task reads it: nobody pins it */
+    CASK__ASSERT(cur / CASK__SLOT_PIN == 0);
+    if (st == CASK__SLOT_DISK) atomic_fetch_sub(&m->ondisk, 1);
+    if (st == CASK__SLOT_DISK || (cur & CASK__SLOT_FILE)) delete_later(r, d);
+    if (st == CASK__SLOT_DISK) return;
     cask_block *b = r->slots[d].out;
     r->slots[d].out = NULL;
     cask__account(r, b, -1);
@@ -384,66 +377,14 @@ void cask__memory_drop(cask__run *r, uint32_t d) {
 }
 
 int cask__list_push(cask__memory *m, cask__task_list *l, uint32_t v) {
-  uv_mutex_lock(&m->mu);
+  cask__lock(&m->mu, CASK__LOCK_MEM);
   int rc = l->n == l->cap ? cask__grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v) : CASK_OK;
   if (!rc) {
     l->v[l->n++] = v;
     atomic_store(&l->pub, l->n);
   }
-  uv_mutex_unlock(&m->mu);
+  cask__unlock(&m->mu, CASK__LOCK_MEM);
   return rc;
-}
-
-/* A dropped input is made again by the worker that needs it, as its read
- * task ran the first time, in parallel with the other workers, rather than
- * one at a time on the spill thread. */
-int cask__memory_remake_inputs(cask__run *r, uint32_t v) {
-  const cask_graph *g = r->g;
-  const cask__task *t = &g->tasks[v];
-  for (uint32_t k = 0; k < t->ndeps; k++) {
-    uint32_t d = g->dep_idx[t->deps_off + k];
-    unsigned cur = atomic_load_explicit(&r->slots[d].mem, memory_order_acquire);
-    if ((cur & SLOT_STATE) != SLOT_DISK) continue;
-    if (!(cur & SLOT_REMAKE)) return 0; /* a spill file: the spill thread's */
-    int rc = cask__spill_load(r, d, 0, r->mem->limit);
-    if (rc <= 0) return rc;
-  }
-  return 1;
-}
-
-int cask__memory_defer(cask__run *r, uint32_t v) {
-  int rc = cask__list_push(r->mem, &r->mem->waiting, v);
-  if (!rc) cask__memory_wake(r->mem);
-  return rc;
-}
-
-uint32_t cask__memory_take_ready(cask__run *r) {
-  cask__memory *m = r->mem;
-  cask__task_list *l = &m->ready;
-  if (!atomic_load(&l->pub)) return CASK__NO_TASK;
-  uint32_t v = CASK__NO_TASK;
-  uv_mutex_lock(&m->mu);
-  if (l->n) {
-    v = l->v[--l->n];
-    atomic_store(&l->pub, l->n);
-  }
-  uv_mutex_unlock(&m->mu);
-  return v;
-}
-
-int cask__memory_admit(cask__run *r, int64_t size) {
-  cask__memory *m = r->mem;
-  uint64_t used = cask__memory_used(r);
-  if (used == 0 || used + (size > 0 ? (uint64_t)size : 0) <= m->limit) return 1;
-  /* Nothing runs, the spill thread is idle and has nothing to read back:
-   * what is held cannot be spilled (blocks the caller shares), and holding
-   * the root back would wait for ever. Go over the limit instead. */
-  if (!cask__any_running(r) && !atomic_load(&m->spill_wanted) &&
-      !atomic_load(&m->waiting.pub) && !atomic_load(&m->ready.pub) && !atomic_load(&m->busy))
-    return 1;
-  atomic_fetch_add_explicit(&m->held_back, 1, memory_order_relaxed);
-  if (!atomic_exchange(&m->spill_wanted, 1)) cask__memory_wake(m);
-  return 0;
 }
 
 void cask_runtime_memory(const cask_runtime *rt, cask_memory_stats *out) {
@@ -455,7 +396,7 @@ void cask_runtime_memory(const cask_runtime *rt, cask_memory_stats *out) {
   out->limit = m->limit;
   out->spilled_bytes = atomic_load(&m->spilled_bytes);
   out->loaded_bytes = atomic_load(&m->loaded_bytes);
-  uv_mutex_lock(&mrt->mu);
+  cask__lock(&mrt->mu, CASK__LOCK_RT);
   if (rt->run) {
     int64_t held = atomic_load(&rt->run->held_bytes);
     out->held_bytes = held > 0 ? (uint64_t)held : 0;
@@ -463,5 +404,5 @@ void cask_runtime_memory(const cask_runtime *rt, cask_memory_stats *out) {
   } else {
     out->peak_bytes = atomic_load(&m->last_peak);
   }
-  uv_mutex_unlock(&mrt->mu);
+  cask__unlock(&mrt->mu, CASK__LOCK_RT);
 }

@@ -19,8 +19,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "../core/clones.h"
-#include "internal.h"
+#include "../../core/clones.h"
+#include "../internal.h"
+#include "../run_state.h"
 
 #define SPILL_MAGIC "CASKSPL1"
 #define SPILL_MIN_BYTES 4096
@@ -83,6 +84,7 @@ static void io_fail(cask__run *r, uint32_t v, const char *what, const char *path
 }
 
 static int write_block(cask__run *r, uint32_t v, const cask_block *b, const cask__spill_rec *rec) {
+  cask__assert_unlocked(); /* workers take mem->mu: no file I/O under it */
   char path[4096];
   spill_path(r, v, path, sizeof path);
   spill_header h = {SPILL_MAGIC, r->seq, v, 0, rec->nbytes, rec->checksum};
@@ -128,16 +130,18 @@ void cask__spill_delete(cask__run *r, uint32_t v) {
   r->spilled[v] = NULL;
 }
 
-/* Back from SLOT_WRITING or SLOT_LOADING to `to` (flags and pins kept), or
+/* Back from CASK__SLOT_WRITING or CASK__SLOT_LOADING to `to` (flags and pins kept), or
  * freed, file and all, if its last use passed meanwhile. */
 static void settle(cask__run *r, uint32_t v, unsigned to) {
   atomic_uint *word = &r->slots[v].mem;
   unsigned cur = atomic_load(word);
   for (;;) {
-    unsigned next = cur & SLOT_DROPPED ? SLOT_DEAD : (cur & ~(SLOT_STATE | SLOT_DROPPED)) | to;
+    unsigned next =
+        cur & CASK__SLOT_DROPPED ? CASK__SLOT_DEAD : (cur & ~(CASK__SLOT_STATE | CASK__SLOT_DROPPED)) | to;
     if (!atomic_compare_exchange_weak(word, &cur, next)) continue;
-    if (cur & SLOT_DROPPED) {
-      if ((to & SLOT_STATE) == SLOT_DISK) atomic_fetch_sub(&r->mem->ondisk, 1);
+    if (cur & CASK__SLOT_DROPPED) {
+      CASK__ASSERT(cur / CASK__SLOT_PIN == 0); /* past its last use: nobody pins it */
+      if ((to & CASK__SLOT_STATE) == CASK__SLOT_DISK) atomic_fetch_sub(&r->mem->ondisk, 1);
       cask_block *b = r->slots[v].out;
       r->slots[v].out = NULL;
       cask__account(r, b, -1);
@@ -185,6 +189,7 @@ static int remake(cask__run *r, uint32_t v, unsigned flags) {
   if (!rc) rc = make_inputs(r, v, in, err, sizeof err);
   cask_task_io io = {cask__args(r->g, v), t->args_len, in, t->ndeps, NULL, err, sizeof err, t->op->op_data, -1};
   uint64_t top = cask__now_ns();
+  cask__assert_unlocked();
   if (!rc) rc = t->op->run(&io);
   uint64_t t1 = cask__now_ns();
   for (uint32_t k = 0; in && k < t->ndeps; k++) cask_block_release(in[k]);
@@ -206,7 +211,7 @@ static int remake(cask__run *r, uint32_t v, unsigned flags) {
                 cask__key(r->g, v), t->op->name);
     cask__run_fail(r, rc < 0 ? rc : CASK_EIO, v, msg);
     cask_block_release(b);
-    settle(r, v, SLOT_DISK);
+    settle(r, v, CASK__SLOT_DISK);
     return rc < 0 ? rc : CASK_EIO;
   }
   atomic_fetch_add(&m->remade_bytes, rec->nbytes);
@@ -216,7 +221,7 @@ static int remake(cask__run *r, uint32_t v, unsigned flags) {
   atomic_fetch_sub(&m->ondisk, 1);
   r->slots[v].out = b;
   cask__account(r, b, +1);
-  settle(r, v, SLOT_MEM | flags);
+  settle(r, v, CASK__SLOT_MEM | flags);
   return 1;
 }
 
@@ -296,33 +301,9 @@ static int cheaper_to_remake(cask__memory *m, const cask__run *r, uint32_t v, si
   return cost < (w + rd) * (double)nbytes;
 }
 
-static int read_back(cask__run *r, uint32_t v, unsigned flags);
-
-/* Read v's block back: verified, then in memory (pinned for a waiting task,
- * or marked as read ahead). Its file stays until the block is dead, so
- * spilling it again costs no write. */
-int cask__spill_load(cask__run *r, uint32_t v, unsigned flags, uint64_t max_used) {
-  atomic_uint *word = &r->slots[v].mem;
-  unsigned cur = atomic_load(word);
-  if ((cur & ~SLOT_REMAKE) != (SLOT_DISK | SLOT_FILE) ||
-      !atomic_compare_exchange_strong(word, &cur, (cur & SLOT_REMAKE) | SLOT_LOADING | SLOT_FILE))
-    return 0; /* dead, or another thread has it */
-  const cask__spill_rec *rec = r->spilled[v];
-  /* rec goes with the block if it dies meanwhile; the inputs of a block
-   * made again from pure roots are held while it is made */
-  int64_t nbytes = (int64_t)rec->nbytes + (rec->remake ? inputs_size(r->g, v) : 0);
-  /* room for it, claimed (two workers making blocks again see each other) */
-  if (max_used != UINT64_MAX && !cask__memory_claim(r, (uint64_t)nbytes, max_used)) {
-    settle(r, v, SLOT_DISK);
-    return 0;
-  }
-  int rc = rec->remake ? remake(r, v, flags) : read_back(r, v, flags);
-  if (max_used != UINT64_MAX) atomic_fetch_sub(&r->reserved, nbytes);
-  return rc;
-}
-
 /* Read a spilled block's file back into memory (see cask__spill_load). */
 static int read_back(cask__run *r, uint32_t v, unsigned flags) {
+  cask__assert_unlocked();
   cask__memory *m = r->mem;
   cask__spill_rec *rec = r->spilled[v];
   char path[4096];
@@ -335,7 +316,7 @@ static int read_back(cask__run *r, uint32_t v, unsigned flags) {
     cask__fmt(msg, sizeof msg, "out of memory reading back the block of task '%s' (%zu bytes)",
               cask__key(r->g, v), rec->nbytes);
     cask__run_fail(r, CASK_ENOMEM, v, msg);
-    settle(r, v, SLOT_DISK);
+    settle(r, v, CASK__SLOT_DISK);
     return CASK_ENOMEM;
   }
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -370,15 +351,38 @@ static int read_back(cask__run *r, uint32_t v, unsigned flags) {
   }
   if (err) {
     cask_block_release(b);
-    settle(r, v, SLOT_DISK);
+    settle(r, v, CASK__SLOT_DISK);
     return CASK_EIO;
   }
   record(m, r, v, 1, rec->nbytes, t0, cask__now_ns());
   atomic_fetch_sub(&m->ondisk, 1);
   r->slots[v].out = b;
   cask__account(r, b, +1);
-  settle(r, v, SLOT_MEM | flags);
+  settle(r, v, CASK__SLOT_MEM | flags);
   return 1;
+}
+
+/* Read v's block back: verified, then in memory (pinned for a waiting task,
+ * or marked as read ahead). Its file stays until the block is dead, so
+ * spilling it again costs no write. */
+int cask__spill_load(cask__run *r, uint32_t v, unsigned flags, uint64_t max_used) {
+  atomic_uint *word = &r->slots[v].mem;
+  unsigned cur = atomic_load(word);
+  if ((cur & ~CASK__SLOT_REMAKE) != (CASK__SLOT_DISK | CASK__SLOT_FILE) ||
+      !atomic_compare_exchange_strong(word, &cur, (cur & CASK__SLOT_REMAKE) | CASK__SLOT_LOADING | CASK__SLOT_FILE))
+    return 0; /* dead, or another thread has it */
+  const cask__spill_rec *rec = r->spilled[v];
+  /* rec goes with the block if it dies meanwhile; the inputs of a block
+   * made again from pure roots are held while it is made */
+  int64_t nbytes = (int64_t)rec->nbytes + (rec->remake ? inputs_size(r->g, v) : 0);
+  /* room for it, claimed (two workers making blocks again see each other) */
+  if (max_used != UINT64_MAX && !cask__memory_claim(r, (uint64_t)nbytes, max_used)) {
+    settle(r, v, CASK__SLOT_DISK);
+    return 0;
+  }
+  int rc = rec->remake ? remake(r, v, flags) : read_back(r, v, flags);
+  if (max_used != UINT64_MAX) atomic_fetch_sub(&r->reserved, nbytes);
+  return rc;
 }
 
 /* Free v's block, writing it to disk first unless its file already holds
@@ -386,32 +390,32 @@ static int read_back(cask__run *r, uint32_t v, unsigned flags) {
  * stopped). */
 static int spill_one(cask__memory *m, cask__run *r, uint32_t v) {
   atomic_uint *word = &r->slots[v].mem;
-  unsigned cur = atomic_load(word), kept = SLOT_FILE | SLOT_REMAKE;
+  unsigned cur = atomic_load(word), kept = CASK__SLOT_FILE | CASK__SLOT_REMAKE;
   /* a block read ahead may leave again (its file or source still has it):
    * kept for ever, read-ahead blocks whose consumers ran late filled the
    * limit and left nothing to spill */
-  if ((cur & ~(kept | SLOT_PREFETCHED)) != SLOT_MEM) return 0; /* pinned, dropped, not in memory */
-  if (!atomic_compare_exchange_strong(word, &cur, (cur & kept) | SLOT_WRITING)) return 0;
+  if ((cur & ~(kept | CASK__SLOT_PREFETCHED)) != CASK__SLOT_MEM) return 0; /* pinned, dropped, not in memory */
+  if (!atomic_compare_exchange_strong(word, &cur, (cur & kept) | CASK__SLOT_WRITING)) return 0;
   /* what the word holds now: a block that already has its file (or its
    * source) goes straight to the CAS below. Left as the old value, such a
    * block was always put back: read back once, it never left memory
    * again, and a limit of 5 blocks held 30. */
-  cur = (cur & kept) | SLOT_WRITING;
+  cur = (cur & kept) | CASK__SLOT_WRITING;
   cask_block *b = r->slots[v].out;
   if (!cask__block_frees_memory(b) || !cask_block_nbytes(b)) {
-    settle(r, v, SLOT_MEM);
+    settle(r, v, CASK__SLOT_MEM);
     return 0;
   }
-  if (!(cur & SLOT_FILE)) {
+  if (!(cur & CASK__SLOT_FILE)) {
     if (!r->spilled && !(r->spilled = cask__calloc(r->g->ntasks, sizeof *r->spilled))) {
       cask__run_fail(r, CASK_ENOMEM, v, "out of memory starting to spill");
-      settle(r, v, SLOT_MEM);
+      settle(r, v, CASK__SLOT_MEM);
       return CASK_ENOMEM;
     }
     cask__spill_rec *rec = cask__calloc(1, sizeof *rec);
     if (!rec) {
       cask__run_fail(r, CASK_ENOMEM, v, "out of memory spilling a block");
-      settle(r, v, SLOT_MEM);
+      settle(r, v, CASK__SLOT_MEM);
       return CASK_ENOMEM;
     }
     rec->dtype = cask_block_dtype(b);
@@ -425,12 +429,12 @@ static int spill_one(cask__memory *m, cask__run *r, uint32_t v) {
       rec->checksum = checksum(cask_block_data(b), rec->nbytes);
     if (!rec->remake && write_block(r, v, b, rec)) {
       cask__free(rec);
-      settle(r, v, SLOT_MEM);
+      settle(r, v, CASK__SLOT_MEM);
       return CASK_EIO;
     }
     r->spilled[v] = rec;
     if (!rec->remake) record(m, r, v, 0, rec->nbytes, t0, cask__now_ns());
-    unsigned how = SLOT_FILE | (rec->remake ? SLOT_REMAKE : 0);
+    unsigned how = CASK__SLOT_FILE | (rec->remake ? CASK__SLOT_REMAKE : 0);
     cur = atomic_fetch_or(word, how) | how;
   }
   /* Only if nobody pinned it while it was written (the file is kept either
@@ -440,10 +444,10 @@ static int spill_one(cask__memory *m, cask__run *r, uint32_t v) {
    * again may claim it at once, and its new block must not be overwritten
    * by this thread's NULL (a race ThreadSanitizer found). */
   unsigned how = cur & kept;
-  while (cur == (SLOT_WRITING | how) && !atomic_compare_exchange_weak(word, &cur, SLOT_LOADING | how)) {
+  while (cur == (CASK__SLOT_WRITING | how) && !atomic_compare_exchange_weak(word, &cur, CASK__SLOT_LOADING | how)) {
   }
-  if (cur != (SLOT_WRITING | how)) {
-    settle(r, v, SLOT_MEM);
+  if (cur != (CASK__SLOT_WRITING | how)) {
+    settle(r, v, CASK__SLOT_MEM);
     return 0;
   }
   atomic_fetch_add(&m->ondisk, 1);
@@ -454,17 +458,17 @@ static int spill_one(cask__memory *m, cask__run *r, uint32_t v) {
   r->slots[v].out = NULL;
   cask__account(r, b, -1);
   cask_block_release(b);
-  settle(r, v, SLOT_DISK);
+  settle(r, v, CASK__SLOT_DISK);
   return 1;
 }
 
 /* Delete the files of blocks that died. */
 static void delete_dead(cask__memory *m, cask__run *r) {
   for (;;) {
-    uv_mutex_lock(&m->mu);
+    cask__lock(&m->mu, CASK__LOCK_MEM);
     uint32_t v = m->deletes.n ? m->deletes.v[--m->deletes.n] : CASK__NO_TASK;
     atomic_store(&m->deletes.pub, m->deletes.n);
-    uv_mutex_unlock(&m->mu);
+    cask__unlock(&m->mu, CASK__LOCK_MEM);
     if (v == CASK__NO_TASK) return;
     cask__spill_delete(r, v);
   }
@@ -499,7 +503,7 @@ static int by_key_desc(const void *a, const void *b) {
  * next use), for reading ahead the nearest (keys inverted). */
 static size_t candidates(cask__memory *m, cask__run *r, unsigned state, int nearest) {
   size_t n = 0;
-  unsigned ignore = SLOT_FILE | SLOT_REMAKE | (nearest ? 0 : SLOT_PREFETCHED);
+  unsigned ignore = CASK__SLOT_FILE | CASK__SLOT_REMAKE | (nearest ? 0 : CASK__SLOT_PREFETCHED);
   for (uint32_t v = 0; v < r->g->ntasks; v++) {
     unsigned w = atomic_load_explicit(&r->slots[v].mem, memory_order_relaxed) & ~ignore;
     if (w != state) continue; /* also skips pinned and dropped blocks */
@@ -546,7 +550,7 @@ static int spill_down_to(cask__memory *m, cask__run *r, uint64_t target) {
     cask__run_fail(r, rc, CASK__NO_TASK, err);
     return rc;
   }
-  size_t n = candidates(m, r, SLOT_MEM, 0);
+  size_t n = candidates(m, r, CASK__SLOT_MEM, 0);
   for (size_t i = 0; i < n && (used_by_blocks(r) > target || cask__memory_used(r) > keep) && !stopped(r); i++) {
     if ((rc = spill_one(m, r, (uint32_t)m->cand[i])) < 0) return rc;
     /* a block that left memory gave its buffer to the pool, which counts
@@ -586,12 +590,12 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
       unpin_scratch(m, r);
       return FAILED;
     }
-    unsigned st = atomic_load(&r->slots[d].mem) & SLOT_STATE;
-    if (st == SLOT_DISK) {
+    unsigned st = atomic_load(&r->slots[d].mem) & CASK__SLOT_STATE;
+    if (st == CASK__SLOT_DISK) {
       need += r->spilled[d]->nbytes;
       continue;
     }
-    if (st == SLOT_LOADING) { /* a worker is making it again: wait for it */
+    if (st == CASK__SLOT_LOADING) { /* a worker is making it again: wait for it */
       unpin_scratch(m, r);
       return WAIT;
     }
@@ -621,7 +625,7 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
     else if (cask__memory_used(r) > target && (cask__any_running(r) || atomic_load(&m->ready.pub))) rc = WAIT;
   }
   for (uint32_t k = 0; rc == LOADED && k < t->ndeps; k++) {
-    if ((atomic_load(&r->slots[deps[k]].mem) & SLOT_STATE) != SLOT_DISK) continue;
+    if ((atomic_load(&r->slots[deps[k]].mem) & CASK__SLOT_STATE) != CASK__SLOT_DISK) continue;
     int got = cask__spill_load(r, deps[k], 0, UINT64_MAX);
     rc = got < 0 ? FAILED : got == 0 ? WAIT : LOADED; /* 0: a worker took it meanwhile */
   }
@@ -638,7 +642,7 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
 static uint32_t take_waiting(cask__memory *m, const cask__run *r) {
   uint32_t v = CASK__NO_TASK;
   cask__task_list *l = &m->waiting;
-  uv_mutex_lock(&m->mu);
+  cask__lock(&m->mu, CASK__LOCK_MEM);
   size_t best = 0;
   for (size_t i = 1; i < l->n; i++)
     if (r->g->prio[l->v[i]] < r->g->prio[l->v[best]]) best = i;
@@ -647,7 +651,7 @@ static uint32_t take_waiting(cask__memory *m, const cask__run *r) {
     l->v[best] = l->v[--l->n];
     atomic_store(&l->pub, l->n);
   }
-  uv_mutex_unlock(&m->mu);
+  cask__unlock(&m->mu, CASK__LOCK_MEM);
   return v;
 }
 
@@ -661,9 +665,9 @@ static void put_back(cask__memory *m, cask__run *r, uint32_t v) {
  * low-water mark. Returns how many were read. */
 static size_t read_ahead(cask__memory *m, cask__run *r) {
   if (atomic_load(&m->ondisk) == 0 || cask__memory_used(r) >= m->low) return 0;
-  size_t n = candidates(m, r, SLOT_DISK, 1), loaded = 0;
+  size_t n = candidates(m, r, CASK__SLOT_DISK, 1), loaded = 0;
   for (size_t i = 0; i < n && !stopped(r) && !atomic_load(&m->waiting.pub); i++) {
-    int rc = cask__spill_load(r, (uint32_t)m->cand[i], SLOT_PREFETCHED, m->low);
+    int rc = cask__spill_load(r, (uint32_t)m->cand[i], CASK__SLOT_PREFETCHED, m->low);
     if (rc <= 0) break;
     loaded++;
   }
@@ -708,9 +712,9 @@ static void serve(cask__memory *m, cask__run *r) {
 
 void cask__spill_wake(uv_async_t *h) {
   cask__memory *m = h->data;
-  uv_mutex_lock(&m->mu);
+  cask__lock(&m->mu, CASK__LOCK_MEM);
   if (m->quit) {
-    uv_mutex_unlock(&m->mu);
+    cask__unlock(&m->mu, CASK__LOCK_MEM);
     uv_close((uv_handle_t *)h, NULL);
     uv_close((uv_handle_t *)&m->retry, NULL);
     return;
@@ -719,13 +723,13 @@ void cask__spill_wake(uv_async_t *h) {
   if (r) {
     atomic_store(&m->busy, 1);
   }
-  uv_mutex_unlock(&m->mu);
+  cask__unlock(&m->mu, CASK__LOCK_MEM);
   if (!r) return;
   serve(m, r);
-  uv_mutex_lock(&m->mu);
+  cask__lock(&m->mu, CASK__LOCK_MEM);
   atomic_store(&m->busy, 0);
   uv_cond_broadcast(&m->idle_cv);
-  uv_mutex_unlock(&m->mu);
+  cask__unlock(&m->mu, CASK__LOCK_MEM);
   /* Roots held back while this thread was busy look again (r may be gone:
    * the park belongs to the runtime). */
   cask__park_notify(m->park, 1);

@@ -1,6 +1,9 @@
-/* memory.h - the memory manager: the limit a run keeps, the state of every
- * task's block (in memory, being written, on disk), pins, and the spill
- * thread that writes blocks out and reads them back.
+/* memory.h - the memory manager (memory.c), its spill thread (spill.c)
+ * and the worker loop's side of it (hooks.c, called through hooks.h): the
+ * limit a run keeps, the state of every task's block (in memory, being
+ * written, on disk), pins, and the thread that writes blocks out and reads
+ * them back. It reads the run's state (../internal.h) but calls nothing of
+ * the worker loop: what it does to a run is in ../run_state.h.
  *
  * Each slot has one atomic word: the block's state in the low bits, flags,
  * and the count of running tasks reading it (pins) above. A task pins its
@@ -10,8 +13,8 @@
  * vanish. A task whose input is on disk is handed to the spill thread, which
  * reads its inputs back, pins them for it, and hands it back to the workers.
  *
- * Lock order: rt->mu, then mem->mu; mem->mu is never held during file I/O
- * and never while a task runs. */
+ * Lock order: rt->mu, then mem->mu (../locks.h, which checks it); mem->mu
+ * is never held during file I/O and never while a task runs. */
 #ifndef CASK_SCHED_MEMORY_H
 #define CASK_SCHED_MEMORY_H
 
@@ -22,22 +25,22 @@
 #include "cask/scheduler.h"
 
 enum {
-  SLOT_EMPTY = 0, /* no block (not run yet, or produced nothing) */
-  SLOT_MEM,       /* in memory */
-  SLOT_WRITING,   /* in memory, the spill thread is writing it */
-  SLOT_DISK,      /* on disk (run->spilled says what it was) */
-  SLOT_LOADING,   /* the spill thread is reading it back */
-  SLOT_DEAD       /* freed after its last use */
+  CASK__SLOT_EMPTY = 0, /* no block (not run yet, or produced nothing) */
+  CASK__SLOT_MEM,       /* in memory */
+  CASK__SLOT_WRITING,   /* in memory, the spill thread is writing it */
+  CASK__SLOT_DISK,      /* on disk (run->spilled says what it was) */
+  CASK__SLOT_LOADING,   /* the spill thread is reading it back */
+  CASK__SLOT_DEAD       /* freed after its last use */
 };
-#define SLOT_STATE 7u
-#define SLOT_PREFETCHED 8u /* read back ahead of use: no victim until pinned */
-#define SLOT_DROPPED 16u   /* its last use passed while it was written or read */
-#define SLOT_FILE 32u      /* its spill file (or its pure op) holds it: spilling
+#define CASK__SLOT_STATE 7u
+#define CASK__SLOT_PREFETCHED 8u /* read back ahead of use: no victim until pinned */
+#define CASK__SLOT_DROPPED 16u   /* its last use passed while it was written or read */
+#define CASK__SLOT_FILE 32u      /* its spill file (or its pure op) holds it: spilling
                               again is free */
-#define SLOT_REMAKE 64u    /* with SLOT_FILE: dropped, not written; its pure op
+#define CASK__SLOT_REMAKE 64u    /* with CASK__SLOT_FILE: dropped, not written; its pure op
                               makes it again (a worker may, see
                               cask__memory_remake_inputs) */
-#define SLOT_PIN 128u      /* one pin */
+#define CASK__SLOT_PIN 128u      /* one pin */
 
 /* What a block on disk (or dropped) was: enough to check it when it comes
  * back. remake: it was dropped, not written, and comes back by running
@@ -99,7 +102,7 @@ typedef struct cask__memory {
   cask__task_list ready;   /* tasks whose inputs were read back and pinned */
   cask__task_list deletes; /* dead blocks whose spill files are to go */
   atomic_int spill_wanted;
-  atomic_int_fast64_t ondisk; /* blocks in SLOT_DISK */
+  atomic_int_fast64_t ondisk; /* blocks in CASK__SLOT_DISK */
   /* figures of the run going on (reset when one starts) */
   atomic_uint_fast64_t spilled_bytes, spilled_blocks, loaded_bytes, loaded_blocks, io_ns;
   atomic_uint_fast64_t held_back;
@@ -120,7 +123,7 @@ typedef struct cask__memory {
   struct cask__park *park; /* the runtime's, to wake workers */
 } cask__memory;
 
-/* memory.c */
+/* memory.c: limits, runs, pins, dropping blocks, the task lists */
 /* Limit and spill directory from the options and the environment. err
  * says what was wrong. */
 int cask__memory_init(cask__memory *m, const cask_runtime_options *opts, char *err, size_t errcap);
@@ -138,21 +141,8 @@ void cask__memory_pin_one(cask__run *r, uint32_t d);
 /* Free d's block after its last use, wherever it is (memory, being
  * written, disk). */
 void cask__memory_drop(cask__run *r, uint32_t d);
-/* Publish a task's new block (account it; may start spilling). */
-void cask__memory_publish(cask__run *r, uint32_t v);
 /* Append v to l under m->mu (published in l->pub, seq_cst). */
 int cask__list_push(cask__memory *m, cask__task_list *l, uint32_t v);
-/* Make again, on this worker, the inputs of v that were dropped (not
- * written), within the limit. 1: none of v's inputs is dropped any more;
- * 0: one could not be made here (no room, or another thread has it); <0:
- * the run failed. */
-int cask__memory_remake_inputs(cask__run *r, uint32_t v);
-/* Hand task v to the spill thread to read its inputs back. */
-int cask__memory_defer(cask__run *r, uint32_t v);
-/* A task whose inputs are back and pinned, or CASK__NO_TASK. */
-uint32_t cask__memory_take_ready(cask__run *r);
-/* May a root task of declared size `size` (-1: unknown) start now? */
-int cask__memory_admit(cask__run *r, int64_t size);
 void cask__memory_wake(cask__memory *m);
 /* Reserve bytes (add them to r->reserved) if held plus reserved stays
  * within max_used; 0 if not (nothing reserved). Give them back with an
@@ -172,8 +162,8 @@ int cask__remakeable(const cask_graph *g, uint32_t v);
 /* Add one run of a pure op (ns for bytes of result) to its rate. */
 void cask__memory_time_op(cask__memory *m, const cask_op *op, uint64_t ns, uint64_t bytes);
 /* Read v's block back (verified; its file kept) or make it again (a
- * dropped block) into memory with the given flags (SLOT_PIN,
- * SLOT_PREFETCHED), unless used bytes would pass max_used. 1: back, 0:
+ * dropped block) into memory with the given flags (CASK__SLOT_PIN,
+ * CASK__SLOT_PREFETCHED), unless used bytes would pass max_used. 1: back, 0:
  * skipped (or claimed or dropped meanwhile), <0: failed and the run
  * stopped. The spill thread's; a worker's for a dropped block; any
  * thread's once the run is over. */

@@ -1,0 +1,43 @@
+/* run_state.c - a run's shared outcome and counters: the first failure
+ * (claimed once with a CAS), held bytes and peaks, and whether a worker is
+ * busy. Called by the worker loop and by the memory manager alike. */
+#include "internal.h"
+
+void cask__run_fail(cask__run *r, int rc, uint32_t task, const char *msg) {
+  int expected = 0;
+  if (atomic_compare_exchange_strong(&r->fail_claim, &expected, 1)) {
+    r->fail_rc = rc;
+    r->fail_task = task;
+    cask__fmt(r->fail_msg, sizeof r->fail_msg, "%s", msg);
+  }
+  /* seq_cst: a store that makes a parked worker's wait end must be ordered
+   * before the notifier's read of the waiter count (park.h), or a worker
+   * going to sleep and this notify can miss each other and the run hangs. */
+  atomic_store_explicit(&r->stop, 1, memory_order_seq_cst);
+  cask__park_notify(&r->rt->park, 1);
+}
+
+int cask__any_running(const cask__run *r) {
+  for (int i = 0; i < r->rt->nworkers; i++)
+    if (atomic_load_explicit(&r->rt->workers[i].busy, memory_order_relaxed)) return 1;
+  return 0;
+}
+
+void cask__account(cask__run *r, const cask_block *b, int sign) {
+  if (!b) return;
+  int64_t bytes = (int64_t)cask_block_nbytes(b) * sign;
+  int64_t nb = atomic_fetch_add_explicit(&r->held_blocks, sign, memory_order_relaxed) + sign;
+  int64_t nbytes = atomic_fetch_add_explicit(&r->held_bytes, bytes, memory_order_relaxed) + bytes;
+  /* a block is counted out only after it was counted in (happens-before,
+   * and so in the counters' modification order) */
+  CASK__ASSERT(nb >= 0 && nbytes >= 0);
+  if (sign < 0) return;
+  int64_t p = atomic_load_explicit(&r->peak_bytes, memory_order_relaxed);
+  while (nbytes > p && !atomic_compare_exchange_weak_explicit(&r->peak_bytes, &p, nbytes,
+                                                              memory_order_relaxed, memory_order_relaxed)) {
+  }
+  p = atomic_load_explicit(&r->peak_blocks, memory_order_relaxed);
+  while (nb > p && !atomic_compare_exchange_weak_explicit(&r->peak_blocks, &p, nb,
+                                                          memory_order_relaxed, memory_order_relaxed)) {
+  }
+}
