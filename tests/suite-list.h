@@ -15,4 +15,5 @@
   X(array_zarr)              \
   X(array_store)             \
   X(array_expr)             \
-  X(memory)
+  X(memory)                 \
+  X(distributed)

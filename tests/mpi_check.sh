@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# mpi_check.sh SMOKE - runs tests/mpi/smoke.c's program under
+# `mpirun --oversubscribe -np K` for K = 1, 2, 3 (oversubscribed: CI has 2
+# cores, and runs as root, which OpenMPI refuses unless told). Exit 77
+# (skipped) when there is no mpirun.
+set -euo pipefail
+command -v mpirun >/dev/null || { echo "mpi_check: no mpirun: skipped"; exit 77; }
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# one thread per process: ranks share the cores
+export CASK_NUM_THREADS=1
+for k in 1 2 3; do
+  mpirun --oversubscribe -np "$k" "$1"
+done
