@@ -16,13 +16,17 @@
  * their arguments (collections/array/kernel/kernel.c, .b of a unary
  * instruction), so their digest differs between processes; reported. */
 static int build(cask_ctx **ctx, cask_graph **g) {
-  cask_array *x, *y, *s;
+  cask_array *x = NULL, *y = NULL, *s = NULL;
   const int64_t shape[2] = {1200, 300}, chunks[2] = {100, 100};
-  if (cask_ctx_new(NULL, ctx) || cask_random_uniform(*ctx, 11, CASK_F64, 2, shape, chunks, &x) ||
-      cask_eval(*ctx, "sqrt(x) * x + x", (const char *[]){"x"}, &x, 1, &y) ||
-      cask_eval(*ctx, "sum(y, axis=0)", (const char *[]){"y"}, &y, 1, &s))
-    return -1;
-  return cask_array_graph(s, g);
+  int rc = cask_ctx_new(NULL, ctx);
+  if (!rc) rc = cask_random_uniform(*ctx, 11, CASK_F64, 2, shape, chunks, &x);
+  if (!rc) rc = cask_eval(*ctx, "sqrt(x) * x + x", (const char *[]){"x"}, &x, 1, &y);
+  if (!rc) rc = cask_eval(*ctx, "sum(y, axis=0)", (const char *[]){"y"}, &y, 1, &s);
+  if (!rc) rc = cask_array_graph(s, g);
+  cask_array_release(x);
+  cask_array_release(y);
+  cask_array_release(s);
+  return rc;
 }
 
 int main(int argc, char **argv) {
