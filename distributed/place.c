@@ -14,11 +14,16 @@ static int root_rank(size_t j, size_t nroots, int nranks) {
   return (int)(r + (j - r * (q + 1)) / q);
 }
 
-/* Bytes a block weighs in the vote of its consumers: its declared size; an
- * undeclared one counts 1, so a task of unsized inputs follows most of them. */
-static int64_t weight(const cask_graph *g, uint32_t t) {
-  int64_t s = g->tasks[t].size;
-  return s >= 0 ? s : 1;
+/* Bytes an input weighs in the vote of its consumer: its declared size. An
+ * undeclared one counts as the largest declared size among the consumer's
+ * inputs (a block of unknown size is most likely one like its siblings: a
+ * reduction's first combine often has none), or 1 when none is declared,
+ * so a task of unsized inputs follows most of them. */
+static int64_t unknown_weight(const cask_graph *g, const uint32_t *deps, uint32_t nd) {
+  int64_t w = 1;
+  for (uint32_t k = 0; k < nd; k++)
+    if (g->tasks[deps[k]].size > w) w = g->tasks[deps[k]].size;
+  return w;
 }
 
 /* Per-rank tallies of one task's input bytes. stamp[r] says which task the
@@ -34,10 +39,13 @@ static int majority_rank(const cask_graph *g, uint32_t t, const int *owner, tall
   const uint32_t *deps = g->dep_idx + g->tasks[t].deps_off;
   uint32_t nd = g->tasks[t].ndeps, stamp = t + 1;
   int ntouched = 0, best = -1;
+  int64_t unknown = -1; /* found when first needed: most inputs are sized */
   for (uint32_t k = 0; k < nd; k++) {
     int r = owner[deps[k]];
+    int64_t w = g->tasks[deps[k]].size;
+    if (w < 0) w = unknown < 0 ? (unknown = unknown_weight(g, deps, nd)) : unknown;
     if (v->stamp[r] != stamp) v->stamp[r] = stamp, v->acc[r] = 0, v->touched[ntouched++] = r;
-    v->acc[r] += weight(g, deps[k]);
+    v->acc[r] += w;
   }
   for (int k = 0; k < ntouched; k++) {
     int r = v->touched[k];

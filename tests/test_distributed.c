@@ -241,6 +241,32 @@ START_TEST(tree_reduction_moves_one_partial_per_rank_but_the_first) {
 }
 END_TEST
 
+/* top = f(c0, c1, c2, c3), c_i = g(r_i), the r_i split over two ranks;
+ * c0's size is not declared. Counted as 1 byte, it would send top (and
+ * rank 0's blocks) to rank 1; counted as its siblings' 800, the tie goes
+ * to rank 0. */
+START_TEST(an_unsized_input_weighs_as_its_largest_sibling) {
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id c[4], top;
+  char key[16];
+  for (int i = 0; i < 4; i++) {
+    snprintf(key, sizeof key, "r-%d", i);
+    cask_task_id r = add(g, key, 1, 8000, NULL, 0);
+    snprintf(key, sizeof key, "c-%d", i);
+    c[i] = add(g, key, 2, i ? 800 : -1, &r, 1);
+  }
+  top = add(g, "top", 3, 8, c, 4);
+  int owner[9];
+  ck_assert_int_eq(cask_graph_place(g, 2, owner), CASK_OK);
+  ck_assert_int_eq(owner[c[0]], 0);
+  ck_assert_int_eq(owner[c[3]], 1);
+  ck_assert_int_eq(owner[top], 0);
+  check_plans(g, 2, "unsized sibling");
+  cask_graph_free(g);
+}
+END_TEST
+
 START_TEST(more_ranks_than_roots_leaves_ranks_idle_not_broken) {
   cask_graph *g = tree_sum(3);
   check_plans(g, 8, "3 blocks on 8 ranks");
@@ -386,6 +412,7 @@ Suite *distributed_suite(void) {
   tcase_add_test(tc, plans_of_all_ranks_run_every_task_once_and_sends_match_receives);
   tcase_add_test(tc, row_block_elementwise_job_moves_nothing);
   tcase_add_test(tc, tree_reduction_moves_one_partial_per_rank_but_the_first);
+  tcase_add_test(tc, an_unsized_input_weighs_as_its_largest_sibling);
   tcase_add_test(tc, more_ranks_than_roots_leaves_ranks_idle_not_broken);
   tcase_add_test(tc, an_empty_graph_plans_to_nothing);
   tcase_add_test(tc, bad_rank_counts_are_refused_with_a_message);

@@ -36,8 +36,9 @@ extern "C" {
  *   longer): the static order finishes one output block's subtree before
  *   the next, so neighbouring roots feed the same tasks;
  * - a task with inputs goes to the rank holding most of its input bytes
- *   (declared sizes, cask_graph_set_size; an undeclared size counts 1),
- *   the lowest such rank on a tie. Elementwise results follow their
+ *   (declared sizes, cask_graph_set_size; an undeclared size counts as the
+ *   largest declared one among the task's inputs, or 1 when none is), the
+ *   lowest such rank on a tie. Elementwise results follow their
  *   inputs, a reduction's partials follow their blocks, and each combine
  *   of a reduction tree is placed by where its inputs are, which is fixed
  *   by block indices, never by arrival.
