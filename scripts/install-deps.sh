@@ -12,6 +12,7 @@ packages=(
   libopenblas-dev libgfortran-12-dev # CBLAS for matmul (openblas.pc's static libs name -lgfortran)
   zlib1g-dev libzstd-dev libblosc-dev # Zarr chunk codecs
   check                              # unit tests
+  openmpi-bin libopenmpi-dev         # MPI (mpicc, mpirun): distributed runs, tests/mpi_check.sh
   clang libclang-rt-14-dev           # libFuzzer target
   python3 python3-numpy              # interop checks against NumPy
   python3-numexpr python3-dask       # benchmark anchors (cask-bench)

@@ -35,6 +35,13 @@ checks that one example):
             the same directory (those of live processes are kept).
   failure   an input file truncated during the run: exit 1, a message naming
             the failed task and its op, no output file.
+  plan      `cask run --plan-ranks K --plan-rank R` (text and --plan-json):
+            every rank of K = 1, 2, 4, 8 agrees on the graph's digest, the
+            ranks' tasks add up to the graph's, the blocks and bytes sent
+            equal those received, a row-block elementwise job moves nothing,
+            a graph file plans as its job does, nothing is run or written;
+            a rank outside 0..K-1 and --plan-rank without --plan-ranks are
+            refused with exit 2.
   plugin    `cask run GRAPH.json` (a graph written by `cask graph`, and one
             written by hand with a plugin's op) prints its outputs; a step
             map_blocks('twice_plus_one', x, dtype='float32') with --plugin
@@ -844,11 +851,78 @@ def test_plugin():
     print("ok plugin: kernels in steps, ops in graph files, cask run of graph files")
 
 
+def plan_of(d, k, r, job="job.json"):
+    res = run(["run", "--plan-ranks", str(k), "--plan-rank", str(r), "--plan-json", job], d)
+    if res.returncode != 0:
+        fail("--plan-ranks %d --plan-rank %d %s: exit %d: %s" % (k, r, job, res.returncode, res.stderr))
+        return None
+    return json.loads(res.stdout)
+
+
+def check_plans(d, k, job, what):
+    """Every rank's plan of k ranks; the digest they share (or None)."""
+    plans = [plan_of(d, k, r, job) for r in range(k)]
+    if None in plans:
+        return None, None
+    total = plans[0]["graph_tasks"]
+    if sum(p["tasks"] for p in plans) != total:
+        fail("%s, %d ranks: tasks add up to %d, not %d" % (what, k, sum(p["tasks"] for p in plans), total))
+    if sum(p["sends"] for p in plans) != sum(p["receives"] for p in plans) or \
+       sum(p["bytes_sent"] for p in plans) != sum(p["bytes_received"] for p in plans):
+        fail("%s, %d ranks: sends and receives differ: %r" % (what, k, plans))
+    if len({p["digest"] for p in plans}) != 1 or [p["rank"] for p in plans] != list(range(k)):
+        fail("%s, %d ranks: digests or ranks differ: %r" % (what, k, plans))
+    return plans[0]["digest"], plans
+
+
+def test_plan():
+    with tempfile.TemporaryDirectory() as d:
+        inputs = {"x": {"source": "uniform", "seed": 1, "shape": [400, 60], "chunks": [50, 30]},
+                  "w": {"source": "normal", "seed": 2, "shape": [400, 60], "chunks": [50, 30]}}
+        job = job_with(inputs=inputs, steps={"y": "x * w + x", "s": "sum(y)"},
+                       outputs={"y": {"npy": "y.npy"}, "s": "print"})
+        with open(os.path.join(d, "job.json"), "w") as f:
+            json.dump(job, f)
+        with open(os.path.join(d, "rows.json"), "w") as f:
+            json.dump(job_with(inputs=inputs, steps={"y": "x * w + x"}, outputs={"y": {"npy": "y.npy"}}), f)
+        digests = set()
+        for k in (1, 2, 4, 8):
+            digest, plans = check_plans(d, k, "job.json", "sum job")
+            digests.add(digest)
+            if plans and k == 1 and (plans[0]["sends"] or plans[0]["receives"]):
+                fail("one rank sends or receives: %r" % plans[0])
+            if plans and k > 1 and not sum(p["sends"] for p in plans):
+                fail("%d ranks: the sum moves no partial: %r" % (k, plans))
+            _, plans = check_plans(d, k, "rows.json", "row-block job")
+            if plans and any(p["sends"] or p["receives"] or p["bytes_sent"] for p in plans):
+                fail("row-block job on %d ranks moves blocks: %r" % (k, plans))
+        if len(digests) != 1:
+            fail("the digest depends on the rank count: %r" % digests)
+        r = run(["run", "--plan-ranks", "4", "--plan-rank", "1", "job.json"], d)
+        for line in ("plan: rank 1 of 4\n", "tasks: ", "sends: ", "receives: ", "planning: "):
+            if r.returncode != 0 or line not in r.stdout:
+                fail("text plan: exit %d, no %r in %r" % (r.returncode, line, r.stdout))
+        if os.path.exists(os.path.join(d, "y.npy")) or "s = " in r.stdout:
+            fail("--plan-ranks ran the job")
+        # a graph file written by cask graph plans as the job does
+        r = run(["graph", "-o", "g.json", "job.json"], d)
+        digest, _ = check_plans(d, 3, "g.json", "graph file")
+        if r.returncode != 0 or digest not in digests:
+            fail("graph file: exit %d, digest %s, the job's %r" % (r.returncode, digest, digests))
+        for args, said in ((["--plan-ranks", "4", "--plan-rank", "4"], "--plan-rank 4: expected a rank from 0 to 3"),
+                           (["--plan-ranks", "0"], "--plan-ranks '0'"),
+                           (["--plan-rank", "1"], "need --plan-ranks"),
+                           (["--plan-ranks", "two"], "--plan-ranks 'two'")):
+            r = run(["run"] + args + ["job.json"], d)
+            if r.returncode != 2 or said not in r.stderr:
+                fail("%s: exit %d, %r (wanted 2 and %r)" % (" ".join(args), r.returncode, r.stderr, said))
+
+
 def main():
     global CASK
     CASK = os.path.abspath(sys.argv[1])
     jobs_dir = sys.argv[2]
-    tests = sys.argv[3:] or ["examples", "errors", "files", "memory", "zarr", "sigint", "sigkill", "failure"]
+    tests = sys.argv[3:] or ["examples", "errors", "files", "memory", "zarr", "sigint", "sigkill", "failure", "plan"]
     for t in tests:
         if t == "examples":
             test_examples(jobs_dir)
@@ -866,6 +940,8 @@ def main():
             test_sigkill()
         elif t == "plugin":
             test_plugin()
+        elif t == "plan":
+            test_plan()
         elif t == "failure":
             test_task_failure()
         elif t.endswith(".json"):

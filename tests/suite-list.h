@@ -18,4 +18,5 @@
   X(array_expr)             \
   X(array_shape)            \
   X(memory)                 \
-  X(hdf5)
+  X(hdf5)                   \
+  X(distributed)

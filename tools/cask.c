@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cask/cask.h"
+#include "cask/distributed.h"
 #include "run.h"
 #include "viz.h"
 
@@ -88,6 +89,12 @@ static void usage_run(FILE *f) {
           "                             the predicted peak memory, the memory limit and whether\n"
           "                             the run will spill; write --graph; run nothing\n"
           "  -q, --quiet                no progress and no summary (CASK_QUIET=1)\n"
+          "      --plan-ranks K         plan the job for K ranks (MPI processes) without MPI and\n"
+          "                             print one rank's part: its tasks, the blocks it sends\n"
+          "                             and receives with their bytes, the graph's digest and\n"
+          "                             the planning time; run nothing (docs/distributed.md)\n"
+          "      --plan-rank R          the rank to plan (0 to K-1; default 0)\n"
+          "      --plan-json            print that plan as one JSON object\n"
           "      --plugin LIB.so        load a shared library first whose cask_plugin_init\n"
           "                             registers ops (for graph files) and kernels (for\n"
           "                             map_blocks('name', x) in steps); repeatable\n"
@@ -146,13 +153,15 @@ static int load_plugin(const char *cmd, const char *path) {
   return 0; /* never closed: its ops and kernels stay registered */
 }
 
-static int parse_threads(const char *s, int *out) {
+static int parse_count(const char *s, long lo, long hi, int *out) {
   char *end;
   long v = strtol(s, &end, 10);
-  if (!*s || *end || v < 1 || v > 1024) return -1;
+  if (!*s || *end || v < lo || v > hi) return -1;
   *out = (int)v;
   return 0;
 }
+
+static int parse_threads(const char *s, int *out) { return parse_count(s, 1, 1024, out); }
 
 static int parse_limit(const char *s, uint64_t *out) { return cask_parse_memory_limit(s, out) ? -1 : 0; }
 
@@ -198,7 +207,7 @@ static int from_env(const char *cmd, run_config *cfg) {
   return 0;
 }
 
-enum { OPT_TRACE = 256, OPT_GRAPH, OPT_FORMAT, OPT_SPILL, OPT_PLUGIN };
+enum { OPT_TRACE = 256, OPT_GRAPH, OPT_FORMAT, OPT_SPILL, OPT_PLUGIN, OPT_PLAN_RANKS, OPT_PLAN_RANK, OPT_PLAN_JSON };
 
 static int parse_options(const char *cmd, int argc, char **argv, run_config *cfg, int *help) {
   static const struct option longs[] = {
@@ -208,13 +217,16 @@ static int parse_options(const char *cmd, int argc, char **argv, run_config *cfg
       {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
       {"memory-limit", required_argument, NULL, 'm'}, {"spill-dir", required_argument, NULL, OPT_SPILL},
       {"plugin", required_argument, NULL, OPT_PLUGIN},
+      {"plan-ranks", required_argument, NULL, OPT_PLAN_RANKS}, {"plan-rank", required_argument, NULL, OPT_PLAN_RANK},
+      {"plan-json", no_argument, NULL, OPT_PLAN_JSON},
       {NULL, 0, NULL, 0}};
-  int is_run = !strcmp(cmd, "run"), c;
+  int is_run = !strcmp(cmd, "run"), c, plan_rank_given = 0;
   opterr = 0;
   optind = 1;
   while ((c = getopt_long(argc, argv, is_run ? "t:m:nqh" : "o:qh", longs, NULL)) != -1) {
     /* run and graph share the table; each refuses the other's options */
-    int run_only = c == 't' || c == OPT_TRACE || c == OPT_GRAPH || c == 'n' || c == 'm' || c == OPT_SPILL;
+    int run_only = c == 't' || c == OPT_TRACE || c == OPT_GRAPH || c == 'n' || c == 'm' || c == OPT_SPILL ||
+                   c == OPT_PLAN_RANKS || c == OPT_PLAN_RANK || c == OPT_PLAN_JSON;
     if ((run_only && !is_run) || (c == 'o' && is_run)) return bad_usage(cmd, "unknown option '%s'", argv[optind - 1]);
     switch (c) {
     case 't':
@@ -231,6 +243,16 @@ static int parse_options(const char *cmd, int argc, char **argv, run_config *cfg
       if (check_spill_dir(cmd, "--spill-dir", optarg)) return EXIT_USAGE;
       cfg->spill_dir = optarg;
       break;
+    case OPT_PLAN_RANKS:
+      if (parse_count(optarg, 1, CASK_MAX_RANKS, &cfg->plan_ranks))
+        return bad_usage(cmd, "--plan-ranks '%s': expected a rank count from 1 to 1048576", optarg);
+      break;
+    case OPT_PLAN_RANK:
+      if (parse_count(optarg, 0, CASK_MAX_RANKS - 1, &cfg->plan_rank))
+        return bad_usage(cmd, "--plan-rank '%s': expected a rank from 0 to 1048575", optarg);
+      plan_rank_given = 1;
+      break;
+    case OPT_PLAN_JSON: cfg->plan_json = 1; break;
     case OPT_TRACE: cfg->trace = optarg; break;
     case OPT_GRAPH:
     case 'o': cfg->graph = optarg; break;
@@ -242,6 +264,14 @@ static int parse_options(const char *cmd, int argc, char **argv, run_config *cfg
     case 'h': *help = 1; return 0;
     default: return bad_usage(cmd, "unknown option or missing value: '%s'", argv[optind - 1]);
     }
+  }
+  if ((plan_rank_given || cfg->plan_json) && !cfg->plan_ranks)
+    return bad_usage(cmd, "%s", "--plan-rank and --plan-json need --plan-ranks K");
+  if (cfg->plan_ranks && cfg->plan_rank >= cfg->plan_ranks) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "--plan-rank %d: expected a rank from 0 to %d (--plan-ranks %d)", cfg->plan_rank,
+             cfg->plan_ranks - 1, cfg->plan_ranks);
+    return bad_usage(cmd, "%s", msg);
   }
   if (optind != argc - 1)
     return bad_usage(cmd, "%s", optind >= argc ? "expected a job file" : "expected one job file, got more arguments");

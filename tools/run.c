@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "job.h"
+#include "plan.h"
 #include "progress.h"
 
 /* ---- printing -------------------------------------------------------------
@@ -258,6 +260,11 @@ static int run_graph_file(const run_config *cfg) {
     cask_free(err);
     return EXIT_USAGE;
   }
+  if (cfg->plan_ranks) {
+    int code = plan_command(g, cfg, 0.0);
+    cask_graph_free(g);
+    return code;
+  }
   cask_runtime *rt;
   cask_runtime_options ro = {cfg->threads, cfg->memory_limit, cfg->spill_dir, CASK_DROP_DEFAULT};
   if (cask_runtime_new(&ro, &rt)) {
@@ -296,6 +303,12 @@ static int run_graph_file(const run_config *cfg) {
   return code;
 }
 
+static double seconds_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 int job_command_run(const run_config *cfg) {
   if (is_graph_file(cfg->job)) return run_graph_file(cfg);
   cask_ctx *ctx;
@@ -305,8 +318,11 @@ int job_command_run(const run_config *cfg) {
   /* --graph and --dry-run look at the graph of the job's arrays (the run
    * adds a writer task per output block, which holds an open file) */
   cask_graph *g = NULL;
-  if ((cfg->graph || cfg->dry_run) && !(code = build_graph(ctx, &j, &g)) && cfg->graph) code = write_graph(g, cfg);
-  if (!code && cfg->dry_run) print_plan(cask_ctx_runtime(ctx), g);
+  double t0 = seconds_now();
+  int need_graph = cfg->graph || cfg->dry_run || cfg->plan_ranks;
+  if (need_graph && !(code = build_graph(ctx, &j, &g)) && cfg->graph) code = write_graph(g, cfg);
+  if (!code && cfg->plan_ranks) code = plan_command(g, cfg, seconds_now() - t0);
+  else if (!code && cfg->dry_run) print_plan(cask_ctx_runtime(ctx), g);
   else if (!code) code = run_job(ctx, &j, cfg);
   cask_graph_free(g);
   job_free(&j);

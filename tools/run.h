@@ -18,6 +18,9 @@ typedef struct run_config {
   int graph_dot;          /* the graph as DOT instead of JSON */
   int dry_run;            /* build and optimize, run nothing */
   int quiet;              /* no progress, no summary */
+  int plan_ranks;         /* > 0: print rank plan_rank's plan on that many ranks, run nothing */
+  int plan_rank;
+  int plan_json;          /* that plan as one JSON object */
   atomic_int *interrupted; /* the signal (SIGINT, SIGTERM, SIGHUP) that stopped the run, or 0 */
 } run_config;
 

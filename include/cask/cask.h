@@ -6,6 +6,7 @@
 #include "cask/alloc.h"
 #include "cask/array.h"
 #include "cask/block.h"
+#include "cask/distributed.h"
 #include "cask/error.h"
 #include "cask/graph.h"
 #include "cask/hdf5.h"

@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""plan_scaling.py - per-rank planning time of a weakly scaled job, K = 1
+to 1024 ranks, with `cask run --plan-ranks K --plan-rank R --plan-json`
+(no MPI, one process per plan). docs/distributed.md shows its output.
+
+Usage: plan_scaling.py CASK_BINARY [MAX_K] [REPEATS]
+
+The job: per rank, 16 row blocks of 100 x 100 float64 in each of two
+columns of blocks (x, w: 3.2 MB per rank), y = x * w + x written out
+(elementwise: moves nothing) and s = sum(y, axis=0): at least one partial
+per column from every rank but one must move (the minimum printed); the
+array library's combine tree (fan-in 8) decides how many more do. For each K it plans ranks 0 and K-1, the best of
+REPEATS runs each, and prints a Markdown table: graph tasks, the rank's
+tasks, sends, receives, bytes sent and received, the analytical minimum of
+bytes moved over all ranks and what all ranks move, and the times (graph
+build, placement, planning = placement + the rank's lists)."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROWS_PER_RANK, COLS, CHUNK = 16, 2, 100
+
+
+def job(k):
+    shape = [k * ROWS_PER_RANK * CHUNK, COLS * CHUNK]
+    src = lambda name, seed: {"source": name, "seed": seed, "shape": shape, "chunks": [CHUNK, CHUNK]}
+    return {"inputs": {"x": src("uniform", 1), "w": src("normal", 2)},
+            "steps": {"y": "x * w + x", "s": "sum(y, axis=0)"},
+            "outputs": {"y": {"npy": "y.npy"}, "s": "print"}}
+
+
+def plan(cask, path, k, r, repeats):
+    best = None
+    for _ in range(repeats):
+        out = subprocess.run([cask, "run", "--plan-ranks", str(k), "--plan-rank", str(r), "--plan-json", path],
+                             capture_output=True, text=True, check=True).stdout
+        p = json.loads(out)
+        if best is None or p["plan_seconds"] < best["plan_seconds"]:
+            best = p
+    return best
+
+
+def main():
+    cask = os.path.abspath(sys.argv[1])
+    max_k = int(sys.argv[2]) if len(sys.argv) > 2 else 1024
+    repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    print("| K | graph tasks | rank | tasks | sends | receives | bytes sent | bytes received | "
+          "all ranks move (bytes) | minimum (bytes) | build ms | placement ms | planning ms | planning ns/task |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as d:
+        k = 1
+        while k <= max_k:
+            path = os.path.join(d, "job%d.json" % k)
+            with open(path, "w") as f:
+                json.dump(job(k), f)
+            # every rank's bytes (one fast pass) for the total, then timings
+            total = sum(plan(cask, path, k, r, 1)["bytes_sent"] for r in range(k)) if k <= 64 else None
+            # each rank holds partials of every column: all ranks but the
+            # one finishing a column send at least one partial (100 float64) of it
+            minimum = COLS * (k - 1) * CHUNK * 8
+            for r in sorted({0, k - 1}):
+                p = plan(cask, path, k, r, repeats)
+                print("| %d | %d | %d | %d | %d | %d | %d | %d | %s | %d | %.2f | %.2f | %.2f | %.1f |" % (
+                    k, p["graph_tasks"], r, p["tasks"], p["sends"], p["receives"], p["bytes_sent"],
+                    p["bytes_received"], "-" if total is None else str(total), minimum, p["build_seconds"] * 1e3,
+                    p["place_seconds"] * 1e3, p["plan_seconds"] * 1e3, p["plan_seconds"] * 1e9 / p["graph_tasks"]))
+                sys.stdout.flush()
+            k *= 2
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,424 @@
+/* test_distributed.c - placement, one rank's plan and graph digests
+ * (distributed/, docs/distributed.md), all without MPI: the plans of every
+ * rank of K are made in this one process and checked against each other
+ * (every task runs on exactly one rank, sends of a to b are the receives of
+ * b from a, each block goes to each rank once) over random DAGs for K = 1
+ * to 8, and against the bytes a row-block elementwise job (none) and a
+ * tree reduction (one partial per rank but the first) must move. */
+#include "test-util.h"
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cask/cask.h"
+#include "cask/distributed.h"
+
+typedef struct targs {
+  uint64_t salt;
+} targs;
+
+static cask_task_id add(cask_graph *g, const char *key, uint64_t salt, int64_t nbytes, const cask_task_id *deps,
+                        size_t ndeps) {
+  targs a = {salt};
+  cask_task_id id;
+  ck_assert_int_eq(cask_graph_add(g, key, cask_op_find("cask.noop"), &a, sizeof a, deps, ndeps, &id), CASK_OK);
+  if (nbytes >= 0) ck_assert_int_eq(cask_graph_set_size(g, id, nbytes), CASK_OK);
+  return id;
+}
+
+/* Tasks of random (or, one in five, undeclared) size with up to four
+ * inputs among the earlier tasks; with `changed` >= 0, that task's
+ * argument differs. */
+static cask_graph *random_dag(uint64_t seed, int ntasks, int changed) {
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  uint64_t s = seed;
+  char key[32];
+  for (int i = 0; i < ntasks; i++) {
+    cask_task_id deps[4];
+    size_t nd = i ? (size_t)(mix64(++s) % 5) : 0;
+    for (size_t k = 0; k < nd; k++) deps[k] = (cask_task_id)(mix64(++s) % (uint64_t)i);
+    int64_t nbytes = mix64(++s) % 5 == 0 ? -1 : (int64_t)(mix64(++s) % 4096);
+    snprintf(key, sizeof key, "t-%d", i);
+    add(g, key, (uint64_t)i + (i == changed), nbytes, deps, nd);
+  }
+  return g;
+}
+
+START_TEST(placement_is_deterministic_and_gives_every_task_one_rank) {
+  for (uint64_t seed = 1; seed <= 20; seed++)
+    for (int k = 1; k <= 8; k++) {
+      cask_graph *a = random_dag(seed, 300, -1), *b = random_dag(seed, 300, -1);
+      int oa[300], ob[300];
+      ck_assert_int_eq(cask_graph_place(a, k, oa), CASK_OK);
+      ck_assert_int_eq(cask_graph_place(b, k, ob), CASK_OK);
+      for (int i = 0; i < 300; i++) {
+        require(oa[i] == ob[i], "seed %d, %d ranks: task %d on rank %d, then on %d", (int)seed, k, i, oa[i], ob[i]);
+        require(oa[i] >= 0 && oa[i] < k, "seed %d: task %d on rank %d of %d", (int)seed, i, oa[i], k);
+      }
+      cask_graph_free(a);
+      cask_graph_free(b);
+    }
+}
+END_TEST
+
+/* Every rank's plan of g on k ranks, checked against each other and g. */
+static void check_plans(cask_graph *g, int k, const char *what) {
+  size_t n = cask_graph_size(g);
+  cask_plan **p = calloc((size_t)k, sizeof *p);
+  int *runs = calloc(n, sizeof *runs);
+  for (int r = 0; r < k; r++) ck_assert_int_eq(cask_plan_new(g, k, r, &p[r]), CASK_OK);
+  const int *owner = cask_plan_owners(p[0]);
+  int64_t sent = 0, received = 0;
+  for (int r = 0; r < k; r++) {
+    size_t nt, ns, nr;
+    const cask_task_id *t = cask_plan_tasks(p[r], &nt);
+    const cask_transfer *s = cask_plan_sends(p[r], &ns);
+    const cask_transfer *v = cask_plan_recvs(p[r], &nr);
+    cask_plan_stats st;
+    cask_plan_get_stats(p[r], &st);
+    require(st.nlocal == nt && st.nsends == ns && st.nrecvs == nr && st.ntasks == n, "%s: rank %d's counts", what, r);
+    for (size_t i = 0; i < nt; i++) {
+      require(owner[t[i]] == r, "%s: rank %d runs task %u of rank %d", what, r, t[i], owner[t[i]]);
+      runs[t[i]]++;
+    }
+    for (size_t i = 0; i < ns; i++) {
+      require(owner[s[i].task] == r && s[i].peer != r, "%s: rank %d sends block %u it does not own", what, r, s[i].task);
+      require(s[i].nbytes == cask_graph_size_estimate(g, s[i].task), "%s: send of %u: wrong size", what, s[i].task);
+      for (size_t j = 0; j < i; j++)
+        require(s[j].task != s[i].task || s[j].peer != s[i].peer, "%s: rank %d sends block %u to rank %d twice", what,
+                r, s[i].task, s[i].peer);
+      size_t nd;
+      const cask_task_id *users = cask_graph_dependents(g, s[i].task, &nd);
+      int needed = 0;
+      for (size_t j = 0; j < nd; j++) needed |= owner[users[j]] == s[i].peer;
+      require(needed, "%s: rank %d sends block %u to rank %d, which does not read it", what, r, s[i].task, s[i].peer);
+      sent += s[i].nbytes > 0 ? s[i].nbytes : 0;
+    }
+    for (size_t i = 0; i < nr; i++) received += v[i].nbytes > 0 ? v[i].nbytes : 0;
+    require(st.bytes_sent + st.bytes_received >= 0, "%s: negative bytes", what);
+  }
+  require(sent == received, "%s: %lld bytes sent, %lld received", what, (long long)sent, (long long)received);
+  for (size_t i = 0; i < n; i++) require(runs[i] == 1, "%s: task %zu runs on %d ranks", what, i, runs[i]);
+  /* every edge across ranks is covered: the consumer's rank receives the block */
+  for (cask_task_id c = 0; c < n; c++) {
+    size_t nd, nr;
+    const cask_task_id *deps = cask_graph_deps(g, c, &nd);
+    const cask_transfer *v = cask_plan_recvs(p[owner[c]], &nr);
+    for (size_t j = 0; j < nd; j++) {
+      if (owner[deps[j]] == owner[c]) continue;
+      int got = 0;
+      for (size_t i = 0; i < nr; i++) got += v[i].task == deps[j];
+      require(got == 1, "%s: rank %d receives block %u %d times", what, owner[c], deps[j], got);
+    }
+  }
+  /* sends of a to b, in order, are the receives of b from a */
+  for (int a = 0; a < k; a++)
+    for (int b = 0; b < k; b++) {
+      size_t ns, nr, i = 0, j = 0;
+      const cask_transfer *s = cask_plan_sends(p[a], &ns), *v = cask_plan_recvs(p[b], &nr);
+      for (;;) {
+        while (i < ns && s[i].peer != b) i++;
+        while (j < nr && v[j].peer != a) j++;
+        if (i == ns || j == nr) break;
+        require(s[i].task == v[j].task, "%s: rank %d's sends to %d and %d's receives differ", what, a, b, b);
+        i++, j++;
+      }
+      require(i == ns && j == nr, "%s: rank %d sends %d blocks more than rank %d receives", what, a, b, b);
+    }
+  for (int r = 0; r < k; r++) cask_plan_free(p[r]);
+  free(p);
+  free(runs);
+}
+
+START_TEST(plans_of_all_ranks_run_every_task_once_and_sends_match_receives) {
+  char what[64];
+  for (uint64_t seed = 1; seed <= (SANITIZED ? 8 : 30); seed++)
+    for (int k = 1; k <= 8; k++) {
+      cask_graph *g = random_dag(seed * 7919, 50 + (int)(seed * 37 % 400), -1);
+      snprintf(what, sizeof what, "seed %d, %d ranks", (int)seed, k);
+      check_plans(g, k, what);
+      cask_graph_free(g);
+    }
+}
+END_TEST
+
+/* z_i = f(x_i, y_i), w_i = g(z_i) over n row blocks, x and y added in
+ * block order or (interleaved = 0) all of x first. */
+static cask_graph *row_blocks(int n, int interleaved) {
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id *x = calloc((size_t)n, sizeof *x), *y = calloc((size_t)n, sizeof *y);
+  char key[32];
+  for (int i = 0; i < n; i++) {
+    snprintf(key, sizeof key, "x-%d", i);
+    x[i] = add(g, key, 1, 8000, NULL, 0);
+    snprintf(key, sizeof key, "y-%d", i);
+    if (interleaved) y[i] = add(g, key, 2, 8000, NULL, 0);
+  }
+  for (int i = 0; !interleaved && i < n; i++) {
+    snprintf(key, sizeof key, "y-%d", i);
+    y[i] = add(g, key, 2, 8000, NULL, 0);
+  }
+  for (int i = 0; i < n; i++) {
+    snprintf(key, sizeof key, "z-%d", i);
+    cask_task_id z = add(g, key, 3, 8000, (cask_task_id[]){x[i], y[i]}, 2);
+    snprintf(key, sizeof key, "w-%d", i);
+    cask_graph_set_output(g, add(g, key, 4, 8000, &z, 1), 1);
+  }
+  free(x);
+  free(y);
+  return g;
+}
+
+START_TEST(row_block_elementwise_job_moves_nothing) {
+  for (int interleaved = 0; interleaved < 2; interleaved++)
+    for (int k = 1; k <= 8; k++) {
+      cask_graph *g = row_blocks(4 * k, interleaved);
+      for (int r = 0; r < k; r++) {
+        cask_plan *p;
+        cask_plan_stats st;
+        ck_assert_int_eq(cask_plan_new(g, k, r, &p), CASK_OK);
+        cask_plan_get_stats(p, &st);
+        require(st.nsends == 0 && st.nrecvs == 0 && st.bytes_sent == 0 && st.bytes_received == 0,
+                "%d ranks, rank %d: %zu sends, %zu receives", k, r, st.nsends, st.nrecvs);
+        require(st.nlocal == 16, "%d ranks: rank %d runs %zu tasks, not 16", k, r, st.nlocal);
+        cask_plan_free(p);
+      }
+      check_plans(g, k, "row blocks");
+      cask_graph_free(g);
+    }
+}
+END_TEST
+
+/* sum over n blocks: x_i (8000 bytes), partial p_i (8 bytes), a binary tree
+ * of combines over the partials in block order (an odd one out moves up a
+ * level), then the total. */
+static cask_graph *tree_sum(int n) {
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id *level = calloc((size_t)n, sizeof *level);
+  char key[48];
+  for (int i = 0; i < n; i++) {
+    snprintf(key, sizeof key, "x-%d", i);
+    cask_task_id x = add(g, key, 1, 8000, NULL, 0);
+    snprintf(key, sizeof key, "partial-%d", i);
+    level[i] = add(g, key, 2, 8, &x, 1);
+  }
+  for (int m = n, depth = 0; m > 1; m = (m + 1) / 2, depth++)
+    for (int i = 0; i < m; i++) {
+      if (i % 2 == 0 && i + 1 == m) level[i / 2] = level[i];
+      if (i % 2) {
+        snprintf(key, sizeof key, "combine-%d-%d", depth, i / 2);
+        level[i / 2] = add(g, key, 3, 8, (cask_task_id[]){level[i - 1], level[i]}, 2);
+      }
+    }
+  cask_graph_set_output(g, add(g, "total", 4, 8, level, 1), 1);
+  free(level);
+  return g;
+}
+
+START_TEST(tree_reduction_moves_one_partial_per_rank_but_the_first) {
+  for (int k = 1; k <= 8; k++) {
+    cask_graph *g = tree_sum(4 * k);
+    int64_t sent = 0;
+    for (int r = 0; r < k; r++) {
+      cask_plan *p;
+      cask_plan_stats st;
+      ck_assert_int_eq(cask_plan_new(g, k, r, &p), CASK_OK);
+      cask_plan_get_stats(p, &st);
+      require(st.nsends == (r > 0) && st.bytes_sent == (r > 0 ? 8 : 0), "%d ranks: rank %d sends %zu blocks, %lld bytes",
+              k, r, st.nsends, (long long)st.bytes_sent);
+      sent += st.bytes_sent;
+      cask_plan_free(p);
+    }
+    /* K partials on K ranks: K - 1 must move to meet on one of them */
+    require(sent == 8 * (k - 1), "%d ranks: %lld bytes moved, not %d", k, (long long)sent, 8 * (k - 1));
+    check_plans(g, k, "tree sum");
+    cask_graph_free(g);
+  }
+}
+END_TEST
+
+/* top = f(c0, c1, c2, c3), c_i = g(r_i), the r_i split over two ranks;
+ * c0's size is not declared. Counted as 1 byte, it would send top (and
+ * rank 0's blocks) to rank 1; counted as its siblings' 800, the tie goes
+ * to rank 0. */
+START_TEST(an_unsized_input_weighs_as_its_largest_sibling) {
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id c[4], top;
+  char key[16];
+  for (int i = 0; i < 4; i++) {
+    snprintf(key, sizeof key, "r-%d", i);
+    cask_task_id r = add(g, key, 1, 8000, NULL, 0);
+    snprintf(key, sizeof key, "c-%d", i);
+    c[i] = add(g, key, 2, i ? 800 : -1, &r, 1);
+  }
+  top = add(g, "top", 3, 8, c, 4);
+  int owner[9];
+  ck_assert_int_eq(cask_graph_place(g, 2, owner), CASK_OK);
+  ck_assert_int_eq(owner[c[0]], 0);
+  ck_assert_int_eq(owner[c[3]], 1);
+  ck_assert_int_eq(owner[top], 0);
+  check_plans(g, 2, "unsized sibling");
+  cask_graph_free(g);
+}
+END_TEST
+
+START_TEST(more_ranks_than_roots_leaves_ranks_idle_not_broken) {
+  cask_graph *g = tree_sum(3);
+  check_plans(g, 8, "3 blocks on 8 ranks");
+  cask_plan *p;
+  cask_plan_stats st;
+  ck_assert_int_eq(cask_plan_new(g, 8, 7, &p), CASK_OK);
+  cask_plan_get_stats(p, &st);
+  ck_assert_uint_eq(st.nlocal, 0);
+  cask_plan_free(p);
+  cask_graph_free(g);
+}
+END_TEST
+
+START_TEST(an_empty_graph_plans_to_nothing) {
+  cask_graph *g;
+  cask_plan *p;
+  cask_plan_stats st;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  ck_assert_int_eq(cask_plan_new(g, 3, 2, &p), CASK_OK);
+  cask_plan_get_stats(p, &st);
+  ck_assert_uint_eq(st.ntasks + st.nlocal + st.nsends + st.nrecvs, 0);
+  cask_plan_free(p);
+  cask_graph_free(g);
+}
+END_TEST
+
+START_TEST(bad_rank_counts_are_refused_with_a_message) {
+  cask_graph *g = tree_sum(4);
+  cask_plan *p = (cask_plan *)1;
+  int owner[16];
+  ck_assert_int_eq(cask_graph_place(g, 0, owner), CASK_EINVAL);
+  ck_assert_ptr_nonnull(strstr(cask_graph_errmsg(g), "0 ranks"));
+  ck_assert_int_eq(cask_plan_new(g, 4, 4, &p), CASK_EINVAL);
+  ck_assert_ptr_null(p);
+  ck_assert_ptr_nonnull(strstr(cask_graph_errmsg(g), "rank 4 is not one of the ranks 0 to 3"));
+  ck_assert_int_eq(cask_plan_new(g, -2, 0, &p), CASK_EINVAL);
+  cask_graph_free(g);
+}
+END_TEST
+
+START_TEST(digests_agree_on_equal_graphs_and_name_the_first_differing_task) {
+  cask_graph *a = random_dag(42, 200, -1), *b = random_dag(42, 200, -1), *c = random_dag(42, 200, 57);
+  uint64_t da, db, dc, va[200], vc[200];
+  char msg[256];
+  ck_assert_int_eq(cask_graph_digest(a, &da), CASK_OK);
+  ck_assert_int_eq(cask_graph_digest(b, &db), CASK_OK);
+  ck_assert_int_eq(cask_graph_digest(c, &dc), CASK_OK);
+  ck_assert_uint_eq(da, db);
+  ck_assert_uint_ne(da, dc);
+  ck_assert_int_eq(cask_graph_compare(a, b, msg, sizeof msg), 0);
+  ck_assert_int_eq(cask_graph_compare(a, c, msg, sizeof msg), 1);
+  ck_assert_msg(strstr(msg, "task 57 differs") && strstr(msg, "'t-57'"), "message: %s", msg);
+  ck_assert_int_eq(cask_graph_task_digests(a, va), CASK_OK);
+  ck_assert_int_eq(cask_graph_task_digests(c, vc), CASK_OK);
+  ck_assert_uint_eq(cask_digests_first_difference(va, 200, vc, 200), 57);
+  ck_assert_uint_eq(cask_digests_first_difference(va, 200, va, 200), SIZE_MAX);
+  ck_assert_uint_eq(cask_digests_first_difference(va, 200, va, 150), 150);
+  /* a graph with one task more differs after the tasks they share */
+  add(b, "extra", 9, 8, NULL, 0);
+  ck_assert_int_eq(cask_graph_compare(a, b, msg, sizeof msg), 1);
+  ck_assert_msg(strstr(msg, "first 200 tasks"), "message: %s", msg);
+  cask_graph_free(a);
+  cask_graph_free(b);
+  cask_graph_free(c);
+}
+END_TEST
+
+/* z = f(x, y), or f(y, x) when swapped */
+static cask_graph *join_of_two(int swapped) {
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id xy[2] = {add(g, "x", 1, 8, NULL, 0), add(g, "y", 1, 8, NULL, 0)};
+  add(g, "z", 1, 8, (cask_task_id[]){xy[swapped], xy[!swapped]}, 2);
+  return g;
+}
+
+START_TEST(digest_sees_sizes_outputs_and_dependency_order) {
+  cask_graph *a = tree_sum(8), *b = tree_sum(8);
+  uint64_t da, db;
+  ck_assert_int_eq(cask_graph_digest(a, &da), CASK_OK);
+  cask_task_id id;
+  ck_assert_int_eq(cask_graph_find(b, "partial-3", &id), CASK_OK);
+  cask_graph_set_size(b, id, 16);
+  ck_assert_int_eq(cask_graph_digest(b, &db), CASK_OK);
+  ck_assert_uint_ne(da, db);
+  cask_graph_set_size(b, id, 8);
+  cask_graph_set_output(b, id, 1);
+  ck_assert_int_eq(cask_graph_digest(b, &db), CASK_OK);
+  ck_assert_uint_ne(da, db);
+  cask_graph_free(a);
+  cask_graph_free(b);
+  /* the same tasks, one task's inputs swapped */
+  cask_graph *c = join_of_two(0), *d = join_of_two(1);
+  char msg[256];
+  ck_assert_int_eq(cask_graph_compare(c, d, msg, sizeof msg), 1);
+  ck_assert_msg(strstr(msg, "task 2 differs: 'z'"), "message: %s", msg);
+  cask_graph_free(c);
+  cask_graph_free(d);
+}
+END_TEST
+
+/* An array job's graph (private ops, fused tasks): two contexts build the
+ * same digest, and the elementwise part of a row-block job moves nothing. */
+START_TEST(array_graphs_digest_alike_and_row_blocks_stay_local) {
+  uint64_t d[2];
+  for (int i = 0; i < 2; i++) {
+    cask_ctx *ctx;
+    cask_array *x, *y, *z;
+    ck_assert_int_eq(cask_ctx_new(NULL, &ctx), CASK_OK);
+    ck_assert_int_eq(cask_random_uniform(ctx, 7, CASK_F64, 2, (int64_t[]){800, 100}, (int64_t[]){100, 100}, &x),
+                     CASK_OK);
+    ck_assert_int_eq(cask_random_normal(ctx, 8, CASK_F64, 2, (int64_t[]){800, 100}, (int64_t[]){100, 100}, &y),
+                     CASK_OK);
+    ck_assert_int_eq(cask_eval(ctx, "2*x + sin(y)", (const char *[]){"x", "y"}, (cask_array *[]){x, y}, 2, &z), CASK_OK);
+    cask_graph *g;
+    ck_assert_int_eq(cask_array_graph(z, &g), CASK_OK);
+    ck_assert_int_eq(cask_graph_digest(g, &d[i]), CASK_OK);
+    for (int k = 1; k <= 8; k *= 2) {
+      for (int r = 0; r < k; r++) {
+        cask_plan *p;
+        cask_plan_stats st;
+        ck_assert_int_eq(cask_plan_new(g, k, r, &p), CASK_OK);
+        cask_plan_get_stats(p, &st);
+        require(st.nsends == 0 && st.nrecvs == 0, "%d ranks: rank %d sends %zu blocks", k, r, st.nsends);
+        cask_plan_free(p);
+      }
+    }
+    cask_graph_free(g);
+    cask_array_release(x);
+    cask_array_release(y);
+    cask_array_release(z);
+    cask_ctx_free(ctx);
+  }
+  ck_assert_uint_eq(d[0], d[1]);
+}
+END_TEST
+
+Suite *distributed_suite(void) {
+  Suite *s = suite_create("distributed");
+  TCase *tc = tcase_create("plan");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, placement_is_deterministic_and_gives_every_task_one_rank);
+  tcase_add_test(tc, plans_of_all_ranks_run_every_task_once_and_sends_match_receives);
+  tcase_add_test(tc, row_block_elementwise_job_moves_nothing);
+  tcase_add_test(tc, tree_reduction_moves_one_partial_per_rank_but_the_first);
+  tcase_add_test(tc, an_unsized_input_weighs_as_its_largest_sibling);
+  tcase_add_test(tc, more_ranks_than_roots_leaves_ranks_idle_not_broken);
+  tcase_add_test(tc, an_empty_graph_plans_to_nothing);
+  tcase_add_test(tc, bad_rank_counts_are_refused_with_a_message);
+  tcase_add_test(tc, digests_agree_on_equal_graphs_and_name_the_first_differing_task);
+  tcase_add_test(tc, digest_sees_sizes_outputs_and_dependency_order);
+  tcase_add_test(tc, array_graphs_digest_alike_and_row_blocks_stay_local);
+  suite_add_tcase(s, tc);
+  return s;
+}
