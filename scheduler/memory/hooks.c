@@ -24,11 +24,15 @@ static int admit(cask__run *r, int64_t size) {
 }
 
 /* Roots of declared size come in batches that fit half the room left;
- * roots of unknown size one at a time once memory is held. */
+ * roots of unknown size one at a time once memory is held. Past the
+ * low-water mark, one at a time whatever their size: the rest of a batch
+ * waits on the claiming worker's deque, and a thief steals from its far
+ * end, so it would start the root needed last while memory is short. */
 size_t cask__memory_admit_roots(cask__run *r, uint32_t first, size_t batch) {
   int64_t size = r->g->tasks[first].size;
   if (!admit(r, size)) return 0;
   uint64_t used = cask__memory_used(r), limit = r->mem->limit;
+  if (used > r->mem->low) return 1;
   uint64_t room = used < limit ? (limit - used) / 2 : 0;
   size_t fit = size > 0 ? (size_t)(room / (uint64_t)size) : used < r->mem->low / 4 ? batch : 1;
   return fit < 1 ? 1 : fit < batch ? fit : batch;
