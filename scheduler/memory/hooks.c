@@ -32,7 +32,7 @@ size_t cask__memory_admit_roots(cask__run *r, uint32_t first, size_t batch) {
   int64_t size = r->g->tasks[first].size;
   if (!admit(r, size)) return 0;
   uint64_t used = cask__memory_used(r), limit = r->mem->limit;
-  if (used > r->mem->low) return 1;
+  if (cask__memory_used_by_blocks(r) > r->mem->low) return 1;
   uint64_t room = used < limit ? (limit - used) / 2 : 0;
   size_t fit = size > 0 ? (size_t)(room / (uint64_t)size) : used < r->mem->low / 4 ? batch : 1;
   return fit < 1 ? 1 : fit < batch ? fit : batch;

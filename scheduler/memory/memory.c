@@ -288,6 +288,11 @@ uint64_t cask__memory_used(const cask__run *r) {
   return used > 0 ? (uint64_t)used : 0;
 }
 
+uint64_t cask__memory_used_by_blocks(const cask__run *r) {
+  uint64_t used = cask__memory_used(r), pool = cask__pool_bytes();
+  return used > pool ? used - pool : 0;
+}
+
 int cask__memory_claim(cask__run *r, uint64_t bytes, uint64_t max_used) {
   int64_t res = atomic_load_explicit(&r->reserved, memory_order_relaxed);
   for (;;) {
@@ -370,7 +375,7 @@ void cask__memory_drop(cask__run *r, uint32_t d) {
     r->slots[d].out = NULL;
     cask__account(r, b, -1);
     cask_block_release(b);
-    if (atomic_load_explicit(&m->ondisk, memory_order_relaxed) > 0 && cask__memory_used(r) < m->low)
+    if (atomic_load_explicit(&m->ondisk, memory_order_relaxed) > 0 && cask__memory_used_by_blocks(r) < m->low)
       cask__memory_wake(m); /* room to read spilled blocks back ahead of use */
     return;
   }

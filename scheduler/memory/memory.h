@@ -150,6 +150,10 @@ void cask__memory_wake(cask__memory *m);
 int cask__memory_claim(cask__run *r, uint64_t bytes, uint64_t max_used);
 /* Held plus reserved (the declared sizes of running tasks' results). */
 uint64_t cask__memory_used(const cask__run *r);
+/* Held plus reserved, the pool's buffers left out: what the water marks
+ * are about (the pool keeps buffers up to the high one for the next
+ * blocks). */
+uint64_t cask__memory_used_by_blocks(const cask__run *r);
 int cask__memory_make_dir(cask__memory *m, char *err, size_t errcap);
 
 /* spill.c: the spill thread's body */

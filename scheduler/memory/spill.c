@@ -165,11 +165,10 @@ static int make_inputs(cask__run *r, uint32_t v, cask_block **in, char *err, siz
     uint64_t t0 = cask__now_ns();
     int rc = td->op->run(&io);
     if (!rc && io.output) cask__memory_time_op(r->mem, td->op, cask__now_ns() - t0, cask_block_nbytes(io.output));
-    in[k] = io.output;
-    if (rc || !io.output) {
-      if (!err[0]) cask__fmt(err, cap, "its input '%s' (op %s): %s", cask__key(g, d), td->op->name,
-                             rc ? cask_strerror(rc) : "no block");
-      return rc ? rc : CASK_ETASK;
+    in[k] = io.output; /* NULL as the first time, when the op makes no block */
+    if (rc) {
+      if (!err[0]) cask__fmt(err, cap, "its input '%s' (op %s): %s", cask__key(g, d), td->op->name, cask_strerror(rc));
+      return rc;
     }
   }
   return CASK_OK;
@@ -276,13 +275,13 @@ static double make_cost(cask__memory *m, const cask__run *r, uint32_t v, size_t 
   return cost;
 }
 
-/* The declared bytes of v's inputs. */
-static int64_t inputs_size(const cask_graph *g, uint32_t v) {
+/* The bytes of v's inputs (declared sizes; else nbytes, v's). */
+static int64_t inputs_size(const cask_graph *g, uint32_t v, int64_t nbytes) {
   const cask__task *t = &g->tasks[v];
   int64_t n = 0;
   for (uint32_t k = 0; k < t->ndeps; k++) {
     int64_t s = g->tasks[g->dep_idx[t->deps_off + k]].size;
-    n += s > 0 ? s : 0;
+    n += s > 0 ? s : nbytes; /* undeclared: priced as v's (make_cost does too) */
   }
   return n;
 }
@@ -374,7 +373,7 @@ int cask__spill_load(cask__run *r, uint32_t v, unsigned flags, uint64_t max_used
   const cask__spill_rec *rec = r->spilled[v];
   /* rec goes with the block if it dies meanwhile; the inputs of a block
    * made again from pure roots are held while it is made */
-  int64_t nbytes = (int64_t)rec->nbytes + (rec->remake ? inputs_size(r->g, v) : 0);
+  int64_t nbytes = (int64_t)rec->nbytes + (rec->remake ? inputs_size(r->g, v, (int64_t)rec->nbytes) : 0);
   /* room for it, claimed (two workers making blocks again see each other) */
   if (max_used != UINT64_MAX && !cask__memory_claim(r, (uint64_t)nbytes, max_used)) {
     settle(r, v, CASK__SLOT_DISK);
@@ -528,12 +527,6 @@ static void trim_pool_to(cask__run *r, uint64_t target) {
   if (used > target && pool) cask__pool_trim(used - target < pool ? pool - (used - target) : 0);
 }
 
-/* Bytes held and reserved by blocks, the pool's buffers left out. */
-static uint64_t used_by_blocks(const cask__run *r) {
-  uint64_t used = cask__memory_used(r), pool = cask__pool_bytes();
-  return used > pool ? used - pool : 0;
-}
-
 /* Blocks leave memory until they use at most target. The pool's buffers
  * are the next blocks' memory: freed, every new block is fresh pages the
  * kernel zeroes (a quarter of the CPU time of a run re-reading a .npy file
@@ -543,7 +536,7 @@ static uint64_t used_by_blocks(const cask__run *r) {
 static int spill_down_to(cask__memory *m, cask__run *r, uint64_t target) {
   uint64_t keep = target >= m->low ? m->high : target;
   trim_pool_to(r, keep);
-  if (used_by_blocks(r) <= target && cask__memory_used(r) <= keep) return 0;
+  if (cask__memory_used_by_blocks(r) <= target && cask__memory_used(r) <= keep) return 0;
   char err[512];
   int rc = cask__memory_make_dir(m, err, sizeof err);
   if (rc) {
@@ -551,7 +544,7 @@ static int spill_down_to(cask__memory *m, cask__run *r, uint64_t target) {
     return rc;
   }
   size_t n = candidates(m, r, CASK__SLOT_MEM, 0);
-  for (size_t i = 0; i < n && (used_by_blocks(r) > target || cask__memory_used(r) > keep) && !stopped(r); i++) {
+  for (size_t i = 0; i < n && (cask__memory_used_by_blocks(r) > target || cask__memory_used(r) > keep) && !stopped(r); i++) {
     if ((rc = spill_one(m, r, (uint32_t)m->cand[i])) < 0) return rc;
     /* a block that left memory gave its buffer to the pool, which counts
      * as used: without this, spilling freed nothing (40 MiB limit, 228
@@ -622,7 +615,9 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
      * not yet taken (their inputs are pinned): they will finish and wake
      * us. Reading on for every waiting task while the handed-back ones sat
      * in the list took 21 blocks under a limit of 3. */
-    else if (cask__memory_used(r) > target && (cask__any_running(r) || atomic_load(&m->ready.pub))) rc = WAIT;
+    /* (the pool may keep buffers above target: they are room for these) */
+    else if (cask__memory_used_by_blocks(r) > target && (cask__any_running(r) || atomic_load(&m->ready.pub)))
+      rc = WAIT;
   }
   for (uint32_t k = 0; rc == LOADED && k < t->ndeps; k++) {
     if ((atomic_load(&r->slots[deps[k]].mem) & CASK__SLOT_STATE) != CASK__SLOT_DISK) continue;
@@ -664,10 +659,13 @@ static void put_back(cask__memory *m, cask__run *r, uint32_t v) {
 /* Read ahead: the spilled blocks needed soonest, while they fit under the
  * low-water mark. Returns how many were read. */
 static size_t read_ahead(cask__memory *m, cask__run *r) {
-  if (atomic_load(&m->ondisk) == 0 || cask__memory_used(r) >= m->low) return 0;
+  if (atomic_load(&m->ondisk) == 0 || cask__memory_used_by_blocks(r) >= m->low) return 0;
   size_t n = candidates(m, r, CASK__SLOT_DISK, 1), loaded = 0;
   for (size_t i = 0; i < n && !stopped(r) && !atomic_load(&m->waiting.pub); i++) {
-    int rc = cask__spill_load(r, (uint32_t)m->cand[i], CASK__SLOT_PREFETCHED, m->low);
+    /* blocks up to the low mark; the pool's buffers (counted as used) are
+     * what they are read into, up to the high one */
+    uint64_t pool = cask__pool_bytes(), max = m->low + pool < m->high ? m->low + pool : m->high;
+    int rc = cask__spill_load(r, (uint32_t)m->cand[i], CASK__SLOT_PREFETCHED, max);
     if (rc <= 0) break;
     loaded++;
   }
