@@ -204,5 +204,7 @@ void bench_beyond(const bench_arrays_config *c);
 /* The child: cask-bench --beyond-child threads limit chunk_rows expr x w
  * outputs... (see beyond.c). */
 int bench_beyond_child(int argc, char **argv);
+/* Runs bench/formats.py (issue 15: HDF5 and Zarr v3 beside dask over h5py). */
+void bench_formats(const bench_arrays_config *c);
 
 #endif

@@ -84,10 +84,11 @@ int bench_beyond_child(int argc, char **argv) {
   return 0;
 }
 
-void bench_beyond(const bench_arrays_config *c) {
+/* Runs bench/NAME with --cask-bench (this program), --threads and --quick. */
+static void run_script(const char *name, const bench_arrays_config *c) {
   char threads[16], script[4200];
   snprintf(threads, sizeof threads, "%d", c->threads);
-  snprintf(script, sizeof script, "%s/bench/beyond.py", CASK_BENCH_SOURCE_DIR);
+  snprintf(script, sizeof script, "%s/bench/%s", CASK_BENCH_SOURCE_DIR, name);
   char *argv[] = {"/usr/bin/python3", script, "--cask-bench", "/proc/self/exe", "--threads", threads,
                   c->quick ? "--quick" : NULL, NULL};
   fflush(stdout);
@@ -104,5 +105,11 @@ void bench_beyond(const bench_arrays_config *c) {
   }
   int status;
   if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
-    fprintf(stderr, "cask-bench: bench/beyond.py failed (its error is above)\n");
+    fprintf(stderr, "cask-bench: bench/%s failed (its error is above)\n", name);
 }
+
+void bench_beyond(const bench_arrays_config *c) { run_script("beyond.py", c); }
+
+/* issue 15: HDF5 and Zarr v3 beside dask over h5py (bench/formats.py runs
+ * `cask run`, found beside this program as ../tools/cask). */
+void bench_formats(const bench_arrays_config *c) { run_script("formats.py", c); }
