@@ -17,5 +17,6 @@
   X(array_store)             \
   X(array_expr)             \
   X(array_shape)            \
+  X(array_scan)             \
   X(memory)                 \
   X(hdf5)

@@ -258,6 +258,20 @@ int cask_outer(cask_array *a, cask_array *b, cask_array **out);
  * even and scaled back, in their dtype; integers unchanged for decimals
  * >= 0, rounded to a multiple of 10^-decimals otherwise. */
 int cask_round(cask_array *a, int decimals, cask_array **out);
+/* NumPy's cumsum, cumprod, nancumsum (NaN counts as 0) and nancumprod
+ * (NaN counts as 1) along *axis (negative: from the end); axis NULL: over
+ * a flattened in C order (NumPy's axis=None). Floats keep their dtype,
+ * integers and bool give int64 (NumPy: uint8 gives uint64). A parallel
+ * scan over blocks: bit-identical for any thread count, integers exact,
+ * float sums within rounding of NumPy's sequential ones. */
+typedef enum cask_scan_op {
+  CASK_CUMSUM, CASK_CUMPROD, CASK_NANCUMSUM, CASK_NANCUMPROD, CASK_SCAN_COUNT
+} cask_scan_op;
+int cask_cumulative(cask_scan_op op, cask_array *a, const int *axis, cask_array **out);
+/* NumPy's diff: the n-th difference a[1:] - a[:-1] along axis (bool:
+ * a[1:] != a[:-1]), in a's dtype; n = 0 gives a. n < 0 and 0-d arrays are
+ * refused. */
+int cask_diff(cask_array *a, int64_t n, int axis, cask_array **out);
 
 /* ---- linear algebra -----------------------------------------------------
  * Blocked: every block product is one CBLAS call (OpenBLAS; its own

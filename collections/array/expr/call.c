@@ -1,8 +1,9 @@
 /* call.c - the array functions of expressions: their table (reductions,
  * transpose, rechunk, astype, matmul, dot here; joining and shape functions
- * in call-shape.c), the binding of arguments by position or keyword as
- * NumPy's signatures take them, and the conversions of arguments (arrays,
- * integers, axes) that report a bad one at its column. */
+ * in call-shape.c, cumulative functions in call-stats.c), the binding of
+ * arguments by position or keyword as NumPy's signatures take them, and
+ * the conversions of arguments (arrays, integers, axes) that report a bad
+ * one at its column. */
 #include <stdio.h>
 #include <string.h>
 
@@ -226,6 +227,7 @@ int cask__expr_call(parser *ps, const char *name, size_t len, const char *at, ar
                     int *found) {
   const array_fn *fn = find(array_fns, sizeof array_fns / sizeof array_fns[0], name, len);
   if (!fn) fn = find(cask__expr_shape_fns, cask__expr_shape_nfns, name, len);
+  if (!fn) fn = find(cask__expr_stats_fns, cask__expr_stats_nfns, name, len);
   *found = fn != NULL;
   if (!fn) return CASK_OK;
   arg *bound[MAX_PARAMS] = {NULL};

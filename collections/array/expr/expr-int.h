@@ -1,7 +1,7 @@
 /* expr-int.h - what the expression parser (parse.c) shares with its array
  * functions (call.c: the table and the binding of arguments; call-shape.c:
- * joining and shape functions): values, arguments, and the helpers that
- * report an error at a column. */
+ * joining and shape functions; call-stats.c: cumulative functions):
+ * values, arguments, and the helpers that report an error at a column. */
 #ifndef CASK_ARRAY_EXPR_INT_H
 #define CASK_ARRAY_EXPR_INT_H
 
@@ -90,5 +90,8 @@ int cask__expr_axes(parser *ps, const array_fn *fn, arg *g, int *axes, int *n);
 /* call-shape.c: its entries of the table (call.c) */
 extern const array_fn cask__expr_shape_fns[];
 extern const size_t cask__expr_shape_nfns;
+/* call-stats.c: cumulative functions and statistics */
+extern const array_fn cask__expr_stats_fns[];
+extern const size_t cask__expr_stats_nfns;
 
 #endif

@@ -1,0 +1,150 @@
+#!/usr/bin/python3
+"""scan_numpy_check.py - the cumulative functions of expressions (cumsum,
+cumprod, nancumsum, nancumprod, diff) against NumPy.
+
+Usage: scan_numpy_check.py CASK_BINARY
+
+Writes .npy inputs of several dtypes (with NaNs among the floats) and odd
+chunkings (ragged last blocks, one-element chunks, chunks larger than the
+array, empty and 0-d arrays), runs one job per input applying every
+function along every axis and flattened, and compares each output's shape,
+dtype and values with NumPy's: integers bit for bit, floats within a tight
+relative tolerance (NumPy's cumsum adds sequentially, cask adds a carry per
+block). Then bad arguments: exit 2, a message naming the step's column,
+the function and the shape, and nothing written.
+
+Exits 0 when everything matches, 1 otherwise. Needs Debian's python3-numpy:
+run it with /usr/bin/python3.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+FAILURES = []
+
+
+def fail(what):
+    FAILURES.append(what)
+    print("FAIL:", what)
+
+
+NS = {"None": None}
+for f in "cumsum cumprod nancumsum nancumprod diff".split():
+    NS[f] = getattr(np, f)
+
+rng = np.random.default_rng(20261206)
+F8 = rng.standard_normal((9, 6)) * 10
+F8[rng.random(F8.shape) < 0.15] = np.nan
+F4 = (rng.random((4, 3, 5)) + 0.5).astype(np.float32)
+F4[1, 2, 3] = np.nan
+INPUTS = {  # name -> (values, chunks); chunks None: the reader's default
+    "f8": (F8, [4, 5]),  # ragged last blocks
+    "i4": (rng.integers(-50, 50, (7, 5)).astype(np.int32), [1, 1]),  # one-element chunks
+    "b1": (rng.random((7, 5)) > 0.5, [10, 10]),  # chunks larger than the array
+    "u1": (rng.integers(0, 255, 11).astype(np.uint8), [4]),
+    "f4": (F4, [3, 2, 2]),
+    "i8": (rng.integers(-3, 4, (6, 13)), [2, 3]),  # products wrap around int64 as NumPy's
+    "empty": (np.zeros((0, 4)), [2, 2]),
+    "scalar": (np.array(2.625), None),
+}
+
+
+def steps_for(x):
+    out = []
+    fns = ["cumsum", "cumprod", "nancumsum", "nancumprod"]
+    for f in fns:
+        out.append("%s(x)" % f)
+        for ax in range(-x.ndim, x.ndim):
+            out.append("%s(x, axis=%d)" % (f, ax))
+    if x.ndim:
+        out += ["diff(x)", "diff(x, 0)", "diff(x, 3, axis=0)", "diff(x, n=20)", "diff(x, axis=-1)"]
+        out += ["diff(x, 2, %d)" % ax for ax in range(x.ndim)]
+    return out
+
+
+def compare(got, ref, what):
+    if got.shape != ref.shape:
+        return fail("%s: shape %s, NumPy %s" % (what, got.shape, ref.shape))
+    # cask has no uint64: uint8's sums and products are int64 (docs/arrays.md, dtypes)
+    want = np.dtype(np.int64) if ref.dtype == np.uint64 else ref.dtype
+    if got.dtype != want:
+        return fail("%s: dtype %s, NumPy %s" % (what, got.dtype, ref.dtype))
+    if ref.dtype.kind == "f" and "diff" not in what:
+        tol = 1e-5 if ref.dtype == np.float32 else 1e-12
+        ok = np.allclose(got, ref, rtol=tol, atol=0, equal_nan=True)
+    else:  # exact integers and differences of elements: bit for bit
+        ok = np.array_equal(got, ref.astype(want), equal_nan=ref.dtype.kind == "f")
+    if not ok:
+        fail("%s: values differ from NumPy's\n  got %s\n  ref %s" % (what, got.ravel()[:20], ref.ravel()[:20]))
+
+
+def run(cask, d, job):
+    with open(os.path.join(d, "job.json"), "w") as f:
+        json.dump(job, f)
+    return subprocess.run([cask, "run", "--quiet", "job.json"], cwd=d, capture_output=True, text=True, timeout=300)
+
+
+def check_functions(cask):
+    for name, (x, chunks) in INPUTS.items():
+        with tempfile.TemporaryDirectory() as d:
+            np.save(os.path.join(d, "x.npy"), x)
+            inp = {"source": "npy", "path": "x.npy"}
+            if chunks:
+                inp["chunks"] = chunks
+            steps = steps_for(x)
+            job = {"inputs": {"x": inp}, "steps": {"s%d" % k: s for k, s in enumerate(steps)},
+                   "outputs": {"s%d" % k: {"npy": "s%d.npy" % k} for k in range(len(steps))}}
+            r = run(cask, d, job)
+            if r.returncode != 0:
+                fail("%s: exit %d: %s" % (name, r.returncode, r.stderr.strip()))
+                continue
+            with np.errstate(over="ignore"):
+                for k, s in enumerate(steps):
+                    ref = np.asarray(eval(s, NS, {"x": x}))
+                    compare(np.load(os.path.join(d, "s%d.npy" % k)), ref, "%s: %s" % (name, s))
+            print("ok %s %s in chunks %s: %d steps" % (name, x.shape, chunks, len(steps)))
+
+
+ERRORS = [  # step, what the message must hold
+    ("cumsum(a, axis=2)", "cumsum: axis 2 is out of bounds for 2 axes (the array's shape is (7, 5))"),
+    ("nancumprod(a, -3)", "nancumprod: axis -3 is out of bounds for 2 axes"),
+    ("cumprod(s, 0)", "cumprod: axis 0 is out of bounds for 0 axes (the array's shape is ())"),
+    ("cumsum(a, axis=(0, 1))", "cumsum: axis must be one integer or None"),
+    ("diff(a, -1)", "diff: order n=-1 is negative (shape (7, 5))"),
+    ("diff(s)", "diff: the array is 0-d (shape ()); it needs at least 1 axis"),
+    ("diff(a, axis=2)", "diff: axis 2 is out of bounds for 2 axes (the array's shape is (7, 5))"),
+    ("diff(a, 1.5)", "diff: 'n' must be an integer"),
+    ("diff(a, axis=None)", "diff: axis must be an integer, not None"),
+    ("cumsum(a, 0, 1)", "cumsum takes at most 2 arguments"),
+]
+
+
+def check_errors(cask):
+    with tempfile.TemporaryDirectory() as d:
+        np.save(os.path.join(d, "a.npy"), INPUTS["i4"][0])
+        np.save(os.path.join(d, "s.npy"), INPUTS["scalar"][0])
+        inputs = {n: {"source": "npy", "path": n + ".npy"} for n in "as"}
+        for step, want in ERRORS:
+            r = run(cask, d, {"inputs": inputs, "steps": {"y": step}, "outputs": {"y": {"npy": "y.npy"}}})
+            if r.returncode != 2 or "steps.y: column" not in r.stderr or want not in r.stderr:
+                fail("%r: exit %d, message %r; expected exit 2 and %r" % (step, r.returncode, r.stderr.strip(), want))
+            if os.path.exists(os.path.join(d, "y.npy")):
+                fail("%r: wrote y.npy" % step)
+    print("ok errors: %d bad steps refused" % len(ERRORS))
+
+
+def main():
+    cask = sys.argv[1]
+    check_functions(cask)
+    check_errors(cask)
+    if FAILURES:
+        print("%d failures" % len(FAILURES))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
