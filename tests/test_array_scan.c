@@ -1,5 +1,6 @@
 /* test_array_scan.c - cumulative functions of the C API (cumsum, cumprod,
- * nancumsum, nancumprod, diff) against plain loops over odd chunkings
+ * nancumsum, nancumprod, diff) and the statistics composed of reductions
+ * (ptp, count_nonzero, nanprod) against plain loops over odd chunkings
  * (ragged blocks, one-element chunks, chunks larger than the array), along
  * every axis and flattened; float scans bit-identical at 1, 2 and 4
  * threads; bad arguments refused before anything runs. NumPy checks of the
@@ -141,6 +142,45 @@ START_TEST(diff_matches_loops) {
 }
 END_TEST
 
+START_TEST(statistics_match_loops) {
+  cask_ctx *ctx = new_ctx(3);
+  double x[N0][N1], got[N1];
+  for (int i = 0; i < N0; i++)
+    for (int j = 0; j < N1; j++) x[i][j] = (i * 3 + j) % 4 == 0 ? (j % 3 ? NAN : 0) : (i - 2) * 0.5 + j;
+  for (size_t c = 0; c < NCH; c++) {
+    cask_array *a, *r, *d;
+    ck_assert_int_eq(cask_from_buffer(ctx, x, CASK_F64, 2, SHAPE, CHUNKINGS[c], NULL, NULL, &a), CASK_OK);
+    for (int f = 0; f < 3; f++) { /* ptp, count_nonzero, nanprod along axis 0 */
+      int rc = f == 0 ? cask_ptp(a, (int[]){0}, 1, &r) : f == 1 ? cask_count_nonzero(a, (int[]){-2}, 1, &r)
+                                                                 : cask_nanprod(a, (int[]){0}, 1, &r);
+      ck_assert_int_eq(rc, CASK_OK);
+      ck_assert_int_eq(cask_array_dtype(r), f == 1 ? CASK_I64 : CASK_F64);
+      ck_assert_int_eq(cask_astype(r, CASK_F64, &d), CASK_OK);
+      ck_assert_int_eq(cask_compute(d, got, sizeof got), CASK_OK);
+      for (int j = 0; j < N1; j++) {
+        double hi = -INFINITY, lo = INFINITY, n = 0, p = 1;
+        int nan = 0;
+        for (int i = 0; i < N0; i++) {
+          double v = x[i][j];
+          nan |= isnan(v);
+          hi = v > hi ? v : hi;
+          lo = v < lo ? v : lo;
+          n += v != 0;
+          p *= isnan(v) ? 1 : v;
+        }
+        double want = f == 0 ? (nan ? NAN : hi - lo) : f == 1 ? n : p;
+        require(got[j] == want || (isnan(got[j]) && isnan(want)), "stat %d chunking %zu at %d: %g, want %g", f, c, j,
+                got[j], want);
+      }
+      cask_array_release(d);
+      cask_array_release(r);
+    }
+    cask_array_release(a);
+  }
+  cask_ctx_free(ctx);
+}
+END_TEST
+
 #define REFUSED(call, msg)                                                               \
   do {                                                                                   \
     cask_array *r_ = (cask_array *)1;                                                    \
@@ -154,18 +194,25 @@ START_TEST(bad_arguments_name_the_function_and_shape) {
   cask_array *x, *s;
   ck_assert_int_eq(cask_zeros(ctx, CASK_F64, 2, (int64_t[]){4, 6}, (int64_t[]){3, 3}, &x), CASK_OK);
   ck_assert_int_eq(cask_zeros(ctx, CASK_I32, 0, NULL, NULL, &s), CASK_OK);
+  cask_array *e;
+  ck_assert_int_eq(cask_zeros(ctx, CASK_F32, 2, (int64_t[]){3, 0}, NULL, &e), CASK_OK);
 #define CUMSUM_AXIS_2(o) cask_cumulative(CASK_CUMSUM, x, (int[]){2}, o)
 #define CUMPROD_0D(o) cask_cumulative(CASK_NANCUMPROD, s, (int[]){0}, o)
 #define BAD_OP(o) cask_cumulative(CASK_SCAN_COUNT, x, NULL, o)
 #define DIFF_NEG(o) cask_diff(x, -1, -1, o)
 #define DIFF_0D(o) cask_diff(s, 1, -1, o)
 #define DIFF_AXIS(o) cask_diff(x, 1, -3, o)
+#define PTP_EMPTY(o) cask_ptp(e, (int[]){1}, 1, o)
+#define COUNT_AXIS(o) cask_count_nonzero(x, (int[]){5}, 1, o)
   REFUSED(CUMSUM_AXIS_2, "cumsum: axis 2 is out of bounds for 2 axes (the array's shape is (4, 6))");
   REFUSED(CUMPROD_0D, "nancumprod: axis 0 is out of bounds for 0 axes (the array's shape is ())");
   REFUSED(BAD_OP, "cumulative: 4 is not a cask_scan_op");
   REFUSED(DIFF_NEG, "diff: order n=-1 is negative (shape (4, 6))");
   REFUSED(DIFF_0D, "diff: the array is 0-d (shape ())");
   REFUSED(DIFF_AXIS, "diff: axis -3 is out of bounds for 2 axes (the array's shape is (4, 6))");
+  REFUSED(PTP_EMPTY, "ptp: axis 1 of shape (3, 0) is empty");
+  REFUSED(COUNT_AXIS, "count_nonzero: axis 5 is out of bounds for 2 axes (the array's shape is (4, 6))");
+  cask_array_release(e);
   cask_array *r;
   ck_assert_int_eq(cask_cumulative(CASK_CUMSUM, s, NULL, &r), CASK_OK); /* axis None: a 0-d array is one element */
   ck_assert_int_eq(cask_array_ndim(r), 1);
@@ -183,6 +230,7 @@ Suite *array_scan_suite(void) {
   tcase_add_test(tc, integer_scans_match_loops_along_every_axis);
   tcase_add_test(tc, float_scans_are_bit_identical_at_any_thread_count);
   tcase_add_test(tc, diff_matches_loops);
+  tcase_add_test(tc, statistics_match_loops);
   tcase_add_test(tc, bad_arguments_name_the_function_and_shape);
   suite_add_tcase(s, tc);
   return s;

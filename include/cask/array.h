@@ -175,6 +175,12 @@ typedef enum cask_reduction {
 } cask_reduction;
 int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, int ddof,
                 cask_array **out);
+/* NumPy's ptp (max - min in a's dtype; bool refused, as NumPy's subtract
+ * does), count_nonzero (int64) and nanprod (NaN counts as 1) over axes as
+ * cask_reduce takes them (naxes 0: all). */
+int cask_ptp(cask_array *a, const int *axes, int naxes, cask_array **out);
+int cask_count_nonzero(cask_array *a, const int *axes, int naxes, cask_array **out);
+int cask_nanprod(cask_array *a, const int *axes, int naxes, cask_array **out);
 
 /* ---- structure ---------------------------------------------------------
  * Only blocks an output needs are built: slicing a few elements out of a

@@ -1,6 +1,7 @@
 /* call-stats.c - the cumulative functions of expressions: cumsum, cumprod,
- * nancumsum, nancumprod (a, axis=None) and diff (a, n=1, axis=-1), as
- * NumPy takes them. Each converts its arguments (reporting a bad one at
+ * nancumsum, nancumprod (a, axis=None) and diff (a, n=1, axis=-1), and
+ * the statistics ptp, count_nonzero, nanprod (a, axis=None,
+ * keepdims=False), as NumPy takes them. Each converts its arguments (reporting a bad one at
  * its column) and calls the C function (include/cask/array.h). */
 #include <stdio.h>
 
@@ -38,6 +39,20 @@ static int do_diff(parser *ps, const char *at, const array_fn *fn, arg **b, valu
   return cask_diff(b[0]->v.a, order, axes[0], &out->a) ? cask__expr_fail_ctx(ps, at) : CASK_OK;
 }
 
+/* The statistics over axes as cask_reduce takes them, by fn->op. */
+static int (*const stats[])(cask_array *, const int *, int, cask_array **) = {cask_ptp, cask_count_nonzero,
+                                                                              cask_nanprod};
+
+static int do_stat(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
+  int axes[CASK_MAX_NDIM], n, keep = 0;
+  int rc = cask__expr_axes(ps, fn, b[1], axes, &n);
+  if (rc) return rc;
+  if (n == 0) return cask__expr_fail(ps, b[1]->at, "axis=() (reduce no axis) is not supported");
+  if (b[2] && (rc = cask__expr_bool(ps, fn, "keepdims", b[2], &keep))) return rc;
+  if (stats[fn->op](b[0]->v.a, axes, n < 0 ? 0 : n, &out->a)) return cask__expr_fail_ctx(ps, at);
+  return keep ? cask__expr_keep_dims(ps, at, b[0]->v.a, axes, n, out) : CASK_OK;
+}
+
 /* NumPy's cumsum takes dtype and out after axis: only a and axis by position. */
 const array_fn cask__expr_stats_fns[] = {
     {"cumsum", do_cumulative, CASK_CUMSUM, {"a", "axis"}, 1, 2, 0},
@@ -45,5 +60,8 @@ const array_fn cask__expr_stats_fns[] = {
     {"nancumsum", do_cumulative, CASK_NANCUMSUM, {"a", "axis"}, 1, 2, 0},
     {"nancumprod", do_cumulative, CASK_NANCUMPROD, {"a", "axis"}, 1, 2, 0},
     {"diff", do_diff, 0, {"a", "n", "axis"}, 1, 0, 0},
+    {"ptp", do_stat, 0, {"a", "axis", "keepdims"}, 1, 2, 0},
+    {"count_nonzero", do_stat, 1, {"a", "axis", "keepdims"}, 1, 2, 0},
+    {"nanprod", do_stat, 2, {"a", "axis", "keepdims"}, 1, 2, 0},
 };
 const size_t cask__expr_stats_nfns = sizeof cask__expr_stats_fns / sizeof cask__expr_stats_fns[0];

@@ -63,7 +63,7 @@ static int count_is_ndim(parser *ps, const array_fn *fn, const char *param, cons
 }
 
 /* keepdims=True: the reduced axes back, with extent 1. */
-static int keep_dims(parser *ps, const char *at, const cask_array *a, const int *axes, int n, value *out) {
+int cask__expr_keep_dims(parser *ps, const char *at, const cask_array *a, const int *axes, int n, value *out) {
   int nd = cask_array_ndim(a), pos[CASK_MAX_NDIM], np = 0;
   uint32_t mask = 0;
   for (int k = 0; k < n; k++) mask |= 1u << (axes[k] < 0 ? axes[k] + nd : axes[k]);
@@ -77,7 +77,7 @@ static int keep_dims(parser *ps, const char *at, const cask_array *a, const int 
 }
 
 /* A bool argument (True, False, or an integer as Python takes it). */
-static int bool_arg(parser *ps, const array_fn *fn, const char *param, const arg *g, int *out) {
+int cask__expr_bool(parser *ps, const array_fn *fn, const char *param, const arg *g, int *out) {
   if (g->kind != ARG_VALUE || g->v.a || !g->v.is_int) {
     char msg[200];
     snprintf(msg, sizeof msg, "%s: '%s' must be True or False", fn->name, param);
@@ -98,9 +98,9 @@ static int do_reduce(parser *ps, const char *at, const array_fn *fn, arg **b, va
       return cask__expr_fail(ps, d->at, "ddof must be a non-negative integer");
     ddof = (int)d->v.num;
   }
-  if (k && (rc = bool_arg(ps, fn, "keepdims", k, &keep))) return rc;
+  if (k && (rc = cask__expr_bool(ps, fn, "keepdims", k, &keep))) return rc;
   if (cask_reduce(fn->op, b[0]->v.a, axes, n < 0 ? 0 : n, ddof, &out->a)) return cask__expr_fail_ctx(ps, at);
-  return keep ? keep_dims(ps, at, b[0]->v.a, axes, n, out) : CASK_OK;
+  return keep ? cask__expr_keep_dims(ps, at, b[0]->v.a, axes, n, out) : CASK_OK;
 }
 
 int cask__expr_dtype(const char *s, cask_dtype *dt) {

@@ -1,0 +1,72 @@
+/* stats.c - NumPy's statistics that are compositions of the existing
+ * reductions and elementwise nodes, so they add no op and reduce in the
+ * same fixed-order trees: ptp (max - min, in the array's dtype),
+ * count_nonzero (a sum of a != 0, int64) and nanprod (a product of
+ * where(a != a, 1, a): NaN counts as 1). Each checks its arguments before
+ * building anything and names itself and the shape. */
+#include "ops.h"
+
+/* The reduced axes of a as a mask, or CASK_EINVAL naming fn; empty: an
+ * error when a reduced axis is empty (the reduction has no identity). */
+static int check_axes(cask_array *a, const char *fn, const int *axes, int naxes, int no_identity) {
+  if (naxes < 0 || (naxes && !axes)) return cask__fail(a->ctx, CASK_EINVAL, "%s: %d axes given", fn, naxes);
+  int ax[CASK_MAX_NDIM];
+  uint32_t mask = a->ndim ? (uint32_t)((1ull << a->ndim) - 1) : 0;
+  int rc = naxes ? cask__axes(a, fn, naxes, axes, a->ndim, ax, &mask) : CASK_OK;
+  for (int i = 0; i < a->ndim && !rc && no_identity; i++)
+    if ((mask >> i) & 1 && a->shape[i] == 0) {
+      char s[CASK_MAX_NDIM * 22 + 4];
+      cask__shape_str(s, sizeof s, a->ndim, a->shape);
+      rc = cask__fail(a->ctx, CASK_EINVAL, "%s: axis %d of shape %s is empty: a maximum and a minimum need an element",
+                      fn, i, s);
+    }
+  return rc;
+}
+
+int cask_ptp(cask_array *a, const int *axes, int naxes, cask_array **out) {
+  if (!out) return CASK_EINVAL;
+  *out = NULL;
+  if (!a) return CASK_EINVAL;
+  if (a->dtype == CASK_BOOL) /* NumPy's subtract refuses bools */
+    return cask__fail(a->ctx, CASK_EINVAL, "ptp: the array is bool, which has no subtraction (as in NumPy)");
+  int rc = check_axes(a, "ptp", axes, naxes, 1);
+  if (rc) return rc;
+  cask_array *hi = NULL, *lo = NULL;
+  rc = cask_reduce(CASK_MAX, a, axes, naxes, 0, &hi);
+  if (!rc) rc = cask_reduce(CASK_MIN, a, axes, naxes, 0, &lo);
+  if (!rc) rc = cask_binary(CASK_SUB, hi, lo, out); /* in a's dtype: uint8 wraps, as NumPy's */
+  cask_array_release(hi);
+  cask_array_release(lo);
+  return rc;
+}
+
+int cask_count_nonzero(cask_array *a, const int *axes, int naxes, cask_array **out) {
+  if (!out) return CASK_EINVAL;
+  *out = NULL;
+  if (!a) return CASK_EINVAL;
+  int rc = check_axes(a, "count_nonzero", axes, naxes, 0);
+  if (rc) return rc;
+  cask_array *nz = NULL;
+  rc = cask_binary_scalar_int(CASK_NOT_EQUAL, a, 0, 0, &nz); /* NaN counts: it is not 0 */
+  if (!rc) rc = cask_reduce(CASK_SUM, nz, axes, naxes, 0, out);
+  cask_array_release(nz);
+  return rc;
+}
+
+int cask_nanprod(cask_array *a, const int *axes, int naxes, cask_array **out) {
+  if (!out) return CASK_EINVAL;
+  *out = NULL;
+  if (!a) return CASK_EINVAL;
+  int rc = check_axes(a, "nanprod", axes, naxes, 0);
+  if (rc) return rc;
+  if (a->dtype != CASK_F64 && a->dtype != CASK_F32) return cask_reduce(CASK_PROD, a, axes, naxes, 0, out);
+  cask_array *nan = NULL, *one = NULL, *x = NULL;
+  rc = cask_binary(CASK_NOT_EQUAL, a, a, &nan);
+  if (!rc) rc = cask_ones(a->ctx, a->dtype, 0, NULL, NULL, &one); /* a's dtype: float32 stays float32 */
+  if (!rc) rc = cask_where(nan, one, a, &x);
+  if (!rc) rc = cask_reduce(CASK_PROD, x, axes, naxes, 0, out);
+  cask_array_release(nan);
+  cask_array_release(one);
+  cask_array_release(x);
+  return rc;
+}
