@@ -1,7 +1,9 @@
 """checkutil.py - what the Python checkers of tests/ share: test values that
 use a dtype's whole range, exact comparison, and running one TCase of the
-cask-tests binary on files a checker wrote (tests/hdf5_check.py; the older
+cask-tests binary on files a checker wrote (tests/hdf5_check.py), running
+job files and their refused steps (tests/scan_numpy_check.py; the older
 checkers keep copies of their own)."""
+import json
 import os
 import subprocess
 import sys
@@ -42,3 +44,23 @@ def run_case(binary, suite, case, env_name, d):
         print(f"{binary} {suite} (CK_RUN_CASE={case}) failed with status {run.returncode}", file=sys.stderr)
         return False
     return True
+
+
+def run_job(cask, d, job):
+    """Write job as d/job.json and run `cask run --quiet` on it in d."""
+    with open(os.path.join(d, "job.json"), "w") as f:
+        json.dump(job, f)
+    return subprocess.run([cask, "run", "--quiet", "job.json"], cwd=d, capture_output=True, text=True, timeout=300)
+
+
+def refused_steps(cask, d, inputs, errors, fail):
+    """Each (step, message) of errors as the one step of a job over inputs
+    (files in d): it must exit 2 with a message naming the step's column
+    and holding message, and write nothing; fail(what) for each that does
+    not."""
+    for step, want in errors:
+        r = run_job(cask, d, {"inputs": inputs, "steps": {"y": step}, "outputs": {"y": {"npy": "y.npy"}}})
+        if r.returncode != 2 or "steps.y: column" not in r.stderr or want not in r.stderr:
+            fail("%r: exit %d, message %r; expected exit 2 and %r" % (step, r.returncode, r.stderr.strip(), want))
+        if os.path.exists(os.path.join(d, "y.npy")):
+            fail("%r: wrote y.npy" % step)

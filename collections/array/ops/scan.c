@@ -46,25 +46,6 @@ static cask_dtype scan_dtype(cask_dtype t) { return cask__dtype_is_float(t) ? t 
 
 /* ---- the block op ------------------------------------------------------ */
 
-/* Element i of a block of dtype t as a double or an int64. */
-static double load_f(const void *p, cask_dtype t, int64_t i) {
-  switch (t) {
-  case CASK_F64: return ((const double *)p)[i];
-  case CASK_F32: return ((const float *)p)[i];
-  case CASK_I64: return (double)((const int64_t *)p)[i];
-  case CASK_I32: return ((const int32_t *)p)[i];
-  default: return ((const uint8_t *)p)[i];
-  }
-}
-
-static int64_t load_i(const void *p, cask_dtype t, int64_t i) {
-  switch (t) {
-  case CASK_I64: return ((const int64_t *)p)[i];
-  case CASK_I32: return ((const int32_t *)p)[i];
-  default: return ((const uint8_t *)p)[i];
-  }
-}
-
 /* x[k] = x[k] op y[k] for k < n, in dtype t (integers wrap, as NumPy's). */
 static void combine(void *x, const void *y, int64_t n, cask_dtype t, int prod) {
   if (t == CASK_F64) {
@@ -106,17 +87,11 @@ static int local_run(cask_task_io *io, const scan_args *a) {
   void *dst = cask_block_data(io->output);
   int64_t size = cask_block_size(in), outer, n, inner;
   double ident = is_prod(a->op) ? 1 : 0;
-  if (t == CASK_I64) {
-    for (int64_t i = 0; i < size; i++) ((int64_t *)dst)[i] = load_i(src, it, i);
-  } else if (t == CASK_F64) {
-    for (int64_t i = 0; i < size; i++) ((double *)dst)[i] = load_f(src, it, i);
-    if (is_nan(a->op))
-      for (int64_t i = 0; i < size; i++) ((double *)dst)[i] = isnan(((double *)dst)[i]) ? ident : ((double *)dst)[i];
-  } else {
-    memcpy(dst, src, (size_t)size * sizeof(float));
-    if (is_nan(a->op))
-      for (int64_t i = 0; i < size; i++) ((float *)dst)[i] = isnan(((float *)dst)[i]) ? (float)ident : ((float *)dst)[i];
-  }
+  cask__cast(dst, t, src, it, size); /* integers and bool to int64 exactly; floats keep their dtype */
+  if (t == CASK_F64 && is_nan(a->op))
+    for (int64_t i = 0; i < size; i++) ((double *)dst)[i] = isnan(((double *)dst)[i]) ? ident : ((double *)dst)[i];
+  if (t == CASK_F32 && is_nan(a->op))
+    for (int64_t i = 0; i < size; i++) ((float *)dst)[i] = isnan(((float *)dst)[i]) ? (float)ident : ((float *)dst)[i];
   split(s, nd, a->axis, &outer, &n, &inner);
   size_t w = cask_dtype_size(t);
   for (int64_t o = 0; o < outer; o++)
