@@ -17,13 +17,11 @@ the function and the shape, and nothing written.
 Exits 0 when everything matches, 1 otherwise. Needs Debian's python3-numpy:
 run it with /usr/bin/python3.
 """
-import os
 import sys
-import tempfile
 
 import numpy as np
 
-from checkutil import refused_steps, run_job
+from checkutil import check_steps, refused_steps
 
 FAILURES = []
 
@@ -54,7 +52,7 @@ INPUTS = {  # name -> (values, chunks); chunks None: the reader's default
 }
 
 
-def steps_for(x):
+def steps_for(name, x):
     out = []
     fns = ["cumsum", "cumprod", "nancumsum", "nancumprod"]
     for f in fns:
@@ -95,27 +93,6 @@ def compare(got, ref, what):
         fail("%s: values differ from NumPy's\n  got %s\n  ref %s" % (what, got.ravel()[:20], ref.ravel()[:20]))
 
 
-def check_functions(cask):
-    for name, (x, chunks) in INPUTS.items():
-        with tempfile.TemporaryDirectory() as d:
-            np.save(os.path.join(d, "x.npy"), x)
-            inp = {"source": "npy", "path": "x.npy"}
-            if chunks:
-                inp["chunks"] = chunks
-            steps = steps_for(x)
-            job = {"inputs": {"x": inp}, "steps": {"s%d" % k: s for k, s in enumerate(steps)},
-                   "outputs": {"s%d" % k: {"npy": "s%d.npy" % k} for k in range(len(steps))}}
-            r = run_job(cask, d, job)
-            if r.returncode != 0:
-                fail("%s: exit %d: %s" % (name, r.returncode, r.stderr.strip()))
-                continue
-            with np.errstate(over="ignore"):
-                for k, s in enumerate(steps):
-                    ref = np.asarray(eval(s, NS, {"x": x}))
-                    compare(np.load(os.path.join(d, "s%d.npy" % k)), ref, "%s: %s" % (name, s))
-            print("ok %s %s in chunks %s: %d steps" % (name, x.shape, chunks, len(steps)))
-
-
 ERRORS = [  # step, what the message must hold
     ("cumsum(a, axis=2)", "cumsum: axis 2 is out of bounds for 2 axes (the array's shape is (7, 5))"),
     ("nancumprod(a, -3)", "nancumprod: axis -3 is out of bounds for 2 axes"),
@@ -135,19 +112,10 @@ ERRORS = [  # step, what the message must hold
 ]
 
 
-def check_errors(cask):
-    with tempfile.TemporaryDirectory() as d:
-        np.save(os.path.join(d, "a.npy"), INPUTS["i4"][0])
-        np.save(os.path.join(d, "s.npy"), INPUTS["scalar"][0])
-        inputs = {n: {"source": "npy", "path": n + ".npy"} for n in "as"}
-        refused_steps(cask, d, inputs, ERRORS, fail)
-    print("ok errors: %d bad steps refused" % len(ERRORS))
-
-
 def main():
     cask = sys.argv[1]
-    check_functions(cask)
-    check_errors(cask)
+    check_steps(cask, INPUTS, steps_for, NS, compare, fail)
+    refused_steps(cask, {"a": INPUTS["i4"][0], "s": INPUTS["scalar"][0]}, ERRORS, fail)
     if FAILURES:
         print("%d failures" % len(FAILURES))
         sys.exit(1)
