@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """scan_numpy_check.py - the cumulative functions of expressions (cumsum,
 cumprod, nancumsum, nancumprod, diff) and the statistics built on
-reductions (ptp, count_nonzero, nanprod) against NumPy.
+reductions (ptp, count_nonzero, nanprod, nanvar, nanstd) against NumPy.
 
 Usage: scan_numpy_check.py CASK_BINARY
 
@@ -18,6 +18,7 @@ Exits 0 when everything matches, 1 otherwise. Needs Debian's python3-numpy:
 run it with /usr/bin/python3.
 """
 import sys
+import warnings
 
 import numpy as np
 
@@ -31,8 +32,9 @@ def fail(what):
     print("FAIL:", what)
 
 
+warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's "Degrees of freedom <= 0": cask gives the same NaN
 NS = {"None": None}
-for f in "cumsum cumprod nancumsum nancumprod diff ptp count_nonzero nanprod".split():
+for f in "cumsum cumprod nancumsum nancumprod diff ptp count_nonzero nanprod nanvar nanstd".split():
     NS[f] = getattr(np, f)
 
 rng = np.random.default_rng(20261206)
@@ -59,10 +61,11 @@ def steps_for(name, x):
         out.append("%s(x)" % f)
         for ax in range(-x.ndim, x.ndim):
             out.append("%s(x, axis=%d)" % (f, ax))
-    out += ["ptp(x)", "count_nonzero(x)", "nanprod(x)"]
+    out += ["ptp(x)", "count_nonzero(x)", "nanprod(x)", "nanvar(x)", "nanstd(x, ddof=1)"]
     if x.ndim:
         out += ["ptp(x, axis=0)", "ptp(x, axis=-1, keepdims=True)", "count_nonzero(x, axis=0)", "nanprod(x, axis=0)",
-                "nanprod(x, -1, keepdims=True)", "count_nonzero(x, axis=(0, -1), keepdims=True)"]
+                "nanprod(x, -1, keepdims=True)", "count_nonzero(x, axis=(0, -1), keepdims=True)",
+                "nanvar(x, axis=0)", "nanstd(x, -1, ddof=1, keepdims=True)", "nanvar(x, axis=0, ddof=5)"]
         out += ["diff(x)", "diff(x, 0)", "diff(x, 3, axis=0)", "diff(x, n=20)", "diff(x, axis=-1)"]
         out += ["diff(x, 2, %d)" % ax for ax in range(x.ndim)]
     return [s for s in out if numpy_takes(s, x)]
@@ -84,7 +87,7 @@ def compare(got, ref, what):
     want = np.dtype(np.int64) if ref.dtype == np.uint64 else ref.dtype
     if got.dtype != want:
         return fail("%s: dtype %s, NumPy %s" % (what, got.dtype, ref.dtype))
-    if ref.dtype.kind == "f" and ("cum" in what or "nanprod" in what):
+    if ref.dtype.kind == "f" and ("cum" in what or "nan" in what):
         tol = 1e-5 if ref.dtype == np.float32 else 1e-12
         ok = np.allclose(got, ref, rtol=tol, atol=0, equal_nan=True)
     else:  # exact integers and differences of elements: bit for bit
@@ -109,6 +112,8 @@ ERRORS = [  # step, what the message must hold
     ("count_nonzero(a, axis=3)", "count_nonzero: axis 3 is out of bounds for 2 axes (the array's shape is (7, 5))"),
     ("nanprod(a, axis=(0, 0))", "nanprod: axis 0 is repeated"),
     ("nanprod(a, keepdims=2.5)", "nanprod: 'keepdims' must be True or False"),
+    ("nanvar(a, ddof=-1)", "ddof must be a non-negative integer"),
+    ("nanstd(a, axis=-3)", "nanstd: axis -3 is out of bounds for 2 axes"),
 ]
 
 

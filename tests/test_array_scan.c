@@ -1,6 +1,6 @@
 /* test_array_scan.c - cumulative functions of the C API (cumsum, cumprod,
  * nancumsum, nancumprod, diff) and the statistics composed of reductions
- * (ptp, count_nonzero, nanprod) against plain loops over odd chunkings
+ * (ptp, count_nonzero, nanprod, nanvar) against plain loops over odd chunkings
  * (ragged blocks, one-element chunks, chunks larger than the array), along
  * every axis and flattened; float scans bit-identical at 1, 2 and 4
  * threads; bad arguments refused before anything runs. NumPy checks of the
@@ -150,15 +150,17 @@ START_TEST(statistics_match_loops) {
   for (size_t c = 0; c < NCH; c++) {
     cask_array *a, *r, *d;
     ck_assert_int_eq(cask_from_buffer(ctx, x, CASK_F64, 2, SHAPE, CHUNKINGS[c], NULL, NULL, &a), CASK_OK);
-    for (int f = 0; f < 3; f++) { /* ptp, count_nonzero, nanprod along axis 0 */
-      int rc = f == 0 ? cask_ptp(a, (int[]){0}, 1, &r) : f == 1 ? cask_count_nonzero(a, (int[]){-2}, 1, &r)
-                                                                 : cask_nanprod(a, (int[]){0}, 1, &r);
+    for (int f = 0; f < 4; f++) { /* ptp, count_nonzero, nanprod, nanvar (ddof 1) along axis 0 */
+      int rc = f == 0   ? cask_ptp(a, (int[]){0}, 1, &r)
+               : f == 1 ? cask_count_nonzero(a, (int[]){-2}, 1, &r)
+               : f == 2 ? cask_nanprod(a, (int[]){0}, 1, &r)
+                        : cask_nanvar(a, (int[]){0}, 1, 1, &r);
       ck_assert_int_eq(rc, CASK_OK);
       ck_assert_int_eq(cask_array_dtype(r), f == 1 ? CASK_I64 : CASK_F64);
       ck_assert_int_eq(cask_astype(r, CASK_F64, &d), CASK_OK);
       ck_assert_int_eq(cask_compute(d, got, sizeof got), CASK_OK);
       for (int j = 0; j < N1; j++) {
-        double hi = -INFINITY, lo = INFINITY, n = 0, p = 1;
+        double hi = -INFINITY, lo = INFINITY, n = 0, p = 1, m = 0, k = 0, ss = 0;
         int nan = 0;
         for (int i = 0; i < N0; i++) {
           double v = x[i][j];
@@ -167,10 +169,13 @@ START_TEST(statistics_match_loops) {
           lo = v < lo ? v : lo;
           n += v != 0;
           p *= isnan(v) ? 1 : v;
+          m += isnan(v) ? 0 : v;
+          k += !isnan(v);
         }
-        double want = f == 0 ? (nan ? NAN : hi - lo) : f == 1 ? n : p;
-        require(got[j] == want || (isnan(got[j]) && isnan(want)), "stat %d chunking %zu at %d: %g, want %g", f, c, j,
-                got[j], want);
+        for (int i = 0; i < N0; i++) ss += isnan(x[i][j]) ? 0 : (x[i][j] - m / k) * (x[i][j] - m / k);
+        double want = f == 0 ? (nan ? NAN : hi - lo) : f == 1 ? n : f == 2 ? p : k - 1 > 0 ? ss / (k - 1) : NAN;
+        require(fabs(got[j] - want) <= 1e-12 * fabs(want) || (isnan(got[j]) && isnan(want)),
+                "stat %d chunking %zu at %d: %g, want %g", f, c, j, got[j], want);
       }
       cask_array_release(d);
       cask_array_release(r);

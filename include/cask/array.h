@@ -181,6 +181,10 @@ int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, in
 int cask_ptp(cask_array *a, const int *axes, int naxes, cask_array **out);
 int cask_count_nonzero(cask_array *a, const int *axes, int naxes, cask_array **out);
 int cask_nanprod(cask_array *a, const int *axes, int naxes, cask_array **out);
+/* NumPy's nanvar and nanstd: over the non-NaN values, divided by their
+ * count - ddof (NaN where that is not positive); integers: var, std. */
+int cask_nanvar(cask_array *a, const int *axes, int naxes, int ddof, cask_array **out);
+int cask_nanstd(cask_array *a, const int *axes, int naxes, int ddof, cask_array **out);
 
 /* ---- structure ---------------------------------------------------------
  * Only blocks an output needs are built: slicing a few elements out of a

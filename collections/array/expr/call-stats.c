@@ -1,7 +1,7 @@
 /* call-stats.c - the cumulative functions of expressions: cumsum, cumprod,
  * nancumsum, nancumprod (a, axis=None) and diff (a, n=1, axis=-1), and
  * the statistics ptp, count_nonzero, nanprod (a, axis=None,
- * keepdims=False), as NumPy takes them. Each converts its arguments (reporting a bad one at
+ * keepdims=False), nanvar, nanstd (also ddof=0), as NumPy takes them. Each converts its arguments (reporting a bad one at
  * its column) and calls the C function (include/cask/array.h). */
 #include <stdio.h>
 
@@ -39,17 +39,27 @@ static int do_diff(parser *ps, const char *at, const array_fn *fn, arg **b, valu
   return cask_diff(b[0]->v.a, order, axes[0], &out->a) ? cask__expr_fail_ctx(ps, at) : CASK_OK;
 }
 
-/* The statistics over axes as cask_reduce takes them, by fn->op. */
+/* The statistics over axes as cask_reduce takes them, by fn->op; those
+ * with ddof (fn->params[3] is keepdims) after them. */
 static int (*const stats[])(cask_array *, const int *, int, cask_array **) = {cask_ptp, cask_count_nonzero,
                                                                               cask_nanprod};
+static int (*const stats_ddof[])(cask_array *, const int *, int, int, cask_array **) = {cask_nanvar, cask_nanstd};
 
 static int do_stat(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
-  int axes[CASK_MAX_NDIM], n, keep = 0;
+  int axes[CASK_MAX_NDIM], n, keep = 0, ddof = 0;
   int rc = cask__expr_axes(ps, fn, b[1], axes, &n);
   if (rc) return rc;
   if (n == 0) return cask__expr_fail(ps, b[1]->at, "axis=() (reduce no axis) is not supported");
-  if (b[2] && (rc = cask__expr_bool(ps, fn, "keepdims", b[2], &keep))) return rc;
-  if (stats[fn->op](b[0]->v.a, axes, n < 0 ? 0 : n, &out->a)) return cask__expr_fail_ctx(ps, at);
+  arg *d = fn->params[3] ? b[2] : NULL, *k = fn->params[3] ? b[3] : b[2];
+  if (d) {
+    if (d->kind != ARG_VALUE || d->v.a || d->v.is_int != 1 || d->v.num < 0 || d->v.num > 1e9)
+      return cask__expr_fail(ps, d->at, "ddof must be a non-negative integer");
+    ddof = (int)d->v.num;
+  }
+  if (k && (rc = cask__expr_bool(ps, fn, "keepdims", k, &keep))) return rc;
+  rc = fn->params[3] ? stats_ddof[fn->op](b[0]->v.a, axes, n < 0 ? 0 : n, ddof, &out->a)
+                     : stats[fn->op](b[0]->v.a, axes, n < 0 ? 0 : n, &out->a);
+  if (rc) return cask__expr_fail_ctx(ps, at);
   return keep ? cask__expr_keep_dims(ps, at, b[0]->v.a, axes, n, out) : CASK_OK;
 }
 
@@ -63,5 +73,7 @@ const array_fn cask__expr_stats_fns[] = {
     {"ptp", do_stat, 0, {"a", "axis", "keepdims"}, 1, 2, 0},
     {"count_nonzero", do_stat, 1, {"a", "axis", "keepdims"}, 1, 2, 0},
     {"nanprod", do_stat, 2, {"a", "axis", "keepdims"}, 1, 2, 0},
+    {"nanvar", do_stat, 0, {"a", "axis", "ddof", "keepdims"}, 1, 2, 0},
+    {"nanstd", do_stat, 1, {"a", "axis", "ddof", "keepdims"}, 1, 2, 0},
 };
 const size_t cask__expr_stats_nfns = sizeof cask__expr_stats_fns / sizeof cask__expr_stats_fns[0];

@@ -2,8 +2,12 @@
  * reductions and elementwise nodes, so they add no op and reduce in the
  * same fixed-order trees: ptp (max - min, in the array's dtype),
  * count_nonzero (a sum of a != 0, int64) and nanprod (a product of
- * where(a != a, 1, a): NaN counts as 1). Each checks its arguments before
- * building anything and names itself and the shape. */
+ * where(a != a, 1, a): NaN counts as 1), nanvar and nanstd (NumPy's two
+ * passes: nanmean, then the squared deviations of the non-NaN values).
+ * Each checks its arguments before building anything and names itself and
+ * the shape. */
+#include <math.h>
+
 #include "ops.h"
 
 /* The reduced axes of a as a mask, or CASK_EINVAL naming fn; empty: an
@@ -69,4 +73,51 @@ int cask_nanprod(cask_array *a, const int *axes, int naxes, cask_array **out) {
   cask_array_release(one);
   cask_array_release(x);
   return rc;
+}
+
+/* NumPy's _nanvar: the mean of the non-NaN values, the sum of their
+ * squared deviations, divided by their count - ddof (NaN where that is not
+ * positive). Integers have no NaN: var. */
+static int nanvar(const char *fn, cask_array *a, const int *axes, int naxes, int ddof, int root, cask_array **out) {
+  if (!out) return CASK_EINVAL;
+  *out = NULL;
+  if (!a) return CASK_EINVAL;
+  if (ddof < 0) return cask__fail(a->ctx, CASK_EINVAL, "%s: ddof %d is negative", fn, ddof);
+  int rc = check_axes(a, fn, axes, naxes, 0);
+  if (rc) return rc;
+  if (a->dtype != CASK_F64 && a->dtype != CASK_F32)
+    return cask_reduce(root ? CASK_STD : CASK_VAR, a, axes, naxes, ddof, out);
+  int ax[CASK_MAX_NDIM], nk = 0;
+  uint32_t mask = 0;
+  if (naxes) cask__axes(a, fn, naxes, axes, a->ndim, ax, &mask);
+  for (int i = 0; i < a->ndim; i++)
+    if (!naxes || (mask >> i) & 1) ax[nk++] = i; /* the reduced axes in order, for the mean kept as (.., 1, ..) */
+  enum { MEAN, KEPT, VALID, DEV, ZERO, KEEP, SQ, SS, COUNT, DOF, DOFF, BAD, NAN_, VAR, ROOT, N };
+  cask_array *t[N] = {NULL};
+  rc = cask_reduce(CASK_NANMEAN, a, axes, naxes, 0, &t[MEAN]);
+  if (!rc) rc = cask_expand_dims(t[MEAN], nk, ax, &t[KEPT]);
+  if (!rc) rc = cask_binary(CASK_EQUAL, a, a, &t[VALID]);
+  if (!rc) rc = cask_binary(CASK_SUB, a, t[KEPT], &t[DEV]);
+  if (!rc) rc = cask_zeros(a->ctx, a->dtype, 0, NULL, NULL, &t[ZERO]);
+  if (!rc) rc = cask_where(t[VALID], t[DEV], t[ZERO], &t[KEEP]);
+  if (!rc) rc = cask_binary(CASK_MUL, t[KEEP], t[KEEP], &t[SQ]);
+  if (!rc) rc = cask_reduce(CASK_SUM, t[SQ], axes, naxes, 0, &t[SS]);
+  if (!rc) rc = cask_reduce(CASK_SUM, t[VALID], axes, naxes, 0, &t[COUNT]);
+  if (!rc) rc = cask_binary_scalar_int(CASK_SUB, t[COUNT], ddof, 0, &t[DOF]);
+  if (!rc) rc = cask_astype(t[DOF], a->dtype, &t[DOFF]); /* float32 stays float32 */
+  if (!rc) rc = cask_binary_scalar_int(CASK_LESS_EQUAL, t[DOF], 0, 0, &t[BAD]);
+  if (!rc) rc = cask_full(a->ctx, a->dtype, NAN, 0, NULL, NULL, &t[NAN_]);
+  if (!rc) rc = cask_binary(CASK_DIV, t[SS], t[DOFF], &t[VAR]);
+  if (!rc && root) rc = cask_unary(CASK_SQRT, t[VAR], &t[ROOT]);
+  if (!rc) rc = cask_where(t[BAD], t[NAN_], t[root ? ROOT : VAR], out);
+  for (int k = 0; k < N; k++) cask_array_release(t[k]);
+  return rc;
+}
+
+int cask_nanvar(cask_array *a, const int *axes, int naxes, int ddof, cask_array **out) {
+  return nanvar("nanvar", a, axes, naxes, ddof, 0, out);
+}
+
+int cask_nanstd(cask_array *a, const int *axes, int naxes, int ddof, cask_array **out) {
+  return nanvar("nanstd", a, axes, naxes, ddof, 1, out);
 }
