@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """scan_numpy_check.py - the cumulative functions of expressions (cumsum,
 cumprod, nancumsum, nancumprod, diff) and the statistics built on
-reductions (ptp, count_nonzero, nanprod, nanvar, nanstd) against NumPy.
+reductions (ptp, count_nonzero, nanprod, nanvar, nanstd, average) against
+NumPy.
 
 Usage: scan_numpy_check.py CASK_BINARY
 
@@ -34,7 +35,7 @@ def fail(what):
 
 warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's "Degrees of freedom <= 0": cask gives the same NaN
 NS = {"None": None}
-for f in "cumsum cumprod nancumsum nancumprod diff ptp count_nonzero nanprod nanvar nanstd".split():
+for f in "cumsum cumprod nancumsum nancumprod diff ptp count_nonzero nanprod nanvar nanstd average abs sum".split():
     NS[f] = getattr(np, f)
 
 rng = np.random.default_rng(20261206)
@@ -61,11 +62,15 @@ def steps_for(name, x):
         out.append("%s(x)" % f)
         for ax in range(-x.ndim, x.ndim):
             out.append("%s(x, axis=%d)" % (f, ax))
-    out += ["ptp(x)", "count_nonzero(x)", "nanprod(x)", "nanvar(x)", "nanstd(x, ddof=1)"]
+    out += ["ptp(x)", "count_nonzero(x)", "nanprod(x)", "nanvar(x)", "nanstd(x, ddof=1)", "average(x)",
+            "average(x, weights=abs(x) + 1)"]
+    if x.ndim == 2:  # 1-d weights along one axis
+        out += ["average(x, axis=-1, weights=sum(abs(x), axis=0) + 1)", "average(x, 0, abs(x[:, 0]) + 2)"]
     if x.ndim:
         out += ["ptp(x, axis=0)", "ptp(x, axis=-1, keepdims=True)", "count_nonzero(x, axis=0)", "nanprod(x, axis=0)",
                 "nanprod(x, -1, keepdims=True)", "count_nonzero(x, axis=(0, -1), keepdims=True)",
-                "nanvar(x, axis=0)", "nanstd(x, -1, ddof=1, keepdims=True)", "nanvar(x, axis=0, ddof=5)"]
+                "nanvar(x, axis=0)", "nanstd(x, -1, ddof=1, keepdims=True)", "nanvar(x, axis=0, ddof=5)",
+                "average(x, axis=0)", "average(x, axis=0, weights=x * 0.5 + 3)"]
         out += ["diff(x)", "diff(x, 0)", "diff(x, 3, axis=0)", "diff(x, n=20)", "diff(x, axis=-1)"]
         out += ["diff(x, 2, %d)" % ax for ax in range(x.ndim)]
     return [s for s in out if numpy_takes(s, x)]
@@ -76,7 +81,7 @@ def numpy_takes(step, x):
         with np.errstate(all="ignore"):
             eval(step, NS, {"x": x})
         return True
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, ZeroDivisionError):
         return False
 
 
@@ -87,7 +92,7 @@ def compare(got, ref, what):
     want = np.dtype(np.int64) if ref.dtype == np.uint64 else ref.dtype
     if got.dtype != want:
         return fail("%s: dtype %s, NumPy %s" % (what, got.dtype, ref.dtype))
-    if ref.dtype.kind == "f" and ("cum" in what or "nan" in what):
+    if ref.dtype.kind == "f" and ("cum" in what or "nan" in what or "average" in what):
         tol = 1e-5 if ref.dtype == np.float32 else 1e-12
         ok = np.allclose(got, ref, rtol=tol, atol=0, equal_nan=True)
     else:  # exact integers and differences of elements: bit for bit
@@ -114,6 +119,9 @@ ERRORS = [  # step, what the message must hold
     ("nanprod(a, keepdims=2.5)", "nanprod: 'keepdims' must be True or False"),
     ("nanvar(a, ddof=-1)", "ddof must be a non-negative integer"),
     ("nanstd(a, axis=-3)", "nanstd: axis -3 is out of bounds for 2 axes"),
+    ("average(a, weights=a[0])", "average: weights of shape (5,) for an array of shape (7, 5) must be 1-d along one"),
+    ("average(a, axis=0, weights=a[0])", "average: weights of shape (5,) do not fit axis 0 of shape (7, 5)"),
+    ("average(a, axis=0, weights='x')", "average: 'weights' must be an array, not a string"),
 ]
 
 

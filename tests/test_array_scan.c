@@ -1,8 +1,8 @@
 /* test_array_scan.c - cumulative functions of the C API (cumsum, cumprod,
  * nancumsum, nancumprod, diff) and the statistics composed of reductions
- * (ptp, count_nonzero, nanprod, nanvar) against plain loops over odd chunkings
- * (ragged blocks, one-element chunks, chunks larger than the array), along
- * every axis and flattened; float scans bit-identical at 1, 2 and 4
+ * (ptp, count_nonzero, nanprod, nanvar, average) against plain loops over
+ * odd chunkings (ragged blocks, one-element chunks, chunks larger than the
+ * array), along every axis and flattened; float scans bit-identical at 1, 2 and 4
  * threads; bad arguments refused before anything runs. NumPy checks of the
  * same functions through expressions are in tests/scan_numpy_check.py. */
 #include <check.h>
@@ -186,6 +186,38 @@ START_TEST(statistics_match_loops) {
 }
 END_TEST
 
+START_TEST(average_with_weights_matches_loops) {
+  cask_ctx *ctx = new_ctx(3);
+  int32_t x[N0][N1];
+  double w[N1], got[N0];
+  for (int j = 0; j < N1; j++) w[j] = j * 0.5 + 1;
+  for (int i = 0; i < N0; i++)
+    for (int j = 0; j < N1; j++) x[i][j] = (i * 7 + j * 3) % 10 - 3;
+  for (size_t c = 0; c < NCH; c++) {
+    cask_array *a, *wa, *r;
+    ck_assert_int_eq(cask_from_buffer(ctx, x, CASK_I32, 2, SHAPE, CHUNKINGS[c], NULL, NULL, &a), CASK_OK);
+    ck_assert_int_eq(cask_from_buffer(ctx, w, CASK_F64, 1, (int64_t[]){N1}, &CHUNKINGS[c][1], NULL, NULL, &wa),
+                     CASK_OK);
+    ck_assert_int_eq(cask_average(a, (int[]){-1}, 1, wa, &r), CASK_OK); /* 1-d weights along the rows */
+    ck_assert_int_eq(cask_array_dtype(r), CASK_F64);
+    ck_assert_int_eq(cask_compute(r, got, sizeof got), CASK_OK);
+    for (int i = 0; i < N0; i++) {
+      double num = 0, den = 0;
+      for (int j = 0; j < N1; j++) {
+        num += x[i][j] * w[j];
+        den += w[j];
+      }
+      require(fabs(got[i] - num / den) <= 1e-12 * fabs(num / den) + 1e-15, "average chunking %zu at %d: %g, want %g",
+              c, i, got[i], num / den);
+    }
+    cask_array_release(r);
+    cask_array_release(wa);
+    cask_array_release(a);
+  }
+  cask_ctx_free(ctx);
+}
+END_TEST
+
 #define REFUSED(call, msg)                                                               \
   do {                                                                                   \
     cask_array *r_ = (cask_array *)1;                                                    \
@@ -209,6 +241,7 @@ START_TEST(bad_arguments_name_the_function_and_shape) {
 #define DIFF_AXIS(o) cask_diff(x, 1, -3, o)
 #define PTP_EMPTY(o) cask_ptp(e, (int[]){1}, 1, o)
 #define COUNT_AXIS(o) cask_count_nonzero(x, (int[]){5}, 1, o)
+#define AVERAGE_W(o) cask_average(x, (int[]){0}, 1, e, o)
   REFUSED(CUMSUM_AXIS_2, "cumsum: axis 2 is out of bounds for 2 axes (the array's shape is (4, 6))");
   REFUSED(CUMPROD_0D, "nancumprod: axis 0 is out of bounds for 0 axes (the array's shape is ())");
   REFUSED(BAD_OP, "cumulative: 4 is not a cask_scan_op");
@@ -216,6 +249,7 @@ START_TEST(bad_arguments_name_the_function_and_shape) {
   REFUSED(DIFF_0D, "diff: the array is 0-d (shape ())");
   REFUSED(DIFF_AXIS, "diff: axis -3 is out of bounds for 2 axes (the array's shape is (4, 6))");
   REFUSED(PTP_EMPTY, "ptp: axis 1 of shape (3, 0) is empty");
+  REFUSED(AVERAGE_W, "average: weights of shape (3, 0) for an array of shape (4, 6) must be 1-d along one given axis");
   REFUSED(COUNT_AXIS, "count_nonzero: axis 5 is out of bounds for 2 axes (the array's shape is (4, 6))");
   cask_array_release(e);
   cask_array *r;
@@ -236,6 +270,7 @@ Suite *array_scan_suite(void) {
   tcase_add_test(tc, float_scans_are_bit_identical_at_any_thread_count);
   tcase_add_test(tc, diff_matches_loops);
   tcase_add_test(tc, statistics_match_loops);
+  tcase_add_test(tc, average_with_weights_matches_loops);
   tcase_add_test(tc, bad_arguments_name_the_function_and_shape);
   suite_add_tcase(s, tc);
   return s;

@@ -185,6 +185,10 @@ int cask_nanprod(cask_array *a, const int *axes, int naxes, cask_array **out);
  * count - ddof (NaN where that is not positive); integers: var, std. */
 int cask_nanvar(cask_array *a, const int *axes, int naxes, int ddof, cask_array **out);
 int cask_nanstd(cask_array *a, const int *axes, int naxes, int ddof, cask_array **out);
+/* NumPy's average: sum(a * w) / sum(w) over axes, w of a's shape or 1-d
+ * along the one axis given (weights NULL: mean); float64 unless both are
+ * float32. Weights summing to 0 give inf or NaN (NumPy raises). */
+int cask_average(cask_array *a, const int *axes, int naxes, cask_array *weights, cask_array **out);
 
 /* ---- structure ---------------------------------------------------------
  * Only blocks an output needs are built: slicing a few elements out of a

@@ -1,7 +1,8 @@
 /* call-stats.c - the cumulative functions of expressions: cumsum, cumprod,
  * nancumsum, nancumprod (a, axis=None) and diff (a, n=1, axis=-1), and
  * the statistics ptp, count_nonzero, nanprod (a, axis=None,
- * keepdims=False), nanvar, nanstd (also ddof=0), as NumPy takes them. Each converts its arguments (reporting a bad one at
+ * keepdims=False), nanvar, nanstd (also ddof=0), average (a, axis=None,
+ * weights=None), as NumPy takes them. Each converts its arguments (reporting a bad one at
  * its column) and calls the C function (include/cask/array.h). */
 #include <stdio.h>
 
@@ -63,6 +64,16 @@ static int do_stat(parser *ps, const char *at, const array_fn *fn, arg **b, valu
   return keep ? cask__expr_keep_dims(ps, at, b[0]->v.a, axes, n, out) : CASK_OK;
 }
 
+static int do_average(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
+  int axes[CASK_MAX_NDIM], n;
+  int rc = cask__expr_axes(ps, fn, b[1], axes, &n);
+  if (!rc && n == 0) return cask__expr_fail(ps, b[1]->at, "axis=() (reduce no axis) is not supported");
+  if (!rc && b[2] && b[2]->kind != ARG_NONE) rc = cask__expr_array_arg(ps, fn, "weights", b[2]);
+  if (rc) return rc;
+  cask_array *w = b[2] && b[2]->kind != ARG_NONE ? b[2]->v.a : NULL;
+  return cask_average(b[0]->v.a, axes, n < 0 ? 0 : n, w, &out->a) ? cask__expr_fail_ctx(ps, at) : CASK_OK;
+}
+
 /* NumPy's cumsum takes dtype and out after axis: only a and axis by position. */
 const array_fn cask__expr_stats_fns[] = {
     {"cumsum", do_cumulative, CASK_CUMSUM, {"a", "axis"}, 1, 2, 0},
@@ -75,5 +86,6 @@ const array_fn cask__expr_stats_fns[] = {
     {"nanprod", do_stat, 2, {"a", "axis", "keepdims"}, 1, 2, 0},
     {"nanvar", do_stat, 0, {"a", "axis", "ddof", "keepdims"}, 1, 2, 0},
     {"nanstd", do_stat, 1, {"a", "axis", "ddof", "keepdims"}, 1, 2, 0},
+    {"average", do_average, 0, {"a", "axis", "weights"}, 1, 0, 0},
 };
 const size_t cask__expr_stats_nfns = sizeof cask__expr_stats_fns / sizeof cask__expr_stats_fns[0];

@@ -3,8 +3,8 @@
  * same fixed-order trees: ptp (max - min, in the array's dtype),
  * count_nonzero (a sum of a != 0, int64) and nanprod (a product of
  * where(a != a, 1, a): NaN counts as 1), nanvar and nanstd (NumPy's two
- * passes: nanmean, then the squared deviations of the non-NaN values).
- * Each checks its arguments before building anything and names itself and
+ * passes: nanmean, then the squared deviations of the non-NaN values),
+ * average (sum(a * w) / sum(w), w broadcast to a's shape). Each checks its arguments before building anything and names itself and
  * the shape. */
 #include <math.h>
 
@@ -120,4 +120,50 @@ int cask_nanvar(cask_array *a, const int *axes, int naxes, int ddof, cask_array 
 
 int cask_nanstd(cask_array *a, const int *axes, int naxes, int ddof, cask_array **out) {
   return nanvar("nanstd", a, axes, naxes, ddof, 1, out);
+}
+
+/* weights seen with a's shape: the same shape, or (NumPy's one other
+ * case) 1-d along the one reduced axis. */
+static int weights_like(cask_array *a, const int *axes, int naxes, cask_array *w, cask_array **out) {
+  int same = w->ndim == a->ndim;
+  for (int i = 0; i < a->ndim && same; i++) same = w->shape[i] == a->shape[i];
+  if (same) return cask_broadcast_to(w, a->ndim, a->shape, out);
+  char s[CASK_MAX_NDIM * 22 + 4], t[CASK_MAX_NDIM * 22 + 4];
+  cask__shape_str(s, sizeof s, a->ndim, a->shape);
+  cask__shape_str(t, sizeof t, w->ndim, w->shape);
+  int ax;
+  if (naxes != 1 || w->ndim != 1)
+    return cask__fail(a->ctx, CASK_EINVAL,
+                      "average: weights of shape %s for an array of shape %s must be 1-d along one given axis", t, s);
+  if (cask__axis(a, "average", axes[0], a->ndim, &ax)) return CASK_EINVAL;
+  if (w->shape[0] != a->shape[ax])
+    return cask__fail(a->ctx, CASK_EINVAL, "average: weights of shape %s do not fit axis %d of shape %s", t, ax, s);
+  int64_t shape[CASK_MAX_NDIM];
+  for (int i = 0; i < a->ndim; i++) shape[i] = i == ax ? w->shape[0] : 1;
+  cask_array *r = NULL;
+  int rc = cask_reshape(w, a->ndim, shape, &r);
+  if (!rc) rc = cask_broadcast_to(r, a->ndim, a->shape, out);
+  cask_array_release(r);
+  return rc;
+}
+
+int cask_average(cask_array *a, const int *axes, int naxes, cask_array *weights, cask_array **out) {
+  if (!out) return CASK_EINVAL;
+  *out = NULL;
+  if (!a) return CASK_EINVAL;
+  int rc = check_axes(a, "average", axes, naxes, 0);
+  if (rc || !weights) return rc ? rc : cask_reduce(CASK_MEAN, a, axes, naxes, 0, out);
+  /* NumPy's dtype: float64 for an integer a, else the promotion of both */
+  cask_dtype t = a->dtype == CASK_F64 || a->dtype == CASK_F32 ? cask_promote(a->dtype, weights->dtype) : CASK_F64;
+  enum { W, X, WT, XW, NUM, DEN, N };
+  cask_array *v[N] = {NULL};
+  rc = weights_like(a, axes, naxes, weights, &v[W]);
+  if (!rc) rc = cask_astype(a, t, &v[X]);
+  if (!rc) rc = cask_astype(v[W], t, &v[WT]);
+  if (!rc) rc = cask_binary(CASK_MUL, v[X], v[WT], &v[XW]);
+  if (!rc) rc = cask_reduce(CASK_SUM, v[XW], axes, naxes, 0, &v[NUM]);
+  if (!rc) rc = cask_reduce(CASK_SUM, v[WT], axes, naxes, 0, &v[DEN]);
+  if (!rc) rc = cask_binary(CASK_DIV, v[NUM], v[DEN], out); /* weights summing to 0: inf or NaN, not NumPy's error */
+  for (int k = 0; k < N; k++) cask_array_release(v[k]);
+  return rc;
 }
