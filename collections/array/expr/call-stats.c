@@ -47,17 +47,9 @@ static int (*const stats[])(cask_array *, const int *, int, cask_array **) = {ca
 static int (*const stats_ddof[])(cask_array *, const int *, int, int, cask_array **) = {cask_nanvar, cask_nanstd};
 
 static int do_stat(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
-  int axes[CASK_MAX_NDIM], n, keep = 0, ddof = 0;
-  int rc = cask__expr_axes(ps, fn, b[1], axes, &n);
+  int axes[CASK_MAX_NDIM], n, ddof, keep;
+  int rc = cask__expr_reduce_args(ps, fn, b, axes, &n, &ddof, &keep);
   if (rc) return rc;
-  if (n == 0) return cask__expr_fail(ps, b[1]->at, "axis=() (reduce no axis) is not supported");
-  arg *d = fn->params[3] ? b[2] : NULL, *k = fn->params[3] ? b[3] : b[2];
-  if (d) {
-    if (d->kind != ARG_VALUE || d->v.a || d->v.is_int != 1 || d->v.num < 0 || d->v.num > 1e9)
-      return cask__expr_fail(ps, d->at, "ddof must be a non-negative integer");
-    ddof = (int)d->v.num;
-  }
-  if (k && (rc = cask__expr_bool(ps, fn, "keepdims", k, &keep))) return rc;
   rc = fn->params[3] ? stats_ddof[fn->op](b[0]->v.a, axes, n < 0 ? 0 : n, ddof, &out->a)
                      : stats[fn->op](b[0]->v.a, axes, n < 0 ? 0 : n, &out->a);
   if (rc) return cask__expr_fail_ctx(ps, at);

@@ -77,7 +77,7 @@ int cask__expr_keep_dims(parser *ps, const char *at, const cask_array *a, const 
 }
 
 /* A bool argument (True, False, or an integer as Python takes it). */
-int cask__expr_bool(parser *ps, const array_fn *fn, const char *param, const arg *g, int *out) {
+static int bool_arg(parser *ps, const array_fn *fn, const char *param, const arg *g, int *out) {
   if (g->kind != ARG_VALUE || g->v.a || !g->v.is_int) {
     char msg[200];
     snprintf(msg, sizeof msg, "%s: '%s' must be True or False", fn->name, param);
@@ -87,18 +87,24 @@ int cask__expr_bool(parser *ps, const array_fn *fn, const char *param, const arg
   return CASK_OK;
 }
 
-static int do_reduce(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
-  int axes[CASK_MAX_NDIM], n, ddof = 0, keep = 0;
-  int rc = cask__expr_axes(ps, fn, b[1], axes, &n);
+int cask__expr_reduce_args(parser *ps, const array_fn *fn, arg **b, int *axes, int *n, int *ddof, int *keep) {
+  *ddof = *keep = 0;
+  int rc = cask__expr_axes(ps, fn, b[1], axes, n);
   if (rc) return rc;
-  if (n == 0) return cask__expr_fail(ps, b[1]->at, "axis=() (reduce no axis) is not supported");
+  if (*n == 0) return cask__expr_fail(ps, b[1]->at, "axis=() (reduce no axis) is not supported");
   arg *d = fn->params[3] ? b[2] : NULL, *k = fn->params[3] ? b[3] : b[2];
   if (d) {
     if (d->kind != ARG_VALUE || d->v.a || d->v.is_int != 1 || d->v.num < 0 || d->v.num > 1e9)
       return cask__expr_fail(ps, d->at, "ddof must be a non-negative integer");
-    ddof = (int)d->v.num;
+    *ddof = (int)d->v.num;
   }
-  if (k && (rc = cask__expr_bool(ps, fn, "keepdims", k, &keep))) return rc;
+  return k ? bool_arg(ps, fn, "keepdims", k, keep) : CASK_OK;
+}
+
+static int do_reduce(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
+  int axes[CASK_MAX_NDIM], n, ddof, keep;
+  int rc = cask__expr_reduce_args(ps, fn, b, axes, &n, &ddof, &keep);
+  if (rc) return rc;
   if (cask_reduce(fn->op, b[0]->v.a, axes, n < 0 ? 0 : n, ddof, &out->a)) return cask__expr_fail_ctx(ps, at);
   return keep ? cask__expr_keep_dims(ps, at, b[0]->v.a, axes, n, out) : CASK_OK;
 }

@@ -86,8 +86,9 @@ int cask__expr_ints(parser *ps, const array_fn *fn, const char *param, arg *g, i
                     int *n);
 /* axis= as ints (None: n = -1), each within CASK_MAX_NDIM's range. */
 int cask__expr_axes(parser *ps, const array_fn *fn, arg *g, int *axes, int *n);
-/* A bool argument (True, False, or an integer as Python takes it). */
-int cask__expr_bool(parser *ps, const array_fn *fn, const char *param, const arg *g, int *out);
+/* A reduction's axis, ddof (when fn->params[3] is keepdims: b[2]) and
+ * keepdims arguments (b[1] ...), each refused at its column. */
+int cask__expr_reduce_args(parser *ps, const array_fn *fn, arg **b, int *axes, int *n, int *ddof, int *keep);
 /* keepdims=True: out (a reduction of a over n axes, n <= 0: all) given the
  * reduced axes back, with extent 1. */
 int cask__expr_keep_dims(parser *ps, const char *at, const cask_array *a, const int *axes, int n, value *out);
