@@ -17,13 +17,11 @@ nothing written.
 Exits 0 when everything matches, 1 otherwise (each failure listed). Needs
 Debian's python3-numpy: run it with /usr/bin/python3.
 """
-import json
-import os
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
+
+from checkutil import check_steps, refused_steps
 
 FAILURES = []
 
@@ -126,32 +124,6 @@ def compare(got, ref, what):
         fail("%s: values differ from NumPy's\n  got %s\n  ref %s" % (what, got.ravel()[:20], ref.ravel()[:20]))
 
 
-def run(cask, d, job):
-    with open(os.path.join(d, "job.json"), "w") as f:
-        json.dump(job, f)
-    return subprocess.run([cask, "run", "--quiet", "job.json"], cwd=d, capture_output=True, text=True, timeout=300)
-
-
-def check_functions(cask):
-    for name, (x, chunks) in INPUTS.items():
-        with tempfile.TemporaryDirectory() as d:
-            np.save(os.path.join(d, "x.npy"), x)
-            inp = {"source": "npy", "path": "x.npy"}
-            if chunks:
-                inp["chunks"] = chunks
-            steps = steps_for(name, x)
-            job = {"inputs": {"x": inp}, "steps": {"s%d" % k: s for k, s in enumerate(steps)},
-                   "outputs": {"s%d" % k: {"npy": "s%d.npy" % k} for k in range(len(steps))}}
-            r = run(cask, d, job)
-            if r.returncode != 0:
-                fail("%s: exit %d: %s" % (name, r.returncode, r.stderr.strip()))
-                continue
-            for k, s in enumerate(steps):
-                ref = np.asarray(eval(s, NS, {"x": x}))
-                compare(np.load(os.path.join(d, "s%d.npy" % k)), ref, "%s: %s" % (name, s))
-            print("ok %s %s in chunks %s: %d steps" % (name, x.shape, chunks, len(steps)))
-
-
 ERRORS = [  # step, what the message must hold
     ("flip(a, axis=2)", "flip: axis 2 is out of bounds for 2 axes (the array's shape is (7, 5))"),
     ("roll(a, 1, axis=-3)", "roll: axis -3 is out of bounds"),
@@ -185,25 +157,10 @@ ERRORS = [  # step, what the message must hold
 ]
 
 
-def check_errors(cask):
-    with tempfile.TemporaryDirectory() as d:
-        np.save(os.path.join(d, "a.npy"), INPUTS["f8"][0])
-        np.save(os.path.join(d, "z.npy"), INPUTS["empty"][0])
-        np.save(os.path.join(d, "s.npy"), INPUTS["scalar"][0])
-        inputs = {n: {"source": "npy", "path": n + ".npy"} for n in "azs"}
-        for step, want in ERRORS:
-            r = run(cask, d, {"inputs": inputs, "steps": {"y": step}, "outputs": {"y": {"npy": "y.npy"}}})
-            if r.returncode != 2 or "steps.y: column" not in r.stderr or want not in r.stderr:
-                fail("%r: exit %d, message %r; expected exit 2 and %r" % (step, r.returncode, r.stderr.strip(), want))
-            if os.path.exists(os.path.join(d, "y.npy")):
-                fail("%r: wrote y.npy" % step)
-    print("ok errors: %d bad steps refused" % len(ERRORS))
-
-
 def main():
     cask = sys.argv[1]
-    check_functions(cask)
-    check_errors(cask)
+    check_steps(cask, INPUTS, steps_for, NS, compare, fail)
+    refused_steps(cask, {"a": INPUTS["f8"][0], "z": INPUTS["empty"][0], "s": INPUTS["scalar"][0]}, ERRORS, fail)
     if FAILURES:
         print("%d failures" % len(FAILURES))
         sys.exit(1)

@@ -17,6 +17,7 @@
   X(array_store)             \
   X(array_expr)             \
   X(array_shape)            \
+  X(array_scan)             \
   X(memory)                 \
   X(hdf5)                   \
   X(distributed)

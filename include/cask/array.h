@@ -176,6 +176,20 @@ typedef enum cask_reduction {
 } cask_reduction;
 CASK_API int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, int ddof,
                          cask_array **out);
+/* NumPy's ptp (max - min in a's dtype; bool refused, as NumPy's subtract
+ * does), count_nonzero (int64) and nanprod (NaN counts as 1) over axes as
+ * cask_reduce takes them (naxes 0: all). */
+CASK_API int cask_ptp(cask_array *a, const int *axes, int naxes, cask_array **out);
+CASK_API int cask_count_nonzero(cask_array *a, const int *axes, int naxes, cask_array **out);
+CASK_API int cask_nanprod(cask_array *a, const int *axes, int naxes, cask_array **out);
+/* NumPy's nanvar and nanstd: over the non-NaN values, divided by their
+ * count - ddof (NaN where that is not positive); integers: var, std. */
+CASK_API int cask_nanvar(cask_array *a, const int *axes, int naxes, int ddof, cask_array **out);
+CASK_API int cask_nanstd(cask_array *a, const int *axes, int naxes, int ddof, cask_array **out);
+/* NumPy's average: sum(a * w) / sum(w) over axes, w of a's shape or 1-d
+ * along the one axis given (weights NULL: mean); float64 unless both are
+ * float32. Weights summing to 0 give inf or NaN (NumPy raises). */
+CASK_API int cask_average(cask_array *a, const int *axes, int naxes, cask_array *weights, cask_array **out);
 
 /* ---- structure ---------------------------------------------------------
  * Only blocks an output needs are built: slicing a few elements out of a
@@ -259,6 +273,20 @@ CASK_API int cask_outer(cask_array *a, cask_array *b, cask_array **out);
  * even and scaled back, in their dtype; integers unchanged for decimals
  * >= 0, rounded to a multiple of 10^-decimals otherwise. */
 CASK_API int cask_round(cask_array *a, int decimals, cask_array **out);
+/* NumPy's cumsum, cumprod, nancumsum (NaN counts as 0) and nancumprod
+ * (NaN counts as 1) along *axis (negative: from the end); axis NULL: over
+ * a flattened in C order (NumPy's axis=None). Floats keep their dtype,
+ * integers and bool give int64 (NumPy: uint8 gives uint64). A parallel
+ * scan over blocks: bit-identical for any thread count, integers exact,
+ * float sums within rounding of NumPy's sequential ones. */
+typedef enum cask_scan_op {
+  CASK_CUMSUM, CASK_CUMPROD, CASK_NANCUMSUM, CASK_NANCUMPROD, CASK_SCAN_COUNT
+} cask_scan_op;
+CASK_API int cask_cumulative(cask_scan_op op, cask_array *a, const int *axis, cask_array **out);
+/* NumPy's diff: the n-th difference a[1:] - a[:-1] along axis (bool:
+ * a[1:] != a[:-1]), in a's dtype; n = 0 gives a. n < 0 and 0-d arrays are
+ * refused. */
+CASK_API int cask_diff(cask_array *a, int64_t n, int axis, cask_array **out);
 
 /* ---- linear algebra -----------------------------------------------------
  * Blocked: every block product is one CBLAS call (OpenBLAS; its own

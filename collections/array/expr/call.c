@@ -1,8 +1,9 @@
 /* call.c - the array functions of expressions: their table (reductions,
  * transpose, rechunk, astype, matmul, dot here; joining and shape functions
- * in call-shape.c), the binding of arguments by position or keyword as
- * NumPy's signatures take them, and the conversions of arguments (arrays,
- * integers, axes) that report a bad one at its column. */
+ * in call-shape.c, cumulative functions in call-stats.c), the binding of
+ * arguments by position or keyword as NumPy's signatures take them, and
+ * the conversions of arguments (arrays, integers, axes) that report a bad
+ * one at its column. */
 #include <stdio.h>
 #include <string.h>
 
@@ -62,7 +63,7 @@ static int count_is_ndim(parser *ps, const array_fn *fn, const char *param, cons
 }
 
 /* keepdims=True: the reduced axes back, with extent 1. */
-static int keep_dims(parser *ps, const char *at, const cask_array *a, const int *axes, int n, value *out) {
+int cask__expr_keep_dims(parser *ps, const char *at, const cask_array *a, const int *axes, int n, value *out) {
   int nd = cask_array_ndim(a), pos[CASK_MAX_NDIM], np = 0;
   uint32_t mask = 0;
   for (int k = 0; k < n; k++) mask |= 1u << (axes[k] < 0 ? axes[k] + nd : axes[k]);
@@ -86,20 +87,26 @@ static int bool_arg(parser *ps, const array_fn *fn, const char *param, const arg
   return CASK_OK;
 }
 
-static int do_reduce(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
-  int axes[CASK_MAX_NDIM], n, ddof = 0, keep = 0;
-  int rc = cask__expr_axes(ps, fn, b[1], axes, &n);
+int cask__expr_reduce_args(parser *ps, const array_fn *fn, arg **b, int *axes, int *n, int *ddof, int *keep) {
+  *ddof = *keep = 0;
+  int rc = cask__expr_axes(ps, fn, b[1], axes, n);
   if (rc) return rc;
-  if (n == 0) return cask__expr_fail(ps, b[1]->at, "axis=() (reduce no axis) is not supported");
+  if (*n == 0) return cask__expr_fail(ps, b[1]->at, "axis=() (reduce no axis) is not supported");
   arg *d = fn->params[3] ? b[2] : NULL, *k = fn->params[3] ? b[3] : b[2];
   if (d) {
     if (d->kind != ARG_VALUE || d->v.a || d->v.is_int != 1 || d->v.num < 0 || d->v.num > 1e9)
       return cask__expr_fail(ps, d->at, "ddof must be a non-negative integer");
-    ddof = (int)d->v.num;
+    *ddof = (int)d->v.num;
   }
-  if (k && (rc = bool_arg(ps, fn, "keepdims", k, &keep))) return rc;
+  return k ? bool_arg(ps, fn, "keepdims", k, keep) : CASK_OK;
+}
+
+static int do_reduce(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
+  int axes[CASK_MAX_NDIM], n, ddof, keep;
+  int rc = cask__expr_reduce_args(ps, fn, b, axes, &n, &ddof, &keep);
+  if (rc) return rc;
   if (cask_reduce(fn->op, b[0]->v.a, axes, n < 0 ? 0 : n, ddof, &out->a)) return cask__expr_fail_ctx(ps, at);
-  return keep ? keep_dims(ps, at, b[0]->v.a, axes, n, out) : CASK_OK;
+  return keep ? cask__expr_keep_dims(ps, at, b[0]->v.a, axes, n, out) : CASK_OK;
 }
 
 int cask__expr_dtype(const char *s, cask_dtype *dt) {
@@ -226,6 +233,7 @@ int cask__expr_call(parser *ps, const char *name, size_t len, const char *at, ar
                     int *found) {
   const array_fn *fn = find(array_fns, sizeof array_fns / sizeof array_fns[0], name, len);
   if (!fn) fn = find(cask__expr_shape_fns, cask__expr_shape_nfns, name, len);
+  if (!fn) fn = find(cask__expr_stats_fns, cask__expr_stats_nfns, name, len);
   *found = fn != NULL;
   if (!fn) return CASK_OK;
   arg *bound[MAX_PARAMS] = {NULL};

@@ -1,7 +1,7 @@
 /* expr-int.h - what the expression parser (parse.c) shares with its array
  * functions (call.c: the table and the binding of arguments; call-shape.c:
- * joining and shape functions): values, arguments, and the helpers that
- * report an error at a column. */
+ * joining and shape functions; call-stats.c: cumulative functions):
+ * values, arguments, and the helpers that report an error at a column. */
 #ifndef CASK_ARRAY_EXPR_INT_H
 #define CASK_ARRAY_EXPR_INT_H
 
@@ -86,9 +86,18 @@ int cask__expr_ints(parser *ps, const array_fn *fn, const char *param, arg *g, i
                     int *n);
 /* axis= as ints (None: n = -1), each within CASK_MAX_NDIM's range. */
 int cask__expr_axes(parser *ps, const array_fn *fn, arg *g, int *axes, int *n);
+/* A reduction's axis, ddof (when fn->params[3] is keepdims: b[2]) and
+ * keepdims arguments (b[1] ...), each refused at its column. */
+int cask__expr_reduce_args(parser *ps, const array_fn *fn, arg **b, int *axes, int *n, int *ddof, int *keep);
+/* keepdims=True: out (a reduction of a over n axes, n <= 0: all) given the
+ * reduced axes back, with extent 1. */
+int cask__expr_keep_dims(parser *ps, const char *at, const cask_array *a, const int *axes, int n, value *out);
 
 /* call-shape.c: its entries of the table (call.c) */
 extern const array_fn cask__expr_shape_fns[];
 extern const size_t cask__expr_shape_nfns;
+/* call-stats.c: cumulative functions and statistics */
+extern const array_fn cask__expr_stats_fns[];
+extern const size_t cask__expr_stats_nfns;
 
 #endif

@@ -3,7 +3,7 @@
  * compared from two aranges, computed inside the fused kernel), outer (a
  * product of the operands flattened and broadcast against each other) and
  * round with decimals (NumPy's scale, rint, unscale, in the array's own
- * float dtype). */
+ * float dtype), and diff (slices a[1:] and a[:-1] subtracted, n times). */
 #include "ops.h"
 
 /* x where (col - row) compares to k as keep says, else 0; NumPy's triu
@@ -64,5 +64,36 @@ int cask_round(cask_array *a, int decimals, cask_array **out) {
   cask_array_release(s);
   cask_array_release(r);
   cask_array_release(y);
+  return rc;
+}
+
+int cask_diff(cask_array *a, int64_t n, int axis, cask_array **out) {
+  if (!out) return CASK_EINVAL;
+  *out = NULL;
+  if (!a) return CASK_EINVAL;
+  char s[CASK_MAX_NDIM * 22 + 4];
+  cask__shape_str(s, sizeof s, a->ndim, a->shape);
+  if (n < 0) return cask__fail(a->ctx, CASK_EINVAL, "diff: order n=%lld is negative (shape %s)", (long long)n, s);
+  if (a->ndim < 1) return cask__fail(a->ctx, CASK_EINVAL, "diff: the array is 0-d (shape %s); it needs at least 1 axis", s);
+  int ax;
+  int rc = cask__axis(a, "diff", axis, a->ndim, &ax);
+  if (rc) return rc;
+  cask_array *cur = cask_array_retain(a);
+  cask_index idx[CASK_MAX_NDIM];
+  for (int i = 0; i < a->ndim; i++) idx[i] = CASK_COLON;
+  /* past the axis' length every further difference is empty */
+  for (int64_t k = 0; k < n && k < a->shape[ax] + 1 && !rc; k++) {
+    cask_array *hi = NULL, *lo = NULL, *next = NULL;
+    idx[ax] = CASK_SLICE(1, CASK_NONE, 1);
+    rc = cask_slice(cur, cur->ndim, idx, &hi);
+    idx[ax] = CASK_SLICE(CASK_NONE, -1, 1);
+    if (!rc) rc = cask_slice(cur, cur->ndim, idx, &lo);
+    if (!rc) rc = cask_binary(a->dtype == CASK_BOOL ? CASK_NOT_EQUAL : CASK_SUB, hi, lo, &next);
+    cask_array_release(hi);
+    cask_array_release(lo);
+    cask_array_release(cur);
+    cur = next;
+  }
+  if (!rc) *out = cur;
   return rc;
 }

@@ -42,6 +42,7 @@ int cask__axes(const cask_array *a, const char *fn, int n, const int *axes, int 
 void cask__register_source_ops(void);    /* create.c: array.source, array.buffer */
 void cask__register_kernel_ops(void);    /* fused.c: array.kernel, array.kernel_into */
 void cask__register_reduce_ops(void);    /* reduce.c */
+void cask__register_scan_ops(void);      /* scan.c: array.scan */
 void cask__register_structure_ops(void); /* boxcopy.c: gather, transpose, reshape, alias */
 void cask__register_linalg_ops(void);    /* linalg.c */
 void cask__register_map_ops(void);       /* map.c */
