@@ -44,6 +44,10 @@ fi
 zarr3=$(cd "$(dirname "$0")/../tests/zarr3" && pwd)
 if ! cmp -s "$zarr3/package-lock.json" "$zarr3/node_modules/.package-lock.json.ci" 2>/dev/null; then
   echo "install-deps: npm ci in $zarr3"
-  (cd "$zarr3" && npm ci --no-audit --no-fund --loglevel=error &&
-    cp package-lock.json node_modules/.package-lock.json.ci)
+  # The npm registry out of reach is not a build failure: the one test that
+  # needs zarrita (zarr3_peer) then says so and is skipped.
+  if ! (cd "$zarr3" && npm ci --no-audit --no-fund --loglevel=error &&
+    cp package-lock.json node_modules/.package-lock.json.ci); then
+    echo "install-deps: WARNING: npm ci failed in $zarr3; the zarr3_peer test will be skipped" >&2
+  fi
 fi
