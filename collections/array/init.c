@@ -9,6 +9,7 @@
 #include "core/array-int.h"
 #include "io/io.h"
 #include "ops/ops.h"
+#include "ops/sort-int.h"
 
 /* Every file's op registrar (SQLite's builtin function table, blosc2's
  * register_codecs): a graph file naming any of these ops can be run. */
@@ -16,6 +17,7 @@ static void (*const registrars[])(void) = {
   cask__register_source_ops,
   cask__register_reduce_ops,
   cask__register_scan_ops,
+  cask__register_sort_ops,
   cask__register_map_ops,
   cask__register_npy_ops,
   cask__register_linalg_ops,

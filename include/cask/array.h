@@ -191,6 +191,44 @@ CASK_API int cask_nanstd(cask_array *a, const int *axes, int naxes, int ddof, ca
  * float32. Weights summing to 0 give inf or NaN (NumPy raises). */
 CASK_API int cask_average(cask_array *a, const int *axes, int naxes, cask_array *weights, cask_array **out);
 
+/* ---- sorting and order statistics (NumPy's) ------------------------------
+ * axis NULL: a flattened in C order first (NumPy's axis=None); else one
+ * axis (negative from the end). A 1-d array of several blocks (and so any
+ * flattened one) is sorted by a parallel external merge: every block
+ * sorted alone, exact splitters from samples of the sorted runs, each
+ * output block merged from its piece of every run, so no task holds more
+ * than about two blocks and an array larger than the memory limit sorts.
+ * An n-d array whose axis spans several chunks is rechunked to one chunk
+ * along the axis (a task holds that lane group). Stable: ties keep their
+ * order (argsort too: NumPy's default quicksort is not stable, a stable
+ * order is one of its valid results); NaNs sort last and come back as
+ * NumPy's nan; -0.0 sorts before 0.0 in sort (a valid order of NumPy's
+ * unstable sort) and ties with it in argsort, searchsorted and the
+ * quantiles. Results are the same bits for any thread count. */
+CASK_API int cask_sort(cask_array *a, const int *axis, cask_array **out);
+/* int64 indices that sort a along axis (flat C-order indices for NULL). */
+CASK_API int cask_argsort(cask_array *a, const int *axis, cask_array **out);
+/* dask's topk: k > 0 the k largest along axis, largest first; k < 0 the
+ * -k smallest, smallest first (NaNs count as the largest). 0 < |k| <= the
+ * axis' extent. argtopk: their int64 indices along the axis. */
+CASK_API int cask_topk(cask_array *a, int64_t k, int axis, cask_array **out);
+CASK_API int cask_argtopk(cask_array *a, int64_t k, int axis, cask_array **out);
+#define CASK_QUANTILE_NAN 1      /* nanquantile, nanmedian: NaNs left out */
+#define CASK_QUANTILE_PERCENT 2  /* q in [0, 100] (percentile) */
+#define CASK_QUANTILE_SCALAR 4   /* q is one number: no q axis in the result */
+#define CASK_QUANTILE_KEEPDIMS 8 /* the reduced axes kept with extent 1 */
+/* NumPy's quantile (percentile, nanquantile, nanpercentile by flags), exact,
+ * with its default 'linear' method, over axis (NULL: all): nq values q
+ * (1 to 256), the result of shape (nq,) + the reduced shape (no q axis with
+ * CASK_QUANTILE_SCALAR), float64. NaN where a lane has a NaN (without
+ * CASK_QUANTILE_NAN) or no value. q outside [0, 1] ([0, 100]), a bool
+ * array or an empty lane (without CASK_QUANTILE_NAN) give CASK_EINVAL. */
+CASK_API int cask_quantile(cask_array *a, const double *q, int nq, int flags, const int *axis, cask_array **out);
+/* NumPy's median (nanmedian with CASK_QUANTILE_NAN; CASK_QUANTILE_KEEPDIMS):
+ * the middle value or the mean of the two middle values, float64 (float32
+ * for float32). */
+CASK_API int cask_median(cask_array *a, const int *axis, int flags, cask_array **out);
+
 /* ---- structure ---------------------------------------------------------
  * Only blocks an output needs are built: slicing a few elements out of a
  * huge array makes a handful of tasks. */

@@ -99,5 +99,8 @@ extern const size_t cask__expr_shape_nfns;
 /* call-stats.c: cumulative functions and statistics */
 extern const array_fn cask__expr_stats_fns[];
 extern const size_t cask__expr_stats_nfns;
+/* call-sort.c: sorting, order statistics, counting and searching */
+extern const array_fn cask__expr_sort_fns[];
+extern const size_t cask__expr_sort_nfns;
 
 #endif

@@ -1,0 +1,189 @@
+/* sortkey.c - sort keys and the radix sort (sortkey.h). Keys turn every
+ * dtype's order into unsigned integer order (floats: the sign bit flipped
+ * for positives, every bit for negatives; integers: the sign bit flipped),
+ * so one stable LSD radix sort serves all dtypes, and its result does not
+ * depend on anything but the data (no pivots, no threads). */
+#include <math.h>
+#include <string.h>
+
+#include "../../../core/internal.h"
+#include "sortkey.h"
+
+#define F64_NAN_KEY UINT64_MAX
+#define F32_NAN_KEY UINT64_C(0xFFFFFFFF)
+
+uint64_t cask__nan_key(cask_dtype t) {
+  return t == CASK_F64 ? F64_NAN_KEY : t == CASK_F32 ? F32_NAN_KEY : UINT64_MAX;
+}
+
+int cask__key_bytes(cask_dtype t) { return t == CASK_U8 || t == CASK_BOOL ? 1 : (int)cask_dtype_size(t); }
+
+static uint64_t f64_key(double v, int canon_zero) {
+  if (isnan(v)) return F64_NAN_KEY;
+  if (canon_zero && v == 0) v = 0.0;
+  uint64_t u;
+  memcpy(&u, &v, 8);
+  return u >> 63 ? ~u : u | (UINT64_C(1) << 63);
+}
+
+static uint64_t f32_key(float v, int canon_zero) {
+  if (isnan(v)) return F32_NAN_KEY;
+  if (canon_zero && v == 0) v = 0.0f;
+  uint32_t u;
+  memcpy(&u, &v, 4);
+  return u >> 31 ? (uint32_t)~u : u | (UINT32_C(1) << 31);
+}
+
+void cask__keys_encode(uint64_t *keys, const void *src, cask_dtype t, int64_t n, int64_t stride, int canon_zero) {
+  switch (t) {
+  case CASK_F64:
+    for (int64_t i = 0; i < n; i++) keys[i] = f64_key(((const double *)src)[i * stride], canon_zero);
+    break;
+  case CASK_F32:
+    for (int64_t i = 0; i < n; i++) keys[i] = f32_key(((const float *)src)[i * stride], canon_zero);
+    break;
+  case CASK_I64:
+    for (int64_t i = 0; i < n; i++) keys[i] = (uint64_t)((const int64_t *)src)[i * stride] ^ (UINT64_C(1) << 63);
+    break;
+  case CASK_I32:
+    for (int64_t i = 0; i < n; i++) keys[i] = (uint32_t)((const int32_t *)src)[i * stride] ^ (UINT32_C(1) << 31);
+    break;
+  default: /* uint8, bool */
+    for (int64_t i = 0; i < n; i++) keys[i] = ((const uint8_t *)src)[i * stride];
+  }
+}
+
+static double f64_of(uint64_t k) {
+  if (k == F64_NAN_KEY) return NAN;
+  uint64_t u = k >> 63 ? k & ~(UINT64_C(1) << 63) : ~k;
+  double v;
+  memcpy(&v, &u, 8);
+  return v;
+}
+
+static float f32_of(uint64_t k) {
+  if (k == F32_NAN_KEY) return NAN;
+  uint32_t u = (uint32_t)k, v32 = u >> 31 ? u & ~(UINT32_C(1) << 31) : ~u;
+  float v;
+  memcpy(&v, &v32, 4);
+  return v;
+}
+
+void cask__keys_decode(void *dst, cask_dtype t, const uint64_t *keys, int64_t n, int64_t stride) {
+  switch (t) {
+  case CASK_F64:
+    for (int64_t i = 0; i < n; i++) ((double *)dst)[i * stride] = f64_of(keys[i]);
+    break;
+  case CASK_F32:
+    for (int64_t i = 0; i < n; i++) ((float *)dst)[i * stride] = f32_of(keys[i]);
+    break;
+  case CASK_I64:
+    for (int64_t i = 0; i < n; i++) ((int64_t *)dst)[i * stride] = (int64_t)(keys[i] ^ (UINT64_C(1) << 63));
+    break;
+  case CASK_I32:
+    for (int64_t i = 0; i < n; i++) ((int32_t *)dst)[i * stride] = (int32_t)(uint32_t)(keys[i] ^ (UINT32_C(1) << 31));
+    break;
+  default:
+    for (int64_t i = 0; i < n; i++) ((uint8_t *)dst)[i * stride] = (uint8_t)keys[i];
+  }
+}
+
+double cask__key_to_f64(cask_dtype t, uint64_t key) {
+  switch (t) {
+  case CASK_F64: return f64_of(key);
+  case CASK_F32: return f32_of(key);
+  case CASK_I64: return (double)(int64_t)(key ^ (UINT64_C(1) << 63));
+  case CASK_I32: return (double)(int32_t)(uint32_t)(key ^ (UINT32_C(1) << 31));
+  default: return (double)key;
+  }
+}
+
+/* Small arrays: insertion sort (stable), cheaper than 256-bucket passes. */
+static void insertion(uint64_t *k, int64_t *p, int64_t n) {
+  for (int64_t i = 1; i < n; i++) {
+    uint64_t v = k[i];
+    int64_t pv = p ? p[i] : 0, j = i;
+    for (; j > 0 && k[j - 1] > v; j--) {
+      k[j] = k[j - 1];
+      if (p) p[j] = p[j - 1];
+    }
+    k[j] = v;
+    if (p) p[j] = pv;
+  }
+}
+
+int cask__radix_sort(uint64_t *keys, int64_t *payload, int64_t n, int key_bytes) {
+  if (n < 64) {
+    insertion(keys, payload, n);
+    return CASK_OK;
+  }
+  /* One pass counts every digit; a digit the same in every key is skipped
+   * (float32 keys in 64 bits, small integers, narrow ranges). */
+  int64_t(*count)[256] = cask__calloc((size_t)key_bytes, sizeof *count);
+  uint64_t *tk = cask__malloc_big((size_t)n * sizeof *tk);
+  int64_t *tp = payload ? cask__malloc_big((size_t)n * sizeof *tp) : NULL;
+  if (!count || !tk || (payload && !tp)) {
+    cask__free(count);
+    cask__free(tk);
+    cask__free(tp);
+    return CASK_ENOMEM;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t k = keys[i];
+    for (int d = 0; d < key_bytes; d++) count[d][(k >> (8 * d)) & 255]++;
+  }
+  uint64_t *sk = keys, *dk = tk;
+  int64_t *sp = payload, *dp = tp;
+  for (int d = 0; d < key_bytes; d++) {
+    int64_t *c = count[d], sum = 0;
+    if (c[(sk[0] >> (8 * d)) & 255] == n) continue;
+    for (int b = 0; b < 256; b++) {
+      int64_t t = c[b];
+      c[b] = sum;
+      sum += t;
+    }
+    int sh = 8 * d;
+    if (sp)
+      for (int64_t i = 0; i < n; i++) {
+        int64_t at = c[(sk[i] >> sh) & 255]++;
+        dk[at] = sk[i];
+        dp[at] = sp[i];
+      }
+    else
+      for (int64_t i = 0; i < n; i++) dk[c[(sk[i] >> sh) & 255]++] = sk[i];
+    uint64_t *t = sk;
+    sk = dk;
+    dk = t;
+    int64_t *tq = sp;
+    sp = dp;
+    dp = tq;
+  }
+  if (sk != keys) {
+    memcpy(keys, sk, (size_t)n * sizeof *keys);
+    if (payload) memcpy(payload, sp, (size_t)n * sizeof *payload);
+  }
+  cask__free(count);
+  cask__free(tk);
+  cask__free(tp);
+  return CASK_OK;
+}
+
+int64_t cask__lower_bound(const uint64_t *keys, int64_t n, uint64_t v) {
+  int64_t lo = 0, hi = n;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (keys[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+int64_t cask__upper_bound(const uint64_t *keys, int64_t n, uint64_t v) {
+  int64_t lo = 0, hi = n;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (keys[mid] <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
