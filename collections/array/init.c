@@ -18,6 +18,7 @@ static void (*const registrars[])(void) = {
   cask__register_reduce_ops,
   cask__register_scan_ops,
   cask__register_sort_ops,
+  cask__register_count_ops,
   cask__register_map_ops,
   cask__register_npy_ops,
   cask__register_linalg_ops,

@@ -228,6 +228,33 @@ CASK_API int cask_quantile(cask_array *a, const double *q, int nq, int flags, co
  * the middle value or the mean of the two middle values, float64 (float32
  * for float32). */
 CASK_API int cask_median(cask_array *a, const int *axis, int flags, cask_array **out);
+/* NumPy's unique of a flattened: the sorted distinct values (NaNs are one
+ * value, as NumPy 1.24's equal_nan) and, when counts is not NULL, how often
+ * each occurs (int64). Its size depends on the data, so it computes when
+ * called (one run: the sort above) and returns arrays over the results. */
+CASK_API int cask_unique(cask_array *a, cask_array **values, cask_array **counts);
+/* NumPy's bincount of a 1-d array of non-negative integers (bool too):
+ * int64 counts of each value 0..max(x) (at least minlength), or float64
+ * sums of weights (of x's shape). The length is found by a small eager
+ * pass (the minimum and maximum, one run); a negative value or a float x
+ * gives CASK_EINVAL. */
+CASK_API int cask_bincount(cask_array *x, cask_array *weights, int64_t minlength, cask_array **out);
+/* NumPy's histogram of a flattened: int64 counts in `bins` bins, edges
+ * either given (edges: bins + 1 increasing values) or equal over range
+ * (two values; NULL: a's smallest and largest, found by a small eager
+ * pass); each bin holds its left edge, the last its right one too; values
+ * outside (and NaN) are not counted. edges_out (may be NULL): the edges as
+ * a float64 array. */
+CASK_API int cask_histogram(cask_array *a, int64_t bins, const double *edges, const double *range,
+                            cask_array **counts, cask_array **edges_out);
+/* NumPy's digitize: for each element, the index of its bin among nbins
+ * monotonic (increasing or decreasing) bin edges (right: intervals closed
+ * on the right), int64. */
+CASK_API int cask_digitize(cask_array *x, const double *bins, int64_t nbins, int right, cask_array **out);
+/* NumPy's searchsorted: for each element of v, the index where it would be
+ * inserted into the sorted 1-d a (right: after equal elements), int64 of
+ * v's shape. a is not checked to be sorted (nor is it in NumPy). */
+CASK_API int cask_searchsorted(cask_array *a, cask_array *v, int right, cask_array **out);
 
 /* ---- structure ---------------------------------------------------------
  * Only blocks an output needs are built: slicing a few elements out of a

@@ -113,6 +113,67 @@ static int do_median(parser *ps, const char *at, const array_fn *fn, arg **b, va
   return done(ps, at, cask_median(b[0]->v.a, none ? NULL : &axis, fn->op | (keep ? CASK_QUANTILE_KEEPDIMS : 0), &out->a));
 }
 
+
+static int do_unique(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
+  int counts;
+  int rc = bool_arg(ps, fn, "return_counts", b[1], &counts);
+  if (!rc && counts)
+    rc = failf(ps, b[1]->at, fn->name, "return_counts=True gives two arrays: use cask_unique in C (an expression has one result)");
+  return rc ? rc : done(ps, at, cask_unique(b[0]->v.a, &out->a, NULL));
+}
+
+static int do_bincount(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
+  int64_t minlength = 0;
+  int rc = b[2] ? int_arg(ps, fn, "minlength", b[2], &minlength) : CASK_OK;
+  cask_array *w = NULL;
+  if (!rc && b[1] && b[1]->kind != ARG_NONE) {
+    rc = cask__expr_array_arg(ps, fn, "weights", b[1]);
+    w = rc ? NULL : b[1]->v.a;
+  }
+  return rc ? rc : done(ps, at, cask_bincount(b[0]->v.a, w, minlength, &out->a));
+}
+
+static int do_histogram(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
+  double edges[1025], range[2];
+  int n = 1, scalar = 1, nr = 0, sr;
+  int64_t bins = 10;
+  int rc = b[1] ? numbers(ps, fn, "bins", b[1], edges, 1025, &n, &scalar) : CASK_OK;
+  if (!rc && b[1] && scalar && !cask__expr_int(&b[1]->v, &bins)) rc = failf(ps, b[1]->at, fn->name, "'bins' must be an integer or a list of edges");
+  if (!rc && !scalar && n < 2) rc = failf(ps, b[1]->at, fn->name, "'bins' as edges needs at least 2 of them");
+  if (!rc && b[2] && b[2]->kind != ARG_NONE) {
+    rc = numbers(ps, fn, "range", b[2], range, 2, &nr, &sr);
+    if (!rc && (sr || nr != 2)) rc = failf(ps, b[2]->at, fn->name, "'range' must be (min, max)");
+  }
+  if (rc) return rc;
+  rc = cask_histogram(b[0]->v.a, scalar ? bins : n - 1, scalar ? NULL : edges, nr ? range : NULL, &out->a, NULL);
+  return done(ps, at, rc);
+}
+
+static int side_arg(parser *ps, const array_fn *fn, const arg *g, int *right) {
+  *right = 0;
+  if (!g) return CASK_OK;
+  if (g->kind == ARG_STR && (!strcmp(g->str, "left") || !strcmp(g->str, "right"))) {
+    *right = g->str[0] == 'r';
+    return CASK_OK;
+  }
+  return failf(ps, g->at, fn->name, "side must be 'left' or 'right'");
+}
+
+static int do_digitize(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
+  double bins[1024];
+  int n, scalar, right;
+  int rc = numbers(ps, fn, "bins", b[1], bins, 1024, &n, &scalar);
+  if (!rc && scalar) rc = failf(ps, b[1]->at, fn->name, "'bins' must be a list of numbers (1-d)");
+  if (!rc) rc = bool_arg(ps, fn, "right", b[2], &right);
+  return rc ? rc : done(ps, at, cask_digitize(b[0]->v.a, bins, n, right, &out->a));
+}
+
+static int do_searchsorted(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
+  int right, rc = cask__expr_array_arg(ps, fn, "v", b[1]);
+  if (!rc) rc = side_arg(ps, fn, b[2], &right);
+  return rc ? rc : done(ps, at, cask_searchsorted(b[0]->v.a, b[1]->v.a, right, &out->a));
+}
+
 #define QF(n, flags) {n, do_quantile, flags, {"a", "q", "axis", "keepdims", "method"}, 2, 3, 0}
 const array_fn cask__expr_sort_fns[] = {
     {"sort", do_sort, 0, {"a", "axis"}, 1, 0, 0},
@@ -125,6 +186,11 @@ const array_fn cask__expr_sort_fns[] = {
     QF("nanquantile", CASK_QUANTILE_NAN),
     {"median", do_median, 0, {"a", "axis", "keepdims"}, 1, 2, 0},
     {"nanmedian", do_median, CASK_QUANTILE_NAN, {"a", "axis", "keepdims"}, 1, 2, 0},
+    {"unique", do_unique, 0, {"ar", "return_counts"}, 1, 1, 0},
+    {"bincount", do_bincount, 0, {"x", "weights", "minlength"}, 1, 0, 0},
+    {"histogram", do_histogram, 0, {"a", "bins", "range"}, 1, 0, 0},
+    {"digitize", do_digitize, 0, {"x", "bins", "right"}, 2, 0, 0},
+    {"searchsorted", do_searchsorted, 0, {"a", "v", "side"}, 2, 0, 0},
 };
 #undef QF
 const size_t cask__expr_sort_nfns = sizeof cask__expr_sort_fns / sizeof cask__expr_sort_fns[0];

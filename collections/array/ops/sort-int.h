@@ -22,6 +22,7 @@ typedef struct cask__sort_ext {
  * x 1-d of several blocks gets the pipeline, anything else must have the
  * axis in one chunk (the caller rechunks). */
 int cask__sort_node(cask_array *x, const cask__sort_ext *params, cask_array **out);
-void cask__register_sort_ops(void); /* array.sort */
+void cask__register_sort_ops(void);  /* array.sort */
+void cask__register_count_ops(void); /* count.c: array.count */
 
 #endif
