@@ -58,7 +58,7 @@ static int digitize_run(cask_task_io *io, const count_ext *e) {
     cask__keys_encode(&k, &v, CASK_F64, 1, 1, 1);
     /* digitize: right=False is searchsorted side='right' (and the reverse) */
     int64_t p = e->flag ? cask__lower_bound(bk, m, k) : cask__upper_bound(bk, m, k);
-    if (dec) p = m - (e->flag ? cask__upper_bound(bk, m, k) : cask__lower_bound(bk, m, k));
+    if (dec) p = m - p; /* NumPy: len(bins) - searchsorted(bins[::-1], x, side) */
     o[i] = p;
   }
   cask__free(bk);
@@ -235,7 +235,6 @@ int cask_digitize(cask_array *x, const double *bins, int64_t nbins, int right, c
   if (rc) return rc;
   if (nbins < 0 || (nbins && !bins) || nbins > (1 << 20))
     return cask__fail(x->ctx, CASK_EINVAL, "digitize: %lld bins given (0 to 2^20)", (long long)nbins);
-  if (x->dtype == CASK_BOOL) return cask__fail(x->ctx, CASK_EINVAL, "digitize: x is bool (NumPy refuses it too)");
   if (!monotonic(bins, nbins))
     return cask__fail(x->ctx, CASK_EINVAL, "digitize: bins (%lld of them) must be monotonically increasing or decreasing",
                       (long long)nbins);
@@ -343,7 +342,6 @@ int cask_histogram(cask_array *a, int64_t bins, const double *edges, const doubl
   int uniform = edges == NULL;
   if (bins < 1 || bins > (1 << 24))
     return cask__fail(a->ctx, CASK_EINVAL, "histogram: %lld bins (1 to 2^24) for an array of shape %s", (long long)bins, s);
-  if (a->dtype == CASK_BOOL) return cask__fail(a->ctx, CASK_EINVAL, "histogram: the array is bool (shape %s)", s);
   count_ext *e = new_ext(a->ctx, CNT_HIST, uniform, bins, bins + 1, "histogram");
   if (!e) return CASK_ENOMEM;
   if (!uniform) {

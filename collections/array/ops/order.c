@@ -121,6 +121,13 @@ static int order_stat(cask_array *a, const char *fn, cask__sort_ext *e, const in
                       axis ? "axis" : "array", s);
   }
   e->axis = ax;
+  if ((e->flags & CASK__SORT_NAN) && e->mode == CASK__SORT_QUANTILE && cask_array_size(a) == 0) {
+    cask_array_release(x); /* NumPy's nanquantile of an empty array is its nanmean, whatever q */
+    rc = cask_reduce(CASK_NANMEAN, a, axis, axis ? 1 : 0, 0, &r);
+    if (!rc && keepdims) rc = keep_dims(a, axis, ax, 0, &r);
+    if (!rc) *out = r;
+    return rc;
+  }
   rc = cask__sort_node(x, e, &r);
   cask_array_release(x);
   int qoff = e->mode == CASK__SORT_QUANTILE && !(e->flags & CASK__SORT_QSCALAR);
@@ -140,6 +147,7 @@ int cask_quantile(cask_array *a, const double *q, int nq, int flags, const int *
     return cask__fail(a->ctx, CASK_EINVAL, "%s: a scalar q is one value, not %d", fn, nq);
   cask__sort_ext e = {.mode = CASK__SORT_QUANTILE, .nq = nq};
   e.flags = (nan ? CASK__SORT_NAN : 0) | (flags & CASK_QUANTILE_SCALAR ? CASK__SORT_QSCALAR : 0);
+  if ((flags & CASK_QUANTILE_SCALAR) && !nan && (!axis || a->ndim == 1)) e.flags |= CASK__SORT_F32;
   for (int i = 0; i < nq; i++) {
     double v = pct ? q[i] / 100 : q[i];
     if (!(v >= 0 && v <= 1))

@@ -11,6 +11,8 @@
 enum { CASK__SORT_SORT, CASK__SORT_ARGSORT, CASK__SORT_QUANTILE, CASK__SORT_MEDIAN };
 #define CASK__SORT_NAN 1     /* nanquantile, nanmedian: NaNs do not count */
 #define CASK__SORT_QSCALAR 2 /* q is one number: no q axis in the result */
+#define CASK__SORT_F32 4     /* float32 data, one q, 1-d, not nan-: NumPy's
+                                value-based casting keeps float32 */
 
 typedef struct cask__sort_ext {
   int32_t mode, axis, flags, nq;

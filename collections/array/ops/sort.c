@@ -64,12 +64,20 @@ static int canon(int mode) { return mode != CASK__SORT_SORT; } /* -0.0 == 0.0 bu
 
 /* ---- quantile arithmetic, as NumPy 1.24's _quantile and _median -------- */
 
-static double lerp(cask_dtype t, double a, double b, double g) {
-  double d;
+/* NumPy's _lerp(a, b, t) on the values of keys ka <= kb: b - a in the
+ * dtype (integers exactly, wrapping as NumPy's subtract), then times t in
+ * float64 (in float32 for float32 data and one q: NumPy's value-based
+ * casting keeps float32 there). */
+static double lerp(cask_dtype t, int f32, uint64_t ka, uint64_t kb, double g) {
+  double a = cask__key_to_f64(t, ka), b = cask__key_to_f64(t, kb), d;
+  if (f32) {
+    float fa = (float)a, fb = (float)b, fd = fb - fa;
+    return g >= 0.5 ? (double)(fb - fd * (float)(1 - g)) : (double)(fa + fd * (float)g);
+  }
   if (t == CASK_F32) d = (double)((float)b - (float)a); /* subtract of float32 arrays: float32 */
-  else if (t == CASK_I64) d = (double)(int64_t)((uint64_t)(int64_t)b - (uint64_t)(int64_t)a);
-  else if (t == CASK_I32) d = (double)(int32_t)((uint32_t)(int32_t)b - (uint32_t)(int32_t)a);
-  else if (t == CASK_U8) d = (double)(uint8_t)((uint8_t)b - (uint8_t)a);
+  else if (t == CASK_I64) d = (double)(int64_t)(kb - ka); /* the sign bits of the keys cancel */
+  else if (t == CASK_I32) d = (double)(int32_t)(uint32_t)(kb - ka);
+  else if (t == CASK_U8) d = (double)(uint8_t)(kb - ka);
   else d = b - a;
   return g >= 0.5 ? b - d * (1 - g) : a + d * g;
 }
@@ -98,11 +106,12 @@ static void wanted_ranks(const sort_args *a, int64_t c, int64_t *out) {
   for (int i = 0; i < a->nq; i++) q_ranks(a->q[i], c, &out[2 * i], &out[2 * i + 1], &g);
 }
 
-/* Result i from the values at its two ranks (va, vb: decoded keys), count
- * c of values that count, and whether the lane has a NaN. */
-static double result(const sort_args *a, int i, int64_t c, double va, double vb, int has_nan) {
+/* Result i from the keys at its two ranks, the count c of values that
+ * count, and whether the lane has a NaN. */
+static double result(const sort_args *a, int i, int64_t c, uint64_t ka, uint64_t kb, int has_nan) {
   cask_dtype t = (cask_dtype)a->dtype;
   if (c == 0 || (has_nan && !(a->flags & CASK__SORT_NAN))) return NAN;
+  double va = cask__key_to_f64(t, ka), vb = cask__key_to_f64(t, kb);
   if (a->mode == CASK__SORT_MEDIAN) {
     if (c % 2) return t == CASK_F32 ? (double)(float)va : va;
     return t == CASK_F32 ? (double)(((float)va + (float)vb) / 2.0f) : (va + vb) / 2.0;
@@ -110,7 +119,7 @@ static double result(const sort_args *a, int i, int64_t c, double va, double vb,
   int64_t p, n;
   double g;
   q_ranks(a->q[i], c, &p, &n, &g);
-  return lerp(t, va, vb, g);
+  return lerp(t, t == CASK_F32 && (a->flags & CASK__SORT_F32), ka, kb, g);
 }
 
 static int nresults(const sort_args *a) { return a->mode == CASK__SORT_MEDIAN ? 1 : a->nq; }
@@ -129,16 +138,16 @@ static void split(const int64_t *s, int nd, int ax, int64_t *outer, int64_t *n, 
   *n = nd ? s[ax] : 1;
 }
 
-static cask_dtype result_dtype(int mode, cask_dtype t) {
+static cask_dtype result_dtype(int mode, int flags, cask_dtype t) {
   if (mode == CASK__SORT_ARGSORT) return CASK_I64;
-  if (mode == CASK__SORT_QUANTILE) return CASK_F64;
+  if (mode == CASK__SORT_QUANTILE) return t == CASK_F32 && (flags & CASK__SORT_F32) ? CASK_F32 : CASK_F64;
   if (mode == CASK__SORT_MEDIAN) return t == CASK_F32 ? CASK_F32 : CASK_F64;
   return t;
 }
 
 static int lane_run(cask_task_io *io, const sort_args *a) {
   cask_block *in = io->inputs[0];
-  cask_dtype t = cask_block_dtype(in), rt = result_dtype(a->mode, t);
+  cask_dtype t = cask_block_dtype(in), rt = result_dtype(a->mode, a->flags, t);
   int nd = cask_block_ndim(in);
   const int64_t *s = cask_block_shape(in);
   int64_t outer, n, inner, os[CASK_MAX_NDIM + 1];
@@ -182,8 +191,8 @@ static int lane_run(cask_task_io *io, const sort_args *a) {
         int64_t r[2 * CASK__MAX_Q];
         wanted_ranks(a, c, r);
         for (int q = 0; q < nresults(a); q++) {
-          double va = c ? cask__key_to_f64(t, keys[r[2 * q]]) : NAN, vb = c ? cask__key_to_f64(t, keys[r[2 * q + 1]]) : NAN;
-          put_result(dst, rt, q * outer * inner + o * inner + i, result(a, q, c, va, vb, valid < n));
+          uint64_t ka = c ? keys[r[2 * q]] : 0, kb = c ? keys[r[2 * q + 1]] : 0;
+          put_result(dst, rt, q * outer * inner + o * inner + i, result(a, q, c, ka, kb, valid < n));
         }
       }
     }
@@ -440,14 +449,14 @@ static int merge_run(cask_task_io *io, const sort_args *a) {
  * scalar q). */
 static int select_run(cask_task_io *io, const sort_args *a) {
   const int64_t *b = cask_block_data(io->inputs[0]), *t = cask_block_data(io->inputs[1]);
-  cask_dtype d = (cask_dtype)a->dtype, rt = result_dtype(a->mode, d);
+  cask_dtype d = (cask_dtype)a->dtype, rt = result_dtype(a->mode, a->flags, d);
   int64_t n = b[0], valid = b[1], c = a->flags & CASK__SORT_NAN ? valid : n, nr = nresults(a);
   int scalar = a->mode == CASK__SORT_MEDIAN || (a->flags & CASK__SORT_QSCALAR);
   int rc = cask_block_new(rt, scalar ? 0 : 1, &nr, &io->output);
   if (rc) return rc;
   for (int64_t q = 0; q < nr; q++) {
-    double va = c ? cask__key_to_f64(d, (uint64_t)t[2 + 2 * q]) : NAN, vb = c ? cask__key_to_f64(d, (uint64_t)t[3 + 2 * q]) : NAN;
-    put_result(cask_block_data(io->output), rt, q, result(a, (int)q, c, va, vb, valid < n));
+    put_result(cask_block_data(io->output), rt, q,
+               result(a, (int)q, c, (uint64_t)t[2 + 2 * q], (uint64_t)t[3 + 2 * q], valid < n));
   }
   return CASK_OK;
 }
@@ -613,7 +622,7 @@ int cask__sort_node(cask_array *x, const cask__sort_ext *params, cask_array **ou
   cask__sort_ext *e = cask__malloc(sizeof *e);
   if (!e) return cask__fail(x->ctx, CASK_ENOMEM, "sort: out of memory");
   *e = *params;
-  cask_dtype rt = result_dtype(e->mode, x->dtype);
+  cask_dtype rt = result_dtype(e->mode, e->flags, x->dtype);
   int sel = e->mode == CASK__SORT_QUANTILE || e->mode == CASK__SORT_MEDIAN;
   int pipe = x->ndim == 1 && cask__nblocks(x, 0) > 1;
   int64_t shape[CASK_MAX_NDIM + 1], chunk[CASK_MAX_NDIM + 1];
