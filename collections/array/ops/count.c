@@ -308,6 +308,8 @@ int cask_bincount(cask_array *x, cask_array *weights, int64_t minlength, cask_ar
   double lo = 0, hi = -1;
   if (x->shape[0] && (rc = min_max(x, &lo, &hi))) return rc;
   if (lo < 0) return cask__fail(x->ctx, CASK_EINVAL, "bincount: x has a negative value (%.0f); NumPy refuses them", lo);
+  if (hi >= (double)(INT64_C(1) << 31) || minlength > (INT64_C(1) << 31))
+    return cask__fail(x->ctx, CASK_EINVAL, "bincount: %.0f bins (x of shape %s) are more than 2^31", hi + 1 > minlength ? hi + 1 : (double)minlength, s);
   int64_t m = (int64_t)hi + 1 > minlength ? (int64_t)hi + 1 : minlength;
   cask_array *w = NULL, *p = NULL;
   if (weights && (rc = cask_rechunk(weights, x->chunk, &w))) return rc;
