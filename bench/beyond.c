@@ -113,3 +113,6 @@ void bench_beyond(const bench_arrays_config *c) { run_script("beyond.py", c); }
 /* issue 15: HDF5 and Zarr v3 beside dask over h5py (bench/formats.py runs
  * `cask run`, found beside this program as ../tools/cask). */
 void bench_formats(const bench_arrays_config *c) { run_script("formats.py", c); }
+
+/* issue 14: sort and exact percentiles beside NumPy and dask (bench/order.py) */
+void bench_order(const bench_arrays_config *c) { run_script("order.py", c); }

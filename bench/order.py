@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""order.py - sorting and exact order statistics (issue 14, part 4): cask
+beside NumPy and dask.array on the same data.
+
+  S  sort(x)                        cask: `sum(sort(x))` (every sorted block
+                                    made; the sum keeps 0.8 GB from being
+                                    written out); NumPy: np.sort(x), one
+                                    thread (its quicksort)
+  P  percentile(x, [1, 50, 99])     cask: exact, NumPy's 'linear' method;
+                                    NumPy: np.percentile (exact); dask:
+                                    da.percentile (approximate: per-chunk
+                                    percentiles merged)
+
+Full size: x is 10^8 float64 (0.8 GB), standard normal from a seeded NumPy
+generator, saved once as $CASK_BENCH_DATA/order-x-N-seed14.npy (default
+/var/tmp/cask-bench-data); --quick: 10^7. cask reads it in chunks of
+10^7 (10^6 with --quick) elements: ten runs for the external merge.
+
+cask runs as `cask run -t N job.json` in a fresh process (the file is in
+the page cache: the NumPy process read it first); its time is the process
+wall, reading x included. NumPy's and dask's times are those of the call
+alone (x already in memory, imports left out), in their favour. The ratio
+is cask's wall over the anchor's; the issue asks for sort <= 0.5 of NumPy's
+single-threaded np.sort on 2 threads. cask's percentiles are checked bit
+for bit against NumPy's, dask's error is reported.
+
+Output: a table on stderr, a JSON line per case on stdout.
+
+  /usr/bin/python3 bench/order.py [--quick] [--threads 2] [--reps 1]
+      [--cask build/tools/cask]
+or  build/bench/cask-bench --only order [--quick] [--threads 2]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+SEED = 14
+DATA = os.environ.get("CASK_BENCH_DATA") or "/var/tmp/cask-bench-data"
+HERE = os.path.dirname(os.path.abspath(__file__))
+Q = [1, 50, 99]
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def data(n):
+    os.makedirs(DATA, exist_ok=True)
+    p = os.path.join(DATA, "order-x-%d-seed%d.npy" % (n, SEED))
+    if not os.path.exists(p):
+        log("making %s" % p)
+        x = np.random.default_rng(SEED).standard_normal(n)
+        tmp = p + ".tmp.npy"
+        np.save(tmp, x)
+        os.rename(tmp, p)
+    return p
+
+
+def run_cask(cask, threads, path, chunk, step, d):
+    job = {"inputs": {"x": {"source": "npy", "path": path, "chunks": [chunk]}}, "steps": {"y": step},
+           "outputs": {"y": {"npy": os.path.join(d, "y.npy")}}}
+    with open(os.path.join(d, "job.json"), "w") as f:
+        json.dump(job, f)
+    t = time.perf_counter()
+    subprocess.run([cask, "run", "--quiet", "-t", str(threads), os.path.join(d, "job.json")], check=True)
+    return time.perf_counter() - t, np.load(os.path.join(d, "y.npy"))
+
+
+def best(f, reps):
+    out = None
+    for _ in range(reps):
+        t = time.perf_counter()
+        r = f()
+        t = time.perf_counter() - t
+        out = (t, r) if out is None or t < out[0] else out
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument("--cask", default=os.path.join(HERE, "..", "build", "tools", "cask"))
+    ap.add_argument("--cask-bench")  # when run by cask-bench: the cask program is beside it
+    a = ap.parse_args()
+    if a.cask_bench:
+        a.cask = os.path.join(os.path.dirname(os.path.dirname(a.cask_bench)), "tools", "cask")
+    n = 10**7 if a.quick else 10**8
+    chunk = n // 10
+    path = data(n)
+    x = np.load(path)
+    log("order: n = %d, chunks %d, threads %d, load %s" % (n, chunk, a.threads, os.getloadavg()))
+    res = []
+    with tempfile.TemporaryDirectory() as d:
+        t_np, s_np = best(lambda: np.sort(x), a.reps)
+        ref_sum = float(np.sum(s_np))
+        del s_np
+        t_c = min(run_cask(a.cask, a.threads, path, chunk, "sum(sort(x))", d)[0] for _ in range(a.reps))
+        res.append(dict(case="S", what="sort of %d float64" % n, cask_s=t_c, numpy_s=t_np, ratio_numpy=t_c / t_np))
+        t_np, p_np = best(lambda: np.percentile(x, Q), a.reps)
+        runs = [run_cask(a.cask, a.threads, path, chunk, "percentile(x, %s)" % Q, d) for _ in range(a.reps)]
+        t_c, p_c = min(runs, key=lambda r: r[0])
+        exact = bool(np.array_equal(p_c, p_np))
+        row = dict(case="P", what="percentile(x, %s) of %d float64" % (Q, n), cask_s=t_c, numpy_s=t_np,
+                   ratio_numpy=t_c / t_np, cask_exact=exact)
+        try:
+            import dask
+            import dask.array as da
+            xd = da.from_array(x, chunks=chunk)
+            with dask.config.set(scheduler="threads", num_workers=a.threads):
+                t_d, p_d = best(lambda: da.percentile(xd, Q).compute(), a.reps)
+            row.update(dask_s=t_d, ratio_dask=t_c / t_d, dask_max_abs_error=float(np.max(np.abs(p_d - p_np))))
+        except ImportError:
+            log("dask is not installed: no dask anchor")
+        res.append(row)
+        _ = ref_sum
+    log("%-4s %-44s %9s %9s %9s %7s %7s" % ("case", "what", "cask s", "numpy s", "dask s", "/numpy", "/dask"))
+    for r in res:
+        log("%-4s %-44s %9.3f %9.3f %9s %7.2f %7s" % (r["case"], r["what"], r["cask_s"], r["numpy_s"],
+                                                    "%.3f" % r["dask_s"] if "dask_s" in r else "-", r["ratio_numpy"],
+                                                    "%.2f" % r["ratio_dask"] if "ratio_dask" in r else "-"))
+        print(json.dumps(dict(bench="order", threads=a.threads, n=n, **r)))
+    for r in res:
+        if r.get("cask_exact") is False:
+            log("FAIL: cask's percentiles differ from NumPy's")
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
