@@ -447,7 +447,10 @@ CASK_API int cask_map_overlap(const cask_map_spec *spec, cask_array *in, const i
  * matmul(a, b), dot(a, b), concatenate(arrays, axis=0), stack(arrays,
  * axis=0), round(a, decimals=0) and the shape functions above (flip
  * flipud fliplr roll squeeze expand_dims moveaxis swapaxes broadcast_to
- * reshape ravel tile repeat pad triu tril outer); a @ b; a.T; slicing
+ * reshape ravel tile repeat pad triu tril outer), sorting and order
+ * statistics (sort argsort topk argtopk percentile quantile nanpercentile
+ * nanquantile median nanmedian unique bincount histogram digitize
+ * searchsorted, docs/sorting.md); a @ b; a.T; slicing
  * a[::2, 5000:] and integer indexes a[0, -1] (integer expressions of
  * numbers); x.f(args) is f(x, args). It builds the same lazy nodes as the
  * calls above. A syntax error or an
