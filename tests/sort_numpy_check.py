@@ -77,6 +77,7 @@ INPUTS = {  # name -> (values, chunks); chunks None: the reader's default
     "ties": (rng.integers(0, 4, 500), [7]),  # 72 runs of four values
     "f4long": (np.where(rng.random(300) < 0.1, np.nan, rng.standard_normal(300)).astype(np.float32), [64]),
     "one": (np.array([3.5]), [1]),
+    "allnan": (np.full(50, np.nan), [7]),  # nan- variants with no value in the external merge
     "empty": (np.zeros((0, 4)), [2, 2]),
     "scalar": (np.array(2.625), None),
 }

@@ -23,7 +23,9 @@
  *   table      the candidates of every run merged: for each rank, how many
  *              elements of each run come before it (the exact split) and
  *              the key at the rank;
- *   piece k,j  the part of run k that falls in output block j;
+ *   piece k,j  the part of run k that falls in output block j (it also
+ *              depends on piece k,j+1: the order then cuts a run into all
+ *              its pieces at once);
  *   merge j    the pieces of block j merged (a stable radix sort of their
  *              concatenation, in run order) and decoded: output block j;
  *   select     the quantiles from the keys at their ranks.
@@ -97,13 +99,17 @@ static void q_ranks(double q, int64_t c, int64_t *prev, int64_t *next, double *g
 
 /* The two ranks each quantile (or the median) needs, in out[2 * nq]. */
 static void wanted_ranks(const sort_args *a, int64_t c, int64_t *out) {
+  int nr = 2;
   if (a->mode == CASK__SORT_MEDIAN) {
     out[0] = c % 2 ? (c - 1) / 2 : c / 2 - 1;
     out[1] = c / 2;
-    return;
+  } else {
+    double g;
+    for (int i = 0; i < a->nq; i++) q_ranks(a->q[i], c, &out[2 * i], &out[2 * i + 1], &g);
+    nr = 2 * a->nq;
   }
-  double g;
-  for (int i = 0; i < a->nq; i++) q_ranks(a->q[i], c, &out[2 * i], &out[2 * i + 1], &g);
+  for (int i = 0; i < nr; i++) /* no value counts (all NaN): rank 0, not read */
+    if (out[i] < 0) out[i] = 0;
 }
 
 /* Result i from the keys at its two ranks, the count c of values that
@@ -565,9 +571,10 @@ static int pipe_deps(cask__lower *L, cask_array *a, int step, int64_t k, int64_t
     for (int64_t r = 0; r < B && !rc; r++) rc = pipe_task(L, a, STEP_CAND, r, 0, &deps[(*nd)++]);
     *bytes = (2 + R + R * B) * 8;
     break;
-  case STEP_PIECE:
+  case STEP_PIECE: /* and the next piece of the run: see pipe_task */
     rc = pipe_task(L, a, STEP_RUN, k, 0, &deps[(*nd)++]);
     if (!rc) rc = pipe_task(L, a, STEP_TABLE, 0, 0, &deps[(*nd)++]);
+    if (!rc && j + 1 < B) rc = pipe_task(L, a, STEP_PIECE, k, j + 1, &deps[(*nd)++]);
     *bytes = (in_ext(in, k) / B + 1) * w;
     break;
   case STEP_MERGE:
@@ -591,8 +598,17 @@ static int pipe_task(cask__lower *L, cask_array *a, int step, int64_t k, int64_t
   cask__block_key(key, sizeof key, step_names[step], a->token, 2, (int64_t[]){k, j});
   if (cask_graph_find(L->g, key, out) == CASK_OK) return CASK_OK;
   int64_t B = cask__nblocks(a->in[0], 0), bytes = 0;
+  /* Piece j of run k depends on piece j + 1, so that the graph's order
+   * cuts a run into all its pieces at once (one read of a spilled run, not
+   * one per output block). Built from the last piece down, in a loop: an
+   * array may have thousands of blocks. */
+  for (int64_t jj = B - 1; step == STEP_PIECE && jj > j; jj--) {
+    cask_task_id id;
+    int rc = pipe_task(L, a, STEP_PIECE, k, jj, &id);
+    if (rc) return rc;
+  }
   size_t nd = 0;
-  cask_task_id stack[64], *deps = B + 2 <= 64 ? stack : cask__malloc((size_t)(B + 2) * sizeof *deps);
+  cask_task_id stack[64], *deps = B + 3 <= 64 ? stack : cask__malloc((size_t)(B + 3) * sizeof *deps);
   if (!deps) return CASK_ENOMEM;
   int rc = pipe_deps(L, a, step, k, j, deps, &nd, &bytes);
   if (!rc) rc = add_task(L, a, step, k, j, key, deps, nd, bytes, out);
@@ -605,7 +621,7 @@ static int pipe_lower(cask__lower *L, cask_array *a, const int64_t *bidx, const 
   int sel = e->mode == CASK__SORT_QUANTILE || e->mode == CASK__SORT_MEDIAN;
   int64_t B = cask__nblocks(a->in[0], 0), bytes = 0, j = sel ? 0 : bidx[0];
   size_t nd = 0;
-  cask_task_id stack[64], *deps = B + 2 <= 64 ? stack : cask__malloc((size_t)(B + 2) * sizeof *deps);
+  cask_task_id stack[64], *deps = B + 3 <= 64 ? stack : cask__malloc((size_t)(B + 3) * sizeof *deps);
   if (!deps) return CASK_ENOMEM;
   int step = sel ? STEP_SELECT : STEP_MERGE;
   int rc = pipe_deps(L, a, step, 0, j, deps, &nd, &bytes);
