@@ -26,8 +26,8 @@
  *   piece k,j  the part of run k that falls in output block j (it also
  *              depends on piece k,j+1: the order then cuts a run into all
  *              its pieces at once);
- *   merge j    the pieces of block j merged (a stable radix sort of their
- *              concatenation, in run order) and decoded: output block j;
+ *   merge j    the pieces of block j merged (a tree of stable pairwise
+ *              merges, in run order) and decoded: output block j;
  *   select     the quantiles from the keys at their ranks.
  * Elements are ordered by (key, run, position), i.e. by (value, index):
  * the sort is stable, ties keep their order, and every step is fixed by
@@ -429,25 +429,31 @@ static int merge_run(cask_task_io *io, const sort_args *a) {
               (long long)n, (long long)want);
     return CASK_EINVAL;
   }
-  uint64_t *keys = cask__malloc_big((size_t)(n ? n : 1) * sizeof *keys);
-  int64_t *idx = arg ? cask__malloc_big((size_t)(n ? n : 1) * sizeof *idx) : NULL;
-  int rc = !keys || (arg && !idx) ? CASK_ENOMEM : CASK_OK;
+  cask_block *bk = NULL, *bi = NULL;
+  uint64_t *keys = cask__scratch(n, &bk);
+  int64_t *idx = arg ? cask__scratch(n, &bi) : NULL, *bounds = cask__malloc((io->ninputs + 1) * sizeof *bounds);
+  int rc = !keys || (arg && !idx) || !bounds ? CASK_ENOMEM : CASK_OK;
   int64_t at = 0;
-  for (size_t k = 0; !rc && k < io->ninputs; k++) {
+  for (size_t k = 0; !rc && k < io->ninputs; k++) { /* the pieces in run order */
     int64_t len = cask_block_size(io->inputs[k]) / (arg ? 2 : 1);
     const int64_t *p = cask_block_data(io->inputs[k]);
     memcpy(keys + at, p, (size_t)len * sizeof *keys);
     if (arg) memcpy(idx + at, p + len, (size_t)len * sizeof *idx);
+    bounds[k] = at;
     at += len;
   }
-  if (!rc) rc = cask__radix_sort(keys, idx, n, cask__key_bytes((cask_dtype)a->dtype));
+  if (!rc) {
+    bounds[io->ninputs] = at;
+    rc = cask__merge_runs(keys, idx, bounds, (int)io->ninputs);
+  }
   if (!rc) rc = cask_block_new(arg ? CASK_I64 : (cask_dtype)a->dtype, 1, &n, &io->output);
   if (!rc) {
     if (arg) memcpy(cask_block_data(io->output), idx, (size_t)n * sizeof *idx);
     else cask__keys_decode(cask_block_data(io->output), (cask_dtype)a->dtype, keys, n, 1);
   }
-  cask__free(keys);
-  cask__free(idx);
+  cask_block_release(bk);
+  cask_block_release(bi);
+  cask__free(bounds);
   return rc;
 }
 

@@ -98,6 +98,9 @@ double cask__key_to_f64(cask_dtype t, uint64_t key) {
   }
 }
 
+#define RADIX_BITS 11
+#define RADIX (1 << RADIX_BITS)
+
 /* Small arrays: insertion sort (stable), cheaper than 256-bucket passes. */
 static void insertion(uint64_t *k, int64_t *p, int64_t n) {
   for (int64_t i = 1; i < n; i++) {
@@ -117,40 +120,44 @@ int cask__radix_sort(uint64_t *keys, int64_t *payload, int64_t n, int key_bytes)
     insertion(keys, payload, n);
     return CASK_OK;
   }
-  /* One pass counts every digit; a digit the same in every key is skipped
-   * (float32 keys in 64 bits, small integers, narrow ranges). */
-  int64_t(*count)[256] = cask__calloc((size_t)key_bytes, sizeof *count);
-  uint64_t *tk = cask__malloc_big((size_t)n * sizeof *tk);
-  int64_t *tp = payload ? cask__malloc_big((size_t)n * sizeof *tp) : NULL;
+  /* Digits of 11 bits (6 passes for 64-bit keys, 3 for 32: the 2048
+   * counters stay in L1). One pass counts every digit; a digit the same in
+   * every key is skipped (float32 keys in 64 bits, small integers, narrow
+   * ranges). */
+  int bits = 8 * key_bytes, nd = (bits + RADIX_BITS - 1) / RADIX_BITS;
+  int64_t(*count)[RADIX] = cask__calloc((size_t)nd, sizeof *count);
+  cask_block *bk = NULL, *bp = NULL; /* scratch from the block pool: no fresh pages to fault in */
+  uint64_t *tk = cask__scratch(n, &bk);
+  int64_t *tp = payload ? cask__scratch(n, &bp) : NULL;
   if (!count || !tk || (payload && !tp)) {
     cask__free(count);
-    cask__free(tk);
-    cask__free(tp);
+    cask_block_release(bk);
+    cask_block_release(bp);
     return CASK_ENOMEM;
   }
   for (int64_t i = 0; i < n; i++) {
     uint64_t k = keys[i];
-    for (int d = 0; d < key_bytes; d++) count[d][(k >> (8 * d)) & 255]++;
+    for (int d = 0; d < nd; d++) count[d][(k >> (RADIX_BITS * d)) & (RADIX - 1)]++;
   }
   uint64_t *sk = keys, *dk = tk;
   int64_t *sp = payload, *dp = tp;
-  for (int d = 0; d < key_bytes; d++) {
+  for (int d = 0; d < nd; d++) {
     int64_t *c = count[d], sum = 0;
-    if (c[(sk[0] >> (8 * d)) & 255] == n) continue;
-    for (int b = 0; b < 256; b++) {
+    int sh = RADIX_BITS * d;
+    if (c[(sk[0] >> sh) & (RADIX - 1)] == n) continue;
+    for (int b = 0; b < RADIX; b++) {
       int64_t t = c[b];
       c[b] = sum;
       sum += t;
     }
-    int sh = 8 * d;
     if (sp)
       for (int64_t i = 0; i < n; i++) {
-        int64_t at = c[(sk[i] >> sh) & 255]++;
+        int64_t at = c[(sk[i] >> sh) & (RADIX - 1)]++;
         dk[at] = sk[i];
         dp[at] = sp[i];
       }
     else
-      for (int64_t i = 0; i < n; i++) dk[c[(sk[i] >> sh) & 255]++] = sk[i];
+      for (int64_t i = 0; i < n; i++) dk[c[(sk[i] >> sh) & (RADIX - 1)]++] = sk[i];
     uint64_t *t = sk;
     sk = dk;
     dk = t;
@@ -163,8 +170,78 @@ int cask__radix_sort(uint64_t *keys, int64_t *payload, int64_t n, int key_bytes)
     if (payload) memcpy(payload, sp, (size_t)n * sizeof *payload);
   }
   cask__free(count);
-  cask__free(tk);
-  cask__free(tp);
+  cask_block_release(bk);
+  cask_block_release(bp);
+  return CASK_OK;
+}
+
+void *cask__scratch(int64_t n, cask_block **b) {
+  *b = NULL;
+  if (n < 1) n = 1;
+  return cask_block_new(CASK_I64, 1, &n, b) ? NULL : cask_block_data(*b);
+}
+
+/* Stable merge of a[0..na) and b[0..nb) into o (a first on ties). */
+static void merge2(const uint64_t *a, const int64_t *ap, int64_t na, const uint64_t *b, const int64_t *bp, int64_t nb,
+                   uint64_t *o, int64_t *op) {
+  int64_t i = 0, j = 0, k = 0;
+  if (op)
+    while (i < na && j < nb) {
+      int t = b[j] < a[i];
+      o[k] = t ? b[j] : a[i];
+      op[k++] = t ? bp[j] : ap[i];
+      j += t;
+      i += !t;
+    }
+  else
+    while (i < na && j < nb) {
+      int t = b[j] < a[i];
+      o[k++] = t ? b[j] : a[i];
+      j += t;
+      i += !t;
+    }
+  memcpy(o + k, a + i, (size_t)(na - i) * sizeof *o);
+  memcpy(o + k + na - i, b + j, (size_t)(nb - j) * sizeof *o);
+  if (op) {
+    memcpy(op + k, ap + i, (size_t)(na - i) * sizeof *op);
+    memcpy(op + k + na - i, bp + j, (size_t)(nb - j) * sizeof *op);
+  }
+}
+
+int cask__merge_runs(uint64_t *keys, int64_t *payload, int64_t *bounds, int nruns) {
+  int64_t n = bounds[nruns];
+  cask_block *bk = NULL, *bp = NULL;
+  uint64_t *tk = cask__scratch(n, &bk);
+  int64_t *tp = payload ? cask__scratch(n, &bp) : NULL;
+  if (!tk || (payload && !tp)) {
+    cask_block_release(bk);
+    cask_block_release(bp);
+    return CASK_ENOMEM;
+  }
+  uint64_t *sk = keys, *dk = tk;
+  int64_t *sp = payload, *dp = tp;
+  while (nruns > 1) { /* adjacent pairs, left first: stable */
+    int m = 0;
+    for (int r = 0; r < nruns; r += 2, m++) {
+      int64_t f = bounds[r], mid = bounds[r + 1], e = r + 1 < nruns ? bounds[r + 2] : mid;
+      merge2(sk + f, sp ? sp + f : NULL, mid - f, sk + mid, sp ? sp + mid : NULL, e - mid, dk + f, dp ? dp + f : NULL);
+      bounds[m] = f;
+    }
+    bounds[m] = n;
+    nruns = m;
+    uint64_t *t = sk;
+    sk = dk;
+    dk = t;
+    int64_t *tq = sp;
+    sp = dp;
+    dp = tq;
+  }
+  if (sk != keys) {
+    memcpy(keys, sk, (size_t)n * sizeof *keys);
+    if (payload) memcpy(payload, sp, (size_t)n * sizeof *payload);
+  }
+  cask_block_release(bk);
+  cask_block_release(bp);
   return CASK_OK;
 }
 

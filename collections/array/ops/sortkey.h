@@ -28,6 +28,13 @@ double cask__key_to_f64(cask_dtype t, uint64_t key);
 /* Stable sort of keys[0..n) (and payload along, when not NULL) by the low
  * key_bytes bytes. CASK_ENOMEM if the scratch buffers cannot be had. */
 int cask__radix_sort(uint64_t *keys, int64_t *payload, int64_t n, int key_bytes);
+/* Stable merge of the nruns sorted runs keys[bounds[r] .. bounds[r + 1])
+ * (payload along, when not NULL) in place, by a tree of pairwise merges
+ * (ties: the earlier run first). bounds (nruns + 1 entries) is used up. */
+int cask__merge_runs(uint64_t *keys, int64_t *payload, int64_t *bounds, int nruns);
+/* n int64s of scratch: a block from the pool (release *b), NULL when out
+ * of memory. */
+void *cask__scratch(int64_t n, cask_block **b);
 /* First index with keys[i] >= v (lower) or > v (upper) in sorted keys. */
 int64_t cask__lower_bound(const uint64_t *keys, int64_t n, uint64_t v);
 int64_t cask__upper_bound(const uint64_t *keys, int64_t n, uint64_t v);
