@@ -305,6 +305,16 @@ START_TEST(bad_arguments_are_refused_naming_function_and_shape) {
   ck_assert(strstr(cask_ctx_errmsg(ctx), "bincount: x must be 1-d, not of shape (4, 3)"));
   ck_assert_ptr_null(r);
   cask_array_release(a);
+  /* a piece per pair of blocks: 3000 blocks would be 9 million tasks */
+  ck_assert_int_eq(cask_arange(ctx, CASK_F64, 0, 3000, 1, 1, &a), CASK_OK);
+  ck_assert_int_eq(cask_sort(a, NULL, &r), CASK_ETOOBIG);
+  ck_assert(strstr(cask_ctx_errmsg(ctx), "sort: 3000 blocks") && strstr(cask_ctx_errmsg(ctx), "use larger chunks, e.g. (2,)"));
+  ck_assert_int_eq(cask_median(a, NULL, 0, &r), CASK_OK); /* a selection makes no pieces */
+  double m;
+  ck_assert_int_eq(cask_compute_scalar(r, &m), CASK_OK);
+  ck_assert(m == 1499.5);
+  cask_array_release(r);
+  cask_array_release(a);
   cask_ctx_free(ctx);
 }
 END_TEST

@@ -236,8 +236,13 @@ int cask_digitize(cask_array *x, const double *bins, int64_t nbins, int right, c
   if (nbins < 0 || (nbins && !bins) || nbins > (1 << 20))
     return cask__fail(x->ctx, CASK_EINVAL, "digitize: %lld bins given (0 to 2^20)", (long long)nbins);
   if (!monotonic(bins, nbins))
-    return cask__fail(x->ctx, CASK_EINVAL, "digitize: bins (%lld of them) must be monotonically increasing or decreasing",
-                      (long long)nbins);
+  {
+    char s[CASK_MAX_NDIM * 22 + 4];
+    fmt_shape(s, sizeof s, x);
+    return cask__fail(x->ctx, CASK_EINVAL,
+                      "digitize: bins (%lld of them) must be monotonically increasing or decreasing (x of shape %s)",
+                      (long long)nbins, s);
+  }
   count_ext *e = new_ext(x->ctx, CNT_DIGITIZE, right != 0, nbins, nbins, "digitize");
   if (!e) return CASK_ENOMEM;
   memcpy(e->v, bins, (size_t)nbins * sizeof(double));
@@ -349,7 +354,9 @@ int cask_histogram(cask_array *a, int64_t bins, const double *edges, const doubl
   if (!uniform) {
     memcpy(e->v, edges, (size_t)(bins + 1) * sizeof(double));
     for (int64_t i = 0; i < bins; i++)
-      if (!(edges[i + 1] >= edges[i])) rc = cask__fail(a->ctx, CASK_EINVAL, "histogram: bins must increase monotonically (edge %lld)", (long long)i + 1);
+      if (!(edges[i + 1] >= edges[i]))
+        rc = cask__fail(a->ctx, CASK_EINVAL, "histogram: bins must increase monotonically (edge %lld; the array's shape is %s)",
+                        (long long)i + 1, s);
   } else {
     double first = 0, last = 1;
     if (range) {

@@ -140,6 +140,8 @@ int cask_quantile(cask_array *a, const double *q, int nq, int flags, const int *
   int rc = check_out(a, out);
   if (rc) return rc;
   int pct = flags & CASK_QUANTILE_PERCENT, nan = flags & CASK_QUANTILE_NAN;
+  char s[CASK_MAX_NDIM * 22 + 4];
+  cask__shape_str(s, sizeof s, a->ndim, a->shape);
   const char *fn = pct ? (nan ? "nanpercentile" : "percentile") : (nan ? "nanquantile" : "quantile");
   if (nq < 1 || nq > CASK__MAX_Q || !q)
     return cask__fail(a->ctx, CASK_EINVAL, "%s: %d quantiles given (1 to %d)", fn, nq, CASK__MAX_Q);
@@ -151,7 +153,8 @@ int cask_quantile(cask_array *a, const double *q, int nq, int flags, const int *
   for (int i = 0; i < nq; i++) {
     double v = pct ? q[i] / 100 : q[i];
     if (!(v >= 0 && v <= 1))
-      return cask__fail(a->ctx, CASK_EINVAL, "%s: q=%g is outside [0, %s]", fn, q[i], pct ? "100" : "1");
+      return cask__fail(a->ctx, CASK_EINVAL, "%s: q=%g is outside [0, %s] (the array's shape is %s)", fn, q[i],
+                        pct ? "100" : "1", s);
     e.q[i] = v;
   }
   return order_stat(a, fn, &e, axis, flags & CASK_QUANTILE_KEEPDIMS, out);

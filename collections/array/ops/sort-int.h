@@ -7,6 +7,9 @@
 #include "ops.h"
 
 #define CASK__MAX_Q 256 /* quantiles one call takes */
+/* The most blocks the external merge sorts: it makes a piece per pair of
+ * blocks (4 million tasks here), and a graph of arrays holds 2^23 tasks. */
+#define CASK__MAX_MERGE_BLOCKS 2048
 
 enum { CASK__SORT_SORT, CASK__SORT_ARGSORT, CASK__SORT_QUANTILE, CASK__SORT_MEDIAN };
 #define CASK__SORT_NAN 1     /* nanquantile, nanmedian: NaNs do not count */

@@ -641,6 +641,13 @@ static const cask__node_class pipe_class = {.name = "sortpipe", .lower = pipe_lo
 /* ---- nodes ---------------------------------------------------------------- */
 
 int cask__sort_node(cask_array *x, const cask__sort_ext *params, cask_array **out) {
+  int64_t nb = x->ndim == 1 ? cask__nblocks(x, 0) : 1;
+  if (nb > CASK__MAX_MERGE_BLOCKS && (params->mode == CASK__SORT_SORT || params->mode == CASK__SORT_ARGSORT))
+    return cask__fail(x->ctx, CASK_ETOOBIG,
+                      "%s: %lld blocks (chunks of %lld of %lld elements) would need %lld merge pieces; use larger "
+                      "chunks, e.g. (%lld,)",
+                      params->mode ? "argsort" : "sort", (long long)nb, (long long)x->chunk[0], (long long)x->shape[0],
+                      (long long)(nb * nb), (long long)((x->shape[0] + CASK__MAX_MERGE_BLOCKS - 1) / CASK__MAX_MERGE_BLOCKS));
   cask__sort_ext *e = cask__malloc(sizeof *e);
   if (!e) return cask__fail(x->ctx, CASK_ENOMEM, "sort: out of memory");
   *e = *params;
