@@ -319,6 +319,41 @@ START_TEST(bad_arguments_are_refused_naming_function_and_shape) {
 }
 END_TEST
 
+START_TEST(the_external_merge_runs_from_its_graph_json) {
+  cask_ctx *ctx = new_ctx(2, 0, NULL);
+  int64_t n = 10007;
+  cask_array *a, *p;
+  ck_assert_int_eq(cask_random_normal(ctx, 3, CASK_F64, 1, &n, (int64_t[]){1000}, &a), CASK_OK);
+  ck_assert_int_eq(cask_quantile(a, (double[]){0.01, 0.5, 0.99}, 3, 0, NULL, &p), CASK_OK);
+  double want[3];
+  ck_assert_int_eq(cask_compute(p, want, sizeof want), CASK_OK);
+  cask_graph *g, *back;
+  char *json, *err = NULL;
+  size_t len;
+  ck_assert_int_eq(cask_array_graph(p, &g), CASK_OK);
+  ck_assert_int_eq(cask_graph_to_json(g, &json, &len), CASK_OK);
+  ck_assert_int_eq(cask_graph_from_json(json, len, &back, &err), CASK_OK);
+  cask_results *res;
+  ck_assert_int_eq(cask_run(cask_ctx_runtime(ctx), back, NULL, &res), CASK_OK);
+  int outputs = 0;
+  for (cask_task_id i = 0; i < cask_graph_size(back); i++)
+    if (cask_graph_is_output(back, i)) {
+      const cask_block *b = cask_results_get(res, i);
+      ck_assert_int_eq(cask_block_size(b), 3);
+      ck_assert(!memcmp(cask_block_data(b), want, sizeof want));
+      outputs++;
+    }
+  ck_assert_int_eq(outputs, 1);
+  cask_results_free(res);
+  cask_graph_free(back);
+  cask_free(json);
+  cask_graph_free(g);
+  cask_array_release(p);
+  cask_array_release(a);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
 Suite *array_sort_suite(void) {
   Suite *s = suite_create("array_sort");
   TCase *tc = tcase_create("sort");
@@ -330,6 +365,7 @@ Suite *array_sort_suite(void) {
   tcase_add_test(tc, topk_takes_the_ends_of_the_sort);
   tcase_add_test(tc, counting_functions_match_loops);
   tcase_add_test(tc, bad_arguments_are_refused_naming_function_and_shape);
+  tcase_add_test(tc, the_external_merge_runs_from_its_graph_json);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -430,8 +430,8 @@ static int merge_run(cask_task_io *io, const sort_args *a) {
     return CASK_EINVAL;
   }
   cask_block *bk = NULL, *bi = NULL;
-  uint64_t *keys = cask__scratch(n, &bk);
-  int64_t *idx = arg ? cask__scratch(n, &bi) : NULL, *bounds = cask__malloc((io->ninputs + 1) * sizeof *bounds);
+  uint64_t *keys = cask__sort_scratch(n, &bk);
+  int64_t *idx = arg ? cask__sort_scratch(n, &bi) : NULL, *bounds = cask__malloc((io->ninputs + 1) * sizeof *bounds);
   int rc = !keys || (arg && !idx) || !bounds ? CASK_ENOMEM : CASK_OK;
   int64_t at = 0;
   for (size_t k = 0; !rc && k < io->ninputs; k++) { /* the pieces in run order */

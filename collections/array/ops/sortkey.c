@@ -127,8 +127,8 @@ int cask__radix_sort(uint64_t *keys, int64_t *payload, int64_t n, int key_bytes)
   int bits = 8 * key_bytes, nd = (bits + RADIX_BITS - 1) / RADIX_BITS;
   int64_t(*count)[RADIX] = cask__calloc((size_t)nd, sizeof *count);
   cask_block *bk = NULL, *bp = NULL; /* scratch from the block pool: no fresh pages to fault in */
-  uint64_t *tk = cask__scratch(n, &bk);
-  int64_t *tp = payload ? cask__scratch(n, &bp) : NULL;
+  uint64_t *tk = cask__sort_scratch(n, &bk);
+  int64_t *tp = payload ? cask__sort_scratch(n, &bp) : NULL;
   if (!count || !tk || (payload && !tp)) {
     cask__free(count);
     cask_block_release(bk);
@@ -175,7 +175,7 @@ int cask__radix_sort(uint64_t *keys, int64_t *payload, int64_t n, int key_bytes)
   return CASK_OK;
 }
 
-void *cask__scratch(int64_t n, cask_block **b) {
+void *cask__sort_scratch(int64_t n, cask_block **b) {
   *b = NULL;
   if (n < 1) n = 1;
   return cask_block_new(CASK_I64, 1, &n, b) ? NULL : cask_block_data(*b);
@@ -211,8 +211,8 @@ static void merge2(const uint64_t *a, const int64_t *ap, int64_t na, const uint6
 int cask__merge_runs(uint64_t *keys, int64_t *payload, int64_t *bounds, int nruns) {
   int64_t n = bounds[nruns];
   cask_block *bk = NULL, *bp = NULL;
-  uint64_t *tk = cask__scratch(n, &bk);
-  int64_t *tp = payload ? cask__scratch(n, &bp) : NULL;
+  uint64_t *tk = cask__sort_scratch(n, &bk);
+  int64_t *tp = payload ? cask__sort_scratch(n, &bp) : NULL;
   if (!tk || (payload && !tp)) {
     cask_block_release(bk);
     cask_block_release(bp);

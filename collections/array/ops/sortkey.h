@@ -34,7 +34,7 @@ int cask__radix_sort(uint64_t *keys, int64_t *payload, int64_t n, int key_bytes)
 int cask__merge_runs(uint64_t *keys, int64_t *payload, int64_t *bounds, int nruns);
 /* n int64s of scratch: a block from the pool (release *b), NULL when out
  * of memory. */
-void *cask__scratch(int64_t n, cask_block **b);
+void *cask__sort_scratch(int64_t n, cask_block **b);
 /* First index with keys[i] >= v (lower) or > v (upper) in sorted keys. */
 int64_t cask__lower_bound(const uint64_t *keys, int64_t n, uint64_t v);
 int64_t cask__upper_bound(const uint64_t *keys, int64_t n, uint64_t v);
