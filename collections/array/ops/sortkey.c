@@ -115,32 +115,21 @@ static void insertion(uint64_t *k, int64_t *p, int64_t n) {
   }
 }
 
-int cask__radix_sort(uint64_t *keys, int64_t *payload, int64_t n, int key_bytes) {
+/* LSD passes over digits 0..nd-1 of k[0..n) (p along), t as scratch; the
+ * result in k. One pass counts every digit; a digit the same in every key
+ * is skipped (float32 keys in 64 bits, small integers, narrow ranges). */
+static void lsd(uint64_t *k, int64_t *p, uint64_t *tk, int64_t *tp, int64_t n, int nd, int64_t (*count)[RADIX]) {
   if (n < 64) {
-    insertion(keys, payload, n);
-    return CASK_OK;
+    insertion(k, p, n);
+    return;
   }
-  /* Digits of 11 bits (6 passes for 64-bit keys, 3 for 32: the 2048
-   * counters stay in L1). One pass counts every digit; a digit the same in
-   * every key is skipped (float32 keys in 64 bits, small integers, narrow
-   * ranges). */
-  int bits = 8 * key_bytes, nd = (bits + RADIX_BITS - 1) / RADIX_BITS;
-  int64_t(*count)[RADIX] = cask__calloc((size_t)nd, sizeof *count);
-  cask_block *bk = NULL, *bp = NULL; /* scratch from the block pool: no fresh pages to fault in */
-  uint64_t *tk = cask__sort_scratch(n, &bk);
-  int64_t *tp = payload ? cask__sort_scratch(n, &bp) : NULL;
-  if (!count || !tk || (payload && !tp)) {
-    cask__free(count);
-    cask_block_release(bk);
-    cask_block_release(bp);
-    return CASK_ENOMEM;
-  }
+  memset(count, 0, (size_t)nd * sizeof *count);
   for (int64_t i = 0; i < n; i++) {
-    uint64_t k = keys[i];
-    for (int d = 0; d < nd; d++) count[d][(k >> (RADIX_BITS * d)) & (RADIX - 1)]++;
+    uint64_t v = k[i];
+    for (int d = 0; d < nd; d++) count[d][(v >> (RADIX_BITS * d)) & (RADIX - 1)]++;
   }
-  uint64_t *sk = keys, *dk = tk;
-  int64_t *sp = payload, *dp = tp;
+  uint64_t *sk = k, *dk = tk;
+  int64_t *sp = p, *dp = tp;
   for (int d = 0; d < nd; d++) {
     int64_t *c = count[d], sum = 0;
     int sh = RADIX_BITS * d;
@@ -165,14 +154,68 @@ int cask__radix_sort(uint64_t *keys, int64_t *payload, int64_t n, int key_bytes)
     sp = dp;
     dp = tq;
   }
-  if (sk != keys) {
-    memcpy(keys, sk, (size_t)n * sizeof *keys);
-    if (payload) memcpy(payload, sp, (size_t)n * sizeof *payload);
+  if (sk != k) {
+    memcpy(k, sk, (size_t)n * sizeof *k);
+    if (p) memcpy(p, sp, (size_t)n * sizeof *p);
   }
+}
+
+/* Keys a bucket may hold to be finished by LSD passes in cache (its keys
+ * and scratch within L2). */
+#define IN_CACHE 32768
+
+/* Digits 0..top of k[0..n): large arrays by their top digit first (one
+ * stable scatter into buckets, each sorted on the digits below), so the
+ * LSD passes over the many digits below run in cache, not over the whole
+ * block in memory (they took 30 ns an element at 10^7 elements). */
+static void msd(uint64_t *k, int64_t *p, uint64_t *tk, int64_t *tp, int64_t n, int top, int64_t (*count)[RADIX]) {
+  if (n <= IN_CACHE || top == 0) {
+    lsd(k, p, tk, tp, n, top + 1, count);
+    return;
+  }
+  int64_t *c = count[top], off[RADIX + 1];
+  int sh = RADIX_BITS * top;
+  memset(c, 0, RADIX * sizeof *c);
+  for (int64_t i = 0; i < n; i++) c[(k[i] >> sh) & (RADIX - 1)]++;
+  if (c[(k[0] >> sh) & (RADIX - 1)] == n) { /* one bucket: the next digit */
+    msd(k, p, tk, tp, n, top - 1, count);
+    return;
+  }
+  off[0] = 0;
+  for (int b = 0; b < RADIX; b++) off[b + 1] = off[b] + c[b];
+  memcpy(c, off, RADIX * sizeof *c);
+  if (p)
+    for (int64_t i = 0; i < n; i++) {
+      int64_t at = c[(k[i] >> sh) & (RADIX - 1)]++;
+      tk[at] = k[i];
+      tp[at] = p[i];
+    }
+  else
+    for (int64_t i = 0; i < n; i++) tk[c[(k[i] >> sh) & (RADIX - 1)]++] = k[i];
+  memcpy(k, tk, (size_t)n * sizeof *k);
+  if (p) memcpy(p, tp, (size_t)n * sizeof *p);
+  for (int b = 0; b < RADIX; b++)
+    if (off[b + 1] - off[b] > 1)
+      msd(k + off[b], p ? p + off[b] : NULL, tk + off[b], tp ? tp + off[b] : NULL, off[b + 1] - off[b], top - 1, count);
+}
+
+int cask__radix_sort(uint64_t *keys, int64_t *payload, int64_t n, int key_bytes) {
+  if (n < 64) {
+    insertion(keys, payload, n);
+    return CASK_OK;
+  }
+  /* Digits of 11 bits (6 for 64-bit keys, 3 for 32: 2048 counters stay in L1). */
+  int bits = 8 * key_bytes, nd = (bits + RADIX_BITS - 1) / RADIX_BITS;
+  int64_t(*count)[RADIX] = cask__calloc((size_t)nd, sizeof *count);
+  cask_block *bk = NULL, *bp = NULL; /* scratch from the block pool: no fresh pages to fault in */
+  uint64_t *tk = cask__sort_scratch(n, &bk);
+  int64_t *tp = payload ? cask__sort_scratch(n, &bp) : NULL;
+  if (count && tk && (!payload || tp)) msd(keys, payload, tk, tp, n, nd - 1, count);
+  int rc = count && tk && (!payload || tp) ? CASK_OK : CASK_ENOMEM;
   cask__free(count);
   cask_block_release(bk);
   cask_block_release(bp);
-  return CASK_OK;
+  return rc;
 }
 
 void *cask__sort_scratch(int64_t n, cask_block **b) {
