@@ -89,6 +89,45 @@ static double long_value(int64_t k) {
   return k % 101 == 7 ? NAN : k % 53 == 3 ? -0.0 : (double)((k * 7919) % 613) - 300;
 }
 
+/* The stable order of long_value's values (integers in [-300, 312], NaN
+ * last) by counting. */
+static void counting_reference(const double *x, int64_t n, int64_t *idx) {
+  int64_t at = 0;
+  for (int v = -300; v <= 312; v++)
+    for (int64_t k = 0; k < n; k++)
+      if (x[k] == v) idx[at++] = k;
+  for (int64_t k = 0; k < n; k++)
+    if (isnan(x[k])) idx[at++] = k;
+  ck_assert_int_eq(at, n);
+}
+
+/* One block of 10^5 elements: the radix sort's top-digit scatter, then
+ * LSD passes per bucket. */
+START_TEST(a_large_block_sorts_stably) {
+  enum { NB = 100003 };
+  static double x[NB], got[NB];
+  static int64_t gi[NB], idx[NB];
+  for (int64_t k = 0; k < NB; k++) x[k] = long_value(k);
+  cask_ctx *ctx = new_ctx(2, 0, NULL);
+  cask_array *a, *s, *as;
+  ck_assert_int_eq(cask_from_buffer(ctx, x, CASK_F64, 1, (int64_t[]){NB}, NULL, NULL, NULL, &a), CASK_OK);
+  ck_assert_int_eq(cask_sort(a, NULL, &s), CASK_OK);
+  ck_assert_int_eq(cask_argsort(a, NULL, &as), CASK_OK);
+  ck_assert_int_eq(cask_compute(s, got, sizeof got), CASK_OK);
+  ck_assert_int_eq(cask_compute(as, gi, sizeof gi), CASK_OK);
+  counting_reference(x, NB, idx);
+  for (int64_t i = 0; i < NB; i++) {
+    double w = x[idx[i]];
+    require(gi[i] == idx[i], "argsort at %lld: %lld, want %lld", (long long)i, (long long)gi[i], (long long)idx[i]);
+    require(got[i] == w || (isnan(got[i]) && isnan(w)), "sort at %lld: %g, want %g", (long long)i, got[i], w);
+  }
+  cask_array_release(s);
+  cask_array_release(as);
+  cask_array_release(a);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(external_merge_is_exact_and_bit_identical_at_any_thread_count) {
   static double x[NL], got[3][NL];
   static int64_t gi[3][NL], idx[NL];
@@ -107,14 +146,7 @@ START_TEST(external_merge_is_exact_and_bit_identical_at_any_thread_count) {
     cask_array_release(a);
     cask_ctx_free(ctx);
   }
-  /* a stable counting reference: values are integers in [-300, 312], NaN last */
-  int64_t at = 0;
-  for (int v = -300; v <= 312; v++)
-    for (int64_t k = 0; k < NL; k++)
-      if (x[k] == v) idx[at++] = k;
-  for (int64_t k = 0; k < NL; k++)
-    if (isnan(x[k])) idx[at++] = k;
-  ck_assert_int_eq(at, NL);
+  counting_reference(x, NL, idx);
   for (int64_t i = 0; i < NL; i++) {
     double w = x[idx[i]];
     require(gi[0][i] == idx[i], "argsort at %lld: %lld, want %lld", (long long)i, (long long)gi[0][i], (long long)idx[i]);
@@ -359,6 +391,7 @@ Suite *array_sort_suite(void) {
   TCase *tc = tcase_create("sort");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, sort_and_argsort_match_loops_along_every_axis);
+  tcase_add_test(tc, a_large_block_sorts_stably);
   tcase_add_test(tc, external_merge_is_exact_and_bit_identical_at_any_thread_count);
   tcase_add_test(tc, a_1d_sort_five_times_the_memory_limit_spills_and_is_exact);
   tcase_add_test(tc, quantiles_and_medians_match_loops);
