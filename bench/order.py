@@ -13,8 +13,10 @@ beside NumPy and dask.array on the same data.
 
 Full size: x is 10^8 float64 (0.8 GB), standard normal from a seeded NumPy
 generator, saved once as $CASK_BENCH_DATA/order-x-N-seed14.npy (default
-/var/tmp/cask-bench-data); --quick: 10^7. cask reads it in chunks of
-10^7 (10^6 with --quick) elements: ten runs for the external merge.
+/var/tmp/cask-bench-data); --quick: 10^7. cask reads it in chunks of n / 50
+elements (--chunk): fifty runs for the external merge, blocks of 16 MB
+that the block pool recycles (with ten blocks of 80 MB, half of a sort's
+time went to the kernel clearing fresh pages).
 
 cask runs as `cask run -t N job.json` in a fresh process (the file is in
 the page cache: the NumPy process read it first); its time is the process
@@ -88,12 +90,13 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--cask", default=os.path.join(HERE, "..", "build", "tools", "cask"))
+    ap.add_argument("--chunk", type=int, help="cask's chunk (default n / 50)")
     ap.add_argument("--cask-bench")  # when run by cask-bench: the cask program is beside it
     a = ap.parse_args()
     if a.cask_bench:
         a.cask = os.path.join(os.path.dirname(os.path.dirname(a.cask_bench)), "tools", "cask")
     n = 10**7 if a.quick else 10**8
-    chunk = n // 10
+    chunk = a.chunk or n // 50
     path = data(n)
     x = np.load(path)
     log("order: n = %d, chunks %d, threads %d, load %s" % (n, chunk, a.threads, os.getloadavg()))
