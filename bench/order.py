@@ -26,6 +26,9 @@ is cask's wall over the anchor's; the issue asks for sort <= 0.5 of NumPy's
 single-threaded np.sort on 2 threads. cask's percentiles are checked bit
 for bit against NumPy's, dask's error is reported.
 
+Each system's CPU seconds (user + system) are reported beside its wall:
+on a shared machine the load stretches walls far more than CPU time.
+
 Output: a table on stderr, a JSON line per case on stdout.
 
   /usr/bin/python3 bench/order.py [--quick] [--threads 2] [--reps 1]
@@ -35,6 +38,7 @@ or  build/bench/cask-bench --only order [--quick] [--threads 2]
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -69,17 +73,27 @@ def run_cask(cask, threads, path, chunk, step, d):
            "outputs": {"y": {"npy": os.path.join(d, "y.npy")}}}
     with open(os.path.join(d, "job.json"), "w") as f:
         json.dump(job, f)
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run([cask, "run", "--quiet", "-t", str(threads), os.path.join(d, "job.json")], check=True)
-    return time.perf_counter() - t, np.load(os.path.join(d, "y.npy"))
+    t = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU["cask"] = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
+    return t, np.load(os.path.join(d, "y.npy"))
 
 
-def best(f, reps):
+CPU = {}  # CPU seconds (user + system) of the last run of each system: the load of a shared machine
+          # inflates walls, much less these
+
+
+def best(f, reps, who):
     out = None
     for _ in range(reps):
+        c = time.process_time()
         t = time.perf_counter()
         r = f()
         t = time.perf_counter() - t
+        CPU[who] = time.process_time() - c
         out = (t, r) if out is None or t < out[0] else out
     return out
 
@@ -102,34 +116,36 @@ def main():
     log("order: n = %d, chunks %d, threads %d, load %s" % (n, chunk, a.threads, os.getloadavg()))
     res = []
     with tempfile.TemporaryDirectory() as d:
-        t_np, s_np = best(lambda: np.sort(x), a.reps)
-        ref_sum = float(np.sum(s_np))
+        t_np, s_np = best(lambda: np.sort(x), a.reps, "numpy")
         del s_np
         t_c = min(run_cask(a.cask, a.threads, path, chunk, "sum(sort(x))", d)[0] for _ in range(a.reps))
-        res.append(dict(case="S", what="sort of %d float64" % n, cask_s=t_c, numpy_s=t_np, ratio_numpy=t_c / t_np))
-        t_np, p_np = best(lambda: np.percentile(x, Q), a.reps)
+        res.append(dict(case="S", what="sort of %d float64" % n, cask_s=t_c, numpy_s=t_np, ratio_numpy=t_c / t_np,
+                        cask_cpu_s=CPU["cask"], numpy_cpu_s=CPU["numpy"]))
+        t_np, p_np = best(lambda: np.percentile(x, Q), a.reps, "numpy")
         runs = [run_cask(a.cask, a.threads, path, chunk, "percentile(x, %s)" % Q, d) for _ in range(a.reps)]
         t_c, p_c = min(runs, key=lambda r: r[0])
         exact = bool(np.array_equal(p_c, p_np))
         row = dict(case="P", what="percentile(x, %s) of %d float64" % (Q, n), cask_s=t_c, numpy_s=t_np,
-                   ratio_numpy=t_c / t_np, cask_exact=exact)
+                   ratio_numpy=t_c / t_np, cask_exact=exact, cask_cpu_s=CPU["cask"], numpy_cpu_s=CPU["numpy"])
         try:
             import dask
             import dask.array as da
             xd = da.from_array(x, chunks=chunk)
             with dask.config.set(scheduler="threads", num_workers=a.threads):
-                t_d, p_d = best(lambda: da.percentile(xd, Q).compute(), a.reps)
-            row.update(dask_s=t_d, ratio_dask=t_c / t_d, dask_max_abs_error=float(np.max(np.abs(p_d - p_np))))
+                t_d, p_d = best(lambda: da.percentile(xd, Q).compute(), a.reps, "dask")
+            row.update(dask_s=t_d, dask_cpu_s=CPU["dask"], ratio_dask=t_c / t_d, dask_max_abs_error=float(np.max(np.abs(p_d - p_np))))
         except ImportError:
             log("dask is not installed: no dask anchor")
         res.append(row)
-        _ = ref_sum
-    log("%-4s %-44s %9s %9s %9s %7s %7s" % ("case", "what", "cask s", "numpy s", "dask s", "/numpy", "/dask"))
+    log("%-4s %-44s %15s %15s %15s %7s %7s" % ("case", "what", "cask s (cpu)", "numpy s (cpu)", "dask s (cpu)",
+                                             "/numpy", "/dask"))
     for r in res:
-        log("%-4s %-44s %9.3f %9.3f %9s %7.2f %7s" % (r["case"], r["what"], r["cask_s"], r["numpy_s"],
-                                                    "%.3f" % r["dask_s"] if "dask_s" in r else "-", r["ratio_numpy"],
-                                                    "%.2f" % r["ratio_dask"] if "ratio_dask" in r else "-"))
+        dk = "%.3f (%.2f)" % (r["dask_s"], r["dask_cpu_s"]) if "dask_s" in r else "-"
+        log("%-4s %-44s %15s %15s %15s %7.2f %7s" % (r["case"], r["what"], "%.3f (%.2f)" % (r["cask_s"], r["cask_cpu_s"]),
+                                                   "%.3f (%.2f)" % (r["numpy_s"], r["numpy_cpu_s"]), dk, r["ratio_numpy"],
+                                                   "%.2f" % r["ratio_dask"] if "ratio_dask" in r else "-"))
         print(json.dumps(dict(bench="order", threads=a.threads, n=n, **r)))
+    log("load average at the end: %s" % (os.getloadavg(),))
     for r in res:
         if r.get("cask_exact") is False:
             log("FAIL: cask's percentiles differ from NumPy's")
