@@ -28,7 +28,9 @@
  *              its pieces at once);
  *   merge j    the pieces of block j merged (a tree of stable pairwise
  *              merges, in run order) and decoded: output block j;
- *   select     the quantiles from the keys at their ranks.
+ * Quantiles and medians of such an array take no sort: the keys at their
+ * ranks are found digit by digit by counting passes (hist, narrow: see
+ * "selection" below), then select computes them.
  * Elements are ordered by (key, run, position), i.e. by (value, index):
  * the sort is stable, ties keep their order, and every step is fixed by
  * the graph, so results are the same bits for any thread count. */
@@ -42,7 +44,11 @@
 #include "sort-int.h"
 #include "sortkey.h"
 
-enum { STEP_LANE, STEP_RUN, STEP_SAMPLE, STEP_BRACKET, STEP_CAND, STEP_TABLE, STEP_PIECE, STEP_MERGE, STEP_SELECT };
+enum {
+  STEP_LANE, STEP_RUN, STEP_SAMPLE, STEP_BRACKET, STEP_CAND, STEP_TABLE, STEP_PIECE, STEP_MERGE, STEP_SELECT,
+  STEP_HIST, STEP_HSUM, STEP_NARROW
+};
+#define HSUM_FANIN 8 /* hists summed in a tree: narrow holds one, whatever the blocks */
 
 typedef struct sort_args {
   int32_t step, mode, dtype, axis; /* dtype: the input's */
@@ -457,19 +463,158 @@ static int merge_run(cask_task_io *io, const sort_args *a) {
   return rc;
 }
 
-/* inputs: bracket, table. The results (nq, or one for the median or a
- * scalar q). */
+/* ---- selection: quantiles of a 1-d array of B blocks ------------------------
+ * The keys at the wanted ranks, found digit by digit from the top (DIGIT
+ * bits a level): at each level every block counts, for each rank, its keys
+ * that share the rank's prefix so far, by their next digit (hist), and the
+ * counts summed over the blocks give the next digit of each rank's key and
+ * its rank among the keys of that prefix (narrow). After the last level
+ * the prefixes are the keys: exact, with a few counting passes over the
+ * data and no sort. The hists of a level are summed by a tree of fan-in
+ * HSUM_FANIN (hsum), so no task holds more than that many. */
+#define DIGIT 12
+
+static int key_bits(cask_dtype t) { return 8 * cask__key_bytes(t); }
+#define DIGIT0 16 /* level 0 has one count for all ranks: a wider digit */
+static int nlevels(cask_dtype t) {
+  int b = key_bits(t);
+  return b <= DIGIT0 ? 1 : 1 + (b - DIGIT0 + DIGIT - 1) / DIGIT;
+}
+/* Level l's digit is bits [lo, hi) of a key. */
+static void level_bits(cask_dtype t, int l, int *lo, int *hi) {
+  int b = key_bits(t);
+  *hi = l ? b - DIGIT0 - DIGIT * (l - 1) : b;
+  int w = l ? DIGIT : DIGIT0;
+  *lo = *hi > w ? *hi - w : 0;
+}
+
+/* The narrow block: [n, valid, R, prefix[R], rank within the prefix[R]] */
+static int hist_run(cask_task_io *io, const sort_args *a) {
+  cask_block *x = io->inputs[0];
+  cask_dtype t = cask_block_dtype(x);
+  int l = (int)a->j, lo, hi;
+  level_bits(t, l, &lo, &hi);
+  const int64_t *nb = l ? cask_block_data(io->inputs[1]) : NULL;
+  int64_t R = l ? nb[2] : 1, w = (INT64_C(1) << (hi - lo)) + 1; /* the last: NaNs (level 0) */
+  int rc = new_i64(R * w, &io->output);
+  if (rc) return rc;
+  int64_t *h = cask_block_data(io->output), n = cask_block_size(x);
+  memset(h, 0, (size_t)(R * w) * sizeof *h);
+  uint64_t keys[1024], nan = cask__nan_key(t), mask = (UINT64_C(1) << (hi - lo)) - 1;
+  size_t isz = cask_dtype_size(t);
+  /* Ranks sharing a prefix (a quantile's two neighbours, nearly always)
+   * share one count: first[r] is the first rank with r's prefix. */
+  int64_t *first = cask__malloc((size_t)R * sizeof *first);
+  if (!first) return CASK_ENOMEM;
+  for (int64_t r = 0; r < R; r++) {
+    first[r] = r;
+    for (int64_t q = 0; l && q < r; q++)
+      if (nb[3 + q] == nb[3 + r]) {
+        first[r] = q;
+        break;
+      }
+  }
+  for (int64_t f = 0; f < n; f += 1024) {
+    int64_t m = n - f < 1024 ? n - f : 1024;
+    cask__keys_encode(keys, (const char *)cask_block_data(x) + (size_t)f * isz, t, m, 1, 1);
+    if (!l) {
+      int64_t nans = 0;
+      for (int64_t i = 0; i < m; i++) {
+        h[(keys[i] >> lo) & mask]++;
+        nans += keys[i] == nan;
+      }
+      h[w - 1] += nans;
+      continue;
+    }
+    for (int64_t r = 0; r < R; r++) {
+      if (first[r] != r) continue; /* counted under the first rank of its prefix */
+      uint64_t want = (uint64_t)nb[3 + r];
+      int64_t *hr = h + r * w;
+      for (int64_t i = 0; i < m; i++)
+        if (keys[i] >> hi == want) hr[(keys[i] >> lo) & mask]++;
+    }
+  }
+  for (int64_t r = 0; r < R; r++)
+    if (first[r] != r) memcpy(h + r * w, h + first[r] * w, (size_t)w * sizeof *h);
+  cask__free(first);
+  return CASK_OK;
+}
+
+/* The sum of hists of one level (all of one size). */
+static int hsum_run(cask_task_io *io) {
+  int64_t n = cask_block_size(io->inputs[0]);
+  for (size_t k = 1; k < io->ninputs; k++)
+    if (cask_block_size(io->inputs[k]) != n) return CASK_EINVAL;
+  int rc = new_i64(n, &io->output);
+  if (rc) return rc;
+  int64_t *o = cask_block_data(io->output);
+  memcpy(o, cask_block_data(io->inputs[0]), (size_t)n * sizeof *o);
+  for (size_t k = 1; k < io->ninputs; k++) {
+    const int64_t *h = cask_block_data(io->inputs[k]);
+    for (int64_t i = 0; i < n; i++) o[i] += h[i];
+  }
+  return CASK_OK;
+}
+
+/* inputs: (past level 0) the narrow block before, then the level's summed hist. */
+static int narrow_run(cask_task_io *io, const sort_args *a) {
+  int l = (int)a->j, lo, hi;
+  cask_dtype t = (cask_dtype)a->dtype;
+  level_bits(t, l, &lo, &hi);
+  int64_t w = (INT64_C(1) << (hi - lo)) + 1, B = (int64_t)io->ninputs - (l > 0);
+  cask_block *const *hs = io->inputs + (l > 0);
+  int64_t n = 0, valid, R;
+  if (l) {
+    const int64_t *p = cask_block_data(io->inputs[0]);
+    n = p[0], valid = p[1], R = p[2];
+  } else {
+    int64_t nan = 0;
+    for (int64_t k = 0; k < B; k++) {
+      const int64_t *h = cask_block_data(hs[k]);
+      for (int64_t d = 0; d + 1 < w; d++) n += h[d];
+      nan += h[w - 1];
+    }
+    valid = n - nan;
+    R = nranks(a);
+  }
+  int rc = new_i64(3 + 2 * R, &io->output);
+  if (rc) return rc;
+  int64_t *o = cask_block_data(io->output), *sum = cask__calloc((size_t)w, sizeof *sum);
+  if (!sum) return CASK_ENOMEM;
+  o[0] = n, o[1] = valid, o[2] = R;
+  if (l) memcpy(o + 3, (const int64_t *)cask_block_data(io->inputs[0]) + 3, (size_t)(2 * R) * sizeof *o);
+  else {
+    wanted_ranks(a, a->flags & CASK__SORT_NAN ? valid : n, o + 3 + R); /* ranks, then prefixes 0 */
+    memset(o + 3, 0, (size_t)R * sizeof *o);
+  }
+  for (int64_t r = 0; r < R; r++) {
+    memset(sum, 0, (size_t)w * sizeof *sum);
+    for (int64_t k = 0; k < B; k++) {
+      const int64_t *h = (const int64_t *)cask_block_data(hs[k]) + (l ? r * w : 0);
+      for (int64_t d = 0; d + 1 < w; d++) sum[d] += h[d];
+    }
+    int64_t rank = o[3 + R + r], d = 0;
+    while (d + 2 < w && rank >= sum[d]) rank -= sum[d++]; /* the digit holding the rank */
+    o[3 + r] = (int64_t)(((uint64_t)o[3 + r] << (hi - lo)) | (uint64_t)d);
+    o[3 + R + r] = rank;
+  }
+  cask__free(sum);
+  return CASK_OK;
+}
+
+/* inputs: the last narrow block. The results (nq, or one for the median or
+ * a scalar q). */
 static int select_run(cask_task_io *io, const sort_args *a) {
-  const int64_t *b = cask_block_data(io->inputs[0]), *t = cask_block_data(io->inputs[1]);
+  const int64_t *b = cask_block_data(io->inputs[0]);
   cask_dtype d = (cask_dtype)a->dtype, rt = result_dtype(a->mode, a->flags, d);
-  int64_t n = b[0], valid = b[1], c = a->flags & CASK__SORT_NAN ? valid : n, nr = nresults(a);
+  int64_t n = b[0], valid = b[1], R = b[2], c = a->flags & CASK__SORT_NAN ? valid : n, nr = nresults(a);
   int scalar = a->mode == CASK__SORT_MEDIAN || (a->flags & CASK__SORT_QSCALAR);
+  if (R != 2 * nr) return CASK_EINVAL;
   int rc = cask_block_new(rt, scalar ? 0 : 1, &nr, &io->output);
   if (rc) return rc;
-  for (int64_t q = 0; q < nr; q++) {
+  for (int64_t q = 0; q < nr; q++)
     put_result(cask_block_data(io->output), rt, q,
-               result(a, (int)q, c, (uint64_t)t[2 + 2 * q], (uint64_t)t[3 + 2 * q], valid < n));
-  }
+               result(a, (int)q, c, (uint64_t)b[3 + 2 * q], (uint64_t)b[4 + 2 * q], valid < n));
   return CASK_OK;
 }
 
@@ -495,6 +640,9 @@ static int sort_run(cask_task_io *io) {
   case STEP_PIECE: return piece_run(io, p);
   case STEP_MERGE: return merge_run(io, p);
   case STEP_SELECT: return select_run(io, p);
+  case STEP_HIST: return hist_run(io, p);
+  case STEP_HSUM: return hsum_run(io);
+  case STEP_NARROW: return narrow_run(io, p);
   }
   cask__fmt(io->errmsg, io->errmsg_cap, "array.sort: unknown step %d", a.step);
   return CASK_EINVAL;
@@ -506,7 +654,7 @@ static int add_task(cask__lower *L, const cask_array *a, int step, int64_t k, in
                     const cask_task_id *deps, size_t nd, int64_t bytes, cask_task_id *out) {
   const cask__sort_ext *e = a->ext;
   const cask_array *in = a->in[0];
-  int nq = step == STEP_LANE || step == STEP_BRACKET || step == STEP_SELECT ? e->nq : 0;
+  int nq = step == STEP_LANE || step == STEP_BRACKET || step == STEP_SELECT || step == STEP_NARROW ? e->nq : 0;
   size_t len = sizeof(sort_args) + (size_t)nq * sizeof(double);
   sort_args *args = cask__calloc(1, len);
   if (!args) return CASK_ENOMEM;
@@ -588,16 +736,38 @@ static int pipe_deps(cask__lower *L, cask_array *a, int step, int64_t k, int64_t
     *bytes = in_ext(in, j) * (int64_t)cask__itemsize(a);
     break;
   case STEP_SELECT:
-    rc = pipe_task(L, a, STEP_BRACKET, 0, 0, &deps[(*nd)++]);
-    if (!rc) rc = pipe_task(L, a, STEP_TABLE, 0, 0, &deps[(*nd)++]);
+    rc = pipe_task(L, a, STEP_NARROW, 0, nlevels(in->dtype) - 1, &deps[(*nd)++]);
     *bytes = (e->nq + 1) * 8;
     break;
+  case STEP_HIST: /* j: the level */
+    rc = cask__lower_block(L, in, (int64_t[]){k}, &deps[(*nd)++]);
+    if (!rc && j > 0) rc = pipe_task(L, a, STEP_NARROW, 0, j - 1, &deps[(*nd)++]);
+    *bytes = (j ? (4 * e->nq + 2) * ((INT64_C(1) << DIGIT) + 1) : (INT64_C(1) << DIGIT0) + 1) * 8;
+    break;
+  case STEP_HSUM: { /* k: depth t (above the hists) << 40 | index at that depth; j: the level */
+    int64_t t = k >> 40, idx = k & ((INT64_C(1) << 40) - 1), span = 1;
+    for (int64_t d = 1; d < t; d++) span *= HSUM_FANIN; /* leaves under one child */
+    for (int64_t c = 0; c < HSUM_FANIN && !rc && (idx * HSUM_FANIN + c) * span < B; c++)
+      rc = t == 1 ? pipe_task(L, a, STEP_HIST, idx * HSUM_FANIN + c, j, &deps[(*nd)++])
+                  : pipe_task(L, a, STEP_HSUM, (t - 1) << 40 | (idx * HSUM_FANIN + c), j, &deps[(*nd)++]);
+    *bytes = (j ? (4 * e->nq + 2) * ((INT64_C(1) << DIGIT) + 1) : (INT64_C(1) << DIGIT0) + 1) * 8;
+    break;
+  }
+  case STEP_NARROW: {
+    int64_t t = 1;
+    for (int64_t span = HSUM_FANIN; span < B; span *= HSUM_FANIN) t++;
+    if (j > 0) rc = pipe_task(L, a, STEP_NARROW, 0, j - 1, &deps[(*nd)++]);
+    if (!rc) rc = pipe_task(L, a, STEP_HSUM, t << 40, j, &deps[(*nd)++]);
+    *bytes = (3 + 8 * e->nq + 4) * 8;
+    break;
+  }
   }
   return rc;
 }
 
-static const char *const step_names[] = {"sortlane", "sortrun", "sortsample", "sortbracket", "sortcand",
-                                         "sorttable", "sortpiece", "sortmerge", "sortselect"};
+static const char *const step_names[] = {"sortlane",  "sortrun",   "sortsample", "sortbracket",
+                                         "sortcand",  "sorttable", "sortpiece",  "sortmerge",
+                                         "sortselect", "sorthist", "sorthsum", "sortnarrow"};
 
 static int pipe_task(cask__lower *L, cask_array *a, int step, int64_t k, int64_t j, cask_task_id *out) {
   char key[512];
