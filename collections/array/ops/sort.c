@@ -8,7 +8,8 @@
  * lane group: the other axes' chunk times the axis).
  *
  * "sortpipe": a 1-d array of B > 1 blocks (the flattened array for
- * axis=None), sorted without any task holding more than a few blocks, so
+ * axis=None), sorted (quantiles: see "selection" below) without any task
+ * holding more than a few blocks, so
  * an array larger than the memory limit sorts (the memory manager spills
  * the runs and pieces between the steps):
  *   run k      block k sorted on its own, as keys (sortkey.h), with the
