@@ -34,13 +34,39 @@ static uint64_t f32_key(float v, int canon_zero) {
   return u >> 31 ? (uint32_t)~u : u | (UINT32_C(1) << 31);
 }
 
+/* The float keys without branches, so the contiguous loops vectorize
+ * (with branches the encoding was half of a quantile's time). */
+static inline uint64_t f64_key_fast(double v, int canon_zero) {
+  uint64_t u;
+  memcpy(&u, &v, 8);
+  u = canon_zero && v == 0 ? 0 : u;
+  uint64_t k = u ^ ((uint64_t)((int64_t)u >> 63) | (UINT64_C(1) << 63));
+  return v != v ? F64_NAN_KEY : k;
+}
+
+static inline uint64_t f32_key_fast(float v, int canon_zero) {
+  uint32_t u;
+  memcpy(&u, &v, 4);
+  u = canon_zero && v == 0 ? 0 : u;
+  uint32_t k = u ^ ((uint32_t)((int32_t)u >> 31) | (UINT32_C(1) << 31));
+  return v != v ? F32_NAN_KEY : k;
+}
+
 void cask__keys_encode(uint64_t *keys, const void *src, cask_dtype t, int64_t n, int64_t stride, int canon_zero) {
   switch (t) {
   case CASK_F64:
-    for (int64_t i = 0; i < n; i++) keys[i] = f64_key(((const double *)src)[i * stride], canon_zero);
+    if (stride == 1 && canon_zero)
+      for (int64_t i = 0; i < n; i++) keys[i] = f64_key_fast(((const double *)src)[i], 1);
+    else if (stride == 1)
+      for (int64_t i = 0; i < n; i++) keys[i] = f64_key_fast(((const double *)src)[i], 0);
+    else
+      for (int64_t i = 0; i < n; i++) keys[i] = f64_key(((const double *)src)[i * stride], canon_zero);
     break;
   case CASK_F32:
-    for (int64_t i = 0; i < n; i++) keys[i] = f32_key(((const float *)src)[i * stride], canon_zero);
+    if (stride == 1)
+      for (int64_t i = 0; i < n; i++) keys[i] = f32_key_fast(((const float *)src)[i], canon_zero);
+    else
+      for (int64_t i = 0; i < n; i++) keys[i] = f32_key(((const float *)src)[i * stride], canon_zero);
     break;
   case CASK_I64:
     for (int64_t i = 0; i < n; i++) keys[i] = (uint64_t)((const int64_t *)src)[i * stride] ^ (UINT64_C(1) << 63);
