@@ -2,8 +2,9 @@
  * argsort, topk, quantiles, medians, unique, bincount, histogram,
  * digitize, searchsorted) against plain loops over odd chunkings, along
  * every axis and flattened; the external merge of a 1-d array
- * bit-identical at 1, 2 and 4 threads and under a memory limit a fifth of
- * the array's size (its runs and pieces spilled); bad arguments refused
+ * bit-identical at 1, 2 and 4 threads and under a memory limit a quarter
+ * of the array's size (its runs and pieces spilled, the peak within the
+ * limit and two blocks); bad arguments refused
  * before anything runs. NumPy checks of the same functions through
  * expressions are in tests/sort_numpy_check.py. */
 #include <check.h>
@@ -159,20 +160,28 @@ START_TEST(external_merge_is_exact_and_bit_identical_at_any_thread_count) {
 }
 END_TEST
 
-START_TEST(a_1d_sort_five_times_the_memory_limit_spills_and_is_exact) {
+/* Blocks of 200 KB, so that its pieces (25 KB) are above the size the
+ * memory manager spills (4 KiB); a limit of two blocks. */
+START_TEST(a_1d_sort_four_times_the_memory_limit_spills_and_is_exact) {
   char dir[256];
   test_tmpdir(dir, sizeof dir, "sortspill");
-  int64_t n = 200000;
-  cask_ctx *ctx = new_ctx(2, 320 << 10, dir); /* the array is 1.6 MB */
+  int64_t n = 200000, chunk = 25000, limit = 400 << 10;
+  cask_ctx *ctx = new_ctx(2, (uint64_t)limit, dir); /* the array is 1.6 MB */
   cask_array *a, *s;
-  ck_assert_int_eq(cask_random_uniform(ctx, 7, CASK_F64, 1, &n, (int64_t[]){10000}, &a), CASK_OK);
+  ck_assert_int_eq(cask_random_uniform(ctx, 7, CASK_F64, 1, &n, &chunk, &a), CASK_OK);
   ck_assert_int_eq(cask_sort(a, NULL, &s), CASK_OK);
   double *got = malloc((size_t)n * sizeof *got), *x = malloc((size_t)n * sizeof *x);
   ck_assert_int_eq(cask_compute(a, x, (size_t)n * sizeof *x), CASK_OK);
   ck_assert_int_eq(cask_compute(s, got, (size_t)n * sizeof *got), CASK_OK);
   cask_run_stats st;
   cask_runtime_last_stats(cask_ctx_runtime(ctx), &st);
-  require(st.spilled_blocks > 0, "nothing spilled under a limit of a fifth of the array");
+  require(st.spilled_blocks > 0, "nothing spilled under a limit of a quarter of the array");
+  /* a running merge holds its pieces (a block) and its output (a block) */
+  require(st.peak_bytes <= (uint64_t)(limit + 2 * chunk * 8), "peak %llu for a limit of %lld",
+          (unsigned long long)st.peak_bytes, (long long)limit);
+  fprintf(stderr, "sort under a limit of %llu bytes: peak %llu bytes held, %llu blocks spilled (%llu bytes), %llu read back\n",
+          (unsigned long long)st.memory_limit, (unsigned long long)st.peak_bytes, (unsigned long long)st.spilled_blocks,
+          (unsigned long long)st.spilled_bytes, (unsigned long long)st.loaded_blocks);
   double sum_x = 0, sum_g = 0;
   for (int64_t i = 0; i < n; i++) {
     sum_x += x[i];
@@ -393,7 +402,7 @@ Suite *array_sort_suite(void) {
   tcase_add_test(tc, sort_and_argsort_match_loops_along_every_axis);
   tcase_add_test(tc, a_large_block_sorts_stably);
   tcase_add_test(tc, external_merge_is_exact_and_bit_identical_at_any_thread_count);
-  tcase_add_test(tc, a_1d_sort_five_times_the_memory_limit_spills_and_is_exact);
+  tcase_add_test(tc, a_1d_sort_four_times_the_memory_limit_spills_and_is_exact);
   tcase_add_test(tc, quantiles_and_medians_match_loops);
   tcase_add_test(tc, topk_takes_the_ends_of_the_sort);
   tcase_add_test(tc, counting_functions_match_loops);
