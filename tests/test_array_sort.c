@@ -260,6 +260,28 @@ START_TEST(topk_takes_the_ends_of_the_sort) {
   ck_assert_ptr_null(t);
   ck_assert(strstr(cask_ctx_errmsg(ctx), "topk: k=13"));
   cask_array_release(a);
+  /* topk is a reduction: 2500 blocks (more than the external merge takes) */
+  static double y[5000], sorted[5000];
+  for (int i = 0; i < 5000; i++) y[i] = i % 331 == 5 ? NAN : (double)((i * 7919) % 4001);
+  memcpy(sorted, y, sizeof y);
+  for (int i = 1; i < 5000; i++) /* NaN last: insertion on the order of before() */
+    for (int j = i; j > 0 && before(sorted[j], sorted[j - 1]); j--) {
+      double tmp = sorted[j];
+      sorted[j] = sorted[j - 1];
+      sorted[j - 1] = tmp;
+    }
+  ck_assert_int_eq(cask_from_buffer(ctx, y, CASK_F64, 1, (int64_t[]){5000}, (int64_t[]){2}, NULL, NULL, &a), CASK_OK);
+  double top[20];
+  for (int sign = -1; sign <= 1; sign += 2) {
+    ck_assert_int_eq(cask_topk(a, sign * 20, 0, &t), CASK_OK);
+    ck_assert_int_eq(cask_compute(t, top, sizeof top), CASK_OK);
+    for (int i = 0; i < 20; i++) {
+      double w = sign > 0 ? sorted[4999 - i] : sorted[i];
+      require(top[i] == w || (isnan(top[i]) && isnan(w)), "topk(%d) at %d: %g, want %g", sign * 20, i, top[i], w);
+    }
+    cask_array_release(t);
+  }
+  cask_array_release(a);
   cask_ctx_free(ctx);
 }
 END_TEST

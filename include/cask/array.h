@@ -210,7 +210,8 @@ CASK_API int cask_sort(cask_array *a, const int *axis, cask_array **out);
 CASK_API int cask_argsort(cask_array *a, const int *axis, cask_array **out);
 /* dask's topk: k > 0 the k largest along axis, largest first; k < 0 the
  * -k smallest, smallest first (NaNs count as the largest). 0 < |k| <= the
- * axis' extent. argtopk: their int64 indices along the axis. */
+ * axis' extent. A reduction over the blocks, as dask's. argtopk: their
+ * int64 indices along the axis (the ends of argsort). */
 CASK_API int cask_topk(cask_array *a, int64_t k, int axis, cask_array **out);
 CASK_API int cask_argtopk(cask_array *a, int64_t k, int axis, cask_array **out);
 #define CASK_QUANTILE_NAN 1      /* nanquantile, nanmedian: NaNs left out */

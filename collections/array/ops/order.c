@@ -60,8 +60,34 @@ int cask_argsort(cask_array *a, const int *axis, cask_array **out) {
   return sort_or_arg(a, axis, CASK__SORT_ARGSORT, out);
 }
 
+/* topk as dask computes it, a reduction: each block's |k| ends (a TOPK
+ * node), blocks of those joined split_every at a time (a rechunk) and cut
+ * again, until one block is left, whose cut is the result. No sort of the
+ * whole axis, and any number of blocks. */
+static int topk_reduce(cask_array *a, int64_t k, int ax, cask_array **out) {
+  cask_array *x = cask_array_retain(a);
+  int64_t m = k < 0 ? -k : k;
+  for (;;) {
+    cask__sort_ext e = {.mode = CASK__SORT_TOPK, .axis = ax, .topk = k};
+    cask_array *p;
+    int last = cask__nblocks(x, ax) == 1, rc = cask__sort_node(x, &e, &p);
+    cask_array_release(x);
+    if (rc || last) {
+      *out = rc ? NULL : p;
+      return rc;
+    }
+    int64_t ch[CASK_MAX_NDIM];
+    memcpy(ch, p->chunk, (size_t)p->ndim * sizeof ch[0]);
+    ch[ax] = m * a->ctx->split_every;
+    rc = cask_rechunk(p, ch, &x);
+    cask_array_release(p);
+    if (rc) return rc;
+  }
+}
+
 /* dask's topk: the k largest along axis, largest first (k > 0), or the -k
- * smallest, smallest first (k < 0): the sort's ends. */
+ * smallest, smallest first (k < 0): topk by its reduction, argtopk from
+ * the argsort's ends. */
 static int top(cask_array *a, int64_t k, int axis, int arg, cask_array **out) {
   int rc = check_out(a, out);
   if (rc) return rc;
@@ -76,7 +102,8 @@ static int top(cask_array *a, int64_t k, int axis, int arg, cask_array **out) {
                       fn, (long long)k, (long long)n, ax, s);
   }
   cask_array *s;
-  if ((rc = sort_or_arg(a, &ax, arg ? CASK__SORT_ARGSORT : CASK__SORT_SORT, &s))) return rc;
+  if (!arg) return topk_reduce(a, k, ax, out);
+  if ((rc = sort_or_arg(a, &ax, CASK__SORT_ARGSORT, &s))) return rc;
   cask_index idx[CASK_MAX_NDIM];
   for (int i = 0; i < a->ndim; i++) idx[i] = CASK_COLON;
   idx[ax] = k > 0 ? CASK_SLICE(n - 1, n - 1 - k < 0 ? CASK_NONE : n - 1 - k, -1) : CASK_SLICE(0, m, 1);

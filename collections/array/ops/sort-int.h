@@ -11,7 +11,9 @@
  * blocks (4 million tasks here), and a graph of arrays holds 2^23 tasks. */
 #define CASK__MAX_MERGE_BLOCKS 2048
 
-enum { CASK__SORT_SORT, CASK__SORT_ARGSORT, CASK__SORT_QUANTILE, CASK__SORT_MEDIAN };
+/* TOPK: each block's |topk| largest (topk > 0, largest first) or smallest
+ * (topk < 0) along the axis: a step of topk's reduction. */
+enum { CASK__SORT_SORT, CASK__SORT_ARGSORT, CASK__SORT_QUANTILE, CASK__SORT_MEDIAN, CASK__SORT_TOPK };
 #define CASK__SORT_NAN 1     /* nanquantile, nanmedian: NaNs do not count */
 #define CASK__SORT_QSCALAR 2 /* q is one number: no q axis in the result */
 #define CASK__SORT_F32 4     /* float32 data, one q, 1-d, not nan-: NumPy's
@@ -20,12 +22,14 @@ enum { CASK__SORT_SORT, CASK__SORT_ARGSORT, CASK__SORT_QUANTILE, CASK__SORT_MEDI
 typedef struct cask__sort_ext {
   int32_t mode, axis, flags, nq;
   int64_t stride; /* set by cask__sort_node */
+  int64_t topk;   /* TOPK */
   double q[CASK__MAX_Q];
 } cask__sort_ext;
 
 /* The node sorting x along params->axis (or taking its quantiles there):
  * x 1-d of several blocks gets the pipeline, anything else must have the
- * axis in one chunk (the caller rechunks). */
+ * axis in one chunk (the caller rechunks). TOPK works block by block
+ * (chunks of |topk| along the axis). */
 int cask__sort_node(cask_array *x, const cask__sort_ext *params, cask_array **out);
 void cask__register_sort_ops(void);  /* array.sort */
 void cask__register_count_ops(void); /* count.c: array.count */

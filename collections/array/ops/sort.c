@@ -174,6 +174,8 @@ static int lane_run(cask_task_io *io, const sort_args *a) {
   } else {
     memcpy(os, s, (size_t)nd * sizeof os[0]);
   }
+  int64_t top = a->k < 0 ? -a->k : a->k, m = top < n ? top : n; /* TOPK: the lanes' length */
+  if (a->mode == CASK__SORT_TOPK) os[a->axis] = m;
   int rc = cask_block_new(rt, ond, os, &io->output);
   if (rc) return rc;
   uint64_t *keys = cask__malloc_big((size_t)(n ? n : 1) * sizeof *keys);
@@ -197,6 +199,14 @@ static int lane_run(cask_task_io *io, const sort_args *a) {
       if (rc) break;
       if (a->mode == CASK__SORT_SORT) {
         cask__keys_decode((char *)dst + (size_t)first * w, t, keys, n, inner);
+      } else if (a->mode == CASK__SORT_TOPK) { /* the largest first, or the smallest */
+        if (a->k > 0) /* reversed whole: the m largest come first, largest first */
+          for (int64_t q = 0; q < n / 2; q++) {
+            uint64_t tk = keys[q];
+            keys[q] = keys[n - 1 - q];
+            keys[n - 1 - q] = tk;
+          }
+        cask__keys_decode((char *)dst + (size_t)(o * m * inner + i) * w, t, keys, m, inner);
       } else if (idx) {
         for (int64_t k = 0; k < n; k++) ((int64_t *)dst)[first + k * inner] = idx[k];
       } else {
@@ -683,7 +693,7 @@ static int lane_lower(cask__lower *L, cask_array *a, const int64_t *bidx, const 
   for (int i = 0; i < a->ndim; i++) bytes *= ext[i];
   cask_task_id dep;
   int rc = cask__lower_block(L, in, ib, &dep);
-  return rc ? rc : add_task(L, a, STEP_LANE, 0, 0, key, &dep, 1, bytes, out);
+  return rc ? rc : add_task(L, a, STEP_LANE, e->topk, 0, key, &dep, 1, bytes, out);
 }
 
 static const cask__node_class lane_class = {.name = "sortlane", .lower = lane_lower};
@@ -824,7 +834,7 @@ int cask__sort_node(cask_array *x, const cask__sort_ext *params, cask_array **ou
   *e = *params;
   cask_dtype rt = result_dtype(e->mode, e->flags, x->dtype);
   int sel = e->mode == CASK__SORT_QUANTILE || e->mode == CASK__SORT_MEDIAN;
-  int pipe = x->ndim == 1 && cask__nblocks(x, 0) > 1;
+  int pipe = x->ndim == 1 && cask__nblocks(x, 0) > 1 && e->mode != CASK__SORT_TOPK;
   int64_t shape[CASK_MAX_NDIM + 1], chunk[CASK_MAX_NDIM + 1];
   int nd = 0;
   if (sel) {
@@ -835,6 +845,14 @@ int cask__sort_node(cask_array *x, const cask__sort_ext *params, cask_array **ou
     nd = x->ndim;
     memcpy(shape, x->shape, (size_t)nd * sizeof shape[0]);
     memcpy(chunk, x->chunk, (size_t)nd * sizeof chunk[0]);
+  }
+  if (e->mode == CASK__SORT_TOPK) { /* each block's lanes cut to |topk| */
+    int ax = e->axis;
+    int64_t m = e->topk < 0 ? -e->topk : e->topk, b = cask__nblocks(x, ax);
+    int64_t last = x->shape[ax] - (b - 1) * x->chunk[ax];
+    if (m > x->chunk[ax]) m = x->chunk[ax]; /* blocks smaller than |topk| are kept whole */
+    shape[ax] = (b - 1) * m + (last < m ? last : m);
+    chunk[ax] = m;
   }
   if (pipe) { /* the sample stride: samples and candidates about equal */
     int64_t B = cask__nblocks(x, 0), R = sel ? 4 * e->nq + 2 : B - 1;
