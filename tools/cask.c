@@ -20,6 +20,7 @@
 
 #include "cask/cask.h"
 #include "cask/distributed.h"
+#include "mpi_session.h"
 #include "run.h"
 #include "viz.h"
 
@@ -310,7 +311,10 @@ static int command_job(const char *cmd, int argc, char **argv) {
     return job_command_graph(&cfg);
   }
   catch_signals();
-  code = job_command_run(&cfg);
+  /* under mpirun or srun: MPI and an executor over every rank (a plan
+   * alone, --plan-ranks, needs none) */
+  if (!cfg.plan_ranks && (code = mpi_session_start(&argc, &argv))) return code;
+  code = mpi_session_end(job_command_run(&cfg));
   int sig = atomic_load(&interrupted);
   return code == EXIT_INTERRUPTED && sig ? 128 + sig : code;
 }

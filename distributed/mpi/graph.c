@@ -49,8 +49,8 @@ static int send_run(cask_task_io *io) {
 }
 
 static void reg(void) {
-  cask_op_register(&(cask_op){.name = "cask.mpi_recv", .run = recv_run, .args_size = sizeof(xfer_args)}, &op_recv);
-  cask_op_register(&(cask_op){.name = "cask.mpi_send", .run = send_run, .args_size = sizeof(xfer_args)}, &op_send);
+  cask__op_register_private(&(cask_op){.name = "cask.mpi_recv", .run = recv_run, .args_size = sizeof(xfer_args)}, &op_recv);
+  cask__op_register_private(&(cask_op){.name = "cask.mpi_send", .run = send_run, .args_size = sizeof(xfer_args)}, &op_send);
 }
 
 void cask__mpi_register_ops(void) {
@@ -64,7 +64,7 @@ static int kept(const cask_graph *g, uint32_t v) { return cask__is_kept(g, v); }
 static int add(cask__mpi_run *m, const char *key, const cask_op *op, const void *args, size_t len,
                const cask_task_id *deps, size_t ndeps, int64_t size, uint32_t gid) {
   cask_task_id id;
-  int rc = cask_graph_add(m->local, key, op, args, len, deps, ndeps, &id);
+  int rc = cask__graph_add(m->local, key, op, args, len, deps, ndeps, &id); /* fused and private ops too */
   if (rc) return rc;
   if (size >= 0) cask_graph_set_size(m->local, id, size);
   m->to_global[id] = gid;
