@@ -55,8 +55,9 @@ void mpi_session_summary(void) {
   char sent[32], spilled[32], peak[32];
   fmt_bytes(sent, sizeof sent, st.bytes_sent);
   fmt_bytes(spilled, sizeof spilled, st.spilled_bytes);
-  fprintf(stderr, "cask: %d ranks: %llu tasks, sent %llu blocks (%s in %llu messages), spilled %s; per rank:",
-          st.nranks, (unsigned long long)st.tasks_run, (unsigned long long)st.blocks_sent, sent,
+  fprintf(stderr, "cask: %d ranks: %llu tasks, sent %llu blocks of %llu planned (%s in %llu messages), spilled %s; per rank:",
+          st.nranks, (unsigned long long)st.tasks_run, (unsigned long long)st.blocks_sent,
+          (unsigned long long)st.planned_sends, sent,
           (unsigned long long)st.messages_sent, spilled);
   for (int r = 0; r < st.nranks && r < 64; r++) {
     fmt_bytes(peak, sizeof peak, st.peak_bytes[r]);

@@ -1,0 +1,170 @@
+#!/usr/bin/python3
+"""mpi_jobs_check.py - `mpirun -np K cask run JOB` writes exactly what
+`cask run JOB` writes (issue 13), for K = 1, 2, 3, 4 on every example job
+but larger-than-memory.json (its source is 800 MB).
+
+usage: mpi_jobs_check.py CASK JOBS_DIR
+
+For each job: stdout and every file written are byte-identical to the local
+run's and no temporary is left. Then, on basic.json at K = 3: the summary's
+blocks sent equal the plans' (no (block, destination) sent twice) and the
+fake-rank plans' (`--plan-ranks 3 --plan-rank R`) sends add up to them;
+blocks split into 1000-byte messages (CASK_MPI_SPLIT) give the same bytes;
+a rank killed with SIGKILL makes the job exit non-zero without an output
+file. Exit 77 without mpirun. Sanitizer builds: no leak check (OpenMPI's
+own allocations are reported as leaks)."""
+import glob
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+CASK, JOBS = sys.argv[1], sys.argv[2]
+MPIRUN = shutil.which("mpirun")
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", CASK_NUM_THREADS="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1")
+ENV["ASAN_OPTIONS"] = (ENV.get("ASAN_OPTIONS", "") + ":detect_leaks=0").lstrip(":")
+failures = []
+
+
+def fail(msg):
+    failures.append(msg)
+    print("FAIL:", msg, flush=True)
+
+
+def files(d):
+    out = {}
+    for root, _, names in os.walk(d):
+        for n in names:
+            p = os.path.join(root, n)
+            with open(p, "rb") as f:
+                out[os.path.relpath(p, d)] = f.read()
+    return out
+
+
+def inputs(d):
+    # the inputs tests/cli_check.py makes for npy.json and friends
+    np.save(os.path.join(d, "data.npy"), np.random.default_rng(20261125).standard_normal((400, 300)) * 3 + 1)
+
+
+def run(cmd, d, env=ENV, timeout=120):
+    return subprocess.run(cmd, cwd=d, env=env, capture_output=True, timeout=timeout)
+
+
+def check_jobs(tmp):
+    for job in sorted(glob.glob(os.path.join(JOBS, "*.json"))):
+        name = os.path.basename(job)
+        if name == "larger-than-memory.json":
+            continue
+        ref_dir = os.path.join(tmp, name + ".local")
+        os.makedirs(ref_dir)
+        inputs(ref_dir)
+        env1 = dict(ENV, CASK_MPI="0")
+        r = run([CASK, "run", "-q", job], ref_dir, env1)
+        if r.returncode:
+            fail("%s: the local run failed: %s" % (name, r.stderr.decode()[-300:]))
+            continue
+        ref_out, ref_files = r.stdout, files(ref_dir)
+        for k in (1, 2, 3, 4):
+            d = os.path.join(tmp, "%s.%d" % (name, k))
+            os.makedirs(d)
+            inputs(d)
+            r = run([MPIRUN, "--oversubscribe", "-np", str(k), CASK, "run", "-q", job], d)
+            if r.returncode:
+                fail("%s K=%d: exit %d: %s" % (name, k, r.returncode, r.stderr.decode()[-400:]))
+                continue
+            if r.stdout != ref_out:
+                fail("%s K=%d: stdout differs: %r vs %r" % (name, k, r.stdout[:200], ref_out[:200]))
+            got = files(d)
+            if sorted(got) != sorted(ref_files):
+                fail("%s K=%d: files %s, local %s" % (name, k, sorted(got), sorted(ref_files)))
+            for f in ref_files:
+                if f in got and got[f] != ref_files[f]:
+                    fail("%s K=%d: %s differs from the local run's" % (name, k, f))
+        print("%s: K = 1..4 identical to the local run" % name, flush=True)
+
+
+def check_counts(tmp):
+    job = os.path.join(JOBS, "basic.json")
+    d = os.path.join(tmp, "counts")
+    os.makedirs(d)
+    r = run([MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", job], d)
+    m = re.search(rb"3 ranks: (\d+) tasks, sent (\d+) blocks of (\d+) planned", r.stderr)
+    if r.returncode or not m:
+        fail("summary at K=3: exit %d, %r" % (r.returncode, r.stderr[-400:]))
+        return
+    sent, planned = int(m.group(2)), int(m.group(3))
+    fake = 0
+    for rank in range(3):
+        p = run([CASK, "run", "--plan-ranks", "3", "--plan-rank", str(rank), job], d, dict(ENV, CASK_MPI="0"))
+        fake += int(re.search(rb"sends: (\d+) blocks", p.stdout).group(1))
+    if sent != planned or planned != fake:
+        fail("K=3: %d blocks sent, %d planned, fake-rank plans %d" % (sent, planned, fake))
+    else:
+        print("K=3: %d blocks sent = planned = the fake-rank plans' sends" % sent)
+    ref = files(d)
+    d2 = os.path.join(tmp, "split")
+    os.makedirs(d2)
+    r = run([MPIRUN, "--oversubscribe", "-np", "2", "-x", "CASK_MPI_SPLIT=1000", CASK, "run", job], d2,
+            dict(ENV, CASK_MPI_SPLIT="1000"))
+    m = re.search(rb"sent (\d+) blocks of \d+ planned \([^)]* in (\d+) messages", r.stderr)
+    if r.returncode or files(d2) != ref or not m or int(m.group(2)) <= int(m.group(1)):
+        fail("split messages: exit %d, same files %s, %r" % (r.returncode, files(d2) == ref, r.stderr[-300:]))
+    else:
+        print("split into 1000-byte messages: %s blocks in %s messages, same bytes" % (m.group(1).decode(), m.group(2).decode()))
+
+
+def check_kill(tmp):
+    d = os.path.join(tmp, "kill")
+    os.makedirs(d)
+    job = os.path.join(d, "slow.json")
+    with open(job, "w") as f:
+        f.write('{"inputs": {"x": {"source": "normal", "seed": 3, "shape": [3000, 2000], "chunks": [50, 2000]}},'
+                ' "steps": {"y": "sqrt(abs(x)) * x + exp(x / 9)"}, "outputs": {"y": {"npy": "y.npy"}}}')
+    p = subprocess.Popen([MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", "-q", job], cwd=d, env=ENV,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    victim = None
+    for _ in range(200):
+        time.sleep(0.02)
+        kids = subprocess.run(["pgrep", "-f", "^" + CASK + " run -q " + job], capture_output=True, text=True).stdout.split()
+        if len(kids) >= 3:
+            victim = int(sorted(kids, key=int)[1])
+            break
+    if victim is None:
+        p.kill()
+        fail("kill: the ranks did not start")
+        return
+    time.sleep(0.3)
+    os.kill(victim, signal.SIGKILL)
+    t0 = time.time()
+    try:
+        p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        fail("kill: the job still runs 30 s after a rank was killed")
+        return
+    if p.returncode == 0 or os.path.exists(os.path.join(d, "y.npy")):
+        fail("kill: exit %d, y.npy %s" % (p.returncode, os.path.exists(os.path.join(d, "y.npy"))))
+    else:
+        print("a killed rank: exit %d after %.1f s, no output" % (p.returncode, time.time() - t0))
+
+
+def main():
+    if not MPIRUN:
+        print("no mpirun: skipped")
+        return 77
+    with tempfile.TemporaryDirectory() as tmp:
+        check_jobs(tmp)
+        check_counts(tmp)
+        check_kill(tmp)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
