@@ -133,38 +133,70 @@ def check_counts(tmp):
 
 
 def check_kill(tmp):
+    """A rank killed mid-run. The run cannot finish on its own: one chunk
+    file of its Zarr input is a FIFO no one writes, so the task reading it
+    blocks (no timing decides the outcome); the ranks are killed once rank
+    0 has made the output's temporary file."""
     d = os.path.join(tmp, "kill")
     os.makedirs(d)
-    job = os.path.join(d, "slow.json")
+    src = os.path.join(d, "src.json")
+    with open(src, "w") as f:
+        f.write('{"inputs": {"x": {"source": "normal", "seed": 3, "shape": [400, 100], "chunks": [50, 100]}},'
+                ' "outputs": {"x": {"zarr": "x.zarr", "compressor": "none"}}}')
+    r = run([CASK, "run", "-q", src], d, dict(ENV, CASK_MPI="0"))
+    chunk = os.path.join(d, "x.zarr", "5.0")
+    if r.returncode or not os.path.exists(chunk):
+        fail("kill: making the input: %r" % r.stderr[-300:])
+        return
+    os.unlink(chunk)
+    os.mkfifo(chunk)
+    job = os.path.join(d, "stuck.json")
     with open(job, "w") as f:
-        f.write('{"inputs": {"x": {"source": "normal", "seed": 3, "shape": [3000, 2000], "chunks": [50, 2000]}},'
-                ' "steps": {"y": "sqrt(abs(x)) * x + exp(x / 9)"}, "outputs": {"y": {"npy": "y.npy"}}}')
+        f.write('{"inputs": {"x": {"source": "zarr", "path": "x.zarr", "chunks": [50, 100]}},'
+                ' "steps": {"y": "x * 2"}, "outputs": {"y": {"npy": "y.npy"}}}')
     p = subprocess.Popen([MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", "-q", job], cwd=d, env=ENV,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     victim = None
-    for _ in range(200):
+    for _ in range(1000):  # until rank 0 made the output's temporary (the run is next)
         time.sleep(0.02)
-        kids = subprocess.run(["pgrep", "-f", "^" + CASK + " run -q " + job], capture_output=True, text=True).stdout.split()
-        if len(kids) >= 3:
-            victim = int(sorted(kids, key=int)[1])
+        ranks = subprocess.run(["pgrep", "-f", "^" + CASK + " run -q " + job], capture_output=True,
+                               text=True).stdout.split()
+        if len(ranks) >= 3 and glob.glob(os.path.join(d, "y.npy.tmp-*")):
+            victim = int(sorted(ranks, key=int)[1])
             break
     if victim is None:
         p.kill()
+        p.communicate()
         fail("kill: the ranks did not start")
         return
-    time.sleep(0.3)
     os.kill(victim, signal.SIGKILL)
     t0 = time.time()
     try:
-        p.communicate(timeout=30)
+        p.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         p.kill()
-        fail("kill: the job still runs 30 s after a rank was killed")
+        p.communicate()
+        fail("kill: the job still runs 60 s after a rank was killed")
         return
     if p.returncode == 0 or os.path.exists(os.path.join(d, "y.npy")):
         fail("kill: exit %d, y.npy %s" % (p.returncode, os.path.exists(os.path.join(d, "y.npy"))))
     else:
         print("a killed rank: exit %d after %.1f s, no output" % (p.returncode, time.time() - t0))
+    # rank 0 was killed too (by mpirun) and its temporary left: the next
+    # run writing y.npy removes it once its PID is gone
+    for t in glob.glob(os.path.join(d, "y.npy.tmp-*")):
+        pid = t.rsplit(".tmp-", 1)[1].split("-")[0]
+        for _ in range(500):
+            if not os.path.exists("/proc/" + pid):
+                break
+            time.sleep(0.02)
+    with open(job, "w") as f:
+        f.write('{"inputs": {"x": {"source": "normal", "seed": 3, "shape": [40, 10], "chunks": [5, 10]}},'
+                ' "outputs": {"x": {"npy": "y.npy"}}}')
+    r = run([MPIRUN, "--oversubscribe", "-np", "2", CASK, "run", "-q", job], d)
+    left = glob.glob(os.path.join(d, "y.npy.tmp-*"))
+    if r.returncode or left or not os.path.exists(os.path.join(d, "y.npy")):
+        fail("after the kill: exit %d, temporaries %s" % (r.returncode, left))
 
 
 def main():
