@@ -30,6 +30,8 @@ MPIRUN = shutil.which("mpirun")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", CASK_NUM_THREADS="1",
            OMPI_MCA_rmaps_base_oversubscribe="1")
 ENV["ASAN_OPTIONS"] = (ENV.get("ASAN_OPTIONS", "") + ":detect_leaks=0").lstrip(":")
+ENV["TSAN_OPTIONS"] = (ENV.get("TSAN_OPTIONS", "") + ":suppressions=" +
+                       os.path.join(os.path.dirname(os.path.abspath(__file__)), "mpi", "tsan.supp")).lstrip(":")
 failures = []
 
 
