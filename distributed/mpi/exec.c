@@ -262,25 +262,24 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
     uv_cond_signal(&m.cv);
     uv_mutex_unlock(&m.mu);
     uv_thread_join(&comm_thread);
-    if (m.comm_error && !rc) {
+    int aborted = atomic_load(&m.aborted), failed = atomic_load(&m.local_failed);
+    if (m.comm_error && !failed) { /* this rank's thread failed (and told the others) */
       rc = m.comm_error;
       cask__fmt(msg, cap, "%s", m.errmsg);
-    } else if (m.comm_error && atomic_load(&m.aborted) && !atomic_load(&m.local_failed)) {
-      rc = m.comm_error;
-      cask__fmt(msg, cap, "%s", m.errmsg);
-    }
-    if (!rc && m.sends_done != m.planned_sends) {
+    } else if (aborted && !failed) { /* stopped by another rank's failure (agree names it) */
+      rc = CASK_ECANCELED;
+    } else if (!rc && (m.sends_done != m.planned_sends || m.recvs_done != m.nrecvs)) {
       rc = CASK_EINVAL;
-      cask__fmt(msg, cap, "internal error: rank %d sent %zu blocks of %zu planned", pub->rank, m.sends_done, m.planned_sends);
+      cask__fmt(msg, cap, "internal error: rank %d sent %zu blocks of %zu planned and received %zu of %zu", pub->rank,
+                m.sends_done, m.planned_sends, m.recvs_done, m.nrecvs);
     }
-    /* a rank stopped by another's failure reports that failure (agree) */
-    if (rc && atomic_load(&m.aborted) && !atomic_load(&m.local_failed) && !m.comm_error) rc = CASK_ECANCELED;
   }
   /* Every rank gets here (a failed one told the others), so the agreement
    * is a plain collective. A rank cancelled by another reports it with a
    * code above every other, so the failing rank's message wins. */
   int mine = rc;
-  if (rc == CASK_ECANCELED && atomic_load(&m.aborted)) mine = 0; /* not a cause */
+  if (rc == CASK_ECANCELED && atomic_load(&m.aborted) && !atomic_load(&m.local_failed) && !m.comm_error)
+    mine = 0; /* not a cause */
   int agreed = agree(ex, mine, msg, cap);
   if (!agreed && rc) agreed = rc, cask__fmt(msg, cap, "rank %d: the run was canceled", pub->rank);
   if (!agreed) gather_stats(ex, &m, rt);
