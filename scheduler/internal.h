@@ -109,6 +109,14 @@ struct cask_runtime {
   char errmsg[CASK__RUN_ERRMSG_CAP];
 };
 
+/* A run's outputs (launch.c; distributed/mpi/ gathers them). */
+struct cask_results {
+  const cask_graph *g;
+  size_t n;
+  uint32_t *ids; /* ascending */
+  cask_block **blocks;
+};
+
 /* launch.c: cask_run with roots made elsewhere (remote.h; NULL: none),
  * for distributed/mpi/. */
 int cask__run_with(cask_runtime *rt, cask_graph *g, const cask_run_options *opts, cask__remote *remote,

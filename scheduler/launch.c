@@ -7,13 +7,6 @@
 
 #include "internal.h"
 
-struct cask_results {
-  const cask_graph *g;
-  size_t n;
-  uint32_t *ids; /* ascending */
-  cask_block **blocks;
-};
-
 static int prepare_graph(cask_runtime *rt, cask_graph *g) {
   int rc = cask_graph_validate(g);
   if (!rc && !g->prio) rc = cask_graph_order(g);

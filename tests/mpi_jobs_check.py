@@ -11,7 +11,8 @@ blocks sent equal the plans' (no (block, destination) sent twice) and the
 fake-rank plans' (`--plan-ranks 3 --plan-rank R`) sends add up to them;
 blocks split into 1000-byte messages (CASK_MPI_SPLIT) give the same bytes;
 a rank killed with SIGKILL makes the job exit non-zero without an output
-file. Exit 77 without mpirun. Sanitizer builds: no leak check (OpenMPI's
+file; a graph file's printed outputs (gathered to rank 0) are the local
+run's. Exit 77 without mpirun. Sanitizer builds: no leak check (OpenMPI's
 own allocations are reported as leaks)."""
 import glob
 import os
@@ -134,6 +135,25 @@ def check_counts(tmp):
         print("split into 1000-byte messages: %s blocks in %s messages, same bytes" % (m.group(1).decode(), m.group(2).decode()))
 
 
+def check_graph_files(tmp):
+    """cask run GRAPH.json: the outputs gathered to rank 0, printed as alone."""
+    for name in ("reductions.json", "basic.json"):
+        d = os.path.join(tmp, "graph-" + name)
+        os.makedirs(d)
+        alone = dict(ENV, CASK_MPI="0")
+        r = run([CASK, "graph", "-q", "-o", "g.json", os.path.join(JOBS, name)], d, alone)
+        ref = run([CASK, "run", "-q", "g.json"], d, alone)
+        if r.returncode or ref.returncode:
+            fail("graph file of %s: %r %r" % (name, r.stderr[-200:], ref.stderr[-200:]))
+            continue
+        for k in (2, 3):
+            got = run([MPIRUN, "--oversubscribe", "-np", str(k), CASK, "run", "-q", "g.json"], d)
+            if got.returncode or got.stdout != ref.stdout:
+                fail("graph file of %s at K=%d: exit %d, stdout %s" % (name, k, got.returncode,
+                                                                     "same" if got.stdout == ref.stdout else "differs"))
+        print("graph file of %s: K = 2, 3 print what the local run prints" % name)
+
+
 def check_kill(tmp):
     """A rank killed mid-run. The run cannot finish on its own: one chunk
     file of its Zarr input is a FIFO no one writes, so the task reading it
@@ -208,6 +228,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         check_jobs(tmp)
         check_counts(tmp)
+        check_graph_files(tmp)
         check_kill(tmp)
     return 1 if failures else 0
 

@@ -67,6 +67,10 @@ void mpi_session_summary(void) {
   fprintf(stderr, "%s\n", st.nranks > 64 ? " ..." : "");
 }
 
+int mpi_session_gather(cask_results *res) {
+  return ex && ex->nranks > 1 ? cask_mpi_gather_results(ex, res, 0) : 0;
+}
+
 int mpi_session_end(int code) {
   if (!started) return code;
   cask_mpi_executor_free(ex);
@@ -90,6 +94,10 @@ cask_executor *mpi_session_executor(void) { return NULL; }
 int mpi_session_rank(void) { return 0; }
 int mpi_session_ranks(void) { return 1; }
 void mpi_session_summary(void) {}
+int mpi_session_gather(cask_results *res) {
+  (void)res;
+  return 0;
+}
 int mpi_session_end(int code) { return code; }
 
 #endif

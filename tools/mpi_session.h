@@ -16,6 +16,9 @@ cask_executor *mpi_session_executor(void);
 /* This process's rank (0 alone) and the rank count (1 alone). */
 int mpi_session_rank(void);
 int mpi_session_ranks(void);
+/* After a run that succeeded: every rank's outputs to rank 0's res
+ * (collective); 0 or CASK_E*. */
+int mpi_session_gather(cask_results *res);
 /* Rank 0: totals over the ranks of the last run, on stderr. */
 void mpi_session_summary(void);
 /* Finishes MPI; returns code. */

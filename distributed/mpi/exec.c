@@ -298,3 +298,90 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
   free_run(&m);
   return agreed;
 }
+
+/* ---- gathering outputs ---------------------------------------------------------- */
+
+typedef struct gather_head {
+  uint32_t id;
+  uint32_t pad;
+  cask__mpi_header h;
+} gather_head;
+
+static int send_bytes(const char *p, int64_t n, int to, MPI_Comm comm) {
+  for (int64_t off = 0; off < n; off += INT_MAX / 2) {
+    int len = (int)(n - off < INT_MAX / 2 ? n - off : INT_MAX / 2);
+    if (MPI_Send(p + off, len, MPI_BYTE, to, 1, comm) != MPI_SUCCESS) return CASK_EIO;
+  }
+  return CASK_OK;
+}
+
+static int recv_bytes(char *p, int64_t n, int from, MPI_Comm comm) {
+  for (int64_t off = 0; off < n; off += INT_MAX / 2) {
+    int len = (int)(n - off < INT_MAX / 2 ? n - off : INT_MAX / 2);
+    if (MPI_Recv(p + off, len, MPI_BYTE, from, 1, comm, MPI_STATUS_IGNORE) != MPI_SUCCESS) return CASK_EIO;
+  }
+  return CASK_OK;
+}
+
+static int by_first(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Root: each other rank's count, then per block a head and its bytes
+ * (ranks in order, point to point: outputs gathered this way are small). */
+int cask_mpi_gather_results(cask_executor *pub, cask_results *res, int root) {
+  if (!pub || !res || root < 0 || root >= pub->nranks) return CASK_EINVAL;
+  cask__mpi_exec *ex = (cask__mpi_exec *)pub;
+  int rc = CASK_OK;
+  if (pub->rank != root) {
+    uint64_t n = res->n;
+    if (MPI_Send(&n, 1, MPI_UINT64_T, root, 1, ex->comm) != MPI_SUCCESS) return CASK_EIO;
+    for (size_t i = 0; i < res->n && !rc; i++) {
+      const cask_block *b = res->blocks[i];
+      gather_head gh = {.id = res->ids[i]};
+      gh.h.dtype = (int32_t)cask_block_dtype(b), gh.h.ndim = cask_block_ndim(b);
+      gh.h.nbytes = (int64_t)cask_block_nbytes(b);
+      memcpy(gh.h.shape, cask_block_shape(b), sizeof gh.h.shape[0] * (size_t)gh.h.ndim);
+      if (MPI_Send(&gh, sizeof gh, MPI_BYTE, root, 1, ex->comm) != MPI_SUCCESS) rc = CASK_EIO;
+      else rc = send_bytes(cask_block_data(b), gh.h.nbytes, root, ex->comm);
+    }
+    for (size_t i = 0; i < res->n; i++) cask_block_release(res->blocks[i]);
+    res->n = 0;
+    return rc;
+  }
+  for (int r = 0; r < pub->nranks; r++) {
+    if (r == root) continue;
+    uint64_t n = 0;
+    if (MPI_Recv(&n, 1, MPI_UINT64_T, r, 1, ex->comm, MPI_STATUS_IGNORE) != MPI_SUCCESS) return CASK_EIO;
+    uint32_t *ids = cask__realloc(res->ids, (res->n + n + 1) * sizeof *ids);
+    if (ids) res->ids = ids;
+    cask_block **blocks = cask__realloc(res->blocks, (res->n + n + 1) * sizeof *blocks);
+    if (blocks) res->blocks = blocks;
+    if (!ids || !blocks) return CASK_ENOMEM; /* the job ends: the sender's messages stay unread */
+    for (uint64_t i = 0; i < n; i++) {
+      gather_head gh;
+      cask_block *b = NULL;
+      if (MPI_Recv(&gh, sizeof gh, MPI_BYTE, r, 1, ex->comm, MPI_STATUS_IGNORE) != MPI_SUCCESS) return CASK_EIO;
+      if (gh.h.ndim < 0 || gh.h.ndim > CASK_MAX_NDIM || cask_block_new((cask_dtype)gh.h.dtype, gh.h.ndim, gh.h.shape, &b))
+        return CASK_ENOMEM;
+      if ((rc = recv_bytes(cask_block_data(b), gh.h.nbytes, r, ex->comm))) {
+        cask_block_release(b);
+        return rc;
+      }
+      res->ids[res->n] = gh.id;
+      res->blocks[res->n++] = b;
+    }
+  }
+  /* ids ascending again: sort (id, block) pairs */
+  struct pair {
+    uint32_t id;
+    cask_block *b;
+  } *pairs = cask__malloc((res->n ? res->n : 1) * sizeof *pairs);
+  if (!pairs) return CASK_ENOMEM;
+  for (size_t i = 0; i < res->n; i++) pairs[i] = (struct pair){res->ids[i], res->blocks[i]};
+  qsort(pairs, res->n, sizeof *pairs, by_first);
+  for (size_t i = 0; i < res->n; i++) res->ids[i] = pairs[i].id, res->blocks[i] = pairs[i].b;
+  cask__free(pairs);
+  return CASK_OK;
+}

@@ -51,6 +51,13 @@ typedef struct cask_mpi_stats {
 } cask_mpi_stats;
 CASK_API void cask_mpi_last_stats(const cask_executor *ex, cask_mpi_stats *out);
 
+/* Bring every rank's outputs to rank root (collective, after a run on ex
+ * that succeeded): root's res then holds every output of the graph, the
+ * others' res none. For printing small outputs (`cask run GRAPH.json`);
+ * cask_store fills buffers on every rank without it.
+ * Errors: CASK_ENOMEM, CASK_EIO (MPI failed). */
+CASK_API int cask_mpi_gather_results(cask_executor *ex, cask_results *res, int root);
+
 /* Shorthand: run g once across the ranks of comm (an executor made and
  * freed around cask_run). */
 CASK_API int cask_run_mpi(cask_runtime *rt, cask_graph *g, MPI_Comm comm, const cask_run_options *opts,
