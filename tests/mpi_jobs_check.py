@@ -11,7 +11,8 @@ blocks sent equal the plans' (no (block, destination) sent twice) and the
 fake-rank plans' (`--plan-ranks 3 --plan-rank R`) sends add up to them;
 blocks split into 1000-byte messages (CASK_MPI_SPLIT) give the same bytes;
 a rank killed with SIGKILL makes the job exit non-zero without an output
-file; a graph file's printed outputs (gathered to rank 0) are the local
+file; under a 2 MiB limit per rank, linalg.json spills and received blocks
+wait for room, same bytes; a graph file's printed outputs (gathered to rank 0) are the local
 run's. Exit 77 without mpirun. Sanitizer builds: no leak check (OpenMPI's
 own allocations are reported as leaks)."""
 import glob
@@ -135,6 +136,24 @@ def check_counts(tmp):
         print("split into 1000-byte messages: %s blocks in %s messages, same bytes" % (m.group(1).decode(), m.group(2).decode()))
 
 
+def check_memory_limit(tmp):
+    """Under a per-rank limit of 2 MiB, linalg.json spills and received
+    blocks wait for room, with the outputs of the unlimited local run."""
+    job = os.path.join(JOBS, "linalg.json")
+    ref_dir, d = os.path.join(tmp, "limit.local"), os.path.join(tmp, "limit.3")
+    os.makedirs(ref_dir)
+    os.makedirs(d)
+    ref = run([CASK, "run", "-q", job], ref_dir, dict(ENV, CASK_MPI="0"))
+    r = run([MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", "--memory-limit", "2MiB", job], d)
+    m = re.search(rb"(\d+) received blocks waited for room, spilled ([0-9.]+ \w+);", r.stderr)
+    if r.returncode or r.stdout != ref.stdout or files(d) != files(ref_dir) or not m or int(m.group(1)) == 0 \
+            or m.group(2) == b"0 B":
+        fail("memory limit at K=3: exit %d, same %s, %r" % (r.returncode, files(d) == files(ref_dir), r.stderr[-300:]))
+    else:
+        print("linalg.json under 2 MiB per rank at K=3: %s blocks waited, %s spilled, same bytes" %
+              (m.group(1).decode(), m.group(2).decode()))
+
+
 def check_graph_files(tmp):
     """cask run GRAPH.json: the outputs gathered to rank 0, printed as alone."""
     for name in ("reductions.json", "basic.json"):
@@ -229,6 +248,7 @@ def main():
         check_jobs(tmp)
         check_counts(tmp)
         check_graph_files(tmp)
+        check_memory_limit(tmp)
         check_kill(tmp)
     return 1 if failures else 0
 

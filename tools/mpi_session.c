@@ -55,10 +55,12 @@ void mpi_session_summary(void) {
   char sent[32], spilled[32], peak[32];
   fmt_bytes(sent, sizeof sent, st.bytes_sent);
   fmt_bytes(spilled, sizeof spilled, st.spilled_bytes);
-  fprintf(stderr, "cask: %d ranks: %llu tasks, sent %llu blocks of %llu planned (%s in %llu messages), spilled %s; per rank:",
+  fprintf(stderr,
+          "cask: %d ranks: %llu tasks, sent %llu blocks of %llu planned (%s in %llu messages), %llu received blocks "
+          "waited for room, spilled %s; per rank:",
           st.nranks, (unsigned long long)st.tasks_run, (unsigned long long)st.blocks_sent,
-          (unsigned long long)st.planned_sends, sent,
-          (unsigned long long)st.messages_sent, spilled);
+          (unsigned long long)st.planned_sends, sent, (unsigned long long)st.messages_sent,
+          (unsigned long long)st.recvs_waited, spilled);
   for (int r = 0; r < st.nranks && r < 64; r++) {
     fmt_bytes(peak, sizeof peak, st.peak_bytes[r]);
     fprintf(stderr, " %d: %llu tasks, peak %s%s", r, (unsigned long long)st.rank_tasks[r], peak,

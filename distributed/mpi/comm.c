@@ -44,6 +44,8 @@ static int fail(cask__mpi_run *m, int rc, const char *what) {
   return rc;
 }
 
+static int make_block(cask__mpi_run *m, uint32_t i);
+
 static int64_t nchunks(const cask__mpi_run *m, int64_t nbytes) { return (nbytes + m->split - 1) / m->split; }
 
 static int post_data_recvs(cask__mpi_run *m, uint32_t i) {
@@ -65,12 +67,45 @@ static void arrived(cask__mpi_run *m, uint32_t i) {
   cask__remote_arrive(&m->remote, m->recvs[i].local);
 }
 
+/* Whether a block of n bytes fits the receive budget now (one block
+ * always does, so a block larger than the budget still comes). */
+static int fits(cask__mpi_run *m, int64_t n) {
+  int64_t now = (int64_t)atomic_load(&m->inflight);
+  return now == 0 || now + n <= m->budget;
+}
+
 static int header_in(cask__mpi_run *m, uint32_t i) {
   cask__mpi_recv *r = &m->recvs[i];
   if (r->hdr.ndim < 0) {
     arrived(m, i);
     return CASK_OK;
   }
+  if (r->hdr.nbytes > 0 && !fits(m, r->hdr.nbytes)) {
+    m->deferred[m->ndeferred++] = i; /* made when room is made (take_deferred) */
+    m->recvs_waited++;
+    return CASK_OK;
+  }
+  return make_block(m, i);
+}
+
+/* Deferred headers, first in plan order, while they fit. */
+static int take_deferred(cask__mpi_run *m) {
+  int moved = 0;
+  while (m->ndeferred && !m->comm_error) {
+    size_t best = 0;
+    for (size_t k = 1; k < m->ndeferred; k++)
+      if (m->deferred[k] < m->deferred[best]) best = k;
+    uint32_t i = m->deferred[best];
+    if (!fits(m, m->recvs[i].hdr.nbytes)) break;
+    m->deferred[best] = m->deferred[--m->ndeferred];
+    make_block(m, i);
+    moved++;
+  }
+  return moved;
+}
+
+static int make_block(cask__mpi_run *m, uint32_t i) {
+  cask__mpi_recv *r = &m->recvs[i];
   if (r->hdr.ndim > CASK_MAX_NDIM || cask_block_new((cask_dtype)r->hdr.dtype, r->hdr.ndim, r->hdr.shape, &r->block) ||
       (int64_t)cask_block_nbytes(r->block) != r->hdr.nbytes) {
     char msg[256];
@@ -78,6 +113,7 @@ static int header_in(cask__mpi_run *m, uint32_t i) {
               r->src, (long long)r->hdr.nbytes);
     return fail(m, CASK_ENOMEM, msg);
   }
+  atomic_fetch_add(&m->inflight, (int_fast64_t)r->hdr.nbytes);
   if (r->hdr.nbytes == 0) {
     arrived(m, i);
     return CASK_OK;
@@ -204,7 +240,7 @@ void cask__mpi_comm_main(void *arg) {
   long sleep_ns = 16000;
   int told = 0;
   for (;;) {
-    int moved = drain_outbox(m, batch, 64) + poll_requests(m);
+    int moved = drain_outbox(m, batch, 64) + poll_requests(m) + take_deferred(m);
     int over = atomic_load(&m->local_over), failed = atomic_load(&m->local_failed);
     if (m->abort_flag) {
       /* another rank failed: stop the local run (it may not have started

@@ -166,6 +166,7 @@ static void free_run(cask__mpi_run *m) {
   cask__free(m->recvs);
   cask__free(m->sends);
   cask__free(m->outbox);
+  cask__free(m->deferred);
   free(m->reqs);
   free(m->what);
   free(m->done_idx);
@@ -175,14 +176,15 @@ static void free_run(cask__mpi_run *m) {
 static void gather_stats(cask__mpi_exec *ex, cask__mpi_run *m, cask_runtime *rt) {
   cask_run_stats st;
   cask_runtime_last_stats(rt, &st);
-  uint64_t mine[6] = {st.tasks_run, m->blocks_sent, m->planned_sends, m->bytes_sent, m->messages_sent, st.spilled_bytes};
-  uint64_t sum[6];
-  MPI_Allreduce(mine, sum, 6, MPI_UINT64_T, MPI_SUM, ex->comm);
+  uint64_t mine[7] = {st.tasks_run, m->blocks_sent, m->planned_sends, m->bytes_sent, m->messages_sent, st.spilled_bytes,
+                      m->recvs_waited};
+  uint64_t sum[7];
+  MPI_Allreduce(mine, sum, 7, MPI_UINT64_T, MPI_SUM, ex->comm);
   MPI_Allgather(&st.peak_bytes, 1, MPI_UINT64_T, ex->peaks, 1, MPI_UINT64_T, ex->comm);
   MPI_Allgather(&st.tasks_run, 1, MPI_UINT64_T, ex->tasks, 1, MPI_UINT64_T, ex->comm);
   cask_mpi_stats *s = &ex->st;
   *s = (cask_mpi_stats){.nranks = ex->pub.nranks, .tasks_run = sum[0], .blocks_sent = sum[1], .planned_sends = sum[2],
-                        .bytes_sent = sum[3], .messages_sent = sum[4], .spilled_bytes = sum[5],
+                        .bytes_sent = sum[3], .messages_sent = sum[4], .spilled_bytes = sum[5], .recvs_waited = sum[6],
                         .peak_bytes = ex->peaks, .rank_tasks = ex->tasks};
   for (int r = 0; r < ex->pub.nranks; r++)
     if (ex->peaks[r] > s->peak_bytes_max) s->peak_bytes_max = ex->peaks[r];
@@ -212,6 +214,10 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
   size_t cap = sizeof rt->errmsg;
   msg[0] = '\0';
   cask__mpi_run m = {.ex = ex, .rank = pub->rank, .nranks = pub->nranks, .rt = rt, .full = g, .split = split_limit()};
+  cask_memory_stats ms;
+  cask_runtime_memory(rt, &ms);
+  m.budget = ms.limit == CASK_MEMORY_UNLIMITED ? INT64_MAX : (int64_t)(ms.limit / 4);
+  atomic_init(&m.inflight, 0);
   int rc = check_digests(ex, g, msg, cap);
   if (rc) return rc; /* every rank knows: no agreement needed */
   int tag_ub = 0, *ub = NULL, flag = 0;

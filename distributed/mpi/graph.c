@@ -31,6 +31,8 @@ static int recv_run(cask_task_io *io) {
   read_args(io, &m, &i);
   io->output = m->recvs[i].block;
   m->recvs[i].block = NULL;
+  /* the memory manager counts it from now on */
+  if (io->output) atomic_fetch_sub(&m->inflight, (int_fast64_t)cask_block_nbytes(io->output));
   return CASK_OK;
 }
 
@@ -91,8 +93,10 @@ int cask__mpi_local_graph(cask__mpi_run *m) {
   m->recvs = cask__calloc(nr ? nr : 1, sizeof *m->recvs);
   m->sends = cask__calloc(nprod ? nprod : 1, sizeof *m->sends);
   m->outbox = cask__malloc((nprod ? nprod : 1) * sizeof *m->outbox);
+  m->deferred = cask__malloc((nr ? nr : 1) * sizeof *m->deferred);
   int rc = CASK_ENOMEM;
-  if (!loc || !m->to_global || !m->held || !m->recvs || !m->sends || !m->outbox || cask_graph_new(&m->local) ||
+  if (!loc || !m->to_global || !m->held || !m->recvs || !m->sends || !m->outbox || !m->deferred ||
+      cask_graph_new(&m->local) ||
       cask_graph_reserve(m->local, nlocal, nlocal * 2))
     goto done;
   m->nrecvs = nr, m->nsends = nprod, m->planned_sends = ns;

@@ -72,6 +72,14 @@ typedef struct cask__mpi_run {
   cask__mpi_send *sends; /* one per local producer with remote consumers */
   size_t nsends, planned_sends, sends_done; /* sends_done counts (block, destination) */
   int64_t split;         /* most bytes in one data message */
+  /* Received blocks not yet handed to their task: at most `budget` bytes
+   * (a quarter of the memory limit; at least one block at a time).
+   * Headers past it wait in `deferred` (plan order: the producers' static
+   * order), their senders' data unmatched until room is made. */
+  int64_t budget;
+  atomic_int_fast64_t inflight; /* the comm thread adds, recv tasks subtract */
+  uint32_t *deferred;
+  size_t ndeferred;
   /* the outbox: send records whose block is ready (filled by send tasks) */
   uv_mutex_t mu;
   uv_cond_t cv;
@@ -89,7 +97,7 @@ typedef struct cask__mpi_run {
   atomic_int aborted;      /* another rank failed: cancel the local run */
   int comm_error;          /* an internal error of the comm thread (message in errmsg) */
   char errmsg[512];
-  uint64_t bytes_sent, messages_sent, blocks_sent;
+  uint64_t bytes_sent, messages_sent, blocks_sent, recvs_waited;
 } cask__mpi_run;
 
 typedef struct cask__mpi_exec {

@@ -44,6 +44,8 @@ typedef struct cask_mpi_stats {
   uint64_t bytes_sent;     /* block bytes sent (headers not counted) */
   uint64_t messages_sent;  /* data messages (blocks over the split limit are several) */
   uint64_t spilled_bytes;  /* written to spill files by all ranks */
+  uint64_t recvs_waited;   /* received blocks that waited for room (a quarter of the
+                              memory limit holds blocks received but not yet taken) */
   uint64_t peak_bytes_max; /* the largest of the ranks' peaks */
   const uint64_t *peak_bytes; /* each rank's peak block bytes (nranks entries; valid
                                  until the next run or free) */
