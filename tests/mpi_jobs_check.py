@@ -12,7 +12,8 @@ fake-rank plans' (`--plan-ranks 3 --plan-rank R`) sends add up to them;
 blocks split into 1000-byte messages (CASK_MPI_SPLIT) give the same bytes;
 a rank killed with SIGKILL makes the job exit non-zero without an output
 file; under a 2 MiB limit per rank, linalg.json spills and received blocks
-wait for room, same bytes; a graph file's printed outputs (gathered to rank 0) are the local
+wait for room, same bytes; a task failing on one rank at K = 3 gives exit 1
+and one message naming rank, task and op, with nothing left; a graph file's printed outputs (gathered to rank 0) are the local
 run's. Exit 77 without mpirun. Sanitizer builds: no leak check (OpenMPI's
 own allocations are reported as leaks)."""
 import glob
@@ -154,6 +155,37 @@ def check_memory_limit(tmp):
               (m.group(1).decode(), m.group(2).decode()))
 
 
+def check_failure(tmp):
+    """A task failing on one rank at K=3 (a Zarr chunk file of garbage):
+    exit 1, rank 0 prints the message naming the rank, the task and its op,
+    and no output or temporary is left."""
+    d = os.path.join(tmp, "failure")
+    os.makedirs(d)
+    src = os.path.join(d, "src.json")
+    with open(src, "w") as f:
+        f.write('{"inputs": {"x": {"source": "normal", "seed": 3, "shape": [400, 100], "chunks": [50, 100]}},'
+                ' "outputs": {"x": {"zarr": "x.zarr", "compressor": "zlib"}}}')
+    r = run([CASK, "run", "-q", src], d, dict(ENV, CASK_MPI="0"))
+    chunk = os.path.join(d, "x.zarr", "7.0")
+    if r.returncode or not os.path.exists(chunk):
+        fail("failure: making the input: %r" % r.stderr[-300:])
+        return
+    with open(chunk, "wb") as f:
+        f.write(b"not zlib at all" * 10)
+    job = os.path.join(d, "bad.json")
+    with open(job, "w") as f:
+        f.write('{"inputs": {"x": {"source": "zarr", "path": "x.zarr", "chunks": [50, 100]}},'
+                ' "steps": {"y": "x * 2", "s": "sum(x)"}, "outputs": {"y": {"npy": "y.npy"}, "s": "print"}}')
+    r = run([MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", "-q", job], d)
+    err = r.stderr.decode()
+    m = re.search(r"cask: the run failed: rank (\d): task '[^']+' \(op [\w.]+\) failed", err)
+    left = [n for n in os.listdir(d) if n.startswith("y.npy")]
+    if r.returncode != 1 or not m or left or err.count("cask: the run failed") != 1:
+        fail("failure at K=3: exit %d, files %s, stderr %r" % (r.returncode, left, err[-500:]))
+    else:
+        print("a failing task at K=3: exit 1, one message naming rank %s, its task and op; nothing left" % m.group(1))
+
+
 def check_graph_files(tmp):
     """cask run GRAPH.json: the outputs gathered to rank 0, printed as alone."""
     for name in ("reductions.json", "basic.json"):
@@ -249,6 +281,7 @@ def main():
         check_counts(tmp)
         check_graph_files(tmp)
         check_memory_limit(tmp)
+        check_failure(tmp)
         check_kill(tmp)
     return 1 if failures else 0
 
