@@ -4,7 +4,9 @@
  * cask_run gives, each output is held by exactly one rank, the blocks
  * sent equal the plans' sends; blocks split into 64-byte messages
  * (CASK_MPI_SPLIT) too; a failing task stops every rank with CASK_ETASK
- * and a message naming its key, its op and its rank. Exit 0 when all hold. */
+ * and a message naming its key, its op and its rank; ranks holding
+ * different graphs are refused naming the first differing task. Exit 0
+ * when all hold. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +129,40 @@ static int check_failure(cask_runtime *rt, int rank, int nranks) {
   return bad != 0;
 }
 
+/* Ranks holding different graphs are refused before anything runs, every
+ * rank naming the first differing task (rank 1's task 't-12' has other
+ * arguments). */
+static int check_digest_mismatch(cask_runtime *rt, int rank, int nranks) {
+  if (nranks < 2) return 0;
+  cask_graph *g = random_graph(5, 40, -1);
+  if (rank == 1) {
+    cask_graph_free(g);
+    cask_graph_new(&g);
+    for (int i = 0; i < 40; i++) { /* the same graph but task 12's arguments */
+      cask_graph *ref = random_graph(5, 40, -1);
+      cask_graph_validate(ref); /* dependencies are listed once validated */
+      size_t len, nd;
+      const void *args = cask_graph_args(ref, (cask_task_id)i, &len);
+      const cask_task_id *deps = cask_graph_deps(ref, (cask_task_id)i, &nd);
+      int64_t a[2];
+      memcpy(a, args, sizeof a);
+      if (i == 12) a[0] ^= 1;
+      cask_task_id id;
+      cask_graph_add(g, cask_graph_key(ref, (cask_task_id)i), op_node, a, sizeof a, deps, nd, &id);
+      cask_graph_set_size(g, id, a[1] * 8);
+      cask_graph_free(ref);
+    }
+  }
+  cask_results *res = NULL;
+  int rc = cask_run_mpi(rt, g, MPI_COMM_WORLD, NULL, &res);
+  int bad = 0;
+  if (rc != CASK_EINVAL || res || !strstr(cask_runtime_errmsg(rt), "task 12 differs first") ||
+      !strstr(cask_runtime_errmsg(rt), "'t-12'"))
+    bad = fprintf(stderr, "rank %d: different graphs: rc %d, message '%s'\n", rank, rc, cask_runtime_errmsg(rt));
+  cask_graph_free(g);
+  return bad != 0;
+}
+
 int main(int argc, char **argv) {
   int level, rank, nranks, bad = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &level);
@@ -142,6 +178,7 @@ int main(int argc, char **argv) {
   for (uint64_t seed = 21; seed <= 25; seed++) bad |= check_graph(rt, MPI_COMM_WORLD, rank, nranks, seed, 120);
   unsetenv("CASK_MPI_SPLIT");
   bad |= check_failure(rt, rank, nranks);
+  bad |= check_digest_mismatch(rt, rank, nranks);
   /* the runtime still runs after a failed distributed run */
   bad |= check_graph(rt, MPI_COMM_WORLD, rank, nranks, 77, 50);
   int any;
