@@ -24,6 +24,9 @@ for that distribution only: cask places the reads of a file (roots) where
 their consumers are, so it can move less (A, B). cask's outputs are
 checked to be the same bytes for every K, and against NumPy.
 
+Then bench/mpi_metg.c (cask-mpi-metg beside this program) at K = 2, 4:
+Task Bench's METG on a stencil, cask's executor beside hand-written MPI.
+
 Output: a table on stderr, a JSON line per run on stdout."""
 import argparse
 import json
@@ -190,6 +193,14 @@ def main():
                               "same_bytes_as_k1": same, "quick": a.quick}))
             if not same:
                 print("cask's output at K=%d differs from K=1" % k, file=sys.stderr)
+    # METG across ranks beside a hand-written MPI stencil (bench/mpi_metg.c)
+    metg = os.path.join(here, "cask-mpi-metg")
+    if os.path.exists(metg):
+        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+        for k in (2, 4):
+            p = subprocess.run(["mpirun", "--oversubscribe", "-np", str(k), metg], env=env, capture_output=True, text=True)
+            sys.stderr.write(p.stderr)
+            sys.stdout.write(p.stdout)
     return 0
 
 
