@@ -2,9 +2,10 @@
  * receive for every block the plan says this rank receives (and one for an
  * abort from any rank), sends blocks the send tasks queue, polls
  * everything with MPI_Testsome, yields for 0.5 ms after anything moved,
- * then sleeps while nothing moves, for 16 us doubling up to 1 ms (ranks share cores in tests and on laptops: a
- * spinning poller would take a core from the workers; StarPU-MPI's
- * polling made it 100-500x slower than plain MPI here, issue 13). It never
+ * then sleeps while nothing moves, for 16 us doubling up to 1 ms (ranks
+ * share cores in tests and on laptops: a spinning poller would take a core
+ * from the workers; StarPU-MPI's polling made it 100-500x slower than
+ * plain MPI here, issue 13). It never
  * holds a scheduler lock while in MPI: a block that arrived goes to the
  * workers through the run's remote queue after the MPI call returned.
  *
