@@ -113,3 +113,7 @@ void bench_beyond(const bench_arrays_config *c) { run_script("beyond.py", c); }
 /* issue 15: HDF5 and Zarr v3 beside dask over h5py (bench/formats.py runs
  * `cask run`, found beside this program as ../tools/cask). */
 void bench_formats(const bench_arrays_config *c) { run_script("formats.py", c); }
+
+/* issue 13: `mpirun -np K cask run` beside dask.distributed (bench/mpi.py
+ * runs ../tools/cask under mpirun) */
+void bench_mpi(const bench_arrays_config *c) { run_script("mpi.py", c); }

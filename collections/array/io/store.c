@@ -101,11 +101,28 @@ static int check_targets(int n, const cask_target *t) {
   return CASK_OK;
 }
 
-static int open_writer(const cask_target *t, cask__writer *w) {
+int cask__share_name(cask_executor *ex, int rc, char *name, size_t cap) {
+  int code = rc;
+  if (ex->bcast(ex, &code, sizeof code, 0) || ex->bcast(ex, name, cap, 0)) return CASK_EIO;
+  name[cap - 1] = '\0';
+  return code;
+}
+
+static int open_writer(const cask_target *t, cask_executor *ex, cask__writer *w) {
+  int multi = ex && ex->nranks > 1;
   switch (t->kind) {
   case CASK_TARGET_BUFFER: return open_buffer(t, w);
-  case CASK_TARGET_NPY: return cask__npy_writer_open(t->array, t->path, w);
-  case CASK_TARGET_ZARR: return cask__zarr_writer_open(t->array, t->path, t->zarr, w);
+  case CASK_TARGET_NPY: return cask__npy_writer_open(t->array, t->path, ex, w);
+  case CASK_TARGET_ZARR: return cask__zarr_writer_open(t->array, t->path, t->zarr, ex, w);
+  case CASK_TARGET_HDF5:
+  case CASK_TARGET_NETCDF:
+    if (multi) /* one HDF5 library handle per file: not written by several processes yet */
+      return cask__fail(t->array->ctx, CASK_EINVAL, "%s %s: not written by more than one MPI rank yet (run it on one)",
+                        t->kind == CASK_TARGET_HDF5 ? "to_hdf5" : "to_netcdf", t->path);
+    break;
+  default: break;
+  }
+  switch (t->kind) {
   case CASK_TARGET_HDF5: return cask__hdf5_writer_open(t->array, t->path, t->name, t->hdf5, w);
   default: return cask__netcdf_writer_open(t->array, t->path, t->name, t->hdf5, w);
   }
@@ -163,8 +180,21 @@ int cask_store(int n, const cask_target *targets, const cask_run_options *opts) 
   }
   for (int k = 0; k < n; k++) arrays[k] = targets[k].array;
   if ((rc = cask__check_block_count(n, arrays))) goto done;
-  for (int k = 0; k < n && !rc; k++) rc = open_writer(&targets[k], &w[k]);
+  cask_executor *ex = opts ? opts->executor : NULL;
+  int multi = ex && ex->nranks > 1;
+  /* with several ranks every rank opens every writer (their broadcasts
+   * pair up) and all agree before running */
+  for (int k = 0; k < n && (!rc || multi); k++) {
+    int orc = open_writer(&targets[k], ex, &w[k]);
+    if (!rc) rc = orc;
+  }
+  if (multi && !ex->all_ok(ex, rc == CASK_OK) && !rc)
+    rc = cask__fail(ctx, CASK_EIO, "store: another MPI rank could not open the outputs");
   if (rc) goto done;
+  /* a buffer is filled by the ranks owning its blocks and merged after
+   * the run (bitwise OR: zero where a rank wrote nothing) */
+  for (int k = 0; multi && k < n; k++)
+    if (targets[k].kind == CASK_TARGET_BUFFER && targets[k].nbytes) memset(targets[k].buf, 0, targets[k].nbytes);
   if ((rc = cask_graph_new(&g))) {
     cask__fail(ctx, rc, "store: out of memory");
     goto done;
@@ -178,6 +208,14 @@ int cask_store(int n, const cask_target *targets, const cask_run_options *opts) 
       cask__fail(ctx, rc, "%s", cask_runtime_errmsg(ctx->rt));
   }
   cask_results_free(res); /* writers and kernels into buffers make no block */
+  for (int k = 0; multi && !rc && k < n; k++)
+    if (targets[k].kind == CASK_TARGET_BUFFER && targets[k].nbytes && ex->merge(ex, targets[k].buf, targets[k].nbytes))
+      rc = cask__fail(ctx, CASK_EIO, "store: merging a buffer across MPI ranks failed");
+  if (multi && w) { /* every rank's blocks are in before rank 0 renames */
+    for (int k = 0; k < n; k++)
+      if (w[k].flush) w[k].flush(&w[k]);
+    if (!ex->all_ok(ex, rc == CASK_OK) && !rc) rc = cask__fail(ctx, CASK_EIO, "store: another MPI rank failed");
+  }
 done:
   if (w) rc = finish_all(n, w, ctx, rc);
   cask_graph_free(g);
