@@ -47,5 +47,6 @@ void cask__register_structure_ops(void); /* boxcopy.c: gather, transpose, reshap
 void cask__register_linalg_ops(void);    /* linalg.c */
 void cask__register_map_ops(void);       /* map.c */
 void cask__register_tasks_ops(void);     /* tasks.c */
+void cask__register_select_ops(void);    /* select.c: select, count_true, join, take */
 
 #endif
