@@ -99,13 +99,39 @@ static int one_axis(parser *ps, const array_fn *fn, arg *g, int *axis, int *has)
   return rc;
 }
 
-/* compress(condition, a, axis=None): b[0] is the condition. */
+/* A condition: an array, or a list of bools or integers (nonzero: true)
+ * made a bool array (*owned, released by the caller). */
+static int cond_arg(parser *ps, const array_fn *fn, arg *g, cask_array **c, cask_array **owned) {
+  *owned = NULL;
+  if (g->kind == ARG_SEQ) {
+    int64_t *lit, n;
+    if (!bool_list(ps, g, owned) && int_list(g, &lit, &n)) {
+      for (int k = 0; k < g->nitems; k++) {
+        g->items[k].v.is_int = 2;
+        g->items[k].v.i = lit[k] != 0;
+      }
+      cask__free(lit);
+      bool_list(ps, g, owned);
+    }
+    if (!*owned) return cask__expr_fail(ps, g->at, "the condition must be an array or a list of bools or integers");
+    *c = *owned;
+    return CASK_OK;
+  }
+  int rc = cask__expr_array_arg(ps, fn, fn->params[0], g);
+  *c = g->v.a;
+  return rc;
+}
+
+/* compress(condition, a, axis=None) and extract(condition, arr). */
 static int do_compress(parser *ps, const char *at, const array_fn *fn, arg **b, value *out) {
-  int axis, has, rc = cask__expr_array_arg(ps, fn, "a", b[1]);
+  cask_array *c = NULL, *owned = NULL;
+  int axis, has, rc = cask__expr_array_arg(ps, fn, fn->params[1], b[1]);
   if (!rc) rc = one_axis(ps, fn, b[2], &axis, &has);
-  if (rc) return rc;
-  rc = fn->op ? cask_extract(b[0]->v.a, b[1]->v.a, &out->a) : cask_compress(b[0]->v.a, b[1]->v.a, has ? &axis : NULL, &out->a);
-  return rc ? cask__expr_fail_ctx(ps, at) : CASK_OK;
+  if (!rc) rc = cond_arg(ps, fn, b[0], &c, &owned);
+  if (!rc && (fn->op ? cask_extract(c, b[1]->v.a, &out->a) : cask_compress(c, b[1]->v.a, has ? &axis : NULL, &out->a)))
+    rc = cask__expr_fail_ctx(ps, at);
+  cask_array_release(owned);
+  return rc;
 }
 
 /* take(a, indices, axis=None): a list, an integer array or one integer. */
@@ -186,8 +212,8 @@ static int do_index_fn(parser *ps, const char *at, const array_fn *fn, arg **b, 
 }
 
 const array_fn cask__expr_select_fns[] = {
-    {"compress", do_compress, 0, {"condition", "a", "axis"}, 2, 0, 0},
-    {"extract", do_compress, 1, {"condition", "arr"}, 2, 0, 0},
+    {"compress", do_compress, 0, {"condition", "a", "axis"}, 2, 0, 1},
+    {"extract", do_compress, 1, {"condition", "arr"}, 2, 0, 1},
     {"take", do_take, 0, {"a", "indices", "axis"}, 2, 0, 0},
     {"nonzero", do_nonzero, 0, {"a"}, 1, 0, 0},
     {"argwhere", do_index_fn, 0, {"a"}, 1, 0, 0},

@@ -719,7 +719,11 @@ static int apply_advanced(parser *ps, const char *at, value *out, cask_index *id
       }
     if (n > cask_array_ndim(x)) return cask__expr_fail(ps, at, "too many indices for the array");
     idx[p] = CASK_COLON;
-    if (cask_slice(x, n, idx, &t)) return cask__expr_fail_ctx(ps, at);
+    int whole = 1; /* nothing to slice: also for arrays of unknown lengths */
+    for (int k = 0; k < n; k++)
+      whole &= !idx[k].is_int && idx[k].start == CASK_NONE && idx[k].stop == CASK_NONE && idx[k].step == 1;
+    if (whole) t = cask_array_retain(x);
+    else if (cask_slice(x, n, idx, &t)) return cask__expr_fail_ctx(ps, at);
     rc = cask__expr_advanced(ps, at, t, axis, adv, &r);
     cask_array_release(t);
     if (rc) return rc;
