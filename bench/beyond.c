@@ -113,3 +113,6 @@ void bench_beyond(const bench_arrays_config *c) { run_script("beyond.py", c); }
 /* issue 15: HDF5 and Zarr v3 beside dask over h5py (bench/formats.py runs
  * `cask run`, found beside this program as ../tools/cask). */
 void bench_formats(const bench_arrays_config *c) { run_script("formats.py", c); }
+
+/* issue 14: x[x > 0.5].sum() beside NumPy and dask (bench/select.py). */
+void bench_select(const bench_arrays_config *c) { run_script("select.py", c); }

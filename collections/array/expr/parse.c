@@ -724,7 +724,7 @@ static int apply_advanced(parser *ps, const char *at, value *out, cask_index *id
       whole &= !idx[k].is_int && idx[k].start == CASK_NONE && idx[k].stop == CASK_NONE && idx[k].step == 1;
     if (whole) t = cask_array_retain(x);
     else if (cask_slice(x, n, idx, &t)) return cask__expr_fail_ctx(ps, at);
-    rc = cask__expr_advanced(ps, at, t, axis, adv, &r);
+    rc = cask__expr_advanced(ps, adv->at, t, axis, adv, &r); /* errors at the index's column */
     cask_array_release(t);
     if (rc) return rc;
     if (nint && hi - lo + 1 != nint + 1 && axis != 0) { /* not adjacent: NumPy's axis goes first */
