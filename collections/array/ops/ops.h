@@ -38,6 +38,12 @@ int cask__axis(const cask_array *a, const char *fn, int64_t axis, int ndim, int 
 /* n distinct such axes into out, and their bits in *mask. */
 int cask__axes(const cask_array *a, const char *fn, int n, const int *axes, int ndim, int *out, uint32_t *mask);
 
+/* A reduction over all of x[m] (or an elementwise function of it) as the
+ * reduction of where(m, f(x), identity): no selection, one fused pass.
+ * 1 when done (*out set), 0 when a is not such an array or op has no
+ * rewrite, <0 on error (select-api.c). */
+int cask__masked_reduce(cask_reduction op, cask_array *a, cask_array **out);
+
 /* The ops of each file, registered once per process by init.c's table. */
 void cask__register_source_ops(void);    /* create.c: array.source, array.buffer */
 void cask__register_kernel_ops(void);    /* fused.c: array.kernel, array.kernel_into */

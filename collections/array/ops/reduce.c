@@ -77,6 +77,10 @@ int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, in
     if (mask & (1u << ax)) return cask__fail(a->ctx, CASK_EINVAL, "%s: axis %d is given twice", what, axes[k]);
     mask |= 1u << ax;
   }
+  if (a->unknown && mask == 1u && ddof == 0) { /* sum(x[m]): a masked reduction of x */
+    int rc = cask__masked_reduce(op, a, out);
+    if (rc) return rc < 0 ? rc : CASK_OK;
+  }
   int64_t shape[CASK_MAX_NDIM], chunk[CASK_MAX_NDIM];
   int nd = 0, no_identity = op == CASK_MIN || op == CASK_MAX || op == CASK_NANMIN || op == CASK_NANMAX || is_arg(op);
   for (int i = 0; i < a->ndim; i++) {

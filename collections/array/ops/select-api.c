@@ -7,6 +7,7 @@
  * C order; results of one mask (or of one array's nonzero elements) share
  * the key of their unknown block lengths (ukey), so they combine
  * elementwise, as x[m] + y[m] does in NumPy. */
+#include <math.h>
 #include <stdio.h>
 
 #include "../core/dtype.h"
@@ -416,5 +417,77 @@ int cask_compute_chunk_sizes(cask_array *a, cask_array **out) {
     uint64_t h = cask__hash(starts, (size_t)(nb + 1) * sizeof *starts, (uint64_t)ax);
     cask__node_seal(*out, &h, sizeof h);
   }
+  return rc;
+}
+
+/* ---- reductions of a selection: masked, without the selection -------------- */
+
+/* a (an elementwise tree over x[m] of one mask, or x[m] itself) as the
+ * same tree over x, and m: 1, or 0 when a is not such a tree. */
+static int unmask(cask_array *a, uint64_t key, cask_array **val, cask_array **mask) {
+  *val = *mask = NULL;
+  if (a->cls == &cask__select_class) {
+    const cask__select_ext *e = a->ext;
+    int one_d = e->mode == CASK__SEL_MASK || (e->mode == CASK__SEL_AXIS && a->ndim == 1); /* compress of 1-d */
+    if (!one_d || a->in[0]->unknown || a->in[1]->unknown || a->ukey[0] != key) return 0;
+    *val = cask_array_retain(a->in[0]);
+    *mask = cask_array_retain(a->in[1]);
+    return 1;
+  }
+  if (!cask__is_elementwise(a) || a->nin > 3) return 0;
+  cask_array *x[3] = {NULL, NULL, NULL};
+  int rc = 1;
+  for (int k = 0; k < a->nin && rc == 1; k++) {
+    cask_array *in = a->in[k], *mk = NULL;
+    if (!in->unknown) { /* a broadcast operand: one element */
+      rc = cask_array_size(in) == 1 ? (x[k] = cask_array_retain(in), 1) : 0;
+      continue;
+    }
+    rc = unmask(in, key, &x[k], &mk);
+    if (rc == 1 && !*mask) *mask = mk; /* one key, one mask */
+    else cask_array_release(mk);
+  }
+  if (rc == 1 && (rc = cask__elementwise_like(a, x, val)) == CASK_OK) rc = 1;
+  for (int k = 0; k < 3; k++) cask_array_release(x[k]);
+  if (rc != 1) {
+    cask_array_release(*mask);
+    *mask = NULL;
+  }
+  return rc;
+}
+
+int cask__masked_reduce(cask_reduction op, cask_array *a, cask_array **out) {
+  if (a->ndim != 1 || !(a->unknown & 1u)) return 0;
+  double id;
+  switch (op) {
+  case CASK_SUM: case CASK_NANSUM: case CASK_ANY: case CASK_MEAN: id = 0; break;
+  case CASK_PROD: case CASK_ALL: id = 1; break;
+  case CASK_MIN: id = INFINITY; break;
+  case CASK_MAX: id = -INFINITY; break;
+  default: return 0;
+  }
+  cask_array *val, *mask, *m = NULL, *idn = NULL, *w = NULL, *s = NULL, *c = NULL, *q = NULL;
+  int rc = unmask(a, a->ukey[0], &val, &mask);
+  if (rc != 1) return rc;
+  int fl = cask__dtype_is_float(val->dtype);
+  if (!fl && (op == CASK_MIN || op == CASK_MAX || op == CASK_MEAN)) {
+    rc = 0; /* integers: no identity as a double, and mean's dtype */
+    goto done;
+  }
+  /* where(m, f(x), identity): the elements left out change no result */
+  if ((rc = mask->dtype == CASK_BOOL ? (m = cask_array_retain(mask), CASK_OK)
+                                     : cask_binary_scalar(CASK_NOT_EQUAL, mask, 0, 0, &m)) ||
+      (rc = cask_full(a->ctx, val->dtype, id, 0, NULL, NULL, &idn)) || (rc = cask_where(m, val, idn, &w)))
+    goto done;
+  if (op != CASK_MEAN) {
+    rc = cask_reduce(op, w, NULL, 0, 0, out);
+  } else if (!(rc = cask_reduce(CASK_SUM, w, NULL, 0, 0, &s)) && !(rc = cask_reduce(CASK_SUM, m, NULL, 0, 0, &c)) &&
+             !(rc = cask_binary(CASK_DIV, s, c, &q))) {
+    rc = cask_astype(q, val->dtype, out); /* float32 stays float32, as NumPy's mean */
+  }
+  if (!rc) rc = 1;
+done:
+  cask_array_release(val), cask_array_release(mask), cask_array_release(m), cask_array_release(idn);
+  cask_array_release(w), cask_array_release(s), cask_array_release(c), cask_array_release(q);
   return rc;
 }
