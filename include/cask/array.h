@@ -390,7 +390,9 @@ CASK_API int cask_map_overlap(const cask_map_spec *spec, cask_array *in, const i
  * flipud fliplr roll squeeze expand_dims moveaxis swapaxes broadcast_to
  * reshape ravel tile repeat pad triu tril outer); a @ b; a.T; slicing
  * a[::2, 5000:] and integer indexes a[0, -1] (integer expressions of
- * numbers); x.f(args) is f(x, args). It builds the same lazy nodes as the
+ * numbers); selection: masks a[a > 0.5], a[m, :], index lists and arrays
+ * a[[3, 1, 4], :], a[idx], compress, extract, take, nonzero(a)[k],
+ * argwhere, flatnonzero, compute_chunk_sizes; x.f(args) is f(x, args). It builds the same lazy nodes as the
  * calls above. A syntax error or an
  * unknown name gives CASK_EINVAL with a message giving the 1-based column,
  * e.g. "column 5: unknown name 'c' (in expression 'a + c')". */
