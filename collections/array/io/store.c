@@ -154,7 +154,7 @@ static int finish_all(int n, cask__writer *w, cask_ctx *ctx, int rc) {
  * theirs (cask_compute_chunk_sizes). *out: NULL when every size is known,
  * else a copy of the targets holding a reference to each array. A buffer
  * of such an array is refused: its caller could not have known its size. */
-static int known_sizes(int n, const cask_target *t, cask_target **out) {
+static int known_sizes(int n, const cask_target *t, const cask_run_options *opts, cask_target **out) {
   int any = 0, rc = CASK_OK;
   *out = NULL;
   for (int k = 0; k < n; k++) {
@@ -170,7 +170,7 @@ static int known_sizes(int n, const cask_target *t, cask_target **out) {
     c[k].array = NULL;
   }
   for (int k = 0; k < n && !rc; k++) /* a shared array is counted once per target: rare */
-    rc = cask_compute_chunk_sizes(t[k].array, &c[k].array);
+    rc = cask__compute_chunk_sizes(t[k].array, opts, &c[k].array);
   if (rc) {
     for (int k = 0; k < n; k++) cask_array_release(c[k].array);
     cask__free(c);
@@ -194,7 +194,7 @@ int cask_store(int n, const cask_target *targets, const cask_run_options *opts) 
     goto done;
   }
   for (int k = 0; k < n; k++) arrays[k] = targets[k].array;
-  if ((rc = known_sizes(n, targets, &sized))) goto done;
+  if ((rc = known_sizes(n, targets, opts, &sized))) goto done;
   if (sized) {
     targets = sized;
     for (int k = 0; k < n; k++) arrays[k] = targets[k].array;

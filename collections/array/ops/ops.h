@@ -44,6 +44,10 @@ int cask__axes(const cask_array *a, const char *fn, int n, const int *axes, int 
  * rewrite, <0 on error (select-api.c). */
 int cask__masked_reduce(cask_reduction op, cask_array *a, cask_array **out);
 
+/* cask_compute_chunk_sizes with the run options of the counting run
+ * (progress callbacks; the trace left out) (select-api.c). */
+int cask__compute_chunk_sizes(cask_array *a, const cask_run_options *opts, cask_array **out);
+
 /* The ops of each file, registered once per process by init.c's table. */
 void cask__register_source_ops(void);    /* create.c: array.source, array.buffer */
 void cask__register_kernel_ops(void);    /* fused.c: array.kernel, array.kernel_into */

@@ -373,7 +373,9 @@ static const cask_array *find_origin(walk *w, const cask_array *a, uint64_t key)
   return NULL;
 }
 
-int cask_compute_chunk_sizes(cask_array *a, cask_array **out) {
+int cask_compute_chunk_sizes(cask_array *a, cask_array **out) { return cask__compute_chunk_sizes(a, NULL, out); }
+
+int cask__compute_chunk_sizes(cask_array *a, const cask_run_options *opts, cask_array **out) {
   if (!out) return CASK_EINVAL;
   *out = NULL;
   if (!a) return CASK_EINVAL;
@@ -398,7 +400,10 @@ int cask_compute_chunk_sizes(cask_array *a, cask_array **out) {
     rc = cask__node_new_ext(a->ctx, &cask__count_class, NULL, CASK_I64, 1, &nb, (int64_t[]){1}, 1, &counted, &counts);
   if (!rc) {
     cask__node_seal(counts, NULL, 0);
-    rc = cask_compute(counts, starts + 1, (size_t)nb * sizeof *starts);
+    /* the caller's progress sees the counting run; its trace is the main run's */
+    cask_run_options o = opts ? *opts : (cask_run_options)CASK_RUN_OPTIONS_DEFAULTS;
+    o.trace_path = NULL;
+    rc = cask_store(1, &CASK_TO_BUFFER(counts, starts + 1, (size_t)nb * sizeof *starts), &o);
   }
   cask_array_release(counts);
   if (rc) {
