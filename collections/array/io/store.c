@@ -169,8 +169,12 @@ static int known_sizes(int n, const cask_target *t, const cask_run_options *opts
     c[k] = t[k];
     c[k].array = NULL;
   }
-  for (int k = 0; k < n && !rc; k++) /* a shared array is counted once per target: rare */
-    rc = cask__compute_chunk_sizes(t[k].array, opts, &c[k].array);
+  for (int k = 0; k < n && !rc; k++) {
+    int j = 0;
+    while (j < k && t[j].array != t[k].array) j++; /* an array going to several targets is counted once */
+    if (j < k) c[k].array = cask_array_retain(c[j].array);
+    else rc = cask__compute_chunk_sizes(t[k].array, opts, &c[k].array);
+  }
   if (rc) {
     for (int k = 0; k < n; k++) cask_array_release(c[k].array);
     cask__free(c);
