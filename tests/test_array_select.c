@@ -223,6 +223,16 @@ START_TEST(unknown_lengths_take_elementwise_and_reductions_and_refuse_the_rest) 
     ck_assert_int_eq(cask_count_nonzero(y, NULL, 0, &s), CASK_OK);
     ck_assert_int_eq(cask_compute_scalar(s, &cnt), CASK_OK);
     cask_array_release(s);
+    double var, refv = 0, refs = 0; /* var: no masked rewrite, the partials take the blocks' lengths */
+    ck_assert_int_eq(cask_reduce(CASK_VAR, y, NULL, 0, 0, &s), CASK_OK);
+    ck_assert_int_eq(cask_compute_scalar(s, &var), CASK_OK);
+    cask_array_release(s);
+    int64_t nv = 0;
+    for (int k = 0; k < 1000; k++)
+      if (xb[k] > 0.5) refs += xb[k], nv++;
+    for (int k = 0; k < 1000; k++)
+      if (xb[k] > 0.5) refv += (xb[k] - refs / nv) * (xb[k] - refs / nv);
+    require(fabs(var - refv / nv) < 1e-12, "var %.17g, want %.17g", var, refv / nv);
     ck_assert_int_eq(cask_binary_scalar(CASK_LESS, y, 0.75, 0, &m2), CASK_OK);
     ck_assert_int_eq(cask_mask_select(y, m2, &yy), CASK_OK);
     ck_assert_int_eq(cask_reduce(CASK_SUM, yy, NULL, 0, 0, &s), CASK_OK);
