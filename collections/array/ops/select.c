@@ -351,8 +351,14 @@ static int lower_regrid(cask__lower *L, cask_array *a, const int64_t *bidx, cons
   int64_t off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM];
   cask__block_box(a, bidx, off, ext);
   int64_t lo = off[ax], hi = off[ax] + ext[ax], np = 0;
-  for (int64_t b = 0; b < e->nin; b++)
-    if (e->starts[b] < hi && e->starts[b + 1] > lo) np++;
+  int64_t first = 0, last = e->nin; /* the first input block ending after lo: a binary search */
+  while (first < last) {
+    int64_t mid = first + (last - first) / 2;
+    if (e->starts[mid + 1] > lo) last = mid;
+    else first = mid + 1;
+  }
+  for (int64_t b = first; b < e->nin && e->starts[b] < hi; b++)
+    if (e->starts[b + 1] > lo) np++;
   join_args *ja = cask__calloc(1, sizeof *ja + 16 * (size_t)np);
   cask_task_id *deps = cask__calloc((size_t)np + 1, sizeof *deps);
   int rc = ja && deps ? CASK_OK : cask__fail(L->ctx, CASK_ENOMEM, "out of memory lowering %s", key);
@@ -362,8 +368,8 @@ static int lower_regrid(cask__lower *L, cask_array *a, const int64_t *bidx, cons
   int64_t ib[CASK_MAX_NDIM];
   memcpy(ib, bidx, sizeof ib[0] * (size_t)a->ndim);
   np = 0;
-  for (int64_t b = 0; b < e->nin && !rc; b++) {
-    if (!(e->starts[b] < hi && e->starts[b + 1] > lo)) continue;
+  for (int64_t b = first; b < e->nin && e->starts[b] < hi && !rc; b++) {
+    if (e->starts[b + 1] <= lo) continue; /* empty */
     int64_t s = e->starts[b] > lo ? e->starts[b] : lo, t = e->starts[b + 1] < hi ? e->starts[b + 1] : hi;
     ja->piece[2 * np] = s - e->starts[b];
     ja->piece[2 * np + 1] = t - s;
@@ -402,9 +408,13 @@ static int lower_take(cask__lower *L, cask_array *a, const int64_t *bidx, const 
   cask__block_box(a, bidx, off, ext);
   n = ext[ax];
   int64_t nbx = cask__nblocks(x, ax), xc = x->chunk[ax];
-  size_t extra = e->lit ? 16 * (size_t)n : 0;
+  size_t extra = e->lit ? 16 * (size_t)n : 0, cap = 16;
+  while (e->lit && cap < 2 * (size_t)n) cap *= 2;
   take_args *ta = cask__calloc(1, sizeof *ta + extra);
-  int64_t *slot = e->lit ? cask__malloc((size_t)nbx * sizeof *slot) : NULL; /* x block -> dep, or -1 */
+  /* x block -> its dep: an open-addressing table of (block + 1, dep), as
+   * big as the block's positions (an array over x's blocks cost each
+   * output block a pass over all of them) */
+  int64_t *slot = e->lit ? cask__calloc(2 * cap, sizeof *slot) : NULL;
   cask_task_id *deps = cask__calloc((size_t)(e->lit ? (n < nbx ? n : nbx) : nbx + 1) + 1, sizeof *deps);
   int rc = ta && deps && (slot || !e->lit) ? CASK_OK : cask__fail(L->ctx, CASK_ENOMEM, "out of memory lowering %s", key);
   size_t nd = 0;
@@ -415,15 +425,17 @@ static int lower_take(cask__lower *L, cask_array *a, const int64_t *bidx, const 
   int64_t ib[CASK_MAX_NDIM];
   memcpy(ib, bidx, sizeof ib[0] * (size_t)a->ndim);
   if (e->lit) {
-    for (int64_t b = 0; b < nbx; b++) slot[b] = -1;
     for (int64_t p = 0; p < n && !rc; p++) {
       int64_t v = e->lit[off[ax] + p], b = v / xc;
-      if (slot[b] < 0) {
+      size_t h = (size_t)cask__mix64((uint64_t)b) & (cap - 1);
+      while (slot[2 * h] && slot[2 * h] != b + 1) h = (h + 1) & (cap - 1);
+      if (!slot[2 * h]) {
         ib[ax] = b;
-        slot[b] = (int64_t)nd;
+        slot[2 * h] = b + 1;
+        slot[2 * h + 1] = (int64_t)nd;
         rc = cask__lower_block(L, x, ib, &deps[nd++]);
       }
-      ta->pos[2 * p] = slot[b];
+      ta->pos[2 * p] = slot[2 * h + 1];
       ta->pos[2 * p + 1] = v % xc;
     }
   } else {
