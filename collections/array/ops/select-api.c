@@ -373,6 +373,41 @@ static const cask_array *find_origin(walk *w, const cask_array *a, uint64_t key)
   return NULL;
 }
 
+/* The counting pass: a graph of counts's blocks (one array.count_true task
+ * per block of the selection, fused with what makes its mask) run now,
+ * with the caller's progress callbacks (its trace is the main run's); the
+ * counts into out. */
+static int count_pass(cask_array *counts, int64_t nb, const cask_run_options *opts, int64_t *out) {
+  cask_ctx *ctx = counts->ctx;
+  cask_graph *g = NULL;
+  cask_results *res = NULL;
+  char key[512];
+  ctx->errmsg[0] = '\0';
+  int rc = cask_graph_new(&g);
+  cask__lower L = {g, ctx};
+  for (int64_t k = 0; k < nb && !rc; k++) {
+    cask_task_id id;
+    if (!(rc = cask__lower_block(&L, counts, &k, &id))) rc = cask_graph_set_output(g, id, 1);
+  }
+  if (!rc && (rc = cask_graph_optimize(g, CASK_OPT_ALL)))
+    cask__fail(ctx, rc, "counting a selection's elements: %s", cask_graph_errmsg(g));
+  cask_run_options o = opts ? *opts : (cask_run_options)CASK_RUN_OPTIONS_DEFAULTS;
+  o.trace_path = NULL;
+  if (!rc && (rc = cask_run(ctx->rt, g, &o, &res)))
+    cask__fail(ctx, rc, "counting a selection's elements: %s", cask_runtime_errmsg(ctx->rt));
+  for (int64_t k = 0; k < nb && !rc; k++) {
+    cask__node_block_key(counts, &k, key, sizeof key);
+    const cask_block *b = cask_results_get_key(res, key);
+    if (!b || cask_block_dtype(b) != CASK_I64 || cask_block_size(b) != 1)
+      rc = cask__fail(ctx, CASK_EINVAL, "counting a selection's elements: no count for block %lld", (long long)k);
+    else out[k] = *(const int64_t *)cask_block_data(b);
+  }
+  if (rc && !ctx->errmsg[0]) cask__fail(ctx, rc, "counting a selection's elements: out of memory");
+  cask_results_free(res);
+  cask_graph_free(g);
+  return rc;
+}
+
 int cask_compute_chunk_sizes(cask_array *a, cask_array **out) { return cask__compute_chunk_sizes(a, NULL, out); }
 
 int cask__compute_chunk_sizes(cask_array *a, const cask_run_options *opts, cask_array **out) {
@@ -400,10 +435,7 @@ int cask__compute_chunk_sizes(cask_array *a, const cask_run_options *opts, cask_
     rc = cask__node_new_ext(a->ctx, &cask__count_class, NULL, CASK_I64, 1, &nb, (int64_t[]){1}, 1, &counted, &counts);
   if (!rc) {
     cask__node_seal(counts, NULL, 0);
-    /* the caller's progress sees the counting run; its trace is the main run's */
-    cask_run_options o = opts ? *opts : (cask_run_options)CASK_RUN_OPTIONS_DEFAULTS;
-    o.trace_path = NULL;
-    rc = cask_store(1, &CASK_TO_BUFFER(counts, starts + 1, (size_t)nb * sizeof *starts), &o);
+    rc = count_pass(counts, nb, opts, starts + 1);
   }
   cask_array_release(counts);
   if (rc) {
