@@ -172,6 +172,22 @@ def same_at_thread_counts(cask):
         print("ok the same bytes at 1 and 3 threads")
 
 
+def counting_pass_is_reported(cask):
+    """Without --quiet, cask run's summary lists the counting pass's tasks."""
+    with tempfile.TemporaryDirectory() as d:
+        np.save(os.path.join(d, "x.npy"), rng.random(100))
+        job = {"inputs": {"x": {"source": "npy", "path": "x.npy", "chunks": [30]}},
+               "steps": {"y": "x[x > 0.5]"}, "outputs": {"y": {"npy": "y.npy"}}}
+        with open(os.path.join(d, "job.json"), "w") as f:
+            import json
+            json.dump(job, f)
+        r = subprocess.run([cask, "run", "job.json"], cwd=d, capture_output=True, text=True)
+        if r.returncode or "selcount (fused)" not in r.stderr:
+            fail("the counting pass is not in cask run's summary: %r" % r.stderr)
+        else:
+            print("ok the counting pass is in cask run's summary")
+
+
 def index_array_out_of_bounds_fails_the_run(cask):
     with tempfile.TemporaryDirectory() as d:
         np.save(os.path.join(d, "a.npy"), INPUTS["f8"][0])
@@ -201,6 +217,7 @@ def main():
     check_steps(cask, INPUTS, steps_for, NS, compare, fail)
     refused_steps(cask, {"a": INPUTS["f8"][0], "s": INPUTS["scalar"][0]}, ERRORS, fail)
     same_at_thread_counts(cask)
+    counting_pass_is_reported(cask)
     index_array_out_of_bounds_fails_the_run(cask)
     if FAILURES:
         print("%d failures" % len(FAILURES))

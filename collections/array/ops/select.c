@@ -90,17 +90,15 @@ static int same_shape(const cask_block *a, const cask_block *b) {
 
 /* The slices along axis where m is 1, from x (shape s) into out. */
 static void copy_slices(char *out, const char *x, int nd, const int64_t *s, int axis, const uint8_t *m, size_t w) {
-  int64_t outer = 1, inner = (int64_t)w, count = 0;
+  int64_t outer = 1, inner = (int64_t)w;
   for (int i = 0; i < axis; i++) outer *= s[i];
   for (int i = axis + 1; i < nd; i++) inner *= s[i];
-  for (int64_t j = 0; j < s[axis]; j++) count += m[j];
   for (int64_t o = 0; o < outer; o++)
     for (int64_t j = 0; j < s[axis]; j++)
       if (m[j]) {
         memcpy(out, x + (o * s[axis] + j) * inner, (size_t)inner);
         out += inner;
       }
-  (void)count;
 }
 
 /* Indices of the nonzero elements of a block of shape s (nd axes): the
