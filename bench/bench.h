@@ -207,5 +207,6 @@ int bench_beyond_child(int argc, char **argv);
 /* Runs bench/formats.py (issue 15: HDF5 and Zarr v3 beside dask over h5py). */
 void bench_formats(const bench_arrays_config *c);
 void bench_mpi(const bench_arrays_config *c);
+void bench_select(const bench_arrays_config *c);
 
 #endif

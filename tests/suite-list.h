@@ -18,6 +18,7 @@
   X(array_expr)             \
   X(array_shape)            \
   X(array_scan)             \
+  X(array_select)           \
   X(memory)                 \
   X(hdf5)                   \
   X(distributed)

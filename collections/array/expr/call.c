@@ -234,6 +234,7 @@ int cask__expr_call(parser *ps, const char *name, size_t len, const char *at, ar
   const array_fn *fn = find(array_fns, sizeof array_fns / sizeof array_fns[0], name, len);
   if (!fn) fn = find(cask__expr_shape_fns, cask__expr_shape_nfns, name, len);
   if (!fn) fn = find(cask__expr_stats_fns, cask__expr_stats_nfns, name, len);
+  if (!fn) fn = find(cask__expr_select_fns, cask__expr_select_nfns, name, len);
   *found = fn != NULL;
   if (!fn) return CASK_OK;
   arg *bound[MAX_PARAMS] = {NULL};

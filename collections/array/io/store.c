@@ -166,6 +166,41 @@ static int finish_all(int n, cask__writer *w, cask_ctx *ctx, int rc) {
   return rc;
 }
 
+/* Arrays of unknown block lengths (after x[mask]) going to files get their
+ * sizes first: a counting pass, run now, then regular blocks made of
+ * theirs (cask_compute_chunk_sizes). *out: NULL when every size is known,
+ * else a copy of the targets holding a reference to each array. A buffer
+ * of such an array is refused: its caller could not have known its size. */
+static int known_sizes(int n, const cask_target *t, const cask_run_options *opts, cask_target **out) {
+  int any = 0, rc = CASK_OK;
+  *out = NULL;
+  for (int k = 0; k < n; k++) {
+    if (!t[k].array->unknown) continue;
+    if (t[k].kind == CASK_TARGET_BUFFER) return cask__need_sizes(t[k].array, "compute into a buffer");
+    any = 1;
+  }
+  if (!any) return CASK_OK;
+  cask_target *c = cask__calloc((size_t)n, sizeof *c);
+  if (!c) return cask__fail(t[0].array->ctx, CASK_ENOMEM, "store: out of memory");
+  for (int k = 0; k < n; k++) {
+    c[k] = t[k];
+    c[k].array = NULL;
+  }
+  for (int k = 0; k < n && !rc; k++) {
+    int j = 0;
+    while (j < k && t[j].array != t[k].array) j++; /* an array going to several targets is counted once */
+    if (j < k) c[k].array = cask_array_retain(c[j].array);
+    else rc = cask__compute_chunk_sizes(t[k].array, opts, &c[k].array);
+  }
+  if (rc) {
+    for (int k = 0; k < n; k++) cask_array_release(c[k].array);
+    cask__free(c);
+    return rc;
+  }
+  *out = c;
+  return CASK_OK;
+}
+
 int cask_store(int n, const cask_target *targets, const cask_run_options *opts) {
   if (check_targets(n, targets)) return CASK_EINVAL;
   cask_ctx *ctx = targets[0].array->ctx;
@@ -173,12 +208,18 @@ int cask_store(int n, const cask_target *targets, const cask_run_options *opts) 
   cask_array *stack[8], **arrays = n <= 8 ? stack : cask__malloc((size_t)n * sizeof *arrays);
   cask__writer *w = cask__calloc((size_t)n, sizeof *w);
   cask_graph *g = NULL;
+  cask_target *sized = NULL;
   int rc = CASK_OK;
   if (!arrays || !w) {
     rc = cask__fail(ctx, CASK_ENOMEM, "store: out of memory");
     goto done;
   }
   for (int k = 0; k < n; k++) arrays[k] = targets[k].array;
+  if ((rc = known_sizes(n, targets, opts, &sized))) goto done;
+  if (sized) {
+    targets = sized;
+    for (int k = 0; k < n; k++) arrays[k] = targets[k].array;
+  }
   if ((rc = cask__check_block_count(n, arrays))) goto done;
   cask_executor *ex = opts ? opts->executor : NULL;
   int multi = ex && ex->nranks > 1;
@@ -221,6 +262,10 @@ done:
   cask_graph_free(g);
   cask__free(w);
   if (arrays != stack) cask__free(arrays);
+  if (sized) {
+    for (int k = 0; k < n; k++) cask_array_release(sized[k].array);
+    cask__free(sized);
+  }
   return rc;
 }
 
