@@ -208,5 +208,7 @@ int bench_beyond_child(int argc, char **argv);
 void bench_formats(const bench_arrays_config *c);
 /* issue 14: sort and exact percentiles beside NumPy and dask (bench/order.py) */
 void bench_order(const bench_arrays_config *c);
+void bench_mpi(const bench_arrays_config *c);
+void bench_select(const bench_arrays_config *c);
 
 #endif

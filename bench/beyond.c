@@ -116,3 +116,9 @@ void bench_formats(const bench_arrays_config *c) { run_script("formats.py", c); 
 
 /* issue 14: sort and exact percentiles beside NumPy and dask (bench/order.py) */
 void bench_order(const bench_arrays_config *c) { run_script("order.py", c); }
+/* issue 13: `mpirun -np K cask run` beside dask.distributed (bench/mpi.py
+ * runs ../tools/cask under mpirun) */
+void bench_mpi(const bench_arrays_config *c) { run_script("mpi.py", c); }
+
+/* issue 14: x[x > 0.5].sum() beside NumPy and dask (bench/select.py). */
+void bench_select(const bench_arrays_config *c) { run_script("select.py", c); }

@@ -30,7 +30,8 @@ void bench_linalg(const bench_arrays_config *c); /* linalg.c */
 #define MAX_REPS 64
 
 enum { DO_OVERHEAD = 1, DO_OPTIMIZE = 2, DO_IDLE = 4, DO_DASK = 8, DO_ARRAYS = 16, DO_LINALG = 32,
-       DO_ALL = 63, DO_MEMORY = 64, DO_BEYOND = 128, DO_FORMATS = 256, DO_ORDER = 512 /* not in DO_ALL: see usage */ };
+       DO_ALL = 63, DO_MEMORY = 64, DO_BEYOND = 128, DO_FORMATS = 256, DO_MPI = 512,
+       DO_SELECT = 1024, DO_ORDER = 2048 /* not in DO_ALL: see usage */ };
 enum { M_COLD = 1, M_WARM = 2, M_OMP = 4, M_ALL = 7 };
 
 typedef struct config {
@@ -45,13 +46,16 @@ static const double target_ns[SHAPE_COUNT] = {100, 150, 150, 0}; /* 0: none */
 static void usage(void) {
   fprintf(stderr,
           "usage: cask-bench [--threads N] [--quick] [--shape independent|chain|tree|wavefront]\n"
-          "                  [--reps N] [--only overhead,optimize,idle,dask,arrays,linalg,memory,beyond,formats,order]\n"
+          "                  [--reps N] [--only overhead,optimize,idle,dask,arrays,linalg,memory,beyond,formats,mpi,\n"
+          "                          select,order]\n"
           "                  [--measure cold,warm,omp]\n"
           "memory (cask with a memory limit beside dask and dask.distributed, minutes, up to\n"
           "8.5 GB of RAM and a 4 GB Zarr store in $CASK_BENCH_DATA) and beyond (every system in\n"
           "a memory cgroup of 1.5 GiB over 4 GB files in $CASK_BENCH_DATA, as root, tens of\n"
-          "minutes), formats (HDF5 and Zarr v3 beside dask over h5py, 4 GB files) and order (sort and exact\n"
-          "percentiles of 10^8 float64 beside NumPy and dask, 0.8 GB in $CASK_BENCH_DATA) run only when named\n");
+          "minutes), formats (HDF5 and Zarr v3 beside dask over h5py, 4 GB files), mpi (mpirun -np\n"
+          "1, 2, 4 beside dask.distributed, bench/mpi.py), select (x[x > 0.5].sum() of 10^8\n"
+          "float64 beside NumPy and dask) and order (sort and exact percentiles of 10^8 float64 beside\n"
+          "NumPy and dask, 0.8 GB in $CASK_BENCH_DATA) run only when named\n");
   exit(2);
 }
 
@@ -452,7 +456,8 @@ static unsigned parse_list(const char *list, const char *const *names, unsigned 
 
 static void parse(int argc, char **argv, config *c) {
   static const char *const what[] = {"overhead", "optimize", "idle",  "dask",
-                                     "arrays",   "linalg",   "memory", "beyond", "formats", "order"};
+                                     "arrays",   "linalg",   "memory", "beyond", "formats", "mpi",
+                                     "select",   "order"};
   static const char *const measure[] = {"cold", "warm", "omp"};
   *c = (config){default_threads(), 5, 0, 0, SHAPE_INDEPENDENT, DO_ALL, M_ALL};
   int reps = 0;
@@ -461,7 +466,7 @@ static void parse(int argc, char **argv, config *c) {
     if (strcmp(a, "--quick") == 0) c->quick = 1;
     else if (strcmp(a, "--threads") == 0 && v) c->threads = atoi(argv[++i]);
     else if (strcmp(a, "--reps") == 0 && v) reps = atoi(argv[++i]);
-    else if (strcmp(a, "--only") == 0 && v) c->what = parse_list(argv[++i], what, 10);
+    else if (strcmp(a, "--only") == 0 && v) c->what = parse_list(argv[++i], what, sizeof what / sizeof what[0]);
     else if (strcmp(a, "--measure") == 0 && v) c->measure = parse_list(argv[++i], measure, 3);
     else if (strcmp(a, "--shape") == 0 && v && bench_shape_parse(v, &c->shape) == 0) {
       c->only_shape = 1;
@@ -513,6 +518,14 @@ int main(int argc, char **argv) {
   if (c.what & DO_FORMATS) {
     bench_arrays_config fc = {c.threads, c.quick, c.reps};
     bench_formats(&fc);
+  }
+  if (c.what & DO_MPI) {
+    bench_arrays_config pc = {c.threads, c.quick, c.reps};
+    bench_mpi(&pc);
+  }
+  if (c.what & DO_SELECT) {
+    bench_arrays_config sc = {c.threads, c.quick, c.reps};
+    bench_select(&sc);
   }
   if (c.what & DO_ORDER) {
     bench_arrays_config oc = {c.threads, c.quick, c.reps};

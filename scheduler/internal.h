@@ -17,6 +17,7 @@
 #include "locks.h"
 #include "memory/memory.h"
 #include "park.h"
+#include "remote.h"
 #include "run_state.h"
 
 #define CASK__RUN_ERRMSG_CAP 2048
@@ -73,6 +74,8 @@ struct cask__run {
   atomic_int_fast64_t peak_bytes, peak_blocks;
   /* memory manager; NULL when the run cannot reach the limit */
   cask__memory *mem;
+  /* roots made elsewhere (remote.h); NULL for an ordinary run */
+  cask__remote *remote;
   atomic_int_fast64_t reserved; /* declared result bytes of running tasks */
   cask__spill_rec **spilled;    /* per task, while on disk; spill thread */
   int active;  /* workers inside the run; rt->mu */
@@ -105,6 +108,22 @@ struct cask_runtime {
   cask__memory mem;
   char errmsg[CASK__RUN_ERRMSG_CAP];
 };
+
+/* A run's outputs (launch.c; distributed/mpi/ gathers them). */
+struct cask_results {
+  const cask_graph *g;
+  size_t n;
+  uint32_t *ids; /* ascending */
+  cask_block **blocks;
+};
+
+/* launch.c: cask_run with roots made elsewhere (remote.h; NULL: none),
+ * for distributed/mpi/. */
+int cask__run_with(cask_runtime *rt, cask_graph *g, const cask_run_options *opts, cask__remote *remote,
+                   cask_results **out);
+/* Rewrite results of a graph into results of another one: task ids go
+ * through to[] (results' graph -> g), and lookups by key use g. */
+int cask__results_rebase(cask_results *res, const cask_graph *g, const uint32_t *to);
 
 /* run.c */
 void cask__worker_serve(cask__worker *w);

@@ -3,15 +3,9 @@
  * The calling thread works as worker 0; the others join through rt->run
  * (under rt->mu) and the run is torn down only after every worker left. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "internal.h"
-
-struct cask_results {
-  const cask_graph *g;
-  size_t n;
-  uint32_t *ids; /* ascending */
-  cask_block **blocks;
-};
 
 static int prepare_graph(cask_runtime *rt, cask_graph *g) {
   int rc = cask_graph_validate(g);
@@ -31,13 +25,15 @@ static int collect_roots(cask_runtime *rt, cask__run *r) {
   r->roots = rt->roots;
   for (size_t i = 0; i < n; i++) by_prio[g->prio[i]] = (uint32_t)i;
   for (size_t k = 0; k < n; k++)
-    if (g->tasks[by_prio[k]].ndeps == 0) r->roots[r->nroots++] = by_prio[k];
+    if (g->tasks[by_prio[k]].ndeps == 0 && !(r->remote && r->remote->held[by_prio[k]]))
+      r->roots[r->nroots++] = by_prio[k]; /* a held root comes through r->remote */
   return CASK_OK;
 }
 
 static int setup_run(cask_runtime *rt, cask_graph *g, const cask_run_options *opts,
-                     cask__run *r) {
+                     cask__remote *remote, cask__run *r) {
   r->rt = rt;
+  r->remote = remote;
   r->g = g;
   r->opts = opts;
   if (cask__grow((void **)&rt->slots, &rt->slots_cap, g->ntasks + 1, sizeof *rt->slots) ||
@@ -162,6 +158,19 @@ static void free_run(cask__run *r, int failed) {
 int cask_run(cask_runtime *rt, cask_graph *g, const cask_run_options *opts,
              cask_results **out) {
   if (!rt || !g || !out) return CASK_EINVAL;
+  /* another executor (include/cask/mpi.h): it runs its part through
+   * cask__run_with, with options that name no executor */
+  if (opts && opts->executor && opts->executor->run) {
+    cask_run_options o = *opts;
+    o.executor = NULL;
+    return opts->executor->run(opts->executor, rt, g, &o, out);
+  }
+  return cask__run_with(rt, g, opts, NULL, out);
+}
+
+int cask__run_with(cask_runtime *rt, cask_graph *g, const cask_run_options *opts, cask__remote *remote,
+                   cask_results **out) {
+  if (!rt || !g || !out) return CASK_EINVAL;
   *out = NULL;
   int idle = 0;
   if (!atomic_compare_exchange_strong(&rt->running, &idle, 1)) return CASK_EBUSY;
@@ -171,7 +180,7 @@ int cask_run(cask_runtime *rt, cask_graph *g, const cask_run_options *opts,
   cask__run *r = NULL;
   if (rc) goto done;
   rc = CASK_ENOMEM;
-  if (!(r = cask__calloc(1, sizeof *r)) || setup_run(rt, g, opts, r)) {
+  if (!(r = cask__calloc(1, sizeof *r)) || setup_run(rt, g, opts, remote, r)) {
     rc = CASK_ENOMEM;
     cask__fmt(rt->errmsg, sizeof rt->errmsg, "out of memory setting up a run of %zu tasks", g->ntasks);
     goto done;
@@ -221,4 +230,29 @@ void cask_results_free(cask_results *res) {
   cask__free(res->ids);
   cask__free(res->blocks);
   cask__free(res);
+}
+
+static int by_id(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+int cask__results_rebase(cask_results *res, const cask_graph *g, const uint32_t *to) {
+  /* pairs (new id, old position) sorted by new id; the ids stay ascending */
+  uint32_t *pairs = cask__malloc((res->n ? res->n : 1) * 2 * sizeof *pairs);
+  cask_block **blocks = cask__malloc((res->n ? res->n : 1) * sizeof *blocks);
+  if (!pairs || !blocks) {
+    cask__free(pairs);
+    cask__free(blocks);
+    return CASK_ENOMEM;
+  }
+  for (size_t i = 0; i < res->n; i++) pairs[2 * i] = to[res->ids[i]], pairs[2 * i + 1] = (uint32_t)i;
+  qsort(pairs, res->n, 2 * sizeof *pairs, by_id);
+  for (size_t i = 0; i < res->n; i++) blocks[i] = res->blocks[pairs[2 * i + 1]];
+  for (size_t i = 0; i < res->n; i++) res->ids[i] = pairs[2 * i];
+  cask__free(res->blocks);
+  cask__free(pairs);
+  res->blocks = blocks;
+  res->g = g;
+  return CASK_OK;
 }

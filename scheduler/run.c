@@ -180,6 +180,8 @@ static uint32_t find_work(cask__worker *w, cask__run *r) {
   uint32_t v = cask__deque_pop(&w->deque);
   if (v != CASK__DEQUE_EMPTY) return v;
   if ((v = cask__mem_take_ready(w, r)) != CASK__NO_TASK) return v;
+  /* blocks from elsewhere hold memory already, like those read back */
+  if (r->remote && (v = cask__remote_take(r->remote)) != CASK__NO_TASK) return v;
   if ((v = claim_roots(w, r)) != CASK__NO_TASK) return v;
   return steal(w);
 }

@@ -51,7 +51,11 @@ def main():
     out = subprocess.run(["nm", "-D", "--defined-only", lib], check=True, capture_output=True, text=True).stdout
     exported = {line.split()[-1].split("@")[0] for line in out.splitlines() if line.strip()}
     public = set()
+    # include/cask/mpi.h is built only with MPI (CASK_MPI): "nompi" leaves it out
+    nompi = len(sys.argv) > 3 and sys.argv[3] == "nompi"
     for h in sorted(glob.glob(include + "/cask/*.h")):
+        if nompi and h.endswith("/mpi.h"):
+            continue
         public.update(declared(h))
     bad = sorted(n for n in exported if not re.match(r"cask_[a-z]", n))
     missing = sorted(public - exported)

@@ -13,6 +13,8 @@ export CASK_NUM_THREADS=1
 # plugins), and also cask's op registry, which lives for the process and is
 # not reported outside MPI. cask's leaks are the Check suites' to find.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+# In a TSan build: OpenMPI's own lock orders and races (its frames only).
+export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}suppressions=$(dirname "$0")/mpi/tsan.supp"
 for k in 1 2 3; do
   mpirun --oversubscribe -np "$k" "$1"
 done

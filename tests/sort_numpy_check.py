@@ -146,6 +146,8 @@ ERRORS = [  # step, what the message must hold
     ("searchsorted(a, a)", "searchsorted: a must be 1-d, not of shape (7, 5)"),
     ("searchsorted(a[0], a, side='middle')", "searchsorted: side must be 'left' or 'right'"),
     ("unique(a, return_counts=True)", "unique: return_counts=True gives two arrays"),
+    ("sort(a[a > 0])", "sort: the array of shape (-1,) (-1: unknown) has blocks of unknown length"),
+    ("percentile(a[a > 0], 50)", "percentile: the array of shape (-1,) (-1: unknown)"),
 ]
 
 

@@ -19,6 +19,7 @@
   X(array_shape)            \
   X(array_scan)             \
   X(array_sort)             \
+  X(array_select)           \
   X(memory)                 \
   X(hdf5)                   \
   X(distributed)

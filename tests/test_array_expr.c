@@ -160,7 +160,7 @@ START_TEST(errors_name_the_column_and_leak_nothing) {
       {"sum()", "column 1: sum: missing argument 'a'"},
       {"sum(axis=0, x)", "a positional argument after a keyword argument"},
       {"x[1.5]", "column 3: an index must be an integer"},
-      {"x[x]", "column 3: an index must be an integer"},
+      {"x[x]", "column 3: take: the indices have dtype float64; arrays used as indices must be of integer type"},
       {"x[1, 2, 3]", "column 2:"},
       {"x[]", "column 3: expected an index or a slice"},
       {"x[1", "expected ',' or ']'"},

@@ -20,6 +20,7 @@
 
 #include "cask/cask.h"
 #include "cask/distributed.h"
+#include "mpi_session.h"
 #include "run.h"
 #include "viz.h"
 
@@ -108,6 +109,10 @@ static void usage_run(FILE *f) {
           "half-written), spill files are removed, exit 128 + the signal (130, 143, 129);\n"
           "a second signal kills at once. Temporaries a killed (SIGKILL) run left carry its\n"
           "PID and are removed by the next run writing the same output or spilling there.\n"
+          "On MPI ranks (`mpirun -np K cask run job.json`, srun; found by OMPI_COMM_WORLD_SIZE,\n"
+          "PMI_SIZE or PMIX_RANK; CASK_MPI=0 runs alone, CASK_MPI=1 forces MPI) every rank runs\n"
+          "its part and the outputs are the bytes a run alone writes; rank 0 prints, shows\n"
+          "progress and the totals over the ranks (docs/distributed.md).\n"
           "Exit codes: 0 success, 1 a task failed, 2 bad usage or job file, 128 + signal.\n");
 }
 
@@ -310,7 +315,10 @@ static int command_job(const char *cmd, int argc, char **argv) {
     return job_command_graph(&cfg);
   }
   catch_signals();
-  code = job_command_run(&cfg);
+  /* under mpirun or srun: MPI and an executor over every rank (a plan
+   * alone, --plan-ranks, needs none) */
+  if (!cfg.plan_ranks && (code = mpi_session_start(&argc, &argv))) return code;
+  code = mpi_session_end(job_command_run(&cfg));
   int sig = atomic_load(&interrupted);
   return code == EXIT_INTERRUPTED && sig ? 128 + sig : code;
 }

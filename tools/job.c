@@ -403,6 +403,13 @@ static int read_output(reader *r, const cJSON *v) {
   j->nout++;
   int rc = read_output_fields(r, f, v, o);
   if (rc) return rc;
+  if (o->print && cask_array_size(o->a) == CASK_UNKNOWN) { /* x[mask]: its size is counted now (a first run) */
+    cask_array *sized;
+    if (cask_compute_chunk_sizes(o->a, &sized))
+      return fail(r, f, "counting the elements to print: %s", cask_ctx_errmsg(r->ctx));
+    cask_array_release(j->values[k]);
+    j->values[k] = o->a = sized;
+  }
   int64_t n = cask_array_size(o->a);
   if (o->print && n > JOB_PRINT_MAX)
     return fail(r, f, "the array has %lld elements, at most %d can be printed (write it with \"npy\" or \"zarr\")",

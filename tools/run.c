@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "job.h"
+#include "mpi_session.h"
 #include "plan.h"
 #include "progress.h"
 
@@ -185,7 +186,11 @@ static int run_job(cask_ctx *ctx, const job *j, const run_config *cfg) {
   if (code) return code;
   cask_run_options opts = CASK_RUN_OPTIONS_DEFAULTS;
   opts.trace_path = cfg->trace;
-  progress *p = progress_start(rt, !cfg->quiet, cfg->interrupted, &opts);
+  /* on MPI ranks, rank 0 alone shows progress (its own), prints the
+   * outputs (merged from every rank) and the summary (totals) */
+  int lead = mpi_session_rank() == 0;
+  progress *p = progress_start(rt, !cfg->quiet && lead, cfg->interrupted, &opts);
+  opts.executor = mpi_session_executor();
   if (!p) {
     fprintf(stderr, "cask: out of memory\n");
     code = EXIT_TASK;
@@ -194,16 +199,16 @@ static int run_job(cask_ctx *ctx, const job *j, const run_config *cfg) {
   int rc = n ? cask_store(n, t, &opts) : CASK_OK;
   progress_stop(p);
   if (rc == CASK_ECANCELED || (rc && *cfg->interrupted)) {
-    fprintf(stderr, "cask: interrupted; no output was written\n");
+    if (lead) fprintf(stderr, "cask: interrupted; no output was written\n");
     code = EXIT_INTERRUPTED;
   } else if (rc) {
-    fprintf(stderr, "cask: the run failed: %s\n", cask_ctx_errmsg(ctx));
+    if (lead) fprintf(stderr, "cask: the run failed: %s\n", cask_ctx_errmsg(ctx));
     code = EXIT_TASK;
-  } else {
+  } else if (lead) {
     print_outputs(j, bufs);
     cask_run_stats st;
     cask_runtime_last_stats(rt, &st);
-    if (!cfg->quiet) progress_summary(p, &st);
+    if (!cfg->quiet) progress_summary(p, &st), mpi_session_summary();
   }
   progress_free(p);
 done:
@@ -273,27 +278,34 @@ static int run_graph_file(const run_config *cfg) {
     return EXIT_USAGE;
   }
   int code = cfg->graph ? write_graph(g, cfg) : 0;
+  char rt_msg[256] = "";
   if (!code && cfg->dry_run) {
     if (!cask_graph_validate(g) && !cask_graph_order(g)) print_plan(rt, g);
     else code = EXIT_USAGE, fprintf(stderr, "cask: %s\n", cask_graph_errmsg(g));
   } else if (!code) {
     cask_run_options opts = CASK_RUN_OPTIONS_DEFAULTS;
     opts.trace_path = cfg->trace;
-    progress *p = progress_start(rt, !cfg->quiet, cfg->interrupted, &opts);
+    /* on MPI ranks: the outputs gathered to rank 0, which prints them */
+    int lead = mpi_session_rank() == 0;
+    progress *p = progress_start(rt, !cfg->quiet && lead, cfg->interrupted, &opts);
+    opts.executor = mpi_session_executor();
     cask_results *res = NULL;
     int rc = p ? cask_run(rt, g, &opts, &res) : CASK_ENOMEM;
     progress_stop(p);
+    if (!rc && (rc = mpi_session_gather(res)))
+      snprintf(rt_msg, sizeof rt_msg, "gathering the outputs to rank 0: %s", cask_strerror(rc));
     if (rc == CASK_ECANCELED || (rc && *cfg->interrupted)) {
-      fprintf(stderr, "cask: interrupted\n");
+      if (lead) fprintf(stderr, "cask: interrupted\n");
       code = EXIT_INTERRUPTED;
     } else if (rc) {
-      fprintf(stderr, "cask: the run failed: %s\n", p ? cask_runtime_errmsg(rt) : "out of memory");
+      if (lead)
+        fprintf(stderr, "cask: the run failed: %s\n", rt_msg[0] ? rt_msg : p ? cask_runtime_errmsg(rt) : "out of memory");
       code = rc == CASK_ETASK || rc == CASK_EIO || rc == CASK_ENOMEM ? EXIT_TASK : EXIT_USAGE;
-    } else {
+    } else if (lead) {
       print_results(g, res);
       cask_run_stats st;
       cask_runtime_last_stats(rt, &st);
-      if (!cfg->quiet) progress_summary(p, &st);
+      if (!cfg->quiet) progress_summary(p, &st), mpi_session_summary();
     }
     cask_results_free(res);
     progress_free(p);

@@ -27,6 +27,7 @@ static void (*const registrars[])(void) = {
   cask__register_zarr3_ops,
   cask__register_store_ops,
   cask__register_tasks_ops,
+  cask__register_select_ops,
   cask__register_kernel_ops,
   cask__register_hdf5_ops,
   cask__register_hdf5_write_ops,

@@ -101,11 +101,17 @@ CASK_API int cask_from_buffer(cask_ctx *ctx, const void *data, cask_dtype dtype,
 
 CASK_API cask_array *cask_array_retain(cask_array *a);
 CASK_API void cask_array_release(cask_array *a); /* NULL is a no-op */
+/* The shape and chunk of an axis whose blocks' lengths depend on data (x[mask],
+ * nonzero, compress: dask's NaN chunks); cask_array_size is then CASK_UNKNOWN
+ * too, and cask_array_nblocks gives the number of blocks along it. */
+#define CASK_UNKNOWN (-1)
 CASK_API int cask_array_ndim(const cask_array *a);
 CASK_API const int64_t *cask_array_shape(const cask_array *a);
 CASK_API const int64_t *cask_array_chunks(const cask_array *a);
 CASK_API int64_t cask_array_size(const cask_array *a);
 CASK_API cask_dtype cask_array_dtype(const cask_array *a);
+/* The number of blocks along axis (0 for a bad axis). */
+CASK_API int64_t cask_array_nblocks(const cask_array *a, int axis);
 
 /* NumPy's result dtype of an arithmetic operation on a and b
  * (np.result_type): bool < u8 < i32 < i64 < f32 < f64 by kind, with
@@ -453,12 +459,64 @@ CASK_API int cask_map_overlap(const cask_map_spec *spec, cask_array *in, const i
  * nanquantile median nanmedian unique bincount histogram digitize
  * searchsorted, docs/sorting.md); a @ b; a.T; slicing
  * a[::2, 5000:] and integer indexes a[0, -1] (integer expressions of
- * numbers); x.f(args) is f(x, args). It builds the same lazy nodes as the
+ * numbers); selection: masks a[a > 0.5], a[m, :], index lists and arrays
+ * a[[3, 1, 4], :], a[idx], compress, extract, take, nonzero(a)[k],
+ * argwhere, flatnonzero, compute_chunk_sizes; x.f(args) is f(x, args). It builds the same lazy nodes as the
  * calls above. A syntax error or an
  * unknown name gives CASK_EINVAL with a message giving the 1-based column,
  * e.g. "column 5: unknown name 'c' (in expression 'a + c')". */
 CASK_API int cask_eval(cask_ctx *ctx, const char *expr, const char *const *names,
                        cask_array *const *values, size_t nvars, cask_array **out);
+
+/* ---- selection (NumPy's boolean and integer indexing) ----------------------
+ * Results whose length depends on data have blocks of unknown length
+ * (CASK_UNKNOWN in their shape and chunks, as dask's NaN chunks): one block
+ * per input block (per block row when the input is chunked along more than
+ * its first axis; the rows are joined first, so the order is C order).
+ * Elementwise operations between arrays of the same blocks, and every
+ * reduction but argmin/argmax along such an axis, work without the sizes;
+ * writing to a file computes them first (a counting pass: one task per
+ * block counting its mask, then the run); everything else that needs them
+ * refuses with CASK_EINVAL naming the operation, until
+ * cask_compute_chunk_sizes gives an array of known sizes. Errors name the
+ * function and the shapes, before anything runs. */
+/* x[mask]: mask a bool array of x's shape; the selected elements, 1-d, in
+ * C order. */
+CASK_API int cask_mask_select(cask_array *x, cask_array *mask, cask_array **out);
+/* np.compress(cond, x, axis): the slices along axis (0 <= axis < ndim, or
+ * negative from the end) where cond (1-d, any dtype: nonzero is true) is
+ * true; cond shorter than the axis leaves out the rest, as NumPy does;
+ * x[cond, :] is the same with cond a bool array of the axis' length.
+ * axis NULL: of x flattened. */
+CASK_API int cask_compress(cask_array *cond, cask_array *x, const int *axis, cask_array **out);
+/* np.extract(cond, x): x's elements where cond (x's shape, any dtype) is
+ * nonzero, 1-d in C order. */
+CASK_API int cask_extract(cask_array *cond, cask_array *x, cask_array **out);
+/* np.nonzero(x): x's ndim int64 arrays of the indices of its nonzero
+ * elements (C order) along each axis, into out[0 .. ndim-1] (a 0-d x as
+ * a 1-d one of one element, as NumPy 1.24 does). */
+CASK_API int cask_nonzero(cask_array *x, cask_array **out);
+/* np.argwhere(x): an int64 array (n, ndim) of those indices. */
+CASK_API int cask_argwhere(cask_array *x, cask_array **out);
+/* np.flatnonzero(x): the flat (C order) indices of x's nonzero elements. */
+CASK_API int cask_flatnonzero(cask_array *x, cask_array **out);
+/* np.take(x, idx, axis): the n indices idx (negative from the end) along
+ * axis (NULL: of x flattened), known now: an index out of bounds is
+ * CASK_EINVAL naming it, the axis and x's shape before anything runs.
+ * Each result block reads only the input blocks its indices fall in. */
+CASK_API int cask_take_list(cask_array *x, int64_t n, const int64_t *idx, const int *axis, cask_array **out);
+/* The same with idx an integer cask array (any shape, known length): the
+ * result's shape is x's with axis replaced by idx's; an index out of bounds
+ * fails the run, naming the task, the index and the shape. A result block
+ * reads every block of x along axis. */
+CASK_API int cask_take(cask_array *x, cask_array *idx, const int *axis, cask_array **out);
+/* a with the lengths of its blocks known (dask's compute_chunk_sizes):
+ * runs a counting pass now (a task per block counting its mask or its
+ * nonzero elements, far cheaper than the selection), then gives an array
+ * of regular chunks (as many blocks as before, of even length) made from
+ * a's blocks when it is computed. An array of known sizes is returned
+ * retained. */
+CASK_API int cask_compute_chunk_sizes(cask_array *a, cask_array **out);
 
 /* ---- I/O ----------------------------------------------------------------
  * .npy files (NumPy's format, versions 1.0, 2.0, 3.0). */

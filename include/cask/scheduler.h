@@ -77,6 +77,30 @@ typedef void (*cask_task_finish_fn)(void *user, const cask_graph *g,
 typedef void (*cask_spill_fn)(void *user, const cask_graph *g, cask_task_id id,
                               int loaded, uint64_t bytes, uint64_t ns);
 
+struct cask_run_options;
+
+/* An executor that runs a graph on many processes (include/cask/mpi.h
+ * makes one from an MPI communicator). With one in cask_run_options,
+ * cask_run (and so cask_store, cask_compute, `cask run`) hands the graph to
+ * it: each process (rank) runs its part and the outputs it owns. Writers
+ * of cask_store (.npy, Zarr, buffers) use the collectives below to make one
+ * file out of every rank's blocks. rank and nranks are set by its maker;
+ * the functions are collective: every rank calls them in the same order. */
+typedef struct cask_executor {
+  int rank, nranks;
+  /* runs g (opts names no executor); the outputs this rank owns in *out */
+  int (*run)(struct cask_executor *ex, cask_runtime *rt, cask_graph *g,
+             const struct cask_run_options *opts, cask_results **out);
+  /* 1 when ok is nonzero on every rank, else 0 (also when MPI fails) */
+  int (*all_ok)(struct cask_executor *ex, int ok);
+  /* root's len bytes into buf on every rank */
+  int (*bcast)(struct cask_executor *ex, void *buf, size_t len, int root);
+  /* buf becomes the bitwise OR of every rank's buf (each byte written by
+   * one rank, zero elsewhere: the bytes of that rank, exactly) */
+  int (*merge)(struct cask_executor *ex, void *buf, size_t len);
+  void *impl;
+} cask_executor;
+
 typedef struct cask_run_options {
   cask_task_start_fn on_task_start;   /* optional */
   cask_task_finish_fn on_task_finish; /* optional */
@@ -87,8 +111,11 @@ typedef struct cask_run_options {
    * ordered graph, before any task starts (to size a progress display for
    * a graph the caller did not build, as cask_store's) */
   void (*on_run_start)(void *user, const cask_graph *g);
+  /* optional: run on many processes (cask_executor above); the callbacks
+   * then see each rank's own graph (its tasks and received blocks) */
+  cask_executor *executor;
 } cask_run_options;
-#define CASK_RUN_OPTIONS_DEFAULTS {NULL, NULL, NULL, NULL, NULL, NULL}
+#define CASK_RUN_OPTIONS_DEFAULTS {NULL, NULL, NULL, NULL, NULL, NULL, NULL}
 
 typedef struct cask_run_stats {
   uint64_t wall_ns;       /* from the first task start to the last finish */

@@ -46,6 +46,7 @@ typedef struct cask__node_class {
                cask_task_id *out);
   void (*free_ext)(void *ext); /* NULL: cask__free */
   int selects; /* lowers only the input blocks its blocks need (a slice) */
+  int unknown_ok; /* takes inputs of unknown block lengths (a->unknown) */
   /* The key prefix of a's blocks when it is not name (a source's op). */
   const char *(*prefix)(const cask_array *a);
 } cask__node_class;
@@ -101,6 +102,15 @@ struct cask_array {
       int ddof;
     } reduce;
   } p;
+  /* Axes whose blocks' lengths depend on data (dask's NaN chunks; bit i:
+   * axis i): shape[i] and chunk[i] are CASK_UNKNOWN, ublocks[i] blocks lie
+   * along it and ukey[i] is the token of the node whose data decide them
+   * (a selection). Two arrays have the same blocks there when their ukeys
+   * are equal. Only nodes that take blocks' lengths from the blocks at run
+   * time accept such inputs (cask__node_new_n refuses them elsewhere). */
+  uint32_t unknown;
+  int64_t ublocks[CASK_MAX_NDIM];
+  uint64_t ukey[CASK_MAX_NDIM];
   int scalar_first; /* SCALAR_BINARY: s op a */
   int scalar_int;   /* SCALAR_BINARY: the scalar is a float (0), an integer (1), a bool (2) */
 };
@@ -120,6 +130,12 @@ int cask__node_new_n(cask_ctx *ctx, cask__kind kind, const cask__node_class *cls
 int cask__node_new_ext(cask_ctx *ctx, const cask__node_class *cls, void *ext, cask_dtype dtype,
                        int ndim, const int64_t *shape, const int64_t *chunk, int nin,
                        cask_array *const *in, cask_array **out);
+/* Axis i of a (shape and chunk set to CASK_UNKNOWN) has nblocks blocks
+ * whose lengths the data of the node of token key decide. */
+void cask__set_unknown(cask_array *a, int axis, int64_t nblocks, uint64_t key);
+/* CASK_OK when a's block lengths are all known; else CASK_EINVAL with the
+ * context's message saying that fn needs them and how to get them. */
+int cask__need_sizes(const cask_array *a, const char *fn);
 /* Finish a node: hash its token from everything that defines it. */
 void cask__node_seal(cask_array *a, const void *params, size_t len);
 int64_t cask__nblocks(const cask_array *a, int axis);

@@ -43,6 +43,7 @@ void cask__shape_str(char *buf, size_t cap, int ndim, const int64_t *shape) {
 }
 
 int64_t cask__nblocks(const cask_array *a, int axis) {
+  if (a->unknown & (1u << axis)) return a->ublocks[axis];
   int64_t c = a->chunk[axis];
   return a->shape[axis] == 0 ? 1 : (a->shape[axis] + c - 1) / c;
 }
@@ -166,10 +167,61 @@ int cask__check_block_count(int n, cask_array *const *arrays) {
 
 void cask__block_box(const cask_array *a, const int64_t *bidx, int64_t *off, int64_t *ext) {
   for (int i = 0; i < a->ndim; i++) {
+    if (a->unknown & (1u << i)) { /* known when the block exists */
+      off[i] = 0;
+      ext[i] = CASK_UNKNOWN;
+      continue;
+    }
     off[i] = bidx[i] * a->chunk[i];
     int64_t end = off[i] + a->chunk[i];
     ext[i] = (end < a->shape[i] ? end : a->shape[i]) - off[i];
   }
+}
+
+void cask__set_unknown(cask_array *a, int axis, int64_t nblocks, uint64_t key) {
+  a->unknown |= 1u << axis;
+  a->shape[axis] = a->chunk[axis] = CASK_UNKNOWN;
+  a->ublocks[axis] = nblocks;
+  a->ukey[axis] = key;
+}
+
+int cask__need_sizes(const cask_array *a, const char *fn) {
+  if (!a->unknown) return CASK_OK;
+  int axis = __builtin_ctz(a->unknown);
+  char s[256];
+  cask__shape_str(s, sizeof s, a->ndim, a->shape);
+  return cask__fail(a->ctx, CASK_EINVAL,
+                    "%s: the array of shape %s (-1: unknown) has blocks of unknown length along axis %d (their sizes "
+                    "depend on data, as after x[mask]); %s needs them: compute them first with "
+                    "cask_compute_chunk_sizes (compute_chunk_sizes(x) in an expression)",
+                    fn, s, axis, fn);
+}
+
+/* An elementwise node's axes take their inputs' unknown lengths (right
+ * aligned; an input of extent 1 there broadcasts); two inputs of unknown
+ * lengths on one axis must have the same blocks. Other kinds refuse inputs
+ * of unknown lengths unless their class takes them; reductions set theirs
+ * (cask_reduce). */
+static int inherit_unknown(cask_array *a, const cask__node_class *cls) {
+  for (int k = 0; k < a->nin; k++) {
+    const cask_array *x = a->in[k];
+    if (!x->unknown) continue;
+    if (!cask__is_elementwise(a)) {
+      if (a->kind == CASK__NODE_REDUCE || (cls && cls->unknown_ok)) continue;
+      return cask__need_sizes(x, cls && cls->name ? cls->name : "this operation");
+    }
+    for (int j = 0; j < x->ndim; j++) {
+      if (!(x->unknown & (1u << j))) continue;
+      int i = j + a->ndim - x->ndim;
+      if ((a->unknown & (1u << i)) && a->ukey[i] != x->ukey[j])
+        return cask__fail(a->ctx, CASK_EINVAL,
+                          "two arrays of unknown block lengths along axis %d come from different selections: "
+                          "their elements cannot be matched without computing the sizes "
+                          "(cask_compute_chunk_sizes, compute_chunk_sizes(x) in an expression) and rechunking", i);
+      cask__set_unknown(a, i, x->ublocks[j], x->ukey[j]);
+    }
+  }
+  return CASK_OK;
 }
 
 int cask__node_new_n(cask_ctx *ctx, cask__kind kind, const cask__node_class *cls, int op,
@@ -208,6 +260,11 @@ int cask__node_new_n(cask_ctx *ctx, cask__kind kind, const cask__node_class *cls
       if (in[i]->depth > depth) depth = in[i]->depth;
     }
   a->depth = 1 + depth;
+  int rc = inherit_unknown(a, cls);
+  if (rc) {
+    cask_array_release(a);
+    return rc;
+  }
   if (a->depth > CASK__MAX_DEPTH) {
     cask_array_release(a);
     return cask__fail(ctx, CASK_ETOOBIG, "the expression is more than %d operations deep; compute a part first",
@@ -252,6 +309,11 @@ void cask__node_seal(cask_array *a, const void *params, size_t len) {
   h = cask__hash(&a->ndim, sizeof a->ndim, h);
   h = cask__hash(a->shape, sizeof a->shape[0] * (size_t)a->ndim, h);
   h = cask__hash(a->chunk, sizeof a->chunk[0] * (size_t)a->ndim, h);
+  if (a->unknown) { /* tokens of arrays of known lengths are as before */
+    h = cask__hash(&a->unknown, sizeof a->unknown, h);
+    h = cask__hash(a->ublocks, sizeof a->ublocks[0] * (size_t)a->ndim, h);
+    h = cask__hash(a->ukey, sizeof a->ukey[0] * (size_t)a->ndim, h);
+  }
   h = cask__hash(params, len, h);
   h = cask__hash(&a->nin, sizeof a->nin, h);
   for (int i = 0; i < a->nin; i++) h = cask__hash(&a->in[i]->token, sizeof a->in[i]->token, h);
@@ -286,7 +348,11 @@ const int64_t *cask_array_chunks(const cask_array *a) { return a ? a->chunk : NU
 cask_dtype cask_array_dtype(const cask_array *a) { return a ? a->dtype : CASK_DTYPE_COUNT; }
 int64_t cask_array_size(const cask_array *a) {
   if (!a) return 0;
+  if (a->unknown) return CASK_UNKNOWN;
   int64_t n = 1;
   for (int i = 0; i < a->ndim; i++) n *= a->shape[i];
   return n;
+}
+int64_t cask_array_nblocks(const cask_array *a, int axis) {
+  return a && axis >= 0 && axis < a->ndim ? cask__nblocks(a, axis) : 0;
 }

@@ -235,6 +235,7 @@ int cask__expr_call(parser *ps, const char *name, size_t len, const char *at, ar
   if (!fn) fn = find(cask__expr_shape_fns, cask__expr_shape_nfns, name, len);
   if (!fn) fn = find(cask__expr_stats_fns, cask__expr_stats_nfns, name, len);
   if (!fn) fn = find(cask__expr_sort_fns, cask__expr_sort_nfns, name, len);
+  if (!fn) fn = find(cask__expr_select_fns, cask__expr_select_nfns, name, len);
   *found = fn != NULL;
   if (!fn) return CASK_OK;
   arg *bound[MAX_PARAMS] = {NULL};

@@ -102,5 +102,12 @@ extern const size_t cask__expr_stats_nfns;
 /* call-sort.c: sorting, order statistics, counting and searching */
 extern const array_fn cask__expr_sort_fns[];
 extern const size_t cask__expr_sort_nfns;
+/* call-select.c: selection functions, and the advanced index of a
+ * subscript: x (already sliced by the other items) indexed along axis by
+ * g (a list of integers or bools, or an array value), or by idx. */
+extern const array_fn cask__expr_select_fns[];
+extern const size_t cask__expr_select_nfns;
+int cask__expr_advanced(parser *ps, const char *at, cask_array *x, int axis, arg *g, cask_array **out);
+int cask__expr_advanced_array(parser *ps, const char *at, cask_array *x, int axis, cask_array *idx, cask_array **out);
 
 #endif

@@ -634,15 +634,41 @@ static int index_int(parser *ps, int64_t *out) {
   return CASK_OK;
 }
 
-/* One item of a subscript: "i", or a slice "start:stop:step" with any part
- * left out. */
-static int parse_index_item(parser *ps, cask_index *x) {
+/* One item of a subscript: "i", a slice "start:stop:step" with any part
+ * left out, or an advanced index (*adv set: a list [3, 1, 4] or an array
+ * expression such as x > 0.5, left in adv for the caller). */
+static int parse_index_item(parser *ps, cask_index *x, arg *adv, int *is_adv) {
   int64_t v[3] = {CASK_NONE, CASK_NONE, 1};
   int rc, is_slice = 0;
   const char *at = ps->p;
+  *is_adv = 0;
+  skip(ps);
+  if (*ps->p == '[') {
+    adv->at = ps->p;
+    *is_adv = 1;
+    return parse_seq(ps, adv);
+  }
+  if (*ps->p != ':' && *ps->p != ',' && *ps->p != ']') { /* the first part: any expression */
+    const char *vat = ps->p;
+    value val = {0};
+    if ((rc = parse_compare(ps, &val))) return rc;
+    skip(ps);
+    if (val.a) {
+      if (*ps->p == ':') {
+        cask__expr_drop(&val);
+        return cask__expr_fail(ps, vat, "an array cannot bound a slice");
+      }
+      adv->at = vat;
+      adv->kind = ARG_VALUE;
+      adv->v = val;
+      *is_adv = 1;
+      return CASK_OK;
+    }
+    if (!cask__expr_int(&val, &v[0])) return cask__expr_fail(ps, vat, "an index must be an integer (within int64's range)");
+  }
   for (int part = 0;; part++) {
     skip(ps);
-    if (*ps->p != ':' && *ps->p != ',' && *ps->p != ']' && (rc = index_int(ps, &v[part]))) return rc;
+    if (part > 0 && *ps->p != ':' && *ps->p != ',' && *ps->p != ']' && (rc = index_int(ps, &v[part]))) return rc;
     skip(ps);
     if (*ps->p != ':' || part == 2) break;
     ps->p++;
@@ -671,33 +697,111 @@ static int insert_new_axes(const char *kind, int nitems, const cask_array *r, in
   return nd;
 }
 
+/* x[mask] or x[..., idx, ...] with one advanced item (kind 'a', at
+ * item p of n index items): the other items slice first, then the
+ * advanced one indexes its axis; where NumPy puts the result's axis first
+ * (integers and the array apart), it is moved there. */
+static int apply_advanced(parser *ps, const char *at, value *out, cask_index *idx, const char *kind, int n,
+                          int p, arg *adv) {
+  cask_array *x = out->a, *r = NULL, *t = NULL;
+  int rc;
+  if (n == 1 && adv->kind == ARG_VALUE && cask_array_dtype(adv->v.a) == CASK_BOOL &&
+      cask_array_ndim(adv->v.a) == cask_array_ndim(x) && cask_array_ndim(x) != 1) {
+    if (cask_mask_select(x, adv->v.a, &r)) return cask__expr_fail_ctx(ps, at);
+  } else {
+    int axis = 0, lo = p, hi = p, nint = 0;
+    for (int k = 0; k < p; k++) axis += kind[k] == 's';
+    for (int k = 0; k < n; k++)
+      if (kind[k] == 'i') {
+        nint++;
+        if (k < lo) lo = k;
+        if (k > hi) hi = k;
+      }
+    if (n > cask_array_ndim(x)) return cask__expr_fail(ps, at, "too many indices for the array");
+    idx[p] = CASK_COLON;
+    int whole = 1; /* nothing to slice: also for arrays of unknown lengths */
+    for (int k = 0; k < n; k++)
+      whole &= !idx[k].is_int && idx[k].start == CASK_NONE && idx[k].stop == CASK_NONE && idx[k].step == 1;
+    if (whole) t = cask_array_retain(x);
+    else if (cask_slice(x, n, idx, &t)) return cask__expr_fail_ctx(ps, at);
+    rc = cask__expr_advanced(ps, adv->at, t, axis, adv, &r); /* errors at the index's column */
+    cask_array_release(t);
+    if (rc) return rc;
+    if (nint && hi - lo + 1 != nint + 1 && axis != 0) { /* not adjacent: NumPy's axis goes first */
+      int zero = 0;
+      t = r;
+      rc = cask_moveaxis(t, 1, &axis, &zero, &r);
+      cask_array_release(t);
+      if (rc) return cask__expr_fail_ctx(ps, at);
+    }
+  }
+  cask_array_release(out->a);
+  out->a = r;
+  return CASK_OK;
+}
+
 /* x[...] at ps->p == '[': replaces *out by the slice (None or newaxis
- * items add axes of extent 1, as in NumPy). */
+ * items add axes of extent 1, as in NumPy), or by the selection of one
+ * advanced item (a mask, a list of indices, an integer array). */
 static int parse_subscript(parser *ps, value *out) {
   const char *at = ps->p++;
   cask_index idx[CASK_MAX_NDIM];
   char kind[2 * CASK_MAX_NDIM];
-  int n = 0, nitems = 0, nnew = 0, rc = CASK_OK;
+  int n = 0, nitems = 0, nnew = 0, rc = CASK_OK, nadv = 0, padv = -1;
+  arg adv;
+  memset(&adv, 0, sizeof adv);
   if (!out->a) return cask__expr_fail(ps, at, "only an array can be indexed");
   for (;;) {
     skip(ps);
     if (*ps->p == ']' && nitems > 0) break;
-    if (nitems == 2 * CASK_MAX_NDIM) return cask__expr_fail(ps, ps->p, "too many indexes");
+    if (nitems == 2 * CASK_MAX_NDIM) {
+      rc = cask__expr_fail(ps, ps->p, "too many indexes");
+      goto done;
+    }
     if (word_at(ps->p, "None") || word_at(ps->p, "newaxis")) {
       ps->p += *ps->p == 'N' ? 4 : 7;
       kind[nitems++] = 'n';
       nnew++;
       skip(ps);
     } else {
-      if (n == CASK_MAX_NDIM) return cask__expr_fail(ps, ps->p, "too many indexes");
-      if ((rc = parse_index_item(ps, &idx[n]))) return rc;
-      kind[nitems++] = idx[n++].is_int ? 'i' : 's';
+      int is_adv;
+      const char *item = ps->p;
+      if (n == CASK_MAX_NDIM) {
+        rc = cask__expr_fail(ps, ps->p, "too many indexes");
+        goto done;
+      }
+      arg one;
+      memset(&one, 0, sizeof one);
+      if ((rc = parse_index_item(ps, &idx[n], &one, &is_adv))) {
+        drop_arg(&one);
+        goto done;
+      }
+      if (is_adv && nadv++) {
+        drop_arg(&one);
+        rc = cask__expr_fail(ps, item, "only one array or list index per subscript is supported");
+        goto done;
+      }
+      if (is_adv) adv = one, padv = n;
+      kind[nitems++] = is_adv ? 'a' : idx[n].is_int ? 'i' : 's';
+      n++;
+      skip(ps);
     }
     if (*ps->p == ']') break;
-    if (*ps->p != ',') return cask__expr_fail(ps, ps->p, "expected ',' or ']' in the subscript");
+    if (*ps->p != ',') {
+      rc = cask__expr_fail(ps, ps->p, "expected ',' or ']' in the subscript");
+      goto done;
+    }
     ps->p++;
   }
   ps->p++;
+  if (nadv) {
+    char k2[CASK_MAX_NDIM];
+    for (int k = 0, j = 0; k < nitems; k++)
+      if (kind[k] != 'n') k2[j++] = kind[k];
+    rc = nnew ? cask__expr_fail(ps, at, "None (a new axis) beside an array index is not supported")
+              : apply_advanced(ps, at, out, idx, k2, n, padv, &adv);
+    goto done;
+  }
   cask_array *r;
   if (n ? cask_slice(out->a, n, idx, &r) : !(r = cask_array_retain(out->a))) return cask__expr_fail_ctx(ps, at);
   if (nnew) {
@@ -715,7 +819,9 @@ static int parse_subscript(parser *ps, value *out) {
   }
   cask_array_release(out->a);
   out->a = r;
-  return CASK_OK;
+done:
+  drop_arg(&adv);
+  return rc;
 }
 
 /* x.T or x.method(args) at ps->p == '.'. */

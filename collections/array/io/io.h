@@ -30,9 +30,20 @@ struct cask__writer {
    * written whole by one task taking its blocks, in C order, as inputs;
    * place then gets the group's index and box */
   int64_t group[CASK_MAX_NDIM];
+  /* with several ranks: before the agreement, make this rank's writes
+   * durable (fsync), so rank 0 renames only complete files; or NULL */
+  void (*flush)(cask__writer *w);
 };
-int cask__npy_writer_open(cask_array *a, const char *path, cask__writer *w);
-int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_options *opts, cask__writer *w);
+/* ex: the run's executor over many ranks, or NULL. With more than one
+ * rank, rank 0 makes the temporary file or store and broadcasts its name
+ * (every rank calls open, also after a failure, so the broadcasts match),
+ * every rank's writer tasks write their blocks into it, and finish (called
+ * with the agreement of all ranks) has rank 0 alone rename or remove it. */
+int cask__npy_writer_open(cask_array *a, const char *path, cask_executor *ex, cask__writer *w);
+int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_options *opts, cask_executor *ex,
+                           cask__writer *w);
+/* Rank 0's code and temporary name to every rank (store.c). */
+int cask__share_name(cask_executor *ex, int rc, char *name, size_t cap);
 /* hdf5-write.c, netcdf-write.c: name is the dataset or the variable. */
 int cask__hdf5_writer_open(cask_array *a, const char *path, const char *name,
                            const struct cask_hdf5_options *opts, cask__writer *w);

@@ -797,16 +797,26 @@ static void place_block(void *args, const int64_t *bidx, const int64_t *off, con
   (void)bidx;
 }
 
-/* The temporary file a run writes into. */
+/* The temporary file a run writes into; with several ranks, only rank 0
+ * (lead) made it and renames or removes it. */
 typedef struct npy_target {
   char *tmp;
   int fd;
+  int lead;
 } npy_target;
+
+static void flush_npy(cask__writer *w) {
+  npy_target *t = w->state;
+  if (!t->lead) fsync(t->fd);
+}
 
 static int finish_npy(cask__writer *w, cask_ctx *ctx, int ok) {
   npy_target *t = w->state;
-  int rc = ok ? cask__finish_file(ctx, "to_npy", t->fd, t->tmp, w->path) : CASK_OK;
-  if (!ok || rc) unlink(t->tmp);
+  int rc = CASK_OK;
+  if (t->lead) {
+    rc = ok ? cask__finish_file(ctx, "to_npy", t->fd, t->tmp, w->path) : CASK_OK;
+    if (!ok || rc) unlink(t->tmp);
+  }
   if (close(t->fd) != 0 && ok && !rc) /* renamed already: the data is fsynced, report only */
     rc = cask__fail(ctx, CASK_EIO, "to_npy %s: closing the file: %s", w->path, strerror(errno));
   cask__free(t->tmp);
@@ -815,7 +825,25 @@ static int finish_npy(cask__writer *w, cask_ctx *ctx, int ok) {
   return rc;
 }
 
-int cask__npy_writer_open(cask_array *a, const char *path, cask__writer *w) {
+/* Rank 0 (or a run on one process): a new temporary file, its header
+ * written and its size set. */
+static int make_npy_temp(cask_ctx *ctx, const char *path, npy_target *t, const char *header, size_t hlen, int64_t nbytes) {
+  cask__remove_leftovers_of(path); /* of a killed writer of the same path */
+  if ((t->fd = mkstemp(t->tmp)) < 0)
+    return cask__fail(ctx, CASK_EIO, "to_npy %s: cannot create a temporary file next to it: %s", path, strerror(errno));
+  fcntl(t->fd, F_SETFD, FD_CLOEXEC); /* keep it out of child processes */
+  if (pwrite_full(t->fd, header, hlen, 0) != 0 || ftruncate(t->fd, (off_t)((int64_t)hlen + nbytes)) != 0) {
+    int rc = cask__fail(ctx, CASK_EIO, "to_npy %s: writing the header and sizing the file to %lld bytes: %s", path,
+                        (long long)((int64_t)hlen + nbytes), strerror(errno));
+    close(t->fd);
+    t->fd = -1;
+    unlink(t->tmp);
+    return rc;
+  }
+  return CASK_OK;
+}
+
+int cask__npy_writer_open(cask_array *a, const char *path, cask_executor *ex, cask__writer *w) {
   cask_ctx *ctx = a->ctx;
   if (!path || !*path) return cask__fail(ctx, CASK_EINVAL, "to_npy: the path is NULL or empty");
   char header[1024];
@@ -825,28 +853,25 @@ int cask__npy_writer_open(cask_array *a, const char *path, cask__writer *w) {
   size_t cap = strlen(path) + 48;
   npy_target *t = cask__calloc(1, sizeof *t);
   write_args *args = cask__calloc(1, sizeof *args);
-  if (!t || !args || !(t->tmp = cask__malloc(cap))) {
-    cask__free(t ? t->tmp : NULL);
-    cask__free(t);
-    cask__free(args);
-    return cask__fail(ctx, CASK_ENOMEM, "to_npy %s: out of memory", path);
+  int multi = ex && ex->nranks > 1, rc = CASK_OK;
+  if (!t || !args || !(t->tmp = cask__calloc(1, cap))) rc = cask__fail(ctx, CASK_ENOMEM, "to_npy %s: out of memory", path);
+  if (t) t->lead = !multi || ex->rank == 0, t->fd = -1;
+  if (!rc && t->lead) {
+    cask__temp_name(t->tmp, cap, path);
+    rc = make_npy_temp(ctx, path, t, header, hlen, nbytes);
   }
-  cask__temp_name(t->tmp, cap, path);
-  cask__remove_leftovers_of(path); /* of a killed writer of the same path */
-  int rc = CASK_OK;
-  if ((t->fd = mkstemp(t->tmp)) < 0) {
-    rc = cask__fail(ctx, CASK_EIO, "to_npy %s: cannot create a temporary file next to it: %s", path, strerror(errno));
-  } else {
-    fcntl(t->fd, F_SETFD, FD_CLOEXEC); /* keep it out of child processes */
-    if (pwrite_full(t->fd, header, hlen, 0) != 0 || ftruncate(t->fd, (off_t)((int64_t)hlen + nbytes)) != 0) {
-      rc = cask__fail(ctx, CASK_EIO, "to_npy %s: writing the header and sizing the file to %lld bytes: %s", path,
-                      (long long)((int64_t)hlen + nbytes), strerror(errno));
-      close(t->fd);
-      unlink(t->tmp);
-    }
+  if (multi) { /* rank 0's name to the others, which write into it */
+    char name[4096] = "";
+    if (!rc && t->lead) cask__fmt(name, sizeof name, "%s", t->tmp);
+    int shared = cask__share_name(ex, rc, name, sizeof name);
+    if (!rc && shared) rc = cask__fail(ctx, shared, "to_npy %s: rank 0 could not make the temporary file", path);
+    if (!rc && !t->lead && (t->fd = open(name, O_WRONLY | O_CLOEXEC)) < 0)
+      rc = cask__fail(ctx, CASK_EIO, "to_npy %s: rank %d cannot open rank 0's temporary file %s: %s", path, ex->rank, name,
+                      strerror(errno));
   }
   if (rc) {
-    cask__free(t->tmp);
+    if (t && t->lead && t->fd >= 0) close(t->fd), unlink(t->tmp);
+    cask__free(t ? t->tmp : NULL);
     cask__free(t);
     cask__free(args);
     return rc;
@@ -854,7 +879,7 @@ int cask__npy_writer_open(cask_array *a, const char *path, cask__writer *w) {
   args->fd = t->fd, args->dtype = a->dtype, args->ndim = a->ndim, args->data_off = (int64_t)hlen;
   memcpy(args->shape, a->shape, sizeof args->shape[0] * (size_t)a->ndim);
   *w = (cask__writer){.what = "to_npy", .path = path, .op = op_write, .args = args, .len = sizeof *args,
-                      .place = place_block, .finish = finish_npy, .state = t};
+                      .place = place_block, .finish = finish_npy, .state = t, .flush = flush_npy};
   return CASK_OK;
 }
 

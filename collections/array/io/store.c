@@ -101,11 +101,28 @@ static int check_targets(int n, const cask_target *t) {
   return CASK_OK;
 }
 
-static int open_writer(const cask_target *t, cask__writer *w) {
+int cask__share_name(cask_executor *ex, int rc, char *name, size_t cap) {
+  int code = rc;
+  if (ex->bcast(ex, &code, sizeof code, 0) || ex->bcast(ex, name, cap, 0)) return CASK_EIO;
+  name[cap - 1] = '\0';
+  return code;
+}
+
+static int open_writer(const cask_target *t, cask_executor *ex, cask__writer *w) {
+  int multi = ex && ex->nranks > 1;
   switch (t->kind) {
   case CASK_TARGET_BUFFER: return open_buffer(t, w);
-  case CASK_TARGET_NPY: return cask__npy_writer_open(t->array, t->path, w);
-  case CASK_TARGET_ZARR: return cask__zarr_writer_open(t->array, t->path, t->zarr, w);
+  case CASK_TARGET_NPY: return cask__npy_writer_open(t->array, t->path, ex, w);
+  case CASK_TARGET_ZARR: return cask__zarr_writer_open(t->array, t->path, t->zarr, ex, w);
+  case CASK_TARGET_HDF5:
+  case CASK_TARGET_NETCDF:
+    if (multi) /* one HDF5 library handle per file: not written by several processes yet */
+      return cask__fail(t->array->ctx, CASK_EINVAL, "%s %s: not written by more than one MPI rank yet (run it on one)",
+                        t->kind == CASK_TARGET_HDF5 ? "to_hdf5" : "to_netcdf", t->path);
+    break;
+  default: break;
+  }
+  switch (t->kind) {
   case CASK_TARGET_HDF5: return cask__hdf5_writer_open(t->array, t->path, t->name, t->hdf5, w);
   default: return cask__netcdf_writer_open(t->array, t->path, t->name, t->hdf5, w);
   }
@@ -149,6 +166,41 @@ static int finish_all(int n, cask__writer *w, cask_ctx *ctx, int rc) {
   return rc;
 }
 
+/* Arrays of unknown block lengths (after x[mask]) going to files get their
+ * sizes first: a counting pass, run now, then regular blocks made of
+ * theirs (cask_compute_chunk_sizes). *out: NULL when every size is known,
+ * else a copy of the targets holding a reference to each array. A buffer
+ * of such an array is refused: its caller could not have known its size. */
+static int known_sizes(int n, const cask_target *t, const cask_run_options *opts, cask_target **out) {
+  int any = 0, rc = CASK_OK;
+  *out = NULL;
+  for (int k = 0; k < n; k++) {
+    if (!t[k].array->unknown) continue;
+    if (t[k].kind == CASK_TARGET_BUFFER) return cask__need_sizes(t[k].array, "compute into a buffer");
+    any = 1;
+  }
+  if (!any) return CASK_OK;
+  cask_target *c = cask__calloc((size_t)n, sizeof *c);
+  if (!c) return cask__fail(t[0].array->ctx, CASK_ENOMEM, "store: out of memory");
+  for (int k = 0; k < n; k++) {
+    c[k] = t[k];
+    c[k].array = NULL;
+  }
+  for (int k = 0; k < n && !rc; k++) {
+    int j = 0;
+    while (j < k && t[j].array != t[k].array) j++; /* an array going to several targets is counted once */
+    if (j < k) c[k].array = cask_array_retain(c[j].array);
+    else rc = cask__compute_chunk_sizes(t[k].array, opts, &c[k].array);
+  }
+  if (rc) {
+    for (int k = 0; k < n; k++) cask_array_release(c[k].array);
+    cask__free(c);
+    return rc;
+  }
+  *out = c;
+  return CASK_OK;
+}
+
 int cask_store(int n, const cask_target *targets, const cask_run_options *opts) {
   if (check_targets(n, targets)) return CASK_EINVAL;
   cask_ctx *ctx = targets[0].array->ctx;
@@ -156,15 +208,34 @@ int cask_store(int n, const cask_target *targets, const cask_run_options *opts) 
   cask_array *stack[8], **arrays = n <= 8 ? stack : cask__malloc((size_t)n * sizeof *arrays);
   cask__writer *w = cask__calloc((size_t)n, sizeof *w);
   cask_graph *g = NULL;
+  cask_target *sized = NULL;
   int rc = CASK_OK;
   if (!arrays || !w) {
     rc = cask__fail(ctx, CASK_ENOMEM, "store: out of memory");
     goto done;
   }
   for (int k = 0; k < n; k++) arrays[k] = targets[k].array;
+  if ((rc = known_sizes(n, targets, opts, &sized))) goto done;
+  if (sized) {
+    targets = sized;
+    for (int k = 0; k < n; k++) arrays[k] = targets[k].array;
+  }
   if ((rc = cask__check_block_count(n, arrays))) goto done;
-  for (int k = 0; k < n && !rc; k++) rc = open_writer(&targets[k], &w[k]);
+  cask_executor *ex = opts ? opts->executor : NULL;
+  int multi = ex && ex->nranks > 1;
+  /* with several ranks every rank opens every writer (their broadcasts
+   * pair up) and all agree before running */
+  for (int k = 0; k < n && (!rc || multi); k++) {
+    int orc = open_writer(&targets[k], ex, &w[k]);
+    if (!rc) rc = orc;
+  }
+  if (multi && !ex->all_ok(ex, rc == CASK_OK) && !rc)
+    rc = cask__fail(ctx, CASK_EIO, "store: another MPI rank could not open the outputs");
   if (rc) goto done;
+  /* a buffer is filled by the ranks owning its blocks and merged after
+   * the run (bitwise OR: zero where a rank wrote nothing) */
+  for (int k = 0; multi && k < n; k++)
+    if (targets[k].kind == CASK_TARGET_BUFFER && targets[k].nbytes) memset(targets[k].buf, 0, targets[k].nbytes);
   if ((rc = cask_graph_new(&g))) {
     cask__fail(ctx, rc, "store: out of memory");
     goto done;
@@ -178,11 +249,23 @@ int cask_store(int n, const cask_target *targets, const cask_run_options *opts) 
       cask__fail(ctx, rc, "%s", cask_runtime_errmsg(ctx->rt));
   }
   cask_results_free(res); /* writers and kernels into buffers make no block */
+  for (int k = 0; multi && !rc && k < n; k++)
+    if (targets[k].kind == CASK_TARGET_BUFFER && targets[k].nbytes && ex->merge(ex, targets[k].buf, targets[k].nbytes))
+      rc = cask__fail(ctx, CASK_EIO, "store: merging a buffer across MPI ranks failed");
+  if (multi && w) { /* every rank's blocks are in before rank 0 renames */
+    for (int k = 0; k < n; k++)
+      if (w[k].flush) w[k].flush(&w[k]);
+    if (!ex->all_ok(ex, rc == CASK_OK) && !rc) rc = cask__fail(ctx, CASK_EIO, "store: another MPI rank failed");
+  }
 done:
   if (w) rc = finish_all(n, w, ctx, rc);
   cask_graph_free(g);
   cask__free(w);
   if (arrays != stack) cask__free(arrays);
+  if (sized) {
+    for (int k = 0; k < n; k++) cask_array_release(sized[k].array);
+    cask__free(sized);
+  }
   return rc;
 }
 

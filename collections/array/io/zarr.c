@@ -812,6 +812,7 @@ static int replace_dir(const char *tmp, const char *path) {
 /* The temporary store a run writes into, and the metadata's name
  * (.zarray, zarr.json) and text. */
 typedef struct zarr_target {
+  int lead; /* rank 0 of several, or the only process: writes the metadata, renames */
   char tmp[ZARR_MAX_PATH + 64];
   const char *meta_name;
   char *meta;
@@ -820,6 +821,7 @@ typedef struct zarr_target {
 static int finish_zarr(cask__writer *w, cask_ctx *ctx, int ok) {
   zarr_target *t = w->state;
   int rc = CASK_OK;
+  if (!t->lead) goto done; /* chunks written: rank 0 finishes the store */
   if (ok) {
     char p[ZARR_MAX_PATH + 80], err[768];
     cask__fmt(p, sizeof p, "%s/%s", t->tmp, t->meta_name);
@@ -830,13 +832,15 @@ static int finish_zarr(cask__writer *w, cask_ctx *ctx, int ok) {
                       strerror(errno));
   }
   if (!ok || rc) cask__remove_tree(t->tmp);
+done:
   cJSON_free(t->meta);
   cask__free(t);
   cask__free(w->args);
   return rc;
 }
 
-int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_options *opts, cask__writer *w) {
+int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_options *opts, cask_executor *ex,
+                           cask__writer *w) {
   cask_ctx *ctx = a->ctx;
   static const cask_zarr_options defaults = CASK_ZARR_OPTIONS_DEFAULTS;
   const cask_zarr_options *o = opts ? opts : &defaults;
@@ -844,30 +848,37 @@ int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_opti
   if (strlen(path) >= ZARR_MAX_PATH - 64) return cask__fail(ctx, CASK_EINVAL, "to_zarr: the path is too long");
   unsigned char fill[8];
   int rc = check_options(ctx, path, o, a, fill);
-  if (!rc) rc = check_target(ctx, path);
-  if (rc) return rc;
-  zarr_target *t = cask__calloc(1, sizeof *t);
-  char abs[ZARR_MAX_PATH];
+  if (rc) return rc; /* the same on every rank */
+  int multi = ex && ex->nranks > 1, lead = !multi || ex->rank == 0;
+  if (lead) rc = check_target(ctx, path);
+  zarr_target *t = rc ? NULL : cask__calloc(1, sizeof *t);
+  char abs[ZARR_MAX_PATH] = "";
   write_args *args = NULL;
   int v3 = o->zarr_format == 3;
-  if (t) t->meta_name = v3 ? "zarr.json" : ".zarray";
-  if (!t || !(t->meta = v3 ? cask__zarr3_writer_meta(a, o, fill) : meta_text(a, o, fill))) {
+  if (t) t->meta_name = v3 ? "zarr.json" : ".zarray", t->lead = lead;
+  if (!rc && (!t || !(t->meta = v3 ? cask__zarr3_writer_meta(a, o, fill) : meta_text(a, o, fill))))
     rc = cask__fail(ctx, CASK_ENOMEM, "to_zarr %s: out of memory", path);
-    goto fail;
+  if (!rc && lead) {
+    /* ".NAME.tmp-PID-N" and ".NAME.old-PID-N" of a killed writer of the
+     * same path go first */
+    char prefix[ZARR_MAX_PATH + 16];
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path, *slash = strrchr(path, '/');
+    cask__fmt(abs, sizeof abs, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+    cask__fmt(prefix, sizeof prefix, ".%s.tmp-", base);
+    cask__remove_leftovers(abs, prefix);
+    cask__fmt(prefix, sizeof prefix, ".%s.old-", base); /* a store being replaced */
+    cask__remove_leftovers(abs, prefix);
+    if (cask__temp_dir(path, "tmp", t->tmp, sizeof t->tmp) || !realpath(t->tmp, abs))
+      rc = cask__fail(ctx, CASK_EIO, "to_zarr %s: cannot make a temporary store next to it: %s", path, strerror(errno));
   }
-  /* ".NAME.tmp-PID-N" and ".NAME.old-PID-N" of a killed writer of the
-   * same path go first */
-  char prefix[ZARR_MAX_PATH + 16];
-  const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path, *slash = strrchr(path, '/');
-  cask__fmt(abs, sizeof abs, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
-  cask__fmt(prefix, sizeof prefix, ".%s.tmp-", base);
-  cask__remove_leftovers(abs, prefix);
-  cask__fmt(prefix, sizeof prefix, ".%s.old-", base); /* a store being replaced */
-  cask__remove_leftovers(abs, prefix);
-  if (cask__temp_dir(path, "tmp", t->tmp, sizeof t->tmp) || !realpath(t->tmp, abs)) {
-    rc = cask__fail(ctx, CASK_EIO, "to_zarr %s: cannot make a temporary store next to it: %s", path, strerror(errno));
-    goto fail;
+  if (multi) { /* rank 0's temporary store to the others, whose chunks go there */
+    char names[2 * ZARR_MAX_PATH + 128] = "";
+    if (!rc && lead) memcpy(names, t->tmp, sizeof t->tmp), memcpy(names + sizeof t->tmp, abs, sizeof abs);
+    int shared = cask__share_name(ex, rc, names, sizeof names);
+    if (!rc && shared) rc = cask__fail(ctx, shared, "to_zarr %s: rank 0 could not make the temporary store", path);
+    if (!rc && !lead) memcpy(t->tmp, names, sizeof t->tmp), memcpy(abs, names + sizeof t->tmp, sizeof abs);
   }
+  if (rc) goto fail;
   size_t len = strlen(abs);
   if (v3) {
     const cask_op *op3 = NULL;
@@ -875,7 +886,7 @@ int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_opti
     void *args3 = cask__zarr3_writer_args(a, o, fill, abs, &len, &op3, group);
     if (!args3) {
       rc = cask__fail(ctx, CASK_ENOMEM, "to_zarr %s: out of memory", path);
-      rmdir(t->tmp);
+      if (lead) rmdir(t->tmp);
       goto fail;
     }
     *w = (cask__writer){.what = "to_zarr", .path = path, .op = cask_array_size(a) > 0 ? op3 : NULL, .args = args3,
@@ -885,7 +896,7 @@ int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_opti
   }
   if (!(args = cask__calloc(1, sizeof *args + len))) {
     rc = cask__fail(ctx, CASK_ENOMEM, "to_zarr %s: out of memory", path);
-    rmdir(t->tmp);
+    if (lead) rmdir(t->tmp);
     goto fail;
   }
   static const int codec[] = {CASK__ZARR_CODEC_NONE, CASK__ZARR_CODEC_ZLIB, CASK__ZARR_CODEC_GZIP,

@@ -155,6 +155,8 @@ int cask_concatenate(int n, cask_array *const *arrays, int axis, cask_array **ou
   *out = NULL;
   int rc = check_inputs("concatenate", n, arrays);
   if (rc) return rc;
+  for (int k = 0; k < n; k++)
+    if ((rc = cask__need_sizes(arrays[k], "concatenate"))) return rc;
   cask_array *const *x = arrays;
   int nd = x[0]->ndim;
   if (nd == 0) return cask__fail(x[0]->ctx, CASK_EINVAL, "concatenate: 0-d arrays cannot be concatenated (use stack)");
@@ -188,6 +190,8 @@ int cask_stack(int n, cask_array *const *arrays, int axis, cask_array **out) {
   *out = NULL;
   int rc = check_inputs("stack", n, arrays);
   if (rc) return rc;
+  for (int k = 0; k < n; k++)
+    if ((rc = cask__need_sizes(arrays[k], "stack"))) return rc;
   cask_array *const *x = arrays;
   int nd = x[0]->ndim;
   if (nd + 1 > CASK_MAX_NDIM)

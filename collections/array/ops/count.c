@@ -233,6 +233,7 @@ static int monotonic(const double *b, int64_t n) {
 int cask_digitize(cask_array *x, const double *bins, int64_t nbins, int right, cask_array **out) {
   int rc = begin(x, out);
   if (rc) return rc;
+  if ((rc = cask__need_sizes(x, "digitize"))) return rc;
   if (nbins < 0 || (nbins && !bins) || nbins > (1 << 20))
     return cask__fail(x->ctx, CASK_EINVAL, "digitize: %lld bins given (0 to 2^20)", (long long)nbins);
   if (!monotonic(bins, nbins))
@@ -252,6 +253,7 @@ int cask_digitize(cask_array *x, const double *bins, int64_t nbins, int right, c
 int cask_searchsorted(cask_array *a, cask_array *v, int right, cask_array **out) {
   int rc = begin(a, out);
   if (rc || !v) return rc ? rc : CASK_EINVAL;
+  if ((rc = cask__need_sizes(a, "searchsorted")) || (rc = cask__need_sizes(v, "searchsorted"))) return rc;
   if (a->ndim != 1) {
     char s[CASK_MAX_NDIM * 22 + 4];
     fmt_shape(s, sizeof s, a);
@@ -298,6 +300,7 @@ static int min_max(cask_array *a, double *lo, double *hi) {
 int cask_bincount(cask_array *x, cask_array *weights, int64_t minlength, cask_array **out) {
   int rc = begin(x, out);
   if (rc) return rc;
+  if ((rc = cask__need_sizes(x, "bincount")) || (weights && (rc = cask__need_sizes(weights, "bincount")))) return rc;
   char s[CASK_MAX_NDIM * 22 + 4];
   fmt_shape(s, sizeof s, x);
   if (x->ndim != 1) return cask__fail(x->ctx, CASK_EINVAL, "bincount: x must be 1-d, not of shape %s", s);
@@ -344,6 +347,7 @@ int cask_histogram(cask_array *a, int64_t bins, const double *edges, const doubl
   if (edges_out) *edges_out = NULL;
   int rc = begin(a, counts);
   if (rc) return rc;
+  if ((rc = cask__need_sizes(a, "histogram"))) return rc;
   char s[CASK_MAX_NDIM * 22 + 4];
   fmt_shape(s, sizeof s, a);
   int uniform = edges == NULL;
@@ -401,7 +405,7 @@ int cask_histogram(cask_array *a, int64_t bins, const double *edges, const doubl
 int cask_unique(cask_array *a, cask_array **values, cask_array **counts) {
   if (counts) *counts = NULL;
   int rc = begin(a, values);
-  if (rc) return rc;
+  if (rc || (rc = cask__need_sizes(a, "unique"))) return rc;
   int64_t n = cask_array_size(a), w = (int64_t)cask__itemsize(a);
   cask_array *s = NULL;
   char *buf = cask__malloc_big((size_t)(n ? n : 1) * (size_t)w);

@@ -40,6 +40,12 @@ static int broadcast(const char *what, int n, cask_array *const *x, int *ndim, i
     for (int k = 0; k < n; k++) {
       int64_t e, c;
       axis_of(x[k], *ndim, i, &e, &c);
+      if (e != shape[i] && e != 1 && shape[i] != 1 && (e == CASK_UNKNOWN || shape[i] == CASK_UNKNOWN))
+        return cask__fail(x[0]->ctx, CASK_EINVAL,
+                          "%s: axis %d has blocks of unknown length (they depend on data, as after x[mask]) in one "
+                          "operand and %lld elements in another: compute the sizes first (cask_compute_chunk_sizes, "
+                          "compute_chunk_sizes(x) in an expression)",
+                          what, i, (long long)(e == CASK_UNKNOWN ? shape[i] : e));
       if (e != shape[i] && e != 1 && shape[i] != 1) {
         char buf[CASK_MAX_NDIM * 3 * 22 + 64] = "";
         size_t off = 0;

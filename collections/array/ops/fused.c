@@ -31,6 +31,51 @@ int cask__lower_leaves(cask__lower *L, cask_array *a, const int64_t *bidx, cask_
   return CASK_OK;
 }
 
+int cask__mark_unknown_extents(const cask_array *a, cask_array *const *leaves, uint32_t nleaves, int64_t *ext) {
+  for (int i = 0; i < a->ndim; i++) {
+    if (!(a->unknown & (1u << i))) continue;
+    uint32_t l = 0;
+    for (; l < nleaves; l++) {
+      int j = i - (a->ndim - leaves[l]->ndim);
+      if (j >= 0 && (leaves[l]->unknown & (1u << j))) break;
+    }
+    if (l == nleaves) return cask__fail(a->ctx, CASK_EINVAL, "no input gives the length of axis %d", i);
+    ext[i] = -(int64_t)(1 + l);
+  }
+  return CASK_OK;
+}
+
+int cask__resolve_extents(cask_task_io *io, int ndim, int64_t *shape) {
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] >= 0) continue;
+    uint64_t l = (uint64_t)(-(shape[i] + 1));
+    const cask_block *b = l < io->ninputs ? io->inputs[l] : NULL;
+    int j = b ? i - (ndim - cask_block_ndim(b)) : -1;
+    if (j < 0) {
+      cask__fmt(io->errmsg, io->errmsg_cap, "axis %d's length names no input", i);
+      return CASK_EINVAL;
+    }
+    shape[i] = cask_block_shape(b)[j];
+  }
+  return CASK_OK;
+}
+
+int64_t cask__block_bytes(cask__lower *L, const cask_array *a, const int64_t *ext, cask_array *const *leaves,
+                          const cask_task_id *deps) {
+  int64_t n = 1;
+  for (int i = 0; i < a->ndim; i++) {
+    if (ext[i] >= 0) {
+      n *= ext[i];
+      continue;
+    }
+    /* at most the unknown leaf's block, which is at most what it holds */
+    int64_t l = -(ext[i] + 1);
+    int64_t e = cask_graph_size_estimate(L->g, deps[l]);
+    return e > 0 ? e / (int64_t)cask__itemsize(leaves[l]) * (int64_t)cask__itemsize(a) : 0;
+  }
+  return n * (int64_t)cask__itemsize(a);
+}
+
 /* ---- the fused elementwise op ---------------------------------------- */
 
 typedef struct kernel_args {
@@ -98,7 +143,8 @@ static int kernel_run(cask_task_io *io) {
     return CASK_EINVAL;
   }
   cask__leaf_view views[CASK__MAX_LEAVES];
-  int rc = cask__leaf_views(io, &a.prog, a.ndim, a.shape, views);
+  int rc = cask__resolve_extents(io, a.ndim, a.shape);
+  if (!rc) rc = cask__leaf_views(io, &a.prog, a.ndim, a.shape, views);
   if (rc) return rc;
   if ((rc = cask_block_new((cask_dtype)a.prog.dtype, a.ndim, a.shape, &io->output))) return rc;
   /* The registers live on the worker's stack (128 KiB): allocating them
@@ -226,14 +272,11 @@ static int lower_elementwise(cask__lower *L, cask_array *a, const int64_t *bidx,
   int64_t off[CASK_MAX_NDIM];
   k.ndim = a->ndim;
   cask__block_box(a, bidx, off, k.shape);
+  if (a->unknown && (rc = cask__mark_unknown_extents(a, leaves, k.prog.nleaves, k.shape))) return rc;
   cask__program_place(&k.prog, a->ndim, off);
   size_t len = offsetof(kernel_args, prog) + cask__program_size(&k.prog);
   rc = cask__graph_add(L->g, key, op_kernel, &k, len, deps, k.prog.nleaves, out);
-  if (!rc) {
-    int64_t n = 1;
-    for (int i = 0; i < a->ndim; i++) n *= k.shape[i];
-    cask_graph_set_size(L->g, *out, n * (int64_t)cask__itemsize(a));
-  }
+  if (!rc) cask_graph_set_size(L->g, *out, cask__block_bytes(L, a, k.shape, leaves, deps));
   return rc;
 }
 

@@ -180,7 +180,8 @@ static int check_args(cask_array *a, cask_array *b, cask_array **out) {
   *out = NULL;
   if (!a || !b) return CASK_EINVAL;
   if (a->ctx != b->ctx) return cask__fail(a->ctx, CASK_EINVAL, "the operands belong to different contexts");
-  return CASK_OK;
+  int rc = cask__need_sizes(a, "a matrix product");
+  return rc ? rc : cask__need_sizes(b, "a matrix product");
 }
 
 /* matmul and dot of 1-d and 2-d operands: a's last axis against b's first

@@ -38,6 +38,16 @@ int cask__axis(const cask_array *a, const char *fn, int64_t axis, int ndim, int 
 /* n distinct such axes into out, and their bits in *mask. */
 int cask__axes(const cask_array *a, const char *fn, int n, const int *axes, int ndim, int *out, uint32_t *mask);
 
+/* A reduction over all of x[m] (or an elementwise function of it) as the
+ * reduction of where(m, f(x), identity): no selection, one fused pass.
+ * 1 when done (*out set), 0 when a is not such an array or op has no
+ * rewrite, <0 on error (select-api.c). */
+int cask__masked_reduce(cask_reduction op, cask_array *a, cask_array **out);
+
+/* cask_compute_chunk_sizes with the run options of the counting run
+ * (progress callbacks; the trace left out) (select-api.c). */
+int cask__compute_chunk_sizes(cask_array *a, const cask_run_options *opts, cask_array **out);
+
 /* The ops of each file, registered once per process by init.c's table. */
 void cask__register_source_ops(void);    /* create.c: array.source, array.buffer */
 void cask__register_kernel_ops(void);    /* fused.c: array.kernel, array.kernel_into */
@@ -47,5 +57,6 @@ void cask__register_structure_ops(void); /* boxcopy.c: gather, transpose, reshap
 void cask__register_linalg_ops(void);    /* linalg.c */
 void cask__register_map_ops(void);       /* map.c */
 void cask__register_tasks_ops(void);     /* tasks.c */
+void cask__register_select_ops(void);    /* select.c: select, count_true, join, take */
 
 #endif

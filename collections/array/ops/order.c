@@ -41,7 +41,7 @@ static int sort_or_arg(cask_array *a, const int *axis, int mode, cask_array **ou
   const char *fn = mode == CASK__SORT_SORT ? "sort" : "argsort";
   cask_array *x, *s;
   int ax;
-  if ((rc = prepare(a, fn, axis, &x, &ax))) return rc;
+  if ((rc = cask__need_sizes(a, fn)) || (rc = prepare(a, fn, axis, &x, &ax))) return rc;
   cask__sort_ext e = {.mode = mode, .axis = ax};
   rc = cask__sort_node(x, &e, &s);
   cask_array_release(x);
@@ -93,7 +93,7 @@ static int top(cask_array *a, int64_t k, int axis, int arg, cask_array **out) {
   if (rc) return rc;
   const char *fn = arg ? "argtopk" : "topk";
   int ax;
-  if ((rc = cask__axis(a, fn, axis, a->ndim, &ax))) return rc;
+  if ((rc = cask__need_sizes(a, fn)) || (rc = cask__axis(a, fn, axis, a->ndim, &ax))) return rc;
   int64_t n = a->shape[ax], m = k < 0 ? -k : k;
   if (k == 0 || m > n) {
     char s[CASK_MAX_NDIM * 22 + 4];
@@ -132,6 +132,7 @@ static int order_stat(cask_array *a, const char *fn, cask__sort_ext *e, const in
                       cask_array **out) {
   int rc = check_out(a, out);
   if (rc) return rc;
+  if ((rc = cask__need_sizes(a, fn))) return rc;
   char s[CASK_MAX_NDIM * 22 + 4];
   cask__shape_str(s, sizeof s, a->ndim, a->shape);
   if (e->mode == CASK__SORT_QUANTILE && a->dtype == CASK_BOOL)

@@ -174,6 +174,7 @@ int cask_rechunk(cask_array *a, const int64_t *chunks, cask_array **out) {
   if (!out) return CASK_EINVAL;
   *out = NULL;
   if (!a) return CASK_EINVAL;
+  if (a->unknown) return cask__need_sizes(a, "rechunk");
   int64_t c[CASK_MAX_NDIM];
   for (int i = 0; i < a->ndim; i++) {
     if (chunks && chunks[i] < 0) {

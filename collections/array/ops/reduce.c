@@ -77,6 +77,10 @@ int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, in
     if (mask & (1u << ax)) return cask__fail(a->ctx, CASK_EINVAL, "%s: axis %d is given twice", what, axes[k]);
     mask |= 1u << ax;
   }
+  if (a->unknown && mask == 1u && ddof == 0) { /* sum(x[m]): a masked reduction of x */
+    int rc = cask__masked_reduce(op, a, out);
+    if (rc) return rc < 0 ? rc : CASK_OK;
+  }
   int64_t shape[CASK_MAX_NDIM], chunk[CASK_MAX_NDIM];
   int nd = 0, no_identity = op == CASK_MIN || op == CASK_MAX || op == CASK_NANMIN || op == CASK_NANMAX || is_arg(op);
   for (int i = 0; i < a->ndim; i++) {
@@ -88,6 +92,8 @@ int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, in
     shape[nd] = a->shape[i];
     chunk[nd++] = a->chunk[i];
   }
+  if (is_arg(op) && (a->unknown & mask))
+    return cask__need_sizes(a, what); /* the index needs the blocks' offsets */
   /* The nan- variants of integer data are the plain ones (no NaN there). */
   int iop = op;
   if (!cask__dtype_is_float(a->dtype) && op >= CASK_NANSUM)
@@ -95,6 +101,11 @@ int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, in
   int rc = cask__node_new(a->ctx, CASK__NODE_REDUCE, &cask__reduce_class, iop, result_dtype(op, a->dtype), nd,
                           shape, chunk, a, NULL, out);
   if (rc) return rc;
+  for (int i = 0, k = 0; i < a->ndim; i++)
+    if (!(mask & (1u << i))) {
+      if (a->unknown & (1u << i)) cask__set_unknown(*out, k, a->ublocks[i], a->ukey[i]);
+      k++;
+    }
   (*out)->p.reduce.axes = mask;
   (*out)->p.reduce.ddof = ddof;
   cask__node_seal(*out, &(*out)->p.reduce, sizeof (*out)->p.reduce);
@@ -445,7 +456,8 @@ static int partial_run(cask_task_io *io) {
     return CASK_EINVAL;
   }
   cask__leaf_view views[CASK__MAX_LEAVES];
-  int rc = cask__leaf_views(io, &a.prog, a.ndim, a.shape, views);
+  int rc = cask__resolve_extents(io, a.ndim, a.shape);
+  if (!rc) rc = cask__leaf_views(io, &a.prog, a.ndim, a.shape, views);
   if (rc) return rc;
   int isint = cask__program_isint(&a.prog);
   partial_ctx c = {.a = &a, .width = state_width[a.op], .isint = isint && !wants_float(a.op),
@@ -545,8 +557,11 @@ static int finalize_run(cask_task_io *io) {
       (unsigned)a.dtype >= CASK_DTYPE_COUNT)
     return CASK_EINVAL;
   int w = state_width[a.op];
-  int64_t n = 1;
-  for (int i = 0; i < a.ndim; i++) n *= a.shape[i] < 0 ? 0 : a.shape[i];
+  int64_t n = 1, known = 1;
+  for (int i = 0; i < a.ndim; i++) known *= a.shape[i] < 0 ? 1 : a.shape[i];
+  for (int i = 0; i < a.ndim; i++) /* an axis of unknown length: what the states say */
+    if (a.shape[i] < 0) a.shape[i] = known ? cask_block_size(io->inputs[0]) / w / known : 0;
+  for (int i = 0; i < a.ndim; i++) n *= a.shape[i];
   if (cask_block_size(io->inputs[0]) != n * w || cask_block_dtype(io->inputs[0]) != CASK_F64) {
     cask__fmt(io->errmsg, io->errmsg_cap, "state block has %lld values, expected %lld",
               (long long)cask_block_size(io->inputs[0]), (long long)(n * w));
@@ -584,7 +599,7 @@ static int state_isint(const cask_array *r) {
 static int64_t partial_bytes(const cask_array *r, const int64_t *shape) {
   int64_t n = 1;
   for (int i = 0; i < r->in[0]->ndim; i++)
-    if (!(r->p.reduce.axes & (1u << i))) n *= shape[i];
+    if (!(r->p.reduce.axes & (1u << i))) n *= shape[i] < 0 ? 1 : shape[i]; /* unknown: a guess */
   return n * state_width[r->op] * 8;
 }
 
@@ -609,6 +624,7 @@ static int lower_partial(cask__lower *L, cask_array *r, const int64_t *ibidx, ca
   cask_array *leaves[CASK__MAX_LEAVES];
   int rc = cask__program_compile(in, &a.prog, leaves);
   cask__program_place(&a.prog, in->ndim, a.off);
+  if (!rc && in->unknown) rc = cask__mark_unknown_extents(in, leaves, a.prog.nleaves, a.shape);
   cask_task_id deps[CASK__MAX_LEAVES];
   if (!rc) rc = cask__lower_leaves(L, in, ibidx, leaves, a.prog.nleaves, deps);
   if (rc) return rc;
@@ -668,7 +684,7 @@ static int lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, cons
     cask__block_box(r, bidx, off, fa.shape);
     rc = cask__graph_add(L->g, key, op_finalize, &fa, sizeof fa, level, 1, out);
     int64_t n = (int64_t)cask__itemsize(r);
-    for (int i = 0; i < r->ndim; i++) n *= fa.shape[i];
+    for (int i = 0; i < r->ndim; i++) n *= fa.shape[i] < 0 ? 1 : fa.shape[i]; /* unknown: a guess */
     if (!rc) cask_graph_set_size(L->g, *out, n);
   }
   cask__free(level);

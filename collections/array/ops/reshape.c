@@ -178,6 +178,7 @@ int cask_reshape(cask_array *a, int ndim, const int64_t *shape, cask_array **out
   if (!out) return CASK_EINVAL;
   *out = NULL;
   if (!a || ndim < 0 || ndim > CASK_MAX_NDIM || (ndim && !shape)) return CASK_EINVAL;
+  if (a->unknown) return cask__need_sizes(a, "reshape");
   int64_t os[CASK_MAX_NDIM];
   int rc = infer(a, ndim, shape, os);
   if (rc) return rc;

@@ -239,6 +239,7 @@ int cask_cumulative(cask_scan_op op, cask_array *a, const int *axis, cask_array 
   if (!a) return CASK_EINVAL;
   if ((unsigned)op >= CASK_SCAN_COUNT)
     return cask__fail(a->ctx, CASK_EINVAL, "cumulative: %d is not a cask_scan_op", (int)op);
+  if (a->unknown) return cask__need_sizes(a, scan_names[op]);
   int ax = 0, rc = axis ? cask__axis(a, scan_names[op], *axis, a->ndim, &ax) : CASK_OK;
   if (rc) return rc;
   cask_array *x;

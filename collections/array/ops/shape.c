@@ -175,6 +175,7 @@ int cask_broadcast_to(cask_array *a, int ndim, const int64_t *shape, cask_array 
   if (!out) return CASK_EINVAL;
   *out = NULL;
   if (!a || ndim < 0 || ndim > CASK_MAX_NDIM || (ndim && !shape)) return CASK_EINVAL;
+  if (a->unknown) return cask__need_sizes(a, "broadcast_to");
   int lead = ndim - a->ndim, ok = lead >= 0;
   int64_t chunk[CASK_MAX_NDIM], block = (int64_t)cask__itemsize(a);
   for (int i = 0; i < ndim && ok; i++) {

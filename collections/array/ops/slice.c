@@ -212,6 +212,7 @@ int cask_slice(cask_array *a, int nidx, const cask_index *idx, cask_array **out)
   if (!out) return CASK_EINVAL;
   *out = NULL;
   if (!a || nidx < 0 || (nidx && !idx)) return CASK_EINVAL;
+  if (a->unknown) return cask__need_sizes(a, "slice");
   if (nidx > a->ndim) {
     char s[CASK_MAX_NDIM * 22 + 4];
     cask__shape_str(s, sizeof s, a->ndim, a->shape);

@@ -127,6 +127,7 @@ int cask_transpose(cask_array *a, const int *perm, cask_array **out) {
   if (!out) return CASK_EINVAL;
   *out = NULL;
   if (!a) return CASK_EINVAL;
+  if (a->unknown) return cask__need_sizes(a, "transpose");
   int p[CASK_MAX_NDIM], nd = a->ndim;
   uint32_t seen = 0;
   for (int i = 0; i < nd; i++) {

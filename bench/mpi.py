@@ -1,0 +1,208 @@
+#!/usr/bin/python3
+"""mpi.py - cask on MPI ranks (issue 13) beside dask.distributed.
+
+  A  mean((x + x.T)[::2, c0:], axis=1)   x: N x N float64 .npy, chunks 500
+  B  a @ b                               a, b: M x M float64 .npy
+  C  std(x - mean(x, axis=0), axis=0)    x: R x 1000 float64 .npy (two passes)
+
+Full size: N = 20000 (c0 = 5000), M = 4000, R = 200000; --quick: N = 4000
+(c0 = 1000), M = 1500, R = 40000. Inputs are made once in $CASK_BENCH_DATA
+(default /var/tmp/cask-bench-data).
+
+Systems, K = 1, 2, 4 (oversubscribed on this machine's cores):
+  cask   `mpirun --oversubscribe -np K cask run job.json`, one thread per
+         rank; the wall of mpirun (MPI start-up included); bytes sent from
+         the summary's totals (`cask: K ranks: ... sent B blocks ...`).
+  dask   distributed.LocalCluster(n_workers=K, threads_per_worker=1); the
+         wall of .compute() with the cluster already up (in dask's favour);
+         bytes moved between workers from the workers' transfer logs.
+"row-block" is what ranks owning contiguous row blocks of every array
+would have to receive at least (A: the x.T entries of their rows from
+other ranks' rows; B: the rows of b they do not own; C: one partial per
+column and pass from each rank but one, and the mean back). It is a bound
+for that distribution only: cask places the reads of a file (roots) where
+their consumers are, so it can move less (A, B). cask's outputs are
+checked to be the same bytes for every K, and against NumPy.
+
+Then bench/mpi_metg.c (cask-mpi-metg beside this program) at K = 2, 4:
+Task Bench's METG on a stencil, cask's executor beside hand-written MPI.
+
+Output: a table on stderr, a JSON line per run on stdout."""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+class NpyLazy:
+    """A .npy file as an array dask slices in its workers (pickles as the path)."""
+
+    def __init__(self, path):
+        self.path = path
+        m = np.load(path, mmap_mode="r")
+        self.shape, self.dtype, self.ndim = m.shape, m.dtype, m.ndim
+
+    def __getitem__(self, idx):
+        return np.asarray(np.load(self.path, mmap_mode="r")[idx])
+
+
+def make_inputs(data, quick):
+    n, m, r = (4000, 1500, 40000) if quick else (20000, 4000, 200000)
+    os.makedirs(data, exist_ok=True)
+    files = {"x": ("mpi_x_%d.npy" % n, (n, n)), "a": ("mpi_a_%d.npy" % m, (m, m)),
+             "b": ("mpi_b_%d.npy" % m, (m, m)), "t": ("mpi_t_%d.npy" % r, (r, 1000))}
+    for k, (name, shape) in files.items():
+        p = os.path.join(data, name)
+        if not os.path.exists(p):
+            rng = np.random.default_rng(abs(hash(name)) % 1000)
+            out = np.lib.format.open_memmap(p + ".tmp", mode="w+", dtype=np.float64, shape=shape)
+            for i in range(0, shape[0], 1000):
+                out[i:i + 1000] = rng.standard_normal((min(1000, shape[0] - i), shape[1]))
+            out.flush()
+            del out
+            os.rename(p + ".tmp", p)
+    return {k: os.path.join(data, v[0]) for k, v in files.items()}, n, m, r
+
+
+def row_owner(nrows, chunk, k):
+    """Owner of each row: contiguous runs of row blocks, the first runs one longer."""
+    nb = -(-nrows // chunk)
+    per, extra = divmod(nb, k)
+    owner = np.empty(nrows, dtype=np.int64)
+    b = 0
+    for r in range(k):
+        cnt = per + (r < extra)
+        owner[b * chunk:(b + cnt) * chunk] = r
+        b += cnt
+    return owner
+
+
+def minimum(case, k, n, m, r, c0):
+    if k == 1:
+        return 0
+    if case == "A":
+        own = row_owner(n, 500, k)
+        total = 0
+        for rank in range(k):
+            rows = np.nonzero(own == rank)[0]
+            even = np.count_nonzero(rows % 2 == 0)
+            other = np.count_nonzero(own[c0:] != rank)
+            total += even * other
+        return total * 8
+    if case == "B":
+        return (k - 1) * m * m * 8  # each rank receives the (K-1)/K of b it does not own
+    return 3 * (k - 1) * 1000 * 8
+
+
+def jobs(paths, n, m, c0):
+    return {
+        "A": {"inputs": {"x": {"source": "npy", "path": paths["x"], "chunks": [500, 500]}},
+              "steps": {"y": "mean((x + x.T)[::2, %d:], axis=1)" % c0}, "outputs": {"y": {"npy": "y.npy"}}},
+        "B": {"inputs": {"a": {"source": "npy", "path": paths["a"], "chunks": [500, m]},
+                         "b": {"source": "npy", "path": paths["b"], "chunks": [500, m]}},
+              "steps": {"y": "a @ b"}, "outputs": {"y": {"npy": "y.npy"}}},
+        "C": {"inputs": {"x": {"source": "npy", "path": paths["t"], "chunks": [5000, 1000]}},
+              "steps": {"y": "std(x - mean(x, axis=0), axis=0)"}, "outputs": {"y": {"npy": "y.npy"}}},
+    }
+
+
+def run_cask(cask, job, k, d):
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", CASK_NUM_THREADS="1")
+    with open(os.path.join(d, "job.json"), "w") as f:
+        json.dump(job, f)
+    t0 = time.perf_counter()
+    p = subprocess.run(["mpirun", "--oversubscribe", "-np", str(k), cask, "run", "job.json"], cwd=d, env=env,
+                       capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if p.returncode:
+        sys.exit("cask at K=%d failed: %s" % (k, p.stderr[-500:]))
+    mm = re.search(r"\((\d+(?:\.\d+)?) (B|KiB|MiB|GiB) in", p.stderr)
+    unit = {"B": 1, "KiB": 1024, "MiB": 1 << 20, "GiB": 1 << 30}
+    sent = float(mm.group(1)) * unit[mm.group(2)] if mm else float("nan")
+    with open(os.path.join(d, "y.npy"), "rb") as f:
+        return wall, sent, f.read()
+
+
+def run_dask(case, paths, k, c0, m):
+    import dask.array as da
+    from distributed import Client, LocalCluster
+    with LocalCluster(n_workers=k, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
+            Client(cl) as client:
+        if case == "A":
+            x = da.from_array(NpyLazy(paths["x"]), chunks=(500, 500))
+            y = (x + x.T)[::2, c0:].mean(axis=1)
+        elif case == "B":
+            y = da.from_array(NpyLazy(paths["a"]), chunks=(500, m)) @ da.from_array(NpyLazy(paths["b"]), chunks=(500, m))
+        else:
+            x = da.from_array(NpyLazy(paths["t"]), chunks=(5000, 1000))
+            y = (x - x.mean(axis=0)).std(axis=0)
+        t0 = time.perf_counter()
+        y.compute()
+        wall = time.perf_counter() - t0
+
+        def moved(dask_worker):
+            log = getattr(dask_worker, "transfer_outgoing_log", None)
+            if log is None:  # distributed before 2023
+                log = getattr(dask_worker, "outgoing_transfer_log", None) or []
+            return sum(e.get("total", 0) for e in log)
+        try:
+            sent = sum(client.run(moved).values())
+        except Exception:
+            sent = float("nan")
+    return wall, sent
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cask-bench")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    if not shutil.which("mpirun"):
+        print("mpi: no mpirun: skipped", file=sys.stderr)
+        return 0
+    here = os.path.dirname(os.path.abspath(a.cask_bench or sys.argv[0]))
+    cask = os.path.join(here, "..", "tools", "cask")
+    data = os.environ.get("CASK_BENCH_DATA", "/var/tmp/cask-bench-data")
+    paths, n, m, r = make_inputs(data, a.quick)
+    c0 = n // 4
+    print("\nMPI ranks (issue 13): cask under mpirun beside dask.distributed, K oversubscribed%s" %
+          (", quick" if a.quick else ""), file=sys.stderr)
+    print("%-4s %2s %10s %10s %7s %14s %14s %14s %9s" % ("case", "K", "cask s", "dask s", "ratio", "cask bytes",
+                                                        "row-block", "dask bytes", "same"), file=sys.stderr)
+    for case, job in jobs(paths, n, m, c0).items():
+        first = None
+        for k in (1, 2, 4):
+            with tempfile.TemporaryDirectory() as d:
+                wall, sent, out = run_cask(cask, job, k, d)
+            first = first or out
+            dwall, dsent = run_dask(case, paths, k, c0, m)
+            mn = minimum(case, k, n, m, r, c0)
+            same = out == first
+            print("%-4s %2d %10.2f %10.2f %7.2f %14.0f %14d %14.0f %9s" % (case, k, wall, dwall, wall / dwall, sent, mn,
+                                                                        dsent, "yes" if same else "NO"), file=sys.stderr)
+            print(json.dumps({"bench": "mpi", "case": case, "k": k, "cask_wall_s": wall, "dask_wall_s": dwall,
+                              "cask_bytes_sent": sent, "row_block_bytes": mn, "dask_bytes_sent": dsent,
+                              "same_bytes_as_k1": same, "quick": a.quick}))
+            if not same:
+                print("cask's output at K=%d differs from K=1" % k, file=sys.stderr)
+    # METG across ranks beside a hand-written MPI stencil (bench/mpi_metg.c)
+    metg = os.path.join(here, "cask-mpi-metg")
+    if os.path.exists(metg):
+        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+        for k in (2, 4):
+            p = subprocess.run(["mpirun", "--oversubscribe", "-np", str(k), metg], env=env, capture_output=True, text=True)
+            sys.stderr.write(p.stderr)
+            sys.stdout.write(p.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

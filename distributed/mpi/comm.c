@@ -1,0 +1,296 @@
+/* comm.c - the communication thread of one rank's run: it posts a header
+ * receive for every block the plan says this rank receives (and one for an
+ * abort from any rank), sends blocks the send tasks queue, polls
+ * everything with MPI_Testsome, yields for 0.5 ms after anything moved,
+ * then sleeps while nothing moves, for 16 us doubling up to 1 ms (ranks
+ * share cores in tests and on laptops: a spinning poller would take a core
+ * from the workers; StarPU-MPI's polling made it 100-500x slower than
+ * plain MPI here, issue 13). It never
+ * holds a scheduler lock while in MPI: a block that arrived goes to the
+ * workers through the run's remote queue after the MPI call returned.
+ *
+ * Each block is a header (type, shape, bytes) then its data in messages of
+ * at most m->split bytes (MPI counts are ints; tests set a tiny split).
+ * The thread stops when the local run is over and every planned send and
+ * receive is complete, or on a failure: its own rank's (it tells every
+ * other rank) or another's (it cancels the local run). */
+#include <stdio.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "mpi-int.h"
+
+/* How long the thread polls (yielding) after the last thing that moved. */
+#define YIELD_NS 500000
+
+static int push_req(cask__mpi_run *m, int kind, uint32_t index, MPI_Request **slot) {
+  if (m->nreqs == m->reqs_cap) {
+    int cap = m->reqs_cap ? 2 * m->reqs_cap : 64;
+    MPI_Request *r = realloc(m->reqs, (size_t)cap * sizeof *r);
+    if (r) m->reqs = r;
+    cask__mpi_req *w = realloc(m->what, (size_t)cap * sizeof *w);
+    if (w) m->what = w;
+    int *d = realloc(m->done_idx, (size_t)cap * sizeof *d);
+    if (d) m->done_idx = d;
+    if (!r || !w || !d) return CASK_ENOMEM;
+    m->reqs_cap = cap;
+  }
+  m->what[m->nreqs] = (cask__mpi_req){kind, index};
+  *slot = &m->reqs[m->nreqs++];
+  return CASK_OK;
+}
+
+static int fail(cask__mpi_run *m, int rc, const char *what) {
+  if (!m->comm_error) {
+    m->comm_error = rc;
+    cask__fmt(m->errmsg, sizeof m->errmsg, "rank %d: %s", m->rank, what);
+  }
+  return rc;
+}
+
+static int make_block(cask__mpi_run *m, uint32_t i);
+
+static int64_t nchunks(const cask__mpi_run *m, int64_t nbytes) { return (nbytes + m->split - 1) / m->split; }
+
+static int post_data_recvs(cask__mpi_run *m, uint32_t i) {
+  cask__mpi_recv *r = &m->recvs[i];
+  char *p = cask_block_data(r->block);
+  int64_t n = r->hdr.nbytes;
+  r->left = nchunks(m, n);
+  for (int64_t off = 0; off < n; off += m->split) {
+    MPI_Request *q;
+    if (push_req(m, REQ_DATA, i, &q)) return fail(m, CASK_ENOMEM, "out of memory for MPI requests");
+    int len = (int)(n - off < m->split ? n - off : m->split);
+    MPI_Irecv(p + off, len, MPI_BYTE, r->src, CASK__MPI_TAG_DATA(r->gid), m->comm, q);
+  }
+  return CASK_OK;
+}
+
+static void arrived(cask__mpi_run *m, uint32_t i) {
+  m->recvs_done++;
+  cask__remote_arrive(&m->remote, m->recvs[i].local);
+}
+
+/* Whether a block of n bytes fits the receive budget now (one block
+ * always does, so a block larger than the budget still comes). */
+static int fits(cask__mpi_run *m, int64_t n) {
+  int64_t now = (int64_t)atomic_load(&m->inflight);
+  return now == 0 || now + n <= m->budget;
+}
+
+static int header_in(cask__mpi_run *m, uint32_t i) {
+  cask__mpi_recv *r = &m->recvs[i];
+  if (r->hdr.ndim < 0) {
+    arrived(m, i);
+    return CASK_OK;
+  }
+  if (r->hdr.nbytes > 0 && !fits(m, r->hdr.nbytes)) {
+    m->deferred[m->ndeferred++] = i; /* made when room is made (take_deferred) */
+    m->recvs_waited++;
+    return CASK_OK;
+  }
+  return make_block(m, i);
+}
+
+/* Deferred headers, first in plan order, while they fit. */
+static int take_deferred(cask__mpi_run *m) {
+  int moved = 0;
+  while (m->ndeferred && !m->comm_error) {
+    size_t best = 0;
+    for (size_t k = 1; k < m->ndeferred; k++)
+      if (m->deferred[k] < m->deferred[best]) best = k;
+    uint32_t i = m->deferred[best];
+    if (!fits(m, m->recvs[i].hdr.nbytes)) break;
+    m->deferred[best] = m->deferred[--m->ndeferred];
+    make_block(m, i);
+    moved++;
+  }
+  return moved;
+}
+
+static int make_block(cask__mpi_run *m, uint32_t i) {
+  cask__mpi_recv *r = &m->recvs[i];
+  if (r->hdr.ndim > CASK_MAX_NDIM || cask_block_new((cask_dtype)r->hdr.dtype, r->hdr.ndim, r->hdr.shape, &r->block) ||
+      (int64_t)cask_block_nbytes(r->block) != r->hdr.nbytes) {
+    char msg[256];
+    cask__fmt(msg, sizeof msg, "cannot make the block of '%s' received from rank %d (%lld bytes)", cask__key(m->full, r->gid),
+              r->src, (long long)r->hdr.nbytes);
+    return fail(m, CASK_ENOMEM, msg);
+  }
+  atomic_fetch_add(&m->inflight, (int_fast64_t)r->hdr.nbytes);
+  if (r->hdr.nbytes == 0) {
+    arrived(m, i);
+    return CASK_OK;
+  }
+  return post_data_recvs(m, i);
+}
+
+static int start_send(cask__mpi_run *m, uint32_t j) {
+  cask__mpi_send *s = &m->sends[j];
+  const cask_block *b = s->block;
+  memset(&s->hdr, 0, sizeof s->hdr);
+  s->hdr.ndim = b ? cask_block_ndim(b) : -1;
+  if (b) {
+    s->hdr.dtype = (int32_t)cask_block_dtype(b);
+    s->hdr.nbytes = (int64_t)cask_block_nbytes(b);
+    memcpy(s->hdr.shape, cask_block_shape(b), sizeof s->hdr.shape[0] * (size_t)s->hdr.ndim);
+  }
+  char *p = b ? cask_block_data(b) : NULL;
+  for (int d = 0; d < s->ndest; d++) {
+    int dest = s->to[d].peer;
+    MPI_Request *q;
+    if (push_req(m, REQ_SEND, j, &q)) return fail(m, CASK_ENOMEM, "out of memory for MPI requests");
+    MPI_Isend(&s->hdr, sizeof s->hdr, MPI_BYTE, dest, CASK__MPI_TAG_HDR(s->gid), m->comm, q);
+    s->pending++;
+    for (int64_t off = 0; off < s->hdr.nbytes; off += m->split) {
+      if (push_req(m, REQ_SEND, j, &q)) return fail(m, CASK_ENOMEM, "out of memory for MPI requests");
+      int len = (int)(s->hdr.nbytes - off < m->split ? s->hdr.nbytes - off : m->split);
+      MPI_Isend(p + off, len, MPI_BYTE, dest, CASK__MPI_TAG_DATA(s->gid), m->comm, q);
+      s->pending++;
+      m->messages_sent++;
+    }
+    m->bytes_sent += (uint64_t)s->hdr.nbytes;
+    m->blocks_sent++;
+  }
+  return CASK_OK;
+}
+
+static void send_done(cask__mpi_run *m, uint32_t j) {
+  cask__mpi_send *s = &m->sends[j];
+  if (--s->pending) return;
+  cask_block_release(s->block);
+  s->block = NULL;
+  m->sends_done += (size_t)s->ndest;
+}
+
+/* Drop finished requests (MPI_REQUEST_NULL) from the arrays. */
+static void compact(cask__mpi_run *m) {
+  int k = 0;
+  for (int i = 0; i < m->nreqs; i++)
+    if (m->reqs[i] != MPI_REQUEST_NULL) m->reqs[k] = m->reqs[i], m->what[k++] = m->what[i];
+  m->nreqs = k;
+}
+
+/* Poll; returns how many requests completed. */
+static int poll_requests(cask__mpi_run *m) {
+  if (!m->nreqs) return 0;
+  int n = 0;
+  MPI_Testsome(m->nreqs, m->reqs, &n, m->done_idx, MPI_STATUSES_IGNORE);
+  if (n == MPI_UNDEFINED || n <= 0) return 0;
+  for (int k = 0; k < n && !m->comm_error; k++) {
+    cask__mpi_req w = m->what[m->done_idx[k]];
+    switch (w.kind) {
+    case REQ_ABORT: m->abort_flag = 1; break;
+    case REQ_HDR: header_in(m, w.index); break;
+    case REQ_DATA:
+      if (--m->recvs[w.index].left == 0) arrived(m, w.index);
+      break;
+    case REQ_SEND: send_done(m, w.index); break;
+    default: break; /* an abort message of ours went out */
+    }
+  }
+  compact(m);
+  return n;
+}
+
+/* Send records the send tasks queued, taken under the outbox lock and
+ * sent after it is released. */
+static int drain_outbox(cask__mpi_run *m, uint32_t *batch, size_t cap) {
+  uv_mutex_lock(&m->mu);
+  size_t n = m->nout < cap ? m->nout : cap;
+  memcpy(batch, m->outbox + m->nout - n, n * sizeof *batch);
+  m->nout -= n;
+  uv_mutex_unlock(&m->mu);
+  for (size_t i = 0; i < n && !m->comm_error; i++) start_send(m, batch[n - 1 - i]);
+  return (int)n;
+}
+
+static int pending_recv(int kind) { return kind == REQ_ABORT || kind == REQ_HDR || kind == REQ_DATA; }
+
+/* After a failure: receives are cancelled; a send that cannot be cancelled
+ * is freed and its block left alone (MPI may still read it: a leak on the
+ * way out of a failed run, never a use after free). */
+static void cancel_all(cask__mpi_run *m) {
+  for (int i = 0; i < m->nreqs; i++) {
+    if (m->reqs[i] == MPI_REQUEST_NULL) continue;
+    MPI_Cancel(&m->reqs[i]);
+    if (pending_recv(m->what[i].kind)) {
+      MPI_Wait(&m->reqs[i], MPI_STATUS_IGNORE);
+      continue;
+    }
+    int done = 0;
+    for (int t = 0; t < 100 && !done; t++) {
+      MPI_Test(&m->reqs[i], &done, MPI_STATUS_IGNORE);
+      if (!done) nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+    if (done && m->what[i].kind == REQ_SEND) send_done(m, m->what[i].index);
+    else if (!done) MPI_Request_free(&m->reqs[i]);
+  }
+  m->nreqs = 0;
+}
+
+void cask__mpi_comm_main(void *arg) {
+  cask__mpi_run *m = arg;
+  static const int one = 1;
+  MPI_Request *q;
+  if (push_req(m, REQ_ABORT, 0, &q)) fail(m, CASK_ENOMEM, "out of memory for MPI requests");
+  else MPI_Irecv(&m->abort_in, 1, MPI_INT, MPI_ANY_SOURCE, CASK__MPI_TAG_ABORT, m->comm, q);
+  for (size_t i = 0; i < m->nrecvs && !m->comm_error; i++) {
+    if (push_req(m, REQ_HDR, (uint32_t)i, &q)) fail(m, CASK_ENOMEM, "out of memory for MPI requests");
+    else MPI_Irecv(&m->recvs[i].hdr, sizeof m->recvs[i].hdr, MPI_BYTE, m->recvs[i].src, CASK__MPI_TAG_HDR(m->recvs[i].gid),
+                   m->comm, q);
+  }
+  uint32_t batch[64];
+  long sleep_ns = 16000;
+  uint64_t quiet_since = cask__now_ns();
+  int told = 0;
+  for (;;) {
+    int moved = drain_outbox(m, batch, 64) + poll_requests(m) + take_deferred(m);
+    int over = atomic_load(&m->local_over), failed = atomic_load(&m->local_failed);
+    if (m->abort_flag) {
+      /* another rank failed: stop the local run (it may not have started
+       * yet: again until it returned) */
+      atomic_store(&m->aborted, 1);
+      if (over) break;
+      cask_runtime_cancel(m->rt);
+    } else if (failed || m->comm_error) {
+      if (m->comm_error && !over) {
+        atomic_store(&m->aborted, 1);
+        cask_runtime_cancel(m->rt);
+      }
+      if (!told) { /* tell every other rank: one small message each */
+        told = 1;
+        for (int r = 0; r < m->nranks; r++) {
+          if (r == m->rank || push_req(m, REQ_ABORT_SEND, 0, &q)) continue;
+          MPI_Isend(&one, 1, MPI_INT, r, CASK__MPI_TAG_ABORT, m->comm, q);
+        }
+      }
+      int left = 0;
+      for (int i = 0; i < m->nreqs; i++) left += m->what[i].kind == REQ_ABORT_SEND;
+      if (!left && over) break;
+    } else if (over && m->sends_done == m->planned_sends && m->recvs_done == m->nrecvs) {
+      break;
+    }
+    /* Right after something moved, more usually follows soon (the next
+     * step of a chain of tasks across ranks): poll with sched_yield for
+     * YIELD_NS, which hands the core to any other runnable thread or rank,
+     * before sleeping. A sleep of 1 ms per hop made a 50-step stencil
+     * across 2 ranks take 70 ms more (bench/mpi_metg.c). */
+    uint64_t now = cask__now_ns();
+    if (moved) {
+      sleep_ns = 16000;
+      quiet_since = now;
+      continue;
+    }
+    if (now - quiet_since < YIELD_NS) {
+      sched_yield();
+      continue;
+    }
+    uv_mutex_lock(&m->mu);
+    if (!m->nout && atomic_load(&m->local_over) == over) uv_cond_timedwait(&m->cv, &m->mu, (uint64_t)sleep_ns);
+    uv_mutex_unlock(&m->mu);
+    sleep_ns = sleep_ns * 2 > 1000000 ? 1000000 : sleep_ns * 2;
+  }
+  cancel_all(m);
+}

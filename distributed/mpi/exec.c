@@ -1,0 +1,393 @@
+/* exec.c - the MPI executor: made from a communicator, it runs a graph
+ * across the ranks (cask_executor.run) and offers cask_store's writers
+ * the collectives they need (agreement, broadcast, merging buffers).
+ *
+ * One run: every rank checks that all ranks hold the same graph (digests),
+ * plans its part, makes its own graph (graph.c), starts the communication
+ * thread (comm.c) on a communicator of its own, runs its graph on the
+ * runtime's workers, and waits for the thread. Then the ranks agree:
+ * the lowest rank that failed (if any) broadcasts its message, which every
+ * rank returns, so rank 0 can print what failed on rank 2. Floating-point
+ * values are never combined by MPI: totals are integers, and every block
+ * is made by one rank with the tree of the graph, whatever K is. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "mpi-int.h"
+
+/* ---- collectives for writers ---------------------------------------------- */
+
+static int all_ok(cask_executor *pub, int ok) {
+  cask__mpi_exec *ex = (cask__mpi_exec *)pub;
+  int in = ok != 0, out = 0;
+  if (MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_LAND, ex->comm) != MPI_SUCCESS) return 0;
+  return out;
+}
+
+static int bcast(cask_executor *pub, void *buf, size_t len, int root) {
+  cask__mpi_exec *ex = (cask__mpi_exec *)pub;
+  for (size_t off = 0; off < len; off += INT_MAX / 2) {
+    int n = (int)(len - off < INT_MAX / 2 ? len - off : INT_MAX / 2);
+    if (MPI_Bcast((char *)buf + off, n, MPI_BYTE, root, ex->comm) != MPI_SUCCESS) return CASK_EIO;
+  }
+  return CASK_OK;
+}
+
+static int merge(cask_executor *pub, void *buf, size_t len) {
+  cask__mpi_exec *ex = (cask__mpi_exec *)pub;
+  for (size_t off = 0; off < len; off += INT_MAX / 2) {
+    int n = (int)(len - off < INT_MAX / 2 ? len - off : INT_MAX / 2);
+    if (MPI_Allreduce(MPI_IN_PLACE, (char *)buf + off, n, MPI_BYTE, MPI_BOR, ex->comm) != MPI_SUCCESS) return CASK_EIO;
+  }
+  return CASK_OK;
+}
+
+int cask_mpi_executor_new(MPI_Comm comm, cask_executor **out) {
+  if (!out) return cask__create_fail(CASK_EINVAL, "cask_mpi_executor_new: out is NULL");
+  *out = NULL;
+  int inited = 0, level = 0;
+  MPI_Initialized(&inited);
+  if (!inited) return cask__create_fail(CASK_EINVAL, "cask_mpi_executor_new: MPI is not initialized");
+  MPI_Query_thread(&level);
+  if (level < MPI_THREAD_SERIALIZED)
+    return cask__create_fail(CASK_EINVAL, "cask_mpi_executor_new: MPI was initialized with thread level %d; cask needs "
+                                          "MPI_THREAD_SERIALIZED or more (MPI_Init_thread)", level);
+  cask__mpi_exec *ex = cask__calloc(1, sizeof *ex);
+  if (!ex) return cask__create_fail(CASK_ENOMEM, "out of memory making an MPI executor");
+  MPI_Comm_dup(comm, &ex->comm);
+  MPI_Comm_rank(ex->comm, &ex->pub.rank);
+  MPI_Comm_size(ex->comm, &ex->pub.nranks);
+  ex->peaks = cask__calloc((size_t)ex->pub.nranks, sizeof *ex->peaks);
+  ex->tasks = cask__calloc((size_t)ex->pub.nranks, sizeof *ex->tasks);
+  if (!ex->peaks || !ex->tasks) {
+    cask_mpi_executor_free(&ex->pub);
+    return cask__create_fail(CASK_ENOMEM, "out of memory making an MPI executor");
+  }
+  ex->pub.run = cask__mpi_run_graph;
+  ex->pub.all_ok = all_ok;
+  ex->pub.bcast = bcast;
+  ex->pub.merge = merge;
+  ex->pub.impl = ex;
+  *out = &ex->pub;
+  cask__create_ok();
+  return CASK_OK;
+}
+
+void cask_mpi_executor_free(cask_executor *pub) {
+  if (!pub) return;
+  cask__mpi_exec *ex = (cask__mpi_exec *)pub;
+  int fin = 0;
+  MPI_Finalized(&fin);
+  if (!fin && ex->comm != MPI_COMM_NULL) MPI_Comm_free(&ex->comm);
+  cask__free(ex->peaks);
+  cask__free(ex->tasks);
+  cask__free(ex);
+}
+
+void cask_mpi_last_stats(const cask_executor *pub, cask_mpi_stats *out) {
+  if (!out) return;
+  memset(out, 0, sizeof *out);
+  if (pub) *out = ((const cask__mpi_exec *)pub)->st;
+}
+
+int cask_run_mpi(cask_runtime *rt, cask_graph *g, MPI_Comm comm, const cask_run_options *opts, cask_results **out) {
+  cask_executor *ex;
+  if (!rt || !g || !out) return CASK_EINVAL;
+  int rc = cask_mpi_executor_new(comm, &ex);
+  if (rc) {
+    cask__fmt(rt->errmsg, sizeof rt->errmsg, "%s", cask_create_errmsg());
+    return rc;
+  }
+  cask_run_options o = CASK_RUN_OPTIONS_DEFAULTS;
+  if (opts) o = *opts;
+  o.executor = ex;
+  rc = cask_run(rt, g, &o, out);
+  cask_mpi_executor_free(ex);
+  return rc;
+}
+
+/* ---- one run ---------------------------------------------------------------- */
+
+/* Do all ranks hold the same graph? On a mismatch every rank names the
+ * first differing task by its own key. */
+static int check_digests(cask__mpi_exec *ex, cask_graph *g, char *msg, size_t cap) {
+  uint64_t d = 0, lo, hi;
+  int rc = cask_graph_digest(g, &d);
+  int bad = rc != 0, anybad;
+  MPI_Allreduce(&bad, &anybad, 1, MPI_INT, MPI_LOR, ex->comm);
+  if (anybad) {
+    cask__fmt(msg, cap, "rank %d: %s", ex->pub.rank, rc ? cask_graph_errmsg(g) : "another rank's graph is not valid");
+    return rc ? rc : CASK_EINVAL;
+  }
+  MPI_Allreduce(&d, &lo, 1, MPI_UINT64_T, MPI_MIN, ex->comm);
+  MPI_Allreduce(&d, &hi, 1, MPI_UINT64_T, MPI_MAX, ex->comm);
+  if (lo == hi) return CASK_OK;
+  /* rank 0's task digests to everyone; each finds its first difference */
+  uint64_t n = g->ntasks, n0 = n;
+  MPI_Bcast(&n0, 1, MPI_UINT64_T, 0, ex->comm);
+  uint64_t *mine = cask__malloc((n ? n : 1) * sizeof *mine), *theirs = cask__malloc((n0 ? n0 : 1) * sizeof *theirs);
+  unsigned long long first = ULLONG_MAX, lowest;
+  if (mine && theirs && !cask_graph_task_digests(g, mine)) {
+    if (ex->pub.rank == 0) memcpy(theirs, mine, n * sizeof *mine);
+  }
+  if (theirs) MPI_Bcast(theirs, (int)n0, MPI_UINT64_T, 0, ex->comm);
+  if (mine && theirs) {
+    size_t i = cask_digests_first_difference(mine, n, theirs, n0);
+    if (i != SIZE_MAX) first = i;
+  }
+  MPI_Allreduce(&first, &lowest, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, ex->comm);
+  if (lowest < n)
+    cask__fmt(msg, cap, "the ranks hold different graphs (digests %016llx to %016llx): task %llu differs first; on rank %d it "
+              "is '%s' (op %s): every rank must build the same graph",
+              (unsigned long long)lo, (unsigned long long)hi, lowest, ex->pub.rank, cask__key(g, (uint32_t)lowest),
+              g->tasks[lowest].op->name);
+  else
+    cask__fmt(msg, cap, "the ranks hold different graphs (digests %016llx to %016llx): rank %d has %llu tasks, rank 0 %llu",
+              (unsigned long long)lo, (unsigned long long)hi, ex->pub.rank, (unsigned long long)n, (unsigned long long)n0);
+  cask__free(mine);
+  cask__free(theirs);
+  return CASK_EINVAL;
+}
+
+static int64_t split_limit(void) {
+  /* CASK_MPI_SPLIT: bytes per data message, for tests of split blocks */
+  const char *s = getenv("CASK_MPI_SPLIT");
+  long long v = s ? atoll(s) : 0;
+  return v > 0 && v < INT_MAX ? v : INT_MAX;
+}
+
+static void free_run(cask__mpi_run *m) {
+  for (size_t i = 0; m->recvs && i < m->nrecvs; i++) cask_block_release(m->recvs[i].block);
+  cask_graph_free(m->local);
+  cask_plan_free(m->plan);
+  cask__free(m->to_global);
+  cask__free(m->held);
+  cask__free(m->recvs);
+  cask__free(m->sends);
+  cask__free(m->outbox);
+  cask__free(m->deferred);
+  free(m->reqs);
+  free(m->what);
+  free(m->done_idx);
+}
+
+/* Totals over the ranks (integers only). */
+static void gather_stats(cask__mpi_exec *ex, cask__mpi_run *m, cask_runtime *rt) {
+  cask_run_stats st;
+  cask_runtime_last_stats(rt, &st);
+  uint64_t mine[7] = {st.tasks_run, m->blocks_sent, m->planned_sends, m->bytes_sent, m->messages_sent, st.spilled_bytes,
+                      m->recvs_waited};
+  uint64_t sum[7];
+  MPI_Allreduce(mine, sum, 7, MPI_UINT64_T, MPI_SUM, ex->comm);
+  MPI_Allgather(&st.peak_bytes, 1, MPI_UINT64_T, ex->peaks, 1, MPI_UINT64_T, ex->comm);
+  MPI_Allgather(&st.tasks_run, 1, MPI_UINT64_T, ex->tasks, 1, MPI_UINT64_T, ex->comm);
+  cask_mpi_stats *s = &ex->st;
+  *s = (cask_mpi_stats){.nranks = ex->pub.nranks, .tasks_run = sum[0], .blocks_sent = sum[1], .planned_sends = sum[2],
+                        .bytes_sent = sum[3], .messages_sent = sum[4], .spilled_bytes = sum[5], .recvs_waited = sum[6],
+                        .peak_bytes = ex->peaks, .rank_tasks = ex->tasks};
+  for (int r = 0; r < ex->pub.nranks; r++)
+    if (ex->peaks[r] > s->peak_bytes_max) s->peak_bytes_max = ex->peaks[r];
+}
+
+/* The lowest failing rank's code and message on every rank. */
+static int agree(cask__mpi_exec *ex, int rc, char *msg, size_t cap) {
+  int mine = rc ? ex->pub.rank : INT_MAX, lowest;
+  MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, ex->comm);
+  if (lowest == INT_MAX) return CASK_OK;
+  int code = rc;
+  char buf[CASK__RUN_ERRMSG_CAP];
+  cask__fmt(buf, sizeof buf, "%s", msg);
+  MPI_Bcast(&code, 1, MPI_INT, lowest, ex->comm);
+  MPI_Bcast(buf, sizeof buf, MPI_CHAR, lowest, ex->comm);
+  buf[sizeof buf - 1] = '\0';
+  cask__fmt(msg, cap, "%s", buf);
+  return code;
+}
+
+int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, const cask_run_options *opts,
+                        cask_results **out) {
+  cask__mpi_exec *ex = (cask__mpi_exec *)pub;
+  *out = NULL;
+  memset(&ex->st, 0, sizeof ex->st);
+  char *msg = rt->errmsg;
+  size_t cap = sizeof rt->errmsg;
+  msg[0] = '\0';
+  cask__mpi_run m = {.ex = ex, .rank = pub->rank, .nranks = pub->nranks, .rt = rt, .full = g, .split = split_limit()};
+  cask_memory_stats ms;
+  cask_runtime_memory(rt, &ms);
+  m.budget = ms.limit == CASK_MEMORY_UNLIMITED ? INT64_MAX : (int64_t)(ms.limit / 4);
+  atomic_init(&m.inflight, 0);
+  int rc = check_digests(ex, g, msg, cap);
+  if (rc) return rc; /* every rank knows: no agreement needed */
+  int tag_ub = 0, *ub = NULL, flag = 0;
+  MPI_Comm_get_attr(ex->comm, MPI_TAG_UB, &ub, &flag);
+  if (flag && ub) tag_ub = *ub;
+  if ((uint64_t)CASK__MPI_TAG_DATA(0) + 2 * (uint64_t)g->ntasks > (uint64_t)tag_ub) {
+    cask__fmt(msg, cap, "a graph of %zu tasks needs MPI tags up to %llu; this MPI allows %d", g->ntasks,
+              (unsigned long long)(2 * (uint64_t)g->ntasks + 3), tag_ub);
+    return CASK_ETOOBIG;
+  }
+  if ((rc = cask_plan_new(g, pub->nranks, pub->rank, &m.plan)))
+    cask__fmt(msg, cap, "rank %d: planning: %s", pub->rank, cask_graph_errmsg(g));
+  else if ((rc = cask__mpi_local_graph(&m)))
+    cask__fmt(msg, cap, "%s", m.errmsg);
+  else if ((rc = cask__remote_init(&m.remote, rt, m.held, m.nrecvs)))
+    cask__fmt(msg, cap, "rank %d: out of memory", pub->rank);
+  int started = 0, inited = !rc;
+  uv_thread_t comm_thread;
+  /* collective from here: every rank must know that every rank could plan */
+  if (!all_ok(pub, rc == 0) && !rc) {
+    rc = CASK_EINVAL;
+    cask__fmt(msg, cap, "rank %d: another rank could not plan its part", pub->rank);
+  }
+  if (!rc) {
+    uv_mutex_init(&m.mu);
+    uv_cond_init(&m.cv);
+    MPI_Comm_dup(ex->comm, &m.comm); /* collective: this run's messages never meet another's */
+    if (uv_thread_create(&comm_thread, cask__mpi_comm_main, &m)) {
+      /* the others wait for this rank's blocks: end the job */
+      fprintf(stderr, "cask: rank %d: cannot start the communication thread\n", pub->rank);
+      MPI_Abort(ex->comm, 1);
+    }
+    started = 1;
+  }
+  cask_results *res = NULL;
+  if (started) {
+    cask_run_options o = opts ? *opts : (cask_run_options)CASK_RUN_OPTIONS_DEFAULTS;
+    if (pub->nranks > 1) o.trace_path = NULL; /* one file per rank would clash: not written */
+    rc = cask__run_with(rt, m.local, &o, &m.remote, &res);
+    if (rc && !atomic_load(&m.aborted)) {
+      char local[CASK__RUN_ERRMSG_CAP];
+      cask__fmt(local, sizeof local, "%s", rt->errmsg);
+      cask__fmt(msg, cap, "rank %d: %s", pub->rank, local);
+      atomic_store(&m.local_failed, 1);
+    }
+    uv_mutex_lock(&m.mu);
+    atomic_store(&m.local_over, 1);
+    uv_cond_signal(&m.cv);
+    uv_mutex_unlock(&m.mu);
+    uv_thread_join(&comm_thread);
+    int aborted = atomic_load(&m.aborted), failed = atomic_load(&m.local_failed);
+    if (m.comm_error && !failed) { /* this rank's thread failed (and told the others) */
+      rc = m.comm_error;
+      cask__fmt(msg, cap, "%s", m.errmsg);
+    } else if (aborted && !failed) { /* stopped by another rank's failure (agree names it) */
+      rc = CASK_ECANCELED;
+    } else if (!rc && (m.sends_done != m.planned_sends || m.recvs_done != m.nrecvs)) {
+      rc = CASK_EINVAL;
+      cask__fmt(msg, cap, "internal error: rank %d sent %zu blocks of %zu planned and received %zu of %zu", pub->rank,
+                m.sends_done, m.planned_sends, m.recvs_done, m.nrecvs);
+    }
+  }
+  /* Every rank gets here (a failed one told the others), so the agreement
+   * is a plain collective. A rank cancelled by another reports it with a
+   * code above every other, so the failing rank's message wins. */
+  int mine = rc;
+  if (rc == CASK_ECANCELED && atomic_load(&m.aborted) && !atomic_load(&m.local_failed) && !m.comm_error)
+    mine = 0; /* not a cause */
+  int agreed = agree(ex, mine, msg, cap);
+  if (!agreed && rc) agreed = rc, cask__fmt(msg, cap, "rank %d: the run was canceled", pub->rank);
+  if (!agreed) gather_stats(ex, &m, rt);
+  if (started) {
+    MPI_Comm_free(&m.comm);
+    uv_cond_destroy(&m.cv);
+    uv_mutex_destroy(&m.mu);
+  }
+  if (inited) cask__remote_destroy(&m.remote);
+  if (!agreed && res && (rc = cask__results_rebase(res, g, m.to_global))) {
+    agreed = rc;
+    cask__fmt(msg, cap, "rank %d: out of memory collecting results", pub->rank);
+  }
+  if (agreed) cask_results_free(res);
+  else *out = res;
+  free_run(&m);
+  return agreed;
+}
+
+/* ---- gathering outputs ---------------------------------------------------------- */
+
+typedef struct gather_head {
+  uint32_t id;
+  uint32_t pad;
+  cask__mpi_header h;
+} gather_head;
+
+static int send_bytes(const char *p, int64_t n, int to, MPI_Comm comm) {
+  for (int64_t off = 0; off < n; off += INT_MAX / 2) {
+    int len = (int)(n - off < INT_MAX / 2 ? n - off : INT_MAX / 2);
+    if (MPI_Send(p + off, len, MPI_BYTE, to, 1, comm) != MPI_SUCCESS) return CASK_EIO;
+  }
+  return CASK_OK;
+}
+
+static int recv_bytes(char *p, int64_t n, int from, MPI_Comm comm) {
+  for (int64_t off = 0; off < n; off += INT_MAX / 2) {
+    int len = (int)(n - off < INT_MAX / 2 ? n - off : INT_MAX / 2);
+    if (MPI_Recv(p + off, len, MPI_BYTE, from, 1, comm, MPI_STATUS_IGNORE) != MPI_SUCCESS) return CASK_EIO;
+  }
+  return CASK_OK;
+}
+
+static int by_first(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Root: each other rank's count, then per block a head and its bytes
+ * (ranks in order, point to point: outputs gathered this way are small). */
+int cask_mpi_gather_results(cask_executor *pub, cask_results *res, int root) {
+  if (!pub || !res || root < 0 || root >= pub->nranks) return CASK_EINVAL;
+  cask__mpi_exec *ex = (cask__mpi_exec *)pub;
+  int rc = CASK_OK;
+  if (pub->rank != root) {
+    uint64_t n = res->n;
+    if (MPI_Send(&n, 1, MPI_UINT64_T, root, 1, ex->comm) != MPI_SUCCESS) return CASK_EIO;
+    for (size_t i = 0; i < res->n && !rc; i++) {
+      const cask_block *b = res->blocks[i];
+      gather_head gh = {.id = res->ids[i]};
+      gh.h.dtype = (int32_t)cask_block_dtype(b), gh.h.ndim = cask_block_ndim(b);
+      gh.h.nbytes = (int64_t)cask_block_nbytes(b);
+      memcpy(gh.h.shape, cask_block_shape(b), sizeof gh.h.shape[0] * (size_t)gh.h.ndim);
+      if (MPI_Send(&gh, sizeof gh, MPI_BYTE, root, 1, ex->comm) != MPI_SUCCESS) rc = CASK_EIO;
+      else rc = send_bytes(cask_block_data(b), gh.h.nbytes, root, ex->comm);
+    }
+    for (size_t i = 0; i < res->n; i++) cask_block_release(res->blocks[i]);
+    res->n = 0;
+    return rc;
+  }
+  for (int r = 0; r < pub->nranks; r++) {
+    if (r == root) continue;
+    uint64_t n = 0;
+    if (MPI_Recv(&n, 1, MPI_UINT64_T, r, 1, ex->comm, MPI_STATUS_IGNORE) != MPI_SUCCESS) return CASK_EIO;
+    uint32_t *ids = cask__realloc(res->ids, (res->n + n + 1) * sizeof *ids);
+    if (ids) res->ids = ids;
+    cask_block **blocks = cask__realloc(res->blocks, (res->n + n + 1) * sizeof *blocks);
+    if (blocks) res->blocks = blocks;
+    if (!ids || !blocks) return CASK_ENOMEM; /* the job ends: the sender's messages stay unread */
+    for (uint64_t i = 0; i < n; i++) {
+      gather_head gh;
+      cask_block *b = NULL;
+      if (MPI_Recv(&gh, sizeof gh, MPI_BYTE, r, 1, ex->comm, MPI_STATUS_IGNORE) != MPI_SUCCESS) return CASK_EIO;
+      if (gh.h.ndim < 0 || gh.h.ndim > CASK_MAX_NDIM || cask_block_new((cask_dtype)gh.h.dtype, gh.h.ndim, gh.h.shape, &b))
+        return CASK_ENOMEM;
+      if ((rc = recv_bytes(cask_block_data(b), gh.h.nbytes, r, ex->comm))) {
+        cask_block_release(b);
+        return rc;
+      }
+      res->ids[res->n] = gh.id;
+      res->blocks[res->n++] = b;
+    }
+  }
+  /* ids ascending again: sort (id, block) pairs */
+  struct pair {
+    uint32_t id;
+    cask_block *b;
+  } *pairs = cask__malloc((res->n ? res->n : 1) * sizeof *pairs);
+  if (!pairs) return CASK_ENOMEM;
+  for (size_t i = 0; i < res->n; i++) pairs[i] = (struct pair){res->ids[i], res->blocks[i]};
+  qsort(pairs, res->n, sizeof *pairs, by_first);
+  for (size_t i = 0; i < res->n; i++) res->ids[i] = pairs[i].id, res->blocks[i] = pairs[i].b;
+  cask__free(pairs);
+  return CASK_OK;
+}

@@ -1,0 +1,152 @@
+/* graph.c - the graph one rank runs: its own tasks (copied from the whole
+ * graph: key, op, arguments, size, output mark), a root task per block it
+ * receives, whose op hands over the block the communication thread made,
+ * and a send task after each block other ranks need, whose op gives the
+ * block to the communication thread. The scheduler then runs an ordinary
+ * graph; the received roots are held back until their block arrives
+ * (scheduler/remote.h). */
+#include <stdio.h>
+
+#include "mpi-int.h"
+
+typedef struct xfer_args {
+  uintptr_t run; /* an address: the ops are private to this process */
+  uint32_t index;
+  uint32_t pad;
+} xfer_args;
+
+static const cask_op *op_recv, *op_send;
+
+static void read_args(const cask_task_io *io, cask__mpi_run **m, uint32_t *i) {
+  xfer_args a;
+  memcpy(&a, io->args, sizeof a);
+  *m = (cask__mpi_run *)a.run;
+  *i = a.index;
+}
+
+/* The block arrived before this task was queued (remote.h): hand it over. */
+static int recv_run(cask_task_io *io) {
+  cask__mpi_run *m;
+  uint32_t i;
+  read_args(io, &m, &i);
+  io->output = m->recvs[i].block;
+  m->recvs[i].block = NULL;
+  /* the memory manager counts it from now on */
+  if (io->output) atomic_fetch_sub(&m->inflight, (int_fast64_t)cask_block_nbytes(io->output));
+  return CASK_OK;
+}
+
+/* Queue the block for the communication thread, which sends it to every
+ * rank that needs it and then releases it. */
+static int send_run(cask_task_io *io) {
+  cask__mpi_run *m;
+  uint32_t i;
+  read_args(io, &m, &i);
+  m->sends[i].block = io->ninputs ? cask_block_retain(io->inputs[0]) : NULL;
+  uv_mutex_lock(&m->mu);
+  m->outbox[m->nout++] = i;
+  uv_cond_signal(&m->cv);
+  uv_mutex_unlock(&m->mu);
+  return CASK_OK;
+}
+
+static void reg(void) {
+  cask__op_register_private(&(cask_op){.name = "cask.mpi_recv", .run = recv_run, .args_size = sizeof(xfer_args)}, &op_recv);
+  cask__op_register_private(&(cask_op){.name = "cask.mpi_send", .run = send_run, .args_size = sizeof(xfer_args)}, &op_send);
+}
+
+void cask__mpi_register_ops(void) {
+  static uv_once_t once = UV_ONCE_INIT;
+  uv_once(&once, reg);
+}
+
+/* Whether task v's block is kept in the whole graph. */
+static int kept(const cask_graph *g, uint32_t v) { return cask__is_kept(g, v); }
+
+static int add(cask__mpi_run *m, const char *key, const cask_op *op, const void *args, size_t len,
+               const cask_task_id *deps, size_t ndeps, int64_t size, uint32_t gid) {
+  cask_task_id id;
+  int rc = cask__graph_add(m->local, key, op, args, len, deps, ndeps, &id); /* fused and private ops too */
+  if (rc) return rc;
+  if (size >= 0) cask_graph_set_size(m->local, id, size);
+  m->to_global[id] = gid;
+  return CASK_OK;
+}
+
+int cask__mpi_local_graph(cask__mpi_run *m) {
+  cask__mpi_register_ops();
+  cask_graph *g = m->full;
+  size_t nt, nr, ns;
+  const cask_task_id *tasks = cask_plan_tasks(m->plan, &nt);
+  const cask_transfer *recvs = cask_plan_recvs(m->plan, &nr);
+  const cask_transfer *sends = cask_plan_sends(m->plan, &ns);
+  /* one send record per producer: the plan lists a producer's
+   * destinations together */
+  size_t nprod = 0;
+  for (size_t i = 0; i < ns; i++) nprod += i == 0 || sends[i].task != sends[i - 1].task;
+  size_t nlocal = nt + nr + nprod;
+  uint32_t *loc = cask__malloc((g->ntasks ? g->ntasks : 1) * sizeof *loc);
+  cask_task_id *deps = NULL;
+  size_t deps_cap = 0;
+  m->to_global = cask__malloc((nlocal ? nlocal : 1) * sizeof *m->to_global);
+  m->held = cask__calloc(nlocal ? nlocal : 1, 1);
+  m->recvs = cask__calloc(nr ? nr : 1, sizeof *m->recvs);
+  m->sends = cask__calloc(nprod ? nprod : 1, sizeof *m->sends);
+  m->outbox = cask__malloc((nprod ? nprod : 1) * sizeof *m->outbox);
+  m->deferred = cask__malloc((nr ? nr : 1) * sizeof *m->deferred);
+  int rc = CASK_ENOMEM;
+  if (!loc || !m->to_global || !m->held || !m->recvs || !m->sends || !m->outbox || !m->deferred ||
+      cask_graph_new(&m->local) ||
+      cask_graph_reserve(m->local, nlocal, nlocal * 2))
+    goto done;
+  m->nrecvs = nr, m->nsends = nprod, m->planned_sends = ns;
+  for (size_t i = 0; i < g->ntasks; i++) loc[i] = CASK__NO_TASK;
+  for (size_t i = 0; i < nr; i++) {
+    xfer_args a = {(uintptr_t)m, (uint32_t)i, 0};
+    uint32_t gid = recvs[i].task;
+    m->recvs[i] = (cask__mpi_recv){.gid = gid, .src = recvs[i].peer, .local = (uint32_t)cask_graph_size(m->local)};
+    m->held[m->recvs[i].local] = 1;
+    loc[gid] = m->recvs[i].local;
+    if ((rc = add(m, cask__key(g, gid), op_recv, &a, sizeof a, NULL, 0, g->tasks[gid].size, gid))) goto done;
+  }
+  for (size_t i = 0; i < nt; i++) {
+    uint32_t v = tasks[i];
+    const cask__task *t = &g->tasks[v];
+    if (cask__grow((void **)&deps, &deps_cap, t->ndeps + 1, sizeof *deps)) {
+      rc = CASK_ENOMEM;
+      goto done;
+    }
+    for (uint32_t k = 0; k < t->ndeps; k++) {
+      uint32_t d = g->dep_idx[t->deps_off + k];
+      if (loc[d] == CASK__NO_TASK) { /* the plan is wrong: never run on */
+        cask__fmt(m->errmsg, sizeof m->errmsg, "internal error: rank %d runs '%s' but neither runs nor receives '%s'",
+                  m->rank, cask__key(g, v), cask__key(g, d));
+        rc = CASK_EINVAL;
+        goto done;
+      }
+      deps[k] = loc[d];
+    }
+    loc[v] = (uint32_t)cask_graph_size(m->local);
+    if ((rc = add(m, cask__key(g, v), t->op, cask__args(g, v), t->args_len, deps, t->ndeps, t->size, v))) goto done;
+    if (kept(g, v)) cask_graph_set_output(m->local, loc[v], 1);
+  }
+  char key[64];
+  for (size_t i = 0, j = 0; i < ns; j++) {
+    size_t e = i;
+    while (e < ns && sends[e].task == sends[i].task) e++;
+    uint32_t gid = sends[i].task;
+    m->sends[j] = (cask__mpi_send){.gid = gid, .to = &sends[i], .ndest = (int)(e - i)};
+    xfer_args a = {(uintptr_t)m, (uint32_t)j, 0};
+    snprintf(key, sizeof key, "cask.mpi_send-%u", gid);
+    if ((rc = add(m, key, op_send, &a, sizeof a, &(cask_task_id){loc[gid]}, 1, 0, CASK__NO_TASK))) goto done;
+    i = e;
+  }
+  rc = CASK_OK;
+done:
+  if (rc && !m->errmsg[0])
+    cask__fmt(m->errmsg, sizeof m->errmsg, "rank %d: making its graph: %s", m->rank,
+              m->local && cask_graph_errmsg(m->local)[0] ? cask_graph_errmsg(m->local) : cask_strerror(rc));
+  cask__free(loc);
+  cask__free(deps);
+  return rc;
+}

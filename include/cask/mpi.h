@@ -1,0 +1,71 @@
+/* mpi.h - running a graph on the ranks of an MPI communicator
+ * (docs/distributed.md). Include it only with MPI: it includes <mpi.h>;
+ * programs without MPI never see it. Built when cask is configured with
+ * CASK_MPI (on where an MPI C library is found).
+ *
+ * Owner-computes: every rank builds the same graph, plans its part
+ * (cask_plan_new: the tasks it owns, the blocks it sends and receives) and
+ * runs its tasks on its own runtime's workers; a communication thread
+ * sends each block another rank needs once per (block, rank) as soon as it
+ * is made, and receives the blocks this rank needs. Results are the same
+ * bits for any rank count: reduction trees are fixed by block indices.
+ *
+ * MPI must be initialized with at least MPI_THREAD_SERIALIZED: the
+ * communication thread calls MPI during a run, the calling thread before
+ * and after it, never both at once. */
+#ifndef CASK_MPI_H
+#define CASK_MPI_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "cask/export.h"
+#include "cask/scheduler.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An executor (cask_executor, scheduler.h) over the ranks of comm (the
+ * communicator is duplicated: cask's messages never mix with the
+ * caller's). Put it in cask_run_options.executor: cask_run, cask_store,
+ * cask_compute then run across the ranks, every rank calling them alike.
+ * Errors: CASK_EINVAL (MPI not initialized, or with a thread level below
+ * MPI_THREAD_SERIALIZED; cask_create_errmsg says which), CASK_ENOMEM. */
+CASK_API int cask_mpi_executor_new(MPI_Comm comm, cask_executor **out);
+CASK_API void cask_mpi_executor_free(cask_executor *ex);
+
+/* Totals of the executor's last run over every rank (the same on all). */
+typedef struct cask_mpi_stats {
+  int nranks;
+  uint64_t tasks_run;      /* ops run by all ranks */
+  uint64_t blocks_sent;    /* (block, destination) pairs sent by all ranks */
+  uint64_t planned_sends;  /* what the plans said: equal to blocks_sent */
+  uint64_t bytes_sent;     /* block bytes sent (headers not counted) */
+  uint64_t messages_sent;  /* data messages (blocks over the split limit are several) */
+  uint64_t spilled_bytes;  /* written to spill files by all ranks */
+  uint64_t recvs_waited;   /* received blocks that waited for room (a quarter of the
+                              memory limit holds blocks received but not yet taken) */
+  uint64_t peak_bytes_max; /* the largest of the ranks' peaks */
+  const uint64_t *peak_bytes; /* each rank's peak block bytes (nranks entries; valid
+                                 until the next run or free) */
+  const uint64_t *rank_tasks; /* each rank's tasks run */
+} cask_mpi_stats;
+CASK_API void cask_mpi_last_stats(const cask_executor *ex, cask_mpi_stats *out);
+
+/* Bring every rank's outputs to rank root (collective, after a run on ex
+ * that succeeded): root's res then holds every output of the graph, the
+ * others' res none. For printing small outputs (`cask run GRAPH.json`);
+ * cask_store fills buffers on every rank without it.
+ * Errors: CASK_ENOMEM, CASK_EIO (MPI failed). */
+CASK_API int cask_mpi_gather_results(cask_executor *ex, cask_results *res, int root);
+
+/* Shorthand: run g once across the ranks of comm (an executor made and
+ * freed around cask_run). */
+CASK_API int cask_run_mpi(cask_runtime *rt, cask_graph *g, MPI_Comm comm, const cask_run_options *opts,
+                          cask_results **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,190 @@
+/* exec.c - the MPI executor through the C API (tests/mpi_check.sh runs it
+ * under `mpirun -np K`, K = 1, 2, 3): random graphs (the same on every
+ * rank: seeded) run with cask_run_mpi give every output the bits a local
+ * cask_run gives, each output is held by exactly one rank, the blocks
+ * sent equal the plans' sends; blocks split into 64-byte messages
+ * (CASK_MPI_SPLIT) too; a failing task stops every rank with CASK_ETASK
+ * and a message naming its key, its op and its rank; ranks holding
+ * different graphs are refused naming the first differing task. Exit 0
+ * when all hold. */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cask/cask.h"
+#include "cask/distributed.h"
+#include "cask/mpi.h"
+
+static uint64_t mix(uint64_t x) {
+  x ^= x >> 33, x *= 0xff51afd7ed558ccdULL, x ^= x >> 33, x *= 0xc4ceb9fe1a85ec53ULL;
+  return x ^ (x >> 33);
+}
+
+/* args: seed (8 bytes) and length (8): a leaf's values from the seed; a
+ * node's value i: sum over inputs k of in_k[i % len_k] * (k + 1.5), in
+ * input order, then a seeded nudge (non-associative on purpose). */
+static int node_run(cask_task_io *io) {
+  int64_t a[2];
+  memcpy(a, io->args, sizeof a);
+  cask_block *b;
+  if (cask_block_new(CASK_F64, 1, &a[1], &b)) return CASK_ENOMEM;
+  double *o = cask_block_data(b);
+  for (int64_t i = 0; i < a[1]; i++) {
+    double s = (double)(mix((uint64_t)a[0] + (uint64_t)i) % 1000) / 7.0;
+    for (size_t k = 0; k < io->ninputs; k++) {
+      const double *x = cask_block_data(io->inputs[k]);
+      s = s * 0.5 + x[i % cask_block_size(io->inputs[k])] * ((double)k + 1.5);
+    }
+    o[i] = s;
+  }
+  io->output = b;
+  return CASK_OK;
+}
+
+static int fail_run(cask_task_io *io) {
+  snprintf(io->errmsg, io->errmsg_cap, "failing on purpose");
+  return CASK_ETASK;
+}
+
+static const cask_op *op_node, *op_fail;
+
+/* A random DAG of n tasks: each reads up to 3 earlier ones, sizes from 1
+ * to 300 values; every sink an output. bad >= 0: that task fails. */
+static cask_graph *random_graph(uint64_t seed, int n, int bad) {
+  cask_graph *g;
+  cask_graph_new(&g);
+  for (int i = 0; i < n; i++) {
+    uint64_t r = mix(seed * 1000003 + (uint64_t)i);
+    int64_t a[2] = {(int64_t)(r & 0xffff), 1 + (int64_t)((r >> 16) % 300)};
+    cask_task_id deps[3];
+    int nd = i < 4 ? 0 : (int)((r >> 32) % 4);
+    for (int k = 0; k < nd; k++) deps[k] = (cask_task_id)(mix(r + (uint64_t)k) % (uint64_t)i);
+    char key[32];
+    snprintf(key, sizeof key, "t-%d", i);
+    cask_task_id id;
+    cask_graph_add(g, key, i == bad ? op_fail : op_node, a, sizeof a, deps, (size_t)nd, &id);
+    cask_graph_set_size(g, id, a[1] * 8);
+  }
+  return g;
+}
+
+static int check_graph(cask_runtime *rt, MPI_Comm comm, int rank, int nranks, uint64_t seed, int n) {
+  cask_graph *g = random_graph(seed, n, -1);
+  cask_results *local = NULL, *dist = NULL;
+  int bad = 0;
+  if (cask_run(rt, g, NULL, &local)) return fprintf(stderr, "local run: %s\n", cask_runtime_errmsg(rt)), 1;
+  cask_executor *ex;
+  cask_mpi_executor_new(comm, &ex);
+  cask_run_options o = CASK_RUN_OPTIONS_DEFAULTS;
+  o.executor = ex;
+  if (cask_run(rt, g, &o, &dist)) return fprintf(stderr, "rank %d: mpi run: %s\n", rank, cask_runtime_errmsg(rt)), 1;
+  long long held = 0, outputs = 0, all;
+  for (cask_task_id id = 0; id < cask_graph_size(g); id++) {
+    const cask_block *a = cask_results_get(local, id), *b = cask_results_get(dist, id);
+    outputs += a != NULL;
+    if (!b) continue;
+    held++;
+    if (!a || cask_block_nbytes(a) != cask_block_nbytes(b) || memcmp(cask_block_data(a), cask_block_data(b), cask_block_nbytes(a)))
+      bad = fprintf(stderr, "rank %d: graph %llu: task %s differs from the local run\n", rank, (unsigned long long)seed,
+                    cask_graph_key(g, id));
+  }
+  MPI_Allreduce(&held, &all, 1, MPI_LONG_LONG, MPI_SUM, comm);
+  if (all != outputs) bad = fprintf(stderr, "rank %d: %lld outputs held over the ranks, %lld in the graph\n", rank, all, outputs);
+  cask_mpi_stats st;
+  cask_mpi_last_stats(ex, &st);
+  size_t planned = 0;
+  for (int r = 0; r < nranks; r++) { /* the fake-rank plans */
+    cask_plan *p;
+    cask_plan_stats ps;
+    cask_plan_new(g, nranks, r, &p);
+    cask_plan_get_stats(p, &ps);
+    planned += ps.nsends;
+    cask_plan_free(p);
+  }
+  if (st.blocks_sent != planned || st.planned_sends != planned)
+    bad = fprintf(stderr, "rank %d: %llu blocks sent, plans say %zu\n", rank, (unsigned long long)st.blocks_sent, planned);
+  cask_results_free(local);
+  cask_results_free(dist);
+  cask_mpi_executor_free(ex);
+  cask_graph_free(g);
+  return bad != 0;
+}
+
+static int check_failure(cask_runtime *rt, int rank, int nranks) {
+  int bad_task = 37;
+  cask_graph *g = random_graph(99, 60, bad_task);
+  cask_plan *p;
+  cask_plan_new(g, nranks, 0, &p);
+  int owner = cask_plan_owners(p)[bad_task];
+  cask_plan_free(p);
+  cask_results *res = NULL;
+  int rc = cask_run_mpi(rt, g, MPI_COMM_WORLD, NULL, &res);
+  char want[64];
+  snprintf(want, sizeof want, "rank %d: task 't-%d' (op test.fail)", owner, bad_task);
+  int bad = 0;
+  if (rc != CASK_ETASK || res || !strstr(cask_runtime_errmsg(rt), want))
+    bad = fprintf(stderr, "rank %d: failing run: rc %d, message '%s' (wanted '%s')\n", rank, rc, cask_runtime_errmsg(rt), want);
+  cask_graph_free(g);
+  return bad != 0;
+}
+
+/* Ranks holding different graphs are refused before anything runs, every
+ * rank naming the first differing task (rank 1's task 't-12' has other
+ * arguments). */
+static int check_digest_mismatch(cask_runtime *rt, int rank, int nranks) {
+  if (nranks < 2) return 0;
+  cask_graph *g = random_graph(5, 40, -1);
+  if (rank == 1) {
+    cask_graph_free(g);
+    cask_graph_new(&g);
+    for (int i = 0; i < 40; i++) { /* the same graph but task 12's arguments */
+      cask_graph *ref = random_graph(5, 40, -1);
+      cask_graph_validate(ref); /* dependencies are listed once validated */
+      size_t len, nd;
+      const void *args = cask_graph_args(ref, (cask_task_id)i, &len);
+      const cask_task_id *deps = cask_graph_deps(ref, (cask_task_id)i, &nd);
+      int64_t a[2];
+      memcpy(a, args, sizeof a);
+      if (i == 12) a[0] ^= 1;
+      cask_task_id id;
+      cask_graph_add(g, cask_graph_key(ref, (cask_task_id)i), op_node, a, sizeof a, deps, nd, &id);
+      cask_graph_set_size(g, id, a[1] * 8);
+      cask_graph_free(ref);
+    }
+  }
+  cask_results *res = NULL;
+  int rc = cask_run_mpi(rt, g, MPI_COMM_WORLD, NULL, &res);
+  int bad = 0;
+  if (rc != CASK_EINVAL || res || !strstr(cask_runtime_errmsg(rt), "task 12 differs first") ||
+      !strstr(cask_runtime_errmsg(rt), "'t-12'"))
+    bad = fprintf(stderr, "rank %d: different graphs: rc %d, message '%s'\n", rank, rc, cask_runtime_errmsg(rt));
+  cask_graph_free(g);
+  return bad != 0;
+}
+
+int main(int argc, char **argv) {
+  int level, rank, nranks, bad = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &level);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+  cask_op_register(&(cask_op){.name = "test.node", .run = node_run, .args_size = 16}, &op_node);
+  cask_op_register(&(cask_op){.name = "test.fail", .run = fail_run, .args_size = 16}, &op_fail);
+  cask_runtime *rt;
+  cask_runtime_options ro = {2, CASK_MEMORY_UNLIMITED, NULL, 0};
+  cask_runtime_new(&ro, &rt);
+  for (uint64_t seed = 1; seed <= 20; seed++) bad |= check_graph(rt, MPI_COMM_WORLD, rank, nranks, seed, 20 + (int)(seed * 7 % 150));
+  setenv("CASK_MPI_SPLIT", "64", 1);
+  for (uint64_t seed = 21; seed <= 25; seed++) bad |= check_graph(rt, MPI_COMM_WORLD, rank, nranks, seed, 120);
+  unsetenv("CASK_MPI_SPLIT");
+  bad |= check_failure(rt, rank, nranks);
+  bad |= check_digest_mismatch(rt, rank, nranks);
+  /* the runtime still runs after a failed distributed run */
+  bad |= check_graph(rt, MPI_COMM_WORLD, rank, nranks, 77, 50);
+  int any;
+  MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD);
+  if (!any && rank == 0) printf("mpi exec: %d ranks: 26 random graphs as the local run, a failure named\n", nranks);
+  cask_runtime_free(rt);
+  MPI_Finalize();
+  return any;
+}

@@ -1,0 +1,290 @@
+#!/usr/bin/python3
+"""mpi_jobs_check.py - `mpirun -np K cask run JOB` writes exactly what
+`cask run JOB` writes (issue 13), for K = 1, 2, 3, 4 on every example job
+but larger-than-memory.json (its source is 800 MB).
+
+usage: mpi_jobs_check.py CASK JOBS_DIR
+
+For each job: stdout and every file written are byte-identical to the local
+run's and no temporary is left. Then, on basic.json at K = 3: the summary's
+blocks sent equal the plans' (no (block, destination) sent twice) and the
+fake-rank plans' (`--plan-ranks 3 --plan-rank R`) sends add up to them;
+blocks split into 1000-byte messages (CASK_MPI_SPLIT) give the same bytes;
+a rank killed with SIGKILL makes the job exit non-zero without an output
+file; under a 2 MiB limit per rank, linalg.json spills and received blocks
+wait for room, same bytes; a task failing on one rank at K = 3 gives exit 1
+and one message naming rank, task and op, with nothing left; a graph file's printed outputs (gathered to rank 0) are the local
+run's. Exit 77 without mpirun. Sanitizer builds: no leak check (OpenMPI's
+own allocations are reported as leaks)."""
+import glob
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+CASK, JOBS = sys.argv[1], sys.argv[2]
+MPIRUN = shutil.which("mpirun")
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", CASK_NUM_THREADS="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1")
+ENV["ASAN_OPTIONS"] = (ENV.get("ASAN_OPTIONS", "") + ":detect_leaks=0").lstrip(":")
+ENV["TSAN_OPTIONS"] = (ENV.get("TSAN_OPTIONS", "") + ":suppressions=" +
+                       os.path.join(os.path.dirname(os.path.abspath(__file__)), "mpi", "tsan.supp")).lstrip(":")
+failures = []
+
+
+def fail(msg):
+    failures.append(msg)
+    print("FAIL:", msg, flush=True)
+
+
+def files(d):
+    out = {}
+    for root, _, names in os.walk(d):
+        for n in names:
+            p = os.path.join(root, n)
+            with open(p, "rb") as f:
+                out[os.path.relpath(p, d)] = f.read()
+    return out
+
+
+def inputs(d):
+    # the inputs tests/cli_check.py makes for npy.json and friends
+    np.save(os.path.join(d, "data.npy"), np.random.default_rng(20261125).standard_normal((400, 300)) * 3 + 1)
+    try:
+        import zarr
+    except ImportError:  # zarr.json's local run then fails alike: reported
+        return
+    zarr.array(np.random.default_rng(20261126).standard_normal((400, 300)) * 2 - 1, chunks=(64, 100),
+               store=os.path.join(d, "data.zarr"))
+
+
+def run(cmd, d, env=ENV, timeout=120):
+    return subprocess.run(cmd, cwd=d, env=env, capture_output=True, timeout=timeout)
+
+
+def check_jobs(tmp):
+    for job in sorted(glob.glob(os.path.join(JOBS, "*.json"))):
+        name = os.path.basename(job)
+        if name == "larger-than-memory.json":  # 800 MB of source
+            continue
+        if name == "zarr.json":
+            try:
+                import zarr  # noqa: F401
+            except ImportError:
+                print("zarr.json: skipped (no zarr module for its input)")
+                continue
+        ref_dir = os.path.join(tmp, name + ".local")
+        os.makedirs(ref_dir)
+        inputs(ref_dir)
+        env1 = dict(ENV, CASK_MPI="0")
+        r = run([CASK, "run", "-q", job], ref_dir, env1)
+        if r.returncode:
+            fail("%s: the local run failed: %s" % (name, r.stderr.decode()[-300:]))
+            continue
+        ref_out, ref_files = r.stdout, files(ref_dir)
+        for k in (1, 2, 3, 4):
+            d = os.path.join(tmp, "%s.%d" % (name, k))
+            os.makedirs(d)
+            inputs(d)
+            r = run([MPIRUN, "--oversubscribe", "-np", str(k), CASK, "run", "-q", job], d)
+            if r.returncode:
+                fail("%s K=%d: exit %d: %s" % (name, k, r.returncode, r.stderr.decode()[-400:]))
+                continue
+            if r.stdout != ref_out:
+                fail("%s K=%d: stdout differs: %r vs %r" % (name, k, r.stdout[:200], ref_out[:200]))
+            got = files(d)
+            if sorted(got) != sorted(ref_files):
+                fail("%s K=%d: files %s, local %s" % (name, k, sorted(got), sorted(ref_files)))
+            for f in ref_files:
+                if f in got and got[f] != ref_files[f]:
+                    fail("%s K=%d: %s differs from the local run's" % (name, k, f))
+        print("%s: K = 1..4 identical to the local run" % name, flush=True)
+
+
+def check_counts(tmp):
+    job = os.path.join(JOBS, "basic.json")
+    d = os.path.join(tmp, "counts")
+    os.makedirs(d)
+    r = run([MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", job], d)
+    m = re.search(rb"3 ranks: (\d+) tasks, sent (\d+) blocks of (\d+) planned", r.stderr)
+    if r.returncode or not m:
+        fail("summary at K=3: exit %d, %r" % (r.returncode, r.stderr[-400:]))
+        return
+    sent, planned = int(m.group(2)), int(m.group(3))
+    fake = 0
+    for rank in range(3):
+        p = run([CASK, "run", "--plan-ranks", "3", "--plan-rank", str(rank), job], d, dict(ENV, CASK_MPI="0"))
+        fake += int(re.search(rb"sends: (\d+) blocks", p.stdout).group(1))
+    if sent != planned or planned != fake:
+        fail("K=3: %d blocks sent, %d planned, fake-rank plans %d" % (sent, planned, fake))
+    else:
+        print("K=3: %d blocks sent = planned = the fake-rank plans' sends" % sent)
+    ref = files(d)
+    d2 = os.path.join(tmp, "split")
+    os.makedirs(d2)
+    r = run([MPIRUN, "--oversubscribe", "-np", "2", "-x", "CASK_MPI_SPLIT=1000", CASK, "run", job], d2,
+            dict(ENV, CASK_MPI_SPLIT="1000"))
+    m = re.search(rb"sent (\d+) blocks of \d+ planned \([^)]* in (\d+) messages", r.stderr)
+    if r.returncode or files(d2) != ref or not m or int(m.group(2)) <= int(m.group(1)):
+        fail("split messages: exit %d, same files %s, %r" % (r.returncode, files(d2) == ref, r.stderr[-300:]))
+    else:
+        print("split into 1000-byte messages: %s blocks in %s messages, same bytes" % (m.group(1).decode(), m.group(2).decode()))
+
+
+def check_memory_limit(tmp):
+    """Under a per-rank limit of 2 MiB, linalg.json spills and received
+    blocks wait for room, with the outputs of the unlimited local run."""
+    job = os.path.join(JOBS, "linalg.json")
+    ref_dir, d = os.path.join(tmp, "limit.local"), os.path.join(tmp, "limit.3")
+    os.makedirs(ref_dir)
+    os.makedirs(d)
+    ref = run([CASK, "run", "-q", job], ref_dir, dict(ENV, CASK_MPI="0"))
+    r = run([MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", "--memory-limit", "2MiB", job], d)
+    m = re.search(rb"(\d+) received blocks waited for room, spilled ([0-9.]+ \w+);", r.stderr)
+    if r.returncode or r.stdout != ref.stdout or files(d) != files(ref_dir) or not m or int(m.group(1)) == 0 \
+            or m.group(2) == b"0 B":
+        fail("memory limit at K=3: exit %d, same %s, %r" % (r.returncode, files(d) == files(ref_dir), r.stderr[-300:]))
+    else:
+        print("linalg.json under 2 MiB per rank at K=3: %s blocks waited, %s spilled, same bytes" %
+              (m.group(1).decode(), m.group(2).decode()))
+
+
+def check_failure(tmp):
+    """A task failing on one rank at K=3 (a Zarr chunk file of garbage):
+    exit 1, rank 0 prints the message naming the rank, the task and its op,
+    and no output or temporary is left."""
+    d = os.path.join(tmp, "failure")
+    os.makedirs(d)
+    src = os.path.join(d, "src.json")
+    with open(src, "w") as f:
+        f.write('{"inputs": {"x": {"source": "normal", "seed": 3, "shape": [400, 100], "chunks": [50, 100]}},'
+                ' "outputs": {"x": {"zarr": "x.zarr", "compressor": "zlib"}}}')
+    r = run([CASK, "run", "-q", src], d, dict(ENV, CASK_MPI="0"))
+    chunk = os.path.join(d, "x.zarr", "7.0")
+    if r.returncode or not os.path.exists(chunk):
+        fail("failure: making the input: %r" % r.stderr[-300:])
+        return
+    with open(chunk, "wb") as f:
+        f.write(b"not zlib at all" * 10)
+    job = os.path.join(d, "bad.json")
+    with open(job, "w") as f:
+        f.write('{"inputs": {"x": {"source": "zarr", "path": "x.zarr", "chunks": [50, 100]}},'
+                ' "steps": {"y": "x * 2", "s": "sum(x)"}, "outputs": {"y": {"npy": "y.npy"}, "s": "print"}}')
+    r = run([MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", "-q", job], d)
+    err = r.stderr.decode()
+    m = re.search(r"cask: the run failed: rank (\d): task '[^']+' \(op [\w.]+\) failed", err)
+    left = [n for n in os.listdir(d) if n.startswith("y.npy")]
+    if r.returncode != 1 or not m or left or err.count("cask: the run failed") != 1:
+        fail("failure at K=3: exit %d, files %s, stderr %r" % (r.returncode, left, err[-500:]))
+    else:
+        print("a failing task at K=3: exit 1, one message naming rank %s, its task and op; nothing left" % m.group(1))
+
+
+def check_graph_files(tmp):
+    """cask run GRAPH.json: the outputs gathered to rank 0, printed as alone."""
+    for name in ("reductions.json", "basic.json"):
+        d = os.path.join(tmp, "graph-" + name)
+        os.makedirs(d)
+        alone = dict(ENV, CASK_MPI="0")
+        r = run([CASK, "graph", "-q", "-o", "g.json", os.path.join(JOBS, name)], d, alone)
+        ref = run([CASK, "run", "-q", "g.json"], d, alone)
+        if r.returncode or ref.returncode:
+            fail("graph file of %s: %r %r" % (name, r.stderr[-200:], ref.stderr[-200:]))
+            continue
+        for k in (2, 3):
+            got = run([MPIRUN, "--oversubscribe", "-np", str(k), CASK, "run", "-q", "g.json"], d)
+            if got.returncode or got.stdout != ref.stdout:
+                fail("graph file of %s at K=%d: exit %d, stdout %s" % (name, k, got.returncode,
+                                                                     "same" if got.stdout == ref.stdout else "differs"))
+        print("graph file of %s: K = 2, 3 print what the local run prints" % name)
+
+
+def check_kill(tmp):
+    """A rank killed mid-run. The run cannot finish on its own: one chunk
+    file of its Zarr input is a FIFO no one writes, so the task reading it
+    blocks (no timing decides the outcome); the ranks are killed once rank
+    0 has made the output's temporary file."""
+    d = os.path.join(tmp, "kill")
+    os.makedirs(d)
+    src = os.path.join(d, "src.json")
+    with open(src, "w") as f:
+        f.write('{"inputs": {"x": {"source": "normal", "seed": 3, "shape": [400, 100], "chunks": [50, 100]}},'
+                ' "outputs": {"x": {"zarr": "x.zarr", "compressor": "none"}}}')
+    r = run([CASK, "run", "-q", src], d, dict(ENV, CASK_MPI="0"))
+    chunk = os.path.join(d, "x.zarr", "5.0")
+    if r.returncode or not os.path.exists(chunk):
+        fail("kill: making the input: %r" % r.stderr[-300:])
+        return
+    os.unlink(chunk)
+    os.mkfifo(chunk)
+    job = os.path.join(d, "stuck.json")
+    with open(job, "w") as f:
+        f.write('{"inputs": {"x": {"source": "zarr", "path": "x.zarr", "chunks": [50, 100]}},'
+                ' "steps": {"y": "x * 2"}, "outputs": {"y": {"npy": "y.npy"}}}')
+    p = subprocess.Popen([MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", "-q", job], cwd=d, env=ENV,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    victim = None
+    for _ in range(1000):  # until rank 0 made the output's temporary (the run is next)
+        time.sleep(0.02)
+        ranks = subprocess.run(["pgrep", "-f", "^" + CASK + " run -q " + job], capture_output=True,
+                               text=True).stdout.split()
+        if len(ranks) >= 3 and glob.glob(os.path.join(d, "y.npy.tmp-*")):
+            victim = int(sorted(ranks, key=int)[1])
+            break
+    if victim is None:
+        p.kill()
+        p.communicate()
+        fail("kill: the ranks did not start")
+        return
+    os.kill(victim, signal.SIGKILL)
+    t0 = time.time()
+    try:
+        p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        fail("kill: the job still runs 60 s after a rank was killed")
+        return
+    if p.returncode == 0 or os.path.exists(os.path.join(d, "y.npy")):
+        fail("kill: exit %d, y.npy %s" % (p.returncode, os.path.exists(os.path.join(d, "y.npy"))))
+    else:
+        print("a killed rank: exit %d after %.1f s, no output" % (p.returncode, time.time() - t0))
+    # rank 0 was killed too (by mpirun) and its temporary left: the next
+    # run writing y.npy removes it once its PID is gone
+    for t in glob.glob(os.path.join(d, "y.npy.tmp-*")):
+        pid = t.rsplit(".tmp-", 1)[1].split("-")[0]
+        for _ in range(500):
+            if not os.path.exists("/proc/" + pid):
+                break
+            time.sleep(0.02)
+    with open(job, "w") as f:
+        f.write('{"inputs": {"x": {"source": "normal", "seed": 3, "shape": [40, 10], "chunks": [5, 10]}},'
+                ' "outputs": {"x": {"npy": "y.npy"}}}')
+    r = run([MPIRUN, "--oversubscribe", "-np", "2", CASK, "run", "-q", job], d)
+    left = glob.glob(os.path.join(d, "y.npy.tmp-*"))
+    if r.returncode or left or not os.path.exists(os.path.join(d, "y.npy")):
+        fail("after the kill: exit %d, temporaries %s" % (r.returncode, left))
+
+
+def main():
+    if not MPIRUN:
+        print("no mpirun: skipped")
+        return 77
+    with tempfile.TemporaryDirectory() as tmp:
+        check_jobs(tmp)
+        check_counts(tmp)
+        check_graph_files(tmp)
+        check_memory_limit(tmp)
+        check_failure(tmp)
+        check_kill(tmp)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

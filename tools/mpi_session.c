@@ -1,0 +1,105 @@
+/* mpi_session.c - `cask run` on MPI ranks (mpi_session.h). Built with
+ * MPI when cask is (CASK_MPI); else the stubs at the end. */
+#include "mpi_session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef CASK_TOOL_MPI
+#include "cask/mpi.h"
+
+static cask_executor *ex;
+static int started;
+
+static int launched(void) {
+  const char *force = getenv("CASK_MPI");
+  if (force && *force) return strcmp(force, "0") != 0;
+  return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+}
+
+int mpi_session_start(int *argc, char ***argv) {
+  if (!launched()) return 0;
+  int level = 0;
+  /* SERIALIZED: cask's communication thread calls MPI during a run, this
+   * thread before and after it, never both at once (include/cask/mpi.h) */
+  if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &level) != MPI_SUCCESS) {
+    fprintf(stderr, "cask: MPI_Init_thread failed\n");
+    return 2;
+  }
+  started = 1;
+  if (cask_mpi_executor_new(MPI_COMM_WORLD, &ex)) {
+    fprintf(stderr, "cask: %s\n", cask_create_errmsg());
+    MPI_Finalize();
+    started = 0;
+    return 2;
+  }
+  return 0;
+}
+
+cask_executor *mpi_session_executor(void) { return ex; }
+int mpi_session_rank(void) { return ex ? ex->rank : 0; }
+int mpi_session_ranks(void) { return ex ? ex->nranks : 1; }
+
+static void fmt_bytes(char *buf, size_t cap, uint64_t b) {
+  if (b >= (1ull << 30)) snprintf(buf, cap, "%.2f GiB", (double)b / (1ull << 30));
+  else if (b >= (1ull << 20)) snprintf(buf, cap, "%.1f MiB", (double)b / (1ull << 20));
+  else if (b >= 1024) snprintf(buf, cap, "%.1f KiB", (double)b / 1024);
+  else snprintf(buf, cap, "%llu B", (unsigned long long)b);
+}
+
+void mpi_session_summary(void) {
+  if (!ex || ex->rank != 0) return;
+  cask_mpi_stats st;
+  cask_mpi_last_stats(ex, &st);
+  char sent[32], spilled[32], peak[32];
+  fmt_bytes(sent, sizeof sent, st.bytes_sent);
+  fmt_bytes(spilled, sizeof spilled, st.spilled_bytes);
+  fprintf(stderr,
+          "cask: %d ranks: %llu tasks, sent %llu blocks of %llu planned (%s in %llu messages), %llu received blocks "
+          "waited for room, spilled %s; per rank:",
+          st.nranks, (unsigned long long)st.tasks_run, (unsigned long long)st.blocks_sent,
+          (unsigned long long)st.planned_sends, sent, (unsigned long long)st.messages_sent,
+          (unsigned long long)st.recvs_waited, spilled);
+  for (int r = 0; r < st.nranks && r < 64; r++) {
+    fmt_bytes(peak, sizeof peak, st.peak_bytes[r]);
+    fprintf(stderr, " %d: %llu tasks, peak %s%s", r, (unsigned long long)st.rank_tasks[r], peak,
+            r + 1 < st.nranks ? ";" : "");
+  }
+  fprintf(stderr, "%s\n", st.nranks > 64 ? " ..." : "");
+}
+
+int mpi_session_gather(cask_results *res) {
+  return ex && ex->nranks > 1 ? cask_mpi_gather_results(ex, res, 0) : 0;
+}
+
+int mpi_session_end(int code) {
+  if (!started) return code;
+  cask_mpi_executor_free(ex);
+  ex = NULL;
+  MPI_Finalize();
+  return code;
+}
+
+#else
+
+int mpi_session_start(int *argc, char ***argv) {
+  (void)argc, (void)argv;
+  const char *force = getenv("CASK_MPI");
+  if (force && !strcmp(force, "1")) {
+    fprintf(stderr, "cask: CASK_MPI=1 but this cask was built without MPI (configure with CASK_MPI=ON)\n");
+    return 2;
+  }
+  return 0;
+}
+cask_executor *mpi_session_executor(void) { return NULL; }
+int mpi_session_rank(void) { return 0; }
+int mpi_session_ranks(void) { return 1; }
+void mpi_session_summary(void) {}
+int mpi_session_gather(cask_results *res) {
+  (void)res;
+  return 0;
+}
+int mpi_session_end(int code) { return code; }
+
+#endif

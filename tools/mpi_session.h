@@ -1,0 +1,27 @@
+/* mpi_session.h - `cask run` under an MPI launcher (mpirun, srun): MPI
+ * started and an executor over MPI_COMM_WORLD made before the job runs,
+ * MPI finished after. Without CASK_MPI (or outside a launcher) every call
+ * is a no-op and the program runs alone, as always. */
+#ifndef CASK_TOOL_MPI_SESSION_H
+#define CASK_TOOL_MPI_SESSION_H
+
+#include "cask/cask.h"
+
+/* Starts MPI when launched by mpirun or srun (OMPI_COMM_WORLD_SIZE,
+ * PMI_SIZE or PMIX_RANK in the environment) unless CASK_MPI=0, or when
+ * CASK_MPI=1. 0, or an exit code (MPI could not start). */
+int mpi_session_start(int *argc, char ***argv);
+/* The executor for cask_run_options, or NULL when running alone. */
+cask_executor *mpi_session_executor(void);
+/* This process's rank (0 alone) and the rank count (1 alone). */
+int mpi_session_rank(void);
+int mpi_session_ranks(void);
+/* After a run that succeeded: every rank's outputs to rank 0's res
+ * (collective); 0 or CASK_E*. */
+int mpi_session_gather(cask_results *res);
+/* Rank 0: totals over the ranks of the last run, on stderr. */
+void mpi_session_summary(void);
+/* Finishes MPI; returns code. */
+int mpi_session_end(int code);
+
+#endif
