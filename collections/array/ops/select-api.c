@@ -395,13 +395,21 @@ static int count_pass(cask_array *counts, int64_t nb, const cask_run_options *op
   o.trace_path = NULL;
   if (!rc && (rc = cask_run(ctx->rt, g, &o, &res)))
     cask__fail(ctx, rc, "counting a selection's elements: %s", cask_runtime_errmsg(ctx->rt));
+  /* On MPI ranks (an executor) each rank holds the counts of the blocks it
+   * owns: the others are 0 here and come from their owners by the merge
+   * (every count on exactly one rank). */
+  cask_executor *ex = o.executor;
   for (int64_t k = 0; k < nb && !rc; k++) {
     cask__node_block_key(counts, &k, key, sizeof key);
     const cask_block *b = cask_results_get_key(res, key);
-    if (!b || cask_block_dtype(b) != CASK_I64 || cask_block_size(b) != 1)
+    out[k] = 0;
+    if (b && cask_block_dtype(b) == CASK_I64 && cask_block_size(b) == 1)
+      out[k] = *(const int64_t *)cask_block_data(b);
+    else if (b || !ex)
       rc = cask__fail(ctx, CASK_EINVAL, "counting a selection's elements: no count for block %lld", (long long)k);
-    else out[k] = *(const int64_t *)cask_block_data(b);
   }
+  if (!rc && ex && ex->nranks > 1 && (rc = ex->merge(ex, out, (size_t)nb * sizeof *out)))
+    cask__fail(ctx, rc, "counting a selection's elements: gathering the counts from the ranks failed");
   if (rc && !ctx->errmsg[0]) cask__fail(ctx, rc, "counting a selection's elements: out of memory");
   cask_results_free(res);
   cask_graph_free(g);
