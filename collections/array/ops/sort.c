@@ -499,6 +499,52 @@ static void level_bits(cask_dtype t, int l, int *lo, int *hi) {
   *lo = *hi > w ? *hi - w : 0;
 }
 
+/* Keys with prefix p (bits hi and up) are the values in one interval: the
+ * elements are tested against its ends as values (no key made, a compare
+ * that vectorizes), and only those inside get their key and digit
+ * [lo, hi) counted in h. Prefixes never mix NaN with numbers (level 0's
+ * 16 bits part them); a NaN prefix's ends are NaN and count nothing, and
+ * its rank's result is NaN. */
+/* The loop of count_prefix for one dtype: a branch-free pass over a piece
+ * notes the indices inside [a, b] (rarely many), then their keys' digits
+ * are counted. */
+#define COUNT_IN_RANGE(T)                                                              \
+  do {                                                                                 \
+    T a, b;                                                                            \
+    cask__keys_decode(&a, t, &kl, 1, 1);                                               \
+    cask__keys_decode(&b, t, &kh, 1, 1);                                               \
+    const T *v = src;                                                                  \
+    for (int64_t f = 0; f < n; f += 256) {                                             \
+      int64_t m = n - f < 256 ? n - f : 256, c = 0;                                    \
+      int any = 0; /* most pieces have none inside past the first levels */            \
+      for (int64_t i = 0; i < m; i++) any |= (v[f + i] >= a) & (v[f + i] <= b);        \
+      if (!any) continue;                                                              \
+      for (int64_t i = 0; i < m; i++) {                                                \
+        T e = v[f + i];                                                                \
+        at[c] = (int32_t)i;                                                            \
+        c += (e >= a) & (e <= b);                                                      \
+      }                                                                                \
+      for (int64_t j = 0; j < c; j++) {                                                \
+        uint64_t k;                                                                    \
+        cask__keys_encode(&k, &v[f + at[j]], t, 1, 1, 1);                              \
+        h[(k >> lo) & mask]++;                                                         \
+      }                                                                                \
+    }                                                                                  \
+  } while (0)
+
+static void count_prefix(const cask_block *x, uint64_t p, int lo, int hi, int64_t *h) {
+  cask_dtype t = cask_block_dtype(x);
+  uint64_t kl = p << hi, kh = kl | ((UINT64_C(1) << hi) - 1), mask = (UINT64_C(1) << (hi - lo)) - 1;
+  int64_t n = cask_block_size(x);
+  const void *src = cask_block_data(x);
+  int32_t at[256];
+  if (t == CASK_F64) COUNT_IN_RANGE(double);
+  else if (t == CASK_F32) COUNT_IN_RANGE(float);
+  else if (t == CASK_I64) COUNT_IN_RANGE(int64_t);
+  else COUNT_IN_RANGE(int32_t); /* uint8 and bool take one level */
+}
+#undef COUNT_IN_RANGE
+
 /* The narrow block: [n, valid, R, prefix[R], rank within the prefix[R]] */
 static int hist_run(cask_task_io *io, const sort_args *a) {
   cask_block *x = io->inputs[0];
@@ -525,26 +571,18 @@ static int hist_run(cask_task_io *io, const sort_args *a) {
         break;
       }
   }
-  for (int64_t f = 0; f < n; f += 1024) {
-    int64_t m = n - f < 1024 ? n - f : 1024;
+  for (int64_t f = 0; !l && f < n; f += 1024) {
+    int64_t m = n - f < 1024 ? n - f : 1024, nans = 0;
     cask__keys_encode(keys, (const char *)cask_block_data(x) + (size_t)f * isz, t, m, 1, 1);
-    if (!l) {
-      int64_t nans = 0;
-      for (int64_t i = 0; i < m; i++) {
-        h[(keys[i] >> lo) & mask]++;
-        nans += keys[i] == nan;
-      }
-      h[w - 1] += nans;
-      continue;
+    for (int64_t i = 0; i < m; i++) {
+      h[(keys[i] >> lo) & mask]++;
+      nans += keys[i] == nan;
     }
-    for (int64_t r = 0; r < R; r++) {
-      if (first[r] != r) continue; /* counted under the first rank of its prefix */
-      uint64_t want = (uint64_t)nb[3 + r];
-      int64_t *hr = h + r * w;
-      for (int64_t i = 0; i < m; i++)
-        if (keys[i] >> hi == want) hr[(keys[i] >> lo) & mask]++;
-    }
+    h[w - 1] += nans;
   }
+  for (int64_t r = 0; l && r < R; r++)
+    if (first[r] == r) /* the others are counted under the first rank of their prefix */
+      count_prefix(x, (uint64_t)nb[3 + r], lo, hi, h + r * w);
   for (int64_t r = 0; r < R; r++)
     if (first[r] != r) memcpy(h + r * w, h + first[r] * w, (size_t)w * sizeof *h);
   cask__free(first);
