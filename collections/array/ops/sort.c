@@ -505,45 +505,56 @@ static void level_bits(cask_dtype t, int l, int *lo, int *hi) {
  * [lo, hi) counted in h. Prefixes never mix NaN with numbers (level 0's
  * 16 bits part them); a NaN prefix's ends are NaN and count nothing, and
  * its rank's result is NaN. */
-/* The loop of count_prefix for one dtype: a branch-free pass over a piece
- * notes the indices inside [a, b] (rarely many), then their keys' digits
- * are counted. */
-#define COUNT_IN_RANGE(T)                                                              \
+/* The loop of count_prefixes for one dtype: piece by piece (in L1 for
+ * every prefix), a branch-free test skips the pieces with none inside an
+ * interval (most, past the first levels), else the indices inside are
+ * noted and their keys' digits counted. */
+#define COUNT_IN_RANGES(T)                                                             \
   do {                                                                                 \
-    T a, b;                                                                            \
-    cask__keys_decode(&a, t, &kl, 1, 1);                                               \
-    cask__keys_decode(&b, t, &kh, 1, 1);                                               \
+    T a[MAX_PREFIXES], b[MAX_PREFIXES];                                                \
+    for (int u = 0; u < np; u++) {                                                     \
+      uint64_t kl = p[u] << hi, kh = kl | ((UINT64_C(1) << hi) - 1);                   \
+      cask__keys_decode(&a[u], t, &kl, 1, 1);                                          \
+      cask__keys_decode(&b[u], t, &kh, 1, 1);                                          \
+    }                                                                                  \
     const T *v = src;                                                                  \
     for (int64_t f = 0; f < n; f += 256) {                                             \
-      int64_t m = n - f < 256 ? n - f : 256, c = 0;                                    \
-      int any = 0; /* most pieces have none inside past the first levels */            \
-      for (int64_t i = 0; i < m; i++) any |= (v[f + i] >= a) & (v[f + i] <= b);        \
-      if (!any) continue;                                                              \
-      for (int64_t i = 0; i < m; i++) {                                                \
-        T e = v[f + i];                                                                \
-        at[c] = (int32_t)i;                                                            \
-        c += (e >= a) & (e <= b);                                                      \
-      }                                                                                \
-      for (int64_t j = 0; j < c; j++) {                                                \
-        uint64_t k;                                                                    \
-        cask__keys_encode(&k, &v[f + at[j]], t, 1, 1, 1);                              \
-        h[(k >> lo) & mask]++;                                                         \
+      int64_t m = n - f < 256 ? n - f : 256;                                           \
+      for (int u = 0; u < np; u++) {                                                   \
+        T au = a[u], bu = b[u];                                                        \
+        int any = 0, c = 0;                                                            \
+        for (int64_t i = 0; i < m; i++) any |= (v[f + i] >= au) & (v[f + i] <= bu);    \
+        if (!any) continue;                                                            \
+        for (int64_t i = 0; i < m; i++) {                                              \
+          T e = v[f + i];                                                              \
+          at[c] = (int32_t)i;                                                          \
+          c += (e >= au) & (e <= bu);                                                  \
+        }                                                                              \
+        for (int j = 0; j < c; j++) {                                                  \
+          uint64_t k;                                                                  \
+          cask__keys_encode(&k, &v[f + at[j]], t, 1, 1, 1);                            \
+          h[u][(k >> lo) & mask]++;                                                    \
+        }                                                                              \
       }                                                                                \
     }                                                                                  \
   } while (0)
 
-static void count_prefix(const cask_block *x, uint64_t p, int lo, int hi, int64_t *h) {
+#define MAX_PREFIXES (2 * CASK__MAX_Q)
+
+/* The digits [lo, hi) of x's keys with prefix p[u] (bits hi and up)
+ * counted into h[u], for np distinct prefixes. */
+static void count_prefixes(const cask_block *x, int np, const uint64_t *p, int lo, int hi, int64_t *const *h) {
   cask_dtype t = cask_block_dtype(x);
-  uint64_t kl = p << hi, kh = kl | ((UINT64_C(1) << hi) - 1), mask = (UINT64_C(1) << (hi - lo)) - 1;
+  uint64_t mask = (UINT64_C(1) << (hi - lo)) - 1;
   int64_t n = cask_block_size(x);
   const void *src = cask_block_data(x);
   int32_t at[256];
-  if (t == CASK_F64) COUNT_IN_RANGE(double);
-  else if (t == CASK_F32) COUNT_IN_RANGE(float);
-  else if (t == CASK_I64) COUNT_IN_RANGE(int64_t);
-  else COUNT_IN_RANGE(int32_t); /* uint8 and bool take one level */
+  if (t == CASK_F64) COUNT_IN_RANGES(double);
+  else if (t == CASK_F32) COUNT_IN_RANGES(float);
+  else if (t == CASK_I64) COUNT_IN_RANGES(int64_t);
+  else COUNT_IN_RANGES(int32_t); /* uint8 and bool take one level */
 }
-#undef COUNT_IN_RANGE
+#undef COUNT_IN_RANGES
 
 /* The narrow block: [n, valid, R, prefix[R], rank within the prefix[R]] */
 static int hist_run(cask_task_io *io, const sort_args *a) {
@@ -580,9 +591,14 @@ static int hist_run(cask_task_io *io, const sort_args *a) {
     }
     h[w - 1] += nans;
   }
-  for (int64_t r = 0; l && r < R; r++)
-    if (first[r] == r) /* the others are counted under the first rank of their prefix */
-      count_prefix(x, (uint64_t)nb[3 + r], lo, hi, h + r * w);
+  if (l) { /* the distinct prefixes; the other ranks are counted under the first of theirs */
+    int np = 0;
+    uint64_t pre[MAX_PREFIXES];
+    int64_t *hs[MAX_PREFIXES];
+    for (int64_t r = 0; r < R && np < MAX_PREFIXES; r++)
+      if (first[r] == r) pre[np] = (uint64_t)nb[3 + r], hs[np++] = h + r * w;
+    count_prefixes(x, np, pre, lo, hi, hs);
+  }
   for (int64_t r = 0; r < R; r++)
     if (first[r] != r) memcpy(h + r * w, h + first[r] * w, (size_t)w * sizeof *h);
   cask__free(first);
