@@ -60,7 +60,7 @@ typedef struct sort_args {
   int64_t chunk;  /* the input's chunk */
   int64_t n;      /* the input's length */
   int64_t s;      /* the sample stride */
-  double q[];     /* LANE, BRACKET, SELECT: nq quantiles in [0, 1] */
+  double q[];     /* LANE, NARROW, SELECT: nq quantiles in [0, 1] */
 } sort_args;
 
 static const cask_op *op_sort;
@@ -259,7 +259,8 @@ static int sample_run(cask_task_io *io, const sort_args *a) {
   return CASK_OK;
 }
 
-/* The ranks the output needs: block starts (sort) or quantile ranks. */
+/* The ranks the output needs: block starts (sort, argsort: the merge) or
+ * quantile ranks (the selection). */
 static int64_t nranks(const sort_args *a) {
   return a->mode == CASK__SORT_SORT || is_arg(a->mode) ? a->nruns - 1 : 2 * nresults(a);
 }
@@ -298,10 +299,7 @@ static int bracket_run(cask_task_io *io, const sort_args *a) {
   o[0] = n;
   o[1] = valid;
   o[2] = R;
-  if (a->mode == CASK__SORT_SORT || is_arg(a->mode))
-    for (int64_t j = 0; j < R; j++) o[3 + j] = (j + 1) * a->chunk;
-  else
-    wanted_ranks(a, a->flags & CASK__SORT_NAN ? valid : n, o + 3);
+  for (int64_t j = 0; j < R; j++) o[3 + j] = (j + 1) * a->chunk; /* the first rank of each output block but 0 */
   /* Sample i (merged order) has rank in [s*i - (B-1)(s-1), s*i]. */
   for (int64_t j = 0; j < R; j++) {
     int64_t r = o[3 + j], lo = r / a->s, hi = (r + (B - 1) * (a->s - 1) + a->s - 1) / a->s;
@@ -499,16 +497,16 @@ static void level_bits(cask_dtype t, int l, int *lo, int *hi) {
   *lo = *hi > w ? *hi - w : 0;
 }
 
-/* Keys with prefix p (bits hi and up) are the values in one interval: the
- * elements are tested against its ends as values (no key made, a compare
- * that vectorizes), and only those inside get their key and digit
- * [lo, hi) counted in h. Prefixes never mix NaN with numbers (level 0's
- * 16 bits part them); a NaN prefix's ends are NaN and count nothing, and
- * its rank's result is NaN. */
-/* The loop of count_prefixes for one dtype: piece by piece (in L1 for
- * every prefix), a branch-free test skips the pieces with none inside an
- * interval (most, past the first levels), else the indices inside are
- * noted and their keys' digits counted. */
+/* Keys with one prefix (bits hi and up) are the values in one interval:
+ * past level 0 an element is tested against the ends of each prefix's
+ * interval as a value (no key made), and only those inside get their key
+ * and digit [lo, hi) counted. Prefixes never mix NaN with numbers (level
+ * 0's 16 bits part them); a NaN prefix's ends are NaN and count nothing,
+ * and its rank's result is NaN anyway.
+ * The loop for one dtype goes piece by piece (in L1 for every prefix): a
+ * branch-free test skips the pieces with none inside an interval (most,
+ * past the first levels), else the indices inside are noted and their
+ * keys' digits counted. */
 #define COUNT_IN_RANGES(T)                                                             \
   do {                                                                                 \
     T a[MAX_PREFIXES], b[MAX_PREFIXES];                                                \
@@ -719,7 +717,7 @@ static int add_task(cask__lower *L, const cask_array *a, int step, int64_t k, in
                     const cask_task_id *deps, size_t nd, int64_t bytes, cask_task_id *out) {
   const cask__sort_ext *e = a->ext;
   const cask_array *in = a->in[0];
-  int nq = step == STEP_LANE || step == STEP_BRACKET || step == STEP_SELECT || step == STEP_NARROW ? e->nq : 0;
+  int nq = step == STEP_LANE || step == STEP_SELECT || step == STEP_NARROW ? e->nq : 0;
   size_t len = sizeof(sort_args) + (size_t)nq * sizeof(double);
   sort_args *args = cask__calloc(1, len);
   if (!args) return CASK_ENOMEM;
