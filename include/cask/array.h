@@ -190,6 +190,21 @@ CASK_API int cask_nanstd(cask_array *a, const int *axes, int naxes, int ddof, ca
  * along the one axis given (weights NULL: mean); float64 unless both are
  * float32. Weights summing to 0 give inf or NaN (NumPy raises). */
 CASK_API int cask_average(cask_array *a, const int *axes, int naxes, cask_array *weights, cask_array **out);
+/* NumPy's nanargmin and nanargmax: argmin / argmax (int64, the flat index
+ * within the reduced axes) ignoring NaNs; ties go to the first. A slice of
+ * NaNs only fails the computation with CASK_EINVAL, "All-NaN slice
+ * encountered" (NumPy's ValueError). Integers: argmin, argmax. */
+CASK_API int cask_nanargmin(cask_array *a, const int *axes, int naxes, cask_array **out);
+CASK_API int cask_nanargmax(cask_array *a, const int *axes, int naxes, cask_array **out);
+/* NumPy's cov(m, y, rowvar, bias, ddof): the covariance matrix of the
+ * variables (rows of m when rowvar, else columns; a 1-d m is one
+ * variable; y's variables appended), computed in float64 as NumPy does:
+ * the row means subtracted, X @ X.T by the blocked matmul, times
+ * 1 / (N - ddof). ddof -1 (None): 1, or 0 when bias. One variable gives a
+ * 0-d result. corrcoef: cov / outer(sqrt(diag), sqrt(diag)), clipped to
+ * [-1, 1]. At most 2-d inputs; y NULL: none. */
+CASK_API int cask_cov(cask_array *m, cask_array *y, int rowvar, int bias, int ddof, cask_array **out);
+CASK_API int cask_corrcoef(cask_array *x, cask_array *y, int rowvar, cask_array **out);
 
 /* ---- structure ---------------------------------------------------------
  * Only blocks an output needs are built: slicing a few elements out of a

@@ -99,5 +99,10 @@ extern const size_t cask__expr_shape_nfns;
 /* call-stats.c: cumulative functions and statistics */
 extern const array_fn cask__expr_stats_fns[];
 extern const size_t cask__expr_stats_nfns;
+/* call-linalg.c: nanargmin/nanargmax, cov, corrcoef, linear algebra */
+extern const array_fn cask__expr_linalg_fns[];
+extern const size_t cask__expr_linalg_nfns;
+/* einsum('subscripts', a, ...): its own binding (a string, then arrays). */
+int cask__expr_einsum(parser *ps, const char *at, arg *args, int n, value *out);
 
 #endif

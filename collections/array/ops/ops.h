@@ -45,6 +45,8 @@ void cask__register_reduce_ops(void);    /* reduce.c */
 void cask__register_scan_ops(void);      /* scan.c: array.scan */
 void cask__register_structure_ops(void); /* boxcopy.c: gather, transpose, reshape, alias */
 void cask__register_linalg_ops(void);    /* linalg.c */
+void cask__register_lapack_ops(void);    /* lapack.c: array.lapack, array.lapack_part */
+void cask__register_tsqr_ops(void);      /* tsqr.c */
 void cask__register_map_ops(void);       /* map.c */
 void cask__register_tasks_ops(void);     /* tasks.c */
 
