@@ -24,8 +24,15 @@ static int check_matrix(cask_array *a, const char *fn, int square) {
   return CASK_OK;
 }
 
-/* Chunked along rows only, several row blocks: TSQR's case. */
-static int chunked_rows(const cask_array *a) { return cask__nblocks(a, 0) > 1; }
+/* Several row blocks: TSQR's case, unless the blocks are too short for it
+ * (fewer rows than columns) and the matrix fits in one block, which a
+ * single LAPACK call then factors (TSQR then reports why it cannot). */
+static int chunked_rows(const cask_array *a) {
+  if (cask__nblocks(a, 0) < 2) return 0;
+  int64_t m = a->shape[0], n = a->shape[1], c = a->chunk[0], last = m - (cask__nblocks(a, 0) - 1) * c;
+  int fits = cask_array_size(a) * (int64_t)cask_dtype_size(cask__linalg_dtype(a->dtype)) <= CASK_LINALG_MAX_BLOCK;
+  return !fits || (n <= m && c >= n && last >= n);
+}
 
 int cask_cholesky(cask_array *a, cask_array **out) {
   if (!out || !a) return CASK_EINVAL;
