@@ -206,7 +206,8 @@ int cask__lapack_parts(int fn, int64_t m, int64_t n, int64_t bk, int64_t *sizes)
       break;                                                                                                     \
     }                                                                                                            \
     }                                                                                                            \
-    if (info < 0 && !rc) rc = FAIL("%s: LAPACK argument %d is invalid (shape %s)", fn_names[a->fn], (int)-info, shape); \
+    /* LAPACKE checks its inputs for NaN: a negative info (NumPy returns NaN) */                              \
+    if (info < 0 && !rc) rc = FAIL("%s: the matrix of shape %s holds NaN (LAPACK argument %d)", fn_names[a->fn], shape, (int)-info); \
     cask__free(w);                                                                                               \
     return rc;                                                                                                   \
   }
