@@ -343,6 +343,7 @@ int cask__lapack(int fn, cask_array *a, cask_array *b, double param, int nparts,
                  int64_t (*shapes)[2], const cask_dtype *dtypes, unsigned want, cask_array **outs) {
   cask_dtype dt = cask__linalg_dtype(b ? cask_promote(a->dtype, b->dtype) : a->dtype);
   cask_array *in[2] = {NULL, NULL};
+  cask__blas_single_thread();
   int rc = cask__one_block(a, fn_names[fn], dt, &in[0]);
   if (!rc && b) rc = cask__one_block(b, fn_names[fn], dt, &in[1]);
   int64_t off = 0;

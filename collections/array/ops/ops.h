@@ -38,6 +38,11 @@ int cask__axis(const cask_array *a, const char *fn, int64_t axis, int ndim, int 
 /* n distinct such axes into out, and their bits in *mask. */
 int cask__axes(const cask_array *a, const char *fn, int n, const int *axes, int ndim, int *out, uint32_t *mask);
 
+/* OpenBLAS (and its LAPACK) single-threaded inside tasks, once per
+ * process: the scheduler's workers are the parallelism (linalg.c; called
+ * when a matmul, TSQR or LAPACK node is made). */
+void cask__blas_single_thread(void);
+
 /* The ops of each file, registered once per process by init.c's table. */
 void cask__register_source_ops(void);    /* create.c: array.source, array.buffer */
 void cask__register_kernel_ops(void);    /* fused.c: array.kernel, array.kernel_into */

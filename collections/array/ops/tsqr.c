@@ -8,6 +8,9 @@
  *                              rows of its parent's Q that belong to it,
  *                              times the parent's multiplier (n x n);
  *   q block i = Q_i @ the multiplier of leaf i; r = the root's R.
+ * An R asked for without its Q (qr(a, mode='r'), svdvals) has a tree of
+ * its own, tsqr-<token>-r-n..., whose nodes form no Q (no orgqr): half the
+ * LAPACK work.
  * The tree groups consecutive blocks by index with fan-in split_every, so
  * the result is bit-identical for any thread count. The one thing to
  * know: a QR node packs Q above R in one block, so every task that reads a
@@ -23,22 +26,23 @@
 
 typedef struct tsqr_args {
   int32_t dtype, n, leaf, pos; /* pos: mult's child index in its parent */
-  int32_t has_parent, pad;
+  int32_t has_parent, r_only;  /* r_only: a node of a tree for R alone (no Q formed) */
 } tsqr_args;
 
 static const cask_op *op_node, *op_mult, *op_q, *op_r;
 
-/* A (rows x n) row-major T -> [Q; R] packed in out ((rows + n) x n). */
+/* A (rows x n) row-major T -> [Q; R] packed in out ((rows + n) x n), or
+ * R alone (n x n) when r_only. */
 #define DEFINE_QR(T, P)                                                                                     \
-  static int qr_##P(T *a, int rows, int n, T *out) {                                                       \
+  static int qr_##P(T *a, int rows, int n, int r_only, T *out) {                                           \
     T *tau = cask__malloc(((size_t)n + 1) * sizeof(T));                                                    \
     if (!tau) return CASK_ENOMEM;                                                                          \
     lapack_int info = LAPACKE_##P##geqrf(LAPACK_ROW_MAJOR, rows, n, a, n, tau);                            \
-    T *r = out + (size_t)rows * n;                                                                         \
+    T *r = r_only ? out : out + (size_t)rows * n;                                                          \
     for (int i = 0; i < n; i++)                                                                            \
       for (int j = 0; j < n; j++) r[(size_t)i * n + j] = j >= i ? a[(size_t)i * n + j] : (T)0;             \
-    memcpy(out, a, (size_t)rows * n * sizeof(T));                                                          \
-    if (!info && n > 0) info = LAPACKE_##P##orgqr(LAPACK_ROW_MAJOR, rows, n, n, out, n, tau);              \
+    if (!r_only) memcpy(out, a, (size_t)rows * n * sizeof(T));                                             \
+    if (!info && n > 0 && !r_only) info = LAPACKE_##P##orgqr(LAPACK_ROW_MAJOR, rows, n, n, out, n, tau);   \
     cask__free(tau);                                                                                       \
     return info ? CASK_EINVAL : CASK_OK;                                                                   \
   }
@@ -83,9 +87,9 @@ static int node_run(cask_task_io *io) {
       memcpy(stack + i * (size_t)a.n * rowb, (const char *)cask_block_data(b) + (size_t)(cask_block_shape(b)[0] - a.n) * rowb,
              (size_t)a.n * rowb);
     }
-  int rc = cask_block_new((cask_dtype)a.dtype, 2, (int64_t[]){rows + a.n, a.n}, &io->output);
-  if (!rc) rc = a.dtype == CASK_F64 ? qr_d((double *)stack, (int)rows, a.n, cask_block_data(io->output))
-                                    : qr_s((float *)stack, (int)rows, a.n, cask_block_data(io->output));
+  int rc = cask_block_new((cask_dtype)a.dtype, 2, (int64_t[]){(a.r_only ? 0 : rows) + a.n, a.n}, &io->output);
+  if (!rc) rc = a.dtype == CASK_F64 ? qr_d((double *)stack, (int)rows, a.n, a.r_only, cask_block_data(io->output))
+                                    : qr_s((float *)stack, (int)rows, a.n, a.r_only, cask_block_data(io->output));
   cask__free(stack);
   if (rc == CASK_EINVAL) cask__fmt(io->errmsg, io->errmsg_cap, "tsqr: LAPACK geqrf/orgqr failed");
   return rc;
@@ -156,11 +160,12 @@ typedef struct tree {
   cask__lower *L;
   cask_array *a;
   int every, top; /* fan-in; the root's level */
+  int r_only;     /* the tree of an R asked for alone */
   int64_t count[64]; /* nodes per level */
 } tree;
 
-static void plan_tree(tree *t, cask__lower *L, cask_array *a) {
-  t->L = L, t->a = a;
+static void plan_tree(tree *t, cask__lower *L, cask_array *a, int r_only) {
+  t->L = L, t->a = a, t->r_only = r_only;
   t->every = L->ctx->split_every < 2 ? 2 : L->ctx->split_every;
   t->count[0] = cask__nblocks(a, 0);
   t->top = 0;
@@ -175,12 +180,14 @@ static tsqr_args args_of(const tree *t) {
   memset(&a, 0, sizeof a);
   a.dtype = t->a->dtype;
   a.n = (int32_t)t->a->shape[1];
+  a.r_only = t->r_only;
   return a;
 }
 
 static int node_task(tree *t, int level, int64_t i, cask_task_id *out) {
   char key[160];
-  snprintf(key, sizeof key, "tsqr-%016llx-n%d-%lld", (unsigned long long)t->a->token, level, (long long)i);
+  snprintf(key, sizeof key, "tsqr-%016llx-%sn%d-%lld", (unsigned long long)t->a->token, t->r_only ? "r-" : "", level,
+           (long long)i);
   if (cask_graph_find(t->L->g, key, out) == CASK_OK) return CASK_OK;
   tsqr_args a = args_of(t);
   cask_task_id deps[64];
@@ -197,7 +204,7 @@ static int node_task(tree *t, int level, int64_t i, cask_task_id *out) {
       rc = node_task(t, level - 1, c, &deps[nd++]);
   }
   if (!rc) rc = cask__graph_add(t->L->g, key, op_node, &a, sizeof a, deps, (size_t)nd, out);
-  if (!rc) cask_graph_set_size(t->L->g, *out, (rows + a.n) * a.n * (int64_t)cask__itemsize(t->a));
+  if (!rc) cask_graph_set_size(t->L->g, *out, ((a.r_only ? 0 : rows) + a.n) * a.n * (int64_t)cask__itemsize(t->a));
   return rc;
 }
 
@@ -219,7 +226,7 @@ static int mult_task(tree *t, int level, int64_t i, cask_task_id *out) {
 
 static int lower_q(cask__lower *L, cask_array *r, const int64_t *bidx, const char *key, cask_task_id *out) {
   tree t;
-  plan_tree(&t, L, r->in[0]);
+  plan_tree(&t, L, r->in[0], 0);
   tsqr_args a = args_of(&t);
   a.has_parent = t.top > 0;
   cask_task_id deps[2];
@@ -235,7 +242,7 @@ static int lower_q(cask__lower *L, cask_array *r, const int64_t *bidx, const cha
 static int lower_r(cask__lower *L, cask_array *r, const int64_t *bidx, const char *key, cask_task_id *out) {
   (void)bidx;
   tree t;
-  plan_tree(&t, L, r->in[0]);
+  plan_tree(&t, L, r->in[0], *(const int *)r->ext);
   tsqr_args a = args_of(&t);
   cask_task_id root;
   int rc = node_task(&t, t.top, 0, &root);
@@ -265,6 +272,7 @@ int cask__tsqr(cask_array *a, const char *fn, cask_array **q, cask_array **r) {
                       fn, s, (long long)c, (long long)n, (long long)last);
   cask_dtype dt = cask__linalg_dtype(a->dtype);
   cask_array *x = NULL;
+  cask__blas_single_thread();
   int rc = a->dtype == dt ? (x = cask_array_retain(a), CASK_OK) : cask_astype(a, dt, &x);
   if (!rc && x->chunk[1] < n) {
     cask_array *y = NULL;
@@ -273,14 +281,17 @@ int cask__tsqr(cask_array *a, const char *fn, cask_array **q, cask_array **r) {
     x = y;
   }
   int64_t rshape[2] = {n, n};
-  uint64_t tag = 0x7473717200000000ull; /* the parameters of both nodes: none but the input */
+  /* R asked for alone: a tree that forms no Q (half the LAPACK work) */
+  int32_t r_only = q == NULL, *ext;
   if (!rc && q) {
-    rc = cask__node_new_ext(a->ctx, &q_class, cask__malloc(8), dt, 2, x->shape, x->chunk, 1, &x, q);
-    if (!rc) cask__node_seal(*q, &tag, sizeof tag);
+    rc = cask__node_new_ext(a->ctx, &q_class, cask__calloc(1, sizeof(int32_t)), dt, 2, x->shape, x->chunk, 1, &x, q);
+    if (!rc) cask__node_seal(*q, &r_only, sizeof r_only);
   }
   if (!rc && r) {
-    rc = cask__node_new_ext(a->ctx, &r_class, cask__malloc(8), dt, 2, rshape, rshape, 1, &x, r);
-    if (!rc) cask__node_seal(*r, &tag, sizeof tag);
+    if (!(ext = cask__malloc(sizeof *ext))) rc = cask__fail(a->ctx, CASK_ENOMEM, "%s: out of memory", fn);
+    else *ext = r_only;
+    if (!rc) rc = cask__node_new_ext(a->ctx, &r_class, ext, dt, 2, rshape, rshape, 1, &x, r);
+    if (!rc) cask__node_seal(*r, &r_only, sizeof r_only);
   }
   cask_array_release(x);
   if (rc && q) cask_array_release(*q), *q = NULL;
