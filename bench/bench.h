@@ -206,5 +206,7 @@ void bench_beyond(const bench_arrays_config *c);
 int bench_beyond_child(int argc, char **argv);
 /* Runs bench/formats.py (issue 15: HDF5 and Zarr v3 beside dask over h5py). */
 void bench_formats(const bench_arrays_config *c);
+/* bench/decomp.py: TSQR and einsum (issue 14). */
+void bench_decomp(const bench_arrays_config *c);
 
 #endif

@@ -113,3 +113,7 @@ void bench_beyond(const bench_arrays_config *c) { run_script("beyond.py", c); }
 /* issue 15: HDF5 and Zarr v3 beside dask over h5py (bench/formats.py runs
  * `cask run`, found beside this program as ../tools/cask). */
 void bench_formats(const bench_arrays_config *c) { run_script("formats.py", c); }
+
+/* issue 14: TSQR and einsum beside NumPy and dask.array (bench/decomp.py
+ * calls libcask.so, found beside this program as ../libcask.so). */
+void bench_decomp(const bench_arrays_config *c) { run_script("decomp.py", c); }

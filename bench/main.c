@@ -30,7 +30,7 @@ void bench_linalg(const bench_arrays_config *c); /* linalg.c */
 #define MAX_REPS 64
 
 enum { DO_OVERHEAD = 1, DO_OPTIMIZE = 2, DO_IDLE = 4, DO_DASK = 8, DO_ARRAYS = 16, DO_LINALG = 32,
-       DO_ALL = 63, DO_MEMORY = 64, DO_BEYOND = 128, DO_FORMATS = 256 /* not in DO_ALL: see usage */ };
+       DO_ALL = 63, DO_MEMORY = 64, DO_BEYOND = 128, DO_FORMATS = 256, DO_DECOMP = 512 /* not in DO_ALL: see usage */ };
 enum { M_COLD = 1, M_WARM = 2, M_OMP = 4, M_ALL = 7 };
 
 typedef struct config {
@@ -45,12 +45,13 @@ static const double target_ns[SHAPE_COUNT] = {100, 150, 150, 0}; /* 0: none */
 static void usage(void) {
   fprintf(stderr,
           "usage: cask-bench [--threads N] [--quick] [--shape independent|chain|tree|wavefront]\n"
-          "                  [--reps N] [--only overhead,optimize,idle,dask,arrays,linalg,memory,beyond,formats]\n"
+          "                  [--reps N] [--only overhead,optimize,idle,dask,arrays,linalg,memory,beyond,formats,decomp]\n"
           "                  [--measure cold,warm,omp]\n"
           "memory (cask with a memory limit beside dask and dask.distributed, minutes, up to\n"
           "8.5 GB of RAM and a 4 GB Zarr store in $CASK_BENCH_DATA) and beyond (every system in\n"
           "a memory cgroup of 1.5 GiB over 4 GB files in $CASK_BENCH_DATA, as root, tens of\n"
-          "minutes) and formats (HDF5 and Zarr v3 beside dask over h5py, 4 GB files) run only when named\n");
+          "minutes), formats (HDF5 and Zarr v3 beside dask over h5py, 4 GB files) and decomp (TSQR\n"
+          "of 10^6 x 100 and einsum at 10^4 x 10^4 beside NumPy and dask, 3 GB of RAM) run only when named\n");
   exit(2);
 }
 
@@ -451,7 +452,7 @@ static unsigned parse_list(const char *list, const char *const *names, unsigned 
 
 static void parse(int argc, char **argv, config *c) {
   static const char *const what[] = {"overhead", "optimize", "idle",  "dask",
-                                     "arrays",   "linalg",   "memory", "beyond", "formats"};
+                                     "arrays",   "linalg",   "memory", "beyond", "formats", "decomp"};
   static const char *const measure[] = {"cold", "warm", "omp"};
   *c = (config){default_threads(), 5, 0, 0, SHAPE_INDEPENDENT, DO_ALL, M_ALL};
   int reps = 0;
@@ -460,7 +461,7 @@ static void parse(int argc, char **argv, config *c) {
     if (strcmp(a, "--quick") == 0) c->quick = 1;
     else if (strcmp(a, "--threads") == 0 && v) c->threads = atoi(argv[++i]);
     else if (strcmp(a, "--reps") == 0 && v) reps = atoi(argv[++i]);
-    else if (strcmp(a, "--only") == 0 && v) c->what = parse_list(argv[++i], what, 9);
+    else if (strcmp(a, "--only") == 0 && v) c->what = parse_list(argv[++i], what, 10);
     else if (strcmp(a, "--measure") == 0 && v) c->measure = parse_list(argv[++i], measure, 3);
     else if (strcmp(a, "--shape") == 0 && v && bench_shape_parse(v, &c->shape) == 0) {
       c->only_shape = 1;
@@ -512,6 +513,10 @@ int main(int argc, char **argv) {
   if (c.what & DO_FORMATS) {
     bench_arrays_config fc = {c.threads, c.quick, c.reps};
     bench_formats(&fc);
+  }
+  if (c.what & DO_DECOMP) {
+    bench_arrays_config dc = {c.threads, c.quick, c.reps};
+    bench_decomp(&dc);
   }
   report_context(&c, "end");
   return 0;
