@@ -1,6 +1,7 @@
 /* tsqr.c - QR of a tall-and-skinny chunked matrix by TSQR (Demmel et al.;
  * dask.array.linalg.tsqr), as two node classes sharing one set of tasks:
- *   tsqr-<token>-n<level>-<i>  a QR node: level 0, block i of a (m_i x n)
+ *   tsqr-<token>-n<level>-<i>  a QR node (LAPACK's LQ of the transpose,
+ *                              in place): level 0, block i of a (m_i x n)
  *                              -> [Q_i; R_i] packed as one (m_i + n) x n
  *                              block; level l > 0, the R factors of
  *                              children split_every*i .. stacked -> [Q; R];
@@ -31,18 +32,20 @@ typedef struct tsqr_args {
 
 static const cask_op *op_node, *op_mult, *op_q, *op_r;
 
-/* A (rows x n) row-major T -> [Q; R] packed in out ((rows + n) x n), or
- * R alone (n x n) when r_only. */
+/* a (rows x n, row-major) -> Q in place and R (n x n) into r, or R alone
+ * when r_only. Row-major a read as column-major is a.T (n x rows), whose
+ * LQ factorization a.T = L Q' is a = Q'.T L.T: R = L.T is the upper
+ * triangle of a's first n rows as they lie, and Q = Q'.T is the buffer
+ * orglq leaves. LAPACK works on the buffer in place; LAPACKE's row-major
+ * geqrf would transpose it into a copy and back, twice. */
 #define DEFINE_QR(T, P)                                                                                     \
-  static int qr_##P(T *a, int rows, int n, int r_only, T *out) {                                           \
+  static int qr_##P(T *a, int rows, int n, int r_only, T *r) {                                             \
     T *tau = cask__malloc(((size_t)n + 1) * sizeof(T));                                                    \
     if (!tau) return CASK_ENOMEM;                                                                          \
-    lapack_int info = LAPACKE_##P##geqrf(LAPACK_ROW_MAJOR, rows, n, a, n, tau);                            \
-    T *r = r_only ? out : out + (size_t)rows * n;                                                          \
+    lapack_int info = n > 0 ? LAPACKE_##P##gelqf(LAPACK_COL_MAJOR, n, rows, a, n, tau) : 0;                \
     for (int i = 0; i < n; i++)                                                                            \
       for (int j = 0; j < n; j++) r[(size_t)i * n + j] = j >= i ? a[(size_t)i * n + j] : (T)0;             \
-    if (!r_only) memcpy(out, a, (size_t)rows * n * sizeof(T));                                             \
-    if (!info && n > 0 && !r_only) info = LAPACKE_##P##orgqr(LAPACK_ROW_MAJOR, rows, n, n, out, n, tau);   \
+    if (!info && n > 0 && !r_only) info = LAPACKE_##P##orglq(LAPACK_COL_MAJOR, n, rows, n, a, n, tau);    \
     cask__free(tau);                                                                                       \
     return info ? CASK_EINVAL : CASK_OK;                                                                   \
   }
@@ -71,15 +74,24 @@ static int read_args(cask_task_io *io, tsqr_args *a) {
   return (a->dtype == CASK_F64 || a->dtype == CASK_F32) && a->n >= 0;
 }
 
-/* array.tsqr_node: a leaf's block, or the children's R factors stacked. */
+/* array.tsqr_node: a leaf's block, or the children's R factors stacked,
+ * factored in the output block's first rows (Q there, R below it), or in
+ * a scratch buffer when only R is kept. */
 static int node_run(cask_task_io *io) {
   tsqr_args a;
   if (!read_args(io, &a) || !check_blocks(io, &a, 1) || (a.leaf && io->ninputs != 1)) return malformed(io);
   size_t w = cask_dtype_size((cask_dtype)a.dtype), rowb = (size_t)a.n * w;
   int64_t rows = 0;
   for (size_t i = 0; i < io->ninputs; i++) rows += a.leaf ? cask_block_shape(io->inputs[i])[0] : a.n;
-  char *stack = cask__malloc((size_t)rows * rowb + 1);
-  if (!stack) return CASK_ENOMEM;
+  int rc = cask_block_new((cask_dtype)a.dtype, 2, (int64_t[]){(a.r_only ? 0 : rows) + a.n, a.n}, &io->output);
+  if (rc) return rc;
+  char *out = cask_block_data(io->output);
+  char *stack = a.r_only ? cask__malloc((size_t)rows * rowb + 1) : out;
+  if (!stack) {
+    cask_block_release(io->output);
+    io->output = NULL;
+    return CASK_ENOMEM;
+  }
   if (a.leaf) memcpy(stack, cask_block_data(io->inputs[0]), (size_t)rows * rowb);
   else
     for (size_t i = 0; i < io->ninputs; i++) { /* each child's R: its last n rows */
@@ -87,11 +99,15 @@ static int node_run(cask_task_io *io) {
       memcpy(stack + i * (size_t)a.n * rowb, (const char *)cask_block_data(b) + (size_t)(cask_block_shape(b)[0] - a.n) * rowb,
              (size_t)a.n * rowb);
     }
-  int rc = cask_block_new((cask_dtype)a.dtype, 2, (int64_t[]){(a.r_only ? 0 : rows) + a.n, a.n}, &io->output);
-  if (!rc) rc = a.dtype == CASK_F64 ? qr_d((double *)stack, (int)rows, a.n, a.r_only, cask_block_data(io->output))
-                                    : qr_s((float *)stack, (int)rows, a.n, a.r_only, cask_block_data(io->output));
-  cask__free(stack);
-  if (rc == CASK_EINVAL) cask__fmt(io->errmsg, io->errmsg_cap, "tsqr: LAPACK geqrf/orgqr failed");
+  char *r = a.r_only ? out : out + (size_t)rows * rowb;
+  rc = a.dtype == CASK_F64 ? qr_d((double *)stack, (int)rows, a.n, a.r_only, (double *)r)
+                           : qr_s((float *)stack, (int)rows, a.n, a.r_only, (float *)r);
+  if (stack != out) cask__free(stack);
+  if (rc == CASK_EINVAL) cask__fmt(io->errmsg, io->errmsg_cap, "tsqr: a block of the matrix holds NaN (LAPACKE refuses it) or LAPACK failed");
+  if (rc) {
+    cask_block_release(io->output);
+    io->output = NULL;
+  }
   return rc;
 }
 
