@@ -72,6 +72,8 @@ INPUTS = {  # name -> (values, chunks)
     "i4": (rng.integers(-9, 9, (30, 3)).astype(np.int32), [10, 3]),
     "nan": (NAN, [4, 5]),
     "empty": (np.zeros((0, 4)), [2, 2]),
+    "t3": (rng.standard_normal((3, 4, 5)), [2, 3, 2]),  # 3-d: einsum's general route, norms over axis pairs
+    "wide": (rng.standard_normal((3, 5)), [2, 2]),  # more columns than rows: one LAPACK call
     "scalar": (np.array(-2.5), None),
 }
 
@@ -82,6 +84,15 @@ def steps_for(name, x):
     if name == "empty":
         return ["einsum('ij->j', x)", "einsum('ij,ij->i', x, x)", "einsum('ij,kj->ik', x, x)", "norm(x)",
                 "norm(x, axis=0)"]
+    if name == "t3":
+        return ["einsum('ijk,jk->i', x, x[0])", "einsum('ijk->kji', x)", "einsum('iij->j', x[:, :3, :])",
+                "einsum('ijk,ilk->jl', x, x)", "einsum('ijk,ijk->', x, x)", "einsum('ijk', x)", "norm(x)",
+                "norm(x, axis=(0, 2))", "norm(x, 1, axis=(2, 1))", "norm(x, -inf, axis=(0, 1))", "norm(x, 2, axis=2)",
+                "nanargmax(x, axis=1)", "norm(x, axis=1, keepdims=True)"]
+    if name == "wide":
+        return ["abs(qr(x)[1])", "qr(x)[0] @ qr(x)[1]", "svd(x, full_matrices=False)[1]", "abs(svd(x, full_matrices=False)[0])",
+                "lstsq(x, x[:, 0])[0]", "lstsq(x, x[:, 0])[1]", "lstsq(x, x[:, 0])[2]", "norm(x, 2)", "norm(x, 'nuc')",
+                "cov(x)", "corrcoef(x)", "einsum('ij,kj', x, x)"]
     if name == "nan":
         return ["nanargmin(x)", "nanargmax(x)", "nanargmin(x, axis=0)", "nanargmax(x, axis=0, keepdims=True)",
                 "nanargmin(x[:, 2])", "nanargmax(x[1:, 2])"]
