@@ -140,7 +140,7 @@ static int take_diagonals(cask_array *x, char *labels, cask_array **out) {
   return rc;
 }
 
-/* x summed over its labels in drop (removed from labels). */
+/* x summed over its labels that are not in keep_in (removed from labels). */
 static int sum_labels(cask_array *x, char *labels, const char *keep_in, cask_array **out) {
   int axes[CASK_MAX_NDIM], na = 0;
   char kept[CASK_MAX_NDIM + 1] = {0};

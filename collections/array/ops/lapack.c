@@ -308,6 +308,10 @@ static int lower_part(cask__lower *L, cask_array *r, const int64_t *bidx, const 
     lapack_args a = {p->fn, p->dtype, p->param};
     if (!rc) rc = cask__graph_add(L->g, ckey, op_lapack, &a, sizeof a, deps, (size_t)r->nin, &comp);
     if (rc) return rc;
+    int64_t sizes[4], total = 0, bk = r->nin > 1 ? (r->in[1]->ndim > 1 ? r->in[1]->shape[1] : 1) : 0;
+    int np = cask__lapack_parts(p->fn, r->in[0]->shape[0], r->in[0]->shape[1], bk, sizes);
+    for (int i = 0; i < np; i++) total += sizes[i];
+    cask_graph_set_size(L->g, comp, total * (int64_t)cask_dtype_size(p->dtype));
   }
   part_args pa = {r->dtype, r->ndim, p->off, {r->ndim > 0 ? r->shape[0] : 1, r->ndim > 1 ? r->shape[1] : 1}};
   rc = cask__graph_add(L->g, key, op_part, &pa, sizeof pa, &comp, 1, out);
@@ -343,6 +347,7 @@ int cask__lapack(int fn, cask_array *a, cask_array *b, double param, int nparts,
                  int64_t (*shapes)[2], const cask_dtype *dtypes, unsigned want, cask_array **outs) {
   cask_dtype dt = cask__linalg_dtype(b ? cask_promote(a->dtype, b->dtype) : a->dtype);
   cask_array *in[2] = {NULL, NULL};
+  for (int p = 0; p < nparts; p++) outs[p] = NULL;
   cask__blas_single_thread();
   int rc = cask__one_block(a, fn_names[fn], dt, &in[0]);
   if (!rc && b) rc = cask__one_block(b, fn_names[fn], dt, &in[1]);
@@ -367,5 +372,9 @@ int cask__lapack(int fn, cask_array *a, cask_array *b, double param, int nparts,
   }
   cask_array_release(in[0]);
   cask_array_release(in[1]);
+  for (int p = 0; p < nparts && rc; p++) { /* all or nothing */
+    cask_array_release(outs[p]);
+    outs[p] = NULL;
+  }
   return rc;
 }
