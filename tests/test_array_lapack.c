@@ -114,10 +114,14 @@ START_TEST(tsqr_reconstructs_with_orthonormal_q_over_a_ragged_last_block) {
   tsqr_case(CASK_F64, 103, 7, 8, 8);  /* 13 blocks, the last of 7 rows: two levels */
   tsqr_case(CASK_F64, 65, 5, 5, 2);   /* blocks of exactly n rows; a binary tree of 4 levels */
   tsqr_case(CASK_F64, 40, 1, 1, 3);   /* one-row blocks of a single column */
+  tsqr_case(CASK_F64, 9000, 64, 4500, 8); /* blocks above 2 MiB: factored by sub-blocks inside the task */
 }
 END_TEST
 
-START_TEST(tsqr_of_float32_stays_float32_within_its_bound) { tsqr_case(CASK_F32, 97, 6, 11, 3); }
+START_TEST(tsqr_of_float32_stays_float32_within_its_bound) {
+  tsqr_case(CASK_F32, 97, 6, 11, 3);
+  tsqr_case(CASK_F32, 17000, 64, 8500, 8); /* sub-blocks inside the tasks */
+}
 END_TEST
 
 /* q, r, svd's s and u, and lstsq's x of one input at a thread count. */
