@@ -473,6 +473,58 @@ START_TEST(bad_arguments_and_unfactorable_matrices_name_the_function_and_shape) 
 }
 END_TEST
 
+/* The TSQR, LAPACK and einsum ops are registered by name with plain
+ * arguments: a graph of them written as JSON, read back and run gives the
+ * same bits as cask_compute. */
+START_TEST(tsqr_svd_and_einsum_graphs_round_trip_through_json) {
+  cask_ctx *ctx = ctx_with(2, 2);
+  cask_array *x, *q, *r, *u, *s, *e, *parts[3];
+  ck_assert_int_eq(cask_random_normal(ctx, 5, CASK_F64, 2, (int64_t[]){40, 4}, (int64_t[]){6, 4}, &x), CASK_OK);
+  ck_assert_int_eq(cask_qr(x, &q, &r), CASK_OK);
+  ck_assert_int_eq(cask_svd(x, &u, &s, NULL), CASK_OK);
+  ck_assert_int_eq(cask_einsum("ij,ij->i", 2, (cask_array *[]){x, x}, &e), CASK_OK);
+  parts[0] = q, parts[1] = s, parts[2] = e;
+  for (int k = 0; k < 3; k++) {
+    double *want = get(parts[k]);
+    cask_graph *g, *g2;
+    char *json, *err = NULL, **keys;
+    size_t len;
+    ck_assert_int_eq(cask_arrays_graph(1, &parts[k], &g, &keys), CASK_OK);
+    ck_assert_int_eq(cask_graph_to_json(g, &json, &len), CASK_OK);
+    ck_assert_msg(cask_graph_from_json(json, len, &g2, &err) == CASK_OK, "%s", err ? err : "");
+    cask_results *res;
+    ck_assert_int_eq(cask_run(cask_ctx_runtime(ctx), g2, NULL, &res), CASK_OK);
+    cask_task_id id; /* the first block: its rows of the result */
+    ck_assert_int_eq(cask_graph_find(g2, keys[0], &id), CASK_OK);
+    const cask_block *blk = cask_results_get(res, id);
+    ck_assert_ptr_nonnull(blk);
+    ck_assert_msg(memcmp(cask_block_data(blk), want, (size_t)cask_block_nbytes(blk)) == 0, "result %d differs after JSON", k);
+    cask_results_free(res);
+    cask_graph_free(g2);
+    cask_graph_free(g);
+    cask_free(keys);
+    free(json);
+    free(want);
+  }
+  cask_array *all[] = {x, q, r, u, s, e};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cask_array_release(all[i]);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(a_matrix_too_big_for_one_block_is_refused_before_anything_runs) {
+  cask_ctx *ctx = ctx_with(1, 8);
+  cask_array *a, *d;
+  ck_assert_int_eq(cask_zeros(ctx, CASK_F64, 2, (int64_t[]){20000, 20000}, (int64_t[]){1000, 1000}, &a), CASK_OK);
+  ck_assert_int_eq(cask_det(a, &d), CASK_ETOOBIG);
+  ck_assert_ptr_null(d);
+  ck_assert_str_eq(cask_ctx_errmsg(ctx),
+                   "det: a matrix of shape (20000, 20000) (3200000000 bytes) does not fit in one block of at most 1073741824 bytes");
+  cask_array_release(a);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
 Suite *array_lapack_suite(void) {
   Suite *s = suite_create("array_lapack");
   TCase *tc = tcase_create("tsqr");
@@ -487,6 +539,8 @@ Suite *array_lapack_suite(void) {
   tc = tcase_create("lapack");
   tcase_add_test(tc, solve_inv_det_slogdet_and_cholesky_match_plain_loops);
   tcase_add_test(tc, bad_arguments_and_unfactorable_matrices_name_the_function_and_shape);
+  tcase_add_test(tc, tsqr_svd_and_einsum_graphs_round_trip_through_json);
+  tcase_add_test(tc, a_matrix_too_big_for_one_block_is_refused_before_anything_runs);
   suite_add_tcase(s, tc);
   tc = tcase_create("einsum_stats");
   tcase_add_test(tc, einsum_matches_plain_loops_on_both_routes);
