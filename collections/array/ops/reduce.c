@@ -151,6 +151,29 @@ static double pairwise(const double *x, int64_t n, int64_t stride) {
   return pairwise(x, h, stride) + pairwise(x + h * stride, n - h, stride);
 }
 
+/* pairwise() of the products a[i] * b[i], in exactly its order: the same
+ * bits as multiplying into a register piece and summing that (no fused
+ * multiply-add: contraction is off), without writing the piece. */
+__attribute__((optimize("fp-contract=off"))) static double pairwise_dot(const double *a, const double *b, int64_t n) {
+  if (n < 8) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+  }
+  if (n <= 128) {
+    double r[8];
+    for (int k = 0; k < 8; k++) r[k] = a[k] * b[k];
+    int64_t i = 8;
+    for (; i + 8 <= n; i += 8)
+      for (int k = 0; k < 8; k++) r[k] += a[i + k] * b[i + k];
+    double s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+  }
+  int64_t h = (n / 2) & ~(int64_t)7;
+  return pairwise_dot(a, b, h) + pairwise_dot(a + h, b + h, n - h);
+}
+
 /* Sum of (x - m)^2 in eight independent accumulators: one accumulator is a
  * chain of dependent adds, which the add's latency, not memory, bounds. */
 static double sum_sq_dev(const double *x, int64_t n, int64_t stride, double m) {
@@ -423,6 +446,7 @@ typedef struct partial_ctx {
   const partial_args *a;
   word *st;      /* [nout][width] */
   int width, isint, tofloat;
+  int dot, l0, l1; /* a float64 sum of leaf l0 times leaf l1: pairwise_dot */
   int64_t ostride[CASK_MAX_NDIM]; /* output element stride per input axis; 0 if reduced */
   cask__regbuf *scratch;
   double conv[CASK__KERNEL_PIECE]; /* integers as doubles for mean/var */
@@ -437,16 +461,48 @@ static void fold(partial_ctx *c, word *st, const void *x, int64_t n, int64_t idx
   else fold_f(c->a->op, st, x, n, 1, idx, istep);
 }
 
+/* sum(a * b) over float64 leaves (einsum 'ij,ij->i', sum(x * y)): the
+ * program is two loads and a multiply. */
+static int is_dot(const partial_args *a, int *l0, int *l1) {
+  const cask__program *p = &a->prog;
+  const cask__insn *in = p->insn;
+  if (a->op != CASK_SUM || p->ninsn != 3 || p->dtype != CASK_F64 || in[0].code != CASK__K_LOAD ||
+      in[1].code != CASK__K_LOAD || in[0].dt != CASK_F64 || in[1].dt != CASK_F64 || in[2].code != CASK__K_BINARY ||
+      in[2].op != CASK_MUL || p->result != in[2].dst || in[2].a != in[0].dst || in[2].b != in[1].dst ||
+      in[0].dst == in[1].dst)
+    return 0;
+  *l0 = in[0].a, *l1 = in[1].a;
+  return 1;
+}
+
 static int partial_piece(void *user, const cask__piece *pc, int64_t off, const int64_t *row) {
   partial_ctx *c = user;
   const partial_args *a = c->a;
+  int last = a->ndim - 1;
+  if (c->dot && pc->src_stride[c->l0] == 1 && pc->src_stride[c->l1] == 1 && (!row || (a->axes & (1u << last)))) {
+    /* one pass over both leaves, no register piece; the same bits */
+    double v = pairwise_dot(pc->src[c->l0], pc->src[c->l1], pc->n);
+    if (!row) {
+      int i = 0;
+      for (; c->have & (1ull << i); i++) {
+        v = c->cascade[i] + v;
+        c->have &= ~(1ull << i);
+      }
+      c->cascade[i] = v;
+      c->have |= 1ull << i;
+      return CASK_OK;
+    }
+    int64_t o = 0;
+    for (int i = 0; i < last; i++) o += row[i] * c->ostride[i];
+    c->st[o * c->width].f += v;
+    return CASK_OK;
+  }
   const void *x = cask__program_eval(&a->prog, pc, c->scratch, NULL);
   if (c->tofloat) {
     const int64_t *v = x;
     for (int64_t k = 0; k < pc->n; k++) c->conv[k] = (double)v[k];
     x = c->conv;
   }
-  int last = a->ndim - 1;
   if (!row && a->op == CASK_SUM && !c->isint) { /* flat: everything reduced */
     double v = pairwise(x, pc->n, 1);
     int i = 0;
@@ -493,6 +549,7 @@ static int partial_run(cask_task_io *io) {
   partial_ctx c = {.a = &a, .width = state_width[a.op], .isint = isint && !wants_float(a.op),
                    .tofloat = isint && wants_float(a.op)};
   if (c.isint && (a.op >= CASK_NANSUM || wants_float(a.op))) return CASK_EINVAL;
+  c.dot = !isint && is_dot(&a, &c.l0, &c.l1);
   int64_t nout = 1;
   for (int i = a.ndim - 1; i >= 0; i--) {
     c.ostride[i] = (a.axes & (1u << i)) ? 0 : nout;
