@@ -196,7 +196,7 @@ def main():
           file=sys.stderr)
     print("%-4s %10s %10s %10s %12s %12s" % ("case", "cask s", "numpy s", "dask s", "cask/numpy", "cask/dask"), file=sys.stderr)
     for case in a.cases.split(","):
-        med = {}
+        med, spread = {}, {}
         for system in ("cask", "numpy", "dask"):
             r = subprocess.run([sys.executable, os.path.realpath(__file__), "--child", system, case, "--threads",
                                 str(a.threads), "--reps", str(a.reps), "--lib", lib] + (["--quick"] if a.quick else []),
@@ -208,11 +208,14 @@ def main():
             if not out["ok"]:
                 print("decomp: %s %s: WRONG RESULT" % (system, case), file=sys.stderr)
             med[system] = statistics.median(out["times"])
+            spread[system] = (min(out["times"]), max(out["times"]))
         c, n, d = med.get("cask"), med.get("numpy"), med.get("dask")
         fmt = lambda v: "%10.3f" % v if v else "%10s" % "-"
         ratio = lambda u, v: "%12.2f" % (u / v) if u and v else "%12s" % "-"
         print("%-4s %s %s %s %s %s" % (case, fmt(c), fmt(n), fmt(d), ratio(c, n), ratio(c, d)), file=sys.stderr)
-        print(json.dumps({"bench": "decomp", "case": case, "threads": a.threads, "quick": a.quick, "median_s": med}))
+        print("     min-max: " + ", ".join("%s %.3f-%.3f" % (k, v[0], v[1]) for k, v in spread.items()), file=sys.stderr)
+        print(json.dumps({"bench": "decomp", "case": case, "threads": a.threads, "quick": a.quick, "median_s": med,
+                          "min_max_s": spread}))
 
 
 if __name__ == "__main__":
