@@ -397,7 +397,12 @@ CASK_API int cask_map_overlap(const cask_map_spec *spec, cask_array *in, const i
  * matmul(a, b), dot(a, b), concatenate(arrays, axis=0), stack(arrays,
  * axis=0), round(a, decimals=0) and the shape functions above (flip
  * flipud fliplr roll squeeze expand_dims moveaxis swapaxes broadcast_to
- * reshape ravel tile repeat pad triu tril outer); a @ b; a.T; slicing
+ * reshape ravel tile repeat pad triu tril outer), the statistics
+ * (nanargmin nanargmax cov corrcoef among them), einsum('ij,ij->i', a, b)
+ * and the linear algebra of cask/linalg.h (a function NumPy gives a tuple
+ * is indexed after its call: qr(a)[0], svd(a, full_matrices=False)[1],
+ * slogdet(a)[1], lstsq(a, b)[0]; solve inv det cholesky svdvals norm
+ * svd_compressed); a @ b; a.T; slicing
  * a[::2, 5000:] and integer indexes a[0, -1] (integer expressions of
  * numbers); x.f(args) is f(x, args). It builds the same lazy nodes as the
  * calls above. A syntax error or an
