@@ -210,5 +210,7 @@ void bench_formats(const bench_arrays_config *c);
 void bench_order(const bench_arrays_config *c);
 void bench_mpi(const bench_arrays_config *c);
 void bench_select(const bench_arrays_config *c);
+/* bench/decomp.py: TSQR and einsum (issue 14). */
+void bench_decomp(const bench_arrays_config *c);
 
 #endif

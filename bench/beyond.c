@@ -122,3 +122,7 @@ void bench_mpi(const bench_arrays_config *c) { run_script("mpi.py", c); }
 
 /* issue 14: x[x > 0.5].sum() beside NumPy and dask (bench/select.py). */
 void bench_select(const bench_arrays_config *c) { run_script("select.py", c); }
+
+/* issue 14: TSQR and einsum beside NumPy and dask.array (bench/decomp.py
+ * calls libcask.so, found beside this program as ../libcask.so). */
+void bench_decomp(const bench_arrays_config *c) { run_script("decomp.py", c); }

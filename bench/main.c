@@ -31,7 +31,7 @@ void bench_linalg(const bench_arrays_config *c); /* linalg.c */
 
 enum { DO_OVERHEAD = 1, DO_OPTIMIZE = 2, DO_IDLE = 4, DO_DASK = 8, DO_ARRAYS = 16, DO_LINALG = 32,
        DO_ALL = 63, DO_MEMORY = 64, DO_BEYOND = 128, DO_FORMATS = 256, DO_MPI = 512,
-       DO_SELECT = 1024, DO_ORDER = 2048 /* not in DO_ALL: see usage */ };
+       DO_SELECT = 1024, DO_ORDER = 2048, DO_DECOMP = 4096 /* not in DO_ALL: see usage */ };
 enum { M_COLD = 1, M_WARM = 2, M_OMP = 4, M_ALL = 7 };
 
 typedef struct config {
@@ -47,15 +47,16 @@ static void usage(void) {
   fprintf(stderr,
           "usage: cask-bench [--threads N] [--quick] [--shape independent|chain|tree|wavefront]\n"
           "                  [--reps N] [--only overhead,optimize,idle,dask,arrays,linalg,memory,beyond,formats,mpi,\n"
-          "                          select,order]\n"
+          "                          select,order,decomp]\n"
           "                  [--measure cold,warm,omp]\n"
           "memory (cask with a memory limit beside dask and dask.distributed, minutes, up to\n"
           "8.5 GB of RAM and a 4 GB Zarr store in $CASK_BENCH_DATA) and beyond (every system in\n"
           "a memory cgroup of 1.5 GiB over 4 GB files in $CASK_BENCH_DATA, as root, tens of\n"
           "minutes), formats (HDF5 and Zarr v3 beside dask over h5py, 4 GB files), mpi (mpirun -np\n"
           "1, 2, 4 beside dask.distributed, bench/mpi.py), select (x[x > 0.5].sum() of 10^8\n"
-          "float64 beside NumPy and dask) and order (sort and exact percentiles of 10^8 float64 beside\n"
-          "NumPy and dask, 0.8 GB in $CASK_BENCH_DATA) run only when named\n");
+          "float64 beside NumPy and dask), order (sort and exact percentiles of 10^8 float64 beside\n"
+          "NumPy and dask, 0.8 GB in $CASK_BENCH_DATA) and decomp (TSQR of 10^6 x 100 and einsum at\n"
+          "10^4 x 10^4 beside NumPy and dask, 3 GB of RAM) run only when named\n");
   exit(2);
 }
 
@@ -457,7 +458,7 @@ static unsigned parse_list(const char *list, const char *const *names, unsigned 
 static void parse(int argc, char **argv, config *c) {
   static const char *const what[] = {"overhead", "optimize", "idle",  "dask",
                                      "arrays",   "linalg",   "memory", "beyond", "formats", "mpi",
-                                     "select",   "order"};
+                                     "select",   "order",    "decomp"};
   static const char *const measure[] = {"cold", "warm", "omp"};
   *c = (config){default_threads(), 5, 0, 0, SHAPE_INDEPENDENT, DO_ALL, M_ALL};
   int reps = 0;
@@ -530,6 +531,10 @@ int main(int argc, char **argv) {
   if (c.what & DO_ORDER) {
     bench_arrays_config oc = {c.threads, c.quick, c.reps};
     bench_order(&oc);
+  }
+  if (c.what & DO_DECOMP) {
+    bench_arrays_config dc = {c.threads, c.quick, c.reps};
+    bench_decomp(&dc);
   }
   report_context(&c, "end");
   return 0;

@@ -5,8 +5,9 @@
  * report; a refusal must say where ("column N"). An expression that parses
  * is computed over two small arrays (4 x 3 and a broadcast row of 3) when
  * it has at most 4096 elements and its lowering few blocks (below),
- * and must compute (or be refused as too many tasks: CASK_ETOOBIG); one of
- * unknown block lengths (a selection) has its sizes counted first. The
+ * and must compute (or be refused as too many tasks: CASK_ETOOBIG, or
+ * fail as NumPy's LinAlgError would: a singular matrix, an all-NaN slice);
+ * one of unknown block lengths (a selection) has its sizes counted first. The
  * one thing to know: abort() is how a broken property is reported. */
 #include <stdint.h>
 #include <stdio.h>
@@ -47,6 +48,16 @@ static int small_enough(const cask_array *a, int64_t *budget) {
   return 1;
 }
 
+/* The failures that depend on the values, not the expression (NumPy's
+ * LinAlgError and ValueError): the run may end with them. */
+static int data_dependent(const char *msg) {
+  static const char *const known[] = {"Singular matrix", "not positive definite", "All-NaN slice", "did not converge",
+                                      "holds NaN", "is singular (a is rank deficient)"};
+  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+    if (strstr(msg, known[i])) return 1;
+  return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size > 4096) return 0;
   char *text = malloc(size + 1);
@@ -76,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (n <= 4096 && small_enough(out, &budget)) {
       _Alignas(8) static char buf[4096 * 8]; /* any dtype: comparisons give bool, literals int64 */
       rc = cask_compute(out, buf, (size_t)n * cask_dtype_size(cask_array_dtype(out)));
-      if (rc != CASK_OK && rc != CASK_ETOOBIG) abort();
+      if (rc != CASK_OK && rc != CASK_ETOOBIG && !(rc == CASK_EINVAL && data_dependent(cask_ctx_errmsg(ctx)))) abort();
     }
     if (out) cask_array_release(out);
   }

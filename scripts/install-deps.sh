@@ -10,6 +10,7 @@ packages=(
   build-essential cmake pkg-config   # compiler (with libgomp, ASan, TSan, UBSan), build
   libuv1-dev libcjson-dev            # threads/locks/clock, graph JSON
   libopenblas-dev libgfortran-12-dev # CBLAS for matmul (openblas.pc's static libs name -lgfortran)
+  liblapacke-dev                     # LAPACKE (qr, svd, cholesky, solve, ...) over OpenBLAS's LAPACK
   zlib1g-dev libzstd-dev libblosc-dev # Zarr chunk codecs
   check                              # unit tests
   openmpi-bin libopenmpi-dev         # MPI (mpicc, mpirun): distributed runs, tests/mpi_check.sh

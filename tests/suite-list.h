@@ -11,6 +11,7 @@
   X(array_npy)              \
   X(array_structure)        \
   X(array_linalg)           \
+  X(array_lapack)           \
   X(array_dtypes)           \
   X(array_zarr)              \
   X(zarr3)                  \

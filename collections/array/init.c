@@ -22,6 +22,8 @@ static void (*const registrars[])(void) = {
   cask__register_map_ops,
   cask__register_npy_ops,
   cask__register_linalg_ops,
+  cask__register_lapack_ops,
+  cask__register_tsqr_ops,
   cask__register_structure_ops,
   cask__register_zarr_ops,
   cask__register_zarr3_ops,

@@ -196,6 +196,21 @@ CASK_API int cask_nanstd(cask_array *a, const int *axes, int naxes, int ddof, ca
  * along the one axis given (weights NULL: mean); float64 unless both are
  * float32. Weights summing to 0 give inf or NaN (NumPy raises). */
 CASK_API int cask_average(cask_array *a, const int *axes, int naxes, cask_array *weights, cask_array **out);
+/* NumPy's nanargmin and nanargmax: argmin / argmax (int64, the flat index
+ * within the reduced axes) ignoring NaNs; ties go to the first. A slice of
+ * NaNs only fails the computation with CASK_EINVAL, "All-NaN slice
+ * encountered" (NumPy's ValueError). Integers: argmin, argmax. */
+CASK_API int cask_nanargmin(cask_array *a, const int *axes, int naxes, cask_array **out);
+CASK_API int cask_nanargmax(cask_array *a, const int *axes, int naxes, cask_array **out);
+/* NumPy's cov(m, y, rowvar, bias, ddof): the covariance matrix of the
+ * variables (rows of m when rowvar, else columns; a 1-d m is one
+ * variable; y's variables appended), computed in float64 as NumPy does:
+ * the row means subtracted, X @ X.T by the blocked matmul, times
+ * 1 / (N - ddof). ddof -1 (None): 1, or 0 when bias. One variable gives a
+ * 0-d result. corrcoef: cov / outer(sqrt(diag), sqrt(diag)), clipped to
+ * [-1, 1]. At most 2-d inputs; y NULL: none. */
+CASK_API int cask_cov(cask_array *m, cask_array *y, int rowvar, int bias, int ddof, cask_array **out);
+CASK_API int cask_corrcoef(cask_array *x, cask_array *y, int rowvar, cask_array **out);
 
 /* ---- sorting and order statistics (NumPy's) ------------------------------
  * axis NULL: a flattened in C order first (NumPy's axis=None); else one
@@ -457,7 +472,11 @@ CASK_API int cask_map_overlap(const cask_map_spec *spec, cask_array *in, const i
  * reshape ravel tile repeat pad triu tril outer), sorting and order
  * statistics (sort argsort topk argtopk percentile quantile nanpercentile
  * nanquantile median nanmedian unique bincount histogram digitize
- * searchsorted, docs/sorting.md); a @ b; a.T; slicing
+ * searchsorted, docs/sorting.md), the statistics (nanargmin nanargmax cov
+ * corrcoef among them), einsum('ij,ij->i', a, b) and the linear algebra of
+ * cask/linalg.h (a function NumPy gives a tuple is indexed after its call:
+ * qr(a)[0], svd(a, full_matrices=False)[1], slogdet(a)[1], lstsq(a, b)[0];
+ * solve inv det cholesky svdvals norm svd_compressed); a @ b; a.T; slicing
  * a[::2, 5000:] and integer indexes a[0, -1] (integer expressions of
  * numbers); selection: masks a[a > 0.5], a[m, :], index lists and arrays
  * a[[3, 1, 4], :], a[idx], compress, extract, take, nonzero(a)[k],

@@ -10,6 +10,7 @@
 #include "cask/error.h"
 #include "cask/graph.h"
 #include "cask/hdf5.h"
+#include "cask/linalg.h"
 #include "cask/scheduler.h"
 #include "cask/version.h"
 

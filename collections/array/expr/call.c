@@ -231,11 +231,16 @@ static const array_fn *find(const array_fn *t, size_t n, const char *name, size_
 
 int cask__expr_call(parser *ps, const char *name, size_t len, const char *at, arg *args, int n, value *out,
                     int *found) {
+  if (len == 6 && !memcmp(name, "einsum", 6)) { /* a string, then any number of arrays */
+    *found = 1;
+    return cask__expr_einsum(ps, at, args, n, out);
+  }
   const array_fn *fn = find(array_fns, sizeof array_fns / sizeof array_fns[0], name, len);
   if (!fn) fn = find(cask__expr_shape_fns, cask__expr_shape_nfns, name, len);
   if (!fn) fn = find(cask__expr_stats_fns, cask__expr_stats_nfns, name, len);
   if (!fn) fn = find(cask__expr_sort_fns, cask__expr_sort_nfns, name, len);
   if (!fn) fn = find(cask__expr_select_fns, cask__expr_select_nfns, name, len);
+  if (!fn) fn = find(cask__expr_linalg_fns, cask__expr_linalg_nfns, name, len);
   *found = fn != NULL;
   if (!fn) return CASK_OK;
   arg *bound[MAX_PARAMS] = {NULL};

@@ -109,5 +109,10 @@ extern const array_fn cask__expr_select_fns[];
 extern const size_t cask__expr_select_nfns;
 int cask__expr_advanced(parser *ps, const char *at, cask_array *x, int axis, arg *g, cask_array **out);
 int cask__expr_advanced_array(parser *ps, const char *at, cask_array *x, int axis, cask_array *idx, cask_array **out);
+/* call-linalg.c: nanargmin/nanargmax, cov, corrcoef, linear algebra */
+extern const array_fn cask__expr_linalg_fns[];
+extern const size_t cask__expr_linalg_nfns;
+/* einsum('subscripts', a, ...): its own binding (a string, then arrays). */
+int cask__expr_einsum(parser *ps, const char *at, arg *args, int n, value *out);
 
 #endif

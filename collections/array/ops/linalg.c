@@ -54,6 +54,10 @@ static const cask__node_class tensordot_class = {.name = "tensordot", .lower = l
  * program's own OpenBLAS calls). */
 void openblas_set_num_threads(int num_threads);
 static void blas_single_thread(void) { openblas_set_num_threads(1); }
+void cask__blas_single_thread(void) {
+  static uv_once_t once = UV_ONCE_INIT;
+  uv_once(&once, blas_single_thread);
+}
 
 static void shapes_str(char *buf, size_t cap, const cask_array *a, const cask_array *b) {
   char sa[160], sb[160];
@@ -149,7 +153,6 @@ static int check_blas_extents(const char *what, const cask_array *a, const cask_
  * distinct). */
 static int contract(const char *what, const cask__node_class *cls, cask_array *a, cask_array *b,
                     int naxes, const int *ax, const int *bx, cask_array **out) {
-  static uv_once_t once = UV_ONCE_INIT;
   contract_params p;
   plan(&p, a, b, naxes, ax, bx);
   cask_dtype dt = cask_promote(a->dtype, b->dtype);
@@ -168,7 +171,7 @@ static int contract(const char *what, const cask__node_class *cls, cask_array *a
   if (!rc) {
     *ext = p;
     cask__node_seal(*out, &p, sizeof p);
-    uv_once(&once, blas_single_thread);
+    cask__blas_single_thread();
   }
   if (ra != a) cask_array_release(ra);
   if (rb != b) cask_array_release(rb);

@@ -47,6 +47,10 @@ int cask__masked_reduce(cask_reduction op, cask_array *a, cask_array **out);
 /* cask_compute_chunk_sizes with the run options of the counting run
  * (progress callbacks; the trace left out) (select-api.c). */
 int cask__compute_chunk_sizes(cask_array *a, const cask_run_options *opts, cask_array **out);
+/* OpenBLAS (and its LAPACK) single-threaded inside tasks, once per
+ * process: the scheduler's workers are the parallelism (linalg.c; called
+ * when a matmul, TSQR or LAPACK node is made). */
+void cask__blas_single_thread(void);
 
 /* The ops of each file, registered once per process by init.c's table. */
 void cask__register_source_ops(void);    /* create.c: array.source, array.buffer */
@@ -55,6 +59,8 @@ void cask__register_reduce_ops(void);    /* reduce.c */
 void cask__register_scan_ops(void);      /* scan.c: array.scan */
 void cask__register_structure_ops(void); /* boxcopy.c: gather, transpose, reshape, alias */
 void cask__register_linalg_ops(void);    /* linalg.c */
+void cask__register_lapack_ops(void);    /* lapack.c: array.lapack, array.lapack_part */
+void cask__register_tsqr_ops(void);      /* tsqr.c */
 void cask__register_map_ops(void);       /* map.c */
 void cask__register_tasks_ops(void);     /* tasks.c */
 void cask__register_select_ops(void);    /* select.c: select, count_true, join, take */

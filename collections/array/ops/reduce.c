@@ -20,17 +20,21 @@
 #include "fused.h"
 #include "ops.h"
 
-static const char *const red_names[CASK_REDUCTION_COUNT] = {
+/* Beyond the public cask_reduction: nanargmin and nanargmax (cask_nanargmin,
+ * cask_nanargmax build them; cask_reduce does not take them). */
+enum { NANARGMIN = CASK_REDUCTION_COUNT, NANARGMAX, RED_COUNT };
+static const char *const red_names[RED_COUNT] = {
     "sum", "mean", "min", "max", "var", "std", "prod", "any", "all", "argmin", "argmax",
-    "nansum", "nanmean", "nanmin", "nanmax"};
-static const int state_width[CASK_REDUCTION_COUNT] = {1, 2, 1, 1, 3, 3, 1, 1, 1, 2, 2, 1, 2, 2, 2};
+    "nansum", "nanmean", "nanmin", "nanmax", "nanargmin", "nanargmax"};
+static const int state_width[RED_COUNT] = {1, 2, 1, 1, 3, 3, 1, 1, 1, 2, 2, 1, 2, 2, 2, 2, 2};
 
 typedef union word {
   double f;
   int64_t i;
 } word;
 
-static int is_arg(int op) { return op == CASK_ARGMIN || op == CASK_ARGMAX; }
+static int is_nanarg(int op) { return op == NANARGMIN || op == NANARGMAX; }
+static int is_arg(int op) { return op == CASK_ARGMIN || op == CASK_ARGMAX || is_nanarg(op); }
 /* Ops whose integer input is turned into doubles first (NumPy's mean and
  * var of integers are float64 computations). */
 static int wants_float(int op) {
@@ -51,10 +55,14 @@ static cask_dtype result_dtype(int op, cask_dtype t) {
   case CASK_ANY:
   case CASK_ALL: return CASK_BOOL;
   case CASK_ARGMIN:
-  case CASK_ARGMAX: return CASK_I64;
+  case CASK_ARGMAX:
+  case NANARGMIN:
+  case NANARGMAX: return CASK_I64;
   default: return fl ? t : CASK_F64;
   }
 }
+
+static int reduce_node(int op, cask_array *a, const int *axes, int naxes, int ddof, cask_array **out);
 
 int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, int ddof,
                 cask_array **out) {
@@ -63,6 +71,24 @@ int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, in
   if (!a) return CASK_EINVAL;
   if ((unsigned)op >= CASK_REDUCTION_COUNT)
     return cask__fail(a->ctx, CASK_EINVAL, "reduce: %d is not a cask_reduction", (int)op);
+  return reduce_node(op, a, axes, naxes, ddof, out);
+}
+
+/* NumPy's nanargmin / nanargmax: argmin / argmax over the non-NaN values;
+ * an all-NaN slice fails the computation (NumPy's ValueError). */
+int cask_nanargmin(cask_array *a, const int *axes, int naxes, cask_array **out) {
+  if (!out) return CASK_EINVAL;
+  *out = NULL;
+  return a ? reduce_node(NANARGMIN, a, axes, naxes, 0, out) : CASK_EINVAL;
+}
+
+int cask_nanargmax(cask_array *a, const int *axes, int naxes, cask_array **out) {
+  if (!out) return CASK_EINVAL;
+  *out = NULL;
+  return a ? reduce_node(NANARGMAX, a, axes, naxes, 0, out) : CASK_EINVAL;
+}
+
+static int reduce_node(int op, cask_array *a, const int *axes, int naxes, int ddof, cask_array **out) {
   const char *what = red_names[op];
   if (naxes < 0 || (naxes && !axes))
     return cask__fail(a->ctx, CASK_EINVAL, "%s: %d axes given%s", what, naxes, naxes > 0 ? " but axes is NULL" : "");
@@ -96,8 +122,8 @@ int cask_reduce(cask_reduction op, cask_array *a, const int *axes, int naxes, in
     return cask__need_sizes(a, what); /* the index needs the blocks' offsets */
   /* The nan- variants of integer data are the plain ones (no NaN there). */
   int iop = op;
-  if (!cask__dtype_is_float(a->dtype) && op >= CASK_NANSUM)
-    iop = op == CASK_NANSUM ? CASK_SUM : op == CASK_NANMEAN ? CASK_MEAN : op == CASK_NANMIN ? CASK_MIN : CASK_MAX;
+  static const int plain[] = {CASK_SUM, CASK_MEAN, CASK_MIN, CASK_MAX, CASK_ARGMIN, CASK_ARGMAX};
+  if (!cask__dtype_is_float(a->dtype) && op >= CASK_NANSUM) iop = plain[op - CASK_NANSUM];
   int rc = cask__node_new(a->ctx, CASK__NODE_REDUCE, &cask__reduce_class, iop, result_dtype(op, a->dtype), nd,
                           shape, chunk, a, NULL, out);
   if (rc) return rc;
@@ -134,6 +160,29 @@ static double pairwise(const double *x, int64_t n, int64_t stride) {
   }
   int64_t h = (n / 2) & ~(int64_t)7;
   return pairwise(x, h, stride) + pairwise(x + h * stride, n - h, stride);
+}
+
+/* pairwise() of the products a[i] * b[i], in exactly its order: the same
+ * bits as multiplying into a register piece and summing that (no fused
+ * multiply-add: contraction is off), without writing the piece. */
+__attribute__((optimize("fp-contract=off"))) static double pairwise_dot(const double *a, const double *b, int64_t n) {
+  if (n < 8) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+  }
+  if (n <= 128) {
+    double r[8];
+    for (int k = 0; k < 8; k++) r[k] = a[k] * b[k];
+    int64_t i = 8;
+    for (; i + 8 <= n; i += 8)
+      for (int k = 0; k < 8; k++) r[k] += a[i + k] * b[i + k];
+    double s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+  }
+  int64_t h = (n / 2) & ~(int64_t)7;
+  return pairwise_dot(a, b, h) + pairwise_dot(a + h, b + h, n - h);
 }
 
 /* Sum of (x - m)^2 in eight independent accumulators: one accumulator is a
@@ -252,6 +301,18 @@ static void fold_f(int op, word *st, const double *x, int64_t n, int64_t stride,
       }
     }
     break;
+  case NANARGMIN:
+  case NANARGMAX: /* NaNs skipped; ties go to the smaller index */
+    for (int64_t i = 0; i < n; i++) {
+      double v = x[i * stride];
+      int64_t j = idx + i * istep;
+      if (v != v) continue;
+      if (st[1].i < 0 || (v == st[0].f ? j < st[1].i : op == NANARGMIN ? v < st[0].f : v > st[0].f)) {
+        st[0].f = v;
+        st[1].i = j;
+      }
+    }
+    break;
   case CASK_NANMIN:
   case CASK_NANMAX:
     for (int64_t i = 0; i < n; i++) {
@@ -335,7 +396,9 @@ static void init_state(int op, int isint, word *st) {
     break;
   case CASK_ALL: st[0].i = 1; break;
   case CASK_ARGMIN:
-  case CASK_ARGMAX: st[1].i = -1; break; /* no candidate yet */
+  case CASK_ARGMAX:
+  case NANARGMIN:
+  case NANARGMAX: st[1].i = -1; break; /* no candidate yet */
   case CASK_SUM:
   case CASK_NANSUM:
   case CASK_MEAN:
@@ -367,6 +430,8 @@ static void merge(int op, int isint, word *a, const word *b) {
   case CASK_ALL: a[0].i = a[0].i && b[0].i; break;
   case CASK_ARGMIN:
   case CASK_ARGMAX:
+  case NANARGMIN:
+  case NANARGMAX:
     if (b[1].i >= 0) fold_f(op, a, &b[0].f, 1, 1, b[1].i, 0);
     break;
   case CASK_NANMIN:
@@ -392,6 +457,7 @@ typedef struct partial_ctx {
   const partial_args *a;
   word *st;      /* [nout][width] */
   int width, isint, tofloat;
+  int dot, l0, l1; /* a float64 sum of leaf l0 times leaf l1: pairwise_dot */
   int64_t ostride[CASK_MAX_NDIM]; /* output element stride per input axis; 0 if reduced */
   cask__regbuf *scratch;
   double conv[CASK__KERNEL_PIECE]; /* integers as doubles for mean/var */
@@ -406,16 +472,48 @@ static void fold(partial_ctx *c, word *st, const void *x, int64_t n, int64_t idx
   else fold_f(c->a->op, st, x, n, 1, idx, istep);
 }
 
+/* sum(a * b) over float64 leaves (einsum 'ij,ij->i', sum(x * y)): the
+ * program is two loads and a multiply. */
+static int is_dot(const partial_args *a, int *l0, int *l1) {
+  const cask__program *p = &a->prog;
+  const cask__insn *in = p->insn;
+  if (a->op != CASK_SUM || p->ninsn != 3 || p->dtype != CASK_F64 || in[0].code != CASK__K_LOAD ||
+      in[1].code != CASK__K_LOAD || in[0].dt != CASK_F64 || in[1].dt != CASK_F64 || in[2].code != CASK__K_BINARY ||
+      in[2].op != CASK_MUL || p->result != in[2].dst || in[2].a != in[0].dst || in[2].b != in[1].dst ||
+      in[0].dst == in[1].dst)
+    return 0;
+  *l0 = in[0].a, *l1 = in[1].a;
+  return 1;
+}
+
 static int partial_piece(void *user, const cask__piece *pc, int64_t off, const int64_t *row) {
   partial_ctx *c = user;
   const partial_args *a = c->a;
+  int last = a->ndim - 1;
+  if (c->dot && pc->src_stride[c->l0] == 1 && pc->src_stride[c->l1] == 1 && (!row || (a->axes & (1u << last)))) {
+    /* one pass over both leaves, no register piece; the same bits */
+    double v = pairwise_dot(pc->src[c->l0], pc->src[c->l1], pc->n);
+    if (!row) {
+      int i = 0;
+      for (; c->have & (1ull << i); i++) {
+        v = c->cascade[i] + v;
+        c->have &= ~(1ull << i);
+      }
+      c->cascade[i] = v;
+      c->have |= 1ull << i;
+      return CASK_OK;
+    }
+    int64_t o = 0;
+    for (int i = 0; i < last; i++) o += row[i] * c->ostride[i];
+    c->st[o * c->width].f += v;
+    return CASK_OK;
+  }
   const void *x = cask__program_eval(&a->prog, pc, c->scratch, NULL);
   if (c->tofloat) {
     const int64_t *v = x;
     for (int64_t k = 0; k < pc->n; k++) c->conv[k] = (double)v[k];
     x = c->conv;
   }
-  int last = a->ndim - 1;
   if (!row && a->op == CASK_SUM && !c->isint) { /* flat: everything reduced */
     double v = pairwise(x, pc->n, 1);
     int i = 0;
@@ -450,7 +548,7 @@ static int partial_run(cask_task_io *io) {
   size_t head = offsetof(partial_args, prog);
   if (io->args_len < head || io->args_len > sizeof a) return CASK_EINVAL;
   memcpy(&a, io->args, io->args_len);
-  if ((unsigned)a.op >= CASK_REDUCTION_COUNT || a.ndim < 0 || a.ndim > CASK_MAX_NDIM ||
+  if ((unsigned)a.op >= RED_COUNT || a.ndim < 0 || a.ndim > CASK_MAX_NDIM ||
       cask__program_check(&a.prog, io->args_len - head, (uint32_t)io->ninputs)) {
     cask__fmt(io->errmsg, io->errmsg_cap, "malformed reduction arguments");
     return CASK_EINVAL;
@@ -463,6 +561,7 @@ static int partial_run(cask_task_io *io) {
   partial_ctx c = {.a = &a, .width = state_width[a.op], .isint = isint && !wants_float(a.op),
                    .tofloat = isint && wants_float(a.op)};
   if (c.isint && (a.op >= CASK_NANSUM || wants_float(a.op))) return CASK_EINVAL;
+  c.dot = !isint && is_dot(&a, &c.l0, &c.l1);
   int64_t nout = 1;
   for (int i = a.ndim - 1; i >= 0; i--) {
     c.ostride[i] = (a.axes & (1u << i)) ? 0 : nout;
@@ -497,7 +596,7 @@ static int combine_run(cask_task_io *io) {
   combine_args a;
   if (io->args_len != sizeof a || io->ninputs == 0) return CASK_EINVAL;
   memcpy(&a, io->args, sizeof a);
-  if ((unsigned)a.op >= CASK_REDUCTION_COUNT) return CASK_EINVAL;
+  if ((unsigned)a.op >= RED_COUNT) return CASK_EINVAL;
   const cask_block *first = io->inputs[0];
   int w = state_width[a.op];
   for (size_t i = 0; i < io->ninputs; i++)
@@ -539,6 +638,8 @@ static word finish(const finalize_args *a, const word *s, int *isint) {
     break;
   case CASK_ARGMIN:
   case CASK_ARGMAX:
+  case NANARGMIN:
+  case NANARGMAX:
     v.i = s[1].i;
     *isint = 1;
     break;
@@ -553,7 +654,7 @@ static int finalize_run(cask_task_io *io) {
   finalize_args a;
   if (io->args_len != sizeof a || io->ninputs != 1 || !io->inputs[0]) return CASK_EINVAL;
   memcpy(&a, io->args, sizeof a);
-  if ((unsigned)a.op >= CASK_REDUCTION_COUNT || a.ndim < 0 || a.ndim > CASK_MAX_NDIM ||
+  if ((unsigned)a.op >= RED_COUNT || a.ndim < 0 || a.ndim > CASK_MAX_NDIM ||
       (unsigned)a.dtype >= CASK_DTYPE_COUNT)
     return CASK_EINVAL;
   int w = state_width[a.op];
@@ -574,6 +675,13 @@ static int finalize_run(cask_task_io *io) {
   size_t dw = cask_dtype_size((cask_dtype)a.dtype);
   for (int64_t k = 0; k < n; k++) {
     int isint;
+    if (is_nanarg(a.op) && st[k * w + 1].i < 0) { /* NumPy raises ValueError */
+      cask__fmt(io->errmsg, io->errmsg_cap, "%s: All-NaN slice encountered (output element %lld)", red_names[a.op],
+                (long long)k);
+      cask_block_release(io->output);
+      io->output = NULL;
+      return CASK_EINVAL;
+    }
     word v = finish(&a, st + k * w, &isint);
     cask__cast(d + (size_t)k * dw, (cask_dtype)a.dtype, &v, isint ? CASK_I64 : CASK_F64, 1);
   }
