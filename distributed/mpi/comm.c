@@ -1,7 +1,7 @@
 /* comm.c - the communication thread of one rank's run: it posts a header
  * receive for every block the plan says this rank receives (and one for an
  * abort from any rank), sends blocks the send tasks queue, polls
- * everything with MPI_Testsome, waits 30 us at a time for 0.5 ms after
+ * everything with MPI_Testsome, waits 20 us at a time for 0.5 ms after
  * anything moved (a queued send wakes it), then sleeps while nothing moves,
  * doubling up to 1 ms (ranks
  * share cores in tests and on laptops: a spinning poller would take a core
@@ -24,7 +24,7 @@
 
 /* After something moved the thread waits WAIT_NS at a time until QUIET_NS
  * passed without anything moving (see the loop in cask__mpi_comm_main). */
-#define WAIT_NS 30000
+#define WAIT_NS 20000
 #define QUIET_NS 500000
 
 static int push_req(cask__mpi_run *m, int kind, uint32_t index, MPI_Request **slot) {
