@@ -9,7 +9,9 @@ For each job: stdout and every file written are byte-identical to the local
 run's and no temporary is left. Then, on basic.json at K = 3: the summary's
 blocks sent equal the plans' (no (block, destination) sent twice) and the
 fake-rank plans' (`--plan-ranks 3 --plan-rank R`) sends add up to them;
-blocks split into 1000-byte messages (CASK_MPI_SPLIT) give the same bytes;
+blocks split into 1000-byte messages (CASK_MPI_SPLIT) give the same bytes,
+and so do 2 worker threads per rank (TSan builds: races of workers with the
+communication thread);
 a rank killed with SIGKILL makes the job exit non-zero without an output
 file; under a 2 MiB limit per rank, linalg.json spills and received blocks
 wait for room, same bytes; a task failing on one rank at K = 3 gives exit 1
@@ -135,6 +137,16 @@ def check_counts(tmp):
         fail("split messages: exit %d, same files %s, %r" % (r.returncode, files(d2) == ref, r.stderr[-300:]))
     else:
         print("split into 1000-byte messages: %s blocks in %s messages, same bytes" % (m.group(1).decode(), m.group(2).decode()))
+    # two workers per rank (elsewhere one: the ranks share 2 cores): under
+    # TSan, workers writing blocks beside the communication thread's sends
+    d3 = os.path.join(tmp, "threads")
+    os.makedirs(d3)
+    r = run([MPIRUN, "--oversubscribe", "-np", "2", "-x", "CASK_NUM_THREADS=2", CASK, "run", job], d3,
+            dict(ENV, CASK_NUM_THREADS="2"))
+    if r.returncode or files(d3) != ref:
+        fail("2 threads per rank: exit %d, same files %s, %r" % (r.returncode, files(d3) == ref, r.stderr[-300:]))
+    else:
+        print("K=2 with 2 threads per rank: same bytes")
 
 
 def check_memory_limit(tmp):

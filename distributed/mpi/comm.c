@@ -1,8 +1,9 @@
 /* comm.c - the communication thread of one rank's run: it posts a header
  * receive for every block the plan says this rank receives (and one for an
  * abort from any rank), sends blocks the send tasks queue, polls
- * everything with MPI_Testsome, yields for 0.5 ms after anything moved,
- * then sleeps while nothing moves, for 16 us doubling up to 1 ms (ranks
+ * everything with MPI_Testsome, waits 20 us at a time for 0.5 ms after
+ * anything moved (a queued send wakes it), then sleeps while nothing moves,
+ * doubling up to 1 ms (ranks
  * share cores in tests and on laptops: a spinning poller would take a core
  * from the workers; StarPU-MPI's polling made it 100-500x slower than
  * plain MPI here, issue 13). It never
@@ -14,15 +15,17 @@
  * The thread stops when the local run is over and every planned send and
  * receive is complete, or on a failure: its own rank's (it tells every
  * other rank) or another's (it cancels the local run). */
+#include <limits.h>
 #include <stdio.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "mpi-int.h"
 
-/* How long the thread polls (yielding) after the last thing that moved. */
-#define YIELD_NS 500000
+/* After something moved the thread waits WAIT_NS at a time until QUIET_NS
+ * passed without anything moving (see the loop in cask__mpi_comm_main). */
+#define WAIT_NS 20000
+#define QUIET_NS 500000
 
 static int push_req(cask__mpi_run *m, int kind, uint32_t index, MPI_Request **slot) {
   if (m->nreqs == m->reqs_cap) {
@@ -51,17 +54,15 @@ static int fail(cask__mpi_run *m, int rc, const char *what) {
 
 static int make_block(cask__mpi_run *m, uint32_t i);
 
-static int64_t nchunks(const cask__mpi_run *m, int64_t nbytes) { return (nbytes + m->split - 1) / m->split; }
-
 static int post_data_recvs(cask__mpi_run *m, uint32_t i) {
   cask__mpi_recv *r = &m->recvs[i];
   char *p = cask_block_data(r->block);
-  int64_t n = r->hdr.nbytes;
-  r->left = nchunks(m, n);
-  for (int64_t off = 0; off < n; off += m->split) {
+  int64_t n = r->hdr.nbytes, split = r->hdr.split; /* the sender's (checked in make_block) */
+  r->left = (n + split - 1) / split;
+  for (int64_t off = 0; off < n; off += split) {
     MPI_Request *q;
     if (push_req(m, REQ_DATA, i, &q)) return fail(m, CASK_ENOMEM, "out of memory for MPI requests");
-    int len = (int)(n - off < m->split ? n - off : m->split);
+    int len = (int)(n - off < split ? n - off : split);
     MPI_Irecv(p + off, len, MPI_BYTE, r->src, CASK__MPI_TAG_DATA(r->gid), m->comm, q);
   }
   return CASK_OK;
@@ -111,6 +112,12 @@ static int take_deferred(cask__mpi_run *m) {
 
 static int make_block(cask__mpi_run *m, uint32_t i) {
   cask__mpi_recv *r = &m->recvs[i];
+  if (r->hdr.split <= 0 || r->hdr.split > INT_MAX) {
+    char msg[256];
+    cask__fmt(msg, sizeof msg, "a bad header for '%s' from rank %d (%lld bytes per message)", cask__key(m->full, r->gid),
+              r->src, (long long)r->hdr.split);
+    return fail(m, CASK_EINVAL, msg);
+  }
   if (r->hdr.ndim > CASK_MAX_NDIM || cask_block_new((cask_dtype)r->hdr.dtype, r->hdr.ndim, r->hdr.shape, &r->block) ||
       (int64_t)cask_block_nbytes(r->block) != r->hdr.nbytes) {
     char msg[256];
@@ -129,28 +136,30 @@ static int make_block(cask__mpi_run *m, uint32_t i) {
 static int start_send(cask__mpi_run *m, uint32_t j) {
   cask__mpi_send *s = &m->sends[j];
   const cask_block *b = s->block;
-  memset(&s->hdr, 0, sizeof s->hdr);
-  s->hdr.ndim = b ? cask_block_ndim(b) : -1;
+  cask__mpi_header *h = s->hdr;
+  memset(h, 0, sizeof *h);
+  h->ndim = b ? cask_block_ndim(b) : -1;
+  h->split = m->split;
   if (b) {
-    s->hdr.dtype = (int32_t)cask_block_dtype(b);
-    s->hdr.nbytes = (int64_t)cask_block_nbytes(b);
-    memcpy(s->hdr.shape, cask_block_shape(b), sizeof s->hdr.shape[0] * (size_t)s->hdr.ndim);
+    h->dtype = (int32_t)cask_block_dtype(b);
+    h->nbytes = (int64_t)cask_block_nbytes(b);
+    memcpy(h->shape, cask_block_shape(b), sizeof h->shape[0] * (size_t)h->ndim);
   }
   char *p = b ? cask_block_data(b) : NULL;
   for (int d = 0; d < s->ndest; d++) {
     int dest = s->to[d].peer;
     MPI_Request *q;
     if (push_req(m, REQ_SEND, j, &q)) return fail(m, CASK_ENOMEM, "out of memory for MPI requests");
-    MPI_Isend(&s->hdr, sizeof s->hdr, MPI_BYTE, dest, CASK__MPI_TAG_HDR(s->gid), m->comm, q);
+    MPI_Isend(h, sizeof *h, MPI_BYTE, dest, CASK__MPI_TAG_HDR(s->gid), m->comm, q);
     s->pending++;
-    for (int64_t off = 0; off < s->hdr.nbytes; off += m->split) {
+    for (int64_t off = 0; off < h->nbytes; off += m->split) {
       if (push_req(m, REQ_SEND, j, &q)) return fail(m, CASK_ENOMEM, "out of memory for MPI requests");
-      int len = (int)(s->hdr.nbytes - off < m->split ? s->hdr.nbytes - off : m->split);
+      int len = (int)(h->nbytes - off < m->split ? h->nbytes - off : m->split);
       MPI_Isend(p + off, len, MPI_BYTE, dest, CASK__MPI_TAG_DATA(s->gid), m->comm, q);
       s->pending++;
       m->messages_sent++;
     }
-    m->bytes_sent += (uint64_t)s->hdr.nbytes;
+    m->bytes_sent += (uint64_t)h->nbytes;
     m->blocks_sent++;
   }
   return CASK_OK;
@@ -208,31 +217,76 @@ static int drain_outbox(cask__mpi_run *m, uint32_t *batch, size_t cap) {
 
 static int pending_recv(int kind) { return kind == REQ_ABORT || kind == REQ_HDR || kind == REQ_DATA; }
 
-/* After a failure: receives are cancelled; a send that cannot be cancelled
- * is freed and its block left alone (MPI may still read it: a leak on the
- * way out of a failed run, never a use after free). */
+/* How long the way out of a run waits for sends and abort messages. */
+#define DRAIN_NS 100000000
+
+/* After a failure (or at the end, when nothing is left): every request is
+ * cancelled first, then all are waited for together against one deadline
+ * (one by one, N stuck sends cost N deadlines). Receives always complete
+ * once cancelled. A send still incomplete at the deadline is freed and its
+ * block and header are kept (leaked: MPI may still read them), never freed
+ * under MPI. */
 static void cancel_all(cask__mpi_run *m) {
   for (int i = 0; i < m->nreqs; i++) {
     if (m->reqs[i] == MPI_REQUEST_NULL) continue;
     MPI_Cancel(&m->reqs[i]);
-    if (pending_recv(m->what[i].kind)) {
-      MPI_Wait(&m->reqs[i], MPI_STATUS_IGNORE);
-      continue;
-    }
-    int done = 0;
-    for (int t = 0; t < 100 && !done; t++) {
+    if (pending_recv(m->what[i].kind)) MPI_Wait(&m->reqs[i], MPI_STATUS_IGNORE);
+  }
+  uint64_t until = cask__now_ns() + DRAIN_NS;
+  for (;;) {
+    int left = 0;
+    for (int i = 0; i < m->nreqs; i++) {
+      if (m->reqs[i] == MPI_REQUEST_NULL) continue;
+      int done = 0;
       MPI_Test(&m->reqs[i], &done, MPI_STATUS_IGNORE);
-      if (!done) nanosleep(&(struct timespec){0, 1000000}, NULL);
+      if (done && m->what[i].kind == REQ_SEND) send_done(m, m->what[i].index);
+      left += !done;
     }
-    if (done && m->what[i].kind == REQ_SEND) send_done(m, m->what[i].index);
-    else if (!done) MPI_Request_free(&m->reqs[i]);
+    if (!left) break;
+    if (cask__now_ns() >= until) {
+      for (int i = 0; i < m->nreqs; i++) {
+        if (m->reqs[i] == MPI_REQUEST_NULL) continue;
+        MPI_Request_free(&m->reqs[i]);
+        if (m->what[i].kind == REQ_SEND) m->sends[m->what[i].index].leaked = 1, m->leaked_sends = 1;
+      }
+      break;
+    }
+    nanosleep(&(struct timespec){0, 1000000}, NULL);
   }
   m->nreqs = 0;
 }
 
+/* Our abort messages: complete? (4 bytes: sent eagerly, they complete
+ * without the receiver; the buffer is static, so one freed at the
+ * deadline is never read after the run.) */
+static int aborts_pending(cask__mpi_run *m) {
+  int all = 1;
+  MPI_Testall(m->nranks, m->abort_reqs, &all, MPI_STATUSES_IGNORE);
+  return !all;
+}
+
+static void wait_aborts(cask__mpi_run *m) {
+  uint64_t until = cask__now_ns() + DRAIN_NS;
+  while (aborts_pending(m)) {
+    if (cask__now_ns() >= until) {
+      for (int r = 0; r < m->nranks; r++)
+        if (m->abort_reqs[r] != MPI_REQUEST_NULL) MPI_Request_free(&m->abort_reqs[r]);
+      return;
+    }
+    nanosleep(&(struct timespec){0, 1000000}, NULL);
+  }
+}
+
+/* Tell every other rank that this one failed: one small message each, on
+ * requests made before the thread started (no allocation here). */
+static void tell_others(cask__mpi_run *m) {
+  static const int one = 1;
+  for (int r = 0; r < m->nranks; r++)
+    if (r != m->rank) MPI_Isend(&one, 1, MPI_INT, r, CASK__MPI_TAG_ABORT, m->comm, &m->abort_reqs[r]);
+}
+
 void cask__mpi_comm_main(void *arg) {
   cask__mpi_run *m = arg;
-  static const int one = 1;
   MPI_Request *q;
   if (push_req(m, REQ_ABORT, 0, &q)) fail(m, CASK_ENOMEM, "out of memory for MPI requests");
   else MPI_Irecv(&m->abort_in, 1, MPI_INT, MPI_ANY_SOURCE, CASK__MPI_TAG_ABORT, m->comm, q);
@@ -242,12 +296,20 @@ void cask__mpi_comm_main(void *arg) {
                    m->comm, q);
   }
   uint32_t batch[64];
-  long sleep_ns = 16000;
+  long sleep_ns = WAIT_NS;
   uint64_t quiet_since = cask__now_ns();
   int told = 0;
   for (;;) {
     int moved = drain_outbox(m, batch, 64) + poll_requests(m) + take_deferred(m);
     int over = atomic_load(&m->local_over), failed = atomic_load(&m->local_failed);
+    if ((failed || m->comm_error) && !told) { /* this rank failed: the others must know, also if one told us */
+      told = 1;
+      tell_others(m);
+    }
+    if (m->comm_error && !over) {
+      atomic_store(&m->aborted, 1);
+      cask_runtime_cancel(m->rt);
+    }
     if (m->abort_flag) {
       /* another rank failed: stop the local run (it may not have started
        * yet: again until it returned) */
@@ -255,42 +317,29 @@ void cask__mpi_comm_main(void *arg) {
       if (over) break;
       cask_runtime_cancel(m->rt);
     } else if (failed || m->comm_error) {
-      if (m->comm_error && !over) {
-        atomic_store(&m->aborted, 1);
-        cask_runtime_cancel(m->rt);
-      }
-      if (!told) { /* tell every other rank: one small message each */
-        told = 1;
-        for (int r = 0; r < m->nranks; r++) {
-          if (r == m->rank || push_req(m, REQ_ABORT_SEND, 0, &q)) continue;
-          MPI_Isend(&one, 1, MPI_INT, r, CASK__MPI_TAG_ABORT, m->comm, q);
-        }
-      }
-      int left = 0;
-      for (int i = 0; i < m->nreqs; i++) left += m->what[i].kind == REQ_ABORT_SEND;
-      if (!left && over) break;
+      if (over) break;
     } else if (over && m->sends_done == m->planned_sends && m->recvs_done == m->nrecvs) {
       break;
     }
     /* Right after something moved, more usually follows soon (the next
-     * step of a chain of tasks across ranks): poll with sched_yield for
-     * YIELD_NS, which hands the core to any other runnable thread or rank,
-     * before sleeping. A sleep of 1 ms per hop made a 50-step stencil
-     * across 2 ranks take 70 ms more (bench/mpi_metg.c). */
+     * step of a chain of tasks across ranks): the thread waits WAIT_NS at
+     * a time (a send task queuing a block wakes it at once) until
+     * QUIET_NS passed without anything moving, then sleeps longer,
+     * doubling up to 1 ms. A yielding poll here kept a steady trickle of
+     * messages at near 100 % of a core on oversubscribed ranks; a sleep
+     * of 1 ms per hop made a 50-step stencil across 2 ranks take 70 ms
+     * more (bench/mpi_metg.c). */
     uint64_t now = cask__now_ns();
     if (moved) {
-      sleep_ns = 16000;
+      sleep_ns = WAIT_NS;
       quiet_since = now;
-      continue;
-    }
-    if (now - quiet_since < YIELD_NS) {
-      sched_yield();
       continue;
     }
     uv_mutex_lock(&m->mu);
     if (!m->nout && atomic_load(&m->local_over) == over) uv_cond_timedwait(&m->cv, &m->mu, (uint64_t)sleep_ns);
     uv_mutex_unlock(&m->mu);
-    sleep_ns = sleep_ns * 2 > 1000000 ? 1000000 : sleep_ns * 2;
+    if (now - quiet_since >= QUIET_NS) sleep_ns = sleep_ns * 2 > 1000000 ? 1000000 : sleep_ns * 2;
   }
   cancel_all(m);
+  if (told) wait_aborts(m);
 }

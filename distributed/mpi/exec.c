@@ -128,16 +128,29 @@ static int check_digests(cask__mpi_exec *ex, cask_graph *g, char *msg, size_t ca
   MPI_Bcast(&n0, 1, MPI_UINT64_T, 0, ex->comm);
   uint64_t *mine = cask__malloc((n ? n : 1) * sizeof *mine), *theirs = cask__malloc((n0 ? n0 : 1) * sizeof *theirs);
   unsigned long long first = ULLONG_MAX, lowest;
-  if (mine && theirs && !cask_graph_task_digests(g, mine)) {
-    if (ex->pub.rank == 0) memcpy(theirs, mine, n * sizeof *mine);
+  /* every rank must enter the broadcast: agree on the allocations first */
+  int got = mine && theirs, all_got = 0;
+  MPI_Allreduce(&got, &all_got, 1, MPI_INT, MPI_LAND, ex->comm);
+  if (!all_got) {
+    cask__free(mine);
+    cask__free(theirs);
+    cask__fmt(msg, cap, "the ranks hold different graphs (digests %016llx to %016llx); a rank ran out of memory finding the "
+              "first difference", (unsigned long long)lo, (unsigned long long)hi);
+    return CASK_EINVAL;
   }
-  if (theirs) MPI_Bcast(theirs, (int)n0, MPI_UINT64_T, 0, ex->comm);
-  if (mine && theirs) {
-    size_t i = cask_digests_first_difference(mine, n, theirs, n0);
-    if (i != SIZE_MAX) first = i;
-  }
+  if (!cask_graph_task_digests(g, mine) && ex->pub.rank == 0) memcpy(theirs, mine, n * sizeof *mine);
+  MPI_Bcast(theirs, (int)n0, MPI_UINT64_T, 0, ex->comm);
+  size_t i = cask_digests_first_difference(mine, n, theirs, n0);
+  if (i != SIZE_MAX) first = i;
   MPI_Allreduce(&first, &lowest, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, ex->comm);
-  if (lowest < n)
+  /* the key of a cask_from_buffer block comes from the buffer's address,
+   * which differs between processes: say so rather than "different graphs" */
+  if (lowest < n && !strcmp(g->tasks[lowest].op->name, "array.buffer"))
+    cask__fmt(msg, cap, "task %llu ('%s' on rank %d) reads a caller's buffer (cask_from_buffer, or a True/False index "
+              "list): its key comes from the buffer's address, which differs between processes, so it cannot run across "
+              "MPI ranks (digests %016llx to %016llx); read it from a file (from_npy, from_zarr) or run on one rank",
+              lowest, cask__key(g, (uint32_t)lowest), ex->pub.rank, (unsigned long long)lo, (unsigned long long)hi);
+  else if (lowest < n)
     cask__fmt(msg, cap, "the ranks hold different graphs (digests %016llx to %016llx): task %llu differs first; on rank %d it "
               "is '%s' (op %s): every rank must build the same graph",
               (unsigned long long)lo, (unsigned long long)hi, lowest, ex->pub.rank, cask__key(g, (uint32_t)lowest),
@@ -159,6 +172,13 @@ static int64_t split_limit(void) {
 
 static void free_run(cask__mpi_run *m) {
   for (size_t i = 0; m->recvs && i < m->nrecvs; i++) cask_block_release(m->recvs[i].block);
+  /* blocks of sends that never started, or completed while the thread was
+   * failing; a send whose request was freed in flight keeps its block and
+   * the headers (MPI may still read them: a leak, never a use after free) */
+  for (size_t j = 0; m->sends && j < m->nsends; j++)
+    if (!m->sends[j].leaked) cask_block_release(m->sends[j].block);
+  if (!m->leaked_sends) free(m->hdrs);
+  free(m->abort_reqs);
   cask_graph_free(m->local);
   cask_plan_free(m->plan);
   cask__free(m->to_global);
@@ -235,6 +255,11 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
   else if ((rc = cask__remote_init(&m.remote, rt, m.held, m.nrecvs)))
     cask__fmt(msg, cap, "rank %d: out of memory", pub->rank);
   int started = 0, inited = !rc;
+  if (!rc && !(m.abort_reqs = malloc((size_t)pub->nranks * sizeof *m.abort_reqs))) {
+    rc = CASK_ENOMEM;
+    cask__fmt(msg, cap, "rank %d: out of memory", pub->rank);
+  }
+  for (int r = 0; !rc && r < pub->nranks; r++) m.abort_reqs[r] = MPI_REQUEST_NULL;
   uv_thread_t comm_thread;
   /* collective from here: every rank must know that every rank could plan */
   if (!all_ok(pub, rc == 0) && !rc) {
@@ -280,6 +305,10 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
                 m.sends_done, m.planned_sends, m.recvs_done, m.nrecvs);
     }
   }
+  /* the results' ids in the whole graph before the agreement: a rank
+   * failing here (out of memory) must fail every rank */
+  if (!rc && res && (rc = cask__results_rebase(res, g, m.to_global)))
+    cask__fmt(msg, cap, "rank %d: out of memory collecting results", pub->rank);
   /* Every rank gets here (a failed one told the others), so the agreement
    * is a plain collective. A rank cancelled by another reports it with a
    * code above every other, so the failing rank's message wins. */
@@ -295,10 +324,6 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
     uv_mutex_destroy(&m.mu);
   }
   if (inited) cask__remote_destroy(&m.remote);
-  if (!agreed && res && (rc = cask__results_rebase(res, g, m.to_global))) {
-    agreed = rc;
-    cask__fmt(msg, cap, "rank %d: out of memory collecting results", pub->rank);
-  }
   if (agreed) cask_results_free(res);
   else *out = res;
   free_run(&m);
@@ -334,6 +359,15 @@ static int by_first(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* The root cannot take a rank's blocks: the senders would wait in MPI_Send
+ * forever and there is no way to tell them (they only send): end the job
+ * (MPI_Abort) with a message rather than hang. */
+static void gather_oom(cask__mpi_exec *ex, int from) {
+  fprintf(stderr, "cask: cask_mpi_gather_results: rank %d: out of memory taking rank %d's blocks: ending the job\n",
+          ex->pub.rank, from);
+  MPI_Abort(ex->comm, 1);
+}
+
 /* Root: each other rank's count, then per block a head and its bytes
  * (ranks in order, point to point: outputs gathered this way are small). */
 int cask_mpi_gather_results(cask_executor *pub, cask_results *res, int root) {
@@ -364,13 +398,13 @@ int cask_mpi_gather_results(cask_executor *pub, cask_results *res, int root) {
     if (ids) res->ids = ids;
     cask_block **blocks = cask__realloc(res->blocks, (res->n + n + 1) * sizeof *blocks);
     if (blocks) res->blocks = blocks;
-    if (!ids || !blocks) return CASK_ENOMEM; /* the job ends: the sender's messages stay unread */
+    if (!ids || !blocks) gather_oom(ex, r); /* ends the job */
     for (uint64_t i = 0; i < n; i++) {
       gather_head gh;
       cask_block *b = NULL;
       if (MPI_Recv(&gh, sizeof gh, MPI_BYTE, r, 1, ex->comm, MPI_STATUS_IGNORE) != MPI_SUCCESS) return CASK_EIO;
       if (gh.h.ndim < 0 || gh.h.ndim > CASK_MAX_NDIM || cask_block_new((cask_dtype)gh.h.dtype, gh.h.ndim, gh.h.shape, &b))
-        return CASK_ENOMEM;
+        gather_oom(ex, r);
       if ((rc = recv_bytes(cask_block_data(b), gh.h.nbytes, r, ex->comm))) {
         cask_block_release(b);
         return rc;

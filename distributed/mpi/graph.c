@@ -6,6 +6,7 @@
  * graph; the received roots are held back until their block arrives
  * (scheduler/remote.h). */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "mpi-int.h"
 
@@ -92,10 +93,11 @@ int cask__mpi_local_graph(cask__mpi_run *m) {
   m->held = cask__calloc(nlocal ? nlocal : 1, 1);
   m->recvs = cask__calloc(nr ? nr : 1, sizeof *m->recvs);
   m->sends = cask__calloc(nprod ? nprod : 1, sizeof *m->sends);
+  m->hdrs = calloc(nprod ? nprod : 1, sizeof *m->hdrs); /* plain calloc: may be leaked on purpose (free_run) */
   m->outbox = cask__malloc((nprod ? nprod : 1) * sizeof *m->outbox);
   m->deferred = cask__malloc((nr ? nr : 1) * sizeof *m->deferred);
   int rc = CASK_ENOMEM;
-  if (!loc || !m->to_global || !m->held || !m->recvs || !m->sends || !m->outbox || !m->deferred ||
+  if (!loc || !m->to_global || !m->held || !m->recvs || !m->sends || !m->hdrs || !m->outbox || !m->deferred ||
       cask_graph_new(&m->local) ||
       cask_graph_reserve(m->local, nlocal, nlocal * 2))
     goto done;
@@ -130,14 +132,19 @@ int cask__mpi_local_graph(cask__mpi_run *m) {
     if ((rc = add(m, cask__key(g, v), t->op, cask__args(g, v), t->args_len, deps, t->ndeps, t->size, v))) goto done;
     if (kept(g, v)) cask_graph_set_output(m->local, loc[v], 1);
   }
-  char key[64];
+  char key[96];
   for (size_t i = 0, j = 0; i < ns; j++) {
     size_t e = i;
     while (e < ns && sends[e].task == sends[i].task) e++;
     uint32_t gid = sends[i].task;
-    m->sends[j] = (cask__mpi_send){.gid = gid, .to = &sends[i], .ndest = (int)(e - i)};
+    m->sends[j] = (cask__mpi_send){.gid = gid, .to = &sends[i], .ndest = (int)(e - i), .hdr = &m->hdrs[j]};
     xfer_args a = {(uintptr_t)m, (uint32_t)j, 0};
-    snprintf(key, sizeof key, "cask.mpi_send-%u", gid);
+    /* a key no task of the graph has: a user may have named one
+     * "cask.mpi_send-N"; then '~' until free (never a digit: the keys of
+     * two sends never meet) */
+    size_t kn = (size_t)snprintf(key, sizeof key, "cask.mpi_send-%u", gid);
+    cask_task_id clash;
+    while (cask_graph_find(g, key, &clash) == CASK_OK && kn + 1 < sizeof key) key[kn++] = '~', key[kn] = '\0';
     if ((rc = add(m, key, op_send, &a, sizeof a, &(cask_task_id){loc[gid]}, 1, 0, CASK__NO_TASK))) goto done;
     i = e;
   }

@@ -23,6 +23,9 @@
 typedef struct cask__mpi_header {
   int32_t dtype, ndim;
   int64_t nbytes;
+  int64_t split; /* the sender's most bytes per data message: the receiver
+                    posts its receives from it, so ranks need not agree on
+                    CASK_MPI_SPLIT */
   int64_t shape[CASK_MAX_NDIM];
 } cask__mpi_header;
 
@@ -46,8 +49,9 @@ typedef struct cask__mpi_send {
   const cask_transfer *to; /* destinations: plan sends [to, to + ndest) */
   int ndest;
   cask_block *block;       /* retained from the send task until every message is sent */
-  cask__mpi_header hdr;
+  cask__mpi_header *hdr;   /* what MPI_Isend reads: in m->hdrs, kept if a send is leaked */
   int64_t pending;         /* messages not yet complete */
+  int leaked;              /* a request MPI may still read from was freed: block and header kept */
 } cask__mpi_send;
 
 /* What a request in flight is for. */
@@ -70,6 +74,12 @@ typedef struct cask__mpi_run {
   cask__mpi_recv *recvs;
   size_t nrecvs, recvs_done;
   cask__mpi_send *sends; /* one per local producer with remote consumers */
+  cask__mpi_header *hdrs; /* the sends' headers (own allocation: leaked, never freed, if a send is) */
+  int leaked_sends;       /* some send's request was freed uncompleted (cancel_all) */
+  /* one abort message to each other rank, made before the thread starts
+   * (telling the others must not need memory: a rank not told waits
+   * forever); never cancelled, waited for on the way out */
+  MPI_Request *abort_reqs;
   size_t nsends, planned_sends, sends_done; /* sends_done counts (block, destination) */
   int64_t split;         /* most bytes in one data message */
   /* Received blocks not yet handed to their task: at most `budget` bytes
@@ -80,7 +90,8 @@ typedef struct cask__mpi_run {
   atomic_int_fast64_t inflight; /* the comm thread adds, recv tasks subtract */
   uint32_t *deferred;
   size_t ndeferred;
-  /* the outbox: send records whose block is ready (filled by send tasks) */
+  /* the outbox: send records whose block is ready (filled by send tasks,
+   * which signal cv: the thread's short waits end early) */
   uv_mutex_t mu;
   uv_cond_t cv;
   uint32_t *outbox;

@@ -3,7 +3,10 @@
  * rank: seeded) run with cask_run_mpi give every output the bits a local
  * cask_run gives, each output is held by exactly one rank, the blocks
  * sent equal the plans' sends; blocks split into 64-byte messages
- * (CASK_MPI_SPLIT) too; a failing task stops every rank with CASK_ETASK
+ * (CASK_MPI_SPLIT) too, and of a different size on each rank; send
+ * tasks whose first-choice key a user took; buffers computed across
+ * ranks, and cask_from_buffer refused by name; a failing task stops every
+ * rank with CASK_ETASK (also with many split messages in flight)
  * and a message naming its key, its op and its rank; ranks holding
  * different graphs are refused naming the first differing task. Exit 0
  * when all hold. */
@@ -49,6 +52,11 @@ static int fail_run(cask_task_io *io) {
 
 static const cask_op *op_node, *op_fail;
 
+/* Task keys: "t-I", or (clash) "cask.mpi_send-(I+1)": every block sent
+ * then has a task whose key is the executor's first choice for its send
+ * task. */
+static int clash_keys;
+
 /* A random DAG of n tasks: each reads up to 3 earlier ones, sizes from 1
  * to 300 values; every sink an output. bad >= 0: that task fails. */
 static cask_graph *random_graph(uint64_t seed, int n, int bad) {
@@ -61,7 +69,8 @@ static cask_graph *random_graph(uint64_t seed, int n, int bad) {
     int nd = i < 4 ? 0 : (int)((r >> 32) % 4);
     for (int k = 0; k < nd; k++) deps[k] = (cask_task_id)(mix(r + (uint64_t)k) % (uint64_t)i);
     char key[32];
-    snprintf(key, sizeof key, "t-%d", i);
+    if (clash_keys) snprintf(key, sizeof key, "cask.mpi_send-%d", (i + 1) % n);
+    else snprintf(key, sizeof key, "t-%d", i);
     cask_task_id id;
     cask_graph_add(g, key, i == bad ? op_fail : op_node, a, sizeof a, deps, (size_t)nd, &id);
     cask_graph_set_size(g, id, a[1] * 8);
@@ -108,6 +117,61 @@ static int check_graph(cask_runtime *rt, MPI_Comm comm, int rank, int nranks, ui
   cask_results_free(dist);
   cask_mpi_executor_free(ex);
   cask_graph_free(g);
+  return bad != 0;
+}
+
+/* Buffers under MPI: an array to two buffers (one computed straight into
+ * it, one copied) gives the local bytes whatever the buffers held before
+ * (each rank fills a zeroed scratch, merged, then copied); an array read
+ * from a caller's buffer (cask_from_buffer: its key is the buffer's
+ * address) is refused naming cask_from_buffer, the output buffer keeping
+ * its bytes. */
+static int check_buffers(int rank, int nranks) {
+  cask_options co = CASK_OPTIONS_DEFAULTS;
+  co.threads = 2, co.memory_limit = CASK_MEMORY_UNLIMITED;
+  cask_ctx *ctx;
+  cask_executor *ex;
+  if (cask_ctx_new(&co, &ctx) || cask_mpi_executor_new(MPI_COMM_WORLD, &ex)) return fprintf(stderr, "no context\n"), 1;
+  cask_run_options o = CASK_RUN_OPTIONS_DEFAULTS;
+  o.executor = ex;
+  int bad = 0;
+  enum { N = 1000 };
+  static double want[N], a1[N], a2[N], sq[N];
+  cask_array *x, *y;
+  cask_random_uniform(ctx, 7, CASK_F64, 1, (int64_t[]){N}, (int64_t[]){97}, &x);
+  cask_binary_scalar(CASK_MUL, x, 3.0, 0, &y);
+  if (cask_compute(y, want, sizeof want)) bad = fprintf(stderr, "rank %d: local compute: %s\n", rank, cask_ctx_errmsg(ctx));
+  memset(a1, 0xab, sizeof a1), memset(a2, 0x5c, sizeof a2), memset(sq, 0x11, sizeof sq);
+  cask_target t[3] = {CASK_TO_BUFFER(y, a1, sizeof a1), CASK_TO_BUFFER(y, a2, sizeof a2), CASK_TO_BUFFER(x, sq, sizeof sq)};
+  int rc = cask_store(3, t, &o);
+  if (rc || memcmp(a1, want, sizeof want) || memcmp(a2, want, sizeof want))
+    bad = fprintf(stderr, "rank %d: buffers under MPI: rc %d (%s), bytes %s\n", rank, rc, cask_ctx_errmsg(ctx),
+                  memcmp(a1, want, sizeof want) ? "differ" : "equal");
+  for (int i = 0; i < N && !rc; i++)
+    if (sq[i] * 3.0 != want[i]) {
+      bad = fprintf(stderr, "rank %d: buffer of x: value %d differs\n", rank, i);
+      break;
+    }
+  cask_array_release(x);
+  cask_array_release(y);
+  if (nranks > 1) { /* a different address on each rank (ASLR aside) */
+    double *mem = calloc(64, sizeof *mem), out[16];
+    for (int i = 0; i < 16; i++) out[i] = 7.0;
+    cask_array *b, *c;
+    cask_from_buffer(ctx, mem + rank, CASK_F64, 1, (int64_t[]){16}, (int64_t[]){4}, NULL, NULL, &b);
+    cask_binary_scalar(CASK_ADD, b, 1.0, 0, &c);
+    rc = cask_store(1, &CASK_TO_BUFFER(c, out, sizeof out), &o);
+    int kept = 1;
+    for (int i = 0; i < 16; i++) kept &= out[i] == 7.0;
+    if (rc != CASK_EINVAL || !strstr(cask_ctx_errmsg(ctx), "cask_from_buffer") || !kept)
+      bad = fprintf(stderr, "rank %d: from_buffer under MPI: rc %d, message '%s', buffer %s\n", rank, rc,
+                    cask_ctx_errmsg(ctx), kept ? "kept" : "changed");
+    cask_array_release(b);
+    cask_array_release(c);
+    free(mem);
+  }
+  cask_mpi_executor_free(ex);
+  cask_ctx_free(ctx);
   return bad != 0;
 }
 
@@ -176,14 +240,27 @@ int main(int argc, char **argv) {
   for (uint64_t seed = 1; seed <= 20; seed++) bad |= check_graph(rt, MPI_COMM_WORLD, rank, nranks, seed, 20 + (int)(seed * 7 % 150));
   setenv("CASK_MPI_SPLIT", "64", 1);
   for (uint64_t seed = 21; seed <= 25; seed++) bad |= check_graph(rt, MPI_COMM_WORLD, rank, nranks, seed, 120);
+  /* each rank its own split (the receiver follows the sender's header) */
+  char split[32];
+  snprintf(split, sizeof split, "%d", 40 + 24 * rank);
+  setenv("CASK_MPI_SPLIT", split, 1);
+  bad |= check_graph(rt, MPI_COMM_WORLD, rank, nranks, 26, 120);
+  /* a failure while many small messages are in flight */
+  bad |= check_failure(rt, rank, nranks);
   unsetenv("CASK_MPI_SPLIT");
+  /* keys a user chose that the send tasks' would have taken */
+  clash_keys = 1;
+  bad |= check_graph(rt, MPI_COMM_WORLD, rank, nranks, 27, 80);
+  clash_keys = 0;
+  bad |= check_buffers(rank, nranks);
   bad |= check_failure(rt, rank, nranks);
   bad |= check_digest_mismatch(rt, rank, nranks);
   /* the runtime still runs after a failed distributed run */
   bad |= check_graph(rt, MPI_COMM_WORLD, rank, nranks, 77, 50);
   int any;
   MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD);
-  if (!any && rank == 0) printf("mpi exec: %d ranks: 26 random graphs as the local run, a failure named\n", nranks);
+  if (!any && rank == 0)
+    printf("mpi exec: %d ranks: 28 random graphs as the local run, buffers merged, failures named\n", nranks);
   cask_runtime_free(rt);
   MPI_Finalize();
   return any;

@@ -31,8 +31,9 @@ struct cask__writer {
    * place then gets the group's index and box */
   int64_t group[CASK_MAX_NDIM];
   /* with several ranks: before the agreement, make this rank's writes
-   * durable (fsync), so rank 0 renames only complete files; or NULL */
-  void (*flush)(cask__writer *w);
+   * durable (fsync), so rank 0 renames only complete files; or NULL.
+   * A failure (the context's message set) fails every rank's store. */
+  int (*flush)(cask__writer *w, cask_ctx *ctx);
 };
 /* ex: the run's executor over many ranks, or NULL. With more than one
  * rank, rank 0 makes the temporary file or store and broadcasts its name

@@ -805,9 +805,12 @@ typedef struct npy_target {
   int lead;
 } npy_target;
 
-static void flush_npy(cask__writer *w) {
+/* Rank 0 fsyncs in its finish (cask__finish_file); the others here, and a
+ * failed write-back (EIO, ENOSPC of delayed allocation) fails the store. */
+static int flush_npy(cask__writer *w, cask_ctx *ctx) {
   npy_target *t = w->state;
-  if (!t->lead) fsync(t->fd);
+  if (t->lead || fsync(t->fd) == 0) return CASK_OK;
+  return cask__fail(ctx, CASK_EIO, "to_npy %s: writing back its blocks into %s: %s", w->path, t->tmp, strerror(errno));
 }
 
 static int finish_npy(cask__writer *w, cask_ctx *ctx, int ok) {
@@ -850,21 +853,27 @@ int cask__npy_writer_open(cask_array *a, const char *path, cask_executor *ex, ca
   size_t hlen = cask__npy_make_header(a->dtype, a->ndim, a->shape, header, sizeof header);
   int64_t nbytes = cask_array_size(a) * (int64_t)cask__itemsize(a);
   if (!hlen) return cask__fail(ctx, CASK_EINVAL, "to_npy %s: no header for dtype %d", path, (int)a->dtype);
-  size_t cap = strlen(path) + 48;
+  size_t cap = strlen(path) + 48 + (path[0] == '/' ? 0 : PATH_MAX);
   npy_target *t = cask__calloc(1, sizeof *t);
   write_args *args = cask__calloc(1, sizeof *args);
   int multi = ex && ex->nranks > 1, rc = CASK_OK;
   if (!t || !args || !(t->tmp = cask__calloc(1, cap))) rc = cask__fail(ctx, CASK_ENOMEM, "to_npy %s: out of memory", path);
   if (t) t->lead = !multi || ex->rank == 0, t->fd = -1;
   if (!rc && t->lead) {
-    cask__temp_name(t->tmp, cap, path);
-    rc = make_npy_temp(ctx, path, t, header, hlen, nbytes);
+    /* absolute with several ranks: theirs need not share rank 0's cwd */
+    char cwd[PATH_MAX] = "";
+    if (multi && path[0] != '/' && !getcwd(cwd, sizeof cwd))
+      rc = cask__fail(ctx, CASK_EIO, "to_npy %s: cannot get the working directory: %s", path, strerror(errno));
+    size_t off = cwd[0] ? (size_t)snprintf(t->tmp, cap, "%s/", cwd) : 0;
+    if (!rc) cask__temp_name(t->tmp + off, cap - off, path);
+    if (!rc) rc = make_npy_temp(ctx, path, t, header, hlen, nbytes);
   }
   if (multi) { /* rank 0's name to the others, which write into it */
     char name[4096] = "";
     if (!rc && t->lead) cask__fmt(name, sizeof name, "%s", t->tmp);
     int shared = cask__share_name(ex, rc, name, sizeof name);
     if (!rc && shared) rc = cask__fail(ctx, shared, "to_npy %s: rank 0 could not make the temporary file", path);
+    if (!rc && !t->lead) cask__fmt(t->tmp, cap, "%s", name); /* for messages */
     if (!rc && !t->lead && (t->fd = open(name, O_WRONLY | O_CLOEXEC)) < 0)
       rc = cask__fail(ctx, CASK_EIO, "to_npy %s: rank %d cannot open rank 0's temporary file %s: %s", path, ex->rank, name,
                       strerror(errno));

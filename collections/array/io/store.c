@@ -137,8 +137,21 @@ static int only_target(int n, const cask_target *t, int k) {
   return 1;
 }
 
+/* Whether a task reads a caller's buffer (cask_from_buffer): its key comes
+ * from the buffer's address, which differs between processes, so ranks
+ * would hold different graphs. Looked for before optimizing (fusion hides
+ * the op). */
+static int reads_caller_buffer(cask_ctx *ctx, cask_graph *g) {
+  for (cask_task_id i = 0; i < cask_graph_size(g); i++)
+    if (!strcmp(cask_graph_op(g, i)->name, "array.buffer"))
+      return cask__fail(ctx, CASK_EINVAL, "store: '%s' reads an array made by cask_from_buffer (or a True/False index "
+                        "list), which cannot run across MPI ranks (its key is the buffer's address, different in each "
+                        "process): read it from a file (from_npy, from_zarr) or run on one rank", cask_graph_key(g, i));
+  return CASK_OK;
+}
+
 /* The graph of every target's blocks and writers, optimized. */
-static int build(int n, const cask_target *t, const cask__writer *w, cask_graph *g) {
+static int build(int n, const cask_target *t, const cask__writer *w, cask_graph *g, int multi) {
   cask_ctx *ctx = t[0].array->ctx;
   cask__lower L = {g, ctx};
   int rc = CASK_OK;
@@ -150,6 +163,7 @@ static int build(int n, const cask_target *t, const cask__writer *w, cask_graph 
       rc = cask__lower_writers(&L, a, k, &w[k]);
   }
   if (rc && !ctx->errmsg[0]) cask__fail(ctx, rc, "%s", cask_graph_errmsg(g)); /* the graph said why */
+  if (!rc && multi) rc = reads_caller_buffer(ctx, g);
   if (!rc && (rc = cask_graph_optimize(g, CASK_OPT_ALL)))
     cask__fail(ctx, rc, "optimizing the graph: %s", cask_graph_errmsg(g));
   return rc;
@@ -201,46 +215,107 @@ static int known_sizes(int n, const cask_target *t, const cask_run_options *opts
   return CASK_OK;
 }
 
+/* With several ranks, a buffer is filled into a zeroed scratch buffer of
+ * each rank's (its blocks only), the scratches merged after the run
+ * (bitwise OR) and copied into the caller's buffer only on success: the
+ * caller's buffer is never cleared (it may hold an input of the run) and
+ * keeps its bytes after a failure. */
+static int scratch_buffers(int n, const cask_target *t, cask_target **out) {
+  cask_target *c = cask__calloc((size_t)n, sizeof *c);
+  if (!c) return CASK_ENOMEM;
+  for (int k = 0; k < n; k++) {
+    c[k] = t[k];
+    if (t[k].kind != CASK_TARGET_BUFFER || !t[k].nbytes) continue;
+    if (!(c[k].buf = cask__calloc(1, t[k].nbytes))) {
+      while (k-- > 0)
+        if (c[k].buf != t[k].buf) cask__free(c[k].buf);
+      cask__free(c);
+      return CASK_ENOMEM;
+    }
+  }
+  *out = c;
+  return CASK_OK;
+}
+
+static void free_scratch(int n, const cask_target *t, cask_target *c) {
+  if (!c) return;
+  for (int k = 0; k < n; k++)
+    if (c[k].buf != t[k].buf) cask__free(c[k].buf);
+  cask__free(c);
+}
+
+/* After the run, with several ranks: every rank's flush (its writes made
+ * durable) is part of the agreement, so rank 0 renames only files every
+ * rank wrote in full. */
+static int flush_and_agree(int n, cask__writer *w, cask_executor *ex, cask_ctx *ctx, int rc) {
+  for (int k = 0; k < n; k++) {
+    int frc = w[k].flush ? w[k].flush(&w[k], ctx) : CASK_OK;
+    if (!rc) rc = frc;
+  }
+  if (!ex->all_ok(ex, rc == CASK_OK) && !rc) rc = cask__fail(ctx, CASK_EIO, "store: another MPI rank failed");
+  return rc;
+}
+
+/* Rank 0's finish (rename, fsync) to every rank: its code (and its
+ * message where this rank had none), so all ranks return the same code; a
+ * failure of another rank's finish (a close) fails every rank too. Called
+ * by every rank that passed flush_and_agree, whatever its rc. */
+static int share_finish(cask_executor *ex, cask_ctx *ctx, int rc) {
+  int all = ex->all_ok(ex, rc == CASK_OK), code = rc;
+  char msg[sizeof ctx->errmsg];
+  cask__fmt(msg, sizeof msg, "%s", ctx->errmsg);
+  if (ex->bcast(ex, &code, sizeof code, 0)) return rc ? rc : cask__fail(ctx, CASK_EIO, "store: a broadcast failed");
+  if (code) {
+    if (ex->bcast(ex, msg, sizeof msg, 0)) return rc ? rc : cask__fail(ctx, CASK_EIO, "store: a broadcast failed");
+    msg[sizeof msg - 1] = '\0';
+    if (!rc) cask__fail(ctx, code, "rank 0: %s", msg);
+    return code;
+  }
+  if (!all && !rc) rc = cask__fail(ctx, CASK_EIO, "store: another MPI rank failed finishing the outputs");
+  return rc;
+}
+
 int cask_store(int n, const cask_target *targets, const cask_run_options *opts) {
   if (check_targets(n, targets)) return CASK_EINVAL;
   cask_ctx *ctx = targets[0].array->ctx;
   ctx->errmsg[0] = '\0';
+  cask_executor *ex = opts ? opts->executor : NULL;
+  int multi = ex && ex->nranks > 1, together = 0;
   cask_array *stack[8], **arrays = n <= 8 ? stack : cask__malloc((size_t)n * sizeof *arrays);
   cask__writer *w = cask__calloc((size_t)n, sizeof *w);
   cask_graph *g = NULL;
-  cask_target *sized = NULL;
+  cask_target *sized = NULL, *scratch = NULL;
+  const cask_target *caller = targets;
   int rc = CASK_OK;
-  if (!arrays || !w) {
-    rc = cask__fail(ctx, CASK_ENOMEM, "store: out of memory");
-    goto done;
-  }
+  if (!arrays || !w) rc = cask__fail(ctx, CASK_ENOMEM, "store: out of memory");
+  /* Every path of a rank that fails before the run meets the others at an
+   * agreement (never a `return` past a collective the others enter): here
+   * (this rank's memory), and after building (opening, building). The
+   * counting pass of known_sizes runs its own agreed runs. */
+  if (multi && !ex->all_ok(ex, rc == CASK_OK) && !rc)
+    rc = cask__fail(ctx, CASK_ENOMEM, "store: another MPI rank ran out of memory");
+  if (rc) goto done;
   for (int k = 0; k < n; k++) arrays[k] = targets[k].array;
   if ((rc = known_sizes(n, targets, opts, &sized))) goto done;
   if (sized) {
     targets = sized;
     for (int k = 0; k < n; k++) arrays[k] = targets[k].array;
   }
-  if ((rc = cask__check_block_count(n, arrays))) goto done;
-  cask_executor *ex = opts ? opts->executor : NULL;
-  int multi = ex && ex->nranks > 1;
+  if ((rc = cask__check_block_count(n, arrays))) goto done; /* the same on every rank */
+  if (multi && (rc = scratch_buffers(n, targets, &scratch))) cask__fail(ctx, rc, "store: out of memory");
+  if (scratch) targets = scratch;
   /* with several ranks every rank opens every writer (their broadcasts
    * pair up) and all agree before running */
   for (int k = 0; k < n && (!rc || multi); k++) {
     int orc = open_writer(&targets[k], ex, &w[k]);
     if (!rc) rc = orc;
   }
+  if (!rc && (rc = cask_graph_new(&g))) cask__fail(ctx, rc, "store: out of memory");
+  if (!rc) rc = build(n, targets, w, g, multi);
   if (multi && !ex->all_ok(ex, rc == CASK_OK) && !rc)
-    rc = cask__fail(ctx, CASK_EIO, "store: another MPI rank could not open the outputs");
+    rc = cask__fail(ctx, CASK_EIO, "store: another MPI rank could not open the outputs or build the graph");
+  /* (every rank refuses cask_from_buffer alike: the graphs have the same shape) */
   if (rc) goto done;
-  /* a buffer is filled by the ranks owning its blocks and merged after
-   * the run (bitwise OR: zero where a rank wrote nothing) */
-  for (int k = 0; multi && k < n; k++)
-    if (targets[k].kind == CASK_TARGET_BUFFER && targets[k].nbytes) memset(targets[k].buf, 0, targets[k].nbytes);
-  if ((rc = cask_graph_new(&g))) {
-    cask__fail(ctx, rc, "store: out of memory");
-    goto done;
-  }
-  if ((rc = build(n, targets, w, g))) goto done;
   cask_results *res = NULL;
   if ((rc = cask_run(ctx->rt, g, opts, &res))) {
     if (n == 1 && w[0].path) /* cask_to_npy, cask_to_zarr: name the file */
@@ -249,16 +324,20 @@ int cask_store(int n, const cask_target *targets, const cask_run_options *opts) 
       cask__fail(ctx, rc, "%s", cask_runtime_errmsg(ctx->rt));
   }
   cask_results_free(res); /* writers and kernels into buffers make no block */
-  for (int k = 0; multi && !rc && k < n; k++)
-    if (targets[k].kind == CASK_TARGET_BUFFER && targets[k].nbytes && ex->merge(ex, targets[k].buf, targets[k].nbytes))
-      rc = cask__fail(ctx, CASK_EIO, "store: merging a buffer across MPI ranks failed");
-  if (multi && w) { /* every rank's blocks are in before rank 0 renames */
-    for (int k = 0; k < n; k++)
-      if (w[k].flush) w[k].flush(&w[k]);
-    if (!ex->all_ok(ex, rc == CASK_OK) && !rc) rc = cask__fail(ctx, CASK_EIO, "store: another MPI rank failed");
+  if (multi) { /* every rank's blocks are in before the buffers are copied and rank 0 renames */
+    for (int k = 0; k < n; k++) /* a collective: entered by every rank, whatever rc (the run agreed it) */
+      if (targets[k].kind == CASK_TARGET_BUFFER && targets[k].nbytes && ex->merge(ex, targets[k].buf, targets[k].nbytes) &&
+          !rc)
+        rc = cask__fail(ctx, CASK_EIO, "store: merging a buffer across MPI ranks failed");
+    rc = flush_and_agree(n, w, ex, ctx, rc);
+    together = 1;
+    for (int k = 0; !rc && k < n; k++)
+      if (targets[k].kind == CASK_TARGET_BUFFER && targets[k].nbytes) memcpy(caller[k].buf, targets[k].buf, targets[k].nbytes);
   }
 done:
   if (w) rc = finish_all(n, w, ctx, rc);
+  if (together) rc = share_finish(ex, ctx, rc);
+  free_scratch(n, caller, scratch);
   cask_graph_free(g);
   cask__free(w);
   if (arrays != stack) cask__free(arrays);

@@ -875,7 +875,10 @@ int cask__zarr_writer_open(cask_array *a, const char *path, const cask_zarr_opti
     char names[2 * ZARR_MAX_PATH + 128] = "";
     if (!rc && lead) memcpy(names, t->tmp, sizeof t->tmp), memcpy(names + sizeof t->tmp, abs, sizeof abs);
     int shared = cask__share_name(ex, rc, names, sizeof names);
-    if (!rc && shared) rc = cask__fail(ctx, shared, "to_zarr %s: rank 0 could not make the temporary store", path);
+    if (!rc && shared) {
+      if (lead) rmdir(t->tmp); /* made, empty: the broadcast of its name failed */
+      rc = cask__fail(ctx, shared, "to_zarr %s: rank 0 could not make the temporary store", path);
+    }
     if (!rc && !lead) memcpy(t->tmp, names, sizeof t->tmp), memcpy(abs, names + sizeof t->tmp, sizeof abs);
   }
   if (rc) goto fail;

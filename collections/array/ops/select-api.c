@@ -373,17 +373,26 @@ static const cask_array *find_origin(walk *w, const cask_array *a, uint64_t key)
   return NULL;
 }
 
+/* On MPI ranks: whether every rank got here without failing (a rank that
+ * failed alone must not skip a collective the others enter: the run's
+ * digest check, the merge). */
+static int agree_ranks(cask_executor *ex, cask_ctx *ctx, int rc) {
+  if (ex && ex->nranks > 1 && !ex->all_ok(ex, rc == CASK_OK) && !rc)
+    rc = cask__fail(ctx, CASK_EIO, "counting a selection's elements: another MPI rank failed");
+  return rc;
+}
+
 /* The counting pass: a graph of counts's blocks (one array.count_true task
  * per block of the selection, fused with what makes its mask) run now,
  * with the caller's progress callbacks (its trace is the main run's); the
- * counts into out. */
-static int count_pass(cask_array *counts, int64_t nb, const cask_run_options *opts, int64_t *out) {
-  cask_ctx *ctx = counts->ctx;
+ * counts into out. rc: a failure before (counts may then be NULL): only
+ * the ranks' agreements are made, so the others do not wait. */
+static int count_pass(cask_ctx *ctx, cask_array *counts, int64_t nb, const cask_run_options *opts, int64_t *out, int rc) {
   cask_graph *g = NULL;
   cask_results *res = NULL;
   char key[512];
-  ctx->errmsg[0] = '\0';
-  int rc = cask_graph_new(&g);
+  if (!rc) ctx->errmsg[0] = '\0';
+  if (!rc) rc = cask_graph_new(&g);
   cask__lower L = {g, ctx};
   for (int64_t k = 0; k < nb && !rc; k++) {
     cask_task_id id;
@@ -393,12 +402,13 @@ static int count_pass(cask_array *counts, int64_t nb, const cask_run_options *op
     cask__fail(ctx, rc, "counting a selection's elements: %s", cask_graph_errmsg(g));
   cask_run_options o = opts ? *opts : (cask_run_options)CASK_RUN_OPTIONS_DEFAULTS;
   o.trace_path = NULL;
+  cask_executor *ex = o.executor;
+  rc = agree_ranks(ex, ctx, rc);
   if (!rc && (rc = cask_run(ctx->rt, g, &o, &res)))
     cask__fail(ctx, rc, "counting a selection's elements: %s", cask_runtime_errmsg(ctx->rt));
   /* On MPI ranks (an executor) each rank holds the counts of the blocks it
    * owns: the others are 0 here and come from their owners by the merge
    * (every count on exactly one rank). */
-  cask_executor *ex = o.executor;
   for (int64_t k = 0; k < nb && !rc; k++) {
     cask__node_block_key(counts, &k, key, sizeof key);
     const cask_block *b = cask_results_get_key(res, key);
@@ -408,6 +418,7 @@ static int count_pass(cask_array *counts, int64_t nb, const cask_run_options *op
     else if (b || !ex)
       rc = cask__fail(ctx, CASK_EINVAL, "counting a selection's elements: no count for block %lld", (long long)k);
   }
+  rc = agree_ranks(ex, ctx, rc);
   if (!rc && ex && ex->nranks > 1 && (rc = ex->merge(ex, out, (size_t)nb * sizeof *out)))
     cask__fail(ctx, rc, "counting a selection's elements: gathering the counts from the ranks failed");
   if (rc && !ctx->errmsg[0]) cask__fail(ctx, rc, "counting a selection's elements: out of memory");
@@ -441,10 +452,8 @@ int cask__compute_chunk_sizes(cask_array *a, const cask_run_options *opts, cask_
   int rc = starts && e ? CASK_OK : cask__fail(a->ctx, CASK_ENOMEM, "compute_chunk_sizes: out of memory");
   if (!rc)
     rc = cask__node_new_ext(a->ctx, &cask__count_class, NULL, CASK_I64, 1, &nb, (int64_t[]){1}, 1, &counted, &counts);
-  if (!rc) {
-    cask__node_seal(counts, NULL, 0);
-    rc = count_pass(counts, nb, opts, starts + 1);
-  }
+  if (!rc) cask__node_seal(counts, NULL, 0);
+  rc = count_pass(a->ctx, counts, nb, opts, starts ? starts + 1 : NULL, rc); /* also after a failure: see count_pass */
   cask_array_release(counts);
   if (rc) {
     cask__free(starts), cask__free(e);
