@@ -6,6 +6,14 @@ beside NumPy and dask.array on the same data.
                                     made; the sum keeps 0.8 GB from being
                                     written out); NumPy: np.sort(x), one
                                     thread (its quicksort)
+  C  cumsum(x), written to .npy     cask: `cumsum(x)` to a .npy file (a
+                                    block scan, carries in block order);
+                                    R, cask's `sum(x)` over the same file,
+                                    is the read bandwidth it is set beside
+                                    (the issue asks cumsum >= 0.5 of it);
+                                    NumPy: np.cumsum(x) (not written);
+                                    dask: da.cumsum(x) stored into a
+                                    memory-mapped .npy
   P  percentile(x, [1, 50, 99])     cask: exact, NumPy's 'linear' method;
                                     NumPy: np.percentile (exact); dask:
                                     da.percentile (approximate: per-chunk
@@ -121,6 +129,40 @@ def main():
         t_c = min(run_cask(a.cask, a.threads, path, chunk, "sum(sort(x))", d)[0] for _ in range(a.reps))
         res.append(dict(case="S", what="sort of %d float64" % n, cask_s=t_c, numpy_s=t_np, ratio_numpy=t_c / t_np,
                         cask_cpu_s=CPU["cask"], numpy_cpu_s=CPU["numpy"]))
+        t_r = min(run_cask(a.cask, a.threads, path, chunk, "sum(x)", d)[0] for _ in range(a.reps))
+        cpu_r = CPU["cask"]
+        t_np, c_np = best(lambda: np.cumsum(x), a.reps, "numpy")
+        runs = [run_cask(a.cask, a.threads, path, chunk, "cumsum(x)", d) for _ in range(a.reps)]
+        t_c, c_c = min(runs, key=lambda r: r[0])
+        del runs
+        # the scan adds each block's carry to its own sums: rounding differs
+        # from NumPy's one sequential pass, by at most a few ulps of the
+        # running total
+        err = float(np.max(np.abs(c_c - c_np)) / max(1.0, float(np.max(np.abs(c_np)))))
+        del c_c
+        row = dict(case="C", what="cumsum of %d float64, to .npy" % n, cask_s=t_c, numpy_s=t_np,
+                   ratio_numpy=t_c / t_np, cask_cpu_s=CPU["cask"], numpy_cpu_s=CPU["numpy"],
+                   read_s=t_r, read_cpu_s=cpu_r, read_gbps=8e-9 * n / t_r, cumsum_gbps=8e-9 * n / t_c,
+                   of_read_bandwidth=t_r / t_c, max_error_of_max=err)
+        try:
+            import dask
+            import dask.array as da
+            xd = da.from_array(x, chunks=chunk)
+            out = os.path.join(d, "dask-cumsum.npy")
+
+            def dask_cumsum():
+                y = np.lib.format.open_memmap(out, mode="w+", dtype=np.float64, shape=x.shape)
+                with dask.config.set(scheduler="threads", num_workers=a.threads):
+                    da.store(da.cumsum(xd), y)
+                y.flush()
+                del y
+            t_d, _ = best(dask_cumsum, a.reps, "dask")
+            os.unlink(out)
+            row.update(dask_s=t_d, dask_cpu_s=CPU["dask"], ratio_dask=t_c / t_d)
+        except ImportError:
+            log("dask is not installed: no dask anchor")
+        res.append(row)
+        del c_np
         t_np, p_np = best(lambda: np.percentile(x, Q), a.reps, "numpy")
         runs = [run_cask(a.cask, a.threads, path, chunk, "percentile(x, %s)" % Q, d) for _ in range(a.reps)]
         t_c, p_c = min(runs, key=lambda r: r[0])
@@ -145,6 +187,11 @@ def main():
                                                    "%.3f (%.2f)" % (r["numpy_s"], r["numpy_cpu_s"]), dk, r["ratio_numpy"],
                                                    "%.2f" % r["ratio_dask"] if "ratio_dask" in r else "-"))
         print(json.dumps(dict(bench="order", threads=a.threads, n=n, **r)))
+    for r in res:
+        if "of_read_bandwidth" in r:
+            log("C: cask's cumsum %.2f GB/s, %.2f of its read of x (sum(x): %.2f GB/s; >= 0.5 asked); "
+                "largest difference from np.cumsum %.1e of the largest sum" % (
+                    r["cumsum_gbps"], r["of_read_bandwidth"], r["read_gbps"], r["max_error_of_max"]))
     log("load average at the end: %s" % (os.getloadavg(),))
     for r in res:
         if r.get("cask_exact") is False:

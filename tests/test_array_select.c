@@ -266,6 +266,33 @@ START_TEST(unknown_lengths_take_elementwise_and_reductions_and_refuse_the_rest) 
     ck_assert_int_eq(cask_binary(CASK_ADD, y, yy, &r), CASK_EINVAL); /* two selections */
     ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "different selections"), "%s", cask_ctx_errmsg(ctx));
     ck_assert_int_eq(cask_reduce(CASK_ARGMAX, y, NULL, 0, 0, &r), CASK_EINVAL);
+    /* ops that need the length check it (diff gave y back: its loop ran to -1) */
+    ck_assert_int_eq(cask_diff(y, 1, 0, &r), CASK_EINVAL);
+    ck_assert_ptr_null(r);
+    ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "diff: the array of shape (-1,)"), "%s", cask_ctx_errmsg(ctx));
+    ck_assert_int_eq(cask_roll(y, 1, (int64_t[]){1}, NULL, &r), CASK_EINVAL);
+    ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "roll: the array"), "%s", cask_ctx_errmsg(ctx));
+    ck_assert_int_eq(cask_pad(y, (int64_t[]){1}, (int64_t[]){1}, CASK_PAD_CONSTANT, 0, &r), CASK_EINVAL);
+    ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "pad: the array"), "%s", cask_ctx_errmsg(ctx));
+    ck_assert_int_eq(cask_triu(y, 0, &r), CASK_EINVAL);
+    ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "triu: the array"), "%s", cask_ctx_errmsg(ctx));
+    /* expand_dims keeps the blocks (keepdims); min and max reduce the selection */
+    cask_array *e, *mn;
+    ck_assert_int_eq(cask_expand_dims(y, 1, (int[]){0}, &e), CASK_OK);
+    ck_assert_int_eq(cask_array_ndim(e), 2);
+    ck_assert_int_eq(cask_array_shape(e)[0], 1);
+    ck_assert_int_eq(cask_array_shape(e)[1], CASK_UNKNOWN);
+    ck_assert_int_eq(cask_reduce(CASK_SUM, e, NULL, 0, 0, &s), CASK_OK);
+    double esum, emin, rmin = INFINITY;
+    ck_assert_int_eq(cask_compute_scalar(s, &esum), CASK_OK);
+    require(fabs(esum - ref / 3) < 1e-9 * ref, "sum(expand_dims(y)) %.17g, want %.17g", esum, ref / 3);
+    cask_array_release(s), cask_array_release(e);
+    ck_assert_int_eq(cask_reduce(CASK_MIN, y, NULL, 0, 0, &mn), CASK_OK);
+    ck_assert_int_eq(cask_compute_scalar(mn, &emin), CASK_OK);
+    for (int k = 0; k < 1000; k++)
+      if (xb[k] > 0.5 && xb[k] < rmin) rmin = xb[k];
+    require(emin == rmin, "min(y) %.17g, want %.17g", emin, rmin);
+    cask_array_release(mn);
     double buf[1000];
     ck_assert_int_eq(cask_compute(y, buf, sizeof buf), CASK_EINVAL);
     ck_assert_msg(strstr(cask_ctx_errmsg(ctx), "compute into a buffer"), "%s", cask_ctx_errmsg(ctx));
@@ -294,6 +321,18 @@ START_TEST(empty_results_zero_d_and_empty_arrays) {
   ck_assert_int_eq(cask_flatnonzero(x, &r), CASK_OK);
   free(get(r, &n));
   ck_assert_int_eq(n, 0);
+  /* min and max of it fail the run as NumPy raises (they were INT64 extremes) */
+  for (int op = 0; op < 2; op++) {
+    cask_array *y, *v;
+    double d;
+    ck_assert_int_eq(cask_mask_select(x, m, &y), CASK_OK);
+    ck_assert_int_eq(cask_reduce(op ? CASK_MAX : CASK_MIN, y, NULL, 0, 0, &v), CASK_OK);
+    ck_assert_int_ne(cask_compute_scalar(v, &d), CASK_OK);
+    ck_assert_msg(strstr(cask_ctx_errmsg(ctx), op ? "reduction operation maximum which has no identity"
+                                                  : "reduction operation minimum which has no identity"),
+                  "%s", cask_ctx_errmsg(ctx));
+    cask_array_release(v), cask_array_release(y);
+  }
   cask_array_release(m), cask_array_release(x);
   /* an empty array */
   ck_assert_int_eq(cask_ones(ctx, CASK_F64, 2, (int64_t[]){0, 4}, (int64_t[]){2, 2}, &x), CASK_OK);

@@ -221,6 +221,14 @@ static int inherit_unknown(cask_array *a, const cask__node_class *cls) {
       cask__set_unknown(a, i, x->ublocks[j], x->ukey[j]);
     }
   }
+  if (a->unknown & (a->unknown - 1)) { /* compute_chunk_sizes, and so every write, handles one such axis */
+    char s[256];
+    cask__shape_str(s, sizeof s, a->ndim, a->shape);
+    return cask__fail(a->ctx, CASK_EINVAL,
+                      "an elementwise result of shape %s (-1: unknown) would have two axes of unknown block lengths "
+                      "(broadcasting two selections against each other); cask handles one: compute the sizes of "
+                      "one operand first (cask_compute_chunk_sizes, compute_chunk_sizes(x) in an expression)", s);
+  }
   return CASK_OK;
 }
 

@@ -699,8 +699,10 @@ static int insert_new_axes(const char *kind, int nitems, const cask_array *r, in
 
 /* x[mask] or x[..., idx, ...] with one advanced item (kind 'a', at
  * item p of n index items): the other items slice first, then the
- * advanced one indexes its axis; where NumPy puts the result's axis first
- * (integers and the array apart), it is moved there. */
+ * advanced one indexes its axis; where NumPy puts the result's axes first
+ * (integers and the array apart), the indexed axis is moved to the front
+ * before indexing, so an index array of k axes lands its k axes at 0..k-1
+ * and a selection's axis of unknown length is made in place. */
 static int apply_advanced(parser *ps, const char *at, value *out, cask_index *idx, const char *kind, int n,
                           int p, arg *adv) {
   cask_array *x = out->a, *r = NULL, *t = NULL;
@@ -724,16 +726,23 @@ static int apply_advanced(parser *ps, const char *at, value *out, cask_index *id
       whole &= !idx[k].is_int && idx[k].start == CASK_NONE && idx[k].stop == CASK_NONE && idx[k].step == 1;
     if (whole) t = cask_array_retain(x);
     else if (cask_slice(x, n, idx, &t)) return cask__expr_fail_ctx(ps, at);
+    if (nint && hi - lo + 1 != nint + 1 && axis != 0) { /* not adjacent: NumPy's axes go first */
+      int zero = 0;
+      cask_array *s = t;
+      int unknown = 0; /* an extent of -1: an axis of unknown length */
+      for (int i = 0; i < cask_array_ndim(s); i++) unknown |= cask_array_shape(s)[i] < 0;
+      if (unknown)
+        rc = cask__expr_fail(ps, at, "indexing: the advanced index apart from the integer ones puts its axes first, "
+                             "which needs the array's axes moved, but the array has blocks of unknown length "
+                             "(after x[mask]); compute them first (compute_chunk_sizes(x))");
+      else rc = cask_moveaxis(s, 1, &axis, &zero, &t) ? cask__expr_fail_ctx(ps, at) : CASK_OK;
+      cask_array_release(s);
+      if (rc) return rc;
+      axis = 0;
+    }
     rc = cask__expr_advanced(ps, adv->at, t, axis, adv, &r); /* errors at the index's column */
     cask_array_release(t);
     if (rc) return rc;
-    if (nint && hi - lo + 1 != nint + 1 && axis != 0) { /* not adjacent: NumPy's axis goes first */
-      int zero = 0;
-      t = r;
-      rc = cask_moveaxis(t, 1, &axis, &zero, &r);
-      cask_array_release(t);
-      if (rc) return cask__expr_fail_ctx(ps, at);
-    }
   }
   cask_array_release(out->a);
   out->a = r;

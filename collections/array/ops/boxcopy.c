@@ -417,10 +417,18 @@ static int reshape_run(cask_task_io *io) {
   memcpy(&a, io->args, sizeof a);
   cask_block *b = io->inputs[0];
   int64_t n = 1;
-  int bad = a.ndim < 0 || a.ndim > CASK_MAX_NDIM;
+  int bad = a.ndim < 0 || a.ndim > CASK_MAX_NDIM, unknown = -1;
   for (int i = 0; i < a.ndim && !bad; i++) {
+    if (a.shape[i] == CASK_UNKNOWN && unknown < 0) { /* an axis of unknown length: the block's */
+      unknown = i;
+      continue;
+    }
     bad = a.shape[i] < 0 || (a.shape[i] && n > INT64_MAX / a.shape[i]);
     n *= a.shape[i];
+  }
+  if (!bad && unknown >= 0) {
+    a.shape[unknown] = n ? cask_block_size(b) / n : 0;
+    n *= a.shape[unknown];
   }
   if (bad || n != cask_block_size(b)) {
     cask__fmt(io->errmsg, io->errmsg_cap, "a block of %lld elements cannot take the new shape",

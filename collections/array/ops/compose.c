@@ -13,6 +13,8 @@ static int tri(const char *fn, cask_array *x, int64_t k, int upper, cask_array *
   *out = NULL;
   if (!x) return CASK_EINVAL;
   if (x->ndim < 1) return cask__fail(x->ctx, CASK_EINVAL, "%s: the array is 0-d; it needs at least 1 axis", fn);
+  int rc0 = cask__need_sizes(x, fn); /* the masks are aranges of the axes' lengths */
+  if (rc0) return rc0;
   int nd = x->ndim;
   int64_t n = nd >= 2 ? x->shape[nd - 2] : x->shape[0], m = x->shape[nd - 1];
   int64_t rc_chunk = nd >= 2 ? x->chunk[nd - 2] : x->chunk[0];
@@ -78,6 +80,9 @@ int cask_diff(cask_array *a, int64_t n, int axis, cask_array **out) {
   int ax;
   int rc = cask__axis(a, "diff", axis, a->ndim, &ax);
   if (rc) return rc;
+  /* the loop's bound and slices need the length (-1 for an unknown one
+   * made the loop run 0 times: diff(x[m]) returned x[m] unchanged) */
+  if (n > 0 && (rc = cask__need_sizes(a, "diff"))) return rc;
   cask_array *cur = cask_array_retain(a);
   cask_index idx[CASK_MAX_NDIM];
   for (int i = 0; i < a->ndim; i++) idx[i] = CASK_COLON;

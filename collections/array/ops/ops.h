@@ -43,6 +43,9 @@ int cask__axes(const cask_array *a, const char *fn, int n, const int *axes, int 
  * 1 when done (*out set), 0 when a is not such an array or op has no
  * rewrite, <0 on error (select-api.c). */
 int cask__masked_reduce(cask_reduction op, cask_array *a, cask_array **out);
+/* a with axes of extent 1 added where mask says (expand_dims), for a of
+ * unknown block lengths (reshape.c) */
+int cask__expand_unknown(cask_array *a, int nd, uint32_t mask, cask_array **out);
 
 /* cask_compute_chunk_sizes with the run options of the counting run
  * (progress callbacks; the trace left out) (select-api.c). */

@@ -84,6 +84,8 @@ int cask_pad(cask_array *a, const int64_t *before, const int64_t *after, cask_pa
   if (!a || (a->ndim && (!before || !after))) return CASK_EINVAL;
   if ((unsigned)mode > CASK_PAD_WRAP)
     return cask__fail(a->ctx, CASK_EINVAL, "pad: mode %d is not a pad mode", (int)mode);
+  int rc0 = cask__need_sizes(a, "pad"); /* the widths add to the axes' lengths */
+  if (rc0) return rc0;
   for (int i = 0; i < a->ndim; i++) {
     if (before[i] < 0 || after[i] < 0)
       return cask__fail(a->ctx, CASK_EINVAL, "pad: the widths of axis %d, (%lld, %lld), must not be negative", i,

@@ -26,7 +26,9 @@ enum { NANARGMIN = CASK_REDUCTION_COUNT, NANARGMAX, RED_COUNT };
 static const char *const red_names[RED_COUNT] = {
     "sum", "mean", "min", "max", "var", "std", "prod", "any", "all", "argmin", "argmax",
     "nansum", "nanmean", "nanmin", "nanmax", "nanargmin", "nanargmax"};
-static const int state_width[RED_COUNT] = {1, 2, 1, 1, 3, 3, 1, 1, 1, 2, 2, 1, 2, 2, 2, 2, 2};
+/* min and max carry (value, seen): an empty reduction (of a selection that
+ * kept nothing) has no value and fails at run time, as NumPy's raises. */
+static const int state_width[RED_COUNT] = {1, 2, 2, 2, 3, 3, 1, 1, 1, 2, 2, 1, 2, 2, 2, 2, 2};
 
 typedef union word {
   double f;
@@ -267,12 +269,14 @@ static void fold_f(int op, word *st, const double *x, int64_t n, int64_t stride,
       double v = x[i * stride];
       if (v < st[0].f || v != v) st[0].f = st[0].f != st[0].f ? st[0].f : v;
     }
+    st[1].i |= n > 0;
     break;
   case CASK_MAX:
     for (int64_t i = 0; i < n; i++) {
       double v = x[i * stride];
       if (v > st[0].f || v != v) st[0].f = st[0].f != st[0].f ? st[0].f : v;
     }
+    st[1].i |= n > 0;
     break;
   case CASK_PROD:
     for (int64_t i = 0; i < n; i++) st[0].f *= x[i * stride];
@@ -359,9 +363,11 @@ static void fold_i(int op, word *st, const int64_t *x, int64_t n, int64_t stride
   }
   case CASK_MIN:
     for (int64_t i = 0; i < n; i++) st[0].i = x[i * stride] < st[0].i ? x[i * stride] : st[0].i;
+    st[1].i |= n > 0;
     break;
   case CASK_MAX:
     for (int64_t i = 0; i < n; i++) st[0].i = x[i * stride] > st[0].i ? x[i * stride] : st[0].i;
+    st[1].i |= n > 0;
     break;
   case CASK_ANY:
     for (int64_t i = 0; i < n && !st[0].i; i++) st[0].i = x[i * stride] != 0;
@@ -411,6 +417,7 @@ static void init_state(int op, int isint, word *st) {
 
 /* Merge state b into a (a comes first in the fixed order). */
 static void merge(int op, int isint, word *a, const word *b) {
+  if ((op == CASK_MIN || op == CASK_MAX) && !b[1].i) return; /* b saw nothing */
   if (isint) { /* sum, prod, min, max, any, all, argmin, argmax */
     if (!is_arg(op) || b[1].i >= 0) fold_i(op, a, &b[0].i, 1, 1, b[1 % state_width[op]].i, 0);
     return;
@@ -423,8 +430,14 @@ static void merge(int op, int isint, word *a, const word *b) {
     a[0].f += b[0].f;
     a[1].f += b[1].f;
     break;
-  case CASK_MIN: a[0].f = (a[0].f != a[0].f || a[0].f <= b[0].f) ? a[0].f : b[0].f; break;
-  case CASK_MAX: a[0].f = (a[0].f != a[0].f || a[0].f >= b[0].f) ? a[0].f : b[0].f; break;
+  case CASK_MIN:
+    a[0].f = (a[0].f != a[0].f || a[0].f <= b[0].f) ? a[0].f : b[0].f;
+    a[1].i = 1;
+    break;
+  case CASK_MAX:
+    a[0].f = (a[0].f != a[0].f || a[0].f >= b[0].f) ? a[0].f : b[0].f;
+    a[1].i = 1;
+    break;
   case CASK_PROD: a[0].f *= b[0].f; break;
   case CASK_ANY: a[0].i = a[0].i || b[0].i; break;
   case CASK_ALL: a[0].i = a[0].i && b[0].i; break;
@@ -680,6 +693,14 @@ static int finalize_run(cask_task_io *io) {
                 (long long)k);
       cask_block_release(io->output);
       io->output = NULL;
+      return CASK_EINVAL;
+    }
+    if ((a.op == CASK_MIN || a.op == CASK_MAX) && !st[k * w + 1].i) { /* NumPy raises the same */
+      cask_block_release(io->output);
+      io->output = NULL;
+      cask__fmt(io->errmsg, io->errmsg_cap,
+                "zero-size array to reduction operation %s which has no identity (%s of a selection that kept no "
+                "elements)", a.op == CASK_MIN ? "minimum" : "maximum", red_names[a.op]);
       return CASK_EINVAL;
     }
     word v = finish(&a, st + k * w, &isint);

@@ -35,7 +35,9 @@ static int reshape_lower(cask__lower *L, cask_array *a, const int64_t *bidx, con
   return rc ? rc : cask__lower_reshape_block(L, key, dep, a->ndim, ext, out);
 }
 
-static const cask__node_class reshape_class = {.name = "reshape", .lower = reshape_lower};
+/* unknown_ok: cask__expand_unknown's nodes (axes of extent 1 added to an
+ * array of unknown lengths); cask_reshape itself refuses such inputs. */
+static const cask__node_class reshape_class = {.name = "reshape", .lower = reshape_lower, .unknown_ok = 1};
 
 /* ---- the grid ------------------------------------------------------------ */
 
@@ -172,6 +174,32 @@ static int infer(const cask_array *a, int ndim, const int64_t *shape, int64_t *o
     known = n;
   }
   return known == n ? CASK_OK : size_error(a, ndim, shape, "the sizes differ");
+}
+
+/* a with axes of extent 1 where mask has bits (nd axes in all), for a of
+ * unknown lengths: block i of the output is block i of a under its shape
+ * with ones added (array.reshape takes the unknown extent from the block). */
+int cask__expand_unknown(cask_array *a, int nd, uint32_t mask, cask_array **out) {
+  int64_t shape[CASK_MAX_NDIM], chunk[CASK_MAX_NDIM];
+  reshape_ext *e = cask__calloc(1, sizeof *e);
+  if (!e) return cask__fail(a->ctx, CASK_ENOMEM, "expand_dims: out of memory");
+  for (int i = 0, j = 0; i < nd; i++) {
+    if ((mask >> i) & 1) {
+      shape[i] = chunk[i] = 1;
+      continue;
+    }
+    e->from[j] = i;
+    shape[i] = a->shape[j], chunk[i] = a->chunk[j++];
+  }
+  int rc = cask__node_new_ext(a->ctx, &reshape_class, e, a->dtype, nd, shape, chunk, 1, &a, out);
+  if (rc) return rc;
+  for (int i = 0, j = 0; i < nd; i++)
+    if (!((mask >> i) & 1)) {
+      if (a->unknown & (1u << j)) cask__set_unknown(*out, i, a->ublocks[j], a->ukey[j]);
+      j++;
+    }
+  cask__node_seal(*out, e, sizeof *e);
+  return CASK_OK;
 }
 
 int cask_reshape(cask_array *a, int ndim, const int64_t *shape, cask_array **out) {

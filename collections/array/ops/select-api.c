@@ -189,6 +189,11 @@ int cask_compress(cask_array *cond, cask_array *x, const int *axis, cask_array *
     int64_t c = xs->chunk[ax];
     rc = cond->chunk[0] == c ? (cr = cask_array_retain(cond), CASK_OK) : cask_rechunk(cond, &c, &cr);
   }
+  if (!rc && (xs->unknown & ~(1u << ax))) /* compute_chunk_sizes, and so every write, handles one */
+    rc = cask__fail(x->ctx, CASK_EINVAL,
+                    "compress: axis %d of the array (shape %s, -1: unknown) would be its second axis of unknown "
+                    "block lengths; cask handles one: compute the sizes first (cask_compute_chunk_sizes, "
+                    "compute_chunk_sizes(x) in an expression)", ax, shape_s(t, sizeof t, x));
   if (!rc) {
     int64_t shape[CASK_MAX_NDIM];
     memcpy(shape, xs->shape, sizeof shape);
@@ -516,16 +521,14 @@ int cask__masked_reduce(cask_reduction op, cask_array *a, cask_array **out) {
   switch (op) {
   case CASK_SUM: case CASK_NANSUM: case CASK_ANY: case CASK_MEAN: id = 0; break;
   case CASK_PROD: case CASK_ALL: id = 1; break;
-  case CASK_MIN: id = INFINITY; break;
-  case CASK_MAX: id = -INFINITY; break;
-  default: return 0;
+  default: return 0; /* min, max: no identity; an empty selection must fail (the select node's states count) */
   }
   cask_array *val, *mask, *m = NULL, *idn = NULL, *w = NULL, *s = NULL, *c = NULL, *q = NULL;
   int rc = unmask(a, a->ukey[0], &val, &mask);
   if (rc != 1) return rc;
   int fl = cask__dtype_is_float(val->dtype);
-  if (!fl && (op == CASK_MIN || op == CASK_MAX || op == CASK_MEAN)) {
-    rc = 0; /* integers: no identity as a double, and mean's dtype */
+  if (!fl && op == CASK_MEAN) {
+    rc = 0; /* integers: mean's dtype */
     goto done;
   }
   /* where(m, f(x), identity): the elements left out change no result */

@@ -40,7 +40,7 @@ int cask_flip(cask_array *a, int naxes, const int *axes, cask_array **out) {
   int ax[CASK_MAX_NDIM];
   uint32_t mask = naxes ? 0 : (1u << a->ndim) - 1;
   int rc = naxes ? cask__axes(a, "flip", naxes, axes, a->ndim, ax, &mask) : CASK_OK;
-  if (rc) return rc;
+  if (rc || (rc = cask__need_sizes(a, "flip"))) return rc;
   cask_index idx[CASK_MAX_NDIM];
   for (int i = 0; i < a->ndim; i++) idx[i] = (mask >> i) & 1 ? CASK_SLICE(CASK_NONE, CASK_NONE, -1) : CASK_COLON;
   return cask_slice(a, a->ndim, idx, out);
@@ -70,6 +70,8 @@ int cask_roll(cask_array *a, int n, const int64_t *shifts, const int *axes, cask
   if (!out) return CASK_EINVAL;
   *out = NULL;
   if (!a || n < 1 || !shifts) return CASK_EINVAL;
+  int rc0 = cask__need_sizes(a, "roll"); /* the shift wraps at the axis' length */
+  if (rc0) return rc0;
   if (!axes) { /* flattened, rolled, and given its shape back */
     if (n != 1) return cask__fail(a->ctx, CASK_EINVAL, "roll: without axes, one shift (got %d)", n);
     cask_array *flat, *r = NULL;
@@ -106,7 +108,7 @@ int cask_squeeze(cask_array *a, int naxes, const int *axes, cask_array **out) {
   int ax[CASK_MAX_NDIM];
   uint32_t mask = 0;
   int rc = cask__axes(a, "squeeze", naxes, axes, a->ndim, ax, &mask);
-  if (rc) return rc;
+  if (rc || (rc = cask__need_sizes(a, "squeeze"))) return rc;
   int64_t shape[CASK_MAX_NDIM];
   int nd = 0;
   for (int i = 0; i < a->ndim; i++) {
@@ -134,6 +136,7 @@ int cask_expand_dims(cask_array *a, int naxes, const int *axes, cask_array **out
   int rc = cask__axes(a, "expand_dims", naxes, axes, nd, ax, &mask);
   if (rc) return rc;
   int64_t shape[CASK_MAX_NDIM];
+  if (a->unknown) return cask__expand_unknown(a, nd, mask, out); /* keepdims of a selection's reduction */
   for (int i = 0, j = 0; i < nd; i++) shape[i] = (mask >> i) & 1 ? 1 : a->shape[j++];
   return cask_reshape(a, nd, shape, out);
 }

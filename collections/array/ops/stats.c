@@ -125,6 +125,8 @@ int cask_nanstd(cask_array *a, const int *axes, int naxes, int ddof, cask_array 
 /* weights seen with a's shape: the same shape, or (NumPy's one other
  * case) 1-d along the one reduced axis. */
 static int weights_like(cask_array *a, const int *axes, int naxes, cask_array *w, cask_array **out) {
+  int rc0 = cask__need_sizes(a, "average with weights"); /* the weights' shape is compared with a's */
+  if (rc0 || (rc0 = cask__need_sizes(w, "average with weights"))) return rc0;
   int same = w->ndim == a->ndim;
   for (int i = 0; i < a->ndim && same; i++) same = w->shape[i] == a->shape[i];
   if (same) return cask_broadcast_to(w, a->ndim, a->shape, out);

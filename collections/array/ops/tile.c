@@ -32,6 +32,8 @@ int cask_tile(cask_array *a, int n, const int64_t *reps, cask_array **out) {
   if (!out) return CASK_EINVAL;
   *out = NULL;
   if (!a || n < 0 || (n && !reps)) return CASK_EINVAL;
+  int rc0 = cask__need_sizes(a, "tile");
+  if (rc0) return rc0;
   int nd = n > a->ndim ? n : a->ndim;
   if (nd > CASK_MAX_NDIM)
     return cask__fail(a->ctx, CASK_ETOOBIG, "tile: %d repetitions for at most %d axes", n, CASK_MAX_NDIM);
@@ -74,6 +76,8 @@ int cask_repeat(cask_array *a, int64_t repeats, const int *axis, cask_array **ou
   *out = NULL;
   if (!a) return CASK_EINVAL;
   if (repeats < 0) return cask__fail(a->ctx, CASK_EINVAL, "repeat: repeats is %lld, negative", (long long)repeats);
+  int rc0 = cask__need_sizes(a, "repeat");
+  if (rc0) return rc0;
   cask_array *x;
   int ax = 0, rc = axis ? cask__axis(a, "repeat", *axis, a->ndim, &ax) : CASK_OK;
   if (rc) return rc;
