@@ -500,42 +500,16 @@ int main(int argc, char **argv) {
   if (c.what & DO_OVERHEAD) run_overhead(&c);
   if (c.what & DO_OPTIMIZE) run_optimize(&c);
   if (c.what & DO_DASK) run_dask();
-  if (c.what & DO_ARRAYS) {
-    bench_arrays_config ac = {c.threads, c.quick, c.reps};
-    bench_arrays(&ac);
-  }
-  if (c.what & DO_LINALG) {
-    bench_arrays_config lc = {c.threads, c.quick, c.reps};
-    bench_linalg(&lc);
-  }
-  if (c.what & DO_MEMORY) {
-    bench_arrays_config mc = {c.threads, c.quick, c.reps};
-    bench_memory(&mc);
-  }
-  if (c.what & DO_BEYOND) {
-    bench_arrays_config bc = {c.threads, c.quick, c.reps};
-    bench_beyond(&bc);
-  }
-  if (c.what & DO_FORMATS) {
-    bench_arrays_config fc = {c.threads, c.quick, c.reps};
-    bench_formats(&fc);
-  }
-  if (c.what & DO_MPI) {
-    bench_arrays_config pc = {c.threads, c.quick, c.reps};
-    bench_mpi(&pc);
-  }
-  if (c.what & DO_SELECT) {
-    bench_arrays_config sc = {c.threads, c.quick, c.reps};
-    bench_select(&sc);
-  }
-  if (c.what & DO_ORDER) {
-    bench_arrays_config oc = {c.threads, c.quick, c.reps};
-    bench_order(&oc);
-  }
-  if (c.what & DO_DECOMP) {
-    bench_arrays_config dc = {c.threads, c.quick, c.reps};
-    bench_decomp(&dc);
-  }
+  /* the sections that share one config, in the order they run */
+  static const struct {
+    unsigned bit;
+    void (*run)(const bench_arrays_config *);
+  } sections[] = {{DO_ARRAYS, bench_arrays}, {DO_LINALG, bench_linalg},   {DO_MEMORY, bench_memory},
+                  {DO_BEYOND, bench_beyond}, {DO_FORMATS, bench_formats}, {DO_MPI, bench_mpi},
+                  {DO_SELECT, bench_select}, {DO_ORDER, bench_order},     {DO_DECOMP, bench_decomp}};
+  bench_arrays_config ac = {c.threads, c.quick, c.reps};
+  for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
+    if (c.what & sections[i].bit) sections[i].run(&ac);
   report_context(&c, "end");
   return 0;
 }
