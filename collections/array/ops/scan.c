@@ -66,6 +66,55 @@ static void combine(void *x, const void *y, int64_t n, cask_dtype t, int prod) {
   }
 }
 
+/* d[k] = x[k] op y[k * ys] for k < n (ys 0: y is one value, broadcast), in
+ * dtype t: the fix-up in one pass, without copying the local scan first. */
+static void combine_into(void *d, const void *x, const void *y, int64_t ys, int64_t n, cask_dtype t, int prod) {
+  if (t == CASK_F64) {
+    double *o = d;
+    const double *a = x, *b = y;
+    if (prod) for (int64_t k = 0; k < n; k++) o[k] = a[k] * b[k * ys];
+    else for (int64_t k = 0; k < n; k++) o[k] = a[k] + b[k * ys];
+  } else if (t == CASK_F32) {
+    float *o = d;
+    const float *a = x, *b = y;
+    if (prod) for (int64_t k = 0; k < n; k++) o[k] = a[k] * b[k * ys];
+    else for (int64_t k = 0; k < n; k++) o[k] = a[k] + b[k * ys];
+  } else {
+    uint64_t *o = d;
+    const uint64_t *a = x, *b = y;
+    if (prod) for (int64_t k = 0; k < n; k++) o[k] = a[k] * b[k * ys];
+    else for (int64_t k = 0; k < n; k++) o[k] = a[k] + b[k * ys];
+  }
+}
+
+/* The running sum (product) of n contiguous values of x into d (x == d:
+ * in place): the lane of a scan along the last axis, one loop instead of a
+ * combine per element (which took half of a 1-d cumsum's time) and no copy
+ * of the input first. The same operations in the same order as a copy
+ * followed by d[k] op= d[k-1], so the same bits. */
+static void scan_lane(void *d, const void *x, int64_t n, cask_dtype t, int prod) {
+  if (n < 1) return;
+  if (t == CASK_F64) {
+    double *a = d;
+    const double *b = x;
+    a[0] = b[0];
+    if (prod) for (int64_t k = 1; k < n; k++) a[k] = b[k] * a[k - 1];
+    else for (int64_t k = 1; k < n; k++) a[k] = b[k] + a[k - 1];
+  } else if (t == CASK_F32) {
+    float *a = d;
+    const float *b = x;
+    a[0] = b[0];
+    if (prod) for (int64_t k = 1; k < n; k++) a[k] = b[k] * a[k - 1];
+    else for (int64_t k = 1; k < n; k++) a[k] = b[k] + a[k - 1];
+  } else {
+    uint64_t *a = d;
+    const uint64_t *b = x;
+    a[0] = b[0];
+    if (prod) for (int64_t k = 1; k < n; k++) a[k] = b[k] * a[k - 1];
+    else for (int64_t k = 1; k < n; k++) a[k] = b[k] + a[k - 1];
+  }
+}
+
 /* A C-order block of shape s seen as (outer, n, inner) around axis ax. */
 static void split(const int64_t *s, int nd, int ax, int64_t *outer, int64_t *n, int64_t *inner) {
   *outer = *inner = 1;
@@ -87,18 +136,28 @@ static int local_run(cask_task_io *io, const scan_args *a) {
   void *dst = cask_block_data(io->output);
   int64_t size = cask_block_size(in), outer, n, inner;
   double ident = is_prod(a->op) ? 1 : 0;
+  split(s, nd, a->axis, &outer, &n, &inner);
+  size_t w = cask_dtype_size(t);
+  if (inner == 1 && it == t && !is_nan(a->op)) { /* a lane at a time, straight from the input */
+    for (int64_t o = 0; o < outer; o++)
+      scan_lane((char *)dst + (size_t)(o * n) * w, (const char *)src + (size_t)(o * n) * w, n, t, is_prod(a->op));
+    return CASK_OK;
+  }
   cask__cast(dst, t, src, it, size); /* integers and bool to int64 exactly; floats keep their dtype */
   if (t == CASK_F64 && is_nan(a->op))
     for (int64_t i = 0; i < size; i++) ((double *)dst)[i] = isnan(((double *)dst)[i]) ? ident : ((double *)dst)[i];
   if (t == CASK_F32 && is_nan(a->op))
     for (int64_t i = 0; i < size; i++) ((float *)dst)[i] = isnan(((float *)dst)[i]) ? (float)ident : ((float *)dst)[i];
-  split(s, nd, a->axis, &outer, &n, &inner);
-  size_t w = cask_dtype_size(t);
-  for (int64_t o = 0; o < outer; o++)
+  for (int64_t o = 0; o < outer; o++) {
+    if (inner == 1) {
+      scan_lane((char *)dst + (size_t)(o * n) * w, (char *)dst + (size_t)(o * n) * w, n, t, is_prod(a->op));
+      continue;
+    }
     for (int64_t i = 1; i < n; i++) {
       char *row = (char *)dst + (size_t)((o * n + i) * inner) * w;
       combine(row, row - (size_t)inner * w, inner, t, is_prod(a->op));
     }
+  }
   return CASK_OK;
 }
 
@@ -131,12 +190,19 @@ static int fixup_run(cask_task_io *io, const scan_args *a) {
   int rc = cask_block_new(a->dtype, nd, cask_block_shape(loc), &io->output);
   if (rc) return rc;
   size_t w = cask_dtype_size(a->dtype);
-  memcpy(cask_block_data(io->output), cask_block_data(loc), cask_block_nbytes(loc));
   char *dst = cask_block_data(io->output);
-  const char *c = cask_block_data(io->inputs[1]);
-  for (int64_t o = 0; o < outer; o++)
-    for (int64_t i = 0; i < n; i++)
-      combine(dst + (size_t)((o * n + i) * inner) * w, c + (size_t)(o * inner) * w, inner, a->dtype, is_prod(a->op));
+  const char *src = cask_block_data(loc), *c = cask_block_data(io->inputs[1]);
+  for (int64_t o = 0; o < outer; o++) {
+    if (inner == 1) { /* one carry for the whole lane */
+      combine_into(dst + (size_t)(o * n) * w, src + (size_t)(o * n) * w, c + (size_t)o * w, 0, n, a->dtype,
+                   is_prod(a->op));
+      continue;
+    }
+    for (int64_t i = 0; i < n; i++) {
+      size_t at = (size_t)((o * n + i) * inner) * w;
+      combine_into(dst + at, src + at, c + (size_t)(o * inner) * w, 1, inner, a->dtype, is_prod(a->op));
+    }
+  }
   return CASK_OK;
 }
 
