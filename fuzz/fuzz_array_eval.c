@@ -6,7 +6,8 @@
  * is computed over two small arrays (4 x 3 and a broadcast row of 3) when
  * it has at most 4096 elements and its lowering few blocks (below),
  * and must compute (or be refused as too many tasks: CASK_ETOOBIG, or
- * fail as NumPy's LinAlgError would: a singular matrix, an all-NaN slice);
+ * fail as NumPy's LinAlgError or ValueError would: a singular matrix, an
+ * all-NaN slice, the min of an empty selection);
  * one of unknown block lengths (a selection) has its sizes counted first. The
  * one thing to know: abort() is how a broken property is reported. */
 #include <stdint.h>
@@ -52,7 +53,9 @@ static int small_enough(const cask_array *a, int64_t *budget) {
  * LinAlgError and ValueError): the run may end with them. */
 static int data_dependent(const char *msg) {
   static const char *const known[] = {"Singular matrix", "not positive definite", "All-NaN slice", "did not converge",
-                                      "holds NaN", "is singular (a is rank deficient)"};
+                                      "holds NaN", "is singular (a is rank deficient)",
+                                      /* min/max of a selection that kept nothing */
+                                      "zero-size array to reduction operation"};
   for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
     if (strstr(msg, known[i])) return 1;
   return 0;
