@@ -1,5 +1,6 @@
 /* mpi_session.c - `cask run` on MPI ranks (mpi_session.h). Built with
- * MPI when cask is (CASK_MPI); else the stubs at the end. */
+ * MPI when cask is (CASK_MPI); else, at the end, the one-process session
+ * (rank 0 of 1, no executor; CASK_MPI=1 refused with a message). */
 #include "mpi_session.h"
 
 #include <stdio.h>
