@@ -128,6 +128,23 @@ double cask__key_to_f64(cask_dtype t, uint64_t key) {
 #define RADIX (1 << RADIX_BITS)
 
 /* Small arrays: insertion sort (stable), cheaper than 256-bucket passes. */
+/* Passes alternate between two buffers of keys (and payloads): the one
+ * just written becomes the source of the next pass. */
+static void swap_passes(uint64_t **sk, uint64_t **dk, int64_t **sp, int64_t **dp) {
+  uint64_t *t = *sk;
+  *sk = *dk, *dk = t;
+  int64_t *tq = *sp;
+  *sp = *dp, *dp = tq;
+}
+
+/* After the passes: the result (sk, sp) into the caller's arrays, unless
+ * the last pass wrote there already. */
+static void land(uint64_t *k, int64_t *p, const uint64_t *sk, const int64_t *sp, int64_t n) {
+  if (sk == k) return;
+  memcpy(k, sk, (size_t)n * sizeof *k);
+  if (p) memcpy(p, sp, (size_t)n * sizeof *p);
+}
+
 static void insertion(uint64_t *k, int64_t *p, int64_t n) {
   for (int64_t i = 1; i < n; i++) {
     uint64_t v = k[i];
@@ -173,17 +190,9 @@ static void lsd(uint64_t *k, int64_t *p, uint64_t *tk, int64_t *tp, int64_t n, i
       }
     else
       for (int64_t i = 0; i < n; i++) dk[c[(sk[i] >> sh) & (RADIX - 1)]++] = sk[i];
-    uint64_t *t = sk;
-    sk = dk;
-    dk = t;
-    int64_t *tq = sp;
-    sp = dp;
-    dp = tq;
+    swap_passes(&sk, &dk, &sp, &dp);
   }
-  if (sk != k) {
-    memcpy(k, sk, (size_t)n * sizeof *k);
-    if (p) memcpy(p, sp, (size_t)n * sizeof *p);
-  }
+  land(k, p, sk, sp, n);
 }
 
 /* Keys a bucket may hold to be finished by LSD passes in cache (its keys
@@ -298,17 +307,9 @@ int cask__merge_runs(uint64_t *keys, int64_t *payload, int64_t *bounds, int nrun
     }
     bounds[m] = n;
     nruns = m;
-    uint64_t *t = sk;
-    sk = dk;
-    dk = t;
-    int64_t *tq = sp;
-    sp = dp;
-    dp = tq;
+    swap_passes(&sk, &dk, &sp, &dp);
   }
-  if (sk != keys) {
-    memcpy(keys, sk, (size_t)n * sizeof *keys);
-    if (payload) memcpy(payload, sp, (size_t)n * sizeof *payload);
-  }
+  land(keys, payload, sk, sp, n);
   cask_block_release(bk);
   cask_block_release(bp);
   return CASK_OK;
