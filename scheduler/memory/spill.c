@@ -289,14 +289,20 @@ static int64_t inputs_size(const cask_graph *g, uint32_t v, int64_t nbytes) {
 /* Whether to drop v's block (nbytes) rather than spill it: by the policy,
  * or (CASK_DROP_COST) when making it again costs less than writing it and
  * reading it back: the op's measured time against the spill throughput
- * measured on this disk (before any, 1 GB/s writing and 2 GB/s reading). */
+ * measured on this disk in this run. Both sides are measured, never
+ * assumed: until the run has written a spill file it spills (one block is
+ * the price of knowing the disk), and until it has read one back a read
+ * is priced as a write. With a guessed spill rate (it was 1 GB/s writing,
+ * 2 GB/s reading) the choice flipped between runs of the same job on a
+ * disk whose speed varies: the make rate measured on a slow minute was
+ * compared with a constant; now both sides slow down together. */
 static int cheaper_to_remake(cask__memory *m, const cask__run *r, uint32_t v, size_t nbytes) {
   if (m->drop == CASK_DROP_NEVER || !cask__remakeable(r->g, v)) return 0;
   if (m->drop == CASK_DROP_ALWAYS) return 1;
   double cost = make_cost(m, r, v, nbytes);
-  if (cost <= 0) return 0;
-  double w = m->write_bytes ? (double)m->write_ns / (double)m->write_bytes : 1.0;
-  double rd = m->read_bytes ? (double)m->read_ns / (double)m->read_bytes : 0.5;
+  if (cost <= 0 || !m->write_bytes) return 0;
+  double w = (double)m->write_ns / (double)m->write_bytes;
+  double rd = m->read_bytes ? (double)m->read_ns / (double)m->read_bytes : w;
   return cost < (w + rd) * (double)nbytes;
 }
 
