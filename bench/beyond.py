@@ -22,8 +22,10 @@ sum to 85 % of the cap; .npy blocks read and written by tasks that open the
 file themselves, as one does with a cluster). Reported per run: the wall of
 the computation, the peak RSS of the process tree (the cgroup's rss, sampled
 every 20 ms), the peak of the cgroup's whole charge (page cache included),
-whether it was killed (the cgroup's OOM killer), and cask's bytes spilled,
-dropped and made again. Every result is checked against NumPy, computed
+whether it was killed (the cgroup's OOM killer), cask's bytes spilled,
+dropped and made again, and the bytes every system read from the disk
+(the process tree's block reads, ru_inblock) with the rate that makes over
+the process's wall: two systems bound by one disk differ by their bytes. Every result is checked against NumPy, computed
 outside the cgroup in slices with long-double sums (x @ w: NumPy's float64
 product): values within 1e-12 relative, files elementwise within 1e-12 of
 the largest magnitude (x.T bit for bit). A line of JSON per run and per case goes to stdout.
@@ -31,6 +33,7 @@ the largest magnitude (x.T bit for bit). A line of JSON per run and per case goe
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -298,6 +301,12 @@ def run_in_cgroup(name, cap, argv, timeout):
     peak charge, ooms, wall of the whole process)."""
     g = Cgroup(name, cap)
     try:
+        # Bytes read from the disk by the run's process tree: the block
+        # reads (ru_inblock, 512-byte units; reads the page cache served are
+        # not counted) of the children this driver has reaped, before and
+        # after it reaps this one (its own reaped children included). The
+        # cgroup's blkio counters read 0 on this machine's virtio disk.
+        inblock0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_inblock
         t0 = time.perf_counter()
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              preexec_fn=lambda: g.write("cgroup.procs", str(os.getpid())))
@@ -324,7 +333,8 @@ def run_in_cgroup(name, cap, argv, timeout):
         done.set()
         th.join()
         wall = time.perf_counter() - t0
-        return p.returncode, out.splitlines(), err, peak_rss, g.peak(), g.ooms(), wall
+        disk_read = (resource.getrusage(resource.RUSAGE_CHILDREN).ru_inblock - inblock0) * 512
+        return p.returncode, out.splitlines(), err, peak_rss, g.peak(), g.ooms(), wall, disk_read
     finally:
         g.remove()
 
@@ -354,11 +364,12 @@ def run_case(cfg, case, system, paths, threads, args):
     else:
         argv = ["/usr/bin/python3", "-c", DASK_SCRIPT, "threads" if system == "dask_threads" else "distributed",
                 expr, xpath, wpath, str(cfg["crow"]), str(threads), str(cfg["cap"] * 85 // 100)] + specs
-    status, lines, err, rss, charge, ooms, proc_wall = run_in_cgroup(
+    status, lines, err, rss, charge, ooms, proc_wall, disk_read = run_in_cgroup(
         "cask-bench-%s-%s-%d" % (cid, system, os.getpid()), cfg["cap"], argv, TIMEOUT)
     r = {"bench": "beyond", "case": cid, "expr": expr, "source": src, "outputs": outputs, "system": system,
          "cap_bytes": cfg["cap"], "status": status, "peak_rss_bytes": rss, "peak_charge_bytes": charge,
-         "oom_kills": ooms, "process_wall_s": round(proc_wall, 3), "cached_before_bytes": cached, "ok": False}
+         "oom_kills": ooms, "process_wall_s": round(proc_wall, 3), "cached_before_bytes": cached,
+         "disk_read_bytes": disk_read, "ok": False}
     if system == "cask":
         r["memory_limit"] = limit
     for line in lines:
@@ -503,8 +514,9 @@ def main():
         if case[0] not in wanted:
             continue
         log("\n%s: %s, x from %s, to %s" % (case[0], case[1], case[2], ", ".join(case[3])))
-        log("%-18s %8s %9s %9s %6s %9s %9s %9s  %s" % ("system", "wall s", "RSS GiB", "charge", "OOM",
-                                                       "spill GB", "drop GB", "remade", "check"))
+        log("%-18s %8s %9s %9s %6s %9s %9s %9s %8s %7s  %s" % (
+            "system", "wall s", "RSS GiB", "charge", "OOM", "spill GB", "drop GB", "remade", "read GB", "GB/s",
+            "check"))
         tries = {}
         for system in [s for _ in range(max(1, args.repeat)) for s in args.systems.split(",")]:
             r = run_case(cfg, case, system, paths, args.threads, args)
@@ -514,11 +526,14 @@ def main():
             tries.setdefault(system, []).append(r)
             print(json.dumps(r), flush=True)
             if r["ok"]:
-                log("%-18s %8.2f %9.3f %9.3f %6d %9s %9s %9s  %s %s" % (
+                rd = r["disk_read_bytes"]
+                log("%-18s %8.2f %9.3f %9.3f %6d %9s %9s %9s %8s %7s  %s %s" % (
                     system, r["wall_s"], r["peak_rss_bytes"] / 2 ** 30, r["peak_charge_bytes"] / 2 ** 30,
                     r["oom_kills"], "%.2f" % (r["spilled_bytes"] / 1e9) if "spilled_bytes" in r else "-",
                     "%.2f" % (r["dropped_bytes"] / 1e9) if "dropped_bytes" in r else "-",
                     "%.2f" % (r["remade_bytes"] / 1e9) if "remade_bytes" in r else "-",
+                    "%.2f" % (rd / 1e9) if rd >= 0 else "-",
+                    "%.2f" % (rd / 1e9 / r["process_wall_s"]) if rd >= 0 else "-",
                     "ok" if r["check_pass"] else "FAIL", r["check"]))
             else:
                 log("%-18s failed: %s" % (system, r["failure"]))
