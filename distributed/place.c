@@ -54,10 +54,47 @@ static int majority_rank(const cask_graph *g, uint32_t t, const int *owner, tall
   return best;
 }
 
+/* Roots without a hint: the ones split into runs. */
 static size_t count_roots(const cask_graph *g) {
   size_t n = 0;
-  for (size_t i = 0; i < g->ntasks; i++) n += g->tasks[i].ndeps == 0;
+  for (size_t i = 0; i < g->ntasks; i++) n += g->tasks[i].ndeps == 0 && !g->tasks[i].place_kind;
   return n;
+}
+
+/* The P x Q process grid (P * Q = K) for an ni x nj block grid: the one
+ * giving blocks to the most ranks (min(P, ni) * min(Q, nj)), then the most
+ * square, then the taller. It depends on K, ni and nj only. */
+typedef struct grid {
+  uint32_t ni, nj;
+  int p, q;
+} grid;
+
+static void grid_shape(grid *c, int nranks, uint32_t ni, uint32_t nj) {
+  if (c->p && c->ni == ni && c->nj == nj) return; /* most hints share a grid */
+  int64_t best_use = -1;
+  c->ni = ni, c->nj = nj;
+  for (int p = 1; p <= nranks; p++) {
+    if (nranks % p) continue;
+    int q = nranks / p;
+    int64_t use = (int64_t)(p < (int64_t)ni ? p : (int64_t)ni) * (q < (int64_t)nj ? q : (int64_t)nj);
+    int diff = p > q ? p - q : q - p, bdiff = c->p > c->q ? c->p - c->q : c->q - c->p;
+    if (use > best_use || (use == best_use && (diff < bdiff || (diff == bdiff && p > c->p))))
+      best_use = use, c->p = p, c->q = q;
+  }
+}
+
+/* The rank a hint names, or -1 for none. */
+static int hinted_rank(const cask_graph *g, uint32_t t, const int *owner, int nranks, grid *c) {
+  const cask__task *r = &g->tasks[t];
+  switch (r->place_kind) {
+  case CASK_PLACE_GRID:
+    grid_shape(c, nranks, r->place[2], r->place[3]);
+    return (int)(r->place[0] % (uint32_t)c->p) * c->q + (int)(r->place[1] % (uint32_t)c->q);
+  case CASK_PLACE_FOLLOW:
+    return r->place[0] < r->ndeps ? owner[g->dep_idx[r->deps_off + r->place[0]]] : -1;
+  case CASK_PLACE_RANK: return (int)(r->place[0] % (uint32_t)nranks);
+  default: return -1;
+  }
 }
 
 int cask__place(cask_graph *g, int nranks, int *owner, uint32_t **by_prio) {
@@ -78,9 +115,11 @@ int cask__place(cask_graph *g, int nranks, int *owner, uint32_t **by_prio) {
     goto free_all;
   }
   for (size_t i = 0; i < n; i++) order[g->prio[i]] = (uint32_t)i;
+  grid c = {0, 0, 0, 0};
   for (size_t p = 0; p < n; p++) {
     uint32_t t = order[p];
-    owner[t] = g->tasks[t].ndeps ? majority_rank(g, t, owner, &v) : root_rank(j++, nroots, nranks);
+    int h = g->tasks[t].place_kind ? hinted_rank(g, t, owner, nranks, &c) : -1;
+    owner[t] = h >= 0 ? h : g->tasks[t].ndeps ? majority_rank(g, t, owner, &v) : root_rank(j++, nroots, nranks);
   }
   if (by_prio) *by_prio = order, order = NULL;
 free_all:
