@@ -327,11 +327,11 @@ int cask_graph_set_place(cask_graph *g, cask_task_id id, const cask_place_hint *
   cask__task *t = &g->tasks[id];
   int ok = h->kind == CASK_PLACE_NONE || h->kind == CASK_PLACE_RANK ||
            (h->kind == CASK_PLACE_FOLLOW && h->i < t->ndeps) ||
-           (h->kind == CASK_PLACE_GRID && h->i < h->ni && h->j < h->nj);
+           (h->kind == CASK_PLACE_GRID && h->ni && h->nj);
   if (!ok) {
     cask__fmt(g->errmsg, sizeof g->errmsg,
               "cask_graph_set_place: task '%s': hint kind %d (%u, %u of %u x %u) is not one of: none; rank; "
-              "follow an input below %u; grid block (i < ni, j < nj)",
+              "follow an input below %u; grid block of a grid of ni, nj >= 1 blocks",
               cask__key(g, id), h->kind, h->i, h->j, h->ni, h->nj, t->ndeps);
     return CASK_EINVAL;
   }
