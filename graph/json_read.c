@@ -199,8 +199,8 @@ static int add_task(reader *r, size_t idx, const char *key, const cask_op *op,
     uint32_t v[5];
     for (int k = 0; k < 5; k++) v[k] = (uint32_t)cJSON_GetArrayItem(f[T_PLACE], k)->valuedouble;
     cask_place_hint h = {(int)v[0], v[1], v[2], v[3], v[4]};
-    if ((rc = cask_graph_set_place(r->g, id, &h)))
-      return task_fail(r, rc, idx, key, "place", "%s", cask_graph_errmsg(r->g));
+    if (cask_graph_set_place(r->g, id, &h))
+      return task_fail(r, CASK_EJSON, idx, key, "place", "%s", cask_graph_errmsg(r->g));
   }
   return CASK_OK;
 }
