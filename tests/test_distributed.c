@@ -4,7 +4,8 @@
  * (every task runs on exactly one rank, sends of a to b are the receives of
  * b from a, each block goes to each rank once) over random DAGs for K = 1
  * to 8, and against the bytes a row-block elementwise job (none) and a
- * tree reduction (one partial per rank but the first) must move. */
+ * tree reduction (one partial per rank but the first) must move; placement
+ * hints (grid, follow, rank) against the documented rules. */
 #include "test-util.h"
 #include <check.h>
 #include <stdio.h>
