@@ -90,14 +90,15 @@ static int hinted_rank(const cask_graph *g, uint32_t t, const int *owner, int nr
   }
 }
 
-/* A root without a hint whose consumers all carry a GRID or RANK hint
- * naming one rank goes there (a matmul operand's file block is read where
- * the operand block is made); -1 otherwise. */
+/* A root without a hint whose consumers all carry GRID hints naming one
+ * rank goes there (a matmul operand's file block is read where the operand
+ * block is made); -1 otherwise. Not for RANK hints: a writer hinted to
+ * rank 0 would draw every block it writes there, computed by one rank. */
 static int root_by_consumers(const cask_graph *g, uint32_t t, int nranks, grid *c) {
   int r = -1;
   for (uint32_t k = g->succ_off[t]; k < g->succ_off[t + 1]; k++) {
     uint32_t u = g->succ[k], kind = g->tasks[u].place_kind;
-    if (kind != CASK_PLACE_GRID && kind != CASK_PLACE_RANK) return -1;
+    if (kind != CASK_PLACE_GRID) return -1;
     int h = hinted_rank(g, u, NULL, nranks, c);
     if (r >= 0 && h != r) return -1;
     r = h;

@@ -433,9 +433,13 @@ START_TEST(hints_place_tasks_before_the_majority_rule) {
   small = add(g, "small", 2, 10, &blk[2][3], 1);
   f = add(g, "follow", 3, 10, (cask_task_id[]){big, small}, 2);
   hint(g, f, CASK_PLACE_FOLLOW, 1, 0, 0, 0);
-  /* rank 5 (mod K); a root read only by it goes there too */
+  /* rank 5 (mod K); a root read only by a GRID-hinted task goes with it,
+   * one read only by the RANK-hinted task stays in the runs */
   lone = add(g, "lone-root", 4, 1 << 20, NULL, 0);
-  r5 = add(g, "rank5", 5, 8, (cask_task_id[]){lone, blk[1][1]}, 2);
+  cask_task_id gt = add(g, "grid-reader", 4, 8, &lone, 1);
+  hint(g, gt, CASK_PLACE_GRID, 1, 2, 3, 4);
+  cask_task_id w = add(g, "w-root", 4, 8, NULL, 0);
+  r5 = add(g, "rank5", 5, 8, (cask_task_id[]){w, blk[1][1]}, 2);
   hint(g, r5, CASK_PLACE_RANK, 5, 0, 0, 0);
   /* a root read by tasks hinted to different ranks stays in the runs */
   shared = add(g, "shared-root", 6, 8, NULL, 0);
@@ -451,11 +455,13 @@ START_TEST(hints_place_tasks_before_the_majority_rule) {
         require(owner[blk[i][j]] == (i % p) * q + j % q, "K=%d: block (%d, %d) on rank %d, not %d", k, i, j,
                 owner[blk[i][j]], (i % p) * q + j % q);
     require(owner[f] == owner[small], "K=%d: the follower is on %d, its input 1 on %d", k, owner[f], owner[small]);
-    require(owner[r5] == 5 % k && owner[lone] == 5 % k, "K=%d: rank5 on %d, its root on %d", k, owner[r5],
-            owner[lone]);
+    require(owner[r5] == 5 % k, "K=%d: rank5 on %d", k, owner[r5]);
+    require(owner[lone] == owner[gt] && owner[gt] == (1 % p) * q + 2 % q, "K=%d: the grid reader on %d, its root on %d",
+            k, owner[gt], owner[lone]);
     require(owner[c1] == 0 && owner[c2] == 1 % k, "K=%d: c1 on %d, c2 on %d", k, owner[c1], owner[c2]);
-    /* the only root in the runs: all of it, on rank 0 */
-    require(owner[shared] == 0, "K=%d: the shared root on %d", k, owner[shared]);
+    /* the two roots in the runs: one run each (ranks 0 and 1) */
+    require(owner[shared] + owner[w] == (k > 1) && owner[shared] <= 1 && owner[w] <= 1,
+            "K=%d: the runs' roots on %d and %d", k, owner[shared], owner[w]);
     check_plans(g, k, "hinted graph");
     free(owner);
   }
