@@ -38,7 +38,10 @@ static uint64_t task_digest(const cask_graph *g, uint32_t t) {
   h = mix(h, r->ndeps);
   for (uint32_t k = 0; k < r->ndeps; k++) h = mix(h, g->dep_hash[r->deps_off + k]);
   h = mix(h, r->flags & CASK__TASK_OUTPUT);
-  return mix(h, (uint64_t)r->size);
+  h = mix(h, (uint64_t)r->size);
+  if (r->place_kind) /* unhinted tasks digest as before hints existed */
+    for (int k = 0; k < 4; k++) h = mix(h, ((uint64_t)r->place_kind << 32) | r->place[k]);
+  return h;
 }
 
 int cask_graph_task_digests(cask_graph *g, uint64_t *out) {

@@ -54,9 +54,69 @@ static int majority_rank(const cask_graph *g, uint32_t t, const int *owner, tall
   return best;
 }
 
-static size_t count_roots(const cask_graph *g) {
+/* The P x Q process grid (P * Q = K) for an ni x nj block grid: the one
+ * giving blocks to the most ranks (min(P, ni) * min(Q, nj)), then the most
+ * square, then the taller. It depends on K, ni and nj only. */
+typedef struct grid {
+  uint32_t ni, nj;
+  int p, q;
+} grid;
+
+static void grid_shape(grid *c, int nranks, uint32_t ni, uint32_t nj) {
+  if (c->p && c->ni == ni && c->nj == nj) return; /* most hints share a grid */
+  int64_t best_use = -1;
+  c->ni = ni, c->nj = nj;
+  for (int p = 1; p <= nranks; p++) {
+    if (nranks % p) continue;
+    int q = nranks / p;
+    int64_t use = (int64_t)(p < (int64_t)ni ? p : (int64_t)ni) * (q < (int64_t)nj ? q : (int64_t)nj);
+    int diff = p > q ? p - q : q - p, bdiff = c->p > c->q ? c->p - c->q : c->q - c->p;
+    if (use > best_use || (use == best_use && (diff < bdiff || (diff == bdiff && p > c->p))))
+      best_use = use, c->p = p, c->q = q;
+  }
+}
+
+/* The rank a hint names, or -1 for none. */
+static int hinted_rank(const cask_graph *g, uint32_t t, const int *owner, int nranks, grid *c) {
+  const cask__task *r = &g->tasks[t];
+  switch (r->place_kind) {
+  case CASK_PLACE_GRID:
+    grid_shape(c, nranks, r->place[2], r->place[3]);
+    return (int)(r->place[0] % (uint32_t)c->p) * c->q + (int)(r->place[1] % (uint32_t)c->q);
+  case CASK_PLACE_FOLLOW:
+    return owner && r->place[0] < r->ndeps ? owner[g->dep_idx[r->deps_off + r->place[0]]] : -1;
+  case CASK_PLACE_RANK: return (int)(r->place[0] % (uint32_t)nranks);
+  default: return -1;
+  }
+}
+
+/* A root without a hint whose consumers all carry GRID hints naming one
+ * rank goes there (a matmul operand's file block is read where the operand
+ * block is made); -1 otherwise. Not for RANK hints: a writer hinted to
+ * rank 0 would draw every block it writes there, computed by one rank. */
+static int root_by_consumers(const cask_graph *g, uint32_t t, int nranks, grid *c) {
+  int r = -1;
+  for (uint32_t k = g->succ_off[t]; k < g->succ_off[t + 1]; k++) {
+    uint32_t u = g->succ[k], kind = g->tasks[u].place_kind;
+    if (kind != CASK_PLACE_GRID) return -1;
+    int h = hinted_rank(g, u, NULL, nranks, c);
+    if (r >= 0 && h != r) return -1;
+    r = h;
+  }
+  return r;
+}
+
+/* The ranks of roots that have one from a hint (theirs or their
+ * consumers'), -1 for the others; returns how many others (the roots split
+ * into runs). */
+static size_t place_roots(const cask_graph *g, int nranks, int *owner, grid *c) {
   size_t n = 0;
-  for (size_t i = 0; i < g->ntasks; i++) n += g->tasks[i].ndeps == 0;
+  for (size_t i = 0; i < g->ntasks; i++) {
+    if (g->tasks[i].ndeps) continue;
+    uint32_t t = (uint32_t)i;
+    owner[t] = g->tasks[t].place_kind ? hinted_rank(g, t, NULL, nranks, c) : root_by_consumers(g, t, nranks, c);
+    n += owner[t] < 0;
+  }
   return n;
 }
 
@@ -68,7 +128,8 @@ int cask__place(cask_graph *g, int nranks, int *owner, uint32_t **by_prio) {
   }
   int rc = g->prio && g->validated ? CASK_OK : cask_graph_order(g);
   if (rc) return rc;
-  size_t n = g->ntasks, nroots = count_roots(g), j = 0;
+  grid c = {0, 0, 0, 0};
+  size_t n = g->ntasks, nroots = place_roots(g, nranks, owner, &c), j = 0;
   uint32_t *order = cask__malloc(n * sizeof *order);
   tally v = {cask__malloc((size_t)nranks * sizeof *v.acc), cask__calloc((size_t)nranks, sizeof *v.stamp),
              cask__malloc((size_t)nranks * sizeof *v.touched)};
@@ -80,7 +141,12 @@ int cask__place(cask_graph *g, int nranks, int *owner, uint32_t **by_prio) {
   for (size_t i = 0; i < n; i++) order[g->prio[i]] = (uint32_t)i;
   for (size_t p = 0; p < n; p++) {
     uint32_t t = order[p];
-    owner[t] = g->tasks[t].ndeps ? majority_rank(g, t, owner, &v) : root_rank(j++, nroots, nranks);
+    if (!g->tasks[t].ndeps) {
+      if (owner[t] < 0) owner[t] = root_rank(j++, nroots, nranks);
+      continue;
+    }
+    int h = g->tasks[t].place_kind ? hinted_rank(g, t, owner, nranks, &c) : -1;
+    owner[t] = h >= 0 ? h : majority_rank(g, t, owner, &v);
   }
   if (by_prio) *by_prio = order, order = NULL;
 free_all:

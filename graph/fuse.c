@@ -54,6 +54,15 @@ static int fuse_chain(cask_graph *g, uint32_t tail, uint32_t *chain, uint32_t *d
   if ((rc = cask__grow((void **)&g->args, &g->args_cap, g->args_len + len + 8, 1))) return rc;
   memcpy(g->args + g->args_len, *blob, len);
   cask__task *t = &g->tasks[tail];
+  /* The placement hint nearest the tail; a FOLLOW names an input of its
+   * own task, so only the head's (whose inputs the fused task takes) holds. */
+  uint32_t kind = 0, place[4] = {0, 0, 0, 0};
+  for (size_t i = 0; i < n && !kind; i++) {
+    const cask__task *c = &g->tasks[chain[i]];
+    if (c->place_kind == CASK_PLACE_FOLLOW && i != n - 1) continue;
+    kind = c->place_kind, memcpy(place, c->place, sizeof place);
+  }
+  t->place_kind = kind, memcpy(t->place, place, sizeof place);
   t->op = cask__op_fused;
   t->args_off = (uint32_t)g->args_len;
   t->args_len = (uint32_t)len;

@@ -24,7 +24,8 @@ typedef struct cask__task {
   uint32_t deps_off, ndeps;    /* into dep_hash / dep_idx */
   int64_t size;                /* declared result bytes, -1 unknown */
   uint32_t flags;
-  uint32_t pad;
+  uint32_t place_kind; /* a cask_place_kind: where a distributed run puts it */
+  uint32_t place[4];   /* its i, j, ni, nj (cask_place_hint) */
 } cask__task;
 
 struct cask_graph {

@@ -140,7 +140,8 @@ int cask__add(cask_graph *g, const char *key, size_t key_len, uint64_t hash,
   g->ndeps += ndeps;
   t->size = -1;
   t->flags = 0;
-  t->pad = 0;
+  t->place_kind = 0;
+  memset(t->place, 0, sizeof t->place);
   g->ntasks++;
   if (out) *out = idx;
   return CASK_OK;
@@ -318,6 +319,34 @@ int cask_graph_set_output(cask_graph *g, cask_task_id id, int is_output) {
 int cask_graph_set_size(cask_graph *g, cask_task_id id, int64_t nbytes) {
   if (!g || id >= g->ntasks || nbytes < -1) return CASK_EINVAL;
   g->tasks[id].size = nbytes;
+  return CASK_OK;
+}
+
+int cask_graph_set_place(cask_graph *g, cask_task_id id, const cask_place_hint *h) {
+  if (!g || !h || id >= g->ntasks) return CASK_EINVAL;
+  cask__task *t = &g->tasks[id];
+  int ok = h->kind == CASK_PLACE_NONE || h->kind == CASK_PLACE_RANK ||
+           (h->kind == CASK_PLACE_FOLLOW && h->i < t->ndeps) ||
+           (h->kind == CASK_PLACE_GRID && h->ni && h->nj);
+  if (!ok) {
+    cask__fmt(g->errmsg, sizeof g->errmsg,
+              "cask_graph_set_place: task '%s': hint kind %d (%u, %u of %u x %u) is not one of: none; rank; "
+              "follow an input below %u; grid block of a grid of ni, nj >= 1 blocks",
+              cask__key(g, id), h->kind, h->i, h->j, h->ni, h->nj, t->ndeps);
+    return CASK_EINVAL;
+  }
+  t->place_kind = (uint32_t)h->kind;
+  uint32_t v[4] = {h->i, h->j, h->ni, h->nj};
+  memcpy(t->place, v, sizeof v);
+  if (h->kind != CASK_PLACE_GRID) t->place[2] = t->place[3] = 0;
+  if (h->kind == CASK_PLACE_NONE) memset(t->place, 0, sizeof t->place);
+  return CASK_OK;
+}
+
+int cask_graph_get_place(const cask_graph *g, cask_task_id id, cask_place_hint *h) {
+  if (!g || !h || id >= g->ntasks) return CASK_EINVAL;
+  const cask__task *t = &g->tasks[id];
+  *h = (cask_place_hint){(int)t->place_kind, t->place[0], t->place[1], t->place[2], t->place[3]};
   return CASK_OK;
 }
 

@@ -45,9 +45,9 @@ typedef struct reader {
 
 typedef int (*task_fn)(reader *r, size_t idx, const cJSON *task);
 
-enum { T_KEY, T_OP, T_ARGS, T_DEPS, T_OUTPUT, T_SIZE, T_PRIORITY, T_NFIELDS };
-static const char *const task_fields[T_NFIELDS] = {"key",    "op",   "args",    "deps",
-                                                   "output", "size", "priority"};
+enum { T_KEY, T_OP, T_ARGS, T_DEPS, T_OUTPUT, T_SIZE, T_PRIORITY, T_PLACE, T_NFIELDS };
+static const char *const task_fields[T_NFIELDS] = {"key",    "op",   "args",     "deps",
+                                                   "output", "size", "priority", "place"};
 enum { D_VERSION, D_NTASKS, D_TASKS, D_NFIELDS };
 static const char *const doc_fields[D_NFIELDS] = {"cask_graph", "ntasks", "tasks"};
 
@@ -175,6 +175,14 @@ static int check_marks(reader *r, size_t idx, const char *key, const cJSON **f) 
     return task_fail(r, CASK_EJSON, idx, key, "priority",
                      "must be a whole number from 0 to 2^32-2");
   r->ordered |= f[T_PRIORITY] != NULL;
+  if (f[T_PLACE]) {
+    int n = cJSON_IsArray(f[T_PLACE]) ? cJSON_GetArraySize(f[T_PLACE]) : 0;
+    for (int k = 0; k < n && n == 5; k++)
+      if (!whole(cJSON_GetArrayItem(f[T_PLACE], k), (double)UINT32_MAX, &v)) n = 0;
+    if (n != 5)
+      return task_fail(r, CASK_EJSON, idx, key, "place",
+                       "must be [kind, i, j, ni, nj], whole numbers from 0 to 2^32-1");
+  }
   return CASK_OK;
 }
 
@@ -187,6 +195,13 @@ static int add_task(reader *r, size_t idx, const char *key, const cask_op *op,
   if (rc) return task_fail(r, rc, idx, key, NULL, "%s", cask_graph_errmsg(r->g));
   if (cJSON_IsTrue(f[T_OUTPUT])) cask_graph_set_output(r->g, id, 1);
   if (f[T_SIZE]) cask_graph_set_size(r->g, id, (int64_t)f[T_SIZE]->valuedouble);
+  if (f[T_PLACE]) {
+    uint32_t v[5];
+    for (int k = 0; k < 5; k++) v[k] = (uint32_t)cJSON_GetArrayItem(f[T_PLACE], k)->valuedouble;
+    cask_place_hint h = {(int)v[0], v[1], v[2], v[3], v[4]};
+    if (cask_graph_set_place(r->g, id, &h))
+      return task_fail(r, CASK_EJSON, idx, key, "place", "%s", cask_graph_errmsg(r->g));
+  }
   return CASK_OK;
 }
 

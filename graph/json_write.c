@@ -1,9 +1,10 @@
 /* json_write.c - a validated graph as JSON text, one task per line:
  *   {"cask_graph":1,"ntasks":N,"tasks":[
- *   {"key":..,"op":..,"args":{..},"deps":[..],"output":true,"size":B,"priority":P},
+ *   {"key":..,"op":..,"args":{..},"deps":[..],"output":true,"size":B,"priority":P,
+ *    "place":[kind,i,j,ni,nj]},
  *   ...]}
- * "output", "size" and "priority" appear only when set (an output, a known
- * size, an ordered graph). json_read.c reads it back.
+ * "output", "size", "priority" and "place" appear only when set (an output,
+ * a known size, an ordered graph, a placement hint). json_read.c reads it back.
  * The one thing to know: the text is built by hand in one growable buffer,
  * not as a cJSON tree of the whole graph (tens of millions of small
  * allocations at a million tasks); only each task's "args" goes through
@@ -132,6 +133,15 @@ static int put_task(jbuf *b, cask_graph *g, uint32_t i) {
   if (g->prio) {
     puts_lit(b, ",\"priority\":");
     put_i64(b, g->prio[i]);
+  }
+  if (t->place_kind) {
+    puts_lit(b, ",\"place\":[");
+    put_i64(b, t->place_kind);
+    for (int k = 0; k < 4; k++) {
+      put(b, ",", 1);
+      put_i64(b, t->place[k]);
+    }
+    put(b, "]", 1);
   }
   put(b, "}", 1);
   return b->rc;

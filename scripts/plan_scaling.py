@@ -9,7 +9,7 @@ The job: per rank, 16 row blocks of 100 x 100 float64 in each of two
 columns of blocks (x, w: 3.2 MB per rank), y = x * w + x written out
 (elementwise: moves nothing) and s = sum(y, axis=0): at least one partial
 per column from every rank but one must move (the minimum printed); the
-array library's combine tree (fan-in 8) decides how many more do. For each K it plans ranks 0 and K-1, the best of
+array library's fold over the row blocks moves exactly that. For each K it plans ranks 0 and K-1, the best of
 REPEATS runs each, and prints a Markdown table: graph tasks, the rank's
 tasks, sends, receives, bytes sent and received, the analytical minimum of
 bytes moved over all ranks and what all ranks move, and the times (graph

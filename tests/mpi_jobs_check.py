@@ -16,7 +16,9 @@ a rank killed with SIGKILL makes the job exit non-zero without an output
 file; under a 2 MiB limit per rank, linalg.json spills and received blocks
 wait for room, same bytes; a task failing on one rank at K = 3 gives exit 1
 and one message naming rank, task and op, with nothing left; a graph file's printed outputs (gathered to rank 0) are the local
-run's. Exit 77 without mpirun. Sanitizer builds: no leak check (OpenMPI's
+run's; HDF5 and NetCDF outputs (written by rank 0, the other ranks'
+blocks sent to it) are the local run's bytes at K = 1..3, also under a
+2 MiB limit per rank. Exit 77 without mpirun. Sanitizer builds: no leak check (OpenMPI's
 own allocations are reported as leaks)."""
 import glob
 import os
@@ -107,6 +109,51 @@ def check_jobs(tmp):
                 if f in got and got[f] != ref_files[f]:
                     fail("%s K=%d: %s differs from the local run's" % (name, k, f))
         print("%s: K = 1..4 identical to the local run" % name, flush=True)
+
+
+HDF5_JOB = """{"inputs": {"x": {"source": "npy", "path": "data.npy", "chunks": [50, 100]}},
+ "steps": {"y": "x * 2 + 1", "s": "sum(x, axis=0)"},
+ "outputs": {"y": {"hdf5": "y.h5", "dataset": "/g/y", "compression": "gzip", "level": 3},
+             "s": {"netcdf": "s.nc", "variable": "s"}, "x": {"netcdf": "x.nc", "variable": "x", "dims": ["r", "c"]}}}"""
+
+
+def check_hdf5(tmp):
+    """HDF5 and NetCDF outputs on several ranks: written by rank 0 (its
+    writer tasks hinted there, the blocks of the other ranks sent to it),
+    byte-identical to the local run at K = 1..3, also under a 2 MiB limit."""
+    d0 = os.path.join(tmp, "h5.local")
+    os.makedirs(d0)
+    inputs(d0)
+    with open(os.path.join(d0, "job.json"), "w") as f:
+        f.write(HDF5_JOB)
+    r = run([CASK, "run", "-q", "job.json"], d0, dict(ENV, CASK_MPI="0"))
+    if r.returncode:
+        if b"built without HDF5" in r.stderr:
+            print("hdf5: skipped (built without HDF5)")
+            return
+        fail("hdf5: the local run failed: %s" % r.stderr.decode()[-300:])
+        return
+    ref = files(d0)
+    for k, extra in ((1, []), (2, []), (3, []), (3, ["--memory-limit", "2MiB"])):
+        d = os.path.join(tmp, "h5.%d%s" % (k, "m" if extra else ""))
+        os.makedirs(d)
+        inputs(d)
+        with open(os.path.join(d, "job.json"), "w") as f:
+            f.write(HDF5_JOB)
+        r = run([MPIRUN, "--oversubscribe", "-np", str(k), CASK, "run"] + extra + ["job.json"], d)
+        if r.returncode:
+            fail("hdf5 K=%d %s: exit %d: %s" % (k, extra, r.returncode, r.stderr.decode()[-400:]))
+            continue
+        got = files(d)
+        if sorted(got) != sorted(ref):
+            fail("hdf5 K=%d: files %s, local %s" % (k, sorted(got), sorted(ref)))
+        for f in ref:
+            if f in got and got[f] != ref[f]:
+                fail("hdf5 K=%d %s: %s differs from the local run's" % (k, extra, f))
+        m = re.search(rb"sent (\d+) blocks", r.stderr)
+        if k > 1 and not (m and int(m.group(1)) > 0):
+            fail("hdf5 K=%d: no block sent to rank 0: %r" % (k, r.stderr[-300:]))
+    print("hdf5: .h5 and .nc outputs at K = 1..3 identical to the local run", flush=True)
 
 
 def check_counts(tmp):
@@ -290,6 +337,7 @@ def main():
         return 77
     with tempfile.TemporaryDirectory() as tmp:
         check_jobs(tmp)
+        check_hdf5(tmp)
         check_counts(tmp)
         check_graph_files(tmp)
         check_memory_limit(tmp)

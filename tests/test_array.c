@@ -1430,11 +1430,11 @@ START_TEST(the_same_expression_built_twice_lowers_to_the_same_tasks) {
   /* the same with another seed */
   cask_array *g1 = red(CASK_SUM, bsc(CASK_MUL, un(CASK_SIN, runif(ctx, 2, 2, sh, ch)), 2, 0), NULL, 0, 0);
   size_t one = graph_size_of(f1);
-  /* 16 blocks, split_every 8: 16 fused source+partial tasks, 2 combines,
-   * and the last combine fused into the finalize (see the next test). */
-  ck_assert_int_eq(one, 19);
+  /* 16 blocks: 16 fused source+partial tasks, a fold of 15 combines, the
+   * last fused into the finalize (see the next test). */
+  ck_assert_int_eq(one, 31);
   ck_assert_int_eq(graph_size_of(f2), one);
-  /* f1 + f2: the 19 tasks once, and the add */
+  /* f1 + f2: the 31 tasks once, and the add */
   cask_array *same = bin(CASK_ADD, f1, f2);
   ck_assert_int_eq(graph_size_of(same), one + 1);
   /* every task of f1's graph is in it, under the same key */
@@ -1534,22 +1534,18 @@ static int count_op(const cask_graph *g, const char *name) {
 }
 
 /* The graph of sum(x) over 4x4 blocks of a random x: the random values are
- * computed inside the 16 partials (no source tasks), then the combine tree
- * (16 states in groups of split_every, level by level, down to 1) and the
- * finalize. Fusion merges every linear link: the top combine into the
- * finalize, and a partial left alone in a group of one into that group's
- * combine.
- *   split_every 2:  combines 8+4+2+1 = 15 -> 16 + 14 + 1 = 31, 1 fused
- *   split_every 3:  combines 6+2+1 (16 = 5*3 + 1: one partial alone)
- *                   -> 15 + 5 + 1 + 1 + 1 + 1 = 24, 2 fused
- *   split_every 8:  combines 2+1 -> 16 + 2 + 1 = 19, 1 fused
- *   split_every 16: combines 1 -> 16 + 1 = 17, 1 fused */
-START_TEST(a_sum_lowers_to_partials_a_combine_tree_and_a_fused_finalize) {
+ * computed inside the 16 partials (no source tasks), then a left fold of
+ * 15 combines (the running state and the next partial, in block order,
+ * whatever split_every: a fold crosses each rank boundary once,
+ * docs/distributed.md) and the finalize, into which fusion merges the last
+ * combine: 16 + 14 + 1 = 31 tasks. Each combine follows its partial when
+ * placed on ranks (a FOLLOW hint of input 1). */
+START_TEST(a_sum_lowers_to_partials_a_combine_fold_and_a_fused_finalize) {
   static const struct {
     int split_every;
     size_t tasks;
     int combines, fused;
-  } cases[] = {{2, 31, 14, 1}, {3, 24, 7, 2}, {8, 19, 2, 1}, {16, 17, 0, 1}};
+  } cases[] = {{2, 31, 14, 1}, {3, 31, 14, 1}, {8, 31, 14, 1}, {16, 31, 14, 1}};
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     cask_ctx *ctx = ctx_new(2, cases[c].split_every);
     cask_array *x = runif(ctx, 5, 2, (int64_t[]){8, 8}, (int64_t[]){2, 2});
@@ -1572,6 +1568,13 @@ START_TEST(a_sum_lowers_to_partials_a_combine_tree_and_a_fused_finalize) {
       const cask_task_id *deps = cask_graph_deps(g, i, &nd);
       for (size_t k = 0; k < nd; k++) ck_assert(cask_graph_priority(g, deps[k]) < p);
       outputs += cask_graph_is_output(g, i);
+      cask_place_hint h;
+      ck_assert(cask_graph_get_place(g, i, &h) == CASK_OK);
+      if (strcmp(cask_graph_op(g, i)->name, "array.combine") == 0) {
+        ck_assert_int_eq(nd, 2); /* the running state, then the partial */
+        ck_assert(strcmp(cask_graph_op(g, deps[1])->name, "array.partial") == 0);
+        ck_assert(h.kind == CASK_PLACE_FOLLOW && h.i == 1);
+      }
     }
     ck_assert_int_eq(outputs, 1);
     free(seen);
@@ -2348,7 +2351,7 @@ Suite *array_suite(void) {
   tc = tcase_create("graph");
   tcase_add_test(tc, the_same_expression_built_twice_lowers_to_the_same_tasks);
   tcase_add_test(tc, arrays_differing_in_chunks_scalars_values_or_seeds_share_no_blocks);
-  tcase_add_test(tc, a_sum_lowers_to_partials_a_combine_tree_and_a_fused_finalize);
+  tcase_add_test(tc, a_sum_lowers_to_partials_a_combine_fold_and_a_fused_finalize);
   tcase_add_test(tc, a_graph_writes_to_json_and_runs_from_it_unless_it_reads_a_buffer);
   tcase_set_timeout(tc, 60);
   suite_add_tcase(s, tc);

@@ -4,7 +4,8 @@
  * (every task runs on exactly one rank, sends of a to b are the receives of
  * b from a, each block goes to each rank once) over random DAGs for K = 1
  * to 8, and against the bytes a row-block elementwise job (none) and a
- * tree reduction (one partial per rank but the first) must move. */
+ * tree reduction (one partial per rank but the first) must move; placement
+ * hints (grid, follow, rank) against the documented rules. */
 #include "test-util.h"
 #include <check.h>
 #include <stdio.h>
@@ -404,6 +405,118 @@ START_TEST(array_graphs_digest_alike_and_row_blocks_stay_local) {
 }
 END_TEST
 
+/* The P x Q grid for K ranks and a 3 x 4 block grid, worked out by hand:
+ * the most ranks given blocks, then the most square, then the taller. */
+static void grid_for(int k, int *p, int *q) {
+  static const int pq[9][2] = {{0, 0}, {1, 1}, {2, 1}, {3, 1}, {2, 2}, {1, 5}, {3, 2}, {1, 7}, {2, 4}};
+  *p = pq[k][0], *q = pq[k][1];
+}
+
+static void hint(cask_graph *g, cask_task_id t, int kind, uint32_t i, uint32_t j, uint32_t ni, uint32_t nj) {
+  cask_place_hint h = {kind, i, j, ni, nj};
+  ck_assert_int_eq(cask_graph_set_place(g, t, &h), CASK_OK);
+}
+
+START_TEST(hints_place_tasks_before_the_majority_rule) {
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id blk[3][4], big, small, f, r5, lone, shared;
+  char key[32];
+  for (uint32_t i = 0; i < 3; i++)
+    for (uint32_t j = 0; j < 4; j++) {
+      snprintf(key, sizeof key, "b-%u-%u", i, j);
+      blk[i][j] = add(g, key, 1, 100, NULL, 0);
+      hint(g, blk[i][j], CASK_PLACE_GRID, i, j, 3, 4);
+    }
+  /* follows its second input although the first is larger */
+  big = add(g, "big", 2, 1000, &blk[0][0], 1);
+  small = add(g, "small", 2, 10, &blk[2][3], 1);
+  f = add(g, "follow", 3, 10, (cask_task_id[]){big, small}, 2);
+  hint(g, f, CASK_PLACE_FOLLOW, 1, 0, 0, 0);
+  /* rank 5 (mod K); a root read only by a GRID-hinted task goes with it,
+   * one read only by the RANK-hinted task stays in the runs */
+  lone = add(g, "lone-root", 4, 1 << 20, NULL, 0);
+  cask_task_id gt = add(g, "grid-reader", 4, 8, &lone, 1);
+  hint(g, gt, CASK_PLACE_GRID, 1, 2, 3, 4);
+  cask_task_id w = add(g, "w-root", 4, 8, NULL, 0);
+  r5 = add(g, "rank5", 5, 8, (cask_task_id[]){w, blk[1][1]}, 2);
+  hint(g, r5, CASK_PLACE_RANK, 5, 0, 0, 0);
+  /* a root read by tasks hinted to different ranks stays in the runs */
+  shared = add(g, "shared-root", 6, 8, NULL, 0);
+  cask_task_id c1 = add(g, "c1", 7, 8, &shared, 1), c2 = add(g, "c2", 7, 8, &shared, 1);
+  hint(g, c1, CASK_PLACE_RANK, 0, 0, 0, 0);
+  hint(g, c2, CASK_PLACE_RANK, 1, 0, 0, 0);
+  for (int k = 1; k <= 8; k++) {
+    int *owner = malloc(cask_graph_size(g) * sizeof *owner), p, q;
+    ck_assert_int_eq(cask_graph_place(g, k, owner), CASK_OK);
+    grid_for(k, &p, &q);
+    for (int i = 0; i < 3; i++)
+      for (int j = 0; j < 4; j++)
+        require(owner[blk[i][j]] == (i % p) * q + j % q, "K=%d: block (%d, %d) on rank %d, not %d", k, i, j,
+                owner[blk[i][j]], (i % p) * q + j % q);
+    require(owner[f] == owner[small], "K=%d: the follower is on %d, its input 1 on %d", k, owner[f], owner[small]);
+    require(owner[r5] == 5 % k, "K=%d: rank5 on %d", k, owner[r5]);
+    require(owner[lone] == owner[gt] && owner[gt] == (1 % p) * q + 2 % q, "K=%d: the grid reader on %d, its root on %d",
+            k, owner[gt], owner[lone]);
+    require(owner[c1] == 0 && owner[c2] == 1 % k, "K=%d: c1 on %d, c2 on %d", k, owner[c1], owner[c2]);
+    /* the two roots in the runs: one run each (ranks 0 and 1) */
+    require(owner[shared] + owner[w] == (k > 1) && owner[shared] <= 1 && owner[w] <= 1,
+            "K=%d: the runs' roots on %d and %d", k, owner[shared], owner[w]);
+    check_plans(g, k, "hinted graph");
+    free(owner);
+  }
+  cask_graph_free(g);
+}
+END_TEST
+
+START_TEST(hints_are_checked_digested_and_kept_by_files_and_fusion) {
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id a = add(g, "a", 1, 8, NULL, 0), b = add(g, "b", 2, 8, &a, 1), c = add(g, "c", 3, 8, &b, 1);
+  cask_task_id d = add(g, "d", 4, 8, (cask_task_id[]){a, c}, 2);
+  cask_graph_set_output(g, d, 1);
+  /* refused: a FOLLOW of an input the task lacks, an empty grid, no kind */
+  const cask_place_hint bad[] = {{CASK_PLACE_FOLLOW, 1, 0, 0, 0}, {CASK_PLACE_GRID, 0, 0, 0, 3}, {9, 0, 0, 0, 0}};
+  for (int i = 0; i < 3; i++) {
+    ck_assert_int_eq(cask_graph_set_place(g, b, &bad[i]), CASK_EINVAL);
+    require(strstr(cask_graph_errmsg(g), "cask_graph_set_place: task 'b'"), "%s", cask_graph_errmsg(g));
+  }
+  uint64_t before, after, back_digest;
+  ck_assert_int_eq(cask_graph_digest(g, &before), CASK_OK);
+  hint(g, b, CASK_PLACE_RANK, 3, 0, 0, 0);
+  hint(g, d, CASK_PLACE_FOLLOW, 1, 0, 0, 0);
+  ck_assert_int_eq(cask_graph_digest(g, &after), CASK_OK);
+  ck_assert_uint_ne(before, after);
+  /* a graph file keeps them */
+  char *json = NULL, *err = NULL;
+  size_t len;
+  cask_graph *back;
+  ck_assert_int_eq(cask_graph_to_json(g, &json, &len), CASK_OK);
+  require(strstr(json, "\"place\":[3,3,0,0,0]"), "%s", json);
+  ck_assert_int_eq(cask_graph_from_json(json, len, &back, &err), CASK_OK);
+  ck_assert_int_eq(cask_graph_digest(back, &back_digest), CASK_OK);
+  ck_assert_uint_eq(back_digest, after);
+  cask_graph_free(back);
+  /* and a bad one in a file is refused by name */
+  const char *text = "{\"cask_graph\":1,\"ntasks\":1,\"tasks\":[{\"key\":\"x\",\"op\":\"cask.noop\",\"place\":[2,0,0,0,0]}]}";
+  ck_assert_int_eq(cask_graph_from_json(text, strlen(text), &back, &err), CASK_EJSON);
+  require(err && strstr(err, "place"), "%s", err ? err : "(no message)");
+  cask_free(err);
+  cask_free(json);
+  /* fusion of a -> b -> c keeps b's hint in the fused task (named c) */
+  cask_task_id e = add(g, "e", 5, 8, NULL, 0), f2 = add(g, "f", 6, 8, &e, 1), h2 = add(g, "h", 7, 8, &f2, 1);
+  cask_graph_set_output(g, h2, 1);
+  hint(g, f2, CASK_PLACE_RANK, 2, 0, 0, 0);
+  ck_assert_int_eq(cask_graph_fuse(g), CASK_OK);
+  cask_task_id fused;
+  cask_place_hint got;
+  ck_assert_int_eq(cask_graph_find(g, "h", &fused), CASK_OK);
+  ck_assert_int_eq(cask_graph_get_place(g, fused, &got), CASK_OK);
+  require(got.kind == CASK_PLACE_RANK && got.i == 2, "fused: kind %d, i %u", got.kind, got.i);
+  cask_graph_free(g);
+}
+END_TEST
+
 Suite *distributed_suite(void) {
   Suite *s = suite_create("distributed");
   TCase *tc = tcase_create("plan");
@@ -419,6 +532,8 @@ Suite *distributed_suite(void) {
   tcase_add_test(tc, digests_agree_on_equal_graphs_and_name_the_first_differing_task);
   tcase_add_test(tc, digest_sees_sizes_outputs_and_dependency_order);
   tcase_add_test(tc, array_graphs_digest_alike_and_row_blocks_stay_local);
+  tcase_add_test(tc, hints_place_tasks_before_the_majority_rule);
+  tcase_add_test(tc, hints_are_checked_digested_and_kept_by_files_and_fusion);
   suite_add_tcase(s, tc);
   return s;
 }

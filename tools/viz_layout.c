@@ -286,7 +286,7 @@ static int is_token(const char *s, const char *end) {
 
 /* Where a key's group name ends. Array keys are "<kind>-<token>-..." with a
  * 16-hex-digit token naming the array operation, whatever follows (block
- * indices, "-0-combine-1-3" for reduction levels): the group ends with the
+ * indices, "-0-combine-3" for a reduction's combines): the group ends with the
  * token. Other keys lose a last part made of block indices (digits and
  * commas), so "add-3-7" is in "add-3"; the rest are their own group. */
 static size_t group_len(const char *key) {

@@ -32,7 +32,7 @@ typedef struct cask_array cask_array;
 
 typedef struct cask_options {
   int threads;           /* 0: CASK_NUM_THREADS, else all cores */
-  int split_every;       /* fan-in of reduction trees; 0: 8 */
+  int split_every;       /* fan-in of matmul sum, QR and order trees; 0: 8 */
   int64_t chunk_bytes;   /* bytes one intermediate block of a rechunk may hold
                             (Dask's array.chunk-size); 0: 128 MiB */
   uint64_t memory_limit; /* as cask_runtime_options: 0 is CASK_MEMORY_LIMIT or
@@ -166,8 +166,8 @@ CASK_API int cask_astype(cask_array *a, cask_dtype dtype, cask_array **out);
 /* ---- reductions --------------------------------------------------------
  * axes: naxes distinct axes (negative counts from the end); naxes = 0 or
  * axes = NULL reduces every axis. The reduced axes are dropped. Blocks are
- * reduced as a tree with fan-in split_every in a fixed order, so a result
- * is bit-identical for any thread count. Sums are pairwise within blocks;
+ * reduced in a fixed order (a left fold over their partial states in block
+ * order), so a result is bit-identical for any thread or rank count. Sums are pairwise within blocks;
  * var and std combine (count, mean, M2) with Chan's formula.
  * Result dtypes (NumPy's): sum/prod of bool and integers give int64, of
  * floats their dtype; mean/var/std of integers give float64; min/max keep

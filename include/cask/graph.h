@@ -129,6 +129,28 @@ CASK_API int cask_graph_set_output(cask_graph *g, cask_task_id id, int is_output
 /* Declare the bytes a task's result will hold (for order and peak memory). */
 CASK_API int cask_graph_set_size(cask_graph *g, cask_task_id id, int64_t nbytes);
 
+/* Placement hints: where a distributed run (docs/distributed.md,
+ * "Placement") should put a task. They say nothing about the rank count, so
+ * a graph is the same for every K; the placement maps them to ranks. A
+ * hint changes no result, only which rank computes it. */
+typedef enum cask_place_kind {
+  CASK_PLACE_NONE = 0,   /* the default rules: roots in runs, others by majority */
+  CASK_PLACE_GRID = 1,   /* block (i, j) on the block-cyclic P x Q process
+                            grid (P * Q = K) chosen for an ni x nj block
+                            grid: rank (i mod P) * Q + j mod Q */
+  CASK_PLACE_FOLLOW = 2, /* the rank of input i (0 <= i < the task's inputs) */
+  CASK_PLACE_RANK = 3    /* rank i (i mod K) */
+} cask_place_kind;
+typedef struct cask_place_hint {
+  int kind; /* a cask_place_kind */
+  uint32_t i, j, ni, nj;
+} cask_place_hint;
+/* Set task id's hint (NONE clears it). CASK_EINVAL for a bad kind, a FOLLOW
+ * of an input it lacks or a GRID of an empty grid (message in
+ * cask_graph_errmsg). Hints are kept by graph files and digests. */
+CASK_API int cask_graph_set_place(cask_graph *g, cask_task_id id, const cask_place_hint *h);
+CASK_API int cask_graph_get_place(const cask_graph *g, cask_task_id id, cask_place_hint *h);
+
 /* ---- inspecting -------------------------------------------------------- */
 
 CASK_API size_t cask_graph_size(const cask_graph *g);

@@ -31,6 +31,16 @@ int cask__netcdf_writer_open(cask_array *a, const char *path, const char *name, 
   return cask__fail(a->ctx, CASK_EINVAL, "to_netcdf: %s", ABSENT);
 }
 
+int cask__hdf5_writer_remote(cask_array *a, const char *path, cask__writer *w) {
+  (void)path, (void)w;
+  return cask__fail(a->ctx, CASK_EINVAL, "to_hdf5: %s", ABSENT);
+}
+
+int cask__netcdf_writer_remote(cask_array *a, const char *path, cask__writer *w) {
+  (void)path, (void)w;
+  return cask__fail(a->ctx, CASK_EINVAL, "to_netcdf: %s", ABSENT);
+}
+
 int cask_to_hdf5(cask_array *a, const char *path, const char *dataset, const cask_hdf5_options *opts) {
   return a ? cask_store(1, &CASK_TO_HDF5(a, path, dataset, opts), NULL) : CASK_EINVAL;
 }

@@ -219,7 +219,13 @@ const void *cask__h5_write_src(cask_task_io *io, cask__h5_write_args *a, const c
   if (io->args_len != sizeof *a) return NULL;
   memcpy(a, io->args, sizeof *a);
   if ((unsigned)a->dtype >= CASK_DTYPE_COUNT || a->ndim < 0 || a->ndim > CASK_MAX_NDIM) return NULL;
-  if ((*rc = cask__sink_check_block(io, a->ndim, a->ext, place))) return NULL;
+  /* the block, and the writer before it (io.h, "ordered"), which gives nothing */
+  if (io->ninputs > 2) {
+    cask__fmt(io->errmsg, io->errmsg_cap, "%zu inputs: expected the block to write and the writer before it",
+              (size_t)io->ninputs);
+    return NULL;
+  }
+  if ((*rc = cask__sink_check_input(io, 0, a->ndim, a->ext, place))) return NULL;
   const cask_block *b = io->inputs[0];
   int64_t n = cask_block_size(b);
   if (n == 0) return NULL; /* nothing to write: *rc is CASK_OK */

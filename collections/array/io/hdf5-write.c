@@ -67,7 +67,7 @@ static int finish_hdf5(cask__writer *w, cask_ctx *ctx, int ok) {
   return rc ? rc : crc;
 }
 
-/* The dataset's creation properties: chunks = the array's blocks (HDF5
+/* The dataset's creation properties: no times, chunks = the array's blocks (HDF5
  * needs every chunk extent in 1..the axis), then shuffle and deflate. An
  * empty or 0-d array is contiguous: HDF5 filters need chunks. */
 static hid_t make_dcpl(const cask_array *a, const cask_hdf5_options *o) {
@@ -78,6 +78,12 @@ static hid_t make_dcpl(const cask_array *a, const cask_hdf5_options *o) {
     chunked &= a->shape[i] > 0;
     int64_t c = a->chunk[i] < a->shape[i] ? a->chunk[i] : a->shape[i];
     ch[i] = (hsize_t)(c > 0 ? c : 1);
+  }
+  /* no modification times in the object header: the same array makes the
+   * same file bytes in every run (and on every rank count) */
+  if (dcpl >= 0 && H5Pset_obj_track_times(dcpl, 0) < 0) {
+    H5Pclose(dcpl);
+    return -1;
   }
   if (dcpl < 0 || !chunked) return dcpl;
   if (H5Pset_chunk(dcpl, a->ndim, ch) < 0 || (o->shuffle && H5Pset_shuffle(dcpl) < 0) ||
@@ -135,7 +141,22 @@ int cask__hdf5_writer_open(cask_array *a, const char *path, const char *dataset,
     return rc;
   }
   args->file = (int64_t)t->file, args->obj = (int64_t)t->dset, args->dtype = a->dtype, args->ndim = a->ndim;
-  *w = (cask__writer){.what = "to_hdf5", .path = path, .op = op_write, .args = args, .len = sizeof *args, .place = cask__h5_place, .finish = finish_hdf5, .state = t};
+  *w = (cask__writer){.what = "to_hdf5", .path = path, .op = op_write, .args = args, .len = sizeof *args, .place = cask__h5_place, .finish = finish_hdf5, .state = t, .ordered = 1};
+  return CASK_OK;
+}
+
+static int finish_remote(cask__writer *w, cask_ctx *ctx, int ok) {
+  (void)ctx, (void)ok;
+  cask__free(w->args);
+  return CASK_OK;
+}
+
+int cask__hdf5_writer_remote(cask_array *a, const char *path, cask__writer *w) {
+  cask__h5_write_args *args = cask__calloc(1, sizeof *args);
+  if (!args) return cask__fail(a->ctx, CASK_ENOMEM, "to_hdf5 %s: out of memory", path);
+  args->dtype = a->dtype, args->ndim = a->ndim;
+  *w = (cask__writer){.what = "to_hdf5", .path = path, .op = op_write, .args = args, .len = sizeof *args,
+                      .place = cask__h5_place, .finish = finish_remote, .rank0 = 1, .ordered = 1};
   return CASK_OK;
 }
 

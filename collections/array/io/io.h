@@ -34,6 +34,14 @@ struct cask__writer {
    * durable (fsync), so rank 0 renames only complete files; or NULL.
    * A failure (the context's message set) fails every rank's store. */
   int (*flush)(cask__writer *w, cask_ctx *ctx);
+  /* the writer tasks carry a RANK 0 placement hint: a file format one
+   * process writes (HDF5, NetCDF) with several ranks */
+  int rank0;
+  /* each writer task takes the one before it (C order of blocks) as a
+   * last input, so they write in a fixed order: HDF5 and NetCDF lay chunks
+   * out in the order they are written, and the file's bytes would depend
+   * on timing (thread and rank count); their writes hold one lock anyway */
+  int ordered;
 };
 /* ex: the run's executor over many ranks, or NULL. With more than one
  * rank, rank 0 makes the temporary file or store and broadcasts its name
@@ -50,6 +58,11 @@ int cask__hdf5_writer_open(cask_array *a, const char *path, const char *name,
                            const struct cask_hdf5_options *opts, cask__writer *w);
 int cask__netcdf_writer_open(cask_array *a, const char *path, const char *name,
                              const struct cask_hdf5_options *opts, cask__writer *w);
+/* With several ranks, an HDF5 or NetCDF file is written by rank 0 alone:
+ * the other ranks make the same writer tasks (their arguments zeroed) with
+ * these, which open nothing; finish frees the arguments. */
+int cask__hdf5_writer_remote(cask_array *a, const char *path, cask__writer *w);
+int cask__netcdf_writer_remote(cask_array *a, const char *path, cask__writer *w);
 /* The writer tasks of target number k for every block (or group of
  * blocks) of a, each an output of the graph depending on its blocks' tasks. */
 int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer *w);

@@ -114,18 +114,19 @@ static int open_writer(const cask_target *t, cask_executor *ex, cask__writer *w)
   case CASK_TARGET_BUFFER: return open_buffer(t, w);
   case CASK_TARGET_NPY: return cask__npy_writer_open(t->array, t->path, ex, w);
   case CASK_TARGET_ZARR: return cask__zarr_writer_open(t->array, t->path, t->zarr, ex, w);
-  case CASK_TARGET_HDF5:
-  case CASK_TARGET_NETCDF:
-    if (multi) /* one HDF5 library handle per file: not written by several processes yet */
-      return cask__fail(t->array->ctx, CASK_EINVAL, "%s %s: not written by more than one MPI rank yet (run it on one)",
-                        t->kind == CASK_TARGET_HDF5 ? "to_hdf5" : "to_netcdf", t->path);
-    break;
   default: break;
   }
-  switch (t->kind) {
-  case CASK_TARGET_HDF5: return cask__hdf5_writer_open(t->array, t->path, t->name, t->hdf5, w);
-  default: return cask__netcdf_writer_open(t->array, t->path, t->name, t->hdf5, w);
-  }
+  /* HDF5, NetCDF: one library handle per file, so with several ranks rank 0
+   * writes the whole file (its writer tasks hinted to rank 0, the blocks
+   * sent to it); the others make the same tasks and open nothing. An open
+   * that fails on rank 0 alone is met by the agreement before the run. */
+  int hdf5 = t->kind == CASK_TARGET_HDF5, rc;
+  if (multi && ex->rank != 0)
+    return hdf5 ? cask__hdf5_writer_remote(t->array, t->path, w) : cask__netcdf_writer_remote(t->array, t->path, w);
+  rc = hdf5 ? cask__hdf5_writer_open(t->array, t->path, t->name, t->hdf5, w)
+            : cask__netcdf_writer_open(t->array, t->path, t->name, t->hdf5, w);
+  if (!rc && multi) w->rank0 = 1;
+  return rc;
 }
 
 /* Whether target k's array goes nowhere else: then an elementwise one is

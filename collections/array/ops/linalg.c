@@ -652,7 +652,24 @@ typedef struct lowering {
   int64_t kb[2];                                /* blocks along each summed pair */
   int64_t nbytes;                               /* of the output block */
   const char *key;
+  int grid;                                     /* placement hints: below */
+  uint32_t oi, oj, ni, nj;                      /* output block, block grid */
 } lowering;
+
+/* Placement for distributed runs (docs/distributed.md, "Matmul"): when
+ * the result is a matrix and each operand has one free axis, block (i, j)
+ * of the result, its products and sums sit at (i, j) of the result's block
+ * grid, a's block (i, k) at (i, k) and b's block (k, j) at (k, j) of the
+ * same grid: a block-cyclic distribution on a P x Q process grid (SUMMA's),
+ * whatever the rank count. An operand block hinted already (by another
+ * product) keeps its hint. */
+static int hint(const lowering *w, cask_task_id t, int64_t i, int64_t j, int force) {
+  cask_place_hint h;
+  if (!w->grid || i > UINT32_MAX || j > UINT32_MAX) return CASK_OK;
+  if (!force && cask_graph_get_place(w->L->g, t, &h) == CASK_OK && h.kind != CASK_PLACE_NONE) return CASK_OK;
+  h = (cask_place_hint){CASK_PLACE_GRID, (uint32_t)i, (uint32_t)j, w->ni, w->nj};
+  return cask_graph_set_place(w->L->g, t, &h);
+}
 
 /* Inner block k (C order over the summed pairs) of a and b. */
 static void set_inner(lowering *w, int64_t k) {
@@ -693,13 +710,17 @@ static int add_product(lowering *w, int64_t k, const cask_task_id *prev, int las
   set_inner(w, k);
   const int64_t *idx[2] = {w->ai, w->bi};
   for (int o = 0; o < 2 && !rc; o++)
-    if (!buffer_block(w->r->in[o], idx[o], ct, &pa.x[o])) rc = cask__lower_block(w->L, w->r->in[o], idx[o], &deps[n++]);
+    if (!buffer_block(w->r->in[o], idx[o], ct, &pa.x[o])) {
+      rc = cask__lower_block(w->L, w->r->in[o], idx[o], &deps[n++]);
+      if (!rc) rc = o ? hint(w, deps[n - 1], k, w->oj, 0) : hint(w, deps[n - 1], w->oi, k, 0);
+    }
   if (rc) return rc;
   char key[600];
   if (!last) snprintf(key, sizeof key, "%s-k%lld", w->key, (long long)k);
   const cask_op *op = pa.x[0].data || pa.x[1].data ? op_product_view : op_product;
   rc = cask__graph_add(w->L->g, last ? w->key : key, op, &pa, sizeof pa, deps, (size_t)n, out);
   if (!rc) cask_graph_set_size(w->L->g, *out, w->nbytes);
+  if (!rc) rc = hint(w, *out, w->oi, w->oj, 1);
   return rc;
 }
 
@@ -722,6 +743,7 @@ static int sum_tree(lowering *w, cask_task_id *level, int64_t count, cask_task_i
       rc = cask__graph_add(w->L->g, groups == 1 ? w->key : key, op_sum, &sa, sizeof sa, level + j,
                           (size_t)m, &level[n]);
       if (!rc) cask_graph_set_size(w->L->g, level[n], w->nbytes);
+      if (!rc) rc = hint(w, level[n], w->oi, w->oj, 1);
     }
     count = n;
   }
@@ -731,10 +753,15 @@ static int sum_tree(lowering *w, cask_task_id *level, int64_t count, cask_task_i
 
 static int lower_contract(cask__lower *L, cask_array *r, const int64_t *bidx, const char *key,
                           cask_task_id *out) {
-  lowering w = {L, r, r->ext, {0}, {0}, {1, 1}, (int64_t)cask__itemsize(r), key};
+  lowering w = {L, r, r->ext, {0}, {0}, {1, 1}, (int64_t)cask__itemsize(r), key, 0, 0, 0, 0, 0};
   const contract_params *p = w.p;
   for (int t = 0; t < p->nfa; t++) w.ai[p->fa[t]] = bidx[t];
   for (int t = 0; t < p->nfb; t++) w.bi[p->fb[t]] = bidx[p->nfa + t];
+  if (r->ndim == 2 && p->nfa == 1 && p->nfb == 1) {
+    w.grid = 1;
+    w.oi = (uint32_t)bidx[0], w.oj = (uint32_t)bidx[1];
+    w.ni = (uint32_t)cask__nblocks(r, 0), w.nj = (uint32_t)cask__nblocks(r, 1);
+  }
   int64_t nk = 1, off[2], ext[2];
   for (int t = 0; t < p->nc; t++) nk *= w.kb[t] = cask__nblocks(r->in[0], p->ca[t]);
   cask__block_box(r, bidx, off, ext);

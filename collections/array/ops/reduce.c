@@ -2,7 +2,8 @@
  *   array.partial   one input block -> a state per output element, fused
  *                   with the elementwise program that makes the input, so
  *                   sum(a*b) never materializes a*b;
- *   array.combine   split_every states -> one, in a fixed order;
+ *   array.combine   states -> one, in a fixed order (a left fold: the running
+ *                   state and the next partial);
  *   array.finalize  state -> value (mean = sum / n, std = sqrt(M2 / (n-ddof))).
  * A state is a few 8-byte words, doubles or int64s: integer sums,
  * products, minima and maxima are exact in int64 (NumPy's); means and
@@ -789,17 +790,23 @@ static int lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, cons
     for (int i = 0; i < in->ndim; i++)
       if (axes & (1u << i)) ibidx[i] = at[i];
   }
+  /* A left fold over the partials in block order: combine j merges the
+   * running state with partial j. Any split of the blocks into contiguous
+   * runs (one per rank) then moves one state per boundary, the least any
+   * placement can (docs/distributed.md, "Reductions"), and the fold is the
+   * same for every rank count. Each combine follows its partial (input 1):
+   * a tie of two equal states would otherwise keep the fold on the first
+   * rank. The states are small (a value per kept element and field), so
+   * the serial chain of merges costs little beside the partials. */
   combine_args ca = {r->op, state_isint(r)};
   char ckey[600];
-  for (int depth = 0; !rc && count > 1; depth++) {
-    int64_t n = 0;
-    for (int64_t j = 0; j < count && !rc; j += L->ctx->split_every, n++) {
-      int64_t m = count - j < L->ctx->split_every ? count - j : L->ctx->split_every;
-      snprintf(ckey, sizeof ckey, "%s-combine-%d-%lld", key, depth, (long long)n);
-      rc = cask__graph_add(L->g, ckey, op_combine, &ca, sizeof ca, level + j, (size_t)m, &level[n]);
-      if (!rc) cask_graph_set_size(L->g, level[n], cask_graph_size_estimate(L->g, level[j]));
-    }
-    count = n;
+  static const cask_place_hint follow_partial = {CASK_PLACE_FOLLOW, 1, 0, 0, 0};
+  for (int64_t j = 1; !rc && j < count; j++) {
+    snprintf(ckey, sizeof ckey, "%s-combine-%lld", key, (long long)j);
+    cask_task_id in[2] = {level[0], level[j]};
+    rc = cask__graph_add(L->g, ckey, op_combine, &ca, sizeof ca, in, 2, &level[0]);
+    if (!rc) cask_graph_set_size(L->g, level[0], cask_graph_size_estimate(L->g, in[1]));
+    if (!rc) rc = cask_graph_set_place(L->g, level[0], &follow_partial);
   }
   if (!rc) {
     finalize_args fa;

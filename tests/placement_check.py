@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+"""placement_check.py - bytes moved by array jobs on K ranks equal their
+analytical minimum (docs/distributed.md, "Placement"), K = 1..8.
+
+Usage: placement_check.py CASK_BINARY
+
+For each job and K, every rank's plan (`cask run --plan-ranks K
+--plan-rank R --plan-json`, no MPI) is made and the bytes they send are
+summed; the sum must equal the formula computed here, independently of
+cask's placement code:
+
+  reductions (a left fold over row blocks held in contiguous runs): one
+    running state per rank boundary of each fold, plus a reduction's result
+    from the rank finishing it to every other rank that reads it;
+  matmul (SUMMA's block-cyclic distribution on a P x Q grid): every
+    operand block from its owner to each other rank owning a result block
+    that needs it.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+F8 = 8
+
+
+def plan_bytes(cask, path, k):
+    total = 0
+    for r in range(k):
+        out = subprocess.run([cask, "run", "--plan-ranks", str(k), "--plan-rank", str(r), "--plan-json", path],
+                             capture_output=True, text=True, cwd=os.path.dirname(path))
+        if out.returncode:
+            sys.exit("plan K=%d R=%d of %s failed: %s" % (k, r, path, out.stderr))
+        p = json.loads(out.stdout)
+        if p["unsized"]:
+            sys.exit("%s K=%d R=%d: %d transfers of undeclared size" % (path, k, r, p["unsized"]))
+        total += p["bytes_sent"]
+    return total
+
+
+def grid_shape(k, ni, nj):
+    """The process grid for K ranks and an ni x nj block grid: most ranks
+    given blocks, then most square, then the taller (as documented)."""
+    best = None
+    for p in range(1, k + 1):
+        if k % p:
+            continue
+        q = k // p
+        key = (min(p, ni) * min(q, nj), -abs(p - q), p)
+        if best is None or key > best[0]:
+            best = (key, p, q)
+    return best[1], best[2]
+
+
+def summa_bytes(k, ni, nk, nj, bi, bk, bj):
+    """A (ni x nk blocks of bi x bk), B (nk x nj blocks of bk x bj) on the
+    P x Q grid: block (i, j) at rank (i % P) * Q + j % Q, C included."""
+    p, q = grid_shape(k, ni, nj)
+    rank = lambda i, j: (i % p) * q + j % q
+    total = 0
+    for i in range(ni):
+        for kk in range(nk):
+            need = {rank(i, j) for j in range(nj)} - {rank(i, kk)}
+            total += len(need) * bi * bk * F8
+    for kk in range(nk):
+        for j in range(nj):
+            need = {rank(i, j) for i in range(ni)} - {rank(kk, j)}
+            total += len(need) * bk * bj * F8
+    return total
+
+
+def main():
+    cask = os.path.abspath(sys.argv[1])
+    failures = 0
+    with tempfile.TemporaryDirectory() as d:
+        rng = np.random.default_rng(5)
+        np.save(os.path.join(d, "t.npy"), rng.standard_normal((1000, 30)))
+        np.save(os.path.join(d, "a.npy"), rng.standard_normal((40, 30)))
+        np.save(os.path.join(d, "b.npy"), rng.standard_normal((30, 20)))
+        np.save(os.path.join(d, "c.npy"), rng.standard_normal((30, 30)))
+        jobs = {}
+        # bench/mpi.py case C: 10 row blocks of 100 x 30; mean: states of
+        # (n, mean) per column, the mean back, std: states of (n, mean, M2)
+        jobs["std"] = ({"inputs": {"x": {"source": "npy", "path": "t.npy", "chunks": [100, 30]}},
+                        "steps": {"y": "std(x - mean(x, axis=0), axis=0)"}, "outputs": {"y": {"npy": "y.npy"}}},
+                       lambda k: (min(k, 10) - 1) * 30 * F8 * (2 + 1 + 3))
+        # scripts/plan_scaling.py's job at K ranks: 16 row blocks per rank,
+        # two columns of blocks: a sum state (one float64 per column) per
+        # boundary and column
+        for k in range(1, 9):
+            shape = [k * 16 * 10, 2 * 10]
+            src = lambda name, seed: {"source": name, "seed": seed, "shape": shape, "chunks": [10, 10]}
+            jobs["scaling%d" % k] = ({"inputs": {"x": src("uniform", 1), "w": src("normal", 2)},
+                                      "steps": {"y": "x * w + x", "s": "sum(y, axis=0)"},
+                                      "outputs": {"y": {"npy": "y.npy"}, "s": "print"}},
+                                     lambda kk: 2 * (kk - 1) * 10 * F8, k)
+        # matmul of a 3 x 3 by a 3 x 2 and of a 4 x 3 by a 3 x 2 grid of
+        # 10 x 10 blocks
+        jobs["matmul33"] = ({"inputs": {"b": {"source": "npy", "path": "b.npy", "chunks": [10, 10]},
+                                        "c": {"source": "npy", "path": "c.npy", "chunks": [10, 10]}},
+                             "steps": {"y": "c @ b"}, "outputs": {"y": {"npy": "y.npy"}}},
+                            lambda k: summa_bytes(k, 3, 3, 2, 10, 10, 10))
+        jobs["matmul42"] = ({"inputs": {"a": {"source": "npy", "path": "a.npy", "chunks": [10, 10]},
+                                        "b": {"source": "npy", "path": "b.npy", "chunks": [10, 10]}},
+                             "steps": {"y": "a @ b"}, "outputs": {"y": {"npy": "y.npy"}}},
+                            lambda k: summa_bytes(k, 4, 3, 2, 10, 10, 10))
+        for name, spec in jobs.items():
+            job, formula = spec[0], spec[1]
+            only = spec[2] if len(spec) > 2 else None
+            path = os.path.join(d, name + ".json")
+            with open(path, "w") as f:
+                json.dump(job, f)
+            for k in ([only] if only else range(1, 9)):
+                got, want = plan_bytes(cask, path, k), formula(k)
+                ok = got == want
+                failures += not ok
+                print("%-10s K=%d: %d bytes sent, minimum %d%s" % (name, k, got, want, "" if ok else "  MISMATCH"))
+    if failures:
+        sys.exit("%d plans moved other than the minimum" % failures)
+    print("all plans move the minimum")
+
+
+if __name__ == "__main__":
+    main()
