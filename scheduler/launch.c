@@ -186,7 +186,9 @@ int cask__run_with(cask_runtime *rt, cask_graph *g, const cask_run_options *opts
     goto done;
   }
   if (opts && opts->on_run_start) opts->on_run_start(opts->user, g);
+  if (remote) cask__remote_attach(remote, r);
   if (g->ntasks) drive(rt, r);
+  if (remote) cask__remote_attach(remote, NULL);
   /* Spilled outputs come back; after a failure spill files go. */
   cask__memory_end(&rt->mem, r, atomic_load_explicit(&r->fail_claim, memory_order_acquire));
   gather_stats(rt, r, cask__now_ns());

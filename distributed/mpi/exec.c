@@ -82,6 +82,7 @@ void cask_mpi_executor_free(cask_executor *pub) {
   if (!fin && ex->comm != MPI_COMM_NULL) MPI_Comm_free(&ex->comm);
   cask__free(ex->peaks);
   cask__free(ex->tasks);
+  cask__free(ex->recv_order);
   cask__free(ex);
 }
 
@@ -176,7 +177,7 @@ static void free_run(cask__mpi_run *m) {
    * failing; a send whose request was freed in flight keeps its block and
    * the headers (MPI may still read them: a leak, never a use after free) */
   for (size_t j = 0; m->sends && j < m->nsends; j++)
-    if (!m->sends[j].leaked) cask_block_release(m->sends[j].block);
+    if (!m->sends[j].leaked) cask_block_release(m->sends[j].block), cask__free(m->sends[j].dpending);
   if (!m->leaked_sends) free(m->hdrs);
   free(m->abort_reqs);
   cask_graph_free(m->local);
@@ -187,6 +188,8 @@ static void free_run(cask__mpi_run *m) {
   cask__free(m->sends);
   cask__free(m->outbox);
   cask__free(m->deferred);
+  cask__free(m->recv_order);
+  cask__free(m->events);
   free(m->reqs);
   free(m->what);
   free(m->done_idx);
@@ -208,6 +211,31 @@ static void gather_stats(cask__mpi_exec *ex, cask__mpi_run *m, cask_runtime *rt)
                         .peak_bytes = ex->peaks, .rank_tasks = ex->tasks};
   for (int r = 0; r < ex->pub.nranks; r++)
     if (ex->peaks[r] > s->peak_bytes_max) s->peak_bytes_max = ex->peaks[r];
+  /* this rank's receive order: kept by the executor (the run's goes) */
+  cask__free(ex->recv_order);
+  ex->recv_order = m->recv_order;
+  m->recv_order = NULL;
+  s->recv_order = ex->recv_order;
+  s->nrecv_order = m->nrecv_order;
+}
+
+/* The receiver's priority of each block it receives: its root's in the
+ * rank's graph, whose static order the workers follow (graph/order.c: the
+ * root is numbered right before the first task that reads it). */
+static int receive_priorities(cask__mpi_run *m) {
+  int rc = cask_graph_order(m->local);
+  if (rc) {
+    cask__fmt(m->errmsg, sizeof m->errmsg, "rank %d: ordering its graph: %s", m->rank, cask_graph_errmsg(m->local));
+    return rc;
+  }
+  for (size_t i = 0; i < m->nrecvs; i++) m->recvs[i].prio = cask_graph_priority(m->local, m->recvs[i].local);
+  if (!(m->recv_order = cask__malloc((m->nrecvs ? m->nrecvs : 1) * sizeof *m->recv_order))) {
+    cask__fmt(m->errmsg, sizeof m->errmsg, "rank %d: out of memory", m->rank);
+    return CASK_ENOMEM;
+  }
+  const char *hold = getenv("CASK_MPI_RECV_HOLD"); /* tests: a receive order no timing decides */
+  m->hold_recvs = hold && !strcmp(hold, "1");
+  return CASK_OK;
 }
 
 /* The lowest failing rank's code and message on every rank. */
@@ -250,7 +278,7 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
   }
   if ((rc = cask_plan_new(g, pub->nranks, pub->rank, &m.plan)))
     cask__fmt(msg, cap, "rank %d: planning: %s", pub->rank, cask_graph_errmsg(g));
-  else if ((rc = cask__mpi_local_graph(&m)))
+  else if ((rc = cask__mpi_local_graph(&m)) || (rc = receive_priorities(&m)))
     cask__fmt(msg, cap, "%s", m.errmsg);
   else if ((rc = cask__remote_init(&m.remote, rt, m.held, m.nrecvs)))
     cask__fmt(msg, cap, "rank %d: out of memory", pub->rank);
