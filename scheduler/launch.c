@@ -197,7 +197,7 @@ int cask__run_with(cask_runtime *rt, cask_graph *g, const cask_run_options *opts
     cask__fmt(rt->errmsg, sizeof rt->errmsg, "%s", r->fail_msg);
     goto done;
   }
-  if (opts && opts->trace_path &&
+  if (opts && opts->trace_path && !(remote && remote->trace_by_caller) &&
       (rc = cask__trace_write(rt, g, opts->trace_path, r->t0, rt->errmsg, sizeof rt->errmsg)))
     goto done;
   rc = collect_results(r, out);

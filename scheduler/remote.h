@@ -30,6 +30,7 @@ typedef struct cask__remote {
   atomic_size_t navail; /* tail - head, read without the lock */
   atomic_int_fast64_t bytes; /* held outside the run's slots (see above) */
   struct cask__run *run;     /* the run served, while it runs; under mu */
+  int trace_by_caller; /* with a trace_path the run records events, and its caller writes them */
 } cask__remote;
 
 /* cap: how many roots are held (each arrives once). */

@@ -294,6 +294,13 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
     rc = CASK_EINVAL;
     cask__fmt(msg, cap, "rank %d: another rank could not plan its part", pub->rank);
   }
+  /* a trace if any rank asks (rank 0's path names the file: trace.c);
+   * times from here, a moment the ranks share within an allreduce */
+  int want = opts && opts->trace_path, tracing = 0;
+  MPI_Allreduce(&want, &tracing, 1, MPI_INT, MPI_MAX, ex->comm);
+  uint64_t base = cask__now_ns();
+  m.tracing = tracing;
+  if (inited) m.remote.trace_by_caller = 1;
   if (!rc) {
     uv_mutex_init(&m.mu);
     uv_cond_init(&m.cv);
@@ -308,7 +315,8 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
   cask_results *res = NULL;
   if (started) {
     cask_run_options o = opts ? *opts : (cask_run_options)CASK_RUN_OPTIONS_DEFAULTS;
-    if (pub->nranks > 1) o.trace_path = NULL; /* one file per rank would clash: not written */
+    /* the run records its events (any path) and trace.c writes them */
+    o.trace_path = tracing ? "(the MPI executor's trace)" : NULL;
     rc = cask__run_with(rt, m.local, &o, &m.remote, &res);
     if (rc && !atomic_load(&m.aborted)) {
       char local[CASK__RUN_ERRMSG_CAP];
@@ -346,6 +354,8 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
   int agreed = agree(ex, mine, msg, cap);
   if (!agreed && rc) agreed = rc, cask__fmt(msg, cap, "rank %d: the run was canceled", pub->rank);
   if (!agreed) gather_stats(ex, &m, rt);
+  if (!agreed && tracing && (agreed = cask__mpi_write_trace(&m, opts ? opts->trace_path : NULL, base, msg, cap)))
+    rc = agreed;
   if (started) {
     MPI_Comm_free(&m.comm);
     uv_cond_destroy(&m.cv);

@@ -152,6 +152,9 @@ void cask__mpi_comm_main(void *arg);
 /* graph.c: the rank's own graph (its tasks, received roots, send tasks) */
 int cask__mpi_local_graph(cask__mpi_run *m);
 void cask__mpi_register_ops(void);
+/* trace.c: every rank's events to rank 0, which writes them to path
+ * (collective; rank 0's outcome returned on every rank) */
+int cask__mpi_write_trace(cask__mpi_run *m, const char *path, uint64_t base, char *msg, size_t cap);
 /* exec.c */
 int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, const cask_run_options *opts,
                         cask_results **out);
