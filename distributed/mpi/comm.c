@@ -143,7 +143,6 @@ static int make_block(cask__mpi_run *m, uint32_t i) {
   /* held from now on (claimed in take_deferred): by the comm thread until
    * its task takes it (graph.c) */
   atomic_fetch_add(&m->inflight, (int_fast64_t)r->hdr.nbytes);
-  r->t_start = cask__now_ns();
   if (r->hdr.nbytes == 0) {
     arrived(m, i);
     return CASK_OK;

@@ -44,7 +44,7 @@ typedef struct cask__mpi_recv {
   int64_t left;   /* data messages still to come */
   uint32_t local; /* its root task in the local graph */
   int waited;     /* its data waited for room (counted once) */
-  uint64_t t_start; /* header arrived, then data posted (the trace) */
+  uint64_t t_start; /* header arrived (the trace) */
 } cask__mpi_recv;
 
 typedef struct cask__mpi_send {
@@ -69,7 +69,7 @@ typedef struct cask__mpi_req {
 
 /* What the comm thread did, for the trace (--trace): a block sent to a
  * rank (first message posted to last complete) or received from one
- * (data receive posted to complete; a blockless one: header arrival). */
+ * (header arrived to data complete: any wait for room included). */
 typedef struct cask__mpi_event {
   uint64_t start_ns, end_ns;
   uint32_t gid;
