@@ -81,7 +81,6 @@ static void event(cask__mpi_run *m, uint64_t start, uint32_t gid, int peer, int 
 static void arrived(cask__mpi_run *m, uint32_t i) {
   cask__mpi_recv *r = &m->recvs[i];
   m->recvs_done++;
-  m->recv_order[m->nrecv_order++] = r->gid;
   event(m, r->t_start, r->gid, r->src, 1, r->hdr.ndim < 0 ? 0 : r->hdr.nbytes);
   cask__remote_arrive(&m->remote, r->local);
 }
@@ -99,6 +98,7 @@ static void header_in(cask__mpi_run *m, uint32_t i) {
   m->headers_in++;
   r->t_start = cask__now_ns();
   if (r->hdr.ndim < 0) {
+    m->recv_order[m->nrecv_order++] = r->gid;
     arrived(m, i);
     return;
   }
@@ -143,6 +143,7 @@ static int make_block(cask__mpi_run *m, uint32_t i) {
   /* held from now on (claimed in take_deferred): by the comm thread until
    * its task takes it (graph.c) */
   atomic_fetch_add(&m->inflight, (int_fast64_t)r->hdr.nbytes);
+  m->recv_order[m->nrecv_order++] = r->gid; /* the order priority decides */
   if (r->hdr.nbytes == 0) {
     arrived(m, i);
     return CASK_OK;

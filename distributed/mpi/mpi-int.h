@@ -113,7 +113,7 @@ typedef struct cask__mpi_run {
   size_t ndeferred;
   size_t headers_in;
   int hold_recvs; /* CASK_MPI_RECV_HOLD=1 (tests): no data until every header is in */
-  uint32_t *recv_order; /* gids in the order their data completed (nrecv_order) */
+  uint32_t *recv_order; /* gids in the order their data receives were posted (nrecv_order) */
   size_t nrecv_order;
   cask__mpi_event *events; /* the comm thread's, when tracing (NULL: not) */
   size_t nevents, events_cap;

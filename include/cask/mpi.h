@@ -53,7 +53,8 @@ typedef struct cask_mpi_stats {
                                  until the next run or free) */
   const uint64_t *rank_tasks; /* each rank's tasks run */
   const uint32_t *recv_order; /* this rank's received blocks (their producers' ids in
-                                 the run's graph) in the order their data arrived */
+                                 the run's graph) in the order their data receives
+                                 were posted (the receiver's priority decides it) */
   size_t nrecv_order;
 } cask_mpi_stats;
 CASK_API void cask_mpi_last_stats(const cask_executor *ex, cask_mpi_stats *out);
