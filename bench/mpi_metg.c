@@ -94,7 +94,11 @@ static double run_cask(cask_runtime *rt, int w, int steps, long iters) {
   cask_results *res = NULL;
   MPI_Barrier(MPI_COMM_WORLD);
   double t0 = MPI_Wtime();
-  int rc = cask_run_mpi(rt, g, MPI_COMM_WORLD, NULL, &res);
+  /* CASK_METG_TRACE=FILE: a trace of the runs (the last one written
+   * stays: the smallest grain), to see where a hop's time goes */
+  cask_run_options o = CASK_RUN_OPTIONS_DEFAULTS;
+  o.trace_path = getenv("CASK_METG_TRACE");
+  int rc = cask_run_mpi(rt, g, MPI_COMM_WORLD, &o, &res);
   double dt = MPI_Wtime() - t0, worst;
   if (rc) fprintf(stderr, "cask-mpi-metg: %s\n", cask_runtime_errmsg(rt));
   MPI_Allreduce(&dt, &worst, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);

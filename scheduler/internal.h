@@ -133,5 +133,12 @@ void cask__worker_work(cask__worker *w, cask__run *r);
 int cask__trace_record(cask__worker *w, uint32_t task, uint64_t start, uint64_t end);
 int cask__trace_write(struct cask_runtime *rt, const cask_graph *g, const char *path,
                       uint64_t t0, char *err, size_t errcap);
+/* The last run's events (workers, spill I/O) as trace-event objects, each
+ * after ",\n", of process pid, times from t0 (ns, the clock of
+ * cask__now_ns); *out is cask__malloc'd. CASK_ENOMEM. */
+int cask__trace_events(struct cask_runtime *rt, const cask_graph *g, int pid, uint64_t t0, char **out, size_t *len);
+/* Append s as a JSON string to a growing text (*p, *len, *cap; *oom set
+ * when out of memory). */
+void cask__trace_json_string(char **p, size_t *len, size_t *cap, const char *s, int *oom);
 
 #endif

@@ -186,7 +186,9 @@ int cask__run_with(cask_runtime *rt, cask_graph *g, const cask_run_options *opts
     goto done;
   }
   if (opts && opts->on_run_start) opts->on_run_start(opts->user, g);
+  if (remote) cask__remote_attach(remote, r);
   if (g->ntasks) drive(rt, r);
+  if (remote) cask__remote_attach(remote, NULL);
   /* Spilled outputs come back; after a failure spill files go. */
   cask__memory_end(&rt->mem, r, atomic_load_explicit(&r->fail_claim, memory_order_acquire));
   gather_stats(rt, r, cask__now_ns());
@@ -195,7 +197,7 @@ int cask__run_with(cask_runtime *rt, cask_graph *g, const cask_run_options *opts
     cask__fmt(rt->errmsg, sizeof rt->errmsg, "%s", r->fail_msg);
     goto done;
   }
-  if (opts && opts->trace_path &&
+  if (opts && opts->trace_path && !(remote && remote->trace_by_caller) &&
       (rc = cask__trace_write(rt, g, opts->trace_path, r->t0, rt->errmsg, sizeof rt->errmsg)))
     goto done;
   rc = collect_results(r, out);

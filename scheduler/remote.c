@@ -15,6 +15,7 @@ int cask__remote_init(cask__remote *x, struct cask_runtime *rt, const uint8_t *h
     return CASK_ENOMEM;
   }
   atomic_init(&x->navail, 0);
+  atomic_init(&x->bytes, 0);
   return CASK_OK;
 }
 
@@ -43,4 +44,62 @@ uint32_t cask__remote_take(cask__remote *x) {
   }
   uv_mutex_unlock(&x->mu);
   return v;
+}
+
+void cask__remote_attach(cask__remote *x, struct cask__run *r) {
+  uv_mutex_lock(&x->mu);
+  x->run = r;
+  /* what was held before the run started counts in its peak */
+  if (r) cask__raise_peak(r, atomic_load(&r->held_bytes) + atomic_load(&x->bytes));
+  uv_mutex_unlock(&x->mu);
+}
+
+void cask__remote_hold(cask__remote *x, int64_t delta) {
+  int64_t now = atomic_fetch_add_explicit(&x->bytes, delta, memory_order_relaxed) + delta;
+  CASK__ASSERT(now >= 0); /* counted out only after counted in */
+  cask__park *park = NULL;
+  cask__memory *mem = NULL;
+  uv_mutex_lock(&x->mu);
+  if (x->run) {
+    if (delta > 0) cask__raise_peak(x->run, atomic_load_explicit(&x->run->held_bytes, memory_order_relaxed) + now);
+    else park = &x->run->rt->park, mem = x->run->mem;
+  }
+  uv_mutex_unlock(&x->mu);
+  /* the park and the manager are the runtime's: they outlive the run */
+  if (park) cask__park_notify(park, 0);
+  if (mem && atomic_load(&mem->waiting.pub)) cask__memory_wake(mem);
+}
+
+/* Whether the memory manager may still make room in r: a task runs (its
+ * inputs may die), or the spill thread has work or is at it. */
+static int room_may_come(cask__run *r) {
+  cask__memory *m = r->mem;
+  return cask__any_running(r) || atomic_load(&m->spill_wanted) || atomic_load(&m->waiting.pub) ||
+         atomic_load(&m->ready.pub) || atomic_load(&m->busy);
+}
+
+int cask__remote_claim(cask__remote *x, int64_t n, int force) {
+  int ok = 1;
+  cask__memory *wake = NULL;
+  uv_mutex_lock(&x->mu);
+  cask__run *r = x->run;
+  if (r && r->mem) {
+    ok = cask__memory_claim(r, (uint64_t)n, r->mem->limit);
+    if (ok) {
+      /* counted twice for a moment (reserved, then here): never less */
+      atomic_fetch_add_explicit(&x->bytes, n, memory_order_relaxed);
+      atomic_fetch_sub_explicit(&r->reserved, n, memory_order_relaxed);
+    } else if (force && !room_may_come(r)) {
+      ok = 1; /* nothing else will free memory: go over rather than wait for ever */
+      atomic_fetch_add_explicit(&x->bytes, n, memory_order_relaxed);
+    } else if (!atomic_exchange(&r->mem->spill_wanted, 1)) {
+      wake = r->mem; /* make room: spill (the caller asks again) */
+    }
+  } else {
+    atomic_fetch_add_explicit(&x->bytes, n, memory_order_relaxed);
+  }
+  if (ok && r) cask__raise_peak(r, atomic_load_explicit(&r->held_bytes, memory_order_relaxed) + atomic_load(&x->bytes));
+  uv_mutex_unlock(&x->mu);
+  if (wake) cask__memory_wake(wake); /* the runtime's: outlives the run */
+  return ok;
 }

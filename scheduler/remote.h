@@ -5,7 +5,13 @@
  * at this queue after their own deque, before the shared roots. A run
  * without one pays one pointer test in find_work and one in collect_roots,
  * as memory/hooks.h keeps the memory manager out of run.c.
- * The queue's mutex is a leaf: nothing else is taken while it is held. */
+ * The queue's mutex is a leaf: nothing else is taken while it is held.
+ *
+ * Memory held outside the run's slots (received blocks not yet taken by
+ * their task, blocks whose sends are in flight) is counted here, in
+ * `bytes`: the memory manager adds it to what the run uses (admission,
+ * claims, spilling) and to the run's peak, so it counts against the
+ * limit; it cannot be spilled (MPI reads or writes it). */
 #ifndef CASK_SCHED_REMOTE_H
 #define CASK_SCHED_REMOTE_H
 
@@ -22,6 +28,9 @@ typedef struct cask__remote {
   uint32_t *queue; /* arrived roots, queue[head..tail) (cap = the held roots) */
   size_t head, tail, cap;
   atomic_size_t navail; /* tail - head, read without the lock */
+  atomic_int_fast64_t bytes; /* held outside the run's slots (see above) */
+  struct cask__run *run;     /* the run served, while it runs; under mu */
+  int trace_by_caller; /* with a trace_path the run records events, and its caller writes them */
 } cask__remote;
 
 /* cap: how many roots are held (each arrives once). */
@@ -32,5 +41,20 @@ void cask__remote_destroy(cask__remote *x);
 void cask__remote_arrive(cask__remote *x, uint32_t v);
 /* A queued root, or CASK__NO_TASK. Workers. */
 uint32_t cask__remote_take(cask__remote *x);
+/* The run starts (r) or ends (NULL) serving x: launch.c. */
+void cask__remote_attach(cask__remote *x, struct cask__run *r);
+/* Count delta bytes in (> 0: the run's peak rises with them) or out (< 0:
+ * tasks held back for memory may fit now, so parked workers and the
+ * memory manager are woken). Any thread. */
+void cask__remote_hold(cask__remote *x, int64_t delta);
+/* Count n bytes in if the run's used bytes (held, reserved, pooled and
+ * x->bytes) plus n stay within its memory limit; 1 if counted. If not,
+ * the memory manager is asked to make room (the caller asks again later);
+ * with force, n is counted anyway when it cannot (nothing runs, the spill
+ * thread has nothing to do). The test and the addition are one claim of the memory manager
+ * (a CAS on the run's reserved bytes), so a worker claiming room at the
+ * same time never takes the same room. Without a run attached, or a run
+ * that cannot reach its limit, n is counted. Any thread. */
+int cask__remote_claim(cask__remote *x, int64_t n, int force);
 
 #endif

@@ -32,12 +32,18 @@ void cask__account(cask__run *r, const cask_block *b, int sign) {
    * and so in the counters' modification order) */
   CASK__ASSERT(nb >= 0 && nbytes >= 0);
   if (sign < 0) return;
-  int64_t p = atomic_load_explicit(&r->peak_bytes, memory_order_relaxed);
-  while (nbytes > p && !atomic_compare_exchange_weak_explicit(&r->peak_bytes, &p, nbytes,
-                                                              memory_order_relaxed, memory_order_relaxed)) {
-  }
-  p = atomic_load_explicit(&r->peak_blocks, memory_order_relaxed);
+  /* blocks held outside the slots (remote.h) are part of the peak */
+  if (r->remote) nbytes += atomic_load_explicit(&r->remote->bytes, memory_order_relaxed);
+  cask__raise_peak(r, nbytes);
+  int64_t p = atomic_load_explicit(&r->peak_blocks, memory_order_relaxed);
   while (nb > p && !atomic_compare_exchange_weak_explicit(&r->peak_blocks, &p, nb,
                                                           memory_order_relaxed, memory_order_relaxed)) {
+  }
+}
+
+void cask__raise_peak(cask__run *r, int64_t bytes) {
+  int64_t p = atomic_load_explicit(&r->peak_bytes, memory_order_relaxed);
+  while (bytes > p && !atomic_compare_exchange_weak_explicit(&r->peak_bytes, &p, bytes, memory_order_relaxed,
+                                                             memory_order_relaxed)) {
   }
 }

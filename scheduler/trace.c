@@ -2,7 +2,9 @@
  * chrome://tracing): one complete event ("ph":"X") per task with its worker
  * as the thread, times in microseconds from the run's start, and one per
  * block the spill thread wrote or read back, on a thread of its own. Events are
- * kept per worker during the run (no sharing) and written after it. */
+ * kept per worker during the run (no sharing) and written after it. The
+ * MPI executor takes each rank's events as text (cask__trace_events, the
+ * rank as the process) and rank 0 writes them all in one file. */
 #include <stdio.h>
 
 #include "internal.h"
@@ -50,49 +52,78 @@ static void put_json_string(buf *b, const char *s) {
   put(b, "\"", 1);
 }
 
-int cask__trace_write(cask_runtime *rt, const cask_graph *g, const char *path, uint64_t t0,
-                      char *err, size_t errcap) {
-  buf b = {0};
-  put_str(&b, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n");
-  int first = 1;
-  char num[160];
+/* The events of the run just over as JSON objects, each after ",\n"
+ * (no header): thread names, then spill I/O, then tasks, all of process
+ * `pid`, times in microseconds from t0. skip: per task, 1 = leave it out
+ * (NULL: none). */
+static void put_events(buf *b, cask_runtime *rt, const cask_graph *g, int pid, uint64_t t0) {
+  char num[200];
   for (int i = 0; i < rt->nworkers; i++) {
     snprintf(num, sizeof num,
-             "%s{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"args\":{\"name\":\"worker %d\"}}",
-             first ? "" : ",\n", i, i);
-    put_str(&b, num);
-    first = 0;
+             ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"args\":{\"name\":\"worker %d\"}}", pid, i,
+             i);
+    put_str(b, num);
   }
   if (rt->mem.ntrace) {
     snprintf(num, sizeof num,
-             ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"args\":{\"name\":\"spill I/O\"}}",
+             ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"args\":{\"name\":\"spill I/O\"}}", pid,
              rt->nworkers);
-    put_str(&b, num);
+    put_str(b, num);
   }
   for (size_t k = 0; k < rt->mem.ntrace; k++) {
     const cask__io_event *e = &rt->mem.trace[k];
     snprintf(num, sizeof num,
-             ",\n{\"name\":\"%s\",\"cat\":\"spill\",\"ph\":\"X\",\"pid\":1,\"tid\":%d,\"ts\":%.3f,"
+             ",\n{\"name\":\"%s\",\"cat\":\"spill\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,"
              "\"dur\":%.3f,\"args\":{\"task\":",
-             e->loaded ? "read back" : "spill", rt->nworkers, (double)(e->start_ns - t0) / 1e3,
+             e->loaded ? "read back" : "spill", pid, rt->nworkers, ((double)e->start_ns - (double)t0) / 1e3,
              (double)(e->end_ns - e->start_ns) / 1e3);
-    put_str(&b, num);
-    put_json_string(&b, cask__key(g, e->task));
-    put_str(&b, "}}");
+    put_str(b, num);
+    put_json_string(b, cask__key(g, e->task));
+    put_str(b, "}}");
   }
   for (int i = 0; i < rt->nworkers; i++) {
     const cask__worker *w = &rt->workers[i];
     for (size_t k = 0; k < w->ntrace; k++) {
       const cask__trace_event *e = &w->trace[k];
-      put_str(&b, ",\n{\"name\":");
-      put_json_string(&b, cask__key(g, e->task));
-      put_str(&b, ",\"cat\":");
-      put_json_string(&b, g->tasks[e->task].op->name);
-      snprintf(num, sizeof num, ",\"ph\":\"X\",\"pid\":1,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f}", i,
-               (double)(e->start_ns - t0) / 1e3, (double)(e->end_ns - e->start_ns) / 1e3);
-      put_str(&b, num);
+      put_str(b, ",\n{\"name\":");
+      put_json_string(b, cask__key(g, e->task));
+      put_str(b, ",\"cat\":");
+      put_json_string(b, g->tasks[e->task].op->name);
+      snprintf(num, sizeof num, ",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f}", pid, i,
+               ((double)e->start_ns - (double)t0) / 1e3, (double)(e->end_ns - e->start_ns) / 1e3);
+      put_str(b, num);
     }
   }
+}
+
+int cask__trace_events(cask_runtime *rt, const cask_graph *g, int pid, uint64_t t0, char **out, size_t *len) {
+  buf b = {0};
+  put_str(&b, "");
+  put_events(&b, rt, g, pid, t0);
+  if (b.oom) {
+    cask__free(b.p);
+    return CASK_ENOMEM;
+  }
+  *out = b.p;
+  *len = b.len;
+  return CASK_OK;
+}
+
+void cask__trace_json_string(char **p, size_t *len, size_t *cap, const char *s, int *oom) {
+  buf b = {*p, *len, *cap, *oom};
+  put_json_string(&b, s);
+  *p = b.p, *len = b.len, *cap = b.cap, *oom = b.oom;
+}
+
+int cask__trace_write(cask_runtime *rt, const cask_graph *g, const char *path, uint64_t t0,
+                      char *err, size_t errcap) {
+  buf b = {0};
+  put_str(&b, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n");
+  char *events = NULL;
+  size_t n = 0;
+  if (cask__trace_events(rt, g, 1, t0, &events, &n)) b.oom = 1;
+  else if (n > 2) put(&b, events + 2, n - 2); /* the first without its ",\n" */
+  cask__free(events);
   put_str(&b, "\n]}\n");
   if (b.oom) {
     cask__free(b.p);

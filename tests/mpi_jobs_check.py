@@ -18,7 +18,9 @@ wait for room, same bytes; a task failing on one rank at K = 3 gives exit 1
 and one message naming rank, task and op, with nothing left; a graph file's printed outputs (gathered to rank 0) are the local
 run's; HDF5 and NetCDF outputs (written by rank 0, the other ranks'
 blocks sent to it) are the local run's bytes at K = 1..3, also under a
-2 MiB limit per rank. Exit 77 without mpirun. Sanitizer builds: no leak check (OpenMPI's
+2 MiB limit per rank; --trace at K = 2, 3 writes one file with every
+rank's tasks (each once, on its owner) and sends matching receives.
+Exit 77 without mpirun. Sanitizer builds: no leak check (OpenMPI's
 own allocations are reported as leaks)."""
 import glob
 import os
@@ -196,6 +198,66 @@ def check_counts(tmp):
         print("K=2 with 2 threads per rank: same bytes")
 
 
+def check_trace(tmp):
+    # --trace at K = 2, 3: one file from rank 0 holding every rank (the rank
+    # is the pid); each task of the plan once, on its owner rank (counted
+    # against --plan-ranks K --plan-rank R, names unique over the ranks);
+    # every send has its receive (block, from, to, bytes), as many as the
+    # plans' sends; the outputs as without a trace
+    import collections
+    import json
+    job = os.path.join(JOBS, "basic.json")
+    for k in (2, 3):
+        d = os.path.join(tmp, "trace%d" % k)
+        os.makedirs(d)
+        r = run([MPIRUN, "--oversubscribe", "-np", str(k), CASK, "run", "-q", "--trace", "t.json", job], d)
+        if r.returncode:
+            fail("trace K=%d: exit %d: %r" % (k, r.returncode, r.stderr[-300:]))
+            continue
+        try:
+            with open(os.path.join(d, "t.json")) as f:
+                ev = json.load(f)["traceEvents"]
+        except (OSError, ValueError) as e:
+            fail("trace K=%d: %s" % (k, e))
+            continue
+        bad = []
+        pids = sorted({e["pid"] for e in ev})
+        if pids != list(range(k)):
+            bad.append("pids %s" % pids)
+        tasks = [e for e in ev if e["ph"] == "X" and e.get("cat") not in ("mpi", "spill")
+                 and not e.get("cat", "").startswith("cask.mpi_")]
+        names = collections.Counter(e["name"] for e in tasks)
+        twice = [n for n, c in names.items() if c > 1]
+        if twice:
+            bad.append("tasks traced more than once: %s" % twice[:3])
+        planned_sends = 0
+        for rank in range(k):
+            p = run([CASK, "run", "--plan-ranks", str(k), "--plan-rank", str(rank), "--plan-json", job], d,
+                    dict(ENV, CASK_MPI="0"))
+            plan = json.loads(p.stdout)
+            planned_sends += plan["sends"]
+            mine = sum(1 for e in tasks if e["pid"] == rank)
+            if mine != plan["tasks"]:
+                bad.append("rank %d: %d tasks traced, its plan runs %d" % (rank, mine, plan["tasks"]))
+        sends = collections.Counter((e["args"]["block"], e["pid"], e["args"]["peer"], e["args"]["bytes"])
+                                    for e in ev if e.get("cat") == "mpi" and e["name"] == "send")
+        recvs = collections.Counter((e["args"]["block"], e["args"]["peer"], e["pid"], e["args"]["bytes"])
+                                    for e in ev if e.get("cat") == "mpi" and e["name"] == "recv")
+        if sends != recvs or sum(sends.values()) != planned_sends:
+            bad.append("%d sends, %d receives, plans %d, unmatched %s" % (
+                sum(sends.values()), sum(recvs.values()), planned_sends, list((sends - recvs) + (recvs - sends))[:3]))
+        got = files(d)
+        got.pop("t.json", None)
+        ref = files(os.path.join(tmp, "counts"))
+        if got != ref:
+            bad.append("outputs differ from the run without a trace")
+        if bad:
+            fail("trace K=%d: %s" % (k, "; ".join(bad)))
+        else:
+            print("trace K=%d: %d ranks, %d tasks once each on their owner, %d sends = receives = planned" % (
+                k, k, len(tasks), planned_sends), flush=True)
+
+
 def check_memory_limit(tmp):
     """Under a per-rank limit of 2 MiB, linalg.json spills and received
     blocks wait for room, with the outputs of the unlimited local run."""
@@ -339,6 +401,7 @@ def main():
         check_jobs(tmp)
         check_hdf5(tmp)
         check_counts(tmp)
+        check_trace(tmp)
         check_graph_files(tmp)
         check_memory_limit(tmp)
         check_failure(tmp)

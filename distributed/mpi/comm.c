@@ -39,7 +39,7 @@ static int push_req(cask__mpi_run *m, int kind, uint32_t index, MPI_Request **sl
     if (!r || !w || !d) return CASK_ENOMEM;
     m->reqs_cap = cap;
   }
-  m->what[m->nreqs] = (cask__mpi_req){kind, index};
+  m->what[m->nreqs] = (cask__mpi_req){kind, index, 0};
   *slot = &m->reqs[m->nreqs++];
   return CASK_OK;
 }
@@ -53,6 +53,7 @@ static int fail(cask__mpi_run *m, int rc, const char *what) {
 }
 
 static int make_block(cask__mpi_run *m, uint32_t i);
+static void arrived(cask__mpi_run *m, uint32_t i);
 
 static int post_data_recvs(cask__mpi_run *m, uint32_t i) {
   cask__mpi_recv *r = &m->recvs[i];
@@ -68,41 +69,55 @@ static int post_data_recvs(cask__mpi_run *m, uint32_t i) {
   return CASK_OK;
 }
 
+static void event(cask__mpi_run *m, uint64_t start, uint32_t gid, int peer, int recv, int64_t bytes) {
+  if (!m->tracing) return;
+  if (cask__grow((void **)&m->events, &m->events_cap, m->nevents + 1, sizeof *m->events)) {
+    m->tracing = 0; /* out of memory: the trace loses the comm thread's events, the run goes on */
+    return;
+  }
+  m->events[m->nevents++] = (cask__mpi_event){start, cask__now_ns(), gid, peer, recv, bytes};
+}
+
 static void arrived(cask__mpi_run *m, uint32_t i) {
-  m->recvs_done++;
-  cask__remote_arrive(&m->remote, m->recvs[i].local);
-}
-
-/* Whether a block of n bytes fits the receive budget now (one block
- * always does, so a block larger than the budget still comes). */
-static int fits(cask__mpi_run *m, int64_t n) {
-  int64_t now = (int64_t)atomic_load(&m->inflight);
-  return now == 0 || now + n <= m->budget;
-}
-
-static int header_in(cask__mpi_run *m, uint32_t i) {
   cask__mpi_recv *r = &m->recvs[i];
-  if (r->hdr.ndim < 0) {
-    arrived(m, i);
-    return CASK_OK;
-  }
-  if (r->hdr.nbytes > 0 && !fits(m, r->hdr.nbytes)) {
-    m->deferred[m->ndeferred++] = i; /* made when room is made (take_deferred) */
-    m->recvs_waited++;
-    return CASK_OK;
-  }
-  return make_block(m, i);
+  m->recvs_done++;
+  event(m, r->t_start, r->gid, r->src, 1, r->hdr.ndim < 0 ? 0 : r->hdr.nbytes);
+  cask__remote_arrive(&m->remote, r->local);
 }
 
-/* Deferred headers, first in plan order, while they fit. */
+/* Whether the data of a block of n bytes may be received now (the budget,
+ * mpi-int.h); if so its bytes are counted held (remote.h) from now on. */
+static int claim(cask__mpi_run *m, int64_t n) {
+  int64_t now = (int64_t)atomic_load(&m->inflight);
+  if (now > 0 && now + n > m->budget) return 0;
+  return cask__remote_claim(&m->remote, n, now == 0);
+}
+
+static void header_in(cask__mpi_run *m, uint32_t i) {
+  cask__mpi_recv *r = &m->recvs[i];
+  m->headers_in++;
+  r->t_start = cask__now_ns();
+  if (r->hdr.ndim < 0) {
+    m->recv_order[m->nrecv_order++] = r->gid;
+    arrived(m, i);
+    return;
+  }
+  m->deferred[m->ndeferred++] = i; /* taken by priority (take_deferred) */
+}
+
+/* Headers that arrived, best receiver priority first, while they fit. */
 static int take_deferred(cask__mpi_run *m) {
   int moved = 0;
+  if (m->hold_recvs && m->headers_in < m->nrecvs) return 0;
   while (m->ndeferred && !m->comm_error) {
     size_t best = 0;
     for (size_t k = 1; k < m->ndeferred; k++)
-      if (m->deferred[k] < m->deferred[best]) best = k;
+      if (m->recvs[m->deferred[k]].prio < m->recvs[m->deferred[best]].prio) best = k;
     uint32_t i = m->deferred[best];
-    if (!fits(m, m->recvs[i].hdr.nbytes)) break;
+    if (!claim(m, m->recvs[i].hdr.nbytes)) {
+      if (!m->recvs[i].waited) m->recvs[i].waited = 1, m->recvs_waited++;
+      break;
+    }
     m->deferred[best] = m->deferred[--m->ndeferred];
     make_block(m, i);
     moved++;
@@ -125,7 +140,10 @@ static int make_block(cask__mpi_run *m, uint32_t i) {
               r->src, (long long)r->hdr.nbytes);
     return fail(m, CASK_ENOMEM, msg);
   }
+  /* held from now on (claimed in take_deferred): by the comm thread until
+   * its task takes it (graph.c) */
   atomic_fetch_add(&m->inflight, (int_fast64_t)r->hdr.nbytes);
+  m->recv_order[m->nrecv_order++] = r->gid; /* the order priority decides */
   if (r->hdr.nbytes == 0) {
     arrived(m, i);
     return CASK_OK;
@@ -146,14 +164,20 @@ static int start_send(cask__mpi_run *m, uint32_t j) {
     memcpy(h->shape, cask_block_shape(b), sizeof h->shape[0] * (size_t)h->ndim);
   }
   char *p = b ? cask_block_data(b) : NULL;
+  s->t_start = cask__now_ns();
+  if (m->tracing) s->dpending = cask__calloc((size_t)s->ndest, sizeof *s->dpending); /* NULL: no events */
   for (int d = 0; d < s->ndest; d++) {
     int dest = s->to[d].peer;
     MPI_Request *q;
     if (push_req(m, REQ_SEND, j, &q)) return fail(m, CASK_ENOMEM, "out of memory for MPI requests");
+    m->what[m->nreqs - 1].dest = d;
     MPI_Isend(h, sizeof *h, MPI_BYTE, dest, CASK__MPI_TAG_HDR(s->gid), m->comm, q);
     s->pending++;
+    if (s->dpending) s->dpending[d]++;
     for (int64_t off = 0; off < h->nbytes; off += m->split) {
       if (push_req(m, REQ_SEND, j, &q)) return fail(m, CASK_ENOMEM, "out of memory for MPI requests");
+      m->what[m->nreqs - 1].dest = d;
+      if (s->dpending) s->dpending[d]++;
       int len = (int)(h->nbytes - off < m->split ? h->nbytes - off : m->split);
       MPI_Isend(p + off, len, MPI_BYTE, dest, CASK__MPI_TAG_DATA(s->gid), m->comm, q);
       s->pending++;
@@ -165,11 +189,19 @@ static int start_send(cask__mpi_run *m, uint32_t j) {
   return CASK_OK;
 }
 
-static void send_done(cask__mpi_run *m, uint32_t j) {
+/* One message of send j (to its destination d) completed. The block was
+ * counted held from its send task on (graph.c) and is counted out once
+ * the last message to every destination completed. */
+static void send_done(cask__mpi_run *m, uint32_t j, int d) {
   cask__mpi_send *s = &m->sends[j];
+  if (s->dpending && --s->dpending[d] == 0)
+    event(m, s->t_start, s->gid, s->to[d].peer, 0, s->block ? (int64_t)cask_block_nbytes(s->block) : 0);
   if (--s->pending) return;
+  if (s->block) cask__remote_hold(&m->remote, -(int64_t)cask_block_nbytes(s->block));
   cask_block_release(s->block);
   s->block = NULL;
+  cask__free(s->dpending);
+  s->dpending = NULL;
   m->sends_done += (size_t)s->ndest;
 }
 
@@ -195,7 +227,7 @@ static int poll_requests(cask__mpi_run *m) {
     case REQ_DATA:
       if (--m->recvs[w.index].left == 0) arrived(m, w.index);
       break;
-    case REQ_SEND: send_done(m, w.index); break;
+    case REQ_SEND: send_done(m, w.index, w.dest); break;
     default: break; /* an abort message of ours went out */
     }
   }
@@ -239,7 +271,7 @@ static void cancel_all(cask__mpi_run *m) {
       if (m->reqs[i] == MPI_REQUEST_NULL) continue;
       int done = 0;
       MPI_Test(&m->reqs[i], &done, MPI_STATUS_IGNORE);
-      if (done && m->what[i].kind == REQ_SEND) send_done(m, m->what[i].index);
+      if (done && m->what[i].kind == REQ_SEND) send_done(m, m->what[i].index, m->what[i].dest);
       left += !done;
     }
     if (!left) break;

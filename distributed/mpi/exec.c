@@ -82,6 +82,7 @@ void cask_mpi_executor_free(cask_executor *pub) {
   if (!fin && ex->comm != MPI_COMM_NULL) MPI_Comm_free(&ex->comm);
   cask__free(ex->peaks);
   cask__free(ex->tasks);
+  cask__free(ex->recv_order);
   cask__free(ex);
 }
 
@@ -176,7 +177,7 @@ static void free_run(cask__mpi_run *m) {
    * failing; a send whose request was freed in flight keeps its block and
    * the headers (MPI may still read them: a leak, never a use after free) */
   for (size_t j = 0; m->sends && j < m->nsends; j++)
-    if (!m->sends[j].leaked) cask_block_release(m->sends[j].block);
+    if (!m->sends[j].leaked) cask_block_release(m->sends[j].block), cask__free(m->sends[j].dpending);
   if (!m->leaked_sends) free(m->hdrs);
   free(m->abort_reqs);
   cask_graph_free(m->local);
@@ -187,6 +188,8 @@ static void free_run(cask__mpi_run *m) {
   cask__free(m->sends);
   cask__free(m->outbox);
   cask__free(m->deferred);
+  cask__free(m->recv_order);
+  cask__free(m->events);
   free(m->reqs);
   free(m->what);
   free(m->done_idx);
@@ -208,6 +211,64 @@ static void gather_stats(cask__mpi_exec *ex, cask__mpi_run *m, cask_runtime *rt)
                         .peak_bytes = ex->peaks, .rank_tasks = ex->tasks};
   for (int r = 0; r < ex->pub.nranks; r++)
     if (ex->peaks[r] > s->peak_bytes_max) s->peak_bytes_max = ex->peaks[r];
+  /* this rank's receive order: kept by the executor (the run's goes) */
+  cask__free(ex->recv_order);
+  ex->recv_order = m->recv_order;
+  m->recv_order = NULL;
+  s->recv_order = ex->recv_order;
+  s->nrecv_order = m->nrecv_order;
+}
+
+/* The receiver's priority of each block it receives: its root's in the
+ * rank's graph, whose static order the workers follow (graph/order.c: the
+ * root is numbered right before the first task that reads it). */
+/* Each send task right after its producer in the static order. As a
+ * sink it came last (graph/order.c walks the outputs first), so the
+ * workers ran every other ready task of the rank before it: 9.7 us per hop
+ * across ranks in bench/mpi_metg.c at g = 3 us, on the critical path of
+ * any chain crossing ranks. The order stays topological (a send reads
+ * only its producer). */
+static int sends_first(cask__mpi_run *m) {
+  cask_graph *g = m->local;
+  size_t n = g->ntasks;
+  uint32_t *by_prio = cask__malloc((n ? n : 1) * sizeof *by_prio), *send_of = cask__malloc((n ? n : 1) * sizeof *send_of);
+  if (!by_prio || !send_of) {
+    cask__free(by_prio);
+    cask__free(send_of);
+    return CASK_ENOMEM;
+  }
+  for (size_t i = 0; i < n; i++) by_prio[g->prio[i]] = (uint32_t)i, send_of[i] = CASK__NO_TASK;
+  for (size_t i = 0; i < n; i++)
+    if (m->to_global[i] == CASK__NO_TASK) send_of[g->dep_idx[g->tasks[i].deps_off]] = (uint32_t)i;
+  uint32_t next = 0;
+  for (size_t k = 0; k < n; k++) {
+    uint32_t v = by_prio[k];
+    if (m->to_global[v] == CASK__NO_TASK) continue; /* placed after its producer */
+    g->prio[v] = next++;
+    if (send_of[v] != CASK__NO_TASK) g->prio[send_of[v]] = next++;
+  }
+  CASK__ASSERT(next == n);
+  cask__free(by_prio);
+  cask__free(send_of);
+  return CASK_OK;
+}
+
+static int receive_priorities(cask__mpi_run *m) {
+  int rc = cask_graph_order(m->local);
+  if (!rc) rc = sends_first(m);
+  if (rc) {
+    cask__fmt(m->errmsg, sizeof m->errmsg, "rank %d: ordering its graph: %s", m->rank,
+              rc == CASK_ENOMEM ? "out of memory" : cask_graph_errmsg(m->local));
+    return rc;
+  }
+  for (size_t i = 0; i < m->nrecvs; i++) m->recvs[i].prio = cask_graph_priority(m->local, m->recvs[i].local);
+  if (!(m->recv_order = cask__malloc((m->nrecvs ? m->nrecvs : 1) * sizeof *m->recv_order))) {
+    cask__fmt(m->errmsg, sizeof m->errmsg, "rank %d: out of memory", m->rank);
+    return CASK_ENOMEM;
+  }
+  const char *hold = getenv("CASK_MPI_RECV_HOLD"); /* tests: a receive order no timing decides */
+  m->hold_recvs = hold && !strcmp(hold, "1");
+  return CASK_OK;
 }
 
 /* The lowest failing rank's code and message on every rank. */
@@ -250,7 +311,7 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
   }
   if ((rc = cask_plan_new(g, pub->nranks, pub->rank, &m.plan)))
     cask__fmt(msg, cap, "rank %d: planning: %s", pub->rank, cask_graph_errmsg(g));
-  else if ((rc = cask__mpi_local_graph(&m)))
+  else if ((rc = cask__mpi_local_graph(&m)) || (rc = receive_priorities(&m)))
     cask__fmt(msg, cap, "%s", m.errmsg);
   else if ((rc = cask__remote_init(&m.remote, rt, m.held, m.nrecvs)))
     cask__fmt(msg, cap, "rank %d: out of memory", pub->rank);
@@ -266,6 +327,13 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
     rc = CASK_EINVAL;
     cask__fmt(msg, cap, "rank %d: another rank could not plan its part", pub->rank);
   }
+  /* a trace if any rank asks (rank 0's path names the file: trace.c);
+   * times from here, a moment the ranks share within an allreduce */
+  int want = opts && opts->trace_path, tracing = 0;
+  MPI_Allreduce(&want, &tracing, 1, MPI_INT, MPI_MAX, ex->comm);
+  uint64_t base = cask__now_ns();
+  m.tracing = tracing;
+  if (inited) m.remote.trace_by_caller = 1;
   if (!rc) {
     uv_mutex_init(&m.mu);
     uv_cond_init(&m.cv);
@@ -280,7 +348,8 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
   cask_results *res = NULL;
   if (started) {
     cask_run_options o = opts ? *opts : (cask_run_options)CASK_RUN_OPTIONS_DEFAULTS;
-    if (pub->nranks > 1) o.trace_path = NULL; /* one file per rank would clash: not written */
+    /* the run records its events (any path) and trace.c writes them */
+    o.trace_path = tracing ? "(the MPI executor's trace)" : NULL;
     rc = cask__run_with(rt, m.local, &o, &m.remote, &res);
     if (rc && !atomic_load(&m.aborted)) {
       char local[CASK__RUN_ERRMSG_CAP];
@@ -318,6 +387,8 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
   int agreed = agree(ex, mine, msg, cap);
   if (!agreed && rc) agreed = rc, cask__fmt(msg, cap, "rank %d: the run was canceled", pub->rank);
   if (!agreed) gather_stats(ex, &m, rt);
+  if (!agreed && tracing && (agreed = cask__mpi_write_trace(&m, opts ? opts->trace_path : NULL, base, msg, cap)))
+    rc = agreed;
   if (started) {
     MPI_Comm_free(&m.comm);
     uv_cond_destroy(&m.cv);

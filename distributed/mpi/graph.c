@@ -32,18 +32,26 @@ static int recv_run(cask_task_io *io) {
   read_args(io, &m, &i);
   io->output = m->recvs[i].block;
   m->recvs[i].block = NULL;
-  /* the memory manager counts it from now on */
-  if (io->output) atomic_fetch_sub(&m->inflight, (int_fast64_t)cask_block_nbytes(io->output));
+  /* the run's slot holds it from now on (counted when the worker
+   * publishes it, right after this returns) */
+  if (io->output) {
+    atomic_fetch_sub(&m->inflight, (int_fast64_t)cask_block_nbytes(io->output));
+    cask__remote_hold(&m->remote, -(int64_t)cask_block_nbytes(io->output));
+  }
   return CASK_OK;
 }
 
 /* Queue the block for the communication thread, which sends it to every
- * rank that needs it and then releases it. */
+ * rank that needs it and then releases it. Its bytes count against the
+ * memory limit until then (remote.h), also after the producer's last local
+ * use freed the slot's reference: MPI reads the block, which can be
+ * neither spilled nor freed. */
 static int send_run(cask_task_io *io) {
   cask__mpi_run *m;
   uint32_t i;
   read_args(io, &m, &i);
   m->sends[i].block = io->ninputs ? cask_block_retain(io->inputs[0]) : NULL;
+  if (m->sends[i].block) cask__remote_hold(&m->remote, (int64_t)cask_block_nbytes(m->sends[i].block));
   uv_mutex_lock(&m->mu);
   m->outbox[m->nout++] = i;
   uv_cond_signal(&m->cv);

@@ -37,11 +37,14 @@ typedef struct cask__mpi_header {
 
 typedef struct cask__mpi_recv {
   uint32_t gid;   /* the producer's task in the whole graph */
+  uint32_t prio;  /* the receiver's priority: its root's in the rank's graph (0 first) */
   int src;
   cask__mpi_header hdr;
   cask_block *block;
   int64_t left;   /* data messages still to come */
   uint32_t local; /* its root task in the local graph */
+  int waited;     /* its data waited for room (counted once) */
+  uint64_t t_start; /* header arrived (the trace) */
 } cask__mpi_recv;
 
 typedef struct cask__mpi_send {
@@ -51,6 +54,8 @@ typedef struct cask__mpi_send {
   cask_block *block;       /* retained from the send task until every message is sent */
   cask__mpi_header *hdr;   /* what MPI_Isend reads: in m->hdrs, kept if a send is leaked */
   int64_t pending;         /* messages not yet complete */
+  int64_t *dpending;       /* ... per destination (the trace's events), or NULL */
+  uint64_t t_start;        /* when its first message was posted */
   int leaked;              /* a request MPI may still read from was freed: block and header kept */
 } cask__mpi_send;
 
@@ -59,7 +64,19 @@ enum { REQ_ABORT, REQ_HDR, REQ_DATA, REQ_SEND, REQ_ABORT_SEND };
 typedef struct cask__mpi_req {
   int kind;
   uint32_t index;
+  int dest; /* REQ_SEND: which of the send's destinations */
 } cask__mpi_req;
+
+/* What the comm thread did, for the trace (--trace): a block sent to a
+ * rank (first message posted to last complete) or received from one
+ * (header arrived to data complete: any wait for room included). */
+typedef struct cask__mpi_event {
+  uint64_t start_ns, end_ns;
+  uint32_t gid;
+  int peer;
+  int recv;
+  int64_t bytes;
+} cask__mpi_event;
 
 typedef struct cask__mpi_run {
   struct cask__mpi_exec *ex;
@@ -82,14 +99,25 @@ typedef struct cask__mpi_run {
   MPI_Request *abort_reqs;
   size_t nsends, planned_sends, sends_done; /* sends_done counts (block, destination) */
   int64_t split;         /* most bytes in one data message */
-  /* Received blocks not yet handed to their task: at most `budget` bytes
-   * (a quarter of the memory limit; at least one block at a time).
-   * Headers past it wait in `deferred` (plan order: the producers' static
-   * order), their senders' data unmatched until room is made. */
+  /* The receive budget. A header that arrived waits in `deferred` until
+   * its data may be received; then the one of best receiver priority
+   * (recvs[i].prio) goes first, while received blocks not yet taken by
+   * their task (inflight) stay within `budget` (a quarter of the memory
+   * limit) and the run's used bytes (remote.h: blocks held, reserved,
+   * received, being sent) plus the block stay within the limit. When
+   * nothing received is untaken one block always comes (else a rank
+   * whose memory waits for a block would wait for ever). */
   int64_t budget;
   atomic_int_fast64_t inflight; /* the comm thread adds, recv tasks subtract */
   uint32_t *deferred;
   size_t ndeferred;
+  size_t headers_in;
+  int hold_recvs; /* CASK_MPI_RECV_HOLD=1 (tests): no data until every header is in */
+  uint32_t *recv_order; /* gids in the order their data receives were posted (nrecv_order) */
+  size_t nrecv_order;
+  cask__mpi_event *events; /* the comm thread's, when tracing (NULL: not) */
+  size_t nevents, events_cap;
+  int tracing;
   /* the outbox: send records whose block is ready (filled by send tasks,
    * which signal cv: the thread's short waits end early) */
   uv_mutex_t mu;
@@ -115,6 +143,7 @@ typedef struct cask__mpi_exec {
   cask_executor pub; /* first */
   MPI_Comm comm;
   uint64_t *peaks, *tasks; /* per rank, of the last run */
+  uint32_t *recv_order;    /* this rank's, of the last run */
   cask_mpi_stats st;
 } cask__mpi_exec;
 
@@ -123,6 +152,9 @@ void cask__mpi_comm_main(void *arg);
 /* graph.c: the rank's own graph (its tasks, received roots, send tasks) */
 int cask__mpi_local_graph(cask__mpi_run *m);
 void cask__mpi_register_ops(void);
+/* trace.c: every rank's events to rank 0, which writes them to path
+ * (collective; rank 0's outcome returned on every rank) */
+int cask__mpi_write_trace(cask__mpi_run *m, const char *path, uint64_t base, char *msg, size_t cap);
 /* exec.c */
 int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, const cask_run_options *opts,
                         cask_results **out);

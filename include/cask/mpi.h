@@ -44,12 +44,18 @@ typedef struct cask_mpi_stats {
   uint64_t bytes_sent;     /* block bytes sent (headers not counted) */
   uint64_t messages_sent;  /* data messages (blocks over the split limit are several) */
   uint64_t spilled_bytes;  /* written to spill files by all ranks */
-  uint64_t recvs_waited;   /* received blocks that waited for room (a quarter of the
-                              memory limit holds blocks received but not yet taken) */
+  uint64_t recvs_waited;   /* received blocks that waited for room (blocks received
+                              but not yet taken stay within a quarter of the memory
+                              limit, and everything held within the limit) */
   uint64_t peak_bytes_max; /* the largest of the ranks' peaks */
-  const uint64_t *peak_bytes; /* each rank's peak block bytes (nranks entries; valid
+  const uint64_t *peak_bytes; /* each rank's peak bytes: blocks held, received and not
+                                 yet taken, and being sent (nranks entries; valid
                                  until the next run or free) */
   const uint64_t *rank_tasks; /* each rank's tasks run */
+  const uint32_t *recv_order; /* this rank's received blocks (their producers' ids in
+                                 the run's graph) in the order their data receives
+                                 were posted (the receiver's priority decides it) */
+  size_t nrecv_order;
 } cask_mpi_stats;
 CASK_API void cask_mpi_last_stats(const cask_executor *ex, cask_mpi_stats *out);
 

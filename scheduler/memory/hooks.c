@@ -16,8 +16,11 @@ static int admit(cask__run *r, int64_t size) {
    * what is held cannot be spilled (blocks the caller shares), and holding
    * the root back would wait for ever. Go over the limit instead. */
   if (!cask__any_running(r) && !atomic_load(&m->spill_wanted) &&
-      !atomic_load(&m->waiting.pub) && !atomic_load(&m->ready.pub) && !atomic_load(&m->busy))
+      !atomic_load(&m->waiting.pub) && !atomic_load(&m->ready.pub) && !atomic_load(&m->busy) &&
+      !(r->remote && atomic_load(&r->remote->bytes) > 0))
     return 1;
+  /* (blocks another process sends or receives leave by themselves, and
+   * wake the workers when they do: remote.h) */
   atomic_fetch_add_explicit(&m->held_back, 1, memory_order_relaxed);
   if (!atomic_exchange(&m->spill_wanted, 1)) cask__memory_wake(m);
   return 0;
@@ -86,7 +89,7 @@ void cask__memory_publish(cask__run *r, uint32_t v) {
   cask__memory *m = r->mem;
   const cask_graph *g = r->g;
   int64_t size = g->tasks[v].size;
-  if (size > 0) atomic_fetch_sub_explicit(&r->reserved, size, memory_order_relaxed);
+  if (size > 0 && !cask__mem_counted(r, v)) atomic_fetch_sub_explicit(&r->reserved, size, memory_order_relaxed);
   if (!r->slots[v].out) return;
   /* A sink nobody keeps is freed right after: never a spill candidate. */
   if (g->succ_off[v] == g->succ_off[v + 1] && !cask__is_kept(g, v)) return;

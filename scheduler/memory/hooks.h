@@ -38,6 +38,15 @@ int cask__memory_defer(cask__run *r, uint32_t v);
  * roots alone let a burst of ready tasks (every block of x - x.mean() at
  * once) take several times the limit, and a check before an unclaimed
  * addition let two workers take the same room. */
+/* Whether v's block was counted before its task ran: a block received
+ * from elsewhere (remote.h counts it from its arrival on). Its task claims
+ * no room: the claim would count it twice, and under pressure send the
+ * task to the spill thread while its block, unspillable until taken,
+ * holds the room the spill thread is looking for. */
+static inline int cask__mem_counted(const cask__run *r, uint32_t v) {
+  return r->remote && r->remote->held[v];
+}
+
 static inline int cask__memory_enter(cask__worker *w, cask__run *r, uint32_t v) {
   int prepinned = w->prepinned;
   w->prepinned = 0;
@@ -52,7 +61,7 @@ static inline int cask__memory_enter(cask__worker *w, cask__run *r, uint32_t v) 
    * it; if they cannot, the spill thread makes room (spills, drops, waits
    * for running tasks) or, when nothing can be freed, hands the task back
    * to run over the limit rather than never. */
-  if (t->size > 0 && !prepinned && !cask__memory_claim(r, (uint64_t)t->size, r->mem->limit)) {
+  if (t->size > 0 && !prepinned && !cask__mem_counted(r, v) && !cask__memory_claim(r, (uint64_t)t->size, r->mem->limit)) {
     for (uint32_t k = 0; k < t->ndeps; k++) cask__memory_unpin(r, r->g->dep_idx[t->deps_off + k]);
     return cask__memory_defer(r, v);
   }
@@ -68,7 +77,7 @@ static inline int cask__memory_enter(cask__worker *w, cask__run *r, uint32_t v) 
  * pinned: the run is over, and cask__memory_end frees what they pin). */
 static inline void cask__memory_abort(cask__worker *w, cask__run *r, uint32_t v) {
   int64_t size = r->g->tasks[v].size;
-  if (size > 0) atomic_fetch_sub_explicit(&r->reserved, size, memory_order_relaxed);
+  if (size > 0 && !cask__mem_counted(r, v)) atomic_fetch_sub_explicit(&r->reserved, size, memory_order_relaxed);
   atomic_store_explicit(&w->busy, 0, memory_order_relaxed);
 }
 

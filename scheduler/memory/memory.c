@@ -285,6 +285,8 @@ uint64_t cask__memory_used(const cask__run *r) {
   /* buffers kept for reuse are memory too (the spill thread frees them
    * first) */
   int64_t used = held + reserved + (int64_t)cask__pool_bytes();
+  /* blocks received or being sent (remote.h): not spillable, but held */
+  if (r->remote) used += atomic_load_explicit(&r->remote->bytes, memory_order_relaxed);
   return used > 0 ? (uint64_t)used : 0;
 }
 
@@ -297,6 +299,7 @@ int cask__memory_claim(cask__run *r, uint64_t bytes, uint64_t max_used) {
   int64_t res = atomic_load_explicit(&r->reserved, memory_order_relaxed);
   for (;;) {
     int64_t held = atomic_load_explicit(&r->held_bytes, memory_order_relaxed) + (int64_t)cask__pool_bytes();
+    if (r->remote) held += atomic_load_explicit(&r->remote->bytes, memory_order_relaxed);
     if (held + res > 0 && (uint64_t)(held + res) + bytes > max_used) return 0;
     /* the CAS on `reserved` makes two claims see each other: no two
      * workers both take the last room */
