@@ -19,31 +19,7 @@
 #include "cask/distributed.h"
 #include "cask/mpi.h"
 
-static uint64_t mix(uint64_t x) {
-  x ^= x >> 33, x *= 0xff51afd7ed558ccdULL, x ^= x >> 33, x *= 0xc4ceb9fe1a85ec53ULL;
-  return x ^ (x >> 33);
-}
-
-/* args: seed (8 bytes) and length (8): a leaf's values from the seed; a
- * node's value i: sum over inputs k of in_k[i % len_k] * (k + 1.5), in
- * input order, then a seeded nudge (non-associative on purpose). */
-static int node_run(cask_task_io *io) {
-  int64_t a[2];
-  memcpy(a, io->args, sizeof a);
-  cask_block *b;
-  if (cask_block_new(CASK_F64, 1, &a[1], &b)) return CASK_ENOMEM;
-  double *o = cask_block_data(b);
-  for (int64_t i = 0; i < a[1]; i++) {
-    double s = (double)(mix((uint64_t)a[0] + (uint64_t)i) % 1000) / 7.0;
-    for (size_t k = 0; k < io->ninputs; k++) {
-      const double *x = cask_block_data(io->inputs[k]);
-      s = s * 0.5 + x[i % cask_block_size(io->inputs[k])] * ((double)k + 1.5);
-    }
-    o[i] = s;
-  }
-  io->output = b;
-  return CASK_OK;
-}
+#include "node_op.h"
 
 static int fail_run(cask_task_io *io) {
   snprintf(io->errmsg, io->errmsg_cap, "failing on purpose");

@@ -27,6 +27,8 @@
 #include "cask/cask.h"
 #include "cask/mpi.h"
 
+#include "node_op.h"
+
 enum { N = 24, YLEN = 1024, ZLEN = 1100, LIMIT = 128 * 1024 };
 /* What a rank may pass its limit by: the spill thread, serving a task
  * while the rank's worker idles waiting for a block, reads inputs back (or
@@ -37,31 +39,6 @@ enum { N = 24, YLEN = 1024, ZLEN = 1100, LIMIT = 128 * 1024 };
  * block under TSan (its pending sends are what is left: the spill thread
  * does not wait for them, see docs/distributed.md). */
 #define SLACK (3 * ZLEN * 8)
-
-static uint64_t mix(uint64_t x) {
-  x ^= x >> 33, x *= 0xff51afd7ed558ccdULL, x ^= x >> 33, x *= 0xc4ceb9fe1a85ec53ULL;
-  return x ^ (x >> 33);
-}
-
-/* args: seed, length. Value i: a seeded nudge, then per input k (in
- * order) s = s / 2 + in_k[i % len_k] * (k + 1.5): not associative. */
-static int node_run(cask_task_io *io) {
-  int64_t a[2];
-  memcpy(a, io->args, sizeof a);
-  cask_block *b;
-  if (cask_block_new(CASK_F64, 1, &a[1], &b)) return CASK_ENOMEM;
-  double *o = cask_block_data(b);
-  for (int64_t i = 0; i < a[1]; i++) {
-    double s = (double)(mix((uint64_t)a[0] + (uint64_t)i) % 1000) / 7.0;
-    for (size_t k = 0; k < io->ninputs; k++) {
-      const double *x = cask_block_data(io->inputs[k]);
-      s = s * 0.5 + x[i % cask_block_size(io->inputs[k])] * ((double)k + 1.5);
-    }
-    o[i] = s;
-  }
-  io->output = b;
-  return CASK_OK;
-}
 
 static const cask_op *op_node;
 

@@ -73,6 +73,11 @@ typedef struct cask__h5_write_args {
   int64_t off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM];
 } cask__h5_write_args;
 void cask__h5_place(void *args, const int64_t *bidx, const int64_t *off, const int64_t *ext);
+/* The writer a rank other than 0 makes for an HDF5/NetCDF output (what:
+ * "to_hdf5" or "to_netcdf", op its write op): the same tasks, hinted to
+ * rank 0, so the graphs digest alike; it opens no file. */
+int cask__h5_writer_remote(cask_array *a, const char *path, const char *what, const cask_op *op,
+                           cask__writer *w);
 /* A writer task's arguments into a, and the block it writes in the
  * target's dtype (a converted copy in *tmp, for the caller to free); NULL
  * with *rc an error, or CASK_OK for an empty block (nothing to write). */

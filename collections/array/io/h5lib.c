@@ -213,6 +213,22 @@ void cask__h5_place(void *args, const int64_t *bidx, const int64_t *off, const i
   (void)bidx;
 }
 
+static int finish_remote(cask__writer *w, cask_ctx *ctx, int ok) {
+  (void)ctx, (void)ok;
+  cask__free(w->args);
+  return CASK_OK;
+}
+
+int cask__h5_writer_remote(cask_array *a, const char *path, const char *what, const cask_op *op,
+                           cask__writer *w) {
+  cask__h5_write_args *args = cask__calloc(1, sizeof *args);
+  if (!args) return cask__fail(a->ctx, CASK_ENOMEM, "%s %s: out of memory", what, path);
+  args->dtype = a->dtype, args->ndim = a->ndim;
+  *w = (cask__writer){.what = what, .path = path, .op = op, .args = args, .len = sizeof *args,
+                      .place = cask__h5_place, .finish = finish_remote, .rank0 = 1, .ordered = 1};
+  return CASK_OK;
+}
+
 const void *cask__h5_write_src(cask_task_io *io, cask__h5_write_args *a, const char *place, void **tmp, int *rc) {
   *tmp = NULL;
   *rc = CASK_EINVAL;

@@ -145,19 +145,8 @@ int cask__hdf5_writer_open(cask_array *a, const char *path, const char *dataset,
   return CASK_OK;
 }
 
-static int finish_remote(cask__writer *w, cask_ctx *ctx, int ok) {
-  (void)ctx, (void)ok;
-  cask__free(w->args);
-  return CASK_OK;
-}
-
 int cask__hdf5_writer_remote(cask_array *a, const char *path, cask__writer *w) {
-  cask__h5_write_args *args = cask__calloc(1, sizeof *args);
-  if (!args) return cask__fail(a->ctx, CASK_ENOMEM, "to_hdf5 %s: out of memory", path);
-  args->dtype = a->dtype, args->ndim = a->ndim;
-  *w = (cask__writer){.what = "to_hdf5", .path = path, .op = op_write, .args = args, .len = sizeof *args,
-                      .place = cask__h5_place, .finish = finish_remote, .rank0 = 1, .ordered = 1};
-  return CASK_OK;
+  return cask__h5_writer_remote(a, path, "to_hdf5", op_write, w);
 }
 
 int cask_to_hdf5(cask_array *a, const char *path, const char *dataset, const cask_hdf5_options *opts) {
