@@ -289,10 +289,10 @@ static int64_t inputs_size(const cask_graph *g, uint32_t v, int64_t nbytes) {
 /* Whether to drop v's block (nbytes) rather than spill it: by the policy,
  * or (CASK_DROP_COST) when making it again costs less than writing it and
  * reading it back: the op's measured time against the spill throughput
- * measured on this disk in this run. Both sides are measured, never
- * assumed: until the run has written a spill file it spills (one block is
- * the price of knowing the disk), and until it has read one back a read
- * is priced as a write. With a guessed spill rate (it was 1 GB/s writing,
+ * measured on this disk (kept across the runtime's runs). Both sides are
+ * measured, never assumed: until the runtime has written a spill file it
+ * spills (one block is the price of knowing the disk), and until it has
+ * read one back a read is priced as a write. With a guessed spill rate (it was 1 GB/s writing,
  * 2 GB/s reading) the choice flipped between runs of the same job on a
  * disk whose speed varies: the make rate measured on a slow minute was
  * compared with a constant; now both sides slow down together. */
