@@ -15,25 +15,40 @@ static int root_rank(size_t j, size_t nroots, int nranks) {
   return (int)(r + (j - r * (q + 1)) / q);
 }
 
-/* A broadcast: an input read by more tasks than a run holds roots (and by
- * two at least). Were all its readers to follow it, its rank would run
- * more of them than its share, so it does not vote: the majority rule
- * counts the other inputs. `limit` is that run length, ceil(roots / K);
- * SIZE_MAX makes every input vote. */
-static int broadcast(const cask_graph *g, uint32_t b, size_t limit) {
-  size_t readers = g->succ_off[b + 1] - g->succ_off[b];
-  return readers >= 2 && readers > limit;
-}
+/* Broadcasts and the groups of tasks that read nothing else. A task's
+ * share is the part of the roots that flows through it: a root has one,
+ * every task hands its share out evenly to its readers (in fixed point,
+ * rounded down, so every rank computes the same bits). A broadcast is a
+ * task read by two or more whose share exceeds the longest run of roots
+ * (ceil(roots / K)): were all its readers to follow it, its rank would run
+ * more than any rank's share of their pass. It does not vote in the
+ * majority rule. */
+#define SHARE_ONE ((uint64_t)1 << 20) /* a root's share; 2^32 roots fit */
+#define NO_ROOT UINT32_MAX
+
+typedef struct groups {
+  uint8_t *bcast; /* per task: 1 for a broadcast; NULL when K = 1 */
+  /* span[2t], span[2t + 1]: the first and last of the roots in the runs
+   * (numbered as they are split) that t is made from; NO_ROOT, 0: none */
+  uint32_t *span;
+  /* count[2b]: tasks grouped by b; count[2b + 1]: of them placed so far;
+   * NULL: no group */
+  uint32_t *count;
+} groups;
+
+static uint32_t readers(const cask_graph *g, uint32_t b) { return g->succ_off[b + 1] - g->succ_off[b]; }
+
+static int broadcast(const groups *gr, uint32_t b) { return gr && gr->bcast && gr->bcast[b]; }
 
 /* Bytes an input weighs in the vote of its consumer: its declared size. An
  * undeclared one counts as the largest declared size among the consumer's
  * voting inputs (a block of unknown size is most likely one like its
  * siblings: a reduction's first combine often has none), or 1 when none is
  * declared, so a task of unsized inputs follows most of them. */
-static int64_t unknown_weight(const cask_graph *g, const uint32_t *deps, uint32_t nd, size_t limit) {
+static int64_t unknown_weight(const cask_graph *g, const uint32_t *deps, uint32_t nd, const groups *gr) {
   int64_t w = 1;
   for (uint32_t k = 0; k < nd; k++)
-    if (g->tasks[deps[k]].size > w && !broadcast(g, deps[k], limit)) w = g->tasks[deps[k]].size;
+    if (g->tasks[deps[k]].size > w && !broadcast(gr, deps[k])) w = g->tasks[deps[k]].size;
   return w;
 }
 
@@ -46,17 +61,18 @@ typedef struct tally {
   int *touched;
 } tally;
 
-/* The rank holding most of t's voting input bytes (t has one at least). */
-static int majority_rank(const cask_graph *g, uint32_t t, const int *owner, tally *v, size_t limit) {
+/* The rank holding most of t's voting input bytes (t has one at least;
+ * gr NULL: every input votes). */
+static int majority_rank(const cask_graph *g, uint32_t t, const int *owner, tally *v, const groups *gr) {
   const uint32_t *deps = g->dep_idx + g->tasks[t].deps_off;
   uint32_t nd = g->tasks[t].ndeps, stamp = t + 1;
   int ntouched = 0, best = -1;
   int64_t unknown = -1; /* found when first needed: most inputs are sized */
   for (uint32_t k = 0; k < nd; k++) {
-    if (broadcast(g, deps[k], limit)) continue;
+    if (broadcast(gr, deps[k])) continue;
     int r = owner[deps[k]];
     int64_t w = g->tasks[deps[k]].size;
-    if (w < 0) w = unknown < 0 ? (unknown = unknown_weight(g, deps, nd, limit)) : unknown;
+    if (w < 0) w = unknown < 0 ? (unknown = unknown_weight(g, deps, nd, gr)) : unknown;
     if (v->stamp[r] != stamp) v->stamp[r] = stamp, v->acc[r] = 0, v->touched[ntouched++] = r;
     v->acc[r] += w;
   }
@@ -71,32 +87,57 @@ static int majority_rank(const cask_graph *g, uint32_t t, const int *owner, tall
  * naming its group: the most read one, the earliest in the static order on
  * a tie (the second pass of x - mean(x) and (x - m) / s group by the
  * mean); CASK__NO_TASK for any other task. */
-static uint32_t group_of(const cask_graph *g, uint32_t t, size_t limit) {
+static uint32_t group_of(const cask_graph *g, uint32_t t, const groups *gr) {
   const cask__task *r = &g->tasks[t];
   const uint32_t *deps = g->dep_idx + r->deps_off;
   uint32_t key = CASK__NO_TASK, most = 0;
   if (r->place_kind || !r->ndeps) return CASK__NO_TASK;
   for (uint32_t k = 0; k < r->ndeps; k++) {
-    uint32_t b = deps[k], readers = g->succ_off[b + 1] - g->succ_off[b];
-    if (!broadcast(g, b, limit)) return CASK__NO_TASK;
-    if (key == CASK__NO_TASK || readers > most || (readers == most && g->prio[b] < g->prio[key]))
-      key = b, most = readers;
+    uint32_t b = deps[k], d = readers(g, b);
+    if (!broadcast(gr, b)) return CASK__NO_TASK;
+    if (key == CASK__NO_TASK || d > most || (d == most && g->prio[b] < g->prio[key])) key = b, most = d;
   }
   return key;
 }
 
-/* The groups' sizes (count[b], the tasks grouped by input b) and how many
- * of each are placed (count[n + b]); NULL when no task is in a group. */
-static int count_groups(const cask_graph *g, size_t limit, uint32_t **count) {
+/* Marks the broadcasts and the spans (one walk of the static order, which
+ * reaches a task after its inputs, numbering the roots of the runs as the
+ * placement walk does: owner < 0) and counts the groups. Nothing to do on
+ * one rank. */
+static int find_groups(const cask_graph *g, const uint32_t *order, const int *owner, size_t nroots, int nranks,
+                       groups *gr) {
   size_t n = g->ntasks;
-  *count = NULL;
-  for (size_t i = 0; i < n; i++) {
-    uint32_t key = group_of(g, (uint32_t)i, limit);
-    if (key == CASK__NO_TASK) continue;
-    if (!*count && !(*count = cask__calloc(2 * n, sizeof **count))) return CASK_ENOMEM;
-    (*count)[key]++;
+  uint64_t run = (nroots + (uint64_t)nranks - 1) / (uint64_t)nranks * SHARE_ONE, *share;
+  uint32_t j = 0;
+  if (nranks == 1) return CASK_OK;
+  share = cask__malloc(n * sizeof *share);
+  gr->bcast = cask__malloc(n * sizeof *gr->bcast);
+  gr->span = cask__malloc(2 * n * sizeof *gr->span);
+  if (!share || !gr->bcast || !gr->span) goto fail;
+  for (size_t p = 0; p < n; p++) {
+    uint32_t t = order[p], nd = g->tasks[t].ndeps, *sp = gr->span + 2 * (size_t)t;
+    const uint32_t *deps = g->dep_idx + g->tasks[t].deps_off;
+    share[t] = nd ? 0 : SHARE_ONE;
+    sp[0] = nd || owner[t] >= 0 ? NO_ROOT : j, sp[1] = nd || owner[t] >= 0 ? 0 : j++;
+    for (uint32_t k = 0; k < nd; k++) {
+      const uint32_t *in = gr->span + 2 * (size_t)deps[k];
+      share[t] += share[deps[k]] / readers(g, deps[k]);
+      if (in[0] < sp[0]) sp[0] = in[0];
+      if (in[0] != NO_ROOT && in[1] > sp[1]) sp[1] = in[1];
+    }
+    gr->bcast[t] = readers(g, t) >= 2 && share[t] > run;
   }
+  for (size_t i = 0; i < n; i++) {
+    uint32_t key = group_of(g, (uint32_t)i, gr);
+    if (key == CASK__NO_TASK) continue;
+    if (!gr->count && !(gr->count = cask__calloc(2 * n, sizeof *gr->count))) goto fail;
+    gr->count[2 * (size_t)key]++;
+  }
+  cask__free(share);
   return CASK_OK;
+fail:
+  cask__free(share);
+  return CASK_ENOMEM;
 }
 
 /* The P x Q process grid (P * Q = K) for an ni x nj block grid: the one
@@ -167,17 +208,28 @@ static size_t place_roots(const cask_graph *g, int nranks, int *owner, grid *c, 
   return n;
 }
 
+/* The rank of the i-th (in the static order) of the tasks grouped by b:
+ * the runs of the roots b is made from, split evenly among the group
+ * (i-th of as many: the i-th root's rank, so a second pass lines up with
+ * the first), or all K runs when b is made from none of their roots. */
+static int group_rank(const groups *gr, uint32_t b, size_t nroots, int nranks) {
+  uint32_t *c = gr->count + 2 * (size_t)b, i = c[1]++;
+  const uint32_t *sp = gr->span + 2 * (size_t)b;
+  if (sp[0] == NO_ROOT) return root_rank(i, c[0], nranks);
+  return root_rank(sp[0] + (uint64_t)i * (sp[1] - sp[0] + 1) / c[0], nroots, nranks);
+}
+
 /* The owner of task t with inputs, its inputs placed: its hint's rank; for
  * a task of a group of two or more, its place in the group's runs; else
  * the majority of its voting inputs, or of all when none votes. */
-static int task_rank(const cask_graph *g, uint32_t t, const int *owner, int nranks, size_t limit, uint32_t *count,
+static int task_rank(const cask_graph *g, uint32_t t, const int *owner, int nranks, size_t nroots, groups *gr,
                      tally *v, grid *c) {
   int h = g->tasks[t].place_kind ? hinted_rank(g, t, owner, nranks, c) : -1;
   if (h >= 0) return h;
-  uint32_t key = count ? group_of(g, t, limit) : CASK__NO_TASK;
-  if (key == CASK__NO_TASK) return majority_rank(g, t, owner, v, limit);
-  if (count[key] < 2) return majority_rank(g, t, owner, v, SIZE_MAX);
-  return root_rank(count[g->ntasks + key]++, count[key], nranks);
+  uint32_t key = gr->count ? group_of(g, t, gr) : CASK__NO_TASK;
+  if (key == CASK__NO_TASK) return majority_rank(g, t, owner, v, gr);
+  if (gr->count[2 * (size_t)key] < 2) return majority_rank(g, t, owner, v, NULL);
+  return group_rank(gr, key, nroots, nranks);
 }
 
 int cask__place(cask_graph *g, int nranks, int *owner, uint32_t **by_prio) {
@@ -190,28 +242,31 @@ int cask__place(cask_graph *g, int nranks, int *owner, uint32_t **by_prio) {
   if (rc) return rc;
   grid c = {0, 0, 0, 0};
   size_t n = g->ntasks, all, nroots = place_roots(g, nranks, owner, &c, &all), j = 0;
-  size_t limit = (all + (size_t)nranks - 1) / (size_t)nranks; /* a run's roots */
-  uint32_t *order = cask__malloc(n * sizeof *order), *count = NULL;
+  uint32_t *order = cask__malloc(n * sizeof *order);
+  groups gr = {NULL, NULL, NULL};
   tally v = {cask__malloc((size_t)nranks * sizeof *v.acc), cask__calloc((size_t)nranks, sizeof *v.stamp),
              cask__malloc((size_t)nranks * sizeof *v.touched)};
-  if (!order || !v.acc || !v.stamp || !v.touched || count_groups(g, limit, &count)) {
+  if (order)
+    for (size_t i = 0; i < n; i++) order[g->prio[i]] = (uint32_t)i;
+  if (!order || !v.acc || !v.stamp || !v.touched || find_groups(g, order, owner, all, nranks, &gr)) {
     cask__fmt(g->errmsg, sizeof g->errmsg, "place: out of memory for %zu tasks on %d ranks", n, nranks);
     rc = CASK_ENOMEM;
     goto free_all;
   }
-  for (size_t i = 0; i < n; i++) order[g->prio[i]] = (uint32_t)i;
   for (size_t p = 0; p < n; p++) {
     uint32_t t = order[p];
     if (!g->tasks[t].ndeps) {
       if (owner[t] < 0) owner[t] = root_rank(j++, nroots, nranks);
       continue;
     }
-    owner[t] = task_rank(g, t, owner, nranks, limit, count, &v, &c);
+    owner[t] = task_rank(g, t, owner, nranks, nroots, &gr, &v, &c);
   }
   if (by_prio) *by_prio = order, order = NULL;
 free_all:
   cask__free(order);
-  cask__free(count);
+  cask__free(gr.bcast);
+  cask__free(gr.span);
+  cask__free(gr.count);
   cask__free(v.acc);
   cask__free(v.stamp);
   cask__free(v.touched);
