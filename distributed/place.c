@@ -1,10 +1,10 @@
 /* place.c - owner-computes placement: which rank runs each task.
  * The one thing to know: the owner of a task is a function of the graph and
  * the rank count only (never of timing), so every rank computes the same
- * owners alone; and it is computed in one walk of the static order, which
- * reaches every task after all of its inputs (plus one counting walk when
- * some tasks read nothing but broadcasts). The rules and their reasons are
- * in docs/distributed.md. */
+ * owners alone; and it is computed in walks of the static order, which
+ * reaches every task after all of its inputs (on K > 1 ranks, one walk
+ * finds the broadcasts first). The rules and their reasons are in
+ * docs/distributed.md. */
 #include "dist-int.h"
 
 /* Root j of nroots in a run of equal count: the first nroots % K runs hold
@@ -26,11 +26,18 @@ static int root_rank(size_t j, size_t nroots, int nranks) {
 #define SHARE_ONE ((uint64_t)1 << 20) /* a root's share; 2^32 roots fit */
 #define NO_ROOT UINT32_MAX
 
+/* What flows out of a task: the share it hands each reader, and the first
+ * and last of the roots in the runs (numbered as they are split) it is
+ * made from (NO_ROOT, 0: none). One record, so an input costs one cache
+ * line. */
+typedef struct flow {
+  uint64_t out;
+  uint32_t lo, hi;
+} flow;
+
 typedef struct groups {
   uint8_t *bcast; /* per task: 1 for a broadcast; NULL when K = 1 */
-  /* span[2t], span[2t + 1]: the first and last of the roots in the runs
-   * (numbered as they are split) that t is made from; NO_ROOT, 0: none */
-  uint32_t *span;
+  flow *flow;     /* per task */
   /* count[2b]: tasks grouped by b; count[2b + 1]: of them placed so far;
    * NULL: no group */
   uint32_t *count;
@@ -93,51 +100,46 @@ static uint32_t group_of(const cask_graph *g, uint32_t t, const groups *gr) {
   uint32_t key = CASK__NO_TASK, most = 0;
   if (r->place_kind || !r->ndeps) return CASK__NO_TASK;
   for (uint32_t k = 0; k < r->ndeps; k++) {
-    uint32_t b = deps[k], d = readers(g, b);
+    uint32_t b = deps[k], d;
     if (!broadcast(gr, b)) return CASK__NO_TASK;
+    d = readers(g, b);
     if (key == CASK__NO_TASK || d > most || (d == most && g->prio[b] < g->prio[key])) key = b, most = d;
   }
   return key;
 }
 
-/* Marks the broadcasts and the spans (one walk of the static order, which
- * reaches a task after its inputs, numbering the roots of the runs as the
- * placement walk does: owner < 0) and counts the groups. Nothing to do on
- * one rank. */
+/* Marks the broadcasts and counts the groups in one walk of the static
+ * order, which reaches a task after its inputs, numbering the roots of the
+ * runs as the placement walk does (owner < 0). Nothing to do on one rank. */
 static int find_groups(const cask_graph *g, const uint32_t *order, const int *owner, size_t nroots, int nranks,
                        groups *gr) {
   size_t n = g->ntasks;
-  uint64_t run = (nroots + (uint64_t)nranks - 1) / (uint64_t)nranks * SHARE_ONE, *share;
+  uint64_t run = (nroots + (uint64_t)nranks - 1) / (uint64_t)nranks * SHARE_ONE;
   uint32_t j = 0;
-  if (nranks == 1) return CASK_OK;
-  share = cask__malloc(n * sizeof *share);
+  if (nranks == 1 || !n) return CASK_OK;
   gr->bcast = cask__malloc(n * sizeof *gr->bcast);
-  gr->span = cask__malloc(2 * n * sizeof *gr->span);
-  if (!share || !gr->bcast || !gr->span) goto fail;
+  gr->flow = cask__malloc(n * sizeof *gr->flow);
+  if (!gr->bcast || !gr->flow) return CASK_ENOMEM;
   for (size_t p = 0; p < n; p++) {
-    uint32_t t = order[p], nd = g->tasks[t].ndeps, *sp = gr->span + 2 * (size_t)t;
+    uint32_t t = order[p], nd = g->tasks[t].ndeps, d = readers(g, t), key;
     const uint32_t *deps = g->dep_idx + g->tasks[t].deps_off;
-    share[t] = nd ? 0 : SHARE_ONE;
-    sp[0] = nd || owner[t] >= 0 ? NO_ROOT : j, sp[1] = nd || owner[t] >= 0 ? 0 : j++;
+    flow *f = &gr->flow[t];
+    int in_runs = !nd && owner[t] < 0; /* a root without a rank from a hint */
+    uint64_t share = nd ? 0 : SHARE_ONE;
+    f->lo = in_runs ? j : NO_ROOT, f->hi = in_runs ? j++ : 0;
     for (uint32_t k = 0; k < nd; k++) {
-      const uint32_t *in = gr->span + 2 * (size_t)deps[k];
-      share[t] += share[deps[k]] / readers(g, deps[k]);
-      if (in[0] < sp[0]) sp[0] = in[0];
-      if (in[0] != NO_ROOT && in[1] > sp[1]) sp[1] = in[1];
+      const flow *in = &gr->flow[deps[k]];
+      share += in->out;
+      if (in->lo < f->lo) f->lo = in->lo;
+      if (in->lo != NO_ROOT && in->hi > f->hi) f->hi = in->hi;
     }
-    gr->bcast[t] = readers(g, t) >= 2 && share[t] > run;
-  }
-  for (size_t i = 0; i < n; i++) {
-    uint32_t key = group_of(g, (uint32_t)i, gr);
-    if (key == CASK__NO_TASK) continue;
-    if (!gr->count && !(gr->count = cask__calloc(2 * n, sizeof *gr->count))) goto fail;
+    f->out = d > 1 ? share / d : share; /* most tasks have one reader: no division */
+    gr->bcast[t] = d >= 2 && share > run;
+    if ((key = group_of(g, t, gr)) == CASK__NO_TASK) continue;
+    if (!gr->count && !(gr->count = cask__calloc(2 * n, sizeof *gr->count))) return CASK_ENOMEM;
     gr->count[2 * (size_t)key]++;
   }
-  cask__free(share);
   return CASK_OK;
-fail:
-  cask__free(share);
-  return CASK_ENOMEM;
 }
 
 /* The P x Q process grid (P * Q = K) for an ni x nj block grid: the one
@@ -214,9 +216,9 @@ static size_t place_roots(const cask_graph *g, int nranks, int *owner, grid *c, 
  * the first), or all K runs when b is made from none of their roots. */
 static int group_rank(const groups *gr, uint32_t b, size_t nroots, int nranks) {
   uint32_t *c = gr->count + 2 * (size_t)b, i = c[1]++;
-  const uint32_t *sp = gr->span + 2 * (size_t)b;
-  if (sp[0] == NO_ROOT) return root_rank(i, c[0], nranks);
-  return root_rank(sp[0] + (uint64_t)i * (sp[1] - sp[0] + 1) / c[0], nroots, nranks);
+  const flow *f = &gr->flow[b];
+  if (f->lo == NO_ROOT) return root_rank(i, c[0], nranks);
+  return root_rank(f->lo + (uint64_t)i * (f->hi - f->lo + 1) / c[0], nroots, nranks);
 }
 
 /* The owner of task t with inputs, its inputs placed: its hint's rank; for
@@ -265,7 +267,7 @@ int cask__place(cask_graph *g, int nranks, int *owner, uint32_t **by_prio) {
 free_all:
   cask__free(order);
   cask__free(gr.bcast);
-  cask__free(gr.span);
+  cask__free(gr.flow);
   cask__free(gr.count);
   cask__free(v.acc);
   cask__free(v.stamp);
