@@ -1,9 +1,10 @@
 /* place.c - owner-computes placement: which rank runs each task.
  * The one thing to know: the owner of a task is a function of the graph and
  * the rank count only (never of timing), so every rank computes the same
- * owners alone; and it is computed in one walk of the static order, which
- * reaches every task after all of its inputs. The rules and their reasons
- * are in docs/distributed.md. */
+ * owners alone; and it is computed in walks of the static order, which
+ * reaches every task after all of its inputs (on K > 1 ranks, one walk
+ * finds the broadcasts first). The rules and their reasons are in
+ * docs/distributed.md. */
 #include "dist-int.h"
 
 /* Root j of nroots in a run of equal count: the first nroots % K runs hold
@@ -14,15 +15,47 @@ static int root_rank(size_t j, size_t nroots, int nranks) {
   return (int)(r + (j - r * (q + 1)) / q);
 }
 
+/* Broadcasts and the groups of tasks that read nothing else. A task's
+ * share is the part of the roots that flows through it: a root has one,
+ * every task hands its share out evenly to its readers (in fixed point,
+ * rounded down, so every rank computes the same bits). A broadcast is a
+ * task read by two or more whose share exceeds the longest run of roots
+ * (ceil(roots / K)): were all its readers to follow it, its rank would run
+ * more than any rank's share of their pass. It does not vote in the
+ * majority rule. */
+#define SHARE_ONE ((uint64_t)1 << 20) /* a root's share; 2^32 roots fit */
+#define NO_ROOT UINT32_MAX
+
+/* What flows out of a task: the share it hands each reader, and the first
+ * and last of the roots in the runs (numbered as they are split) it is
+ * made from (NO_ROOT, 0: none). One record, so an input costs one cache
+ * line. */
+typedef struct flow {
+  uint64_t out;
+  uint32_t lo, hi;
+} flow;
+
+typedef struct groups {
+  uint8_t *bcast; /* per task: 1 for a broadcast; NULL when K = 1 */
+  flow *flow;     /* per task */
+  /* count[2b]: tasks grouped by b; count[2b + 1]: of them placed so far;
+   * NULL: no group */
+  uint32_t *count;
+} groups;
+
+static uint32_t readers(const cask_graph *g, uint32_t b) { return g->succ_off[b + 1] - g->succ_off[b]; }
+
+static int broadcast(const groups *gr, uint32_t b) { return gr && gr->bcast && gr->bcast[b]; }
+
 /* Bytes an input weighs in the vote of its consumer: its declared size. An
  * undeclared one counts as the largest declared size among the consumer's
- * inputs (a block of unknown size is most likely one like its siblings: a
- * reduction's first combine often has none), or 1 when none is declared,
- * so a task of unsized inputs follows most of them. */
-static int64_t unknown_weight(const cask_graph *g, const uint32_t *deps, uint32_t nd) {
+ * voting inputs (a block of unknown size is most likely one like its
+ * siblings: a reduction's first combine often has none), or 1 when none is
+ * declared, so a task of unsized inputs follows most of them. */
+static int64_t unknown_weight(const cask_graph *g, const uint32_t *deps, uint32_t nd, const groups *gr) {
   int64_t w = 1;
   for (uint32_t k = 0; k < nd; k++)
-    if (g->tasks[deps[k]].size > w) w = g->tasks[deps[k]].size;
+    if (g->tasks[deps[k]].size > w && !broadcast(gr, deps[k])) w = g->tasks[deps[k]].size;
   return w;
 }
 
@@ -35,15 +68,18 @@ typedef struct tally {
   int *touched;
 } tally;
 
-static int majority_rank(const cask_graph *g, uint32_t t, const int *owner, tally *v) {
+/* The rank holding most of t's voting input bytes (t has one at least;
+ * gr NULL: every input votes). */
+static int majority_rank(const cask_graph *g, uint32_t t, const int *owner, tally *v, const groups *gr) {
   const uint32_t *deps = g->dep_idx + g->tasks[t].deps_off;
   uint32_t nd = g->tasks[t].ndeps, stamp = t + 1;
   int ntouched = 0, best = -1;
   int64_t unknown = -1; /* found when first needed: most inputs are sized */
   for (uint32_t k = 0; k < nd; k++) {
+    if (broadcast(gr, deps[k])) continue;
     int r = owner[deps[k]];
     int64_t w = g->tasks[deps[k]].size;
-    if (w < 0) w = unknown < 0 ? (unknown = unknown_weight(g, deps, nd)) : unknown;
+    if (w < 0) w = unknown < 0 ? (unknown = unknown_weight(g, deps, nd, gr)) : unknown;
     if (v->stamp[r] != stamp) v->stamp[r] = stamp, v->acc[r] = 0, v->touched[ntouched++] = r;
     v->acc[r] += w;
   }
@@ -52,6 +88,58 @@ static int majority_rank(const cask_graph *g, uint32_t t, const int *owner, tall
     if (best < 0 || v->acc[r] > v->acc[best] || (v->acc[r] == v->acc[best] && r < best)) best = r;
   }
   return best;
+}
+
+/* For a task without a hint all of whose inputs are broadcasts, the input
+ * naming its group: the most read one, the earliest in the static order on
+ * a tie (the second pass of x - mean(x) and (x - m) / s group by the
+ * mean); CASK__NO_TASK for any other task. */
+static uint32_t group_of(const cask_graph *g, uint32_t t, const groups *gr) {
+  const cask__task *r = &g->tasks[t];
+  const uint32_t *deps = g->dep_idx + r->deps_off;
+  uint32_t key = CASK__NO_TASK, most = 0;
+  if (r->place_kind || !r->ndeps) return CASK__NO_TASK;
+  for (uint32_t k = 0; k < r->ndeps; k++) {
+    uint32_t b = deps[k], d;
+    if (!broadcast(gr, b)) return CASK__NO_TASK;
+    d = readers(g, b);
+    if (key == CASK__NO_TASK || d > most || (d == most && g->prio[b] < g->prio[key])) key = b, most = d;
+  }
+  return key;
+}
+
+/* Marks the broadcasts and counts the groups in one walk of the static
+ * order, which reaches a task after its inputs, numbering the roots of the
+ * runs as the placement walk does (owner < 0). Nothing to do on one rank. */
+static int find_groups(const cask_graph *g, const uint32_t *order, const int *owner, size_t nroots, int nranks,
+                       groups *gr) {
+  size_t n = g->ntasks;
+  uint64_t run = (nroots + (uint64_t)nranks - 1) / (uint64_t)nranks * SHARE_ONE;
+  uint32_t j = 0;
+  if (nranks == 1 || !n) return CASK_OK;
+  gr->bcast = cask__malloc(n * sizeof *gr->bcast);
+  gr->flow = cask__malloc(n * sizeof *gr->flow);
+  if (!gr->bcast || !gr->flow) return CASK_ENOMEM;
+  for (size_t p = 0; p < n; p++) {
+    uint32_t t = order[p], nd = g->tasks[t].ndeps, d = readers(g, t), key;
+    const uint32_t *deps = g->dep_idx + g->tasks[t].deps_off;
+    flow *f = &gr->flow[t];
+    int in_runs = !nd && owner[t] < 0; /* a root without a rank from a hint */
+    uint64_t share = nd ? 0 : SHARE_ONE;
+    f->lo = in_runs ? j : NO_ROOT, f->hi = in_runs ? j++ : 0;
+    for (uint32_t k = 0; k < nd; k++) {
+      const flow *in = &gr->flow[deps[k]];
+      share += in->out;
+      if (in->lo < f->lo) f->lo = in->lo;
+      if (in->lo != NO_ROOT && in->hi > f->hi) f->hi = in->hi;
+    }
+    f->out = d > 1 ? share / d : share; /* most tasks have one reader: no division */
+    gr->bcast[t] = d >= 2 && share > run;
+    if ((key = group_of(g, t, gr)) == CASK__NO_TASK) continue;
+    if (!gr->count && !(gr->count = cask__calloc(2 * n, sizeof *gr->count))) return CASK_ENOMEM;
+    gr->count[2 * (size_t)key]++;
+  }
+  return CASK_OK;
 }
 
 /* The P x Q process grid (P * Q = K) for an ni x nj block grid: the one
@@ -108,16 +196,42 @@ static int root_by_consumers(const cask_graph *g, uint32_t t, int nranks, grid *
 
 /* The ranks of roots that have one from a hint (theirs or their
  * consumers'), -1 for the others; returns how many others (the roots split
- * into runs). */
-static size_t place_roots(const cask_graph *g, int nranks, int *owner, grid *c) {
+ * into runs) and counts all roots in *all. */
+static size_t place_roots(const cask_graph *g, int nranks, int *owner, grid *c, size_t *all) {
   size_t n = 0;
+  *all = 0;
   for (size_t i = 0; i < g->ntasks; i++) {
     if (g->tasks[i].ndeps) continue;
     uint32_t t = (uint32_t)i;
     owner[t] = g->tasks[t].place_kind ? hinted_rank(g, t, NULL, nranks, c) : root_by_consumers(g, t, nranks, c);
     n += owner[t] < 0;
+    ++*all;
   }
   return n;
+}
+
+/* The rank of the i-th (in the static order) of the tasks grouped by b:
+ * the runs of the roots b is made from, split evenly among the group
+ * (i-th of as many: the i-th root's rank, so a second pass lines up with
+ * the first), or all K runs when b is made from none of their roots. */
+static int group_rank(const groups *gr, uint32_t b, size_t nroots, int nranks) {
+  uint32_t *c = gr->count + 2 * (size_t)b, i = c[1]++;
+  const flow *f = &gr->flow[b];
+  if (f->lo == NO_ROOT) return root_rank(i, c[0], nranks);
+  return root_rank(f->lo + (uint64_t)i * (f->hi - f->lo + 1) / c[0], nroots, nranks);
+}
+
+/* The owner of task t with inputs, its inputs placed: its hint's rank; for
+ * a task of a group of two or more, its place in the group's runs; else
+ * the majority of its voting inputs, or of all when none votes. */
+static int task_rank(const cask_graph *g, uint32_t t, const int *owner, int nranks, size_t nroots, groups *gr,
+                     tally *v, grid *c) {
+  int h = g->tasks[t].place_kind ? hinted_rank(g, t, owner, nranks, c) : -1;
+  if (h >= 0) return h;
+  uint32_t key = gr->count ? group_of(g, t, gr) : CASK__NO_TASK;
+  if (key == CASK__NO_TASK) return majority_rank(g, t, owner, v, gr);
+  if (gr->count[2 * (size_t)key] < 2) return majority_rank(g, t, owner, v, NULL);
+  return group_rank(gr, key, nroots, nranks);
 }
 
 int cask__place(cask_graph *g, int nranks, int *owner, uint32_t **by_prio) {
@@ -129,28 +243,32 @@ int cask__place(cask_graph *g, int nranks, int *owner, uint32_t **by_prio) {
   int rc = g->prio && g->validated ? CASK_OK : cask_graph_order(g);
   if (rc) return rc;
   grid c = {0, 0, 0, 0};
-  size_t n = g->ntasks, nroots = place_roots(g, nranks, owner, &c), j = 0;
+  size_t n = g->ntasks, all, nroots = place_roots(g, nranks, owner, &c, &all), j = 0;
   uint32_t *order = cask__malloc(n * sizeof *order);
+  groups gr = {NULL, NULL, NULL};
   tally v = {cask__malloc((size_t)nranks * sizeof *v.acc), cask__calloc((size_t)nranks, sizeof *v.stamp),
              cask__malloc((size_t)nranks * sizeof *v.touched)};
-  if (!order || !v.acc || !v.stamp || !v.touched) {
+  if (order)
+    for (size_t i = 0; i < n; i++) order[g->prio[i]] = (uint32_t)i;
+  if (!order || !v.acc || !v.stamp || !v.touched || find_groups(g, order, owner, all, nranks, &gr)) {
     cask__fmt(g->errmsg, sizeof g->errmsg, "place: out of memory for %zu tasks on %d ranks", n, nranks);
     rc = CASK_ENOMEM;
     goto free_all;
   }
-  for (size_t i = 0; i < n; i++) order[g->prio[i]] = (uint32_t)i;
   for (size_t p = 0; p < n; p++) {
     uint32_t t = order[p];
     if (!g->tasks[t].ndeps) {
       if (owner[t] < 0) owner[t] = root_rank(j++, nroots, nranks);
       continue;
     }
-    int h = g->tasks[t].place_kind ? hinted_rank(g, t, owner, nranks, &c) : -1;
-    owner[t] = h >= 0 ? h : majority_rank(g, t, owner, &v);
+    owner[t] = task_rank(g, t, owner, nranks, nroots, &gr, &v, &c);
   }
   if (by_prio) *by_prio = order, order = NULL;
 free_all:
   cask__free(order);
+  cask__free(gr.bcast);
+  cask__free(gr.flow);
+  cask__free(gr.count);
   cask__free(v.acc);
   cask__free(v.stamp);
   cask__free(v.touched);

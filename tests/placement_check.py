@@ -15,6 +15,14 @@ cask's placement code:
   matmul (SUMMA's block-cyclic distribution on a P x Q grid): every
     operand block from its owner to each other rank owning a result block
     that needs it.
+
+A two-pass std of a generated x (its blocks made inside the partials'
+kernels, so the second pass reads nothing but the mean: a broadcast) must
+also be balanced: each pass's partials in the roots' runs (b_r of n on rank
+r, the first n % K runs one longer), with the fold's combines that follow
+them, so rank r runs 2 b_r partials and 2 b_r combines (but the first
+block's two, which start the folds); and it moves what the file-based std
+moves (the states across the boundaries, the mean to every other rank).
 """
 import json
 import os
@@ -27,7 +35,8 @@ import numpy as np
 F8 = 8
 
 
-def plan_bytes(cask, path, k):
+def plan_bytes(cask, path, k, tasks=None):
+    """Bytes all ranks send; each rank's task count appended to tasks."""
     total = 0
     for r in range(k):
         out = subprocess.run([cask, "run", "--plan-ranks", str(k), "--plan-rank", str(r), "--plan-json", path],
@@ -38,7 +47,21 @@ def plan_bytes(cask, path, k):
         if p["unsized"]:
             sys.exit("%s K=%d R=%d: %d transfers of undeclared size" % (path, k, r, p["unsized"]))
         total += p["bytes_sent"]
+        if tasks is not None:
+            tasks.append(p["tasks"])
     return total
+
+
+def run_lengths(n, k):
+    """The documented split of n roots into K runs: the first n % K one longer."""
+    return [n // k + (r < n % k) for r in range(k)]
+
+
+def check_balance(k, n, tasks):
+    """Rank r runs 2 b_r partials and 2 b_r combines, but for block 0's two
+    (its partials start the folds: nothing to combine them with)."""
+    want = [4 * b - 2 * (r == 0 and b > 0) for r, b in enumerate(run_lengths(n, k))]
+    return tasks == want, want
 
 
 def grid_shape(k, ni, nj):
@@ -90,6 +113,12 @@ def main():
         # scripts/plan_scaling.py's job at K ranks: 16 row blocks per rank,
         # two columns of blocks: a sum state (one float64 per column) per
         # boundary and column
+        # the same on a generated x of 24 row blocks (printed, so no writer
+        # task): before the broadcast rule, the whole second pass ran on the
+        # rank holding the mean
+        jobs["genstd"] = ({"inputs": {"x": {"source": "normal", "seed": 3, "shape": [2400, 30], "chunks": [100, 30]}},
+                           "steps": {"y": "std(x - mean(x, axis=0), axis=0)"}, "outputs": {"y": "print"}},
+                          lambda k: (min(k, 24) - 1) * 30 * F8 * (2 + 1 + 3), None, 24)
         for k in range(1, 9):
             shape = [k * 16 * 10, 2 * 10]
             src = lambda name, seed: {"source": name, "seed": seed, "shape": shape, "chunks": [10, 10]}
@@ -110,14 +139,21 @@ def main():
         for name, spec in jobs.items():
             job, formula = spec[0], spec[1]
             only = spec[2] if len(spec) > 2 else None
+            balanced_blocks = spec[3] if len(spec) > 3 else None
             path = os.path.join(d, name + ".json")
             with open(path, "w") as f:
                 json.dump(job, f)
             for k in ([only] if only else range(1, 9)):
-                got, want = plan_bytes(cask, path, k), formula(k)
+                tasks = []
+                got, want = plan_bytes(cask, path, k, tasks), formula(k)
                 ok = got == want
                 failures += not ok
                 print("%-10s K=%d: %d bytes sent, minimum %d%s" % (name, k, got, want, "" if ok else "  MISMATCH"))
+                if balanced_blocks:
+                    ok, want_tasks = check_balance(k, balanced_blocks, tasks)
+                    failures += not ok
+                    print("%-10s K=%d: tasks per rank %s%s" % (name, k, tasks,
+                                                                "" if ok else "  UNBALANCED, expected %s" % want_tasks))
     if failures:
         sys.exit("%d plans moved other than the minimum" % failures)
     print("all plans move the minimum")

@@ -5,7 +5,7 @@
  * b from a, each block goes to each rank once) over random DAGs for K = 1
  * to 8, and against the bytes a row-block elementwise job (none) and a
  * tree reduction (one partial per rank but the first) must move; placement
- * hints (grid, follow, rank) against the documented rules. */
+ * hints (grid, follow, rank) and broadcasts against the documented rules. */
 #include "test-util.h"
 #include <check.h>
 #include <stdio.h>
@@ -469,6 +469,150 @@ START_TEST(hints_place_tasks_before_the_majority_rule) {
 }
 END_TEST
 
+/* A two-pass std as the array library builds it: partial p_i of block i
+ * (480 bytes of state), a left fold of combines, each FOLLOWing its partial,
+ * whose last one is the mean (240 bytes), then partials q_i (720 bytes) of
+ * x_i - mean and their fold. With `file`, the blocks x_i (8000 bytes) are
+ * roots read by both passes; without, x is generated inside the partials:
+ * the p_i are the roots, and the q_i read nothing but the mean. */
+typedef struct two_pass {
+  cask_task_id x[16], p[16], q[16], mean;
+} two_pass;
+
+static cask_task_id fold(cask_graph *g, const char *name, const cask_task_id *part, int n, int64_t state,
+                         int64_t last) {
+  cask_task_id s = part[0];
+  char key[48];
+  for (int j = 1; j < n; j++) {
+    snprintf(key, sizeof key, "%s-combine-%d", name, j);
+    s = add(g, key, 20, j + 1 < n ? state : last, (cask_task_id[]){s, part[j]}, 2);
+    hint(g, s, CASK_PLACE_FOLLOW, 1, 0, 0, 0);
+  }
+  return s;
+}
+
+static cask_graph *two_pass_std(int n, int file, two_pass *t) {
+  cask_graph *g;
+  char key[32];
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  for (int i = 0; i < n; i++) {
+    snprintf(key, sizeof key, "x-%d", i);
+    if (file) t->x[i] = add(g, key, 10, 8000, NULL, 0);
+    snprintf(key, sizeof key, "p-%d", i);
+    t->p[i] = add(g, key, 11, 480, &t->x[i], file);
+  }
+  t->mean = fold(g, "mean", t->p, n, 480, 240);
+  for (int i = 0; i < n; i++) {
+    snprintf(key, sizeof key, "q-%d", i);
+    t->q[i] = add(g, key, 12, 720, file ? (cask_task_id[]){t->x[i], t->mean} : &t->mean, 1 + file);
+  }
+  cask_graph_set_output(g, fold(g, "std", t->q, n, 720, 240), 1);
+  return g;
+}
+
+/* The defect this pins: the q_i of a generated x read one input, the mean,
+ * so the majority rule put the whole second pass on the mean's rank. The
+ * mean is a broadcast (read by n tasks, made from all n roots); the q_i,
+ * reading nothing else, are split over the runs of the roots the mean is
+ * made from: each with its p_i, and the fold crosses each boundary once.
+ * With file blocks the q_i follow their x_i as before. Either way the
+ * ranks move one state per boundary per pass and the mean once to each
+ * other rank. */
+START_TEST(tasks_reading_only_a_broadcast_are_split_like_the_roots_it_came_from) {
+  for (int file = 0; file < 2; file++)
+    for (int n = 5; n <= 12; n += 7)
+      for (int k = 1; k <= 8; k++) {
+        two_pass t;
+        cask_graph *g = two_pass_std(n, file, &t);
+        int *owner = malloc(cask_graph_size(g) * sizeof *owner), per_rank[8] = {0}, used = k < n ? k : n;
+        ck_assert_int_eq(cask_graph_place(g, k, owner), CASK_OK);
+        for (int i = 0; i < n; i++) {
+          cask_task_id block = file ? t.x[i] : t.p[i];
+          require(owner[t.q[i]] == owner[block], "file %d, n %d, K=%d: q-%d on rank %d, its block on %d", file, n, k,
+                  i, owner[t.q[i]], owner[block]);
+          per_rank[owner[t.q[i]]]++;
+        }
+        /* the documented runs: the first n % K ranks one block more */
+        for (int r = 0; r < k; r++)
+          require(per_rank[r] == n / k + (r < n % k), "file %d, n %d, K=%d: rank %d runs %d second-pass partials",
+                  file, n, k, r, per_rank[r]);
+        int64_t sent = 0;
+        for (int r = 0; r < k; r++) {
+          cask_plan *p;
+          cask_plan_stats st;
+          ck_assert_int_eq(cask_plan_new(g, k, r, &p), CASK_OK);
+          cask_plan_get_stats(p, &st);
+          sent += st.bytes_sent;
+          cask_plan_free(p);
+        }
+        require(sent == (int64_t)(used - 1) * (480 + 240 + 720), "file %d, n %d, K=%d: %lld bytes moved", file, n, k,
+                (long long)sent);
+        check_plans(g, k, "two-pass std");
+        free(owner);
+        cask_graph_free(g);
+      }
+}
+END_TEST
+
+/* Blocks r_i (800 bytes), N = 8 roots. `big` (1 MB) is made from all of
+ * them and read by e_i = f(r_i, big); each r_i has two readers, so big's
+ * share is N / 2 = 4 roots: a broadcast where that exceeds the longest
+ * run, ceil(N / K), i.e. K >= 3. There e_i follows its r_i although big
+ * weighs more; at K <= 2 big votes and, by bytes, every e_i sits with it.
+ * `lone` reads big alone: a group of one takes the majority of all its
+ * inputs. In a second graph the halo h_i (80 bytes) of r_i is read by its
+ * neighbours' stencils s_i = f(r_i, h_i-1, h_i+1): r_i, read by two tasks
+ * and made from one root, never is a broadcast, so s_i stays with r_i. */
+START_TEST(a_broadcast_does_not_vote_but_a_block_read_by_a_few_tasks_does) {
+  enum { N = 8 };
+  cask_graph *g, *st;
+  cask_task_id r[N], h[N], e[N], s[N], big, lone;
+  char key[32];
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  ck_assert_int_eq(cask_graph_new(&st), CASK_OK);
+  for (int i = 0; i < N; i++) {
+    snprintf(key, sizeof key, "r-%d", i);
+    r[i] = add(g, key, 1, 800, NULL, 0);
+  }
+  big = add(g, "big", 3, 1 << 20, r, N);
+  cask_graph_set_output(g, lone = add(g, "lone", 4, 8, &big, 1), 1);
+  for (int i = 0; i < N; i++) {
+    snprintf(key, sizeof key, "e-%d", i);
+    cask_graph_set_output(g, e[i] = add(g, key, 5, 800, (cask_task_id[]){r[i], big}, 2), 1);
+  }
+  for (int k = 1; k <= 8; k++) {
+    int owner[2 * N + 2];
+    ck_assert_int_eq(cask_graph_place(g, k, owner), CASK_OK);
+    for (int i = 0; i < N; i++) {
+      int want = k >= 3 ? owner[r[i]] : owner[big];
+      require(owner[e[i]] == want, "K=%d: e-%d on rank %d, not %d", k, i, owner[e[i]], want);
+    }
+    require(owner[lone] == owner[big], "K=%d: lone on rank %d, big on %d", k, owner[lone], owner[big]);
+    check_plans(g, k, "a broadcast among voters");
+  }
+  for (int i = 0; i < N; i++) {
+    snprintf(key, sizeof key, "r-%d", i);
+    r[i] = add(st, key, 1, 800, NULL, 0);
+    snprintf(key, sizeof key, "h-%d", i);
+    h[i] = add(st, key, 2, 80, &r[i], 1);
+  }
+  for (int i = 0; i < N; i++) {
+    snprintf(key, sizeof key, "s-%d", i);
+    s[i] = add(st, key, 6, 800, (cask_task_id[]){r[i], h[(i + N - 1) % N], h[(i + 1) % N]}, 3);
+    cask_graph_set_output(st, s[i], 1);
+  }
+  for (int k = 1; k <= 8; k++) {
+    int owner[3 * N];
+    ck_assert_int_eq(cask_graph_place(st, k, owner), CASK_OK);
+    for (int i = 0; i < N; i++)
+      require(owner[s[i]] == owner[r[i]], "K=%d: s-%d on rank %d, its block on %d", k, i, owner[s[i]], owner[r[i]]);
+    check_plans(st, k, "stencil");
+  }
+  cask_graph_free(g);
+  cask_graph_free(st);
+}
+END_TEST
+
 START_TEST(hints_are_checked_digested_and_kept_by_files_and_fusion) {
   cask_graph *g;
   ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
@@ -534,6 +678,8 @@ Suite *distributed_suite(void) {
   tcase_add_test(tc, array_graphs_digest_alike_and_row_blocks_stay_local);
   tcase_add_test(tc, hints_place_tasks_before_the_majority_rule);
   tcase_add_test(tc, hints_are_checked_digested_and_kept_by_files_and_fusion);
+  tcase_add_test(tc, tasks_reading_only_a_broadcast_are_split_like_the_roots_it_came_from);
+  tcase_add_test(tc, a_broadcast_does_not_vote_but_a_block_read_by_a_few_tasks_does);
   suite_add_tcase(s, tc);
   return s;
 }

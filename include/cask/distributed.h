@@ -42,7 +42,13 @@ extern "C" {
  *   lowest such rank on a tie. Elementwise results follow their
  *   inputs, a reduction's partials follow their blocks, and each combine
  *   of a reduction tree is placed by where its inputs are, which is fixed
- *   by block indices, never by arrival.
+ *   by block indices, never by arrival;
+ * - a task with a placement hint (cask_graph_set_place) takes its rank;
+ * - a broadcast (a task read by two or more that carries more than the
+ *   longest run's share of the roots, e.g. a mean over all blocks) does
+ *   not vote, and tasks reading only broadcasts are split over the runs of
+ *   the roots their broadcast is made from, like roots.
+ * docs/distributed.md, "Placement", has the rules and their reasons.
  * Validates g: its errors (CASK_EMISSINGDEP, CASK_ECYCLE, ...). nranks
  * outside 1..CASK_MAX_RANKS: CASK_EINVAL with the graph's message saying so. */
 CASK_API int cask_graph_place(cask_graph *g, int nranks, int *owner);
