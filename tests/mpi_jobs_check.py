@@ -19,7 +19,8 @@ and one message naming rank, task and op, with nothing left; a graph file's prin
 run's; HDF5 and NetCDF outputs (written by rank 0, the other ranks'
 blocks sent to it) hold the local run's contents at K = 1..3, also under a
 2 MiB limit per rank (read with h5py and xarray; an unfiltered .h5: its
-bytes); --trace at K = 2, 3 writes one file with every
+bytes); a reduction of 400 blocks at K = 2, 3 keeps each rank's peak
+within the segmented fold's bound and gives K = 1's bytes; --trace at K = 2, 3 writes one file with every
 rank's tasks (each once, on its owner) and sends matching receives.
 Exit 77 without mpirun. Sanitizer builds: no leak check (OpenMPI's
 own allocations are reported as leaks)."""
@@ -218,6 +219,48 @@ def check_hdf5(tmp):
         if k > 1 and not (m and int(m.group(1)) > 0):
             fail("hdf5 K=%d: no block sent to rank 0: %r" % (k, r.stderr[-300:]))
     print("hdf5: .h5 and .nc outputs at K = 1..3 hold the local run's contents (z.h5: its bytes)", flush=True)
+
+
+FOLD_JOB = """{"inputs": {"a": {"source": "normal", "seed": 1, "shape": [2000, 2000], "chunks": [5, 2000]}},
+ "steps": {"s": "std(a, axis=0)"}, "outputs": {"s": {"npy": "s.npy"}}}"""
+UNITS = {b"B": 1, b"KiB": 1 << 10, b"MiB": 1 << 20, b"GiB": 1 << 30}
+
+
+def check_fold_memory(tmp):
+    """A reduction of 400 blocks on K = 2, 3 ranks (one thread each): no
+    rank holds more than the segmented fold's bound of states waiting for
+    an earlier rank (S partials of the straddling segment, n / S segment
+    states, S = 20 here) plus a few; a single left fold kept every partial
+    of ranks above 0 (200 states of 48 kB, 9.1 MiB, at K = 2). The result
+    is the same bytes at K = 1, 2, 3."""
+    n, s, state = 400, 20, 2000 * 3 * 8  # (count, mean, M2) per column
+    bound = (s + n // s + 4) * state
+    ref = None
+    for k in (1, 2, 3):
+        d = os.path.join(tmp, "fold.%d" % k)
+        os.makedirs(d)
+        with open(os.path.join(d, "job.json"), "w") as f:
+            f.write(FOLD_JOB)
+        r = run([MPIRUN, "--oversubscribe", "-np", str(k), CASK, "run", "job.json"], d)
+        if r.returncode:
+            fail("fold K=%d: exit %d: %s" % (k, r.returncode, r.stderr.decode()[-400:]))
+            continue
+        out = files(d)["s.npy"]
+        ref = ref or out
+        if out != ref:
+            fail("fold K=%d: the result differs from K=1's" % k)
+        if k == 1:
+            continue
+        peaks = re.findall(rb"(\d+): \d+ tasks, peak ([\d.]+) (B|KiB|MiB|GiB)", r.stderr)
+        if len(peaks) != k:
+            fail("fold K=%d: no peak per rank in %r" % (k, r.stderr[-300:]))
+            continue
+        for rank, v, unit in peaks:
+            held = float(v) * UNITS[unit]
+            if held > bound:
+                fail("fold K=%d: rank %s peaked at %.0f bytes, over the fold's bound %d" % (k, rank.decode(), held,
+                                                                                          bound))
+    print("fold: 400 blocks at K = 2, 3 within %d bytes per rank, same result as K = 1" % bound, flush=True)
 
 
 def check_counts(tmp):
@@ -462,6 +505,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         check_jobs(tmp)
         check_hdf5(tmp)
+        check_fold_memory(tmp)
         check_counts(tmp)
         check_trace(tmp)
         check_graph_files(tmp)
