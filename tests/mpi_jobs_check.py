@@ -19,7 +19,8 @@ and one message naming rank, task and op, with nothing left; a graph file's prin
 run's; HDF5 and NetCDF outputs (written by rank 0, the other ranks'
 blocks sent to it) hold the local run's contents at K = 1..3, also under a
 2 MiB limit per rank (read with h5py and xarray; an unfiltered .h5: its
-bytes); a reduction of 400 blocks at K = 2, 3 keeps each rank's peak
+bytes); an elementwise array's HDF5 writers at K = 2 leave rank 1 its
+blocks to make and send (locally they absorb them); a reduction of 400 blocks at K = 2, 3 keeps each rank's peak
 within the segmented fold's bound and gives K = 1's bytes; --trace at K = 2, 3 writes one file with every
 rank's tasks (each once, on its owner) and sends matching receives.
 Exit 77 without mpirun. Sanitizer builds: no leak check (OpenMPI's
@@ -219,6 +220,37 @@ def check_hdf5(tmp):
         if k > 1 and not (m and int(m.group(1)) > 0):
             fail("hdf5 K=%d: no block sent to rank 0: %r" % (k, r.stderr[-300:]))
     print("hdf5: .h5 and .nc outputs at K = 1..3 hold the local run's contents (z.h5: its bytes)", flush=True)
+
+
+SPREAD_JOB = """{"inputs": {"a": {"source": "normal", "seed": 3, "shape": [600, 200], "chunks": [20, 200]}},
+ "steps": {"b": "sin(a) * 2 + cos(a)"}, "outputs": {"b": {"hdf5": "b.h5", "dataset": "b", "compression": "gzip"}}}"""
+
+
+def check_hdf5_spread(tmp):
+    """An elementwise array written to HDF5 at K = 2: one task per block
+    locally (the writer absorbs the expression), while on ranks the
+    writers (pinned to rank 0) absorb nothing, so rank 1 makes its half of
+    the blocks and sends them; the same contents as the local run."""
+    d0, d = os.path.join(tmp, "spread.local"), os.path.join(tmp, "spread.2")
+    for x in (d0, d):
+        os.makedirs(x)
+        with open(os.path.join(x, "job.json"), "w") as f:
+            f.write(SPREAD_JOB)
+    r = run([CASK, "run", "job.json"], d0, dict(ENV, CASK_MPI="0"))
+    if r.returncode:
+        if b"built without HDF5" not in r.stderr:
+            fail("spread: the local run failed: %s" % r.stderr.decode()[-300:])
+        return
+    if not re.search(rb"done in [^:]*: 30 tasks", r.stderr):
+        fail("spread: the local run is not 30 fused tasks: %r" % r.stderr[-300:])
+    r = run([MPIRUN, "--oversubscribe", "-np", "2", CASK, "run", "job.json"], d)
+    m = re.search(rb"sent (\d+) blocks.*per rank: 0: (\d+) tasks.*; 1: (\d+) tasks", r.stderr)
+    if r.returncode or not m or int(m.group(1)) < 10 or int(m.group(3)) < 10:
+        fail("spread K=2: exit %d, rank 1 did not make and send its blocks: %r" % (r.returncode, r.stderr[-400:]))
+    elif h5_contents(os.path.join(d, "b.h5")) != h5_contents(os.path.join(d0, "b.h5")):
+        fail("spread K=2: b.h5 holds other contents than the local run's")
+    else:
+        print("spread: K=2 made %s blocks on rank 1 and sent them; same contents" % m.group(1).decode(), flush=True)
 
 
 FOLD_JOB = """{"inputs": {"a": {"source": "normal", "seed": 1, "shape": [2000, 2000], "chunks": [5, 2000]}},
@@ -505,6 +537,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         check_jobs(tmp)
         check_hdf5(tmp)
+        check_hdf5_spread(tmp)
         check_fold_memory(tmp)
         check_counts(tmp)
         check_trace(tmp)
