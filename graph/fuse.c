@@ -2,15 +2,26 @@
  * not an output, c is v's only consumer and v is c's only input; a maximal
  * run of such links becomes one "cask.fused" task that keeps the tail's key
  * (consumers and callers refer to the tail) and takes the head's
- * dependencies. Already fused tasks are flattened into the new chain. The
- * graph is changed in place (compact.c). */
+ * dependencies; but never a task into a consumer pinned to a rank (a RANK
+ * hint) unless it is pinned there too. Already fused tasks are flattened
+ * into the new chain. The graph is changed in place (compact.c). */
 #include "graph-int.h"
 
 static int fusable(const cask_graph *g, uint32_t v) {
   if (g->tasks[v].flags & CASK__TASK_OUTPUT) return 0;
   if (g->succ_off[v + 1] - g->succ_off[v] != 1) return 0;
   uint32_t c = g->succ[g->succ_off[v]];
-  return g->tasks[c].ndeps == 1;
+  if (g->tasks[c].ndeps != 1) return 0;
+  /* A RANK hint pins its own task (rank 0's HDF5 writer: the file handle
+   * is there), not the work before it: fused in, an unpinned producer
+   * would run on that rank too, so every rank's blocks would be made on
+   * one rank. Such a producer stays apart, made where placement puts it
+   * and sent. Without hints (one process) nothing changes. */
+  const cask__task *tc = &g->tasks[c], *tv = &g->tasks[v];
+  if (tc->place_kind == CASK_PLACE_RANK &&
+      (tv->place_kind != CASK_PLACE_RANK || tv->place[0] != tc->place[0]))
+    return 0;
+  return 1;
 }
 
 static int append_task(const cask_graph *g, uint32_t v, unsigned char **blob,

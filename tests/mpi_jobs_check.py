@@ -17,8 +17,11 @@ file; under a 2 MiB limit per rank, linalg.json spills and received blocks
 wait for room, same bytes; a task failing on one rank at K = 3 gives exit 1
 and one message naming rank, task and op, with nothing left; a graph file's printed outputs (gathered to rank 0) are the local
 run's; HDF5 and NetCDF outputs (written by rank 0, the other ranks'
-blocks sent to it) are the local run's bytes at K = 1..3, also under a
-2 MiB limit per rank; --trace at K = 2, 3 writes one file with every
+blocks sent to it) hold the local run's contents at K = 1..3, also under a
+2 MiB limit per rank (read with h5py and xarray; an unfiltered .h5: its
+bytes); an elementwise array's HDF5 writers at K = 2 leave rank 1 its
+blocks to make and send (locally they absorb them); a reduction of 400 blocks at K = 2, 3 keeps each rank's peak
+within the segmented fold's bound and gives K = 1's bytes; --trace at K = 2, 3 writes one file with every
 rank's tasks (each once, on its owner) and sends matching receives.
 Exit 77 without mpirun. Sanitizer builds: no leak check (OpenMPI's
 own allocations are reported as leaks)."""
@@ -114,15 +117,55 @@ def check_jobs(tmp):
 
 
 HDF5_JOB = """{"inputs": {"x": {"source": "npy", "path": "data.npy", "chunks": [50, 100]}},
- "steps": {"y": "x * 2 + 1", "s": "sum(x, axis=0)"},
+ "steps": {"y": "x * 2 + 1", "s": "sum(x, axis=0)", "z": "x - 3"},
  "outputs": {"y": {"hdf5": "y.h5", "dataset": "/g/y", "compression": "gzip", "level": 3},
-             "s": {"netcdf": "s.nc", "variable": "s"}, "x": {"netcdf": "x.nc", "variable": "x", "dims": ["r", "c"]}}}"""
+             "s": {"netcdf": "s.nc", "variable": "s"}, "x": {"netcdf": "x.nc", "variable": "x", "dims": ["r", "c"]},
+             "z": {"hdf5": "z.h5", "dataset": "z"}}}"""
+# unfiltered HDF5 datasets are allocated at creation, so their layout (and
+# the file's bytes) does not depend on the order the writers ran in
+SAME_BYTES = ("z.h5",)
+
+
+def h5_contents(path):
+    """What cask guarantees of an HDF5 or NetCDF-4 file for any run and K:
+    every object's name, every dataset's dtype, shape, chunks, filters and
+    values (bytes), every attribute (references by their shape: they hold
+    file addresses, which the layout decides)."""
+    import h5py
+    out = {}
+
+    def has_ref(dt):  # an object reference, or a compound holding one (REFERENCE_LIST)
+        return dt.kind == "O" or h5py.check_dtype(ref=dt) is not None or \
+            any(has_ref(f[0]) for f in (dt.fields or {}).values())
+
+    def attrs(obj):
+        got = {}
+        for k in obj.attrs:
+            v = np.asarray(obj.attrs[k])
+            got[k] = (v.shape,) if has_ref(v.dtype) else (v.dtype.str, v.shape, v.tobytes())
+        return got
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            out[name] = (obj.dtype.str, obj.shape, obj.chunks, obj.compression, obj.compression_opts, obj.shuffle,
+                         obj[()].tobytes() if obj.dtype.kind != "O" else None, attrs(obj))
+        else:
+            out[name] = attrs(obj)
+
+    with h5py.File(path, "r") as f:
+        out["/"] = attrs(f)
+        f.visititems(visit)
+    return out
 
 
 def check_hdf5(tmp):
     """HDF5 and NetCDF outputs on several ranks: written by rank 0 (its
     writer tasks hinted there, the blocks of the other ranks sent to it),
-    byte-identical to the local run at K = 1..3, also under a 2 MiB limit."""
+    in the order blocks arrive. At K = 1..3, also under a 2 MiB limit:
+    the same objects, dtypes, shapes, chunks, filters, attributes and
+    values (bit for bit) as the local run, read with h5py; and the same
+    file bytes for the unfiltered HDF5 dataset (allocated early); xarray
+    reads the .nc files' values."""
     d0 = os.path.join(tmp, "h5.local")
     os.makedirs(d0)
     inputs(d0)
@@ -135,7 +178,16 @@ def check_hdf5(tmp):
             return
         fail("hdf5: the local run failed: %s" % r.stderr.decode()[-300:])
         return
+    try:
+        import h5py  # noqa: F401
+    except ImportError:
+        print("hdf5: skipped (no h5py to read the files)")
+        return
     ref = files(d0)
+    want = {f: h5_contents(os.path.join(d0, f)) for f in ref if f.endswith((".h5", ".nc"))}
+    x = np.load(os.path.join(d0, "data.npy"))
+    if want["x.nc"]["x"][6] != x.tobytes() or want["z.h5"]["z"][6] != (x - 3).tobytes():
+        fail("hdf5: the local run's x.nc or z.h5 does not hold the input's values")
     for k, extra in ((1, []), (2, []), (3, []), (3, ["--memory-limit", "2MiB"])):
         d = os.path.join(tmp, "h5.%d%s" % (k, "m" if extra else ""))
         os.makedirs(d)
@@ -149,13 +201,98 @@ def check_hdf5(tmp):
         got = files(d)
         if sorted(got) != sorted(ref):
             fail("hdf5 K=%d: files %s, local %s" % (k, sorted(got), sorted(ref)))
-        for f in ref:
-            if f in got and got[f] != ref[f]:
-                fail("hdf5 K=%d %s: %s differs from the local run's" % (k, extra, f))
+        for f in want:
+            if f not in got:
+                continue
+            if h5_contents(os.path.join(d, f)) != want[f]:
+                fail("hdf5 K=%d %s: %s holds other contents than the local run's" % (k, extra, f))
+            if f in SAME_BYTES and got[f] != ref[f]:
+                fail("hdf5 K=%d %s: %s (unfiltered) differs from the local run's bytes" % (k, extra, f))
+        try:
+            import xarray
+            for f in ("x.nc", "s.nc"):
+                with xarray.open_dataset(os.path.join(d, f)) as a, xarray.open_dataset(os.path.join(d0, f)) as b:
+                    if not a.identical(b):
+                        fail("hdf5 K=%d %s: xarray reads %s otherwise than the local run's" % (k, extra, f))
+        except ImportError:
+            pass
         m = re.search(rb"sent (\d+) blocks", r.stderr)
         if k > 1 and not (m and int(m.group(1)) > 0):
             fail("hdf5 K=%d: no block sent to rank 0: %r" % (k, r.stderr[-300:]))
-    print("hdf5: .h5 and .nc outputs at K = 1..3 identical to the local run", flush=True)
+    print("hdf5: .h5 and .nc outputs at K = 1..3 hold the local run's contents (z.h5: its bytes)", flush=True)
+
+
+SPREAD_JOB = """{"inputs": {"a": {"source": "normal", "seed": 3, "shape": [600, 200], "chunks": [20, 200]}},
+ "steps": {"b": "sin(a) * 2 + cos(a)"}, "outputs": {"b": {"hdf5": "b.h5", "dataset": "b", "compression": "gzip"}}}"""
+
+
+def check_hdf5_spread(tmp):
+    """An elementwise array written to HDF5 at K = 2: one task per block
+    locally (the writer absorbs the expression), while on ranks the
+    writers (pinned to rank 0) absorb nothing, so rank 1 makes its half of
+    the blocks and sends them; the same contents as the local run."""
+    d0, d = os.path.join(tmp, "spread.local"), os.path.join(tmp, "spread.2")
+    for x in (d0, d):
+        os.makedirs(x)
+        with open(os.path.join(x, "job.json"), "w") as f:
+            f.write(SPREAD_JOB)
+    r = run([CASK, "run", "job.json"], d0, dict(ENV, CASK_MPI="0"))
+    if r.returncode:
+        if b"built without HDF5" not in r.stderr:
+            fail("spread: the local run failed: %s" % r.stderr.decode()[-300:])
+        return
+    if not re.search(rb"done in [^:]*: 30 tasks", r.stderr):
+        fail("spread: the local run is not 30 fused tasks: %r" % r.stderr[-300:])
+    r = run([MPIRUN, "--oversubscribe", "-np", "2", CASK, "run", "job.json"], d)
+    m = re.search(rb"sent (\d+) blocks.*per rank: 0: (\d+) tasks.*; 1: (\d+) tasks", r.stderr)
+    if r.returncode or not m or int(m.group(1)) < 10 or int(m.group(3)) < 10:
+        fail("spread K=2: exit %d, rank 1 did not make and send its blocks: %r" % (r.returncode, r.stderr[-400:]))
+    elif h5_contents(os.path.join(d, "b.h5")) != h5_contents(os.path.join(d0, "b.h5")):
+        fail("spread K=2: b.h5 holds other contents than the local run's")
+    else:
+        print("spread: K=2 made %s blocks on rank 1 and sent them; same contents" % m.group(1).decode(), flush=True)
+
+
+FOLD_JOB = """{"inputs": {"a": {"source": "normal", "seed": 1, "shape": [2000, 2000], "chunks": [5, 2000]}},
+ "steps": {"s": "std(a, axis=0)"}, "outputs": {"s": {"npy": "s.npy"}}}"""
+UNITS = {b"B": 1, b"KiB": 1 << 10, b"MiB": 1 << 20, b"GiB": 1 << 30}
+
+
+def check_fold_memory(tmp):
+    """A reduction of 400 blocks on K = 2, 3 ranks (one thread each): no
+    rank holds more than the segmented fold's bound of states waiting for
+    an earlier rank (S partials of the straddling segment, n / S segment
+    states, S = 20 here) plus a few; a single left fold kept every partial
+    of ranks above 0 (200 states of 48 kB, 9.1 MiB, at K = 2). The result
+    is the same bytes at K = 1, 2, 3."""
+    n, s, state = 400, 20, 2000 * 3 * 8  # (count, mean, M2) per column
+    bound = (s + n // s + 4) * state
+    ref = None
+    for k in (1, 2, 3):
+        d = os.path.join(tmp, "fold.%d" % k)
+        os.makedirs(d)
+        with open(os.path.join(d, "job.json"), "w") as f:
+            f.write(FOLD_JOB)
+        r = run([MPIRUN, "--oversubscribe", "-np", str(k), CASK, "run", "job.json"], d)
+        if r.returncode:
+            fail("fold K=%d: exit %d: %s" % (k, r.returncode, r.stderr.decode()[-400:]))
+            continue
+        out = files(d)["s.npy"]
+        ref = ref or out
+        if out != ref:
+            fail("fold K=%d: the result differs from K=1's" % k)
+        if k == 1:
+            continue
+        peaks = re.findall(rb"(\d+): \d+ tasks, peak ([\d.]+) (B|KiB|MiB|GiB)", r.stderr)
+        if len(peaks) != k:
+            fail("fold K=%d: no peak per rank in %r" % (k, r.stderr[-300:]))
+            continue
+        for rank, v, unit in peaks:
+            held = float(v) * UNITS[unit]
+            if held > bound:
+                fail("fold K=%d: rank %s peaked at %.0f bytes, over the fold's bound %d" % (k, rank.decode(), held,
+                                                                                          bound))
+    print("fold: 400 blocks at K = 2, 3 within %d bytes per rank, same result as K = 1" % bound, flush=True)
 
 
 def check_counts(tmp):
@@ -400,6 +537,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         check_jobs(tmp)
         check_hdf5(tmp)
+        check_hdf5_spread(tmp)
+        check_fold_memory(tmp)
         check_counts(tmp)
         check_trace(tmp)
         check_graph_files(tmp)

@@ -1534,12 +1534,12 @@ static int count_op(const cask_graph *g, const char *name) {
 }
 
 /* The graph of sum(x) over 4x4 blocks of a random x: the random values are
- * computed inside the 16 partials (no source tasks), then a left fold of
- * 15 combines (the running state and the next partial, in block order,
- * whatever split_every: a fold crosses each rank boundary once,
- * docs/distributed.md) and the finalize, into which fusion merges the last
- * combine: 16 + 14 + 1 = 31 tasks. Each combine follows its partial when
- * placed on ranks (a FOLLOW hint of input 1). */
+ * computed inside the 16 partials (no source tasks), then a fold of 15
+ * combines, whatever split_every: two segments of 8 blocks, each a left
+ * fold (the running state and the next partial, in block order), and a
+ * combine of the two segments' states (docs/distributed.md, "Reductions"),
+ * which fusion merges into the finalize: 16 + 14 + 1 = 31 tasks. Each
+ * combine follows its input 1 when placed on ranks (a FOLLOW hint). */
 START_TEST(a_sum_lowers_to_partials_a_combine_fold_and_a_fused_finalize) {
   static const struct {
     int split_every;
@@ -1586,6 +1586,67 @@ START_TEST(a_sum_lowers_to_partials_a_combine_fold_and_a_fused_finalize) {
     ref_reduce(CASK_SUM, xv, 2, (int64_t[]){8, 8}, 3u, 0, &want, &scale);
     ck_assert_msg(near(v, want, 0, 1e-12 * scale), "sum %.17g, want %.17g", v, want);
   }
+  cleanup();
+}
+END_TEST
+
+/* Combines down input 0 from t until a partial: a segment's chain. */
+static int chain_length(const cask_graph *g, cask_task_id t) {
+  int n = 0;
+  while (strcmp(cask_graph_op(g, t)->name, "array.combine") == 0) {
+    size_t nd;
+    const cask_task_id *deps = cask_graph_deps(g, t, &nd);
+    ck_assert_int_eq(nd, 2);
+    ck_assert_msg(strcmp(cask_graph_op(g, deps[1])->name, "array.partial") == 0, "%s: input 1 is not a partial",
+                  cask_graph_key(g, t));
+    t = deps[0], n++;
+  }
+  ck_assert(strcmp(cask_graph_op(g, t)->name, "array.partial") == 0);
+  return n;
+}
+
+/* sum(x, axis=0) over 100 row blocks: the fold runs in 10 segments of 10
+ * blocks (S = max(8, ceil(sqrt(100)))), each a chain of 9 combines over
+ * its partials in block order, then a chain of 9 combines of the segment
+ * states (the last fused into the finalize): 99 combines in all, as one
+ * chain. The sum is the same bits for 1 and 3 threads and near a plain
+ * loop's. */
+START_TEST(a_fold_of_many_blocks_runs_in_segments_of_sqrt_n_blocks) {
+  const int64_t sh[2] = {100, 3}, ch[2] = {1, 3};
+  cask_ctx *ctx = ctx_new(3, 0);
+  cask_array *x = runif(ctx, 9, 2, sh, ch), *s = red(CASK_SUM, x, (int[]){0}, 1, 0);
+  cask_graph *g = graph_of(s);
+  ck_assert_int_eq(count_op(g, "array.partial"), 100);
+  ck_assert_int_eq(count_op(g, "array.combine"), 98);
+  ck_assert_int_eq(count_op(g, "cask.fused"), 1);
+  cask_task_id t = UINT32_MAX;
+  for (cask_task_id i = 0; i < cask_graph_size(g); i++)
+    if (cask_graph_is_output(g, i)) t = i;
+  ck_assert(t != UINT32_MAX && strcmp(cask_graph_op(g, t)->name, "cask.fused") == 0);
+  int segments = 1;
+  for (;;) { /* down the top fold: input 0 the states before, input 1 a segment's */
+    size_t nd;
+    const cask_task_id *deps = cask_graph_deps(g, t, &nd);
+    ck_assert_int_eq(nd, 2);
+    ck_assert_int_eq(chain_length(g, deps[1]), 9);
+    segments++;
+    size_t nd0;
+    const cask_task_id *d0 = cask_graph_deps(g, deps[0], &nd0);
+    if (nd0 != 2 || strcmp(cask_graph_op(g, d0[1])->name, "array.combine") != 0) {
+      ck_assert_int_eq(chain_length(g, deps[0]), 9); /* segment 0 */
+      break;
+    }
+    t = deps[0];
+  }
+  ck_assert_int_eq(segments, 10);
+  cask_graph_free(g);
+  double *v3 = fetch(s), *xv = fetch(x), want[3], scale[3];
+  cask_ctx *one = ctx_new(1, 0);
+  cask_array *x1 = runif(one, 9, 2, sh, ch), *s1 = red(CASK_SUM, x1, (int[]){0}, 1, 0);
+  double *v1 = fetch(s1);
+  ck_assert_msg(memcmp(v1, v3, 3 * sizeof *v1) == 0, "1 and 3 threads differ: %.17g %.17g", v1[0], v3[0]);
+  ref_reduce(CASK_SUM, xv, 2, sh, 1u, 0, want, scale);
+  for (int k = 0; k < 3; k++) ck_assert_msg(near(v3[k], want[k], 0, 1e-12 * scale[k]), "%.17g vs %.17g", v3[k], want[k]);
   cleanup();
 }
 END_TEST
@@ -2352,6 +2413,7 @@ Suite *array_suite(void) {
   tcase_add_test(tc, the_same_expression_built_twice_lowers_to_the_same_tasks);
   tcase_add_test(tc, arrays_differing_in_chunks_scalars_values_or_seeds_share_no_blocks);
   tcase_add_test(tc, a_sum_lowers_to_partials_a_combine_fold_and_a_fused_finalize);
+  tcase_add_test(tc, a_fold_of_many_blocks_runs_in_segments_of_sqrt_n_blocks);
   tcase_add_test(tc, a_graph_writes_to_json_and_runs_from_it_unless_it_reads_a_buffer);
   tcase_set_timeout(tc, 60);
   suite_add_tcase(s, tc);

@@ -647,7 +647,7 @@ START_TEST(hints_are_checked_digested_and_kept_by_files_and_fusion) {
   require(err && strstr(err, "place"), "%s", err ? err : "(no message)");
   cask_free(err);
   cask_free(json);
-  /* fusion of a -> b -> c keeps b's hint in the fused task (named c) */
+  /* fusion of e -> f -> h keeps f's hint in the fused task (named h) */
   cask_task_id e = add(g, "e", 5, 8, NULL, 0), f2 = add(g, "f", 6, 8, &e, 1), h2 = add(g, "h", 7, 8, &f2, 1);
   cask_graph_set_output(g, h2, 1);
   hint(g, f2, CASK_PLACE_RANK, 2, 0, 0, 0);
@@ -657,6 +657,14 @@ START_TEST(hints_are_checked_digested_and_kept_by_files_and_fusion) {
   ck_assert_int_eq(cask_graph_find(g, "h", &fused), CASK_OK);
   ck_assert_int_eq(cask_graph_get_place(g, fused, &got), CASK_OK);
   require(got.kind == CASK_PLACE_RANK && got.i == 2, "fused: kind %d, i %u", got.kind, got.i);
+  /* but e, unpinned, stays apart from f, pinned to rank 2 (a RANK hint
+   * pins its task, not the work before it: rank 0's HDF5 writers) */
+  cask_task_id te;
+  size_t nd;
+  ck_assert_int_eq(cask_graph_find(g, "e", &te), CASK_OK);
+  const cask_task_id *deps = cask_graph_deps(g, fused, &nd);
+  require(nd == 1 && deps[0] == te, "the fused task takes %zu inputs, not e", nd);
+  require(strcmp(cask_graph_op(g, fused)->name, "cask.fused") == 0, "f and h are not fused");
   cask_graph_free(g);
 }
 END_TEST

@@ -2,7 +2,8 @@
  * netcdf*.c, h5lib.c): every dtype written and read back through both
  * formats with odd chunks, gzip and shuffle; bad files, missing datasets
  * and variables, a file changed under a lazy array, a failed write leaving
- * nothing; blocks dropped and read again under a memory limit; the lock's
+ * nothing; fused elementwise writers spilling nothing under a small limit;
+ * blocks dropped and read again under a memory limit; the lock's
  * counters. The TCase "python" is driven by tests/hdf5_check.py, which
  * writes files with h5py and netCDF4 and checks what cask writes with
  * h5py and xarray. */
@@ -325,6 +326,44 @@ static const char *const raw_py =
     "        x.id.write_direct_chunk((0, 80), c.tobytes(), filter_mask=3)\n"
     "        np.save(d + '/raw_' + name + '.npy', x[...].astype('i4' if dt == 'i2' else dt))\n";
 
+/* The writers of an elementwise array absorb it (fusion: one task per
+ * block computes and writes it) and run as blocks complete, so a limit of
+ * two blocks spills nothing and holds nothing back. A chain of writers
+ * (each after the one before it, so that chunks are laid out in order)
+ * kept fusion from merging them: 2 tasks per block, blocks spilled while
+ * they waited their turn. The files hold the values. */
+START_TEST(fused_elementwise_writers_spill_nothing_under_a_small_limit) {
+  static const int64_t shape[2] = {240, 500}, chunks[2] = {10, 500}; /* 24 blocks of 40 KB */
+  cask_ctx *small = NULL;
+  ck_assert(cask_ctx_new(&(cask_options){.threads = 2, .memory_limit = 2 * 10 * 500 * 8, .spill_dir = dir}, &small) ==
+            CASK_OK);
+  cask_hdf5_options gz = CASK_HDF5_OPTIONS_DEFAULTS;
+  gz.gzip_level = 1, gz.shuffle = 1;
+  for (int fmt = 0; fmt < 2; fmt++) {
+    cask_array *u = NULL, *s = NULL, *e = NULL, *y = NULL, *back = NULL;
+    ck_assert(cask_random_normal(small, 11, CASK_F64, 2, shape, chunks, &u) == CASK_OK);
+    ck_assert(cask_unary(CASK_SIN, u, &s) == CASK_OK);
+    ck_assert(cask_unary(CASK_EXP, u, &e) == CASK_OK);
+    ck_assert(cask_binary(CASK_MUL, s, e, &y) == CASK_OK);
+    const char *path = path_of(fmt ? "fused.nc" : "fused.h5");
+    int rc = fmt ? cask_to_netcdf(y, path, "y", &gz) : cask_to_hdf5(y, path, "/y", &gz);
+    ck_assert_msg(rc == CASK_OK, "%s", cask_ctx_errmsg(small));
+    cask_run_stats st;
+    cask_runtime_last_stats(cask_ctx_runtime(small), &st);
+    ck_assert_msg(st.tasks_run == 24, "%s: %llu tasks run, want 24 (one fused task per block)", path,
+                  (unsigned long long)st.tasks_run);
+    ck_assert_msg(st.spilled_bytes == 0 && st.held_back == 0, "%s: spilled %llu bytes, roots held back %llu times",
+                  path, (unsigned long long)st.spilled_bytes, (unsigned long long)st.held_back);
+    rc = fmt ? cask_read_netcdf(ctx, path, "y", NULL, &back) : cask_read_hdf5(ctx, path, "/y", NULL, &back);
+    ck_assert_msg(rc == CASK_OK, "%s", cask_ctx_errmsg(ctx));
+    same(back, y, path);
+    cask_array *arrs[] = {u, s, e, y, back};
+    for (size_t i = 0; i < sizeof arrs / sizeof arrs[0]; i++) cask_array_release(arrs[i]);
+  }
+  cask_ctx_free(small);
+}
+END_TEST
+
 START_TEST(gzip_shuffle_chunks_decode_outside_the_lock_as_h5dread_does) {
   char cmd[1200], p[700];
   snprintf(p, sizeof p, "%s/raw.py", dir);
@@ -464,6 +503,7 @@ Suite *hdf5_suite(void) {
   tcase_add_test(tc, a_changed_file_fails_the_run_and_the_output_is_not_written);
   tcase_add_test(tc, blocks_are_dropped_and_read_again_under_a_memory_limit);
   tcase_add_test(tc, gzip_shuffle_chunks_decode_outside_the_lock_as_h5dread_does);
+  tcase_add_test(tc, fused_elementwise_writers_spill_nothing_under_a_small_limit);
   suite_add_tcase(s, tc);
   tc = tcase_create("python");
   tcase_add_checked_fixture(tc, setup, teardown);

@@ -225,7 +225,7 @@ int cask__h5_writer_remote(cask_array *a, const char *path, const char *what, co
   if (!args) return cask__fail(a->ctx, CASK_ENOMEM, "%s %s: out of memory", what, path);
   args->dtype = a->dtype, args->ndim = a->ndim;
   *w = (cask__writer){.what = what, .path = path, .op = op, .args = args, .len = sizeof *args,
-                      .place = cask__h5_place, .finish = finish_remote, .rank0 = 1, .ordered = 1};
+                      .place = cask__h5_place, .finish = finish_remote, .rank0 = 1};
   return CASK_OK;
 }
 
@@ -235,13 +235,7 @@ const void *cask__h5_write_src(cask_task_io *io, cask__h5_write_args *a, const c
   if (io->args_len != sizeof *a) return NULL;
   memcpy(a, io->args, sizeof *a);
   if ((unsigned)a->dtype >= CASK_DTYPE_COUNT || a->ndim < 0 || a->ndim > CASK_MAX_NDIM) return NULL;
-  /* the block, and the writer before it (io.h, "ordered"), which gives nothing */
-  if (io->ninputs > 2) {
-    cask__fmt(io->errmsg, io->errmsg_cap, "%zu inputs: expected the block to write and the writer before it",
-              (size_t)io->ninputs);
-    return NULL;
-  }
-  if ((*rc = cask__sink_check_input(io, 0, a->ndim, a->ext, place))) return NULL;
+  if ((*rc = cask__sink_check_block(io, a->ndim, a->ext, place))) return NULL;
   const cask_block *b = io->inputs[0];
   int64_t n = cask_block_size(b);
   if (n == 0) return NULL; /* nothing to write: *rc is CASK_OK */

@@ -68,8 +68,9 @@ static int finish_hdf5(cask__writer *w, cask_ctx *ctx, int ok) {
 }
 
 /* The dataset's creation properties: no times, chunks = the array's blocks (HDF5
- * needs every chunk extent in 1..the axis), then shuffle and deflate. An
- * empty or 0-d array is contiguous: HDF5 filters need chunks. */
+ * needs every chunk extent in 1..the axis), then shuffle and deflate, or
+ * early allocation without them. An empty or 0-d array is contiguous:
+ * HDF5 filters need chunks. */
 static hid_t make_dcpl(const cask_array *a, const cask_hdf5_options *o) {
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
   int chunked = a->ndim > 0;
@@ -86,8 +87,18 @@ static hid_t make_dcpl(const cask_array *a, const cask_hdf5_options *o) {
     return -1;
   }
   if (dcpl < 0 || !chunked) return dcpl;
+  /* Writers run in completion order (one may start as soon as its block
+   * exists), and HDF5 places a chunk in the file when it is first written.
+   * Unfiltered chunks have a known size, so early allocation lays them all
+   * out (and the chunk index) at creation, in chunk order, and the file's
+   * bytes do not depend on that order; no fill is written, every value is.
+   * Filtered chunks' sizes are known only when written: their layout, not
+   * their values, follows the order (docs/hdf5.md, "What is the same"). */
+  int filtered = o->shuffle || o->gzip_level > 0;
   if (H5Pset_chunk(dcpl, a->ndim, ch) < 0 || (o->shuffle && H5Pset_shuffle(dcpl) < 0) ||
-      (o->gzip_level > 0 && H5Pset_deflate(dcpl, (unsigned)o->gzip_level) < 0)) {
+      (o->gzip_level > 0 && H5Pset_deflate(dcpl, (unsigned)o->gzip_level) < 0) ||
+      (!filtered && (H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0 ||
+                     H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0))) {
     H5Pclose(dcpl);
     return -1;
   }
@@ -141,7 +152,7 @@ int cask__hdf5_writer_open(cask_array *a, const char *path, const char *dataset,
     return rc;
   }
   args->file = (int64_t)t->file, args->obj = (int64_t)t->dset, args->dtype = a->dtype, args->ndim = a->ndim;
-  *w = (cask__writer){.what = "to_hdf5", .path = path, .op = op_write, .args = args, .len = sizeof *args, .place = cask__h5_place, .finish = finish_hdf5, .state = t, .ordered = 1};
+  *w = (cask__writer){.what = "to_hdf5", .path = path, .op = op_write, .args = args, .len = sizeof *args, .place = cask__h5_place, .finish = finish_hdf5, .state = t};
   return CASK_OK;
 }
 

@@ -37,11 +37,6 @@ struct cask__writer {
   /* the writer tasks carry a RANK 0 placement hint: a file format one
    * process writes (HDF5, NetCDF) with several ranks */
   int rank0;
-  /* each writer task takes the one before it (C order of blocks) as a
-   * last input, so they write in a fixed order: HDF5 and NetCDF lay chunks
-   * out in the order they are written, and the file's bytes would depend
-   * on timing (thread and rank count); their writes hold one lock anyway */
-  int ordered;
 };
 /* ex: the run's executor over many ranks, or NULL. With more than one
  * rank, rank 0 makes the temporary file or store and broadcasts its name

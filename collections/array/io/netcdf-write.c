@@ -148,7 +148,7 @@ int cask__netcdf_writer_open(cask_array *a, const char *path, const char *var, c
     return rc;
   }
   args->file = t->nc, args->obj = varid, args->dtype = a->dtype, args->ndim = a->ndim;
-  *w = (cask__writer){.what = "to_netcdf", .path = path, .op = op_write, .args = args, .len = sizeof *args, .place = cask__h5_place, .finish = finish_netcdf, .state = t, .ordered = 1};
+  *w = (cask__writer){.what = "to_netcdf", .path = path, .op = op_write, .args = args, .len = sizeof *args, .place = cask__h5_place, .finish = finish_netcdf, .state = t};
   return CASK_OK;
 }
 

@@ -48,15 +48,14 @@ int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer
     ng[i] = (cask__nblocks(a, i) + g[i] - 1) / g[i];
     per *= g[i]; /* the writer's opener keeps a group within 2^24 blocks */
   }
-  cask_task_id *in = cask__malloc(sizeof *in * (size_t)(per + 1)), prev = 0;
+  cask_task_id *in = cask__malloc(sizeof *in * (size_t)per);
   if (!in) return cask__fail(L->ctx, CASK_ENOMEM, "%s: out of memory for the writers", w->what);
   char what[64], key[512];
   snprintf(what, sizeof what, "%s.%d", w->what, k); /* two targets of one array differ */
-  int rc, first = 1;
+  int rc;
   for (;;) {
     cask_task_id id;
     if ((rc = lower_group(L, a, gidx, g, in, &nin, off, ext))) break;
-    if (w->ordered && !first) in[nin++] = prev;
     w->place(w->args, gidx, off, ext);
     cask__block_key(key, sizeof key, what, a->token, nd, gidx);
     if ((rc = cask__graph_add(L->g, key, w->op, w->args, w->len, in, nin, &id)) ||
@@ -65,7 +64,6 @@ int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer
       rc = cask__fail(L->ctx, rc, "%s: adding the writer of block %s: %s", w->what, key, cask_graph_errmsg(L->g));
       break;
     }
-    prev = id, first = 0;
     if (cask__index_next(nd, gidx, ng) < 0) break;
   }
   cask__free(in);

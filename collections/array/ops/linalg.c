@@ -665,7 +665,7 @@ typedef struct lowering {
  * product) keeps its hint. */
 static int hint(const lowering *w, cask_task_id t, int64_t i, int64_t j, int force) {
   cask_place_hint h;
-  if (!w->grid || i > UINT32_MAX || j > UINT32_MAX) return CASK_OK;
+  if (!w->grid || i > UINT32_MAX || j > UINT32_MAX) return CASK_OK; /* ni, nj: lower_contract */
   if (!force && cask_graph_get_place(w->L->g, t, &h) == CASK_OK && h.kind != CASK_PLACE_NONE) return CASK_OK;
   h = (cask_place_hint){CASK_PLACE_GRID, (uint32_t)i, (uint32_t)j, w->ni, w->nj};
   return cask_graph_set_place(w->L->g, t, &h);
@@ -757,10 +757,14 @@ static int lower_contract(cask__lower *L, cask_array *r, const int64_t *bidx, co
   const contract_params *p = w.p;
   for (int t = 0; t < p->nfa; t++) w.ai[p->fa[t]] = bidx[t];
   for (int t = 0; t < p->nfb; t++) w.bi[p->fb[t]] = bidx[p->nfa + t];
-  if (r->ndim == 2 && p->nfa == 1 && p->nfb == 1) {
+  /* GRID hints carry 32-bit block counts: a grid wider than that (which
+   * no graph of 32-bit task ids could hold anyway) gets no hints rather
+   * than truncated ones; hints move work between ranks, never change bits */
+  int64_t ni = cask__nblocks(r, 0), nj = r->ndim == 2 ? cask__nblocks(r, 1) : 0;
+  if (r->ndim == 2 && p->nfa == 1 && p->nfb == 1 && ni <= UINT32_MAX && nj <= UINT32_MAX) {
     w.grid = 1;
     w.oi = (uint32_t)bidx[0], w.oj = (uint32_t)bidx[1];
-    w.ni = (uint32_t)cask__nblocks(r, 0), w.nj = (uint32_t)cask__nblocks(r, 1);
+    w.ni = (uint32_t)ni, w.nj = (uint32_t)nj;
   }
   int64_t nk = 1, off[2], ext[2];
   for (int t = 0; t < p->nc; t++) nk *= w.kb[t] = cask__nblocks(r->in[0], p->ca[t]);

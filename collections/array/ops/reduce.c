@@ -764,6 +764,28 @@ static int lower_partial(cask__lower *L, cask_array *r, const int64_t *ibidx, ca
   return rc;
 }
 
+/* The segment length of a fold over n partials: ceil(sqrt(n)), which
+ * minimises S + n / S (the partials of a straddling segment plus the
+ * segment states a rank may hold waiting), and at least 8 so a reduction
+ * of up to 64 blocks keeps at most 8 segments and one of up to 8 blocks
+ * is a single chain (the top fold adds a boundary crossing). */
+static int64_t fold_segment(int64_t n) {
+  int64_t s = (int64_t)ceil(sqrt((double)n));
+  while (s > 1 && (s - 1) * (s - 1) >= n) s--; /* exact for any double rounding */
+  while (s * s < n) s++;
+  return s < 8 ? 8 : s;
+}
+
+/* One combine of a and b (in that order) into *out, its size b's. */
+static int add_combine(cask__lower *L, const char *key, const combine_args *ca, cask_task_id a, cask_task_id b,
+                       const cask_place_hint *h, cask_task_id *out) {
+  cask_task_id in[2] = {a, b};
+  int rc = cask__graph_add(L->g, key, op_combine, ca, sizeof *ca, in, 2, out);
+  if (!rc) cask_graph_set_size(L->g, *out, cask_graph_size_estimate(L->g, b));
+  if (!rc) rc = cask_graph_set_place(L->g, *out, h);
+  return rc;
+}
+
 static int lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, const char *key,
                        cask_task_id *out) {
   cask_array *in = r->in[0];
@@ -790,23 +812,34 @@ static int lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, cons
     for (int i = 0; i < in->ndim; i++)
       if (axes & (1u << i)) ibidx[i] = at[i];
   }
-  /* A left fold over the partials in block order: combine j merges the
-   * running state with partial j. Any split of the blocks into contiguous
-   * runs (one per rank) then moves one state per boundary, the least any
-   * placement can (docs/distributed.md, "Reductions"), and the fold is the
-   * same for every rank count. Each combine follows its partial (input 1):
-   * a tie of two equal states would otherwise keep the fold on the first
+  /* A two-level fold over the partials in block order (docs/distributed.md,
+   * "Reductions"): the blocks split into segments of S consecutive blocks,
+   * S = fold_segment(count) from the count alone; a left fold inside each
+   * segment (combine j merges the segment's running state with partial j),
+   * then a left fold of the segments' states. The order is fixed by block
+   * indices, so results are the same bits for every rank and thread count.
+   * On ranks holding contiguous runs of blocks a boundary is crossed by at
+   * most 2 states (the straddling segment's and the top fold's), and a
+   * segment's chain advances as its partials complete, so a rank keeps at
+   * most about S partials and count / S segment states waiting for an
+   * earlier rank (a single chain would keep all its partials). Each
+   * combine follows its input 1 (its partial, or the segment's state): a
+   * tie of two equal states would otherwise keep the fold on the first
    * rank. The states are small (a value per kept element and field), so
-   * the serial chain of merges costs little beside the partials. */
+   * the serial merges cost little beside the partials. */
   combine_args ca = {r->op, state_isint(r)};
   char ckey[600];
-  static const cask_place_hint follow_partial = {CASK_PLACE_FOLLOW, 1, 0, 0, 0};
-  for (int64_t j = 1; !rc && j < count; j++) {
-    snprintf(ckey, sizeof ckey, "%s-combine-%lld", key, (long long)j);
-    cask_task_id in[2] = {level[0], level[j]};
-    rc = cask__graph_add(L->g, ckey, op_combine, &ca, sizeof ca, in, 2, &level[0]);
-    if (!rc) cask_graph_set_size(L->g, level[0], cask_graph_size_estimate(L->g, in[1]));
-    if (!rc) rc = cask_graph_set_place(L->g, level[0], &follow_partial);
+  static const cask_place_hint follow_input1 = {CASK_PLACE_FOLLOW, 1, 0, 0, 0};
+  int64_t seg = fold_segment(count);
+  for (int64_t s0 = 0; !rc && s0 < count; s0 += seg) {
+    int64_t end = s0 + seg < count ? s0 + seg : count;
+    for (int64_t j = s0 + 1; !rc && j < end; j++) { /* level[s0]: the segment's state */
+      snprintf(ckey, sizeof ckey, "%s-combine-%lld", key, (long long)j);
+      rc = add_combine(L, ckey, &ca, level[s0], level[j], &follow_input1, &level[s0]);
+    }
+    if (rc || s0 == 0) continue;
+    snprintf(ckey, sizeof ckey, "%s-combine-seg-%lld", key, (long long)(s0 / seg));
+    rc = add_combine(L, ckey, &ca, level[0], level[s0], &follow_input1, &level[0]); /* the top fold */
   }
   if (!rc) {
     finalize_args fa;
