@@ -31,7 +31,10 @@ void cask__account(cask__run *r, const cask_block *b, int sign) {
   /* a block is counted out only after it was counted in (happens-before,
    * and so in the counters' modification order) */
   CASK__ASSERT(nb >= 0 && nbytes >= 0);
-  if (sign < 0) return;
+  if (sign < 0) {
+    if (r->remote) cask__remote_room_freed(r->remote); /* a receive waiting for room */
+    return;
+  }
   /* blocks held outside the slots (remote.h) are part of the peak */
   if (r->remote) nbytes += atomic_load_explicit(&r->remote->bytes, memory_order_relaxed);
   cask__raise_peak(r, nbytes);
