@@ -1,6 +1,7 @@
-/* comm.c - the communication thread of one rank's run: it keeps a few
- * header receives posted per rank it receives from (and one for an abort
- * from any rank), sends blocks the send tasks queue, polls
+/* comm.c - the communication thread of one rank's run: it posts a header
+ * receive for every block the plan says this rank receives, on the run's
+ * header communicator (and one for an abort from any rank), sends blocks
+ * the send tasks queue, polls
  * everything with MPI_Testsome, waits 20 us at a time for 0.5 ms after
  * anything moved (a queued send wakes it), then sleeps while nothing moves,
  * doubling up to 1 ms (ranks
