@@ -16,6 +16,8 @@ int cask__remote_init(cask__remote *x, struct cask_runtime *rt, const uint8_t *h
   }
   atomic_init(&x->navail, 0);
   atomic_init(&x->bytes, 0);
+  atomic_init(&x->untaken, 0);
+  atomic_init(&x->room_wanted, 0);
   return CASK_OK;
 }
 
@@ -68,7 +70,18 @@ void cask__remote_hold(cask__remote *x, int64_t delta) {
   /* the park and the manager are the runtime's: they outlive the run */
   if (park) cask__park_notify(park, 0);
   if (mem && atomic_load(&mem->waiting.pub)) cask__memory_wake(mem);
+  if (delta < 0) cask__remote_room_freed(x);
 }
+
+void cask__remote_taken(cask__remote *x, const cask_block *b) {
+  if (!b) return;
+  int64_t n = (int64_t)cask_block_nbytes(b);
+  int64_t left = atomic_fetch_sub_explicit(&x->untaken, n, memory_order_relaxed) - n;
+  CASK__ASSERT(left >= 0); /* counted in by the receiver first */
+  cask__remote_hold(x, -n);
+}
+
+void cask__remote_want_room(cask__remote *x) { atomic_store_explicit(&x->room_wanted, 1, memory_order_seq_cst); }
 
 /* Whether the memory manager may still make room in r: a task runs (its
  * inputs may die), or the spill thread has work or is at it. */

@@ -29,6 +29,16 @@ typedef struct cask__remote {
   size_t head, tail, cap;
   atomic_size_t navail; /* tail - head, read without the lock */
   atomic_int_fast64_t bytes; /* held outside the run's slots (see above) */
+  /* received blocks not yet in their task's slot (part of bytes): counted
+   * out by the worker that put the block in the slot, after the slot
+   * counted it in (cask__remote_taken), so never counted nowhere */
+  atomic_int_fast64_t untaken;
+  /* The receiver waits for room (cask__remote_want_room): the next thread
+   * that frees memory calls on_room(room_ctx) once. A leaf: on_room may
+   * take only a lock nothing else is taken under. */
+  atomic_int room_wanted;
+  void (*on_room)(void *ctx);
+  void *room_ctx;
   struct cask__run *run;     /* the run served, while it runs; under mu */
   int trace_by_caller; /* with a trace_path the run records events, and its caller writes them */
 } cask__remote;
@@ -47,6 +57,24 @@ void cask__remote_attach(cask__remote *x, struct cask__run *r);
  * tasks held back for memory may fit now, so parked workers and the
  * memory manager are woken). Any thread. */
 void cask__remote_hold(cask__remote *x, int64_t delta);
+/* Root v's task put block b (may be NULL) in its slot and the run counted
+ * it there (cask__account): count it out of bytes and untaken. The
+ * worker, right after; counting it out in the op left a moment in which
+ * the block was counted nowhere and the comm thread or a root could take
+ * its room. */
+void cask__remote_taken(cask__remote *x, const struct cask_block *b);
+/* The caller (the receiver) is about to ask for room and will wait if
+ * there is none: the next release of memory calls on_room. */
+void cask__remote_want_room(cask__remote *x);
+/* Memory was freed (a block dropped or spilled, remote bytes counted
+ * out): wake a receiver waiting for room, if one is. Any thread. */
+static inline void cask__remote_room_freed(cask__remote *x) {
+  /* a wake lost to a race (the flag set just after this read) costs the
+   * receiver one of its timed waits (at most 1 ms): no fence on every
+   * release for it */
+  if (atomic_load_explicit(&x->room_wanted, memory_order_seq_cst) && atomic_exchange(&x->room_wanted, 0) && x->on_room)
+    x->on_room(x->room_ctx);
+}
 /* Count n bytes in if the run's used bytes (held, reserved, pooled and
  * x->bytes) plus n stay within its memory limit; 1 if counted. If not,
  * the memory manager is asked to make room (the caller asks again later);

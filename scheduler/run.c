@@ -72,7 +72,10 @@ static int execute(cask__worker *w, cask__run *r, uint32_t v) {
   }
   CASK__ASSERT(!r->slots[v].out); /* a task's block is made once */
   r->slots[v].out = io.output;
-  cask__account(r, io.output, +1);
+  /* a received block leaves the remote count only once the slot counts
+   * it (remote.h) */
+  if (r->remote && r->remote->held[v]) cask__account_received(r, io.output);
+  else cask__account(r, io.output, +1);
   cask__mem_publish(r, v);
   return CASK__EXEC_DONE;
 }

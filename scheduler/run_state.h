@@ -24,6 +24,9 @@ void cask__run_fail(cask__run *r, int rc, uint32_t task, const char *msg);
 /* Count a block in (sign +1) or out (-1) of the run's held bytes and
  * blocks, and raise the peaks. NULL counts nothing. Any thread. */
 void cask__account(cask__run *r, const cask_block *b, int sign);
+/* Count in block b, which a received root's task (remote.h) put in its
+ * slot, and count it out of the remote bytes before the peak is read. */
+void cask__account_received(cask__run *r, const cask_block *b);
 /* Raise the run's peak bytes to at least `bytes`. Any thread. */
 void cask__raise_peak(cask__run *r, int64_t bytes);
 /* Whether any worker is running a task (with a memory manager; racy: for

@@ -1,6 +1,7 @@
 /* comm.c - the communication thread of one rank's run: it posts a header
- * receive for every block the plan says this rank receives (and one for an
- * abort from any rank), sends blocks the send tasks queue, polls
+ * receive for every block the plan says this rank receives, on the run's
+ * header communicator (and one for an abort from any rank), sends blocks
+ * the send tasks queue, polls
  * everything with MPI_Testsome, waits 20 us at a time for 0.5 ms after
  * anything moved (a queued send wakes it), then sleeps while nothing moves,
  * doubling up to 1 ms (ranks
@@ -88,9 +89,116 @@ static void arrived(cask__mpi_run *m, uint32_t i) {
 /* Whether the data of a block of n bytes may be received now (the budget,
  * mpi-int.h); if so its bytes are counted held (remote.h) from now on. */
 static int claim(cask__mpi_run *m, int64_t n) {
-  int64_t now = (int64_t)atomic_load(&m->inflight);
-  if (now > 0 && now + n > m->budget) return 0;
-  return cask__remote_claim(&m->remote, n, now == 0);
+  /* asked before the claim: memory freed after a failed claim wakes the
+   * thread (remote.h), rather than the end of a timed wait */
+  cask__remote_want_room(&m->remote);
+  int64_t now = (int64_t)atomic_load(&m->remote.untaken);
+  int ok = !(now > 0 && now + n > m->budget) && cask__remote_claim(&m->remote, n, now == 0);
+  if (ok) atomic_store(&m->remote.room_wanted, 0);
+  return ok;
+}
+
+/* memory was freed while a receive waited for room (remote.h's on_room,
+ * set by exec.c: any thread; m->mu is a leaf) */
+void cask__mpi_room_freed(void *arg) {
+  cask__mpi_run *m = arg;
+  uv_mutex_lock(&m->mu);
+  m->room_freed = 1;
+  uv_cond_signal(&m->cv);
+  uv_mutex_unlock(&m->mu);
+}
+
+/* ---- header receives ------------------------------------------------------- */
+
+static int by_key(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The receive of block gid: its index in m->recvs, or SIZE_MAX. */
+static size_t recv_index(const cask__mpi_run *m, uint32_t gid) {
+  size_t lo = 0, hi = m->nrecvs;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if ((uint32_t)(m->recv_by_gid[mid] >> 32) < gid) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < m->nrecvs && (uint32_t)(m->recv_by_gid[lo] >> 32) == gid ? (size_t)(uint32_t)m->recv_by_gid[lo] : SIZE_MAX;
+}
+
+/* Every header receive is posted at the start, on a communicator of
+ * their own (m->hcomm) and with one tag: an arriving header matches the
+ * first receive posted for its source, and a data message (on m->comm) is
+ * matched against data receives only. One tag per block on one
+ * communicator made OpenMPI's ob1 match each message against a list as
+ * long as the receives left (20k blocks from one rank: 11 s, 40k: 59 s).
+ * Posting a few at a time per source was tried: headers then wait in MPI
+ * as unexpected messages, and past about 65536 unmatched messages from one
+ * rank ob1 (16-bit sequence numbers) stopped matching: 40k blocks hung.
+ * Receives from one source with one tag complete in the order posted, so
+ * only the first CASK__MPI_HDR_WINDOW pending of each source are tested
+ * (poll_headers): a poll costs the same with 40k posted. */
+static int start_headers(cask__mpi_run *m) {
+  size_t n = m->nrecvs, K = (size_t)m->nranks;
+  m->recv_by_gid = cask__malloc((n ? n : 1) * sizeof *m->recv_by_gid);
+  m->hoff = cask__calloc(K + 1, sizeof *m->hoff);
+  m->hcur = cask__calloc(K, sizeof *m->hcur);
+  m->hslots = cask__calloc(n ? n : 1, sizeof *m->hslots);
+  MPI_Request *reqs = malloc((n ? n : 1) * sizeof *reqs);
+  if (!m->recv_by_gid || !m->hoff || !m->hcur || !m->hslots || !reqs) {
+    free(reqs);
+    return fail(m, CASK_ENOMEM, "out of memory for the receives");
+  }
+  for (size_t i = 0; i < n; i++) {
+    m->recv_by_gid[i] = (uint64_t)m->recvs[i].gid << 32 | (uint32_t)i;
+    m->hoff[m->recvs[i].src + 1]++;
+  }
+  qsort(m->recv_by_gid, n, sizeof *m->recv_by_gid, by_key);
+  for (size_t r = 0; r < K; r++) m->hoff[r + 1] += m->hoff[r];
+  for (size_t r = 0; r < K; r++)
+    for (size_t k = m->hoff[r]; k < m->hoff[r + 1]; k++) {
+      m->hslots[k].src = (int)r;
+      MPI_Irecv(&m->hslots[k].hdr, sizeof m->hslots[k].hdr, MPI_BYTE, (int)r, CASK__MPI_TAG_HDR, m->hcomm, &reqs[k]);
+    }
+  m->hreqs = reqs, m->nhslots = n;
+  return CASK_OK;
+}
+
+static void header_slot_in(cask__mpi_run *m, size_t k);
+
+/* Headers that arrived: per source, its first pending receives. */
+static int poll_headers(cask__mpi_run *m) {
+  if (!m->hreqs) return 0;
+  int moved = 0, idx[CASK__MPI_HDR_WINDOW];
+  for (int r = 0; r < m->nranks && !m->comm_error; r++) {
+    size_t a = m->hoff[r] + m->hcur[r], e = m->hoff[r + 1];
+    if (a == e) continue;
+    int w = e - a < CASK__MPI_HDR_WINDOW ? (int)(e - a) : CASK__MPI_HDR_WINDOW, got = 0;
+    MPI_Testsome(w, &m->hreqs[a], &got, idx, MPI_STATUSES_IGNORE);
+    if (got == MPI_UNDEFINED || got <= 0) continue;
+    for (int k = 0; k < got && !m->comm_error; k++) header_slot_in(m, a + (size_t)idx[k]);
+    while (m->hoff[r] + m->hcur[r] < e && m->hreqs[m->hoff[r] + m->hcur[r]] == MPI_REQUEST_NULL) m->hcur[r]++;
+    moved += got;
+  }
+  return moved;
+}
+
+static void header_in(cask__mpi_run *m, uint32_t i);
+
+/* Header receive k completed: which block (checked). */
+static void header_slot_in(cask__mpi_run *m, size_t k) {
+  cask__mpi_hdr_slot *h = &m->hslots[k];
+  size_t i = recv_index(m, h->hdr.gid);
+  if (i == SIZE_MAX || m->recvs[i].src != h->src || m->recvs[i].got_hdr) {
+    char msg[256];
+    cask__fmt(msg, sizeof msg, "rank %d sent a header for task %u, which this rank %s", h->src, (unsigned)h->hdr.gid,
+              i == SIZE_MAX ? "does not receive" : m->recvs[i].got_hdr ? "already received" : "receives from another rank");
+    fail(m, CASK_EINVAL, msg);
+    return;
+  }
+  m->recvs[i].got_hdr = 1;
+  m->recvs[i].hdr = h->hdr;
+  header_in(m, (uint32_t)i);
 }
 
 static void header_in(cask__mpi_run *m, uint32_t i) {
@@ -142,7 +250,7 @@ static int make_block(cask__mpi_run *m, uint32_t i) {
   }
   /* held from now on (claimed in take_deferred): by the comm thread until
    * its task takes it (graph.c) */
-  atomic_fetch_add(&m->inflight, (int_fast64_t)r->hdr.nbytes);
+  atomic_fetch_add(&m->remote.untaken, (int_fast64_t)r->hdr.nbytes);
   m->recv_order[m->nrecv_order++] = r->gid; /* the order priority decides */
   if (r->hdr.nbytes == 0) {
     arrived(m, i);
@@ -158,6 +266,7 @@ static int start_send(cask__mpi_run *m, uint32_t j) {
   memset(h, 0, sizeof *h);
   h->ndim = b ? cask_block_ndim(b) : -1;
   h->split = m->split;
+  h->gid = s->gid;
   if (b) {
     h->dtype = (int32_t)cask_block_dtype(b);
     h->nbytes = (int64_t)cask_block_nbytes(b);
@@ -171,7 +280,7 @@ static int start_send(cask__mpi_run *m, uint32_t j) {
     MPI_Request *q;
     if (push_req(m, REQ_SEND, j, &q)) return fail(m, CASK_ENOMEM, "out of memory for MPI requests");
     m->what[m->nreqs - 1].dest = d;
-    MPI_Isend(h, sizeof *h, MPI_BYTE, dest, CASK__MPI_TAG_HDR(s->gid), m->comm, q);
+    MPI_Isend(h, sizeof *h, MPI_BYTE, dest, CASK__MPI_TAG_HDR, m->hcomm, q);
     s->pending++;
     if (s->dpending) s->dpending[d]++;
     for (int64_t off = 0; off < h->nbytes; off += m->split) {
@@ -223,7 +332,6 @@ static int poll_requests(cask__mpi_run *m) {
     cask__mpi_req w = m->what[m->done_idx[k]];
     switch (w.kind) {
     case REQ_ABORT: m->abort_flag = 1; break;
-    case REQ_HDR: header_in(m, w.index); break;
     case REQ_DATA:
       if (--m->recvs[w.index].left == 0) arrived(m, w.index);
       break;
@@ -247,7 +355,7 @@ static int drain_outbox(cask__mpi_run *m, uint32_t *batch, size_t cap) {
   return (int)n;
 }
 
-static int pending_recv(int kind) { return kind == REQ_ABORT || kind == REQ_HDR || kind == REQ_DATA; }
+static int pending_recv(int kind) { return kind == REQ_ABORT || kind == REQ_DATA; }
 
 /* How long the way out of a run waits for sends and abort messages. */
 #define DRAIN_NS 100000000
@@ -286,6 +394,8 @@ static void cancel_all(cask__mpi_run *m) {
     nanosleep(&(struct timespec){0, 1000000}, NULL);
   }
   m->nreqs = 0;
+  for (size_t k = 0; m->hreqs && k < m->nhslots; k++) /* header receives not complete: never sent */
+    if (m->hreqs[k] != MPI_REQUEST_NULL) MPI_Cancel(&m->hreqs[k]), MPI_Wait(&m->hreqs[k], MPI_STATUS_IGNORE);
 }
 
 /* Our abort messages: complete? (4 bytes: sent eagerly, they complete
@@ -322,17 +432,13 @@ void cask__mpi_comm_main(void *arg) {
   MPI_Request *q;
   if (push_req(m, REQ_ABORT, 0, &q)) fail(m, CASK_ENOMEM, "out of memory for MPI requests");
   else MPI_Irecv(&m->abort_in, 1, MPI_INT, MPI_ANY_SOURCE, CASK__MPI_TAG_ABORT, m->comm, q);
-  for (size_t i = 0; i < m->nrecvs && !m->comm_error; i++) {
-    if (push_req(m, REQ_HDR, (uint32_t)i, &q)) fail(m, CASK_ENOMEM, "out of memory for MPI requests");
-    else MPI_Irecv(&m->recvs[i].hdr, sizeof m->recvs[i].hdr, MPI_BYTE, m->recvs[i].src, CASK__MPI_TAG_HDR(m->recvs[i].gid),
-                   m->comm, q);
-  }
+  if (!m->comm_error) start_headers(m);
   uint32_t batch[64];
   long sleep_ns = WAIT_NS;
   uint64_t quiet_since = cask__now_ns();
   int told = 0;
   for (;;) {
-    int moved = drain_outbox(m, batch, 64) + poll_requests(m) + take_deferred(m);
+    int moved = drain_outbox(m, batch, 64) + poll_headers(m) + poll_requests(m) + take_deferred(m);
     int over = atomic_load(&m->local_over), failed = atomic_load(&m->local_failed);
     if ((failed || m->comm_error) && !told) { /* this rank failed: the others must know, also if one told us */
       told = 1;
@@ -368,7 +474,10 @@ void cask__mpi_comm_main(void *arg) {
       continue;
     }
     uv_mutex_lock(&m->mu);
-    if (!m->nout && atomic_load(&m->local_over) == over) uv_cond_timedwait(&m->cv, &m->mu, (uint64_t)sleep_ns);
+    if (!m->nout && !m->room_freed && atomic_load(&m->local_over) == over)
+      uv_cond_timedwait(&m->cv, &m->mu, (uint64_t)sleep_ns);
+    if (m->room_freed) sleep_ns = WAIT_NS, quiet_since = now; /* a receive may go now */
+    m->room_freed = 0;
     uv_mutex_unlock(&m->mu);
     if (now - quiet_since >= QUIET_NS) sleep_ns = sleep_ns * 2 > 1000000 ? 1000000 : sleep_ns * 2;
   }

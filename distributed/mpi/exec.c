@@ -191,6 +191,11 @@ static void free_run(cask__mpi_run *m) {
   cask__free(m->deferred);
   cask__free(m->recv_order);
   cask__free(m->events);
+  cask__free(m->recv_by_gid);
+  cask__free(m->hslots);
+  free(m->hreqs);
+  cask__free(m->hoff);
+  cask__free(m->hcur);
   free(m->reqs);
   free(m->what);
   free(m->done_idx);
@@ -317,7 +322,6 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
   cask_memory_stats ms;
   cask_runtime_memory(rt, &ms);
   m.budget = ms.limit == CASK_MEMORY_UNLIMITED ? INT64_MAX : (int64_t)(ms.limit / 4);
-  atomic_init(&m.inflight, 0);
   int rc = check_digests(ex, g, msg, cap);
   if (rc) return rc; /* every rank knows: no agreement needed */
   int tag_ub = 0, *ub = NULL, flag = 0;
@@ -334,6 +338,8 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
     cask__fmt(msg, cap, "%s", m.errmsg);
   else if ((rc = cask__remote_init(&m.remote, rt, m.held, m.nrecvs)))
     cask__fmt(msg, cap, "rank %d: out of memory", pub->rank);
+  else
+    m.remote.on_room = cask__mpi_room_freed, m.remote.room_ctx = &m; /* wakes the comm thread */
   int started = 0, inited = !rc;
   if (!rc && !(m.abort_reqs = malloc((size_t)pub->nranks * sizeof *m.abort_reqs))) {
     rc = CASK_ENOMEM;
@@ -346,10 +352,12 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
     rc = CASK_EINVAL;
     cask__fmt(msg, cap, "rank %d: another rank could not plan its part", pub->rank);
   }
-  /* a trace if any rank asks (rank 0's path names the file: trace.c);
-   * times from here, a moment the ranks share within an allreduce */
-  int want = opts && opts->trace_path, tracing = 0;
-  MPI_Allreduce(&want, &tracing, 1, MPI_INT, MPI_MAX, ex->comm);
+  /* a trace when rank 0 asks (its path names the file: trace.c); the
+   * other ranks' paths are ignored: with "any rank" a path on rank 1 alone
+   * made every rank record and nothing was written. Times from here, a
+   * moment the ranks share within a broadcast */
+  int tracing = opts && opts->trace_path;
+  MPI_Bcast(&tracing, 1, MPI_INT, 0, ex->comm);
   uint64_t base = cask__now_ns();
   m.tracing = tracing;
   if (inited) m.remote.trace_by_caller = 1;
@@ -357,6 +365,7 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
     uv_mutex_init(&m.mu);
     uv_cond_init(&m.cv);
     MPI_Comm_dup(ex->comm, &m.comm); /* collective: this run's messages never meet another's */
+    MPI_Comm_dup(ex->comm, &m.hcomm); /* headers apart from data: comm.c */
     if (uv_thread_create(&comm_thread, cask__mpi_comm_main, &m)) {
       /* the others wait for this rank's blocks: end the job */
       fprintf(stderr, "cask: rank %d: cannot start the communication thread\n", pub->rank);
@@ -410,6 +419,7 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
     rc = agreed;
   if (started) {
     MPI_Comm_free(&m.comm);
+    MPI_Comm_free(&m.hcomm);
     uv_cond_destroy(&m.cv);
     uv_mutex_destroy(&m.mu);
   }

@@ -32,12 +32,8 @@ static int recv_run(cask_task_io *io) {
   read_args(io, &m, &i);
   io->output = m->recvs[i].block;
   m->recvs[i].block = NULL;
-  /* the run's slot holds it from now on (counted when the worker
-   * publishes it, right after this returns) */
-  if (io->output) {
-    atomic_fetch_sub(&m->inflight, (int_fast64_t)cask_block_nbytes(io->output));
-    cask__remote_hold(&m->remote, -(int64_t)cask_block_nbytes(io->output));
-  }
+  /* still counted as received (remote.h): the worker counts it out once
+   * its slot has counted it in (run.c, cask__remote_taken) */
   return CASK_OK;
 }
 

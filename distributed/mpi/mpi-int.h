@@ -26,14 +26,29 @@ typedef struct cask__mpi_header {
   int64_t split; /* the sender's most bytes per data message: the receiver
                     posts its receives from it, so ranks need not agree on
                     CASK_MPI_SPLIT */
+  uint32_t gid;  /* the block's task in the whole graph: headers share one
+                    tag (below), so the receiver learns which block it is */
+  uint32_t pad;
   int64_t shape[CASK_MAX_NDIM];
 } cask__mpi_header;
 
-/* Message tags: the header of block t is 2 t + 2, its data (one message,
- * or several of at most split bytes, in order) 2 t + 3; 1 stops a run. */
+/* Message tags: every header is 2, on the run's header communicator (a
+ * source's headers fill the receiver's receives for it in the order they
+ * come: comm.c), the data of
+ * block t (one message, or several of at most split bytes, in order)
+ * 2 t + 3; 1 stops a run. */
 #define CASK__MPI_TAG_ABORT 1
-#define CASK__MPI_TAG_HDR(t) (2 * (int)(t) + 2)
+#define CASK__MPI_TAG_HDR 2
 #define CASK__MPI_TAG_DATA(t) (2 * (int)(t) + 3)
+
+/* Header receives tested per poll and source (comm.c, poll_headers). */
+#define CASK__MPI_HDR_WINDOW 32
+
+/* One header receive: where it lands and from whom. */
+typedef struct cask__mpi_hdr_slot {
+  cask__mpi_header hdr;
+  int src;
+} cask__mpi_hdr_slot;
 
 typedef struct cask__mpi_recv {
   uint32_t gid;   /* the producer's task in the whole graph */
@@ -44,6 +59,7 @@ typedef struct cask__mpi_recv {
   int64_t left;   /* data messages still to come */
   uint32_t local; /* its root task in the local graph */
   int waited;     /* its data waited for room (counted once) */
+  int got_hdr;    /* its header came (a second one is refused) */
   uint64_t t_start; /* header arrived (the trace) */
 } cask__mpi_recv;
 
@@ -60,7 +76,7 @@ typedef struct cask__mpi_send {
 } cask__mpi_send;
 
 /* What a request in flight is for. */
-enum { REQ_ABORT, REQ_HDR, REQ_DATA, REQ_SEND, REQ_ABORT_SEND };
+enum { REQ_ABORT, REQ_DATA, REQ_SEND, REQ_ABORT_SEND };
 typedef struct cask__mpi_req {
   int kind;
   uint32_t index;
@@ -80,7 +96,8 @@ typedef struct cask__mpi_event {
 
 typedef struct cask__mpi_run {
   struct cask__mpi_exec *ex;
-  MPI_Comm comm; /* this run's own (duplicated) communicator */
+  MPI_Comm comm;  /* this run's own (duplicated) communicator: data and aborts */
+  MPI_Comm hcomm; /* ... and one for headers (comm.c) */
   int rank, nranks;
   cask_runtime *rt;
   cask_graph *full, *local;
@@ -90,6 +107,11 @@ typedef struct cask__mpi_run {
   cask__remote remote;
   cask__mpi_recv *recvs;
   size_t nrecvs, recvs_done;
+  uint64_t *recv_by_gid; /* (gid << 32 | index into recvs), sorted: a header's block */
+  cask__mpi_hdr_slot *hslots; /* the header receives (comm.c), by source: hoff[r] .. hoff[r + 1] */
+  MPI_Request *hreqs;         /* ... their requests (plain malloc, as reqs) */
+  size_t nhslots;
+  size_t *hoff, *hcur;        /* per source: its first slot; how many of its slots completed in order */
   cask__mpi_send *sends; /* one per local producer with remote consumers */
   cask__mpi_header *hdrs; /* the sends' headers (own allocation: leaked, never freed, if a send is) */
   int leaked_sends;       /* some send's request was freed uncompleted (cancel_all) */
@@ -102,13 +124,12 @@ typedef struct cask__mpi_run {
   /* The receive budget. A header that arrived waits in `deferred` until
    * its data may be received; then the one of best receiver priority
    * (recvs[i].prio) goes first, while received blocks not yet taken by
-   * their task (inflight) stay within `budget` (a quarter of the memory
+   * their task (remote.untaken) stay within `budget` (a quarter of the memory
    * limit) and the run's used bytes (remote.h: blocks held, reserved,
    * received, being sent) plus the block stay within the limit. When
    * nothing received is untaken one block always comes (else a rank
    * whose memory waits for a block would wait for ever). */
   int64_t budget;
-  atomic_int_fast64_t inflight; /* the comm thread adds, recv tasks subtract */
   uint32_t *deferred;
   size_t ndeferred;
   size_t headers_in;
@@ -122,6 +143,7 @@ typedef struct cask__mpi_run {
    * which signal cv: the thread's short waits end early) */
   uv_mutex_t mu;
   uv_cond_t cv;
+  int room_freed; /* under mu: memory was freed while a receive waited for room */
   uint32_t *outbox;
   size_t nout;
   /* requests in flight; free slots are MPI_REQUEST_NULL */
@@ -149,6 +171,8 @@ typedef struct cask__mpi_exec {
 
 /* comm.c: the communication thread of a run */
 void cask__mpi_comm_main(void *arg);
+/* remote.h's on_room: wakes the comm thread (arg: the run) */
+void cask__mpi_room_freed(void *arg);
 /* graph.c: the rank's own graph (its tasks, received roots, send tasks) */
 int cask__mpi_local_graph(cask__mpi_run *m);
 void cask__mpi_register_ops(void);

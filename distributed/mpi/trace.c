@@ -79,51 +79,66 @@ static int xfer(char *p, int64_t n, int peer, MPI_Comm comm, int sending) {
   return CASK_OK;
 }
 
+/* Rank 0 learns the total size (and any rank out of memory) first, takes
+ * all the memory it needs, and tells every rank whether to send: no rank
+ * sends what rank 0 cannot take (a receive of less than was sent is
+ * MPI_ERR_TRUNCATE, which ends the job), and no rank waits in a send rank 0
+ * never receives. Without room the trace is not written and the run says
+ * why; the job goes on. CASK_MPI_TRACE_NOMEM=1 (tests) makes rank 0's
+ * allocation fail. */
 int cask__mpi_write_trace(cask__mpi_run *m, const char *path, uint64_t base, char *msg, size_t cap) {
   if (!path) path = "";
   MPI_Comm comm = m->ex->comm;
   text t = {0};
   rank_events(m, base, &t);
-  int64_t len = t.oom ? -1 : (int64_t)t.len, *lens = NULL;
+  int64_t len = t.oom ? -1 : (int64_t)t.len, total = 0, *lens = NULL;
   int rc = CASK_OK, root = m->rank == 0;
-  if (root && !(lens = cask__malloc((size_t)m->nranks * sizeof *lens))) {
-    /* the others send after the gather whatever rank 0 holds: end the job
-     * rather than leave them in MPI_Send */
-    fprintf(stderr, "cask: rank 0: out of memory gathering the trace: ending the job\n");
-    MPI_Abort(comm, 1);
-  }
-  MPI_Gather(&len, 1, MPI_INT64_T, lens, 1, MPI_INT64_T, 0, comm);
-  if (!root) {
-    if (len > 0) rc = xfer(t.p, len, 0, comm, 1);
-  } else {
-    text all = {0};
-    put(&all, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n");
-    put(&all, t.len > 2 ? t.p + 2 : ""); /* the first event without its ",\n" */
-    for (int r = 1; r < m->nranks; r++) {
-      if (lens[r] < 0) {
-        if (!rc) rc = CASK_ENOMEM, cask__fmt(msg, cap, "%s: rank %d ran out of memory making its trace", path, r);
-        continue;
-      }
-      size_t at = all.len;
-      if (!all.oom && cask__grow((void **)&all.p, &all.cap, all.len + (size_t)lens[r] + 1, 1)) all.oom = 1;
-      if (all.oom) { /* take the bytes anyway: the sender waits for them */
-        char *sink = malloc(1 << 16);
-        for (int64_t off = 0; sink && off < lens[r]; off += 1 << 16)
-          xfer(sink, lens[r] - off < (1 << 16) ? lens[r] - off : (1 << 16), r, comm, 0);
-        free(sink);
-        if (!sink) MPI_Abort(comm, 1);
-        continue;
-      }
-      if (xfer(all.p + at, lens[r], r, comm, 0) && !rc) rc = CASK_EIO, cask__fmt(msg, cap, "%s: receiving rank %d's trace failed", path, r);
-      all.len += (size_t)lens[r];
-      all.p[all.len] = '\0';
+  /* the sum of the sizes, and the lowest rank out of memory */
+  int64_t mine = len > 0 ? len : 0;
+  int oom_rank = len < 0 ? m->rank : INT_MAX, first_oom = INT_MAX;
+  MPI_Reduce(&mine, &total, 1, MPI_INT64_T, MPI_SUM, 0, comm);
+  MPI_Reduce(&oom_rank, &first_oom, 1, MPI_INT, MPI_MIN, 0, comm);
+  text all = {0};
+  int go = 1;
+  if (root) {
+    const char *nomem = getenv("CASK_MPI_TRACE_NOMEM");
+    int fake = nomem && !strcmp(nomem, "1");
+    size_t want = (size_t)total + 64;
+    if (first_oom != INT_MAX) {
+      rc = CASK_ENOMEM, cask__fmt(msg, cap, "%s: rank %d ran out of memory making its trace: no trace written", path, first_oom);
+    } else if (fake || !(lens = cask__malloc((size_t)m->nranks * sizeof *lens)) ||
+               cask__grow((void **)&all.p, &all.cap, want, 1)) {
+      rc = CASK_ENOMEM;
+      cask__fmt(msg, cap, "%s: rank 0 is out of memory for the trace (%lld bytes from %d ranks): no trace written", path,
+                (long long)want, m->nranks);
     }
-    put(&all, "\n]}\n");
-    if (!rc && (t.oom || all.oom)) rc = CASK_ENOMEM, cask__fmt(msg, cap, "%s: out of memory building the trace", path);
-    if (!rc && *path) rc = cask__write_file_atomic(path, all.p, all.len, msg, cap); /* no path on rank 0: none */
-    cask__free(all.p);
-    cask__free(lens);
+    go = rc == CASK_OK;
   }
+  MPI_Bcast(&go, 1, MPI_INT, 0, comm);
+  if (go) {
+    MPI_Gather(&len, 1, MPI_INT64_T, lens, 1, MPI_INT64_T, 0, comm);
+    if (!root) {
+      if (len > 0) rc = xfer(t.p, len, 0, comm, 1);
+    } else {
+      put(&all, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n");
+      put(&all, t.len > 2 ? t.p + 2 : ""); /* the first event without its ",\n" */
+      for (int r = 1; r < m->nranks; r++) {
+        if (lens[r] <= 0) continue;
+        /* the room was taken above: no allocation between the gather and
+         * the receives */
+        CASK__ASSERT(all.len + (size_t)lens[r] < all.cap);
+        if (xfer(all.p + all.len, lens[r], r, comm, 0) && !rc)
+          rc = CASK_EIO, cask__fmt(msg, cap, "%s: receiving rank %d's trace failed", path, r);
+        all.len += (size_t)lens[r];
+        all.p[all.len] = '\0';
+      }
+      put(&all, "\n]}\n");
+      if (!rc && all.oom) rc = CASK_ENOMEM, cask__fmt(msg, cap, "%s: out of memory building the trace", path);
+      if (!rc && *path) rc = cask__write_file_atomic(path, all.p, all.len, msg, cap);
+    }
+  }
+  cask__free(all.p);
+  cask__free(lens);
   cask__free(t.p);
   /* every rank returns rank 0's outcome */
   int code = rc;

@@ -38,6 +38,11 @@ enum { N = 24, YLEN = 1024, ZLEN = 1100, LIMIT = 128 * 1024 };
  * within the limit); the sender up to 1 block over its limit plus one
  * block under TSan (its pending sends are what is left: the spill thread
  * does not wait for them, see docs/distributed.md). */
+/* Measured after received blocks were no longer counted nowhere for a
+ * moment (docs/distributed.md): receivers up to 1.55 blocks over in
+ * normal builds (as before), 2.48 under TSan (as before: the same run of
+ * the old code showed it too); the sender within 200 bytes. The slack is
+ * the spill thread's, not the receives'. */
 #define SLACK (3 * ZLEN * 8)
 
 static const cask_op *op_node;
@@ -114,6 +119,18 @@ static int run(cask_graph *g, cask_results *local, int rank, uint64_t sender_lim
   return bad != 0;
 }
 
+/* Each rank's peak past its limit, in bytes (what SLACK must cover):
+ * printed by rank 0, to follow it in CI logs. */
+static void report(int rank, int nranks, const cask_mpi_stats *st, const char *what) {
+  if (rank != 0 || !st->peak_bytes) return;
+  printf("mpi memory: %s: peak past the limit per rank:", what);
+  for (int r = 0; r < nranks; r++) {
+    if (r == 0 && !strcmp(what, "receive order")) printf(" (unlimited)");
+    else printf(" %lld", (long long)st->peak_bytes[r] - LIMIT);
+  }
+  printf(" bytes (block %d)\n", ZLEN * 8);
+}
+
 int main(int argc, char **argv) {
   int level, rank, nranks, bad = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &level);
@@ -147,6 +164,7 @@ int main(int argc, char **argv) {
   }
   /* the y's a rank receives do not fit its limit at once: the test means something */
   if (N * YLEN * 8 < LIMIT * 3 / 2) bad = fprintf(stderr, "the blocks received fit the limit\n");
+  report(rank, nranks, &st, "receive order");
   cask_mpi_executor_free(ex);
 
   /* 2. pending sends: rank 0 under the limit, each block to K - 1 ranks */
@@ -162,6 +180,7 @@ int main(int argc, char **argv) {
     if (st.peak_bytes[r] > LIMIT + SLACK)
       bad = fprintf(stderr, "rank %d: pending sends: peak %llu bytes over the limit %d\n", r,
                     (unsigned long long)st.peak_bytes[r], LIMIT);
+  report(rank, nranks, &st, "pending sends");
   cask_mpi_executor_free(ex);
 
   int any;
