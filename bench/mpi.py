@@ -22,10 +22,14 @@ contiguous row blocks of every array would have to receive at least (the
 x.T entries of their rows from other ranks' rows; cask reads a file's
 block where it is needed, so it can move less); B, SUMMA: each operand
 block from its owner to every other rank of its process row or column on
-the P x Q grid (P * Q = K, as square as possible: 8 M^2 (P + Q - 2)); C,
-the reductions' folds over row blocks: one state per column and rank
-boundary in each pass (2 float64 for the mean's (n, mean), 3 for the
-std's (n, mean, M2)) and the mean back to every other rank. cask's outputs are
+the P x Q grid placement picks (P * Q = K, the most ranks given result
+blocks, then the most square: 8 M^2 (P + Q - 2); with b in row blocks of
+all M columns the result has one column of blocks, so P = K, Q = 1); C,
+the reductions' two-level folds over row blocks (segments of max(8,
+ceil(sqrt n)) blocks): the states crossing rank boundaries inside
+segments and between segments' ends in each pass (2 float64 per column
+for the mean's (n, mean), 3 for the std's (n, mean, M2)) and the mean back
+to every other rank; the summary's byte total is rounded to 0.1 KiB/MiB. cask's outputs are
 checked to be the same bytes for every K, and against NumPy (computed in
 slabs of a memory map; within 1e-10 of the largest magnitude).
 
@@ -38,6 +42,7 @@ Task Bench's METG on a stencil, cask's executor beside hand-written MPI.
 Output: a table on stderr, a JSON line per run on stdout."""
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -105,10 +110,28 @@ def minimum(case, k, n, m, r, c0):
             total += even * other
         return total * 8
     if case == "B":
-        p = max(d for d in range(1, k + 1) if k % d == 0 and d * d <= k)
-        p = k // p  # the taller of the most square grids, as cask's placement picks
-        return (p + k // p - 2) * m * m * 8
-    return (k - 1) * 1000 * 8 * (2 + 1 + 3)
+        # the P x Q grid placement picks for the result's (m / 500) x 1
+        # blocks: the most ranks given blocks, then the most square
+        ni, nj = -(-m // 500), 1
+        p, q = max(((d, k // d) for d in range(1, k + 1) if k % d == 0),
+                   key=lambda g: (min(g[0], ni) * min(g[1], nj), -abs(g[0] - g[1]), g[0]))
+        return (p + q - 2) * m * m * 8
+    # the two-level fold over the row blocks (docs/distributed.md): states
+    # across rank boundaries inside segments and between segments' ends, in
+    # both passes (2 and 3 float64 per column), and the mean to every other rank
+    nb = -(-r // 5000)
+    return (fold_states(nb, k) * (2 + 3) + min(k, nb) - 1) * 1000 * 8
+
+
+def fold_states(n, k):
+    """States the segmented fold of n blocks sends on K ranks holding
+    contiguous runs (the first n % K one longer)."""
+    q, rem = divmod(n, k)
+    owner = [j // (q + 1) if j < rem * (q + 1) else rem + (j - rem * (q + 1)) // q for j in range(n)]
+    s = max(8, math.isqrt(n - 1) + 1 if n > 1 else 1)
+    segs = [range(a, min(a + s, n)) for a in range(0, n, s)]
+    inner = sum(owner[j] != owner[j - 1] for seg in segs for j in seg[1:])
+    return inner + sum(owner[segs[i - 1][-1]] != owner[segs[i][-1]] for i in range(1, len(segs)))
 
 
 def jobs(paths, n, m, c0):
