@@ -12,8 +12,9 @@ per column from every rank but one must move (the minimum printed); the
 array library's fold over the row blocks moves exactly that. For each K it plans ranks 0 and K-1, the best of
 REPEATS runs each, and prints a Markdown table: graph tasks, the rank's
 tasks, sends, receives, bytes sent and received, the analytical minimum of
-bytes moved over all ranks and what all ranks move, and the times (graph
-build, placement, planning = placement + the rank's lists)."""
+bytes moved over all ranks and what all ranks move, the times (graph
+build, placement, planning = placement + the rank's lists) and the plan
+process's peak RSS (its memory, graph build included)."""
 import json
 import os
 import subprocess
@@ -32,13 +33,24 @@ def job(k):
 
 
 def plan(cask, path, k, r, repeats):
-    best = None
+    """The rank's plan of the run with the least planning time, with the
+    largest peak RSS of the runs (KiB: the process's whole memory, graph
+    build included; wait4's rusage of that one process)."""
+    best, rss = None, 0
     for _ in range(repeats):
-        out = subprocess.run([cask, "run", "--plan-ranks", str(k), "--plan-rank", str(r), "--plan-json", path],
-                             capture_output=True, text=True, check=True).stdout
+        proc = subprocess.Popen([cask, "run", "--plan-ranks", str(k), "--plan-rank", str(r), "--plan-json", path],
+                                stdout=subprocess.PIPE, text=True)
+        out = proc.stdout.read()
+        proc.stdout.close()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            sys.exit("plan K=%d R=%d failed (exit %d)" % (k, r, proc.returncode))
         p = json.loads(out)
+        rss = max(rss, usage.ru_maxrss)
         if best is None or p["plan_seconds"] < best["plan_seconds"]:
             best = p
+    best["peak_rss_kib"] = rss
     return best
 
 
@@ -47,8 +59,9 @@ def main():
     max_k = int(sys.argv[2]) if len(sys.argv) > 2 else 1024
     repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     print("| K | graph tasks | rank | tasks | sends | receives | bytes sent | bytes received | "
-          "all ranks move (bytes) | minimum (bytes) | build ms | placement ms | planning ms | planning ns/task |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "all ranks move (bytes) | minimum (bytes) | build ms | placement ms | planning ms | planning ns/task | "
+          "peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as d:
         k = 1
         while k <= max_k:
@@ -62,10 +75,11 @@ def main():
             minimum = COLS * (k - 1) * CHUNK * 8
             for r in sorted({0, k - 1}):
                 p = plan(cask, path, k, r, repeats)
-                print("| %d | %d | %d | %d | %d | %d | %d | %d | %s | %d | %.2f | %.2f | %.2f | %.1f |" % (
+                print("| %d | %d | %d | %d | %d | %d | %d | %d | %s | %d | %.2f | %.2f | %.2f | %.1f | %.1f |" % (
                     k, p["graph_tasks"], r, p["tasks"], p["sends"], p["receives"], p["bytes_sent"],
                     p["bytes_received"], "-" if total is None else str(total), minimum, p["build_seconds"] * 1e3,
-                    p["place_seconds"] * 1e3, p["plan_seconds"] * 1e3, p["plan_seconds"] * 1e9 / p["graph_tasks"]))
+                    p["place_seconds"] * 1e3, p["plan_seconds"] * 1e3, p["plan_seconds"] * 1e9 / p["graph_tasks"],
+                    p["peak_rss_kib"] / 1024))
                 sys.stdout.flush()
             k *= 2
 
