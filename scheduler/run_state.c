@@ -25,10 +25,12 @@ int cask__any_running(const cask__run *r) {
 
 /* received: b is a block received from elsewhere that its slot now holds
  * (remote.h): counted out of the remote bytes after the slot counted it
- * in and before the peak is read, so the peak does not count it twice
- * (when the slot's count read the remote bytes still holding it, the
- * receivers of tests/mpi/memory.c peaked one block over their limit in
- * most runs). */
+ * in and before this thread reads the peak, so its peak does not count
+ * it twice (when the slot's count read the remote bytes still holding
+ * it, the receivers of tests/mpi/memory.c peaked one block over their
+ * limit in most runs). Another thread reading both counters between the
+ * two steps can still see it twice for a moment: the safe direction (a
+ * claim refused then is retried when the remote bytes drop). */
 static void account(cask__run *r, const cask_block *b, int sign, int received) {
   if (!b) return;
   int64_t bytes = (int64_t)cask_block_nbytes(b) * sign;
