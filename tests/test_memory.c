@@ -172,10 +172,10 @@ static cask_runtime *runtime(int threads, uint64_t limit, const char *dir) {
 }
 
 /* Run g on rt and compare every output with ref's; returns the stats. */
-static cask_run_stats run_and_compare(cask_runtime *rt, cask_graph *g, cask_results *ref,
-                                      const char *what) {
+static cask_run_stats run_and_compare_with(cask_runtime *rt, cask_graph *g, const cask_run_options *o,
+                                           cask_results *ref, const char *what) {
   cask_results *res;
-  int rc = cask_run(rt, g, NULL, &res);
+  int rc = cask_run(rt, g, o, &res);
   require(rc == CASK_OK, "%s: %s", what, cask_runtime_errmsg(rt));
   size_t n = cask_graph_size(g), compared = 0;
   for (cask_task_id i = 0; i < n; i++) {
@@ -192,6 +192,19 @@ static cask_run_stats run_and_compare(cask_runtime *rt, cask_graph *g, cask_resu
   cask_run_stats st;
   cask_runtime_last_stats(rt, &st);
   return st;
+}
+
+static cask_run_stats run_and_compare(cask_runtime *rt, cask_graph *g, cask_results *ref, const char *what) {
+  return run_and_compare_with(rt, g, NULL, ref, what);
+}
+
+/* Spill files written for tasks whose key starts with "m-" (on_spill). */
+static atomic_int mid_spills;
+
+static void count_mid_spills(void *user, const cask_graph *g, cask_task_id id, int loaded, uint64_t bytes,
+                             uint64_t ns) {
+  (void)user, (void)bytes, (void)ns;
+  if (!loaded && !strncmp(cask_graph_key(g, id), "m-", 2)) atomic_fetch_add(&mid_spills, 1);
 }
 
 static cask_results *reference(cask_graph *g) {
@@ -722,15 +735,21 @@ START_TEST(pure_blocks_of_pure_roots_are_dropped_and_made_again_with_their_input
     cask_graph *g = two_pass_mid(root, mid, 16, 16384, 0);
     cask_results *ref = reference(g);
     cask_runtime *rt = runtime_drop(1 + _i, 640 << 10, dir, CASK_DROP_ALWAYS);
-    cask_run_stats st = run_and_compare(rt, g, ref, "pure over pure roots");
-    /* Most m_i leave memory once: dropped (case 0) or spilled. With two
-     * threads a finished d_i waiting for the chain may spill too, and in
-     * case 2 a pure root whose m_i has not run yet may be dropped. */
+    cask_run_options o = CASK_RUN_OPTIONS_DEFAULTS;
+    o.on_spill = count_mid_spills;
+    atomic_store(&mid_spills, 0);
+    cask_run_stats st = run_and_compare_with(rt, g, &o, ref, "pure over pure roots");
+    /* Most m_i leave memory once: dropped (case 0) or spilled. A finished
+     * d_i waiting for the chain may spill too (how many depends on how far
+     * the threads ran ahead: under ASan on a loaded machine 10 of 16), and
+     * in case 2 a pure root whose m_i has not run yet may be dropped; but
+     * an m_i of case 0 is never written. */
     uint64_t dropped = st.dropped_blocks, spilled = st.spilled_blocks;
-    int ok = c == 0 ? dropped >= 12 && st.remade_blocks >= 12 && spilled < dropped / 2
+    int mids = atomic_load(&mid_spills);
+    int ok = c == 0 ? dropped >= 12 && st.remade_blocks >= 12 && mids == 0
                     : spilled >= 12 && (c == 2 || dropped == 0);
-    require(ok, "case %d: %llu dropped, %llu made again, %llu spilled", c, (unsigned long long)dropped,
-            (unsigned long long)st.remade_blocks, (unsigned long long)spilled);
+    require(ok, "case %d: %llu dropped, %llu made again, %llu spilled (%d of them m_i)", c,
+            (unsigned long long)dropped, (unsigned long long)st.remade_blocks, (unsigned long long)spilled, mids);
     /* making a block again holds its input too: one more block's room */
     require(st.peak_bytes <= (640 << 10) + 3 * 16384 * 8, "case %d: peak %llu", c, (unsigned long long)st.peak_bytes);
     require(count_files(dir) == 0, "spill files left");
