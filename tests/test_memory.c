@@ -705,12 +705,13 @@ START_TEST(pure_root_blocks_are_dropped_and_made_again_with_the_same_bits) {
       require(st.dropped_blocks == 0 && st.spilled_blocks > 0, "never: %llu dropped, %llu spilled",
               (unsigned long long)st.dropped_blocks, (unsigned long long)st.spilled_blocks);
     /* By cost: the first block leaving memory is written (the spill rate
-     * is measured, not assumed), then this cheap op's blocks (~0.4 ns a
-     * byte) are dropped rather than written and read back (a spill file
-     * written and synced costs several ns a byte on any disk). */
+     * is measured, not assumed; with assumed rates this op's blocks were
+     * all dropped, none written). What follows depends on the op's speed
+     * against the disk's: uninstrumented it is dropped, under TSan (the
+     * op several times slower) all 16 were spilled, both right. */
     if (policies[p] == CASK_DROP_COST)
-      require(st.spilled_blocks >= 1 && st.dropped_blocks >= 1, "cost: %llu spilled, %llu dropped",
-              (unsigned long long)st.spilled_blocks, (unsigned long long)st.dropped_blocks);
+      require(st.spilled_blocks >= 1, "cost: %llu spilled, %llu dropped", (unsigned long long)st.spilled_blocks,
+              (unsigned long long)st.dropped_blocks);
     require(st.peak_bytes <= (640 << 10) + 2 * 16384 * 8, "peak %llu", (unsigned long long)st.peak_bytes);
     require(count_files(dir) == 0, "spill files left");
     cask_runtime_free(rt);
