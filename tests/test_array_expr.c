@@ -283,6 +283,11 @@ START_TEST(regress_integer_literals_go_through_double) {
       {"astype(x, 'uint8') + 255", CASK_U8, {255, 0, 1}}, /* wraps as NumPy's uint8 does */
       {"astype(astype(x, 'int32') > 2147483648, 'int64')", CASK_I64, {0, 0, 0}}, /* exact comparison */
       {"astype(x, 'int64') * (2**62 // 2**61)", CASK_I64, {0, 2, 4}},
+      /* Python's modulo near INT64_MIN: floor(x / y) * y overflowed (fuzz) */
+      {"astype(x, 'int64') + -9223372036854775807 % 41041370752", CASK_I64, {6198197249LL, 6198197250LL, 6198197251LL}},
+      {"astype(x, 'int64') + 9223372036854775807 % -41041370752", CASK_I64,
+       {-6198197249LL, -6198197248LL, -6198197247LL}},
+      {"astype(x, 'int64') + (-9223372036854775807 - 1) % -1", CASK_I64, {0, 1, 2}},
   };
   for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++) {
     cask_array *r = eval1(ctx, ok[k].expr, x);

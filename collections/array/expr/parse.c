@@ -98,8 +98,12 @@ static int fold_int(int op, int64_t x, int64_t y, int64_t *r) {
     *r = floordiv_i64(x, y);
     return 1;
   case CASK_MOD:
-    if (y == 0 || y == -1) return y == -1 ? (*r = 0, 1) : 0;
-    *r = x - floordiv_i64(x, y) * y;
+    if (y == 0) return 0;
+    if (y == -1) { *r = 0; return 1; } /* INT64_MIN % -1 traps in C */
+    /* C's remainder moved to y's sign; x - floor(x / y) * y overflows
+     * its product for x near INT64_MIN (found by fuzz_array_eval) */
+    *r = x % y;
+    if (*r != 0 && ((*r < 0) != (y < 0))) *r += y;
     return 1;
   case CASK_POW: {
     if (y < 0) return 0;
