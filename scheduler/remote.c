@@ -18,6 +18,7 @@ int cask__remote_init(cask__remote *x, struct cask_runtime *rt, const uint8_t *h
   atomic_init(&x->bytes, 0);
   atomic_init(&x->untaken, 0);
   atomic_init(&x->room_wanted, 0);
+  atomic_init(&x->polled_at, 0);
   return CASK_OK;
 }
 
@@ -46,6 +47,13 @@ uint32_t cask__remote_take(cask__remote *x) {
   }
   uv_mutex_unlock(&x->mu);
   return v;
+}
+
+int cask__remote_poll(cask__remote *x, int idle) {
+  uint64_t now = cask__now_ns();
+  if (!idle && now - atomic_load_explicit(&x->polled_at, memory_order_relaxed) < CASK__REMOTE_POLL_NS) return 0;
+  atomic_store_explicit(&x->polled_at, now, memory_order_relaxed);
+  return x->progress(x->progress_ctx);
 }
 
 void cask__remote_attach(cask__remote *x, struct cask__run *r) {

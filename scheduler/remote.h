@@ -39,9 +39,25 @@ typedef struct cask__remote {
   atomic_int room_wanted;
   void (*on_room)(void *ctx);
   void *room_ctx;
+  /* The receiving side's progress (distributed/mpi: one non-blocking poll
+   * of its messages, skipped when another thread is at it): > 0 when
+   * something moved, 0 when not, < 0 when nothing more is to come. Workers
+   * call it between tasks (at most every CASK__REMOTE_POLL_NS, through
+   * cask__remote_poll) and, idle while blocks are to come, for up to
+   * CASK__REMOTE_IDLE_NS before they park, so a block that arrives is
+   * taken within a task's time, not after the communication thread's
+   * sleep. NULL: none. */
+  int (*progress)(void *ctx);
+  void *progress_ctx;
+  atomic_uint_fast64_t polled_at; /* the last call's time (ns) */
   struct cask__run *run;     /* the run served, while it runs; under mu */
   int trace_by_caller; /* with a trace_path the run records events, and its caller writes them */
 } cask__remote;
+
+/* How often workers poll between tasks, and how long an idle one polls
+ * (yielding the core between polls) before it parks. */
+#define CASK__REMOTE_POLL_NS 5000
+#define CASK__REMOTE_IDLE_NS 100000
 
 /* cap: how many roots are held (each arrives once). */
 int cask__remote_init(cask__remote *x, struct cask_runtime *rt, const uint8_t *held, size_t cap);
@@ -51,6 +67,9 @@ void cask__remote_destroy(cask__remote *x);
 void cask__remote_arrive(cask__remote *x, uint32_t v);
 /* A queued root, or CASK__NO_TASK. Workers. */
 uint32_t cask__remote_take(cask__remote *x);
+/* x->progress, if CASK__REMOTE_POLL_NS passed since the last call (any
+ * thread's) or idle is set; its result, or 0 when not called. Workers. */
+int cask__remote_poll(cask__remote *x, int idle);
 /* The run starts (r) or ends (NULL) serving x: launch.c. */
 void cask__remote_attach(cask__remote *x, struct cask__run *r);
 /* Count delta bytes in (> 0: the run's peak rises with them) or out (< 0:

@@ -213,6 +213,20 @@ static int run_over(cask__run *r) {
          atomic_load_explicit(&r->stop, memory_order_seq_cst);
 }
 
+/* Idle while blocks are to come from elsewhere: poll for them (yielding
+ * the core between polls) for up to CASK__REMOTE_IDLE_NS, then let the
+ * worker park (the communication thread wakes it when one arrives, after
+ * its own sleep). A task found meanwhile, or CASK__NO_TASK. */
+static uint32_t poll_remote(cask__worker *w, cask__run *r) {
+  uint64_t until = cask__now_ns() + CASK__REMOTE_IDLE_NS;
+  uint32_t v = CASK__NO_TASK;
+  while (v == CASK__NO_TASK && !run_over(r) && cask__remote_poll(r->remote, 1) >= 0) {
+    if ((v = find_work(w, r)) != CASK__NO_TASK || cask__now_ns() >= until) break;
+    sched_yield();
+  }
+  return v;
+}
+
 /* Work on run r until it is finished or stopped. */
 void cask__worker_work(cask__worker *w, cask__run *r) {
   uint32_t v = CASK__NO_TASK;
@@ -229,10 +243,12 @@ void cask__worker_work(cask__worker *w, cask__run *r) {
       w->done_local++;
       v = complete(w, r, v);
       cask__mem_after(w, r);
+      if (r->remote && r->remote->progress) cask__remote_poll(r->remote, 0);
       continue;
     }
     flush_done(w, r);
     if (run_over(r)) return;
+    if (r->remote && r->remote->progress && (v = poll_remote(w, r)) != CASK__NO_TASK) continue;
     for (int i = 0; i < SPIN_ROUNDS && v == CASK__NO_TASK && !run_over(r); i++) {
       sched_yield(); /* with more workers than cores, let the others run */
       v = find_work(w, r);

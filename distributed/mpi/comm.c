@@ -11,6 +11,12 @@
  * holds a scheduler lock while in MPI: a block that arrived goes to the
  * workers through the run's remote queue after the MPI call returned.
  *
+ * Workers poll too (cask__mpi_progress: between tasks and, idle while
+ * blocks are to come, before they park; mpi-int.h has the lock), so a block
+ * is taken within a task's time of its arrival on a rank that is working
+ * or just ran dry, rather than after this thread's wait; the thread keeps
+ * the rest: the start, failures, aborts and the end.
+ *
  * Each block is a header (type, shape, bytes) then its data in messages of
  * at most m->split bytes (MPI counts are ints; tests set a tiny split).
  * The thread stops when the local run is over and every planned send and
@@ -427,17 +433,45 @@ static void tell_others(cask__mpi_run *m) {
     if (r != m->rank) MPI_Isend(&one, 1, MPI_INT, r, CASK__MPI_TAG_ABORT, m->comm, &m->abort_reqs[r]);
 }
 
+/* Sends in flight a worker's poll tests: with thousands, MPI_Testsome
+ * walks them all (ob1), a cost left to the thread. */
+#define WORKER_MAX_REQS 256
+
+int cask__mpi_progress(void *arg) {
+  cask__mpi_run *m = arg;
+  if (uv_mutex_trylock(&m->poll_mu)) return 0; /* the thread or another worker polls */
+  int moved = 0, stop = m->comm_error || m->abort_flag;
+  if (!stop) {
+    uint32_t batch[16];
+    moved = drain_outbox(m, batch, 16) + poll_headers(m) + take_deferred(m);
+    if (m->nreqs <= WORKER_MAX_REQS) moved += poll_requests(m);
+    stop = m->comm_error || m->abort_flag;
+  }
+  int more = !stop && m->recvs_done < m->nrecvs;
+  uv_mutex_unlock(&m->poll_mu);
+  if (moved) atomic_store_explicit(&m->moved_at, cask__now_ns(), memory_order_relaxed);
+  if (stop) { /* a failure or an abort: the thread acts on it (the run's end is its) */
+    uv_mutex_lock(&m->mu);
+    uv_cond_signal(&m->cv);
+    uv_mutex_unlock(&m->mu);
+  }
+  return moved ? 1 : more ? 0 : -1;
+}
+
 void cask__mpi_comm_main(void *arg) {
   cask__mpi_run *m = arg;
   MPI_Request *q;
+  uv_mutex_lock(&m->poll_mu);
   if (push_req(m, REQ_ABORT, 0, &q)) fail(m, CASK_ENOMEM, "out of memory for MPI requests");
   else MPI_Irecv(&m->abort_in, 1, MPI_INT, MPI_ANY_SOURCE, CASK__MPI_TAG_ABORT, m->comm, q);
   if (!m->comm_error) start_headers(m);
+  uv_mutex_unlock(&m->poll_mu);
   uint32_t batch[64];
   long sleep_ns = WAIT_NS;
   uint64_t quiet_since = cask__now_ns();
   int told = 0;
   for (;;) {
+    uv_mutex_lock(&m->poll_mu);
     int moved = drain_outbox(m, batch, 64) + poll_headers(m) + poll_requests(m) + take_deferred(m);
     int over = atomic_load(&m->local_over), failed = atomic_load(&m->local_failed);
     if ((failed || m->comm_error) && !told) { /* this rank failed: the others must know, also if one told us */
@@ -459,6 +493,7 @@ void cask__mpi_comm_main(void *arg) {
     } else if (over && m->sends_done == m->planned_sends && m->recvs_done == m->nrecvs) {
       break;
     }
+    uv_mutex_unlock(&m->poll_mu);
     /* Right after something moved, more usually follows soon (the next
      * step of a chain of tasks across ranks): the thread waits WAIT_NS at
      * a time (a send task queuing a block wakes it at once) until
@@ -467,11 +502,11 @@ void cask__mpi_comm_main(void *arg) {
      * messages at near 100 % of a core on oversubscribed ranks; a sleep
      * of 1 ms per hop made a 50-step stencil across 2 ranks take 70 ms
      * more (bench/mpi_metg.c). */
-    uint64_t now = cask__now_ns();
-    if (moved) {
+    uint64_t now = cask__now_ns(), seen = atomic_load_explicit(&m->moved_at, memory_order_relaxed);
+    if (moved || seen > quiet_since) { /* ours, or a worker's poll's */
       sleep_ns = WAIT_NS;
-      quiet_since = now;
-      continue;
+      quiet_since = moved ? now : seen;
+      if (moved) continue;
     }
     uv_mutex_lock(&m->mu);
     if (!m->nout && !m->room_freed && atomic_load(&m->local_over) == over)
@@ -481,6 +516,8 @@ void cask__mpi_comm_main(void *arg) {
     uv_mutex_unlock(&m->mu);
     if (now - quiet_since >= QUIET_NS) sleep_ns = sleep_ns * 2 > 1000000 ? 1000000 : sleep_ns * 2;
   }
+  /* (poll_mu held: the local run is over, no worker polls any more) */
   cancel_all(m);
   if (told) wait_aborts(m);
+  uv_mutex_unlock(&m->poll_mu);
 }

@@ -363,7 +363,10 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
   if (inited) m.remote.trace_by_caller = 1;
   if (!rc) {
     uv_mutex_init(&m.mu);
+    uv_mutex_init(&m.poll_mu);
     uv_cond_init(&m.cv);
+    atomic_init(&m.moved_at, 0);
+    m.remote.progress = cask__mpi_progress, m.remote.progress_ctx = &m; /* workers poll too: comm.c */
     MPI_Comm_dup(ex->comm, &m.comm); /* collective: this run's messages never meet another's */
     MPI_Comm_dup(ex->comm, &m.hcomm); /* headers apart from data: comm.c */
     if (uv_thread_create(&comm_thread, cask__mpi_comm_main, &m)) {
@@ -421,6 +424,7 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
     MPI_Comm_free(&m.comm);
     MPI_Comm_free(&m.hcomm);
     uv_cond_destroy(&m.cv);
+    uv_mutex_destroy(&m.poll_mu);
     uv_mutex_destroy(&m.mu);
   }
   if (inited) cask__remote_destroy(&m.remote);

@@ -52,6 +52,7 @@ static int send_run(cask_task_io *io) {
   m->outbox[m->nout++] = i;
   uv_cond_signal(&m->cv);
   uv_mutex_unlock(&m->mu);
+  cask__mpi_progress(m); /* posted now unless the thread or a worker is polling (then it posts it) */
   return CASK_OK;
 }
 

@@ -1,13 +1,15 @@
 /* mpi-int.h - what the files of distributed/mpi/ share: one executor, one
  * run's state, the message format and the communication thread.
  *
- * The one thing to know: during a run only the communication thread calls
- * MPI (comm.c); the calling thread calls it before (digest check, the run's
- * communicator) and after (the agreement on success, totals), never at the
- * same time, so MPI_THREAD_SERIALIZED is enough. The comm thread takes no
- * scheduler lock: it hands blocks to the workers through the run's remote
- * queue (scheduler/remote.h) and takes them from the send tasks through its
- * own outbox. */
+ * The one thing to know: during a run MPI is called only under the run's
+ * poll_mu: by the communication thread (comm.c), and by workers polling
+ * between tasks and while idle (cask__mpi_progress, a trylock: a worker
+ * never waits for it); the calling thread calls MPI before (digest check,
+ * the run's communicator) and after (the agreement on success, totals),
+ * never at the same time, so MPI_THREAD_SERIALIZED is enough. Whoever
+ * polls takes no scheduler lock: blocks go to the workers through the run's
+ * remote queue (scheduler/remote.h) and come from the send tasks through
+ * the outbox. */
 #ifndef CASK_DIST_MPI_INT_H
 #define CASK_DIST_MPI_INT_H
 
@@ -139,6 +141,10 @@ typedef struct cask__mpi_run {
   cask__mpi_event *events; /* the comm thread's, when tracing (NULL: not) */
   size_t nevents, events_cap;
   int tracing;
+  /* Held by whoever calls MPI or touches the requests, receives, sends,
+   * events and counters of the thread (comm.c); taken before mu. */
+  uv_mutex_t poll_mu;
+  atomic_uint_fast64_t moved_at; /* when a worker's poll last moved something (ns) */
   /* the outbox: send records whose block is ready (filled by send tasks,
    * which signal cv: the thread's short waits end early) */
   uv_mutex_t mu;
@@ -171,6 +177,9 @@ typedef struct cask__mpi_exec {
 
 /* comm.c: the communication thread of a run */
 void cask__mpi_comm_main(void *arg);
+/* remote.h's progress: one poll of the run's messages by a worker, unless
+ * another thread polls (arg: the run) */
+int cask__mpi_progress(void *arg);
 /* remote.h's on_room: wakes the comm thread (arg: the run) */
 void cask__mpi_room_freed(void *arg);
 /* graph.c: the rank's own graph (its tasks, received roots, send tasks) */
