@@ -99,6 +99,10 @@ struct cask_runtime {
   atomic_uint_fast64_t run_seq; /* seq of the newest run, readable without the lock */
   atomic_int shutdown;
   atomic_int running; /* a cask_run is in progress */
+  /* cask_runtime_cancel was called (sticky until an executor clears it):
+   * an MPI run's last collective waits only a bounded time after it
+   * (distributed/mpi/exec.c), also once the local run is over */
+  atomic_int cancel_seen;
   /* per-run arrays, kept between runs so a runtime that runs many graphs
    * reuses warm memory */
   cask__slot *slots;
@@ -108,6 +112,10 @@ struct cask_runtime {
   cask__memory mem;
   char errmsg[CASK__RUN_ERRMSG_CAP];
 };
+
+/* cask_runtime_cancel without marking the runtime canceled from outside
+ * (cancel_seen): distributed/mpi/ stops a run another rank failed. */
+void cask__runtime_stop(cask_runtime *rt);
 
 /* A run's outputs (launch.c; distributed/mpi/ gathers them). */
 struct cask_results {

@@ -112,6 +112,11 @@ int cask_runtime_threads(const cask_runtime *rt) { return rt ? rt->nworkers : 0;
 
 void cask_runtime_cancel(cask_runtime *rt) {
   if (!rt) return;
+  atomic_store(&rt->cancel_seen, 1);
+  cask__runtime_stop(rt);
+}
+
+void cask__runtime_stop(cask_runtime *rt) {
   /* rt->mu keeps the run alive while we mark it. */
   cask__lock(&rt->mu, CASK__LOCK_RT);
   if (rt->run) cask__run_fail(rt->run, CASK_ECANCELED, CASK__NO_TASK, "the run was canceled");

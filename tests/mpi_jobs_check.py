@@ -463,11 +463,28 @@ def check_graph_files(tmp):
         print("graph file of %s: K = 2, 3 print what the local run prints" % name)
 
 
+def rank_pid(pids, rank):
+    """The one of pids (of mpirun's children) that is rank `rank`, or None."""
+    for pid in pids:
+        try:
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if ("OMPI_COMM_WORLD_RANK=%d" % rank).encode() in env:
+            return int(pid)
+    return None
+
+
 def check_kill(tmp):
     """A rank killed mid-run. The run cannot finish on its own: one chunk
     file of its Zarr input is a FIFO no one writes, so the task reading it
-    blocks (no timing decides the outcome); the ranks are killed once rank
-    0 has made the output's temporary file."""
+    (on rank 1, which is killed once rank 0 has made the output's temporary
+    file) blocks; no timing decides the outcome. Ranks 0 and 2 are idle,
+    waiting for rank 1 in the run's last agreement: when mpirun sends them
+    SIGTERM they must give up waiting and remove the output's temporary
+    before SIGKILL (here 5 s later, so a loaded machine cannot fail it; by
+    default OpenMPI 4.1 waits about 160 ms: docs/distributed.md)."""
     d = os.path.join(tmp, "kill")
     os.makedirs(d)
     src = os.path.join(d, "src.json")
@@ -485,15 +502,15 @@ def check_kill(tmp):
     with open(job, "w") as f:
         f.write('{"inputs": {"x": {"source": "zarr", "path": "x.zarr", "chunks": [50, 100]}},'
                 ' "steps": {"y": "x * 2"}, "outputs": {"y": {"npy": "y.npy"}}}')
-    p = subprocess.Popen([MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", "-q", job], cwd=d, env=ENV,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.Popen([MPIRUN, "--oversubscribe", "--mca", "odls_base_sigkill_timeout", "5", "-np", "3", CASK,
+                          "run", "-q", job], cwd=d, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     victim = None
     for _ in range(1000):  # until rank 0 made the output's temporary (the run is next)
         time.sleep(0.02)
         ranks = subprocess.run(["pgrep", "-f", "^" + CASK + " run -q " + job], capture_output=True,
                                text=True).stdout.split()
         if len(ranks) >= 3 and glob.glob(os.path.join(d, "y.npy.tmp-*")):
-            victim = int(sorted(ranks, key=int)[1])
+            victim = rank_pid(ranks, 1)
             break
     if victim is None:
         p.kill()
@@ -502,8 +519,9 @@ def check_kill(tmp):
         return
     os.kill(victim, signal.SIGKILL)
     t0 = time.time()
+    err = b""
     try:
-        p.communicate(timeout=60)
+        err = p.communicate(timeout=60)[1]
     except subprocess.TimeoutExpired:
         p.kill()
         p.communicate()
@@ -513,14 +531,10 @@ def check_kill(tmp):
         fail("kill: exit %d, y.npy %s" % (p.returncode, os.path.exists(os.path.join(d, "y.npy"))))
     else:
         print("a killed rank: exit %d after %.1f s, no output" % (p.returncode, time.time() - t0))
-    # rank 0 was killed too (by mpirun) and its temporary left: the next
-    # run writing y.npy removes it once its PID is gone
-    for t in glob.glob(os.path.join(d, "y.npy.tmp-*")):
-        pid = t.rsplit(".tmp-", 1)[1].split("-")[0]
-        for _ in range(500):
-            if not os.path.exists("/proc/" + pid):
-                break
-            time.sleep(0.02)
+    left = glob.glob(os.path.join(d, "y.npy.tmp-*"))
+    if left:  # rank 0 hung in the agreement until SIGKILL
+        fail("kill: the survivors left the output's temporary %s: %r" % (left, err[-500:]))
+    # the next run of the job writes its output
     with open(job, "w") as f:
         f.write('{"inputs": {"x": {"source": "normal", "seed": 3, "shape": [40, 10], "chunks": [5, 10]}},'
                 ' "outputs": {"x": {"npy": "y.npy"}}}')

@@ -2,6 +2,7 @@
  * MPI when cask is (CASK_MPI); else, at the end, the one-process session
  * (rank 0 of 1, no executor; CASK_MPI=1 refused with a message). */
 #include "mpi_session.h"
+#include "run.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +79,11 @@ int mpi_session_end(int code) {
   if (!started) return code;
   cask_mpi_executor_free(ex);
   ex = NULL;
-  MPI_Finalize();
+  /* Interrupted (a signal: mpirun sends SIGTERM to every rank when one
+   * died): the run's last agreement may have been left unfinished by a
+   * dead rank (distributed/mpi/exec.c), and MPI_Finalize would wait for it
+   * until mpirun's SIGKILL. The outputs' temporaries are gone by now. */
+  if (code != EXIT_INTERRUPTED) MPI_Finalize();
   return code;
 }
 

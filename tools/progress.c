@@ -150,8 +150,9 @@ static void draw(progress *p, int final) {
 }
 
 /* Draws every 200 ms on a terminal, every 5 s elsewhere; cancels the run
- * when SIGINT came (polled: a signal handler may not take the runtime's
- * locks). */
+ * when SIGINT came (polled every 20 ms: a signal handler may not take the
+ * runtime's locks; under mpirun, a rank's SIGTERM is followed by SIGKILL
+ * about 160 ms later, and its outputs' temporaries must be gone by then). */
 static void *watch(void *arg) {
   progress *p = arg;
   uint64_t every = p->tty ? 200000000u : 5000000000u, last = now_ns();
@@ -159,7 +160,7 @@ static void *watch(void *arg) {
   while (!p->stopping) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 100000000;
+    ts.tv_nsec += 20000000;
     if (ts.tv_nsec >= 1000000000) {
       ts.tv_sec++;
       ts.tv_nsec -= 1000000000;

@@ -363,8 +363,11 @@ static int drain_outbox(cask__mpi_run *m, uint32_t *batch, size_t cap) {
 
 static int pending_recv(int kind) { return kind == REQ_ABORT || kind == REQ_DATA; }
 
-/* How long the way out of a run waits for sends and abort messages. */
+/* How long the way out of a run waits for sends and abort messages; 10 ms
+ * when the run was canceled from outside (a signal: mpirun's SIGKILL may
+ * follow within 160 ms, exec.c), whose sends may go to a dead rank. */
 #define DRAIN_NS 100000000
+static uint64_t drain_ns(const cask__mpi_run *m) { return atomic_load(&m->rt->cancel_seen) ? 10000000 : DRAIN_NS; }
 
 /* After a failure (or at the end, when nothing is left): every request is
  * cancelled first, then all are waited for together against one deadline
@@ -378,7 +381,7 @@ static void cancel_all(cask__mpi_run *m) {
     MPI_Cancel(&m->reqs[i]);
     if (pending_recv(m->what[i].kind)) MPI_Wait(&m->reqs[i], MPI_STATUS_IGNORE);
   }
-  uint64_t until = cask__now_ns() + DRAIN_NS;
+  uint64_t until = cask__now_ns() + drain_ns(m);
   for (;;) {
     int left = 0;
     for (int i = 0; i < m->nreqs; i++) {
@@ -414,7 +417,7 @@ static int aborts_pending(cask__mpi_run *m) {
 }
 
 static void wait_aborts(cask__mpi_run *m) {
-  uint64_t until = cask__now_ns() + DRAIN_NS;
+  uint64_t until = cask__now_ns() + drain_ns(m);
   while (aborts_pending(m)) {
     if (cask__now_ns() >= until) {
       for (int r = 0; r < m->nranks; r++)
@@ -480,14 +483,14 @@ void cask__mpi_comm_main(void *arg) {
     }
     if (m->comm_error && !over) {
       atomic_store(&m->aborted, 1);
-      cask_runtime_cancel(m->rt);
+      cask__runtime_stop(m->rt);
     }
     if (m->abort_flag) {
       /* another rank failed: stop the local run (it may not have started
        * yet: again until it returned) */
       atomic_store(&m->aborted, 1);
       if (over) break;
-      cask_runtime_cancel(m->rt);
+      cask__runtime_stop(m->rt);
     } else if (failed || m->comm_error) {
       if (over) break;
     } else if (over && m->sends_done == m->planned_sends && m->recvs_done == m->nrecvs) {

@@ -21,6 +21,7 @@
 
 static int all_ok(cask_executor *pub, int ok) {
   cask__mpi_exec *ex = (cask__mpi_exec *)pub;
+  if (ex->broken) return 0;
   int in = ok != 0, out = 0;
   if (MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_LAND, ex->comm) != MPI_SUCCESS) return 0;
   return out;
@@ -28,6 +29,7 @@ static int all_ok(cask_executor *pub, int ok) {
 
 static int bcast(cask_executor *pub, void *buf, size_t len, int root) {
   cask__mpi_exec *ex = (cask__mpi_exec *)pub;
+  if (ex->broken) return CASK_ECANCELED;
   for (size_t off = 0; off < len; off += INT_MAX / 2) {
     int n = (int)(len - off < INT_MAX / 2 ? len - off : INT_MAX / 2);
     if (MPI_Bcast((char *)buf + off, n, MPI_BYTE, root, ex->comm) != MPI_SUCCESS) return CASK_EIO;
@@ -37,6 +39,7 @@ static int bcast(cask_executor *pub, void *buf, size_t len, int root) {
 
 static int merge(cask_executor *pub, void *buf, size_t len) {
   cask__mpi_exec *ex = (cask__mpi_exec *)pub;
+  if (ex->broken) return CASK_ECANCELED;
   for (size_t off = 0; off < len; off += INT_MAX / 2) {
     int n = (int)(len - off < INT_MAX / 2 ? len - off : INT_MAX / 2);
     if (MPI_Allreduce(MPI_IN_PLACE, (char *)buf + off, n, MPI_BYTE, MPI_BOR, ex->comm) != MPI_SUCCESS) return CASK_EIO;
@@ -80,7 +83,7 @@ void cask_mpi_executor_free(cask_executor *pub) {
   cask__mpi_exec *ex = (cask__mpi_exec *)pub;
   int fin = 0;
   MPI_Finalized(&fin);
-  if (!fin && ex->comm != MPI_COMM_NULL) MPI_Comm_free(&ex->comm);
+  if (!fin && !ex->broken && ex->comm != MPI_COMM_NULL) MPI_Comm_free(&ex->comm);
   cask__free(ex->peaks);
   cask__free(ex->tasks);
   cask__free(ex->recv_order);
@@ -277,28 +280,64 @@ static int receive_priorities(cask__mpi_run *m) {
   return CASK_OK;
 }
 
-/* MPI_Allreduce that sleeps while it waits. The first collective after a
- * run is where a rank that finished early waits for the slowest one, and
- * OpenMPI's blocking collectives poll: an idle rank burned a core there
- * (about 1 s of CPU in a 2 s run of two ranks on two cores), taken from
- * the ranks still working. A non-blocking one, tested with sleeps that
- * double from 20 us to 1 ms, costs a rank nothing while it waits. */
-static int allreduce_sleeping(const void *in, void *out, int n, MPI_Datatype type, MPI_Op op, MPI_Comm comm) {
+/* How long the agreement waits once the runtime was canceled from outside
+ * (cask_runtime_cancel: `cask run` does on SIGINT, SIGTERM, SIGHUP). When
+ * a rank is killed, mpirun (OpenMPI 4.1) sends SIGTERM to the others a
+ * second later and SIGKILL about 160 ms after that (measured), and the
+ * dead rank never joins: the others must give up and remove their
+ * outputs' temporary files before then. Ranks canceled together (Ctrl-C
+ * to mpirun) that give up also end with the cancel's exit code. */
+#define AGREE_CANCELED_NS 20000000ull
+
+/* MPI_Allreduce of one int that sleeps while it waits. The first
+ * collective after a run is where a rank that finished early waits for
+ * the slowest one, and OpenMPI's blocking collectives poll: an idle rank
+ * burned a core there (about 1 s of CPU in a 2 s run of two ranks on two
+ * cores), taken from the ranks still working. A non-blocking one, tested
+ * with sleeps that double from 20 us to 1 ms, costs a rank nothing while
+ * it waits. Once *cancel is set it waits AGREE_CANCELED_NS more, then
+ * returns CASK_ECANCELED with the request left pending (MPI may still
+ * write its buffers: they are leaked, never freed under it). */
+static int allreduce_min_sleeping(int in, int *out, MPI_Comm comm, atomic_int *cancel) {
+  int *buf = malloc(2 * sizeof *buf);
+  if (!buf) return CASK_ENOMEM;
+  buf[0] = in;
   MPI_Request req;
-  if (MPI_Iallreduce(in, out, n, type, op, comm, &req) != MPI_SUCCESS) return CASK_EIO;
+  if (MPI_Iallreduce(&buf[0], &buf[1], 1, MPI_INT, MPI_MIN, comm, &req) != MPI_SUCCESS) {
+    free(buf);
+    return CASK_EIO;
+  }
+  uint64_t give_up = 0;
   for (long ns = 20000;;) {
     int done = 0;
-    if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return CASK_EIO;
-    if (done) return CASK_OK;
+    if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return CASK_EIO; /* (buf leaked) */
+    if (done) break;
+    if (!give_up && atomic_load(cancel)) give_up = cask__now_ns() + AGREE_CANCELED_NS;
+    if (give_up && cask__now_ns() >= give_up) return CASK_ECANCELED;
     nanosleep(&(struct timespec){0, ns}, NULL);
     if (ns < 1000000) ns *= 2;
   }
+  *out = buf[1];
+  free(buf);
+  return CASK_OK;
 }
 
-/* The lowest failing rank's code and message on every rank. */
-static int agree(cask__mpi_exec *ex, int rc, char *msg, size_t cap) {
-  int mine = rc ? ex->pub.rank : INT_MAX, lowest;
-  if (allreduce_sleeping(&mine, &lowest, 1, MPI_INT, MPI_MIN, ex->comm)) MPI_Abort(ex->comm, 1);
+/* The lowest failing rank's code and message on every rank. A run
+ * canceled from outside whose agreement a rank never joined (killed)
+ * returns rc with the executor broken. */
+static int agree(cask__mpi_exec *ex, int rc, char *msg, size_t cap, atomic_int *cancel) {
+  int mine = rc ? ex->pub.rank : INT_MAX, lowest = INT_MAX;
+  int e = allreduce_min_sleeping(mine, &lowest, ex->comm, cancel);
+  if (e == CASK_ECANCELED) {
+    ex->broken = 1;
+    if (!rc) rc = CASK_ECANCELED, cask__fmt(msg, cap, "the run was canceled");
+    char local[CASK__RUN_ERRMSG_CAP];
+    cask__fmt(local, sizeof local, "%s", msg);
+    cask__fmt(msg, cap, "%s (rank %d: canceled, and not every rank answered within %llu ms: one may have died)", local,
+              ex->pub.rank, AGREE_CANCELED_NS / 1000000);
+    return rc;
+  }
+  if (e) MPI_Abort(ex->comm, 1);
   if (lowest == INT_MAX) return CASK_OK;
   int code = rc;
   char buf[CASK__RUN_ERRMSG_CAP];
@@ -322,6 +361,12 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
   cask_memory_stats ms;
   cask_runtime_memory(rt, &ms);
   m.budget = ms.limit == CASK_MEMORY_UNLIMITED ? INT64_MAX : (int64_t)(ms.limit / 4);
+  if (ex->broken) {
+    cask__fmt(msg, cap, "rank %d: an earlier run on this MPI executor was canceled while a rank did not answer: "
+              "its communicator cannot be used again", pub->rank);
+    return CASK_ECANCELED;
+  }
+  atomic_store(&rt->cancel_seen, 0); /* a cancel from now on counts (agree) */
   int rc = check_digests(ex, g, msg, cap);
   if (rc) return rc; /* every rank knows: no agreement needed */
   int tag_ub = 0, *ub = NULL, flag = 0;
@@ -415,14 +460,16 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
   int mine = rc;
   if (rc == CASK_ECANCELED && atomic_load(&m.aborted) && !atomic_load(&m.local_failed) && !m.comm_error)
     mine = 0; /* not a cause */
-  int agreed = agree(ex, mine, msg, cap);
+  int agreed = agree(ex, mine, msg, cap, &rt->cancel_seen);
   if (!agreed && rc) agreed = rc, cask__fmt(msg, cap, "rank %d: the run was canceled", pub->rank);
   if (!agreed) gather_stats(ex, &m, rt);
   if (!agreed && tracing && (agreed = cask__mpi_write_trace(&m, opts ? opts->trace_path : NULL, base, msg, cap)))
     rc = agreed;
-  if (started) {
+  if (started && !ex->broken) {
     MPI_Comm_free(&m.comm);
     MPI_Comm_free(&m.hcomm);
+  }
+  if (started) {
     uv_cond_destroy(&m.cv);
     uv_mutex_destroy(&m.poll_mu);
     uv_mutex_destroy(&m.mu);

@@ -173,6 +173,10 @@ typedef struct cask__mpi_exec {
   uint64_t *peaks, *tasks; /* per rank, of the last run */
   uint32_t *recv_order;    /* this rank's, of the last run */
   cask_mpi_stats st;
+  /* A collective was left unfinished (a canceled run's agreement that a
+   * rank never joined: exec.c): no MPI call on ex->comm may follow, so
+   * every later run and collective of this executor fails at once. */
+  int broken;
 } cask__mpi_exec;
 
 /* comm.c: the communication thread of a run */
