@@ -463,6 +463,19 @@ def check_graph_files(tmp):
         print("graph file of %s: K = 2, 3 print what the local run prints" % name)
 
 
+def check_env_flag(tmp):
+    """CASK_MPI takes 1/0, true/false, yes/no, on/off; anything else is bad
+    usage (exit 2, naming the value): "false" once meant MPI on."""
+    job = os.path.join(JOBS, "basic.json")
+    for v in ("no", "FALSE", "off", "0"):
+        r = run([CASK, "run", "-q", job], tmp, dict(ENV, CASK_MPI=v))
+        if r.returncode:
+            fail("CASK_MPI=%s: exit %d: %r" % (v, r.returncode, r.stderr[-300:]))
+    r = run([CASK, "run", "-q", job], tmp, dict(ENV, CASK_MPI="maybe"))
+    if r.returncode != 2 or b"CASK_MPI='maybe'" not in r.stderr:
+        fail("CASK_MPI=maybe: exit %d: %r" % (r.returncode, r.stderr[-300:]))
+
+
 def rank_pid(pids, rank):
     """The one of pids (of mpirun's children) that is rank `rank`, or None."""
     for pid in pids:
@@ -559,6 +572,7 @@ def main():
         check_memory_limit(tmp)
         check_failure(tmp)
         check_kill(tmp)
+        check_env_flag(tmp)
     return 1 if failures else 0
 
 

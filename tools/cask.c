@@ -110,9 +110,9 @@ static void usage_run(FILE *f) {
           "a second signal kills at once. Temporaries a killed (SIGKILL) run left carry its\n"
           "PID and are removed by the next run writing the same output or spilling there.\n"
           "On MPI ranks (`mpirun -np K cask run job.json`, srun; found by OMPI_COMM_WORLD_SIZE,\n"
-          "PMI_SIZE or PMIX_RANK; CASK_MPI=0 runs alone, CASK_MPI=1 forces MPI) every rank runs\n"
-          "its part and the outputs are the bytes a run alone writes; rank 0 prints, shows\n"
-          "progress and the totals over the ranks (docs/distributed.md).\n"
+          "PMI_SIZE or PMIX_RANK; CASK_MPI=0 (or no) runs alone, CASK_MPI=1 (yes) forces MPI)\n"
+          "every rank runs its part and the outputs are the bytes a run alone writes; rank 0\n"
+          "prints, shows progress and the totals over the ranks (docs/distributed.md).\n"
           "Exit codes: 0 success, 1 a task failed, 2 bad usage or job file, 128 + signal.\n");
 }
 

@@ -7,6 +7,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+/* CASK_MPI: 1 (or true, yes, on) forces MPI, 0 (false, no, off) runs
+ * alone, unset or empty decides by the launcher's variables; -1 (with a
+ * message) for anything else: "CASK_MPI=false" once meant MPI on. */
+static int forced(void) {
+  static const char *const on[] = {"1", "true", "yes", "on"}, *const off[] = {"0", "false", "no", "off"};
+  const char *v = getenv("CASK_MPI");
+  if (!v || !*v) return 2;
+  for (int i = 0; i < 4; i++) {
+    if (!strcasecmp(v, on[i])) return 1;
+    if (!strcasecmp(v, off[i])) return 0;
+  }
+  fprintf(stderr, "cask: CASK_MPI='%s' is not one of 1, 0, true, false, yes, no, on, off\n", v);
+  return -1;
+}
 
 #ifdef CASK_TOOL_MPI
 #include "cask/mpi.h"
@@ -14,14 +30,11 @@
 static cask_executor *ex;
 static int started;
 
-static int launched(void) {
-  const char *force = getenv("CASK_MPI");
-  if (force && *force) return strcmp(force, "0") != 0;
-  return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
-}
-
 int mpi_session_start(int *argc, char ***argv) {
-  if (!launched()) return 0;
+  int force = forced();
+  if (force < 0) return EXIT_USAGE;
+  if (force == 2) force = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+  if (!force) return 0;
   int level = 0;
   /* SERIALIZED: cask's communication thread calls MPI during a run, this
    * thread before and after it, never both at once (include/cask/mpi.h) */
@@ -91,10 +104,12 @@ int mpi_session_end(int code) {
 
 int mpi_session_start(int *argc, char ***argv) {
   (void)argc, (void)argv;
-  const char *force = getenv("CASK_MPI");
-  if (force && !strcmp(force, "1")) {
-    fprintf(stderr, "cask: CASK_MPI=1 but this cask was built without MPI (configure with CASK_MPI=ON)\n");
-    return 2;
+  int force = forced();
+  if (force < 0) return EXIT_USAGE;
+  if (force == 1) {
+    fprintf(stderr, "cask: CASK_MPI=%s but this cask was built without MPI (configure with CASK_MPI=ON)\n",
+            getenv("CASK_MPI"));
+    return EXIT_USAGE;
   }
   return 0;
 }
