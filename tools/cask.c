@@ -20,6 +20,7 @@
 
 #include "cask/cask.h"
 #include "cask/distributed.h"
+#include "job.h"
 #include "mpi_session.h"
 #include "run.h"
 #include "viz.h"
@@ -288,14 +289,10 @@ static int parse_options(const char *cmd, int argc, char **argv, run_config *cfg
  * usage, rather than after the run. */
 static int check_out_path(const char *cmd, const char *what, const char *path) {
   if (!path) return 0;
-  char *copy = strdup(path);
-  if (!copy) return EXIT_USAGE;
-  const char *dir = dirname(copy);
-  int bad = access(dir, W_OK | X_OK) != 0;
-  if (bad) fprintf(stderr, "cask %s: %s %s: cannot write into the directory '%s': %s\n", cmd, what, path, dir,
-                   strerror(errno));
-  free(copy);
-  return bad ? EXIT_USAGE : 0;
+  char msg[512];
+  if (!job_dir_writable(path, msg, sizeof msg)) return 0;
+  fprintf(stderr, "cask %s: %s %s: %s\n", cmd, what, path, msg);
+  return EXIT_USAGE;
 }
 
 static int command_job(const char *cmd, int argc, char **argv) {

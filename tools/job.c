@@ -270,15 +270,25 @@ static int read_step(reader *r, const cJSON *step) {
   return add_name(r, f, step->string, a);
 }
 
-/* The directory of an output file must exist and be writable now. */
-int check_writable(reader *r, const char *field, const char *path) {
+int job_dir_writable(const char *path, char *msg, size_t cap) {
   char *copy = strdup(path);
-  if (!copy) return fail(r, field, "out of memory");
+  if (!copy) return snprintf(msg, cap, "out of memory"), -1;
   const char *dir = dirname(copy);
-  int rc = access(dir, W_OK | X_OK) ? fail(r, field, "cannot write into the directory '%.300s': %s", dir, strerror(errno))
-                                    : CASK_OK;
+  struct stat st;
+  int rc = 0;
+  /* (as root, access() on a plain file says EACCES: it is no directory) */
+  if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+    rc = -1, snprintf(msg, cap, "'%.300s' is not a directory", dir);
+  else if (access(dir, W_OK | X_OK))
+    rc = -1, snprintf(msg, cap, "cannot write into the directory '%.300s': %s", dir, strerror(errno));
   free(copy);
   return rc;
+}
+
+/* The directory of an output file must exist and be writable now. */
+int check_writable(reader *r, const char *field, const char *path) {
+  char msg[512];
+  return job_dir_writable(path, msg, sizeof msg) ? fail(r, field, "%s", msg) : CASK_OK;
 }
 
 /* cask_zarr_compressor's names, in its order. */

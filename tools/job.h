@@ -12,6 +12,10 @@
 
 #define JOB_PRINT_MAX 10000 /* elements an output may print */
 
+/* Whether a file can be made at path now: 0, or -1 with msg ("cannot
+ * write into the directory 'd': ..." or "'d' is not a directory"). */
+int job_dir_writable(const char *path, char *msg, size_t cap);
+
 typedef struct job_output {
   char *name;    /* the input or step it shows */
   cask_array *a; /* borrowed from the job's names */
