@@ -476,6 +476,25 @@ def check_env_flag(tmp):
         fail("CASK_MPI=maybe: exit %d: %r" % (r.returncode, r.stderr[-300:]))
 
 
+def check_said_once(tmp):
+    """What every rank meets is said once at K = 3: a job file error (exit
+    2, its message once) and --dry-run's plan (the K = 1 plan's lines)."""
+    d = os.path.join(tmp, "once")
+    os.makedirs(d)
+    bad = os.path.join(d, "bad.json")
+    with open(bad, "w") as f:
+        f.write('{"inputs": {"x": {"source": "npy", "path": "nope.npy"}}, "outputs": {"x": "print"}}')
+    r = run([MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", bad], d)
+    said = r.stderr.count(b"cannot read 'nope.npy'")
+    if r.returncode != 2 or said != 1:
+        fail("a bad job at K = 3: exit %d, its message %d times: %r" % (r.returncode, said, r.stderr[-400:]))
+    job = os.path.join(JOBS, "basic.json")
+    one = run([CASK, "run", "--dry-run", job], d, dict(ENV, CASK_MPI="0"))
+    three = run([MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", "--dry-run", job], d)
+    if one.returncode or three.returncode or one.stdout != three.stdout:
+        fail("--dry-run at K = 3 printed %d bytes, alone %d" % (len(three.stdout), len(one.stdout)))
+
+
 def rank_pid(pids, rank):
     """The one of pids (of mpirun's children) that is rank `rank`, or None."""
     for pid in pids:
@@ -573,6 +592,7 @@ def main():
         check_failure(tmp)
         check_kill(tmp)
         check_env_flag(tmp)
+        check_said_once(tmp)
     return 1 if failures else 0
 
 

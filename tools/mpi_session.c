@@ -88,6 +88,15 @@ int mpi_session_gather(cask_results *res) {
   return ex && ex->nranks > 1 ? cask_mpi_gather_results(ex, res, 0) : 0;
 }
 
+int mpi_session_all_ok(int failed, int *speaker) {
+  *speaker = failed;
+  if (!ex || ex->nranks < 2) return !failed;
+  int mine = failed ? ex->rank : ex->nranks, lowest = mine;
+  MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  *speaker = failed && lowest == ex->rank;
+  return lowest == ex->nranks;
+}
+
 int mpi_session_end(int code) {
   if (!started) return code;
   cask_mpi_executor_free(ex);
@@ -120,6 +129,10 @@ void mpi_session_summary(void) {}
 int mpi_session_gather(cask_results *res) {
   (void)res;
   return 0;
+}
+int mpi_session_all_ok(int failed, int *speaker) {
+  *speaker = failed;
+  return !failed;
 }
 int mpi_session_end(int code) { return code; }
 

@@ -16,6 +16,11 @@ cask_executor *mpi_session_executor(void);
 /* This process's rank (0 alone) and the rank count (1 alone). */
 int mpi_session_rank(void);
 int mpi_session_ranks(void);
+/* Collective: whether every rank's `failed` is 0; when not, *speaker is
+ * set to whether this rank is the lowest that failed (it alone prints its
+ * message, so an error every rank meets is printed once). Alone: !failed,
+ * *speaker = failed. */
+int mpi_session_all_ok(int failed, int *speaker);
 /* After a run that succeeded: every rank's outputs to rank 0's res
  * (collective); 0 or CASK_E*. */
 int mpi_session_gather(cask_results *res);

@@ -121,11 +121,18 @@ static int open_job(const run_config *cfg, cask_ctx **ctx, job *j) {
   o.memory_limit = cfg->memory_limit;
   o.spill_dir = cfg->spill_dir;
   char err[2048];
-  if (job_load(cfg->job, &o, ctx, j, err, sizeof err)) {
-    fprintf(stderr, "cask: %s\n", err);
-    return EXIT_USAGE;
+  /* on MPI ranks every rank reads the job: they agree whether all could,
+   * and the lowest that could not says why (once, not K times; and no rank
+   * goes on to wait for one that gave up) */
+  int speaker, failed = job_load(cfg->job, &o, ctx, j, err, sizeof err) != 0;
+  if (mpi_session_all_ok(failed, &speaker)) return 0;
+  if (speaker && mpi_session_rank() > 0) fprintf(stderr, "cask: rank %d: %s\n", mpi_session_rank(), err);
+  else if (speaker) fprintf(stderr, "cask: %s\n", err);
+  if (!failed) {
+    job_free(j);
+    cask_ctx_free(*ctx);
   }
-  return 0;
+  return EXIT_USAGE;
 }
 
 static int build_graph(cask_ctx *ctx, const job *j, cask_graph **g) {
@@ -334,7 +341,9 @@ int job_command_run(const run_config *cfg) {
   int need_graph = cfg->graph || cfg->dry_run || cfg->plan_ranks;
   if (need_graph && !(code = build_graph(ctx, &j, &g)) && cfg->graph) code = write_graph(g, cfg);
   if (!code && cfg->plan_ranks) code = plan_command(g, cfg, seconds_now() - t0);
-  else if (!code && cfg->dry_run) print_plan(cask_ctx_runtime(ctx), g);
+  else if (!code && cfg->dry_run) {
+    if (mpi_session_rank() == 0) print_plan(cask_ctx_runtime(ctx), g); /* every rank's is the same */
+  }
   else if (!code) code = run_job(ctx, &j, cfg);
   cask_graph_free(g);
   job_free(&j);
