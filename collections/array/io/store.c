@@ -131,10 +131,13 @@ static int open_writer(const cask_target *t, cask_executor *ex, cask__writer *w)
 
 /* Whether target k's array goes nowhere else: then an elementwise one is
  * computed straight into its buffer; else its blocks are made once and
- * copied (a kernel into the buffer makes no block the others could use). */
+ * copied (a kernel into the buffer makes no block the others could use).
+ * By token: two arrays of one computation (the same expression built
+ * twice, or over two buffers of the same bytes) share their keys, so only
+ * one could be computed into its buffer. */
 static int only_target(int n, const cask_target *t, int k) {
   for (int i = 0; i < n; i++)
-    if (i != k && t[i].array == t[k].array) return 0;
+    if (i != k && t[i].array->token == t[k].array->token) return 0;
   return 1;
 }
 
