@@ -200,11 +200,13 @@ int cask_random_normal(cask_ctx *ctx, uint64_t seed, cask_dtype dtype, int ndim,
   return random_node(ctx, seed, CASK__SRC_NORMAL, dtype, ndim, shape, chunks, out);
 }
 
-/* A hash of a buffer's bytes, for its token: four independent lanes, so
- * it reads at about the speed of a copy rather than of one chain of
+/* A hash of a buffer's bytes, for its token: four independent lanes of
+ * xxHash64's round (the word's product is off the lane's chain), so it
+ * reads at about the speed of a copy rather than of one chain of
  * multiplications (cask_from_buffer reads the whole buffer once). */
 static uint64_t content_hash(const void *data, size_t len) {
   if (!len) return 0;
+  const uint64_t p1 = 0x9e3779b185ebca87ULL, p2 = 0xc2b2ae3d27d4eb4fULL;
   const unsigned char *p = data;
   uint64_t h[4] = {0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL, 0xa4093822299f31d0ULL, 0x082efa98ec4e6c89ULL};
   size_t i = 0;
@@ -212,7 +214,8 @@ static uint64_t content_hash(const void *data, size_t len) {
     for (int k = 0; k < 4; k++) {
       uint64_t v;
       memcpy(&v, p + i + 8 * k, 8);
-      h[k] = cask__mix64(h[k] ^ v);
+      h[k] += v * p2;
+      h[k] = ((h[k] << 31) | (h[k] >> 33)) * p1;
     }
   uint64_t r = cask__hash(p + i, len - i, len);
   for (int k = 0; k < 4; k++) r = cask__mix64(r ^ cask__mix64(h[k] + (uint64_t)k));
