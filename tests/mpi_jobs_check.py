@@ -22,7 +22,10 @@ blocks sent to it) hold the local run's contents at K = 1..3, also under a
 bytes); an elementwise array's HDF5 writers at K = 2 leave rank 1 its
 blocks to make and send (locally they absorb them); a reduction of 400 blocks at K = 2, 3 keeps each rank's peak
 within the segmented fold's bound and gives K = 1's bytes; --trace at K = 2, 3 writes one file with every
-rank's tasks (each once, on its owner) and sends matching receives.
+rank's tasks (each once, on its owner) and sends matching receives;
+unique(...) (computed when called, on every rank, its values an array
+over memory) and a True/False index list at K = 1..3 give the local run's
+bytes and NumPy's values.
 Exit 77 without mpirun. Sanitizer builds: no leak check (OpenMPI's
 own allocations are reported as leaks)."""
 import glob
@@ -576,6 +579,51 @@ def check_kill(tmp):
         fail("after the kill: exit %d, temporaries %s" % (r.returncode, left))
 
 
+MEMORY_JOB = """{"inputs": {"g": {"source": "normal", "seed": 3, "shape": [500], "chunks": [64]},
+            "i": {"source": "arange", "stop": 300, "chunks": [50], "dtype": "int64"},
+            "x": {"source": "npy", "path": "data.npy", "chunks": [64, 100]}},
+ "steps": {"ug": "unique(g > 0)", "ui": "unique(i % 17)", "ux": "unique(floor(x))",
+           "uy": "unique(i % 17) * 2 + i[:17]", "s": "sum(unique(i % 7))",
+           "b": "i[:6][[True, False, True, True, False, True]]"},
+ "outputs": {"g": {"npy": "g.npy"}, "ug": {"npy": "ug.npy"}, "ui": {"npy": "ui.npy"}, "ux": {"npy": "ux.npy"},
+             "uy": {"npy": "uy.npy"}, "s": "print", "b": {"npy": "b.npy"}}}"""
+
+
+def check_memory_jobs(tmp):
+    """unique computes when called, on every rank, and its values become an
+    array over memory, as does a True/False index list: at K = 1..3 the
+    files are the local run's bytes and hold NumPy's values."""
+    job = os.path.join(tmp, "memory.json")
+    with open(job, "w") as f:
+        f.write(MEMORY_JOB)
+    ref = None
+    for k in (0, 1, 2, 3):
+        d = os.path.join(tmp, "memory.%d" % k)
+        os.makedirs(d)
+        inputs(d)
+        cmd = [CASK, "run", "-q", job] if k == 0 else [MPIRUN, "--oversubscribe", "-np", str(k), CASK, "run", "-q", job]
+        r = run(cmd, d, dict(ENV, CASK_MPI="0") if k == 0 else ENV)
+        if r.returncode:
+            fail("memory.json K=%d: exit %d: %s" % (k, r.returncode, r.stderr.decode()[-400:]))
+            continue
+        got = (r.stdout, files(d))
+        if k == 0:
+            ref = got
+            load = {n: np.load(os.path.join(d, n + ".npy")) for n in ("g", "ug", "ui", "ux", "uy", "b")}
+            x, i = np.load(os.path.join(d, "data.npy")), np.arange(300, dtype=np.int64)
+            want = {"ug": np.unique(load["g"] > 0), "ui": np.unique(i % 17), "ux": np.unique(np.floor(x)),
+                    "uy": np.unique(i % 17) * 2 + i[:17], "b": i[:6][[True, False, True, True, False, True]]}
+            for n, w in want.items():
+                if load[n].dtype != w.dtype or not np.array_equal(load[n], w):
+                    fail("memory.json: %s is %r (%s), NumPy's %r (%s)" % (n, load[n][:8], load[n].dtype, w[:8], w.dtype))
+            if r.stdout.decode().strip() != "s = %d" % np.unique(i % 7).sum():
+                fail("memory.json: printed %r" % r.stdout)
+        elif ref and got != ref:
+            fail("memory.json K=%d: output differs from the local run's (stdout %r, files %s)" %
+                 (k, r.stdout, [n for n in ref[1] if got[1].get(n) != ref[1][n]]))
+    print("memory.json (unique, a True/False list): K = 1..3 identical to the local run and to NumPy", flush=True)
+
+
 def main():
     if not MPIRUN:
         print("no mpirun: skipped")
@@ -588,6 +636,7 @@ def main():
         check_counts(tmp)
         check_trace(tmp)
         check_graph_files(tmp)
+        check_memory_jobs(tmp)
         check_memory_limit(tmp)
         check_failure(tmp)
         check_kill(tmp)

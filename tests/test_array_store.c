@@ -300,6 +300,49 @@ START_TEST(bad_targets_are_refused_before_anything_is_written) {
 }
 END_TEST
 
+/* Arrays over memory count by their bytes (cask_from_buffer's tokens, so
+ * MPI ranks agree on them): two buffers of the same bytes are one
+ * computation, and like the same expression built twice they go to two
+ * buffers in one run; a buffer one element away from another (any of 37
+ * elements, across the hash's lanes and its tail) is another array, each
+ * to its own target in the same run. */
+START_TEST(arrays_over_memory_are_told_apart_by_their_bytes) {
+  enum { N = 37 };
+  cask_ctx *ctx = new_ctx(2, CASK_MEMORY_UNLIMITED);
+  static double mem[N + 1][N], o1[N], o2[N], sums[N + 1];
+  for (int p = 0; p <= N; p++)
+    for (int i = 0; i < N; i++) mem[p][i] = i == p ? -1.0 : (double)i; /* mem[N]: the original */
+  cask_array *a, *b, *x, *y, *x2, *v[N + 1], *sv[N + 1];
+  ck_assert_int_eq(cask_from_buffer(ctx, mem[N], CASK_F64, 1, (int64_t[]){N}, (int64_t[]){8}, NULL, NULL, &a), CASK_OK);
+  double *copy = malloc(sizeof mem[N]);
+  memcpy(copy, mem[N], sizeof mem[N]);
+  ck_assert_int_eq(cask_from_buffer(ctx, copy, CASK_F64, 1, (int64_t[]){N}, (int64_t[]){8}, NULL, NULL, &b), CASK_OK);
+  ck_assert_int_eq(cask_binary_scalar(CASK_ADD, a, 1.0, 0, &x), CASK_OK);
+  ck_assert_int_eq(cask_binary_scalar(CASK_ADD, a, 1.0, 0, &x2), CASK_OK); /* the same expression again */
+  ck_assert_int_eq(cask_binary_scalar(CASK_ADD, b, 1.0, 0, &y), CASK_OK);
+  for (int k = 0; k < 2; k++) {
+    cask_array *second = k ? y : x2;
+    for (int i = 0; i < N; i++) o1[i] = o2[i] = -7;
+    int rc = cask_store(2, (cask_target[]){CASK_TO_BUFFER(x, o1, sizeof o1), CASK_TO_BUFFER(second, o2, sizeof o2)}, NULL);
+    ck_assert_msg(rc == CASK_OK, "%s", cask_ctx_errmsg(ctx));
+    for (int i = 0; i < N; i++) ck_assert_msg(o1[i] == i + 1 && o2[i] == i + 1, "case %d: element %d: %g %g", k, i, o1[i], o2[i]);
+  }
+  cask_target t[N + 1];
+  for (int p = 0; p <= N; p++) {
+    ck_assert_int_eq(cask_from_buffer(ctx, mem[p], CASK_F64, 1, (int64_t[]){N}, (int64_t[]){8}, NULL, NULL, &v[p]), CASK_OK);
+    ck_assert_int_eq(cask_reduce(CASK_SUM, v[p], NULL, 0, 0, &sv[p]), CASK_OK);
+    t[p] = CASK_TO_BUFFER(sv[p], &sums[p], sizeof sums[p]);
+  }
+  ck_assert_msg(cask_store(N + 1, t, NULL) == CASK_OK, "%s", cask_ctx_errmsg(ctx));
+  for (int p = 0; p <= N; p++) /* the sum of 0..N-1, element p (if any) made -1 */
+    ck_assert_msg(sums[p] == N * (N - 1) / 2 - (p < N ? p + 1 : 0), "buffer %d: sum %g", p, sums[p]);
+  for (int p = 0; p <= N; p++) cask_array_release(v[p]), cask_array_release(sv[p]);
+  cask_array_release(a), cask_array_release(b), cask_array_release(x), cask_array_release(x2), cask_array_release(y);
+  free(copy);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
 /* Under the limit the blocks of x.npy are dropped and read again from the
  * file rather than spilled, with the same bits as an unlimited run; with
  * dropping off they are spilled instead. */
@@ -349,6 +392,7 @@ Suite *array_store_suite(void) {
   tcase_add_test(tc, a_full_disk_while_writing_leaves_the_old_outputs_and_no_temporary);
   tcase_add_test(tc, a_cancel_leaves_nothing_and_the_context_works_after);
   tcase_add_test(tc, bad_targets_are_refused_before_anything_is_written);
+  tcase_add_test(tc, arrays_over_memory_are_told_apart_by_their_bytes);
   tcase_set_timeout(tc, 120);
   suite_add_tcase(s, tc);
   return s;

@@ -114,6 +114,25 @@ int cask_run_mpi(cask_runtime *rt, cask_graph *g, MPI_Comm comm, const cask_run_
 
 /* ---- one run ---------------------------------------------------------------- */
 
+/* Whether task t reads an array over memory (cask_from_buffer): its own
+ * op, one of a fused task's, or a product reading the buffer in place. */
+static int reads_buffer(cask_graph *g, uint32_t t) {
+  static const char *const ops[] = {"array.buffer", "array.matmul_product_view"};
+  const cask__task *r = &g->tasks[t];
+  for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
+    if (!strcmp(r->op->name, ops[k])) return 1;
+  if (r->op != cask__op_fused) return 0;
+  size_t pos = 0;
+  const cask_op *op;
+  const char *key;
+  const void *args;
+  uint32_t key_len, args_len;
+  while (cask__fused_next(cask__args(g, t), r->args_len, &pos, &op, &key, &key_len, &args, &args_len))
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
+      if (!strcmp(op->name, ops[k])) return 1;
+  return 0;
+}
+
 /* Do all ranks hold the same graph? On a mismatch every rank names the
  * first differing task by its own key. */
 static int check_digests(cask__mpi_exec *ex, cask_graph *g, char *msg, size_t cap) {
@@ -148,12 +167,12 @@ static int check_digests(cask__mpi_exec *ex, cask_graph *g, char *msg, size_t ca
   size_t i = cask_digests_first_difference(mine, n, theirs, n0);
   if (i != SIZE_MAX) first = i;
   MPI_Allreduce(&first, &lowest, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, ex->comm);
-  /* the key of a cask_from_buffer block comes from the buffer's address,
-   * which differs between processes: say so rather than "different graphs" */
-  if (lowest < n && !strcmp(g->tasks[lowest].op->name, "array.buffer"))
-    cask__fmt(msg, cap, "task %llu ('%s' on rank %d) reads a caller's buffer (cask_from_buffer, or a True/False index "
-              "list): its key comes from the buffer's address, which differs between processes, so it cannot run across "
-              "MPI ranks (digests %016llx to %016llx); read it from a file (from_npy, from_zarr) or run on one rank",
+  /* the key of a buffer's block comes from the buffer's bytes: say that
+   * the ranks' contents differ rather than "different graphs" */
+  if (lowest < n && reads_buffer(g, (uint32_t)lowest))
+    cask__fmt(msg, cap, "task %llu ('%s' on rank %d) reads an array made from memory (cask_from_buffer, or values "
+              "computed while the graph was built: unique, histogram's bin edges, a True/False index list) whose bytes "
+              "differ between the ranks (digests %016llx to %016llx): every rank must give the same contents",
               lowest, cask__key(g, (uint32_t)lowest), ex->pub.rank, (unsigned long long)lo, (unsigned long long)hi);
   else if (lowest < n)
     cask__fmt(msg, cap, "the ranks hold different graphs (digests %016llx to %016llx): task %llu differs first; on rank %d it "

@@ -94,7 +94,9 @@ CASK_API int cask_random_normal(cask_ctx *ctx, uint64_t seed, cask_dtype dtype, 
                                 const int64_t *shape, const int64_t *chunks, cask_array **out);
 /* A C-order buffer of dtype the caller keeps alive (no copy) until release
  * (may be NULL) is called with (user, data) when the last array using it is
- * freed. */
+ * freed. The array is known by the buffer's bytes, read once here (a hash):
+ * they must not change while it is in use; MPI ranks giving the same bytes
+ * run it together, other bytes on a rank are refused naming the task. */
 CASK_API int cask_from_buffer(cask_ctx *ctx, const void *data, cask_dtype dtype, int ndim,
                               const int64_t *shape, const int64_t *chunks,
                               void (*release)(void *user, void *data), void *user, cask_array **out);

@@ -5,7 +5,9 @@
  * sent equal the plans' sends; blocks split into 64-byte messages
  * (CASK_MPI_SPLIT) too, and of a different size on each rank; send
  * tasks whose first-choice key a user took; buffers computed across
- * ranks, and cask_from_buffer refused by name; a failing task stops every
+ * ranks; arrays over memory (cask_from_buffer, unique) run across ranks
+ * holding the same bytes, refused naming a task where one rank's differ;
+ * a failing task stops every
  * rank with CASK_ETASK (also with many split messages in flight)
  * and a message naming its key, its op and its rank; ranks holding
  * different graphs are refused naming the first differing task. Exit 0
@@ -96,12 +98,68 @@ static int check_graph(cask_runtime *rt, MPI_Comm comm, int rank, int nranks, ui
   return bad != 0;
 }
 
+/* c = b + 1, b @ b', sum(unique(b)) and the edges of b's histogram in 4
+ * bins (unique and histogram compute when called, their results arrays
+ * over memory) of b over mem (16 doubles, chunks of 4) into out
+ * (16 + 16 + 1 + 5), by store options o. */
+static int memory_arrays(cask_ctx *ctx, const cask_run_options *o, const double *mem, double *out) {
+  cask_array *b = NULL, *c = NULL, *m = NULL, *bt = NULL, *u = NULL, *s = NULL, *h = NULL, *e = NULL;
+  int rc = cask_from_buffer(ctx, mem, CASK_F64, 2, (int64_t[]){4, 4}, (int64_t[]){2, 2}, NULL, NULL, &b);
+  if (!rc) rc = cask_binary_scalar(CASK_ADD, b, 1.0, 0, &c);
+  if (!rc) rc = cask_transpose(b, NULL, &bt);
+  if (!rc) rc = cask_matmul(b, bt, &m);
+  if (!rc) rc = cask_unique(b, &u, NULL);
+  if (!rc) rc = cask_reduce(CASK_SUM, u, NULL, 0, 0, &s);
+  if (!rc) rc = cask_histogram(b, 4, NULL, NULL, &h, &e);
+  if (!rc) {
+    cask_target t[4] = {CASK_TO_BUFFER(c, out, 16 * sizeof *out), CASK_TO_BUFFER(m, out + 16, 16 * sizeof *out),
+                        CASK_TO_BUFFER(s, out + 32, sizeof *out), CASK_TO_BUFFER(e, out + 33, 5 * sizeof *out)};
+    rc = cask_store(4, t, o);
+  }
+  cask_array *all[] = {b, c, m, bt, u, s, h, e};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cask_array_release(all[i]);
+  return rc;
+}
+
+/* Arrays over memory (cask_from_buffer, and unique's values, which it
+ * computes when called) at a different address on each rank (ASLR aside):
+ * the same bytes on every rank give the local run's bits (elementwise,
+ * a matmul reading the buffer in place, a reduction of unique's values,
+ * histogram's edges);
+ * other bytes on one rank are refused before anything runs, every rank
+ * naming a task that reads the memory, the outputs keeping their bytes. */
+static int check_memory_arrays(cask_ctx *ctx, const cask_run_options *o, int rank) {
+  int bad = 0;
+  double *mem = calloc(64, sizeof *mem), want[38], got[38];
+  if (!mem) return fprintf(stderr, "rank %d: out of memory\n", rank), 1;
+  double *at = mem + 3 * rank; /* another address, the same bytes */
+  for (int i = 0; i < 16; i++) at[i] = (double)((i * 7) % 5) - 1.5;
+  int rc = memory_arrays(ctx, NULL, at, want);
+  for (int i = 0; i < 16 && !rc; i++) /* the local run against plain loops: b + 1, and the edges' ends */
+    if (want[i] != at[i] + 1 || want[33] != -1.5 || want[37] != 2.5)
+      bad = fprintf(stderr, "rank %d: local run: element %d is %g, edges [%g, %g]\n", rank, i, want[i], want[33], want[37]);
+  if (!rc) rc = memory_arrays(ctx, o, at, got);
+  if (rc || memcmp(want, got, sizeof want))
+    bad = fprintf(stderr, "rank %d: the same memory on every rank: rc %d (%s), bytes %s\n", rank, rc, cask_ctx_errmsg(ctx),
+                  memcmp(want, got, sizeof want) ? "differ" : "equal");
+  if (rank == 1) at[5] += 1.0; /* rank 1 alone holds other bytes */
+  for (int i = 0; i < 38; i++) got[i] = 7.0;
+  rc = memory_arrays(ctx, o, at, got);
+  int kept = 1;
+  for (int i = 0; i < 38; i++) kept &= got[i] == 7.0;
+  const char *msg = cask_ctx_errmsg(ctx);
+  if (rc != CASK_EINVAL || !strstr(msg, "differ between the ranks") || !strstr(msg, "task ") ||
+      !strstr(msg, "cask_from_buffer") || !kept)
+    bad = fprintf(stderr, "rank %d: other memory on rank 1: rc %d, message '%s', outputs %s\n", rank, rc, msg,
+                  kept ? "kept" : "changed");
+  free(mem);
+  return bad;
+}
+
 /* Buffers under MPI: an array to two buffers (one computed straight into
  * it, one copied) gives the local bytes whatever the buffers held before
- * (each rank fills a zeroed scratch, merged, then copied); an array read
- * from a caller's buffer (cask_from_buffer: its key is the buffer's
- * address) is refused naming cask_from_buffer, the output buffer keeping
- * its bytes. */
+ * (each rank fills a zeroed scratch, merged, then copied); arrays over
+ * memory (check_memory_arrays). */
 static int check_buffers(int rank, int nranks) {
   cask_options co = CASK_OPTIONS_DEFAULTS;
   co.threads = 2, co.memory_limit = CASK_MEMORY_UNLIMITED;
@@ -130,22 +188,7 @@ static int check_buffers(int rank, int nranks) {
     }
   cask_array_release(x);
   cask_array_release(y);
-  if (nranks > 1) { /* a different address on each rank (ASLR aside) */
-    double *mem = calloc(64, sizeof *mem), out[16];
-    for (int i = 0; i < 16; i++) out[i] = 7.0;
-    cask_array *b, *c;
-    cask_from_buffer(ctx, mem + rank, CASK_F64, 1, (int64_t[]){16}, (int64_t[]){4}, NULL, NULL, &b);
-    cask_binary_scalar(CASK_ADD, b, 1.0, 0, &c);
-    rc = cask_store(1, &CASK_TO_BUFFER(c, out, sizeof out), &o);
-    int kept = 1;
-    for (int i = 0; i < 16; i++) kept &= out[i] == 7.0;
-    if (rc != CASK_EINVAL || !strstr(cask_ctx_errmsg(ctx), "cask_from_buffer") || !kept)
-      bad = fprintf(stderr, "rank %d: from_buffer under MPI: rc %d, message '%s', buffer %s\n", rank, rc,
-                    cask_ctx_errmsg(ctx), kept ? "kept" : "changed");
-    cask_array_release(b);
-    cask_array_release(c);
-    free(mem);
-  }
+  if (nranks > 1) bad |= check_memory_arrays(ctx, &o, rank);
   cask_mpi_executor_free(ex);
   cask_ctx_free(ctx);
   return bad != 0;

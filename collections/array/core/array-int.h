@@ -69,6 +69,7 @@ typedef struct cask__source {
   int64_t count;      /* LINSPACE: num */
   uint64_t seed;      /* UNIFORM, NORMAL */
   const void *data;   /* BUFFER: element 0 of the buffer (in the source dtype) */
+  uint64_t content;   /* BUFFER: a hash of the whole buffer's bytes (the token's, not data) */
   void (*release)(void *, void *); /* BUFFER, first node only */
   void *user;
   int64_t base;

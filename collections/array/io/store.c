@@ -131,28 +131,18 @@ static int open_writer(const cask_target *t, cask_executor *ex, cask__writer *w)
 
 /* Whether target k's array goes nowhere else: then an elementwise one is
  * computed straight into its buffer; else its blocks are made once and
- * copied (a kernel into the buffer makes no block the others could use). */
+ * copied (a kernel into the buffer makes no block the others could use).
+ * By token: two arrays of one computation (the same expression built
+ * twice, or over two buffers of the same bytes) share their keys, so only
+ * one could be computed into its buffer. */
 static int only_target(int n, const cask_target *t, int k) {
   for (int i = 0; i < n; i++)
-    if (i != k && t[i].array == t[k].array) return 0;
+    if (i != k && t[i].array->token == t[k].array->token) return 0;
   return 1;
 }
 
-/* Whether a task reads a caller's buffer (cask_from_buffer): its key comes
- * from the buffer's address, which differs between processes, so ranks
- * would hold different graphs. Looked for before optimizing (fusion hides
- * the op). */
-static int reads_caller_buffer(cask_ctx *ctx, cask_graph *g) {
-  for (cask_task_id i = 0; i < cask_graph_size(g); i++)
-    if (!strcmp(cask_graph_op(g, i)->name, "array.buffer"))
-      return cask__fail(ctx, CASK_EINVAL, "store: '%s' reads an array made by cask_from_buffer (or a True/False index "
-                        "list), which cannot run across MPI ranks (its key is the buffer's address, different in each "
-                        "process): read it from a file (from_npy, from_zarr) or run on one rank", cask_graph_key(g, i));
-  return CASK_OK;
-}
-
 /* The graph of every target's blocks and writers, optimized. */
-static int build(int n, const cask_target *t, const cask__writer *w, cask_graph *g, int multi) {
+static int build(int n, const cask_target *t, const cask__writer *w, cask_graph *g) {
   cask_ctx *ctx = t[0].array->ctx;
   cask__lower L = {g, ctx};
   int rc = CASK_OK;
@@ -164,7 +154,6 @@ static int build(int n, const cask_target *t, const cask__writer *w, cask_graph 
       rc = cask__lower_writers(&L, a, k, &w[k]);
   }
   if (rc && !ctx->errmsg[0]) cask__fail(ctx, rc, "%s", cask_graph_errmsg(g)); /* the graph said why */
-  if (!rc && multi) rc = reads_caller_buffer(ctx, g);
   if (!rc && (rc = cask_graph_optimize(g, CASK_OPT_ALL)))
     cask__fail(ctx, rc, "optimizing the graph: %s", cask_graph_errmsg(g));
   return rc;
@@ -312,10 +301,9 @@ int cask_store(int n, const cask_target *targets, const cask_run_options *opts) 
     if (!rc) rc = orc;
   }
   if (!rc && (rc = cask_graph_new(&g))) cask__fail(ctx, rc, "store: out of memory");
-  if (!rc) rc = build(n, targets, w, g, multi);
+  if (!rc) rc = build(n, targets, w, g);
   if (multi && !ex->all_ok(ex, rc == CASK_OK) && !rc)
     rc = cask__fail(ctx, CASK_EIO, "store: another MPI rank could not open the outputs or build the graph");
-  /* (every rank refuses cask_from_buffer alike: the graphs have the same shape) */
   if (rc) goto done;
   cask_results *res = NULL;
   if ((rc = cask_run(ctx->rt, g, opts, &res))) {
