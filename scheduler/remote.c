@@ -17,6 +17,7 @@ int cask__remote_init(cask__remote *x, struct cask_runtime *rt, const uint8_t *h
   atomic_init(&x->navail, 0);
   atomic_init(&x->bytes, 0);
   atomic_init(&x->untaken, 0);
+  atomic_init(&x->sending, 0);
   atomic_init(&x->room_wanted, 0);
   atomic_init(&x->polled_at, 0);
   return CASK_OK;
@@ -81,6 +82,14 @@ void cask__remote_hold(cask__remote *x, int64_t delta) {
   if (delta < 0) cask__remote_room_freed(x);
 }
 
+void cask__remote_send_hold(cask__remote *x, int64_t delta) {
+  /* sending first both ways: a spill thread woken by the count out below
+   * sees the send gone */
+  int64_t now = atomic_fetch_add_explicit(&x->sending, delta, memory_order_seq_cst) + delta;
+  CASK__ASSERT(now >= 0);
+  cask__remote_hold(x, delta);
+}
+
 void cask__remote_taken(cask__remote *x, const cask_block *b) {
   if (!b) return;
   int64_t n = (int64_t)cask_block_nbytes(b);
@@ -92,11 +101,20 @@ void cask__remote_taken(cask__remote *x, const cask_block *b) {
 void cask__remote_want_room(cask__remote *x) { atomic_store_explicit(&x->room_wanted, 1, memory_order_seq_cst); }
 
 /* Whether the memory manager may still make room in r: a task runs (its
- * inputs may die), or the spill thread has work or is at it. */
+ * inputs may die), or the spill thread has work or is at it. While the
+ * spill thread's waiting tasks wait for this rank's sends alone
+ * (send_wait, memory/spill.c), only running and handed-back tasks count:
+ * those sends may be to a rank that waits to send to this one, and one of
+ * the two must receive. The cycle is broken here, by one received block
+ * over the limit at a time (forced only when none is untaken), which the
+ * spill thread then writes out like any other; the spill thread's passes
+ * do not count then, as they come and go with every root held back and
+ * a receive seeing one would wait again. */
 static int room_may_come(cask__run *r) {
   cask__memory *m = r->mem;
-  return cask__any_running(r) || atomic_load(&m->spill_wanted) || atomic_load(&m->waiting.pub) ||
-         atomic_load(&m->ready.pub) || atomic_load(&m->busy);
+  if (cask__any_running(r) || atomic_load(&m->ready.pub)) return 1;
+  if (atomic_load(&m->send_wait)) return 0;
+  return atomic_load(&m->spill_wanted) || atomic_load(&m->waiting.pub) || atomic_load(&m->busy);
 }
 
 int cask__remote_claim(cask__remote *x, int64_t n, int force) {

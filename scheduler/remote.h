@@ -33,6 +33,10 @@ typedef struct cask__remote {
    * out by the worker that put the block in the slot, after the slot
    * counted it in (cask__remote_taken), so never counted nowhere */
   atomic_int_fast64_t untaken;
+  /* blocks this rank is sending, until every message of theirs completed
+   * (part of bytes): the spill thread waits for them rather than pass the
+   * limit (memory/spill.c, waits_for_sends) */
+  atomic_int_fast64_t sending;
   /* The receiver waits for room (cask__remote_want_room): the next thread
    * that frees memory calls on_room(room_ctx) once. A leaf: on_room may
    * take only a lock nothing else is taken under. */
@@ -76,6 +80,9 @@ void cask__remote_attach(cask__remote *x, struct cask__run *r);
  * tasks held back for memory may fit now, so parked workers and the
  * memory manager are woken). Any thread. */
 void cask__remote_hold(cask__remote *x, int64_t delta);
+/* The same for a block being sent (> 0: its send task ran; < 0: its last
+ * message completed), counted in x->sending too. Any thread. */
+void cask__remote_send_hold(cask__remote *x, int64_t delta);
 /* Root v's task put block b (may be NULL) in its slot and the run counted
  * it there (cask__account): count it out of bytes and untaken. The
  * worker, right after; counting it out in the op left a moment in which

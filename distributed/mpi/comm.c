@@ -312,7 +312,7 @@ static void send_done(cask__mpi_run *m, uint32_t j, int d) {
   if (s->dpending && --s->dpending[d] == 0)
     event(m, s->t_start, s->gid, s->to[d].peer, 0, s->block ? (int64_t)cask_block_nbytes(s->block) : 0);
   if (--s->pending) return;
-  if (s->block) cask__remote_hold(&m->remote, -(int64_t)cask_block_nbytes(s->block));
+  if (s->block) cask__remote_send_hold(&m->remote, -(int64_t)cask_block_nbytes(s->block));
   cask_block_release(s->block);
   s->block = NULL;
   cask__free(s->dpending);

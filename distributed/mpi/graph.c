@@ -47,7 +47,7 @@ static int send_run(cask_task_io *io) {
   uint32_t i;
   read_args(io, &m, &i);
   m->sends[i].block = io->ninputs ? cask_block_retain(io->inputs[0]) : NULL;
-  if (m->sends[i].block) cask__remote_hold(&m->remote, (int64_t)cask_block_nbytes(m->sends[i].block));
+  if (m->sends[i].block) cask__remote_send_hold(&m->remote, (int64_t)cask_block_nbytes(m->sends[i].block));
   uv_mutex_lock(&m->mu);
   m->outbox[m->nout++] = i;
   uv_cond_signal(&m->cv);

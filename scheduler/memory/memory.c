@@ -228,6 +228,7 @@ void cask__memory_begin(cask__memory *m, cask__run *r) {
   atomic_store(&m->remake_ns, 0);
   atomic_store(&m->ondisk, 0);
   atomic_store(&m->spill_wanted, 0);
+  atomic_store(&m->send_wait, 0);
   m->ntrace = 0;
   for (int i = 0; i < CASK__RATE_SLOTS; i++) {
     atomic_store(&m->rates[i].op, NULL);

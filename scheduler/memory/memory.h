@@ -102,6 +102,9 @@ typedef struct cask__memory {
   cask__task_list ready;   /* tasks whose inputs were read back and pinned */
   cask__task_list deletes; /* dead blocks whose spill files are to go */
   atomic_int spill_wanted;
+  /* the waiting tasks wait for this rank's sends alone (spill.c,
+   * waits_for_sends): a receive need not wait for them (remote.c) */
+  atomic_int send_wait;
   atomic_int_fast64_t ondisk; /* blocks in CASK__SLOT_DISK */
   /* figures of the run going on (reset when one starts) */
   atomic_uint_fast64_t spilled_bytes, spilled_blocks, loaded_bytes, loaded_blocks, io_ns;

@@ -567,6 +567,30 @@ static void hand_back(cask__memory *m, cask__run *r, uint32_t v) {
 
 enum { LOADED, WAIT, FAILED };
 
+/* Whether a task that does not fit, with nothing running nor handed back,
+ * waits for this rank's blocks being sent (remote.h, sending) rather than
+ * pass the limit. Handed back at once, a sender went on making blocks
+ * while the ones before waited for the receiver's room: 13 blocks of 2 MB
+ * under a 4 MiB limit on the sending ranks of an HDF5 output (each block
+ * goes to rank 0, which receives them one by one).
+ *
+ * It cannot wait for ever. A send completes once its receiver has room,
+ * and a receive waits for room only while the receiving rank's memory may
+ * still be freed by the rank itself (remote.c, room_may_come): a task
+ * runs or is handed back, the spill thread has work. A spill thread whose
+ * waiting tasks wait for sends alone (m->send_wait, set here) is not
+ * such work, so a rank in this state receives, over its limit if need be
+ * (one block at a time, which its spill thread then writes out). Ranks
+ * waiting for each other's sends (A's to B, B's to A) therefore both
+ * receive: each one's sends complete, and no cycle of waits is left.
+ * Nothing here is timed; the retry timer and the send's completion
+ * (cask__remote_hold wakes this thread) only say when to look again.
+ * (CASK_MPI_RECV_HOLD=1, a test knob that receives nothing before every
+ * header is in, is meant for senders without a limit.) */
+static int waits_for_sends(const cask__run *r) {
+  return r->remote && atomic_load_explicit(&r->remote->sending, memory_order_seq_cst) > 0;
+}
+
 static void unpin_scratch(cask__memory *m, cask__run *r) {
   for (size_t i = 0; i < m->npins; i++) cask__memory_unpin(r, m->pins[i]);
   m->npins = 0;
@@ -596,13 +620,14 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
     }
     if (st == CASK__SLOT_LOADING) { /* a worker is making it again: wait for it */
       unpin_scratch(m, r);
+      atomic_store(&m->send_wait, 0);
       return WAIT;
     }
     cask__memory_pin_one(r, d); /* memory or being written: pins */
     m->pins[m->npins++] = d;
     total += cask_block_nbytes(r->slots[d].out);
   }
-  int rc = LOADED;
+  int rc = LOADED, sends = 0;
   uint64_t own = t->size > 0 ? (uint64_t)t->size : 0; /* the result it will make */
   if (need && total + need > m->limit) {
     char msg[CASK__RUN_ERRMSG_CAP];
@@ -622,9 +647,12 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
      * us. Reading on for every waiting task while the handed-back ones sat
      * in the list took 21 blocks under a limit of 3. */
     /* (the pool may keep buffers above target: they are room for these) */
-    else if (cask__memory_used_by_blocks(r) > target && (cask__any_running(r) || atomic_load(&m->ready.pub)))
-      rc = WAIT;
+    else if (cask__memory_used_by_blocks(r) > target) {
+      if (cask__any_running(r) || atomic_load(&m->ready.pub)) rc = WAIT;
+      else if (waits_for_sends(r)) rc = WAIT, sends = 1; /* they leave as their receivers take them */
+    }
   }
+  atomic_store(&m->send_wait, sends);
   for (uint32_t k = 0; rc == LOADED && k < t->ndeps; k++) {
     if ((atomic_load(&r->slots[deps[k]].mem) & CASK__SLOT_STATE) != CASK__SLOT_DISK) continue;
     int got = cask__spill_load(r, deps[k], 0, UINT64_MAX);
