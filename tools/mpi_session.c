@@ -36,8 +36,8 @@ int mpi_session_start(int *argc, char ***argv) {
   if (force == 2) force = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
   if (!force) return 0;
   int level = 0;
-  /* SERIALIZED: cask's communication thread calls MPI during a run, this
-   * thread before and after it, never both at once (include/cask/mpi.h) */
+  /* SERIALIZED: during a run cask's threads call MPI one at a time, this
+   * thread before and after it (include/cask/mpi.h) */
   if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &level) != MPI_SUCCESS) {
     fprintf(stderr, "cask: MPI_Init_thread failed\n");
     return 2;

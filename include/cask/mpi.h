@@ -10,9 +10,10 @@
  * is made, and receives the blocks this rank needs. Results are the same
  * bits for any rank count: reduction trees are fixed by block indices.
  *
- * MPI must be initialized with at least MPI_THREAD_SERIALIZED: the
- * communication thread calls MPI during a run, the calling thread before
- * and after it, never both at once. */
+ * MPI must be initialized with at least MPI_THREAD_SERIALIZED: during a
+ * run cask's communication thread and its workers call MPI, one at a time
+ * (under one lock), the calling thread before and after it; the program
+ * must make no MPI call of its own on other threads while a run lasts. */
 #ifndef CASK_MPI_H
 #define CASK_MPI_H
 
