@@ -56,30 +56,43 @@ void cask__remote_attach(cask__remote *x, struct cask__run *r) {
   uv_mutex_unlock(&x->mu);
 }
 
-void cask__remote_hold(cask__remote *x, int64_t delta) {
-  int64_t now = atomic_fetch_add_explicit(&x->bytes, delta, memory_order_relaxed) + delta;
-  CASK__ASSERT(now >= 0); /* counted out only after counted in */
-  cask__park *park = NULL;
-  cask__memory *mem = NULL;
-  uv_mutex_lock(&x->mu);
-  if (x->run) {
-    if (delta > 0) cask__raise_peak(x->run, atomic_load_explicit(&x->run->held_bytes, memory_order_relaxed) + now);
-    else park = &x->run->rt->park, mem = x->run->mem;
-  }
-  uv_mutex_unlock(&x->mu);
+/* Memory counted here was freed: tasks held back for it may fit now. */
+static void freed(cask__remote *x, cask__run *r) {
   /* the park and the manager are the runtime's: they outlive the run */
-  if (park) cask__park_notify(park, 0);
-  if (mem && atomic_load(&mem->waiting.pub)) cask__memory_wake(mem);
-  if (delta < 0) cask__remote_room_freed(x);
+  if (r) cask__park_notify(&r->rt->park, 0);
+  if (r && r->mem && atomic_load(&r->mem->waiting.pub)) cask__memory_wake(r->mem);
+  cask__remote_room_freed(x);
 }
 
+void cask__remote_hold(cask__remote *x, int64_t delta) {
+  /* a count out is a release: cask__memory_used reads these bytes before
+   * the held ones */
+  int64_t now = atomic_fetch_add_explicit(&x->bytes, delta, memory_order_acq_rel) + delta;
+  CASK__ASSERT(now >= 0); /* counted out only after counted in */
+  uv_mutex_lock(&x->mu);
+  cask__run *r = x->run;
+  /* both read under the lock, which a received block's move into held
+   * bytes takes too (cask__remote_taken) */
+  if (r && delta > 0)
+    cask__raise_peak(r, atomic_load_explicit(&r->held_bytes, memory_order_relaxed) + atomic_load(&x->bytes));
+  uv_mutex_unlock(&x->mu);
+  if (delta < 0) freed(x, r);
+}
+
+void cask__remote_lock(cask__remote *x) { uv_mutex_lock(&x->mu); }
+
+void cask__remote_unlock(cask__remote *x) { uv_mutex_unlock(&x->mu); }
+
 void cask__remote_taken(cask__remote *x, const cask_block *b) {
-  if (!b) return;
   int64_t n = (int64_t)cask_block_nbytes(b);
   int64_t left = atomic_fetch_sub_explicit(&x->untaken, n, memory_order_relaxed) - n;
   CASK__ASSERT(left >= 0); /* counted in by the receiver first */
-  cask__remote_hold(x, -n);
+  /* after the slot counted it in, a release (cask__memory_used) */
+  left = atomic_fetch_sub_explicit(&x->bytes, n, memory_order_release) - n;
+  CASK__ASSERT(left >= 0);
 }
+
+void cask__remote_taken_wake(cask__remote *x, struct cask__run *r) { freed(x, r); }
 
 void cask__remote_want_room(cask__remote *x) { atomic_store_explicit(&x->room_wanted, 1, memory_order_seq_cst); }
 
@@ -97,17 +110,26 @@ int cask__remote_claim(cask__remote *x, int64_t n, int force) {
   uv_mutex_lock(&x->mu);
   cask__run *r = x->run;
   if (r && r->mem) {
-    ok = cask__memory_claim(r, (uint64_t)n, r->mem->limit);
+    cask__memory *m = r->mem;
+    ok = cask__memory_claim(r, (uint64_t)n, m->limit);
     if (ok) {
       /* counted twice for a moment (reserved, then here): never less */
       atomic_fetch_add_explicit(&x->bytes, n, memory_order_relaxed);
-      atomic_fetch_sub_explicit(&r->reserved, n, memory_order_relaxed);
-    } else if (force && !room_may_come(r)) {
-      ok = 1; /* nothing else will free memory: go over rather than wait for ever */
+      atomic_fetch_sub_explicit(&r->reserved, n, memory_order_release);
+    } else if (force && !room_may_come(r) && x->asked && atomic_load(&m->spill_passes) != x->asked_pass) {
+      /* nothing else will free memory, and a spilling pass begun since
+       * this receive asked for room did not make it: go over rather than
+       * wait for ever. (Going over at once, before asking, a receive
+       * passed the limit while blocks it could have spilled were held.) */
+      ok = 1;
       atomic_fetch_add_explicit(&x->bytes, n, memory_order_relaxed);
-    } else if (!atomic_exchange(&r->mem->spill_wanted, 1)) {
-      wake = r->mem; /* make room: spill (the caller asks again) */
+    } else {
+      /* make room: spill (the caller asks again) */
+      x->asked = 1;
+      x->asked_pass = atomic_load(&m->spill_passes);
+      if (!atomic_exchange(&m->spill_wanted, 1)) wake = m;
     }
+    if (ok) x->asked = 0;
   } else {
     atomic_fetch_add_explicit(&x->bytes, n, memory_order_relaxed);
   }

@@ -102,6 +102,9 @@ typedef struct cask__memory {
   cask__task_list ready;   /* tasks whose inputs were read back and pinned */
   cask__task_list deletes; /* dead blocks whose spill files are to go */
   atomic_int spill_wanted;
+  /* spilling passes begun (serve), counted for ever: a receive that would
+   * go over the limit waits for one that began after it asked (remote.c) */
+  atomic_uint spill_passes;
   atomic_int_fast64_t ondisk; /* blocks in CASK__SLOT_DISK */
   /* figures of the run going on (reset when one starts) */
   atomic_uint_fast64_t spilled_bytes, spilled_blocks, loaded_bytes, loaded_blocks, io_ns;
