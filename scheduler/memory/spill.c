@@ -538,7 +538,8 @@ static void trim_pool_to(cask__run *r, uint64_t target) {
  * kernel zeroes (a quarter of the CPU time of a run re-reading a .npy file
  * under a limit). So when the target is the low-water mark the pool keeps
  * what fits under the high one (all counted as used); room made for one
- * task (a lower target) frees them first, as they cost nothing to free. */
+ * task (a lower target) frees them first, as they cost nothing to free.
+ * Returns how many blocks left memory, or < 0 (the run failed). */
 static int spill_down_to(cask__memory *m, cask__run *r, uint64_t target) {
   uint64_t keep = target >= m->low ? m->high : target;
   trim_pool_to(r, keep);
@@ -550,14 +551,16 @@ static int spill_down_to(cask__memory *m, cask__run *r, uint64_t target) {
     return rc;
   }
   size_t n = candidates(m, r, CASK__SLOT_MEM, 0);
+  int gone = 0;
   for (size_t i = 0; i < n && (cask__memory_used_by_blocks(r) > target || cask__memory_used(r) > keep) && !stopped(r); i++) {
     if ((rc = spill_one(m, r, (uint32_t)m->cand[i])) < 0) return rc;
+    gone += rc;
     /* a block that left memory gave its buffer to the pool, which counts
      * as used: without this, spilling freed nothing (40 MiB limit, 228
      * MiB held) */
     trim_pool_to(r, keep);
   }
-  return 0;
+  return gone;
 }
 
 /* Published (seq_cst) before the notify reads the waiter count (park.h). */
@@ -586,24 +589,30 @@ static int room_may_come(cask__memory *m, const cask__run *r) {
 
 /* Make room for `want` more bytes and claim it (r->reserved): LOADED with
  * the room claimed, WAIT (memory will be freed by others, who wake this
- * thread), FAILED. When nothing is left to spill and nothing else can free
- * memory (what is held is pinned for this task, too small to spill, or
- * being sent), the room is claimed over the limit: waiting would be for
- * ever. A second pass spills blocks that came into memory during the
- * first (a received block taken by the worker meanwhile). */
+ * thread, or the retry timer), FAILED. Only when a pass spilled nothing,
+ * no block came into memory during it, and nothing else could free memory
+ * before it or after it (what is held is pinned for this task, too small
+ * to spill, or being sent) is the room claimed over the limit: waiting
+ * would be for ever. A pass that spilled something, or during which a
+ * block came in (a received block taken by a worker, a root made), is
+ * followed by another. */
 static int claim_room(cask__memory *m, cask__run *r, uint64_t want) {
   uint64_t target = want < m->limit ? m->limit - want : 0;
-  for (int pass = 0; pass < 2; pass++) {
-    if (spill_down_to(m, r, target < m->low ? target : m->low) < 0) return FAILED;
+  for (;;) {
+    int may = room_may_come(m, r);
+    int64_t held = atomic_load(&r->held_bytes);
+    int gone = spill_down_to(m, r, target < m->low ? target : m->low);
+    if (gone < 0) return FAILED;
     trim_pool_to(r, target); /* the pool's buffers are room for these */
     if (cask__memory_claim(r, want, m->limit)) return LOADED;
     if (stopped(r)) return FAILED;
+    /* Tasks still running hold the rest, and so do tasks handed back but
+     * not yet taken (their inputs are pinned): they will finish and wake
+     * us. Reading on for every waiting task while the handed-back ones sat
+     * in the list took 21 blocks under a limit of 3. */
+    if (may || room_may_come(m, r)) return WAIT;
+    if (!gone && atomic_load(&r->held_bytes) <= held) break;
   }
-  /* Tasks still running hold the rest, and so do tasks handed back but
-   * not yet taken (their inputs are pinned): they will finish and wake
-   * us. Reading on for every waiting task while the handed-back ones sat
-   * in the list took 21 blocks under a limit of 3. */
-  if (room_may_come(m, r)) return WAIT;
   atomic_fetch_add(&r->reserved, (int64_t)want);
   return LOADED;
 }
