@@ -754,6 +754,7 @@ static void serve(cask__memory *m, cask__run *r) {
       atomic_fetch_add(&m->spill_passes, 1);
       uint64_t before = cask__memory_used(r);
       if (spill_down_to(m, r, m->low) < 0) return;
+      atomic_store(&m->pass_left, cask__memory_used_by_blocks(r));
       if (cask__memory_used(r) < before) progress = 1;
       cask__park_notify(park, 1); /* held-back roots may start now */
     }
