@@ -56,11 +56,12 @@ void cask__remote_attach(cask__remote *x, struct cask__run *r) {
   uv_mutex_unlock(&x->mu);
 }
 
-/* Memory counted here was freed: tasks held back for it may fit now. */
-static void freed(cask__remote *x, cask__run *r) {
-  /* the park and the manager are the runtime's: they outlive the run */
-  if (r) cask__park_notify(&r->rt->park, 0);
-  if (r && r->mem && atomic_load(&r->mem->waiting.pub)) cask__memory_wake(r->mem);
+/* Memory counted here was freed: tasks held back for it may fit now. The
+ * park and the manager (NULL: no run) are the runtime's, taken from the
+ * run under the lock: they outlive the run, which may end meanwhile. */
+static void freed(cask__remote *x, cask__park *park, cask__memory *mem) {
+  if (park) cask__park_notify(park, 0);
+  if (mem && atomic_load(&mem->waiting.pub)) cask__memory_wake(mem);
   cask__remote_room_freed(x);
 }
 
@@ -75,8 +76,10 @@ void cask__remote_hold(cask__remote *x, int64_t delta) {
    * bytes takes too (cask__remote_taken) */
   if (r && delta > 0)
     cask__raise_peak(r, atomic_load_explicit(&r->held_bytes, memory_order_relaxed) + atomic_load(&x->bytes));
+  cask__park *park = r ? &r->rt->park : NULL;
+  cask__memory *mem = r ? r->mem : NULL;
   uv_mutex_unlock(&x->mu);
-  if (delta < 0) freed(x, r);
+  if (delta < 0) freed(x, park, mem);
 }
 
 void cask__remote_lock(cask__remote *x) { uv_mutex_lock(&x->mu); }
@@ -92,7 +95,8 @@ void cask__remote_taken(cask__remote *x, const cask_block *b) {
   CASK__ASSERT(left >= 0);
 }
 
-void cask__remote_taken_wake(cask__remote *x, struct cask__run *r) { freed(x, r); }
+/* (the worker is in the run: r lives) */
+void cask__remote_taken_wake(cask__remote *x, struct cask__run *r) { freed(x, &r->rt->park, r->mem); }
 
 void cask__remote_want_room(cask__remote *x) { atomic_store_explicit(&x->room_wanted, 1, memory_order_seq_cst); }
 
