@@ -91,9 +91,10 @@ static inline void cask__remote_room_freed(cask__remote *x) {
  * the memory manager is asked to make room (the caller asks again later);
  * with force, n is counted anyway when it cannot (nothing runs, the spill
  * thread has nothing to do, and a spilling pass begun since this receive
- * asked for room left none, nothing coming into memory since). The test and the addition are one claim of the memory manager
- * (a CAS on the run's reserved bytes), so a worker claiming room at the
- * same time never takes the same room. Without a run attached, or a run
+ * asked for room left none, nothing coming into memory since). The test
+ * and the addition are one claim of the memory manager (a CAS on the
+ * run's reserved bytes), so a worker claiming room at the same time never
+ * takes the same room. Without a run attached, or a run
  * that cannot reach its limit, n is counted. Any thread. */
 int cask__remote_claim(cask__remote *x, int64_t n, int force);
 
