@@ -65,21 +65,13 @@ void cask__remote_attach(cask__remote *x, struct cask__run *r) {
   uv_mutex_unlock(&x->mu);
 }
 
-void cask__remote_hold(cask__remote *x, int64_t delta) {
-  int64_t now = atomic_fetch_add_explicit(&x->bytes, delta, memory_order_relaxed) + delta;
-  CASK__ASSERT(now >= 0); /* counted out only after counted in */
-  cask__park *park = NULL;
-  cask__memory *mem = NULL;
-  uv_mutex_lock(&x->mu);
-  if (x->run) {
-    if (delta > 0) cask__raise_peak(x->run, atomic_load_explicit(&x->run->held_bytes, memory_order_relaxed) + now);
-    else park = &x->run->rt->park, mem = x->run->mem;
-  }
-  uv_mutex_unlock(&x->mu);
-  /* the park and the manager are the runtime's: they outlive the run */
+/* Memory counted here was freed: tasks held back for it may fit now. The
+ * park and the manager (NULL: no run) are the runtime's, taken from the
+ * run under the lock: they outlive the run, which may end meanwhile. */
+static void freed(cask__remote *x, cask__park *park, cask__memory *mem) {
   if (park) cask__park_notify(park, 0);
   if (mem && atomic_load(&mem->waiting.pub)) cask__memory_wake(mem);
-  if (delta < 0) cask__remote_room_freed(x);
+  cask__remote_room_freed(x);
 }
 
 void cask__remote_send_hold(cask__remote *x, int64_t delta) {
@@ -90,13 +82,38 @@ void cask__remote_send_hold(cask__remote *x, int64_t delta) {
   cask__remote_hold(x, delta);
 }
 
+void cask__remote_hold(cask__remote *x, int64_t delta) {
+  /* a count out is a release: cask__memory_used reads these bytes before
+   * the held ones */
+  int64_t now = atomic_fetch_add_explicit(&x->bytes, delta, memory_order_acq_rel) + delta;
+  CASK__ASSERT(now >= 0); /* counted out only after counted in */
+  uv_mutex_lock(&x->mu);
+  cask__run *r = x->run;
+  /* both read under the lock, which a received block's move into held
+   * bytes takes too (cask__remote_taken) */
+  if (r && delta > 0)
+    cask__raise_peak(r, atomic_load_explicit(&r->held_bytes, memory_order_relaxed) + atomic_load(&x->bytes));
+  cask__park *park = r ? &r->rt->park : NULL;
+  cask__memory *mem = r ? r->mem : NULL;
+  uv_mutex_unlock(&x->mu);
+  if (delta < 0) freed(x, park, mem);
+}
+
+void cask__remote_lock(cask__remote *x) { uv_mutex_lock(&x->mu); }
+
+void cask__remote_unlock(cask__remote *x) { uv_mutex_unlock(&x->mu); }
+
 void cask__remote_taken(cask__remote *x, const cask_block *b) {
-  if (!b) return;
   int64_t n = (int64_t)cask_block_nbytes(b);
   int64_t left = atomic_fetch_sub_explicit(&x->untaken, n, memory_order_relaxed) - n;
   CASK__ASSERT(left >= 0); /* counted in by the receiver first */
-  cask__remote_hold(x, -n);
+  /* after the slot counted it in, a release (cask__memory_used) */
+  left = atomic_fetch_sub_explicit(&x->bytes, n, memory_order_release) - n;
+  CASK__ASSERT(left >= 0);
 }
+
+/* (the worker is in the run: r lives) */
+void cask__remote_taken_wake(cask__remote *x, struct cask__run *r) { freed(x, &r->rt->park, r->mem); }
 
 void cask__remote_want_room(cask__remote *x) { atomic_store_explicit(&x->room_wanted, 1, memory_order_seq_cst); }
 
@@ -123,17 +140,29 @@ int cask__remote_claim(cask__remote *x, int64_t n, int force) {
   uv_mutex_lock(&x->mu);
   cask__run *r = x->run;
   if (r && r->mem) {
-    ok = cask__memory_claim(r, (uint64_t)n, r->mem->limit);
+    cask__memory *m = r->mem;
+    ok = cask__memory_claim(r, (uint64_t)n, m->limit);
     if (ok) {
       /* counted twice for a moment (reserved, then here): never less */
       atomic_fetch_add_explicit(&x->bytes, n, memory_order_relaxed);
-      atomic_fetch_sub_explicit(&r->reserved, n, memory_order_relaxed);
-    } else if (force && !room_may_come(r)) {
-      ok = 1; /* nothing else will free memory: go over rather than wait for ever */
+      atomic_fetch_sub_explicit(&r->reserved, n, memory_order_release);
+    } else if (force && !room_may_come(r) && x->asked && atomic_load(&m->spill_passes) != x->asked_pass &&
+               cask__memory_used_by_blocks(r) <= atomic_load(&m->pass_left)) {
+      /* nothing else will free memory, and a spilling pass begun since
+       * this receive asked for room did not make it, nor did anything
+       * come into memory since that pass (a root made in the room it
+       * freed is spilled by the next one): go over rather than wait for
+       * ever. (Going over at once, before asking, a receive passed the
+       * limit while blocks it could have spilled were held.) */
+      ok = 1;
       atomic_fetch_add_explicit(&x->bytes, n, memory_order_relaxed);
-    } else if (!atomic_exchange(&r->mem->spill_wanted, 1)) {
-      wake = r->mem; /* make room: spill (the caller asks again) */
+    } else {
+      /* make room: spill (the caller asks again) */
+      x->asked = 1;
+      x->asked_pass = atomic_load(&m->spill_passes);
+      if (!atomic_exchange(&m->spill_wanted, 1)) wake = m;
     }
+    if (ok) x->asked = 0;
   } else {
     atomic_fetch_add_explicit(&x->bytes, n, memory_order_relaxed);
   }

@@ -55,6 +55,10 @@ typedef struct cask__remote {
   void *progress_ctx;
   atomic_uint_fast64_t polled_at; /* the last call's time (ns) */
   struct cask__run *run;     /* the run served, while it runs; under mu */
+  /* cask__remote_claim asked for room (asked) when the spill thread had
+   * begun asked_pass passes; under mu */
+  int asked;
+  unsigned asked_pass;
   int trace_by_caller; /* with a trace_path the run records events, and its caller writes them */
 } cask__remote;
 
@@ -88,7 +92,19 @@ void cask__remote_send_hold(cask__remote *x, int64_t delta);
  * worker, right after; counting it out in the op left a moment in which
  * the block was counted nowhere and the comm thread or a root could take
  * its room. */
+/* Root v's task put block b in its slot and the run counted it there
+ * (cask__account): count it out of bytes and untaken. The worker, right
+ * after, between cask__remote_lock and cask__remote_unlock, which it holds
+ * around the slot's count too, so that the peak (read under the lock: its
+ * increases all are, cask__remote_hold's and cask__remote_claim's) never
+ * sees the block twice nor nowhere; counting it out in the op left a
+ * moment in which the block was counted nowhere and the comm thread or a
+ * root could take its room. Then, unlocked, cask__remote_taken_wake (r,
+ * the run) wakes what waits for memory. */
+void cask__remote_lock(cask__remote *x);
+void cask__remote_unlock(cask__remote *x);
 void cask__remote_taken(cask__remote *x, const struct cask_block *b);
+void cask__remote_taken_wake(cask__remote *x, struct cask__run *r);
 /* The caller (the receiver) is about to ask for room and will wait if
  * there is none: the next release of memory calls on_room. */
 void cask__remote_want_room(cask__remote *x);
@@ -105,9 +121,11 @@ static inline void cask__remote_room_freed(cask__remote *x) {
  * x->bytes) plus n stay within its memory limit; 1 if counted. If not,
  * the memory manager is asked to make room (the caller asks again later);
  * with force, n is counted anyway when it cannot (nothing runs, the spill
- * thread has nothing to do). The test and the addition are one claim of the memory manager
- * (a CAS on the run's reserved bytes), so a worker claiming room at the
- * same time never takes the same room. Without a run attached, or a run
+ * thread has nothing to do, and a spilling pass begun since this receive
+ * asked for room left none, nothing coming into memory since). The test
+ * and the addition are one claim of the memory manager (a CAS on the
+ * run's reserved bytes), so a worker claiming room at the same time never
+ * takes the same room. Without a run attached, or a run
  * that cannot reach its limit, n is counted. Any thread. */
 int cask__remote_claim(cask__remote *x, int64_t n, int force);
 

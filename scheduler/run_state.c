@@ -34,6 +34,11 @@ int cask__any_running(const cask__run *r) {
 static void account(cask__run *r, const cask_block *b, int sign, int received) {
   if (!b) return;
   int64_t bytes = (int64_t)cask_block_nbytes(b) * sign;
+  cask__remote *x = sign > 0 ? r->remote : NULL;
+  /* the peak reads held and remote bytes under the remote lock, as every
+   * increase of the remote bytes and every received block's move does
+   * (remote.h) */
+  if (x) cask__remote_lock(x);
   int64_t nb = atomic_fetch_add_explicit(&r->held_blocks, sign, memory_order_relaxed) + sign;
   int64_t nbytes = atomic_fetch_add_explicit(&r->held_bytes, bytes, memory_order_relaxed) + bytes;
   /* a block is counted out only after it was counted in (happens-before,
@@ -43,10 +48,12 @@ static void account(cask__run *r, const cask_block *b, int sign, int received) {
     if (r->remote) cask__remote_room_freed(r->remote); /* a receive waiting for room */
     return;
   }
-  if (received) cask__remote_taken(r->remote, b);
+  if (received) cask__remote_taken(x, b);
   /* blocks held outside the slots (remote.h) are part of the peak */
-  if (r->remote) nbytes += atomic_load_explicit(&r->remote->bytes, memory_order_relaxed);
+  if (x) nbytes += atomic_load_explicit(&x->bytes, memory_order_relaxed);
   cask__raise_peak(r, nbytes);
+  if (x) cask__remote_unlock(x);
+  if (received) cask__remote_taken_wake(x, r);
   int64_t p = atomic_load_explicit(&r->peak_blocks, memory_order_relaxed);
   while (nb > p && !atomic_compare_exchange_weak_explicit(&r->peak_blocks, &p, nb,
                                                           memory_order_relaxed, memory_order_relaxed)) {

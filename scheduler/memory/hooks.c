@@ -89,7 +89,8 @@ void cask__memory_publish(cask__run *r, uint32_t v) {
   cask__memory *m = r->mem;
   const cask_graph *g = r->g;
   int64_t size = g->tasks[v].size;
-  if (size > 0 && !cask__mem_counted(r, v)) atomic_fetch_sub_explicit(&r->reserved, size, memory_order_relaxed);
+  /* after the slot counted it in: a release (cask__memory_used) */
+  if (size > 0 && !cask__mem_counted(r, v)) atomic_fetch_sub_explicit(&r->reserved, size, memory_order_release);
   if (!r->slots[v].out) return;
   /* A sink nobody keeps is freed right after: never a spill candidate. */
   if (g->succ_off[v] == g->succ_off[v + 1] && !cask__is_kept(g, v)) return;

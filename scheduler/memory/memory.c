@@ -280,14 +280,27 @@ void cask__memory_wake(cask__memory *m) {
   uv_async_send(&m->wake);
 }
 
-uint64_t cask__memory_used(const cask__run *r) {
-  int64_t held = atomic_load_explicit(&r->held_bytes, memory_order_relaxed);
-  int64_t reserved = atomic_load_explicit(&r->reserved, memory_order_relaxed);
+/* Bytes move from reserved to held (a task's result, a block read back),
+ * from reserved to the remote bytes (a receive's claim) and from the
+ * remote bytes to held (a received block taken by its task), each counted
+ * in at its destination before it is counted out of its source, the
+ * count out a release. Read in that order, source before destination, each
+ * read an acquire: a byte moving meanwhile is seen twice, never nowhere.
+ * (Read held first and the remote bytes second, a received block taken
+ * between the reads was missed, and the communication thread claimed its
+ * room again: a receiver of tests/mpi/memory.c held a block or two over
+ * its limit.) */
+static int64_t counted(const cask__run *r, int64_t *reserved) {
+  *reserved = atomic_load_explicit(&r->reserved, memory_order_acquire);
+  /* blocks received or being sent (remote.h): not spillable, but held */
+  int64_t n = r->remote ? atomic_load_explicit(&r->remote->bytes, memory_order_acquire) : 0;
   /* buffers kept for reuse are memory too (the spill thread frees them
    * first) */
-  int64_t used = held + reserved + (int64_t)cask__pool_bytes();
-  /* blocks received or being sent (remote.h): not spillable, but held */
-  if (r->remote) used += atomic_load_explicit(&r->remote->bytes, memory_order_relaxed);
+  return n + atomic_load_explicit(&r->held_bytes, memory_order_acquire) + (int64_t)cask__pool_bytes();
+}
+
+uint64_t cask__memory_used(const cask__run *r) {
+  int64_t reserved, used = counted(r, &reserved) + reserved;
   return used > 0 ? (uint64_t)used : 0;
 }
 
@@ -297,16 +310,15 @@ uint64_t cask__memory_used_by_blocks(const cask__run *r) {
 }
 
 int cask__memory_claim(cask__run *r, uint64_t bytes, uint64_t max_used) {
-  int64_t res = atomic_load_explicit(&r->reserved, memory_order_relaxed);
+  int64_t res, held = counted(r, &res);
   for (;;) {
-    int64_t held = atomic_load_explicit(&r->held_bytes, memory_order_relaxed) + (int64_t)cask__pool_bytes();
-    if (r->remote) held += atomic_load_explicit(&r->remote->bytes, memory_order_relaxed);
     if (held + res > 0 && (uint64_t)(held + res) + bytes > max_used) return 0;
     /* the CAS on `reserved` makes two claims see each other: no two
      * workers both take the last room */
-    if (atomic_compare_exchange_weak_explicit(&r->reserved, &res, res + (int64_t)bytes, memory_order_relaxed,
-                                              memory_order_relaxed))
+    if (atomic_compare_exchange_weak_explicit(&r->reserved, &res, res + (int64_t)bytes, memory_order_acq_rel,
+                                              memory_order_acquire))
       return 1;
+    held = counted(r, &res); /* in the order counted() reads them */
   }
 }
 

@@ -105,6 +105,11 @@ typedef struct cask__memory {
   /* the waiting tasks wait for this rank's sends alone (spill.c,
    * waits_for_sends): a receive need not wait for them (remote.c) */
   atomic_int send_wait;
+  /* spilling passes begun (serve), counted for ever: a receive that would
+   * go over the limit waits for one that began after it asked (remote.c) */
+  atomic_uint spill_passes;
+  /* what the last of them left in memory (cask__memory_used_by_blocks) */
+  atomic_uint_fast64_t pass_left;
   atomic_int_fast64_t ondisk; /* blocks in CASK__SLOT_DISK */
   /* figures of the run going on (reset when one starts) */
   atomic_uint_fast64_t spilled_bytes, spilled_blocks, loaded_bytes, loaded_blocks, io_ns;

@@ -538,7 +538,8 @@ static void trim_pool_to(cask__run *r, uint64_t target) {
  * kernel zeroes (a quarter of the CPU time of a run re-reading a .npy file
  * under a limit). So when the target is the low-water mark the pool keeps
  * what fits under the high one (all counted as used); room made for one
- * task (a lower target) frees them first, as they cost nothing to free. */
+ * task (a lower target) frees them first, as they cost nothing to free.
+ * Returns how many blocks left memory, or < 0 (the run failed). */
 static int spill_down_to(cask__memory *m, cask__run *r, uint64_t target) {
   uint64_t keep = target >= m->low ? m->high : target;
   trim_pool_to(r, keep);
@@ -550,14 +551,16 @@ static int spill_down_to(cask__memory *m, cask__run *r, uint64_t target) {
     return rc;
   }
   size_t n = candidates(m, r, CASK__SLOT_MEM, 0);
+  int gone = 0;
   for (size_t i = 0; i < n && (cask__memory_used_by_blocks(r) > target || cask__memory_used(r) > keep) && !stopped(r); i++) {
     if ((rc = spill_one(m, r, (uint32_t)m->cand[i])) < 0) return rc;
+    gone += rc;
     /* a block that left memory gave its buffer to the pool, which counts
      * as used: without this, spilling freed nothing (40 MiB limit, 228
      * MiB held) */
     trim_pool_to(r, keep);
   }
-  return 0;
+  return gone;
 }
 
 /* Published (seq_cst) before the notify reads the waiter count (park.h). */
@@ -596,6 +599,55 @@ static void unpin_scratch(cask__memory *m, cask__run *r) {
   m->npins = 0;
 }
 
+/* Whether memory may still be freed without this thread: a task runs (its
+ * inputs may die, its block can be spilled), tasks handed back wait to run,
+ * or received blocks are on their way into their slots (claimed by the
+ * communication thread, their data in flight or queued for a worker: once
+ * taken they can be spilled). Blocks this rank is sending do not count:
+ * they leave only when another rank has room to receive them, and that
+ * rank may be waiting for this one's (two ranks waiting for each other). */
+static int room_may_come(cask__memory *m, const cask__run *r) {
+  return cask__any_running(r) || atomic_load(&m->ready.pub) ||
+         (r->remote && atomic_load_explicit(&r->remote->untaken, memory_order_relaxed) > 0);
+}
+
+/* Make room for `want` more bytes and claim it (r->reserved): LOADED with
+ * the room claimed, WAIT (memory will be freed by others, who wake this
+ * thread, or the retry timer), FAILED. Only when a pass spilled nothing,
+ * no block came into memory during it, and nothing else could free memory
+ * before it or after it (what is held is pinned for this task, too small
+ * to spill) is the room claimed over the limit: waiting would be for
+ * ever. Blocks this rank is sending are waited for (*sends set), never
+ * gone over. A pass that spilled something, or during which a
+ * block came in (a received block taken by a worker, a root made), is
+ * followed by another. */
+static int claim_room(cask__memory *m, cask__run *r, uint64_t want, int *sends) {
+  uint64_t target = want < m->limit ? m->limit - want : 0;
+  for (;;) {
+    int may = room_may_come(m, r);
+    int64_t held = atomic_load(&r->held_bytes);
+    int gone = spill_down_to(m, r, target < m->low ? target : m->low);
+    if (gone < 0) return FAILED;
+    trim_pool_to(r, target); /* the pool's buffers are room for these */
+    if (cask__memory_claim(r, want, m->limit)) return LOADED;
+    if (stopped(r)) return FAILED;
+    /* Tasks still running hold the rest, and so do tasks handed back but
+     * not yet taken (their inputs are pinned): they will finish and wake
+     * us. Reading on for every waiting task while the handed-back ones sat
+     * in the list took 21 blocks under a limit of 3. */
+    if (may || room_may_come(m, r)) return WAIT;
+    if (!gone && atomic_load(&r->held_bytes) <= held) {
+      /* what is left may be this rank's pending sends: they leave as their
+       * receivers take them (waits_for_sends), so wait rather than go
+       * over; *sends tells a receive not to wait for this task (remote.c) */
+      if (waits_for_sends(r)) return *sends = 1, WAIT;
+      break;
+    }
+  }
+  atomic_fetch_add(&r->reserved, (int64_t)want);
+  return LOADED;
+}
+
 /* Read back task v's inputs and pin them all for it. */
 static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
   const cask_graph *g = r->g;
@@ -604,7 +656,7 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
   /* Pin what is in memory (in the scratch list) so spilling for the rest
    * cannot take it. Only this thread moves blocks to and from disk, so
    * what is on disk now stays there until it is read below. */
-  uint64_t need = 0, total = 0;
+  uint64_t need = 0, extra = 0, total = 0;
   m->npins = 0;
   for (uint32_t k = 0; k < t->ndeps; k++) {
     uint32_t d = deps[k];
@@ -616,6 +668,8 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
     unsigned st = atomic_load(&r->slots[d].mem) & CASK__SLOT_STATE;
     if (st == CASK__SLOT_DISK) {
       need += r->spilled[d]->nbytes;
+      /* a dropped block's own inputs are held while it is made again */
+      if (r->spilled[d]->remake) extra += (uint64_t)inputs_size(g, d, (int64_t)r->spilled[d]->nbytes);
       continue;
     }
     if (st == CASK__SLOT_LOADING) { /* a worker is making it again: wait for it */
@@ -639,18 +693,15 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
     cask__run_fail(r, CASK_ENOMEM, v, msg);
     rc = FAILED;
   }
+  /* The room is claimed before anything is read: made by spilling and
+   * left unclaimed, it was taken meanwhile by a receive (the communication
+   * thread), a root or the worker taking a received block, and the inputs
+   * were read back over the limit anyway. */
+  uint64_t claimed = 0;
   if (rc == LOADED && (need || own)) {
-    uint64_t target = need + own < m->limit ? m->limit - need - own : 0;
-    if (spill_down_to(m, r, target < m->low ? target : m->low) < 0) rc = FAILED;
-    /* Tasks still running hold the rest, and so do tasks handed back but
-     * not yet taken (their inputs are pinned): they will finish and wake
-     * us. Reading on for every waiting task while the handed-back ones sat
-     * in the list took 21 blocks under a limit of 3. */
-    /* (the pool may keep buffers above target: they are room for these) */
-    else if (cask__memory_used_by_blocks(r) > target) {
-      if (cask__any_running(r) || atomic_load(&m->ready.pub)) rc = WAIT;
-      else if (waits_for_sends(r)) rc = WAIT, sends = 1; /* they leave as their receivers take them */
-    }
+    claimed = need + extra + own;
+    rc = claim_room(m, r, claimed, &sends);
+    if (rc != LOADED) claimed = 0;
   }
   atomic_store(&m->send_wait, sends);
   for (uint32_t k = 0; rc == LOADED && k < t->ndeps; k++) {
@@ -659,10 +710,11 @@ static int load_inputs(cask__memory *m, cask__run *r, uint32_t v) {
     rc = got < 0 ? FAILED : got == 0 ? WAIT : LOADED; /* 0: a worker took it meanwhile */
   }
   /* Everything is in memory now: pin every input for the task (a worker
-   * may still be making one again: then wait), and reserve the room of
-   * its result before the next task is served. */
+   * may still be making one again: then wait). The inputs read back are
+   * held bytes now; the room of its result stays reserved for the task
+   * (so the next task served counts it). */
   if (rc == LOADED && !cask__memory_pin_inputs(r, v)) rc = WAIT;
-  if (rc == LOADED && own) atomic_fetch_add(&r->reserved, (int64_t)own);
+  if (claimed) atomic_fetch_sub(&r->reserved, (int64_t)(rc == LOADED ? need + extra : claimed));
   unpin_scratch(m, r);
   return rc;
 }
@@ -732,8 +784,10 @@ static void serve(cask__memory *m, cask__run *r) {
       progress = 1;
     }
     if (atomic_exchange(&m->spill_wanted, 0) || cask__memory_used(r) > m->high) {
+      atomic_fetch_add(&m->spill_passes, 1);
       uint64_t before = cask__memory_used(r);
       if (spill_down_to(m, r, m->low) < 0) return;
+      atomic_store(&m->pass_left, cask__memory_used_by_blocks(r));
       if (cask__memory_used(r) < before) progress = 1;
       cask__park_notify(park, 1); /* held-back roots may start now */
     }
