@@ -287,6 +287,8 @@ def check_send_limit(tmp):
         if r.returncode:
             if b"built without HDF5" not in r.stderr:
                 fail("send limit K=%d: exit %d: %s" % (k, r.returncode, r.stderr.decode()[-400:]))
+            else:
+                print("send limit: skipped (built without HDF5)")
             return
         try:
             got = h5_contents(os.path.join(d, "y.h5"))

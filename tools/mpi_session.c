@@ -49,6 +49,9 @@ int mpi_session_start(int *argc, char ***argv) {
     started = 0;
     return 2;
   }
+  /* interrupted, cask exits right after: its outputs' temporaries must go
+   * before mpirun's SIGKILL (mpi_session_end skips MPI_Finalize then) */
+  cask_mpi_executor_set_give_up(ex, 1);
   return 0;
 }
 

@@ -166,9 +166,11 @@ static void *watch(void *arg) {
       ts.tv_nsec -= 1000000000;
     }
     pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    /* again every time: a cancel before the run started, or one an MPI
+     * run forgot at its start (exec.c), would be lost */
+    if (*p->interrupted) cask_runtime_cancel(p->rt);
     if (*p->interrupted && !p->canceled) {
       p->canceled = 1;
-      cask_runtime_cancel(p->rt);
       fprintf(stderr, "%scask: interrupted: canceling the run (running tasks finish)\n", p->tty && p->show ? "\n" : "");
     }
     if (p->show && p->drawing && now_ns() - last >= every) {

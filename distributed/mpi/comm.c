@@ -361,26 +361,24 @@ static int drain_outbox(cask__mpi_run *m, uint32_t *batch, size_t cap) {
   return (int)n;
 }
 
-static int pending_recv(int kind) { return kind == REQ_ABORT || kind == REQ_DATA; }
-
 /* How long the way out of a run waits for sends and abort messages; 10 ms
- * when the run was canceled from outside (a signal: mpirun's SIGKILL may
- * follow within 160 ms, exec.c), whose sends may go to a dead rank. */
+ * when the run was canceled from outside on an executor that gives up (a
+ * signal to `cask run`: mpirun's SIGKILL may follow within 160 ms, exec.c),
+ * whose sends may go to a dead rank. */
 #define DRAIN_NS 100000000
-static uint64_t drain_ns(const cask__mpi_run *m) { return atomic_load(&m->rt->cancel_seen) ? 10000000 : DRAIN_NS; }
+static uint64_t drain_ns(const cask__mpi_run *m) {
+  return m->ex->give_up && atomic_load(&m->rt->cancel_seen) ? 10000000 : DRAIN_NS;
+}
 
 /* After a failure (or at the end, when nothing is left): every request is
  * cancelled first, then all are waited for together against one deadline
- * (one by one, N stuck sends cost N deadlines). Receives always complete
- * once cancelled. A send still incomplete at the deadline is freed and its
- * block and header are kept (leaked: MPI may still read them), never freed
- * under MPI. */
+ * (one by one, N stuck sends cost N deadlines). A request still incomplete
+ * at the deadline (a send, or a data receive already matched to a sender
+ * that died: neither cancels) is freed and its buffers are kept (leaked:
+ * MPI may still read or write them), never freed under MPI. */
 static void cancel_all(cask__mpi_run *m) {
-  for (int i = 0; i < m->nreqs; i++) {
-    if (m->reqs[i] == MPI_REQUEST_NULL) continue;
-    MPI_Cancel(&m->reqs[i]);
-    if (pending_recv(m->what[i].kind)) MPI_Wait(&m->reqs[i], MPI_STATUS_IGNORE);
-  }
+  for (int i = 0; i < m->nreqs; i++)
+    if (m->reqs[i] != MPI_REQUEST_NULL) MPI_Cancel(&m->reqs[i]);
   uint64_t until = cask__now_ns() + drain_ns(m);
   for (;;) {
     int left = 0;
@@ -397,6 +395,9 @@ static void cancel_all(cask__mpi_run *m) {
         if (m->reqs[i] == MPI_REQUEST_NULL) continue;
         MPI_Request_free(&m->reqs[i]);
         if (m->what[i].kind == REQ_SEND) m->sends[m->what[i].index].leaked = 1, m->leaked_sends = 1;
+        /* a receive matched to a block whose sender died mid-way does not
+         * cancel: MPI may still write into its block, which is kept */
+        if (m->what[i].kind == REQ_DATA) m->recvs[m->what[i].index].leaked = 1;
       }
       break;
     }

@@ -90,6 +90,10 @@ void cask_mpi_executor_free(cask_executor *pub) {
   cask__free(ex);
 }
 
+void cask_mpi_executor_set_give_up(cask_executor *pub, int on) {
+  if (pub) ((cask__mpi_exec *)pub)->give_up = on != 0;
+}
+
 void cask_mpi_last_stats(const cask_executor *pub, cask_mpi_stats *out) {
   if (!out) return;
   memset(out, 0, sizeof *out);
@@ -195,7 +199,8 @@ static int64_t split_limit(void) {
 }
 
 static void free_run(cask__mpi_run *m) {
-  for (size_t i = 0; m->recvs && i < m->nrecvs; i++) cask_block_release(m->recvs[i].block);
+  for (size_t i = 0; m->recvs && i < m->nrecvs; i++)
+    if (!m->recvs[i].leaked) cask_block_release(m->recvs[i].block);
   /* blocks of sends that never started, or completed while the thread was
    * failing; a send whose request was freed in flight keeps its block and
    * the headers (MPI may still read them: a leak, never a use after free) */
@@ -300,71 +305,84 @@ static int receive_priorities(cask__mpi_run *m) {
 }
 
 /* How long the agreement waits once the runtime was canceled from outside
- * (cask_runtime_cancel: `cask run` does on SIGINT, SIGTERM, SIGHUP). When
- * a rank is killed, mpirun (OpenMPI 4.1) sends SIGTERM to the others a
- * second later and SIGKILL about 160 ms after that (measured), and the
- * dead rank never joins: the others must give up and remove their
- * outputs' temporary files before then. Ranks canceled together (Ctrl-C
- * to mpirun) that give up also end with the cancel's exit code. */
+ * (cask_runtime_cancel), on an executor told to give up
+ * (cask_mpi_executor_set_give_up: `cask run` does). When a rank is killed,
+ * mpirun (OpenMPI 4.1) sends SIGTERM to the others a second later and
+ * SIGKILL about 160 ms after that (measured), and the dead rank never
+ * joins: the others must give up and remove their outputs' temporary
+ * files before then. Ranks canceled together (Ctrl-C to mpirun) that give
+ * up end with the cancel's exit code too. */
 #define AGREE_CANCELED_NS 20000000ull
 
-/* MPI_Allreduce of one int that sleeps while it waits. The first
- * collective after a run is where a rank that finished early waits for
- * the slowest one, and OpenMPI's blocking collectives poll: an idle rank
- * burned a core there (about 1 s of CPU in a 2 s run of two ranks on two
- * cores), taken from the ranks still working. A non-blocking one, tested
- * with sleeps that double from 20 us to 1 ms, costs a rank nothing while
- * it waits. Once *cancel is set it waits AGREE_CANCELED_NS more, then
- * returns CASK_ECANCELED with the request left pending (MPI may still
- * write its buffers: they are leaked, never freed under it). */
-static int allreduce_min_sleeping(int in, int *out, MPI_Comm comm, atomic_int *cancel) {
-  int *buf = malloc(2 * sizeof *buf);
-  if (!buf) return CASK_ENOMEM;
-  buf[0] = in;
-  MPI_Request req;
-  if (MPI_Iallreduce(&buf[0], &buf[1], 1, MPI_INT, MPI_MIN, comm, &req) != MPI_SUCCESS) {
-    free(buf);
-    return CASK_EIO;
-  }
+/* Wait for req, sleeping: tests with sleeps that double from 20 us to
+ * 1 ms. The collectives after a run are where a rank that finished early
+ * waits for the slowest one, and OpenMPI's blocking collectives poll: an
+ * idle rank burned a core there (about 1 s of CPU in a 2 s run of two
+ * ranks on two cores), taken from the ranks still working. With cancel
+ * (NULL: wait for ever), once *cancel is set it waits AGREE_CANCELED_NS
+ * more and returns CASK_ECANCELED with req pending (its buffers must then
+ * be leaked: MPI may still write them). */
+static int wait_sleeping(MPI_Request *req, atomic_int *cancel) {
   uint64_t give_up = 0;
   for (long ns = 20000;;) {
     int done = 0;
-    if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return CASK_EIO; /* (buf leaked) */
-    if (done) break;
-    if (!give_up && atomic_load(cancel)) give_up = cask__now_ns() + AGREE_CANCELED_NS;
+    if (MPI_Test(req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return CASK_EIO;
+    if (done) return CASK_OK;
+    if (cancel && !give_up && atomic_load(cancel)) give_up = cask__now_ns() + AGREE_CANCELED_NS;
     if (give_up && cask__now_ns() >= give_up) return CASK_ECANCELED;
     nanosleep(&(struct timespec){0, ns}, NULL);
     if (ns < 1000000) ns *= 2;
   }
-  *out = buf[1];
-  free(buf);
-  return CASK_OK;
 }
 
-/* The lowest failing rank's code and message on every rank. A run
- * canceled from outside whose agreement a rank never joined (killed)
- * returns rc with the executor broken. */
+/* What the agreement's collectives read and write, on the heap: leaked
+ * when one is left pending. */
+typedef struct agreement {
+  int mine, lowest, code;
+  char msg[CASK__RUN_ERRMSG_CAP];
+} agreement;
+
+/* The lowest failing rank's code and message on every rank. On an
+ * executor that gives up, a run canceled from outside whose agreement a
+ * rank does not finish within AGREE_CANCELED_NS (killed, or still in a
+ * long task) returns rc with the executor broken: no MPI call may follow
+ * on this rank, so the ranks left waiting in it are never released into
+ * a broadcast that will not come (they give up alike, or mpirun ends
+ * them when this process exits). */
 static int agree(cask__mpi_exec *ex, int rc, char *msg, size_t cap, atomic_int *cancel) {
-  int mine = rc ? ex->pub.rank : INT_MAX, lowest = INT_MAX;
-  int e = allreduce_min_sleeping(mine, &lowest, ex->comm, cancel);
-  if (e == CASK_ECANCELED) {
+  agreement *a = malloc(sizeof *a);
+  if (!a) MPI_Abort(ex->comm, 1);
+  a->mine = rc ? ex->pub.rank : INT_MAX;
+  a->code = rc;
+  cask__fmt(a->msg, sizeof a->msg, "%s", msg);
+  if (!ex->give_up) cancel = NULL;
+  MPI_Request req[3];
+  int e = MPI_Iallreduce(&a->mine, &a->lowest, 1, MPI_INT, MPI_MIN, ex->comm, &req[0]) ? CASK_EIO
+                                                                                        : wait_sleeping(&req[0], cancel);
+  if (!e && a->lowest != INT_MAX) {
+    if (MPI_Ibcast(&a->code, 1, MPI_INT, a->lowest, ex->comm, &req[1]) ||
+        MPI_Ibcast(a->msg, sizeof a->msg, MPI_CHAR, a->lowest, ex->comm, &req[2]))
+      e = CASK_EIO;
+    if (!e) e = wait_sleeping(&req[1], cancel);
+    if (!e) e = wait_sleeping(&req[2], cancel);
+  }
+  if (e == CASK_ECANCELED) { /* a is leaked: MPI may still write it */
     ex->broken = 1;
     if (!rc) rc = CASK_ECANCELED, cask__fmt(msg, cap, "the run was canceled");
     char local[CASK__RUN_ERRMSG_CAP];
     cask__fmt(local, sizeof local, "%s", msg);
-    cask__fmt(msg, cap, "%s (rank %d: canceled, and not every rank answered within %llu ms: one may have died)", local,
-              ex->pub.rank, AGREE_CANCELED_NS / 1000000);
+    cask__fmt(msg, cap, "%s (rank %d: canceled, and the ranks did not all agree within %llu ms: one may have died)",
+              local, ex->pub.rank, AGREE_CANCELED_NS / 1000000);
     return rc;
   }
   if (e) MPI_Abort(ex->comm, 1);
-  if (lowest == INT_MAX) return CASK_OK;
-  int code = rc;
-  char buf[CASK__RUN_ERRMSG_CAP];
-  cask__fmt(buf, sizeof buf, "%s", msg);
-  MPI_Bcast(&code, 1, MPI_INT, lowest, ex->comm);
-  MPI_Bcast(buf, sizeof buf, MPI_CHAR, lowest, ex->comm);
-  buf[sizeof buf - 1] = '\0';
-  cask__fmt(msg, cap, "%s", buf);
+  int code = CASK_OK;
+  if (a->lowest != INT_MAX) {
+    a->msg[sizeof a->msg - 1] = '\0';
+    cask__fmt(msg, cap, "%s", a->msg);
+    code = a->code;
+  }
+  free(a);
   return code;
 }
 
@@ -385,7 +403,7 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
               "its communicator cannot be used again", pub->rank);
     return CASK_ECANCELED;
   }
-  atomic_store(&rt->cancel_seen, 0); /* a cancel from now on counts (agree) */
+  atomic_store(&rt->cancel_seen, 0); /* a cancel from now on counts (agree; cask run's watcher cancels again) */
   int rc = check_digests(ex, g, msg, cap);
   if (rc) return rc; /* every rank knows: no agreement needed */
   int tag_ub = 0, *ub = NULL, flag = 0;

@@ -62,6 +62,7 @@ typedef struct cask__mpi_recv {
   uint32_t local; /* its root task in the local graph */
   int waited;     /* its data waited for room (counted once) */
   int got_hdr;    /* its header came (a second one is refused) */
+  int leaked;     /* its data receive was freed uncompleted (comm.c, cancel_all): block kept */
   uint64_t t_start; /* header arrived (the trace) */
 } cask__mpi_recv;
 
@@ -177,6 +178,7 @@ typedef struct cask__mpi_exec {
    * rank never joined: exec.c): no MPI call on ex->comm may follow, so
    * every later run and collective of this executor fails at once. */
   int broken;
+  int give_up; /* cask_mpi_executor_set_give_up */
 } cask__mpi_exec;
 
 /* comm.c: the communication thread of a run */

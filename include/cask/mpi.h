@@ -29,12 +29,23 @@ extern "C" {
 
 /* An executor (cask_executor, scheduler.h) over the ranks of comm (the
  * communicator is duplicated: cask's messages never mix with the
- * caller's). Put it in cask_run_options.executor: cask_run, cask_store,
- * cask_compute then run across the ranks, every rank calling them alike.
+ * caller's). Put it in cask_run_options.executor: cask_run and cask_store
+ * then run across the ranks, every rank calling them alike.
  * Errors: CASK_EINVAL (MPI not initialized, or with a thread level below
  * MPI_THREAD_SERIALIZED; cask_create_errmsg says which), CASK_ENOMEM. */
 CASK_API int cask_mpi_executor_new(MPI_Comm comm, cask_executor **out);
 CASK_API void cask_mpi_executor_free(cask_executor *ex);
+
+/* For a program that exits right after a canceled run (`cask run` on a
+ * signal). With on set, a run canceled by cask_runtime_cancel waits at
+ * most 20 ms for the other ranks to agree on its outcome (a killed rank
+ * never does; mpirun kills the others soon after) and then returns
+ * CASK_ECANCELED with the executor spent: every later run and collective
+ * of it fails at once, and the program must make no more MPI calls, not
+ * even MPI_Finalize (the agreement it left pending could release other
+ * ranks into a collective it will not join). Off by default: a canceled
+ * run waits for every rank. */
+CASK_API void cask_mpi_executor_set_give_up(cask_executor *ex, int on);
 
 /* Totals of the executor's last run over every rank (the same on all). */
 typedef struct cask_mpi_stats {

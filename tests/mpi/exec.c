@@ -7,13 +7,17 @@
  * tasks whose first-choice key a user took; buffers computed across
  * ranks; arrays over memory (cask_from_buffer, unique) run across ranks
  * holding the same bytes, refused naming a task where one rank's differ;
+ * a run canceled on every rank while their tasks take unequal times
+ * ends with CASK_ECANCELED on every rank and MPI still usable;
  * a failing task stops every
  * rank with CASK_ETASK (also with many split messages in flight)
  * and a message naming its key, its op and its rank; ranks holding
  * different graphs are refused naming the first differing task. Exit 0
  * when all hold. */
 #include <mpi.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -212,6 +216,55 @@ static int check_failure(cask_runtime *rt, int rank, int nranks) {
   return bad != 0;
 }
 
+/* Every rank's run canceled (cask_runtime_cancel from another thread, as
+ * a program's signal handler would) while the ranks' tasks take unequal
+ * times (rank 0's 20 ms, the others' 150 ms): every rank returns
+ * CASK_ECANCELED after every rank agreed (by default an executor does not
+ * give up: mpi.h), and MPI is still usable, so the next run works. With
+ * the agreement given up after a cancel on any executor, rank 0 left its
+ * allreduce pending and its next MPI call released the slow ranks into a
+ * broadcast it never joined: the job hung. */
+static int my_rank;
+static int slow_run(cask_task_io *io) {
+  struct timespec t = {0, my_rank ? 150000000 : 20000000};
+  nanosleep(&t, NULL);
+  return node_run(io);
+}
+
+static void *cancel_soon(void *rt) {
+  nanosleep(&(struct timespec){0, 10000000}, NULL);
+  cask_runtime_cancel(rt);
+  return NULL;
+}
+
+static int check_cancel_uneven(cask_runtime *rt, int rank, int nranks) {
+  static const cask_op *op_slow;
+  my_rank = rank;
+  if (!op_slow) cask_op_register(&(cask_op){.name = "test.slow", .run = slow_run}, &op_slow);
+  cask_graph *g;
+  cask_graph_new(&g);
+  for (int i = 0; i < 4 * nranks; i++) {
+    char key[32];
+    int64_t a[2] = {i, 1}; /* node_run's seed and length */
+    cask_task_id id;
+    snprintf(key, sizeof key, "slow-%d", i);
+    cask_graph_add(g, key, op_slow, a, sizeof a, NULL, 0, &id);
+    cask_graph_set_output(g, id, 1);
+  }
+  pthread_t th;
+  pthread_create(&th, NULL, cancel_soon, rt);
+  cask_results *res = NULL;
+  int rc = cask_run_mpi(rt, g, MPI_COMM_WORLD, NULL, &res);
+  pthread_join(th, NULL);
+  int bad = 0;
+  /* (an executor that gave up says the ranks did not all agree) */
+  if (rc != CASK_ECANCELED || res || strstr(cask_runtime_errmsg(rt), "did not all agree"))
+    bad = fprintf(stderr, "rank %d: canceled run: rc %d (%s)\n", rank, rc, cask_runtime_errmsg(rt));
+  cask_results_free(res);
+  cask_graph_free(g);
+  return bad != 0;
+}
+
 /* Ranks holding different graphs are refused before anything runs, every
  * rank naming the first differing task (rank 1's task 't-12' has other
  * arguments). */
@@ -274,7 +327,8 @@ int main(int argc, char **argv) {
   bad |= check_buffers(rank, nranks);
   bad |= check_failure(rt, rank, nranks);
   bad |= check_digest_mismatch(rt, rank, nranks);
-  /* the runtime still runs after a failed distributed run */
+  bad |= check_cancel_uneven(rt, rank, nranks);
+  /* the runtime still runs after a failed or canceled distributed run */
   bad |= check_graph(rt, MPI_COMM_WORLD, rank, nranks, 77, 50);
   int any;
   MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD);
