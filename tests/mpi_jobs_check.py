@@ -300,16 +300,12 @@ def check_send_limit(tmp):
             fail("send limit K=%d: y.h5 holds other contents than K=1's" % k)
         if k == 1:
             continue
-        peaks = re.findall(rb"(\d+): \d+ tasks, peak ([\d.]+) (B|KiB|MiB|GiB)", r.stderr)
-        if len(peaks) != k:
-            fail("send limit K=%d: no peak per rank in %r" % (k, r.stderr[-300:]))
-            continue
-        for rank, v, unit in peaks:
-            held, slack = float(v) * UNITS[unit], (2 if int(rank) else 3) * block
-            most[int(rank) > 0] = max(most[int(rank) > 0], (held - limit) / block)
+        for rank, held in rank_peaks(r.stderr, k, "send limit"):
+            slack = (2 if rank else 3) * block
+            most[rank > 0] = max(most[rank > 0], (held - limit) / block)
             if held > limit + slack:
-                fail("send limit K=%d: rank %s peaked at %.0f bytes, over its limit %d plus %d" %
-                     (k, rank.decode(), held, limit, slack))
+                fail("send limit K=%d: rank %d peaked at %.0f bytes, over its limit %d plus %d" %
+                     (k, rank, held, limit, slack))
     print("send limit: HDF5 output under 1 MiB per rank at K = 2, 3: senders at most %.2f blocks over it "
           "(rank 0: %.2f), same contents as K = 1" % (most[1], most[0]), flush=True)
 
@@ -317,6 +313,16 @@ def check_send_limit(tmp):
 FOLD_JOB = """{"inputs": {"a": {"source": "normal", "seed": 1, "shape": [2000, 2000], "chunks": [5, 2000]}},
  "steps": {"s": "std(a, axis=0)"}, "outputs": {"s": {"npy": "s.npy"}}}"""
 UNITS = {b"B": 1, b"KiB": 1 << 10, b"MiB": 1 << 20, b"GiB": 1 << 30}
+
+
+def rank_peaks(stderr, k, what):
+    """(rank, peak bytes) of each of k ranks from the summary's "per rank"
+    part; [] (and a failure) when it does not list k ranks."""
+    peaks = re.findall(rb"(\d+): \d+ tasks, peak ([\d.]+) (B|KiB|MiB|GiB)", stderr)
+    if len(peaks) != k:
+        fail("%s K=%d: no peak per rank in %r" % (what, k, stderr[-300:]))
+        return []
+    return [(int(rank), float(v) * UNITS[unit]) for rank, v, unit in peaks]
 
 
 def check_fold_memory(tmp):
@@ -344,15 +350,9 @@ def check_fold_memory(tmp):
             fail("fold K=%d: the result differs from K=1's" % k)
         if k == 1:
             continue
-        peaks = re.findall(rb"(\d+): \d+ tasks, peak ([\d.]+) (B|KiB|MiB|GiB)", r.stderr)
-        if len(peaks) != k:
-            fail("fold K=%d: no peak per rank in %r" % (k, r.stderr[-300:]))
-            continue
-        for rank, v, unit in peaks:
-            held = float(v) * UNITS[unit]
+        for rank, held in rank_peaks(r.stderr, k, "fold"):
             if held > bound:
-                fail("fold K=%d: rank %s peaked at %.0f bytes, over the fold's bound %d" % (k, rank.decode(), held,
-                                                                                          bound))
+                fail("fold K=%d: rank %d peaked at %.0f bytes, over the fold's bound %d" % (k, rank, held, bound))
     print("fold: 400 blocks at K = 2, 3 within %d bytes per rank, same result as K = 1" % bound, flush=True)
 
 
