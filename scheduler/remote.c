@@ -146,10 +146,10 @@ int cask__remote_claim(cask__remote *x, int64_t n, int force) {
       /* counted twice for a moment (reserved, then here): never less */
       atomic_fetch_add_explicit(&x->bytes, n, memory_order_relaxed);
       atomic_fetch_sub_explicit(&r->reserved, n, memory_order_release);
-    } else if (force && !room_may_come(r) && x->asked && atomic_load(&m->spill_passes) != x->asked_pass &&
+    } else if (force && !room_may_come(r) && x->asked && (int)(atomic_load(&m->passes_done) - x->asked_pass) > 0 &&
                cask__memory_used_by_blocks(r) <= atomic_load(&m->pass_left)) {
-      /* nothing else will free memory, and a spilling pass begun since
-       * this receive asked for room did not make it, nor did anything
+      /* nothing else will free memory, and a spilling pass begun (and
+       * ended) since this receive asked for room did not make it, nor did anything
        * come into memory since that pass (a root made in the room it
        * freed is spilled by the next one): go over rather than wait for
        * ever. (Going over at once, before asking, a receive passed the

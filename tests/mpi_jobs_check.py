@@ -556,6 +556,18 @@ def check_said_once(tmp):
         fail("--dry-run at K = 3 printed %d bytes, alone %d" % (len(three.stdout), len(one.stdout)))
 
 
+def in_syscall(pid, nr):
+    """Whether a thread of pid is blocked in system call nr."""
+    for tid in glob.glob("/proc/%d/task/*" % pid):
+        try:
+            with open(tid + "/syscall") as f:
+                if f.read().split()[0] == str(nr):
+                    return True
+        except (OSError, IndexError):
+            pass
+    return False
+
+
 def rank_pid(pids, rank):
     """The one of pids (of mpirun's children) that is rank `rank`, or None."""
     for pid in pids:
@@ -572,12 +584,14 @@ def rank_pid(pids, rank):
 def check_kill(tmp):
     """A rank killed mid-run. The run cannot finish on its own: one chunk
     file of its Zarr input is a FIFO no one writes, so the task reading it
-    (on rank 1, which is killed once rank 0 has made the output's temporary
-    file) blocks; no timing decides the outcome. Ranks 0 and 2 are idle,
-    waiting for rank 1 in the run's last agreement: when mpirun sends them
-    SIGTERM they must give up waiting and remove the output's temporary
-    before SIGKILL (here 5 s later, so a loaded machine cannot fail it; by
-    default OpenMPI 4.1 waits about 160 ms: docs/distributed.md)."""
+    (on rank 1) blocks in its open(), where rank 1 is killed; no timing
+    decides the outcome. Ranks 0 and 2 are past every collective before
+    the run then, and wait for rank 1 in the run's last agreement (or
+    finish their tasks first). They get SIGTERM here right after the kill
+    (as mpirun sends it, by default a second later, followed by SIGKILL
+    about 160 ms after that: docs/distributed.md; here mpirun's own
+    signals come 4 s later, so a loaded machine cannot fail the test) and
+    must give up waiting, remove the output's temporary and exit."""
     d = os.path.join(tmp, "kill")
     os.makedirs(d)
     src = os.path.join(d, "src.json")
@@ -595,15 +609,16 @@ def check_kill(tmp):
     with open(job, "w") as f:
         f.write('{"inputs": {"x": {"source": "zarr", "path": "x.zarr", "chunks": [50, 100]}},'
                 ' "steps": {"y": "x * 2"}, "outputs": {"y": {"npy": "y.npy"}}}')
-    p = subprocess.Popen([MPIRUN, "--oversubscribe", "--mca", "odls_base_sigkill_timeout", "5", "-np", "3", CASK,
+    p = subprocess.Popen([MPIRUN, "--oversubscribe", "--mca", "odls_base_sigkill_timeout", "4", "-np", "3", CASK,
                           "run", "-q", job], cwd=d, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    victim = None
-    for _ in range(1000):  # until rank 0 made the output's temporary (the run is next)
+    victim, survivors = None, []
+    for _ in range(1500):  # until rank 1 is in the open() of the FIFO: its run started
         time.sleep(0.02)
         ranks = subprocess.run(["pgrep", "-f", "^" + CASK + " run -q " + job], capture_output=True,
                                text=True).stdout.split()
-        if len(ranks) >= 3 and glob.glob(os.path.join(d, "y.npy.tmp-*")):
-            victim = rank_pid(ranks, 1)
+        one = rank_pid(ranks, 1) if len(ranks) >= 3 else None
+        if one and in_syscall(one, 257) and glob.glob(os.path.join(d, "y.npy.tmp-*")):  # 257: openat (x86-64)
+            victim, survivors = one, [rank_pid(ranks, 0), rank_pid(ranks, 2)]
             break
     if victim is None:
         p.kill()
@@ -611,6 +626,9 @@ def check_kill(tmp):
         fail("kill: the ranks did not start")
         return
     os.kill(victim, signal.SIGKILL)
+    for pid in survivors:
+        if pid:
+            os.kill(pid, signal.SIGTERM)
     t0 = time.time()
     err = b""
     try:

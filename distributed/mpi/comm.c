@@ -100,7 +100,13 @@ static int claim(cask__mpi_run *m, int64_t n) {
   cask__remote_want_room(&m->remote);
   int64_t now = (int64_t)atomic_load(&m->remote.untaken);
   int ok = !(now > 0 && now + n > m->budget) && cask__remote_claim(&m->remote, n, now == 0);
-  if (ok) atomic_store(&m->remote.room_wanted, 0);
+  if (ok) {
+    atomic_store(&m->remote.room_wanted, 0);
+    /* on its way in from now on (its task takes it: graph.c): counted
+     * untaken at once, so the spill thread, which waits for such blocks
+     * (spill.c, room_may_come), never sees it nowhere (reviewer) */
+    atomic_fetch_add(&m->remote.untaken, (int_fast64_t)n);
+  }
   return ok;
 }
 
@@ -254,9 +260,7 @@ static int make_block(cask__mpi_run *m, uint32_t i) {
               r->src, (long long)r->hdr.nbytes);
     return fail(m, CASK_ENOMEM, msg);
   }
-  /* held from now on (claimed in take_deferred): by the comm thread until
-   * its task takes it (graph.c) */
-  atomic_fetch_add(&m->remote.untaken, (int_fast64_t)r->hdr.nbytes);
+  /* (counted held and untaken since its claim in take_deferred) */
   m->recv_order[m->nrecv_order++] = r->gid; /* the order priority decides */
   if (r->hdr.nbytes == 0) {
     arrived(m, i);
@@ -377,8 +381,13 @@ static uint64_t drain_ns(const cask__mpi_run *m) {
  * that died: neither cancels) is freed and its buffers are kept (leaked:
  * MPI may still read or write them), never freed under MPI. */
 static void cancel_all(cask__mpi_run *m) {
-  for (int i = 0; i < m->nreqs; i++)
-    if (m->reqs[i] != MPI_REQUEST_NULL) MPI_Cancel(&m->reqs[i]);
+  for (int i = 0; i < m->nreqs; i++) {
+    if (m->reqs[i] == MPI_REQUEST_NULL) continue;
+    MPI_Cancel(&m->reqs[i]);
+    /* the abort receive (any source, 4 bytes into the run's m->abort_in)
+     * completes once cancelled: never freed pending */
+    if (m->what[i].kind == REQ_ABORT) MPI_Wait(&m->reqs[i], MPI_STATUS_IGNORE);
+  }
   uint64_t until = cask__now_ns() + drain_ns(m);
   for (;;) {
     int left = 0;

@@ -561,6 +561,7 @@ static void gather_oom(cask__mpi_exec *ex, int from) {
 int cask_mpi_gather_results(cask_executor *pub, cask_results *res, int root) {
   if (!pub || !res || root < 0 || root >= pub->nranks) return CASK_EINVAL;
   cask__mpi_exec *ex = (cask__mpi_exec *)pub;
+  if (ex->broken) return CASK_ECANCELED;
   int rc = CASK_OK;
   if (pub->rank != root) {
     uint64_t n = res->n;

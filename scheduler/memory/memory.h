@@ -110,6 +110,10 @@ typedef struct cask__memory {
   atomic_uint spill_passes;
   /* what the last of them left in memory (cask__memory_used_by_blocks) */
   atomic_uint_fast64_t pass_left;
+  /* passes ended (raised after pass_left is stored): a forced receive
+   * needs one that began after it asked to have ended (reviewer: it could
+   * go over mid-pass, with the previous pass's pass_left) */
+  atomic_uint passes_done;
   atomic_int_fast64_t ondisk; /* blocks in CASK__SLOT_DISK */
   /* figures of the run going on (reset when one starts) */
   atomic_uint_fast64_t spilled_bytes, spilled_blocks, loaded_bytes, loaded_blocks, io_ns;

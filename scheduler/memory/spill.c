@@ -788,6 +788,7 @@ static void serve(cask__memory *m, cask__run *r) {
       uint64_t before = cask__memory_used(r);
       if (spill_down_to(m, r, m->low) < 0) return;
       atomic_store(&m->pass_left, cask__memory_used_by_blocks(r));
+      atomic_fetch_add(&m->passes_done, 1); /* after pass_left: remote.c reads them the other way */
       if (cask__memory_used(r) < before) progress = 1;
       cask__park_notify(park, 1); /* held-back roots may start now */
     }
