@@ -47,6 +47,16 @@ static cask_graph *random_dag(uint64_t seed, int ntasks, int changed) {
   return g;
 }
 
+/* Rank r of k's plan statistics for g. */
+static cask_plan_stats rank_stats(cask_graph *g, int k, int r) {
+  cask_plan *p;
+  cask_plan_stats st;
+  ck_assert_int_eq(cask_plan_new(g, k, r, &p), CASK_OK);
+  cask_plan_get_stats(p, &st);
+  cask_plan_free(p);
+  return st;
+}
+
 START_TEST(placement_is_deterministic_and_gives_every_task_one_rank) {
   for (uint64_t seed = 1; seed <= 20; seed++)
     for (int k = 1; k <= 8; k++) {
@@ -178,14 +188,10 @@ START_TEST(row_block_elementwise_job_moves_nothing) {
     for (int k = 1; k <= 8; k++) {
       cask_graph *g = row_blocks(4 * k, interleaved);
       for (int r = 0; r < k; r++) {
-        cask_plan *p;
-        cask_plan_stats st;
-        ck_assert_int_eq(cask_plan_new(g, k, r, &p), CASK_OK);
-        cask_plan_get_stats(p, &st);
+        cask_plan_stats st = rank_stats(g, k, r);
         require(st.nsends == 0 && st.nrecvs == 0 && st.bytes_sent == 0 && st.bytes_received == 0,
                 "%d ranks, rank %d: %zu sends, %zu receives", k, r, st.nsends, st.nrecvs);
         require(st.nlocal == 16, "%d ranks: rank %d runs %zu tasks, not 16", k, r, st.nlocal);
-        cask_plan_free(p);
       }
       check_plans(g, k, "row blocks");
       cask_graph_free(g);
@@ -225,14 +231,10 @@ START_TEST(tree_reduction_moves_one_partial_per_rank_but_the_first) {
     cask_graph *g = tree_sum(4 * k);
     int64_t sent = 0;
     for (int r = 0; r < k; r++) {
-      cask_plan *p;
-      cask_plan_stats st;
-      ck_assert_int_eq(cask_plan_new(g, k, r, &p), CASK_OK);
-      cask_plan_get_stats(p, &st);
+      cask_plan_stats st = rank_stats(g, k, r);
       require(st.nsends == (r > 0) && st.bytes_sent == (r > 0 ? 8 : 0), "%d ranks: rank %d sends %zu blocks, %lld bytes",
               k, r, st.nsends, (long long)st.bytes_sent);
       sent += st.bytes_sent;
-      cask_plan_free(p);
     }
     /* K partials on K ranks: K - 1 must move to meet on one of them */
     require(sent == 8 * (k - 1), "%d ranks: %lld bytes moved, not %d", k, (long long)sent, 8 * (k - 1));
@@ -271,12 +273,8 @@ END_TEST
 START_TEST(more_ranks_than_roots_leaves_ranks_idle_not_broken) {
   cask_graph *g = tree_sum(3);
   check_plans(g, 8, "3 blocks on 8 ranks");
-  cask_plan *p;
-  cask_plan_stats st;
-  ck_assert_int_eq(cask_plan_new(g, 8, 7, &p), CASK_OK);
-  cask_plan_get_stats(p, &st);
+  cask_plan_stats st = rank_stats(g, 8, 7);
   ck_assert_uint_eq(st.nlocal, 0);
-  cask_plan_free(p);
   cask_graph_free(g);
 }
 END_TEST
@@ -387,12 +385,8 @@ START_TEST(array_graphs_digest_alike_and_row_blocks_stay_local) {
     ck_assert_int_eq(cask_graph_digest(g, &d[i]), CASK_OK);
     for (int k = 1; k <= 8; k *= 2) {
       for (int r = 0; r < k; r++) {
-        cask_plan *p;
-        cask_plan_stats st;
-        ck_assert_int_eq(cask_plan_new(g, k, r, &p), CASK_OK);
-        cask_plan_get_stats(p, &st);
+        cask_plan_stats st = rank_stats(g, k, r);
         require(st.nsends == 0 && st.nrecvs == 0, "%d ranks: rank %d sends %zu blocks", k, r, st.nsends);
-        cask_plan_free(p);
       }
     }
     cask_graph_free(g);
@@ -538,12 +532,8 @@ START_TEST(tasks_reading_only_a_broadcast_are_split_like_the_roots_it_came_from)
                   file, n, k, r, per_rank[r]);
         int64_t sent = 0;
         for (int r = 0; r < k; r++) {
-          cask_plan *p;
-          cask_plan_stats st;
-          ck_assert_int_eq(cask_plan_new(g, k, r, &p), CASK_OK);
-          cask_plan_get_stats(p, &st);
+          cask_plan_stats st = rank_stats(g, k, r);
           sent += st.bytes_sent;
-          cask_plan_free(p);
         }
         require(sent == (int64_t)(used - 1) * (480 + 240 + 720), "file %d, n %d, K=%d: %lld bytes moved", file, n, k,
                 (long long)sent);
