@@ -10,5 +10,6 @@
  * (by_prio[p] = the task of priority p; ntasks entries from cask__malloc,
  * the caller frees them with cask__free). */
 int cask__place(cask_graph *g, int nranks, int *owner, uint32_t **by_prio);
+int cask__place_opts(cask_graph *g, int nranks, int *owner, uint32_t **by_prio, unsigned flags); /* TEMP */
 
 #endif

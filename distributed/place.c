@@ -174,6 +174,7 @@ static int hinted_rank(const cask_graph *g, uint32_t t, const int *owner, int nr
   case CASK_PLACE_FOLLOW:
     return owner && r->place[0] < r->ndeps ? owner[g->dep_idx[r->deps_off + r->place[0]]] : -1;
   case CASK_PLACE_RANK: return (int)(r->place[0] % (uint32_t)nranks);
+  case CASK_PLACE_RUN: return root_rank(r->place[0], r->place[2], nranks); /* TEMP */
   default: return -1;
   }
 }
@@ -234,7 +235,7 @@ static int task_rank(const cask_graph *g, uint32_t t, const int *owner, int nran
   return group_rank(gr, key, nroots, nranks);
 }
 
-int cask__place(cask_graph *g, int nranks, int *owner, uint32_t **by_prio) {
+int cask__place_opts(cask_graph *g, int nranks, int *owner, uint32_t **by_prio, unsigned flags) {
   if (!g || !owner) return CASK_EINVAL;
   if (nranks < 1 || nranks > CASK_MAX_RANKS) {
     cask__fmt(g->errmsg, sizeof g->errmsg, "place: %d ranks: expected 1 to %d", nranks, CASK_MAX_RANKS);
@@ -250,7 +251,7 @@ int cask__place(cask_graph *g, int nranks, int *owner, uint32_t **by_prio) {
              cask__malloc((size_t)nranks * sizeof *v.touched)};
   if (order)
     for (size_t i = 0; i < n; i++) order[g->prio[i]] = (uint32_t)i;
-  if (!order || !v.acc || !v.stamp || !v.touched || find_groups(g, order, owner, all, nranks, &gr)) {
+  if (!order || !v.acc || !v.stamp || !v.touched || (!(flags & 1u) && find_groups(g, order, owner, all, nranks, &gr))) {
     cask__fmt(g->errmsg, sizeof g->errmsg, "place: out of memory for %zu tasks on %d ranks", n, nranks);
     rc = CASK_ENOMEM;
     goto free_all;
@@ -276,3 +277,5 @@ free_all:
 }
 
 int cask_graph_place(cask_graph *g, int nranks, int *owner) { return cask__place(g, nranks, owner, NULL); }
+
+int cask__place(cask_graph *g, int nranks, int *owner, uint32_t **by_prio) { return cask__place_opts(g, nranks, owner, by_prio, 0); }

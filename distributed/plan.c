@@ -73,7 +73,7 @@ static int make_lists(cask_plan *p, const cask_graph *g, const uint32_t *order) 
   return rc;
 }
 
-int cask_plan_new(cask_graph *g, int nranks, int rank, cask_plan **out) {
+int cask_plan_new_flags(cask_graph *g, int nranks, int rank, unsigned flags, cask_plan **out) {
   if (!g || !out) return CASK_EINVAL;
   *out = NULL;
   if (nranks >= 1 && (rank < 0 || rank >= nranks)) {
@@ -88,7 +88,7 @@ int cask_plan_new(cask_graph *g, int nranks, int rank, cask_plan **out) {
     cask__fmt(g->errmsg, sizeof g->errmsg, "plan: out of memory for %zu tasks", g->ntasks);
     return CASK_ENOMEM;
   }
-  int rc = cask__place(g, nranks, p->owner, &order);
+  int rc = cask__place_opts(g, nranks, p->owner, &order, flags);
   uint64_t t1 = cask__now_ns();
   p->st.nranks = nranks, p->st.rank = rank, p->st.ntasks = g->ntasks;
   if (!rc && (rc = make_lists(p, g, order)))
@@ -105,6 +105,10 @@ int cask_plan_new(cask_graph *g, int nranks, int rank, cask_plan **out) {
   p->st.plan_seconds = (double)(t2 - t0) * 1e-9;
   *out = p;
   return CASK_OK;
+}
+
+int cask_plan_new(cask_graph *g, int nranks, int rank, cask_plan **out) {
+  return cask_plan_new_flags(g, nranks, rank, 0, out);
 }
 
 void cask_plan_free(cask_plan *p) {

@@ -12,6 +12,7 @@ static int fusable(const cask_graph *g, uint32_t v) {
   if (g->succ_off[v + 1] - g->succ_off[v] != 1) return 0;
   uint32_t c = g->succ[g->succ_off[v]];
   if (g->tasks[c].ndeps != 1) return 0;
+  if ((g->tasks[v].flags | g->tasks[c].flags) & CASK__TASK_GHOST) return 0; /* TEMP */
   /* A RANK hint pins its own task (rank 0's HDF5 writer: the file handle
    * is there), not the work before it: fused in, an unpinned producer
    * would run on that rank too, so every rank's blocks would be made on

@@ -15,6 +15,8 @@
 #define CASK__NO_TASK UINT32_MAX
 #define CASK__ERRMSG_CAP 1024
 #define CASK__TASK_OUTPUT 1u
+#define CASK__TASK_GHOST 2u /* TEMP */
+int cask__graph_set_ghost(cask_graph *g, cask_task_id id);
 
 typedef struct cask__task {
   uint64_t hash;       /* hash of the key string */

@@ -327,7 +327,8 @@ int cask_graph_set_place(cask_graph *g, cask_task_id id, const cask_place_hint *
   cask__task *t = &g->tasks[id];
   int ok = h->kind == CASK_PLACE_NONE || h->kind == CASK_PLACE_RANK ||
            (h->kind == CASK_PLACE_FOLLOW && h->i < t->ndeps) ||
-           (h->kind == CASK_PLACE_GRID && h->ni && h->nj);
+           (h->kind == CASK_PLACE_GRID && h->ni && h->nj) ||
+           (h->kind == CASK_PLACE_RUN && h->i < h->ni);
   if (!ok) {
     cask__fmt(g->errmsg, sizeof g->errmsg,
               "cask_graph_set_place: task '%s': hint kind %d (%u, %u of %u x %u) is not one of: none; rank; "
@@ -338,7 +339,7 @@ int cask_graph_set_place(cask_graph *g, cask_task_id id, const cask_place_hint *
   t->place_kind = (uint32_t)h->kind;
   uint32_t v[4] = {h->i, h->j, h->ni, h->nj};
   memcpy(t->place, v, sizeof v);
-  if (h->kind != CASK_PLACE_GRID) t->place[2] = t->place[3] = 0;
+  if (h->kind != CASK_PLACE_GRID && h->kind != CASK_PLACE_RUN) t->place[2] = t->place[3] = 0;
   if (h->kind == CASK_PLACE_NONE) memset(t->place, 0, sizeof t->place);
   return CASK_OK;
 }
@@ -404,4 +405,10 @@ const cask_task_id *cask_graph_dependents(const cask_graph *g, cask_task_id id, 
 const char *cask_graph_errmsg(const cask_graph *g) { return g ? g->errmsg : ""; }
 uint32_t cask_graph_priority(const cask_graph *g, cask_task_id id) {
   return g && g->prio && id < g->ntasks ? g->prio[id] : UINT32_MAX;
+}
+
+int cask__graph_set_ghost(cask_graph *g, cask_task_id id) { /* TEMP */
+  if (!g || id >= g->ntasks) return CASK_EINVAL;
+  g->tasks[id].flags |= CASK__TASK_GHOST;
+  return CASK_OK;
 }

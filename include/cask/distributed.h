@@ -88,6 +88,8 @@ typedef struct cask_plan_stats {
  * Errors: those of cask_graph_place; CASK_EINVAL when rank is not in
  * 0..nranks-1; CASK_ENOMEM. */
 CASK_API int cask_plan_new(cask_graph *g, int nranks, int rank, cask_plan **out);
+CASK_API int cask_plan_new_flags(cask_graph *g, int nranks, int rank, unsigned flags, cask_plan **out); /* TEMP */
+#define CASK_PLAN_NO_BROADCAST 1u /* TEMP */
 CASK_API void cask_plan_free(cask_plan *p);
 /* Counts, bytes, times and the digest. */
 CASK_API void cask_plan_get_stats(const cask_plan *p, cask_plan_stats *st);

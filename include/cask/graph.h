@@ -139,7 +139,8 @@ typedef enum cask_place_kind {
                             grid (P * Q = K) chosen for an ni x nj block
                             grid: rank (i mod P) * Q + j mod Q */
   CASK_PLACE_FOLLOW = 2, /* the rank of input i (0 <= i < the task's inputs) */
-  CASK_PLACE_RANK = 3    /* rank i (i mod K) */
+  CASK_PLACE_RANK = 3,   /* rank i (i mod K) */
+  CASK_PLACE_RUN = 4     /* TEMP root i of ni in runs */
 } cask_place_kind;
 typedef struct cask_place_hint {
   int kind; /* a cask_place_kind */
