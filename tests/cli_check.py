@@ -856,8 +856,8 @@ def test_plugin():
     print("ok plugin: kernels in steps, ops in graph files, cask run of graph files")
 
 
-def plan_of(d, k, r, job="job.json"):
-    res = run(["run", "--plan-ranks", str(k), "--plan-rank", str(r), "--plan-json", job], d)
+def plan_of(d, k, r, job="job.json", mode="whole"):
+    res = run(["run", "--plan-ranks", str(k), "--plan-rank", str(r), "--plan-json", "--plan-mode", mode, job], d)
     if res.returncode != 0:
         fail("--plan-ranks %d --plan-rank %d %s: exit %d: %s" % (k, r, job, res.returncode, res.stderr))
         return None
@@ -880,6 +880,18 @@ def check_plans(d, k, job, what):
     return plans[0]["digest"], plans
 
 
+def check_part_plans(d, k, job, what, whole):
+    """Every rank's plan from its part of the graph (each rank's graph is
+    its own, so no shared digest): the same counts as from the whole."""
+    plans = [plan_of(d, k, r, job, "part") for r in range(k)]
+    if None in plans or not whole:
+        return
+    for p, w in zip(plans, whole):
+        if p["mode"] != "part" or any(p[f] != w[f] for f in ("tasks", "sends", "receives", "bytes_sent",
+                                                                "bytes_received")):
+            fail("%s, %d ranks: the plan in parts differs from the whole: %r vs %r" % (what, k, p, w))
+
+
 def test_plan():
     with tempfile.TemporaryDirectory() as d:
         inputs = {"x": {"source": "uniform", "seed": 1, "shape": [400, 60], "chunks": [50, 30]},
@@ -898,7 +910,9 @@ def test_plan():
                 fail("one rank sends or receives: %r" % plans[0])
             if plans and k > 1 and not sum(p["sends"] for p in plans):
                 fail("%d ranks: the sum moves no partial: %r" % (k, plans))
+            check_part_plans(d, k, "job.json", "sum job", plans)
             _, plans = check_plans(d, k, "rows.json", "row-block job")
+            check_part_plans(d, k, "rows.json", "row-block job", plans)
             if plans and any(p["sends"] or p["receives"] or p["bytes_sent"] for p in plans):
                 fail("row-block job on %d ranks moves blocks: %r" % (k, plans))
         if len(digests) != 1:
@@ -917,7 +931,9 @@ def test_plan():
         for args, said in ((["--plan-ranks", "4", "--plan-rank", "4"], "--plan-rank 4: expected a rank from 0 to 3"),
                            (["--plan-ranks", "0"], "--plan-ranks '0'"),
                            (["--plan-rank", "1"], "need --plan-ranks"),
-                           (["--plan-ranks", "two"], "--plan-ranks 'two'")):
+                           (["--plan-ranks", "two"], "--plan-ranks 'two'"),
+                           (["--plan-ranks", "2", "--plan-mode", "some"], "--plan-mode 'some': expected auto"),
+                           (["--plan-ranks", "2", "--plan-lists"], "--plan-lists needs --plan-json")):
             r = run(["run"] + args + ["job.json"], d)
             if r.returncode != 2 or said not in r.stderr:
                 fail("%s: exit %d, %r (wanted 2 and %r)" % (" ".join(args), r.returncode, r.stderr, said))

@@ -151,7 +151,7 @@ def main():
             with open(path, "w") as f:
                 json.dump(scaling_job(k), f)
             n += check_job(cask, path, [k], "plan_scaling K=%d" % k)
-        for i in range(40):
+        for i in range(30):
             job, nblocks = random_job(rng)
             path = os.path.join(d, "random%d.json" % i)
             with open(path, "w") as f:
