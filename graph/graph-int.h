@@ -42,6 +42,11 @@ struct cask_graph {
   uint32_t *dep_idx2; /* compaction's second buffer (compact.c) */
   size_t dep_idx2_cap;
   int acyclic; /* known without checking: set by compaction, reset by adds */
+  /* A rank's part of an array job's graph (collections/array/core/anchor.c:
+   * its tasks and ghosts), made for rank part_rank of part_ranks > 0; the
+   * ranks compare part_digest (the job's) instead of their graphs'. */
+  int part_ranks, part_rank;
+  uint64_t part_digest;
   /* The text of dependency keys given by name (cask_graph_add_keyed), so a
    * missing one can be named: (edge index, offset in keys), ascending. */
   uint64_t *dep_names;

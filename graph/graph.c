@@ -34,6 +34,7 @@ int cask_graph_clear(cask_graph *g) {
   cask__invalidate(g);
   g->ntasks = g->keys_len = g->args_len = g->ndeps = g->noutputs = g->ndep_names = 0;
   g->acyclic = 0;
+  g->part_ranks = g->part_rank = 0, g->part_digest = 0;
   cask__index_clear(g);
   g->errmsg[0] = '\0';
   return CASK_OK;

@@ -361,10 +361,12 @@ def check_counts(tmp):
     d = os.path.join(tmp, "counts")
     os.makedirs(d)
     r = run([MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", job], d)
-    m = re.search(rb"3 ranks: (\d+) tasks, sent (\d+) blocks of (\d+) planned", r.stderr)
-    if r.returncode or not m:
-        fail("summary at K=3: exit %d, %r" % (r.returncode, r.stderr[-400:]))
+    m = re.search(rb"3 ranks \(each built (its part of|the whole) the graph\): (\d+) tasks, sent (\d+) blocks of (\d+) "
+                  rb"planned", r.stderr)
+    if r.returncode or not m or m.group(1) != b"its part of":
+        fail("summary at K=3 (basic.json plans in parts): exit %d, %r" % (r.returncode, r.stderr[-400:]))
         return
+    m = re.search(rb"(\d+) tasks, sent (\d+) blocks of (\d+) planned", r.stderr)
     sent, planned = int(m.group(2)), int(m.group(3))
     fake = 0
     for rank in range(3):
@@ -375,6 +377,15 @@ def check_counts(tmp):
     else:
         print("K=3: %d blocks sent = planned = the fake-rank plans' sends" % sent)
     ref = files(d)
+    # the same run with every rank building the whole graph: the same bytes
+    d3 = os.path.join(tmp, "whole")
+    os.makedirs(d3)
+    r = run([MPIRUN, "--oversubscribe", "-np", "3", "-x", "CASK_MPI_PARTS=0", CASK, "run", job], d3,
+            dict(ENV, CASK_MPI_PARTS="0"))
+    if r.returncode or b"each built the whole graph" not in r.stderr or files(d3) != ref:
+        fail("CASK_MPI_PARTS=0 at K=3: exit %d, same files %s, %r" % (r.returncode, files(d3) == ref, r.stderr[-300:]))
+    else:
+        print("K=3: each rank building its part or the whole graph: the same files")
     d2 = os.path.join(tmp, "split")
     os.makedirs(d2)
     r = run([MPIRUN, "--oversubscribe", "-np", "2", "-x", "CASK_MPI_SPLIT=1000", CASK, "run", job], d2,

@@ -74,9 +74,9 @@ void mpi_session_summary(void) {
   fmt_bytes(sent, sizeof sent, st.bytes_sent);
   fmt_bytes(spilled, sizeof spilled, st.spilled_bytes);
   fprintf(stderr,
-          "cask: %d ranks: %llu tasks, sent %llu blocks of %llu planned (%s in %llu messages), %llu received blocks "
-          "waited for room, spilled %s; per rank:",
-          st.nranks, (unsigned long long)st.tasks_run, (unsigned long long)st.blocks_sent,
+          "cask: %d ranks (%s): %llu tasks, sent %llu blocks of %llu planned (%s in %llu messages), %llu received "
+          "blocks waited for room, spilled %s; per rank:",
+          st.nranks, st.parts ? "each built its part of the graph" : "each built the whole graph", (unsigned long long)st.tasks_run, (unsigned long long)st.blocks_sent,
           (unsigned long long)st.planned_sends, sent, (unsigned long long)st.messages_sent,
           (unsigned long long)st.recvs_waited, spilled);
   for (int r = 0; r < st.nranks && r < 64; r++) {

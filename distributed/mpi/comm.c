@@ -71,7 +71,7 @@ static int post_data_recvs(cask__mpi_run *m, uint32_t i) {
     MPI_Request *q;
     if (push_req(m, REQ_DATA, i, &q)) return fail(m, CASK_ENOMEM, "out of memory for MPI requests");
     int len = (int)(n - off < split ? n - off : split);
-    MPI_Irecv(p + off, len, MPI_BYTE, r->src, CASK__MPI_TAG_DATA(r->gid), m->comm, q);
+    MPI_Irecv(p + off, len, MPI_BYTE, r->src, r->tag, m->comm, q);
   }
   return CASK_OK;
 }
@@ -122,20 +122,16 @@ void cask__mpi_room_freed(void *arg) {
 
 /* ---- header receives ------------------------------------------------------- */
 
-static int by_key(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* The receive of block gid: its index in m->recvs, or SIZE_MAX. */
-static size_t recv_index(const cask__mpi_run *m, uint32_t gid) {
+/* The receive of the block of that wire: its index in m->recvs, or
+ * SIZE_MAX (graph.c sorted them and refused equal wires). */
+static size_t recv_index(const cask__mpi_run *m, uint64_t wire) {
   size_t lo = 0, hi = m->nrecvs;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if ((uint32_t)(m->recv_by_gid[mid] >> 32) < gid) lo = mid + 1;
+    if (m->recv_by_wire[mid].wire < wire) lo = mid + 1;
     else hi = mid;
   }
-  return lo < m->nrecvs && (uint32_t)(m->recv_by_gid[lo] >> 32) == gid ? (size_t)(uint32_t)m->recv_by_gid[lo] : SIZE_MAX;
+  return lo < m->nrecvs && m->recv_by_wire[lo].wire == wire ? m->recv_by_wire[lo].index : SIZE_MAX;
 }
 
 /* Every header receive is posted at the start, on a communicator of
@@ -152,20 +148,15 @@ static size_t recv_index(const cask__mpi_run *m, uint32_t gid) {
  * (poll_headers): a poll costs the same with 40k posted. */
 static int start_headers(cask__mpi_run *m) {
   size_t n = m->nrecvs, K = (size_t)m->nranks;
-  m->recv_by_gid = cask__malloc((n ? n : 1) * sizeof *m->recv_by_gid);
   m->hoff = cask__calloc(K + 1, sizeof *m->hoff);
   m->hcur = cask__calloc(K, sizeof *m->hcur);
   m->hslots = cask__calloc(n ? n : 1, sizeof *m->hslots);
   MPI_Request *reqs = malloc((n ? n : 1) * sizeof *reqs);
-  if (!m->recv_by_gid || !m->hoff || !m->hcur || !m->hslots || !reqs) {
+  if (!m->hoff || !m->hcur || !m->hslots || !reqs) {
     free(reqs);
     return fail(m, CASK_ENOMEM, "out of memory for the receives");
   }
-  for (size_t i = 0; i < n; i++) {
-    m->recv_by_gid[i] = (uint64_t)m->recvs[i].gid << 32 | (uint32_t)i;
-    m->hoff[m->recvs[i].src + 1]++;
-  }
-  qsort(m->recv_by_gid, n, sizeof *m->recv_by_gid, by_key);
+  for (size_t i = 0; i < n; i++) m->hoff[m->recvs[i].src + 1]++;
   for (size_t r = 0; r < K; r++) m->hoff[r + 1] += m->hoff[r];
   for (size_t r = 0; r < K; r++)
     for (size_t k = m->hoff[r]; k < m->hoff[r + 1]; k++) {
@@ -200,10 +191,11 @@ static void header_in(cask__mpi_run *m, uint32_t i);
 /* Header receive k completed: which block (checked). */
 static void header_slot_in(cask__mpi_run *m, size_t k) {
   cask__mpi_hdr_slot *h = &m->hslots[k];
-  size_t i = recv_index(m, h->hdr.gid);
+  size_t i = recv_index(m, h->hdr.wire);
   if (i == SIZE_MAX || m->recvs[i].src != h->src || m->recvs[i].got_hdr) {
     char msg[256];
-    cask__fmt(msg, sizeof msg, "rank %d sent a header for task %u, which this rank %s", h->src, (unsigned)h->hdr.gid,
+    cask__fmt(msg, sizeof msg, "rank %d sent a header for the block of key hash %016llx, which this rank %s", h->src,
+              (unsigned long long)h->hdr.wire,
               i == SIZE_MAX ? "does not receive" : m->recvs[i].got_hdr ? "already received" : "receives from another rank");
     fail(m, CASK_EINVAL, msg);
     return;
@@ -276,7 +268,7 @@ static int start_send(cask__mpi_run *m, uint32_t j) {
   memset(h, 0, sizeof *h);
   h->ndim = b ? cask_block_ndim(b) : -1;
   h->split = m->split;
-  h->gid = s->gid;
+  h->wire = s->wire;
   if (b) {
     h->dtype = (int32_t)cask_block_dtype(b);
     h->nbytes = (int64_t)cask_block_nbytes(b);
@@ -298,7 +290,7 @@ static int start_send(cask__mpi_run *m, uint32_t j) {
       m->what[m->nreqs - 1].dest = d;
       if (s->dpending) s->dpending[d]++;
       int len = (int)(h->nbytes - off < m->split ? h->nbytes - off : m->split);
-      MPI_Isend(p + off, len, MPI_BYTE, dest, CASK__MPI_TAG_DATA(s->gid), m->comm, q);
+      MPI_Isend(p + off, len, MPI_BYTE, dest, s->tags[d], m->comm, q);
       s->pending++;
       m->messages_sent++;
     }

@@ -139,7 +139,56 @@ static int reads_buffer(cask_graph *g, uint32_t t) {
 
 /* Do all ranks hold the same graph? On a mismatch every rank names the
  * first differing task by its own key. */
+/* Ranks that built only their parts of an array job (g->part_ranks)
+ * compare the job's digest instead: their graphs differ by design. A part
+ * made for another rank or rank count is refused. */
+static int check_part_digests(cask__mpi_exec *ex, cask_graph *g, char *msg, size_t cap) {
+  int bad = g->part_ranks != ex->pub.nranks || g->part_rank != ex->pub.rank, anybad;
+  MPI_Allreduce(&bad, &anybad, 1, MPI_INT, MPI_LOR, ex->comm);
+  if (anybad) {
+    cask__fmt(msg, cap, "rank %d: %s", ex->pub.rank,
+              bad ? "its graph is the part of another rank or rank count" : "another rank's graph is another's part");
+    return CASK_EINVAL;
+  }
+  uint64_t d = g->part_digest, lo, hi;
+  MPI_Allreduce(&d, &lo, 1, MPI_UINT64_T, MPI_MIN, ex->comm);
+  MPI_Allreduce(&d, &hi, 1, MPI_UINT64_T, MPI_MAX, ex->comm);
+  if (lo == hi) return CASK_OK;
+  cask__fmt(msg, cap, "the ranks built parts of different jobs (digests %016llx to %016llx; rank %d's is %016llx): every "
+            "rank must build the same arrays and outputs", (unsigned long long)lo, (unsigned long long)hi, ex->pub.rank,
+            (unsigned long long)d);
+  return CASK_EINVAL;
+}
+
+/* A digest of one transfer, the same on its two ranks. */
+static uint64_t transfer_hash(uint64_t wire, int src, int dst, int64_t bytes) {
+  uint64_t h = wire ^ ((uint64_t)(uint32_t)src << 32 | (uint32_t)dst);
+  h = (h ^ (uint64_t)bytes) * 0x9e3779b97f4a7c15ull;
+  return h ^ (h >> 29);
+}
+
+/* Every send some rank plans is a receive its destination plans (called
+ * by every rank, each having made its graph): the sum over ranks of their
+ * sends' digests minus their receives' is 0. Ranks that built only their
+ * parts find their sends and receives from different graphs, so a send
+ * nobody receives (a hang) would otherwise go unseen. */
+static int check_balance(cask__mpi_run *m, char *msg, size_t cap) {
+  uint64_t b = 0, all = 0;
+  for (size_t i = 0; i < m->nsends; i++)
+    for (int d = 0; d < m->sends[i].ndest; d++)
+      b += transfer_hash(m->sends[i].wire, m->rank, m->sends[i].to[d].peer, m->sends[i].to[d].nbytes);
+  size_t nr;
+  const cask_transfer *r = cask_plan_recvs(m->plan, &nr);
+  for (size_t i = 0; i < nr; i++) b -= transfer_hash(m->recvs[i].wire, r[i].peer, m->rank, r[i].nbytes);
+  MPI_Allreduce(&b, &all, 1, MPI_UINT64_T, MPI_SUM, m->ex->comm);
+  if (!all) return CASK_OK;
+  cask__fmt(msg, cap, "internal error: the ranks' planned sends and receives do not match (rank %d: %zu sends, %zu "
+            "receives)", m->rank, m->planned_sends, m->nrecvs);
+  return CASK_EINVAL;
+}
+
 static int check_digests(cask__mpi_exec *ex, cask_graph *g, char *msg, size_t cap) {
+  if (g->part_ranks) return check_part_digests(ex, g, msg, cap);
   uint64_t d = 0, lo, hi;
   int rc = cask_graph_digest(g, &d);
   int bad = rc != 0, anybad;
@@ -218,7 +267,8 @@ static void free_run(cask__mpi_run *m) {
   cask__free(m->deferred);
   cask__free(m->recv_order);
   cask__free(m->events);
-  cask__free(m->recv_by_gid);
+  cask__free(m->recv_by_wire);
+  cask__free(m->send_tags);
   cask__free(m->hslots);
   free(m->hreqs);
   cask__free(m->hoff);
@@ -241,7 +291,7 @@ static void gather_stats(cask__mpi_exec *ex, cask__mpi_run *m, cask_runtime *rt)
   cask_mpi_stats *s = &ex->st;
   *s = (cask_mpi_stats){.nranks = ex->pub.nranks, .tasks_run = sum[0], .blocks_sent = sum[1], .planned_sends = sum[2],
                         .bytes_sent = sum[3], .messages_sent = sum[4], .spilled_bytes = sum[5], .recvs_waited = sum[6],
-                        .peak_bytes = ex->peaks, .rank_tasks = ex->tasks};
+                        .peak_bytes = ex->peaks, .rank_tasks = ex->tasks, .parts = m->full->part_ranks > 0};
   for (int r = 0; r < ex->pub.nranks; r++)
     if (ex->peaks[r] > s->peak_bytes_max) s->peak_bytes_max = ex->peaks[r];
   /* this rank's receive order: kept by the executor (the run's goes) */
@@ -409,15 +459,16 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
   int tag_ub = 0, *ub = NULL, flag = 0;
   MPI_Comm_get_attr(ex->comm, MPI_TAG_UB, &ub, &flag);
   if (flag && ub) tag_ub = *ub;
-  if ((uint64_t)CASK__MPI_TAG_DATA(0) + 2 * (uint64_t)g->ntasks > (uint64_t)tag_ub) {
-    cask__fmt(msg, cap, "a graph of %zu tasks needs MPI tags up to %llu; this MPI allows %d", g->ntasks,
-              (unsigned long long)(2 * (uint64_t)g->ntasks + 3), tag_ub);
-    return CASK_ETOOBIG;
-  }
-  if ((rc = cask_plan_new(g, pub->nranks, pub->rank, &m.plan)))
+  /* a part has no broadcasts (anchor.c), and its placement could not see them */
+  unsigned flags = g->part_ranks ? CASK_PLAN_NO_BROADCAST : 0;
+  if ((rc = cask_plan_new_flags(g, pub->nranks, pub->rank, flags, &m.plan)))
     cask__fmt(msg, cap, "rank %d: planning: %s", pub->rank, cask_graph_errmsg(g));
   else if ((rc = cask__mpi_local_graph(&m)) || (rc = receive_priorities(&m)))
     cask__fmt(msg, cap, "%s", m.errmsg);
+  else if (m.most_tag > tag_ub) {
+    cask__fmt(msg, cap, "rank %d: its transfers need MPI tags up to %d; this MPI allows %d", pub->rank, m.most_tag, tag_ub);
+    rc = CASK_ETOOBIG;
+  }
   else if ((rc = cask__remote_init(&m.remote, rt, m.held, m.nrecvs)))
     cask__fmt(msg, cap, "rank %d: out of memory", pub->rank);
   else
@@ -433,6 +484,8 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
   if (!all_ok(pub, rc == 0) && !rc) {
     rc = CASK_EINVAL;
     cask__fmt(msg, cap, "rank %d: another rank could not plan its part", pub->rank);
+  } else if (!rc) {
+    rc = check_balance(&m, msg, cap); /* every rank is here: the same sum on all */
   }
   /* a trace when rank 0 asks (its path names the file: trace.c); the
    * other ranks' paths are ignored: with "any rank" a path on rank 1 alone

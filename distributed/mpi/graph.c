@@ -79,6 +79,74 @@ static int add(cask__mpi_run *m, const char *key, const cask_op *op, const void 
   return CASK_OK;
 }
 
+typedef struct pair_item {
+  int peer;
+  uint32_t at; /* index into the plan's list */
+  uint64_t wire;
+} pair_item;
+
+static int by_peer_wire(const void *x, const void *y) {
+  const pair_item *a = x, *b = y;
+  if (a->peer != b->peer) return a->peer < b->peer ? -1 : 1;
+  return (a->wire > b->wire) - (a->wire < b->wire);
+}
+
+static int by_wire(const void *x, const void *y) {
+  const cask__mpi_wire *a = x, *b = y;
+  return (a->wire > b->wire) - (a->wire < b->wire);
+}
+
+/* Numbers the transfers of list t (n, to or from their peers) 0, 1, ...
+ * per peer in the order of their wires into tag[at] (2 i + 3); the peer's
+ * list holds the same blocks, so both number them alike. Two blocks of
+ * one wire (two keys of one 64-bit hash) to one peer are refused. */
+static int number_by_peer(cask__mpi_run *m, const cask_graph *g, const cask_transfer *t, size_t n, int *tag,
+                          int *most) {
+  pair_item *it = cask__malloc((n ? n : 1) * sizeof *it);
+  if (!it) return CASK_ENOMEM;
+  for (size_t i = 0; i < n; i++) it[i] = (pair_item){t[i].peer, (uint32_t)i, g->tasks[t[i].task].hash};
+  qsort(it, n, sizeof *it, by_peer_wire);
+  int rc = CASK_OK;
+  for (size_t i = 0, first = 0; i < n; i++) {
+    if (i && it[i].peer != it[i - 1].peer) first = i;
+    if (i > first && it[i].wire == it[i - 1].wire) {
+      cask__fmt(m->errmsg, sizeof m->errmsg, "rank %d: blocks '%s' and '%s' to or from rank %d have one key hash",
+                m->rank, cask__key(g, t[it[i].at].task), cask__key(g, t[it[i - 1].at].task), it[i].peer);
+      rc = CASK_EINVAL;
+      break;
+    }
+    tag[it[i].at] = CASK__MPI_TAG_DATA(i - first);
+    if (tag[it[i].at] > *most) *most = tag[it[i].at];
+  }
+  cask__free(it);
+  return rc;
+}
+
+/* The wires and tags of the rank's transfers, and its receives by wire
+ * (comm.c finds a header's block there). */
+static int number_transfers(cask__mpi_run *m, const cask_graph *g, const cask_transfer *recvs, size_t nr,
+                            const cask_transfer *sends, size_t ns) {
+  int *rtag = cask__malloc((nr ? nr : 1) * sizeof *rtag);
+  m->send_tags = cask__malloc((ns ? ns : 1) * sizeof *m->send_tags);
+  m->recv_by_wire = cask__malloc((nr ? nr : 1) * sizeof *m->recv_by_wire);
+  int rc = rtag && m->send_tags && m->recv_by_wire ? CASK_OK : CASK_ENOMEM;
+  if (!rc) rc = number_by_peer(m, g, recvs, nr, rtag, &m->most_tag);
+  if (!rc) rc = number_by_peer(m, g, sends, ns, m->send_tags, &m->most_tag);
+  for (size_t i = 0; !rc && i < nr; i++) {
+    m->recvs[i].wire = g->tasks[recvs[i].task].hash, m->recvs[i].tag = rtag[i];
+    m->recv_by_wire[i] = (cask__mpi_wire){m->recvs[i].wire, (uint32_t)i};
+  }
+  if (!rc) qsort(m->recv_by_wire, nr, sizeof *m->recv_by_wire, by_wire);
+  for (size_t i = 1; !rc && i < nr; i++)
+    if (m->recv_by_wire[i].wire == m->recv_by_wire[i - 1].wire) {
+      cask__fmt(m->errmsg, sizeof m->errmsg, "rank %d: received blocks '%s' and '%s' have one key hash", m->rank,
+                cask__key(g, m->recvs[m->recv_by_wire[i].index].gid), cask__key(g, m->recvs[m->recv_by_wire[i - 1].index].gid));
+      rc = CASK_EINVAL;
+    }
+  cask__free(rtag);
+  return rc;
+}
+
 int cask__mpi_local_graph(cask__mpi_run *m) {
   cask__mpi_register_ops();
   cask_graph *g = m->full;
@@ -137,12 +205,14 @@ int cask__mpi_local_graph(cask__mpi_run *m) {
     if ((rc = add(m, cask__key(g, v), t->op, cask__args(g, v), t->args_len, deps, t->ndeps, t->size, v))) goto done;
     if (kept(g, v)) cask_graph_set_output(m->local, loc[v], 1);
   }
+  if ((rc = number_transfers(m, g, recvs, nr, sends, ns))) goto done;
   char key[96];
   for (size_t i = 0, j = 0; i < ns; j++) {
     size_t e = i;
     while (e < ns && sends[e].task == sends[i].task) e++;
     uint32_t gid = sends[i].task;
-    m->sends[j] = (cask__mpi_send){.gid = gid, .to = &sends[i], .ndest = (int)(e - i), .hdr = &m->hdrs[j]};
+    m->sends[j] = (cask__mpi_send){.gid = gid, .wire = g->tasks[gid].hash, .to = &sends[i], .ndest = (int)(e - i),
+                                   .tags = m->send_tags + i, .hdr = &m->hdrs[j]};
     xfer_args a = {(uintptr_t)m, (uint32_t)j, 0};
     /* a key no task of the graph has: a user may have named one
      * "cask.mpi_send-N"; then '~' until free (never a digit: the keys of

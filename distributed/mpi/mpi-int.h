@@ -28,17 +28,19 @@ typedef struct cask__mpi_header {
   int64_t split; /* the sender's most bytes per data message: the receiver
                     posts its receives from it, so ranks need not agree on
                     CASK_MPI_SPLIT */
-  uint32_t gid;  /* the block's task in the whole graph: headers share one
-                    tag (below), so the receiver learns which block it is */
-  uint32_t pad;
+  uint64_t wire; /* the hash of the block's task key: headers share one
+                    tag (below), so the receiver learns which block it is;
+                    the key, not a task id, since ranks that built only
+                    their parts of a graph number tasks differently */
   int64_t shape[CASK_MAX_NDIM];
 } cask__mpi_header;
 
 /* Message tags: every header is 2, on the run's header communicator (a
  * source's headers fill the receiver's receives for it in the order they
- * come: comm.c), the data of
- * block t (one message, or several of at most split bytes, in order)
- * 2 t + 3; 1 stops a run. */
+ * come: comm.c), the data of a block (one message, or several of at most
+ * split bytes, in order) 2 t + 3, t its place among the blocks the pair
+ * of ranks exchanges in that direction, ordered by wire (both sides list
+ * the same blocks: graph.c); 1 stops a run. */
 #define CASK__MPI_TAG_ABORT 1
 #define CASK__MPI_TAG_HDR 2
 #define CASK__MPI_TAG_DATA(t) (2 * (int)(t) + 3)
@@ -52,8 +54,15 @@ typedef struct cask__mpi_hdr_slot {
   int src;
 } cask__mpi_hdr_slot;
 
+typedef struct cask__mpi_wire {
+  uint64_t wire;
+  uint32_t index;
+} cask__mpi_wire;
+
 typedef struct cask__mpi_recv {
-  uint32_t gid;   /* the producer's task in the whole graph */
+  uint32_t gid;   /* the producer's task in the rank's graph (whole, or its part with ghosts) */
+  uint64_t wire;  /* its key's hash */
+  int tag;        /* its data's tag */
   uint32_t prio;  /* the receiver's priority: its root's in the rank's graph (0 first) */
   int src;
   cask__mpi_header hdr;
@@ -68,7 +77,9 @@ typedef struct cask__mpi_recv {
 
 typedef struct cask__mpi_send {
   uint32_t gid;
+  uint64_t wire;
   const cask_transfer *to; /* destinations: plan sends [to, to + ndest) */
+  const int *tags;         /* ... the data's tag for each */
   int ndest;
   cask_block *block;       /* retained from the send task until every message is sent */
   cask__mpi_header *hdr;   /* what MPI_Isend reads: in m->hdrs, kept if a send is leaked */
@@ -110,7 +121,9 @@ typedef struct cask__mpi_run {
   cask__remote remote;
   cask__mpi_recv *recvs;
   size_t nrecvs, recvs_done;
-  uint64_t *recv_by_gid; /* (gid << 32 | index into recvs), sorted: a header's block */
+  cask__mpi_wire *recv_by_wire; /* (wire, index into recvs), sorted: a header's block */
+  int *send_tags;               /* per plan send: its data's tag */
+  int most_tag;                 /* the largest data tag (graph.c) */
   cask__mpi_hdr_slot *hslots; /* the header receives (comm.c), by source: hoff[r] .. hoff[r + 1] */
   MPI_Request *hreqs;         /* ... their requests (plain malloc, as reqs) */
   size_t nhslots;

@@ -68,6 +68,9 @@ typedef struct cask_mpi_stats {
                                  the run's graph) in the order their data receives
                                  were posted (the receiver's priority decides it) */
   size_t nrecv_order;
+  int parts;                  /* 1: each rank built only its part of the graph (an
+                                 array job on one grid of blocks: docs/distributed.md,
+                                 "Planning in parts"); 0: every rank the whole graph */
 } cask_mpi_stats;
 CASK_API void cask_mpi_last_stats(const cask_executor *ex, cask_mpi_stats *out);
 

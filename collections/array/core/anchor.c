@@ -8,6 +8,7 @@
  * runs (place.c's root_rank), so a rank knows the owner of any block from
  * its index alone and the two builds place every task alike. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "array-int.h"
 
@@ -150,4 +151,77 @@ int cask__anchor_find(int n, cask_array *const *outs, cask__anchor *G, char *why
   }
   cask__free(s.slot);
   return ok;
+}
+
+/* ---- a rank's part ------------------------------------------------------ */
+
+static int cmp_i64(const void *x, const void *y) {
+  int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+  return (a > b) - (a < b);
+}
+
+int cask__part_blocks(cask__lower *L, cask_array *a, const int64_t *pos, size_t npos,
+                      int (*fn)(cask__lower *L, cask_array *a, const int64_t *bidx, void *arg), void *arg) {
+  int64_t bidx[CASK_MAX_NDIM];
+  if (!a->cls->lower_part) {
+    for (size_t k = 0; k < npos; k++) {
+      cask__anchor_at(L->G, pos[k], bidx);
+      int rc = fn(L, a, bidx, arg);
+      if (rc) return rc;
+    }
+    return CASK_OK;
+  }
+  /* a reduction: the output blocks (kept axes) of the rank's anchor
+   * blocks, each once, whose task the rank made (its fold ends here) */
+  const cask_array *in = a->in[0];
+  int64_t *b = cask__malloc((npos ? npos : 1) * sizeof *b);
+  if (!b) return cask__fail(L->ctx, CASK_ENOMEM, "out of memory listing a rank's blocks");
+  for (size_t k = 0; k < npos; k++) {
+    int64_t abidx[CASK_MAX_NDIM], f = 0;
+    cask__anchor_at(L->G, pos[k], abidx);
+    for (int i = 0; i < in->ndim; i++)
+      if (!(a->p.reduce.axes & (1u << i))) f = f * cask__nblocks(in, i) + abidx[i];
+    b[k] = f;
+  }
+  qsort(b, npos, sizeof *b, cmp_i64);
+  int rc = CASK_OK;
+  for (size_t k = 0; k < npos && !rc; k++) {
+    if (k && b[k] == b[k - 1]) continue;
+    int64_t f = b[k];
+    for (int i = a->ndim - 1; i >= 0; i--) {
+      bidx[i] = f % cask__nblocks(a, i);
+      f /= cask__nblocks(a, i);
+    }
+    char key[512];
+    cask_task_id id;
+    cask__node_block_key(a, bidx, key, sizeof key);
+    if (cask_graph_find(L->g, key, &id) == CASK_OK) rc = fn(L, a, bidx, arg);
+  }
+  cask__free(b);
+  return rc;
+}
+
+int cask__part_lower(cask__lower *L, int n, cask_array *const *arrays, const int64_t *pos, size_t npos) {
+  int rc = CASK_OK;
+  for (int k = 0; k < n && !rc; k++) {
+    if (!arrays[k]->cls->lower_part) continue;
+    int seen_before = 0;
+    for (int i = 0; i < k; i++)
+      seen_before |= arrays[i]->token == arrays[k]->token && arrays[i]->cls == arrays[k]->cls;
+    if (!seen_before) rc = arrays[k]->cls->lower_part(L, arrays[k], pos, npos);
+  }
+  return rc;
+}
+
+static uint64_t mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  h *= 0xff51afd7ed558ccdull;
+  return h ^ (h >> 33);
+}
+
+uint64_t cask__part_digest(int n, cask_array *const *arrays, const int *kinds, const cask__anchor *G, int nranks) {
+  uint64_t h = mix(0x63736b70617274ull, (uint64_t)nranks); /* the arrays' tokens hash whole expressions */
+  h = mix(h, (uint64_t)G->count);
+  for (int k = 0; k < n; k++) h = mix(mix(h, arrays[k]->token), (uint64_t)(kinds ? kinds[k] : -1));
+  return h ? h : 1;
 }

@@ -209,6 +209,19 @@ int cask__stamp_root(cask__lower *L, cask_task_id id, const int64_t *abidx);
 /* A stand-in in a rank's partial graph for task key of rank owner (a
  * producer it receives, or a reader it sends to, with the given inputs),
  * of size bytes; the existing task when the key is there. */
+/* The blocks of output a that rank L->rank makes from its anchor
+ * positions pos[0..npos-1] (ascending), fn called for each: an aligned
+ * node's blocks at them; a reduction's output blocks whose fold ends on
+ * the rank (cask__part_lower made them). */
+int cask__part_blocks(cask__lower *L, cask_array *a, const int64_t *pos, size_t npos,
+                      int (*fn)(cask__lower *L, cask_array *a, const int64_t *bidx, void *arg), void *arg);
+/* The rank's part of each reduction among the n outputs (once per
+ * expression). */
+int cask__part_lower(cask__lower *L, int n, cask_array *const *arrays, const int64_t *pos, size_t npos);
+/* The digest ranks compare for a run of parts: the outputs' tokens (each
+ * a hash of its whole expression), their target kinds (NULL: none), the
+ * grid and the rank count. Never 0. */
+uint64_t cask__part_digest(int n, cask_array *const *arrays, const int *kinds, const cask__anchor *G, int nranks);
 void cask__register_ghost_ops(void); /* lower.c */
 int cask__ghost(cask__lower *L, const char *key, int owner, const cask_task_id *deps, size_t ndeps, int64_t size,
                 cask_task_id *out);

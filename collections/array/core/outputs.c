@@ -101,28 +101,11 @@ int cask_arrays_graph(int n, cask_array *const *arrays, cask_graph **out, char *
 
 /* ---- one rank's part --------------------------------------------------- */
 
-/* The rank's tasks of output a: its blocks at the rank's positions (an
- * aligned node), or its class's part (a reduction). */
-static int lower_output_part(cask__lower *L, cask_array *a, const int64_t *pos, size_t npos) {
-  if (a->cls->lower_part) return a->cls->lower_part(L, a, pos, npos);
-  int rc = CASK_OK;
-  for (size_t k = 0; k < npos && !rc; k++) {
-    int64_t bidx[CASK_MAX_NDIM];
-    cask_task_id id;
-    cask__anchor_at(L->G, pos[k], bidx);
-    rc = cask__lower_block(L, a, bidx, &id);
-    if (!rc) rc = cask_graph_set_output(L->g, id, 1);
-  }
-  return rc;
-}
-
-/* Whether output k is one of outputs 0..k-1 (the same node, or the same
- * expression built twice: its tasks have the same keys). */
-static int repeated(cask_array *const *arrays, int k) {
-  for (int i = 0; i < k; i++)
-    if (arrays[i] == arrays[k] || (arrays[i]->token == arrays[k]->token && arrays[i]->cls == arrays[k]->cls))
-      return 1;
-  return 0;
+static int mark_output(cask__lower *L, cask_array *a, const int64_t *bidx, void *arg) {
+  (void)arg;
+  cask_task_id id;
+  int rc = cask__lower_block(L, a, bidx, &id);
+  return rc ? rc : cask_graph_set_output(L->g, id, 1);
 }
 
 int cask_arrays_graph_part(int n, cask_array *const *arrays, int nranks, int rank, cask_graph **out, char *why,
@@ -154,9 +137,10 @@ int cask_arrays_graph_part(int n, cask_array *const *arrays, int nranks, int ran
   }
   for (int64_t k = 0; k < npos; k++) pos[k] = lo + k;
   cask__lower L = {g, ctx, &G, nranks, rank};
-  for (int k = 0; k < n && !rc; k++)
-    if (!repeated(arrays, k)) rc = lower_output_part(&L, arrays[k], pos, (size_t)npos);
+  rc = cask__part_lower(&L, n, arrays, pos, (size_t)npos);
+  for (int k = 0; k < n && !rc; k++) rc = cask__part_blocks(&L, arrays[k], pos, (size_t)npos, mark_output, NULL);
   cask__free(pos);
+  g->part_ranks = nranks, g->part_rank = rank, g->part_digest = cask__part_digest(n, arrays, NULL, &G, nranks);
   if (rc == CASK_ENOMEM && !ctx->errmsg[0]) cask__fail(ctx, rc, "arrays_graph_part: out of memory");
   if (rc && !ctx->errmsg[0]) cask__fail(ctx, rc, "arrays_graph_part: %s", cask_graph_errmsg(g));
   /* no cull: a task whose only reader is another rank's is needed */

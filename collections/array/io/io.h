@@ -61,6 +61,8 @@ int cask__netcdf_writer_remote(cask_array *a, const char *path, cask__writer *w)
 /* The writer tasks of target number k for every block (or group of
  * blocks) of a, each an output of the graph depending on its blocks' tasks. */
 int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer *w);
+/* The writer of block bidx alone (a writer of ungrouped blocks). */
+int cask__lower_writer_of(cask__lower *L, cask_array *a, int k, const cask__writer *w, const int64_t *bidx);
 /* A complete temporary file tmp (open as fd) made the file at path: made
  * 0644, fsynced, renamed, its directory fsynced. CASK_EIO with the
  * context's message ("WHAT PATH: ...") when a step fails. */

@@ -39,10 +39,29 @@ static int lower_group(cask__lower *L, cask_array *a, const int64_t *gidx, const
   }
 }
 
-int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer *w) {
+/* The writer of group gidx of a's blocks (group sizes g) into target k. */
+static int lower_writer(cask__lower *L, cask_array *a, int k, const cask__writer *w, const int64_t *gidx,
+                        const int64_t *g, cask_task_id *in) {
   int nd = a->ndim, nin;
+  int64_t off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM];
+  char what[64], key[512];
+  snprintf(what, sizeof what, "%s.%d", w->what, k); /* two targets of one array differ */
+  cask_task_id id;
+  int rc = lower_group(L, a, gidx, g, in, &nin, off, ext);
+  if (rc) return rc;
+  w->place(w->args, gidx, off, ext);
+  cask__block_key(key, sizeof key, what, a->token, nd, gidx);
+  if ((rc = cask__graph_add(L->g, key, w->op, w->args, w->len, in, nin, &id)) ||
+      (rc = cask_graph_set_output(L->g, id, 1)) ||
+      (w->rank0 && (rc = cask_graph_set_place(L->g, id, &(cask_place_hint){CASK_PLACE_RANK, 0, 0, 0, 0}))))
+    rc = cask__fail(L->ctx, rc, "%s: adding the writer of block %s: %s", w->what, key, cask_graph_errmsg(L->g));
+  return rc;
+}
+
+int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer *w) {
+  int nd = a->ndim;
   int64_t per = 1;
-  int64_t g[CASK_MAX_NDIM], ng[CASK_MAX_NDIM], gidx[CASK_MAX_NDIM] = {0}, off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM];
+  int64_t g[CASK_MAX_NDIM], ng[CASK_MAX_NDIM], gidx[CASK_MAX_NDIM] = {0};
   for (int i = 0; i < nd; i++) {
     g[i] = w->group[i] > 0 ? w->group[i] : 1;
     ng[i] = (cask__nblocks(a, i) + g[i] - 1) / g[i];
@@ -50,24 +69,18 @@ int cask__lower_writers(cask__lower *L, cask_array *a, int k, const cask__writer
   }
   cask_task_id *in = cask__malloc(sizeof *in * (size_t)per);
   if (!in) return cask__fail(L->ctx, CASK_ENOMEM, "%s: out of memory for the writers", w->what);
-  char what[64], key[512];
-  snprintf(what, sizeof what, "%s.%d", w->what, k); /* two targets of one array differ */
   int rc;
-  for (;;) {
-    cask_task_id id;
-    if ((rc = lower_group(L, a, gidx, g, in, &nin, off, ext))) break;
-    w->place(w->args, gidx, off, ext);
-    cask__block_key(key, sizeof key, what, a->token, nd, gidx);
-    if ((rc = cask__graph_add(L->g, key, w->op, w->args, w->len, in, nin, &id)) ||
-        (rc = cask_graph_set_output(L->g, id, 1)) ||
-        (w->rank0 && (rc = cask_graph_set_place(L->g, id, &(cask_place_hint){CASK_PLACE_RANK, 0, 0, 0, 0})))) {
-      rc = cask__fail(L->ctx, rc, "%s: adding the writer of block %s: %s", w->what, key, cask_graph_errmsg(L->g));
-      break;
-    }
-    if (cask__index_next(nd, gidx, ng) < 0) break;
-  }
+  do rc = lower_writer(L, a, k, w, gidx, g, in);
+  while (!rc && cask__index_next(nd, gidx, ng) >= 0);
   cask__free(in);
   return rc;
+}
+
+int cask__lower_writer_of(cask__lower *L, cask_array *a, int k, const cask__writer *w, const int64_t *bidx) {
+  int64_t one[CASK_MAX_NDIM];
+  cask_task_id in;
+  for (int i = 0; i < a->ndim; i++) one[i] = 1;
+  return lower_writer(L, a, k, w, bidx, one, &in);
 }
 
 int cask__sink_check_block(const cask_task_io *io, int ndim, const int64_t *ext, const char *place) {

@@ -7,6 +7,8 @@
  * nothing waits in memory for the end of the run. Files are committed (or
  * removed) by their writer's finish after the run. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "io.h"
 #include "../ops/boxcopy.h"
@@ -141,10 +143,11 @@ static int only_target(int n, const cask_target *t, int k) {
   return 1;
 }
 
-/* The graph of every target's blocks and writers, optimized. */
-static int build(int n, const cask_target *t, const cask__writer *w, cask_graph *g) {
+/* The graph of every target's blocks and writers, optimized; a job on an
+ * anchor grid gets its roots' RUN hints (G), as a rank's part does. */
+static int build(int n, const cask_target *t, const cask__writer *w, const cask__anchor *G, cask_graph *g) {
   cask_ctx *ctx = t[0].array->ctx;
-  cask__lower L = {g, ctx, NULL, 0, 0};
+  cask__lower L = {g, ctx, G, 0, 0};
   int rc = CASK_OK;
   for (int k = 0; k < n && !rc; k++) {
     cask_array *a = t[k].array;
@@ -155,6 +158,70 @@ static int build(int n, const cask_target *t, const cask__writer *w, cask_graph 
   }
   if (rc && !ctx->errmsg[0]) cask__fail(ctx, rc, "%s", cask_graph_errmsg(g)); /* the graph said why */
   if (!rc && (rc = cask_graph_optimize(g, CASK_OPT_ALL)))
+    cask__fail(ctx, rc, "optimizing the graph: %s", cask_graph_errmsg(g));
+  return rc;
+}
+
+/* ---- a rank's part (docs/distributed.md, "Planning in parts") ---------- */
+
+/* Whether this run builds only this rank's part of the graph: several
+ * ranks, a job on an anchor grid with a block per rank at least, targets
+ * whose writers follow their blocks (not HDF5 or NetCDF, written by rank
+ * 0; not Zarr v3 shards, written by groups), and CASK_MPI_PARTS not 0. */
+static int by_parts(int n, const cask_target *t, const cask__writer *w, const cask__anchor *G, int nranks) {
+  const char *env = getenv("CASK_MPI_PARTS");
+  if (nranks < 2 || !G || G->count < nranks || (env && !strcmp(env, "0"))) return 0;
+  for (int k = 0; k < n; k++) {
+    if (w[k].rank0) return 0;
+    for (int i = 0; i < t[k].array->ndim; i++)
+      if (w[k].op && w[k].group[i] > 1) return 0;
+  }
+  return 1;
+}
+
+typedef struct part_target {
+  const cask_target *t;
+  const cask__writer *w;
+  int k, into;
+} part_target;
+
+static int lower_part_block(cask__lower *L, cask_array *a, const int64_t *bidx, void *arg) {
+  const part_target *p = arg;
+  cask_task_id id;
+  if (!p->into) return cask__lower_writer_of(L, a, p->k, p->w, bidx);
+  int rc = cask__lower_into(L, a, bidx, p->t->buf, &id);
+  return rc ? rc : cask_graph_set_output(L->g, id, 1);
+}
+
+/* The rank's part: its blocks of every target with their writers, the
+ * other ranks' neighbours as ghosts; optimized without cull (a task whose
+ * only reader is a ghost is needed). */
+static int build_part(int n, const cask_target *t, const cask__writer *w, const cask__anchor *G, int nranks, int rank,
+                      cask_array *const *arrays, cask_graph *g) {
+  cask_ctx *ctx = t[0].array->ctx;
+  int64_t lo, npos;
+  cask__anchor_range(G, nranks, rank, &lo, &npos);
+  int64_t *pos = cask__malloc((size_t)(npos ? npos : 1) * sizeof *pos);
+  int *kinds = cask__malloc((size_t)n * sizeof *kinds);
+  if (!pos || !kinds) {
+    cask__free(pos);
+    cask__free(kinds);
+    return cask__fail(ctx, CASK_ENOMEM, "store: out of memory");
+  }
+  for (int64_t k = 0; k < npos; k++) pos[k] = lo + k;
+  cask__lower L = {g, ctx, G, nranks, rank};
+  int rc = cask__part_lower(&L, n, arrays, pos, (size_t)npos);
+  for (int k = 0; k < n && !rc; k++) {
+    kinds[k] = (int)t[k].kind;
+    cask_array *a = t[k].array;
+    part_target p = {&t[k], &w[k], k, t[k].kind == CASK_TARGET_BUFFER && cask__is_elementwise(a) && only_target(n, t, k)};
+    if (p.into || w[k].op) rc = cask__part_blocks(&L, a, pos, (size_t)npos, lower_part_block, &p);
+  }
+  g->part_ranks = nranks, g->part_rank = rank, g->part_digest = cask__part_digest(n, arrays, kinds, G, nranks);
+  cask__free(pos);
+  cask__free(kinds);
+  if (rc && !ctx->errmsg[0]) cask__fail(ctx, rc, "%s", cask_graph_errmsg(g));
+  if (!rc && (rc = cask_graph_optimize(g, CASK_OPT_FUSE | CASK_OPT_ORDER)))
     cask__fail(ctx, rc, "optimizing the graph: %s", cask_graph_errmsg(g));
   return rc;
 }
@@ -301,7 +368,13 @@ int cask_store(int n, const cask_target *targets, const cask_run_options *opts) 
     if (!rc) rc = orc;
   }
   if (!rc && (rc = cask_graph_new(&g))) cask__fail(ctx, rc, "store: out of memory");
-  if (!rc) rc = build(n, targets, w, g);
+  cask__anchor G;
+  char why[256];
+  int on_grid = !rc && cask__anchor_find(n, arrays, &G, why, sizeof why);
+  if (!rc && on_grid && multi && by_parts(n, targets, w, &G, ex->nranks))
+    rc = build_part(n, targets, w, &G, ex->nranks, ex->rank, arrays, g);
+  else if (!rc)
+    rc = build(n, targets, w, on_grid ? &G : NULL, g);
   if (multi && !ex->all_ok(ex, rc == CASK_OK) && !rc)
     rc = cask__fail(ctx, CASK_EIO, "store: another MPI rank could not open the outputs or build the graph");
   if (rc) goto done;

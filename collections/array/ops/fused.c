@@ -256,6 +256,7 @@ int cask__lower_into(cask__lower *L, cask_array *a, const int64_t *bidx, void *d
     int64_t n = 1;
     for (int i = 0; i < a->ndim; i++) n *= x.k.shape[i];
     cask_graph_set_size(L->g, *out, n * (int64_t)cask__itemsize(a));
+    if (L->G && cask__anchor_on(L->G, a)) rc = cask__stamp_root(L, *out, bidx); /* a kernel of generated blocks */
   }
   return rc;
 }

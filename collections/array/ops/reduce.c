@@ -976,9 +976,8 @@ static int fold_part(cask__lower *L, const fold_plan *f, int64_t j) {
   }
   if (rc) return rc;
   if (s != last) return remote_reader(L, f, j, s, 1, acc);
-  cask_task_id out;
-  if (!(rc = add_finalize(L, f->r, f->bidx, f->key, acc, &out))) rc = cask_graph_set_output(L->g, out, 1);
-  return rc;
+  cask_task_id out; /* the driver marks it an output, or adds its writer */
+  return add_finalize(L, f->r, f->bidx, f->key, acc, &out);
 }
 
 typedef struct fold_at {
