@@ -5,7 +5,11 @@
  * b from a, each block goes to each rank once) over random DAGs for K = 1
  * to 8, and against the bytes a row-block elementwise job (none) and a
  * tree reduction (one partial per rank but the first) must move; placement
- * hints (grid, follow, rank) and broadcasts against the documented rules. */
+ * hints (grid, follow, rank, run) and broadcasts against the documented
+ * rules; for flat planning (docs/flat-planning.md), RUN hints against a
+ * plain-loop split, placement without the broadcast walk against the
+ * default, and a hand-built partial graph whose ghosts give its receives
+ * and sends. */
 #include "test-util.h"
 #include <check.h>
 #include <stdio.h>
