@@ -199,7 +199,7 @@ static int next_index(int nd, const int64_t *shape, int64_t *idx) {
 static cask_graph *raw_graph(cask_array *a) {
   cask_graph *g;
   expect_ok(cask_graph_new(&g), "graph_new");
-  cask__lower L = {g, a->ctx};
+  cask__lower L = {g, a->ctx, NULL, 0, 0};
   int64_t nb[16], idx[16] = {0};
   for (int i = 0; i < a->ndim; i++) nb[i] = cask__nblocks(a, i);
   do {

@@ -97,6 +97,11 @@ static void usage_run(FILE *f) {
           "                             the planning time; run nothing (docs/distributed.md)\n"
           "      --plan-rank R          the rank to plan (0 to K-1; default 0)\n"
           "      --plan-json            print that plan as one JSON object\n"
+          "      --plan-lists           with --plan-json: also the keys of the rank's tasks,\n"
+          "                             sends and receives\n"
+          "      --plan-mode MODE       auto (default): plan from the rank's part of the graph\n"
+          "                             when the job allows it, else from the whole graph;\n"
+          "                             whole; or part (an error when the job does not allow it)\n"
           "      --plugin LIB.so        load a shared library first whose cask_plugin_init\n"
           "                             registers ops (for graph files) and kernels (for\n"
           "                             map_blocks('name', x) in steps); repeatable\n"
@@ -213,7 +218,8 @@ static int from_env(const char *cmd, run_config *cfg) {
   return 0;
 }
 
-enum { OPT_TRACE = 256, OPT_GRAPH, OPT_FORMAT, OPT_SPILL, OPT_PLUGIN, OPT_PLAN_RANKS, OPT_PLAN_RANK, OPT_PLAN_JSON };
+enum { OPT_TRACE = 256, OPT_GRAPH, OPT_FORMAT, OPT_SPILL, OPT_PLUGIN, OPT_PLAN_RANKS, OPT_PLAN_RANK, OPT_PLAN_JSON,
+       OPT_PLAN_LISTS, OPT_PLAN_MODE };
 
 static int parse_options(const char *cmd, int argc, char **argv, run_config *cfg, int *help) {
   static const struct option longs[] = {
@@ -224,7 +230,8 @@ static int parse_options(const char *cmd, int argc, char **argv, run_config *cfg
       {"memory-limit", required_argument, NULL, 'm'}, {"spill-dir", required_argument, NULL, OPT_SPILL},
       {"plugin", required_argument, NULL, OPT_PLUGIN},
       {"plan-ranks", required_argument, NULL, OPT_PLAN_RANKS}, {"plan-rank", required_argument, NULL, OPT_PLAN_RANK},
-      {"plan-json", no_argument, NULL, OPT_PLAN_JSON},
+      {"plan-json", no_argument, NULL, OPT_PLAN_JSON}, {"plan-lists", no_argument, NULL, OPT_PLAN_LISTS},
+      {"plan-mode", required_argument, NULL, OPT_PLAN_MODE},
       {NULL, 0, NULL, 0}};
   int is_run = !strcmp(cmd, "run"), c, plan_rank_given = 0;
   opterr = 0;
@@ -232,7 +239,8 @@ static int parse_options(const char *cmd, int argc, char **argv, run_config *cfg
   while ((c = getopt_long(argc, argv, is_run ? "t:m:nqh" : "o:qh", longs, NULL)) != -1) {
     /* run and graph share the table; each refuses the other's options */
     int run_only = c == 't' || c == OPT_TRACE || c == OPT_GRAPH || c == 'n' || c == 'm' || c == OPT_SPILL ||
-                   c == OPT_PLAN_RANKS || c == OPT_PLAN_RANK || c == OPT_PLAN_JSON;
+                   c == OPT_PLAN_RANKS || c == OPT_PLAN_RANK || c == OPT_PLAN_JSON || c == OPT_PLAN_LISTS ||
+                   c == OPT_PLAN_MODE;
     if ((run_only && !is_run) || (c == 'o' && is_run)) return bad_usage(cmd, "unknown option '%s'", argv[optind - 1]);
     switch (c) {
     case 't':
@@ -259,6 +267,14 @@ static int parse_options(const char *cmd, int argc, char **argv, run_config *cfg
       plan_rank_given = 1;
       break;
     case OPT_PLAN_JSON: cfg->plan_json = 1; break;
+    case OPT_PLAN_LISTS: cfg->plan_lists = 1; break;
+    case OPT_PLAN_MODE:
+      if (!strcmp(optarg, "auto")) cfg->plan_mode = PLAN_AUTO;
+      else if (!strcmp(optarg, "whole")) cfg->plan_mode = PLAN_WHOLE;
+      else if (!strcmp(optarg, "part")) cfg->plan_mode = PLAN_PART;
+      else return bad_usage(cmd, "--plan-mode '%s': expected auto, whole or part", optarg);
+      plan_rank_given = 1;
+      break;
     case OPT_TRACE: cfg->trace = optarg; break;
     case OPT_GRAPH:
     case 'o': cfg->graph = optarg; break;
@@ -271,8 +287,9 @@ static int parse_options(const char *cmd, int argc, char **argv, run_config *cfg
     default: return bad_usage(cmd, "unknown option or missing value: '%s'", argv[optind - 1]);
     }
   }
-  if ((plan_rank_given || cfg->plan_json) && !cfg->plan_ranks)
-    return bad_usage(cmd, "%s", "--plan-rank and --plan-json need --plan-ranks K");
+  if ((plan_rank_given || cfg->plan_json || cfg->plan_lists) && !cfg->plan_ranks)
+    return bad_usage(cmd, "%s", "--plan-rank, --plan-mode, --plan-json and --plan-lists need --plan-ranks K");
+  if (cfg->plan_lists && !cfg->plan_json) return bad_usage(cmd, "%s", "--plan-lists needs --plan-json");
   if (cfg->plan_ranks && cfg->plan_rank >= cfg->plan_ranks) {
     char msg[96];
     snprintf(msg, sizeof msg, "--plan-rank %d: expected a rank from 0 to %d (--plan-ranks %d)", cfg->plan_rank,

@@ -145,6 +145,15 @@ static int build_graph(cask_ctx *ctx, const job *j, cask_graph **g) {
   return rc ? EXIT_TASK : 0;
 }
 
+static int plan_job(cask_ctx *ctx, const job *j, const run_config *cfg) {
+  cask_array **arrays = malloc((size_t)j->nout * sizeof *arrays);
+  if (!arrays) return EXIT_TASK;
+  for (int k = 0; k < j->nout; k++) arrays[k] = j->out[k].a;
+  int code = plan_arrays(ctx, j->nout, arrays, cfg);
+  free(arrays);
+  return code;
+}
+
 static int write_graph(cask_graph *g, const run_config *cfg) {
   int rc;
   if (!cfg->graph && !cfg->graph_dot) {
@@ -322,12 +331,6 @@ static int run_graph_file(const run_config *cfg) {
   return code;
 }
 
-static double seconds_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int job_command_run(const run_config *cfg) {
   if (is_graph_file(cfg->job)) return run_graph_file(cfg);
   cask_ctx *ctx;
@@ -337,10 +340,9 @@ int job_command_run(const run_config *cfg) {
   /* --graph and --dry-run look at the graph of the job's arrays (the run
    * adds a writer task per output block, which holds an open file) */
   cask_graph *g = NULL;
-  double t0 = seconds_now();
-  int need_graph = cfg->graph || cfg->dry_run || cfg->plan_ranks;
+  int need_graph = cfg->graph || cfg->dry_run;
   if (need_graph && !(code = build_graph(ctx, &j, &g)) && cfg->graph) code = write_graph(g, cfg);
-  if (!code && cfg->plan_ranks) code = plan_command(g, cfg, seconds_now() - t0);
+  if (!code && cfg->plan_ranks) code = plan_job(ctx, &j, cfg);
   else if (!code && cfg->dry_run) {
     if (mpi_session_rank() == 0) print_plan(cask_ctx_runtime(ctx), g); /* every rank's is the same */
   }

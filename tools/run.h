@@ -7,6 +7,9 @@
 
 /* EXIT_INTERRUPTED becomes 128 + the signal in main */
 enum { EXIT_TASK = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
+/* --plan-mode: the rank's part of the graph when the job allows it, the
+ * whole graph, or the part only (an error when the job does not allow it) */
+enum { PLAN_AUTO = 0, PLAN_WHOLE, PLAN_PART };
 
 typedef struct run_config {
   const char *job;        /* the job file */
@@ -21,6 +24,8 @@ typedef struct run_config {
   int plan_ranks;         /* > 0: print rank plan_rank's plan on that many ranks, run nothing */
   int plan_rank;
   int plan_json;          /* that plan as one JSON object */
+  int plan_lists;         /* with the keys of its tasks, sends and receives */
+  int plan_mode;          /* PLAN_AUTO, PLAN_WHOLE or PLAN_PART */
   atomic_int *interrupted; /* the signal (SIGINT, SIGTERM, SIGHUP) that stopped the run, or 0 */
 } run_config;
 

@@ -14,6 +14,7 @@
 /* Every file's op registrar (SQLite's builtin function table, blosc2's
  * register_codecs): a graph file naming any of these ops can be run. */
 static void (*const registrars[])(void) = {
+  cask__register_ghost_ops,
   cask__register_source_ops,
   cask__register_reduce_ops,
   cask__register_scan_ops,

@@ -670,6 +670,18 @@ CASK_API int cask_array_graph(cask_array *a, cask_graph **out);
  * (array 0's blocks in C order, then array 1's, ...) to find it in the
  * results of cask_run; one allocation, free it with cask_free. */
 CASK_API int cask_arrays_graph(int n, cask_array *const *arrays, cask_graph **out, char ***block_keys);
+/* Rank `rank`'s part of that graph on nranks ranks (flat planning,
+ * docs/distributed.md): the tasks the rank runs, and stand-ins ("ghosts",
+ * placed on their owners) for the other ranks' tasks it receives from or
+ * sends to, so cask_plan_new_flags(g, nranks, rank, CASK_PLAN_NO_BROADCAST)
+ * gives the rank's plan of the whole graph in time and memory that grow
+ * with the rank's part only. Only for jobs of sources, file reads and
+ * elementwise steps on one grid of blocks with reductions of them as
+ * outputs, on at most as many ranks as blocks: for others *out is NULL
+ * (CASK_OK) and why says what stopped it (why_cap bytes). The graph is
+ * for planning: it is not culled and its ghosts never run. */
+CASK_API int cask_arrays_graph_part(int n, cask_array *const *arrays, int nranks, int rank, cask_graph **out,
+                                    char *why, size_t why_cap);
 
 #ifdef __cplusplus
 }

@@ -49,6 +49,13 @@ typedef struct cask__node_class {
   int unknown_ok; /* takes inputs of unknown block lengths (a->unknown) */
   /* The key prefix of a's blocks when it is not name (a source's op). */
   const char *(*prefix)(const cask_array *a);
+  /* Flat planning (anchor.c, docs/flat-planning.md). aligned: block bidx
+   * of a node on the anchor grid reads only tasks of anchor block bidx
+   * (sources, file reads, elementwise trees). lower_part: the tasks of a
+   * rank for the input blocks at its anchor positions pos[0..npos-1]
+   * (ascending), with ghosts for other ranks' neighbours (reductions). */
+  int aligned;
+  int (*lower_part)(cask__lower *L, cask_array *a, const int64_t *pos, size_t npos);
 } cask__node_class;
 
 /* Sources (creation functions, a caller's buffer) compute element values
@@ -164,11 +171,47 @@ static inline int cask__is_elementwise(const cask_array *a) {
          a->kind == CASK__NODE_WHERE || a->kind == CASK__NODE_CAST;
 }
 
+/* The anchor grid of a job for flat planning (anchor.c): the blocks of
+ * the nodes every task lies at, numbered in positions (lexicographic, axis
+ * perm[0] slowest), split into runs of positions, one per rank. */
+typedef struct cask__anchor {
+  int ndim;
+  int64_t shape[CASK_MAX_NDIM], chunk[CASK_MAX_NDIM];
+  int64_t nb[CASK_MAX_NDIM]; /* blocks per axis */
+  int perm[CASK_MAX_NDIM];
+  int64_t count;
+} cask__anchor;
+
 /* Lowering (lower.c). */
 struct cask__lower {
   cask_graph *g;
   cask_ctx *ctx;
+  const cask__anchor *G; /* non-NULL: roots get RUN hints (cask__stamp_root) */
+  int nranks, rank;      /* nranks > 0: only rank's part, other ranks' neighbours as ghosts */
 };
+
+/* anchor.c. 1 when the outputs form a job each rank can lower its part
+ * of alone (sources, file reads and elementwise steps on one grid of
+ * blocks, reductions of them as outputs only), with its grid in *G; else 0
+ * with the reason in why. Depends on the arrays only (never on K). */
+int cask__anchor_find(int n, cask_array *const *outs, cask__anchor *G, char *why, size_t cap);
+/* Whether a has G's shape and chunks (its blocks are anchor blocks). */
+int cask__anchor_on(const cask__anchor *G, const cask_array *a);
+int64_t cask__anchor_pos(const cask__anchor *G, const int64_t *abidx);
+void cask__anchor_at(const cask__anchor *G, int64_t p, int64_t *abidx);
+/* The rank owning position p on nranks ranks, and a rank's positions
+ * lo .. lo + n - 1 (place.c's split of roots into runs). */
+int cask__anchor_rank(const cask__anchor *G, int64_t p, int nranks);
+void cask__anchor_range(const cask__anchor *G, int nranks, int rank, int64_t *lo, int64_t *n);
+/* Gives root task id (no inputs, no hint yet) of anchor block abidx its
+ * RUN hint; nothing when L has no grid. */
+int cask__stamp_root(cask__lower *L, cask_task_id id, const int64_t *abidx);
+/* A stand-in in a rank's partial graph for task key of rank owner (a
+ * producer it receives, or a reader it sends to, with the given inputs),
+ * of size bytes; the existing task when the key is there. */
+void cask__register_ghost_ops(void); /* lower.c */
+int cask__ghost(cask__lower *L, const char *key, int owner, const cask_task_id *deps, size_t ndeps, int64_t size,
+                cask_task_id *out);
 /* The task computing block `bidx` of a; added (with what it needs) unless
  * the graph has it. */
 int cask__lower_block(cask__lower *L, cask_array *a, const int64_t *bidx, cask_task_id *out);

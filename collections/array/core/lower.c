@@ -25,7 +25,37 @@ int cask__lower_block(cask__lower *L, cask_array *a, const int64_t *bidx, cask_t
   if (cask_graph_find(L->g, key, out) == CASK_OK) return CASK_OK;
   /* Every node kind lowers through its class: a new kind never edits this. */
   int rc = a->cls->lower(L, a, bidx, key, out);
+  /* in a job on an anchor grid every root is a block of a node on it */
+  if (!rc && L->G && cask__anchor_on(L->G, a)) rc = cask__stamp_root(L, *out, bidx);
   if (rc && !L->ctx->errmsg[0])
     cask__fail(L->ctx, rc, "building block %s: %s", key, cask_graph_errmsg(L->g));
+  return rc;
+}
+
+/* ---- ghosts ------------------------------------------------------------ */
+
+static const cask_op *op_ghost;
+
+/* A ghost only stands in a rank's plan for another rank's task: running
+ * one is a bug of the executor, reported, never a crash. */
+static int ghost_run(cask_task_io *io) {
+  cask__fmt(io->errmsg, io->errmsg_cap, "a ghost task (another rank's task) was run");
+  return CASK_EINVAL;
+}
+
+void cask__register_ghost_ops(void) {
+  cask_op_register(&(cask_op){.name = "array.ghost", .run = ghost_run}, &op_ghost);
+}
+
+int cask__ghost(cask__lower *L, const char *key, int owner, const cask_task_id *deps, size_t ndeps, int64_t size,
+                cask_task_id *out) {
+  /* a task this rank sends to and then receives from (a fold whose
+   * blocks alternate between ranks) is one ghost */
+  if (cask_graph_find(L->g, key, out) == CASK_OK) return CASK_OK;
+  cask_place_hint h = {CASK_PLACE_RANK, (uint32_t)owner, 0, 0, 0};
+  int rc = cask__graph_add(L->g, key, op_ghost, NULL, 0, deps, ndeps, out);
+  if (!rc) cask_graph_set_size(L->g, *out, size);
+  if (!rc) rc = cask_graph_set_place(L->g, *out, &h);
+  if (!rc) rc = cask__graph_set_ghost(L->g, *out);
   return rc;
 }

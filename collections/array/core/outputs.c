@@ -77,7 +77,11 @@ int cask_arrays_graph(int n, cask_array *const *arrays, cask_graph **out, char *
   cask_graph *g;
   if ((rc = cask__check_block_count(n, arrays))) return rc;
   if ((rc = cask_graph_new(&g))) return cask__fail(ctx, rc, "arrays_graph: %s", cask_strerror(rc));
-  cask__lower L = {g, ctx};
+  /* roots of a job on an anchor grid carry their positions, so a rank
+   * building only its part (cask_arrays_graph_part) places them alike */
+  cask__anchor G;
+  char why[256];
+  cask__lower L = {g, ctx, cask__anchor_find(n, arrays, &G, why, sizeof why) ? &G : NULL, 0, 0};
   keybuf keys = {0};
   for (int k = 0; k < n && !rc; k++) rc = lower_all(&L, arrays[k], block_keys ? &keys : NULL);
   if (rc == CASK_ENOMEM && !ctx->errmsg[0]) cask__fail(ctx, rc, "arrays_graph: out of memory");
@@ -87,6 +91,77 @@ int cask_arrays_graph(int n, cask_array *const *arrays, cask_graph **out, char *
   if (!rc && block_keys && (rc = keys_out(&keys, block_keys)))
     cask__fail(ctx, rc, "arrays_graph: out of memory");
   cask__free(keys.text);
+  if (rc) {
+    cask_graph_free(g);
+    return rc;
+  }
+  *out = g;
+  return CASK_OK;
+}
+
+/* ---- one rank's part --------------------------------------------------- */
+
+/* The rank's tasks of output a: its blocks at the rank's positions (an
+ * aligned node), or its class's part (a reduction). */
+static int lower_output_part(cask__lower *L, cask_array *a, const int64_t *pos, size_t npos) {
+  if (a->cls->lower_part) return a->cls->lower_part(L, a, pos, npos);
+  int rc = CASK_OK;
+  for (size_t k = 0; k < npos && !rc; k++) {
+    int64_t bidx[CASK_MAX_NDIM];
+    cask_task_id id;
+    cask__anchor_at(L->G, pos[k], bidx);
+    rc = cask__lower_block(L, a, bidx, &id);
+    if (!rc) rc = cask_graph_set_output(L->g, id, 1);
+  }
+  return rc;
+}
+
+/* Whether output k is one of outputs 0..k-1 (the same node, or the same
+ * expression built twice: its tasks have the same keys). */
+static int repeated(cask_array *const *arrays, int k) {
+  for (int i = 0; i < k; i++)
+    if (arrays[i] == arrays[k] || (arrays[i]->token == arrays[k]->token && arrays[i]->cls == arrays[k]->cls))
+      return 1;
+  return 0;
+}
+
+int cask_arrays_graph_part(int n, cask_array *const *arrays, int nranks, int rank, cask_graph **out, char *why,
+                           size_t why_cap) {
+  if (!out || !why || !why_cap) return CASK_EINVAL;
+  *out = NULL;
+  why[0] = '\0';
+  int rc = check_arrays(n, arrays);
+  if (rc) return rc;
+  cask_ctx *ctx = arrays[0]->ctx;
+  ctx->errmsg[0] = '\0';
+  if (nranks < 1 || rank < 0 || rank >= nranks)
+    return cask__fail(ctx, CASK_EINVAL, "arrays_graph_part: rank %d of %d ranks", rank, nranks);
+  cask__anchor G;
+  if (!cask__anchor_find(n, arrays, &G, why, why_cap)) return CASK_OK;
+  if (G.count < nranks) {
+    /* more ranks than anchor blocks: the whole graph's placement may find
+     * broadcasts, which a part cannot see */
+    snprintf(why, why_cap, "%d ranks but %lld anchor blocks", nranks, (long long)G.count);
+    return CASK_OK;
+  }
+  int64_t lo, npos;
+  cask__anchor_range(&G, nranks, rank, &lo, &npos);
+  int64_t *pos = cask__malloc((size_t)(npos ? npos : 1) * sizeof *pos);
+  cask_graph *g = NULL;
+  if (!pos || (rc = cask_graph_new(&g))) {
+    cask__free(pos);
+    return cask__fail(ctx, CASK_ENOMEM, "arrays_graph_part: out of memory");
+  }
+  for (int64_t k = 0; k < npos; k++) pos[k] = lo + k;
+  cask__lower L = {g, ctx, &G, nranks, rank};
+  for (int k = 0; k < n && !rc; k++)
+    if (!repeated(arrays, k)) rc = lower_output_part(&L, arrays[k], pos, (size_t)npos);
+  cask__free(pos);
+  if (rc == CASK_ENOMEM && !ctx->errmsg[0]) cask__fail(ctx, rc, "arrays_graph_part: out of memory");
+  if (rc && !ctx->errmsg[0]) cask__fail(ctx, rc, "arrays_graph_part: %s", cask_graph_errmsg(g));
+  /* no cull: a task whose only reader is another rank's is needed */
+  if (!rc && (rc = cask_graph_optimize(g, CASK_OPT_FUSE | CASK_OPT_ORDER)))
+    cask__fail(ctx, rc, "optimizing the graph: %s", cask_graph_errmsg(g));
   if (rc) {
     cask_graph_free(g);
     return rc;

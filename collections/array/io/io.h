@@ -86,7 +86,7 @@ int cask__lower_read(cask__lower *L, cask_array *a, const int64_t *bidx, const c
 /* The reader class called kind for a head of type head_t with fields off,
  * ext and path_len, running the op *op_ptr. */
 #define CASK__READER_CLASS(kind, head_t, op_ptr)                                        \
-  {{.name = (kind), .lower = cask__lower_read}, (op_ptr), sizeof(head_t),              \
+  {{.name = (kind), .lower = cask__lower_read, .aligned = 1}, (op_ptr), sizeof(head_t),              \
    offsetof(head_t, off), offsetof(head_t, ext), offsetof(head_t, path_len)}
 
 /* The ops of each file, registered once per process by init.c's table. */

@@ -144,7 +144,7 @@ static int only_target(int n, const cask_target *t, int k) {
 /* The graph of every target's blocks and writers, optimized. */
 static int build(int n, const cask_target *t, const cask__writer *w, cask_graph *g) {
   cask_ctx *ctx = t[0].array->ctx;
-  cask__lower L = {g, ctx};
+  cask__lower L = {g, ctx, NULL, 0, 0};
   int rc = CASK_OK;
   for (int k = 0; k < n && !rc; k++) {
     cask_array *a = t[k].array;

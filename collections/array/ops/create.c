@@ -359,4 +359,5 @@ static int lower_source(cask__lower *L, cask_array *a, const int64_t *bidx, cons
   return rc;
 }
 
-const cask__node_class cask__source_class = {.name = "source", .lower = lower_source, .prefix = source_name};
+const cask__node_class cask__source_class = {.name = "source", .lower = lower_source, .prefix = source_name,
+                                             .aligned = 1};

@@ -280,7 +280,8 @@ static int lower_elementwise(cask__lower *L, cask_array *a, const int64_t *bidx,
   return rc;
 }
 
-const cask__node_class cask__elementwise_class = {.name = "elementwise", .lower = lower_elementwise};
+const cask__node_class cask__elementwise_class = {.name = "elementwise", .lower = lower_elementwise,
+                                                  .aligned = 1};
 
 void cask__register_kernel_ops(void) {
   cask_op_register(&(cask_op){.name = "array.kernel", .run = kernel_run, .flags = CASK_OP_PURE}, &op_kernel);

@@ -15,6 +15,7 @@
  * count. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "../../../core/clones.h"
 #include "../core/dtype.h"
@@ -761,6 +762,7 @@ static int lower_partial(cask__lower *L, cask_array *r, const int64_t *ibidx, ca
   size_t len = offsetof(partial_args, prog) + cask__program_size(&a.prog);
   rc = cask__graph_add(L->g, key, op_partial, &a, len, deps, a.prog.nleaves, out);
   if (!rc) cask_graph_set_size(L->g, *out, partial_bytes(r, a.shape));
+  if (!rc) rc = cask__stamp_root(L, *out, ibidx); /* a partial of generated blocks */
   return rc;
 }
 
@@ -776,41 +778,83 @@ static int64_t fold_segment(int64_t n) {
   return s < 8 ? 8 : s;
 }
 
-/* One combine of a and b (in that order) into *out, its size b's. */
+/* One combine of a and b (in that order) into *out, its size b's. Each
+ * combine follows its input 1 (its partial, or the segment's state): a tie
+ * of two equal states would otherwise keep the fold on the first rank. */
 static int add_combine(cask__lower *L, const char *key, const combine_args *ca, cask_task_id a, cask_task_id b,
-                       const cask_place_hint *h, cask_task_id *out) {
+                       cask_task_id *out) {
+  static const cask_place_hint follow_input1 = {CASK_PLACE_FOLLOW, 1, 0, 0, 0};
   cask_task_id in[2] = {a, b};
   int rc = cask__graph_add(L->g, key, op_combine, ca, sizeof *ca, in, 2, out);
   if (!rc) cask_graph_set_size(L->g, *out, cask_graph_size_estimate(L->g, b));
-  if (!rc) rc = cask_graph_set_place(L->g, *out, h);
+  if (!rc) rc = cask_graph_set_place(L->g, *out, &follow_input1);
   return rc;
+}
+
+/* The task of output block bidx (under key) from the fold's state. */
+static int add_finalize(cask__lower *L, cask_array *r, const int64_t *bidx, const char *key, cask_task_id state,
+                        cask_task_id *out) {
+  finalize_args fa;
+  memset(&fa, 0, sizeof fa);
+  fa.op = r->op;
+  fa.ddof = r->p.reduce.ddof;
+  fa.ndim = r->ndim;
+  fa.isint = state_isint(r);
+  fa.dtype = r->dtype;
+  int64_t off[CASK_MAX_NDIM];
+  cask__block_box(r, bidx, off, fa.shape);
+  int rc = cask__graph_add(L->g, key, op_finalize, &fa, sizeof fa, &state, 1, out);
+  int64_t n = (int64_t)cask__itemsize(r);
+  for (int i = 0; i < r->ndim; i++) n *= fa.shape[i] < 0 ? 1 : fa.shape[i]; /* unknown: a guess */
+  if (!rc) cask_graph_set_size(L->g, *out, n);
+  return rc;
+}
+
+/* The fold of output block b: its n input blocks, number j in C order over
+ * the reduced axes (the kept axes at b's indices). */
+typedef struct fold_plan {
+  cask_array *r;
+  int64_t bidx[CASK_MAX_NDIM]; /* the output block */
+  int64_t n, seg;              /* input blocks; segment length */
+  char key[512];               /* the output block's task key */
+} fold_plan;
+
+static void fold_init(fold_plan *f, cask_array *r, const int64_t *bidx) {
+  cask_array *in = r->in[0];
+  f->r = r;
+  f->n = 1;
+  for (int i = 0; i < in->ndim; i++)
+    if (r->p.reduce.axes & (1u << i)) f->n *= cask__nblocks(in, i);
+  memcpy(f->bidx, bidx, sizeof f->bidx[0] * (size_t)r->ndim);
+  f->seg = fold_segment(f->n);
+  cask__node_block_key(r, bidx, f->key, sizeof f->key);
+}
+
+/* Input block j of the fold. */
+static void fold_block(const fold_plan *f, int64_t j, int64_t *ibidx) {
+  const cask_array *in = f->r->in[0];
+  for (int i = in->ndim - 1, k = f->r->ndim - 1; i >= 0; i--) {
+    if (f->r->p.reduce.axes & (1u << i)) {
+      int64_t nb = cask__nblocks(in, i);
+      ibidx[i] = j % nb;
+      j /= nb;
+    } else {
+      ibidx[i] = f->bidx[k--];
+    }
+  }
 }
 
 static int lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, const char *key,
                        cask_task_id *out) {
-  cask_array *in = r->in[0];
-  uint32_t axes = r->p.reduce.axes;
-  /* Input blocks: kept axes at this output block, reduced axes over all
-   * their blocks in C order (the fixed combine order). */
-  int64_t ibidx[CASK_MAX_NDIM], count = 1;
-  int64_t at[CASK_MAX_NDIM] = {0}, span[CASK_MAX_NDIM]; /* the walk over reduced axes */
-  for (int i = 0, k = 0; i < in->ndim; i++) {
-    if (axes & (1u << i)) {
-      ibidx[i] = 0;
-      count *= span[i] = cask__nblocks(in, i);
-    } else {
-      ibidx[i] = bidx[k++];
-      span[i] = 1;
-    }
-  }
+  fold_plan f;
+  fold_init(&f, r, bidx);
+  int64_t count = f.n, ibidx[CASK_MAX_NDIM];
   cask_task_id *level = cask__malloc((size_t)count * sizeof *level);
   if (!level) return cask__fail(L->ctx, CASK_ENOMEM, "out of memory lowering %s", key);
   int rc = CASK_OK;
   for (int64_t j = 0; j < count && !rc; j++) {
+    fold_block(&f, j, ibidx);
     rc = lower_partial(L, r, ibidx, &level[j]);
-    cask__index_next(in->ndim, at, span); /* next reduced block */
-    for (int i = 0; i < in->ndim; i++)
-      if (axes & (1u << i)) ibidx[i] = at[i];
   }
   /* A two-level fold over the partials in block order (docs/distributed.md,
    * "Reductions"): the blocks split into segments of S consecutive blocks,
@@ -822,42 +866,164 @@ static int lower_reduce(cask__lower *L, cask_array *r, const int64_t *bidx, cons
    * most 2 states (the straddling segment's and the top fold's), and a
    * segment's chain advances as its partials complete, so a rank keeps at
    * most about S partials and count / S segment states waiting for an
-   * earlier rank (a single chain would keep all its partials). Each
-   * combine follows its input 1 (its partial, or the segment's state): a
-   * tie of two equal states would otherwise keep the fold on the first
-   * rank. The states are small (a value per kept element and field), so
-   * the serial merges cost little beside the partials. */
+   * earlier rank (a single chain would keep all its partials). The states
+   * are small (a value per kept element and field), so the serial merges
+   * cost little beside the partials. lower_reduce_part builds the same
+   * tasks, under the same keys, for one rank's blocks. */
   combine_args ca = {r->op, state_isint(r)};
   char ckey[600];
-  static const cask_place_hint follow_input1 = {CASK_PLACE_FOLLOW, 1, 0, 0, 0};
-  int64_t seg = fold_segment(count);
+  int64_t seg = f.seg;
   for (int64_t s0 = 0; !rc && s0 < count; s0 += seg) {
     int64_t end = s0 + seg < count ? s0 + seg : count;
     for (int64_t j = s0 + 1; !rc && j < end; j++) { /* level[s0]: the segment's state */
       snprintf(ckey, sizeof ckey, "%s-combine-%lld", key, (long long)j);
-      rc = add_combine(L, ckey, &ca, level[s0], level[j], &follow_input1, &level[s0]);
+      rc = add_combine(L, ckey, &ca, level[s0], level[j], &level[s0]);
     }
     if (rc || s0 == 0) continue;
     snprintf(ckey, sizeof ckey, "%s-combine-seg-%lld", key, (long long)(s0 / seg));
-    rc = add_combine(L, ckey, &ca, level[0], level[s0], &follow_input1, &level[0]); /* the top fold */
+    rc = add_combine(L, ckey, &ca, level[0], level[s0], &level[0]); /* the top fold */
   }
-  if (!rc) {
-    finalize_args fa;
-    memset(&fa, 0, sizeof fa);
-    fa.op = r->op;
-    fa.ddof = r->p.reduce.ddof;
-    fa.ndim = r->ndim;
-    fa.isint = state_isint(r);
-    fa.dtype = r->dtype;
-    int64_t off[CASK_MAX_NDIM];
-    cask__block_box(r, bidx, off, fa.shape);
-    rc = cask__graph_add(L->g, key, op_finalize, &fa, sizeof fa, level, 1, out);
-    int64_t n = (int64_t)cask__itemsize(r);
-    for (int i = 0; i < r->ndim; i++) n *= fa.shape[i] < 0 ? 1 : fa.shape[i]; /* unknown: a guess */
-    if (!rc) cask_graph_set_size(L->g, *out, n);
-  }
+  if (!rc) rc = add_finalize(L, r, bidx, key, level[0], out);
   cask__free(level);
   return rc;
 }
 
-const cask__node_class cask__reduce_class = {.name = "reduce", .lower = lower_reduce};
+/* ---- one rank's part of the folds (flat planning) ---------------------- */
+
+/* The key of the state after input j of f (partial j at a segment's
+ * start, else combine j). */
+static void state_key(const fold_plan *f, int64_t j, char *buf, size_t cap) {
+  if (j % f->seg) {
+    snprintf(buf, cap, "%s-combine-%lld", f->key, (long long)j);
+  } else {
+    int64_t ibidx[CASK_MAX_NDIM];
+    fold_block(f, j, ibidx);
+    cask__block_key(buf, cap, "reduce-partial", f->r->token, f->r->in[0]->ndim, ibidx);
+  }
+}
+
+/* The key of the top fold's state after segment s (s's own state for 0). */
+static void acc_key(const fold_plan *f, int64_t s, char *buf, size_t cap) {
+  if (s) snprintf(buf, cap, "%s-combine-seg-%lld", f->key, (long long)s);
+  else state_key(f, (f->seg < f->n ? f->seg : f->n) - 1, buf, cap);
+}
+
+/* The rank making input j's partial, and every state after j. */
+static int fold_owner(const cask__lower *L, const fold_plan *f, int64_t j) {
+  int64_t ibidx[CASK_MAX_NDIM];
+  fold_block(f, j, ibidx);
+  return cask__anchor_rank(L->G, cask__anchor_pos(L->G, ibidx), L->nranks);
+}
+
+/* The bytes of the state after input j (its partial's, as add_combine
+ * sizes a combine by its input 1). */
+static int64_t state_size(const fold_plan *f, int64_t j) {
+  int64_t ibidx[CASK_MAX_NDIM], off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM];
+  fold_block(f, j, ibidx);
+  cask__block_box(f->r->in[0], ibidx, off, ext);
+  return partial_bytes(f->r, ext);
+}
+
+/* The state task after input `at` (its producer `at`, top fold s when
+ * seg_state), this rank's or a ghost of its owner's. */
+static int input_state(cask__lower *L, const fold_plan *f, int64_t at, int64_t s, int top, cask_task_id *out) {
+  char key[600];
+  if (top) acc_key(f, s, key, sizeof key);
+  else state_key(f, at, key, sizeof key);
+  int owner = fold_owner(L, f, at);
+  if (owner == L->rank) {
+    int rc = cask_graph_find(L->g, key, out);
+    return rc ? cask__fail(L->ctx, CASK_EINVAL, "lowering %s: state %s of this rank is missing", f->key, key) : rc;
+  }
+  return cask__ghost(L, key, owner, NULL, 0, state_size(f, at), out);
+}
+
+/* A ghost of the reader of state `id` when it is on another rank: the
+ * combine after input at + 1 (top: the top fold of segment s + 1). */
+static int remote_reader(cask__lower *L, const fold_plan *f, int64_t at, int64_t s, int top, cask_task_id id) {
+  char key[600];
+  int64_t next = top ? ((s + 2) * f->seg < f->n ? (s + 2) * f->seg : f->n) - 1 : at + 1;
+  int owner = fold_owner(L, f, next);
+  if (owner == L->rank) return CASK_OK;
+  if (top) snprintf(key, sizeof key, "%s-combine-seg-%lld", f->key, (long long)(s + 1));
+  else snprintf(key, sizeof key, "%s-combine-%lld", f->key, (long long)next);
+  cask_task_id ghost;
+  return cask__ghost(L, key, owner, &id, 1, state_size(f, next), &ghost);
+}
+
+/* This rank's tasks of fold f for its input j (ascending within f): the
+ * partial, the combine taking it in, the top fold of a segment ending at
+ * j, the output block after the last; ghosts for the states read from and
+ * handed to other ranks (the closed form of lower_reduce's edges). */
+static int fold_part(cask__lower *L, const fold_plan *f, int64_t j) {
+  int64_t ibidx[CASK_MAX_NDIM], s = j / f->seg, start = s * f->seg;
+  int64_t end = (start + f->seg < f->n ? start + f->seg : f->n) - 1, last = (f->n - 1) / f->seg;
+  combine_args ca = {f->r->op, state_isint(f->r)};
+  char key[600];
+  cask_task_id p, in, state, acc;
+  fold_block(f, j, ibidx);
+  int rc = lower_partial(L, f->r, ibidx, &p);
+  state = p;
+  if (!rc && j != start && !(rc = input_state(L, f, j - 1, 0, 0, &in))) {
+    snprintf(key, sizeof key, "%s-combine-%lld", f->key, (long long)j);
+    rc = add_combine(L, key, &ca, in, p, &state);
+  }
+  if (rc || j != end) return rc ? rc : remote_reader(L, f, j, 0, 0, state);
+  acc = state; /* the segment's state, read by the top fold on this rank */
+  if (s && !(rc = input_state(L, f, (s * f->seg) - 1, s - 1, 1, &in))) {
+    snprintf(key, sizeof key, "%s-combine-seg-%lld", f->key, (long long)s);
+    rc = add_combine(L, key, &ca, in, state, &acc);
+  }
+  if (rc) return rc;
+  if (s != last) return remote_reader(L, f, j, s, 1, acc);
+  cask_task_id out;
+  if (!(rc = add_finalize(L, f->r, f->bidx, f->key, acc, &out))) rc = cask_graph_set_output(L->g, out, 1);
+  return rc;
+}
+
+typedef struct fold_at {
+  int64_t b, j; /* output block (C order) and input number in its fold */
+} fold_at;
+
+static int cmp_fold_at(const void *x, const void *y) {
+  const fold_at *a = x, *b = y;
+  if (a->b != b->b) return a->b < b->b ? -1 : 1;
+  return (a->j > b->j) - (a->j < b->j);
+}
+
+/* The rank's part of every fold reading its anchor blocks, fold by fold
+ * and in each in input order (a combine finds its rank's input made). */
+static int lower_reduce_part(cask__lower *L, cask_array *r, const int64_t *pos, size_t npos) {
+  cask_array *in = r->in[0];
+  fold_at *at = cask__malloc((npos ? npos : 1) * sizeof *at);
+  if (!at) return cask__fail(L->ctx, CASK_ENOMEM, "out of memory lowering a part of a reduction");
+  for (size_t k = 0; k < npos; k++) {
+    int64_t ibidx[CASK_MAX_NDIM], b = 0, j = 0;
+    cask__anchor_at(L->G, pos[k], ibidx);
+    for (int i = 0; i < in->ndim; i++) {
+      int64_t nb = cask__nblocks(in, i);
+      if (r->p.reduce.axes & (1u << i)) j = j * nb + ibidx[i];
+      else b = b * nb + ibidx[i];
+    }
+    at[k] = (fold_at){b, j};
+  }
+  qsort(at, npos, sizeof *at, cmp_fold_at);
+  int rc = CASK_OK;
+  fold_plan f;
+  for (size_t k = 0; k < npos && !rc; k++) {
+    if (!k || at[k].b != at[k - 1].b) {
+      int64_t bidx[CASK_MAX_NDIM], b = at[k].b;
+      for (int i = r->ndim - 1; i >= 0; i--) {
+        int64_t nb = cask__nblocks(r, i);
+        bidx[i] = b % nb;
+        b /= nb;
+      }
+      fold_init(&f, r, bidx);
+    }
+    rc = fold_part(L, &f, at[k].j);
+  }
+  cask__free(at);
+  return rc;
+}
+
+const cask__node_class cask__reduce_class = {.name = "reduce", .lower = lower_reduce, .lower_part = lower_reduce_part};

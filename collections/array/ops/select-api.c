@@ -398,7 +398,7 @@ static int count_pass(cask_ctx *ctx, cask_array *counts, int64_t nb, const cask_
   char key[512];
   if (!rc) ctx->errmsg[0] = '\0';
   if (!rc) rc = cask_graph_new(&g);
-  cask__lower L = {g, ctx};
+  cask__lower L = {g, ctx, NULL, 0, 0};
   for (int64_t k = 0; k < nb && !rc; k++) {
     cask_task_id id;
     if (!(rc = cask__lower_block(&L, counts, &k, &id))) rc = cask_graph_set_output(g, id, 1);

@@ -165,7 +165,7 @@ int cask_graph_add_array(cask_graph *g, cask_array *a, cask_task_id *ids, size_t
                       nids);
   int rc = cask__check_block_count(1, &a);
   if (rc) return rc;
-  cask__lower L = {g, ctx};
+  cask__lower L = {g, ctx, NULL, 0, 0};
   int64_t idx[CASK_MAX_NDIM] = {0};
   for (size_t k = 0; k < nids; k++) {
     if ((rc = cask__lower_block(&L, a, idx, &ids[k]))) {
