@@ -37,7 +37,7 @@ static uint64_t task_digest(const cask_graph *g, uint32_t t) {
                               : hash_call(h, r->op, args, r->args_len);
   h = mix(h, r->ndeps);
   for (uint32_t k = 0; k < r->ndeps; k++) h = mix(h, g->dep_hash[r->deps_off + k]);
-  h = mix(h, r->flags & CASK__TASK_OUTPUT);
+  h = mix(h, r->flags & (CASK__TASK_OUTPUT | CASK__TASK_GHOST)); /* a ghost is not the task it stands for */
   h = mix(h, (uint64_t)r->size);
   if (r->place_kind) /* unhinted tasks digest as before hints existed */
     for (int k = 0; k < 4; k++) h = mix(h, ((uint64_t)r->place_kind << 32) | r->place[k]);

@@ -3,8 +3,8 @@
  * the rank count only (never of timing), so every rank computes the same
  * owners alone; and it is computed in walks of the static order, which
  * reaches every task after all of its inputs (on K > 1 ranks, one walk
- * finds the broadcasts first). The rules and their reasons are in
- * docs/distributed.md. */
+ * finds the broadcasts first, unless CASK__PLACE_NO_BROADCAST). The rules
+ * and their reasons are in docs/distributed.md. */
 #include "dist-int.h"
 
 /* Root j of nroots in a run of equal count: the first nroots % K runs hold
@@ -110,9 +110,11 @@ static uint32_t group_of(const cask_graph *g, uint32_t t, const groups *gr) {
 
 /* Marks the broadcasts and counts the groups in one walk of the static
  * order, which reaches a task after its inputs, numbering the roots of the
- * runs as the placement walk does (owner < 0). Nothing to do on one rank. */
+ * runs as the placement walk does (owner < 0). With run_pos, the roots in
+ * the runs are the RUN-hinted ones, numbered by their hint's position (see
+ * cask__place_opts). Nothing to do on one rank. */
 static int find_groups(const cask_graph *g, const uint32_t *order, const int *owner, size_t nroots, int nranks,
-                       groups *gr) {
+                       int run_pos, groups *gr) {
   size_t n = g->ntasks;
   uint64_t run = (nroots + (uint64_t)nranks - 1) / (uint64_t)nranks * SHARE_ONE;
   uint32_t j = 0;
@@ -124,9 +126,12 @@ static int find_groups(const cask_graph *g, const uint32_t *order, const int *ow
     uint32_t t = order[p], nd = g->tasks[t].ndeps, d = readers(g, t), key;
     const uint32_t *deps = g->dep_idx + g->tasks[t].deps_off;
     flow *f = &gr->flow[t];
-    int in_runs = !nd && owner[t] < 0; /* a root without a rank from a hint */
+    const cask__task *r = &g->tasks[t];
+    /* a root without a rank from a hint, or (run_pos) one with a RUN hint */
+    int in_runs = !nd && (run_pos ? r->place_kind == CASK_PLACE_RUN : owner[t] < 0);
     uint64_t share = nd ? 0 : SHARE_ONE;
-    f->lo = in_runs ? j : NO_ROOT, f->hi = in_runs ? j++ : 0;
+    uint32_t at = !in_runs ? 0 : run_pos ? r->place[0] : j++;
+    f->lo = in_runs ? at : NO_ROOT, f->hi = at;
     for (uint32_t k = 0; k < nd; k++) {
       const flow *in = &gr->flow[deps[k]];
       share += in->out;
@@ -174,7 +179,7 @@ static int hinted_rank(const cask_graph *g, uint32_t t, const int *owner, int nr
   case CASK_PLACE_FOLLOW:
     return owner && r->place[0] < r->ndeps ? owner[g->dep_idx[r->deps_off + r->place[0]]] : -1;
   case CASK_PLACE_RANK: return (int)(r->place[0] % (uint32_t)nranks);
-  case CASK_PLACE_RUN: return root_rank(r->place[0], r->place[2], nranks); /* TEMP */
+  case CASK_PLACE_RUN: return root_rank(r->place[0], r->place[2], nranks); /* 0 <= i < ni: set_place */
   default: return -1;
   }
 }
@@ -197,14 +202,18 @@ static int root_by_consumers(const cask_graph *g, uint32_t t, int nranks, grid *
 
 /* The ranks of roots that have one from a hint (theirs or their
  * consumers'), -1 for the others; returns how many others (the roots split
- * into runs) and counts all roots in *all. */
-static size_t place_roots(const cask_graph *g, int nranks, int *owner, grid *c, size_t *all) {
+ * into runs) and counts all roots in *all. *run_n: the count n of the RUN
+ * hints of roots when they all have the same one, 0 when there is none,
+ * UINT32_MAX when two differ. */
+static size_t place_roots(const cask_graph *g, int nranks, int *owner, grid *c, size_t *all, uint32_t *run_n) {
   size_t n = 0;
-  *all = 0;
+  *all = 0, *run_n = 0;
   for (size_t i = 0; i < g->ntasks; i++) {
-    if (g->tasks[i].ndeps) continue;
+    const cask__task *r = &g->tasks[i];
+    if (r->ndeps) continue;
     uint32_t t = (uint32_t)i;
-    owner[t] = g->tasks[t].place_kind ? hinted_rank(g, t, NULL, nranks, c) : root_by_consumers(g, t, nranks, c);
+    owner[t] = r->place_kind ? hinted_rank(g, t, NULL, nranks, c) : root_by_consumers(g, t, nranks, c);
+    if (r->place_kind == CASK_PLACE_RUN) *run_n = !*run_n || *run_n == r->place[2] ? r->place[2] : UINT32_MAX;
     n += owner[t] < 0;
     ++*all;
   }
@@ -235,23 +244,43 @@ static int task_rank(const cask_graph *g, uint32_t t, const int *owner, int nran
   return group_rank(gr, key, nroots, nranks);
 }
 
+/* Spans of RUN-hinted roots (find_groups). A group's members are spread
+ * over the runs of the roots its broadcast is made from, numbered lo..hi
+ * among nroots; root_rank maps a number to a rank. The plain runs number
+ * unhinted roots 0..nroots-1 in the static order, a RUN hint numbers its
+ * root p of n: two scales that cannot be mixed in one span. So when no
+ * root is in the plain runs and every RUN-hinted root has the same n (an
+ * array job planned flat: the library hints all its roots, p = the anchor
+ * block's position, n = the anchor blocks), spans use p and the groups'
+ * ranks root_rank(., n, K): a group lines up with its roots' RUN ranks as
+ * it does with the plain runs. Otherwise RUN roots count as hinted roots
+ * (like RANK ones): outside the spans, which keep the plain numbering.
+ * Graphs without RUN hints are placed as before. */
 int cask__place_opts(cask_graph *g, int nranks, int *owner, uint32_t **by_prio, unsigned flags) {
   if (!g || !owner) return CASK_EINVAL;
   if (nranks < 1 || nranks > CASK_MAX_RANKS) {
     cask__fmt(g->errmsg, sizeof g->errmsg, "place: %d ranks: expected 1 to %d", nranks, CASK_MAX_RANKS);
     return CASK_EINVAL;
   }
+  if (flags & ~(unsigned)CASK__PLACE_NO_BROADCAST) {
+    cask__fmt(g->errmsg, sizeof g->errmsg, "place: unknown flags 0x%x", flags & ~(unsigned)CASK__PLACE_NO_BROADCAST);
+    return CASK_EINVAL;
+  }
   int rc = g->prio && g->validated ? CASK_OK : cask_graph_order(g);
   if (rc) return rc;
   grid c = {0, 0, 0, 0};
-  size_t n = g->ntasks, all, nroots = place_roots(g, nranks, owner, &c, &all), j = 0;
+  uint32_t run_n;
+  size_t n = g->ntasks, all, nroots = place_roots(g, nranks, owner, &c, &all, &run_n), j = 0;
+  int run_pos = nroots == 0 && run_n && run_n != UINT32_MAX;
+  size_t span_n = run_pos ? run_n : nroots; /* what group spans number */
   uint32_t *order = cask__malloc(n * sizeof *order);
   groups gr = {NULL, NULL, NULL};
   tally v = {cask__malloc((size_t)nranks * sizeof *v.acc), cask__calloc((size_t)nranks, sizeof *v.stamp),
              cask__malloc((size_t)nranks * sizeof *v.touched)};
   if (order)
     for (size_t i = 0; i < n; i++) order[g->prio[i]] = (uint32_t)i;
-  if (!order || !v.acc || !v.stamp || !v.touched || (!(flags & 1u) && find_groups(g, order, owner, all, nranks, &gr))) {
+  if (!order || !v.acc || !v.stamp || !v.touched ||
+      (!(flags & CASK__PLACE_NO_BROADCAST) && find_groups(g, order, owner, all, nranks, run_pos, &gr))) {
     cask__fmt(g->errmsg, sizeof g->errmsg, "place: out of memory for %zu tasks on %d ranks", n, nranks);
     rc = CASK_ENOMEM;
     goto free_all;
@@ -262,7 +291,7 @@ int cask__place_opts(cask_graph *g, int nranks, int *owner, uint32_t **by_prio, 
       if (owner[t] < 0) owner[t] = root_rank(j++, nroots, nranks);
       continue;
     }
-    owner[t] = task_rank(g, t, owner, nranks, nroots, &gr, &v, &c);
+    owner[t] = task_rank(g, t, owner, nranks, span_n, &gr, &v, &c);
   }
   if (by_prio) *by_prio = order, order = NULL;
 free_all:
@@ -276,6 +305,8 @@ free_all:
   return rc;
 }
 
-int cask_graph_place(cask_graph *g, int nranks, int *owner) { return cask__place(g, nranks, owner, NULL); }
+int cask__place(cask_graph *g, int nranks, int *owner, uint32_t **by_prio) {
+  return cask__place_opts(g, nranks, owner, by_prio, 0);
+}
 
-int cask__place(cask_graph *g, int nranks, int *owner, uint32_t **by_prio) { return cask__place_opts(g, nranks, owner, by_prio, 0); }
+int cask_graph_place(cask_graph *g, int nranks, int *owner) { return cask__place(g, nranks, owner, NULL); }

@@ -4,7 +4,10 @@
  * the static order, so a rank's sends to b and b's receives from it come
  * in the same order on both sides (an executor can match them by that
  * order), and each (block, destination) appears once however many of the
- * destination's tasks read the block. */
+ * destination's tasks read the block. A rank's partial graph (ghosts:
+ * graph/graph-int.h) plans by the same walk: a ghost producer on rank Q
+ * that a task here reads is a receive from Q, a ghost reader on Q of a
+ * task here a send to Q. */
 #include "dist-int.h"
 
 struct cask_plan {
@@ -73,7 +76,9 @@ static int make_lists(cask_plan *p, const cask_graph *g, const uint32_t *order) 
   return rc;
 }
 
-int cask_plan_new_flags(cask_graph *g, int nranks, int rank, unsigned flags, cask_plan **out) {
+_Static_assert(CASK_PLAN_NO_BROADCAST == CASK__PLACE_NO_BROADCAST, "plan and placement flags differ");
+
+int cask__plan_new_opts(cask_graph *g, int nranks, int rank, unsigned flags, cask_plan **out) {
   if (!g || !out) return CASK_EINVAL;
   *out = NULL;
   if (nranks >= 1 && (rank < 0 || rank >= nranks)) {
@@ -108,7 +113,11 @@ int cask_plan_new_flags(cask_graph *g, int nranks, int rank, unsigned flags, cas
 }
 
 int cask_plan_new(cask_graph *g, int nranks, int rank, cask_plan **out) {
-  return cask_plan_new_flags(g, nranks, rank, 0, out);
+  return cask__plan_new_opts(g, nranks, rank, 0, out);
+}
+
+int cask_plan_new_flags(cask_graph *g, int nranks, int rank, unsigned flags, cask_plan **out) {
+  return cask__plan_new_opts(g, nranks, rank, flags, out);
 }
 
 void cask_plan_free(cask_plan *p) {

@@ -3,8 +3,9 @@
  * run of such links becomes one "cask.fused" task that keeps the tail's key
  * (consumers and callers refer to the tail) and takes the head's
  * dependencies; but never a task into a consumer pinned to a rank (a RANK
- * hint) unless it is pinned there too. Already fused tasks are flattened
- * into the new chain. The graph is changed in place (compact.c). */
+ * hint) unless it is pinned there too, and never a ghost (graph-int.h) or
+ * into one. Already fused tasks are flattened into the new chain. The
+ * graph is changed in place (compact.c). */
 #include "graph-int.h"
 
 static int fusable(const cask_graph *g, uint32_t v) {
@@ -12,7 +13,11 @@ static int fusable(const cask_graph *g, uint32_t v) {
   if (g->succ_off[v + 1] - g->succ_off[v] != 1) return 0;
   uint32_t c = g->succ[g->succ_off[v]];
   if (g->tasks[c].ndeps != 1) return 0;
-  if ((g->tasks[v].flags | g->tasks[c].flags) & CASK__TASK_GHOST) return 0; /* TEMP */
+  /* A ghost stands for another rank's task and has only the edges this
+   * rank knows: "its only consumer" or "its only input" may be false in
+   * the whole graph, and either way the fused task would mix two ranks'
+   * work. */
+  if ((g->tasks[v].flags | g->tasks[c].flags) & CASK__TASK_GHOST) return 0;
   /* A RANK hint pins its own task (rank 0's HDF5 writer: the file handle
    * is there), not the work before it: fused in, an unpinned producer
    * would run on that rank too, so every rank's blocks would be made on
@@ -67,7 +72,9 @@ static int fuse_chain(cask_graph *g, uint32_t tail, uint32_t *chain, uint32_t *d
   memcpy(g->args + g->args_len, *blob, len);
   cask__task *t = &g->tasks[tail];
   /* The placement hint nearest the tail; a FOLLOW names an input of its
-   * own task, so only the head's (whose inputs the fused task takes) holds. */
+   * own task, so only the head's (whose inputs the fused task takes) holds.
+   * GRID, RANK and RUN name no input: a root (RUN) fused into its only
+   * consumer keeps its position in the runs, the fused task being a root. */
   uint32_t kind = 0, place[4] = {0, 0, 0, 0};
   for (size_t i = 0; i < n && !kind; i++) {
     const cask__task *c = &g->tasks[chain[i]];

@@ -15,8 +15,15 @@
 #define CASK__NO_TASK UINT32_MAX
 #define CASK__ERRMSG_CAP 1024
 #define CASK__TASK_OUTPUT 1u
-#define CASK__TASK_GHOST 2u /* TEMP */
-int cask__graph_set_ghost(cask_graph *g, cask_task_id id);
+/* A ghost: in one rank's partial graph (docs/flat-planning.md, section 4),
+ * a stand-in for a task another rank makes and runs, kept only for its
+ * edges to this rank's tasks: a producer this rank receives from (a root
+ * here, without its own inputs) or a reader it sends to. Always carries a
+ * RANK hint naming its owner, so placement puts it there. Its edges are
+ * only those the rank knows, so it never fuses (fuse.c), and a graph file
+ * would plan it as a real task: the JSON writer refuses it. Compaction,
+ * cull and order keep the flag with the task record. */
+#define CASK__TASK_GHOST 2u
 
 typedef struct cask__task {
   uint64_t hash;       /* hash of the key string */
@@ -114,6 +121,13 @@ int cask__compact(cask_graph *g, const uint32_t *map, const uint32_t *deps_from)
 void cask__invalidate(cask_graph *g);
 /* Release all storage of a graph struct, leaving it empty. */
 void cask__graph_clear(cask_graph *g);
+
+/* Mark task id a ghost (CASK__TASK_GHOST). Its RANK hint must be set
+ * first (CASK_EINVAL naming the task otherwise); the hint then cannot be
+ * changed to another kind. For the array library's partial lowering. */
+int cask__graph_set_ghost(cask_graph *g, cask_task_id id);
+/* 1 when task id is a ghost, else 0 (also for a bad id). */
+int cask__graph_is_ghost(const cask_graph *g, cask_task_id id);
 
 /* The most argument bytes one task may carry when they come from a caller
  * or a graph file: arguments are parameters; data belongs in blocks (a

@@ -329,12 +329,21 @@ int cask_graph_set_place(cask_graph *g, cask_task_id id, const cask_place_hint *
   int ok = h->kind == CASK_PLACE_NONE || h->kind == CASK_PLACE_RANK ||
            (h->kind == CASK_PLACE_FOLLOW && h->i < t->ndeps) ||
            (h->kind == CASK_PLACE_GRID && h->ni && h->nj) ||
-           (h->kind == CASK_PLACE_RUN && h->i < h->ni);
+           (h->kind == CASK_PLACE_RUN && h->i < h->ni && !h->j && !h->nj);
   if (!ok) {
     cask__fmt(g->errmsg, sizeof g->errmsg,
               "cask_graph_set_place: task '%s': hint kind %d (%u, %u of %u x %u) is not one of: none; rank; "
-              "follow an input below %u; grid block of a grid of ni, nj >= 1 blocks",
+              "follow an input below %u; grid block of a grid of ni, nj >= 1 blocks; run position i < ni "
+              "with j = nj = 0",
               cask__key(g, id), h->kind, h->i, h->j, h->ni, h->nj, t->ndeps);
+    return CASK_EINVAL;
+  }
+  /* A ghost stands for a task of the rank its RANK hint names: another
+   * hint would move it off that rank (graph-int.h). */
+  if ((t->flags & CASK__TASK_GHOST) && h->kind != CASK_PLACE_RANK) {
+    cask__fmt(g->errmsg, sizeof g->errmsg,
+              "cask_graph_set_place: task '%s' is a ghost of another rank's task: its hint stays RANK, not kind %d",
+              cask__key(g, id), h->kind);
     return CASK_EINVAL;
   }
   t->place_kind = (uint32_t)h->kind;
@@ -343,6 +352,22 @@ int cask_graph_set_place(cask_graph *g, cask_task_id id, const cask_place_hint *
   if (h->kind != CASK_PLACE_GRID && h->kind != CASK_PLACE_RUN) t->place[2] = t->place[3] = 0;
   if (h->kind == CASK_PLACE_NONE) memset(t->place, 0, sizeof t->place);
   return CASK_OK;
+}
+
+int cask__graph_set_ghost(cask_graph *g, cask_task_id id) {
+  if (!g || id >= g->ntasks) return CASK_EINVAL;
+  cask__task *t = &g->tasks[id];
+  if (t->place_kind != CASK_PLACE_RANK) {
+    cask__fmt(g->errmsg, sizeof g->errmsg,
+              "ghost: task '%s' has no RANK hint naming the rank that owns it (set it first)", cask__key(g, id));
+    return CASK_EINVAL;
+  }
+  t->flags |= CASK__TASK_GHOST;
+  return CASK_OK;
+}
+
+int cask__graph_is_ghost(const cask_graph *g, cask_task_id id) {
+  return g && id < g->ntasks && (g->tasks[id].flags & CASK__TASK_GHOST);
 }
 
 int cask_graph_get_place(const cask_graph *g, cask_task_id id, cask_place_hint *h) {
@@ -406,10 +431,4 @@ const cask_task_id *cask_graph_dependents(const cask_graph *g, cask_task_id id, 
 const char *cask_graph_errmsg(const cask_graph *g) { return g ? g->errmsg : ""; }
 uint32_t cask_graph_priority(const cask_graph *g, cask_task_id id) {
   return g && g->prio && id < g->ntasks ? g->prio[id] : UINT32_MAX;
-}
-
-int cask__graph_set_ghost(cask_graph *g, cask_task_id id) { /* TEMP */
-  if (!g || id >= g->ntasks) return CASK_EINVAL;
-  g->tasks[id].flags |= CASK__TASK_GHOST;
-  return CASK_OK;
 }

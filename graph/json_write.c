@@ -112,6 +112,15 @@ static void put_deps(jbuf *b, const cask_graph *g, uint32_t i) {
 
 static int put_task(jbuf *b, cask_graph *g, uint32_t i) {
   const cask__task *t = &g->tasks[i];
+  /* A ghost (graph-int.h) read back would be a task of its own with only
+   * the edges one rank knows, planned as if it were real: refuse rather
+   * than write it or drop the mark. Partial graphs are not for files. */
+  if (t->flags & CASK__TASK_GHOST) {
+    cask__fmt(g->errmsg, sizeof g->errmsg,
+              "task %u '%s' is a ghost of another rank's task (a rank's partial graph): such a graph is not "
+              "written as JSON", (unsigned)i, cask__key(g, i));
+    return b->rc = CASK_ENOTSERIAL;
+  }
   puts_lit(b, "{\"key\":");
   put_str(b, cask__key(g, i));
   puts_lit(b, ",\"op\":");

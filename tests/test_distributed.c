@@ -5,7 +5,11 @@
  * b from a, each block goes to each rank once) over random DAGs for K = 1
  * to 8, and against the bytes a row-block elementwise job (none) and a
  * tree reduction (one partial per rank but the first) must move; placement
- * hints (grid, follow, rank) and broadcasts against the documented rules. */
+ * hints (grid, follow, rank, run) and broadcasts against the documented
+ * rules; for flat planning (docs/flat-planning.md), RUN hints against a
+ * plain-loop split, placement without the broadcast walk against the
+ * default, and a hand-built partial graph whose ghosts give its receives
+ * and sends. */
 #include "test-util.h"
 #include <check.h>
 #include <stdio.h>
@@ -14,6 +18,7 @@
 
 #include "cask/cask.h"
 #include "cask/distributed.h"
+#include "distributed/dist-int.h" /* placement flags, ghosts (graph-int.h) */
 
 typedef struct targs {
   uint64_t salt;
@@ -74,12 +79,13 @@ START_TEST(placement_is_deterministic_and_gives_every_task_one_rank) {
 }
 END_TEST
 
-/* Every rank's plan of g on k ranks, checked against each other and g. */
-static void check_plans(cask_graph *g, int k, const char *what) {
+/* Every rank's plan of g on k ranks (cask_plan_new_flags), checked against
+ * each other and g. */
+static void check_plans_flags(cask_graph *g, int k, const char *what, unsigned flags) {
   size_t n = cask_graph_size(g);
   cask_plan **p = calloc((size_t)k, sizeof *p);
   int *runs = calloc(n, sizeof *runs);
-  for (int r = 0; r < k; r++) ck_assert_int_eq(cask_plan_new(g, k, r, &p[r]), CASK_OK);
+  for (int r = 0; r < k; r++) ck_assert_int_eq(cask_plan_new_flags(g, k, r, flags, &p[r]), CASK_OK);
   const int *owner = cask_plan_owners(p[0]);
   int64_t sent = 0, received = 0;
   for (int r = 0; r < k; r++) {
@@ -142,6 +148,8 @@ static void check_plans(cask_graph *g, int k, const char *what) {
   free(p);
   free(runs);
 }
+
+static void check_plans(cask_graph *g, int k, const char *what) { check_plans_flags(g, k, what, 0); }
 
 START_TEST(plans_of_all_ranks_run_every_task_once_and_sends_match_receives) {
   char what[64];
@@ -659,6 +667,415 @@ START_TEST(hints_are_checked_digested_and_kept_by_files_and_fusion) {
 }
 END_TEST
 
+/* ---- flat planning (docs/flat-planning.md): RUN hints, ghosts, placement
+ * without the broadcast walk ---------------------------------------------- */
+
+/* The rank of root p of n on k ranks by the documented split, in a plain
+ * loop: k runs in order, the first n % k of them one root longer. */
+static int run_rank_ref(uint32_t p, uint32_t n, int k) {
+  uint32_t start = 0;
+  for (int r = 0; r < k; r++) {
+    uint32_t len = n / (uint32_t)k + ((uint32_t)r < n % (uint32_t)k);
+    if (p < start + len) return r;
+    start += len;
+  }
+  return -1;
+}
+
+/* n roots hinted RUN p of n, added in a scrambled order of p (alternately
+ * from both ends) and each read by a task of its own; a task with inputs
+ * hinted RUN too; two unhinted roots, which stay in runs of their own
+ * (counted without the RUN ones): ranks 0 and 1. */
+START_TEST(run_hints_put_root_p_of_n_where_the_runs_of_n_put_it) {
+  char key[32];
+  for (uint32_t n = 1; n <= 13; n++) {
+    cask_graph *g;
+    ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+    cask_task_id root[13], use[13], late, free0, free1;
+    uint32_t pos[13];
+    for (uint32_t i = 0; i < n; i++) {
+      pos[i] = i % 2 ? i / 2 : n - 1 - i / 2;
+      snprintf(key, sizeof key, "root-%u", i);
+      root[i] = add(g, key, 1, 800, NULL, 0);
+      hint(g, root[i], CASK_PLACE_RUN, pos[i], 0, n, 0);
+      snprintf(key, sizeof key, "use-%u", i);
+      cask_graph_set_output(g, use[i] = add(g, key, 2, 800, &root[i], 1), 1);
+    }
+    late = add(g, "late", 3, 8, (cask_task_id[]){root[0], root[n - 1]}, 2);
+    hint(g, late, CASK_PLACE_RUN, n - 1, 0, n, 0);
+    cask_graph_set_output(g, late, 1);
+    free0 = add(g, "free-0", 4, 8, NULL, 0);
+    free1 = add(g, "free-1", 5, 8, NULL, 0);
+    cask_graph_set_output(g, add(g, "free-use", 6, 8, (cask_task_id[]){free0, free1}, 2), 1);
+    for (int k = 1; k <= 8; k++) {
+      int owner[40];
+      ck_assert_int_eq(cask_graph_place(g, k, owner), CASK_OK);
+      for (uint32_t i = 0; i < n; i++) {
+        int want = run_rank_ref(pos[i], n, k);
+        require(owner[root[i]] == want, "n %u, K=%d: root %u of %u on rank %d, not %d", n, k, pos[i], n,
+                owner[root[i]], want);
+        require(owner[use[i]] == want, "n %u, K=%d: its reader on rank %d, not %d", n, k, owner[use[i]], want);
+      }
+      require(owner[late] == run_rank_ref(n - 1, n, k), "n %u, K=%d: late on rank %d", n, k, owner[late]);
+      require(owner[free0] == 0 && owner[free1] == (k > 1), "n %u, K=%d: unhinted roots on %d and %d", n, k,
+              owner[free0], owner[free1]);
+      check_plans(g, k, "RUN-hinted roots");
+      check_plans_flags(g, k, "RUN-hinted roots, no broadcasts", CASK_PLAN_NO_BROADCAST);
+    }
+    cask_graph_free(g);
+  }
+}
+END_TEST
+
+/* Two columns of a generated x, each with its own two-pass std: column c's
+ * partials p are roots (hinted RUN c n + i of 2 n when `hinted`), its
+ * second pass q reads only its mean, a broadcast made from that column's
+ * roots alone: its group spans the column's positions, so each column's
+ * second pass lines up with its first. */
+static cask_graph *two_columns(int n, int hinted, cask_task_id (*q)[8]) {
+  cask_graph *g;
+  char key[32];
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  for (int c = 0; c < 2; c++) {
+    cask_task_id p[8], mean;
+    for (int i = 0; i < n; i++) {
+      snprintf(key, sizeof key, "p-%d-%d", c, i);
+      p[i] = add(g, key, 11, 480, NULL, 0);
+      if (hinted) hint(g, p[i], CASK_PLACE_RUN, (uint32_t)(c * n + i), 0, (uint32_t)(2 * n), 0);
+    }
+    snprintf(key, sizeof key, "mean-%d", c);
+    mean = fold(g, key, p, n, 480, 240);
+    for (int i = 0; i < n; i++) {
+      snprintf(key, sizeof key, "q-%d-%d", c, i);
+      q[c][i] = add(g, key, 12, 720, &mean, 1);
+    }
+    snprintf(key, sizeof key, "std-%d", c);
+    cask_graph_set_output(g, fold(g, key, q[c], n, 720, 240), 1);
+  }
+  return g;
+}
+
+/* When every root in the runs carries a RUN hint of one count n, groups
+ * of tasks reading only a broadcast are spread by the hints' positions:
+ * RUN hints that number the roots as the static order does place the
+ * two-pass std (both the generated x, whose second pass is such a group,
+ * and the file x) exactly as no hints do. Two roots of one position (a
+ * second file block y_i with x_i) always share a rank. */
+START_TEST(run_hints_numbering_roots_as_the_static_order_change_no_owner) {
+  for (int file = 0; file < 2; file++)
+    for (int n = 5; n <= 12; n += 7) {
+      two_pass t, u;
+      cask_graph *plain = two_pass_std(n, file, &t), *hinted = two_pass_std(n, file, &u);
+      for (int i = 0; i < n; i++) hint(hinted, file ? u.x[i] : u.p[i], CASK_PLACE_RUN, (uint32_t)i, 0, (uint32_t)n, 0);
+      size_t nt = cask_graph_size(plain);
+      int *a = malloc(nt * sizeof *a), *b = malloc(nt * sizeof *b);
+      for (int k = 1; k <= 8; k++) {
+        ck_assert_int_eq(cask_graph_place(plain, k, a), CASK_OK);
+        ck_assert_int_eq(cask_graph_place(hinted, k, b), CASK_OK);
+        for (size_t i = 0; i < nt; i++)
+          require(a[i] == b[i], "file %d, n %d, K=%d: task '%s' on rank %d unhinted, %d hinted", file, n, k,
+                  cask_graph_key(plain, (cask_task_id)i), a[i], b[i]);
+      }
+      free(a);
+      free(b);
+      cask_graph_free(plain);
+      cask_graph_free(hinted);
+    }
+  for (int n = 3; n <= 8; n += 5) {
+    cask_task_id q[2][8];
+    cask_graph *plain = two_columns(n, 0, q), *hinted = two_columns(n, 1, q);
+    size_t nt = cask_graph_size(plain);
+    int *a = malloc(nt * sizeof *a), *b = malloc(nt * sizeof *b);
+    for (int k = 1; k <= 8; k++) {
+      ck_assert_int_eq(cask_graph_place(plain, k, a), CASK_OK);
+      ck_assert_int_eq(cask_graph_place(hinted, k, b), CASK_OK);
+      for (size_t i = 0; i < nt; i++)
+        require(a[i] == b[i], "two columns of %d, K=%d: task '%s' on rank %d unhinted, %d hinted", n, k,
+                cask_graph_key(plain, (cask_task_id)i), a[i], b[i]);
+      for (int c = 0; c < 2; c++)
+        for (int i = 0; i < n; i++)
+          require(b[q[c][i]] == run_rank_ref((uint32_t)(c * n + i), (uint32_t)(2 * n), k),
+                  "two columns of %d, K=%d: q-%d-%d on rank %d", n, k, c, i, b[q[c][i]]);
+    }
+    free(a);
+    free(b);
+    cask_graph_free(plain);
+    cask_graph_free(hinted);
+  }
+  /* r = 2 roots per position: x_i and y_i, both RUN i of n */
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id x[7], y[7];
+  char key[16];
+  for (int i = 0; i < 7; i++) {
+    snprintf(key, sizeof key, "x-%d", i);
+    x[i] = add(g, key, 1, 800, NULL, 0);
+    snprintf(key, sizeof key, "y-%d", i);
+    y[i] = add(g, key, 2, 800, NULL, 0);
+    hint(g, x[i], CASK_PLACE_RUN, (uint32_t)i, 0, 7, 0);
+    hint(g, y[i], CASK_PLACE_RUN, (uint32_t)i, 0, 7, 0);
+    snprintf(key, sizeof key, "z-%d", i);
+    cask_graph_set_output(g, add(g, key, 3, 800, (cask_task_id[]){x[i], y[i]}, 2), 1);
+  }
+  for (int k = 1; k <= 8; k++) {
+    int owner[21];
+    ck_assert_int_eq(cask_graph_place(g, k, owner), CASK_OK);
+    for (int i = 0; i < 7; i++)
+      require(owner[x[i]] == owner[y[i]] && owner[x[i]] == run_rank_ref((uint32_t)i, 7, k),
+              "K=%d: x-%d on %d, y-%d on %d", k, i, owner[x[i]], i, owner[y[i]]);
+    for (int r = 0; r < k; r++) {
+      cask_plan_stats st = rank_stats(g, k, r);
+      require(st.nsends == 0 && st.nrecvs == 0, "K=%d: rank %d moves blocks", k, r);
+    }
+  }
+  cask_graph_free(g);
+}
+END_TEST
+
+START_TEST(run_hints_are_checked_digested_written_and_kept_by_fusion) {
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id r = add(g, "r", 1, 8, NULL, 0), c = add(g, "c", 2, 8, &r, 1);
+  cask_graph_set_output(g, c, 1);
+  /* refused: p >= n, n = 0, a j or an nj */
+  const cask_place_hint bad[] = {{CASK_PLACE_RUN, 3, 0, 3, 0},
+                                 {CASK_PLACE_RUN, 0, 0, 0, 0},
+                                 {CASK_PLACE_RUN, 0, 1, 3, 0},
+                                 {CASK_PLACE_RUN, 0, 0, 3, 1}};
+  for (int i = 0; i < 4; i++) {
+    ck_assert_int_eq(cask_graph_set_place(g, r, &bad[i]), CASK_EINVAL);
+    require(strstr(cask_graph_errmsg(g), "cask_graph_set_place: task 'r'") &&
+                strstr(cask_graph_errmsg(g), "run position i < ni"),
+            "%s", cask_graph_errmsg(g));
+  }
+  cask_place_hint got;
+  ck_assert_int_eq(cask_graph_get_place(g, r, &got), CASK_OK);
+  ck_assert_int_eq(got.kind, CASK_PLACE_NONE);
+  /* digested: the hint, then another position, then another count */
+  uint64_t d[4], back_digest;
+  ck_assert_int_eq(cask_graph_digest(g, &d[0]), CASK_OK);
+  hint(g, r, CASK_PLACE_RUN, 1, 0, 3, 0);
+  ck_assert_int_eq(cask_graph_digest(g, &d[1]), CASK_OK);
+  hint(g, r, CASK_PLACE_RUN, 2, 0, 3, 0);
+  ck_assert_int_eq(cask_graph_digest(g, &d[2]), CASK_OK);
+  hint(g, r, CASK_PLACE_RUN, 2, 0, 4, 0);
+  ck_assert_int_eq(cask_graph_digest(g, &d[3]), CASK_OK);
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < i; j++) require(d[i] != d[j], "digests %d and %d agree", i, j);
+  ck_assert_int_eq(cask_graph_get_place(g, r, &got), CASK_OK);
+  require(got.kind == CASK_PLACE_RUN && got.i == 2 && got.j == 0 && got.ni == 4 && got.nj == 0,
+          "got %d (%u, %u, %u, %u)", got.kind, got.i, got.j, got.ni, got.nj);
+  /* a graph file keeps it */
+  char *json = NULL, *err = NULL;
+  size_t len;
+  cask_graph *back;
+  ck_assert_int_eq(cask_graph_to_json(g, &json, &len), CASK_OK);
+  require(strstr(json, "\"place\":[4,2,0,4,0]"), "%s", json);
+  ck_assert_int_eq(cask_graph_from_json(json, len, &back, &err), CASK_OK);
+  ck_assert_int_eq(cask_graph_digest(back, &back_digest), CASK_OK);
+  ck_assert_uint_eq(back_digest, d[3]);
+  cask_graph_free(back);
+  cask_free(json);
+  /* and a bad one in a file is refused naming the task and the field */
+  const char *texts[] = {
+      "{\"cask_graph\":1,\"ntasks\":1,\"tasks\":[{\"key\":\"x\",\"op\":\"cask.noop\",\"place\":[4,3,0,3,0]}]}",
+      "{\"cask_graph\":1,\"ntasks\":1,\"tasks\":[{\"key\":\"x\",\"op\":\"cask.noop\",\"place\":[4,0,0,0,0]}]}",
+      "{\"cask_graph\":1,\"ntasks\":1,\"tasks\":[{\"key\":\"x\",\"op\":\"cask.noop\",\"place\":[4,0,2,3,0]}]}"};
+  for (int i = 0; i < 3; i++) {
+    ck_assert_int_eq(cask_graph_from_json(texts[i], strlen(texts[i]), &back, &err), CASK_EJSON);
+    require(err && strstr(err, "'x'") && strstr(err, "\"place\"") && strstr(err, "run position"), "%s",
+            err ? err : "(no message)");
+    cask_free(err);
+    err = NULL;
+  }
+  /* a root fused into its only consumer keeps its RUN hint (the fused
+   * task, named c, is a root) and its rank */
+  ck_assert_int_eq(cask_graph_fuse(g), CASK_OK);
+  cask_task_id fused;
+  size_t nd;
+  ck_assert_uint_eq(cask_graph_size(g), 1);
+  ck_assert_int_eq(cask_graph_find(g, "c", &fused), CASK_OK);
+  require(strcmp(cask_graph_op(g, fused)->name, "cask.fused") == 0, "r and c are not fused");
+  cask_graph_deps(g, fused, &nd);
+  ck_assert_uint_eq(nd, 0);
+  ck_assert_int_eq(cask_graph_get_place(g, fused, &got), CASK_OK);
+  require(got.kind == CASK_PLACE_RUN && got.i == 2 && got.ni == 4, "fused: kind %d (%u of %u)", got.kind, got.i,
+          got.ni);
+  for (int k = 1; k <= 8; k++) {
+    int owner[1];
+    ck_assert_int_eq(cask_graph_place(g, k, owner), CASK_OK);
+    require(owner[0] == run_rank_ref(2, 4, k), "K=%d: the fused root on rank %d", k, owner[0]);
+  }
+  cask_graph_free(g);
+}
+END_TEST
+
+/* Whether the default placement of g on k ranks has a broadcast, by the
+ * documented rule worked out here alone: shares in 2^20ths of a root, a
+ * root one, each task handing its share out evenly to its readers
+ * (rounded down); a broadcast is read by two or more and holds more than
+ * ceil(roots / k) roots. */
+static int has_broadcast(cask_graph *g, int k) {
+  if (k == 1) return 0;
+  ck_assert_int_eq(cask_graph_order(g), CASK_OK);
+  size_t n = cask_graph_size(g), roots = 0, nd, nr;
+  uint32_t *by = malloc((n + 1) * sizeof *by);
+  uint64_t *out = malloc((n + 1) * sizeof *out);
+  int found = 0;
+  for (size_t i = 0; i < n; i++) {
+    by[cask_graph_priority(g, (cask_task_id)i)] = (uint32_t)i;
+    cask_graph_deps(g, (cask_task_id)i, &nd);
+    roots += nd == 0;
+  }
+  uint64_t run = (roots + (uint64_t)k - 1) / (uint64_t)k << 20;
+  for (size_t p = 0; p < n; p++) {
+    cask_task_id t = by[p];
+    const cask_task_id *deps = cask_graph_deps(g, t, &nd);
+    uint64_t share = nd ? 0 : (uint64_t)1 << 20;
+    for (size_t j = 0; j < nd; j++) share += out[deps[j]];
+    cask_graph_dependents(g, t, &nr);
+    out[t] = nr > 1 ? share / nr : share;
+    found |= nr >= 2 && share > run;
+  }
+  free(by);
+  free(out);
+  return found;
+}
+
+/* Hint every root of g RUN (a random position of n = its roots + 2). */
+static void hint_roots_run(cask_graph *g, uint64_t seed) {
+  size_t n = cask_graph_size(g), nroots = 0, nd;
+  ck_assert_int_eq(cask_graph_validate(g), CASK_OK);
+  for (size_t i = 0; i < n; i++) nroots += (cask_graph_deps(g, (cask_task_id)i, &nd), nd == 0);
+  for (size_t i = 0; i < n; i++)
+    if (cask_graph_deps(g, (cask_task_id)i, &nd), nd == 0)
+      hint(g, (cask_task_id)i, CASK_PLACE_RUN, (uint32_t)(mix64(seed + i) % (nroots + 2)), 0, (uint32_t)nroots + 2,
+           0);
+}
+
+/* Without the broadcast walk, placement is the default one on every graph
+ * where the default finds no broadcast (K = 1 always); with broadcasts, it
+ * still gives every task one rank and consistent plans. Random DAGs, bare
+ * and with every root RUN-hinted, and the structured graphs above. */
+START_TEST(placement_without_the_broadcast_walk_is_the_default_where_there_is_none) {
+  int compared[9] = {0}, others = 0;
+  char what[96];
+  for (uint64_t seed = 1; seed <= (SANITIZED ? 8 : 30); seed++)
+    for (int run = 0; run < 2; run++) {
+      cask_graph *gs[4] = {random_dag(seed * 7919, 50 + (int)(seed * 37 % 400), -1), row_blocks((int)seed, 1),
+                           tree_sum((int)seed), NULL};
+      two_pass t;
+      gs[3] = two_pass_std(1 + (int)(seed % 16), (int)(seed & 1), &t);
+      for (int w = 0; w < 4; w++) {
+        cask_graph *g = gs[w];
+        if (run) hint_roots_run(g, seed);
+        size_t n = cask_graph_size(g);
+        int *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+        for (int k = 1; k <= 8; k++) {
+          ck_assert_int_eq(cask__place_opts(g, k, a, NULL, 0), CASK_OK);
+          ck_assert_int_eq(cask__place_opts(g, k, b, NULL, CASK__PLACE_NO_BROADCAST), CASK_OK);
+          snprintf(what, sizeof what, "graph %d, seed %d, RUN %d, %d ranks", w, (int)seed, run, k);
+          if (has_broadcast(g, k)) {
+            for (size_t i = 0; i < n; i++) require(b[i] >= 0 && b[i] < k, "%s: task %zu on rank %d", what, i, b[i]);
+            if (w == 0 && seed <= 4) check_plans_flags(g, k, what, CASK_PLAN_NO_BROADCAST);
+            others++;
+            continue;
+          }
+          for (size_t i = 0; i < n; i++)
+            require(a[i] == b[i], "%s: task '%s' on rank %d, %d without the walk", what,
+                    cask_graph_key(g, (cask_task_id)i), a[i], b[i]);
+          compared[k]++;
+        }
+        free(a);
+        free(b);
+        cask_graph_free(g);
+      }
+    }
+  /* the comparison is not vacuous: graphs without broadcasts at every K,
+   * and graphs with them (where the two may differ) */
+  for (int k = 1; k <= 8; k++) require(compared[k] >= 8, "%d ranks: only %d graphs compared", k, compared[k]);
+  require(others > 0, "no graph with a broadcast");
+  /* where there is one, the walk is off: the second pass of a generated
+   * x's std, reading only the mean, follows it (the majority of one) */
+  two_pass t;
+  cask_graph *std = two_pass_std(12, 0, &t);
+  int owner[60];
+  ck_assert_int_eq(cask__place_opts(std, 4, owner, NULL, CASK__PLACE_NO_BROADCAST), CASK_OK);
+  for (int i = 0; i < 12; i++)
+    require(owner[t.q[i]] == owner[t.mean], "q-%d on rank %d, the mean on %d", i, owner[t.q[i]], owner[t.mean]);
+  cask_graph_free(std);
+  cask_plan *p;
+  cask_graph *g = tree_sum(4);
+  ck_assert_int_eq(cask_plan_new_flags(g, 2, 0, 6, &p), CASK_EINVAL);
+  require(strstr(cask_graph_errmsg(g), "unknown flags 0x6"), "%s", cask_graph_errmsg(g));
+  cask_graph_free(g);
+}
+END_TEST
+
+/* Rank 1's partial graph of a job on K = 3 ranks, by hand: its root a (RUN
+ * 1 of 3), b = f(x, a) where x is a ghost producer on rank 0, c = g(a) an
+ * output; ghost readers: two tasks of rank 2 read b, one of rank 0 reads
+ * a. Without ghost marks (ghosts = 0) the same tasks form a graph whose
+ * digest differs. */
+static cask_graph *partial_graph(int ghosts) {
+  cask_graph *g;
+  ck_assert_int_eq(cask_graph_new(&g), CASK_OK);
+  cask_task_id x = add(g, "x-remote", 1, 100, NULL, 0), a = add(g, "a", 2, 100, NULL, 0);
+  cask_task_id b = add(g, "b", 3, 50, (cask_task_id[]){x, a}, 2);
+  cask_graph_set_output(g, add(g, "c", 4, 10, &a, 1), 1);
+  cask_task_id r2a = add(g, "read-b-on-2", 5, 8, &b, 1), r2b = add(g, "read-b-on-2-again", 6, 8, &b, 1);
+  cask_task_id r0 = add(g, "read-a-on-0", 7, 8, &a, 1);
+  hint(g, a, CASK_PLACE_RUN, 1, 0, 3, 0);
+  hint(g, b, CASK_PLACE_FOLLOW, 1, 0, 0, 0);
+  const cask_task_id ghost[4] = {x, r2a, r2b, r0};
+  const uint32_t on[4] = {0, 2, 2, 0};
+  for (int i = 0; i < 4; i++) {
+    hint(g, ghost[i], CASK_PLACE_RANK, on[i], 0, 0, 0);
+    if (ghosts) ck_assert_int_eq(cask__graph_set_ghost(g, ghost[i]), CASK_OK);
+  }
+  return g;
+}
+
+static int has_transfer(cask_graph *g, const cask_transfer *t, size_t n, const char *key, int peer, int64_t nbytes) {
+  int found = 0;
+  for (size_t i = 0; i < n; i++)
+    found += strcmp(cask_graph_key(g, t[i].task), key) == 0 && t[i].peer == peer && t[i].nbytes == nbytes;
+  return found;
+}
+
+START_TEST(a_partial_graph_receives_from_ghost_producers_and_sends_to_ghost_readers) {
+  cask_graph *g = partial_graph(1), *plain = partial_graph(0);
+  uint64_t dg, dp;
+  ck_assert_int_eq(cask_graph_digest(g, &dg), CASK_OK);
+  ck_assert_int_eq(cask_graph_digest(plain, &dp), CASK_OK);
+  ck_assert_uint_ne(dg, dp);
+  ck_assert_int_eq(cask_graph_optimize(g, CASK_OPT_FUSE | CASK_OPT_ORDER), CASK_OK);
+  ck_assert_uint_eq(cask_graph_size(g), 7); /* nothing fuses into or out of a ghost */
+  for (unsigned flags = 0; flags <= CASK_PLAN_NO_BROADCAST; flags++) {
+    cask_plan *p;
+    cask_plan_stats st;
+    size_t nt, ns, nr;
+    ck_assert_int_eq(cask_plan_new_flags(g, 3, 1, flags, &p), CASK_OK);
+    cask_plan_get_stats(p, &st);
+    const cask_task_id *t = cask_plan_tasks(p, &nt);
+    const cask_transfer *s = cask_plan_sends(p, &ns), *v = cask_plan_recvs(p, &nr);
+    require(nt == 3, "flags %u: rank 1 runs %zu tasks", flags, nt);
+    for (size_t i = 0; i < nt; i++) {
+      const char *k = cask_graph_key(g, t[i]);
+      require(!strcmp(k, "a") || !strcmp(k, "b") || !strcmp(k, "c"), "flags %u: rank 1 runs '%s'", flags, k);
+    }
+    require(nr == 1 && has_transfer(g, v, nr, "x-remote", 0, 100) == 1, "flags %u: %zu receives", flags, nr);
+    require(ns == 2 && has_transfer(g, s, ns, "b", 2, 50) == 1 && has_transfer(g, s, ns, "a", 0, 100) == 1,
+            "flags %u: %zu sends", flags, ns);
+    require(st.bytes_sent == 150 && st.bytes_received == 100, "flags %u: %lld bytes sent, %lld received", flags,
+            (long long)st.bytes_sent, (long long)st.bytes_received);
+    cask_plan_free(p);
+  }
+  cask_graph_free(g);
+  cask_graph_free(plain);
+}
+END_TEST
+
 Suite *distributed_suite(void) {
   Suite *s = suite_create("distributed");
   TCase *tc = tcase_create("plan");
@@ -679,5 +1096,13 @@ Suite *distributed_suite(void) {
   tcase_add_test(tc, tasks_reading_only_a_broadcast_are_split_like_the_roots_it_came_from);
   tcase_add_test(tc, a_broadcast_does_not_vote_but_a_block_read_by_a_few_tasks_does);
   suite_add_tcase(s, tc);
+  TCase *flat = tcase_create("flat");
+  tcase_set_timeout(flat, 120);
+  tcase_add_test(flat, run_hints_put_root_p_of_n_where_the_runs_of_n_put_it);
+  tcase_add_test(flat, run_hints_numbering_roots_as_the_static_order_change_no_owner);
+  tcase_add_test(flat, run_hints_are_checked_digested_written_and_kept_by_fusion);
+  tcase_add_test(flat, placement_without_the_broadcast_walk_is_the_default_where_there_is_none);
+  tcase_add_test(flat, a_partial_graph_receives_from_ghost_producers_and_sends_to_ghost_readers);
+  suite_add_tcase(s, flat);
   return s;
 }

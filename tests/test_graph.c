@@ -815,6 +815,86 @@ START_TEST(fuse_twice_flattens_chains) {
 }
 END_TEST
 
+/* Chains through ghosts (graph-int.h, CASK__TASK_GHOST): a (pinned to rank
+ * 1) -> b (on rank 1) -> c, and gp (on rank 0) -> x -> y; b and gp are
+ * ghosts when `ghosts`. Without the marks each chain fuses whole (a into
+ * b too: both pinned to rank 1). */
+static cask_graph *ghost_chains(int ghosts) {
+  cask_graph *g = new_graph();
+  addk(g, "a", 0, NULL);
+  addk(g, "b", DEPS("a"));
+  addk(g, "c", DEPS("b"));
+  addk(g, "gp", 0, NULL);
+  addk(g, "x", DEPS("gp"));
+  addk(g, "y", DEPS("x"));
+  addk(g, "unused", 0, NULL);
+  set_output(g, "c");
+  set_output(g, "y");
+  const char *pinned[3] = {"a", "b", "gp"};
+  const uint32_t rank[3] = {1, 1, 0};
+  for (int i = 0; i < 3; i++) {
+    cask_place_hint h = {CASK_PLACE_RANK, rank[i], 0, 0, 0};
+    ck_assert_int_eq(cask_graph_set_place(g, id_of(g, pinned[i]), &h), CASK_OK);
+  }
+  if (ghosts) {
+    ck_assert_int_eq(cask__graph_set_ghost(g, id_of(g, "b")), CASK_OK);
+    ck_assert_int_eq(cask__graph_set_ghost(g, id_of(g, "gp")), CASK_OK);
+  }
+  return g;
+}
+
+START_TEST(fuse_never_fuses_a_ghost_or_into_one) {
+  char keys[64];
+  cask_graph *plain = ghost_chains(0);
+  ck_assert_int_eq(cask_graph_fuse(plain), CASK_OK);
+  ck_assert_uint_eq(cask_graph_size(plain), 3);
+  fused_keys(plain, id_of(plain, "c"), keys, sizeof keys);
+  ck_assert_str_eq(keys, "a,b,c");
+  fused_keys(plain, id_of(plain, "y"), keys, sizeof keys);
+  ck_assert_str_eq(keys, "gp,x,y");
+  cask_graph_free(plain);
+
+  /* a stays out of the ghost b, b out of c, the ghost gp out of x; x
+   * still fuses into y; the marks survive cull, fuse and order */
+  cask_graph *g = ghost_chains(1);
+  ck_assert_int_eq(cask_graph_optimize(g, CASK_OPT_ALL), CASK_OK);
+  ck_assert_uint_eq(cask_graph_size(g), 5);
+  ck_assert(!has_key(g, "unused"));
+  for (int i = 0; i < 3; i++) {
+    const char *k = (const char *[]){"a", "b", "c"}[i];
+    ck_assert_msg(cask_graph_op(g, id_of(g, k)) != cask_op_find("cask.fused"), "'%s' was fused", k);
+  }
+  fused_keys(g, id_of(g, "y"), keys, sizeof keys);
+  ck_assert_str_eq(keys, "x,y");
+  dep_keys(g, id_of(g, "y"), keys, sizeof keys);
+  ck_assert_str_eq(keys, "gp");
+  const char *all[5] = {"a", "b", "c", "gp", "y"};
+  for (int i = 0; i < 5; i++) {
+    int want = !strcmp(all[i], "b") || !strcmp(all[i], "gp");
+    ck_assert_msg(cask__graph_is_ghost(g, id_of(g, all[i])) == want, "'%s': ghost %d", all[i], !want);
+  }
+  ck_assert_uint_ne(cask_graph_priority(g, id_of(g, "b")), UINT32_MAX);
+
+  /* a ghost needs its RANK hint first, and keeps it */
+  ck_assert_int_eq(cask__graph_set_ghost(g, id_of(g, "c")), CASK_EINVAL);
+  assert_msg_names(g, "c");
+  ck_assert_ptr_nonnull(strstr(cask_graph_errmsg(g), "no RANK hint"));
+  cask_place_hint grid = {CASK_PLACE_GRID, 0, 0, 2, 2}, rank2 = {CASK_PLACE_RANK, 2, 0, 0, 0};
+  ck_assert_int_eq(cask_graph_set_place(g, id_of(g, "b"), &grid), CASK_EINVAL);
+  assert_msg_names(g, "b");
+  ck_assert_int_eq(cask_graph_set_place(g, id_of(g, "b"), &rank2), CASK_OK);
+
+  /* not written as JSON: read back, it would be a real task */
+  char *json = (char *)1;
+  size_t len;
+  ck_assert_int_eq(cask_graph_to_json(g, &json, &len), CASK_ENOTSERIAL);
+  ck_assert_ptr_null(json);
+  assert_msg_names(g, "b");
+  ck_assert_ptr_nonnull(strstr(cask_graph_errmsg(g), "ghost"));
+  cask_graph_free(g);
+}
+END_TEST
+
 /* ---- order and peak ---------------------------------------------------- */
 
 /* Assert prio is a permutation of 0..n-1 and every dependency comes first. */
@@ -1491,6 +1571,7 @@ Suite *graph_suite(void) {
   tcase_add_test(tc, fuse_never_fuses_outputs_away);
   tcase_add_test(tc, fuse_leaves_diamonds_alone);
   tcase_add_test(tc, fuse_twice_flattens_chains);
+  tcase_add_test(tc, fuse_never_fuses_a_ghost_or_into_one);
   tcase_add_test(tc, order_finishes_a_subtree_before_new_roots);
   tcase_add_test(tc, order_walks_the_tallest_dependency_first);
   tcase_add_test(tc, order_runs_the_output_tree_before_other_roots);

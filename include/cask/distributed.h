@@ -88,8 +88,15 @@ typedef struct cask_plan_stats {
  * Errors: those of cask_graph_place; CASK_EINVAL when rank is not in
  * 0..nranks-1; CASK_ENOMEM. */
 CASK_API int cask_plan_new(cask_graph *g, int nranks, int rank, cask_plan **out);
-CASK_API int cask_plan_new_flags(cask_graph *g, int nranks, int rank, unsigned flags, cask_plan **out); /* TEMP */
-#define CASK_PLAN_NO_BROADCAST 1u /* TEMP */
+/* Placement without the broadcast rule: no task is a broadcast and none is
+ * grouped; roots without hints go in runs, hinted tasks by their hints, the
+ * others by the majority of all their inputs. For one rank's part of a
+ * graph (docs/flat-planning.md), where the shares the rule needs are not
+ * known; on a graph without broadcasts (or K = 1) it changes nothing. */
+#define CASK_PLAN_NO_BROADCAST 1u
+/* cask_plan_new with flags: 0 or CASK_PLAN_NO_BROADCAST (another bit:
+ * CASK_EINVAL, with the graph's message naming it). */
+CASK_API int cask_plan_new_flags(cask_graph *g, int nranks, int rank, unsigned flags, cask_plan **out);
 CASK_API void cask_plan_free(cask_plan *p);
 /* Counts, bytes, times and the digest. */
 CASK_API void cask_plan_get_stats(const cask_plan *p, cask_plan_stats *st);

@@ -140,15 +140,21 @@ typedef enum cask_place_kind {
                             grid: rank (i mod P) * Q + j mod Q */
   CASK_PLACE_FOLLOW = 2, /* the rank of input i (0 <= i < the task's inputs) */
   CASK_PLACE_RANK = 3,   /* rank i (i mod K) */
-  CASK_PLACE_RUN = 4     /* TEMP root i of ni in runs */
+  CASK_PLACE_RUN = 4     /* root i of ni (0 <= i < ni) in runs: ni split
+                            into K contiguous runs of equal count, the
+                            first ni % K one longer, as the unhinted roots
+                            are; j and nj are 0. Set by the array library
+                            on the roots of a job it plans flat
+                            (docs/flat-planning.md) */
 } cask_place_kind;
 typedef struct cask_place_hint {
   int kind; /* a cask_place_kind */
   uint32_t i, j, ni, nj;
 } cask_place_hint;
 /* Set task id's hint (NONE clears it). CASK_EINVAL for a bad kind, a FOLLOW
- * of an input it lacks or a GRID of an empty grid (message in
- * cask_graph_errmsg). Hints are kept by graph files and digests. */
+ * of an input it lacks, a GRID of an empty grid or a RUN with ni = 0,
+ * i >= ni or j, nj not 0 (message in cask_graph_errmsg). Hints are kept
+ * by graph files and digests. */
 CASK_API int cask_graph_set_place(cask_graph *g, cask_task_id id, const cask_place_hint *h);
 CASK_API int cask_graph_get_place(const cask_graph *g, cask_task_id id, cask_place_hint *h);
 
