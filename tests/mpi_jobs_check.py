@@ -356,6 +356,43 @@ def check_fold_memory(tmp):
     print("fold: 400 blocks at K = 2, 3 within %d bytes per rank, same result as K = 1" % bound, flush=True)
 
 
+# Output 0 reduces axis 1, so positions run over (i, k, j) and the folds of
+# b over (j, k) in C order visit their blocks out of position order: at
+# K = 3 a fold's blocks alternate between two ranks (a rank hands its state
+# to the other and gets the next one back: one ghost both reads and
+# produces; 4 such in the plans), and c folds over axes 0 and 2.
+ALTERNATING_JOB = """{"inputs": {"x": {"source": "normal", "seed": 3, "shape": [8, 9, 12], "chunks": [4, 3, 3]}},
+ "steps": {"a": "sum(x, axis=1)", "b": "sum(x * 2, axis=(1, 2))", "c": "max(x, axis=(0, 2))",
+           "d": "argmin(x, axis=2)", "e": "mean(x)"},
+ "outputs": {"a": {"npy": "a.npy"}, "b": {"print": true, "npy": "b.npy"}, "c": "print", "d": {"npy": "d.npy"},
+             "e": "print"}}"""
+
+
+def check_alternating_folds(tmp):
+    """ALTERNATING_JOB at K = 3 with each rank building its part, and with
+    each building the whole graph: the bytes and the printout of the local
+    run."""
+    outs = {}
+    for name, cmd, env in (("local", [CASK, "run", "-q", "job.json"], dict(ENV, CASK_MPI="0")),
+                           ("parts", [MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", "-q", "job.json"], ENV),
+                           ("whole", [MPIRUN, "--oversubscribe", "-np", "3", "-x", "CASK_MPI_PARTS=0", CASK, "run", "-q",
+                                      "job.json"], dict(ENV, CASK_MPI_PARTS="0"))):
+        d = os.path.join(tmp, "alternating." + name)
+        os.makedirs(d)
+        with open(os.path.join(d, "job.json"), "w") as f:
+            f.write(ALTERNATING_JOB)
+        r = run(cmd, d, env)
+        if r.returncode:
+            fail("alternating folds (%s): exit %d: %s" % (name, r.returncode, r.stderr.decode()[-400:]))
+            return
+        outs[name] = (files(d), r.stdout)
+    if outs["parts"] != outs["local"] or outs["whole"] != outs["local"]:
+        fail("alternating folds at K=3: parts same %s, whole same %s" % (outs["parts"] == outs["local"],
+                                                                         outs["whole"] == outs["local"]))
+    else:
+        print("alternating folds at K=3: parts and whole graphs give the local run's bytes", flush=True)
+
+
 def check_counts(tmp):
     job = os.path.join(JOBS, "basic.json")
     d = os.path.join(tmp, "counts")
@@ -386,6 +423,19 @@ def check_counts(tmp):
         fail("CASK_MPI_PARTS=0 at K=3: exit %d, same files %s, %r" % (r.returncode, files(d3) == ref, r.stderr[-300:]))
     else:
         print("K=3: each rank building its part or the whole graph: the same files")
+    # ranks that disagree (CASK_MPI_PARTS=0 on rank 0 only): the same
+    # message on the ranks, no MPI error (their digest checks enter
+    # different collectives), nothing left
+    dm = os.path.join(tmp, "mixed")
+    os.makedirs(dm)
+    r = run([MPIRUN, "--oversubscribe", "-np", "1", "-x", "CASK_MPI_PARTS=0", CASK, "run", "-q", job, ":",
+             "-np", "1", "-x", "CASK_MPI_PARTS=1", CASK, "run", "-q", job], dm)
+    err = r.stderr.decode(errors="replace")
+    if r.returncode != 1 or "every rank must run the same job with the same CASK_MPI_PARTS" not in err \
+            or "MPI_ERR" in err or os.listdir(dm):
+        fail("CASK_MPI_PARTS=0 on one rank of 2: exit %d, left %s, %r" % (r.returncode, os.listdir(dm), err[-400:]))
+    else:
+        print("CASK_MPI_PARTS=0 on one rank of 2: exit 1 naming the mismatch")
     d2 = os.path.join(tmp, "split")
     os.makedirs(d2)
     r = run([MPIRUN, "--oversubscribe", "-np", "2", "-x", "CASK_MPI_SPLIT=1000", CASK, "run", job], d2,
@@ -722,6 +772,7 @@ def main():
         check_send_limit(tmp)
         check_fold_memory(tmp)
         check_counts(tmp)
+        check_alternating_folds(tmp)
         check_trace(tmp)
         check_graph_files(tmp)
         check_memory_jobs(tmp)

@@ -151,6 +151,15 @@ def main():
             with open(path, "w") as f:
                 json.dump(scaling_job(k), f)
             n += check_job(cask, path, [k], "plan_scaling K=%d" % k)
+        # folds whose blocks alternate between two ranks (mpi_jobs_check.py's
+        # ALTERNATING_JOB): at K = 3 a ghost both reads a rank's state and
+        # produces the next one it reads
+        path = os.path.join(d, "alternating.json")
+        with open(path, "w") as f:
+            json.dump({"inputs": {"x": {"source": "normal", "seed": 3, "shape": [8, 9, 12], "chunks": [4, 3, 3]}},
+                       "steps": {"a": "sum(x, axis=1)", "b": "sum(x * 2, axis=(1, 2))", "c": "max(x, axis=(0, 2))"},
+                       "outputs": {"a": "print", "b": "print", "c": "print"}}, f)
+        n += check_job(cask, path, [2, 3, 5], "alternating folds")
         for i in range(30):
             job, nblocks = random_job(rng)
             path = os.path.join(d, "random%d.json" % i)

@@ -137,8 +137,6 @@ static int reads_buffer(cask_graph *g, uint32_t t) {
   return 0;
 }
 
-/* Do all ranks hold the same graph? On a mismatch every rank names the
- * first differing task by its own key. */
 /* Ranks that built only their parts of an array job (g->part_ranks)
  * compare the job's digest instead: their graphs differ by design. A part
  * made for another rank or rank count is refused. */
@@ -187,10 +185,29 @@ static int check_balance(cask__mpi_run *m, char *msg, size_t cap) {
   return CASK_EINVAL;
 }
 
+/* Whether every rank built its part, or every rank the whole graph: the
+ * two checks below enter different collectives, so ranks that differ
+ * (CASK_MPI_PARTS=0 on some ranks only, or a job on one grid of blocks on
+ * some ranks only: different inputs) must learn it first, or MPI fails
+ * with a truncated message (or hangs) instead of saying why. */
+static int check_modes(cask__mpi_exec *ex, const cask_graph *g, char *msg, size_t cap) {
+  int mine[2] = {g->part_ranks > 0, g->part_ranks <= 0}, all[2];
+  MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MAX, ex->comm);
+  if (!all[0] || !all[1]) return CASK_OK;
+  cask__fmt(msg, cap, "rank %d built %s, another rank %s: every rank must run the same job with the same "
+            "CASK_MPI_PARTS", ex->pub.rank, mine[0] ? "its part of the graph" : "the whole graph",
+            mine[0] ? "the whole graph" : "its part");
+  return CASK_EINVAL;
+}
+
+/* Do all ranks hold the same graph? On a mismatch every rank names the
+ * first differing task by its own key. */
 static int check_digests(cask__mpi_exec *ex, cask_graph *g, char *msg, size_t cap) {
+  int rc = check_modes(ex, g, msg, cap);
+  if (rc) return rc;
   if (g->part_ranks) return check_part_digests(ex, g, msg, cap);
   uint64_t d = 0, lo, hi;
-  int rc = cask_graph_digest(g, &d);
+  rc = cask_graph_digest(g, &d);
   int bad = rc != 0, anybad;
   MPI_Allreduce(&bad, &anybad, 1, MPI_INT, MPI_LOR, ex->comm);
   if (anybad) {
