@@ -550,7 +550,8 @@ def check_env_flag(tmp):
 
 def check_said_once(tmp):
     """What every rank meets is said once at K = 3: a job file error (exit
-    2, its message once) and --dry-run's plan (the K = 1 plan's lines)."""
+    2, its message once), a bad option (read before MPI starts: rank 0
+    says it) and --dry-run's plan (the K = 1 plan's lines)."""
     d = os.path.join(tmp, "once")
     os.makedirs(d)
     bad = os.path.join(d, "bad.json")
@@ -560,6 +561,10 @@ def check_said_once(tmp):
     said = r.stderr.count(b"cannot read 'nope.npy'")
     if r.returncode != 2 or said != 1:
         fail("a bad job at K = 3: exit %d, its message %d times: %r" % (r.returncode, said, r.stderr[-400:]))
+    r = run([MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", "--bogus", bad], d)
+    said = r.stderr.count(b"unknown option or missing value: '--bogus'")
+    if r.returncode != 2 or said != 1:
+        fail("a bad option at K = 3: exit %d, its message %d times: %r" % (r.returncode, said, r.stderr[-400:]))
     job = os.path.join(JOBS, "basic.json")
     one = run([CASK, "run", "--dry-run", job], d, dict(ENV, CASK_MPI="0"))
     three = run([MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", "--dry-run", job], d)
