@@ -146,6 +146,16 @@ def main():
             n += check_job(cask, os.path.join(EXAMPLES, job), range(1, 9), job)
         for job in ("structure.json", "linalg.json", "shapes.json", "select.json"):
             check_refused(cask, os.path.join(EXAMPLES, job), job)
+        # file reads are on the grid too: a .npy input, a sum over rows
+        import numpy as np
+        np.save(os.path.join(d, "data.npy"), np.arange(600 * 40, dtype=np.float64).reshape(600, 40))
+        path = os.path.join(d, "npy.json")
+        with open(path, "w") as f:
+            json.dump({"inputs": {"x": {"source": "npy", "path": "data.npy", "chunks": [50, 20]},
+                                  "w": {"source": "normal", "seed": 3, "shape": [600, 40], "chunks": [50, 20]}},
+                       "steps": {"y": "x * w - x", "s": "sum(y, axis=1)", "m": "max(x, axis=0)"},
+                       "outputs": {"s": "print", "y": {"npy": "y.npy"}, "m": "print"}}, f)
+        n += check_job(cask, path, range(1, 9), "npy job")
         for k in (1, 3, 4):
             path = os.path.join(d, "scaling%d.json" % k)
             with open(path, "w") as f:
