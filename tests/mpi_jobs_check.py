@@ -162,7 +162,18 @@ def check_parts(tmp):
                 continue
             if r.stdout != ref_out or files(d) != ref_files:
                 fail("parts job %d K=%d: output differs from the local run's" % (i, k))
-    print("parts: %d jobs at K = 2..4 built in parts, identical to the local run" % len(PARTS_JOBS), flush=True)
+    # ranks given different jobs (MPMD: one file each) compare the jobs' digests
+    a, b = os.path.join(tmp, "parts_a.json"), os.path.join(tmp, "parts_b.json")
+    for path, seed in ((a, 1), (b, 2)):
+        with open(path, "w") as f:
+            json.dump({"inputs": {"x": {"source": "uniform", "seed": seed, "shape": [400, 60], "chunks": [50, 30]}},
+                       "steps": {"s": "sum(x, axis=0)"}, "outputs": {"s": "print"}}, f)
+    r = run([MPIRUN, "--oversubscribe", "-np", "1", CASK, "run", a, ":", "-np", "1", CASK, "run", b], tmp)
+    said = r.stderr.count(b"the ranks built parts of different jobs")
+    if r.returncode == 0 or said != 1:
+        fail("different jobs in parts at K = 2: exit %d, said %d times: %r" % (r.returncode, said, r.stderr[-400:]))
+    print("parts: %d jobs at K = 2..4 built in parts, identical to the local run; different jobs refused" %
+          len(PARTS_JOBS), flush=True)
 
 
 HDF5_JOB = """{"inputs": {"x": {"source": "npy", "path": "data.npy", "chunks": [50, 100]}},
