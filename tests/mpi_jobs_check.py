@@ -124,7 +124,8 @@ def check_jobs(tmp):
 # Jobs each rank builds only its part of (docs/distributed.md, "Planning in
 # parts"): a .npy input and a generated one, reductions over either axis and
 # all, outputs to .npy, Zarr and print, blocks alternating between ranks in
-# a fold (a reduction over axis 0 with column-major positions).
+# a fold (a reduction over axis 0 with column-major positions), and
+# reductions read back as operands (standardized columns).
 PARTS_JOBS = [
     {"inputs": {"x": {"source": "npy", "path": "data.npy", "chunks": [50, 100]},
                 "w": {"source": "normal", "seed": 5, "shape": [400, 300], "chunks": [50, 100]}},
@@ -133,6 +134,12 @@ PARTS_JOBS = [
     {"inputs": {"x": {"source": "uniform", "seed": 9, "shape": [90, 70, 4], "chunks": [20, 30, 4]}},
      "steps": {"a": "mean(sin(x) + x, axis=0)", "b": "x * 3", "c": "argmax(x, axis=1)"},
      "outputs": {"a": {"npy": "a.npy"}, "b": {"zarr": "b.zarr"}, "c": {"npy": "c.npy"}}},
+    # reductions read back as operands: each rank receives the means and
+    # deviations of its columns
+    {"inputs": {"x": {"source": "npy", "path": "data.npy", "chunks": [40, 100]}},
+     "steps": {"mu": "mean(x, axis=0)", "sd": "std(x - mu, axis=0)", "z": "(x - mu) / sd",
+               "t": "sum(abs(x - mean(x)))"},
+     "outputs": {"z": {"npy": "z.npy"}, "sd": {"print": True, "npy": "sd.npy"}, "t": "print"}},
 ]
 
 

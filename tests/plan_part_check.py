@@ -109,6 +109,16 @@ def random_job(rng):
         inputs[nm] = d
     steps, outputs = {}, {}
     elementwise = []
+    # reductions of leading axes read back as operands (x - mean(x, axis=0))
+    for i in range(rng.randint(0, 2)):
+        lead = rng.randint(1, ndim)
+        axes = tuple(range(lead))
+        src = rng.choice(names + elementwise)
+        fn = rng.choice(["mean", "std", "max", "sum"])
+        red = "%s(%s)" % (fn, src) if lead == ndim and rng.random() < 0.5 else \
+            "%s(%s, axis=%s)" % (fn, src, axes[0] if lead == 1 else axes)
+        steps["b%d" % i] = "(%s - %s) * 2" % (rng.choice(names + elementwise), red)
+        elementwise.append("b%d" % i)
     for i in range(rng.randint(1, 3)):
         a, b = rng.choice(names + elementwise), rng.choice(names + elementwise)
         expr = rng.choice(["%s * %s + 1", "%s - 2 * %s", "%s(%%s) + %%s" % rng.choice(FUNCS),
