@@ -117,8 +117,11 @@ def random_job(rng):
         fn = rng.choice(["mean", "std", "max", "sum"])
         red = "%s(%s)" % (fn, src) if lead == ndim and rng.random() < 0.5 else \
             "%s(%s, axis=%s)" % (fn, src, axes[0] if lead == 1 else axes)
-        steps["b%d" % i] = "(%s - %s) * 2" % (rng.choice(names + elementwise), red)
+        steps["m%d" % i] = red
+        steps["b%d" % i] = "(%s - m%d) * 2" % (rng.choice(names + elementwise), i)
         elementwise.append("b%d" % i)
+        if rng.random() < 0.5:  # the reduction is an output too
+            outputs["m%d" % i] = "print"
     for i in range(rng.randint(1, 3)):
         a, b = rng.choice(names + elementwise), rng.choice(names + elementwise)
         expr = rng.choice(["%s * %s + 1", "%s - 2 * %s", "%s(%%s) + %%s" % rng.choice(FUNCS),

@@ -239,7 +239,8 @@ int cask__part_blocks(cask__lower *L, cask_array *a, const int64_t *pos, size_t 
     char key[512];
     cask_task_id id;
     cask__node_block_key(a, bidx, key, sizeof key);
-    if (cask_graph_find(L->g, key, &id) == CASK_OK) rc = fn(L, a, bidx, arg);
+    /* (a ghost there: another rank's block this rank reads as an operand) */
+    if (cask_graph_find(L->g, key, &id) == CASK_OK && !cask__graph_is_ghost(L->g, id)) rc = fn(L, a, bidx, arg);
   }
   cask__free(b);
   return rc;
