@@ -12,7 +12,7 @@ Full size: N = 20000 (c0 = 5000), M = 4000, R = 200000; --quick: N = 4000
 Systems, K = 1, 2, 4 (oversubscribed on this machine's cores):
   cask   `mpirun --oversubscribe -np K cask run job.json`, one thread per
          rank; the wall of mpirun (MPI start-up included); bytes sent from
-         the summary's totals (`cask: K ranks: ... sent B blocks ...`).
+         the summary's totals (`cask: K ranks (...): ... sent B blocks ...`).
   dask   distributed.LocalCluster(n_workers=K, threads_per_worker=1); the
          wall of .compute() with the cluster already up (in dask's favour);
          bytes moved between workers from the workers' transfer logs.
@@ -38,6 +38,10 @@ slabs of a memory map; within 1e-10 of the largest magnitude).
 
 Then bench/mpi_metg.c (cask-mpi-metg beside this program) at K = 2, 4:
 Task Bench's METG on a stencil, cask's executor beside hand-written MPI.
+Then scripts/plan_scaling.py: the fake-rank planning table of a weakly
+scaled job, K = 1 to 1024 (--plan-max-k; 64 with --quick), each rank building its part of
+the graph (--plan-whole: also every rank building the whole graph, as
+before; a minute more).
 
 Output: a table on stderr, a JSON line per run on stdout."""
 import argparse
@@ -244,6 +248,8 @@ def main():
     ap.add_argument("--ks", default="1,2,4")
     ap.add_argument("--reps", type=int, default=1, help="runs per system and K, in turn; the median wall is reported")
     ap.add_argument("--no-metg", action="store_true")
+    ap.add_argument("--plan-max-k", type=int, default=1024)
+    ap.add_argument("--plan-whole", action="store_true")
     a = ap.parse_args()
     if not shutil.which("mpirun"):
         print("mpi: no mpirun: skipped", file=sys.stderr)
@@ -293,6 +299,13 @@ def main():
             p = subprocess.run(["mpirun", "--oversubscribe", "-np", str(k), metg], env=env, capture_output=True, text=True)
             sys.stderr.write(p.stderr)
             sys.stdout.write(p.stdout)
+    # per-rank planning at scale (docs/distributed.md, "Planning at scale")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "plan_scaling.py")
+    max_k = min(a.plan_max_k, 64) if a.quick else a.plan_max_k
+    for mode in ["auto"] + (["whole"] if a.plan_whole else []):
+        print("\nPlanning rank 0 and K-1 of K without MPI (%s mode), K = 1..%d:" % (mode, max_k), file=sys.stderr)
+        p = subprocess.run([sys.executable, script, cask, str(max_k), "3", mode], capture_output=True, text=True)
+        sys.stderr.write(p.stdout + p.stderr)
     return 0
 
 

@@ -121,6 +121,68 @@ def check_jobs(tmp):
         print("%s: K = 1..4 identical to the local run" % name, flush=True)
 
 
+# Jobs each rank builds only its part of (docs/distributed.md, "Planning in
+# parts"): a .npy input and a generated one, reductions over either axis and
+# all, outputs to .npy, Zarr and print, blocks alternating between ranks in
+# a fold (a reduction over axis 0 with column-major positions), and
+# reductions read back as operands (standardized columns).
+PARTS_JOBS = [
+    {"inputs": {"x": {"source": "npy", "path": "data.npy", "chunks": [50, 100]},
+                "w": {"source": "normal", "seed": 5, "shape": [400, 300], "chunks": [50, 100]}},
+     "steps": {"y": "x * w - x", "s": "sum(y, axis=1)", "m": "max(x, axis=0)", "v": "var(w)"},
+     "outputs": {"s": {"print": True, "npy": "s.npy"}, "y": {"npy": "y.npy"}, "m": "print", "v": "print"}},
+    {"inputs": {"x": {"source": "uniform", "seed": 9, "shape": [90, 70, 4], "chunks": [20, 30, 4]}},
+     "steps": {"a": "mean(sin(x) + x, axis=0)", "b": "x * 3", "c": "argmax(x, axis=1)"},
+     "outputs": {"a": {"npy": "a.npy"}, "b": {"zarr": "b.zarr"}, "c": {"npy": "c.npy"}}},
+    # reductions read back as operands: each rank receives the means and
+    # deviations of its columns
+    {"inputs": {"x": {"source": "npy", "path": "data.npy", "chunks": [40, 100]}},
+     "steps": {"mu": "mean(x, axis=0)", "sd": "std(x - mu, axis=0)", "z": "(x - mu) / sd",
+               "t": "sum(abs(x - mean(x)))"},
+     "outputs": {"z": {"npy": "z.npy"}, "sd": {"print": True, "npy": "sd.npy"}, "t": "print"}},
+]
+
+
+def check_parts(tmp):
+    """Jobs in parts at K = 2..4: the files and printed values of the local
+    run, and the summary says each rank built its part."""
+    import json
+    for i, job in enumerate(PARTS_JOBS):
+        path = os.path.join(tmp, "parts%d.json" % i)
+        with open(path, "w") as f:
+            json.dump(job, f)
+        ref_dir = os.path.join(tmp, "parts%d.local" % i)
+        os.makedirs(ref_dir)
+        inputs(ref_dir)
+        r = run([CASK, "run", "-q", path], ref_dir, dict(ENV, CASK_MPI="0"))
+        if r.returncode:
+            fail("parts job %d: the local run failed: %s" % (i, r.stderr.decode()[-300:]))
+            continue
+        ref_out, ref_files = r.stdout, files(ref_dir)
+        for k in (2, 3, 4):
+            d = os.path.join(tmp, "parts%d.%d" % (i, k))
+            os.makedirs(d)
+            inputs(d)
+            r = run([MPIRUN, "--oversubscribe", "-np", str(k), CASK, "run", path], d)
+            if r.returncode or b"each built its part of the graph" not in r.stderr:
+                fail("parts job %d K=%d: exit %d: %s" % (i, k, r.returncode, r.stderr.decode()[-400:]))
+                continue
+            if r.stdout != ref_out or files(d) != ref_files:
+                fail("parts job %d K=%d: output differs from the local run's" % (i, k))
+    # ranks given different jobs (MPMD: one file each) compare the jobs' digests
+    a, b = os.path.join(tmp, "parts_a.json"), os.path.join(tmp, "parts_b.json")
+    for path, seed in ((a, 1), (b, 2)):
+        with open(path, "w") as f:
+            json.dump({"inputs": {"x": {"source": "uniform", "seed": seed, "shape": [400, 60], "chunks": [50, 30]}},
+                       "steps": {"s": "sum(x, axis=0)"}, "outputs": {"s": "print"}}, f)
+    r = run([MPIRUN, "--oversubscribe", "-np", "1", CASK, "run", a, ":", "-np", "1", CASK, "run", b], tmp)
+    said = r.stderr.count(b"the ranks built parts of different jobs")
+    if r.returncode == 0 or said != 1:
+        fail("different jobs in parts at K = 2: exit %d, said %d times: %r" % (r.returncode, said, r.stderr[-400:]))
+    print("parts: %d jobs at K = 2..4 built in parts, identical to the local run; different jobs refused" %
+          len(PARTS_JOBS), flush=True)
+
+
 HDF5_JOB = """{"inputs": {"x": {"source": "npy", "path": "data.npy", "chunks": [50, 100]}},
  "steps": {"y": "x * 2 + 1", "s": "sum(x, axis=0)", "z": "x - 3"},
  "outputs": {"y": {"hdf5": "y.h5", "dataset": "/g/y", "compression": "gzip", "level": 3},
@@ -600,7 +662,8 @@ def check_env_flag(tmp):
 
 def check_said_once(tmp):
     """What every rank meets is said once at K = 3: a job file error (exit
-    2, its message once) and --dry-run's plan (the K = 1 plan's lines)."""
+    2, its message once), a bad option (read before MPI starts: rank 0
+    says it) and --dry-run's plan (the K = 1 plan's lines)."""
     d = os.path.join(tmp, "once")
     os.makedirs(d)
     bad = os.path.join(d, "bad.json")
@@ -610,6 +673,10 @@ def check_said_once(tmp):
     said = r.stderr.count(b"cannot read 'nope.npy'")
     if r.returncode != 2 or said != 1:
         fail("a bad job at K = 3: exit %d, its message %d times: %r" % (r.returncode, said, r.stderr[-400:]))
+    r = run([MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", "--bogus", bad], d)
+    said = r.stderr.count(b"unknown option or missing value: '--bogus'")
+    if r.returncode != 2 or said != 1:
+        fail("a bad option at K = 3: exit %d, its message %d times: %r" % (r.returncode, said, r.stderr[-400:]))
     job = os.path.join(JOBS, "basic.json")
     one = run([CASK, "run", "--dry-run", job], d, dict(ENV, CASK_MPI="0"))
     three = run([MPIRUN, "--oversubscribe", "-np", "3", CASK, "run", "--dry-run", job], d)
@@ -770,6 +837,7 @@ def main():
         check_hdf5(tmp)
         check_hdf5_spread(tmp)
         check_send_limit(tmp)
+        check_parts(tmp)
         check_fold_memory(tmp)
         check_counts(tmp)
         check_alternating_folds(tmp)

@@ -109,6 +109,19 @@ def random_job(rng):
         inputs[nm] = d
     steps, outputs = {}, {}
     elementwise = []
+    # reductions of leading axes read back as operands (x - mean(x, axis=0))
+    for i in range(rng.randint(0, 2)):
+        lead = rng.randint(1, ndim)
+        axes = tuple(range(lead))
+        src = rng.choice(names + elementwise)
+        fn = rng.choice(["mean", "std", "max", "sum"])
+        red = "%s(%s)" % (fn, src) if lead == ndim and rng.random() < 0.5 else \
+            "%s(%s, axis=%s)" % (fn, src, axes[0] if lead == 1 else axes)
+        steps["m%d" % i] = red
+        steps["b%d" % i] = "(%s - m%d) * 2" % (rng.choice(names + elementwise), i)
+        elementwise.append("b%d" % i)
+        if rng.random() < 0.5:  # the reduction is an output too
+            outputs["m%d" % i] = "print"
     for i in range(rng.randint(1, 3)):
         a, b = rng.choice(names + elementwise), rng.choice(names + elementwise)
         expr = rng.choice(["%s * %s + 1", "%s - 2 * %s", "%s(%%s) + %%s" % rng.choice(FUNCS),
@@ -146,6 +159,16 @@ def main():
             n += check_job(cask, os.path.join(EXAMPLES, job), range(1, 9), job)
         for job in ("structure.json", "linalg.json", "shapes.json", "select.json"):
             check_refused(cask, os.path.join(EXAMPLES, job), job)
+        # file reads are on the grid too: a .npy input, a sum over rows
+        import numpy as np
+        np.save(os.path.join(d, "data.npy"), np.arange(600 * 40, dtype=np.float64).reshape(600, 40))
+        path = os.path.join(d, "npy.json")
+        with open(path, "w") as f:
+            json.dump({"inputs": {"x": {"source": "npy", "path": "data.npy", "chunks": [50, 20]},
+                                  "w": {"source": "normal", "seed": 3, "shape": [600, 40], "chunks": [50, 20]}},
+                       "steps": {"y": "x * w - x", "s": "sum(y, axis=1)", "m": "max(x, axis=0)"},
+                       "outputs": {"s": "print", "y": {"npy": "y.npy"}, "m": "print"}}, f)
+        n += check_job(cask, path, range(1, 9), "npy job")
         for k in (1, 3, 4):
             path = os.path.join(d, "scaling%d.json" % k)
             with open(path, "w") as f:

@@ -322,6 +322,18 @@ START_TEST(counting_functions_match_loops) {
   }
   cask_array_release(r);
   cask_array_release(e);
+  /* equal values of magnitude 2^52: the range's +-0.5 rounds away, every
+   * edge is the value (scaling would multiply 0 by infinity: the fuzzer's
+   * UBSan report; NumPy 1.24 indexes out of bounds). All in the last bin. */
+  static const double big[3] = {4686018427387904.0, 4686018427387904.0, 4686018427387904.0};
+  cask_array *ba;
+  ck_assert_int_eq(cask_from_buffer(ctx, big, CASK_F64, 1, (int64_t[]){3}, NULL, NULL, NULL, &ba), CASK_OK);
+  ck_assert_int_eq(cask_histogram(ba, 3, NULL, NULL, &r, NULL), CASK_OK);
+  ck_assert_int_eq(cask_compute(r, got, 3 * sizeof got[0]), CASK_OK);
+  require(got[0] == 0 && got[1] == 0 && got[2] == 3, "histogram of equal 2^52 values: %lld %lld %lld",
+          (long long)got[0], (long long)got[1], (long long)got[2]);
+  cask_array_release(r);
+  cask_array_release(ba);
   /* digitize and searchsorted against counts of smaller values */
   const double bins[] = {-1, 0, 0.5, 3};
   ck_assert_int_eq(cask_digitize(fa, bins, 4, 0, &r), CASK_OK);

@@ -136,10 +136,32 @@ static void usage_graph(FILE *f) {
           "  -h, --help                 this text\n");
 }
 
+/* Whether this process is a rank other than 0 of an MPI launch (mpirun,
+ * srun), read from the launcher's environment: the command line is read
+ * before MPI starts, and every rank meets the same usage error, which
+ * rank 0 alone says (the others exit 2 quietly). */
+static int other_rank(void) {
+  static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i]);
+    if (v && *v) return strcmp(v, "0") != 0;
+  }
+  return 0;
+}
+
+/* stderr, or a sink for ranks other than 0 (other_rank). */
+static FILE *usage_err(void) {
+  static FILE *sink;
+  if (!other_rank()) return stderr;
+  if (!sink) sink = fopen("/dev/null", "w");
+  return sink ? sink : stderr;
+}
+
 static int bad_usage(const char *cmd, const char *fmt, const char *arg) {
-  fprintf(stderr, "cask %s: ", cmd);
-  fprintf(stderr, fmt, arg);
-  fprintf(stderr, "\n(try: cask %s --help)\n", cmd);
+  FILE *f = usage_err();
+  fprintf(f, "cask %s: ", cmd);
+  fprintf(f, fmt, arg);
+  fprintf(f, "\n(try: cask %s --help)\n", cmd);
   return EXIT_USAGE;
 }
 
@@ -148,17 +170,17 @@ static int bad_usage(const char *cmd, const char *fmt, const char *arg) {
 static int load_plugin(const char *cmd, const char *path) {
   void *lib = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
   if (!lib) {
-    fprintf(stderr, "cask %s: --plugin %s: %s\n", cmd, path, dlerror());
+    fprintf(usage_err(), "cask %s: --plugin %s: %s\n", cmd, path, dlerror());
     return EXIT_USAGE;
   }
   int (*init)(void) = (int (*)(void))dlsym(lib, "cask_plugin_init");
   if (!init) {
-    fprintf(stderr, "cask %s: --plugin %s: it has no cask_plugin_init function (docs/jobs.md)\n", cmd, path);
+    fprintf(usage_err(), "cask %s: --plugin %s: it has no cask_plugin_init function (docs/jobs.md)\n", cmd, path);
     return EXIT_USAGE;
   }
   int rc = init();
   if (rc) {
-    fprintf(stderr, "cask %s: --plugin %s: cask_plugin_init returned %s\n", cmd, path, cask_err_name(rc));
+    fprintf(usage_err(), "cask %s: --plugin %s: cask_plugin_init returned %s\n", cmd, path, cask_err_name(rc));
     return EXIT_USAGE;
   }
   return 0; /* never closed: its ops and kernels stay registered */
@@ -187,7 +209,7 @@ static int check_spill_dir(const char *cmd, const char *what, const char *dir) {
                     : access(dir, W_OK | X_OK) ? strerror(errno)
                                                 : NULL;
   if (!why) return 0;
-  fprintf(stderr, "cask %s: %s '%s': %s\n", cmd, what, dir, why);
+  fprintf(usage_err(), "cask %s: %s '%s': %s\n", cmd, what, dir, why);
   return EXIT_USAGE;
 }
 
@@ -308,7 +330,7 @@ static int check_out_path(const char *cmd, const char *what, const char *path) {
   if (!path) return 0;
   char msg[512];
   if (!job_dir_writable(path, msg, sizeof msg)) return 0;
-  fprintf(stderr, "cask %s: %s %s: %s\n", cmd, what, path, msg);
+  fprintf(usage_err(), "cask %s: %s %s: %s\n", cmd, what, path, msg);
   return EXIT_USAGE;
 }
 
@@ -321,7 +343,7 @@ static int command_job(const char *cmd, int argc, char **argv) {
   if (!code && !help) code = check_out_path(cmd, "graph", cfg.graph);
   if (code) return code;
   if (help) {
-    (strcmp(cmd, "run") ? usage_graph : usage_run)(stdout);
+    if (!other_rank()) (strcmp(cmd, "run") ? usage_graph : usage_run)(stdout);
     return 0;
   }
   if (!strcmp(cmd, "graph")) {

@@ -677,7 +677,8 @@ CASK_API int cask_arrays_graph(int n, cask_array *const *arrays, cask_graph **ou
  * gives the rank's plan of the whole graph in time and memory that grow
  * with the rank's part only. Only for jobs of sources, file reads and
  * elementwise steps on one grid of blocks with reductions of them as
- * outputs, on at most as many ranks as blocks: for others *out is NULL
+ * outputs (or read back over the leading axes they reduce, as in
+ * x - mean(x, axis=0)), on at most as many ranks as blocks: for others *out is NULL
  * (CASK_OK) and why says what stopped it (why_cap bytes). The graph is
  * for planning: it is not culled and its ghosts never run. */
 CASK_API int cask_arrays_graph_part(int n, cask_array *const *arrays, int nranks, int rank, cask_graph **out,

@@ -48,6 +48,22 @@ int cask__stamp_root(cask__lower *L, cask_task_id id, const int64_t *abidx) {
   return cask_graph_set_place(L->g, id, &h);
 }
 
+int cask__stamp_reader(cask__lower *L, cask_task_id id, const int64_t *abidx, cask_array *const *leaves, uint32_t n) {
+  if (!L->G || L->g->tasks[id].place_kind) return CASK_OK;
+  for (uint32_t k = 0; k < n; k++)
+    if (leaves[k]->cls->lower_part) {
+      cask_place_hint h = {CASK_PLACE_RUN, (uint32_t)cask__anchor_pos(L->G, abidx), 0, (uint32_t)L->G->count, 0};
+      return cask_graph_set_place(L->g, id, &h);
+    }
+  return CASK_OK;
+}
+
+int cask__anchor_operand(const cask__anchor *G, const cask_array *a) {
+  for (int k = 0; k < G->nops; k++)
+    if (G->ops[k] == a || (G->ops[k]->token == a->token && G->ops[k]->cls == a->cls)) return 1;
+  return 0;
+}
+
 /* ---- the fragment ------------------------------------------------------ */
 
 /* Nodes seen by the walk: a small open-addressed set of pointers. */
@@ -94,12 +110,40 @@ static void set_grid(cask__anchor *G, const cask_array *a) {
   }
 }
 
+/* Whether reduction r, read by an elementwise step on the grid, is read
+ * by the blocks of its own fold: it reduces the leading axes of a node on
+ * the grid, so broadcasting it back (aligned at the right) puts its block
+ * b under exactly the anchor blocks its fold reads. */
+static int operand_ok(const cask__anchor *G, const cask_array *r) {
+  if (r->kind != CASK__NODE_REDUCE || r->nin != 1 || r->unknown || !cask__anchor_on(G, r->in[0])) return 0;
+  int lead = G->ndim - r->ndim;
+  return lead >= 1 && r->p.reduce.axes == (uint32_t)((1u << lead) - 1);
+}
+
+static int check_under(cask__anchor *G, const cask_array *a, seen *s, char *why, size_t cap);
+
+/* A reduction read by elementwise step a: allowed when operand_ok, listed
+ * in G->ops after the reductions its input reads. */
+static int check_operand(cask__anchor *G, const cask_array *a, const cask_array *r, seen *s, char *why, size_t cap) {
+  if (!cask__is_elementwise(a) || !operand_ok(G, r))
+    return snprintf(why, cap, "the result of a %s is an operand of a %s step, not broadcast back over the leading "
+                    "axes it reduces", r->cls->name, a->cls->name), 0;
+  if (cask__anchor_operand(G, r)) return 1;
+  if (!check_under(G, r, s, why, cap)) return 0;
+  if (G->nops == CASK__MAX_OPERAND_REDUCTIONS)
+    return snprintf(why, cap, "more than %d reductions read as operands", CASK__MAX_OPERAND_REDUCTIONS), 0;
+  G->ops[G->nops++] = (cask_array *)r;
+  return 1;
+}
+
 /* Checks the nodes under a (not a itself) for the rules of the fragment. */
-static int check_under(const cask__anchor *G, const cask_array *a, seen *s, char *why, size_t cap) {
+static int check_under(cask__anchor *G, const cask_array *a, seen *s, char *why, size_t cap) {
   for (int k = 0; k < a->nin; k++) {
     const cask_array *b = a->in[k];
-    if (b->cls->lower_part) /* also when it is an output too, seen before */
-      return snprintf(why, cap, "the result of a %s is an operand of another step", b->cls->name), 0;
+    if (b->cls->lower_part) { /* also when it is an output too, seen before */
+      if (!check_operand(G, a, b, s, why, cap)) return 0;
+      continue;
+    }
     int fresh = seen_add(s, b);
     if (fresh < 0) return snprintf(why, cap, "out of memory"), 0;
     if (!fresh) continue;
@@ -195,7 +239,8 @@ int cask__part_blocks(cask__lower *L, cask_array *a, const int64_t *pos, size_t 
     char key[512];
     cask_task_id id;
     cask__node_block_key(a, bidx, key, sizeof key);
-    if (cask_graph_find(L->g, key, &id) == CASK_OK) rc = fn(L, a, bidx, arg);
+    /* (a ghost there: another rank's block this rank reads as an operand) */
+    if (cask_graph_find(L->g, key, &id) == CASK_OK && !cask__graph_is_ghost(L->g, id)) rc = fn(L, a, bidx, arg);
   }
   cask__free(b);
   return rc;
@@ -203,8 +248,11 @@ int cask__part_blocks(cask__lower *L, cask_array *a, const int64_t *pos, size_t 
 
 int cask__part_lower(cask__lower *L, int n, cask_array *const *arrays, const int64_t *pos, size_t npos) {
   int rc = CASK_OK;
+  /* reductions read as operands first (their readers find their blocks
+   * made, or make ghosts of them), in the order their inputs need */
+  for (int k = 0; k < L->G->nops && !rc; k++) rc = L->G->ops[k]->cls->lower_part(L, L->G->ops[k], pos, npos);
   for (int k = 0; k < n && !rc; k++) {
-    if (!arrays[k]->cls->lower_part) continue;
+    if (!arrays[k]->cls->lower_part || cask__anchor_operand(L->G, arrays[k])) continue;
     int seen_before = 0;
     for (int i = 0; i < k; i++)
       seen_before |= arrays[i]->token == arrays[k]->token && arrays[i]->cls == arrays[k]->cls;

@@ -56,6 +56,9 @@ typedef struct cask__node_class {
    * (ascending), with ghosts for other ranks' neighbours (reductions). */
   int aligned;
   int (*lower_part)(cask__lower *L, cask_array *a, const int64_t *pos, size_t npos);
+  /* A stand-in for block bidx of such a node made on another rank (its
+   * owner and size known in closed form), read by this rank's tasks. */
+  int (*part_ghost)(cask__lower *L, cask_array *a, const int64_t *bidx, cask_task_id *out);
 } cask__node_class;
 
 /* Sources (creation functions, a caller's buffer) compute element values
@@ -171,6 +174,8 @@ static inline int cask__is_elementwise(const cask_array *a) {
          a->kind == CASK__NODE_WHERE || a->kind == CASK__NODE_CAST;
 }
 
+#define CASK__MAX_OPERAND_REDUCTIONS 16
+
 /* The anchor grid of a job for flat planning (anchor.c): the blocks of
  * the nodes every task lies at, numbered in positions (lexicographic, axis
  * perm[0] slowest), split into runs of positions, one per rank. */
@@ -180,6 +185,10 @@ typedef struct cask__anchor {
   int64_t nb[CASK_MAX_NDIM]; /* blocks per axis */
   int perm[CASK_MAX_NDIM];
   int64_t count;
+  /* Reductions read as operands (broadcast back over the axes they
+   * reduce, as in x - mean(x, axis=0)), inputs before what reads them. */
+  cask_array *ops[CASK__MAX_OPERAND_REDUCTIONS];
+  int nops;
 } cask__anchor;
 
 /* Lowering (lower.c). */
@@ -206,6 +215,12 @@ void cask__anchor_range(const cask__anchor *G, int nranks, int rank, int64_t *lo
 /* Gives root task id (no inputs, no hint yet) of anchor block abidx its
  * RUN hint; nothing when L has no grid. */
 int cask__stamp_root(cask__lower *L, cask_task_id id, const int64_t *abidx);
+/* The same for task id of anchor block abidx reading a reduction's
+ * result (one of leaves[0..n-1]): it stays at its anchor block, whatever
+ * placement would make of a block every rank reads. */
+int cask__stamp_reader(cask__lower *L, cask_task_id id, const int64_t *abidx, cask_array *const *leaves, uint32_t n);
+/* Whether a is one of G's operand reductions. */
+int cask__anchor_operand(const cask__anchor *G, const cask_array *a);
 /* A stand-in in a rank's partial graph for task key of rank owner (a
  * producer it receives, or a reader it sends to, with the given inputs),
  * of size bytes; the existing task when the key is there. */

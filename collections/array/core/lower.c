@@ -23,6 +23,9 @@ int cask__lower_block(cask__lower *L, cask_array *a, const int64_t *bidx, cask_t
   char key[512];
   cask__node_block_key(a, bidx, key, sizeof key);
   if (cask_graph_find(L->g, key, out) == CASK_OK) return CASK_OK;
+  /* A rank's part holds the blocks of its reductions it makes (their
+   * lower_part ran first); another rank's is a ghost. */
+  if (L->nranks && a->cls->part_ghost) return a->cls->part_ghost(L, a, bidx, out);
   /* Every node kind lowers through its class: a new kind never edits this. */
   int rc = a->cls->lower(L, a, bidx, key, out);
   /* in a job on an anchor grid every root is a block of a node on it */

@@ -126,10 +126,15 @@ static int hist_run(cask_task_io *io, const count_ext *e) {
     double v = as_f64(cask_block_data(x), cask_block_dtype(x), i);
     if (!(v >= first && v <= last)) continue;
     int64_t k;
-    if (e->flag) {
-      k = (int64_t)((v - first) * norm);
+    /* Scaling needs a finite position: with edges closer than the values'
+     * spacing (a range of width 1 around 4.7e15) norm is infinite and
+     * (v - first) * norm may be NaN (NumPy 1.24 then indexes out of
+     * bounds); such a value is placed by searching the edges. */
+    double t = e->flag ? (v - first) * norm : -1.0;
+    if (t >= 0 && t < (double)nb + 1) {
+      k = (int64_t)t;
       if (k == nb) k--;
-      if (v < edge[k]) k--;
+      if (v < edge[k] && k > 0) k--;
       if (v >= edge[k + 1] && k != nb - 1) k++;
     } else {
       int64_t lo = 0, hi = nb; /* the last edge <= v, within the bins */

@@ -252,6 +252,7 @@ int cask__lower_into(cask__lower *L, cask_array *a, const int64_t *bidx, void *d
   cask__block_key(key, sizeof key, "to_buffer", a->token, a->ndim, bidx);
   size_t len = offsetof(into_args, k) + offsetof(kernel_args, prog) + cask__program_size(&x.k.prog);
   rc = cask__graph_add(L->g, key, op_kernel_into, &x, len, deps, x.k.prog.nleaves, out);
+  if (!rc) rc = cask__stamp_reader(L, *out, bidx, leaves, x.k.prog.nleaves);
   if (!rc) { /* what it writes, though it holds no block */
     int64_t n = 1;
     for (int i = 0; i < a->ndim; i++) n *= x.k.shape[i];
@@ -278,6 +279,7 @@ static int lower_elementwise(cask__lower *L, cask_array *a, const int64_t *bidx,
   size_t len = offsetof(kernel_args, prog) + cask__program_size(&k.prog);
   rc = cask__graph_add(L->g, key, op_kernel, &k, len, deps, k.prog.nleaves, out);
   if (!rc) cask_graph_set_size(L->g, *out, cask__block_bytes(L, a, k.shape, leaves, deps));
+  if (!rc) rc = cask__stamp_reader(L, *out, bidx, leaves, k.prog.nleaves);
   return rc;
 }
 

@@ -763,6 +763,7 @@ static int lower_partial(cask__lower *L, cask_array *r, const int64_t *ibidx, ca
   rc = cask__graph_add(L->g, key, op_partial, &a, len, deps, a.prog.nleaves, out);
   if (!rc) cask_graph_set_size(L->g, *out, partial_bytes(r, a.shape));
   if (!rc) rc = cask__stamp_root(L, *out, ibidx); /* a partial of generated blocks */
+  if (!rc) rc = cask__stamp_reader(L, *out, ibidx, leaves, a.prog.nleaves);
   return rc;
 }
 
@@ -791,6 +792,14 @@ static int add_combine(cask__lower *L, const char *key, const combine_args *ca, 
   return rc;
 }
 
+/* The bytes of output block bidx of r. */
+static int64_t final_bytes(const cask_array *r, const int64_t *bidx) {
+  int64_t off[CASK_MAX_NDIM], ext[CASK_MAX_NDIM], n = (int64_t)cask__itemsize(r);
+  cask__block_box(r, bidx, off, ext);
+  for (int i = 0; i < r->ndim; i++) n *= ext[i] < 0 ? 1 : ext[i]; /* unknown: a guess */
+  return n;
+}
+
 /* The task of output block bidx (under key) from the fold's state. */
 static int add_finalize(cask__lower *L, cask_array *r, const int64_t *bidx, const char *key, cask_task_id state,
                         cask_task_id *out) {
@@ -804,9 +813,7 @@ static int add_finalize(cask__lower *L, cask_array *r, const int64_t *bidx, cons
   int64_t off[CASK_MAX_NDIM];
   cask__block_box(r, bidx, off, fa.shape);
   int rc = cask__graph_add(L->g, key, op_finalize, &fa, sizeof fa, &state, 1, out);
-  int64_t n = (int64_t)cask__itemsize(r);
-  for (int i = 0; i < r->ndim; i++) n *= fa.shape[i] < 0 ? 1 : fa.shape[i]; /* unknown: a guess */
-  if (!rc) cask_graph_set_size(L->g, *out, n);
+  if (!rc) cask_graph_set_size(L->g, *out, final_bytes(r, bidx));
   return rc;
 }
 
@@ -977,7 +984,30 @@ static int fold_part(cask__lower *L, const fold_plan *f, int64_t j) {
   if (rc) return rc;
   if (s != last) return remote_reader(L, f, j, s, 1, acc);
   cask_task_id out; /* the driver marks it an output, or adds its writer */
-  return add_finalize(L, f->r, f->bidx, f->key, acc, &out);
+  if ((rc = add_finalize(L, f->r, f->bidx, f->key, acc, &out)) || !cask__anchor_operand(L->G, f->r)) return rc;
+  /* Read as an operand: by the tasks at every block of its fold. One
+   * ghost reader per other rank holding such blocks (the block goes to
+   * each once); its key is this rank's own name for the send. */
+  for (int64_t k = 0, last_owner = -1; k < f->n && !rc; k++) {
+    int owner = fold_owner(L, f, k);
+    if (owner == L->rank || owner == last_owner) continue;
+    last_owner = owner;
+    snprintf(key, sizeof key, "%s-to-rank-%d", f->key, owner);
+    cask_task_id ghost;
+    rc = cask__ghost(L, key, owner, &out, 1, -1, &ghost);
+  }
+  return rc;
+}
+
+/* Block bidx of r made by another rank, for this rank's readers: the rank
+ * its fold ends on makes it (lower_reduce_part). */
+static int reduce_part_ghost(cask__lower *L, cask_array *r, const int64_t *bidx, cask_task_id *out) {
+  fold_plan f;
+  fold_init(&f, r, bidx);
+  int owner = fold_owner(L, &f, f.n - 1);
+  if (owner == L->rank)
+    return cask__fail(L->ctx, CASK_EINVAL, "lowering a part: block %s of this rank was not made", f.key);
+  return cask__ghost(L, f.key, owner, NULL, 0, final_bytes(r, bidx), out);
 }
 
 typedef struct fold_at {
@@ -1025,4 +1055,5 @@ static int lower_reduce_part(cask__lower *L, cask_array *r, const int64_t *pos, 
   return rc;
 }
 
-const cask__node_class cask__reduce_class = {.name = "reduce", .lower = lower_reduce, .lower_part = lower_reduce_part};
+const cask__node_class cask__reduce_class = {.name = "reduce", .lower = lower_reduce, .lower_part = lower_reduce_part,
+                                           .part_ghost = reduce_part_ghost};
