@@ -188,7 +188,21 @@ static int check_balance(cask__mpi_run *m, char *msg, size_t cap) {
 }
 
 static int check_digests(cask__mpi_exec *ex, cask_graph *g, char *msg, size_t cap) {
-  if (g->part_ranks) return check_part_digests(ex, g, msg, cap);
+  /* The two checks make different collectives: first agree on which one
+   * (a rank building its part meeting one building the whole graph, as
+   * with CASK_MPI_PARTS set on some ranks only, would wait forever) */
+  int parts = g->part_ranks != 0, in[2] = {parts, -parts}, out[2];
+  if (MPI_Allreduce(in, out, 2, MPI_INT, MPI_MIN, ex->comm) != MPI_SUCCESS) {
+    cask__fmt(msg, cap, "rank %d: comparing the ranks' graphs failed in MPI_Allreduce", ex->pub.rank);
+    return CASK_EIO;
+  }
+  if (out[0] != -out[1]) {
+    cask__fmt(msg, cap, "rank %d built %s, another rank %s: every rank must build its part or every rank the whole "
+              "graph (CASK_MPI_PARTS must be the same on every rank)", ex->pub.rank,
+              parts ? "its part of the graph" : "the whole graph", parts ? "the whole graph" : "its part");
+    return CASK_EINVAL;
+  }
+  if (parts) return check_part_digests(ex, g, msg, cap);
   uint64_t d = 0, lo, hi;
   int rc = cask_graph_digest(g, &d);
   int bad = rc != 0, anybad;
