@@ -85,6 +85,15 @@ int cask__plan_new_opts(cask_graph *g, int nranks, int rank, unsigned flags, cas
     cask__fmt(g->errmsg, sizeof g->errmsg, "plan: rank %d is not one of the ranks 0 to %d", rank, nranks - 1);
     return CASK_EINVAL;
   }
+  /* a part (cask_arrays_graph_part) holds one rank's tasks and its
+   * neighbours as ghosts: planned as another rank or rank count, it would
+   * give a plan of nothing real, without a word */
+  if (g->part_ranks && (g->part_ranks != nranks || g->part_rank != rank)) {
+    cask__fmt(g->errmsg, sizeof g->errmsg, "plan: the graph is rank %d's part of %d ranks (cask_arrays_graph_part), "
+              "not rank %d's of %d: plan it as rank %d of %d", g->part_rank, g->part_ranks, rank, nranks, g->part_rank,
+              g->part_ranks);
+    return CASK_EINVAL;
+  }
   uint64_t t0 = cask__now_ns();
   cask_plan *p = cask__calloc(1, sizeof *p);
   uint32_t *order = NULL;

@@ -179,8 +179,43 @@ def check_parts(tmp):
     said = r.stderr.count(b"the ranks built parts of different jobs")
     if r.returncode == 0 or said != 1:
         fail("different jobs in parts at K = 2: exit %d, said %d times: %r" % (r.returncode, said, r.stderr[-400:]))
+    check_mismatched_ranks(tmp, a)
     print("parts: %d jobs at K = 2..4 built in parts, identical to the local run; different jobs refused" %
           len(PARTS_JOBS), flush=True)
+
+
+def check_mismatched_ranks(tmp, a):
+    """Ranks whose collectives before the run would not pair up are refused,
+    once, with nothing left behind: jobs with other outputs (before: rank 0
+    broadcast a Zarr store's name while rank 1 waited in an agreement, for
+    ever), in parts and whole, and CASK_MPI_PARTS=0 on one rank only
+    (before: the part's digest check met the whole graph's, for ever)."""
+    import json
+    d = os.path.join(tmp, "mismatch")
+    os.makedirs(d)
+    c = os.path.join(d, "other.json")
+    with open(c, "w") as f:
+        json.dump({"inputs": {"x": {"source": "uniform", "seed": 1, "shape": [400, 60], "chunks": [50, 30]}},
+                   "steps": {"m": "mean(x, axis=0)", "y": "x - m", "t": "sum(x)"},
+                   "outputs": {"m": {"zarr": "m.zarr"}, "y": {"npy": "y.npy"}, "t": "print"}}, f)
+    cases = (("other outputs", [CASK, "run", c, ":", "-np", "1", CASK, "run", a], {},
+              b"the ranks store different outputs"),
+             ("other outputs, whole", [CASK, "run", a, ":", "-np", "1", CASK, "run", c], {"CASK_MPI_PARTS": "0"},
+              b"the ranks store different outputs"),
+             ("CASK_MPI_PARTS=0 on rank 1", [CASK, "run", c, ":", "-np", "1", "env", "CASK_MPI_PARTS=0", CASK, "run", c],
+              {}, b"every rank must run the same job with the same CASK_MPI_PARTS"))
+    for what, cmd, env, said_what in cases:
+        try:
+            r = run([MPIRUN, "--oversubscribe", "-np", "1"] + cmd, d, dict(ENV, **env), timeout=60)
+        except subprocess.TimeoutExpired:
+            fail("%s at K = 2: no answer in 60 s (a hang)" % what)
+            continue
+        said = r.stderr.count(said_what)
+        if r.returncode != 1 or said != 1:
+            fail("%s at K = 2: exit %d, said %d times: %r" % (what, r.returncode, said, r.stderr[-400:]))
+        left = [n for n in os.listdir(d) if n != "other.json"]
+        if left:
+            fail("%s at K = 2: left %s" % (what, left))
 
 
 HDF5_JOB = """{"inputs": {"x": {"source": "npy", "path": "data.npy", "chunks": [50, 100]}},
@@ -658,12 +693,19 @@ def check_env_flag(tmp):
     r = run([CASK, "run", "-q", job], tmp, dict(ENV, CASK_MPI="maybe"))
     if r.returncode != 2 or b"CASK_MPI='maybe'" not in r.stderr:
         fail("CASK_MPI=maybe: exit %d: %r" % (r.returncode, r.stderr[-300:]))
+    # every rank meets it: rank 0 alone says it (once said by every rank)
+    r = run([MPIRUN, "--oversubscribe", "-np", "3", "-x", "CASK_MPI=maybe", CASK, "run", "-q", job], tmp)
+    said = r.stderr.count(b"CASK_MPI='maybe'")
+    if r.returncode != 2 or said != 1:
+        fail("CASK_MPI=maybe at K = 3: exit %d, said %d times: %r" % (r.returncode, said, r.stderr[-300:]))
 
 
 def check_said_once(tmp):
     """What every rank meets is said once at K = 3: a job file error (exit
     2, its message once), a bad option (read before MPI starts: rank 0
-    says it) and --dry-run's plan (the K = 1 plan's lines)."""
+    says it; the others wait before exiting, or mpirun could end rank 0
+    before it said it: 1 run in 10 to 20 on a loaded machine) and
+    --dry-run's plan (the K = 1 plan's lines)."""
     d = os.path.join(tmp, "once")
     os.makedirs(d)
     bad = os.path.join(d, "bad.json")

@@ -1076,6 +1076,62 @@ START_TEST(a_partial_graph_receives_from_ghost_producers_and_sends_to_ghost_read
 }
 END_TEST
 
+/* docs/api.md's example: a rank's part plans as that rank of the whole
+ * graph (counts and bytes), for K up to the blocks; more ranks, a job
+ * outside the fragment and a bad rank say why; a part planned as another
+ * rank or rank count is refused (it once gave a plan of ghosts). */
+START_TEST(a_part_plans_as_its_rank_of_the_whole_graph_and_only_as_that_rank) {
+  cask_ctx *ctx;
+  cask_array *x, *y, *s, *m;
+  ck_assert_int_eq(cask_ctx_new(NULL, &ctx), CASK_OK);
+  ck_assert_int_eq(cask_random_uniform(ctx, 3, CASK_F64, 2, (int64_t[]){400, 60}, (int64_t[]){50, 30}, &x), CASK_OK);
+  const char *names[] = {"x"};
+  ck_assert_int_eq(cask_eval(ctx, "(x - mean(x, axis=0)) * 2", names, &x, 1, &y), CASK_OK);
+  ck_assert_int_eq(cask_eval(ctx, "sum(x, axis=0)", names, &x, 1, &s), CASK_OK);
+  ck_assert_int_eq(cask_eval(ctx, "x @ x.T", names, &x, 1, &m), CASK_OK);
+  cask_array *both[] = {y, s};
+  cask_graph *whole, *g;
+  char why[256];
+  ck_assert_int_eq(cask_arrays_graph(2, both, &whole, NULL), CASK_OK);
+  for (int k = 1; k <= 16; k += k < 4 ? 1 : 6) {
+    for (int r = 0; r < k; r++) {
+      ck_assert_int_eq(cask_arrays_graph_part(2, both, k, r, &g, why, sizeof why), CASK_OK);
+      require(g != NULL, "K = %d, rank %d: no part: %s", k, r, why);
+      cask_plan *p;
+      ck_assert_int_eq(cask_plan_new_flags(g, k, r, CASK_PLAN_NO_BROADCAST, &p), CASK_OK);
+      cask_plan_stats a = rank_stats(whole, k, r), b;
+      cask_plan_get_stats(p, &b);
+      require(a.nlocal == b.nlocal && a.nsends == b.nsends && a.nrecvs == b.nrecvs && a.bytes_sent == b.bytes_sent &&
+                  a.bytes_received == b.bytes_received,
+              "K = %d, rank %d: the part plans %zu tasks, %zu sends, %zu receives; the whole graph %zu, %zu, %zu", k, r,
+              b.nlocal, b.nsends, b.nrecvs, a.nlocal, a.nsends, a.nrecvs);
+      cask_plan_free(p);
+      cask_graph_free(g);
+    }
+  }
+  ck_assert_int_eq(cask_arrays_graph_part(2, both, 3, 1, &g, why, sizeof why), CASK_OK);
+  ck_assert_ptr_nonnull(g);
+  int wrong[2][2] = {{3, 2}, {4, 1}};
+  for (int i = 0; i < 2; i++) {
+    cask_plan *p = (cask_plan *)1;
+    ck_assert_int_eq(cask_plan_new_flags(g, wrong[i][0], wrong[i][1], CASK_PLAN_NO_BROADCAST, &p), CASK_EINVAL);
+    ck_assert_ptr_null(p);
+    require(strstr(cask_graph_errmsg(g), "rank 1's part of 3 ranks"), "%s", cask_graph_errmsg(g));
+  }
+  cask_graph_free(g);
+  ck_assert_int_eq(cask_arrays_graph_part(2, both, 17, 0, &g, why, sizeof why), CASK_OK);
+  require(!g && strstr(why, "17 ranks but 16 anchor blocks"), "why: %s", why);
+  ck_assert_int_eq(cask_arrays_graph_part(1, &m, 2, 0, &g, why, sizeof why), CASK_OK);
+  require(!g && strstr(why, "matmul"), "why: %s", why);
+  ck_assert_int_eq(cask_arrays_graph_part(2, both, 3, 3, &g, why, sizeof why), CASK_EINVAL);
+  require(!g && strstr(cask_ctx_errmsg(ctx), "rank 3 of 3"), "%s", cask_ctx_errmsg(ctx));
+  cask_graph_free(whole);
+  cask_array *all[] = {x, y, s, m};
+  for (int i = 0; i < 4; i++) cask_array_release(all[i]);
+  cask_ctx_free(ctx);
+}
+END_TEST
+
 Suite *distributed_suite(void) {
   Suite *s = suite_create("distributed");
   TCase *tc = tcase_create("plan");
@@ -1103,6 +1159,7 @@ Suite *distributed_suite(void) {
   tcase_add_test(flat, run_hints_are_checked_digested_written_and_kept_by_fusion);
   tcase_add_test(flat, placement_without_the_broadcast_walk_is_the_default_where_there_is_none);
   tcase_add_test(flat, a_partial_graph_receives_from_ghost_producers_and_sends_to_ghost_readers);
+  tcase_add_test(flat, a_part_plans_as_its_rank_of_the_whole_graph_and_only_as_that_rank);
   suite_add_tcase(s, flat);
   return s;
 }

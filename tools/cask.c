@@ -136,23 +136,10 @@ static void usage_graph(FILE *f) {
           "  -h, --help                 this text\n");
 }
 
-/* Whether this process is a rank other than 0 of an MPI launch (mpirun,
- * srun), read from the launcher's environment: the command line is read
- * before MPI starts, and every rank meets the same usage error, which
- * rank 0 alone says (the others exit 2 quietly). */
-static int other_rank(void) {
-  static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
-  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-    const char *v = getenv(vars[i]);
-    if (v && *v) return strcmp(v, "0") != 0;
-  }
-  return 0;
-}
-
-/* stderr, or a sink for ranks other than 0 (other_rank). */
+/* stderr, or a sink for ranks other than 0 (mpi_session_other_rank). */
 static FILE *usage_err(void) {
   static FILE *sink;
-  if (!other_rank()) return stderr;
+  if (!mpi_session_other_rank()) return stderr;
   if (!sink) sink = fopen("/dev/null", "w");
   return sink ? sink : stderr;
 }
@@ -341,9 +328,9 @@ static int command_job(const char *cmd, int argc, char **argv) {
   if (!code) code = parse_options(cmd, argc, argv, &cfg, &help);
   if (!code && !help) code = check_out_path(cmd, "trace", cfg.trace);
   if (!code && !help) code = check_out_path(cmd, "graph", cfg.graph);
-  if (code) return code;
+  if (code) return mpi_session_usage_exit(code);
   if (help) {
-    if (!other_rank()) (strcmp(cmd, "run") ? usage_graph : usage_run)(stdout);
+    if (!mpi_session_other_rank()) (strcmp(cmd, "run") ? usage_graph : usage_run)(stdout);
     return 0;
   }
   if (!strcmp(cmd, "graph")) {
@@ -353,7 +340,7 @@ static int command_job(const char *cmd, int argc, char **argv) {
   catch_signals();
   /* under mpirun or srun: MPI and an executor over every rank (a plan
    * alone, --plan-ranks, needs none) */
-  if (!cfg.plan_ranks && (code = mpi_session_start(&argc, &argv))) return code;
+  if (!cfg.plan_ranks && (code = mpi_session_start(&argc, &argv))) return mpi_session_usage_exit(code);
   code = mpi_session_end(job_command_run(&cfg));
   int sig = atomic_load(&interrupted);
   return code == EXIT_INTERRUPTED && sig ? 128 + sig : code;

@@ -8,6 +8,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
+#include <time.h>
+
+int mpi_session_other_rank(void) {
+  static const char *vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i]);
+    if (v && *v) return strcmp(v, "0") != 0;
+  }
+  return 0;
+}
+
+int mpi_session_usage_exit(int code) {
+  if (code == EXIT_USAGE && mpi_session_other_rank()) {
+    struct timespec t = {2, 0};
+    while (nanosleep(&t, &t) && errno == EINTR) {
+    }
+  }
+  return code;
+}
 
 /* CASK_MPI: 1 (or true, yes, on) forces MPI, 0 (false, no, off) runs
  * alone, unset or empty decides by the launcher's variables; -1 (with a
@@ -20,7 +40,8 @@ static int forced(void) {
     if (!strcasecmp(v, on[i])) return 1;
     if (!strcasecmp(v, off[i])) return 0;
   }
-  fprintf(stderr, "cask: CASK_MPI='%s' is not one of 1, 0, true, false, yes, no, on, off\n", v);
+  if (!mpi_session_other_rank()) /* every rank meets it: rank 0 says it */
+    fprintf(stderr, "cask: CASK_MPI='%s' is not one of 1, 0, true, false, yes, no, on, off\n", v);
   return -1;
 }
 

@@ -7,6 +7,17 @@
 
 #include "cask/cask.h"
 
+/* Whether this process is a rank other than 0 of an MPI launch (mpirun,
+ * srun), read from the launcher's environment (OMPI_COMM_WORLD_RANK,
+ * PMIX_RANK, PMI_RANK, SLURM_PROCID): the command line is read before MPI
+ * starts, and every rank meets the same usage error, which rank 0 alone
+ * says (the others exit 2 quietly). */
+int mpi_session_other_rank(void);
+/* Returns code; first, on a rank other than 0 when code is a usage error
+ * met before MPI started, waits 2 s: mpirun ends the job when a rank exits
+ * non-zero, and a rank 0 that had not yet said the error (still starting,
+ * on a loaded machine) was ended silently. Rank 0's exit ends the wait. */
+int mpi_session_usage_exit(int code);
 /* Starts MPI when launched by mpirun or srun (OMPI_COMM_WORLD_SIZE,
  * PMI_SIZE or PMIX_RANK in the environment) unless CASK_MPI=0, or when
  * CASK_MPI=1. 0, or an exit code (MPI could not start). */

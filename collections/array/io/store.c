@@ -332,6 +332,43 @@ static int share_finish(cask_executor *ex, cask_ctx *ctx, int rc) {
   return rc;
 }
 
+/* What decides the collectives cask_store makes before the run: the
+ * targets' count, kinds and buffer sizes (a writer's open broadcasts, a
+ * buffer's merge), and each array's dtype, grid and unknown axes (the
+ * block count check, the counting pass). Ranks of different jobs would
+ * otherwise enter different collectives and wait for each other forever;
+ * what the arrays compute is left to the run's digest check, which names
+ * the first differing task. */
+static uint64_t store_signature(int n, const cask_target *t) {
+  uint64_t h = cask__hash(&n, sizeof n, 0x5707e);
+  for (int k = 0; k < n; k++) {
+    const cask_array *a = t[k].array;
+    int64_t f[5 + 2 * CASK_MAX_NDIM] = {(int64_t)t[k].kind, (int64_t)t[k].nbytes, a->dtype, a->ndim, a->unknown};
+    for (int i = 0; i < a->ndim; i++) f[5 + 2 * i] = a->shape[i], f[6 + 2 * i] = a->chunk[i];
+    h = cask__hash(f, sizeof f, h);
+  }
+  return h;
+}
+
+/* With several ranks, before any other collective: do all ranks store the
+ * same kinds of outputs of the same shapes, and did all get their memory? */
+static int agree_targets(int n, const cask_target *t, cask_executor *ex, cask_ctx *ctx, int rc) {
+  uint64_t mine = store_signature(n, t), rank0 = mine;
+  int brc = ex->bcast(ex, &rank0, sizeof rank0, 0);
+  int same = !brc && rank0 == mine;
+  int all_same = ex->all_ok(ex, same), all_ok = ex->all_ok(ex, rc == CASK_OK);
+  if (rc) return rc;
+  if (brc) return cask__fail(ctx, CASK_EIO, "store: a broadcast failed");
+  if (!same)
+    return cask__fail(ctx, CASK_EINVAL, "store: rank %d stores other outputs than rank 0 (their number, kinds, dtypes, "
+                      "shapes or chunks differ): every rank must run the same job", ex->rank);
+  if (!all_same)
+    return cask__fail(ctx, CASK_EINVAL, "store: the ranks store different outputs (their number, kinds, dtypes, shapes "
+                      "or chunks differ from rank 0's): every rank must run the same job");
+  if (!all_ok) return cask__fail(ctx, CASK_ENOMEM, "store: another MPI rank ran out of memory");
+  return CASK_OK;
+}
+
 int cask_store(int n, const cask_target *targets, const cask_run_options *opts) {
   if (check_targets(n, targets)) return CASK_EINVAL;
   cask_ctx *ctx = targets[0].array->ctx;
@@ -349,8 +386,7 @@ int cask_store(int n, const cask_target *targets, const cask_run_options *opts) 
    * agreement (never a `return` past a collective the others enter): here
    * (this rank's memory), and after building (opening, building). The
    * counting pass of known_sizes runs its own agreed runs. */
-  if (multi && !ex->all_ok(ex, rc == CASK_OK) && !rc)
-    rc = cask__fail(ctx, CASK_ENOMEM, "store: another MPI rank ran out of memory");
+  if (multi) rc = agree_targets(n, targets, ex, ctx, rc);
   if (rc) goto done;
   for (int k = 0; k < n; k++) arrays[k] = targets[k].array;
   if ((rc = known_sizes(n, targets, opts, &sized))) goto done;
