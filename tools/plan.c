@@ -1,15 +1,17 @@
 /* plan.c - `cask run --plan-ranks K --plan-rank R`: rank R's part of the
  * plan of the job's graph on K ranks (docs/distributed.md), made in this
  * one process without MPI, printed as text or JSON; nothing runs.
- * The one thing to know: a job a rank can build its part of alone (the
- * array library decides: cask_arrays_graph_part) is planned from that
- * part, in time and memory that do not grow with K ("part" mode);
- * another job, or a graph file, from the whole graph every rank would
- * build ("whole" mode). Both give the rank the same tasks, sends and
- * receives: tests/plan_part_check.py compares them with --plan-lists. */
+ * The one thing to know: the graph is the one `mpirun cask run` builds
+ * (cask_store_graph: its writers included, none opened): a job a rank can
+ * build its part of alone is planned from that part, in time and memory
+ * that do not grow with K ("part" mode); another job, or a graph file,
+ * from the whole graph every rank builds ("whole" mode). Both give the
+ * rank the same tasks, sends and receives: tests/plan_part_check.py
+ * compares them with --plan-lists. */
 #include "plan.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -119,30 +121,33 @@ int plan_command(cask_graph *g, const run_config *cfg, double build_seconds) {
   return plan_graph(g, cfg, &h, 0);
 }
 
-int plan_arrays(cask_ctx *ctx, int n, cask_array *const *arrays, const run_config *cfg) {
+int plan_outputs(cask_ctx *ctx, int n, const cask_target *t, const run_config *cfg) {
   char why[256] = "";
   cask_graph *g = NULL;
   double t0 = seconds_now();
-  int rc = CASK_OK;
-  if (cfg->plan_mode != PLAN_WHOLE)
-    rc = cask_arrays_graph_part(n, arrays, cfg->plan_ranks, cfg->plan_rank, &g, why, sizeof why);
-  if (!rc && g) {
-    how h = {"part", NULL, seconds_now() - t0};
-    int code = plan_graph(g, cfg, &h, CASK_PLAN_NO_BROADCAST);
-    cask_graph_free(g);
-    return code;
+  int parts = 0, unknown = 0, rc;
+  for (int k = 0; k < n; k++) unknown |= cask_array_size(t[k].array) == CASK_UNKNOWN;
+  if (unknown) { /* sized by a counting pass in a run: planned without their writers */
+    cask_array **a = malloc((size_t)n * sizeof *a);
+    for (int k = 0; a && k < n; k++) a[k] = t[k].array;
+    rc = a ? cask_arrays_graph(n, a, &g, NULL) : CASK_ENOMEM;
+    free(a);
+    snprintf(why, sizeof why, "outputs of unknown block lengths (planned without their writers)");
+  } else {
+    rc = cask_store_graph(n, t, cfg->plan_ranks, cfg->plan_rank, cfg->plan_mode == PLAN_WHOLE ? NULL : &parts, why,
+                          sizeof why, &g);
   }
-  if (!rc && cfg->plan_mode == PLAN_PART) {
-    fprintf(stderr, "cask: --plan-mode part: this job cannot be planned in parts: %s\n", why);
-    return EXIT_USAGE;
-  }
-  if (!rc) rc = cask_arrays_graph(n, arrays, &g, NULL);
   if (rc) {
     fprintf(stderr, "cask: building the graph: %s\n", cask_ctx_errmsg(ctx));
     return EXIT_TASK;
   }
-  how h = {"whole", cfg->plan_mode == PLAN_AUTO ? why : NULL, seconds_now() - t0};
-  int code = plan_graph(g, cfg, &h, 0);
+  if (!parts && cfg->plan_mode == PLAN_PART) {
+    fprintf(stderr, "cask: --plan-mode part: this job cannot be planned in parts: %s\n", why);
+    cask_graph_free(g);
+    return EXIT_USAGE;
+  }
+  how h = {parts ? "part" : "whole", !parts && cfg->plan_mode == PLAN_AUTO ? why : NULL, seconds_now() - t0};
+  int code = plan_graph(g, cfg, &h, parts ? CASK_PLAN_NO_BROADCAST : 0);
   cask_graph_free(g);
   return code;
 }

@@ -102,6 +102,19 @@ no_memory:
   return EXIT_TASK;
 }
 
+/* --plan-ranks: the plan of the graph a run would build (its targets). */
+static int plan_job(cask_ctx *ctx, const job *j, const run_config *cfg) {
+  cask_target *t = NULL;
+  char **bufs = NULL;
+  int n = 0, code = make_targets(j, &t, &bufs, &n);
+  if (code) return code;
+  code = n ? plan_outputs(ctx, n, t, cfg) : 0;
+  for (int i = 0; i < j->nout; i++) free(bufs[i]);
+  free(bufs);
+  free(t);
+  return code;
+}
+
 static void print_outputs(const job *j, char **bufs) {
   for (int i = 0; i < j->nout; i++) {
     if (!j->out[i].print) continue;
@@ -143,15 +156,6 @@ static int build_graph(cask_ctx *ctx, const job *j, cask_graph **g) {
   free(arrays);
   if (rc) fprintf(stderr, "cask: building the graph: %s\n", cask_ctx_errmsg(ctx));
   return rc ? EXIT_TASK : 0;
-}
-
-static int plan_job(cask_ctx *ctx, const job *j, const run_config *cfg) {
-  cask_array **arrays = malloc((size_t)j->nout * sizeof *arrays);
-  if (!arrays) return EXIT_TASK;
-  for (int k = 0; k < j->nout; k++) arrays[k] = j->out[k].a;
-  int code = plan_arrays(ctx, j->nout, arrays, cfg);
-  free(arrays);
-  return code;
 }
 
 static int write_graph(cask_graph *g, const run_config *cfg) {

@@ -643,6 +643,18 @@ typedef struct cask_target {
  * gives the run's statistics afterwards. A Zarr store at a path is
  * replaced whole; a path holding anything else than a store is refused. */
 CASK_API int cask_store(int n, const cask_target *targets, const cask_run_options *opts);
+/* The graph cask_store(n, targets, ...) would run as rank `rank` of nranks
+ * ranks (1: one process), built without running it or opening any file:
+ * each writer task stands for the one the run adds (same key, grouping and
+ * placement) and never runs. With parts non-NULL, a job a rank can build
+ * its part of gets only the rank's part (*parts = 1; plan it with
+ * cask_plan_new_flags(g, nranks, rank, CASK_PLAN_NO_BROADCAST, &p)), as an
+ * MPI run builds it; else the whole graph (*parts = 0, and why, when not
+ * NULL, says what stopped the part; why_cap bytes). For `cask run
+ * --plan-ranks`. Outputs of unknown block lengths are refused (a run sizes
+ * them first with a counting pass). */
+CASK_API int cask_store_graph(int n, const cask_target *targets, int nranks, int rank, int *parts, char *why,
+                              size_t why_cap, cask_graph **out);
 /* Compute a into buf: cask_store of one buffer target. */
 CASK_API int cask_compute(cask_array *a, void *buf, size_t nbytes);
 /* Compute a 0-d (or one-element) array, converted to double. */

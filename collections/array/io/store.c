@@ -89,8 +89,21 @@ static int lower_into_buffer(cask__lower *L, cask_array *a, void *dst) {
   }
 }
 
+static const cask_op *op_plan_writer;
+
+/* A writer of a planned graph never runs (nothing was opened). */
+static int plan_writer_run(cask_task_io *io) {
+  cask__fmt(io->errmsg, io->errmsg_cap, "a writer of a graph built for planning only (cask_store_graph) was run");
+  return CASK_EINVAL;
+}
+
+static void register_plan_writer(void) {
+  cask__op_register_private(&(cask_op){.name = "array.plan_writer", .run = plan_writer_run}, &op_plan_writer);
+}
+
 void cask__register_store_ops(void) {
   cask__op_register_private(&(cask_op){.name = "array.copy_into", .run = copy_run}, &op_copy);
+  register_plan_writer();
 }
 
 /* ---- cask_store ---------------------------------------------------------- */
@@ -165,18 +178,27 @@ static int build(int n, const cask_target *t, const cask__writer *w, const cask_
 /* ---- a rank's part (docs/distributed.md, "Planning in parts") ---------- */
 
 /* Whether this run builds only this rank's part of the graph: several
- * ranks, a job on an anchor grid with a block per rank at least, targets
+ * ranks (min_ranks: a plan of one rank's part is one too), a job on an
+ * anchor grid with a block per rank at least, targets
  * whose writers follow their blocks (not HDF5 or NetCDF, written by rank
- * 0; not Zarr v3 shards, written by groups), and CASK_MPI_PARTS not 0. */
-static int by_parts(int n, const cask_target *t, const cask__writer *w, const cask__anchor *G, int nranks) {
-  const char *env = getenv("CASK_MPI_PARTS");
-  if (nranks < 2 || !G || G->count < nranks || (env && !strcmp(env, "0"))) return 0;
-  for (int k = 0; k < n; k++) {
-    if (w[k].rank0) return 0;
-    for (int i = 0; i < t[k].array->ndim; i++)
-      if (w[k].op && w[k].group[i] > 1) return 0;
+ * 0; not Zarr v3 shards, written by groups), and CASK_MPI_PARTS not 0.
+ * why (may be NULL) says what stopped it. */
+static int by_parts(int n, const cask_target *t, const cask__writer *w, const cask__anchor *G, int nranks,
+                    int min_ranks, char *why, size_t cap) {
+  const char *env = getenv("CASK_MPI_PARTS"), *no = NULL;
+  char buf[96];
+  if (nranks < min_ranks) no = "one rank";
+  else if (!G) no = NULL; /* why already says */
+  else if (G->count < nranks)
+    snprintf(buf, sizeof buf, "%d ranks but %lld anchor blocks", nranks, (long long)G->count), no = buf;
+  else if (env && !strcmp(env, "0")) no = "CASK_MPI_PARTS=0";
+  for (int k = 0; k < n && !no && G; k++) {
+    if (w[k].rank0) no = "an HDF5 or NetCDF output (rank 0 writes every block)";
+    for (int i = 0; i < t[k].array->ndim && !no; i++)
+      if (w[k].op && w[k].group[i] > 1) no = "a Zarr v3 output of shards (a writer per group of blocks)";
   }
-  return 1;
+  if (no && why) snprintf(why, cap, "%s", no);
+  return G && !no;
 }
 
 typedef struct part_target {
@@ -407,7 +429,7 @@ int cask_store(int n, const cask_target *targets, const cask_run_options *opts) 
   cask__anchor G;
   char why[256];
   int on_grid = !rc && cask__anchor_find(n, arrays, &G, why, sizeof why);
-  if (!rc && on_grid && multi && by_parts(n, targets, w, &G, ex->nranks))
+  if (!rc && on_grid && multi && by_parts(n, targets, w, &G, ex->nranks, 2, NULL, 0))
     rc = build_part(n, targets, w, &G, ex->nranks, ex->rank, arrays, g);
   else if (!rc)
     rc = build(n, targets, w, on_grid ? &G : NULL, g);
@@ -444,6 +466,69 @@ done:
     cask__free(sized);
   }
   return rc;
+}
+
+/* ---- the graph a run would build, for planning -------------------------- */
+
+
+static void plan_place(void *args, const int64_t *gidx, const int64_t *off, const int64_t *ext) {
+  (void)args, (void)gidx, (void)off, (void)ext;
+}
+
+/* The writer cask_store would open for t, described only: the key's name,
+ * the grouping (Zarr v3 shards) and rank 0's pin (HDF5, NetCDF on several
+ * ranks), with an op that never runs. */
+static void plan_writer(const cask_target *t, int multi, cask__writer *w) {
+  static const char *what[] = {"to_buffer", "to_npy", "to_zarr", "to_hdf5", "to_netcdf"};
+  *w = (cask__writer){.what = what[t->kind], .op = op_plan_writer, .place = plan_place};
+  if (t->kind == CASK_TARGET_ZARR && cask_array_size(t->array) == 0) w->op = NULL; /* no chunks */
+  if (t->kind == CASK_TARGET_ZARR && t->zarr && t->zarr->zarr_format == 3)
+    for (int i = 0; i < t->array->ndim; i++)
+      w->group[i] = t->zarr->shards[i] ? t->zarr->shards[i] / t->array->chunk[i] : 1;
+  w->rank0 = multi && (t->kind == CASK_TARGET_HDF5 || t->kind == CASK_TARGET_NETCDF);
+}
+
+int cask_store_graph(int n, const cask_target *targets, int nranks, int rank, int *parts, char *why, size_t why_cap,
+                     cask_graph **out) {
+  if (!out || check_targets(n, targets)) return CASK_EINVAL;
+  *out = NULL;
+  if (parts) *parts = 0;
+  if (why && why_cap) why[0] = '\0';
+  cask_ctx *ctx = targets[0].array->ctx;
+  ctx->errmsg[0] = '\0';
+  if (nranks < 1 || rank < 0 || rank >= nranks)
+    return cask__fail(ctx, CASK_EINVAL, "store_graph: rank %d of %d ranks", rank, nranks);
+  for (int k = 0; k < n; k++)
+    if (targets[k].array->unknown) return cask__need_sizes(targets[k].array, "plan the writers of");
+  cask_array *stack[8], **arrays = n <= 8 ? stack : cask__malloc((size_t)n * sizeof *arrays);
+  cask__writer *w = cask__calloc((size_t)n, sizeof *w);
+  cask_graph *g = NULL;
+  int rc = arrays && w ? CASK_OK : cask__fail(ctx, CASK_ENOMEM, "store_graph: out of memory");
+  for (int k = 0; !rc && k < n; k++) arrays[k] = targets[k].array;
+  if (!rc) rc = cask__check_block_count(n, arrays);
+  if (!rc && (rc = cask_graph_new(&g))) cask__fail(ctx, rc, "store_graph: out of memory");
+  for (int k = 0; !rc && k < n; k++) plan_writer(&targets[k], nranks > 1, &w[k]);
+  if (!rc) {
+    cask__anchor G;
+    char local[256];
+    char *reason = why && why_cap ? why : local;
+    size_t cap = why && why_cap ? why_cap : sizeof local;
+    int on_grid = cask__anchor_find(n, arrays, &G, reason, cap);
+    if (parts && on_grid && by_parts(n, targets, w, &G, nranks, 1, reason, cap)) {
+      rc = build_part(n, targets, w, &G, nranks, rank, arrays, g);
+      *parts = !rc;
+    } else {
+      rc = build(n, targets, w, on_grid ? &G : NULL, g);
+    }
+  }
+  cask__free(w);
+  if (arrays != stack) cask__free(arrays);
+  if (rc) {
+    cask_graph_free(g);
+    return rc;
+  }
+  *out = g;
+  return CASK_OK;
 }
 
 int cask_compute(cask_array *a, void *buf, size_t nbytes) {
