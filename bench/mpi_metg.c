@@ -157,7 +157,11 @@ int main(int argc, char **argv) {
   if (!rank)
     fprintf(stderr, "\nMETG (Task Bench style): stencil %d x %d on %d ranks, 1 worker each\n%8s %12s %12s %10s %10s\n", w,
             steps, k, "g us", "cask s", "MPI s", "cask eff", "MPI eff");
+  /* CASK_METG_GRAIN=G: that task length alone (with CASK_METG_TRACE, a
+   * trace of it) */
+  const char *only = getenv("CASK_METG_GRAIN");
   for (size_t i = 0; i < sizeof grains / sizeof grains[0]; i++) {
+    if (only && atof(only) != grains[i]) continue;
     long iters = (long)(grains[i] * iters_per_us);
     double ideal = (double)w * steps * grains[i] * 1e-6 / k;
     double tc = run_cask(rt, w, steps, iters), th = run_hand(w, steps, iters, rank, k);

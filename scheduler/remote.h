@@ -53,6 +53,10 @@ typedef struct cask__remote {
    * sleep. NULL: none. */
   int (*progress)(void *ctx);
   void *progress_ctx;
+  /* An idle worker stops polling and parks (poll_remote, run.c): the
+   * receiving side's own poller, which may wait longer while workers
+   * poll, takes over at once. NULL: none. */
+  void (*parking)(void *ctx);
   atomic_uint_fast64_t polled_at; /* the last call's time (ns) */
   struct cask__run *run;     /* the run served, while it runs; under mu */
   /* cask__remote_claim asked for room (asked) when the spill thread had

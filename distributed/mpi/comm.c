@@ -33,6 +33,10 @@
  * passed without anything moving (see the loop in cask__mpi_comm_main). */
 #define WAIT_NS 20000
 #define QUIET_NS 500000
+/* How long it waits at a time while workers poll (the loop): what a
+ * header that arrives while every worker is inside a long task may wait
+ * (a large block's transfer starts then) */
+#define WORKERS_NS 200000
 
 static int push_req(cask__mpi_run *m, int kind, uint32_t index, MPI_Request **slot) {
   if (m->nreqs == m->reqs_cap) {
@@ -457,18 +461,31 @@ int cask__mpi_progress(void *arg) {
   if (!stop) {
     uint32_t batch[16];
     moved = drain_outbox(m, batch, 16) + poll_headers(m) + take_deferred(m);
-    if (m->nreqs <= WORKER_MAX_REQS) moved += poll_requests(m);
+    /* (the abort receive alone, always first, is left to the thread: one
+     * MPI call less per poll, and an abort is the thread's to act on) */
+    if (m->nreqs > 1 && m->nreqs <= WORKER_MAX_REQS) moved += poll_requests(m);
     stop = m->comm_error || m->abort_flag;
   }
-  int more = !stop && m->recvs_done < m->nrecvs;
+  int more = !stop && m->recvs_done < m->nrecvs, all = !stop && m->nreqs <= WORKER_MAX_REQS;
   uv_mutex_unlock(&m->poll_mu);
-  if (moved) atomic_store_explicit(&m->moved_at, cask__now_ns(), memory_order_relaxed);
+  uint64_t now = moved || all ? cask__now_ns() : 0;
+  if (moved) atomic_store_explicit(&m->moved_at, now, memory_order_relaxed);
+  if (all) atomic_store_explicit(&m->worker_polled_at, now, memory_order_relaxed);
   if (stop) { /* a failure or an abort: the thread acts on it (the run's end is its) */
     uv_mutex_lock(&m->mu);
     uv_cond_signal(&m->cv);
     uv_mutex_unlock(&m->mu);
   }
   return moved ? 1 : more ? 0 : -1;
+}
+
+void cask__mpi_parking(void *arg) {
+  cask__mpi_run *m = arg;
+  atomic_store_explicit(&m->worker_polled_at, 0, memory_order_relaxed);
+  uv_mutex_lock(&m->mu);
+  m->parked = 1;
+  uv_cond_signal(&m->cv);
+  uv_mutex_unlock(&m->mu);
 }
 
 void cask__mpi_comm_main(void *arg) {
@@ -506,6 +523,9 @@ void cask__mpi_comm_main(void *arg) {
     } else if (over && m->sends_done == m->planned_sends && m->recvs_done == m->nrecvs) {
       break;
     }
+    /* nothing in flight that needs this thread's polls to progress (only
+     * the abort receive; no header waiting for room) */
+    int settled = m->nreqs <= 1 && !m->ndeferred;
     uv_mutex_unlock(&m->poll_mu);
     /* Right after something moved, more usually follows soon (the next
      * step of a chain of tasks across ranks): the thread waits WAIT_NS at
@@ -516,16 +536,26 @@ void cask__mpi_comm_main(void *arg) {
      * of 1 ms per hop made a 50-step stencil across 2 ranks take 70 ms
      * more (bench/mpi_metg.c). */
     uint64_t now = cask__now_ns(), seen = atomic_load_explicit(&m->moved_at, memory_order_relaxed);
+    /* Workers poll (one polled everything, and none parked since) and
+     * nothing in flight needs this thread: the workers see what comes
+     * (between their tasks, and idle before they park, which wakes this
+     * thread), so it waits WORKERS_NS at a time rather than take a core
+     * from them every 20 us (90 with the timer's slack) for as long as
+     * messages keep moving: at g = 100 us in bench/mpi_metg.c it woke
+     * every 92 us, 16 us of CPU each (an MPI poll), preempting the worker
+     * computing beside it as often. */
+    int workers = settled && atomic_load_explicit(&m->worker_polled_at, memory_order_relaxed);
     if (moved || seen > quiet_since) { /* ours, or a worker's poll's */
       sleep_ns = WAIT_NS;
       quiet_since = moved ? now : seen;
       if (moved) continue;
     }
     uv_mutex_lock(&m->mu);
-    if (!m->nout && !m->room_freed && atomic_load(&m->local_over) == over)
-      uv_cond_timedwait(&m->cv, &m->mu, (uint64_t)sleep_ns);
-    if (m->room_freed) sleep_ns = WAIT_NS, quiet_since = now; /* a receive may go now */
-    m->room_freed = 0;
+    if (!m->nout && !m->room_freed && !m->parked && atomic_load(&m->local_over) == over)
+      uv_cond_timedwait(&m->cv, &m->mu, (uint64_t)(workers && sleep_ns < WORKERS_NS ? WORKERS_NS : sleep_ns));
+    /* a receive may go now; a worker stopped polling */
+    if (m->room_freed || m->parked) sleep_ns = WAIT_NS, quiet_since = now;
+    m->room_freed = m->parked = 0;
     uv_mutex_unlock(&m->mu);
     if (now - quiet_since >= QUIET_NS) sleep_ns = sleep_ns * 2 > 1000000 ? 1000000 : sleep_ns * 2;
   }

@@ -146,11 +146,15 @@ typedef struct cask__mpi_run {
    * events and counters of the thread (comm.c); taken before mu. */
   uv_mutex_t poll_mu;
   atomic_uint_fast64_t moved_at; /* when a worker's poll last moved something (ns) */
+  /* when a worker last polled everything (ns; 0: it parked since): the
+   * thread then waits longer between its own polls (comm.c) */
+  atomic_uint_fast64_t worker_polled_at;
   /* the outbox: send records whose block is ready (filled by send tasks,
    * which signal cv: the thread's short waits end early) */
   uv_mutex_t mu;
   uv_cond_t cv;
   int room_freed; /* under mu: memory was freed while a receive waited for room */
+  int parked;     /* under mu: a worker stopped polling (cask__mpi_parking) */
   uint32_t *outbox;
   size_t nout;
   /* requests in flight; free slots are MPI_REQUEST_NULL */
@@ -188,6 +192,8 @@ void cask__mpi_comm_main(void *arg);
 int cask__mpi_progress(void *arg);
 /* remote.h's on_room: wakes the comm thread (arg: the run) */
 void cask__mpi_room_freed(void *arg);
+/* remote.h's parking: a worker stops polling; wakes the comm thread */
+void cask__mpi_parking(void *arg);
 /* graph.c: the rank's own graph (its tasks, received roots, send tasks) */
 int cask__mpi_local_graph(cask__mpi_run *m);
 void cask__mpi_register_ops(void);
