@@ -2,7 +2,9 @@
  * other processes (MPI ranks), received by distributed/mpi/. Such a root
  * is held out of the run's root list until its block has arrived; then
  * whoever received it queues it here and wakes a worker, and workers look
- * at this queue after their own deque, before the shared roots. A run
+ * at this queue after their own deque, before the shared roots (and,
+ * with a progress hook, between tasks before the next one: run.c's
+ * remote_first). A run
  * without one pays one pointer test in find_work and one in collect_roots,
  * as memory/hooks.h keeps the memory manager out of run.c.
  * The queue's mutex is a leaf: nothing else is taken while it is held.

@@ -3,8 +3,9 @@
  * Where a worker looks for work, in order: the dependent its last task made
  * ready (best priority first, depth first, no deque round trip); its own
  * deque; the shared list of root tasks in priority order; other workers'
- * deques (stealing). A worker that finds nothing spins briefly and then
- * parks. Finished-task counts are kept per worker and added to the shared
+ * deques (stealing); in a run with blocks from elsewhere (remote.h), an
+ * arrived block's root comes first. A worker that finds nothing spins
+ * briefly and then parks. Finished-task counts are kept per worker and added to the shared
  * count only when the worker runs dry, so the shared line is touched a few
  * times per run, not once per task: whoever's addition reaches the task
  * count ends the run. The memory limit is kept behind the cask__mem_*

@@ -15,7 +15,9 @@
  * blocks are to come, before they park; mpi-int.h has the lock), so a block
  * is taken within a task's time of its arrival on a rank that is working
  * or just ran dry, rather than after this thread's wait; the thread keeps
- * the rest: the start, failures, aborts and the end.
+ * the rest: the start, failures, aborts and the end. While workers poll
+ * and nothing in flight needs this thread, it waits 200 us at a time
+ * rather than 20 (a worker that stops polling to park wakes it).
  *
  * Each block is a header (type, shape, bytes) then its data in messages of
  * at most m->split bytes (MPI counts are ints; tests set a tiny split).
@@ -529,7 +531,7 @@ void cask__mpi_comm_main(void *arg) {
     uv_mutex_unlock(&m->poll_mu);
     /* Right after something moved, more usually follows soon (the next
      * step of a chain of tasks across ranks): the thread waits WAIT_NS at
-     * a time (a send task queuing a block wakes it at once) until
+     * a time (a send task that could not post its block wakes it) until
      * QUIET_NS passed without anything moving, then sleeps longer,
      * doubling up to 1 ms. A yielding poll here kept a steady trickle of
      * messages at near 100 % of a core on oversubscribed ranks; a sleep
