@@ -490,14 +490,15 @@ void cask__mpi_parking(void *arg) {
   uv_mutex_unlock(&m->mu);
 }
 
-void cask__mpi_comm_main(void *arg) {
-  cask__mpi_run *m = arg;
+void cask__mpi_comm_start(cask__mpi_run *m) {
   MPI_Request *q;
-  uv_mutex_lock(&m->poll_mu);
   if (push_req(m, REQ_ABORT, 0, &q)) fail(m, CASK_ENOMEM, "out of memory for MPI requests");
   else MPI_Irecv(&m->abort_in, 1, MPI_INT, MPI_ANY_SOURCE, CASK__MPI_TAG_ABORT, m->comm, q);
   if (!m->comm_error) start_headers(m);
-  uv_mutex_unlock(&m->poll_mu);
+}
+
+void cask__mpi_comm_main(void *arg) {
+  cask__mpi_run *m = arg;
   uint32_t batch[64];
   long sleep_ns = WAIT_NS;
   uint64_t quiet_since = cask__now_ns();

@@ -514,6 +514,7 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
     atomic_init(&m.worker_polled_at, 0);
     MPI_Comm_dup(ex->comm, &m.comm); /* collective: this run's messages never meet another's */
     MPI_Comm_dup(ex->comm, &m.hcomm); /* headers apart from data: comm.c */
+    cask__mpi_comm_start(&m); /* (no other thread calls MPI yet) */
     if (uv_thread_create(&comm_thread, cask__mpi_comm_main, &m)) {
       /* the others wait for this rank's blocks: end the job */
       fprintf(stderr, "cask: rank %d: cannot start the communication thread\n", pub->rank);

@@ -185,6 +185,12 @@ typedef struct cask__mpi_exec {
   int give_up; /* cask_mpi_executor_set_give_up */
 } cask__mpi_exec;
 
+/* comm.c: the receives a run posts before anything else (the abort's and
+ * every header's; a failure sets comm_error), by the calling thread before
+ * the communication thread starts: posted by that thread, the first block
+ * to arrive waited for its start (a new thread on a busy core: 110 us for
+ * the first hop of bench/mpi_metg.c, 5-10 once running) */
+void cask__mpi_comm_start(cask__mpi_run *m);
 /* comm.c: the communication thread of a run */
 void cask__mpi_comm_main(void *arg);
 /* remote.h's progress: one poll of the run's messages by a worker, unless
