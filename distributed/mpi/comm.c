@@ -497,6 +497,28 @@ void cask__mpi_comm_start(cask__mpi_run *m) {
   if (!m->comm_error) start_headers(m);
 }
 
+int cask__mpi_comm_end(cask__mpi_run *m) {
+  if (uv_mutex_trylock(&m->poll_mu)) return 0; /* the thread polls: it ends the run */
+  int done = 0;
+  if (!m->ended) {
+    uint32_t batch[64];
+    drain_outbox(m, batch, 64), poll_headers(m), poll_requests(m), take_deferred(m);
+    if (!m->comm_error && !m->abort_flag && !atomic_load(&m->local_failed) && m->sends_done == m->planned_sends &&
+        m->recvs_done == m->nrecvs) {
+      cancel_all(m);
+      m->ended = done = 1;
+    }
+  }
+  uv_mutex_unlock(&m->poll_mu);
+  if (done) {
+    uv_mutex_lock(&m->mu);
+    m->stop = 1;
+    uv_cond_signal(&m->cv);
+    uv_mutex_unlock(&m->mu);
+  }
+  return done;
+}
+
 void cask__mpi_comm_main(void *arg) {
   cask__mpi_run *m = arg;
   uint32_t batch[64];
@@ -505,6 +527,10 @@ void cask__mpi_comm_main(void *arg) {
   int told = 0;
   for (;;) {
     uv_mutex_lock(&m->poll_mu);
+    if (m->ended) { /* by the calling thread (cask__mpi_comm_end): no MPI call from here on */
+      uv_mutex_unlock(&m->poll_mu);
+      return;
+    }
     int moved = drain_outbox(m, batch, 64) + poll_headers(m) + poll_requests(m) + take_deferred(m);
     int over = atomic_load(&m->local_over), failed = atomic_load(&m->local_failed);
     if ((failed || m->comm_error) && !told) { /* this rank failed: the others must know, also if one told us */
@@ -554,7 +580,7 @@ void cask__mpi_comm_main(void *arg) {
       if (moved) continue;
     }
     uv_mutex_lock(&m->mu);
-    if (!m->nout && !m->room_freed && !m->parked && atomic_load(&m->local_over) == over)
+    if (!m->nout && !m->room_freed && !m->parked && !m->stop && atomic_load(&m->local_over) == over)
       uv_cond_timedwait(&m->cv, &m->mu, (uint64_t)(workers && sleep_ns < WORKERS_NS ? WORKERS_NS : sleep_ns));
     /* a receive may go now; a worker stopped polling */
     if (m->room_freed || m->parked) sleep_ns = WAIT_NS, quiet_since = now;
@@ -565,5 +591,6 @@ void cask__mpi_comm_main(void *arg) {
   /* (poll_mu held: the local run is over, no worker polls any more) */
   cancel_all(m);
   if (told) wait_aborts(m);
+  m->ended = 1;
   uv_mutex_unlock(&m->poll_mu);
 }

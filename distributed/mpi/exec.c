@@ -483,7 +483,7 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
     cask__fmt(msg, cap, "rank %d: out of memory", pub->rank);
   else
     m.remote.on_room = cask__mpi_room_freed, m.remote.room_ctx = &m; /* wakes the comm thread */
-  int started = 0, inited = !rc;
+  int started = 0, inited = !rc, ended = 0;
   if (!rc && !(m.abort_reqs = malloc((size_t)pub->nranks * sizeof *m.abort_reqs))) {
     rc = CASK_ENOMEM;
     cask__fmt(msg, cap, "rank %d: out of memory", pub->rank);
@@ -536,9 +536,13 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
     }
     uv_mutex_lock(&m.mu);
     atomic_store(&m.local_over, 1);
-    uv_cond_signal(&m.cv);
     uv_mutex_unlock(&m.mu);
-    uv_thread_join(&comm_thread);
+    if (!(ended = cask__mpi_comm_end(&m))) { /* the thread ends it: wake it, wait for it */
+      uv_mutex_lock(&m.mu);
+      uv_cond_signal(&m.cv);
+      uv_mutex_unlock(&m.mu);
+      uv_thread_join(&comm_thread);
+    } /* else joined at the end (it makes no MPI call) */
     int aborted = atomic_load(&m.aborted), failed = atomic_load(&m.local_failed);
     if (m.comm_error && !failed) { /* this rank's thread failed (and told the others) */
       rc = m.comm_error;
@@ -570,6 +574,7 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
     MPI_Comm_free(&m.comm);
     MPI_Comm_free(&m.hcomm);
   }
+  if (ended) uv_thread_join(&comm_thread); /* it makes no MPI call (cask__mpi_comm_end) */
   if (started) {
     uv_cond_destroy(&m.cv);
     uv_mutex_destroy(&m.poll_mu);
