@@ -1,6 +1,7 @@
-/* comm.c - the communication thread of one rank's run: it posts a header
- * receive for every block the plan says this rank receives, on the run's
- * header communicator (and one for an abort from any rank), sends blocks
+/* comm.c - the communication thread of one rank's run: a header receive
+ * is posted for every block the plan says this rank receives, on the run's
+ * header communicator (and one for an abort from any rank), by the calling
+ * thread before this one starts (cask__mpi_comm_start); it sends blocks
  * the send tasks queue, polls
  * everything with MPI_Testsome, waits 20 us at a time for 0.5 ms after
  * anything moved (a queued send wakes it), then sleeps while nothing moves,
@@ -22,7 +23,8 @@
  * Each block is a header (type, shape, bytes) then its data in messages of
  * at most m->split bytes (MPI counts are ints; tests set a tiny split).
  * The thread stops when the local run is over and every planned send and
- * receive is complete, or on a failure: its own rank's (it tells every
+ * receive is complete (the calling thread may end it first:
+ * cask__mpi_comm_end), or on a failure: its own rank's (it tells every
  * other rank) or another's (it cancels the local run). */
 #include <limits.h>
 #include <stdio.h>
