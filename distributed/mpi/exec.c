@@ -371,10 +371,12 @@ static int receive_priorities(cask__mpi_run *m) {
 #define WAIT_YIELD_NS 200000
 
 /* Wait for req: tests with sched_yield between them for WAIT_YIELD_NS,
- * then with sleeps that double from 20 us to 1 ms. The collectives after a run are where a rank that finished early
- * waits for the slowest one, and OpenMPI's blocking collectives poll: an
- * idle rank burned a core there (about 1 s of CPU in a 2 s run of two
- * ranks on two cores), taken from the ranks still working. With cancel
+ * then with sleeps that double from 20 us to 1 ms. The collectives after
+ * a run are where a rank that finished early waits for the slowest one,
+ * and OpenMPI's blocking collectives poll: an idle rank burned a core
+ * there (about 1 s of CPU in a 2 s run of two ranks on two cores), taken
+ * from the ranks still working (200 us of yielding tests are not that:
+ * bounded, then it sleeps). With cancel
  * (NULL: wait for ever), once *cancel is set it waits AGREE_CANCELED_NS
  * more and returns CASK_ECANCELED with req pending (its buffers must then
  * be leaked: MPI may still write them). */
