@@ -12,7 +12,8 @@
  * communication thread beside it). Hand-written: each rank owns a run of
  * columns, exchanges its edge values with its neighbours each step
  * (MPI_Isend/Irecv of 8 bytes) and runs its tasks. Efficiency =
- * (W x STEPS x g / K) / wall; g goes 1000, 300, 100, 30, 10, 3 us; METG
+ * (W x STEPS x g / K) / wall; g goes 1000, 300, 100, 30, 10, 6, 3, 2, 1,
+ * 0.5, 0.3, 0.1, 0.05 us; METG
  * is the smallest g with efficiency >= 0.5. Rank 0 prints a table on
  * stderr and a JSON line per system on stdout. */
 #include <math.h>
@@ -152,12 +153,20 @@ int main(int argc, char **argv) {
   cask_runtime_options ro = {1, CASK_MEMORY_UNLIMITED, NULL, 0};
   cask_runtime_new(&ro, &rt);
   calibrate(MPI_COMM_WORLD);
-  static const double grains[] = {1000, 300, 100, 30, 10, 3};
+  /* 6 us and 2 us down to 0.05 us: between and below the old grid's last
+   * points, whose floor (3 us) the hand-written stencil reached with room
+   * to spare (0.9-1.0; it holds 0.6-0.7 at 0.1 us): a METG ratio needs
+   * both ends measured */
+  static const double grains[] = {1000, 300, 100, 30, 10, 6, 3, 2, 1, 0.5, 0.3, 0.1, 0.05};
   double metg[2] = {NAN, NAN};
   if (!rank)
     fprintf(stderr, "\nMETG (Task Bench style): stencil %d x %d on %d ranks, 1 worker each\n%8s %12s %12s %10s %10s\n", w,
             steps, k, "g us", "cask s", "MPI s", "cask eff", "MPI eff");
+  /* CASK_METG_GRAIN=G: that task length alone (with CASK_METG_TRACE, a
+   * trace of it) */
+  const char *only = getenv("CASK_METG_GRAIN");
   for (size_t i = 0; i < sizeof grains / sizeof grains[0]; i++) {
+    if (only && atof(only) != grains[i]) continue;
     long iters = (long)(grains[i] * iters_per_us);
     double ideal = (double)w * steps * grains[i] * 1e-6 / k;
     double tc = run_cask(rt, w, steps, iters), th = run_hand(w, steps, iters, rank, k);
@@ -166,7 +175,7 @@ int main(int argc, char **argv) {
     if (ec >= 0.5 && (i == 0 || metg[0] == grains[i - 1])) metg[0] = grains[i];
     if (eh >= 0.5 && (i == 0 || metg[1] == grains[i - 1])) metg[1] = grains[i];
     if (!rank) {
-      fprintf(stderr, "%8.0f %12.4f %12.4f %10.2f %10.2f\n", grains[i], tc, th, ec, eh);
+      fprintf(stderr, "%8g %12.6f %12.6f %10.2f %10.2f\n", grains[i], tc, th, ec, eh);
       printf("{\"bench\":\"mpi_metg\",\"ranks\":%d,\"grain_us\":%g,\"cask_s\":%.6f,\"mpi_s\":%.6f,"
              "\"cask_eff\":%.3f,\"mpi_eff\":%.3f}\n", k, grains[i], tc, th, ec, eh);
     }

@@ -2,7 +2,9 @@
  * other processes (MPI ranks), received by distributed/mpi/. Such a root
  * is held out of the run's root list until its block has arrived; then
  * whoever received it queues it here and wakes a worker, and workers look
- * at this queue after their own deque, before the shared roots. A run
+ * at this queue after their own deque, before the shared roots (and,
+ * with a progress hook, between tasks before the next one: run.c's
+ * remote_first). A run
  * without one pays one pointer test in find_work and one in collect_roots,
  * as memory/hooks.h keeps the memory manager out of run.c.
  * The queue's mutex is a leaf: nothing else is taken while it is held.
@@ -53,6 +55,10 @@ typedef struct cask__remote {
    * sleep. NULL: none. */
   int (*progress)(void *ctx);
   void *progress_ctx;
+  /* An idle worker stops polling and parks (poll_remote, run.c): the
+   * receiving side's own poller, which may wait longer while workers
+   * poll, takes over at once. NULL: none. */
+  void (*parking)(void *ctx);
   atomic_uint_fast64_t polled_at; /* the last call's time (ns) */
   struct cask__run *run;     /* the run served, while it runs; under mu */
   /* cask__remote_claim asked for room (asked) when the spill thread had

@@ -3,8 +3,9 @@
  * Where a worker looks for work, in order: the dependent its last task made
  * ready (best priority first, depth first, no deque round trip); its own
  * deque; the shared list of root tasks in priority order; other workers'
- * deques (stealing). A worker that finds nothing spins briefly and then
- * parks. Finished-task counts are kept per worker and added to the shared
+ * deques (stealing); in a run with blocks from elsewhere (remote.h), an
+ * arrived block's root comes first. A worker that finds nothing spins
+ * briefly and then parks. Finished-task counts are kept per worker and added to the shared
  * count only when the worker runs dry, so the shared line is touched a few
  * times per run, not once per task: whoever's addition reaches the task
  * count ends the run. The memory limit is kept behind the cask__mem_*
@@ -221,10 +222,28 @@ static uint32_t poll_remote(cask__worker *w, cask__run *r) {
   uint64_t until = cask__now_ns() + CASK__REMOTE_IDLE_NS;
   uint32_t v = CASK__NO_TASK;
   while (v == CASK__NO_TASK && !run_over(r) && cask__remote_poll(r->remote, 1) >= 0) {
-    if ((v = find_work(w, r)) != CASK__NO_TASK || cask__now_ns() >= until) break;
+    if ((v = find_work(w, r)) != CASK__NO_TASK) break;
+    if (cask__now_ns() >= until) {
+      if (r->remote->parking) r->remote->parking(r->remote->progress_ctx);
+      break;
+    }
     sched_yield();
   }
   return v;
+}
+
+/* Between tasks of a run with blocks from elsewhere: poll for them, and
+ * run an arrived block's root before v (which goes on the deque): it is
+ * cheap (its block is here) and its readers are often what another rank
+ * waits for (a stencil's boundary, whose result goes back). Taken after
+ * the deque instead, it waited for every task the rank had ready: a step
+ * of the stencil of bench/mpi_metg.c on one rank ran its interior first.
+ * v, or the root to run instead. */
+static uint32_t remote_first(cask__worker *w, cask__run *r, uint32_t v) {
+  cask__remote_poll(r->remote, 0);
+  if (!atomic_load_explicit(&r->remote->navail, memory_order_relaxed)) return v;
+  if (v != CASK__NO_TASK && push_ready(w, r, v)) return CASK__NO_TASK;
+  return cask__remote_take(r->remote); /* NO_TASK (taken by another): find_work pops v */
 }
 
 /* Work on run r until it is finished or stopped. */
@@ -243,7 +262,7 @@ void cask__worker_work(cask__worker *w, cask__run *r) {
       w->done_local++;
       v = complete(w, r, v);
       cask__mem_after(w, r);
-      if (r->remote && r->remote->progress) cask__remote_poll(r->remote, 0);
+      if (r->remote && r->remote->progress) v = remote_first(w, r, v);
       continue;
     }
     flush_done(w, r);

@@ -1,6 +1,7 @@
-/* comm.c - the communication thread of one rank's run: it posts a header
- * receive for every block the plan says this rank receives, on the run's
- * header communicator (and one for an abort from any rank), sends blocks
+/* comm.c - the communication thread of one rank's run: a header receive
+ * is posted for every block the plan says this rank receives, on the run's
+ * header communicator (and one for an abort from any rank), by the calling
+ * thread before this one starts (cask__mpi_comm_start); it sends blocks
  * the send tasks queue, polls
  * everything with MPI_Testsome, waits 20 us at a time for 0.5 ms after
  * anything moved (a queued send wakes it), then sleeps while nothing moves,
@@ -15,12 +16,15 @@
  * blocks are to come, before they park; mpi-int.h has the lock), so a block
  * is taken within a task's time of its arrival on a rank that is working
  * or just ran dry, rather than after this thread's wait; the thread keeps
- * the rest: the start, failures, aborts and the end.
+ * the rest: the start, failures, aborts and the end. While workers poll
+ * and nothing in flight needs this thread, it waits 200 us at a time
+ * rather than 20 (a worker that stops polling to park wakes it).
  *
  * Each block is a header (type, shape, bytes) then its data in messages of
  * at most m->split bytes (MPI counts are ints; tests set a tiny split).
  * The thread stops when the local run is over and every planned send and
- * receive is complete, or on a failure: its own rank's (it tells every
+ * receive is complete (the calling thread may end it first:
+ * cask__mpi_comm_end), or on a failure: its own rank's (it tells every
  * other rank) or another's (it cancels the local run). */
 #include <limits.h>
 #include <stdio.h>
@@ -33,6 +37,10 @@
  * passed without anything moving (see the loop in cask__mpi_comm_main). */
 #define WAIT_NS 20000
 #define QUIET_NS 500000
+/* How long it waits at a time while workers poll (the loop): what a
+ * header that arrives while every worker is inside a long task may wait
+ * (a large block's transfer starts then) */
+#define WORKERS_NS 200000
 
 static int push_req(cask__mpi_run *m, int kind, uint32_t index, MPI_Request **slot) {
   if (m->nreqs == m->reqs_cap) {
@@ -449,12 +457,16 @@ int cask__mpi_progress(void *arg) {
   if (!stop) {
     uint32_t batch[16];
     moved = drain_outbox(m, batch, 16) + poll_headers(m) + take_deferred(m);
-    if (m->nreqs <= WORKER_MAX_REQS) moved += poll_requests(m);
+    /* (the abort receive alone, always first, is left to the thread: one
+     * MPI call less per poll, and an abort is the thread's to act on) */
+    if (m->nreqs > 1 && m->nreqs <= WORKER_MAX_REQS) moved += poll_requests(m);
     stop = m->comm_error || m->abort_flag;
   }
-  int more = !stop && m->recvs_done < m->nrecvs;
+  int more = !stop && m->recvs_done < m->nrecvs, all = !stop && m->nreqs <= WORKER_MAX_REQS;
   uv_mutex_unlock(&m->poll_mu);
-  if (moved) atomic_store_explicit(&m->moved_at, cask__now_ns(), memory_order_relaxed);
+  uint64_t now = moved || all ? cask__now_ns() : 0;
+  if (moved) atomic_store_explicit(&m->moved_at, now, memory_order_relaxed);
+  if (all) atomic_store_explicit(&m->worker_polled_at, now, memory_order_relaxed);
   if (stop) { /* a failure or an abort: the thread acts on it (the run's end is its) */
     uv_mutex_lock(&m->mu);
     uv_cond_signal(&m->cv);
@@ -463,20 +475,56 @@ int cask__mpi_progress(void *arg) {
   return moved ? 1 : more ? 0 : -1;
 }
 
-void cask__mpi_comm_main(void *arg) {
+void cask__mpi_parking(void *arg) {
   cask__mpi_run *m = arg;
+  atomic_store_explicit(&m->worker_polled_at, 0, memory_order_relaxed);
+  uv_mutex_lock(&m->mu);
+  m->parked = 1;
+  uv_cond_signal(&m->cv);
+  uv_mutex_unlock(&m->mu);
+}
+
+void cask__mpi_comm_start(cask__mpi_run *m) {
   MPI_Request *q;
-  uv_mutex_lock(&m->poll_mu);
   if (push_req(m, REQ_ABORT, 0, &q)) fail(m, CASK_ENOMEM, "out of memory for MPI requests");
   else MPI_Irecv(&m->abort_in, 1, MPI_INT, MPI_ANY_SOURCE, CASK__MPI_TAG_ABORT, m->comm, q);
   if (!m->comm_error) start_headers(m);
+}
+
+int cask__mpi_comm_end(cask__mpi_run *m) {
+  if (uv_mutex_trylock(&m->poll_mu)) return 0; /* the thread polls: it ends the run */
+  int done = 0;
+  if (!m->ended) {
+    uint32_t batch[64];
+    drain_outbox(m, batch, 64), poll_headers(m), poll_requests(m), take_deferred(m);
+    if (!m->comm_error && !m->abort_flag && !atomic_load(&m->local_failed) && m->sends_done == m->planned_sends &&
+        m->recvs_done == m->nrecvs) {
+      cancel_all(m);
+      m->ended = done = 1;
+    }
+  }
   uv_mutex_unlock(&m->poll_mu);
+  if (done) {
+    uv_mutex_lock(&m->mu);
+    m->stop = 1;
+    uv_cond_signal(&m->cv);
+    uv_mutex_unlock(&m->mu);
+  }
+  return done;
+}
+
+void cask__mpi_comm_main(void *arg) {
+  cask__mpi_run *m = arg;
   uint32_t batch[64];
   long sleep_ns = WAIT_NS;
   uint64_t quiet_since = cask__now_ns();
   int told = 0;
   for (;;) {
     uv_mutex_lock(&m->poll_mu);
+    if (m->ended) { /* by the calling thread (cask__mpi_comm_end): no MPI call from here on */
+      uv_mutex_unlock(&m->poll_mu);
+      return;
+    }
     int moved = drain_outbox(m, batch, 64) + poll_headers(m) + poll_requests(m) + take_deferred(m);
     int over = atomic_load(&m->local_over), failed = atomic_load(&m->local_failed);
     if ((failed || m->comm_error) && !told) { /* this rank failed: the others must know, also if one told us */
@@ -498,31 +546,45 @@ void cask__mpi_comm_main(void *arg) {
     } else if (over && m->sends_done == m->planned_sends && m->recvs_done == m->nrecvs) {
       break;
     }
+    /* nothing in flight that needs this thread's polls to progress (only
+     * the abort receive; no header waiting for room) */
+    int settled = m->nreqs <= 1 && !m->ndeferred;
     uv_mutex_unlock(&m->poll_mu);
     /* Right after something moved, more usually follows soon (the next
      * step of a chain of tasks across ranks): the thread waits WAIT_NS at
-     * a time (a send task queuing a block wakes it at once) until
+     * a time (a send task that could not post its block wakes it) until
      * QUIET_NS passed without anything moving, then sleeps longer,
      * doubling up to 1 ms. A yielding poll here kept a steady trickle of
      * messages at near 100 % of a core on oversubscribed ranks; a sleep
      * of 1 ms per hop made a 50-step stencil across 2 ranks take 70 ms
      * more (bench/mpi_metg.c). */
     uint64_t now = cask__now_ns(), seen = atomic_load_explicit(&m->moved_at, memory_order_relaxed);
+    /* Workers poll (one polled everything, and none parked since) and
+     * nothing in flight needs this thread: the workers see what comes
+     * (between their tasks, and idle before they park, which wakes this
+     * thread), so it waits WORKERS_NS at a time rather than take a core
+     * from them every 20 us (90 with the timer's slack) for as long as
+     * messages keep moving: at g = 100 us in bench/mpi_metg.c it woke
+     * every 92 us, 16 us of CPU each (an MPI poll), preempting the worker
+     * computing beside it as often. */
+    int workers = settled && atomic_load_explicit(&m->worker_polled_at, memory_order_relaxed);
     if (moved || seen > quiet_since) { /* ours, or a worker's poll's */
       sleep_ns = WAIT_NS;
       quiet_since = moved ? now : seen;
       if (moved) continue;
     }
     uv_mutex_lock(&m->mu);
-    if (!m->nout && !m->room_freed && atomic_load(&m->local_over) == over)
-      uv_cond_timedwait(&m->cv, &m->mu, (uint64_t)sleep_ns);
-    if (m->room_freed) sleep_ns = WAIT_NS, quiet_since = now; /* a receive may go now */
-    m->room_freed = 0;
+    if (!m->nout && !m->room_freed && !m->parked && !m->stop && atomic_load(&m->local_over) == over)
+      uv_cond_timedwait(&m->cv, &m->mu, (uint64_t)(workers && sleep_ns < WORKERS_NS ? WORKERS_NS : sleep_ns));
+    /* a receive may go now; a worker stopped polling */
+    if (m->room_freed || m->parked) sleep_ns = WAIT_NS, quiet_since = now;
+    m->room_freed = m->parked = 0;
     uv_mutex_unlock(&m->mu);
     if (now - quiet_since >= QUIET_NS) sleep_ns = sleep_ns * 2 > 1000000 ? 1000000 : sleep_ns * 2;
   }
   /* (poll_mu held: the local run is over, no worker polls any more) */
   cancel_all(m);
   if (told) wait_aborts(m);
+  m->ended = 1;
   uv_mutex_unlock(&m->poll_mu);
 }

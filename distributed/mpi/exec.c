@@ -10,7 +10,9 @@
  * rank returns, so rank 0 can print what failed on rank 2. Floating-point
  * values are never combined by MPI: totals are integers, and every block
  * is made by one rank with the tree of the graph, whatever K is. */
+#define _GNU_SOURCE /* sched_yield */
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -319,40 +321,87 @@ static void gather_stats(cask__mpi_exec *ex, cask__mpi_run *m, cask_runtime *rt)
   s->nrecv_order = m->nrecv_order;
 }
 
-/* The receiver's priority of each block it receives: its root's in the
- * rank's graph, whose static order the workers follow (graph/order.c: the
- * root is numbered right before the first task that reads it). */
-/* Each send task right after its producer in the static order. As a
- * sink it came last (graph/order.c walks the outputs first), so the
- * workers ran every other ready task of the rank before it: 9.7 us per hop
- * across ranks in bench/mpi_metg.c at g = 3 us, on the critical path of
- * any chain crossing ranks. The order stays topological (a send reads
- * only its producer). */
+/* The rank's static order, which its workers follow, puts what other
+ * ranks wait for first: each task is keyed by the first (in the order of
+ * graph/order.c) producer of a sent block that it leads to (itself
+ * included; none: after all that do), and tasks are numbered by (key,
+ * the old order). A task leads to everything its inputs lead to, so an
+ * input's key is never larger than its reader's: the order stays
+ * topological. Each send task comes right after its producer, each
+ * received root right before its first reader.
+ *
+ * Why: a send task is a sink, so the old order put it last and the
+ * workers ran every other ready task of the rank before it (9.7 us per hop
+ * across ranks in bench/mpi_metg.c at g = 3 us); and the producer of a
+ * sent block came wherever graph/order.c put it: in the stencil of
+ * bench/mpi_metg.c a rank's boundary task of step t came after its
+ * interior ones (and the interior column beside the boundary, which the
+ * next step's boundary reads, after the others), so the neighbour, whose
+ * step t + 1 waits for that boundary, waited for the whole step: each step
+ * paid a hop plus the rank's work rather than the larger of the two. */
+static int by_key_prio(const void *a, const void *b, void *arg) {
+  const uint64_t *key = arg;
+  uint64_t x = key[*(const uint32_t *)a], y = key[*(const uint32_t *)b];
+  return x < y ? -1 : x > y;
+}
+
 static int sends_first(cask__mpi_run *m) {
   cask_graph *g = m->local;
   size_t n = g->ntasks;
   uint32_t *by_prio = cask__malloc((n ? n : 1) * sizeof *by_prio), *send_of = cask__malloc((n ? n : 1) * sizeof *send_of);
-  if (!by_prio || !send_of) {
+  uint64_t *key = cask__malloc((n ? n : 1) * sizeof *key);
+  if (!by_prio || !send_of || !key) {
     cask__free(by_prio);
     cask__free(send_of);
+    cask__free(key);
     return CASK_ENOMEM;
   }
   for (size_t i = 0; i < n; i++) by_prio[g->prio[i]] = (uint32_t)i, send_of[i] = CASK__NO_TASK;
   for (size_t i = 0; i < n; i++)
     if (m->to_global[i] == CASK__NO_TASK) send_of[g->dep_idx[g->tasks[i].deps_off]] = (uint32_t)i;
-  uint32_t next = 0;
-  for (size_t k = 0; k < n; k++) {
+  /* key = (first sent producer reached, as an old position; n: none) << 32
+   * | old position, computed readers first (the old order reversed) */
+  for (size_t k = n; k-- > 0;) {
     uint32_t v = by_prio[k];
-    if (m->to_global[v] == CASK__NO_TASK) continue; /* placed after its producer */
+    uint64_t first = send_of[v] != CASK__NO_TASK ? k : n;
+    for (uint32_t s = g->succ_off[v]; s < g->succ_off[v + 1]; s++) {
+      uint32_t c = g->succ[s];
+      if (m->to_global[c] != CASK__NO_TASK && key[c] >> 32 < first) first = key[c] >> 32;
+    }
+    key[v] = first << 32 | k;
+  }
+  /* sends and received roots are placed with their producer and reader */
+  size_t nk = 0;
+  for (size_t k = 0; k < n; k++)
+    if (m->to_global[by_prio[k]] != CASK__NO_TASK && !m->held[by_prio[k]]) by_prio[nk++] = by_prio[k];
+  qsort_r(by_prio, nk, sizeof *by_prio, by_key_prio, key);
+  uint32_t next = 0;
+  const uint32_t placed = UINT32_MAX;
+  for (size_t i = 0; i < n; i++)
+    if (m->held[i]) key[i] = 0; /* not yet numbered */
+  for (size_t k = 0; k < nk; k++) {
+    uint32_t v = by_prio[k];
+    const cask__task *t = &g->tasks[v];
+    for (uint32_t d = 0; d < t->ndeps; d++) {
+      uint32_t u = g->dep_idx[t->deps_off + d];
+      if (m->held[u] && key[u] != placed) g->prio[u] = next++, key[u] = placed;
+    }
     g->prio[v] = next++;
     if (send_of[v] != CASK__NO_TASK) g->prio[send_of[v]] = next++;
   }
+  for (size_t i = 0; i < n; i++) /* a received root nothing reads */
+    if (m->held[i] && key[i] != placed) g->prio[i] = next++;
   CASK__ASSERT(next == n);
   cask__free(by_prio);
   cask__free(send_of);
+  cask__free(key);
   return CASK_OK;
 }
 
+/* The receiver's priority of each block it receives: its root's in the
+ * rank's graph, whose static order the workers follow (graph/order.c: the
+ * root is numbered right before the first task that reads it; sends_first
+ * keeps that). */
 static int receive_priorities(cask__mpi_run *m) {
   int rc = cask_graph_order(m->local);
   if (!rc) rc = sends_first(m);
@@ -381,22 +430,36 @@ static int receive_priorities(cask__mpi_run *m) {
  * up end with the cancel's exit code too. */
 #define AGREE_CANCELED_NS 20000000ull
 
-/* Wait for req, sleeping: tests with sleeps that double from 20 us to
- * 1 ms. The collectives after a run are where a rank that finished early
- * waits for the slowest one, and OpenMPI's blocking collectives poll: an
- * idle rank burned a core there (about 1 s of CPU in a 2 s run of two
- * ranks on two cores), taken from the ranks still working. With cancel
+/* How long wait_sleeping tests with sched_yield between tests before it
+ * sleeps: a collective of two ranks takes a round trip per step, and each
+ * step that found the other rank asleep waited for its wake-up (20, 40,
+ * 80 us doubling, plus the timer's slack): 200-360 us for the agreement
+ * after every run, on a stencil of 50 steps of 12 us (bench/mpi_metg.c). */
+#define WAIT_YIELD_NS 200000
+
+/* Wait for req: tests with sched_yield between them for WAIT_YIELD_NS,
+ * then with sleeps that double from 20 us to 1 ms. The collectives after
+ * a run are where a rank that finished early waits for the slowest one,
+ * and OpenMPI's blocking collectives poll: an idle rank burned a core
+ * there (about 1 s of CPU in a 2 s run of two ranks on two cores), taken
+ * from the ranks still working (200 us of yielding tests are not that:
+ * bounded, then it sleeps). With cancel
  * (NULL: wait for ever), once *cancel is set it waits AGREE_CANCELED_NS
  * more and returns CASK_ECANCELED with req pending (its buffers must then
  * be leaked: MPI may still write them). */
 static int wait_sleeping(MPI_Request *req, atomic_int *cancel) {
-  uint64_t give_up = 0;
+  uint64_t give_up = 0, yield_until = cask__now_ns() + WAIT_YIELD_NS;
   for (long ns = 20000;;) {
     int done = 0;
     if (MPI_Test(req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return CASK_EIO;
     if (done) return CASK_OK;
-    if (cancel && !give_up && atomic_load(cancel)) give_up = cask__now_ns() + AGREE_CANCELED_NS;
-    if (give_up && cask__now_ns() >= give_up) return CASK_ECANCELED;
+    uint64_t now = cask__now_ns();
+    if (cancel && !give_up && atomic_load(cancel)) give_up = now + AGREE_CANCELED_NS;
+    if (give_up && now >= give_up) return CASK_ECANCELED;
+    if (now < yield_until) {
+      sched_yield();
+      continue;
+    }
     nanosleep(&(struct timespec){0, ns}, NULL);
     if (ns < 1000000) ns *= 2;
   }
@@ -490,7 +553,7 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
     cask__fmt(msg, cap, "rank %d: out of memory", pub->rank);
   else
     m.remote.on_room = cask__mpi_room_freed, m.remote.room_ctx = &m; /* wakes the comm thread */
-  int started = 0, inited = !rc;
+  int started = 0, inited = !rc, ended = 0;
   if (!rc && !(m.abort_reqs = malloc((size_t)pub->nranks * sizeof *m.abort_reqs))) {
     rc = CASK_ENOMEM;
     cask__fmt(msg, cap, "rank %d: out of memory", pub->rank);
@@ -519,8 +582,11 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
     uv_cond_init(&m.cv);
     atomic_init(&m.moved_at, 0);
     m.remote.progress = cask__mpi_progress, m.remote.progress_ctx = &m; /* workers poll too: comm.c */
+    m.remote.parking = cask__mpi_parking;
+    atomic_init(&m.worker_polled_at, 0);
     MPI_Comm_dup(ex->comm, &m.comm); /* collective: this run's messages never meet another's */
     MPI_Comm_dup(ex->comm, &m.hcomm); /* headers apart from data: comm.c */
+    cask__mpi_comm_start(&m); /* (no other thread calls MPI yet) */
     if (uv_thread_create(&comm_thread, cask__mpi_comm_main, &m)) {
       /* the others wait for this rank's blocks: end the job */
       fprintf(stderr, "cask: rank %d: cannot start the communication thread\n", pub->rank);
@@ -542,9 +608,13 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
     }
     uv_mutex_lock(&m.mu);
     atomic_store(&m.local_over, 1);
-    uv_cond_signal(&m.cv);
     uv_mutex_unlock(&m.mu);
-    uv_thread_join(&comm_thread);
+    if (!(ended = cask__mpi_comm_end(&m))) { /* the thread ends it: wake it, wait for it */
+      uv_mutex_lock(&m.mu);
+      uv_cond_signal(&m.cv);
+      uv_mutex_unlock(&m.mu);
+      uv_thread_join(&comm_thread);
+    } /* else joined at the end (it makes no MPI call) */
     int aborted = atomic_load(&m.aborted), failed = atomic_load(&m.local_failed);
     if (m.comm_error && !failed) { /* this rank's thread failed (and told the others) */
       rc = m.comm_error;
@@ -576,6 +646,7 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
     MPI_Comm_free(&m.comm);
     MPI_Comm_free(&m.hcomm);
   }
+  if (ended) uv_thread_join(&comm_thread); /* it makes no MPI call (cask__mpi_comm_end) */
   if (started) {
     uv_cond_destroy(&m.cv);
     uv_mutex_destroy(&m.poll_mu);

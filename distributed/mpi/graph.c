@@ -50,9 +50,15 @@ static int send_run(cask_task_io *io) {
   if (m->sends[i].block) cask__remote_send_hold(&m->remote, (int64_t)cask_block_nbytes(m->sends[i].block));
   uv_mutex_lock(&m->mu);
   m->outbox[m->nout++] = i;
-  uv_cond_signal(&m->cv);
   uv_mutex_unlock(&m->mu);
-  cask__mpi_progress(m); /* posted now unless the thread or a worker is polling (then it posts it) */
+  /* posted now unless the thread or a worker is polling; only then is the
+   * thread woken (it checks the outbox before each wait, so a poll of its
+   * under way sees the block): a wake-up per send made the thread take
+   * the core from a worker once per step of a chain across ranks */
+  cask__mpi_progress(m);
+  uv_mutex_lock(&m->mu);
+  if (m->nout) uv_cond_signal(&m->cv);
+  uv_mutex_unlock(&m->mu);
   return CASK_OK;
 }
 

@@ -159,11 +159,17 @@ typedef struct cask__mpi_run {
    * events and counters of the thread (comm.c); taken before mu. */
   uv_mutex_t poll_mu;
   atomic_uint_fast64_t moved_at; /* when a worker's poll last moved something (ns) */
+  /* when a worker last polled everything (ns; 0: it parked since): the
+   * thread then waits longer between its own polls (comm.c) */
+  atomic_uint_fast64_t worker_polled_at;
   /* the outbox: send records whose block is ready (filled by send tasks,
    * which signal cv: the thread's short waits end early) */
   uv_mutex_t mu;
   uv_cond_t cv;
   int room_freed; /* under mu: memory was freed while a receive waited for room */
+  int parked;     /* under mu: a worker stopped polling (cask__mpi_parking) */
+  int stop;       /* under mu: the calling thread ended the run (cask__mpi_comm_end) */
+  int ended;      /* under poll_mu: the run's requests are all done or cancelled; no MPI call after */
   uint32_t *outbox;
   size_t nout;
   /* requests in flight; free slots are MPI_REQUEST_NULL */
@@ -194,13 +200,30 @@ typedef struct cask__mpi_exec {
   int give_up; /* cask_mpi_executor_set_give_up */
 } cask__mpi_exec;
 
+/* comm.c: the receives a run posts before anything else (the abort's and
+ * every header's; a failure sets comm_error), by the calling thread before
+ * the communication thread starts: posted by that thread, the first block
+ * to arrive waited for its start (a new thread on a busy core: 110 us for
+ * the first hop of bench/mpi_metg.c, 5-10 once running) */
+void cask__mpi_comm_start(cask__mpi_run *m);
 /* comm.c: the communication thread of a run */
 void cask__mpi_comm_main(void *arg);
+/* comm.c: the local run is over (the calling thread; its workers have
+ * left it): if the thread is not polling, poll once and, when every
+ * planned send and receive completed and nothing failed, end the run's
+ * communication here (1): the thread then exits without another MPI call,
+ * so the caller may go on to the agreement and join it later. Waking the
+ * thread to do it cost its wake-up (23-31 us per run on 2 busy cores),
+ * on the way to the agreement every rank waits in. 0: the thread ends it
+ * (join it first). */
+int cask__mpi_comm_end(cask__mpi_run *m);
 /* remote.h's progress: one poll of the run's messages by a worker, unless
  * another thread polls (arg: the run) */
 int cask__mpi_progress(void *arg);
 /* remote.h's on_room: wakes the comm thread (arg: the run) */
 void cask__mpi_room_freed(void *arg);
+/* remote.h's parking: a worker stops polling; wakes the comm thread */
+void cask__mpi_parking(void *arg);
 /* graph.c: the rank's own graph (its tasks, received roots, send tasks) */
 int cask__mpi_local_graph(cask__mpi_run *m);
 void cask__mpi_register_ops(void);

@@ -16,6 +16,7 @@
  * when all hold. */
 #include <mpi.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
@@ -225,13 +226,21 @@ static int check_failure(cask_runtime *rt, int rank, int nranks) {
  * allreduce pending and its next MPI call released the slow ranks into a
  * broadcast it never joined: the job hung. */
 static int my_rank;
+static atomic_int slow_started;
 static int slow_run(cask_task_io *io) {
+  atomic_store(&slow_started, 1);
   struct timespec t = {0, my_rank ? 150000000 : 20000000};
   nanosleep(&t, NULL);
   return node_run(io);
 }
 
+/* 10 ms into this rank's first task: its run is under way. (10 ms after
+ * cask_run_mpi was called, a rank still planning or waiting in the
+ * collectives before the run for a slower rank, under TSan and a loaded
+ * machine, lost the cancel: no run to cancel yet.) Not waiting for ever:
+ * the run may fail first. */
 static void *cancel_soon(void *rt) {
+  for (int i = 0; i < 5000 && !atomic_load(&slow_started); i++) nanosleep(&(struct timespec){0, 1000000}, NULL);
   nanosleep(&(struct timespec){0, 10000000}, NULL);
   cask_runtime_cancel(rt);
   return NULL;
@@ -252,6 +261,7 @@ static int check_cancel_uneven(cask_runtime *rt, int rank, int nranks) {
     cask_graph_set_output(g, id, 1);
   }
   pthread_t th;
+  atomic_store(&slow_started, 0);
   pthread_create(&th, NULL, cancel_soon, rt);
   cask_results *res = NULL;
   int rc = cask_run_mpi(rt, g, MPI_COMM_WORLD, NULL, &res);
