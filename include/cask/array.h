@@ -691,7 +691,7 @@ CASK_API int cask_arrays_graph(int n, cask_array *const *arrays, cask_graph **ou
  * elementwise steps on one grid of blocks with reductions of them as
  * outputs (or read back over the leading axes they reduce, as in
  * x - mean(x, axis=0)), on at most as many ranks as blocks: for others *out is NULL
- * (CASK_OK) and why says what stopped it (why_cap bytes). The graph is
+ * (CASK_OK) and why (required) says what stopped it (why_cap bytes). The graph is
  * for planning: it is not culled and its ghosts never run. */
 CASK_API int cask_arrays_graph_part(int n, cask_array *const *arrays, int nranks, int rank, cask_graph **out,
                                     char *why, size_t why_cap);

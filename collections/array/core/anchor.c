@@ -9,6 +9,7 @@
  * its index alone and the two builds place every task alike. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "array-int.h"
 
@@ -126,8 +127,8 @@ static int check_under(cask__anchor *G, const cask_array *a, seen *s, char *why,
  * in G->ops after the reductions its input reads. */
 static int check_operand(cask__anchor *G, const cask_array *a, const cask_array *r, seen *s, char *why, size_t cap) {
   if (!cask__is_elementwise(a) || !operand_ok(G, r))
-    return snprintf(why, cap, "the result of a %s is an operand of a %s step, not broadcast back over the leading "
-                    "axes it reduces", r->cls->name, a->cls->name), 0;
+    return snprintf(why, cap, "the result of a %s is an operand of %s %s step, not broadcast back over the leading "
+                    "axes it reduces", r->cls->name, strchr("aeiou", a->cls->name[0]) ? "an" : "a", a->cls->name), 0;
   if (cask__anchor_operand(G, r)) return 1;
   if (!check_under(G, r, s, why, cap)) return 0;
   if (G->nops == CASK__MAX_OPERAND_REDUCTIONS)
@@ -149,10 +150,12 @@ static int check_under(cask__anchor *G, const cask_array *a, seen *s, char *why,
     if (!fresh) continue;
     char shape[96];
     cask__shape_str(shape, sizeof shape, b->ndim, b->shape);
-    if (!b->cls->aligned) return snprintf(why, cap, "a %s step has no partial lowering", b->cls->name), 0;
+    if (!b->cls->aligned)
+      return snprintf(why, cap, "%s %s step has no partial lowering", strchr("aeiou", b->cls->name[0]) ? "an" : "a",
+                      b->cls->name), 0;
     if (!cask__anchor_on(G, b))
-      return snprintf(why, cap, "a %s step of shape %s is not on the anchor grid of the outputs", b->cls->name,
-                      shape), 0;
+      return snprintf(why, cap, "%s %s step of shape %s is not on the anchor grid of the outputs",
+                      strchr("aeiou", b->cls->name[0]) ? "an" : "a", b->cls->name, shape), 0;
     if (!check_under(G, b, s, why, cap)) return 0;
   }
   return 1;
@@ -187,7 +190,8 @@ int cask__anchor_find(int n, cask_array *const *outs, cask__anchor *G, char *why
       if (a->kind != CASK__NODE_REDUCE || a->nin != 1 || a->unknown || !cask__anchor_on(G, a->in[0]))
         ok = 0, snprintf(why, cap, "output %d: a %s whose input is not on the anchor grid", k, a->cls->name);
     } else if (!a->cls->aligned) {
-      ok = 0, snprintf(why, cap, "output %d: a %s step has no partial lowering", k, a->cls->name);
+      ok = 0, snprintf(why, cap, "output %d: %s %s step has no partial lowering", k,
+                       strchr("aeiou", a->cls->name[0]) ? "an" : "a", a->cls->name);
     } else if (!cask__anchor_on(G, a)) {
       ok = 0, snprintf(why, cap, "output %d is not on the anchor grid of output 0", k);
     }

@@ -110,11 +110,14 @@ static int mark_output(cask__lower *L, cask_array *a, const int64_t *bidx, void 
 
 int cask_arrays_graph_part(int n, cask_array *const *arrays, int nranks, int rank, cask_graph **out, char *why,
                            size_t why_cap) {
-  if (!out || !why || !why_cap) return CASK_EINVAL;
+  if (!out) return CASK_EINVAL;
   *out = NULL;
-  why[0] = '\0';
   int rc = check_arrays(n, arrays);
   if (rc) return rc;
+  if (!why || !why_cap)
+    return cask__fail(arrays[0]->ctx, CASK_EINVAL, "arrays_graph_part: why is NULL (it receives the reason a job "
+                      "cannot be built in parts)");
+  why[0] = '\0';
   cask_ctx *ctx = arrays[0]->ctx;
   ctx->errmsg[0] = '\0';
   if (nranks < 1 || rank < 0 || rank >= nranks)

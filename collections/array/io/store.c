@@ -183,6 +183,20 @@ static int build(int n, const cask_target *t, const cask__writer *w, const cask_
  * whose writers follow their blocks (not HDF5 or NetCDF, written by rank
  * 0; not Zarr v3 shards, written by groups), and CASK_MPI_PARTS not 0.
  * why (may be NULL) says what stopped it. */
+/* CASK_MPI_PARTS: unset or 1/true/yes/on, parts allowed (1); 0/false/
+ * no/off, not (0); anything else is refused (-1, the context's message). */
+static int parts_allowed(cask_ctx *ctx) {
+  static const char *on[] = {"1", "true", "yes", "on"}, *off[] = {"0", "false", "no", "off"};
+  const char *v = getenv("CASK_MPI_PARTS");
+  if (!v || !*v) return 1;
+  for (int i = 0; i < 4; i++) {
+    if (!strcmp(v, on[i])) return 1;
+    if (!strcmp(v, off[i])) return 0;
+  }
+  cask__fail(ctx, CASK_EINVAL, "CASK_MPI_PARTS='%s': expected 1/0, true/false, yes/no or on/off", v);
+  return -1;
+}
+
 static int by_parts(int n, const cask_target *t, const cask__writer *w, const cask__anchor *G, int nranks,
                     int min_ranks, char *why, size_t cap) {
   const char *env = getenv("CASK_MPI_PARTS"), *no = NULL;
@@ -191,7 +205,8 @@ static int by_parts(int n, const cask_target *t, const cask__writer *w, const ca
   else if (!G) no = NULL; /* why already says */
   else if (G->count < nranks)
     snprintf(buf, sizeof buf, "%d ranks but %lld anchor blocks", nranks, (long long)G->count), no = buf;
-  else if (env && !strcmp(env, "0")) no = "CASK_MPI_PARTS=0";
+  else if (env && *env && strcmp(env, "1") && strcmp(env, "true") && strcmp(env, "yes") && strcmp(env, "on"))
+    no = "CASK_MPI_PARTS is off";
   for (int k = 0; k < n && !no && G; k++) {
     if (w[k].rank0) no = "an HDF5 or NetCDF output (rank 0 writes every block)";
     for (int i = 0; i < t[k].array->ndim && !no; i++)
@@ -428,6 +443,7 @@ int cask_store(int n, const cask_target *targets, const cask_run_options *opts) 
   if (!rc && (rc = cask_graph_new(&g))) cask__fail(ctx, rc, "store: out of memory");
   cask__anchor G;
   char why[256];
+  if (!rc && multi && parts_allowed(ctx) < 0) rc = CASK_EINVAL; /* met by the agreement below */
   int on_grid = !rc && cask__anchor_find(n, arrays, &G, why, sizeof why);
   if (!rc && on_grid && multi && by_parts(n, targets, w, &G, ex->nranks, 2, NULL, 0))
     rc = build_part(n, targets, w, &G, ex->nranks, ex->rank, arrays, g);
@@ -507,6 +523,7 @@ int cask_store_graph(int n, const cask_target *targets, int nranks, int rank, in
   for (int k = 0; !rc && k < n; k++) arrays[k] = targets[k].array;
   if (!rc) rc = cask__check_block_count(n, arrays);
   if (!rc && (rc = cask_graph_new(&g))) cask__fail(ctx, rc, "store_graph: out of memory");
+  if (!rc && parts && parts_allowed(ctx) < 0) rc = CASK_EINVAL;
   for (int k = 0; !rc && k < n; k++) plan_writer(&targets[k], nranks > 1, &w[k]);
   if (!rc) {
     cask__anchor G;
