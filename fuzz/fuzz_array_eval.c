@@ -55,7 +55,9 @@ static int data_dependent(const char *msg) {
   static const char *const known[] = {"Singular matrix", "not positive definite", "All-NaN slice", "did not converge",
                                       "holds NaN", "is singular (a is rank deficient)",
                                       /* min/max of a selection that kept nothing */
-                                      "zero-size array to reduction operation"};
+                                      "zero-size array to reduction operation",
+                                      /* an index array's values (x[i] with i computed): NumPy's IndexError */
+                                      "is out of bounds for axis"};
   for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
     if (strstr(msg, known[i])) return 1;
   return 0;

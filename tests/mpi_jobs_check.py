@@ -716,6 +716,12 @@ def check_env_flag(tmp):
     said = r.stderr.count(b"CASK_MPI='maybe'")
     if r.returncode != 2 or said != 1:
         fail("CASK_MPI=maybe at K = 3: exit %d, said %d times: %r" % (r.returncode, said, r.stderr[-300:]))
+    # CASK_MPI_PARTS the same way (read by the library: the run fails, once)
+    r = run([MPIRUN, "--oversubscribe", "-np", "2", "-x", "CASK_MPI_PARTS=maybe", CASK, "run", "-q", job], tmp,
+            dict(ENV, CASK_MPI_PARTS="maybe"))
+    said = r.stderr.count(b"CASK_MPI_PARTS='maybe'")
+    if r.returncode != 1 or said != 1:
+        fail("CASK_MPI_PARTS=maybe at K = 2: exit %d, said %d times: %r" % (r.returncode, said, r.stderr[-300:]))
 
 
 def check_said_once(tmp):
