@@ -414,6 +414,21 @@ static void grid_for(int k, int *p, int *q) {
   *p = pq[k][0], *q = pq[k][1];
 }
 
+/* g written as JSON holds want and reads back to a graph of digest d. */
+static void json_keeps_hint(cask_graph *g, const char *want, uint64_t d) {
+  char *json = NULL, *err = NULL;
+  size_t len;
+  cask_graph *back;
+  uint64_t back_digest;
+  ck_assert_int_eq(cask_graph_to_json(g, &json, &len), CASK_OK);
+  require(strstr(json, want), "%s", json);
+  ck_assert_int_eq(cask_graph_from_json(json, len, &back, &err), CASK_OK);
+  ck_assert_int_eq(cask_graph_digest(back, &back_digest), CASK_OK);
+  ck_assert_uint_eq(back_digest, d);
+  cask_graph_free(back);
+  cask_free(json);
+}
+
 static void hint(cask_graph *g, cask_task_id t, int kind, uint32_t i, uint32_t j, uint32_t ni, uint32_t nj) {
   cask_place_hint h = {kind, i, j, ni, nj};
   ck_assert_int_eq(cask_graph_set_place(g, t, &h), CASK_OK);
@@ -623,28 +638,21 @@ START_TEST(hints_are_checked_digested_and_kept_by_files_and_fusion) {
     ck_assert_int_eq(cask_graph_set_place(g, b, &bad[i]), CASK_EINVAL);
     require(strstr(cask_graph_errmsg(g), "cask_graph_set_place: task 'b'"), "%s", cask_graph_errmsg(g));
   }
-  uint64_t before, after, back_digest;
+  uint64_t before, after;
   ck_assert_int_eq(cask_graph_digest(g, &before), CASK_OK);
   hint(g, b, CASK_PLACE_RANK, 3, 0, 0, 0);
   hint(g, d, CASK_PLACE_FOLLOW, 1, 0, 0, 0);
   ck_assert_int_eq(cask_graph_digest(g, &after), CASK_OK);
   ck_assert_uint_ne(before, after);
   /* a graph file keeps them */
-  char *json = NULL, *err = NULL;
-  size_t len;
+  json_keeps_hint(g, "\"place\":[3,3,0,0,0]", after);
+  char *err = NULL;
   cask_graph *back;
-  ck_assert_int_eq(cask_graph_to_json(g, &json, &len), CASK_OK);
-  require(strstr(json, "\"place\":[3,3,0,0,0]"), "%s", json);
-  ck_assert_int_eq(cask_graph_from_json(json, len, &back, &err), CASK_OK);
-  ck_assert_int_eq(cask_graph_digest(back, &back_digest), CASK_OK);
-  ck_assert_uint_eq(back_digest, after);
-  cask_graph_free(back);
   /* and a bad one in a file is refused by name */
   const char *text = "{\"cask_graph\":1,\"ntasks\":1,\"tasks\":[{\"key\":\"x\",\"op\":\"cask.noop\",\"place\":[2,0,0,0,0]}]}";
   ck_assert_int_eq(cask_graph_from_json(text, strlen(text), &back, &err), CASK_EJSON);
   require(err && strstr(err, "place"), "%s", err ? err : "(no message)");
   cask_free(err);
-  cask_free(json);
   /* fusion of e -> f -> h keeps f's hint in the fused task (named h) */
   cask_task_id e = add(g, "e", 5, 8, NULL, 0), f2 = add(g, "f", 6, 8, &e, 1), h2 = add(g, "h", 7, 8, &f2, 1);
   cask_graph_set_output(g, h2, 1);
@@ -852,7 +860,7 @@ START_TEST(run_hints_are_checked_digested_written_and_kept_by_fusion) {
   ck_assert_int_eq(cask_graph_get_place(g, r, &got), CASK_OK);
   ck_assert_int_eq(got.kind, CASK_PLACE_NONE);
   /* digested: the hint, then another position, then another count */
-  uint64_t d[4], back_digest;
+  uint64_t d[4];
   ck_assert_int_eq(cask_graph_digest(g, &d[0]), CASK_OK);
   hint(g, r, CASK_PLACE_RUN, 1, 0, 3, 0);
   ck_assert_int_eq(cask_graph_digest(g, &d[1]), CASK_OK);
@@ -866,16 +874,9 @@ START_TEST(run_hints_are_checked_digested_written_and_kept_by_fusion) {
   require(got.kind == CASK_PLACE_RUN && got.i == 2 && got.j == 0 && got.ni == 4 && got.nj == 0,
           "got %d (%u, %u, %u, %u)", got.kind, got.i, got.j, got.ni, got.nj);
   /* a graph file keeps it */
-  char *json = NULL, *err = NULL;
-  size_t len;
+  json_keeps_hint(g, "\"place\":[4,2,0,4,0]", d[3]);
+  char *err = NULL;
   cask_graph *back;
-  ck_assert_int_eq(cask_graph_to_json(g, &json, &len), CASK_OK);
-  require(strstr(json, "\"place\":[4,2,0,4,0]"), "%s", json);
-  ck_assert_int_eq(cask_graph_from_json(json, len, &back, &err), CASK_OK);
-  ck_assert_int_eq(cask_graph_digest(back, &back_digest), CASK_OK);
-  ck_assert_uint_eq(back_digest, d[3]);
-  cask_graph_free(back);
-  cask_free(json);
   /* and a bad one in a file is refused naming the task and the field */
   const char *texts[] = {
       "{\"cask_graph\":1,\"ntasks\":1,\"tasks\":[{\"key\":\"x\",\"op\":\"cask.noop\",\"place\":[4,3,0,3,0]}]}",
