@@ -177,12 +177,6 @@ static int build(int n, const cask_target *t, const cask__writer *w, const cask_
 
 /* ---- a rank's part (docs/distributed.md, "Planning in parts") ---------- */
 
-/* Whether this run builds only this rank's part of the graph: several
- * ranks (min_ranks: a plan of one rank's part is one too), a job on an
- * anchor grid with a block per rank at least, targets
- * whose writers follow their blocks (not HDF5 or NetCDF, written by rank
- * 0; not Zarr v3 shards, written by groups), and CASK_MPI_PARTS not 0.
- * why (may be NULL) says what stopped it. */
 /* CASK_MPI_PARTS: unset or 1/true/yes/on, parts allowed (1); 0/false/
  * no/off, not (0); anything else is refused (-1, the context's message). */
 static int parts_allowed(cask_ctx *ctx) {
@@ -197,23 +191,24 @@ static int parts_allowed(cask_ctx *ctx) {
   return -1;
 }
 
+/* Whether a job on anchor grid G is built in parts on nranks ranks: at
+ * least min_ranks of them (a plan of one rank's part is one too), a block
+ * per rank at least, targets whose writers follow their blocks (not HDF5
+ * or NetCDF, written by rank 0; not Zarr v3 shards, written by groups),
+ * and CASK_MPI_PARTS not off (allowed). why says what stopped it. */
 static int by_parts(int n, const cask_target *t, const cask__writer *w, const cask__anchor *G, int nranks,
-                    int min_ranks, char *why, size_t cap) {
-  const char *env = getenv("CASK_MPI_PARTS"), *no = NULL;
-  char buf[96];
+                    int min_ranks, int allowed, char *why, size_t cap) {
+  const char *no = NULL;
   if (nranks < min_ranks) no = "one rank";
-  else if (!G) no = NULL; /* why already says */
-  else if (G->count < nranks)
-    snprintf(buf, sizeof buf, "%d ranks but %lld anchor blocks", nranks, (long long)G->count), no = buf;
-  else if (env && *env && strcmp(env, "1") && strcmp(env, "true") && strcmp(env, "yes") && strcmp(env, "on"))
-    no = "CASK_MPI_PARTS is off";
-  for (int k = 0; k < n && !no && G; k++) {
+  else if (G->count < nranks) snprintf(why, cap, "%d ranks but %lld anchor blocks", nranks, (long long)G->count);
+  else if (!allowed) no = "CASK_MPI_PARTS is off";
+  for (int k = 0; k < n && !no && G->count >= nranks; k++) {
     if (w[k].rank0) no = "an HDF5 or NetCDF output (rank 0 writes every block)";
     for (int i = 0; i < t[k].array->ndim && !no; i++)
       if (w[k].op && w[k].group[i] > 1) no = "a Zarr v3 output of shards (a writer per group of blocks)";
   }
-  if (no && why) snprintf(why, cap, "%s", no);
-  return G && !no;
+  if (no) snprintf(why, cap, "%s", no);
+  return !no && G->count >= nranks;
 }
 
 typedef struct part_target {
@@ -406,6 +401,17 @@ static int agree_targets(int n, const cask_target *t, cask_executor *ex, cask_ct
   return CASK_OK;
 }
 
+/* The graph of the targets on nranks ranks, as rank `rank`: its part
+ * when by_parts allows (*parts = 1), else the whole graph; why says why
+ * not in parts. */
+static int build_for(int n, const cask_target *t, const cask__writer *w, cask_array *const *arrays, int nranks,
+                     int rank, int min_ranks, int allowed, char *why, size_t cap, cask_graph *g, int *parts) {
+  cask__anchor G;
+  int on_grid = cask__anchor_find(n, arrays, &G, why, cap);
+  *parts = on_grid && by_parts(n, t, w, &G, nranks, min_ranks, allowed, why, cap);
+  return *parts ? build_part(n, t, w, &G, nranks, rank, arrays, g) : build(n, t, w, on_grid ? &G : NULL, g);
+}
+
 int cask_store(int n, const cask_target *targets, const cask_run_options *opts) {
   if (check_targets(n, targets)) return CASK_EINVAL;
   cask_ctx *ctx = targets[0].array->ctx;
@@ -441,14 +447,12 @@ int cask_store(int n, const cask_target *targets, const cask_run_options *opts) 
     if (!rc) rc = orc;
   }
   if (!rc && (rc = cask_graph_new(&g))) cask__fail(ctx, rc, "store: out of memory");
-  cask__anchor G;
   char why[256];
-  if (!rc && multi && parts_allowed(ctx) < 0) rc = CASK_EINVAL; /* met by the agreement below */
-  int on_grid = !rc && cask__anchor_find(n, arrays, &G, why, sizeof why);
-  if (!rc && on_grid && multi && by_parts(n, targets, w, &G, ex->nranks, 2, NULL, 0))
-    rc = build_part(n, targets, w, &G, ex->nranks, ex->rank, arrays, g);
-  else if (!rc)
-    rc = build(n, targets, w, on_grid ? &G : NULL, g);
+  int allowed = multi ? parts_allowed(ctx) : 0, parts;
+  if (!rc && allowed < 0) rc = CASK_EINVAL; /* met by the agreement below */
+  if (!rc)
+    rc = build_for(n, targets, w, arrays, multi ? ex->nranks : 1, multi ? ex->rank : 0, 2, allowed, why, sizeof why,
+                   g, &parts);
   if (multi && !ex->all_ok(ex, rc == CASK_OK) && !rc)
     rc = cask__fail(ctx, CASK_EIO, "store: another MPI rank could not open the outputs or build the graph");
   if (rc) goto done;
@@ -523,21 +527,14 @@ int cask_store_graph(int n, const cask_target *targets, int nranks, int rank, in
   for (int k = 0; !rc && k < n; k++) arrays[k] = targets[k].array;
   if (!rc) rc = cask__check_block_count(n, arrays);
   if (!rc && (rc = cask_graph_new(&g))) cask__fail(ctx, rc, "store_graph: out of memory");
-  if (!rc && parts && parts_allowed(ctx) < 0) rc = CASK_EINVAL;
+  int allowed = parts ? parts_allowed(ctx) : 0, in_parts = 0;
+  if (!rc && allowed < 0) rc = CASK_EINVAL;
   for (int k = 0; !rc && k < n; k++) plan_writer(&targets[k], nranks > 1, &w[k]);
-  if (!rc) {
-    cask__anchor G;
-    char local[256];
-    char *reason = why && why_cap ? why : local;
-    size_t cap = why && why_cap ? why_cap : sizeof local;
-    int on_grid = cask__anchor_find(n, arrays, &G, reason, cap);
-    if (parts && on_grid && by_parts(n, targets, w, &G, nranks, 1, reason, cap)) {
-      rc = build_part(n, targets, w, &G, nranks, rank, arrays, g);
-      *parts = !rc;
-    } else {
-      rc = build(n, targets, w, on_grid ? &G : NULL, g);
-    }
-  }
+  char local[256];
+  if (!rc)
+    rc = build_for(n, targets, w, arrays, nranks, rank, 1, allowed, why && why_cap ? why : local,
+                   why && why_cap ? why_cap : sizeof local, g, &in_parts);
+  if (!rc && parts) *parts = in_parts;
   cask__free(w);
   if (arrays != stack) cask__free(arrays);
   if (rc) {
