@@ -22,7 +22,5 @@ int cask__place(cask_graph *g, int nranks, int *owner, uint32_t **by_prio);
 #define CASK__PLACE_NO_BROADCAST 1u
 /* cask__place with flags (0: cask__place); unknown flags: CASK_EINVAL. */
 int cask__place_opts(cask_graph *g, int nranks, int *owner, uint32_t **by_prio, unsigned flags);
-/* cask_plan_new with placement flags (= cask_plan_new_flags). */
-int cask__plan_new_opts(cask_graph *g, int nranks, int rank, unsigned flags, cask_plan **out);
 
 #endif

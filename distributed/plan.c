@@ -78,7 +78,7 @@ static int make_lists(cask_plan *p, const cask_graph *g, const uint32_t *order) 
 
 _Static_assert(CASK_PLAN_NO_BROADCAST == CASK__PLACE_NO_BROADCAST, "plan and placement flags differ");
 
-int cask__plan_new_opts(cask_graph *g, int nranks, int rank, unsigned flags, cask_plan **out) {
+int cask_plan_new_flags(cask_graph *g, int nranks, int rank, unsigned flags, cask_plan **out) {
   if (!g || !out) return CASK_EINVAL;
   *out = NULL;
   if (nranks >= 1 && (rank < 0 || rank >= nranks)) {
@@ -94,6 +94,7 @@ int cask__plan_new_opts(cask_graph *g, int nranks, int rank, unsigned flags, cas
               g->part_ranks);
     return CASK_EINVAL;
   }
+  if (g->part_ranks) flags |= CASK_PLAN_NO_BROADCAST; /* a part cannot see the whole graph's shares */
   uint64_t t0 = cask__now_ns();
   cask_plan *p = cask__calloc(1, sizeof *p);
   uint32_t *order = NULL;
@@ -122,11 +123,7 @@ int cask__plan_new_opts(cask_graph *g, int nranks, int rank, unsigned flags, cas
 }
 
 int cask_plan_new(cask_graph *g, int nranks, int rank, cask_plan **out) {
-  return cask__plan_new_opts(g, nranks, rank, 0, out);
-}
-
-int cask_plan_new_flags(cask_graph *g, int nranks, int rank, unsigned flags, cask_plan **out) {
-  return cask__plan_new_opts(g, nranks, rank, flags, out);
+  return cask_plan_new_flags(g, nranks, rank, 0, out);
 }
 
 void cask_plan_free(cask_plan *p) {

@@ -95,9 +95,9 @@ static void print_json(const cask_plan *p, const cask_graph *g, const cask_plan_
   printf("}\n");
 }
 
-static int plan_graph(cask_graph *g, const run_config *cfg, const how *h, unsigned flags) {
+static int plan_graph(cask_graph *g, const run_config *cfg, const how *h) {
   cask_plan *p;
-  int rc = cask_plan_new_flags(g, cfg->plan_ranks, cfg->plan_rank, flags, &p);
+  int rc = cask_plan_new(g, cfg->plan_ranks, cfg->plan_rank, &p); /* a part: without the broadcast walk */
   if (rc) {
     fprintf(stderr, "cask: planning rank %d of %d: %s (%s)\n", cfg->plan_rank, cfg->plan_ranks, cask_strerror(rc),
             cask_graph_errmsg(g));
@@ -118,7 +118,7 @@ int plan_command(cask_graph *g, const run_config *cfg, double build_seconds) {
     return EXIT_USAGE;
   }
   how h = {"whole", cfg->plan_mode == PLAN_AUTO ? "a graph file" : NULL, build_seconds};
-  return plan_graph(g, cfg, &h, 0);
+  return plan_graph(g, cfg, &h);
 }
 
 int plan_outputs(cask_ctx *ctx, int n, const cask_target *t, const run_config *cfg) {
@@ -147,7 +147,7 @@ int plan_outputs(cask_ctx *ctx, int n, const cask_target *t, const run_config *c
     return EXIT_USAGE;
   }
   how h = {parts ? "part" : "whole", !parts && cfg->plan_mode == PLAN_AUTO ? why : NULL, seconds_now() - t0};
-  int code = plan_graph(g, cfg, &h, parts ? CASK_PLAN_NO_BROADCAST : 0);
+  int code = plan_graph(g, cfg, &h);
   cask_graph_free(g);
   return code;
 }

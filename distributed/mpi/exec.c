@@ -539,9 +539,7 @@ int cask__mpi_run_graph(cask_executor *pub, cask_runtime *rt, cask_graph *g, con
   int tag_ub = 0, *ub = NULL, flag = 0;
   MPI_Comm_get_attr(ex->comm, MPI_TAG_UB, &ub, &flag);
   if (flag && ub) tag_ub = *ub;
-  /* a part has no broadcasts (anchor.c), and its placement could not see them */
-  unsigned flags = g->part_ranks ? CASK_PLAN_NO_BROADCAST : 0;
-  if ((rc = cask_plan_new_flags(g, pub->nranks, pub->rank, flags, &m.plan)))
+  if ((rc = cask_plan_new(g, pub->nranks, pub->rank, &m.plan))) /* a part: without the broadcast walk */
     cask__fmt(msg, cap, "rank %d: planning: %s", pub->rank, cask_graph_errmsg(g));
   else if ((rc = cask__mpi_local_graph(&m)) || (rc = receive_priorities(&m)))
     cask__fmt(msg, cap, "%s", m.errmsg);

@@ -648,7 +648,7 @@ CASK_API int cask_store(int n, const cask_target *targets, const cask_run_option
  * each writer task stands for the one the run adds (same key, grouping and
  * placement) and never runs. With parts non-NULL, a job a rank can build
  * its part of gets only the rank's part (*parts = 1; plan it with
- * cask_plan_new_flags(g, nranks, rank, CASK_PLAN_NO_BROADCAST, &p)), as an
+ * cask_plan_new(g, nranks, rank, &p)), as an
  * MPI run builds it; else the whole graph (*parts = 0, and why, when not
  * NULL, says what stopped the part; why_cap bytes). For `cask run
  * --plan-ranks`. Outputs of unknown block lengths are refused (a run sizes
@@ -685,8 +685,8 @@ CASK_API int cask_arrays_graph(int n, cask_array *const *arrays, cask_graph **ou
 /* Rank `rank`'s part of that graph on nranks ranks (flat planning,
  * docs/distributed.md): the tasks the rank runs, and stand-ins ("ghosts",
  * placed on their owners) for the other ranks' tasks it receives from or
- * sends to, so cask_plan_new_flags(g, nranks, rank, CASK_PLAN_NO_BROADCAST)
- * gives the rank's plan of the whole graph in time and memory that grow
+ * sends to, so cask_plan_new(g, nranks, rank, &p) (which plans a part
+ * without the broadcast rule) gives the rank's plan of the whole graph in time and memory that grow
  * with the rank's part only. Only for jobs of sources, file reads and
  * elementwise steps on one grid of blocks with reductions of them as
  * outputs (or read back over the leading axes they reduce, as in

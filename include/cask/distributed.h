@@ -96,8 +96,9 @@ CASK_API int cask_plan_new(cask_graph *g, int nranks, int rank, cask_plan **out)
 #define CASK_PLAN_NO_BROADCAST 1u
 /* cask_plan_new with flags: 0 or CASK_PLAN_NO_BROADCAST (another bit:
  * CASK_EINVAL, with the graph's message naming it). A rank's part
- * (cask_arrays_graph_part) plans only as its rank of its rank count
- * (others: CASK_EINVAL). */
+ * (cask_arrays_graph_part, cask_store_graph) is always planned without
+ * the broadcast rule, by cask_plan_new too, and only as its rank of its
+ * rank count (others: CASK_EINVAL). */
 CASK_API int cask_plan_new_flags(cask_graph *g, int nranks, int rank, unsigned flags, cask_plan **out);
 CASK_API void cask_plan_free(cask_plan *p);
 /* Counts, bytes, times and the digest. */
